@@ -1,0 +1,47 @@
+"""Errors the domain raises. Entry points translate them once, at the edge."""
+
+from __future__ import annotations
+
+
+class DispatchError(Exception):
+    """Base class for domain errors."""
+
+
+class InvalidPhoneNumber(DispatchError):
+    """A phone number could not be read or is not a real number."""
+
+    def __init__(self, raw: str, reason: str) -> None:
+        self.raw = raw
+        self.reason = reason
+        super().__init__(f"{raw!r} is not a usable phone number: {reason}")
+
+
+class AlreadyRegistered(DispatchError):
+    """A phone number already belongs to someone in the register."""
+
+    def __init__(self, phone_masked: str, who: str) -> None:
+        self.phone_masked = phone_masked
+        self.who = who
+        super().__init__(f"{phone_masked} is already registered to {who}")
+
+
+class NotFound(DispatchError):
+    """A record named by the caller does not exist."""
+
+    def __init__(self, kind: str, key: str) -> None:
+        self.kind = kind
+        self.key = key
+        super().__init__(f"no {kind} {key}")
+
+
+class InvalidInboundMessage(DispatchError):
+    """An inbound message lacks a field we must have."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field} {problem}")
+
+
+class MessageCatalogError(DispatchError):
+    """An SMS text file in ivr_scripts/ is malformed."""

@@ -1,0 +1,249 @@
+"""The durable store: SQLAlchemy models. The database is the truth; Redis only carries work.
+
+The register here is the minimum the first loop needs (a liaison, a resident with one phone and one liaison);
+the register issue grows it into households, grids and backups.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Named constraints, so migrations can alter them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware, in UTC. Every stored time is UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC and always read back timezone-aware (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use dispatch.models.utcnow()")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class InboundOutcome(enum.StrEnum):
+    """What processing an inbound SMS came to."""
+
+    # A task was made for the sender's resident record and offered to their liaison.
+    TASK_CREATED = "task_created"
+    # The sender is not in the register: one polite reply, no task; staff see the message.
+    UNKNOWN_SENDER = "unknown_sender"
+    # The sender is a registered resident with no active liaison: the task waits for staff.
+    NO_LIAISON = "no_liaison"
+
+
+class TaskCategory(enum.StrEnum):
+    """What a resident needs. `other` is for a clerk to triage."""
+
+    GROCERIES = "groceries"
+    MEDICINE = "medicine"
+    RUBBISH = "rubbish"
+    PARCEL = "parcel"
+    UNWELL = "unwell"
+    VISIT = "visit"
+    CALLBACK = "callback"
+    OTHER = "other"
+
+
+class TaskStatus(enum.StrEnum):
+    """Where a task is in the loop 收集—分流—接单—反馈."""
+
+    # Made from a resident's message; nobody has been asked to take it yet.
+    NEW = "new"
+    # Sent to a liaison, who has not yet replied.
+    OFFERED = "offered"
+    # A liaison has taken it and is on it.
+    ACCEPTED = "accepted"
+    # Finished; the resident has been told.
+    DONE = "done"
+    # The liaison handed it back.
+    DECLINED = "declined"
+    # Nobody took it in time; it climbed the ladder.
+    ESCALATED = "escalated"
+    # Staff cancelled it; it needs nothing more.
+    CANCELLED = "cancelled"
+
+
+class OutboundStatus(enum.StrEnum):
+    """The life of one outbound SMS, from our decision to send it to the phone network's last word."""
+
+    # Decided and stored; not yet handed to the gateway.
+    PENDING = "pending"
+    # A worker has claimed it and is handing it to the gateway now.
+    SENDING = "sending"
+    # The gateway accepted it (Twilio: queued/sent).
+    SENT = "sent"
+    # The phone network says it reached the handset.
+    DELIVERED = "delivered"
+    # The phone network could not deliver it.
+    UNDELIVERED = "undelivered"
+    # The gateway refused it for good (bad number, blocked); it will not be retried.
+    FAILED = "failed"
+    # A worker died while handing it over, so we cannot know whether it went. Never resent automatically:
+    # a duplicate errand SMS is worse than the ladder noticing nobody took the task.
+    UNKNOWN = "unknown"
+
+
+class Liaison(Base):
+    """A volunteer or grid worker who takes errands by SMS."""
+
+    __tablename__ = "liaisons"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Resident(Base):
+    """A person in the register."""
+
+    __tablename__ = "residents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    language: Mapped[str] = mapped_column(String(10), default="zh-CN")
+    liaison_id: Mapped[int | None] = mapped_column(ForeignKey("liaisons.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    liaison: Mapped[Liaison | None] = relationship()
+
+
+class InboundMessage(Base):
+    """One SMS that reached the hotline, stored before anything else happens to it."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Twilio's MessageSid: a retried webhook carries the same one, so it is stored once.
+    provider_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    from_phone: Mapped[str] = mapped_column(String(20))
+    to_phone: Mapped[str] = mapped_column(String(20))
+    body: Mapped[str] = mapped_column(Text)
+    idempotency_token: Mapped[str | None] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"))
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[InboundOutcome | None] = mapped_column(String(32))
+
+    __table_args__ = (Index("ix_inbound_messages_unprocessed", "processed_at", "received_at"),)
+
+
+class Task(Base):
+    """One need of one resident."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    category: Mapped[TaskCategory] = mapped_column(String(20))
+    status: Mapped[TaskStatus] = mapped_column(String(20))
+    description: Mapped[str] = mapped_column(Text, default="")
+    assignee_liaison_id: Mapped[int | None] = mapped_column(ForeignKey("liaisons.id"))
+    source_message_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    resident: Mapped[Resident] = relationship()
+    assignee: Mapped[Liaison | None] = relationship()
+    events: Mapped[list[TaskEvent]] = relationship(back_populates="task", order_by="TaskEvent.id")
+
+    # One message makes at most one task of each kind, however often it is processed.
+    __table_args__ = (UniqueConstraint("source_message_id", "category"),)
+
+
+class TaskEvent(Base):
+    """One change to a task: who, when, through which channel. This is the audit trail."""
+
+    __tablename__ = "task_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # created, offered, …
+    actor: Mapped[str] = mapped_column(String(64))  # "resident:12", "liaison:3", "system"
+    channel: Mapped[str] = mapped_column(String(16))  # sms, voice, console, system
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    task: Mapped[Task] = relationship(back_populates="events")
+
+
+class OutboundMessage(Base):
+    """An SMS the hotline decided to send. Stored first (the transactional outbox), then handed to the gateway."""
+
+    __tablename__ = "outbound_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Names the reason for the message, e.g. "task:7:offer:0". A second decision to send the same thing is a no-op.
+    dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
+    to_phone: Mapped[str] = mapped_column(String(20))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[OutboundStatus] = mapped_column(String(16), default=OutboundStatus.PENDING)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
+    provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_outbound_messages_status", "status", "created_at"),)
+
+
+class LocalOutboxEntry(Base):
+    """What the local gateway was asked to send: the phone network of a laptop or a test."""
+
+    __tablename__ = "local_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # sms or call
+    sid: Mapped[str] = mapped_column(String(64), unique=True)
+    to_phone: Mapped[str] = mapped_column(String(20))
+    from_ref: Mapped[str] = mapped_column(String(64))  # our number or messaging service
+    body: Mapped[str] = mapped_column(Text)  # the SMS text, or the TwiML URL of a call
+    status_callback: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="sent")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,169 @@
+"""The outbox: every SMS is decided and stored here first, then handed to a gateway by a worker.
+
+A decision carries a dedupe key naming its reason, so deciding twice sends once. Handing over is a claim
+(pending → sending) committed before the gateway is called, so two workers never send the same row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from dispatch.models import OutboundMessage, OutboundStatus, utcnow
+
+# How far each status is along its way; a late callback never moves a message backwards.
+_PROGRESS = {
+    OutboundStatus.PENDING: 0,
+    OutboundStatus.SENDING: 1,
+    OutboundStatus.UNKNOWN: 1,
+    OutboundStatus.SENT: 2,
+    OutboundStatus.DELIVERED: 3,
+    OutboundStatus.UNDELIVERED: 3,
+    OutboundStatus.FAILED: 3,
+}
+
+# Twilio's MessageStatus values, as our statuses.
+PROVIDER_STATUS = {
+    "accepted": OutboundStatus.SENT,
+    "scheduled": OutboundStatus.SENT,
+    "queued": OutboundStatus.SENT,
+    "sending": OutboundStatus.SENT,
+    "sent": OutboundStatus.SENT,
+    "delivered": OutboundStatus.DELIVERED,
+    "read": OutboundStatus.DELIVERED,
+    "undelivered": OutboundStatus.UNDELIVERED,
+    "failed": OutboundStatus.FAILED,
+    "canceled": OutboundStatus.FAILED,
+}
+
+
+@dataclass(frozen=True)
+class SmsToSend:
+    """A claimed outbound SMS, detached from the session, for the gateway."""
+
+    outbound_id: int
+    to_phone: str
+    body: str
+
+
+def queue_sms(
+    session: Session, *, dedupe_key: str, to_phone: str, body: str, task_id: int | None = None
+) -> OutboundMessage | None:
+    """Decide to send an SMS, once per `dedupe_key`.
+
+    Returns:
+        The new row, or None when this message was already decided (nothing more to do).
+    """
+    if session.scalar(select(OutboundMessage.id).where(OutboundMessage.dedupe_key == dedupe_key)) is not None:
+        return None
+    row = OutboundMessage(dedupe_key=dedupe_key, to_phone=to_phone, body=body, task_id=task_id)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def claim_for_sending(session: Session, outbound_id: int) -> SmsToSend | None:
+    """Claim a pending SMS for this worker. Returns None if it is not pending (sent, or claimed by another)."""
+    now = utcnow()
+    claimed = session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.id == outbound_id, OutboundMessage.status == OutboundStatus.PENDING)
+        .values(status=OutboundStatus.SENDING, claimed_at=now, attempts=OutboundMessage.attempts + 1)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    row = session.execute(
+        select(OutboundMessage.to_phone, OutboundMessage.body).where(OutboundMessage.id == outbound_id)
+    ).one()
+    return SmsToSend(outbound_id, row.to_phone, row.body)
+
+
+def mark_sent(session: Session, outbound_id: int, provider_sid: str) -> None:
+    """The gateway accepted the SMS."""
+    now = utcnow()
+    session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.id == outbound_id, OutboundMessage.status == OutboundStatus.SENDING)
+        .values(status=OutboundStatus.SENT, provider_sid=provider_sid, sent_at=now, status_at=now, error=None)
+    )
+
+
+def release_for_retry(session: Session, outbound_id: int, error: str) -> None:
+    """The gateway could not take the SMS for now (rate limit, outage); it goes back to pending."""
+    session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.id == outbound_id, OutboundMessage.status == OutboundStatus.SENDING)
+        .values(status=OutboundStatus.PENDING, error=error[:500], claimed_at=None)
+    )
+
+
+def mark_failed(session: Session, outbound_id: int, error: str) -> None:
+    """The gateway refused the SMS for good."""
+    session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.id == outbound_id, OutboundMessage.status == OutboundStatus.SENDING)
+        .values(status=OutboundStatus.FAILED, error=error[:500], status_at=utcnow())
+    )
+
+
+def apply_provider_status(session: Session, provider_sid: str, provider_status: str) -> bool:
+    """Record a delivery report. Out-of-order reports never move a message backwards.
+
+    Returns:
+        True if a message with that SID exists (whether or not its status changed).
+    """
+    row = session.scalar(select(OutboundMessage).where(OutboundMessage.provider_sid == provider_sid))
+    if row is None:
+        return False
+    new = PROVIDER_STATUS.get(provider_status.lower())
+    if new is not None and _PROGRESS[new] > _PROGRESS[OutboundStatus(row.status)]:
+        row.status = new
+        row.status_at = utcnow()
+    return True
+
+
+def pending_ids(session: Session, *, older_than: datetime, limit: int = 1000) -> list[int]:
+    """Pending SMS that no worker has picked up since `older_than`: work Redis may have lost."""
+    return list(
+        session.scalars(
+            select(OutboundMessage.id)
+            .where(OutboundMessage.status == OutboundStatus.PENDING, OutboundMessage.created_at < older_than)
+            .order_by(OutboundMessage.id)
+            .limit(limit)
+        )
+    )
+
+
+def abandon_stale_claims(session: Session, *, lease: timedelta) -> list[int]:
+    """Claims older than `lease` belong to a worker that died mid-send: mark them unknown, never resend.
+
+    Returns:
+        The ids marked unknown, for the caller to report.
+    """
+    cutoff = utcnow() - lease
+    ids = list(
+        session.scalars(
+            select(OutboundMessage.id).where(
+                OutboundMessage.status == OutboundStatus.SENDING, OutboundMessage.claimed_at < cutoff
+            )
+        )
+    )
+    if ids:
+        session.execute(
+            update(OutboundMessage)
+            .where(OutboundMessage.id.in_(ids), OutboundMessage.status == OutboundStatus.SENDING)
+            .values(status=OutboundStatus.UNKNOWN, status_at=utcnow(), error="worker stopped while sending")
+        )
+    return ids
+
+
+def mark_unknown(session: Session, outbound_id: int, error: str) -> None:
+    """The gateway may or may not have taken the SMS; it is not resent automatically."""
+    session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.id == outbound_id, OutboundMessage.status == OutboundStatus.SENDING)
+        .values(status=OutboundStatus.UNKNOWN, error=error[:500], status_at=utcnow())
+    )

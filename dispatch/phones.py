@@ -1,0 +1,51 @@
+"""Phone numbers: parsed with `phonenumbers`, stored in E.164, masked in every log line."""
+
+from __future__ import annotations
+
+import phonenumbers
+
+from dispatch.exceptions import InvalidPhoneNumber
+
+
+def normalize_phone(raw: str, region: str) -> str:
+    """Read a phone number as a person types it and return it in E.164.
+
+    Args:
+        raw: National or international input, e.g. `13800138000`, `0371-6688 1234`, `+86 138 0013 8000`.
+        region: The region for national input, e.g. `CN`.
+
+    Returns:
+        The number in E.164, e.g. `+8613800138000`.
+
+    Raises:
+        InvalidPhoneNumber: The input is not a valid number.
+    """
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhoneNumber(raw, str(exc.args[0] if exc.args else "cannot be read")) from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhoneNumber(raw, "no such number exists in its region")
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def mask_phone(phone: str | None) -> str:
+    """Mask a number for logs and lists: `+8613800138000` becomes `138****8000`."""
+    if not phone:
+        return "-"
+    try:
+        national = str(phonenumbers.parse(phone, None).national_number)
+    except phonenumbers.NumberParseException:
+        national = "".join(ch for ch in phone if ch.isdigit())
+    if len(national) <= 4:
+        return "****"
+    return f"{national[:3]}****{national[-4:]}" if len(national) >= 8 else f"****{national[-4:]}"
+
+
+def national_format(phone: str) -> str:
+    """The number as a person dials it within its country: `+8613800138000` → `138 0013 8000`."""
+    try:
+        number = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException:
+        return phone
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL))

@@ -1,0 +1,67 @@
+"""The SMS message catalog, read from `ivr_scripts/sms_texts.toml` and checked on load."""
+
+from __future__ import annotations
+
+import string
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dispatch.exceptions import MessageCatalogError
+from ivr_scripts import SCRIPTS_DIR
+
+SMS_TEXTS_FILE = SCRIPTS_DIR / "sms_texts.toml"
+SUPPORTED_VERSIONS = (1,)
+FALLBACK_LANGUAGE = "zh-CN"
+
+
+def _placeholders(template: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(template) if field}
+
+
+@dataclass(frozen=True)
+class MessageCatalog:
+    """Texts by language and key. Every language has every key, with the same placeholders."""
+
+    version: int
+    texts: Mapping[str, Mapping[str, str]]
+
+    @classmethod
+    def load(cls, path: Path = SMS_TEXTS_FILE) -> MessageCatalog:
+        """Read and check a catalog file.
+
+        Raises:
+            MessageCatalogError: The file is unreadable, of an unknown version, or inconsistent.
+        """
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise MessageCatalogError(f"{path.name}: {exc}") from exc
+        version = data.pop("version", None)
+        if version not in SUPPORTED_VERSIONS:
+            raise MessageCatalogError(f"{path.name}: version {version!r} is not one of {SUPPORTED_VERSIONS}")
+        if FALLBACK_LANGUAGE not in data:
+            raise MessageCatalogError(f"{path.name}: has no [{FALLBACK_LANGUAGE}] table")
+        reference = data[FALLBACK_LANGUAGE]
+        for language, table in data.items():
+            if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+                raise MessageCatalogError(f"{path.name}: [{language}] must map keys to strings")
+            if set(table) != set(reference):
+                missing = sorted(set(reference) ^ set(table))
+                raise MessageCatalogError(
+                    f"{path.name}: [{language}] keys differ from [{FALLBACK_LANGUAGE}]: {missing}"
+                )
+            for key, template in table.items():
+                try:
+                    fields = _placeholders(template)
+                except ValueError as exc:
+                    raise MessageCatalogError(f"{path.name}: [{language}] {key}: {exc}") from exc
+                if fields != _placeholders(reference[key]):
+                    raise MessageCatalogError(f"{path.name}: [{language}] {key} has other placeholders than zh-CN")
+        return cls(version=version, texts=data)
+
+    def render(self, key: str, language: str, **fields: object) -> str:
+        """The text `key` in `language` (zh-CN if the language is unknown), filled in with `fields`."""
+        table = self.texts.get(language) or self.texts[FALLBACK_LANGUAGE]
+        return table[key].format(**fields)

@@ -1,0 +1,1 @@
+"""The hotline service: web app, webhooks, settings and the `hotline` command."""

@@ -1,0 +1,97 @@
+"""`create_app(settings)`: the Starlette application, built from one Settings."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from redis.exceptions import RedisError
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from dispatch.exceptions import InvalidInboundMessage
+from hotline.services import Services
+from hotline.settings import Settings
+from hotline.webhooks.twilio_sms import inbound_sms, message_status
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATHS = {"sms": "/twilio/sms", "status": "/twilio/status"}
+
+
+async def index(request: Request) -> Response:
+    """What this server is and which URLs Twilio should call."""
+    settings: Settings = request.app.state.services.settings
+    return JSONResponse(
+        {
+            "service": "hotline",
+            "gateway": settings.gateway,
+            "webhooks": {name: settings.callback_url(path) for name, path in WEBHOOK_PATHS.items()},
+        }
+    )
+
+
+async def healthz(request: Request) -> Response:
+    """Database and Redis reachability. 503 if the database, the truth, is unreachable."""
+    services: Services = request.app.state.services
+
+    def check() -> dict[str, str]:
+        result = {}
+        try:
+            with services.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            result["database"] = "ok"
+        except SQLAlchemyError as exc:
+            result["database"] = f"down: {type(exc).__name__}"
+        try:
+            services.redis.ping()
+            result["redis"] = "ok"
+        except RedisError as exc:
+            result["redis"] = f"down: {type(exc).__name__}"
+        return result
+
+    result = await run_in_threadpool(check)
+    return JSONResponse(result, status_code=200 if result["database"] == "ok" else 503)
+
+
+async def _bad_input(request: Request, exc: Exception) -> Response:
+    return PlainTextResponse(f"Bad request: {exc}", status_code=400)
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+    """Build the web app.
+
+    Args:
+        settings: The checked settings.
+        services: Parts to use instead of building them (tests share one set with their workers).
+
+    Returns:
+        The ASGI application. Its services are closed on shutdown only if it built them.
+    """
+    owned = services is None
+    services = services or Services.build(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if owned:
+            services.close()
+
+    app = Starlette(
+        routes=[
+            Route("/", index),
+            Route("/healthz", healthz),
+            Route(WEBHOOK_PATHS["sms"], inbound_sms, methods=["POST"]),
+            Route(WEBHOOK_PATHS["status"], message_status, methods=["POST"]),
+        ],
+        exception_handlers={InvalidInboundMessage: _bad_input},
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app

@@ -1,0 +1,16 @@
+"""Errors raised by the web app and the command line."""
+
+from __future__ import annotations
+
+
+class SettingsError(Exception):
+    """A setting is missing or bad. `str()` is one line naming the variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        self.variable = variable
+        self.problem = problem
+        super().__init__(f"{variable} {problem}")
+
+
+class EmbeddedRedisError(Exception):
+    """The private redis-server could not be found or started."""

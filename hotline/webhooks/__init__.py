@@ -1,0 +1,1 @@
+"""Webhooks Twilio calls: inbound SMS and delivery reports, every one signed."""

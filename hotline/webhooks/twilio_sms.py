@@ -1,0 +1,104 @@
+"""`POST /twilio/sms` and `POST /twilio/status`.
+
+The inbound SMS webhook stores first, answers at once, and enqueues after the commit. If Redis is down the
+message is still stored and answered 200; the sweeper queues it when Redis is back.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from redis.exceptions import RedisError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from twilio.twiml.messaging_response import MessagingResponse
+
+from dispatch import outbox
+from dispatch.exceptions import InvalidInboundMessage
+from dispatch.inbound import store_inbound_sms
+from dispatch.phones import mask_phone
+from hotline.services import Services
+from workers.gateways.twilio import SIGNATURE_HEADER
+from workers.queues import enqueue_inbound
+
+log = logging.getLogger(__name__)
+IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
+_EMPTY_TWIML = str(MessagingResponse())
+
+
+def _twiml(body: str) -> Response:
+    return Response(body, media_type="text/xml")
+
+
+async def _signed_form(request: Request) -> FormData | Response:
+    """The request's form if Twilio's signature on it is good, else a 403 response."""
+    services: Services = request.app.state.services
+    form = await request.form()
+    params = {key: [str(v) for v in form.getlist(key)] for key in form}
+    signature = request.headers.get(SIGNATURE_HEADER)
+    if not services.signature.is_valid(request.url.path, request.url.query, params, signature):
+        log.warning("webhook %s refused: %s signature", request.url.path, "bad" if signature else "no")
+        return PlainTextResponse("Twilio signature missing or invalid", status_code=403)
+    return form
+
+
+def _field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInboundMessage(name, "must be a text field")
+    return value
+
+
+async def inbound_sms(request: Request) -> Response:
+    """Store an inbound SMS once (keyed by MessageSid), answer empty TwiML, then queue its processing."""
+    form = await _signed_form(request)
+    if isinstance(form, Response):
+        return form
+    services: Services = request.app.state.services
+    stored = await run_in_threadpool(
+        store_inbound_sms,
+        services.sessions,
+        message_sid=_field(form, "MessageSid") or _field(form, "SmsSid"),
+        from_phone=_field(form, "From"),
+        to_phone=_field(form, "To"),
+        body=_field(form, "Body"),
+        region=services.settings.region,
+        idempotency_token=request.headers.get(IDEMPOTENCY_HEADER),
+    )
+    log.info(
+        "inbound sms message=%s from=%s %s",
+        stored.message_id,
+        mask_phone(_field(form, "From")),
+        "stored" if stored.created else "duplicate",
+    )
+    if not stored.processed:
+        try:
+            await run_in_threadpool(enqueue_inbound, services.redis, stored.message_id)
+        except RedisError as exc:
+            # Stored and committed: the sweeper queues it once Redis is back. Twilio still gets its 200.
+            log.error("inbound message=%s stored but not queued (%s); sweeper will retry", stored.message_id, exc)
+    # Replies go out through the outbox, never in this response, so a retried webhook cannot reply twice.
+    return _twiml(_EMPTY_TWIML)
+
+
+async def message_status(request: Request) -> Response:
+    """Record a delivery report for one of our outbound SMS. Reports may come late and out of order."""
+    form = await _signed_form(request)
+    if isinstance(form, Response):
+        return form
+    services: Services = request.app.state.services
+    sid, status = _field(form, "MessageSid"), _field(form, "MessageStatus")
+    if not sid or not status:
+        raise InvalidInboundMessage("MessageSid and MessageStatus", "are required")
+
+    def apply() -> bool:
+        with services.sessions.begin() as session:
+            return outbox.apply_provider_status(session, sid, status)
+
+    known = await run_in_threadpool(apply)
+    log.info("status report for %s: %s%s", sid, status, "" if known else " (unknown message)")
+    return Response(status_code=204)

@@ -1,0 +1,1 @@
+"""RQ job functions, queue wiring and the outbound gateways."""

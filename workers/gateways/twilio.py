@@ -1,0 +1,118 @@
+"""Twilio in one place: the REST gateway and the webhook signature check. (TwiML is built in hotline.webhooks.)"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from workers.exceptions import GatewayAmbiguousError, GatewayRejectedError, GatewayTemporaryError
+
+# The twilio client logs request bodies (numbers, texts) at DEBUG: keep them out of our logs.
+logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+
+SIGNATURE_HEADER = "X-Twilio-Signature"
+
+
+class TwilioGateway:
+    """Sends through Twilio's REST API with the official client."""
+
+    name = "twilio"
+
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        from_number: str | None,
+        messaging_service_sid: str | None,
+        api_base_url: str = "https://api.twilio.com",
+        timeout: float = 10.0,
+    ) -> None:
+        if not from_number and not messaging_service_sid:
+            raise ValueError("TwilioGateway needs a from number or a messaging service SID")
+        self._from_number = from_number
+        self._messaging_service_sid = messaging_service_sid
+        self._client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
+        # Pointing the API domain elsewhere is how tests reach a local stand-in of Twilio's REST API.
+        self._client.api.base_url = api_base_url
+
+    def send_sms(self, to: str, body: str, *, status_callback: str | None = None) -> str:
+        """Create one Message. A messaging service, when set, wins over the from number."""
+        sender = (
+            {"messaging_service_sid": self._messaging_service_sid}
+            if self._messaging_service_sid
+            else {"from_": self._from_number}
+        )
+        extra = {"status_callback": status_callback} if status_callback else {}
+        with _translated_errors():
+            message = self._client.messages.create(to=to, body=body, **sender, **extra)
+        return str(message.sid)
+
+    def place_call(self, to: str, *, twiml_url: str, status_callback: str | None = None) -> str:
+        """Create one Call whose TwiML is fetched from `twiml_url`."""
+        if not self._from_number:
+            raise GatewayRejectedError("placing calls needs TWILIO_FROM_NUMBER")
+        extra = {"status_callback": status_callback} if status_callback else {}
+        with _translated_errors():
+            call = self._client.calls.create(to=to, from_=self._from_number, url=twiml_url, **extra)
+        return str(call.sid)
+
+
+@contextlib.contextmanager
+def _translated_errors() -> Iterator[None]:
+    """Turn twilio and requests errors into gateway errors that say what to do next."""
+    try:
+        yield
+    except TwilioRestException as exc:
+        status = int(exc.status)
+        detail = f"twilio {status} code {exc.code}"
+        if status == 429 or status >= 500:
+            raise GatewayTemporaryError(detail, status=status, code=exc.code) from None
+        raise GatewayRejectedError(detail, status=status, code=exc.code) from None
+    except requests.RequestException as exc:
+        if isinstance(exc, requests.ConnectTimeout) or (
+            isinstance(exc, requests.ConnectionError) and "NewConnectionError" in repr(exc)
+        ):
+            # The request never left: safe to try again.
+            raise GatewayTemporaryError(f"cannot reach Twilio: {type(exc).__name__}") from None
+        # Sent, but no answer: Twilio may have created the message.
+        raise GatewayAmbiguousError(f"no answer from Twilio: {type(exc).__name__}") from None
+
+
+class TwilioSignatureCheck:
+    """Checks `X-Twilio-Signature` with twilio's own `RequestValidator`, against our public URL."""
+
+    def __init__(self, auth_token: str, public_url: str) -> None:
+        self._validator = RequestValidator(auth_token)
+        self._public_url = public_url.rstrip("/")
+
+    def url_for(self, path: str, query: str = "") -> str:
+        """The URL Twilio signed: our public base URL, the path, and the query string if any."""
+        return self._public_url + path + (f"?{query}" if query else "")
+
+    def is_valid(self, path: str, query: str, params: Mapping[str, Sequence[str]], signature: str | None) -> bool:
+        """True if `signature` was made with our token for this URL and these form parameters."""
+        if not signature:
+            return False
+        return bool(self._validator.validate(self.url_for(path, query), _MultiParams(params), signature))
+
+    def sign(self, path: str, params: Mapping[str, str], query: str = "") -> str:
+        """Sign a request the way Twilio does: for the local simulator, the CLI and tests."""
+        return str(self._validator.compute_signature(self.url_for(path, query), params))
+
+
+class _MultiParams(dict[str, list[str]]):
+    """Form parameters with repeated keys, in the shape RequestValidator reads (like Flask's MultiDict)."""
+
+    def __init__(self, params: Mapping[str, Sequence[str]]) -> None:
+        super().__init__({k: list(v) for k, v in params.items()})
+
+    def getall(self, key: str) -> list[str]:
+        return self[key]

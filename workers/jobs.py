@@ -1,0 +1,118 @@
+"""RQ job functions. Each takes plain ids, gets its parts from `hotline.services.current()`, and is idempotent:
+run twice, the second run changes nothing and sends nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from dispatch import outbox
+from dispatch.intake import handle_inbound_message
+from dispatch.models import InboundMessage, utcnow
+from dispatch.phones import mask_phone
+from hotline.services import Services, current
+from workers.exceptions import GatewayAmbiguousError, GatewayRejectedError, GatewayTemporaryError
+from workers.queues import enqueue_inbound, enqueue_send
+
+log = logging.getLogger(__name__)
+
+SWEEP_GRACE = timedelta(seconds=10)  # leave fresh work to the jobs already queued for it
+SEND_LEASE = timedelta(minutes=5)  # a claim older than this belongs to a worker that died
+
+
+def process_inbound_sms(message_id: int) -> str:
+    """Turn one stored inbound SMS into its task and SMS, then hand the SMS to the gateway."""
+    services = current()
+    settings = services.settings
+    with services.sessions.begin() as session:
+        result = handle_inbound_message(
+            session,
+            message_id,
+            catalog=services.catalog,
+            staff_language=settings.language,
+            timezone=settings.timezone,
+        )
+    if result.outcome is None:
+        log.info("inbound message=%s already handled", message_id)
+        return "already handled"
+    log.info(
+        "inbound message=%s outcome=%s tasks=%s sms=%s",
+        message_id,
+        result.outcome.value,
+        result.task_ids,
+        len(result.outbound_ids),
+    )
+    for outbound_id in result.outbound_ids:
+        if not deliver_sms(services, outbound_id):
+            enqueue_send(services.redis, outbound_id)
+    return result.outcome.value
+
+
+def send_sms(outbound_id: int) -> str:
+    """Hand one stored SMS to the gateway. Raises on a temporary failure, so RQ retries it."""
+    services = current()
+    if not deliver_sms(services, outbound_id):
+        raise GatewayTemporaryError(f"outbound {outbound_id} not accepted yet; will retry")
+    return "done"
+
+
+def deliver_sms(services: Services, outbound_id: int) -> bool:
+    """Claim one pending SMS and hand it to the gateway.
+
+    Returns:
+        False if it should be tried again later; True if it is settled (sent, refused, or not ours to send).
+    """
+    with services.sessions.begin() as session:
+        sms = outbox.claim_for_sending(session, outbound_id)
+    if sms is None:
+        return True  # already sent, or another worker has it
+    try:
+        sid = services.gateway.send_sms(
+            sms.to_phone, sms.body, status_callback=services.settings.callback_url("/twilio/status")
+        )
+    except GatewayTemporaryError as exc:
+        with services.sessions.begin() as session:
+            outbox.release_for_retry(session, outbound_id, str(exc))
+        log.warning("outbound=%s to=%s not accepted: %s", outbound_id, mask_phone(sms.to_phone), exc)
+        return False
+    except GatewayRejectedError as exc:
+        with services.sessions.begin() as session:
+            outbox.mark_failed(session, outbound_id, str(exc))
+        log.error("outbound=%s to=%s refused: %s", outbound_id, mask_phone(sms.to_phone), exc)
+        return True
+    except GatewayAmbiguousError as exc:
+        with services.sessions.begin() as session:
+            outbox.mark_unknown(session, outbound_id, str(exc))
+        log.error("outbound=%s to=%s may or may not have gone: %s", outbound_id, mask_phone(sms.to_phone), exc)
+        return True
+    with services.sessions.begin() as session:
+        outbox.mark_sent(session, outbound_id, sid)
+    log.info("outbound=%s to=%s sent via %s", outbound_id, mask_phone(sms.to_phone), services.gateway.name)
+    return True
+
+
+def sweep() -> dict[str, int]:
+    """Find work the database has and Redis lost (Redis down, a job dropped) and queue it again."""
+    services = current()
+    cutoff = utcnow() - SWEEP_GRACE
+    with services.sessions() as session:
+        inbound_ids = list(
+            session.scalars(
+                select(InboundMessage.id)
+                .where(InboundMessage.processed_at.is_(None), InboundMessage.received_at < cutoff)
+                .order_by(InboundMessage.id)
+                .limit(1000)
+            )
+        )
+        outbound_ids = outbox.pending_ids(session, older_than=cutoff)
+    with services.sessions.begin() as session:
+        abandoned = outbox.abandon_stale_claims(session, lease=SEND_LEASE)
+    requeued_in = sum(enqueue_inbound(services.redis, i) for i in inbound_ids)
+    requeued_out = sum(enqueue_send(services.redis, i) for i in outbound_ids)
+    counts = {"inbound": requeued_in, "outbound": requeued_out, "abandoned": len(abandoned)}
+    if requeued_in or requeued_out or abandoned:
+        log.warning("sweep requeued inbound=%s outbound=%s marked-unknown=%s", requeued_in, requeued_out, abandoned)
+    return counts

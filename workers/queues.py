@@ -1,0 +1,55 @@
+"""Queue names and the one way work is put on them. Redis only carries work; the database is the truth."""
+
+from __future__ import annotations
+
+import logging
+
+from redis import Redis
+from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError
+from rq.job import Job, JobStatus
+
+log = logging.getLogger(__name__)
+
+INBOUND = "hotline-inbound"  # inbound messages to turn into tasks
+OUTBOUND = "hotline-outbound"  # SMS and calls to hand to the gateway
+MAINTENANCE = "hotline-maintenance"  # the sweeper and other periodic work
+ALL_QUEUES = (INBOUND, OUTBOUND, MAINTENANCE)  # in priority order
+
+# Retries back off over about ten minutes; after that the sweeper keeps trying from the database.
+RETRY = Retry(max=5, interval=[5, 20, 60, 120, 300])
+_FINAL_STATES = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
+
+
+def _enqueue_once(redis: Redis, queue_name: str, func: str, job_id: str, *args: object) -> bool:
+    """Enqueue `func(*args)` under `job_id` unless that job is already waiting or running.
+
+    Returns:
+        True if a job was enqueued or requeued, False if one was already on its way.
+    """
+    queue = Queue(queue_name, connection=redis)
+    try:
+        # result_ttl=0: a finished job leaves no trace, so the same id can be used again; the job is idempotent.
+        queue.enqueue_call(func, args=args, job_id=job_id, unique=True, result_ttl=0, retry=RETRY, failure_ttl=86400)
+        return True
+    except DuplicateJobError:
+        job = Job.fetch(job_id, connection=redis)
+        if job.get_status(refresh=True) in _FINAL_STATES:
+            job.requeue()
+            return True
+        return False
+
+
+def enqueue_inbound(redis: Redis, message_id: int) -> bool:
+    """Queue the processing of one stored inbound message."""
+    return _enqueue_once(redis, INBOUND, "workers.jobs.process_inbound_sms", f"inbound-{message_id}", message_id)
+
+
+def enqueue_send(redis: Redis, outbound_id: int) -> bool:
+    """Queue handing one stored outbound SMS to the gateway."""
+    return _enqueue_once(redis, OUTBOUND, "workers.jobs.send_sms", f"send-{outbound_id}", outbound_id)
+
+
+def enqueue_sweep(redis: Redis) -> bool:
+    """Queue one sweeper run."""
+    return _enqueue_once(redis, MAINTENANCE, "workers.jobs.sweep", "sweep")
