@@ -19,7 +19,7 @@ from workers.queues import enqueue_inbound, enqueue_send
 
 log = logging.getLogger(__name__)
 
-SWEEP_GRACE = timedelta(seconds=10)  # leave fresh work to the jobs already queued for it
+SWEEP_GRACE_SECONDS = 10  # leave fresh work to the jobs already queued for it
 SEND_LEASE = timedelta(minutes=5)  # a claim older than this belongs to a worker that died
 
 
@@ -94,10 +94,17 @@ def deliver_sms(services: Services, outbound_id: int) -> bool:
     return True
 
 
-def sweep() -> dict[str, int]:
-    """Find work the database has and Redis lost (Redis down, a job dropped) and queue it again."""
+def sweep(grace_seconds: int = SWEEP_GRACE_SECONDS) -> dict[str, int]:
+    """Find work the database has and Redis lost (Redis down, a job dropped) and queue it again.
+
+    Args:
+        grace_seconds: Work younger than this is left alone: its own job is probably on the way.
+
+    Returns:
+        How many inbound and outbound items were queued again, and how many stale sends were marked unknown.
+    """
     services = current()
-    cutoff = utcnow() - SWEEP_GRACE
+    cutoff = utcnow() - timedelta(seconds=grace_seconds)
     with services.sessions() as session:
         inbound_ids = list(
             session.scalars(

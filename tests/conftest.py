@@ -1,0 +1,129 @@
+"""Shared fixtures: a real redis-server (started as the product starts it), a real SQLite file per test,
+Starlette's TestClient, real RQ workers, and requests signed the way Twilio signs them."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rq import SimpleWorker
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from dispatch import register
+from dispatch.db import upgrade
+from dispatch.models import LocalOutboxEntry
+from hotline import services as services_module
+from hotline.app import create_app
+from hotline.embedded_redis import EmbeddedRedis
+from hotline.services import Services
+from hotline.settings import Settings, load_settings
+from workers.gateways.twilio import SIGNATURE_HEADER
+from workers.queues import ALL_QUEUES
+
+TEST_AUTH_TOKEN = "0123456789abcdef0123456789abcdef"
+PUBLIC_URL = "https://hotline.example.org"
+LIAISON_PHONE = "+8613912345678"
+RESIDENT_PHONE = "+8613800138000"
+STRANGER_PHONE = "+8613700000001"
+HOTLINE_NUMBER = "+8657112345678"
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[EmbeddedRedis]:
+    """One real redis-server for the session, in a short temp dir (unix socket paths are limited)."""
+    with tempfile.TemporaryDirectory(prefix="hl-") as tmp:
+        server = EmbeddedRedis(Path(tmp))
+        server.start()
+        yield server
+        server.stop()
+
+
+def make_environ(data_dir: Path, redis_url: str, **overrides: str) -> dict[str, str]:
+    """A complete environment for `load_settings`, as an operator would set it."""
+    environ = {
+        "HOTLINE_DATA_DIR": str(data_dir),
+        "REDIS_URL": redis_url,
+        "HOTLINE_PUBLIC_URL": PUBLIC_URL,
+        "TWILIO_AUTH_TOKEN": TEST_AUTH_TOKEN,
+        "HOTLINE_GATEWAY": "local",
+        "TWILIO_FROM_NUMBER": HOTLINE_NUMBER,
+        "PATH": os.environ.get("PATH", ""),
+    }
+    environ.update(overrides)
+    return environ
+
+
+@pytest.fixture
+def environ(tmp_path: Path, redis_server: EmbeddedRedis) -> dict[str, str]:
+    return make_environ(tmp_path / "var", redis_server.url)
+
+
+@pytest.fixture
+def settings(environ: dict[str, str]) -> Settings:
+    return load_settings(environ, env_file=None)
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    """Migrated database, flushed Redis, installed for job functions run by in-process workers."""
+    built = Services.build(settings)
+    upgrade(built.engine)
+    built.redis.flushall()
+    services_module.install(built)
+    yield built
+    services_module.install(None)
+    built.close()
+
+
+@pytest.fixture
+def client(settings: Settings, services: Services) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, services), base_url=PUBLIC_URL) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def registered(services: Services) -> dict[str, int]:
+    """One liaison and one resident of theirs."""
+    with services.sessions.begin() as session:
+        liaison = register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
+        resident = register.add_resident(
+            session, name="梁阿姨", phone=RESIDENT_PHONE, liaison_phone=LIAISON_PHONE, region="CN"
+        )
+        return {"liaison": liaison.id, "resident": resident.id}
+
+
+def sms_params(body: str = "想买点菜", from_phone: str = RESIDENT_PHONE, sid: str | None = None) -> dict[str, str]:
+    """The form Twilio posts for one inbound SMS."""
+    return {
+        "MessageSid": sid or "SM" + uuid.uuid4().hex,
+        "AccountSid": "AC" + "1" * 32,
+        "From": from_phone,
+        "To": HOTLINE_NUMBER,
+        "Body": body,
+        "NumMedia": "0",
+    }
+
+
+def sign(services: Services, path: str, params: dict[str, str]) -> str:
+    return services.signature.sign(path, params)
+
+
+def post_signed(client: TestClient, services: Services, path: str, params: dict[str, str], **headers: str):  # type: ignore[no-untyped-def]
+    """POST a form signed with our token for our public URL, as Twilio does."""
+    return client.post(path, data=params, headers={SIGNATURE_HEADER: sign(services, path, params), **headers})
+
+
+def run_worker(services: Services) -> None:
+    """Run a real RQ worker in this process until the queues are empty."""
+    SimpleWorker(list(ALL_QUEUES), connection=services.redis).work(burst=True)
+
+
+def local_outbox(services: Services) -> list[LocalOutboxEntry]:
+    """What the local gateway was asked to send, oldest first."""
+    with services.sessions() as session:
+        return list(session.scalars(select(LocalOutboxEntry).order_by(LocalOutboxEntry.id)))

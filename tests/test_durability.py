@@ -1,0 +1,146 @@
+"""A message answered 200 is never lost: not with Redis down, not with Redis wiped, not when a job runs twice."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from rq import Queue
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from dispatch.db import upgrade
+from dispatch.models import InboundMessage, OutboundMessage, OutboundStatus, Task
+from hotline import services as services_module
+from hotline.app import create_app
+from hotline.embedded_redis import EmbeddedRedis
+from hotline.services import Services
+from hotline.settings import Settings
+from tests.conftest import LIAISON_PHONE, PUBLIC_URL, local_outbox, post_signed, run_worker, sms_params
+from workers import jobs
+from workers.queues import MAINTENANCE
+
+
+@pytest.fixture
+def own_redis() -> Iterator[EmbeddedRedis]:
+    """A redis-server this test may stop and start, apart from the session's."""
+    with tempfile.TemporaryDirectory(prefix="hl-") as tmp:
+        server = EmbeddedRedis(Path(tmp))
+        server.start()
+        yield server
+        server.stop()
+
+
+@pytest.fixture
+def fragile(settings: Settings, own_redis: EmbeddedRedis) -> Iterator[Services]:
+    built = Services.build(replace(settings, redis_url=own_redis.url))
+    upgrade(built.engine)
+    services_module.install(built)
+    yield built
+    services_module.install(None)
+    built.close()
+
+
+def sweep_now(services: Services) -> None:
+    """Queue a sweeper run that ignores the grace period, and let a real worker do it and what it queues."""
+    Queue(MAINTENANCE, connection=services.redis).enqueue("workers.jobs.sweep", grace_seconds=0)
+    run_worker(services)
+
+
+def test_nothing_is_lost_while_redis_is_down(
+    settings: Settings, fragile: Services, own_redis: EmbeddedRedis, registered_on: None
+) -> None:
+    own_redis.stop()
+    assert not own_redis.is_running()
+    with TestClient(create_app(settings, fragile), base_url=PUBLIC_URL) as client:
+        response = post_signed(client, fragile, "/twilio/sms", sms_params("买降压药"))
+    assert response.status_code == 200
+    with fragile.sessions() as session:
+        stored = session.scalars(select(InboundMessage)).one()
+    assert stored.body == "买降压药" and stored.processed_at is None
+
+    own_redis.start()
+    sweep_now(fragile)
+    to_liaison = [e for e in local_outbox(fragile) if e.to_phone == LIAISON_PHONE]
+    assert len(to_liaison) == 1 and "买降压药" in to_liaison[0].body
+
+
+def test_work_wiped_from_redis_is_rebuilt_from_the_database(
+    settings: Settings, fragile: Services, registered_on: None
+) -> None:
+    with TestClient(create_app(settings, fragile), base_url=PUBLIC_URL) as client:
+        post_signed(client, fragile, "/twilio/sms", sms_params("快递"))
+    fragile.redis.flushall()  # Redis lost its data: the queued job is gone
+    run_worker(fragile)
+    assert local_outbox(fragile) == []
+    sweep_now(fragile)
+    assert len([e for e in local_outbox(fragile) if e.to_phone == LIAISON_PHONE]) == 1
+
+
+def test_sweeper_leaves_finished_work_alone(client: TestClient, services: Services, registered: dict[str, int]) -> None:
+    post_signed(client, services, "/twilio/sms", sms_params("买菜"))
+    run_worker(services)
+    assert jobs.sweep(grace_seconds=0) == {"inbound": 0, "outbound": 0, "abandoned": 0}
+    run_worker(services)
+    assert len(local_outbox(services)) == 2
+
+
+def test_a_job_run_twice_changes_nothing_and_sends_nothing(
+    client: TestClient, services: Services, registered: dict[str, int]
+) -> None:
+    post_signed(client, services, "/twilio/sms", sms_params("买菜"))
+    with services.sessions() as session:
+        message_id = session.scalars(select(InboundMessage.id)).one()
+    assert jobs.process_inbound_sms(message_id) == "task_created"
+    assert jobs.process_inbound_sms(message_id) == "already handled"
+    run_worker(services)  # the job the webhook queued runs too
+    with services.sessions() as session:
+        outbound_ids = session.scalars(select(OutboundMessage.id)).all()
+        assert len(session.scalars(select(Task)).all()) == 1
+    for outbound_id in outbound_ids:
+        assert jobs.deliver_sms(services, outbound_id) is True
+        jobs.send_sms(outbound_id)
+    assert len(local_outbox(services)) == 2
+
+
+def test_a_send_claimed_by_a_dead_worker_is_marked_unknown_not_resent(
+    client: TestClient, services: Services, registered: dict[str, int]
+) -> None:
+    from dispatch import outbox
+    from dispatch.models import utcnow
+
+    post_signed(client, services, "/twilio/sms", sms_params("买菜"))
+    with services.sessions.begin() as session:
+        message_id = session.scalars(select(InboundMessage.id)).one()
+    services.redis.flushall()
+    from dispatch.intake import handle_inbound_message
+
+    with services.sessions.begin() as session:
+        result = handle_inbound_message(
+            session, message_id, catalog=services.catalog, staff_language="zh-CN", timezone=services.settings.timezone
+        )
+    offer_id = result.outbound_ids[0]
+    with services.sessions.begin() as session:
+        assert outbox.claim_for_sending(session, offer_id) is not None  # and then the worker died
+        session.get(OutboundMessage, offer_id).claimed_at = utcnow() - jobs.SEND_LEASE * 2  # type: ignore[union-attr]
+    counts = jobs.sweep(grace_seconds=0)
+    assert counts["abandoned"] == 1
+    run_worker(services)
+    with services.sessions() as session:
+        assert session.get(OutboundMessage, offer_id).status == OutboundStatus.UNKNOWN  # type: ignore[union-attr]
+    assert [e.to_phone for e in local_outbox(services)] != [] and all(
+        e.to_phone != LIAISON_PHONE for e in local_outbox(services)
+    )
+
+
+@pytest.fixture
+def registered_on(fragile: Services) -> None:
+    from dispatch import register
+    from tests.conftest import RESIDENT_PHONE
+
+    with fragile.sessions.begin() as session:
+        register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
+        register.add_resident(session, name="梁阿姨", phone=RESIDENT_PHONE, liaison_phone=LIAISON_PHONE, region="CN")
