@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 SWEEP_GRACE_SECONDS = 10  # leave fresh work to the jobs already queued for it
 SEND_LEASE = timedelta(minutes=5)  # a claim older than this belongs to a worker that died
+RETRY_DELAY = timedelta(seconds=5)  # after a rate limit or outage, don't knock again at once
 
 
 def process_inbound_sms(message_id: int) -> str:
@@ -47,7 +48,7 @@ def process_inbound_sms(message_id: int) -> str:
     )
     for outbound_id in result.outbound_ids:
         if not deliver_sms(services, outbound_id):
-            enqueue_send(services.redis, outbound_id)
+            enqueue_send(services.redis, outbound_id, delay=RETRY_DELAY)
     return result.outcome.value
 
 

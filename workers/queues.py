@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from redis import Redis
 from rq import Queue, Retry
@@ -21,8 +22,13 @@ RETRY = Retry(max=5, interval=[5, 20, 60, 120, 300])
 _FINAL_STATES = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 
 
-def _enqueue_once(redis: Redis, queue_name: str, func: str, job_id: str, *args: object) -> bool:
-    """Enqueue `func(*args)` under `job_id` unless that job is already waiting or running.
+def _enqueue_once(
+    redis: Redis, queue_name: str, func: str, job_id: str, *args: object, delay: timedelta | None = None
+) -> bool:
+    """Enqueue `func(*args)` under `job_id` unless that job is already waiting, scheduled or running.
+
+    Args:
+        delay: Run it no sooner than this from now (a worker started with its scheduler moves it on time).
 
     Returns:
         True if a job was enqueued or requeued, False if one was already on its way.
@@ -30,7 +36,11 @@ def _enqueue_once(redis: Redis, queue_name: str, func: str, job_id: str, *args: 
     queue = Queue(queue_name, connection=redis)
     try:
         # result_ttl=0: a finished job leaves no trace, so the same id can be used again; the job is idempotent.
-        queue.enqueue_call(func, args=args, job_id=job_id, unique=True, result_ttl=0, retry=RETRY, failure_ttl=86400)
+        options = {"job_id": job_id, "unique": True, "result_ttl": 0, "retry": RETRY, "failure_ttl": 86400}
+        if delay is None:
+            queue.enqueue_call(func, args=args, **options)
+        else:
+            queue.enqueue_in(delay, func, *args, **options)
         return True
     except DuplicateJobError:
         job = Job.fetch(job_id, connection=redis)
@@ -45,9 +55,9 @@ def enqueue_inbound(redis: Redis, message_id: int) -> bool:
     return _enqueue_once(redis, INBOUND, "workers.jobs.process_inbound_sms", f"inbound-{message_id}", message_id)
 
 
-def enqueue_send(redis: Redis, outbound_id: int) -> bool:
-    """Queue handing one stored outbound SMS to the gateway."""
-    return _enqueue_once(redis, OUTBOUND, "workers.jobs.send_sms", f"send-{outbound_id}", outbound_id)
+def enqueue_send(redis: Redis, outbound_id: int, delay: timedelta | None = None) -> bool:
+    """Queue handing one stored outbound SMS to the gateway, after `delay` if given."""
+    return _enqueue_once(redis, OUTBOUND, "workers.jobs.send_sms", f"send-{outbound_id}", outbound_id, delay=delay)
 
 
 def enqueue_sweep(redis: Redis) -> bool:

@@ -1,0 +1,39 @@
+"""Phone numbers through phonenumbers: national input, E.164 storage, masking."""
+
+from __future__ import annotations
+
+import pytest
+
+from dispatch.exceptions import InvalidPhoneNumber
+from dispatch.phones import mask_phone, national_format, normalize_phone
+
+
+@pytest.mark.parametrize(
+    ("raw", "e164"),
+    [
+        ("13800138000", "+8613800138000"),
+        ("138-0013-8000", "+8613800138000"),
+        ("+86 138 0013 8000", "+8613800138000"),
+        ("0371-6688 1234", "+8637166881234"),
+        ("008613800138000", "+8613800138000"),
+    ],
+)
+def test_national_and_international_input(raw: str, e164: str) -> None:
+    assert normalize_phone(raw, "CN") == e164
+
+
+@pytest.mark.parametrize("raw", ["12345", "abc", "", "+86 999"])
+def test_invalid_numbers_are_refused_clearly(raw: str) -> None:
+    with pytest.raises(InvalidPhoneNumber) as caught:
+        normalize_phone(raw, "CN")
+    assert repr(raw) in str(caught.value)
+
+
+def test_masking_keeps_only_what_a_log_needs() -> None:
+    assert mask_phone("+8613800138000") == "138****8000"
+    assert mask_phone(None) == "-"
+    assert "0013" not in mask_phone("+8613800138000")
+
+
+def test_national_format_for_people() -> None:
+    assert national_format("+8613800138000") == "138 0013 8000"

@@ -1,0 +1,80 @@
+"""Settings: defaults, and a bad or missing value stops the start with one line naming the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hotline.exceptions import SettingsError
+from hotline.settings import load_settings
+
+SID = "AC" + "a" * 32
+
+
+def test_defaults_on_a_fresh_machine(tmp_path: Path) -> None:
+    settings = load_settings({"HOTLINE_DATA_DIR": str(tmp_path)}, env_file=None)
+    assert settings.gateway == "local"
+    assert settings.embedded_redis
+    assert settings.database_url == f"sqlite:///{tmp_path / 'hotline.sqlite3'}"
+    assert (settings.region, settings.language, settings.timezone.key) == ("CN", "zh-CN", "Asia/Shanghai")
+    assert settings.public_url == "http://127.0.0.1:8000"
+    # Signature checks stay on without Twilio: a generated token, the same on every start.
+    token = str(settings.twilio_auth_token)
+    assert len(token) == 32 and (tmp_path / "local_auth_token").stat().st_mode & 0o077 == 0
+    assert str(load_settings({"HOTLINE_DATA_DIR": str(tmp_path)}, env_file=None).twilio_auth_token) == token
+
+
+def test_twilio_credentials_select_the_twilio_gateway(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "HOTLINE_DATA_DIR": str(tmp_path),
+            "TWILIO_ACCOUNT_SID": SID,
+            "TWILIO_AUTH_TOKEN": "s3cr3t-9f8e",
+            "TWILIO_FROM_NUMBER": "0571 1234 5678",
+            "HOTLINE_PUBLIC_URL": "https://hotline.example.org/",
+        },
+        env_file=None,
+    )
+    assert settings.gateway == "twilio"
+    assert settings.twilio_from_number == "+8657112345678"
+    assert settings.callback_url("/twilio/sms") == "https://hotline.example.org/twilio/sms"
+    assert "s3cr3t-9f8e" not in repr(settings)  # the token is a Secret
+    assert str(settings.twilio_auth_token) == "s3cr3t-9f8e"
+
+
+def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("HOTLINE_LANGUAGE=en\nHOTLINE_REGION=US\n")
+    settings = load_settings({"HOTLINE_DATA_DIR": str(tmp_path), "HOTLINE_REGION": "GB"}, env_file=env_file)
+    assert (settings.language, settings.region) == ("en", "GB")
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"HOTLINE_GATEWAY": "carrier-pigeon"}, "HOTLINE_GATEWAY"),
+        ({"HOTLINE_TIMEZONE": "Mars/Olympus"}, "HOTLINE_TIMEZONE"),
+        ({"HOTLINE_REGION": "XX"}, "HOTLINE_REGION"),
+        ({"HOTLINE_LANGUAGE": "fr"}, "HOTLINE_LANGUAGE"),
+        ({"HOTLINE_PUBLIC_URL": "hotline.example.org"}, "HOTLINE_PUBLIC_URL"),
+        ({"REDIS_URL": "memcached://x"}, "REDIS_URL"),
+        ({"DATABASE_URL": "hotline.db"}, "DATABASE_URL"),
+        ({"TWILIO_ACCOUNT_SID": "nope"}, "TWILIO_ACCOUNT_SID"),
+        ({"TWILIO_MESSAGING_SERVICE_SID": "MG1"}, "TWILIO_MESSAGING_SERVICE_SID"),
+        ({"TWILIO_FROM_NUMBER": "12"}, "TWILIO_FROM_NUMBER"),
+        ({"HOTLINE_SWEEP_SECONDS": "soon"}, "HOTLINE_SWEEP_SECONDS"),
+        ({"HOTLINE_GATEWAY": "twilio"}, "TWILIO_ACCOUNT_SID"),
+        ({"HOTLINE_GATEWAY": "twilio", "TWILIO_ACCOUNT_SID": SID}, "TWILIO_AUTH_TOKEN"),
+        ({"TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": "t"}, "TWILIO_FROM_NUMBER"),
+        (
+            {"TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": "t", "TWILIO_FROM_NUMBER": "+8657112345678"},
+            "HOTLINE_PUBLIC_URL",  # Twilio needs https
+        ),
+    ],
+)
+def test_bad_values_name_their_variable(tmp_path: Path, environ: dict[str, str], variable: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"HOTLINE_DATA_DIR": str(tmp_path), **environ}, env_file=None)
+    assert caught.value.variable == variable
+    assert str(caught.value).startswith(variable) and "\n" not in str(caught.value)

@@ -1,0 +1,154 @@
+"""TwilioGateway with the real twilio client, against a local stand-in of Twilio's REST API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from dispatch.db import upgrade
+from dispatch.models import OutboundMessage, OutboundStatus
+from hotline import services as services_module
+from hotline.app import create_app
+from hotline.services import Services
+from hotline.settings import Settings, load_settings
+from tests.conftest import LIAISON_PHONE, PUBLIC_URL, RESIDENT_PHONE, post_signed, run_worker, sms_params
+from tests.twilio_standin import TwilioStandIn
+from workers.exceptions import GatewayAmbiguousError, GatewayRejectedError, GatewayTemporaryError
+from workers.gateways.twilio import TwilioGateway
+
+ACCOUNT_SID = "AC" + "a" * 32
+SERVICE_SID = "MG" + "b" * 32
+FROM = "+8657112345678"
+
+
+@pytest.fixture
+def standin() -> Iterator[TwilioStandIn]:
+    with TwilioStandIn() as server:
+        yield server
+
+
+def gateway(standin: TwilioStandIn, **kwargs: object) -> TwilioGateway:
+    options: dict[str, object] = {
+        "account_sid": ACCOUNT_SID,
+        "auth_token": "secret-token",
+        "from_number": FROM,
+        "messaging_service_sid": None,
+        "api_base_url": standin.base_url,
+        "timeout": 1.0,
+    }
+    options.update(kwargs)
+    return TwilioGateway(**options)  # type: ignore[arg-type]
+
+
+def test_send_sms_posts_exact_parameters(standin: TwilioStandIn) -> None:
+    sid = gateway(standin).send_sms(LIAISON_PHONE, "新求助#1", status_callback=PUBLIC_URL + "/twilio/status")
+    assert sid.startswith("SM")
+    [request] = standin.requests
+    assert request.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+    assert request.basic_auth == (ACCOUNT_SID, "secret-token")
+    assert request.form == {
+        "To": LIAISON_PHONE,
+        "From": FROM,
+        "Body": "新求助#1",
+        "StatusCallback": PUBLIC_URL + "/twilio/status",
+    }
+
+
+def test_messaging_service_is_used_instead_of_from(standin: TwilioStandIn) -> None:
+    gateway(standin, from_number=None, messaging_service_sid=SERVICE_SID).send_sms(RESIDENT_PHONE, "hi")
+    assert standin.requests[0].form == {"To": RESIDENT_PHONE, "MessagingServiceSid": SERVICE_SID, "Body": "hi"}
+
+
+def test_place_call_posts_url_and_callback(standin: TwilioStandIn) -> None:
+    sid = gateway(standin).place_call(RESIDENT_PHONE, twiml_url=PUBLIC_URL + "/twilio/voice", status_callback="x")
+    assert sid.startswith("CA")
+    assert standin.requests[0].form == {
+        "To": RESIDENT_PHONE,
+        "From": FROM,
+        "Url": PUBLIC_URL + "/twilio/voice",
+        "StatusCallback": "x",
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "error"), [(429, GatewayTemporaryError), (500, GatewayTemporaryError), (400, GatewayRejectedError)]
+)
+def test_errors_say_whether_to_retry(standin: TwilioStandIn, status: int, error: type[Exception]) -> None:
+    standin.fail_next.append(status)
+    with pytest.raises(error):
+        gateway(standin).send_sms(LIAISON_PHONE, "x")
+
+
+def test_a_timeout_is_ambiguous_not_retried(standin: TwilioStandIn) -> None:
+    standin.hang_next = 1
+    with pytest.raises(GatewayAmbiguousError):
+        gateway(standin, timeout=0.5).send_sms(LIAISON_PHONE, "x")
+
+
+def test_an_unreachable_api_is_temporary() -> None:
+    unreachable = TwilioGateway(
+        account_sid=ACCOUNT_SID,
+        auth_token="t",
+        from_number=FROM,
+        messaging_service_sid=None,
+        api_base_url="http://127.0.0.1:9",  # the discard port: nothing listens
+    )
+    with pytest.raises(GatewayTemporaryError):
+        unreachable.send_sms(LIAISON_PHONE, "x")
+
+
+@pytest.fixture
+def twilio_services(environ: dict[str, str], standin: TwilioStandIn) -> Iterator[Services]:
+    settings = load_settings(
+        {
+            **environ,
+            "HOTLINE_GATEWAY": "twilio",
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_API_BASE_URL": standin.base_url,
+        },
+        env_file=None,
+    )
+    built = Services.build(settings)
+    upgrade(built.engine)
+    built.redis.flushall()
+    services_module.install(built)
+    yield built
+    services_module.install(None)
+    built.close()
+
+
+def test_whole_loop_through_twilio_gateway_with_a_rate_limit(twilio_services: Services, standin: TwilioStandIn) -> None:
+    from dispatch import register
+
+    with twilio_services.sessions.begin() as session:
+        register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
+        register.add_resident(session, name="梁阿姨", phone=RESIDENT_PHONE, liaison_phone=LIAISON_PHONE, region="CN")
+    standin.fail_next.append(429)  # the first send is rate-limited
+    settings: Settings = twilio_services.settings
+    with TestClient(create_app(settings, twilio_services), base_url=PUBLIC_URL) as client:
+        assert post_signed(client, twilio_services, "/twilio/sms", sms_params("买菜")).status_code == 200
+        run_worker(twilio_services)
+        from workers.jobs import send_sms
+
+        with twilio_services.sessions() as session:
+            pending = session.scalars(
+                select(OutboundMessage.id).where(OutboundMessage.status == OutboundStatus.PENDING)
+            ).all()
+        assert len(pending) == 1  # the rate-limited one waits for its retry
+        send_sms(pending[0])
+
+    accepted = [r.form for r in standin.requests]
+    assert len(accepted) == 3  # refused once, then each SMS exactly once
+    assert sorted(f["To"] for f in accepted[1:]) == sorted([LIAISON_PHONE, RESIDENT_PHONE])
+    assert all(f["StatusCallback"] == PUBLIC_URL + "/twilio/status" and f["From"] == FROM for f in accepted)
+    with twilio_services.sessions() as session:
+        statuses = session.scalars(select(OutboundMessage.status)).all()
+    assert sorted(statuses) == [OutboundStatus.SENT, OutboundStatus.SENT]
+
+
+def test_replace_keeps_settings_frozen(settings: Settings) -> None:
+    assert replace(settings, gateway="twilio").gateway == "twilio"

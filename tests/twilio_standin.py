@@ -1,0 +1,76 @@
+"""A local stand-in of Twilio's REST API, for the real twilio client to talk to. It records every request."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    form: dict[str, str]
+    basic_auth: tuple[str, str] | None
+
+
+@dataclass
+class TwilioStandIn:
+    """Answers Messages.json and Calls.json like Twilio; `fail_next` makes the next answers errors."""
+
+    requests: list[RecordedRequest] = field(default_factory=list)
+    fail_next: list[int] = field(default_factory=list)  # HTTP statuses to answer with, in order
+    hang_next: int = 0  # answer this many requests only after the client has given up
+    base_url: str = ""
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+
+    async def _create(self, request: Request) -> Response:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        auth = request.headers.get("authorization", "")
+        basic = None
+        if auth.startswith("Basic "):
+            user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+            basic = (user, password)
+        self.requests.append(RecordedRequest(request.method, request.url.path, form, basic))
+        if self.hang_next:
+            self.hang_next -= 1
+            await asyncio.sleep(3)
+        if self.fail_next:
+            status = self.fail_next.pop(0)
+            return JSONResponse({"code": 20429 if status == 429 else 20500, "message": "stand-in error"}, status)
+        kind = "Calls" if request.url.path.endswith("Calls.json") else "Messages"
+        sid = ("CA" if kind == "Calls" else "SM") + uuid.uuid4().hex
+        payload: dict[str, Any] = {"sid": sid, "status": "queued", "to": form.get("To"), "body": form.get("Body")}
+        return JSONResponse(payload, status_code=201)
+
+    def __enter__(self) -> TwilioStandIn:
+        app = Starlette(
+            routes=[
+                Route("/2010-04-01/Accounts/{sid}/Messages.json", self._create, methods=["POST"]),
+                Route("/2010-04-01/Accounts/{sid}/Calls.json", self._create, methods=["POST"]),
+            ]
+        )
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        while not self._server.started:
+            threading.Event().wait(0.01)
+        port = self._server.servers[0].sockets[0].getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{port}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._server is not None and self._thread is not None
+        self._server.should_exit = True
+        self._thread.join(10)
