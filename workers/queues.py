@@ -19,6 +19,7 @@ ALL_QUEUES = (INBOUND, OUTBOUND, MAINTENANCE)  # in priority order
 
 # Retries back off over about ten minutes; after that the sweeper keeps trying from the database.
 RETRY = Retry(max=5, interval=[5, 20, 60, 120, 300])
+FAILURE_TTL = 86400  # keep a failed job a day for inspection; the sweeper works from the database anyway
 _FINAL_STATES = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 
 
@@ -36,11 +37,14 @@ def _enqueue_once(
     queue = Queue(queue_name, connection=redis)
     try:
         # result_ttl=0: a finished job leaves no trace, so the same id can be used again; the job is idempotent.
-        options = {"job_id": job_id, "unique": True, "result_ttl": 0, "retry": RETRY, "failure_ttl": 86400}
         if delay is None:
-            queue.enqueue_call(func, args=args, **options)
+            queue.enqueue_call(
+                func, args=args, job_id=job_id, unique=True, result_ttl=0, retry=RETRY, failure_ttl=FAILURE_TTL
+            )
         else:
-            queue.enqueue_in(delay, func, *args, **options)
+            queue.enqueue_in(
+                delay, func, *args, job_id=job_id, unique=True, result_ttl=0, retry=RETRY, failure_ttl=FAILURE_TTL
+            )
         return True
     except DuplicateJobError:
         job = Job.fetch(job_id, connection=redis)

@@ -1,0 +1,71 @@
+"""The `hotline` command, through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from hotline.cli import main
+
+
+@pytest.fixture
+def runner(environ: dict[str, str]) -> CliRunner:
+    return CliRunner(env=environ)
+
+
+def test_register_and_list(runner: CliRunner) -> None:
+    added = runner.invoke(main, ["liaisons", "add", "--name", "张敏", "--phone", "139 1234 5678"])
+    assert added.exit_code == 0, added.output
+    assert "+8613912345678" in added.output
+    added = runner.invoke(
+        main, ["residents", "add", "--name", "梁阿姨", "--phone", "13800138000", "--liaison", "13912345678"]
+    )
+    assert added.exit_code == 0, added.output
+    assert "liaison 张敏" in added.output
+    listed = runner.invoke(main, ["residents", "list"])
+    assert "梁阿姨\t+8613800138000\t张敏" in listed.output
+
+
+def test_bad_phone_is_one_clear_error(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["liaisons", "add", "--name", "张敏", "--phone", "12345"])
+    assert result.exit_code == 1
+    assert "'12345' is not a usable phone number" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unknown_liaison_and_duplicate_numbers_are_refused(runner: CliRunner) -> None:
+    result = runner.invoke(
+        main, ["residents", "add", "--name", "A", "--phone", "13800138000", "--liaison", "13912345678"]
+    )
+    assert result.exit_code == 1 and "no liaison with phone 139****5678" in result.output
+    runner.invoke(main, ["liaisons", "add", "--name", "张敏", "--phone", "13912345678"])
+    again = runner.invoke(main, ["liaisons", "add", "--name", "李", "--phone", "+86 139 1234 5678"])
+    assert again.exit_code == 1 and "already registered" in again.output
+
+
+def test_bad_setting_stops_with_one_line_naming_it(environ: dict[str, str]) -> None:
+    result = CliRunner(env={**environ, "HOTLINE_TIMEZONE": "Nowhere/Land"}).invoke(main, ["residents", "list"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "hotline: configuration error: HOTLINE_TIMEZONE 'Nowhere/Land' is not an IANA timezone such as Asia/Shanghai"
+    ]
+
+
+def test_outbox_lists_newest_first_as_text_and_json(runner: CliRunner, services, registered) -> None:  # type: ignore[no-untyped-def]
+    assert "outbox is empty" in runner.invoke(main, ["outbox"]).output
+    services.gateway.send_sms("+8613912345678", "第一条")
+    services.gateway.send_sms("+8613800138000", "第二条")
+    lines = runner.invoke(main, ["outbox", "--json"]).output.strip().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["body"] for r in records] == ["第二条", "第一条"]
+    assert set(records[0]) == {"to", "kind", "body", "time", "status", "sid"}
+    assert records[0]["time"].endswith("+08:00")  # shown in HOTLINE_TIMEZONE
+    text = runner.invoke(main, ["outbox"]).output
+    assert text.index("第二条") < text.index("第一条")
+
+
+def test_db_upgrade(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 0 and "up to date" in result.output

@@ -1,0 +1,112 @@
+"""`hotline run` on the embedded default, as a community worker runs it: real processes, real Redis, real SQLite.
+
+Register a liaison and a resident, start the service, send a signed SMS from the resident with
+`hotline simulate-sms`, and find the liaison's SMS in the outbox. Then Ctrl-C, and nothing is left running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+DEADLINE = 60.0  # generous: this is a correctness test on a shared machine, not a timing test
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def processes_using(data_dir: Path) -> list[int]:
+    """Pids of live processes whose command line or environment mentions `data_dir`."""
+    marker = str(data_dir).encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if marker in (proc / "cmdline").read_bytes() or marker in (proc / "environ").read_bytes():
+                status = (proc / "status").read_text()
+                if "State:\tZ" not in status:
+                    found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="hl-") as tmp:
+        yield Path(tmp) / "var"
+
+
+def hotline(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hotline", *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_run_takes_an_sms_to_the_liaison_and_stops_cleanly(data_dir: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_", "REDIS_", "DATABASE_"))}
+    env.update({"HOTLINE_DATA_DIR": str(data_dir), "HOTLINE_PUBLIC_URL": f"http://127.0.0.1:{port}"})
+
+    assert hotline(env, "liaisons", "add", "--name", "张敏", "--phone", "13912345678").returncode == 0
+    added = hotline(env, "residents", "add", "--name", "梁阿姨", "--phone", "13800138000", "--liaison", "13912345678")
+    assert added.returncode == 0, added.stderr
+
+    log = open(data_dir / "run.log", "wb")  # noqa: SIM115  # closed below, after the process
+    run = subprocess.Popen(
+        [sys.executable, "-m", "hotline", "run", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    health = json.load(response)
+                if health == {"database": "ok", "redis": "ok"}:
+                    break
+            except OSError:
+                pass
+            assert run.poll() is None, (data_dir / "run.log").read_text()
+            assert time.monotonic() < deadline, "hotline run did not become healthy"
+            time.sleep(0.2)
+
+        sent = hotline(env, "simulate-sms", "--from", "13800138000", "想买点米和菜")
+        assert sent.returncode == 0, sent.stderr
+        assert sent.stdout.startswith("200 SM")
+
+        while True:
+            outbox = [json.loads(line) for line in hotline(env, "outbox", "--json").stdout.splitlines()]
+            to_liaison = [m for m in outbox if m["to"] == "+8613912345678"]
+            if to_liaison:
+                break
+            assert time.monotonic() < deadline, "the liaison's SMS never reached the outbox"
+            time.sleep(0.2)
+        assert "梁阿姨" in to_liaison[0]["body"] and "想买点米和菜" in to_liaison[0]["body"]
+    finally:
+        run.send_signal(signal.SIGINT)
+        code = run.wait(60)
+        log.close()
+    assert code == 0, (data_dir / "run.log").read_text()
+    assert processes_using(data_dir) == []  # web, worker, scheduler and redis-server all gone
+    run_log = (data_dir / "run.log").read_text()
+    assert "Traceback" not in run_log, run_log
+    assert "13912345678" not in run_log and "13800138000" not in run_log  # no full number in any log line
