@@ -20,7 +20,7 @@ from sqlalchemy import select
 from dispatch import register
 from dispatch.db import make_engine, make_session_factory, upgrade
 from dispatch.exceptions import DispatchError
-from dispatch.models import LocalOutboxEntry
+from dispatch.models import InboundMessage, InboundOutcome, LocalOutboxEntry
 from dispatch.phones import mask_phone
 from hotline.embedded_redis import EmbeddedRedis
 from hotline.exceptions import EmbeddedRedisError, SettingsError
@@ -268,6 +268,34 @@ def outbox(as_json: bool, limit: int) -> None:
                 click.echo(f"{record['time']}  {record['status']:<6} {record['kind']} to {record['to']}: {row.body}")
     if not rows and not as_json:
         click.echo("outbox is empty")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--unregistered", is_flag=True, help="Only messages from numbers not in the register.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10000))
+def inbox(as_json: bool, unregistered: bool, limit: int) -> None:
+    """Inbound SMS as stored, newest first, with what became of each."""
+    settings = _settings()
+    query = select(InboundMessage).order_by(InboundMessage.id.desc()).limit(limit)
+    if unregistered:
+        query = query.where(InboundMessage.outcome == InboundOutcome.UNKNOWN_SENDER)
+    with _sessions(settings)() as session:
+        rows = session.scalars(query).all()
+        for row in rows:
+            record = {
+                "from": row.from_phone,
+                "body": row.body,
+                "time": row.received_at.astimezone(settings.timezone).isoformat(timespec="seconds"),
+                "outcome": row.outcome or "waiting",
+                "sid": row.provider_sid,
+            }
+            if as_json:
+                click.echo(json.dumps(record, ensure_ascii=False))
+            else:
+                click.echo(f"{record['time']}  {record['outcome']:<14} from {record['from']}: {row.body}")
+    if not rows and not as_json:
+        click.echo("inbox is empty")
 
 
 @main.command("simulate-sms")

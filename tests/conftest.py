@@ -3,6 +3,7 @@ Starlette's TestClient, real RQ workers, and requests signed the way Twilio sign
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import uuid
@@ -11,12 +12,12 @@ from pathlib import Path
 
 import pytest
 from rq import SimpleWorker
-from sqlalchemy import select
+from sqlalchemy import Engine, select, text
 from starlette.testclient import TestClient
 
 from dispatch import register
 from dispatch.db import upgrade
-from dispatch.models import LocalOutboxEntry
+from dispatch.models import Base, LocalOutboxEntry
 from hotline import services as services_module
 from hotline.app import create_app
 from hotline.embedded_redis import EmbeddedRedis
@@ -58,9 +59,22 @@ def make_environ(data_dir: Path, redis_url: str, **overrides: str) -> dict[str, 
     return environ
 
 
+# Set to a PostgreSQL URL to run the suite on PostgreSQL instead of a SQLite file per test.
+TEST_DATABASE_URL = os.environ.get("HOTLINE_TEST_DATABASE_URL", "")
+
+
 @pytest.fixture
 def environ(tmp_path: Path, redis_server: EmbeddedRedis) -> dict[str, str]:
+    if TEST_DATABASE_URL:
+        return make_environ(tmp_path / "var", redis_server.url, DATABASE_URL=TEST_DATABASE_URL)
     return make_environ(tmp_path / "var", redis_server.url)
+
+
+def reset_database(engine: Engine) -> None:
+    """Empty a shared database (PostgreSQL) so each test starts from a fresh schema, as with a new SQLite file."""
+    with engine.begin() as conn:
+        Base.metadata.drop_all(conn)
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
 
 
 @pytest.fixture
@@ -68,16 +82,26 @@ def settings(environ: dict[str, str]) -> Settings:
     return load_settings(environ, env_file=None)
 
 
-@pytest.fixture
-def services(settings: Settings) -> Iterator[Services]:
-    """Migrated database, flushed Redis, installed for job functions run by in-process workers."""
+@contextlib.contextmanager
+def fresh_services(settings: Settings) -> Iterator[Services]:
+    """Services on a freshly migrated database and a flushed Redis, installed for in-process workers."""
     built = Services.build(settings)
+    if built.engine.dialect.name != "sqlite":
+        reset_database(built.engine)
     upgrade(built.engine)
     built.redis.flushall()
     services_module.install(built)
-    yield built
-    services_module.install(None)
-    built.close()
+    try:
+        yield built
+    finally:
+        services_module.install(None)
+        built.close()
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    with fresh_services(settings) as built:
+        yield built
 
 
 @pytest.fixture

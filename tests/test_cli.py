@@ -8,10 +8,12 @@ import pytest
 from click.testing import CliRunner
 
 from hotline.cli import main
+from hotline.services import Services
 
 
 @pytest.fixture
-def runner(environ: dict[str, str]) -> CliRunner:
+def runner(environ: dict[str, str], services: Services) -> CliRunner:
+    """The CLI, on the same fresh database and Redis as `services`."""
     return CliRunner(env=environ)
 
 
@@ -69,3 +71,19 @@ def test_outbox_lists_newest_first_as_text_and_json(runner: CliRunner, services,
 def test_db_upgrade(runner: CliRunner) -> None:
     result = runner.invoke(main, ["db", "upgrade"])
     assert result.exit_code == 0 and "up to date" in result.output
+
+
+def test_inbox_shows_unregistered_senders_for_staff(runner: CliRunner, client, services, registered) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import STRANGER_PHONE, post_signed, run_worker, sms_params
+
+    post_signed(client, services, "/twilio/sms", sms_params("我是新搬来的", from_phone=STRANGER_PHONE))
+    post_signed(client, services, "/twilio/sms", sms_params("买菜"))
+    waiting = [json.loads(line) for line in runner.invoke(main, ["inbox", "--json"]).output.splitlines()]
+    assert [r["outcome"] for r in waiting] == ["waiting", "waiting"]
+    run_worker(services)
+    everything = runner.invoke(main, ["inbox", "--json"]).output.splitlines()
+    assert [json.loads(line)["outcome"] for line in everything] == ["task_created", "unknown_sender"]
+    strangers = [
+        json.loads(line) for line in runner.invoke(main, ["inbox", "--json", "--unregistered"]).output.splitlines()
+    ]
+    assert [(r["from"], r["body"]) for r in strangers] == [(STRANGER_PHONE, "我是新搬来的")]

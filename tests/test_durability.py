@@ -12,14 +12,12 @@ from rq import Queue
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from dispatch.db import upgrade
 from dispatch.models import InboundMessage, OutboundMessage, OutboundStatus, Task
-from hotline import services as services_module
 from hotline.app import create_app
 from hotline.embedded_redis import EmbeddedRedis
 from hotline.services import Services
 from hotline.settings import Settings
-from tests.conftest import LIAISON_PHONE, PUBLIC_URL, local_outbox, post_signed, run_worker, sms_params
+from tests.conftest import LIAISON_PHONE, PUBLIC_URL, fresh_services, local_outbox, post_signed, run_worker, sms_params
 from workers import jobs
 from workers.queues import MAINTENANCE
 
@@ -36,12 +34,8 @@ def own_redis() -> Iterator[EmbeddedRedis]:
 
 @pytest.fixture
 def fragile(settings: Settings, own_redis: EmbeddedRedis) -> Iterator[Services]:
-    built = Services.build(replace(settings, redis_url=own_redis.url))
-    upgrade(built.engine)
-    services_module.install(built)
-    yield built
-    services_module.install(None)
-    built.close()
+    with fresh_services(replace(settings, redis_url=own_redis.url)) as built:
+        yield built
 
 
 def sweep_now(services: Services) -> None:
@@ -144,3 +138,16 @@ def registered_on(fragile: Services) -> None:
     with fragile.sessions.begin() as session:
         register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
         register.add_resident(session, name="梁阿姨", phone=RESIDENT_PHONE, liaison_phone=LIAISON_PHONE, region="CN")
+
+
+def test_any_failure_after_the_commit_still_answers_200(
+    client: TestClient, services: Services, registered: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_enqueue(*args: object) -> bool:
+        raise RuntimeError("injected fault after the commit")
+
+    monkeypatch.setattr("hotline.webhooks.twilio_sms.enqueue_inbound", broken_enqueue)
+    assert post_signed(client, services, "/twilio/sms", sms_params("买菜")).status_code == 200
+    monkeypatch.undo()
+    sweep_now(services)
+    assert len([e for e in local_outbox(services) if e.to_phone == LIAISON_PHONE]) == 1

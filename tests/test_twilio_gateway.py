@@ -9,13 +9,19 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from dispatch.db import upgrade
 from dispatch.models import OutboundMessage, OutboundStatus
-from hotline import services as services_module
 from hotline.app import create_app
 from hotline.services import Services
 from hotline.settings import Settings, load_settings
-from tests.conftest import LIAISON_PHONE, PUBLIC_URL, RESIDENT_PHONE, post_signed, run_worker, sms_params
+from tests.conftest import (
+    LIAISON_PHONE,
+    PUBLIC_URL,
+    RESIDENT_PHONE,
+    fresh_services,
+    post_signed,
+    run_worker,
+    sms_params,
+)
 from tests.twilio_standin import TwilioStandIn
 from workers.exceptions import GatewayAmbiguousError, GatewayRejectedError, GatewayTemporaryError
 from workers.gateways.twilio import TwilioGateway
@@ -112,13 +118,8 @@ def twilio_services(environ: dict[str, str], standin: TwilioStandIn) -> Iterator
         },
         env_file=None,
     )
-    built = Services.build(settings)
-    upgrade(built.engine)
-    built.redis.flushall()
-    services_module.install(built)
-    yield built
-    services_module.install(None)
-    built.close()
+    with fresh_services(settings) as built:
+        yield built
 
 
 def test_whole_loop_through_twilio_gateway_with_a_rate_limit(twilio_services: Services, standin: TwilioStandIn) -> None:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from redis import Redis
 from rq import Queue, Retry
-from rq.exceptions import DuplicateJobError
+from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,10 @@ def _enqueue_once(
             )
         return True
     except DuplicateJobError:
-        job = Job.fetch(job_id, connection=redis)
+        try:
+            job = Job.fetch(job_id, connection=redis)
+        except NoSuchJobError:
+            return False  # it finished (results are not kept) between our two calls: nothing to do
         if job.get_status(refresh=True) in _FINAL_STATES:
             job.requeue()
             return True

@@ -81,6 +81,9 @@ async def inbound_sms(request: Request) -> Response:
         except RedisError as exc:
             # Stored and committed: the sweeper queues it once Redis is back. Twilio still gets its 200.
             log.error("inbound message=%s stored but not queued (%s); sweeper will retry", stored.message_id, exc)
+        except Exception:
+            # Same promise for anything else that goes wrong after the commit: the row is the record.
+            log.exception("inbound message=%s stored but not queued; sweeper will retry", stored.message_id)
     # Replies go out through the outbox, never in this response, so a retried webhook cannot reply twice.
     return _twiml(_EMPTY_TWIML)
 
