@@ -11,6 +11,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -253,21 +254,18 @@ def outbox(as_json: bool, limit: int) -> None:
     settings = _settings()
     with _sessions(settings)() as session:
         rows = session.scalars(select(LocalOutboxEntry).order_by(LocalOutboxEntry.id.desc()).limit(limit)).all()
-        for row in rows:
-            record = {
+        records = [
+            {
                 "to": row.to_phone,
                 "kind": row.kind,
                 "body": row.body,
-                "time": row.created_at.astimezone(settings.timezone).isoformat(timespec="seconds"),
+                "time": _local_time(row.created_at, settings),
                 "status": row.status,
                 "sid": row.sid,
             }
-            if as_json:
-                click.echo(json.dumps(record, ensure_ascii=False))
-            else:
-                click.echo(f"{record['time']}  {record['status']:<6} {record['kind']} to {record['to']}: {row.body}")
-    if not rows and not as_json:
-        click.echo("outbox is empty")
+            for row in rows
+        ]
+    _print_records(records, as_json, "{time}  {status:<6} {kind} to {to}: {body}", "outbox is empty")
 
 
 @main.command()
@@ -281,21 +279,29 @@ def inbox(as_json: bool, unregistered: bool, limit: int) -> None:
     if unregistered:
         query = query.where(InboundMessage.outcome == InboundOutcome.UNKNOWN_SENDER)
     with _sessions(settings)() as session:
-        rows = session.scalars(query).all()
-        for row in rows:
-            record = {
+        records = [
+            {
                 "from": row.from_phone,
                 "body": row.body,
-                "time": row.received_at.astimezone(settings.timezone).isoformat(timespec="seconds"),
+                "time": _local_time(row.received_at, settings),
                 "outcome": row.outcome or "waiting",
                 "sid": row.provider_sid,
             }
-            if as_json:
-                click.echo(json.dumps(record, ensure_ascii=False))
-            else:
-                click.echo(f"{record['time']}  {record['outcome']:<14} from {record['from']}: {row.body}")
-    if not rows and not as_json:
-        click.echo("inbox is empty")
+            for row in session.scalars(query)
+        ]
+    _print_records(records, as_json, "{time}  {outcome:<14} from {from}: {body}", "inbox is empty")
+
+
+def _local_time(moment: datetime, settings: Settings) -> str:
+    return moment.astimezone(settings.timezone).isoformat(timespec="seconds")
+
+
+def _print_records(records: list[dict[str, str]], as_json: bool, line: str, empty: str) -> None:
+    """One JSON object per line, or one formatted line per record; `empty` when there are none (text only)."""
+    for record in records:
+        click.echo(json.dumps(record, ensure_ascii=False) if as_json else line.format(**record))
+    if not records and not as_json:
+        click.echo(empty)
 
 
 @main.command("simulate-sms")

@@ -34,14 +34,23 @@ STRANGER_PHONE = "+8613700000001"
 HOTLINE_NUMBER = "+8657112345678"
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[EmbeddedRedis]:
-    """One real redis-server for the session, in a short temp dir (unix socket paths are limited)."""
+@contextlib.contextmanager
+def temporary_redis() -> Iterator[EmbeddedRedis]:
+    """A real redis-server, started as the product starts it, in a short temp dir (socket paths are limited)."""
     with tempfile.TemporaryDirectory(prefix="hl-") as tmp:
         server = EmbeddedRedis(Path(tmp))
         server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[EmbeddedRedis]:
+    """One redis-server for the session; `services` flushes it before each test."""
+    with temporary_redis() as server:
         yield server
-        server.stop()
 
 
 def make_environ(data_dir: Path, redis_url: str, **overrides: str) -> dict[str, str]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from rq import Queue
@@ -17,7 +15,16 @@ from hotline.app import create_app
 from hotline.embedded_redis import EmbeddedRedis
 from hotline.services import Services
 from hotline.settings import Settings
-from tests.conftest import LIAISON_PHONE, PUBLIC_URL, fresh_services, local_outbox, post_signed, run_worker, sms_params
+from tests.conftest import (
+    LIAISON_PHONE,
+    PUBLIC_URL,
+    fresh_services,
+    local_outbox,
+    post_signed,
+    run_worker,
+    sms_params,
+    temporary_redis,
+)
 from workers import jobs
 from workers.queues import MAINTENANCE
 
@@ -25,11 +32,8 @@ from workers.queues import MAINTENANCE
 @pytest.fixture
 def own_redis() -> Iterator[EmbeddedRedis]:
     """A redis-server this test may stop and start, apart from the session's."""
-    with tempfile.TemporaryDirectory(prefix="hl-") as tmp:
-        server = EmbeddedRedis(Path(tmp))
-        server.start()
+    with temporary_redis() as server:
         yield server
-        server.stop()
 
 
 @pytest.fixture
