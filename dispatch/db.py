@@ -12,22 +12,27 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+READ_ONLY = "hotline_read_only"  # execution option: begin a plain (deferred) transaction on SQLite
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, sqlite_busy_timeout: float = 30.0, **kwargs: Any) -> Engine:
     """Build an engine for `url`, tuned for a web server and workers sharing one database.
 
-    On SQLite: WAL mode (readers never block the writer), foreign keys on, a busy timeout, and
-    `BEGIN IMMEDIATE`, so two workers handling the same message queue up for the write lock instead of
-    failing with SQLITE_BUSY halfway through. The parent directory of the file is created.
+    Statement parameters are hidden from error messages: they hold phone numbers and message bodies, and
+    error messages end up in logs.
+
+    On SQLite: WAL mode, foreign keys on, a busy timeout, and `BEGIN IMMEDIATE` for sessions that write, so two
+    workers handling the same message queue up for the write lock instead of failing with SQLITE_BUSY halfway
+    through. Read-only sessions (`make_read_session_factory`) begin deferred and never block a writer.
+    The parent directory of the file is created.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, **kwargs)
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
 
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+    engine = create_engine(url, connect_args={"timeout": sqlite_busy_timeout}, hide_parameters=True, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -37,19 +42,24 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
     return engine
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that keep loaded objects usable after commit, for building replies."""
+    """Sessions for work that writes. They keep loaded objects usable after commit, for building replies."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def make_read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for work that only reads (lists, health checks, the sweeper's scan): on SQLite they take no
+    write lock, so they never hold up a webhook."""
+    return sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch.exceptions import InvalidInboundMessage, InvalidPhoneNumber
-from dispatch.models import InboundMessage
+from dispatch.models import InboundMessage, InboundOutcome
 from dispatch.phones import normalize_phone
 
 _SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
@@ -83,3 +84,23 @@ def store_inbound_sms(
                 select(InboundMessage.id, InboundMessage.processed_at).where(InboundMessage.provider_sid == message_sid)
             ).one()
         return StoredInbound(existing.id, created=False, processed=existing.processed_at is not None)
+
+
+def unprocessed_ids(session: Session, *, older_than: datetime, limit: int = 1000) -> list[int]:
+    """Stored messages not yet turned into tasks since `older_than`: work Redis may have lost."""
+    return list(
+        session.scalars(
+            select(InboundMessage.id)
+            .where(InboundMessage.processed_at.is_(None), InboundMessage.received_at < older_than)
+            .order_by(InboundMessage.id)
+            .limit(limit)
+        )
+    )
+
+
+def recent_inbound(session: Session, *, limit: int, outcome: InboundOutcome | None = None) -> list[InboundMessage]:
+    """Stored messages, newest first, optionally only those with one outcome."""
+    query = select(InboundMessage).order_by(InboundMessage.id.desc()).limit(limit)
+    if outcome is not None:
+        query = query.where(InboundMessage.outcome == outcome)
+    return list(session.scalars(query))

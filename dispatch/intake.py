@@ -27,7 +27,7 @@ from dispatch.models import (
 )
 from dispatch.outbox import queue_sms
 from dispatch.phones import national_format
-from dispatch.register import find_resident_by_phone
+from dispatch.register import find_liaison_by_phone, find_resident_by_phone
 from dispatch.texts import MessageCatalog
 
 
@@ -76,7 +76,9 @@ def handle_inbound_message(
         return IntakeResult(outcome=None)
 
     resident = find_resident_by_phone(session, message.from_phone)
-    if resident is None:
+    if resident is None and find_liaison_by_phone(session, message.from_phone) is not None:
+        result = IntakeResult(InboundOutcome.FROM_LIAISON)
+    elif resident is None:
         result = _reply_to_unknown_sender(session, message, catalog, timezone, now)
     else:
         result = _make_task(session, message, resident, catalog, staff_language, now)

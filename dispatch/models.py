@@ -70,6 +70,9 @@ class InboundOutcome(enum.StrEnum):
     UNKNOWN_SENDER = "unknown_sender"
     # The sender is a registered resident with no active liaison: the task waits for staff.
     NO_LIAISON = "no_liaison"
+    # The sender is a liaison. Their replies (take, done, hand back) come with the dispatch loop; until then
+    # the message is kept for staff and answered with nothing.
+    FROM_LIAISON = "from_liaison"
 
 
 class TaskCategory(enum.StrEnum):

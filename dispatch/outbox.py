@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dispatch.models import OutboundMessage, OutboundStatus, utcnow
+from dispatch.models import LocalOutboxEntry, OutboundMessage, OutboundStatus, utcnow
 
 # How far each status is along its way; a late callback never moves a message backwards.
 _PROGRESS = {
@@ -60,8 +61,12 @@ def queue_sms(
     if session.scalar(select(OutboundMessage.id).where(OutboundMessage.dedupe_key == dedupe_key)) is not None:
         return None
     row = OutboundMessage(dedupe_key=dedupe_key, to_phone=to_phone, body=body, task_id=task_id)
-    session.add(row)
-    session.flush()
+    try:
+        # A savepoint: if another transaction decided the same message a moment ago, only this insert is undone.
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return None
     return row
 
 
@@ -82,13 +87,16 @@ def claim_for_sending(session: Session, outbound_id: int) -> SmsToSend | None:
 
 
 def mark_sent(session: Session, outbound_id: int, provider_sid: str) -> None:
-    """The gateway accepted the SMS."""
+    """The gateway accepted the SMS. A delivery report may already have arrived; it is not undone."""
+    row = session.get(OutboundMessage, outbound_id, with_for_update=True)
+    if row is None:
+        return
     now = utcnow()
-    session.execute(
-        update(OutboundMessage)
-        .where(OutboundMessage.id == outbound_id, OutboundMessage.status == OutboundStatus.SENDING)
-        .values(status=OutboundStatus.SENT, provider_sid=provider_sid, sent_at=now, status_at=now, error=None)
-    )
+    row.provider_sid = row.provider_sid or provider_sid
+    row.sent_at = row.sent_at or now
+    row.error = None
+    if _PROGRESS[OutboundStatus(row.status)] < _PROGRESS[OutboundStatus.SENT]:
+        row.status, row.status_at = OutboundStatus.SENT, now
 
 
 def release_for_retry(session: Session, outbound_id: int, error: str) -> None:
@@ -109,15 +117,30 @@ def mark_failed(session: Session, outbound_id: int, error: str) -> None:
     )
 
 
-def apply_provider_status(session: Session, provider_sid: str, provider_status: str) -> bool:
+def apply_provider_status(
+    session: Session, provider_sid: str, provider_status: str, outbound_id: int | None = None
+) -> bool:
     """Record a delivery report. Out-of-order reports never move a message backwards.
 
+    Args:
+        session: A session in a transaction.
+        provider_sid: The report's MessageSid.
+        provider_status: The report's MessageStatus.
+        outbound_id: Our id, carried in the callback URL. It finds the row even when the report arrives before
+            the worker has recorded the SID, or after the row was marked unknown.
+
     Returns:
-        True if a message with that SID exists (whether or not its status changed).
+        True if the report matched one of our messages (whether or not its status changed).
     """
-    row = session.scalar(select(OutboundMessage).where(OutboundMessage.provider_sid == provider_sid))
+    if outbound_id is not None:
+        row = session.get(OutboundMessage, outbound_id, with_for_update=True)
+        if row is not None and row.provider_sid not in (None, provider_sid):
+            row = None  # the id and the SID disagree: not ours to trust
+    else:
+        row = session.scalar(select(OutboundMessage).where(OutboundMessage.provider_sid == provider_sid))
     if row is None:
         return False
+    row.provider_sid = provider_sid
     new = PROVIDER_STATUS.get(provider_status.lower())
     if new is not None and _PROGRESS[new] > _PROGRESS[OutboundStatus(row.status)]:
         row.status = new
@@ -167,3 +190,8 @@ def mark_unknown(session: Session, outbound_id: int, error: str) -> None:
         .where(OutboundMessage.id == outbound_id, OutboundMessage.status == OutboundStatus.SENDING)
         .values(status=OutboundStatus.UNKNOWN, error=error[:500], status_at=utcnow())
     )
+
+
+def recent_local_outbox(session: Session, *, limit: int) -> list[LocalOutboxEntry]:
+    """What the local gateway recorded, newest first."""
+    return list(session.scalars(select(LocalOutboxEntry).order_by(LocalOutboxEntry.id.desc()).limit(limit)))

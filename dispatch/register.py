@@ -66,6 +66,11 @@ def add_resident(
     return resident
 
 
+def find_liaison_by_phone(session: Session, phone: str) -> Liaison | None:
+    """The liaison whose number is `phone` (E.164), if any."""
+    return session.scalar(select(Liaison).where(Liaison.phone == phone))
+
+
 def find_resident_by_phone(session: Session, phone: str) -> Resident | None:
     """The resident whose number is `phone` (E.164), if any."""
     return session.scalar(select(Resident).where(Resident.phone == phone))

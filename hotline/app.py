@@ -44,8 +44,8 @@ async def healthz(request: Request) -> Response:
     def check() -> dict[str, str]:
         result = {}
         try:
-            with services.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
+            with services.readonly() as session:
+                session.execute(text("SELECT 1"))
             result["database"] = "ok"
         except SQLAlchemyError as exc:
             result["database"] = f"down: {type(exc).__name__}"

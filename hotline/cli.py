@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -16,12 +17,15 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy import select
+from redis.exceptions import RedisError
+from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch import register
-from dispatch.db import make_engine, make_session_factory, upgrade
+from dispatch.db import make_engine, make_read_session_factory, make_session_factory, upgrade
 from dispatch.exceptions import DispatchError
-from dispatch.models import InboundMessage, InboundOutcome, LocalOutboxEntry
+from dispatch.inbound import recent_inbound
+from dispatch.models import InboundOutcome
+from dispatch.outbox import recent_local_outbox
 from dispatch.phones import mask_phone
 from hotline.embedded_redis import EmbeddedRedis
 from hotline.exceptions import EmbeddedRedisError, SettingsError
@@ -59,10 +63,10 @@ def _domain_errors(func: F) -> F:
 
 
 @contextlib.contextmanager
-def _embedded_redis(settings: Settings) -> Iterator[None]:
+def _embedded_redis(settings: Settings) -> Iterator[EmbeddedRedis | None]:
     """Start (or attach to) the private redis-server when REDIS_URL is unset."""
     if not settings.embedded_redis:
-        yield
+        yield None
         return
     server = EmbeddedRedis(settings.data_dir, settings.redis_server_binary)
     try:
@@ -70,7 +74,7 @@ def _embedded_redis(settings: Settings) -> Iterator[None]:
     except EmbeddedRedisError as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        yield
+        yield server
     finally:
         server.stop()
 
@@ -141,9 +145,16 @@ def scheduler() -> None:
     settings = _settings()
     with _embedded_redis(settings):
         redis = connect_redis(settings)
-        cron = CronScheduler(connection=redis)
-        cron.register(sweep, queue_name=MAINTENANCE, interval=settings.sweep_interval_seconds, result_ttl=0)
-        cron.start()  # type: ignore[no-untyped-call]
+        while True:
+            cron = CronScheduler(connection=redis)
+            cron.register(sweep, queue_name=MAINTENANCE, interval=settings.sweep_interval_seconds, result_ttl=0)
+            try:
+                cron.start()  # type: ignore[no-untyped-call]
+                return  # stopped by a signal
+            except RedisError as exc:
+                # Redis is down or restarting: wait for it rather than die; the work is safe in the database.
+                log.error("scheduler: Redis unavailable (%s); retrying in 2s", type(exc).__name__)
+                time.sleep(2)
 
 
 @main.command()
@@ -155,18 +166,18 @@ def run(host: str, port: int) -> None:
     from hotline.supervisor import Child, Supervisor, child_env, hotline_command
 
     settings = _settings()
-    with _embedded_redis(settings):
+    with _embedded_redis(settings) as server:
         _migrate(settings)
         click.echo(f"Hotline is running on http://{host}:{port}  (gateway: {settings.gateway})")
         click.echo(
             f"Twilio webhooks: {settings.callback_url('/twilio/sms')}  {settings.callback_url('/twilio/status')}"
         )
         children = [
-            Child("web", hotline_command("serve", "--host", host, "--port", str(port))),
+            Child("web", hotline_command("serve", "--host", host, "--port", str(port)), critical=True),
             Child("worker", hotline_command("worker")),
             Child("scheduler", hotline_command("scheduler")),
         ]
-        code = Supervisor(children, child_env(redis_url(settings))).run()
+        code = Supervisor(children, child_env(redis_url(settings)), redis=server).run()
     raise SystemExit(code)
 
 
@@ -183,9 +194,14 @@ def db_upgrade() -> None:
     click.echo("database is up to date")
 
 
-def _sessions(settings: Settings) -> Any:
+def _sessions(settings: Settings) -> sessionmaker[Session]:
     _migrate(settings)
     return make_session_factory(make_engine(settings.database_url))
+
+
+def _read_sessions(settings: Settings) -> sessionmaker[Session]:
+    _migrate(settings)
+    return make_read_session_factory(make_engine(settings.database_url))
 
 
 @main.group()
@@ -209,7 +225,7 @@ def liaisons_add(name: str, phone: str) -> None:
 def liaisons_list() -> None:
     """List liaisons."""
     settings = _settings()
-    with _sessions(settings)() as session:
+    with _read_sessions(settings)() as session:
         for liaison in register.list_liaisons(session):
             click.echo(f"{liaison.id}\t{liaison.name}\t{liaison.phone}\t{'active' if liaison.active else 'inactive'}")
 
@@ -240,7 +256,7 @@ def residents_add(name: str, phone: str, liaison_phone: str, language: str) -> N
 def residents_list() -> None:
     """List residents."""
     settings = _settings()
-    with _sessions(settings)() as session:
+    with _read_sessions(settings)() as session:
         for resident in register.list_residents(session):
             liaison = resident.liaison.name if resident.liaison else "-"
             click.echo(f"{resident.id}\t{resident.name}\t{resident.phone}\t{liaison}")
@@ -252,8 +268,8 @@ def residents_list() -> None:
 def outbox(as_json: bool, limit: int) -> None:
     """What the local gateway recorded (what would have been sent), newest first."""
     settings = _settings()
-    with _sessions(settings)() as session:
-        rows = session.scalars(select(LocalOutboxEntry).order_by(LocalOutboxEntry.id.desc()).limit(limit)).all()
+    with _read_sessions(settings)() as session:
+        rows = recent_local_outbox(session, limit=limit)
         records = [
             {
                 "to": row.to_phone,
@@ -275,10 +291,8 @@ def outbox(as_json: bool, limit: int) -> None:
 def inbox(as_json: bool, unregistered: bool, limit: int) -> None:
     """Inbound SMS as stored, newest first, with what became of each."""
     settings = _settings()
-    query = select(InboundMessage).order_by(InboundMessage.id.desc()).limit(limit)
-    if unregistered:
-        query = query.where(InboundMessage.outcome == InboundOutcome.UNKNOWN_SENDER)
-    with _sessions(settings)() as session:
+    outcome = InboundOutcome.UNKNOWN_SENDER if unregistered else None
+    with _read_sessions(settings)() as session:
         records = [
             {
                 "from": row.from_phone,
@@ -287,7 +301,7 @@ def inbox(as_json: bool, unregistered: bool, limit: int) -> None:
                 "outcome": row.outcome or "waiting",
                 "sid": row.provider_sid,
             }
-            for row in session.scalars(query)
+            for row in recent_inbound(session, limit=limit, outcome=outcome)
         ]
     _print_records(records, as_json, "{time}  {outcome:<14} from {from}: {body}", "inbox is empty")
 

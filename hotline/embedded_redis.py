@@ -131,6 +131,16 @@ class EmbeddedRedis:
                 time.sleep(0.02)
             log.info("embedded redis started (%s)", Path(binary).name)
 
+    def process_alive(self) -> bool:
+        """True if this object started the server and its process is still running."""
+        return self._process is not None and self._process.poll() is None
+
+    def restart(self) -> None:
+        """Start again after the server died; data comes back from its AOF."""
+        if self._process is not None and self._process.poll() is not None:
+            self._process = None
+        self.start()
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server if this object started it. SIGTERM lets redis flush its AOF first."""
         process, self._process = self._process, None

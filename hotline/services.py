@@ -11,7 +11,7 @@ from redis import Redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from dispatch.db import make_engine, make_session_factory
+from dispatch.db import make_engine, make_read_session_factory, make_session_factory
 from dispatch.texts import MessageCatalog
 from hotline.settings import Settings, load_settings
 from workers.gateways import Gateway
@@ -54,7 +54,8 @@ class Services:
 
     settings: Settings
     engine: Engine
-    sessions: sessionmaker[Session]
+    sessions: sessionmaker[Session]  # for work that writes
+    readonly: sessionmaker[Session]  # for work that only reads; takes no write lock on SQLite
     redis: Redis
     gateway: Gateway
     catalog: MessageCatalog
@@ -69,6 +70,7 @@ class Services:
             settings=settings,
             engine=engine,
             sessions=sessions,
+            readonly=make_read_session_factory(engine),
             redis=connect_redis(settings),
             gateway=build_gateway(settings, sessions),
             catalog=MessageCatalog.load(),

@@ -80,6 +80,12 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         return None if value is None or str(value).strip() == "" else str(value).strip()
 
     data_dir = Path(text("HOTLINE_DATA_DIR", "./var") or "./var").expanduser().resolve()
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SettingsError("HOTLINE_DATA_DIR", f"{data_dir} cannot be created: {exc.strerror}") from None
+    if not os.access(data_dir, os.W_OK | os.X_OK):
+        raise SettingsError("HOTLINE_DATA_DIR", f"{data_dir} is not writable")
     database_url = text("DATABASE_URL") or f"sqlite:///{data_dir / 'hotline.sqlite3'}"
     if "://" not in database_url:
         raise SettingsError("DATABASE_URL", "must be a SQLAlchemy URL such as sqlite:///path or postgresql+psycopg://…")

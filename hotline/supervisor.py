@@ -1,7 +1,10 @@
 """`hotline run`: the web server, a worker and the scheduler as child processes of one command.
 
-A child that dies is started again after a pause. A child that cannot stay up at all (say, the port is taken)
-stops the whole run with its error, rather than looping. Ctrl-C or SIGTERM stops every child.
+A child that dies is started again after a pause, and so is the embedded redis-server. Only the web server can
+stop the run: if it cannot stay up at all (say, the port is taken) the run ends with its error rather than
+looping. Workers and the scheduler are restarted for as long as it takes (Redis may be down a while), and the
+web server keeps taking messages meanwhile: they are stored, and the sweeper queues them when all is back.
+Ctrl-C or SIGTERM stops every child, then Redis.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from types import FrameType
 
+from hotline.embedded_redis import EmbeddedRedis
+from hotline.exceptions import EmbeddedRedisError
 from hotline.processes import as_owned_child
 
 log = logging.getLogger(__name__)
@@ -35,6 +40,7 @@ class Child:
     quick_deaths: int = 0
     restart_at: float | None = None
     backoff: float = field(default=1.0)
+    critical: bool = False  # if it cannot start at all, stop the whole run
 
     def start(self, env: dict[str, str]) -> None:
         self.process = subprocess.Popen(  # noqa: S603  # our own argv
@@ -48,9 +54,10 @@ class Child:
 class Supervisor:
     """Runs children until told to stop."""
 
-    def __init__(self, children: list[Child], env: dict[str, str]) -> None:
+    def __init__(self, children: list[Child], env: dict[str, str], redis: EmbeddedRedis | None = None) -> None:
         self.children = children
         self.env = env
+        self.redis = redis
         self._stopping = False
 
     def _request_stop(self, signum: int, frame: FrameType | None) -> None:
@@ -77,6 +84,12 @@ class Supervisor:
         return exit_code
 
     def _watch_once(self) -> Child | None:
+        if self.redis is not None and self.redis.owned and not self.redis.process_alive():
+            log.error("embedded redis-server died; starting it again (its AOF keeps the queued work)")
+            try:
+                self.redis.restart()
+            except EmbeddedRedisError as exc:
+                log.error("embedded redis-server could not restart: %s", exc)
         now = time.monotonic()
         for child in self.children:
             if child.process is None:
@@ -91,7 +104,7 @@ class Supervisor:
             lived = now - child.started_at
             child.process = None
             child.quick_deaths = child.quick_deaths + 1 if lived < QUICK_DEATH else 0
-            if child.quick_deaths >= MAX_QUICK_DEATHS:
+            if child.critical and child.quick_deaths >= MAX_QUICK_DEATHS:
                 return child
             log.warning("%s exited with %s after %.0fs; restarting in %.0fs", child.name, code, lived, child.backoff)
             child.restart_at = now + child.backoff

@@ -151,9 +151,9 @@ def post_signed(client: TestClient, services: Services, path: str, params: dict[
     return client.post(path, data=params, headers={SIGNATURE_HEADER: sign(services, path, params), **headers})
 
 
-def run_worker(services: Services) -> None:
-    """Run a real RQ worker in this process until the queues are empty."""
-    SimpleWorker(list(ALL_QUEUES), connection=services.redis).work(burst=True)
+def run_worker(services: Services, with_scheduler: bool = False) -> None:
+    """Run a real RQ worker in this process until the queues are empty (first moving due retries, if asked)."""
+    SimpleWorker(list(ALL_QUEUES), connection=services.redis).work(burst=True, with_scheduler=with_scheduler)
 
 
 def local_outbox(services: Services) -> list[LocalOutboxEntry]:

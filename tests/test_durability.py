@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 from rq import Queue
-from sqlalchemy import select
+from sqlalchemy import select, text
 from starlette.testclient import TestClient
 
 from dispatch.models import InboundMessage, OutboundMessage, OutboundStatus, Task
@@ -154,4 +154,56 @@ def test_any_failure_after_the_commit_still_answers_200(
     assert post_signed(client, services, "/twilio/sms", sms_params("买菜")).status_code == 200
     monkeypatch.undo()
     sweep_now(services)
+    assert len([e for e in local_outbox(services) if e.to_phone == LIAISON_PHONE]) == 1
+
+
+def test_a_job_whose_worker_was_killed_mid_job_runs_again(
+    client: TestClient, services: Services, registered: dict[str, int], environ: dict[str, str]
+) -> None:
+    """A real worker process takes the job, blocks on the database, and is SIGKILLed. RQ still says STARTED."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from datetime import UTC, datetime
+
+    from rq.job import Job, JobStatus
+    from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+
+    from workers.queues import INBOUND
+
+    post_signed(client, services, "/twilio/sms", sms_params("买菜"))
+    with services.sessions.begin() as holder:
+        holder.execute(text("UPDATE liaisons SET active = active"))  # holds SQLite's write lock, or a row lock
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "hotline", "worker"],
+            env=environ,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        job = Job.fetch("inbound-1", connection=services.redis)
+        deadline = time.monotonic() + 30
+        while job.get_status(refresh=True) != JobStatus.STARTED:
+            assert time.monotonic() < deadline, "the worker never took the job"
+            time.sleep(0.05)
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+    registry = StartedJobRegistry(INBOUND, connection=services.redis)
+    assert job.get_status(refresh=True) == JobStatus.STARTED  # RQ does not know the worker is dead
+    # Fast-forward past the dead worker's heartbeat instead of waiting the ~90 s it takes.
+    members = services.redis.zrange(registry.key, 0, -1)
+    services.redis.zadd(registry.key, dict.fromkeys(members, time.time() - 1))
+
+    # The sweep itself, not a fresh worker (a starting worker cleans RQ's registries too, but a long-running
+    # one only every ten minutes): RQ counts the dead worker's try and schedules the job's retry.
+    jobs.sweep(grace_seconds=0)
+    assert job.get_status(refresh=True) == JobStatus.SCHEDULED
+    due = ScheduledJobRegistry(INBOUND, connection=services.redis).get_scheduled_time(job)
+    # The dead worker's scheduler lock would lapse by itself within minutes; fast-forward that too.
+    for lock in services.redis.scan_iter("rq:scheduler-lock:*"):
+        services.redis.delete(lock)
+    time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.2)
+    run_worker(services, with_scheduler=True)
     assert len([e for e in local_outbox(services) if e.to_phone == LIAISON_PHONE]) == 1

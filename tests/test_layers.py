@@ -1,21 +1,32 @@
-"""The domain never imports the web framework, Twilio or RQ."""
+"""The layers: the domain imports no adapter; workers import no web code."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-FORBIDDEN = {"starlette", "twilio", "rq", "redis", "hotline", "workers", "uvicorn"}
+ROOT = Path(__file__).parent.parent
 
 
-def test_dispatch_imports_no_adapters() -> None:
+def imports_from(package: str, forbidden: set[str]) -> list[str]:
     offenders = []
-    for path in (Path(__file__).parent.parent / "dispatch").rglob("*.py"):
+    for path in (ROOT / package).rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = []
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 names = [node.module]
-            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in FORBIDDEN]
-    assert offenders == []
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in forbidden]
+    return offenders
+
+
+def test_dispatch_imports_no_adapters() -> None:
+    assert imports_from("dispatch", {"starlette", "twilio", "rq", "redis", "hotline", "workers", "uvicorn"}) == []
+
+
+def test_workers_import_no_web_code() -> None:
+    # Workers may use the composition root (hotline.services, hotline.settings), never the web app.
+    assert imports_from("workers", {"starlette", "uvicorn"}) == []
+    offenders = imports_from("workers", {"hotline"})
+    assert all(o.endswith(("hotline.services", "hotline.settings")) for o in offenders), offenders

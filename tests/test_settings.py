@@ -78,3 +78,11 @@ def test_bad_values_name_their_variable(tmp_path: Path, environ: dict[str, str],
         load_settings({"HOTLINE_DATA_DIR": str(tmp_path), **environ}, env_file=None)
     assert caught.value.variable == variable
     assert str(caught.value).startswith(variable) and "\n" not in str(caught.value)
+
+
+def test_an_unusable_data_dir_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"HOTLINE_DATA_DIR": str(blocker / "var")}, env_file=None)
+    assert caught.value.variable == "HOTLINE_DATA_DIR"

@@ -40,3 +40,50 @@ def test_unsigned_report_is_refused(client: TestClient, services: Services, regi
 def test_report_without_status_is_a_clear_400(client: TestClient, services: Services) -> None:
     response = post_signed(client, services, "/twilio/status", {"MessageSid": "SM" + "0" * 32})
     assert response.status_code == 400 and "MessageStatus" in response.text
+
+
+def test_a_report_that_beats_the_worker_is_kept(
+    client: TestClient, services: Services, registered: dict[str, int]
+) -> None:
+    """Twilio can report delivery before the worker has recorded the SID; the report must not be lost."""
+    from dispatch import outbox
+    from workers.jobs import status_callback_path
+
+    post_signed(client, services, "/twilio/sms", sms_params())
+    services.redis.flushall()  # keep the worker away: this test plays the worker by hand
+    from dispatch.intake import handle_inbound_message
+
+    with services.sessions.begin() as session:
+        message_id = session.scalars(select(OutboundMessage.id)).first()
+        from dispatch.models import InboundMessage
+
+        inbound_id = session.scalars(select(InboundMessage.id)).one()
+        result = handle_inbound_message(
+            session, inbound_id, catalog=services.catalog, staff_language="zh-CN", timezone=services.settings.timezone
+        )
+    offer_id = result.outbound_ids[0]
+    assert message_id is None
+    with services.sessions.begin() as session:
+        assert outbox.claim_for_sending(session, offer_id) is not None
+    sid = services.gateway.send_sms(LIAISON_PHONE, "x")  # handed over; the worker has not recorded it yet
+    response = post_signed(
+        client, services, status_callback_path(offer_id), {"MessageSid": sid, "MessageStatus": "delivered"}
+    )
+    assert response.status_code == 204
+    with services.sessions.begin() as session:
+        outbox.mark_sent(session, offer_id, sid)  # the worker catches up
+    assert offer(services).status == OutboundStatus.DELIVERED
+    assert offer(services).provider_sid == sid
+
+
+def test_a_report_for_another_message_id_is_ignored(
+    client: TestClient, services: Services, registered: dict[str, int]
+) -> None:
+    post_signed(client, services, "/twilio/sms", sms_params())
+    run_worker(services)
+    row = offer(services)
+    response = post_signed(
+        client, services, f"/twilio/status?o={row.id}", {"MessageSid": "SM" + "f" * 32, "MessageStatus": "failed"}
+    )
+    assert response.status_code == 204
+    assert offer(services).status == OutboundStatus.SENT

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
@@ -145,11 +144,49 @@ def test_whole_loop_through_twilio_gateway_with_a_rate_limit(twilio_services: Se
     accepted = [r.form for r in standin.requests]
     assert len(accepted) == 3  # refused once, then each SMS exactly once
     assert sorted(f["To"] for f in accepted[1:]) == sorted([LIAISON_PHONE, RESIDENT_PHONE])
-    assert all(f["StatusCallback"] == PUBLIC_URL + "/twilio/status" and f["From"] == FROM for f in accepted)
+    with twilio_services.sessions() as session:
+        ids_by_phone = dict(session.execute(select(OutboundMessage.to_phone, OutboundMessage.id)).all())
+    for form in accepted:
+        assert form["From"] == FROM
+        assert form["StatusCallback"] == f"{PUBLIC_URL}/twilio/status?o={ids_by_phone[form['To']]}"
     with twilio_services.sessions() as session:
         statuses = session.scalars(select(OutboundMessage.status)).all()
     assert sorted(statuses) == [OutboundStatus.SENT, OutboundStatus.SENT]
 
 
-def test_replace_keeps_settings_frozen(settings: Settings) -> None:
-    assert replace(settings, gateway="twilio").gateway == "twilio"
+def test_a_send_that_timed_out_is_marked_unknown_and_never_resent(
+    twilio_services: Services, standin: TwilioStandIn
+) -> None:
+    from dispatch import register
+    from workers import jobs
+
+    with twilio_services.sessions.begin() as session:
+        register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
+        register.add_resident(session, name="梁阿姨", phone=RESIDENT_PHONE, liaison_phone=LIAISON_PHONE, region="CN")
+    twilio_services.gateway._client.http_client.timeout = 0.5  # type: ignore[attr-defined]
+    standin.hang_next = 1  # Twilio takes the first SMS but answers too late
+    with TestClient(create_app(twilio_services.settings, twilio_services), base_url=PUBLIC_URL) as client:
+        post_signed(client, twilio_services, "/twilio/sms", sms_params("买菜"))
+    run_worker(twilio_services)
+    jobs.sweep(grace_seconds=0)
+    run_worker(twilio_services)
+    with twilio_services.sessions() as session:
+        statuses = dict(session.execute(select(OutboundMessage.to_phone, OutboundMessage.status)).all())
+    assert statuses[LIAISON_PHONE] == OutboundStatus.UNKNOWN
+    assert statuses[RESIDENT_PHONE] == OutboundStatus.SENT
+    assert [r.form["To"] for r in standin.requests].count(LIAISON_PHONE) == 1  # asked once, never again
+
+
+def test_a_dns_failure_is_temporary_not_ambiguous() -> None:
+    """A name that does not resolve never reached Twilio: safe to retry (urllib3 wraps it twice over)."""
+    import requests
+    from urllib3.exceptions import MaxRetryError, NameResolutionError
+
+    from workers.gateways.twilio import _translated_errors
+
+    dns = NameResolutionError("api.twilio.com", None, OSError("no such host"))  # type: ignore[arg-type]
+    wrapped = requests.ConnectionError(MaxRetryError(None, "/2010-04-01/Accounts", reason=dns))  # type: ignore[arg-type]
+    with pytest.raises(GatewayTemporaryError), _translated_errors():
+        raise wrapped
+    with pytest.raises(GatewayAmbiguousError), _translated_errors():
+        raise requests.ReadTimeout("read timed out")

@@ -98,7 +98,9 @@ def test_registered_resident_sms_reaches_liaison(
     assert (
         f"#{task.id}" in to_liaison[0].body and "梁阿姨" in to_liaison[0].body and "想买点米和菜" in to_liaison[0].body
     )
-    assert to_liaison[0].status_callback == PUBLIC_URL + "/twilio/status"
+    with services.sessions() as session:
+        offer_id = session.scalars(select(OutboundMessage.id).where(OutboundMessage.to_phone == LIAISON_PHONE)).one()
+    assert to_liaison[0].status_callback == f"{PUBLIC_URL}/twilio/status?o={offer_id}"
     receipts = [e for e in sent if e.to_phone == RESIDENT_PHONE]
     assert len(receipts) == 1 and "张敏" in receipts[0].body
     assert len(sent) == 2
@@ -186,3 +188,15 @@ def test_resident_without_liaison_makes_a_task_for_staff(client: TestClient, ser
         outbound = session.scalars(select(OutboundMessage)).all()
     assert task.status == TaskStatus.NEW and task.assignee_liaison_id is None
     assert [o.to_phone for o in outbound] == [RESIDENT_PHONE]  # the resident still hears back
+
+
+def test_a_liaison_texting_in_gets_no_unregistered_reply(
+    client: TestClient, services: Services, registered: dict[str, int]
+) -> None:
+    post_signed(client, services, "/twilio/sms", sms_params("1", from_phone=LIAISON_PHONE))
+    run_worker(services)
+    with services.sessions() as session:
+        stored = session.scalars(select(InboundMessage)).one()
+    assert stored.outcome == InboundOutcome.FROM_LIAISON
+    assert count(services, Task) == 0
+    assert local_outbox(services) == []

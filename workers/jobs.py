@@ -7,15 +7,14 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select
-
 from dispatch import outbox
+from dispatch.inbound import unprocessed_ids
 from dispatch.intake import handle_inbound_message
-from dispatch.models import InboundMessage, utcnow
+from dispatch.models import utcnow
 from dispatch.phones import mask_phone
 from hotline.services import Services, current
 from workers.exceptions import GatewayAmbiguousError, GatewayRejectedError, GatewayTemporaryError
-from workers.queues import enqueue_inbound, enqueue_send
+from workers.queues import enqueue_inbound, enqueue_send, release_abandoned_jobs
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ def deliver_sms(services: Services, outbound_id: int) -> bool:
         return True  # already sent, or another worker has it
     try:
         sid = services.gateway.send_sms(
-            sms.to_phone, sms.body, status_callback=services.settings.callback_url("/twilio/status")
+            sms.to_phone, sms.body, status_callback=services.settings.callback_url(status_callback_path(outbound_id))
         )
     except GatewayTemporaryError as exc:
         with services.sessions.begin() as session:
@@ -95,6 +94,11 @@ def deliver_sms(services: Services, outbound_id: int) -> bool:
     return True
 
 
+def status_callback_path(outbound_id: int) -> str:
+    """Where Twilio reports on one SMS: the path carries our id, so a report can never miss its row."""
+    return f"/twilio/status?o={outbound_id}"
+
+
 def sweep(grace_seconds: int = SWEEP_GRACE_SECONDS) -> dict[str, int]:
     """Find work the database has and Redis lost (Redis down, a job dropped) and queue it again.
 
@@ -105,16 +109,10 @@ def sweep(grace_seconds: int = SWEEP_GRACE_SECONDS) -> dict[str, int]:
         How many inbound and outbound items were queued again, and how many stale sends were marked unknown.
     """
     services = current()
+    release_abandoned_jobs(services.redis)
     cutoff = utcnow() - timedelta(seconds=grace_seconds)
-    with services.sessions() as session:
-        inbound_ids = list(
-            session.scalars(
-                select(InboundMessage.id)
-                .where(InboundMessage.processed_at.is_(None), InboundMessage.received_at < cutoff)
-                .order_by(InboundMessage.id)
-                .limit(1000)
-            )
-        )
+    with services.readonly() as session:
+        inbound_ids = unprocessed_ids(session, older_than=cutoff)
         outbound_ids = outbox.pending_ids(session, older_than=cutoff)
     with services.sessions.begin() as session:
         abandoned = outbox.abandon_stale_claims(session, lease=SEND_LEASE)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from redis import Redis
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry, clean_registries
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,7 @@ ALL_QUEUES = (INBOUND, OUTBOUND, MAINTENANCE)  # in priority order
 
 # Retries back off over about ten minutes; after that the sweeper keeps trying from the database.
 RETRY = Retry(max=5, interval=[5, 20, 60, 120, 300])
+SCHEDULER_SLACK_SECONDS = 60  # a scheduled job this late was dropped by a dead scheduler
 FAILURE_TTL = 86400  # keep a failed job a day for inspection; the sweeper works from the database anyway
 _FINAL_STATES = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 
@@ -51,10 +53,30 @@ def _enqueue_once(
             job = Job.fetch(job_id, connection=redis)
         except NoSuchJobError:
             return False  # it finished (results are not kept) between our two calls: nothing to do
-        if job.get_status(refresh=True) in _FINAL_STATES:
+        status = job.get_status(refresh=True)
+        if status in _FINAL_STATES:
             job.requeue()
             return True
+        if status == JobStatus.SCHEDULED and _overdue(queue, job):
+            # Its retry time is long past and no scheduler moved it: RQ's scheduler process died. Run it now.
+            ScheduledJobRegistry(queue=queue).remove(job)  # type: ignore[no-untyped-call]
+            queue.enqueue_job(job)
+            return True
         return False
+
+
+def _overdue(queue: Queue, job: Job) -> bool:
+    when = ScheduledJobRegistry(queue=queue).get_scheduled_time(job)  # type: ignore[no-untyped-call]
+    return when is not None and (datetime.now(UTC) - when).total_seconds() > SCHEDULER_SLACK_SECONDS
+
+
+def release_abandoned_jobs(redis: Redis) -> None:
+    """Let RQ fail or retry jobs whose worker died mid-job (their heartbeat lapsed), so they can run again.
+
+    RQ's workers do this themselves only every few minutes; the sweeper does it on every run.
+    """
+    for name in ALL_QUEUES:
+        clean_registries(Queue(name, connection=redis))
 
 
 def enqueue_inbound(redis: Redis, message_id: int) -> bool:

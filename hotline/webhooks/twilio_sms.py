@@ -97,10 +97,13 @@ async def message_status(request: Request) -> Response:
     sid, status = _field(form, "MessageSid"), _field(form, "MessageStatus")
     if not sid or not status:
         raise InvalidInboundMessage("MessageSid and MessageStatus", "are required")
+    outbound_id = request.query_params.get("o")
+    if outbound_id is not None and not outbound_id.isdigit():
+        raise InvalidInboundMessage("o", "must be a message id")
 
     def apply() -> bool:
         with services.sessions.begin() as session:
-            return outbox.apply_provider_status(session, sid, status)
+            return outbox.apply_provider_status(session, sid, status, int(outbound_id) if outbound_id else None)
 
     known = await run_in_threadpool(apply)
     log.info("status report for %s: %s%s", sid, status, "" if known else " (unknown message)")

@@ -11,6 +11,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from workers.exceptions import GatewayAmbiguousError, GatewayRejectedError, GatewayTemporaryError
 
@@ -77,13 +78,29 @@ def _translated_errors() -> Iterator[None]:
             raise GatewayTemporaryError(detail, status=status, code=exc.code) from None
         raise GatewayRejectedError(detail, status=status, code=exc.code) from None
     except requests.RequestException as exc:
-        if isinstance(exc, requests.ConnectTimeout) or (
-            isinstance(exc, requests.ConnectionError) and "NewConnectionError" in repr(exc)
-        ):
-            # The request never left: safe to try again.
+        if _never_left(exc):
+            # No connection was made (DNS, refused, connect timeout): safe to try again.
             raise GatewayTemporaryError(f"cannot reach Twilio: {type(exc).__name__}") from None
         # Sent, but no answer: Twilio may have created the message.
         raise GatewayAmbiguousError(f"no answer from Twilio: {type(exc).__name__}") from None
+
+
+def _never_left(exc: BaseException) -> bool:
+    """True if the request failed before a connection was made, so Twilio cannot have seen it."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    seen: set[int] = set()
+    pending: list[object] = [exc]
+    while pending:  # requests wraps urllib3's MaxRetryError, whose .reason is the real cause
+        item = pending.pop()
+        if id(item) in seen or not isinstance(item, BaseException):
+            continue
+        seen.add(id(item))
+        # NameResolutionError (DNS) is a subclass of NewConnectionError.
+        if isinstance(item, NewConnectionError | ConnectTimeoutError):
+            return True
+        pending.extend([*item.args, getattr(item, "reason", None), item.__cause__, item.__context__])
+    return False
 
 
 class TwilioSignatureCheck:
