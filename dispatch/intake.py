@@ -18,7 +18,6 @@ from dispatch.exceptions import NotFound
 from dispatch.models import (
     InboundMessage,
     InboundOutcome,
-    Resident,
     Task,
     TaskCategory,
     TaskEvent,
@@ -27,7 +26,7 @@ from dispatch.models import (
 )
 from dispatch.outbox import queue_sms
 from dispatch.phones import national_format
-from dispatch.register import find_liaison_by_phone, find_resident_by_phone
+from dispatch.register import SenderMatch, find_liaison_by_phone, match_sender
 from dispatch.texts import MessageCatalog
 
 
@@ -75,14 +74,14 @@ def handle_inbound_message(
     if message.processed_at is not None:
         return IntakeResult(outcome=None)
 
-    resident = find_resident_by_phone(session, message.from_phone)
-    if resident is None and find_liaison_by_phone(session, message.from_phone) is not None:
+    match = match_sender(session, message.from_phone)
+    if not match.residents and find_liaison_by_phone(session, message.from_phone) is not None:
         result = IntakeResult(InboundOutcome.FROM_LIAISON)
-    elif resident is None:
+    elif not match.residents:
         result = _reply_to_unknown_sender(session, message, catalog, timezone, now)
     else:
-        result = _make_task(session, message, resident, catalog, staff_language, now)
-    message.resident_id = resident.id if resident else None
+        result = _make_task(session, message, match, catalog, staff_language, now)
+    message.resident_id = match.resident.id if match.resident else None
     message.processed_at = now
     message.outcome = result.outcome
     return result
@@ -105,17 +104,23 @@ def _reply_to_unknown_sender(
 def _make_task(
     session: Session,
     message: InboundMessage,
-    resident: Resident,
+    match: SenderMatch,
     catalog: MessageCatalog,
     staff_language: str,
     now: datetime,
 ) -> IntakeResult:
+    """One task for the sender. A number shared within one household makes a task for the household; one
+    shared across households makes a task for a clerk (see README, "A number shared by several residents")."""
     existing = session.scalar(select(Task).where(Task.source_message_id == message.id))
     if existing is not None:  # a half-finished earlier run cannot commit, so this is only a safety net
         return IntakeResult(outcome=None)
 
-    liaison = resident.liaison if resident.liaison and resident.liaison.active else None
+    household = match.household
+    resident = match.resident
+    primary = household.primary_liaison if household else None
+    liaison = primary if primary is not None and primary.active else None
     task = Task(
+        household=household,
         resident=resident,
         category=TaskCategory.OTHER,
         status=TaskStatus.OFFERED if liaison else TaskStatus.NEW,
@@ -127,42 +132,53 @@ def _make_task(
     )
     session.add(task)
     session.flush()
-    session.add(TaskEvent(task=task, kind="created", actor=f"resident:{resident.id}", channel="sms", at=now, detail=""))
+    actor = f"resident:{resident.id}" if resident else f"household:{household.id}" if household else "phone"
+    session.add(TaskEvent(task=task, kind="created", actor=actor, channel="sms", at=now, detail=""))
 
+    names = "、".join(r.name for r in match.residents)
+    language = match.residents[0].language
     outbound = []
-    if liaison is not None:
+    if household is None:
+        outcome, receipt_key, fields = InboundOutcome.AMBIGUOUS_SENDER, "shared_number_receipt", {}
+    elif liaison is not None:
         session.add(
             TaskEvent(task=task, kind="offered", actor="system", channel="sms", at=now, detail=f"liaison:{liaison.id}")
         )
         offer = queue_sms(
             session,
             dedupe_key=f"task:{task.id}:offer:0",
-            to_phone=liaison.phone,
+            to_phone=str(liaison.phone),
             body=catalog.render(
                 "liaison_task_offer",
                 staff_language,
                 task_id=task.id,
-                resident_name=resident.name,
-                resident_phone=national_format(resident.phone),
+                resident_name=names,
+                resident_phone=national_format(message.from_phone),
                 body=message.body.strip() or "-",
             ),
             task_id=task.id,
         )
         outbound.append(offer)
-        receipt_key, receipt_fields = "resident_receipt", {"liaison_name": liaison.name}
+        outcome, receipt_key = InboundOutcome.TASK_CREATED, "resident_receipt"
+        fields = {"resident_name": names, "liaison_name": liaison.name}
     else:
-        receipt_key, receipt_fields = "resident_receipt_no_liaison", {}
+        outcome, receipt_key, fields = (
+            InboundOutcome.NO_LIAISON,
+            "resident_receipt_no_liaison",
+            {"resident_name": names},
+        )
 
-    receipt = queue_sms(
-        session,
-        dedupe_key=f"inbound:{message.id}:receipt",
-        to_phone=resident.phone,
-        body=catalog.render(receipt_key, resident.language, resident_name=resident.name, **receipt_fields),
-        task_id=task.id,
-    )
-    outbound.append(receipt)
-    return IntakeResult(
-        InboundOutcome.TASK_CREATED if liaison else InboundOutcome.NO_LIAISON,
-        task_ids=[task.id],
-        outbound_ids=[row.id for row in outbound if row is not None],
-    )
+    if not _is_landline(match, message.from_phone):  # a landline cannot receive the receipt
+        receipt = queue_sms(
+            session,
+            dedupe_key=f"inbound:{message.id}:receipt",
+            to_phone=message.from_phone,
+            body=catalog.render(receipt_key, language, **fields),
+            task_id=task.id,
+        )
+        outbound.append(receipt)
+    return IntakeResult(outcome, task_ids=[task.id], outbound_ids=[row.id for row in outbound if row is not None])
+
+
+def _is_landline(match: SenderMatch, phone: str) -> bool:
+    return any(p.landline for r in match.residents for p in r.phones if p.phone == phone)

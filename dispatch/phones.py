@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import phonenumbers
 
 from dispatch.exceptions import InvalidPhoneNumber
+
+
+@dataclass(frozen=True)
+class Phone:
+    """A checked number: E.164, and whether it is a landline (which cannot receive SMS)."""
+
+    e164: str
+    landline: bool
+
+
+def parse_register_phone(raw: str, region: str) -> Phone:
+    """Read a number for the register: it must be valid and belong to `region`.
+
+    Raises:
+        InvalidPhoneNumber: not a number, not valid, or from another country.
+    """
+    e164 = normalize_phone(raw, region)
+    number = phonenumbers.parse(e164, None)
+    home = phonenumbers.region_code_for_number(number)
+    if home != region:
+        raise InvalidPhoneNumber(raw, f"is a number of {home or 'another country'}, not {region}")
+    return Phone(e164, phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE)
 
 
 def normalize_phone(raw: str, region: str) -> str:

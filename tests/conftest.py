@@ -125,7 +125,7 @@ def registered(services: Services) -> dict[str, int]:
     with services.sessions.begin() as session:
         liaison = register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
         resident = register.add_resident(
-            session, name="梁阿姨", phone=RESIDENT_PHONE, liaison_phone=LIAISON_PHONE, region="CN"
+            session, name="梁阿姨", phones=[RESIDENT_PHONE], liaison_phone=LIAISON_PHONE, region="CN"
         )
         return {"liaison": liaison.id, "resident": resident.id}
 

@@ -27,7 +27,7 @@ def test_register_and_list(runner: CliRunner) -> None:
     assert added.exit_code == 0, added.output
     assert "liaison 张敏" in added.output
     listed = runner.invoke(main, ["residents", "list"])
-    assert "梁阿姨\t+8613800138000\t张敏" in listed.output
+    assert "梁阿姨\t+8613800138000\tsms\t#1\t张敏" in listed.output
 
 
 def test_bad_phone_is_one_clear_error(runner: CliRunner) -> None:

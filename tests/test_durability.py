@@ -141,7 +141,7 @@ def registered_on(fragile: Services) -> None:
 
     with fragile.sessions.begin() as session:
         register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
-        register.add_resident(session, name="梁阿姨", phone=RESIDENT_PHONE, liaison_phone=LIAISON_PHONE, region="CN")
+        register.add_resident(session, name="梁阿姨", phones=[RESIDENT_PHONE], liaison_phone=LIAISON_PHONE, region="CN")
 
 
 def test_any_failure_after_the_commit_still_answers_200(

@@ -126,7 +126,7 @@ def test_whole_loop_through_twilio_gateway_with_a_rate_limit(twilio_services: Se
 
     with twilio_services.sessions.begin() as session:
         register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
-        register.add_resident(session, name="梁阿姨", phone=RESIDENT_PHONE, liaison_phone=LIAISON_PHONE, region="CN")
+        register.add_resident(session, name="梁阿姨", phones=[RESIDENT_PHONE], liaison_phone=LIAISON_PHONE, region="CN")
     standin.fail_next.append(429)  # the first send is rate-limited
     settings: Settings = twilio_services.settings
     with TestClient(create_app(settings, twilio_services), base_url=PUBLIC_URL) as client:
@@ -162,7 +162,7 @@ def test_a_send_that_timed_out_is_marked_unknown_and_never_resent(
 
     with twilio_services.sessions.begin() as session:
         register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
-        register.add_resident(session, name="梁阿姨", phone=RESIDENT_PHONE, liaison_phone=LIAISON_PHONE, region="CN")
+        register.add_resident(session, name="梁阿姨", phones=[RESIDENT_PHONE], liaison_phone=LIAISON_PHONE, region="CN")
     twilio_services.gateway._client.http_client.timeout = 0.5  # type: ignore[attr-defined]
     standin.hang_next = 1  # Twilio takes the first SMS but answers too late
     with TestClient(create_app(twilio_services.settings, twilio_services), base_url=PUBLIC_URL) as client:

@@ -180,7 +180,7 @@ def test_resident_without_liaison_makes_a_task_for_staff(client: TestClient, ser
     from dispatch import register
 
     with services.sessions.begin() as session:
-        register.add_resident(session, name="王大爷", phone=RESIDENT_PHONE, liaison_phone=None, region="CN")
+        register.add_resident(session, name="王大爷", phones=[RESIDENT_PHONE], liaison_phone=None, region="CN")
     post_signed(client, services, "/twilio/sms", sms_params("头晕"))
     run_worker(services)
     with services.sessions() as session:

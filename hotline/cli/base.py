@@ -1,0 +1,91 @@
+"""The `hotline` group and what its commands share: settings, errors, Redis, sessions."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispatch.db import make_engine, make_read_session_factory, make_session_factory, upgrade
+from dispatch.exceptions import DispatchError
+from hotline.embedded_redis import EmbeddedRedis
+from hotline.exceptions import EmbeddedRedisError, SettingsError
+from hotline.settings import Settings, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("hotline")
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        # One line that names the variable, and a clean exit: no traceback for a configuration mistake.
+        click.echo(f"hotline: configuration error: {exc}", err=True)
+        raise SystemExit(2) from None
+
+
+def domain_errors(func: F) -> F:
+    """Show domain errors as one clear line and exit 1."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (DispatchError, ValueError, EmbeddedRedisError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def embedded_redis(settings: Settings) -> Iterator[EmbeddedRedis | None]:
+    """Start (or attach to) the private redis-server when REDIS_URL is unset."""
+    if not settings.embedded_redis:
+        yield None
+        return
+    server = EmbeddedRedis(settings.data_dir, settings.redis_server_binary)
+    try:
+        server.start()
+    except EmbeddedRedisError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def migrate(settings: Settings) -> None:
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+@click.group()
+@click.version_option(package_name="hotline")
+def main() -> None:
+    """Hotline: a phone and SMS hotline and task dispatch for residents who need help at home."""
+    setup_logging()
+
+
+def write_sessions(settings: Settings) -> sessionmaker[Session]:
+    migrate(settings)
+    return make_session_factory(make_engine(settings.database_url))
+
+
+def read_sessions(settings: Settings) -> sessionmaker[Session]:
+    migrate(settings)
+    return make_read_session_factory(make_engine(settings.database_url))

@@ -1,0 +1,116 @@
+"""Running the service: serve, worker, scheduler, run, db upgrade."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from redis.exceptions import RedisError
+
+from hotline.cli.base import embedded_redis, main, migrate, settings_or_exit
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("hotline")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+def serve(host: str, port: int) -> None:
+    """Run the web server (webhooks now; console and API later)."""
+    import uvicorn
+
+    from hotline.app import create_app
+
+    settings = settings_or_exit()
+    with embedded_redis(settings):
+        migrate(settings)
+        # proxy_headers: behind a proxy, X-Forwarded-Proto is trusted only from the addresses uvicorn is told.
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=True)
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker(burst: bool) -> None:
+    """Run an RQ worker on the hotline's queues."""
+    from rq import SimpleWorker
+
+    from hotline import services as services_module
+    from workers.queues import ALL_QUEUES
+
+    settings = settings_or_exit()
+    with embedded_redis(settings):
+        services = services_module.Services.build(settings)
+        services_module.install(services)
+        try:
+            # SimpleWorker runs jobs in this process: no fork per job, one engine and connection pool kept warm.
+            # Jobs are short database and HTTP calls; `hotline run` restarts a worker that dies.
+            rq_worker = SimpleWorker(list(ALL_QUEUES), connection=services.redis)
+            rq_worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+        finally:
+            services_module.install(None)
+            services.close()
+
+
+@main.command()
+def scheduler() -> None:
+    """Run the periodic jobs: for now, the sweeper that re-queues work Redis lost."""
+    from rq.cron import CronScheduler
+
+    from hotline.services import connect_redis
+    from workers.jobs import sweep
+    from workers.queues import MAINTENANCE
+
+    settings = settings_or_exit()
+    with embedded_redis(settings):
+        redis = connect_redis(settings)
+        while True:
+            cron = CronScheduler(connection=redis)
+            cron.register(sweep, queue_name=MAINTENANCE, interval=settings.sweep_interval_seconds, result_ttl=0)
+            try:
+                cron.start()  # type: ignore[no-untyped-call]
+                return  # stopped by a signal
+            except RedisError as exc:
+                # Redis is down or restarting: wait for it rather than die; the work is safe in the database.
+                log.error("scheduler: Redis unavailable (%s); retrying in 2s", type(exc).__name__)
+                time.sleep(2)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+def run(host: str, port: int) -> None:
+    """Run everything on one machine: Redis (if embedded), the web server, a worker and the scheduler."""
+    from hotline.services import redis_url
+    from hotline.supervisor import Child, Supervisor, child_env, hotline_command
+
+    settings = settings_or_exit()
+    with embedded_redis(settings) as server:
+        migrate(settings)
+        click.echo(f"Hotline is running on http://{host}:{port}  (gateway: {settings.gateway})")
+        click.echo(
+            f"Twilio webhooks: {settings.callback_url('/twilio/sms')}  {settings.callback_url('/twilio/status')}"
+        )
+        children = [
+            Child("web", hotline_command("serve", "--host", host, "--port", str(port)), critical=True),
+            Child("worker", hotline_command("worker")),
+            Child("scheduler", hotline_command("scheduler")),
+        ]
+        code = Supervisor(children, child_env(redis_url(settings)), redis=server).run()
+    raise SystemExit(code)
+
+
+@main.group()
+def db() -> None:
+    """The database."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all database migrations."""
+    settings = settings_or_exit()
+    migrate(settings)
+    click.echo("database is up to date")
