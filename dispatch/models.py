@@ -204,7 +204,7 @@ class Community(Base):
     clerk_phone: Mapped[str | None] = mapped_column(String(20))
 
     grids: Mapped[list[Grid]] = relationship(back_populates="community", order_by="Grid.name")
-    directory: Mapped[list[DirectoryEntry]] = relationship(order_by="DirectoryEntry.id")
+    directory: Mapped[list[DirectoryEntry]] = relationship(back_populates="community", order_by="DirectoryEntry.id")
 
 
 class Grid(Base):
@@ -233,6 +233,8 @@ class DirectoryEntry(Base):
     kind: Mapped[DirectoryKind] = mapped_column(String(20))
     name: Mapped[str] = mapped_column(String(100))
     phone: Mapped[str] = mapped_column(String(20))
+
+    community: Mapped[Community] = relationship(back_populates="directory")
 
 
 class Liaison(Base):

@@ -57,3 +57,46 @@ def test_a_read_session_does_not_block_a_writer(tmp_path: Path) -> None:
         assert reader.query(Liaison).count() == 0  # a transaction is open
         with make_session_factory(engine).begin() as writer:  # would fail with "database is locked" if blocked
             writer.add(Liaison(name="张敏", phone="+8613912345678"))
+
+
+def test_the_register_migration_keeps_every_resident_and_their_liaison(tmp_path: Path) -> None:
+    """0001 → 0002: each resident gets a household keeping their liaison; their number and tasks follow."""
+    from sqlalchemy import select
+
+    from dispatch.db import make_session_factory
+    from dispatch.models import Resident, Task
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    upgrade(engine, "0001")
+    now = "2026-11-01 08:00:00"
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO liaisons (id, name, phone, active, created_at) VALUES (1, :n, :p, 1, :t)"),
+            {"n": "张敏", "p": "+8613912345678", "t": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO residents (id, name, phone, language, liaison_id, created_at)"
+                " VALUES (:id, :n, :p, 'zh-CN', 1, :t)"
+            ),
+            [
+                {"id": 1, "n": "梁阿姨", "p": "+8613800138000", "t": now},
+                {"id": 2, "n": "王大爷", "p": "+8613800138001", "t": now},
+            ],
+        )
+        conn.execute(
+            text(
+                "INSERT INTO tasks (id, resident_id, category, status, description, created_at, updated_at)"
+                " VALUES (1, 2, 'other', 'offered', :d, :t, :t)"
+            ),
+            {"d": "买菜", "t": now},
+        )
+    upgrade(engine)
+    with make_session_factory(engine)() as session:
+        residents = {r.name: r for r in session.scalars(select(Resident))}
+        task = session.scalars(select(Task)).one()
+        assert residents["梁阿姨"].phone == "+8613800138000" and residents["王大爷"].phone == "+8613800138001"
+        assert residents["梁阿姨"].household_id != residents["王大爷"].household_id
+        assert {r.liaison.name for r in residents.values() if r.liaison} == {"张敏"}
+        assert task.household_id == residents["王大爷"].household_id
+        assert residents["梁阿姨"].updated_at is not None

@@ -8,10 +8,9 @@ from dispatch.register.coverage import (
     deactivate_liaison,
     describe_address,
 )
+from dispatch.register.csv_export import export_liaisons, export_residents
 from dispatch.register.csv_import import (
     ImportReport,
-    export_liaisons,
-    export_residents,
     import_liaisons,
     import_residents,
 )

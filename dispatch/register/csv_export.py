@@ -1,0 +1,92 @@
+"""Exporting the register as CSV, in the format `csv_import` reads, in UTF-8 with BOM for Excel."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from dispatch.models import Grid, Household, Liaison, Resident
+from dispatch.phones import national_format
+from dispatch.register.csv_read import Vocabulary
+
+
+def _phone_cell(phone: str | None) -> str:
+    return national_format(phone).replace(" ", "") if phone else ""
+
+
+def _write(header: list[str], rows: Iterable[list[str]]) -> bytes:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    # UTF-8 with BOM: Excel then opens it as UTF-8, not in the system's code page.
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def export_residents(session: Session, vocabulary: Vocabulary, language: int = 0) -> bytes:
+    """The whole register of residents in the import format. `language` 0 writes Chinese, 1 English."""
+    keys = list(vocabulary.tables["residents"])
+    residents = session.scalars(
+        select(Resident)
+        .options(
+            selectinload(Resident.phones),
+            selectinload(Resident.household).selectinload(Household.community),
+            selectinload(Resident.household).selectinload(Household.grid),
+            selectinload(Resident.household).selectinload(Household.primary_liaison),
+            selectinload(Resident.household).selectinload(Household.backup_liaison),
+        )
+        .order_by(Resident.id)
+    )
+
+    def cells(resident: Resident) -> list[str]:
+        household = resident.household
+        primary, backup = household.primary_liaison, household.backup_liaison
+        by_key = {
+            "id": str(resident.id),
+            "name": resident.name,
+            "phones": ";".join(_phone_cell(p.phone) for p in resident.phones),
+            "community": household.community.name if household.community else "",
+            "building": household.building or "",
+            "unit": household.unit or "",
+            "room": household.room or "",
+            "grid": household.grid.name if household.grid else "",
+            "categories": ";".join(vocabulary.display("categories", c, language) for c in resident.categories),
+            "language": vocabulary.display("language", resident.language, language),
+            "channel": vocabulary.display("channel", resident.channel, language),
+            "risk": vocabulary.display("risk", resident.risk, language),
+            "emergency_contact_name": resident.emergency_contact_name or "",
+            "emergency_contact_phone": resident.emergency_contact_phone or "",
+            "liaison_phone": _phone_cell(primary.phone if primary else None),
+            "backup_liaison_phone": _phone_cell(backup.phone if backup else None),
+            "status": vocabulary.display("status", resident.status, language),
+            "notes": resident.notes,
+        }
+        return [by_key[key] for key in keys]
+
+    return _write([vocabulary.header("residents", k, language) for k in keys], (cells(r) for r in residents))
+
+
+def export_liaisons(session: Session, vocabulary: Vocabulary, language: int = 0) -> bytes:
+    """Every liaison in the import format."""
+    keys = list(vocabulary.tables["liaisons"])
+    liaisons = session.scalars(
+        select(Liaison).options(selectinload(Liaison.grid).selectinload(Grid.community)).order_by(Liaison.id)
+    )
+
+    def cells(liaison: Liaison) -> list[str]:
+        by_key = {
+            "id": str(liaison.id),
+            "name": liaison.name,
+            "phone": _phone_cell(liaison.phone),
+            "community": liaison.grid.community.name if liaison.grid else "",
+            "grid": liaison.grid.name if liaison.grid else "",
+            "role": vocabulary.display("role", liaison.role, language),
+            "active": vocabulary.display("active", "yes" if liaison.active else "no", language),
+        }
+        return [by_key[key] for key in keys]
+
+    return _write([vocabulary.header("liaisons", k, language) for k in keys], (cells(x) for x in liaisons))
