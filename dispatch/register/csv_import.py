@@ -99,8 +99,7 @@ class _Places:
         if community is not None and None not in key and key in self.households:
             return self.households[key]
         household = Household(community=community, building=address[1], unit=address[2], room=address[3])
-        self.session.add(household)
-        self.session.flush()
+        self.session.add(household)  # flushed with everything else at the end: its id is not needed before
         if community is not None and None not in key:
             self.households[key] = household
         return household
