@@ -100,3 +100,14 @@ def test_the_register_migration_keeps_every_resident_and_their_liaison(tmp_path:
         assert {r.liaison.name for r in residents.values() if r.liaison} == {"张敏"}
         assert task.household_id == residents["王大爷"].household_id
         assert residents["梁阿姨"].updated_at is not None
+
+
+def test_the_suite_runs_on_the_database_it_was_given(services: object) -> None:
+    """With HOTLINE_TEST_DATABASE_URL set (scripts/with-postgres), the fixtures really use that database."""
+    import os
+
+    from hotline.services import Services
+
+    assert isinstance(services, Services)
+    wanted = os.environ.get("HOTLINE_TEST_DATABASE_URL", "sqlite")
+    assert services.engine.dialect.name == ("postgresql" if wanted.startswith("postgresql") else "sqlite")

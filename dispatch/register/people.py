@@ -190,13 +190,13 @@ def find_liaison_by_phone(session: Session, phone: str) -> Liaison | None:
 def find_residents_by_phone(session: Session, phones: str | Sequence[str]) -> list[Resident]:
     """Residents with any of these numbers (E.164), moved-away ones last, then by id."""
     numbers = [phones] if isinstance(phones, str) else list(phones)
+    # A subquery, not DISTINCT: PostgreSQL cannot compare the JSON categories column for DISTINCT.
+    with_number = select(ResidentPhone.resident_id).where(ResidentPhone.phone.in_(numbers))
     residents = session.scalars(
         select(Resident)
-        .join(ResidentPhone)
-        .where(ResidentPhone.phone.in_(numbers))
+        .where(Resident.id.in_(with_number))
         .options(selectinload(Resident.phones), selectinload(Resident.household))
         .order_by(Resident.id)
-        .distinct()
     ).all()
     return sorted(residents, key=lambda r: (r.status == ResidentStatus.MOVED_AWAY, r.id))
 
