@@ -82,6 +82,7 @@ def test_the_register_migration_keeps_every_resident_and_their_liaison(tmp_path:
             [
                 {"id": 1, "n": "梁阿姨", "p": "+8613800138000", "t": now},
                 {"id": 2, "n": "王大爷", "p": "+8613800138001", "t": now},
+                {"id": 3, "n": "陈奶奶", "p": "+8637166881234", "t": now},  # a landline
             ],
         )
         conn.execute(
@@ -100,6 +101,8 @@ def test_the_register_migration_keeps_every_resident_and_their_liaison(tmp_path:
         assert {r.liaison.name for r in residents.values() if r.liaison} == {"张敏"}
         assert task.household_id == residents["王大爷"].household_id
         assert residents["梁阿姨"].updated_at is not None
+        assert residents["陈奶奶"].phones[0].landline and residents["陈奶奶"].channel == "voice"
+        assert residents["梁阿姨"].channel == "sms"
 
 
 def test_the_suite_runs_on_the_database_it_was_given(services: object) -> None:

@@ -6,28 +6,35 @@ import csv
 import io
 from collections.abc import Iterable
 
+import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from dispatch.models import Grid, Household, Liaison, Resident
 from dispatch.phones import national_format
-from dispatch.register.csv_read import Vocabulary
+from dispatch.register.csv_read import Vocabulary, escape_cell
 
 
-def _phone_cell(phone: str | None) -> str:
-    return national_format(phone).replace(" ", "") if phone else ""
+def _phone_cell(phone: str | None, region: str) -> str:
+    """A number as offices write it: national digits for numbers of `region`, E.164 for any other country."""
+    if not phone:
+        return ""
+    number = phonenumbers.parse(phone, None)
+    if phonenumbers.region_code_for_number(number) != region:
+        return phone
+    return "".join(ch for ch in national_format(phone) if ch.isdigit())
 
 
 def _write(header: list[str], rows: Iterable[list[str]]) -> bytes:
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([escape_cell(cell) for cell in row] for row in rows)
     # UTF-8 with BOM: Excel then opens it as UTF-8, not in the system's code page.
     return buffer.getvalue().encode("utf-8-sig")
 
 
-def export_residents(session: Session, vocabulary: Vocabulary, language: int = 0) -> bytes:
+def export_residents(session: Session, vocabulary: Vocabulary, language: int = 0, region: str = "CN") -> bytes:
     """The whole register of residents in the import format. `language` 0 writes Chinese, 1 English."""
     keys = list(vocabulary.tables["residents"])
     residents = session.scalars(
@@ -48,7 +55,7 @@ def export_residents(session: Session, vocabulary: Vocabulary, language: int = 0
         by_key = {
             "id": str(resident.id),
             "name": resident.name,
-            "phones": ";".join(_phone_cell(p.phone) for p in resident.phones),
+            "phones": ";".join(_phone_cell(p.phone, region) for p in resident.phones),
             "community": household.community.name if household.community else "",
             "building": household.building or "",
             "unit": household.unit or "",
@@ -59,9 +66,9 @@ def export_residents(session: Session, vocabulary: Vocabulary, language: int = 0
             "channel": vocabulary.display("channel", resident.channel, language),
             "risk": vocabulary.display("risk", resident.risk, language),
             "emergency_contact_name": resident.emergency_contact_name or "",
-            "emergency_contact_phone": resident.emergency_contact_phone or "",
-            "liaison_phone": _phone_cell(primary.phone if primary else None),
-            "backup_liaison_phone": _phone_cell(backup.phone if backup else None),
+            "emergency_contact_phone": _phone_cell(resident.emergency_contact_phone, region),
+            "liaison_phone": _phone_cell(primary.phone if primary else None, region),
+            "backup_liaison_phone": _phone_cell(backup.phone if backup else None, region),
             "status": vocabulary.display("status", resident.status, language),
             "notes": resident.notes,
         }
@@ -70,7 +77,7 @@ def export_residents(session: Session, vocabulary: Vocabulary, language: int = 0
     return _write([vocabulary.header("residents", k, language) for k in keys], (cells(r) for r in residents))
 
 
-def export_liaisons(session: Session, vocabulary: Vocabulary, language: int = 0) -> bytes:
+def export_liaisons(session: Session, vocabulary: Vocabulary, language: int = 0, region: str = "CN") -> bytes:
     """Every liaison in the import format."""
     keys = list(vocabulary.tables["liaisons"])
     liaisons = session.scalars(
@@ -81,7 +88,7 @@ def export_liaisons(session: Session, vocabulary: Vocabulary, language: int = 0)
         by_key = {
             "id": str(liaison.id),
             "name": liaison.name,
-            "phone": _phone_cell(liaison.phone),
+            "phone": _phone_cell(liaison.phone, region),
             "community": liaison.grid.community.name if liaison.grid else "",
             "grid": liaison.grid.name if liaison.grid else "",
             "role": vocabulary.display("role", liaison.role, language),

@@ -11,6 +11,7 @@ back otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -28,6 +29,7 @@ from dispatch.models import (
     ResidentStatus,
     RiskColour,
 )
+from dispatch.phones import mask_phone
 from dispatch.register.coverage import Deactivation, deactivate_liaison
 from dispatch.register.csv_read import (
     CsvFileError,
@@ -160,38 +162,47 @@ def import_residents(session: Session, data: bytes, *, region: str, vocabulary: 
             selectinload(Resident.household).selectinload(Household.grid),
         )
     ).all()
-    by_id = {r.id: r for r in residents}
-    by_name_phone = {(r.name, p.phone): r for r in residents for p in r.phones}
-    liaisons = {liaison.phone: liaison for liaison in session.scalars(select(Liaison)) if liaison.phone}
-
+    known = _Known(
+        by_id={r.id: r for r in residents},
+        by_name=_group_by_name(residents),
+        liaisons={liaison.phone: liaison for liaison in session.scalars(select(Liaison)) if liaison.phone},
+    )
     plans: list[tuple[Row, Resident | None, dict[str, object]]] = []
     seen: dict[object, int] = {}
-    household_liaison: dict[tuple[str | None, ...], tuple[str, int]] = {}
+    households: dict[tuple[str | None, ...], _HouseholdPlan] = {}
     for row in rows:
-        errors: list[RowError] = []
         if row.problem:
             report.errors.append(RowError(row.line, "(row)", row.problem))
             continue
-        values, existing = _check_resident_row(row, region, vocabulary, liaisons, by_id, by_name_phone, errors)
+        errors: list[RowError] = []
+        values, existing = _check_resident_row(row, region, vocabulary, known, errors)
         identity: object = existing.id if existing else (values.get("name"), values.get("phones"))
         if identity in seen:
             errors.append(row.error("name", f"repeats line {seen[identity]}"))
         seen.setdefault(identity, row.line)
         address = values.get("address")
-        if isinstance(address, tuple) and None not in address and "liaison_phone" in row.cells:
-            earlier = household_liaison.setdefault(address, (row.cells["liaison_phone"], row.line))
-            if earlier[0] != row.cells["liaison_phone"]:
-                errors.append(row.error("liaison_phone", f"differs from line {earlier[1]} for the same household"))
+        if existing is not None:  # blank address parts keep what the register has
+            current = _address_of(existing.household)
+            given = address if isinstance(address, tuple) else (None,) * len(current)
+            address = tuple(a or b for a, b in zip(given, current, strict=True))
+            values["address"] = address
+        if "grid" in values and not (isinstance(address, tuple) and address[0]):
+            errors.append(row.error("grid", "needs the community it belongs to"))
+        if isinstance(address, tuple) and None not in address:
+            households.setdefault(address, _HouseholdPlan()).add(row, values, errors)
         report.errors.extend(errors)
         plans.append((row, existing, values))
+    for plan in households.values():
+        report.errors.extend(plan.problems())
     if report.errors:
+        report.errors.sort(key=lambda e: e.line)
         return report
 
     places = _Places(session)
     for row, existing, values in plans:
         before = _snapshot(existing) if existing else None
         resident = existing or Resident(categories=[], phones=[])
-        _apply_resident(resident, values, places, liaisons, new=existing is None)
+        _apply_resident(resident, values, places, known.liaisons, new=existing is None)
         if existing is None:
             session.add(resident)
             report.created.append(row.line)
@@ -203,14 +214,60 @@ def import_residents(session: Session, data: bytes, *, region: str, vocabulary: 
     return report
 
 
+@dataclass
+class _Known:
+    """What the register already holds, loaded once per import."""
+
+    by_id: dict[int, Resident]
+    by_name: dict[str, list[Resident]]
+    liaisons: dict[str, Liaison]
+
+
+def _group_by_name(residents: Iterable[Resident]) -> dict[str, list[Resident]]:
+    grouped: dict[str, list[Resident]] = {}
+    for resident in residents:
+        grouped.setdefault(resident.name, []).append(resident)
+    return grouped
+
+
+@dataclass
+class _HouseholdPlan:
+    """What the rows at one full address say about their household; they must agree."""
+
+    settings: dict[str, tuple[object, int]] = field(default_factory=dict)  # key → (value, line)
+    phones: dict[str, int] = field(default_factory=dict)  # residents' numbers → line
+    liaison_rows: dict[str, Row] = field(default_factory=dict)
+
+    def add(self, row: Row, values: dict[str, object], errors: list[RowError]) -> None:
+        for key in ("liaison_phone", "backup_liaison_phone", "grid"):
+            if key not in values:
+                continue
+            earlier = self.settings.setdefault(key, (values[key], row.line))
+            if earlier[0] != values[key]:
+                errors.append(row.error(key, f"differs from line {earlier[1]} for the same household"))
+            elif key != "grid":
+                self.liaison_rows.setdefault(key, row)
+        phones = values.get("phones")
+        for phone in phones if isinstance(phones, tuple) else ():
+            self.phones.setdefault(phone.e164, row.line)
+
+    def problems(self) -> list[RowError]:
+        found = []
+        primary = self.settings.get("liaison_phone", (None, 0))[0]
+        backup = self.settings.get("backup_liaison_phone", (None, 0))[0]
+        for key, value in (("liaison_phone", primary), ("backup_liaison_phone", backup)):
+            if value is not None and value in self.phones:
+                row = self.liaison_rows[key]
+                found.append(row.error(key, f"lives in this household (line {self.phones[str(value)]}): "
+                                            "a liaison cannot serve their own household"))  # fmt: skip
+        if primary is not None and primary == backup:
+            row = self.liaison_rows["backup_liaison_phone"]
+            found.append(row.error("backup_liaison_phone", "is the same person as the household's primary liaison"))
+        return found
+
+
 def _check_resident_row(
-    row: Row,
-    region: str,
-    vocabulary: Vocabulary,
-    liaisons: dict[str, Liaison],
-    by_id: dict[int, Resident],
-    by_name_phone: dict[tuple[str, str], Resident],
-    errors: list[RowError],
+    row: Row, region: str, vocabulary: Vocabulary, known: _Known, errors: list[RowError]
 ) -> tuple[dict[str, object], Resident | None]:
     """The row's values, checked, and the resident it updates (None: a new one)."""
     cells = row.cells
@@ -218,15 +275,14 @@ def _check_resident_row(
     name = cells.get("name")
     if name is None:
         errors.append(row.error("name", "is empty"))
+    problems_before = len(errors)
     phones = parse_phones(row, "phones", region, errors)
-    if not phones and "phones" not in cells:
+    if not phones and len(errors) == problems_before:
         errors.append(row.error("phones", "is empty"))
     values["name"], values["phones"] = name, tuple(phones)
     if any(cells.get(part) for part in ADDRESS):
         values["address"] = tuple(cells.get(part) for part in ADDRESS)
     if "grid" in cells:
-        if not cells.get("community"):
-            errors.append(row.error("grid", "needs the community it belongs to"))
         values["grid"] = cells["grid"]
     if "categories" in cells:
         values["categories"] = parse_values(row, "categories", "categories", vocabulary, errors)
@@ -246,28 +302,42 @@ def _check_resident_row(
         found = parse_phones(row, key, region, errors)
         if not found:
             continue
-        liaison = liaisons.get(found[0].e164)
+        liaison = known.liaisons.get(found[0].e164)
         if liaison is None:
             errors.append(row.error(key, f"{cells[key]!r} is not a registered liaison (import liaisons first)"))
+        elif not liaison.active:
+            errors.append(row.error(key, f"{liaison.name} is not an active liaison"))
         elif liaison.phone in own:
             errors.append(row.error(key, "is the resident's own number: a liaison cannot serve themselves"))
         values[key] = found[0].e164
     if values.get("liaison_phone") and values.get("liaison_phone") == values.get("backup_liaison_phone"):
         errors.append(row.error("backup_liaison_phone", "is the same person as the primary liaison"))
+    return values, _match_existing(row, name, own, known, errors)
 
-    existing = None
-    if "id" in cells:
-        if not cells["id"].isdigit() or int(cells["id"]) not in by_id:
-            errors.append(row.error("id", f"{cells['id']!r} is not a resident in the register"))
-        else:
-            existing = by_id[int(cells["id"])]
-    elif name is not None:
-        matches = {by_name_phone[(name, p.e164)].id: by_name_phone[(name, p.e164)] for p in phones
-                   if (name, p.e164) in by_name_phone}  # fmt: skip
-        if len(matches) > 1:
-            errors.append(row.error("phones", "matches more than one resident of this name; add the id column"))
-        existing = next(iter(matches.values()), None)
-    return values, existing
+
+def _match_existing(
+    row: Row, name: str | None, phones: set[str], known: _Known, errors: list[RowError]
+) -> Resident | None:
+    """The resident a row describes: by id (which must fit the row), else by name and phone."""
+    if "id" in row.cells:
+        raw = row.cells["id"]
+        resident = known.by_id.get(int(raw)) if raw.isdigit() else None
+        if resident is None:
+            errors.append(row.error("id", f"{raw!r} is not a resident in the register"))
+        elif resident.name != name and not phones & {p.phone for p in resident.phones}:
+            errors.append(
+                row.error("id", f"{raw} is {resident.name} ({mask_phone(resident.phone)}), not this row's person")
+            )
+        return resident
+    if name is None:
+        return None
+    candidates = [r for r in known.by_name.get(name, []) if phones & {p.phone for p in r.phones}]
+    exact = [r for r in candidates if phones == {p.phone for p in r.phones}]
+    if len(exact) == 1:
+        return exact[0]
+    if len(candidates) > 1:
+        errors.append(row.error("phones", "matches more than one resident of this name; add the id column (编号)"))
+    return candidates[0] if len(candidates) == 1 else None
 
 
 def _apply_resident(
@@ -276,14 +346,22 @@ def _apply_resident(
     resident.name = str(values["name"])
     phones = values["phones"]
     assert isinstance(phones, tuple)
-    if tuple(p.phone for p in resident.phones) != tuple(p.e164 for p in phones):
-        resident.phones = [ResidentPhone(phone=p.e164, position=i, landline=p.landline) for i, p in enumerate(phones)]
+    if [p.phone for p in resident.phones] != [p.e164 for p in phones] or any(
+        p.landline != q.landline for p, q in zip(resident.phones, phones, strict=False)
+    ):
+        # Keep the row of each number that stays, so a number never exists twice, even for a moment.
+        current = {p.phone: p for p in resident.phones}
+        updated = []
+        for position, phone in enumerate(phones):
+            row = current.pop(phone.e164, None) or ResidentPhone(phone=phone.e164)
+            row.position, row.landline = position, phone.landline
+            updated.append(row)
+        resident.phones = updated
     address = values.get("address")
-    current = None if new else resident.household
-    if isinstance(address, tuple):
-        resident.household = places.household(address, current)
-    elif current is None:
-        resident.household = places.household((None, None, None, None), None)
+    current_household = None if new else resident.household
+    resident.household = places.household(
+        address if isinstance(address, tuple) else (None, None, None, None), current_household
+    )
     household = resident.household
     if isinstance(values.get("grid"), str) and household.community is not None:
         grid = places.grid(household.community, str(values["grid"]))
@@ -300,11 +378,13 @@ def _apply_resident(
             resident.categories = categories
     if new:
         resident.language, resident.risk, resident.status = "zh-CN", RiskColour.NONE, ResidentStatus.ACTIVE
-        resident.channel = Channel.VOICE if phones and phones[0].landline else Channel.SMS
+        resident.channel = Channel.SMS
         resident.notes = ""
     for key in ("language", "channel", "risk", "status", "emergency_contact_name", "emergency_contact_phone", "notes"):
         if key in values and getattr(resident, key) != values[key]:
             setattr(resident, key, values[key])
+    if resident.phones and resident.phones[0].landline and resident.channel == Channel.SMS:
+        resident.channel = Channel.VOICE  # a landline cannot receive SMS, whatever the channel was
 
 
 def import_liaisons(session: Session, data: bytes, *, region: str, vocabulary: Vocabulary) -> ImportReport:
@@ -333,8 +413,9 @@ def import_liaisons(session: Session, data: bytes, *, region: str, vocabulary: V
         phone = phones[0].e164 if phones else None
         role = parse_value(row, "role", "role", vocabulary, errors)
         active = parse_value(row, "active", "active", vocabulary, errors)
-        if "grid" in row.cells and "community" not in row.cells:
-            errors.append(row.error("grid", "needs the community it belongs to"))
+        if ("grid" in row.cells) != ("community" in row.cells):
+            missing = "community" if "grid" in row.cells else "grid"
+            errors.append(row.error(missing, "is needed too: a liaison belongs to a grid of a community"))
         existing = None
         if "id" in row.cells:
             if not row.cells["id"].isdigit() or int(row.cells["id"]) not in by_id:
@@ -343,12 +424,16 @@ def import_liaisons(session: Session, data: bytes, *, region: str, vocabulary: V
                 existing = by_id[int(row.cells["id"])]
         elif phone is not None:
             existing = by_phone.get(phone)
+        elif "name" in row.cells:
+            # No phone and no id: the one phoneless liaison of that name, so a re-import does not duplicate them.
+            same = [x for x in liaisons if x.phone is None and x.name == row.cells["name"]]
+            existing = same[0] if len(same) == 1 else None
         if phone is not None and phone in by_phone and existing is not None and by_phone[phone].id != existing.id:
             errors.append(row.error("phone", f"belongs to liaison {by_phone[phone].name}"))
-        identity = existing.id if existing else phone or row.cells.get("name")
-        if identity in seen:
-            errors.append(row.error("phone" if phone else "name", f"repeats line {seen[identity]}"))
-        seen.setdefault(identity, row.line)
+        for identity in {existing.id if existing else None, phone} - {None}:
+            if identity in seen:
+                errors.append(row.error("phone" if phone else "name", f"repeats line {seen[identity]}"))
+            seen.setdefault(identity, row.line)
         report.errors.extend(errors)
         plans.append((row, existing, phone, role, active))
     if report.errors:

@@ -98,22 +98,54 @@ class Vocabulary:
         return self.values[kind][key][language]
 
 
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+# Cells Excel would run as formulas. Export puts a ' before them, import takes it off (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+MAX_CELL = {"name": 100, "emergency_contact_name": 100, "community": 100, "grid": 100, "building": 40, "unit": 40,
+            "room": 40}  # fmt: skip
+MAX_ANY_CELL = 2000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def decode(data: bytes) -> str:
     """The text of a CSV file saved as UTF-8 (with or without BOM) or GB18030, which Excel in China writes.
+
+    Some GB18030 bytes are also valid UTF-8 (郑志强 is), so a file without a BOM that decodes as UTF-8 but holds
+    no Chinese characters, while it does as GB18030, is read as GB18030.
 
     Raises:
         CsvFileError: it is none of these.
     """
     if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8) :]
+        try:
+            return data[len(codecs.BOM_UTF8) :].decode("utf-8")
+        except UnicodeDecodeError:
+            raise CsvFileError([RowError(1, "(file)", "starts as UTF-8 but is not UTF-8 text")]) from None
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        pass
+        text = None
+    if text is not None and _HAN.search(text):
+        return text
     try:
-        return data.decode("gb18030")
+        gb = data.decode("gb18030")
     except UnicodeDecodeError:
-        raise CsvFileError([RowError(1, "(file)", "is neither UTF-8 nor GB18030 text")]) from None
+        gb = None
+    if gb is not None and (text is None or _HAN.search(gb)):
+        return gb
+    if text is not None:
+        return text
+    raise CsvFileError([RowError(1, "(file)", "is neither UTF-8 nor GB18030 text")])
+
+
+def unescape_cell(cell: str) -> str:
+    """Undo export's guard against formulas: `'=SUM(1)` is the text `=SUM(1)`."""
+    return cell[1:] if cell.startswith("'") and cell[1:2] and cell[1] in "=+-@\t\r" else cell
+
+
+def escape_cell(cell: str) -> str:
+    """Keep Excel from running a cell as a formula, by a leading `'` that import removes again."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
 @dataclass(frozen=True)
@@ -137,7 +169,8 @@ def read_rows(data: bytes, vocabulary: Vocabulary, table: str, required: tuple[s
         CsvFileError: undecodable, no header row, unknown or repeated columns, or required columns missing.
     """
     text = decode(data)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # strict: an unclosed quote is an error, not the rest of the file swallowed into one cell.
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -163,16 +196,21 @@ def read_rows(data: bytes, vocabulary: Vocabulary, table: str, required: tuple[s
             errors.append(RowError(1, spellings[0], f"column missing (also accepted: {', '.join(spellings[1:])})"))
     if errors:
         raise CsvFileError(errors)
+    # Messages name a column as the file wrote it, or in Chinese when the file has no such column.
+    names = {key: spellings[0] for key, spellings in vocabulary.tables[table].items()} | written
     try:
         for cells in reader:
             if not any(c.strip() for c in cells):
                 continue
             if len(cells) > len(keys) and any(c.strip() for c in cells[len(keys) :]):
                 problem = f"has {len(cells)} cells but the header has {len(keys)} columns"
-                yield Row(reader.line_num, {}, written, problem)
+                yield Row(reader.line_num, {}, names, problem)
                 continue
-            values = {k: c.strip() for k, c in zip(keys, cells, strict=False) if k is not None and c.strip()}
-            yield Row(reader.line_num, values, written)
+            values = {
+                k: unescape_cell(c.strip()) for k, c in zip(keys, cells, strict=False) if k is not None and c.strip()
+            }
+            cell_problem = _cell_problem(values, names)
+            yield Row(reader.line_num, {} if cell_problem else values, names, cell_problem)
     except csv.Error as exc:
         raise CsvFileError([RowError(reader.line_num, "(file)", f"is not valid CSV: {exc}")]) from None
 
@@ -183,13 +221,16 @@ def split_list(cell: str | None) -> list[str]:
 
 
 def parse_phones(row: Row, key: str, region: str, errors: list[RowError]) -> list[Phone]:
-    """The register numbers in cell `key`; problems are added to `errors`."""
-    phones = []
+    """The register numbers in cell `key`, each once, in order; problems are added to `errors`."""
+    phones: list[Phone] = []
     for raw in split_list(row.cells.get(key)):
         try:
-            phones.append(parse_register_phone(raw, region))
+            phone = parse_register_phone(raw, region)
         except InvalidPhoneNumber as exc:
             errors.append(row.error(key, f"{raw!r} {exc.reason}"))
+            continue
+        if phone.e164 not in (p.e164 for p in phones):
+            phones.append(phone)
     return phones
 
 
@@ -228,3 +269,14 @@ def parse_values(row: Row, key: str, kind: str, vocabulary: Vocabulary, errors: 
         else:
             found.add(value)
     return sorted(found)
+
+
+def _cell_problem(values: dict[str, str], headers: dict[str, str]) -> str | None:
+    """Cells no database column can hold: too long, or with control characters."""
+    for key, value in values.items():
+        limit = MAX_CELL.get(key, MAX_ANY_CELL)
+        if len(value) > limit:
+            return f"{headers.get(key, key)} is longer than {limit} characters"
+        if _CONTROL.search(value):
+            return f"{headers.get(key, key)} contains control characters"
+    return None

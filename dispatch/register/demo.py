@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 
 import phonenumbers
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatch.models import (
@@ -110,6 +111,9 @@ def generate_demo_register(
         raise ValueError("a demo community needs at least one resident")
     rng = random.Random(seed)  # noqa: S311  # demo data, not secrets
     numbers = _Numbers(rng)
+    # Another community may already hold numbers this seed would draw; liaisons' numbers must stay unique.
+    numbers.used.update(p for p in session.scalars(select(Liaison.phone)) if p)
+    numbers.used.update(session.scalars(select(ResidentPhone.phone)))
     community = Community(
         name=community_name, duty_phone=numbers.landline(), clerk_name=_name(rng), clerk_phone=numbers.mobile()
     )

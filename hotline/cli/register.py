@@ -227,18 +227,20 @@ def import_(table: str, file: Path, dry_run: bool) -> None:
                 click.echo(str(error), err=True)
             raise click.ClickException(f"{len(report.errors)} problem(s) in {file.name}; nothing was imported")
         summary = f"{len(report.created)} new, {len(report.updated)} updated, {len(report.unchanged)} unchanged"
+        uncovered = [register.describe_address(h) for d in report.deactivations for h in d.uncovered]
         if dry_run:
             session.rollback()
             for label, lines in (("new", report.created), ("updated", report.updated)):
                 if lines:
                     click.echo(f"would be {label}: lines {', '.join(map(str, lines))}")
+            for address in uncovered:
+                click.echo(f"  would be UNCOVERED: {address}")
             click.echo(f"dry run: {summary}; nothing was changed")
             return
         session.commit()
         click.echo(f"imported {file.name}: {summary}")
-        for deactivation in report.deactivations:
-            for household in deactivation.uncovered:
-                click.echo(f"  UNCOVERED, assign a liaison: {register.describe_address(household)}")
+        for address in uncovered:
+            click.echo(f"  UNCOVERED, assign a liaison: {address}")
 
 
 @main.command("export")
@@ -251,7 +253,7 @@ def export(table: str, file: Path, headers: str) -> None:
     vocabulary = register.Vocabulary.load()
     exporter = register.export_residents if table == "residents" else register.export_liaisons
     with read_sessions(settings)() as session:
-        file.write_bytes(exporter(session, vocabulary, 0 if headers == "zh" else 1))
+        file.write_bytes(exporter(session, vocabulary, 0 if headers == "zh" else 1, settings.region))
     click.echo(f"wrote {file}")
 
 

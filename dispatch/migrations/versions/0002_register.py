@@ -10,6 +10,7 @@ Create Date: 2026-11-22
 
 from __future__ import annotations
 
+import phonenumbers
 import sqlalchemy as sa
 from alembic import op
 
@@ -148,9 +149,17 @@ def upgrade() -> None:
             households.insert().values(primary_liaison_id=row.liaison_id).returning(households.c.id)
         ).scalar_one()
         conn.execute(residents.update().where(residents.c.id == row.id).values(household_id=household_id))
-        conn.execute(phones.insert().values(resident_id=row.id, phone=row.phone, position=0, landline=False))
+        conn.execute(
+            phones.insert().values(resident_id=row.id, phone=row.phone, position=0, landline=_is_landline(row.phone))
+        )
         conn.execute(tasks.update().where(tasks.c.resident_id == row.id).values(household_id=household_id))
     conn.execute(residents.update().values(updated_at=residents.c.created_at))
+    # A landline cannot receive SMS: those residents are reached by voice from now on.
+    residents_with_channel = sa.table("residents", sa.column("id", sa.Integer), sa.column("channel", sa.String))
+    landline_ids = sa.select(phones.c.resident_id).where(phones.c.landline == sa.true())
+    conn.execute(
+        residents_with_channel.update().where(residents_with_channel.c.id.in_(landline_ids)).values(channel="voice")
+    )
 
     with op.batch_alter_table("residents") as batch_op:
         batch_op.alter_column("household_id", existing_type=sa.Integer(), nullable=False)
@@ -170,6 +179,14 @@ def upgrade() -> None:
         batch_op.create_foreign_key(
             batch_op.f("fk_tasks_household_id_households"), "households", ["household_id"], ["id"]
         )
+
+
+def _is_landline(phone: str) -> bool:
+    try:
+        number = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException:
+        return False
+    return bool(phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE)
 
 
 def downgrade() -> None:
