@@ -1,8 +1,9 @@
-"""Intake: one stored inbound SMS becomes a task for the sender's resident record, offered to their liaison.
+"""Intake: one stored inbound SMS becomes what it asks for. 收集—分流: collect, then triage.
 
-This is the first turn of the loop 收集—分流—接单—反馈. Understanding the words (categories, temperatures,
-several needs in one message) comes with the reply parser; for now every message is one task for a person
-to read. Running `handle_inbound_message` twice on one message changes nothing the second time.
+The reply parser reads the words. Each need becomes a task for the sender's household, offered to its liaison
+(a need the household already has open is added to that task instead). Unwell or a fever makes the task urgent.
+A temperature is recorded. "Fine" needs nothing. A stop word opts the resident out and asks their liaison to
+call. Anything not understood is a task for a clerk. Running this twice on one message changes nothing.
 """
 
 from __future__ import annotations
@@ -11,23 +12,52 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from dispatch.exceptions import NotFound
 from dispatch.models import (
     InboundMessage,
     InboundOutcome,
+    ResidentStatus,
     Task,
     TaskCategory,
     TaskEvent,
+    TaskPriority,
     TaskStatus,
+    TemperatureReading,
     utcnow,
 )
 from dispatch.outbox import queue_sms
 from dispatch.phones import national_format
 from dispatch.register import SenderMatch, find_liaison_by_phone, match_sender
+from dispatch.register.coverage import describe_address
+from dispatch.replies import Reading, ReplyVocabulary, parse_reply
+from dispatch.segments import fit_segments
 from dispatch.texts import MessageCatalog
+
+OPEN_STATUSES = (TaskStatus.NEW, TaskStatus.OFFERED, TaskStatus.ACCEPTED, TaskStatus.ESCALATED)
+OFFER_MAX_SEGMENTS = 2
+NEED_CATEGORY = {
+    "groceries": TaskCategory.GROCERIES,
+    "medicine": TaskCategory.MEDICINE,
+    "unwell": TaskCategory.UNWELL,
+    "rubbish": TaskCategory.RUBBISH,
+    "parcel": TaskCategory.PARCEL,
+    "callback": TaskCategory.CALLBACK,
+    "visit": TaskCategory.VISIT,
+}
+
+
+@dataclass(frozen=True)
+class IntakeContext:
+    """What intake needs besides the database: words, texts and settings."""
+
+    catalog: MessageCatalog
+    replies: ReplyVocabulary
+    staff_language: str  # HOTLINE_LANGUAGE: texts to liaisons
+    timezone: ZoneInfo
+    fever_threshold: float
 
 
 @dataclass
@@ -35,18 +65,12 @@ class IntakeResult:
     """What handling one message did."""
 
     outcome: InboundOutcome | None  # None: it had been handled before; nothing was done now
-    task_ids: list[int] = field(default_factory=list)
+    task_ids: list[int] = field(default_factory=list)  # tasks made or added to
     outbound_ids: list[int] = field(default_factory=list)  # SMS decided now, to hand to the gateway
 
 
 def handle_inbound_message(
-    session: Session,
-    message_id: int,
-    *,
-    catalog: MessageCatalog,
-    staff_language: str,
-    timezone: ZoneInfo,
-    now: datetime | None = None,
+    session: Session, message_id: int, context: IntakeContext, now: datetime | None = None
 ) -> IntakeResult:
     """Turn one stored inbound SMS into tasks and outbound SMS, exactly once.
 
@@ -55,9 +79,7 @@ def handle_inbound_message(
     Args:
         session: A session inside a transaction.
         message_id: The stored message.
-        catalog: The SMS texts.
-        staff_language: Language of texts to liaisons (HOTLINE_LANGUAGE).
-        timezone: The community's timezone, for "once a day" limits.
+        context: Words, texts and settings.
         now: The current time, for tests.
 
     Returns:
@@ -78,9 +100,10 @@ def handle_inbound_message(
     if not match.residents and find_liaison_by_phone(session, message.from_phone) is not None:
         result = IntakeResult(InboundOutcome.FROM_LIAISON)
     elif not match.residents:
-        result = _reply_to_unknown_sender(session, message, catalog, timezone, now)
+        result = _reply_to_unknown_sender(session, message, context, now)
     else:
-        result = _make_task(session, message, match, catalog, staff_language, now)
+        reading = parse_reply(message.body, context.replies, context.fever_threshold)
+        result = _from_resident(session, message, match, reading, context, now)
     message.resident_id = match.resident.id if match.resident else None
     message.processed_at = now
     message.outcome = result.outcome
@@ -88,41 +111,107 @@ def handle_inbound_message(
 
 
 def _reply_to_unknown_sender(
-    session: Session, message: InboundMessage, catalog: MessageCatalog, timezone: ZoneInfo, now: datetime
+    session: Session, message: InboundMessage, context: IntakeContext, now: datetime
 ) -> IntakeResult:
     # One polite reply a day per number: enough to be kind, never a loop with an auto-responder.
-    day = now.astimezone(timezone).date().isoformat()
+    day = now.astimezone(context.timezone).date().isoformat()
     reply = queue_sms(
         session,
         dedupe_key=f"unknown-sender:{message.from_phone}:{day}",
         to_phone=message.from_phone,
-        body=catalog.render("unknown_sender_reply", "zh-CN"),
+        body=context.catalog.render("unknown_sender_reply", "zh-CN"),
     )
     return IntakeResult(InboundOutcome.UNKNOWN_SENDER, outbound_ids=[reply.id] if reply else [])
 
 
-def _make_task(
+def _from_resident(
     session: Session,
     message: InboundMessage,
     match: SenderMatch,
-    catalog: MessageCatalog,
-    staff_language: str,
+    reading: Reading,
+    context: IntakeContext,
     now: datetime,
 ) -> IntakeResult:
-    """One task for the sender. A number shared within one household makes a task for the household; one
-    shared across households makes a task for a clerk (see README, "A number shared by several residents")."""
-    existing = session.scalar(select(Task).where(Task.source_message_id == message.id))
-    if existing is not None:  # a half-finished earlier run cannot commit, so this is only a safety net
-        return IntakeResult(outcome=None)
+    household = match.household
+    if reading.opt_out or reading.opt_in:
+        return _opt(session, message, match, reading, context, now)
+    if reading.temperature is not None:
+        session.add(
+            TemperatureReading(
+                resident_id=match.resident.id if match.resident else None,
+                household_id=household.id if household else None,
+                message_id=message.id,
+                celsius=reading.temperature,
+                at=now,
+            )
+        )
+    if reading.understood and not reading.needs:
+        return IntakeResult(InboundOutcome.FINE)
 
+    needs = [NEED_CATEGORY[need] for need in reading.needs] or [TaskCategory.OTHER]
+    priority = TaskPriority.URGENT if reading.urgent else TaskPriority.NORMAL
+    result = IntakeResult(InboundOutcome.TASK_CREATED)
+    for category in needs:
+        task, created = _open_task(session, message, match, category, priority, now)
+        result.task_ids.append(task.id)
+        if created and task.assignee is not None:
+            result.outbound_ids += _offer(session, task, match, message, context)
+    if household is None:
+        result.outcome = InboundOutcome.AMBIGUOUS_SENDER
+        receipt_key, fields = "shared_number_receipt", {}
+    elif household.primary_liaison is None or not household.primary_liaison.active:
+        result.outcome = InboundOutcome.NO_LIAISON
+        receipt_key, fields = "resident_receipt_no_liaison", {"resident_name": _names(match)}
+    else:
+        receipt_key = "resident_receipt"
+        fields = {"resident_name": _names(match), "liaison_name": household.primary_liaison.name}
+    if not _is_landline(match, message.from_phone):  # a landline cannot receive the receipt
+        receipt = queue_sms(
+            session,
+            dedupe_key=f"inbound:{message.id}:receipt",
+            to_phone=message.from_phone,
+            body=context.catalog.render(receipt_key, match.residents[0].language, **fields),
+        )
+        result.outbound_ids += [receipt.id] if receipt else []
+    return result
+
+
+def _open_task(
+    session: Session,
+    message: InboundMessage,
+    match: SenderMatch,
+    category: TaskCategory,
+    priority: TaskPriority,
+    now: datetime,
+) -> tuple[Task, bool]:
+    """The household's open task of this kind, with this message added; or a new task. True if new."""
     household = match.household
     resident = match.resident
-    primary = household.primary_liaison if household else None
-    liaison = primary if primary is not None and primary.active else None
+    actor = f"resident:{resident.id}" if resident else f"household:{household.id}" if household else "phone"
+    if household is not None and category != TaskCategory.OTHER:
+        same = session.scalar(
+            select(Task)
+            .where(Task.household_id == household.id, Task.category == category, Task.status.in_(OPEN_STATUSES))
+            .where(or_(Task.resident_id.is_(None), Task.resident_id == (resident.id if resident else None)))
+            .order_by(Task.id)
+            .limit(1)
+        )
+        if same is not None:
+            same.description = f"{same.description}；{message.body}".strip("；")
+            if priority == TaskPriority.URGENT:
+                same.priority = priority
+            same.updated_at = now
+            session.add(
+                TaskEvent(task=same, kind="added", actor=actor, channel="sms", at=now, detail=f"message:{message.id}")
+            )
+            return same, False
+    liaison = household.primary_liaison if household else None
+    liaison = liaison if liaison is not None and liaison.active else None
     task = Task(
         household=household,
         resident=resident,
-        category=TaskCategory.OTHER,
+        category=category,
+        priority=priority,
         status=TaskStatus.OFFERED if liaison else TaskStatus.NEW,
         description=message.body,
         assignee=liaison,
@@ -132,52 +221,69 @@ def _make_task(
     )
     session.add(task)
     session.flush()
-    actor = f"resident:{resident.id}" if resident else f"household:{household.id}" if household else "phone"
-    session.add(TaskEvent(task=task, kind="created", actor=actor, channel="sms", at=now, detail=""))
-
-    names = "、".join(r.name for r in match.residents)
-    language = match.residents[0].language
-    outbound = []
-    if household is None:
-        outcome, receipt_key, fields = InboundOutcome.AMBIGUOUS_SENDER, "shared_number_receipt", {}
-    elif liaison is not None:
+    session.add(TaskEvent(task=task, kind="created", actor=actor, channel="sms", at=now, detail=priority.value))
+    if liaison is not None:
         session.add(
             TaskEvent(task=task, kind="offered", actor="system", channel="sms", at=now, detail=f"liaison:{liaison.id}")
         )
-        offer = queue_sms(
-            session,
-            dedupe_key=f"task:{task.id}:offer:0",
-            to_phone=str(liaison.phone),
-            body=catalog.render(
-                "liaison_task_offer",
-                staff_language,
-                task_id=task.id,
-                resident_name=names,
-                resident_phone=national_format(message.from_phone),
-                body=message.body.strip() or "-",
-            ),
-            task_id=task.id,
-        )
-        outbound.append(offer)
-        outcome, receipt_key = InboundOutcome.TASK_CREATED, "resident_receipt"
-        fields = {"resident_name": names, "liaison_name": liaison.name}
-    else:
-        outcome, receipt_key, fields = (
-            InboundOutcome.NO_LIAISON,
-            "resident_receipt_no_liaison",
-            {"resident_name": names},
-        )
+    return task, True
 
-    if not _is_landline(match, message.from_phone):  # a landline cannot receive the receipt
-        receipt = queue_sms(
-            session,
-            dedupe_key=f"inbound:{message.id}:receipt",
-            to_phone=message.from_phone,
-            body=catalog.render(receipt_key, language, **fields),
-            task_id=task.id,
-        )
-        outbound.append(receipt)
-    return IntakeResult(outcome, task_ids=[task.id], outbound_ids=[row.id for row in outbound if row is not None])
+
+def _offer(
+    session: Session, task: Task, match: SenderMatch, message: InboundMessage, context: IntakeContext
+) -> list[int]:
+    """The offer SMS to the task's liaison: number, kind, urgency, who, where, how to reply, their words."""
+    assert task.assignee is not None and task.assignee.phone is not None
+    catalog, language = context.catalog, context.staff_language
+    household = task.household
+    address = " ".join(p for p in (household.building, household.unit, household.room) if p) if household else ""
+    body = catalog.render(
+        "liaison_task_offer",
+        language,
+        task_id=task.id,
+        urgent=catalog.render("urgent_mark", language) if task.priority == TaskPriority.URGENT else "",
+        category=catalog.render(f"category_{task.category.value}", language),
+        resident_name=_names(match),
+        address=address or (describe_address(household) if household else ""),
+        resident_phone=national_format(message.from_phone),
+        body=message.body.strip() or "-",
+    )
+    offer = queue_sms(
+        session,
+        dedupe_key=f"task:{task.id}:offer:0",
+        to_phone=task.assignee.phone,
+        body=fit_segments(body, OFFER_MAX_SEGMENTS),
+        task_id=task.id,
+    )
+    return [offer.id] if offer else []
+
+
+def _opt(
+    session: Session,
+    message: InboundMessage,
+    match: SenderMatch,
+    reading: Reading,
+    context: IntakeContext,
+    now: datetime,
+) -> IntakeResult:
+    """STOP and its kin opt out, and ask the liaison to call (these are vulnerable people); START undoes it."""
+    for resident in match.residents:
+        if reading.opt_out and resident.status != ResidentStatus.MOVED_AWAY:
+            resident.status = ResidentStatus.OPTED_OUT
+        elif reading.opt_in and resident.status == ResidentStatus.OPTED_OUT:
+            resident.status = ResidentStatus.ACTIVE
+    if reading.opt_in:
+        return IntakeResult(InboundOutcome.OPTED_IN)
+    result = IntakeResult(InboundOutcome.OPTED_OUT)
+    task, created = _open_task(session, message, match, TaskCategory.CALLBACK, TaskPriority.NORMAL, now)
+    result.task_ids.append(task.id)
+    if created and task.assignee is not None:
+        result.outbound_ids += _offer(session, task, match, message, context)
+    return result  # no reply to the resident: Twilio confirms a STOP itself, and we must not text them now
+
+
+def _names(match: SenderMatch) -> str:
+    return "、".join(r.name for r in match.residents)
 
 
 def _is_landline(match: SenderMatch, phone: str) -> bool:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -76,6 +77,12 @@ class InboundOutcome(enum.StrEnum):
     # The number is shared by residents of different households, so we cannot tell whose need it is:
     # a task for a clerk to sort out.
     AMBIGUOUS_SENDER = "ambiguous_sender"
+    # A resident saying they are fine (and perhaps their temperature): nothing to do.
+    FINE = "fine"
+    # A resident sent a stop word: no more automated messages; their liaison is asked to call them.
+    OPTED_OUT = "opted_out"
+    # A resident sent a start word: automated messages resume.
+    OPTED_IN = "opted_in"
     # The sender is a liaison. Their replies (take, done, hand back) come with the dispatch loop; until then
     # the message is kept for staff and answered with nothing.
     FROM_LIAISON = "from_liaison"
@@ -111,6 +118,14 @@ class TaskStatus(enum.StrEnum):
     ESCALATED = "escalated"
     # Staff cancelled it; it needs nothing more.
     CANCELLED = "cancelled"
+
+
+class TaskPriority(enum.StrEnum):
+    """How soon a task must be taken."""
+
+    # Unwell, a fever, or no answer to a check-in: shorter deadline, and duty staff hear at once.
+    URGENT = "urgent"
+    NORMAL = "normal"
 
 
 class OutboundStatus(enum.StrEnum):
@@ -359,6 +374,7 @@ class Task(Base):
     # None: the need came from a number several residents share, so it is the household's (see README).
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"))
     category: Mapped[TaskCategory] = mapped_column(String(20))
+    priority: Mapped[TaskPriority] = mapped_column(String(8), default=TaskPriority.NORMAL)
     status: Mapped[TaskStatus] = mapped_column(String(20))
     description: Mapped[str] = mapped_column(Text, default="")
     assignee_liaison_id: Mapped[int | None] = mapped_column(ForeignKey("liaisons.id"))
@@ -428,3 +444,17 @@ class LocalOutboxEntry(Base):
     status_callback: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="sent")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TemperatureReading(Base):
+    """A body temperature a resident reported, in °C."""
+
+    __tablename__ = "temperature_readings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"), index=True)
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"))
+    # One reading per message: a retried job records it once.
+    message_id: Mapped[int] = mapped_column(ForeignKey("inbound_messages.id"), unique=True)
+    celsius: Mapped[float] = mapped_column(Float)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -12,6 +12,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch.db import make_engine, make_read_session_factory, make_session_factory
+from dispatch.intake import IntakeContext
+from dispatch.replies import ReplyVocabulary
 from dispatch.texts import MessageCatalog
 from hotline.settings import Settings, load_settings
 from workers.gateways import Gateway
@@ -60,12 +62,14 @@ class Services:
     gateway: Gateway
     catalog: MessageCatalog
     signature: TwilioSignatureCheck
+    intake: IntakeContext
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         """Build every part. Connects lazily: nothing here needs the database or Redis to be up yet."""
         engine = make_engine(settings.database_url)
         sessions = make_session_factory(engine)
+        catalog = MessageCatalog.load()
         return cls(
             settings=settings,
             engine=engine,
@@ -73,8 +77,15 @@ class Services:
             readonly=make_read_session_factory(engine),
             redis=connect_redis(settings),
             gateway=build_gateway(settings, sessions),
-            catalog=MessageCatalog.load(),
+            catalog=catalog,
             signature=TwilioSignatureCheck(str(settings.twilio_auth_token), settings.public_url),
+            intake=IntakeContext(
+                catalog=catalog,
+                replies=ReplyVocabulary.load(),
+                staff_language=settings.language,
+                timezone=settings.timezone,
+                fever_threshold=settings.fever_threshold,
+            ),
         )
 
     def close(self) -> None:

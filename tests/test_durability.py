@@ -117,9 +117,7 @@ def test_a_send_claimed_by_a_dead_worker_is_marked_unknown_not_resent(
     from dispatch.intake import handle_inbound_message
 
     with services.sessions.begin() as session:
-        result = handle_inbound_message(
-            session, message_id, catalog=services.catalog, staff_language="zh-CN", timezone=services.settings.timezone
-        )
+        result = handle_inbound_message(session, message_id, services.intake)
     offer_id = result.outbound_ids[0]
     with services.sessions.begin() as session:
         assert outbox.claim_for_sending(session, offer_id) is not None  # and then the worker died

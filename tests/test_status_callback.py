@@ -58,9 +58,7 @@ def test_a_report_that_beats_the_worker_is_kept(
         from dispatch.models import InboundMessage
 
         inbound_id = session.scalars(select(InboundMessage.id)).one()
-        result = handle_inbound_message(
-            session, inbound_id, catalog=services.catalog, staff_language="zh-CN", timezone=services.settings.timezone
-        )
+        result = handle_inbound_message(session, inbound_id, services.intake)
     offer_id = result.outbound_ids[0]
     assert message_id is None
     with services.sessions.begin() as session:

@@ -26,15 +26,8 @@ RETRY_DELAY = timedelta(seconds=5)  # after a rate limit or outage, don't knock 
 def process_inbound_sms(message_id: int) -> str:
     """Turn one stored inbound SMS into its task and SMS, then hand the SMS to the gateway."""
     services = current()
-    settings = services.settings
     with services.sessions.begin() as session:
-        result = handle_inbound_message(
-            session,
-            message_id,
-            catalog=services.catalog,
-            staff_language=settings.language,
-            timezone=settings.timezone,
-        )
+        result = handle_inbound_message(session, message_id, services.intake)
     if result.outcome is None:
         log.info("inbound message=%s already handled", message_id)
         return "already handled"
