@@ -16,6 +16,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from dispatch.exceptions import NotFound
+from dispatch.liaison_replies import CommandTable, handle_liaison_message
 from dispatch.models import (
     InboundMessage,
     InboundOutcome,
@@ -31,7 +32,6 @@ from dispatch.models import (
 from dispatch.outbox import queue_sms
 from dispatch.phones import national_format
 from dispatch.register import SenderMatch, find_liaison_by_phone, match_sender
-from dispatch.register.coverage import describe_address
 from dispatch.replies import Reading, ReplyVocabulary, parse_reply
 from dispatch.segments import fit_segments
 from dispatch.texts import MessageCatalog
@@ -55,6 +55,7 @@ class IntakeContext:
 
     catalog: MessageCatalog
     replies: ReplyVocabulary
+    commands: CommandTable
     staff_language: str  # HOTLINE_LANGUAGE: texts to liaisons
     timezone: ZoneInfo
     fever_threshold: float
@@ -97,8 +98,13 @@ def handle_inbound_message(
         return IntakeResult(outcome=None)
 
     match = match_sender(session, message.from_phone)
-    if not match.residents and find_liaison_by_phone(session, message.from_phone) is not None:
-        result = IntakeResult(InboundOutcome.FROM_LIAISON)
+    liaison = find_liaison_by_phone(session, message.from_phone) if not match.residents else None
+    if liaison is not None:
+        done = handle_liaison_message(
+            session, message, liaison, context.commands, context.catalog, context.staff_language, now
+        )
+        changed = [done.changed_task_id] if done.changed_task_id else []
+        result = IntakeResult(InboundOutcome.FROM_LIAISON, task_ids=changed, outbound_ids=done.outbound_ids)
     elif not match.residents:
         result = _reply_to_unknown_sender(session, message, context, now)
     else:
@@ -221,7 +227,7 @@ def _open_task(
     )
     session.add(task)
     session.flush()
-    session.add(TaskEvent(task=task, kind="created", actor=actor, channel="sms", at=now, detail=priority.value))
+    session.add(TaskEvent(task=task, kind="created", actor=actor, channel="sms", at=now, detail=str(priority)))
     if liaison is not None:
         session.add(
             TaskEvent(task=task, kind="offered", actor="system", channel="sms", at=now, detail=f"liaison:{liaison.id}")
@@ -242,9 +248,9 @@ def _offer(
         language,
         task_id=task.id,
         urgent=catalog.render("urgent_mark", language) if task.priority == TaskPriority.URGENT else "",
-        category=catalog.render(f"category_{task.category.value}", language),
+        category=catalog.render(f"category_{task.category}", language),
         resident_name=_names(match),
-        address=address or (describe_address(household) if household else ""),
+        address=address,  # building, unit, room: what a liaison walking the estate needs
         resident_phone=national_format(message.from_phone),
         body=message.body.strip() or "-",
     )

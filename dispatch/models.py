@@ -83,8 +83,7 @@ class InboundOutcome(enum.StrEnum):
     OPTED_OUT = "opted_out"
     # A resident sent a start word: automated messages resume.
     OPTED_IN = "opted_in"
-    # The sender is a liaison. Their replies (take, done, hand back) come with the dispatch loop; until then
-    # the message is kept for staff and answered with nothing.
+    # The sender is a liaison: a command about their tasks (take, done, hand back, note, list), always answered.
     FROM_LIAISON = "from_liaison"
 
 

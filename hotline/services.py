@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch.db import make_engine, make_read_session_factory, make_session_factory
 from dispatch.intake import IntakeContext
+from dispatch.liaison_replies import CommandTable
 from dispatch.replies import ReplyVocabulary
 from dispatch.texts import MessageCatalog
 from hotline.settings import Settings, load_settings
@@ -82,6 +83,7 @@ class Services:
             intake=IntakeContext(
                 catalog=catalog,
                 replies=ReplyVocabulary.load(),
+                commands=CommandTable.load(),
                 staff_language=settings.language,
                 timezone=settings.timezone,
                 fever_threshold=settings.fever_threshold,

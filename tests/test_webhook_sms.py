@@ -199,4 +199,5 @@ def test_a_liaison_texting_in_gets_no_unregistered_reply(
         stored = session.scalars(select(InboundMessage)).one()
     assert stored.outcome == InboundOutcome.FROM_LIAISON
     assert count(services, Task) == 0
-    assert local_outbox(services) == []
+    [answer] = local_outbox(services)  # read as a command: no task waits, and they are told so
+    assert answer.to_phone == LIAISON_PHONE and "未登记" not in answer.body and "没有待办" in answer.body

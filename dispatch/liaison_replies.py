@@ -1,0 +1,226 @@
+"""Liaisons' replies by SMS: take a task, finish it, hand it back, add a note, list theirs. 接单—反馈.
+
+The words are in `ivr_scripts/liaison_sms_commands.toml`. Nothing changes state by guesswork: an unclear reply,
+a task that is not theirs, or a bare command when several tasks wait, gets a short answer and changes nothing.
+Each inbound message gets at most one reply, and each task at most one "taken" and one "done" to its resident.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dispatch.exceptions import MessageCatalogError
+from dispatch.models import InboundMessage, Liaison, Task, TaskEvent, TaskStatus
+from dispatch.outbox import queue_sms
+from dispatch.replies import normalise
+from dispatch.texts import MessageCatalog
+from ivr_scripts import SCRIPTS_DIR
+
+COMMANDS_FILE = SCRIPTS_DIR / "liaison_sms_commands.toml"
+VERBS = ("accept", "done", "decline", "note", "list")
+WAITING = (TaskStatus.OFFERED, TaskStatus.ESCALATED)
+
+
+@dataclass(frozen=True)
+class Command:
+    """One liaison reply, read."""
+
+    verb: str | None  # None: not understood
+    task_id: int | None = None
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class CommandTable:
+    """Command words by verb, longest first so 接单 wins over 接."""
+
+    words: tuple[tuple[str, str], ...]  # (word, verb)
+
+    @classmethod
+    def load(cls, path: Path = COMMANDS_FILE) -> CommandTable:
+        """Read and check the command words.
+
+        Raises:
+            MessageCatalogError: malformed file, unknown version or verb.
+        """
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise MessageCatalogError(f"{path.name}: {exc}") from exc
+        if data.get("version") != 1:
+            raise MessageCatalogError(f"{path.name}: version {data.get('version')!r} is not supported")
+        pairs = []
+        for verb, words in data.get("commands", {}).items():
+            if verb not in VERBS:
+                raise MessageCatalogError(f"{path.name}: unknown command {verb!r}")
+            pairs += [(normalise(word), verb) for word in words]
+        return cls(tuple(sorted(pairs, key=lambda pair: -len(pair[0]))))
+
+    def read(self, text: str) -> Command:
+        """`接12` → accept 12; `退12 没空` → decline 12 with a reason; anything else → not understood."""
+        folded = unicodedata.normalize("NFKC", text).strip()  # full-width digits to half-width; case kept
+        plain = folded.lower()
+        for word, verb in self.words:
+            if not plain.startswith(word):
+                continue
+            rest = folded[len(word) :]
+            if word.isascii() and word[-1].isalnum() and rest[:1].isalpha():
+                continue  # "okay" is not "ok" followed by "ay"
+            match = re.fullmatch(r"\s*#?\s*(\d{1,7})?\s*[,，:：]?\s*(.*)", rest, flags=re.S)
+            if match is None:
+                continue
+            number, words = match.groups()
+            if verb in ("accept", "done", "list") and words.strip():
+                continue  # only a number may follow: "1 2 3" or "接什么" is not a command
+            return Command(verb, int(number) if number else None, words.strip())
+        return Command(None)
+
+
+@dataclass
+class LiaisonReplyResult:
+    """What a liaison's message did."""
+
+    changed_task_id: int | None
+    outbound_ids: list[int]
+
+
+def handle_liaison_message(
+    session: Session,
+    message: InboundMessage,
+    liaison: Liaison,
+    table: CommandTable,
+    catalog: MessageCatalog,
+    language: str,
+    now: datetime,
+) -> LiaisonReplyResult:
+    """Carry out one liaison's reply and answer it. Only ever acts on the liaison's own tasks."""
+    command = table.read(message.body)
+    texts = _Texts(catalog, language)
+    mine = list(
+        session.scalars(
+            select(Task)
+            .where(Task.assignee_liaison_id == liaison.id, Task.status.in_((*WAITING, TaskStatus.ACCEPTED)))
+            .order_by(Task.id)
+        )
+    )
+    changed: int | None = None
+    outbound: list[int] = []
+    if command.verb is None:
+        answer = texts("liaison_help")
+    elif command.verb == "list":
+        listing = " ".join(f"#{t.id}{texts(f'category_{t.category}')}({texts(f'status_{t.status}')})"
+                           for t in mine)  # fmt: skip
+        answer = texts("liaison_list", tasks=listing) if mine else texts("liaison_list_empty")
+    else:
+        task, answer = _pick(session, command, mine, liaison, texts)
+        if task is not None:
+            answer, outbound = _apply(session, command, task, liaison, message, texts, catalog, now)
+            changed = task.id
+    reply = queue_sms(session, dedupe_key=f"reply:{message.id}", to_phone=message.from_phone, body=answer)
+    return LiaisonReplyResult(changed, [*outbound, *([reply.id] if reply else [])])
+
+
+class _Texts:
+    def __init__(self, catalog: MessageCatalog, language: str) -> None:
+        self.catalog, self.language = catalog, language
+
+    def __call__(self, key: str, **fields: object) -> str:
+        return self.catalog.render(key, self.language, **fields)
+
+
+def _pick(
+    session: Session, command: Command, mine: list[Task], liaison: Liaison, texts: _Texts
+) -> tuple[Task | None, str]:
+    """The task a command is about, or None and the answer saying why not."""
+    if command.task_id is None:
+        candidates = [t for t in mine if (t.status == TaskStatus.ACCEPTED) == (command.verb in ("done", "note"))]
+        if len(candidates) == 1:
+            return candidates[0], ""
+        if not candidates:
+            return None, texts("liaison_list_empty")
+        return None, texts("liaison_which_task", task_id=candidates[0].id)
+    task = session.get(Task, command.task_id, with_for_update=True)
+    if task is None or task.assignee_liaison_id != liaison.id:
+        return None, texts("liaison_not_yours", task_id=command.task_id)
+    return task, ""
+
+
+def _apply(
+    session: Session,
+    command: Command,
+    task: Task,
+    liaison: Liaison,
+    message: InboundMessage,
+    texts: _Texts,
+    catalog: MessageCatalog,
+    now: datetime,
+) -> tuple[str, list[int]]:
+    allowed = {
+        "accept": WAITING,
+        "done": (TaskStatus.ACCEPTED, *WAITING),  # finishing without a separate "take" is fine
+        "decline": (TaskStatus.ACCEPTED, *WAITING),
+        "note": (TaskStatus.ACCEPTED, *WAITING),
+    }[str(command.verb)]
+    if task.status not in allowed:
+        return texts("liaison_already", task_id=task.id, status=texts(f"status_{task.status}")), []
+    actor = f"liaison:{liaison.id}"
+    event = {"accept": "accepted", "done": "done", "decline": "declined", "note": "note"}[str(command.verb)]
+    session.add(TaskEvent(task=task, kind=event, actor=actor, channel="sms", at=now, detail=command.text[:500]))
+    task.updated_at = now
+    feedback: list[int] = []
+    if command.verb == "note":
+        return texts("liaison_noted", task_id=task.id), []
+    if command.verb == "decline":
+        task.status, task.assignee = TaskStatus.DECLINED, None
+        return texts("liaison_declined", task_id=task.id), []
+    if command.verb == "accept":
+        task.status = TaskStatus.ACCEPTED
+        feedback = _tell_resident(session, task, "accepted", liaison, message, catalog)
+        address = " ".join(p for p in (task.household.building, task.household.unit, task.household.room) if p) \
+            if task.household else ""  # fmt: skip
+        return texts("liaison_accepted", task_id=task.id, category=texts(f"category_{task.category}"),
+                     resident_name=_names(task), address=address), feedback  # fmt: skip
+    task.status = TaskStatus.DONE
+    feedback = _tell_resident(session, task, "done", liaison, message, catalog)
+    return texts("liaison_done", task_id=task.id), feedback
+
+
+def _names(task: Task) -> str:
+    if task.resident is not None:
+        return task.resident.name
+    return "、".join(r.name for r in task.household.residents) if task.household else ""
+
+
+def _tell_resident(
+    session: Session, task: Task, stage: str, liaison: Liaison, message: InboundMessage, catalog: MessageCatalog
+) -> list[int]:
+    """Feedback in the resident's language, to the number the need came from; once per task and stage.
+
+    Residents on voice (landlines) are not texted; the voice hotline will call them (not built yet).
+    """
+    source = session.get(InboundMessage, task.source_message_id) if task.source_message_id else None
+    people = [task.resident] if task.resident else list(task.household.residents) if task.household else []
+    if source is None or not people:
+        return []
+    phones = {p.phone: p for person in people if person for p in person.phones}
+    if source.from_phone in phones and phones[source.from_phone].landline:
+        return []
+    language = people[0].language if people[0] else "zh-CN"
+    body = catalog.render(
+        f"resident_task_{stage}",
+        language,
+        resident_name=_names(task),
+        category=catalog.render(f"category_{task.category}", language),
+        liaison_name=liaison.name,
+    )
+    sms = queue_sms(session, dedupe_key=f"task:{task.id}:feedback:{stage}", to_phone=source.from_phone, body=body,
+                    task_id=task.id)  # fmt: skip
+    return [sms.id] if sms else []
