@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from dispatch import ladder
+from dispatch.context import DispatchContext
 from dispatch.exceptions import NotFound
-from dispatch.liaison_replies import CommandTable, handle_liaison_message
+from dispatch.liaison_replies import handle_liaison_message
 from dispatch.models import (
     InboundMessage,
     InboundOutcome,
@@ -30,14 +31,11 @@ from dispatch.models import (
     utcnow,
 )
 from dispatch.outbox import queue_sms
-from dispatch.phones import national_format
 from dispatch.register import SenderMatch, find_liaison_by_phone, match_sender
-from dispatch.replies import Reading, ReplyVocabulary, parse_reply
-from dispatch.segments import fit_segments
-from dispatch.texts import MessageCatalog
+from dispatch.replies import Reading, parse_reply
+from dispatch.task_messages import task_text
 
 OPEN_STATUSES = (TaskStatus.NEW, TaskStatus.OFFERED, TaskStatus.ACCEPTED, TaskStatus.ESCALATED)
-OFFER_MAX_SEGMENTS = 2
 NEED_CATEGORY = {
     "groceries": TaskCategory.GROCERIES,
     "medicine": TaskCategory.MEDICINE,
@@ -47,18 +45,6 @@ NEED_CATEGORY = {
     "callback": TaskCategory.CALLBACK,
     "visit": TaskCategory.VISIT,
 }
-
-
-@dataclass(frozen=True)
-class IntakeContext:
-    """What intake needs besides the database: words, texts and settings."""
-
-    catalog: MessageCatalog
-    replies: ReplyVocabulary
-    commands: CommandTable
-    staff_language: str  # HOTLINE_LANGUAGE: texts to liaisons
-    timezone: ZoneInfo
-    fever_threshold: float
 
 
 @dataclass
@@ -71,7 +57,7 @@ class IntakeResult:
 
 
 def handle_inbound_message(
-    session: Session, message_id: int, context: IntakeContext, now: datetime | None = None
+    session: Session, message_id: int, context: DispatchContext, now: datetime | None = None
 ) -> IntakeResult:
     """Turn one stored inbound SMS into tasks and outbound SMS, exactly once.
 
@@ -105,6 +91,9 @@ def handle_inbound_message(
         )
         changed = [done.changed_task_id] if done.changed_task_id else []
         result = IntakeResult(InboundOutcome.FROM_LIAISON, task_ids=changed, outbound_ids=done.outbound_ids)
+        handed_back = session.get(Task, done.changed_task_id) if done.changed_task_id else None
+        if handed_back is not None and handed_back.status == TaskStatus.DECLINED:
+            result.outbound_ids += ladder.climb(session, handed_back, now, context, reason="handed back")
     elif not match.residents:
         result = _reply_to_unknown_sender(session, message, context, now)
     else:
@@ -117,7 +106,7 @@ def handle_inbound_message(
 
 
 def _reply_to_unknown_sender(
-    session: Session, message: InboundMessage, context: IntakeContext, now: datetime
+    session: Session, message: InboundMessage, context: DispatchContext, now: datetime
 ) -> IntakeResult:
     # One polite reply a day per number: enough to be kind, never a loop with an auto-responder.
     day = now.astimezone(context.timezone).date().isoformat()
@@ -135,7 +124,7 @@ def _from_resident(
     message: InboundMessage,
     match: SenderMatch,
     reading: Reading,
-    context: IntakeContext,
+    context: DispatchContext,
     now: datetime,
 ) -> IntakeResult:
     household = match.household
@@ -160,8 +149,9 @@ def _from_resident(
     for category in needs:
         task, created = _open_task(session, message, match, category, priority, now)
         result.task_ids.append(task.id)
-        if created and task.assignee is not None:
-            result.outbound_ids += _offer(session, task, match, message, context)
+        if created:
+            result.outbound_ids += _offer(session, task, context) if task.assignee is not None else []
+            result.outbound_ids += ladder.start(session, task, now, context)
     if household is None:
         result.outcome = InboundOutcome.AMBIGUOUS_SENDER
         receipt_key, fields = "shared_number_receipt", {}
@@ -235,30 +225,14 @@ def _open_task(
     return task, True
 
 
-def _offer(
-    session: Session, task: Task, match: SenderMatch, message: InboundMessage, context: IntakeContext
-) -> list[int]:
-    """The offer SMS to the task's liaison: number, kind, urgency, who, where, how to reply, their words."""
+def _offer(session: Session, task: Task, context: DispatchContext) -> list[int]:
+    """The first offer SMS, to the household's liaison (rung 0 of the ladder)."""
     assert task.assignee is not None and task.assignee.phone is not None
-    catalog, language = context.catalog, context.staff_language
-    household = task.household
-    address = " ".join(p for p in (household.building, household.unit, household.room) if p) if household else ""
-    body = catalog.render(
-        "liaison_task_offer",
-        language,
-        task_id=task.id,
-        urgent=catalog.render("urgent_mark", language) if task.priority == TaskPriority.URGENT else "",
-        category=catalog.render(f"category_{task.category}", language),
-        resident_name=_names(match),
-        address=address,  # building, unit, room: what a liaison walking the estate needs
-        resident_phone=national_format(message.from_phone),
-        body=message.body.strip() or "-",
-    )
     offer = queue_sms(
         session,
         dedupe_key=f"task:{task.id}:offer:0",
         to_phone=task.assignee.phone,
-        body=fit_segments(body, OFFER_MAX_SEGMENTS),
+        body=task_text(session, task, "liaison_task_offer", context.catalog, context.staff_language),
         task_id=task.id,
     )
     return [offer.id] if offer else []
@@ -269,7 +243,7 @@ def _opt(
     message: InboundMessage,
     match: SenderMatch,
     reading: Reading,
-    context: IntakeContext,
+    context: DispatchContext,
     now: datetime,
 ) -> IntakeResult:
     """STOP and its kin opt out, and ask the liaison to call (these are vulnerable people); START undoes it."""
@@ -283,8 +257,9 @@ def _opt(
     result = IntakeResult(InboundOutcome.OPTED_OUT)
     task, created = _open_task(session, message, match, TaskCategory.CALLBACK, TaskPriority.NORMAL, now)
     result.task_ids.append(task.id)
-    if created and task.assignee is not None:
-        result.outbound_ids += _offer(session, task, match, message, context)
+    if created:
+        result.outbound_ids += _offer(session, task, context) if task.assignee is not None else []
+        result.outbound_ids += ladder.start(session, task, now, context)
     return result  # no reply to the resident: Twilio confirms a STOP itself, and we must not text them now
 
 

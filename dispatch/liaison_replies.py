@@ -178,17 +178,17 @@ def _apply(
     feedback: list[int] = []
     if command.verb == "note":
         return texts("liaison_noted", task_id=task.id), []
-    if command.verb == "decline":
-        task.status, task.assignee = TaskStatus.DECLINED, None
+    if command.verb == "decline":  # the caller climbs the ladder at once
+        task.status, task.assignee, task.offer_deadline = TaskStatus.DECLINED, None, None
         return texts("liaison_declined", task_id=task.id), []
     if command.verb == "accept":
-        task.status = TaskStatus.ACCEPTED
+        task.status, task.offer_deadline = TaskStatus.ACCEPTED, None
         feedback = _tell_resident(session, task, "accepted", liaison, message, catalog)
         address = " ".join(p for p in (task.household.building, task.household.unit, task.household.room) if p) \
             if task.household else ""  # fmt: skip
         return texts("liaison_accepted", task_id=task.id, category=texts(f"category_{task.category}"),
                      resident_name=_names(task), address=address), feedback  # fmt: skip
-    task.status = TaskStatus.DONE
+    task.status, task.offer_deadline = TaskStatus.DONE, None
     feedback = _tell_resident(session, task, "done", liaison, message, catalog)
     return texts("liaison_done", task_id=task.id), feedback
 

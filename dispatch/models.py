@@ -378,6 +378,10 @@ class Task(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     assignee_liaison_id: Mapped[int | None] = mapped_column(ForeignKey("liaisons.id"))
     source_message_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+    # The ladder: 0 primary liaison, 1 backup liaison, 2 grid leader, 3 duty staff (the last rung).
+    rung: Mapped[int] = mapped_column(Integer, default=0)
+    # When the current offer lapses if nobody has taken it; None once taken, or on the last rung.
+    offer_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -119,7 +119,7 @@ def mark_failed(session: Session, outbound_id: int, error: str) -> None:
 
 def apply_provider_status(
     session: Session, provider_sid: str, provider_status: str, outbound_id: int | None = None
-) -> bool:
+) -> OutboundMessage | None:
     """Record a delivery report. Out-of-order reports never move a message backwards.
 
     Args:
@@ -130,7 +130,7 @@ def apply_provider_status(
             the worker has recorded the SID, or after the row was marked unknown.
 
     Returns:
-        True if the report matched one of our messages (whether or not its status changed).
+        The message the report matched (whether or not its status changed), or None.
     """
     if outbound_id is not None:
         row = session.get(OutboundMessage, outbound_id, with_for_update=True)
@@ -139,13 +139,13 @@ def apply_provider_status(
     else:
         row = session.scalar(select(OutboundMessage).where(OutboundMessage.provider_sid == provider_sid))
     if row is None:
-        return False
+        return None
     row.provider_sid = provider_sid
     new = PROVIDER_STATUS.get(provider_status.lower())
     if new is not None and _PROGRESS[new] > _PROGRESS[OutboundStatus(row.status)]:
         row.status = new
         row.status_at = utcnow()
-    return True
+    return row
 
 
 def pending_ids(session: Session, *, older_than: datetime, limit: int = 1000) -> list[int]:

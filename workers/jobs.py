@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from dispatch import outbox
+from dispatch import ladder, outbox
 from dispatch.inbound import unprocessed_ids
 from dispatch.intake import handle_inbound_message
 from dispatch.models import utcnow
@@ -74,7 +74,11 @@ def deliver_sms(services: Services, outbound_id: int) -> bool:
     except GatewayRejectedError as exc:
         with services.sessions.begin() as session:
             outbox.mark_failed(session, outbound_id, str(exc))
+            # A task offer that cannot be sent climbs the ladder now, not at its deadline.
+            next_ids = ladder.escalate_after_failed_offer(session, outbound_id, utcnow(), services.intake)
         log.error("outbound=%s to=%s refused: %s", outbound_id, mask_phone(sms.to_phone), exc)
+        for next_id in next_ids:
+            enqueue_send(services.redis, next_id)
         return True
     except GatewayAmbiguousError as exc:
         with services.sessions.begin() as session:
@@ -109,9 +113,18 @@ def sweep(grace_seconds: int = SWEEP_GRACE_SECONDS) -> dict[str, int]:
         outbound_ids = outbox.pending_ids(session, older_than=cutoff)
     with services.sessions.begin() as session:
         abandoned = outbox.abandon_stale_claims(session, lease=SEND_LEASE)
+        escalated = ladder.escalate_due_tasks(session, utcnow(), services.intake)
+    for outbound_id in escalated:
+        if not deliver_sms(services, outbound_id):
+            enqueue_send(services.redis, outbound_id, delay=RETRY_DELAY)
     requeued_in = sum(enqueue_inbound(services.redis, i) for i in inbound_ids)
     requeued_out = sum(enqueue_send(services.redis, i) for i in outbound_ids)
-    counts = {"inbound": requeued_in, "outbound": requeued_out, "abandoned": len(abandoned)}
+    counts = {
+        "inbound": requeued_in,
+        "outbound": requeued_out,
+        "abandoned": len(abandoned),
+        "escalation_sms": len(escalated),
+    }
     if requeued_in or requeued_out or abandoned:
         log.warning("sweep requeued inbound=%s outbound=%s marked-unknown=%s", requeued_in, requeued_out, abandoned)
     return counts

@@ -15,13 +15,14 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from twilio.twiml.messaging_response import MessagingResponse
 
-from dispatch import outbox
+from dispatch import ladder, outbox
 from dispatch.exceptions import InvalidInboundMessage
 from dispatch.inbound import store_inbound_sms
+from dispatch.models import OutboundStatus, utcnow
 from dispatch.phones import mask_phone
 from hotline.services import Services
 from workers.gateways.twilio import SIGNATURE_HEADER
-from workers.queues import enqueue_inbound
+from workers.queues import enqueue_inbound, enqueue_send
 
 log = logging.getLogger(__name__)
 IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
@@ -101,10 +102,19 @@ async def message_status(request: Request) -> Response:
     if outbound_id is not None and not outbound_id.isdigit():
         raise InvalidInboundMessage("o", "must be a message id")
 
-    def apply() -> bool:
+    def apply() -> tuple[bool, list[int]]:
         with services.sessions.begin() as session:
-            return outbox.apply_provider_status(session, sid, status, int(outbound_id) if outbound_id else None)
+            row = outbox.apply_provider_status(session, sid, status, int(outbound_id) if outbound_id else None)
+            if row is None or row.status not in (OutboundStatus.FAILED, OutboundStatus.UNDELIVERED):
+                return row is not None, []
+            # A task offer that never reached the phone climbs the ladder now, not at its deadline.
+            return True, ladder.escalate_after_failed_offer(session, row.id, utcnow(), services.intake)
 
-    known = await run_in_threadpool(apply)
+    known, next_ids = await run_in_threadpool(apply)
     log.info("status report for %s: %s%s", sid, status, "" if known else " (unknown message)")
+    for next_id in next_ids:
+        try:
+            await run_in_threadpool(enqueue_send, services.redis, next_id)
+        except RedisError as exc:  # stored as pending; the sweeper sends it
+            log.error("escalation sms=%s stored but not queued (%s)", next_id, exc)
     return Response(status_code=204)

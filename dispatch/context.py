@@ -1,0 +1,24 @@
+"""What the dispatch loop needs besides the database: words, texts and settings, built once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from dispatch.liaison_replies import CommandTable
+from dispatch.replies import ReplyVocabulary
+from dispatch.texts import MessageCatalog
+
+
+@dataclass(frozen=True)
+class DispatchContext:
+    """Texts, vocabularies and settings for intake, liaison replies and the ladder."""
+
+    catalog: MessageCatalog
+    replies: ReplyVocabulary
+    commands: CommandTable
+    staff_language: str  # HOTLINE_LANGUAGE: texts to liaisons and staff
+    timezone: ZoneInfo
+    fever_threshold: float
+    urgent_accept_minutes: int = 10  # an urgent task not taken by then climbs the ladder
+    normal_accept_minutes: int = 60

@@ -1,0 +1,150 @@
+"""The ladder: a task nobody takes in time climbs to the backup liaison, then the grid leader, then duty staff.
+
+Deadlines live in the database (`Task.offer_deadline`). `escalate_due_tasks` is run by the sweeper with the
+time it is; every step checks the task's state first, so a late or repeated run changes nothing and each rung's
+SMS is decided once (dedupe key `task:<id>:offer:<rung>`). A hand-back or a failed offer SMS climbs at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from dispatch.context import DispatchContext
+from dispatch.models import Liaison, OutboundMessage, Task, TaskEvent, TaskPriority, TaskStatus
+from dispatch.outbox import queue_sms
+from dispatch.task_messages import task_text
+
+PRIMARY, BACKUP, GRID_LEADER, DUTY_STAFF = 0, 1, 2, 3
+CLIMBABLE = (TaskStatus.NEW, TaskStatus.OFFERED, TaskStatus.DECLINED, TaskStatus.ESCALATED)
+
+
+def deadline(task: Task, now: datetime, context: DispatchContext) -> datetime:
+    """When an offer made now lapses: urgent tasks sooner."""
+    minutes = context.urgent_accept_minutes if task.priority == TaskPriority.URGENT else context.normal_accept_minutes
+    return now + timedelta(minutes=minutes)
+
+
+def start(session: Session, task: Task, now: datetime, context: DispatchContext) -> list[int]:
+    """A new task: set its deadline, alert duty staff at once if urgent, climb at once if nobody was offered it.
+
+    Returns:
+        Outbound SMS ids decided now.
+    """
+    outbound: list[int] = []
+    if task.priority == TaskPriority.URGENT:
+        outbound += _alert_duty_staff_now(session, task, context)
+    if task.status == TaskStatus.OFFERED:
+        task.offer_deadline = deadline(task, now, context)
+    elif task.household is not None:
+        outbound += climb(session, task, now, context, reason="no liaison")
+    return outbound
+
+
+def escalate_due_tasks(session: Session, now: datetime, context: DispatchContext, limit: int = 500) -> list[int]:
+    """Climb every task whose offer lapsed by `now`, or that was handed back. Returns outbound SMS ids."""
+    due = session.scalars(
+        select(Task)
+        .where(
+            or_(
+                Task.status.in_((TaskStatus.OFFERED, TaskStatus.ESCALATED)) & (Task.offer_deadline <= now),
+                (Task.status == TaskStatus.DECLINED) & (Task.rung < DUTY_STAFF),
+            )
+        )
+        .order_by(Task.offer_deadline, Task.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    outbound: list[int] = []
+    for task in due:
+        outbound += climb(
+            session, task, now, context, reason="not taken in time" if task.status == "offered" else "handed back"
+        )
+    return outbound
+
+
+def escalate_after_failed_offer(
+    session: Session, outbound_id: int, now: datetime, context: DispatchContext
+) -> list[int]:
+    """An offer SMS that failed or was undelivered: climb at once rather than wait for the deadline."""
+    sms = session.get(OutboundMessage, outbound_id)
+    if sms is None or sms.task_id is None or not sms.dedupe_key.startswith(f"task:{sms.task_id}:offer:"):
+        return []
+    rung = int(sms.dedupe_key.rsplit(":", 1)[1])
+    task = session.get(Task, sms.task_id, with_for_update=True)
+    if task is None or task.rung != rung or task.status not in CLIMBABLE:
+        return []  # already taken, or already climbed past this offer
+    return climb(session, task, now, context, reason="offer SMS not delivered")
+
+
+def climb(session: Session, task: Task, now: datetime, context: DispatchContext, reason: str) -> list[int]:
+    """Offer `task` to the next rung that has someone to reach, and record the step."""
+    for rung in range(task.rung + 1, DUTY_STAFF + 1):
+        liaison, phone = _reach(session, task, rung)
+        if phone is None:
+            continue
+        task.rung = rung
+        task.updated_at = now
+        detail = f"rung:{rung} {reason}"
+        if liaison is not None:  # a liaison can take it by reply
+            task.assignee, task.status = liaison, TaskStatus.OFFERED
+            task.offer_deadline = deadline(task, now, context)
+            key = "liaison_task_offer"
+        else:  # grid leader or duty staff: told, and they arrange it; a grid leader has a deadline too
+            task.assignee, task.status = None, TaskStatus.ESCALATED
+            task.offer_deadline = deadline(task, now, context) if rung < DUTY_STAFF else None
+            key = "staff_task_alert"
+        session.add(TaskEvent(task=task, kind="escalated", actor="system", channel="sms", at=now, detail=detail))
+        sms = queue_sms(
+            session,
+            dedupe_key=f"task:{task.id}:offer:{rung}",
+            to_phone=phone,
+            body=task_text(session, task, key, context.catalog, context.staff_language),
+            task_id=task.id,
+        )
+        return [sms.id] if sms else []
+    # Nobody left to reach: staff see it on the board.
+    task.assignee, task.status, task.offer_deadline, task.rung = None, TaskStatus.ESCALATED, None, DUTY_STAFF
+    session.add(TaskEvent(task=task, kind="escalated", actor="system", channel="system", at=now,
+                          detail=f"rung:{DUTY_STAFF} {reason}; nobody to reach"))  # fmt: skip
+    return []
+
+
+def _reach(session: Session, task: Task, rung: int) -> tuple[Liaison | None, str | None]:
+    """Who is on `rung` for this task: a liaison to offer it to, or a phone to alert; (None, None) if nobody."""
+    household = task.household
+    if household is None:
+        return None, None
+    if rung == BACKUP:
+        backup = household.backup_liaison
+        if backup is not None and backup.active and backup.phone and backup.id != household.primary_liaison_id:
+            return backup, backup.phone
+        return None, None
+    if rung == GRID_LEADER:
+        phone = household.grid.leader_phone if household.grid else None
+        if phone is None:
+            return None, None
+        leader = session.scalar(select(Liaison).where(Liaison.phone == phone, Liaison.active))
+        return leader, phone
+    duty = household.community.duty_phone if household.community else None
+    return None, duty
+
+
+def _alert_duty_staff_now(session: Session, task: Task, context: DispatchContext) -> list[int]:
+    household = task.household
+    duty = household.community.duty_phone if household and household.community else None
+    if duty is None:
+        return []
+    liaison = task.assignee.name if task.assignee else "-"
+    sms = queue_sms(
+        session,
+        dedupe_key=f"task:{task.id}:urgent-alert",
+        to_phone=duty,
+        body=task_text(
+            session, task, "staff_urgent_alert", context.catalog, context.staff_language, liaison_name=liaison
+        ),
+        task_id=task.id,
+    )
+    return [sms.id] if sms else []

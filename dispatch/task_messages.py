@@ -1,0 +1,42 @@
+"""The SMS about a task, to liaisons and staff, built from the task itself."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from dispatch.models import InboundMessage, Task, TaskPriority
+from dispatch.phones import national_format
+from dispatch.segments import fit_segments
+from dispatch.texts import MessageCatalog
+
+MAX_SEGMENTS = 2
+
+
+def resident_names(task: Task) -> str:
+    """Who the task is for: the resident, or everyone in the household when a shared number sent it."""
+    if task.resident is not None:
+        return task.resident.name
+    return "、".join(r.name for r in task.household.residents) if task.household else ""
+
+
+def task_text(session: Session, task: Task, key: str, catalog: MessageCatalog, language: str, **extra: object) -> str:
+    """Text `key` about `task`: number, urgency, kind, who, where, their number and words; at most 2 segments.
+
+    Every task text puts the resident's words last, so cutting to 2 segments only shortens the words.
+    """
+    household = task.household
+    source = session.get(InboundMessage, task.source_message_id) if task.source_message_id else None
+    phone = source.from_phone if source else (task.resident.phone if task.resident else None)
+    text = catalog.render(
+        key,
+        language,
+        task_id=task.id,
+        urgent=catalog.render("urgent_mark", language) if task.priority == TaskPriority.URGENT else "",
+        category=catalog.render(f"category_{task.category}", language),
+        resident_name=resident_names(task),
+        address=" ".join(p for p in (household.building, household.unit, household.room) if p) if household else "",
+        resident_phone=national_format(phone) if phone else "-",
+        body=task.description.strip() or "-",
+        **extra,
+    )
+    return fit_segments(text, MAX_SEGMENTS)

@@ -1,0 +1,128 @@
+"""The ladder, on a controlled clock: backup liaison, then grid leader, then duty staff; at once when it fails."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from dispatch import ladder, register
+from dispatch.models import OutboundMessage, Task, TaskEvent, TaskStatus, utcnow
+from hotline.services import Services
+from tests.conftest import LIAISON_PHONE, local_outbox, post_signed, run_worker, sms_params
+from workers.jobs import deliver_sms
+
+BACKUP_PHONE, LEADER_PHONE, DUTY_PHONE = "+8613912345679", "+8613912345690", "+8637166880000"
+HOME = register.Address("幸福里社区", "3号楼", "2单元", "402")
+
+
+@pytest.fixture
+def community(services: Services) -> None:
+    with services.sessions.begin() as session:
+        register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
+        register.add_liaison(session, name="李强", phone=BACKUP_PHONE, region="CN")
+        resident = register.add_resident(
+            session,
+            name="梁阿姨",
+            phones=["13800138000"],
+            liaison_phone=LIAISON_PHONE,
+            backup_liaison_phone=BACKUP_PHONE,
+            address=HOME,
+            region="CN",
+        )
+        household = resident.household
+        assert household.community is not None
+        household.community.duty_phone = DUTY_PHONE
+        household.grid = register.find_or_create_grid(session, household.community, "第1网格")
+        household.grid.leader_name, household.grid.leader_phone = "王组长", LEADER_PHONE
+
+
+def escalate_at(services: Services, minutes: float) -> list[int]:
+    """Run the ladder as the sweeper would, `minutes` from now, and hand what it decided to the gateway."""
+    with services.sessions.begin() as session:
+        decided = ladder.escalate_due_tasks(session, utcnow() + timedelta(minutes=minutes), services.intake)
+    for outbound_id in decided:
+        deliver_sms(services, outbound_id)
+    return decided
+
+
+def the_task(services: Services) -> Task:
+    with services.sessions() as session:
+        return session.scalars(select(Task)).one()
+
+
+def sent_to(services: Services, phone: str) -> list[str]:
+    return [e.body for e in local_outbox(services) if e.to_phone == phone]
+
+
+def test_an_untaken_task_climbs_rung_by_rung_at_the_configured_times(
+    client: TestClient, services: Services, community: None
+) -> None:
+    post_signed(client, services, "/twilio/sms", sms_params("买菜"))
+    run_worker(services)
+    assert the_task(services).rung == 0 and len(sent_to(services, LIAISON_PHONE)) == 1
+
+    assert escalate_at(services, 59) == []  # the normal deadline is 60 minutes
+    assert len(escalate_at(services, 61)) == 1
+    task = the_task(services)
+    assert (task.rung, task.status) == (1, TaskStatus.OFFERED) and len(sent_to(services, BACKUP_PHONE)) == 1
+    assert "回复“接" in sent_to(services, BACKUP_PHONE)[0]  # the backup can take it by reply
+
+    assert escalate_at(services, 61) == []  # a repeated run at the same time changes nothing
+    assert len(escalate_at(services, 122)) == 1
+    task = the_task(services)
+    assert (task.rung, task.status) == (2, TaskStatus.ESCALATED) and "无人接单" in sent_to(services, LEADER_PHONE)[0]
+
+    assert len(escalate_at(services, 183)) == 1
+    task = the_task(services)
+    assert (task.rung, task.status, task.offer_deadline) == (3, TaskStatus.ESCALATED, None)
+    assert len(sent_to(services, DUTY_PHONE)) == 1
+    assert escalate_at(services, 10_000) == []  # the last rung stays with staff
+    with services.sessions() as session:
+        steps = session.scalars(select(TaskEvent.detail).where(TaskEvent.kind == "escalated").order_by(TaskEvent.id))
+        assert [d.split()[0] for d in steps] == ["rung:1", "rung:2", "rung:3"]
+
+
+def test_an_urgent_task_alerts_duty_staff_at_once_and_climbs_after_ten_minutes(
+    client: TestClient, services: Services, community: None
+) -> None:
+    post_signed(client, services, "/twilio/sms", sms_params("胸闷，头晕"))
+    run_worker(services)
+    assert len(sent_to(services, DUTY_PHONE)) == 1 and "急" in sent_to(services, DUTY_PHONE)[0]
+    assert escalate_at(services, 9) == []
+    assert len(escalate_at(services, 11)) == 1 and the_task(services).rung == 1
+
+
+def test_a_taken_task_does_not_climb(client: TestClient, services: Services, community: None) -> None:
+    post_signed(client, services, "/twilio/sms", sms_params("买菜"))
+    run_worker(services)
+    task_id = the_task(services).id
+    post_signed(client, services, "/twilio/sms", sms_params(f"接{task_id}", from_phone=LIAISON_PHONE))
+    run_worker(services)
+    assert escalate_at(services, 500) == [] and the_task(services).status == TaskStatus.ACCEPTED
+
+
+def test_an_undelivered_offer_climbs_at_once(client: TestClient, services: Services, community: None) -> None:
+    post_signed(client, services, "/twilio/sms", sms_params("买药"))
+    run_worker(services)
+    with services.sessions() as session:
+        offer = session.scalars(select(OutboundMessage).where(OutboundMessage.to_phone == LIAISON_PHONE)).one()
+    report = {"MessageSid": str(offer.provider_sid), "MessageStatus": "undelivered", "ErrorCode": "30003"}
+    assert post_signed(client, services, f"/twilio/status?o={offer.id}", report).status_code == 204
+    run_worker(services)  # the webhook queued the backup's offer
+    assert the_task(services).rung == 1 and len(sent_to(services, BACKUP_PHONE)) == 1
+    post_signed(client, services, f"/twilio/status?o={offer.id}", report)  # Twilio repeats itself
+    run_worker(services)
+    assert the_task(services).rung == 1 and len(sent_to(services, BACKUP_PHONE)) == 1
+
+
+def test_handing_back_climbs_at_once(client: TestClient, services: Services, community: None) -> None:
+    post_signed(client, services, "/twilio/sms", sms_params("倒垃圾"))
+    run_worker(services)
+    task_id = the_task(services).id
+    post_signed(client, services, "/twilio/sms", sms_params(f"退{task_id} 出差", from_phone=LIAISON_PHONE))
+    run_worker(services)
+    task = the_task(services)
+    assert (task.rung, task.status) == (1, TaskStatus.OFFERED) and len(sent_to(services, BACKUP_PHONE)) == 1
