@@ -423,6 +423,7 @@ class OutboundMessage(Base):
     status: Mapped[OutboundStatus] = mapped_column(String(16), default=OutboundStatus.PENDING)
     task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
     provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    error_code: Mapped[int | None] = mapped_column(Integer)  # Twilio's ErrorCode, e.g. 30003 unreachable
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

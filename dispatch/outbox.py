@@ -13,7 +13,15 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dispatch.models import LocalOutboxEntry, OutboundMessage, OutboundStatus, utcnow
+from dispatch.models import (
+    LocalOutboxEntry,
+    OutboundMessage,
+    OutboundStatus,
+    Resident,
+    ResidentPhone,
+    ResidentStatus,
+    utcnow,
+)
 
 # How far each status is along its way; a late callback never moves a message backwards.
 _PROGRESS = {
@@ -25,6 +33,8 @@ _PROGRESS = {
     OutboundStatus.UNDELIVERED: 3,
     OutboundStatus.FAILED: 3,
 }
+
+OPTED_OUT_AT_PROVIDER = 21610  # Twilio: the recipient replied STOP; sending is refused until they reply START
 
 # Twilio's MessageStatus values, as our statuses.
 PROVIDER_STATUS = {
@@ -108,17 +118,38 @@ def release_for_retry(session: Session, outbound_id: int, error: str) -> None:
     )
 
 
-def mark_failed(session: Session, outbound_id: int, error: str) -> None:
-    """The gateway refused the SMS for good."""
+def mark_failed(session: Session, outbound_id: int, error: str, error_code: int | None = None) -> None:
+    """The gateway refused the SMS for good. Error 21610: the recipient opted out at Twilio."""
     session.execute(
         update(OutboundMessage)
         .where(OutboundMessage.id == outbound_id, OutboundMessage.status == OutboundStatus.SENDING)
-        .values(status=OutboundStatus.FAILED, error=error[:500], status_at=utcnow())
+        .values(status=OutboundStatus.FAILED, error=error[:500], error_code=error_code, status_at=utcnow())
     )
+    if error_code == OPTED_OUT_AT_PROVIDER:
+        to_phone = session.scalar(select(OutboundMessage.to_phone).where(OutboundMessage.id == outbound_id))
+        if to_phone:
+            opt_out_number(session, to_phone)
+
+
+def opt_out_number(session: Session, phone: str) -> None:
+    """The person at `phone` does not want our messages: residents with it are opted out.
+
+    A liaison who opted out is left as they are: staff must see that and reassign their households.
+    """
+    residents = session.scalars(
+        select(Resident).where(Resident.id.in_(select(ResidentPhone.resident_id).where(ResidentPhone.phone == phone)))
+    )
+    for resident in residents:
+        if resident.status == ResidentStatus.ACTIVE:
+            resident.status = ResidentStatus.OPTED_OUT
 
 
 def apply_provider_status(
-    session: Session, provider_sid: str, provider_status: str, outbound_id: int | None = None
+    session: Session,
+    provider_sid: str,
+    provider_status: str,
+    outbound_id: int | None = None,
+    error_code: int | None = None,
 ) -> OutboundMessage | None:
     """Record a delivery report. Out-of-order reports never move a message backwards.
 
@@ -141,6 +172,10 @@ def apply_provider_status(
     if row is None:
         return None
     row.provider_sid = provider_sid
+    if error_code is not None:
+        row.error_code = error_code
+        if error_code == OPTED_OUT_AT_PROVIDER:
+            opt_out_number(session, row.to_phone)
     new = PROVIDER_STATUS.get(provider_status.lower())
     if new is not None and _PROGRESS[new] > _PROGRESS[OutboundStatus(row.status)]:
         row.status = new

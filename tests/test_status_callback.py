@@ -85,3 +85,22 @@ def test_a_report_for_another_message_id_is_ignored(
     )
     assert response.status_code == 204
     assert offer(services).status == OutboundStatus.SENT
+
+
+def test_error_21610_opts_the_resident_out_and_the_code_is_kept(
+    client: TestClient, services: Services, registered: dict[str, int]
+) -> None:
+    from dispatch.models import Resident, ResidentStatus
+    from tests.conftest import RESIDENT_PHONE
+
+    post_signed(client, services, "/twilio/sms", sms_params())
+    run_worker(services)
+    with services.sessions() as session:
+        receipt = session.scalars(select(OutboundMessage).where(OutboundMessage.to_phone == RESIDENT_PHONE)).one()
+    report = {"MessageSid": str(receipt.provider_sid), "MessageStatus": "undelivered", "ErrorCode": "21610"}
+    assert post_signed(client, services, f"/twilio/status?o={receipt.id}", report).status_code == 204
+    with services.sessions() as session:
+        assert session.get(OutboundMessage, receipt.id).error_code == 21610  # type: ignore[union-attr]
+        assert session.get(Resident, registered["resident"]).status == ResidentStatus.OPTED_OUT  # type: ignore[union-attr]
+    bad = post_signed(client, services, f"/twilio/status?o={receipt.id}", {**report, "ErrorCode": "x"})
+    assert bad.status_code == 400

@@ -190,3 +190,25 @@ def test_a_dns_failure_is_temporary_not_ambiguous() -> None:
         raise wrapped
     with pytest.raises(GatewayAmbiguousError), _translated_errors():
         raise requests.ReadTimeout("read timed out")
+
+
+def test_twilio_refusing_an_opted_out_number_opts_the_resident_out(
+    twilio_services: Services, standin: TwilioStandIn
+) -> None:
+    from dispatch import register
+    from dispatch.models import Resident, ResidentStatus
+
+    with twilio_services.sessions.begin() as session:
+        register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
+        resident = register.add_resident(
+            session, name="梁阿姨", phones=[RESIDENT_PHONE], liaison_phone=LIAISON_PHONE, region="CN"
+        )
+        resident_id = resident.id
+    standin.fail_next, standin.fail_code = [400, 400], 21610  # both SMS refused: the number replied STOP at Twilio
+    with TestClient(create_app(twilio_services.settings, twilio_services), base_url=PUBLIC_URL) as client:
+        post_signed(client, twilio_services, "/twilio/sms", sms_params("买菜"))
+    run_worker(twilio_services)
+    with twilio_services.sessions() as session:
+        assert session.get(Resident, resident_id).status == ResidentStatus.OPTED_OUT  # type: ignore[union-attr]
+        codes = session.scalars(select(OutboundMessage.error_code)).all()
+    assert 21610 in codes

@@ -30,6 +30,7 @@ class TwilioStandIn:
 
     requests: list[RecordedRequest] = field(default_factory=list)
     fail_next: list[int] = field(default_factory=list)  # HTTP statuses to answer with, in order
+    fail_code: int | None = None  # Twilio's error code in those answers (default: one to match the status)
     hang_next: int = 0  # answer this many requests only after the client has given up
     base_url: str = ""
     _server: uvicorn.Server | None = None
@@ -48,7 +49,8 @@ class TwilioStandIn:
             await asyncio.sleep(3)
         if self.fail_next:
             status = self.fail_next.pop(0)
-            return JSONResponse({"code": 20429 if status == 429 else 20500, "message": "stand-in error"}, status)
+            code = self.fail_code or (20429 if status == 429 else 20500)
+            return JSONResponse({"code": code, "message": "stand-in error", "status": status}, status)
         kind = "Calls" if request.url.path.endswith("Calls.json") else "Messages"
         sid = ("CA" if kind == "Calls" else "SM") + uuid.uuid4().hex
         payload: dict[str, Any] = {"sid": sid, "status": "queued", "to": form.get("To"), "body": form.get("Body")}

@@ -73,7 +73,7 @@ def deliver_sms(services: Services, outbound_id: int) -> bool:
         return False
     except GatewayRejectedError as exc:
         with services.sessions.begin() as session:
-            outbox.mark_failed(session, outbound_id, str(exc))
+            outbox.mark_failed(session, outbound_id, str(exc), exc.code)
             # A task offer that cannot be sent climbs the ladder now, not at its deadline.
             next_ids = ladder.escalate_after_failed_offer(session, outbound_id, utcnow(), services.intake)
         log.error("outbound=%s to=%s refused: %s", outbound_id, mask_phone(sms.to_phone), exc)

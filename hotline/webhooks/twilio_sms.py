@@ -101,10 +101,16 @@ async def message_status(request: Request) -> Response:
     outbound_id = request.query_params.get("o")
     if outbound_id is not None and not outbound_id.isdigit():
         raise InvalidInboundMessage("o", "must be a message id")
+    raw_code = _field(form, "ErrorCode")
+    if raw_code and not raw_code.isdigit():
+        raise InvalidInboundMessage("ErrorCode", "must be a number")
+    error_code = int(raw_code) if raw_code else None
 
     def apply() -> tuple[bool, list[int]]:
         with services.sessions.begin() as session:
-            row = outbox.apply_provider_status(session, sid, status, int(outbound_id) if outbound_id else None)
+            row = outbox.apply_provider_status(
+                session, sid, status, int(outbound_id) if outbound_id else None, error_code
+            )
             if row is None or row.status not in (OutboundStatus.FAILED, OutboundStatus.UNDELIVERED):
                 return row is not None, []
             # A task offer that never reached the phone climbs the ladder now, not at its deadline.

@@ -1,4 +1,4 @@
-"""The ladder: a task's rung and offer deadline.
+"""The ladder: a task's rung and offer deadline; the provider's error code on outbound SMS.
 
 Revision ID: 0004
 Revises: 0003
@@ -23,9 +23,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_tasks_offer_deadline"), ["offer_deadline"], unique=False)
     with op.batch_alter_table("tasks") as batch_op:
         batch_op.alter_column("rung", server_default=None)
+    with op.batch_alter_table("outbound_messages") as batch_op:
+        batch_op.add_column(sa.Column("error_code", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("outbound_messages") as batch_op:
+        batch_op.drop_column("error_code")
     with op.batch_alter_table("tasks") as batch_op:
         batch_op.drop_index(batch_op.f("ix_tasks_offer_deadline"))
         batch_op.drop_column("offer_deadline")
