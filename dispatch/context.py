@@ -22,3 +22,7 @@ class DispatchContext:
     fever_threshold: float
     urgent_accept_minutes: int = 10  # an urgent task not taken by then climbs the ladder
     normal_accept_minutes: int = 60
+    # Never get near a reply loop (Twilio stops one at 30 replies in 30 s): automatic answers per number per hour.
+    auto_replies_per_number_per_hour: int = 6
+    # Answers to numbers not in the register, for the whole service, per hour: a guard against SMS pumping.
+    unknown_replies_per_hour: int = 20

@@ -9,7 +9,7 @@ call. Anything not understood is a task for a clerk. Running this twice on one m
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -30,11 +30,12 @@ from dispatch.models import (
     TemperatureReading,
     utcnow,
 )
-from dispatch.outbox import queue_sms
+from dispatch.outbox import auto_replies_since, queue_sms
 from dispatch.register import SenderMatch, find_liaison_by_phone, match_sender
 from dispatch.replies import Reading, parse_reply
 from dispatch.task_messages import task_text
 
+HOUR = timedelta(hours=1)
 OPEN_STATUSES = (TaskStatus.NEW, TaskStatus.OFFERED, TaskStatus.ACCEPTED, TaskStatus.ESCALATED)
 NEED_CATEGORY = {
     "groceries": TaskCategory.GROCERIES,
@@ -87,7 +88,14 @@ def handle_inbound_message(
     liaison = find_liaison_by_phone(session, message.from_phone) if not match.residents else None
     if liaison is not None:
         done = handle_liaison_message(
-            session, message, liaison, context.commands, context.catalog, context.staff_language, now
+            session,
+            message,
+            liaison,
+            context.commands,
+            context.catalog,
+            context.staff_language,
+            now,
+            reply_cap=context.auto_replies_per_number_per_hour,
         )
         changed = [done.changed_task_id] if done.changed_task_id else []
         result = IntakeResult(InboundOutcome.FROM_LIAISON, task_ids=changed, outbound_ids=done.outbound_ids)
@@ -108,8 +116,11 @@ def handle_inbound_message(
 def _reply_to_unknown_sender(
     session: Session, message: InboundMessage, context: DispatchContext, now: datetime
 ) -> IntakeResult:
-    # One polite reply a day per number: enough to be kind, never a loop with an auto-responder.
+    # One polite reply a day per number: enough to be kind, never a loop with an auto-responder. And few in all:
+    # someone pumping SMS through us with made-up senders gets silence once the hourly cap is reached.
     day = now.astimezone(context.timezone).date().isoformat()
+    if auto_replies_since(session, now - HOUR, prefix="unknown-sender:%") >= context.unknown_replies_per_hour:
+        return IntakeResult(InboundOutcome.UNKNOWN_SENDER)
     reply = queue_sms(
         session,
         dedupe_key=f"unknown-sender:{message.from_phone}:{day}",
@@ -161,7 +172,7 @@ def _from_resident(
     else:
         receipt_key = "resident_receipt"
         fields = {"resident_name": _names(match), "liaison_name": household.primary_liaison.name}
-    if not _is_landline(match, message.from_phone):  # a landline cannot receive the receipt
+    if not _is_landline(match, message.from_phone) and _may_auto_reply(session, message.from_phone, now, context):
         receipt = queue_sms(
             session,
             dedupe_key=f"inbound:{message.id}:receipt",
@@ -261,6 +272,11 @@ def _opt(
         result.outbound_ids += _offer(session, task, context) if task.assignee is not None else []
         result.outbound_ids += ladder.start(session, task, now, context)
     return result  # no reply to the resident: Twilio confirms a STOP itself, and we must not text them now
+
+
+def _may_auto_reply(session: Session, phone: str, now: datetime, context: DispatchContext) -> bool:
+    """At most a few automatic answers per number per hour, whatever the number sends."""
+    return auto_replies_since(session, now - HOUR, phone=phone) < context.auto_replies_per_number_per_hour
 
 
 def _names(match: SenderMatch) -> str:

@@ -11,7 +11,7 @@ import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from dispatch.exceptions import MessageCatalogError
 from dispatch.models import InboundMessage, Liaison, Task, TaskEvent, TaskStatus
-from dispatch.outbox import queue_sms
+from dispatch.outbox import auto_replies_since, queue_sms
 from dispatch.replies import normalise
 from dispatch.texts import MessageCatalog
 from ivr_scripts import SCRIPTS_DIR
@@ -100,8 +100,10 @@ def handle_liaison_message(
     catalog: MessageCatalog,
     language: str,
     now: datetime,
+    reply_cap: int = 6,
 ) -> LiaisonReplyResult:
-    """Carry out one liaison's reply and answer it. Only ever acts on the liaison's own tasks."""
+    """Carry out one liaison's reply and answer it (at most `reply_cap` answers an hour). Only ever acts on the
+    liaison's own tasks."""
     command = table.read(message.body)
     texts = _Texts(catalog, language)
     mine = list(
@@ -124,6 +126,8 @@ def handle_liaison_message(
         if task is not None:
             answer, outbound = _apply(session, command, task, liaison, message, texts, catalog, now)
             changed = task.id
+    if auto_replies_since(session, now - timedelta(hours=1), phone=message.from_phone) >= reply_cap:
+        return LiaisonReplyResult(changed, outbound)  # the task still changed; only the answer is held back
     reply = queue_sms(session, dedupe_key=f"reply:{message.id}", to_phone=message.from_phone, body=answer)
     return LiaisonReplyResult(changed, [*outbound, *([reply.id] if reply else [])])
 

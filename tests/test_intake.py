@@ -118,3 +118,28 @@ def test_a_long_message_still_makes_an_offer_of_two_segments(
     assert count_segments(offer).segments <= 2 and offer.endswith("…") and "回复“接" in offer
     receipt = [e for e in local_outbox(services) if e.to_phone == RESIDENT_PHONE]
     assert len(receipt) == 1
+
+
+def test_automatic_answers_to_one_number_are_capped_per_hour(
+    client: TestClient, services: Services, registered: dict[str, int]
+) -> None:
+    for i in range(10):
+        post_signed(client, services, "/twilio/sms", sms_params(f"问题{i}"))
+    run_worker(services)
+    with services.sessions() as session:
+        assert len(session.scalars(select(InboundMessage)).all()) == 10  # every message kept
+        assert len(session.scalars(select(Task)).all()) == 10  # and every one is a task for someone
+    receipts = [e for e in local_outbox(services) if e.to_phone == RESIDENT_PHONE]
+    assert len(receipts) == services.settings.auto_replies_per_number_per_hour == 6
+
+
+def test_answers_to_unregistered_numbers_are_capped_for_the_whole_service(
+    client: TestClient, services: Services, registered: dict[str, int]
+) -> None:
+    for i in range(25):  # what SMS pumping through made-up senders looks like
+        post_signed(client, services, "/twilio/sms", sms_params("hi", from_phone=f"+861370000{i:04d}"))
+    run_worker(services)
+    with services.sessions() as session:
+        outcomes = session.scalars(select(InboundMessage.outcome)).all()
+    assert outcomes == [InboundOutcome.UNKNOWN_SENDER] * 25  # all stored, for staff
+    assert len(local_outbox(services)) == services.settings.unknown_replies_per_hour == 20
