@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import time
 from zoneinfo import ZoneInfo
 
 from dispatch.liaison_replies import CommandTable
@@ -26,3 +27,4 @@ class DispatchContext:
     auto_replies_per_number_per_hour: int = 6
     # Answers to numbers not in the register, for the whole service, per hour: a guard against SMS pumping.
     unknown_replies_per_hour: int = 20
+    done_by: time = time(20, 0)  # local time: a task taken but not done by then, that day, is flagged for staff

@@ -148,3 +148,26 @@ def _alert_duty_staff_now(session: Session, task: Task, context: DispatchContext
         task_id=task.id,
     )
     return [sms.id] if sms else []
+
+
+def flag_overdue_accepted(session: Session, now: datetime, context: DispatchContext) -> list[int]:
+    """Flag, once, each task taken but not done by the done-by time of the day it was taken. Returns task ids.
+
+    A task taken after that day's done-by time is due by the next day's.
+    """
+    flagged = []
+    candidates = session.scalars(
+        select(Task).where(Task.status == TaskStatus.ACCEPTED, Task.flagged_at.is_(None), Task.accepted_at.is_not(None))
+    )
+    for task in candidates:
+        assert task.accepted_at is not None
+        taken = task.accepted_at.astimezone(context.timezone)
+        due = datetime.combine(taken.date(), context.done_by, tzinfo=context.timezone)
+        if taken >= due:
+            due += timedelta(days=1)
+        if now >= due:
+            task.flagged_at = now
+            session.add(TaskEvent(task=task, kind="flagged", actor="system", channel="system", at=now,
+                                  detail=f"not done by {due.isoformat(timespec='minutes')}"))  # fmt: skip
+            flagged.append(task.id)
+    return flagged

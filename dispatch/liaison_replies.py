@@ -186,7 +186,7 @@ def _apply(
         task.status, task.assignee, task.offer_deadline = TaskStatus.DECLINED, None, None
         return texts("liaison_declined", task_id=task.id), []
     if command.verb == "accept":
-        task.status, task.offer_deadline = TaskStatus.ACCEPTED, None
+        task.status, task.offer_deadline, task.accepted_at = TaskStatus.ACCEPTED, None, now
         feedback = _tell_resident(session, task, "accepted", liaison, message, catalog)
         address = " ".join(p for p in (task.household.building, task.household.unit, task.household.room) if p) \
             if task.household else ""  # fmt: skip

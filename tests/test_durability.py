@@ -81,7 +81,13 @@ def test_work_wiped_from_redis_is_rebuilt_from_the_database(
 def test_sweeper_leaves_finished_work_alone(client: TestClient, services: Services, registered: dict[str, int]) -> None:
     post_signed(client, services, "/twilio/sms", sms_params("买菜"))
     run_worker(services)
-    assert jobs.sweep(grace_seconds=0) == {"inbound": 0, "outbound": 0, "abandoned": 0, "escalation_sms": 0}
+    assert jobs.sweep(grace_seconds=0) == {
+        "inbound": 0,
+        "outbound": 0,
+        "abandoned": 0,
+        "escalation_sms": 0,
+        "flagged": 0,
+    }
     run_worker(services)
     assert len(local_outbox(services)) == 2
 

@@ -126,3 +126,26 @@ def test_handing_back_climbs_at_once(client: TestClient, services: Services, com
     run_worker(services)
     task = the_task(services)
     assert (task.rung, task.status) == (1, TaskStatus.OFFERED) and len(sent_to(services, BACKUP_PHONE)) == 1
+
+
+def test_a_task_taken_but_not_done_by_evening_is_flagged_once(
+    client: TestClient, services: Services, community: None
+) -> None:
+    from datetime import datetime, time
+
+    post_signed(client, services, "/twilio/sms", sms_params("买菜"))
+    run_worker(services)
+    task_id = the_task(services).id
+    post_signed(client, services, "/twilio/sms", sms_params(f"接{task_id}", from_phone=LIAISON_PHONE))
+    run_worker(services)
+    taken = the_task(services).accepted_at
+    assert taken is not None
+    tz = services.settings.timezone
+    local = taken.astimezone(tz)
+    due = datetime.combine(local.date(), time(20, 0), tzinfo=tz)
+    due = due if local < due else due + timedelta(days=1)
+    with services.sessions.begin() as session:
+        assert ladder.flag_overdue_accepted(session, due - timedelta(minutes=1), services.intake) == []
+        assert ladder.flag_overdue_accepted(session, due, services.intake) == [task_id]
+        assert ladder.flag_overdue_accepted(session, due + timedelta(hours=3), services.intake) == []  # once
+    assert the_task(services).flagged_at is not None

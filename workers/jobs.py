@@ -114,6 +114,7 @@ def sweep(grace_seconds: int = SWEEP_GRACE_SECONDS) -> dict[str, int]:
     with services.sessions.begin() as session:
         abandoned = outbox.abandon_stale_claims(session, lease=SEND_LEASE)
         escalated = ladder.escalate_due_tasks(session, utcnow(), services.intake)
+        flagged = ladder.flag_overdue_accepted(session, utcnow(), services.intake)
     for outbound_id in escalated:
         if not deliver_sms(services, outbound_id):
             enqueue_send(services.redis, outbound_id, delay=RETRY_DELAY)
@@ -124,6 +125,7 @@ def sweep(grace_seconds: int = SWEEP_GRACE_SECONDS) -> dict[str, int]:
         "outbound": requeued_out,
         "abandoned": len(abandoned),
         "escalation_sms": len(escalated),
+        "flagged": len(flagged),
     }
     if requeued_in or requeued_out or abandoned:
         log.warning("sweep requeued inbound=%s outbound=%s marked-unknown=%s", requeued_in, requeued_out, abandoned)

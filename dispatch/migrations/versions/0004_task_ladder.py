@@ -1,4 +1,4 @@
-"""The ladder: a task's rung and offer deadline; the provider's error code on outbound SMS.
+"""The ladder: a task's rung, offer deadline, when it was taken and flagged; the provider's error code.
 
 Revision ID: 0004
 Revises: 0003
@@ -20,6 +20,8 @@ def upgrade() -> None:
     with op.batch_alter_table("tasks") as batch_op:
         batch_op.add_column(sa.Column("rung", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("offer_deadline", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("accepted_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("flagged_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index(batch_op.f("ix_tasks_offer_deadline"), ["offer_deadline"], unique=False)
     with op.batch_alter_table("tasks") as batch_op:
         batch_op.alter_column("rung", server_default=None)
@@ -33,4 +35,6 @@ def downgrade() -> None:
     with op.batch_alter_table("tasks") as batch_op:
         batch_op.drop_index(batch_op.f("ix_tasks_offer_deadline"))
         batch_op.drop_column("offer_deadline")
+        batch_op.drop_column("accepted_at")
+        batch_op.drop_column("flagged_at")
         batch_op.drop_column("rung")
