@@ -19,6 +19,7 @@ from dispatch.context import DispatchContext
 from dispatch.exceptions import NotFound
 from dispatch.liaison_replies import handle_liaison_message
 from dispatch.models import (
+    Channel,
     InboundMessage,
     InboundOutcome,
     ResidentStatus,
@@ -284,4 +285,8 @@ def _names(match: SenderMatch) -> str:
 
 
 def _is_landline(match: SenderMatch, phone: str) -> bool:
+    """True if the number cannot take an SMS receipt: a landline, or residents who cannot read SMS (voice).
+    They hear back by automated call when their task is taken and done."""
+    if all(r.channel == Channel.VOICE for r in match.residents):
+        return True
     return any(p.landline for r in match.residents for p in r.phones if p.phone == phone)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatch.exceptions import MessageCatalogError
-from dispatch.models import InboundMessage, Liaison, Task, TaskEvent, TaskStatus
+from dispatch.models import Channel, InboundMessage, Liaison, Task, TaskEvent, TaskStatus
 from dispatch.outbox import auto_replies_since, queue_sms
 from dispatch.replies import normalise
 from dispatch.texts import MessageCatalog
@@ -208,15 +208,15 @@ def _tell_resident(
 ) -> list[int]:
     """Feedback in the resident's language, to the number the need came from; once per task and stage.
 
-    Residents on voice (landlines) are not texted; the voice hotline will call them (not built yet).
+    Residents on voice, and landlines, get an automated call that says it instead of an SMS.
     """
     source = session.get(InboundMessage, task.source_message_id) if task.source_message_id else None
     people = [task.resident] if task.resident else list(task.household.residents) if task.household else []
     if source is None or not people:
         return []
     phones = {p.phone: p for person in people if person for p in person.phones}
-    if source.from_phone in phones and phones[source.from_phone].landline:
-        return []
+    landline = source.from_phone in phones and phones[source.from_phone].landline
+    by_voice = landline or all(person.channel == Channel.VOICE for person in people)
     language = people[0].language if people[0] else "zh-CN"
     body = catalog.render(
         f"resident_task_{stage}",
@@ -225,6 +225,13 @@ def _tell_resident(
         category=catalog.render(f"category_{task.category}", language),
         liaison_name=liaison.name,
     )
-    sms = queue_sms(session, dedupe_key=f"task:{task.id}:feedback:{stage}", to_phone=source.from_phone, body=body,
-                    task_id=task.id)  # fmt: skip
+    sms = queue_sms(
+        session,
+        dedupe_key=f"task:{task.id}:feedback:{stage}",
+        to_phone=source.from_phone,
+        body=body,
+        task_id=task.id,
+        kind="call" if by_voice else "sms",
+        language=language,
+    )
     return [sms.id] if sms else []

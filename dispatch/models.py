@@ -414,7 +414,8 @@ class TaskEvent(Base):
 
 
 class OutboundMessage(Base):
-    """An SMS the hotline decided to send. Stored first (the transactional outbox), then handed to the gateway."""
+    """An SMS or automated call the hotline decided to make. Stored first (the transactional outbox), then handed
+    to the gateway. A call's body is what it says; the call fetches it from `/twilio/voice/message?o=<id>`."""
 
     __tablename__ = "outbound_messages"
 
@@ -423,6 +424,8 @@ class OutboundMessage(Base):
     dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
     to_phone: Mapped[str] = mapped_column(String(20))
     body: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(8), default="sms")  # sms, or call
+    language: Mapped[str] = mapped_column(String(10), default="zh-CN")  # what a call speaks
     status: Mapped[OutboundStatus] = mapped_column(String(16), default=OutboundStatus.PENDING)
     task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
     provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)

@@ -53,24 +53,34 @@ PROVIDER_STATUS = {
 
 @dataclass(frozen=True)
 class SmsToSend:
-    """A claimed outbound SMS, detached from the session, for the gateway."""
+    """A claimed outbound SMS or call, detached from the session, for the gateway."""
 
     outbound_id: int
     to_phone: str
     body: str
+    kind: str = "sms"
 
 
 def queue_sms(
-    session: Session, *, dedupe_key: str, to_phone: str, body: str, task_id: int | None = None
+    session: Session,
+    *,
+    dedupe_key: str,
+    to_phone: str,
+    body: str,
+    task_id: int | None = None,
+    kind: str = "sms",
+    language: str = "zh-CN",
 ) -> OutboundMessage | None:
-    """Decide to send an SMS, once per `dedupe_key`.
+    """Decide to send an SMS (or, with kind "call", to place an automated call saying `body`), once per key.
 
     Returns:
         The new row, or None when this message was already decided (nothing more to do).
     """
     if session.scalar(select(OutboundMessage.id).where(OutboundMessage.dedupe_key == dedupe_key)) is not None:
         return None
-    row = OutboundMessage(dedupe_key=dedupe_key, to_phone=to_phone, body=body, task_id=task_id)
+    row = OutboundMessage(
+        dedupe_key=dedupe_key, to_phone=to_phone, body=body, task_id=task_id, kind=kind, language=language
+    )
     try:
         # A savepoint: if another transaction decided the same message a moment ago, only this insert is undone.
         with session.begin_nested():
@@ -91,9 +101,11 @@ def claim_for_sending(session: Session, outbound_id: int) -> SmsToSend | None:
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         return None
     row = session.execute(
-        select(OutboundMessage.to_phone, OutboundMessage.body).where(OutboundMessage.id == outbound_id)
+        select(OutboundMessage.to_phone, OutboundMessage.body, OutboundMessage.kind).where(
+            OutboundMessage.id == outbound_id
+        )
     ).one()
-    return SmsToSend(outbound_id, row.to_phone, row.body)
+    return SmsToSend(outbound_id, row.to_phone, row.body, row.kind)
 
 
 def mark_sent(session: Session, outbound_id: int, provider_sid: str) -> None:

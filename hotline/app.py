@@ -19,10 +19,11 @@ from dispatch.exceptions import InvalidInboundMessage
 from hotline.services import Services
 from hotline.settings import Settings
 from hotline.webhooks.twilio_sms import inbound_sms, message_status
+from hotline.webhooks.twilio_voice import voice_message
 
 log = logging.getLogger(__name__)
 
-WEBHOOK_PATHS = {"sms": "/twilio/sms", "status": "/twilio/status"}
+WEBHOOK_PATHS = {"sms": "/twilio/sms", "status": "/twilio/status", "voice_message": "/twilio/voice/message"}
 
 
 async def index(request: Request) -> Response:
@@ -89,6 +90,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             Route("/healthz", healthz),
             Route(WEBHOOK_PATHS["sms"], inbound_sms, methods=["POST"]),
             Route(WEBHOOK_PATHS["status"], message_status, methods=["POST"]),
+            Route(WEBHOOK_PATHS["voice_message"], voice_message, methods=["POST"]),
         ],
         exception_handlers={InvalidInboundMessage: _bad_input},
         lifespan=lifespan,

@@ -63,9 +63,16 @@ def deliver_sms(services: Services, outbound_id: int) -> bool:
     if sms is None:
         return True  # already sent, or another worker has it
     try:
-        sid = services.gateway.send_sms(
-            sms.to_phone, sms.body, status_callback=services.settings.callback_url(status_callback_path(outbound_id))
-        )
+        if sms.kind == "call":  # the call fetches what to say from us, signed like every webhook
+            sid = services.gateway.place_call(
+                sms.to_phone, twiml_url=services.settings.callback_url(f"/twilio/voice/message?o={outbound_id}")
+            )
+        else:
+            sid = services.gateway.send_sms(
+                sms.to_phone,
+                sms.body,
+                status_callback=services.settings.callback_url(status_callback_path(outbound_id)),
+            )
     except GatewayTemporaryError as exc:
         with services.sessions.begin() as session:
             outbox.release_for_retry(session, outbound_id, str(exc))

@@ -33,7 +33,7 @@ def _twiml(body: str) -> Response:
     return Response(body, media_type="text/xml")
 
 
-async def _signed_form(request: Request) -> FormData | Response:
+async def signed_form(request: Request) -> FormData | Response:
     """The request's form if Twilio's signature on it is good, else a 403 response."""
     services: Services = request.app.state.services
     form = await request.form()
@@ -56,7 +56,7 @@ def _field(form: FormData, name: str) -> str:
 
 async def inbound_sms(request: Request) -> Response:
     """Store an inbound SMS once (keyed by MessageSid), answer empty TwiML, then queue its processing."""
-    form = await _signed_form(request)
+    form = await signed_form(request)
     if isinstance(form, Response):
         return form
     services: Services = request.app.state.services
@@ -91,7 +91,7 @@ async def inbound_sms(request: Request) -> Response:
 
 async def message_status(request: Request) -> Response:
     """Record a delivery report for one of our outbound SMS. Reports may come late and out of order."""
-    form = await _signed_form(request)
+    form = await signed_form(request)
     if isinstance(form, Response):
         return form
     services: Services = request.app.state.services

@@ -1,0 +1,56 @@
+"""`POST /twilio/voice/message?o=<id>`: what an automated call from the hotline says (feedback to residents on
+voice). Signed like every webhook. Whatever goes wrong, the caller hears valid TwiML, never silence."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from twilio.twiml.voice_response import VoiceResponse
+
+from dispatch.models import OutboundMessage
+from hotline.services import Services
+from hotline.webhooks.twilio_sms import signed_form
+
+log = logging.getLogger(__name__)
+SPOKEN_LANGUAGE = {"zh-CN": "cmn-CN", "en": "en-US"}  # Twilio <Say> language codes
+
+
+def _say_twice(text: str, language: str) -> str:
+    """Said twice with a pause: the people this calls may not hear well the first time."""
+    response = VoiceResponse()
+    spoken = SPOKEN_LANGUAGE.get(language, "cmn-CN")
+    response.say(text, language=spoken)
+    response.pause(length=1)
+    response.say(text, language=spoken)
+    return str(response)
+
+
+async def voice_message(request: Request) -> Response:
+    """The words of one outbound call, read from the outbox row the call was placed for."""
+    form = await signed_form(request)
+    if isinstance(form, Response):
+        return form
+    services: Services = request.app.state.services
+    raw = request.query_params.get("o", "")
+
+    def load() -> tuple[str, str] | None:
+        if not raw.isdigit():
+            return None
+        with services.readonly() as session:
+            row = session.get(OutboundMessage, int(raw))
+            return (row.body, row.language) if row is not None and row.kind == "call" else None
+
+    try:
+        found = await run_in_threadpool(load)
+    except Exception:  # the database is down: still say something kind, never dead air
+        log.exception("voice message %s could not be loaded", raw)
+        found = None
+    if found is None:
+        language = services.settings.language
+        twiml = _say_twice(services.catalog.render("voice_message_unavailable", language), language)
+    else:
+        twiml = _say_twice(*found)
+    return Response(twiml, media_type="text/xml")
