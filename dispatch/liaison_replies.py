@@ -72,14 +72,18 @@ class CommandTable:
             if not plain.startswith(word):
                 continue
             rest = folded[len(word) :]
-            if word.isascii() and word[-1].isalnum() and rest[:1].isalpha():
+            if word.isascii() and word[-1].isalpha() and rest[:1].isalpha():
                 continue  # "okay" is not "ok" followed by "ay"
+            if word[-1].isdigit() and rest[:1].isdigit():
+                continue  # "12" is not "1" followed by task 2
             match = re.fullmatch(r"\s*#?\s*(\d{1,7})?\s*[,，:：]?\s*(.*)", rest, flags=re.S)
             if match is None:
                 continue
             number, words = match.groups()
             if verb in ("accept", "done", "list") and words.strip():
                 continue  # only a number may follow: "1 2 3" or "接什么" is not a command
+            if verb in ("decline", "note") and not number:
+                continue  # "No problem" and "退烧药买到了" hand nothing back: these need the task number
             return Command(verb, int(number) if number else None, words.strip())
         return Command(None)
 
@@ -104,7 +108,7 @@ def handle_liaison_message(
 ) -> LiaisonReplyResult:
     """Carry out one liaison's reply and answer it (at most `reply_cap` answers an hour). Only ever acts on the
     liaison's own tasks."""
-    command = table.read(message.body)
+    command = table.read(message.body) if liaison.active else Command(None)  # a stopped liaison acts on nothing
     texts = _Texts(catalog, language)
     mine = list(
         session.scalars(
@@ -144,16 +148,18 @@ def _pick(
     session: Session, command: Command, mine: list[Task], liaison: Liaison, texts: _Texts
 ) -> tuple[Task | None, str]:
     """The task a command is about, or None and the answer saying why not."""
-    if command.task_id is None:
+    task_id = command.task_id
+    if task_id is None:
         candidates = [t for t in mine if (t.status == TaskStatus.ACCEPTED) == (command.verb in ("done", "note"))]
-        if len(candidates) == 1:
-            return candidates[0], ""
         if not candidates:
             return None, texts("liaison_list_empty")
-        return None, texts("liaison_which_task", task_id=candidates[0].id)
-    task = session.get(Task, command.task_id, with_for_update=True)
+        if len(candidates) > 1:
+            return None, texts("liaison_which_task", task_id=candidates[0].id)
+        task_id = candidates[0].id
+    # Lock and read it afresh: the ladder may have moved it to someone else since the list above was read.
+    task = session.get(Task, task_id, with_for_update=True, populate_existing=True)
     if task is None or task.assignee_liaison_id != liaison.id:
-        return None, texts("liaison_not_yours", task_id=command.task_id)
+        return None, texts("liaison_not_yours", task_id=task_id)
     return task, ""
 
 

@@ -41,8 +41,13 @@ _CN_DIGITS = {
     "八": 8,
     "九": 9,
 }
-# 36.8, 36.8度, 36度8, 37.5℃, 体温38, 38°C
-_ARABIC_TEMPERATURE = re.compile(r"(?<![\d.])(\d{2})(?:\.(\d{1,2})|\s*度\s*(\d)(?!\d))?(?![\d.])\s*(?:度|℃|°c|°)?")
+# 36.8, 36.8度, 36度8, 37.5℃, 体温38, 38°C. A bare "38" is not one: it may be a menu choice or a building.
+_ARABIC_TEMPERATURE = re.compile(
+    r"(?P<before>体温|温度|发烧|烧到|量了)?\s*(?<![\d.])(\d{2})(?:\.(\d{1,2})|\s*度\s*(\d)(?!\d))?(?![\d.])"
+    r"\s*(?P<unit>度|℃|°c|°)?"
+)
+# What may be left of a "fine" message once its phrases are read: a couple of filler characters or words.
+FINE_LEFTOVER = 2
 # 三十七度五, 三十八度, 三十七点五
 _CHINESE_TEMPERATURE = re.compile(r"([三四])十([一二三四五六七八九])?(?:度|点)([一二三四五六七八九零])?")
 _MENU_ONLY = re.compile(r"^[\s0-9,，。.;；、/+和及]*$")
@@ -96,6 +101,7 @@ class ReplyVocabulary:
     typos: dict[str, str]
     opt_out: set[str]
     opt_in: set[str]
+    emergency_numbers: set[str]
     digit_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # digit → language → label
 
     @classmethod
@@ -132,6 +138,7 @@ class ReplyVocabulary:
             typos={k.lower(): v.lower() for k, v in words.get("typos", {}).items()},
             opt_out={w.upper() for w in words.get("opt_out", {}).get("words", [])},
             opt_in={w.upper() for w in words.get("opt_in", {}).get("words", [])},
+            emergency_numbers=set(words.get("emergency", {}).get("numbers", [])),
             digit_labels=labels,
         )
 
@@ -173,13 +180,16 @@ def parse_reply(text: str, vocabulary: ReplyVocabulary, fever_threshold: float =
 
     temperature, plain = _take_temperature(plain)
     found: list[tuple[int, str]] = []  # (position, meaning)
-    if _MENU_ONLY.match(plain) and re.search(r"\d", plain):
-        for match in re.finditer(r"\d", plain):
-            meaning = vocabulary.digits.get(match.group())
-            if meaning is not None:
-                found.append((match.start(), meaning))
+    leftover = 0
+    digits = re.sub(r"\D", "", plain)
+    if digits in vocabulary.emergency_numbers and _MENU_ONLY.match(plain):
+        found = [(0, "unwell")]  # 120: an emergency, not "fine, groceries, call back"
+    elif _MENU_ONLY.match(plain) and digits:
+        # Menu digits only if every digit is one; "39" or "38." is for a clerk to read, not a guess.
+        if all(d in vocabulary.digits for d in digits):
+            found = [(m.start(), vocabulary.digits[m.group()]) for m in re.finditer(r"\d", plain)]
     else:
-        found = _find_phrases(plain, vocabulary)
+        found, leftover = _find_phrases(plain, vocabulary)
 
     fever = temperature is not None and temperature >= fever_threshold
     if fever:
@@ -188,12 +198,18 @@ def parse_reply(text: str, vocabulary: ReplyVocabulary, fever_threshold: float =
     for _, meaning in sorted(found):
         if meaning != "fine" and meaning not in needs:
             needs.append(meaning)
-    fine = any(meaning == "fine" for _, meaning in found)
+    # "Fine" only when that is nearly all the message says: 暖气坏了，好冷 is not fine, it is for a clerk.
+    fine = any(meaning == "fine" for _, meaning in found) and leftover <= FINE_LEFTOVER
     return Reading(needs=tuple(needs), fine=fine, temperature=temperature, fever=fever)
 
 
-def _find_phrases(text: str, vocabulary: ReplyVocabulary) -> list[tuple[int, str]]:
-    """Phrases in `text`, longest first, each stretch of text used once; negated needs read as 'fine'."""
+def _find_phrases(text: str, vocabulary: ReplyVocabulary) -> tuple[list[tuple[int, str]], int]:
+    """Phrases in `text`, longest first, each stretch of text used once; negated needs read as 'fine'.
+
+    Returns:
+        The meanings found with their positions, and how much is left unread: Chinese characters, plus words
+        in other scripts.
+    """
     taken = [False] * len(text)
     found: list[tuple[int, str]] = []
     for phrase in vocabulary.phrases:
@@ -212,7 +228,9 @@ def _find_phrases(text: str, vocabulary: ReplyVocabulary) -> list[tuple[int, str
             if meaning in NEEDS and meaning != "unwell" and _negated(text[:start], vocabulary):
                 meaning = "fine"  # 不用买菜: no groceries, and the resident is telling us they are fine
             found.append((start, meaning))
-    return found
+    rest = "".join(" " if used else ch for ch, used in zip(text, taken, strict=True))
+    leftover = len(_CJK.findall(rest)) + len(re.findall(r"[^\W\d_\u4e00-\u9fff]+", rest))
+    return found, leftover
 
 
 def _negated(before: str, vocabulary: ReplyVocabulary) -> bool:
@@ -223,7 +241,9 @@ def _negated(before: str, vocabulary: ReplyVocabulary) -> bool:
 def _take_temperature(text: str) -> tuple[float | None, str]:
     """The first body temperature in `text`, and the text without it."""
     for match in _ARABIC_TEMPERATURE.finditer(text):
-        whole, tenths, after_du = match.group(1), match.group(2), match.group(3)
+        whole, tenths, after_du = match.group(2), match.group(3), match.group(4)
+        if not (tenths or after_du or match.group("before") or match.group("unit")):
+            continue
         value = float(f"{whole}.{tenths or after_du or 0}")
         if BODY_TEMPERATURE[0] <= value <= BODY_TEMPERATURE[1]:
             return round(value, 1), text[: match.start()] + " " + text[match.end() :]

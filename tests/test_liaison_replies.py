@@ -54,10 +54,16 @@ def test_the_whole_loop(client: TestClient, services: Services, registered: dict
     done = to(services, RESIDENT_PHONE)[resident_before + 1 :]
     assert len(done) == 1 and "已完成" in done[0]
     with services.sessions() as session:
-        trail = session.scalars(
+        trail = session.execute(
             select(TaskEvent.kind, TaskEvent.actor).where(TaskEvent.task_id == medicine).order_by(TaskEvent.id)
         ).all()
-    assert trail == ["created", "offered", "accepted", "done"]
+    liaison = f"liaison:{registered['liaison']}"
+    assert [tuple(row) for row in trail] == [
+        ("created", f"resident:{registered['resident']}"),
+        ("offered", "system"),
+        ("accepted", liaison),
+        ("done", liaison),
+    ]
 
 
 def test_a_duplicate_reply_webhook_changes_nothing_and_sends_nothing(
@@ -73,7 +79,10 @@ def test_a_duplicate_reply_webhook_changes_nothing_and_sends_nothing(
     again = sms_params(f"接{task_id}", from_phone=LIAISON_PHONE)  # a second, separate "take": told, no feedback
     post_signed(client, services, "/twilio/sms", again)
     run_worker(services)
-    assert len(to(services, RESIDENT_PHONE)) == 2 and "已接单" in to(services, LIAISON_PHONE)[-1]
+    assert len(to(services, RESIDENT_PHONE)) == 2 and "当前状态：已接单" in to(services, LIAISON_PHONE)[-1]
+    with services.sessions() as session:
+        accepted = session.scalars(select(TaskEvent).where(TaskEvent.kind == "accepted")).all()
+    assert len(accepted) == 1  # one take, however often it was said
 
 
 def test_a_bare_command_works_only_when_one_task_waits(
@@ -138,6 +147,13 @@ def test_list_note_and_hand_back(client: TestClient, services: Services, registe
         ("?", "list", None, ""),
         ("任务", "list", None, ""),
         ("okay", None, None, ""),
+        ("12", None, None, ""),
+        ("123", None, None, ""),
+        ("No problem", None, None, ""),
+        ("no thanks", None, None, ""),
+        ("No.", None, None, ""),
+        ("退烧药买到了", None, None, ""),
+        ("退", None, None, ""),
         ("1 2 3", None, None, ""),
         ("接什么", None, None, ""),
         ("谢谢", None, None, ""),
