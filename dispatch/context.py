@@ -27,4 +27,5 @@ class DispatchContext:
     auto_replies_per_number_per_hour: int = 6
     # Answers to numbers not in the register, for the whole service, per hour: a guard against SMS pumping.
     unknown_replies_per_hour: int = 20
+    region: str = "CN"  # HOTLINE_REGION: only mobiles of this region ever get a reply from an unregistered number
     done_by: time = time(20, 0)  # local time: a task taken but not done by then, that day, is flagged for staff

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import phonenumbers
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,8 @@ from dispatch.exceptions import NotFound
 from dispatch.liaison_replies import handle_liaison_message
 from dispatch.models import (
     Channel,
+    Community,
+    Household,
     InboundMessage,
     InboundOutcome,
     ResidentStatus,
@@ -86,7 +89,10 @@ def handle_inbound_message(
         return IntakeResult(outcome=None)
 
     match = match_sender(session, message.from_phone)
-    liaison = find_liaison_by_phone(session, message.from_phone) if not match.residents else None
+    liaison = find_liaison_by_phone(session, message.from_phone)
+    # A liaison who is also a resident: a command is a liaison's; anything else is the resident's message.
+    if liaison is not None and match.residents and context.commands.read(message.body).verb is None:
+        liaison = None
     if liaison is not None:
         done = handle_liaison_message(
             session,
@@ -120,6 +126,8 @@ def _reply_to_unknown_sender(
     # One polite reply a day per number: enough to be kind, never a loop with an auto-responder. And few in all:
     # someone pumping SMS through us with made-up senders gets silence once the hourly cap is reached.
     day = now.astimezone(context.timezone).date().isoformat()
+    if not _home_mobile(message.from_phone, context.region):
+        return IntakeResult(InboundOutcome.UNKNOWN_SENDER)  # never text a foreign or premium number: SMS pumping
     if auto_replies_since(session, now - HOUR, prefix="unknown-sender:%") >= context.unknown_replies_per_hour:
         return IntakeResult(InboundOutcome.UNKNOWN_SENDER)
     reply = queue_sms(
@@ -163,7 +171,7 @@ def _from_resident(
         result.task_ids.append(task.id)
         if created:
             result.outbound_ids += _offer(session, task, context) if task.assignee is not None else []
-            result.outbound_ids += ladder.start(session, task, now, context)
+            result.outbound_ids += ladder.start(session, task, now, context, community=_community_of(match))
     if household is None:
         result.outcome = InboundOutcome.AMBIGUOUS_SENDER
         receipt_key, fields = "shared_number_receipt", {}
@@ -197,6 +205,8 @@ def _open_task(
     resident = match.resident
     actor = f"resident:{resident.id}" if resident else f"household:{household.id}" if household else "phone"
     if household is not None and category != TaskCategory.OTHER:
+        # Lock the household first: two messages handled at once must find each other's task, not make two.
+        session.get(Household, household.id, with_for_update=True, populate_existing=True)
         same = session.scalar(
             select(Task)
             .where(Task.household_id == household.id, Task.category == category, Task.status.in_(OPEN_STATUSES))
@@ -271,13 +281,28 @@ def _opt(
     result.task_ids.append(task.id)
     if created:
         result.outbound_ids += _offer(session, task, context) if task.assignee is not None else []
-        result.outbound_ids += ladder.start(session, task, now, context)
+        result.outbound_ids += ladder.start(session, task, now, context, community=_community_of(match))
     return result  # no reply to the resident: Twilio confirms a STOP itself, and we must not text them now
+
+
+def _home_mobile(phone: str, region: str) -> bool:
+    try:
+        number = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException:
+        return False
+    mobile = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+    return phonenumbers.region_code_for_number(number) == region and phonenumbers.number_type(number) in mobile
 
 
 def _may_auto_reply(session: Session, phone: str, now: datetime, context: DispatchContext) -> bool:
     """At most a few automatic answers per number per hour, whatever the number sends."""
     return auto_replies_since(session, now - HOUR, phone=phone) < context.auto_replies_per_number_per_hour
+
+
+def _community_of(match: SenderMatch) -> Community | None:
+    """The one community all the sender's residents live in, if there is one."""
+    communities = {r.household.community_id for r in match.residents}
+    return match.residents[0].household.community if len(communities) == 1 else None
 
 
 def _names(match: SenderMatch) -> str:

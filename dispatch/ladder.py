@@ -13,7 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from dispatch.context import DispatchContext
-from dispatch.models import Liaison, OutboundMessage, Task, TaskEvent, TaskPriority, TaskStatus
+from dispatch.models import Community, Liaison, OutboundMessage, Task, TaskEvent, TaskPriority, TaskStatus
 from dispatch.outbox import queue_sms
 from dispatch.task_messages import task_text
 
@@ -27,13 +27,20 @@ def deadline(task: Task, now: datetime, context: DispatchContext) -> datetime:
     return now + timedelta(minutes=minutes)
 
 
-def start(session: Session, task: Task, now: datetime, context: DispatchContext) -> list[int]:
+def start(
+    session: Session, task: Task, now: datetime, context: DispatchContext, community: Community | None = None
+) -> list[int]:
     """A new task: set its deadline, alert duty staff at once if urgent, climb at once if nobody was offered it.
+
+    Args:
+        community: For a task with no household (a number several households share): whose duty staff to tell.
 
     Returns:
         Outbound SMS ids decided now.
     """
     outbound: list[int] = []
+    if task.household is None:
+        return _to_duty_staff_directly(session, task, now, context, community)
     if task.priority == TaskPriority.URGENT:
         outbound += _alert_duty_staff_now(session, task, context)
     if task.status == TaskStatus.OFFERED:
@@ -59,9 +66,8 @@ def escalate_due_tasks(session: Session, now: datetime, context: DispatchContext
     ).all()
     outbound: list[int] = []
     for task in due:
-        outbound += climb(
-            session, task, now, context, reason="not taken in time" if task.status == "offered" else "handed back"
-        )
+        reason = "handed back" if task.status == TaskStatus.DECLINED else "not taken in time"
+        outbound += climb(session, task, now, context, reason=reason)
     return outbound
 
 
@@ -73,7 +79,7 @@ def escalate_after_failed_offer(
     if sms is None or sms.task_id is None or not sms.dedupe_key.startswith(f"task:{sms.task_id}:offer:"):
         return []
     rung = int(sms.dedupe_key.rsplit(":", 1)[1])
-    task = session.get(Task, sms.task_id, with_for_update=True)
+    task = session.get(Task, sms.task_id, with_for_update=True, populate_existing=True)
     if task is None or task.rung != rung or task.status not in CLIMBABLE:
         return []  # already taken, or already climbed past this offer
     return climb(session, task, now, context, reason="offer SMS not delivered")
@@ -130,6 +136,26 @@ def _reach(session: Session, task: Task, rung: int) -> tuple[Liaison | None, str
         return leader, phone
     duty = household.community.duty_phone if household.community else None
     return None, duty
+
+
+def _to_duty_staff_directly(
+    session: Session, task: Task, now: datetime, context: DispatchContext, community: Community | None
+) -> list[int]:
+    """No household to climb through: straight to the community's duty phone, or to the board if none."""
+    phone = community.duty_phone if community is not None else None
+    task.rung, task.status, task.offer_deadline = DUTY_STAFF, TaskStatus.ESCALATED, None
+    detail = f"rung:{DUTY_STAFF} no household" + ("" if phone else "; nobody to reach")
+    session.add(TaskEvent(task=task, kind="escalated", actor="system", channel="system", at=now, detail=detail))
+    if phone is None:
+        return []
+    sms = queue_sms(
+        session,
+        dedupe_key=f"task:{task.id}:offer:{DUTY_STAFF}",
+        to_phone=phone,
+        body=task_text(session, task, "staff_task_alert", context.catalog, context.staff_language),
+        task_id=task.id,
+    )
+    return [sms.id] if sms else []
 
 
 def _alert_duty_staff_now(session: Session, task: Task, context: DispatchContext) -> list[int]:

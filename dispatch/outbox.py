@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dispatch.models import (
+    Liaison,
     LocalOutboxEntry,
     OutboundMessage,
     OutboundStatus,
@@ -78,6 +79,8 @@ def queue_sms(
     """
     if session.scalar(select(OutboundMessage.id).where(OutboundMessage.dedupe_key == dedupe_key)) is not None:
         return None
+    if _only_opted_out_residents(session, to_phone):
+        return None  # they asked for no automated messages; their liaison calls them instead
     row = OutboundMessage(
         dedupe_key=dedupe_key, to_phone=to_phone, body=body, task_id=task_id, kind=kind, language=language
     )
@@ -88,6 +91,14 @@ def queue_sms(
     except IntegrityError:
         return None
     return row
+
+
+def _only_opted_out_residents(session: Session, phone: str) -> bool:
+    """True if `phone` belongs to residents who all opted out, and to no liaison."""
+    statuses = set(session.scalars(select(Resident.status).join(ResidentPhone).where(ResidentPhone.phone == phone)))
+    if statuses != {ResidentStatus.OPTED_OUT}:
+        return False
+    return session.scalar(select(Liaison.id).where(Liaison.phone == phone)) is None
 
 
 def claim_for_sending(session: Session, outbound_id: int) -> SmsToSend | None:

@@ -92,6 +92,7 @@ class Services:
                 auto_replies_per_number_per_hour=settings.auto_replies_per_number_per_hour,
                 unknown_replies_per_hour=settings.unknown_replies_per_hour,
                 done_by=settings.done_by,
+                region=settings.region,
             ),
         )
 

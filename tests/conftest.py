@@ -160,3 +160,29 @@ def local_outbox(services: Services) -> list[LocalOutboxEntry]:
     """What the local gateway was asked to send, oldest first."""
     with services.sessions() as session:
         return list(session.scalars(select(LocalOutboxEntry).order_by(LocalOutboxEntry.id)))
+
+
+BACKUP_PHONE, LEADER_PHONE, DUTY_PHONE = "+8613912345679", "+8613912345690", "+8637166880000"
+LADDER_HOME = register.Address("幸福里社区", "3号楼", "2单元", "402")
+
+
+@pytest.fixture
+def community(services: Services) -> None:
+    """A household with primary and backup liaisons, in a grid with a leader, in a community with a duty phone."""
+    with services.sessions.begin() as session:
+        register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
+        register.add_liaison(session, name="李强", phone=BACKUP_PHONE, region="CN")
+        resident = register.add_resident(
+            session,
+            name="梁阿姨",
+            phones=["13800138000"],
+            liaison_phone=LIAISON_PHONE,
+            backup_liaison_phone=BACKUP_PHONE,
+            address=LADDER_HOME,
+            region="CN",
+        )
+        household = resident.household
+        assert household.community is not None
+        household.community.duty_phone = DUTY_PHONE
+        household.grid = register.find_or_create_grid(session, household.community, "第1网格")
+        household.grid.leader_name, household.grid.leader_phone = "王组长", LEADER_PHONE

@@ -4,39 +4,23 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from dispatch import ladder, register
+from dispatch import ladder
 from dispatch.models import OutboundMessage, Task, TaskEvent, TaskStatus, utcnow
 from hotline.services import Services
-from tests.conftest import LIAISON_PHONE, local_outbox, post_signed, run_worker, sms_params
+from tests.conftest import (
+    BACKUP_PHONE,
+    DUTY_PHONE,
+    LEADER_PHONE,
+    LIAISON_PHONE,
+    local_outbox,
+    post_signed,
+    run_worker,
+    sms_params,
+)
 from workers.jobs import deliver_sms
-
-BACKUP_PHONE, LEADER_PHONE, DUTY_PHONE = "+8613912345679", "+8613912345690", "+8637166880000"
-HOME = register.Address("幸福里社区", "3号楼", "2单元", "402")
-
-
-@pytest.fixture
-def community(services: Services) -> None:
-    with services.sessions.begin() as session:
-        register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
-        register.add_liaison(session, name="李强", phone=BACKUP_PHONE, region="CN")
-        resident = register.add_resident(
-            session,
-            name="梁阿姨",
-            phones=["13800138000"],
-            liaison_phone=LIAISON_PHONE,
-            backup_liaison_phone=BACKUP_PHONE,
-            address=HOME,
-            region="CN",
-        )
-        household = resident.household
-        assert household.community is not None
-        household.community.duty_phone = DUTY_PHONE
-        household.grid = register.find_or_create_grid(session, household.community, "第1网格")
-        household.grid.leader_name, household.grid.leader_phone = "王组长", LEADER_PHONE
 
 
 def escalate_at(services: Services, minutes: float) -> list[int]:

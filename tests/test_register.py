@@ -99,7 +99,8 @@ def test_an_sms_from_a_number_shared_across_households_goes_to_a_clerk(client: T
         task = session.scalars(select(Task)).one()
         message = session.scalars(select(InboundMessage)).one()
     assert message.outcome == InboundOutcome.AMBIGUOUS_SENDER
-    assert task.status == TaskStatus.NEW and task.assignee_liaison_id is None and task.household_id is None
+    # No household to climb through: straight to staff (no duty phone is set here, so the board shows it).
+    assert task.status == TaskStatus.ESCALATED and task.assignee_liaison_id is None and task.household_id is None
     sent = local_outbox(services)
     assert [e.to_phone for e in sent] == ["+8613800138000"]  # no guess at a liaison; the sender hears back
     assert "回电" in sent[0].body

@@ -1,0 +1,59 @@
+"""Races between the ladder and a liaison's reply. They need two writers at once, which only PostgreSQL allows:
+SQLite's BEGIN IMMEDIATE makes every writer wait for the last, so on SQLite these races cannot happen at all."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from dispatch import ladder, liaison_replies
+from dispatch.models import OutboundMessage, Task, TaskStatus, utcnow
+from hotline.services import Services
+from tests.conftest import (
+    BACKUP_PHONE,
+    LIAISON_PHONE,
+    RESIDENT_PHONE,
+    local_outbox,
+    post_signed,
+    run_worker,
+    sms_params,
+)
+
+
+@pytest.mark.parametrize("reply", ["接{}", "接"])
+def test_the_ladder_moving_a_task_while_its_liaison_takes_it(
+    client: TestClient, services: Services, community: None, monkeypatch: pytest.MonkeyPatch, reply: str
+) -> None:
+    if services.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite serialises writers, so the ladder cannot run inside a liaison's transaction")
+    post_signed(client, services, "/twilio/sms", sms_params("买菜"))
+    run_worker(services)
+    with services.sessions() as session:
+        task_id = session.scalars(select(Task.id)).one()
+    real_pick = liaison_replies._pick
+
+    def sweep_in_between(*args: object) -> object:
+        # The sweeper commits in its own transaction after the liaison's list was read, before the task is locked.
+        with services.sessions.begin() as other:
+            ladder.escalate_due_tasks(other, utcnow() + timedelta(minutes=61), services.intake)
+        return real_pick(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(liaison_replies, "_pick", sweep_in_between)
+    post_signed(client, services, "/twilio/sms", sms_params(reply.format(task_id), from_phone=LIAISON_PHONE))
+    run_worker(services)
+    with services.sessions() as session:
+        task = session.get(Task, task_id)
+        assert task is not None
+    assert (task.status, task.rung) == (TaskStatus.OFFERED, 1)  # the backup has it, not taken by two people
+    assert (
+        "不是您的任务" in [e.body for e in local_outbox(services) if e.to_phone == LIAISON_PHONE][-1] or reply == "接"
+    )
+    assert not any(
+        "接单" in e.body for e in local_outbox(services) if e.to_phone == RESIDENT_PHONE and "已由" in e.body
+    )
+    with services.sessions() as session:
+        to_backup = session.scalars(select(OutboundMessage).where(OutboundMessage.to_phone == BACKUP_PHONE)).all()
+    assert len(to_backup) == 1  # the sweep's offer to the backup, decided once
