@@ -57,3 +57,48 @@ def test_the_ladder_moving_a_task_while_its_liaison_takes_it(
     with services.sessions() as session:
         to_backup = session.scalars(select(OutboundMessage).where(OutboundMessage.to_phone == BACKUP_PHONE)).all()
     assert len(to_backup) == 1  # the sweep's offer to the backup, decided once
+
+
+def test_two_texts_of_one_household_handled_at_once_make_one_task(
+    services: Services, registered: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if services.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite serialises writers, so two workers cannot be inside intake at once")
+    import threading
+    import time
+    import uuid
+
+    from dispatch import intake
+    from dispatch.inbound import store_inbound_sms
+
+    ids = [
+        store_inbound_sms(services.sessions, message_sid="SM" + uuid.uuid4().hex, from_phone=RESIDENT_PHONE,
+                          to_phone="+8657112345678", body=body, region="CN").message_id
+        for body in ("买菜", "还要鸡蛋")
+    ]  # fmt: skip
+    real_open_task = intake._open_task
+    first_inside = threading.Event()
+
+    def slow_first(*args: object, **kwargs: object) -> object:
+        result = real_open_task(*args, **kwargs)  # type: ignore[arg-type]
+        if not first_inside.is_set():
+            first_inside.set()  # worker A holds the household lock now, and has not committed
+            time.sleep(0.5)
+        return result
+
+    monkeypatch.setattr(intake, "_open_task", slow_first)
+
+    def worker(message_id: int) -> None:
+        with services.sessions.begin() as session:
+            intake.handle_inbound_message(session, message_id, services.intake)
+
+    a = threading.Thread(target=worker, args=(ids[0],))
+    a.start()
+    assert first_inside.wait(10)
+    b = threading.Thread(target=worker, args=(ids[1],))
+    b.start()
+    a.join(20)
+    b.join(20)
+    with services.sessions() as session:
+        tasks = session.scalars(select(Task)).all()
+    assert len(tasks) == 1 and "鸡蛋" in tasks[0].description
