@@ -32,7 +32,6 @@ from workers.gateways.twilio import SIGNATURE_HEADER, TwilioSignatureCheck
 from workers.queues import INBOUND
 
 INTERVAL = 0.1
-RESIDENTS = 10
 
 
 def _hotline(env: dict[str, str], *args: str) -> None:
@@ -53,10 +52,12 @@ def main(count: int = 50) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_", "REDIS_", "DATABASE_"))}
         env.update({"HOTLINE_DATA_DIR": str(data_dir), "HOTLINE_PUBLIC_URL": f"http://127.0.0.1:{port}"})
         _hotline(env, "liaisons", "add", "--name", "张敏", "--phone", "13912345678")
-        for i in range(RESIDENTS):
-            _hotline(
-                env, "residents", "add", "--name", f"居民{i}", "--phone", f"1380013{i:04d}", "--liaison", "13912345678"
-            )
+        # One resident per message: a second identical need from one resident is added to the open task
+        # (no new offer), which would not measure the loop.
+        register_file = Path(tmp) / "residents.csv"
+        rows = [f"居民{i},1380013{i:04d},13912345678" for i in range(count)]
+        register_file.write_text("姓名,电话,联络员电话\n" + "\n".join(rows) + "\n", encoding="utf-8")
+        _hotline(env, "import", "residents", str(register_file))
         settings = load_settings(env, env_file=None)
         signer = TwilioSignatureCheck(str(settings.twilio_auth_token), settings.public_url)
 
@@ -83,7 +84,7 @@ def main(count: int = 50) -> None:
             for i in range(count):
                 params = {
                     "MessageSid": "SM" + uuid.uuid4().hex,
-                    "From": f"+861380013{i % RESIDENTS:04d}",
+                    "From": f"+861380013{i:04d}",
                     "To": "+10000000000",
                     "Body": "想买点米和菜",
                 }

@@ -40,6 +40,7 @@ from dispatch.replies import Reading, parse_reply
 from dispatch.task_messages import task_text
 
 HOUR = timedelta(hours=1)
+LIAISON_REPLY_FACTOR = 5  # liaisons get five times a resident's hourly automatic answers
 OPEN_STATUSES = (TaskStatus.NEW, TaskStatus.OFFERED, TaskStatus.ACCEPTED, TaskStatus.ESCALATED)
 NEED_CATEGORY = {
     "groceries": TaskCategory.GROCERIES,
@@ -102,7 +103,8 @@ def handle_inbound_message(
             context.catalog,
             context.staff_language,
             now,
-            reply_cap=context.auto_replies_per_number_per_hour,
+            # A liaison working through a morning's errands sends many commands; a loop would still hit this.
+            reply_cap=LIAISON_REPLY_FACTOR * context.auto_replies_per_number_per_hour,
         )
         changed = [done.changed_task_id] if done.changed_task_id else []
         result = IntakeResult(InboundOutcome.FROM_LIAISON, task_ids=changed, outbound_ids=done.outbound_ids)

@@ -162,3 +162,11 @@ def test_list_note_and_hand_back(client: TestClient, services: Services, registe
 def test_command_table(reply: str, verb: str | None, task_id: int | None, words: str) -> None:
     command = TABLE.read(reply)
     assert (command.verb, command.task_id, command.text if command.verb else "") == (verb, task_id, words)
+
+
+def test_a_busy_liaison_keeps_getting_answers(
+    client: TestClient, services: Services, registered: dict[str, int]
+) -> None:
+    for _ in range(10):  # ten "?" in an hour: more than a resident's cap, well within a liaison's
+        text(client, services, "?", sender=LIAISON_PHONE)
+    assert len(to(services, LIAISON_PHONE)) == 10
