@@ -169,11 +169,7 @@ def _from_resident(
     priority = TaskPriority.URGENT if reading.urgent else TaskPriority.NORMAL
     result = IntakeResult(InboundOutcome.TASK_CREATED)
     for category in needs:
-        task, created = _open_task(session, message, match, category, priority, now)
-        result.task_ids.append(task.id)
-        if created:
-            result.outbound_ids += _offer(session, task, context) if task.assignee is not None else []
-            result.outbound_ids += ladder.start(session, task, now, context, community=_community_of(match))
+        _record_need(session, message, match, category, priority, context, now, result)
     if household is None:
         result.outcome = InboundOutcome.AMBIGUOUS_SENDER
         receipt_key, fields = "shared_number_receipt", {}
@@ -192,6 +188,24 @@ def _from_resident(
         )
         result.outbound_ids += [receipt.id] if receipt else []
     return result
+
+
+def _record_need(
+    session: Session,
+    message: InboundMessage,
+    match: SenderMatch,
+    category: TaskCategory,
+    priority: TaskPriority,
+    context: DispatchContext,
+    now: datetime,
+    result: IntakeResult,
+) -> None:
+    """One need: added to the household's open task, or a new task offered and put on the ladder."""
+    task, created = _open_task(session, message, match, category, priority, now)
+    result.task_ids.append(task.id)
+    if created:
+        result.outbound_ids += _offer(session, task, context) if task.assignee is not None else []
+        result.outbound_ids += ladder.start(session, task, now, context, community=_community_of(match))
 
 
 def _open_task(
@@ -279,11 +293,7 @@ def _opt(
     if reading.opt_in:
         return IntakeResult(InboundOutcome.OPTED_IN)
     result = IntakeResult(InboundOutcome.OPTED_OUT)
-    task, created = _open_task(session, message, match, TaskCategory.CALLBACK, TaskPriority.NORMAL, now)
-    result.task_ids.append(task.id)
-    if created:
-        result.outbound_ids += _offer(session, task, context) if task.assignee is not None else []
-        result.outbound_ids += ladder.start(session, task, now, context, community=_community_of(match))
+    _record_need(session, message, match, TaskCategory.CALLBACK, TaskPriority.NORMAL, context, now, result)
     return result  # no reply to the resident: Twilio confirms a STOP itself, and we must not text them now
 
 

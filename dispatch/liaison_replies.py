@@ -8,7 +8,6 @@ Each inbound message gets at most one reply, and each task at most one "taken" a
 from __future__ import annotations
 
 import re
-import tomllib
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ from dispatch.exceptions import MessageCatalogError
 from dispatch.models import Channel, InboundMessage, Liaison, Task, TaskEvent, TaskStatus
 from dispatch.outbox import auto_replies_since, queue_sms
 from dispatch.replies import normalise
+from dispatch.script_data import load_versioned_toml
 from dispatch.texts import MessageCatalog
 from ivr_scripts import SCRIPTS_DIR
 
@@ -51,12 +51,7 @@ class CommandTable:
         Raises:
             MessageCatalogError: malformed file, unknown version or verb.
         """
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise MessageCatalogError(f"{path.name}: {exc}") from exc
-        if data.get("version") != 1:
-            raise MessageCatalogError(f"{path.name}: version {data.get('version')!r} is not supported")
+        data = load_versioned_toml(path)
         pairs = []
         for verb, words in data.get("commands", {}).items():
             if verb not in VERBS:

@@ -8,18 +8,16 @@ dropped.
 from __future__ import annotations
 
 import re
-import tomllib
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from dispatch.exceptions import MessageCatalogError
+from dispatch.script_data import load_versioned_toml
 from ivr_scripts import SCRIPTS_DIR
 
 MENU_FILE = SCRIPTS_DIR / "menu_digits.toml"
 KEYWORDS_FILE = SCRIPTS_DIR / "reply_keywords.toml"
-SUPPORTED_VERSIONS = (1,)
 MEANINGS = ("fine", "groceries", "medicine", "unwell", "rubbish", "parcel", "callback", "visit")
 NEEDS = MEANINGS[1:]
 NEUTRAL = "neutral"  # greetings: read, and meaning nothing
@@ -111,7 +109,7 @@ class ReplyVocabulary:
         Raises:
             MessageCatalogError: a file is malformed, of an unknown version, or names an unknown meaning.
         """
-        menu_data, words = _read(menu), _read(keywords)
+        menu_data, words = load_versioned_toml(menu), load_versioned_toml(keywords)
         digits, labels = {}, {}
         for entry in menu_data.get("digit", []):
             if entry.get("meaning") not in MEANINGS or not str(entry.get("key", "")).isdigit():
@@ -141,16 +139,6 @@ class ReplyVocabulary:
             emergency_numbers=set(words.get("emergency", {}).get("numbers", [])),
             digit_labels=labels,
         )
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise MessageCatalogError(f"{path.name}: {exc}") from exc
-    if data.get("version") not in SUPPORTED_VERSIONS:
-        raise MessageCatalogError(f"{path.name}: version {data.get('version')!r} is not supported")
-    return data
 
 
 def normalise(text: str) -> str:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import string
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from dispatch.exceptions import MessageCatalogError
+from dispatch.script_data import load_versioned_toml
 from ivr_scripts import SCRIPTS_DIR
 
 SMS_TEXTS_FILE = SCRIPTS_DIR / "sms_texts.toml"
@@ -34,13 +34,8 @@ class MessageCatalog:
         Raises:
             MessageCatalogError: The file is unreadable, of an unknown version, or inconsistent.
         """
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise MessageCatalogError(f"{path.name}: {exc}") from exc
-        version = data.pop("version", None)
-        if version not in SUPPORTED_VERSIONS:
-            raise MessageCatalogError(f"{path.name}: version {version!r} is not one of {SUPPORTED_VERSIONS}")
+        data = load_versioned_toml(path, SUPPORTED_VERSIONS)
+        version = data.pop("version")
         if FALLBACK_LANGUAGE not in data:
             raise MessageCatalogError(f"{path.name}: has no [{FALLBACK_LANGUAGE}] table")
         reference = data[FALLBACK_LANGUAGE]

@@ -10,13 +10,13 @@ import codecs
 import csv
 import io
 import re
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from dispatch.exceptions import InvalidPhoneNumber, MessageCatalogError
 from dispatch.phones import Phone, normalize_phone, parse_register_phone
+from dispatch.script_data import load_versioned_toml
 from ivr_scripts import SCRIPTS_DIR
 
 COLUMNS_FILE = SCRIPTS_DIR / "register_columns.toml"
@@ -63,12 +63,7 @@ class Vocabulary:
         Raises:
             MessageCatalogError: the file is malformed or of an unknown version.
         """
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise MessageCatalogError(f"{path.name}: {exc}") from exc
-        if data.get("version") not in SUPPORTED_VERSIONS:
-            raise MessageCatalogError(f"{path.name}: version {data.get('version')!r} is not supported")
+        data = load_versioned_toml(path, SUPPORTED_VERSIONS)
         values = data.get("values", {})
         tables = {name: data[name] for name in ("residents", "liaisons")}
         for group in [*tables.values(), *values.values()]:
