@@ -9,11 +9,8 @@ from dispatch.register.coverage import (
     describe_address,
 )
 from dispatch.register.csv_export import export_liaisons, export_residents
-from dispatch.register.csv_import import (
-    ImportReport,
-    import_liaisons,
-    import_residents,
-)
+from dispatch.register.csv_import import ImportReport, import_residents
+from dispatch.register.csv_liaisons import import_liaisons
 from dispatch.register.csv_read import RowError, Vocabulary
 from dispatch.register.people import (
     Address,

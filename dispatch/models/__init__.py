@@ -1,0 +1,51 @@
+"""The durable store: SQLAlchemy models, one module per area. The database is the truth; Redis only carries work."""
+
+from dispatch.models.base import NAMING_CONVENTION, Base, UTCDateTime, utcnow
+from dispatch.models.messages import InboundMessage, InboundOutcome, LocalOutboxEntry, OutboundMessage, OutboundStatus
+from dispatch.models.register import (
+    Channel,
+    Community,
+    DirectoryEntry,
+    DirectoryKind,
+    Grid,
+    Household,
+    Liaison,
+    LiaisonRole,
+    Resident,
+    ResidentCategory,
+    ResidentPhone,
+    ResidentStatus,
+    RiskColour,
+)
+from dispatch.models.tasks import Task, TaskCategory, TaskEvent, TaskPriority, TaskStatus, TemperatureReading
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "Base",
+    "Channel",
+    "Community",
+    "DirectoryEntry",
+    "DirectoryKind",
+    "Grid",
+    "Household",
+    "InboundMessage",
+    "InboundOutcome",
+    "Liaison",
+    "LiaisonRole",
+    "LocalOutboxEntry",
+    "OutboundMessage",
+    "OutboundStatus",
+    "Resident",
+    "ResidentCategory",
+    "ResidentPhone",
+    "ResidentStatus",
+    "RiskColour",
+    "Task",
+    "TaskCategory",
+    "TaskEvent",
+    "TaskPriority",
+    "TaskStatus",
+    "TemperatureReading",
+    "UTCDateTime",
+    "utcnow",
+]

@@ -1,0 +1,123 @@
+"""Tasks: one need of one household, its audit trail of events, and temperature readings."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from dispatch.models.base import Base, UTCDateTime, utcnow
+from dispatch.models.register import Household, Liaison, Resident
+
+
+class TaskCategory(enum.StrEnum):
+    """What a resident needs. `other` is for a clerk to triage."""
+
+    GROCERIES = "groceries"
+    MEDICINE = "medicine"
+    RUBBISH = "rubbish"
+    PARCEL = "parcel"
+    UNWELL = "unwell"
+    VISIT = "visit"
+    CALLBACK = "callback"
+    OTHER = "other"
+
+
+class TaskStatus(enum.StrEnum):
+    """Where a task is in the loop 收集—分流—接单—反馈."""
+
+    # Made from a resident's message; nobody has been asked to take it yet.
+    NEW = "new"
+    # Sent to a liaison, who has not yet replied.
+    OFFERED = "offered"
+    # A liaison has taken it and is on it.
+    ACCEPTED = "accepted"
+    # Finished; the resident has been told.
+    DONE = "done"
+    # The liaison handed it back.
+    DECLINED = "declined"
+    # Nobody took it in time; it climbed the ladder.
+    ESCALATED = "escalated"
+    # Staff cancelled it; it needs nothing more.
+    CANCELLED = "cancelled"
+
+
+class TaskPriority(enum.StrEnum):
+    """How soon a task must be taken."""
+
+    # Unwell, a fever, or no answer to a check-in: shorter deadline, and duty staff hear at once.
+    URGENT = "urgent"
+    NORMAL = "normal"
+
+
+class Task(Base):
+    """One need of one resident."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"), index=True)
+    # None: the need came from a number several residents share, so it is the household's (see README).
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"))
+    category: Mapped[TaskCategory] = mapped_column(String(20))
+    priority: Mapped[TaskPriority] = mapped_column(String(8), default=TaskPriority.NORMAL)
+    status: Mapped[TaskStatus] = mapped_column(String(20))
+    description: Mapped[str] = mapped_column(Text, default="")
+    assignee_liaison_id: Mapped[int | None] = mapped_column(ForeignKey("liaisons.id"))
+    source_message_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+    # The ladder: 0 primary liaison, 1 backup liaison, 2 grid leader, 3 duty staff (the last rung).
+    rung: Mapped[int] = mapped_column(Integer, default=0)
+    # When the current offer lapses if nobody has taken it; None once taken, or on the last rung.
+    offer_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set once when a taken task is still not done by the day's done-by time: staff should look.
+    flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    household: Mapped[Household | None] = relationship()
+    resident: Mapped[Resident | None] = relationship()
+    assignee: Mapped[Liaison | None] = relationship()
+    events: Mapped[list[TaskEvent]] = relationship(back_populates="task", order_by="TaskEvent.id")
+
+    # One message makes at most one task of each kind, however often it is processed.
+    __table_args__ = (UniqueConstraint("source_message_id", "category"),)
+
+
+class TaskEvent(Base):
+    """One change to a task: who, when, through which channel. This is the audit trail."""
+
+    __tablename__ = "task_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # created, offered, …
+    actor: Mapped[str] = mapped_column(String(64))  # "resident:12", "liaison:3", "system"
+    channel: Mapped[str] = mapped_column(String(16))  # sms, voice, console, system
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    task: Mapped[Task] = relationship(back_populates="events")
+
+
+class TemperatureReading(Base):
+    """A body temperature a resident reported, in °C."""
+
+    __tablename__ = "temperature_readings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"), index=True)
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"))
+    # One reading per message: a retried job records it once.
+    message_id: Mapped[int] = mapped_column(ForeignKey("inbound_messages.id"), unique=True)
+    celsius: Mapped[float] = mapped_column(Float)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
