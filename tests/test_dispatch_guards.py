@@ -93,3 +93,19 @@ def test_a_lapsed_grid_leader_step_is_recorded_as_not_taken(
     with services.sessions() as session:
         details = session.scalars(select(TaskEvent.detail).where(TaskEvent.kind == "escalated")).all()
     assert details == ["rung:1 not taken in time", "rung:2 not taken in time", "rung:3 not taken in time"]
+
+
+def test_a_stopped_liaison_cannot_act_on_a_task_still_assigned_to_them(
+    client: TestClient, services: Services, registered: dict[str, int]
+) -> None:
+    from dispatch.models import Liaison
+
+    text(client, services, "买菜")
+    with services.sessions.begin() as session:
+        task_id = session.scalars(select(Task.id)).one()
+        liaison = session.get(Liaison, registered["liaison"])
+        assert liaison is not None
+        liaison.active = False  # stopped directly, with the task left on them
+    text(client, services, f"接{task_id}", sender=LIAISON_PHONE)
+    with services.sessions() as session:
+        assert session.get(Task, task_id).status == TaskStatus.OFFERED  # type: ignore[union-attr]
