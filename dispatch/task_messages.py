@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy.orm import Session
 
 from dispatch.models import InboundMessage, Task, TaskPriority
@@ -39,4 +41,5 @@ def task_text(session: Session, task: Task, key: str, catalog: MessageCatalog, l
         body=task.description.strip() or "-",
         **extra,
     )
-    return fit_segments(text, MAX_SEGMENTS)
+    # An unknown address leaves a gap in the template; on a small screen every character counts.
+    return fit_segments(re.sub(r" {2,}", " ", text), MAX_SEGMENTS)

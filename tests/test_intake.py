@@ -143,3 +143,11 @@ def test_answers_to_unregistered_numbers_are_capped_for_the_whole_service(
         outcomes = session.scalars(select(InboundMessage.outcome)).all()
     assert outcomes == [InboundOutcome.UNKNOWN_SENDER] * 25  # all stored, for staff
     assert len(local_outbox(services)) == services.settings.unknown_replies_per_hour == 20
+
+
+def test_an_offer_for_a_household_with_no_address_has_no_gap(
+    client: TestClient, services: Services, registered: dict[str, int]
+) -> None:
+    send(client, services, "买菜")
+    [offer] = offers(services)
+    assert "梁阿姨 138 0013 8000" in offer and "  " not in offer
