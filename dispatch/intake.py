@@ -21,7 +21,6 @@ from dispatch.exceptions import NotFound
 from dispatch.liaison_replies import handle_liaison_message
 from dispatch.models import (
     Channel,
-    Community,
     Household,
     InboundMessage,
     InboundOutcome,
@@ -205,7 +204,7 @@ def _record_need(
     result.task_ids.append(task.id)
     if created:
         result.outbound_ids += _offer(session, task, context) if task.assignee is not None else []
-        result.outbound_ids += ladder.start(session, task, now, context, community=_community_of(match))
+        result.outbound_ids += ladder.start(session, task, now, context, community=match.community)
 
 
 def _open_task(
@@ -309,12 +308,6 @@ def _home_mobile(phone: str, region: str) -> bool:
 def _may_auto_reply(session: Session, phone: str, now: datetime, context: DispatchContext) -> bool:
     """At most a few automatic answers per number per hour, whatever the number sends."""
     return auto_replies_since(session, now - HOUR, phone=phone) < context.auto_replies_per_number_per_hour
-
-
-def _community_of(match: SenderMatch) -> Community | None:
-    """The one community all the sender's residents live in, if there is one."""
-    communities = {r.household.community_id for r in match.residents}
-    return match.residents[0].household.community if len(communities) == 1 else None
 
 
 def _names(match: SenderMatch) -> str:

@@ -21,6 +21,7 @@ from dispatch.models import Channel, InboundMessage, Liaison, Task, TaskEvent, T
 from dispatch.outbox import auto_replies_since, queue_sms
 from dispatch.replies import normalise
 from dispatch.script_data import load_versioned_toml
+from dispatch.task_messages import doorstep_address, resident_names
 from dispatch.texts import MessageCatalog
 from ivr_scripts import SCRIPTS_DIR
 
@@ -189,19 +190,12 @@ def _apply(
     if command.verb == "accept":
         task.status, task.offer_deadline, task.accepted_at = TaskStatus.ACCEPTED, None, now
         feedback = _tell_resident(session, task, "accepted", liaison, message, catalog)
-        address = " ".join(p for p in (task.household.building, task.household.unit, task.household.room) if p) \
-            if task.household else ""  # fmt: skip
+        address = doorstep_address(task.household)
         return texts("liaison_accepted", task_id=task.id, category=texts(f"category_{task.category}"),
-                     resident_name=_names(task), address=address), feedback  # fmt: skip
+                     resident_name=resident_names(task), address=address), feedback  # fmt: skip
     task.status, task.offer_deadline = TaskStatus.DONE, None
     feedback = _tell_resident(session, task, "done", liaison, message, catalog)
     return texts("liaison_done", task_id=task.id), feedback
-
-
-def _names(task: Task) -> str:
-    if task.resident is not None:
-        return task.resident.name
-    return "、".join(r.name for r in task.household.residents) if task.household else ""
 
 
 def _tell_resident(
@@ -222,7 +216,7 @@ def _tell_resident(
     body = catalog.render(
         f"resident_task_{stage}",
         language,
-        resident_name=_names(task),
+        resident_name=resident_names(task),
         category=catalog.render(f"category_{task.category}", language),
         liaison_name=liaison.name,
     )

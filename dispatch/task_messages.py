@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy.orm import Session
 
-from dispatch.models import InboundMessage, Task, TaskPriority
+from dispatch.models import Household, InboundMessage, Task, TaskPriority
 from dispatch.phones import national_format
 from dispatch.segments import fit_segments
 from dispatch.texts import MessageCatalog
@@ -19,6 +19,13 @@ def resident_names(task: Task) -> str:
     if task.resident is not None:
         return task.resident.name
     return "、".join(r.name for r in task.household.residents) if task.household else ""
+
+
+def doorstep_address(household: Household | None) -> str:
+    """Building, unit and room: what a liaison walking the estate needs (the community they know)."""
+    if household is None:
+        return ""
+    return " ".join(part for part in (household.building, household.unit, household.room) if part)
 
 
 def task_text(session: Session, task: Task, key: str, catalog: MessageCatalog, language: str, **extra: object) -> str:
@@ -36,7 +43,7 @@ def task_text(session: Session, task: Task, key: str, catalog: MessageCatalog, l
         urgent=catalog.render("urgent_mark", language) if task.priority == TaskPriority.URGENT else "",
         category=catalog.render(f"category_{task.category}", language),
         resident_name=resident_names(task),
-        address=" ".join(p for p in (household.building, household.unit, household.room) if p) if household else "",
+        address=doorstep_address(household),
         resident_phone=national_format(phone) if phone else "-",
         body=task.description.strip() or "-",
         **extra,

@@ -248,8 +248,7 @@ def parse_value(row: Row, key: str, kind: str, vocabulary: Vocabulary, errors: l
         return None
     value = vocabulary.value_key(kind, raw)
     if value is None:
-        known = "、".join(spellings[0] for spellings in vocabulary.values[kind].values())
-        errors.append(row.error(key, f"{raw!r} is not one of {known}"))
+        errors.append(row.error(key, f"{raw!r} is not one of {_known(vocabulary, kind)}"))
     return value
 
 
@@ -259,8 +258,7 @@ def parse_values(row: Row, key: str, kind: str, vocabulary: Vocabulary, errors: 
     for raw in split_list(row.cells.get(key)):
         value = vocabulary.value_key(kind, raw)
         if value is None:
-            known = "、".join(spellings[0] for spellings in vocabulary.values[kind].values())
-            errors.append(row.error(key, f"{raw!r} is not one of {known}"))
+            errors.append(row.error(key, f"{raw!r} is not one of {_known(vocabulary, kind)}"))
         else:
             found.add(value)
     return sorted(found)
@@ -275,3 +273,8 @@ def _cell_problem(values: dict[str, str], headers: dict[str, str]) -> str | None
         if _CONTROL.search(value):
             return f"{headers.get(key, key)} contains control characters"
     return None
+
+
+def _known(vocabulary: Vocabulary, kind: str) -> str:
+    """The accepted values of `kind`, as an office would write them: 红、橙、黄、绿、无."""
+    return "、".join(spellings[0] for spellings in vocabulary.values[kind].values())

@@ -214,6 +214,12 @@ class SenderMatch:
         return self.residents[0].household if len(households) == 1 else None
 
     @property
+    def community(self) -> Community | None:
+        """The one community all matching residents live in, or None if none or several."""
+        communities = {r.household.community_id for r in self.residents}
+        return self.residents[0].household.community if len(communities) == 1 else None
+
+    @property
     def resident(self) -> Resident | None:
         """The one resident, if the number is theirs alone."""
         return self.residents[0] if len(self.residents) == 1 else None
