@@ -28,4 +28,5 @@ class DispatchContext:
     # Answers to numbers not in the register, for the whole service, per hour: a guard against SMS pumping.
     unknown_replies_per_hour: int = 20
     region: str = "CN"  # HOTLINE_REGION: only mobiles of this region ever get a reply from an unregistered number
+    duty_phone: str | None = None  # HOTLINE_DUTY_PHONE: for tasks whose community has no duty phone of its own
     done_by: time = time(20, 0)  # local time: a task taken but not done by then, that day, is flagged for staff

@@ -45,3 +45,12 @@ class InvalidInboundMessage(DispatchError):
 
 class MessageCatalogError(DispatchError):
     """An SMS text file in ivr_scripts/ is malformed."""
+
+
+class IvrScriptError(DispatchError):
+    """A voice menu script in ivr_scripts/ cannot be used; every problem found is listed."""
+
+    def __init__(self, name: str, problems: list[str]) -> None:
+        self.name = name
+        self.problems = problems
+        super().__init__(f"{name}: " + "; ".join(problems))

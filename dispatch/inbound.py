@@ -27,7 +27,8 @@ class StoredInbound:
     processed: bool
 
 
-def _phone_or_raw(raw: str, region: str) -> str:
+def phone_or_raw(raw: str, region: str) -> str:
+    """The number in E.164, or as given (trimmed) if it cannot be read."""
     # A sender we cannot parse (a short code, an alphanumeric id) is still stored as given: never drop a message.
     try:
         return normalize_phone(raw, region)
@@ -68,8 +69,8 @@ def store_inbound_sms(
         raise InvalidInboundMessage("From", "is missing")
     row = InboundMessage(
         provider_sid=message_sid,
-        from_phone=_phone_or_raw(from_phone, region),
-        to_phone=_phone_or_raw(to_phone or "", region),
+        from_phone=phone_or_raw(from_phone, region),
+        to_phone=phone_or_raw(to_phone or "", region),
         body=(body or "")[:MAX_BODY],
         idempotency_token=(idempotency_token or None) and idempotency_token[:128],
     )

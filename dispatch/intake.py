@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import phonenumbers
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -34,6 +33,7 @@ from dispatch.models import (
     utcnow,
 )
 from dispatch.outbox import auto_replies_since, queue_sms
+from dispatch.phones import is_home_mobile
 from dispatch.register import SenderMatch, find_liaison_by_phone, match_sender
 from dispatch.replies import Reading, parse_reply
 from dispatch.task_messages import task_text
@@ -93,7 +93,9 @@ def handle_inbound_message(
     # A liaison who is also a resident: a command is a liaison's; anything else is the resident's message.
     if liaison is not None and match.residents and context.commands.read(message.body).verb is None:
         liaison = None
-    if liaison is not None:
+    if message.channel == "voice":
+        result = _from_call(session, message, match, context, now)
+    elif liaison is not None:
         done = handle_liaison_message(
             session,
             message,
@@ -121,13 +123,35 @@ def handle_inbound_message(
     return result
 
 
+def _from_call(
+    session: Session, message: InboundMessage, match: SenderMatch, context: DispatchContext, now: datetime
+) -> IntakeResult:
+    """A need chosen on a call (a key, spoken words, a voicemail, a call that ended with nothing chosen). The
+    caller has already heard what happens next, so no SMS receipt. A caller not on the register gets a task for
+    staff: they may be someone who needs to be registered."""
+    if message.need == "fine":
+        reading = Reading(fine=True)
+    else:
+        reading = Reading(needs=(message.need,)) if message.need else parse_reply(message.body, context.replies)
+    if not reading.understood or reading.needs or not match.residents:
+        needs = [NEED_CATEGORY[n] for n in reading.needs] or [TaskCategory.CALLBACK]
+        urgent = message.urgent or reading.urgent
+        priority = TaskPriority.URGENT if urgent else TaskPriority.NORMAL
+        outcome = InboundOutcome.TASK_CREATED if match.residents else InboundOutcome.UNKNOWN_SENDER
+        result = IntakeResult(outcome)
+        for category in needs:
+            _record_need(session, message, match, category, priority, context, now, result)
+        return result
+    return IntakeResult(InboundOutcome.FINE)
+
+
 def _reply_to_unknown_sender(
     session: Session, message: InboundMessage, context: DispatchContext, now: datetime
 ) -> IntakeResult:
     # One polite reply a day per number: enough to be kind, never a loop with an auto-responder. And few in all:
     # someone pumping SMS through us with made-up senders gets silence once the hourly cap is reached.
     day = now.astimezone(context.timezone).date().isoformat()
-    if not _home_mobile(message.from_phone, context.region):
+    if not is_home_mobile(message.from_phone, context.region):
         return IntakeResult(InboundOutcome.UNKNOWN_SENDER)  # never text a foreign or premium number: SMS pumping
     if auto_replies_since(session, now - HOUR, prefix="unknown-sender:%") >= context.unknown_replies_per_hour:
         return IntakeResult(InboundOutcome.UNKNOWN_SENDER)
@@ -235,7 +259,14 @@ def _open_task(
                 same.priority = priority
             same.updated_at = now
             session.add(
-                TaskEvent(task=same, kind="added", actor=actor, channel="sms", at=now, detail=f"message:{message.id}")
+                TaskEvent(
+                    task=same,
+                    kind="added",
+                    actor=actor,
+                    channel=message.channel,
+                    at=now,
+                    detail=f"message:{message.id}",
+                )
             )
             return same, False
     liaison = household.primary_liaison if household else None
@@ -254,7 +285,9 @@ def _open_task(
     )
     session.add(task)
     session.flush()
-    session.add(TaskEvent(task=task, kind="created", actor=actor, channel="sms", at=now, detail=str(priority)))
+    session.add(
+        TaskEvent(task=task, kind="created", actor=actor, channel=message.channel, at=now, detail=str(priority))
+    )
     if liaison is not None:
         session.add(
             TaskEvent(task=task, kind="offered", actor="system", channel="sms", at=now, detail=f"liaison:{liaison.id}")
@@ -294,15 +327,6 @@ def _opt(
     result = IntakeResult(InboundOutcome.OPTED_OUT)
     _record_need(session, message, match, TaskCategory.CALLBACK, TaskPriority.NORMAL, context, now, result)
     return result  # no reply to the resident: Twilio confirms a STOP itself, and we must not text them now
-
-
-def _home_mobile(phone: str, region: str) -> bool:
-    try:
-        number = phonenumbers.parse(phone, None)
-    except phonenumbers.NumberParseException:
-        return False
-    mobile = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
-    return phonenumbers.region_code_for_number(number) == region and phonenumbers.number_type(number) in mobile
 
 
 def _may_auto_reply(session: Session, phone: str, now: datetime, context: DispatchContext) -> bool:

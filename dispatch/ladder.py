@@ -88,7 +88,7 @@ def escalate_after_failed_offer(
 def climb(session: Session, task: Task, now: datetime, context: DispatchContext, reason: str) -> list[int]:
     """Offer `task` to the next rung that has someone to reach, and record the step."""
     for rung in range(task.rung + 1, DUTY_STAFF + 1):
-        liaison, phone = _reach(session, task, rung)
+        liaison, phone = _reach(session, task, rung, context)
         if phone is None:
             continue
         task.rung = rung
@@ -118,7 +118,7 @@ def climb(session: Session, task: Task, now: datetime, context: DispatchContext,
     return []
 
 
-def _reach(session: Session, task: Task, rung: int) -> tuple[Liaison | None, str | None]:
+def _reach(session: Session, task: Task, rung: int, context: DispatchContext) -> tuple[Liaison | None, str | None]:
     """Who is on `rung` for this task: a liaison to offer it to, or a phone to alert; (None, None) if nobody."""
     household = task.household
     if household is None:
@@ -135,14 +135,14 @@ def _reach(session: Session, task: Task, rung: int) -> tuple[Liaison | None, str
         leader = session.scalar(select(Liaison).where(Liaison.phone == phone, Liaison.active))
         return leader, phone
     duty = household.community.duty_phone if household.community else None
-    return None, duty
+    return None, duty or context.duty_phone
 
 
 def _to_duty_staff_directly(
     session: Session, task: Task, now: datetime, context: DispatchContext, community: Community | None
 ) -> list[int]:
     """No household to climb through: straight to the community's duty phone, or to the board if none."""
-    phone = community.duty_phone if community is not None else None
+    phone = (community.duty_phone if community is not None else None) or context.duty_phone
     task.rung, task.status, task.offer_deadline = DUTY_STAFF, TaskStatus.ESCALATED, None
     detail = f"rung:{DUTY_STAFF} no household" + ("" if phone else "; nobody to reach")
     session.add(TaskEvent(task=task, kind="escalated", actor="system", channel="system", at=now, detail=detail))
@@ -160,7 +160,7 @@ def _to_duty_staff_directly(
 
 def _alert_duty_staff_now(session: Session, task: Task, context: DispatchContext) -> list[int]:
     household = task.household
-    duty = household.community.duty_phone if household and household.community else None
+    duty = (household.community.duty_phone if household and household.community else None) or context.duty_phone
     if duty is None:
         return []
     liaison = task.assignee.name if task.assignee else "-"

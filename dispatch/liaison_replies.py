@@ -124,7 +124,7 @@ def handle_liaison_message(
     else:
         task, answer = _pick(session, command, mine, liaison, texts)
         if task is not None:
-            answer, outbound = _apply(session, command, task, liaison, message, texts, catalog, now)
+            answer, outbound = _apply(session, command, task, liaison, texts, catalog, now)
             changed = task.id
     if auto_replies_since(session, now - timedelta(hours=1), phone=message.from_phone) >= reply_cap:
         return LiaisonReplyResult(changed, outbound)  # the task still changed; only the answer is held back
@@ -164,10 +164,10 @@ def _apply(
     command: Command,
     task: Task,
     liaison: Liaison,
-    message: InboundMessage,
     texts: _Texts,
     catalog: MessageCatalog,
     now: datetime,
+    channel: str = "sms",
 ) -> tuple[str, list[int]]:
     allowed = {
         "accept": WAITING,
@@ -179,7 +179,7 @@ def _apply(
         return texts("liaison_already", task_id=task.id, status=texts(f"status_{task.status}")), []
     actor = f"liaison:{liaison.id}"
     event = {"accept": "accepted", "done": "done", "decline": "declined", "note": "note"}[str(command.verb)]
-    session.add(TaskEvent(task=task, kind=event, actor=actor, channel="sms", at=now, detail=command.text[:500]))
+    session.add(TaskEvent(task=task, kind=event, actor=actor, channel=channel, at=now, detail=command.text[:500]))
     task.updated_at = now
     feedback: list[int] = []
     if command.verb == "note":
@@ -189,18 +189,44 @@ def _apply(
         return texts("liaison_declined", task_id=task.id), []
     if command.verb == "accept":
         task.status, task.offer_deadline, task.accepted_at = TaskStatus.ACCEPTED, None, now
-        feedback = _tell_resident(session, task, "accepted", liaison, message, catalog)
+        feedback = _tell_resident(session, task, "accepted", liaison, catalog)
         address = doorstep_address(task.household)
         return texts("liaison_accepted", task_id=task.id, category=texts(f"category_{task.category}"),
                      resident_name=resident_names(task), address=address), feedback  # fmt: skip
     task.status, task.offer_deadline = TaskStatus.DONE, None
-    feedback = _tell_resident(session, task, "done", liaison, message, catalog)
+    feedback = _tell_resident(session, task, "done", liaison, catalog)
     return texts("liaison_done", task_id=task.id), feedback
 
 
-def _tell_resident(
-    session: Session, task: Task, stage: str, liaison: Liaison, message: InboundMessage, catalog: MessageCatalog
-) -> list[int]:
+def accept_oldest(
+    session: Session, liaison: Liaison, catalog: MessageCatalog, language: str, now: datetime, dedupe_key: str
+) -> tuple[Task | None, list[int]]:
+    """Take the oldest task waiting for `liaison`, as "take" by SMS would, for a liaison on the phone. The
+    details (address, phone) follow by SMS, keyed `<dedupe_key>:<task id>`.
+
+    Returns:
+        The task taken, or None if none was waiting; and outbound message ids decided now.
+    """
+    if not liaison.active:
+        return None, []
+    waiting = session.scalars(
+        select(Task.id).where(Task.assignee_liaison_id == liaison.id, Task.status.in_(WAITING)).order_by(Task.id)
+    ).all()
+    texts = _Texts(catalog, language)
+    for task_id in waiting:
+        task = session.get(Task, task_id, with_for_update=True, populate_existing=True)
+        if task is None or task.assignee_liaison_id != liaison.id or task.status not in WAITING:
+            continue  # the ladder moved it on since the list was read
+        answer, outbound = _apply(session, Command("accept", task.id, "phone"), task, liaison, texts, catalog, now,
+                                  channel="voice")  # fmt: skip
+        details = queue_sms(
+            session, dedupe_key=f"{dedupe_key}:{task.id}", to_phone=str(liaison.phone), body=answer, task_id=task.id
+        )
+        return task, [*outbound, *([details.id] if details else [])]
+    return None, []
+
+
+def _tell_resident(session: Session, task: Task, stage: str, liaison: Liaison, catalog: MessageCatalog) -> list[int]:
     """Feedback in the resident's language, to the number the need came from; once per task and stage.
 
     Residents on voice, and landlines, get an automated call that says it instead of an SMS.

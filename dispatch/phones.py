@@ -73,3 +73,14 @@ def national_format(phone: str) -> str:
     except phonenumbers.NumberParseException:
         return phone
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL))
+
+
+def is_home_mobile(phone: str, region: str) -> bool:
+    """True if `phone` (E.164) is a mobile of `region`: a number that can take an SMS, and not a foreign or
+    premium one (never send to those: SMS pumping)."""
+    try:
+        number = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException:
+        return False
+    mobile = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+    return phonenumbers.region_code_for_number(number) == region and phonenumbers.number_type(number) in mobile

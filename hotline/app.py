@@ -13,17 +13,26 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from dispatch.exceptions import InvalidInboundMessage
+from dispatch.ivr.script import AUDIO_DIR
 from hotline.services import Services
 from hotline.settings import Settings
 from hotline.webhooks.twilio_sms import inbound_sms, message_status
 from hotline.webhooks.twilio_voice import voice_message
+from hotline.webhooks.voice_hotline import VoiceHotline, voice_endpoint
 
 log = logging.getLogger(__name__)
 
-WEBHOOK_PATHS = {"sms": "/twilio/sms", "status": "/twilio/status", "voice_message": "/twilio/voice/message"}
+WEBHOOK_PATHS = {
+    "sms": "/twilio/sms",
+    "status": "/twilio/status",
+    "voice": "/twilio/voice",
+    "voice_status": "/twilio/voice/status",
+    "voice_message": "/twilio/voice/message",
+}
 
 
 async def index(request: Request) -> Response:
@@ -91,9 +100,17 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             Route(WEBHOOK_PATHS["sms"], inbound_sms, methods=["POST"]),
             Route(WEBHOOK_PATHS["status"], message_status, methods=["POST"]),
             Route(WEBHOOK_PATHS["voice_message"], voice_message, methods=["POST"]),
+            Route(WEBHOOK_PATHS["voice"], voice_endpoint(VoiceHotline.entry), methods=["POST"]),
+            Route("/twilio/voice/menu", voice_endpoint(VoiceHotline.menu), methods=["POST"]),
+            Route("/twilio/voice/dial", voice_endpoint(VoiceHotline.dial), methods=["POST"]),
+            Route("/twilio/voice/recorded", voice_endpoint(VoiceHotline.recorded), methods=["POST"]),
+            Route(WEBHOOK_PATHS["voice_status"], voice_endpoint(VoiceHotline.status), methods=["POST"]),
+            # Recorded prompts, fetched by Twilio for <Play>: public, like the words they stand in for.
+            Mount("/ivr-audio", StaticFiles(directory=AUDIO_DIR, check_dir=False), name="ivr-audio"),
         ],
         exception_handlers={InvalidInboundMessage: _bad_input},
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.voice = VoiceHotline(services, services.voice_script)
     return app

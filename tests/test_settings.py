@@ -19,6 +19,9 @@ def test_defaults_on_a_fresh_machine(tmp_path: Path) -> None:
     assert settings.database_url == f"sqlite:///{tmp_path / 'hotline.sqlite3'}"
     assert (settings.region, settings.language, settings.timezone.key) == ("CN", "zh-CN", "Asia/Shanghai")
     assert settings.public_url == "http://127.0.0.1:8000"
+    assert settings.tts_voices["zh-CN"] == ("cmn-CN", "Polly.Zhiyu-Neural")
+    assert (settings.dial_timeout_seconds, settings.voicemail_seconds) == (20, 120)
+    assert settings.ivr_script.name == "voice_hotline.toml" and settings.duty_phone is None
     # Signature checks stay on without Twilio: a generated token, the same on every start.
     token = str(settings.twilio_auth_token)
     assert len(token) == 32 and (tmp_path / "local_auth_token").stat().st_mode & 0o077 == 0
@@ -33,10 +36,12 @@ def test_twilio_credentials_select_the_twilio_gateway(tmp_path: Path) -> None:
             "TWILIO_AUTH_TOKEN": "s3cr3t-9f8e",
             "TWILIO_FROM_NUMBER": "0571 1234 5678",
             "HOTLINE_PUBLIC_URL": "https://hotline.example.org/",
+            "HOTLINE_DUTY_PHONE": "0371 6688 0000",
         },
         env_file=None,
     )
     assert settings.gateway == "twilio"
+    assert settings.duty_phone == "+8637166880000"
     assert settings.twilio_from_number == "+8657112345678"
     assert settings.callback_url("/twilio/sms") == "https://hotline.example.org/twilio/sms"
     assert "s3cr3t-9f8e" not in repr(settings)  # the token is a Secret
@@ -71,6 +76,21 @@ def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
             {"TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": "t", "TWILIO_FROM_NUMBER": "+8657112345678"},
             "HOTLINE_PUBLIC_URL",  # Twilio needs https
         ),
+        (
+            {
+                "TWILIO_ACCOUNT_SID": SID,
+                "TWILIO_AUTH_TOKEN": "t",
+                "TWILIO_FROM_NUMBER": "+8657112345678",
+                "HOTLINE_PUBLIC_URL": "https://h.example.org",
+            },
+            "HOTLINE_DUTY_PHONE",  # a voice caller's last resort when everything else fails
+        ),
+        ({"HOTLINE_DUTY_PHONE": "110"}, "HOTLINE_DUTY_PHONE"),
+        ({"HOTLINE_TTS_VOICES": "zh-CN=Polly.Zhiyu"}, "HOTLINE_TTS_VOICES"),
+        ({"HOTLINE_TTS_VOICES": "zh-CN=cmn-CN:Polly.Zhiyu-Neural"}, "HOTLINE_TTS_VOICES"),  # en missing
+        ({"HOTLINE_DIAL_TIMEOUT": "2"}, "HOTLINE_DIAL_TIMEOUT"),
+        ({"HOTLINE_VOICEMAIL_SECONDS": "forever"}, "HOTLINE_VOICEMAIL_SECONDS"),
+        ({"HOTLINE_IVR_SCRIPT": "/nonexistent/menu.toml"}, "HOTLINE_IVR_SCRIPT"),
     ],
 )
 def test_bad_values_name_their_variable(tmp_path: Path, environ: dict[str, str], variable: str) -> None:

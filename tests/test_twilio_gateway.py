@@ -112,6 +112,7 @@ def twilio_services(environ: dict[str, str], standin: TwilioStandIn) -> Iterator
         {
             **environ,
             "HOTLINE_GATEWAY": "twilio",
+            "HOTLINE_DUTY_PHONE": "+8637166880000",
             "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
             "TWILIO_API_BASE_URL": standin.base_url,
         },

@@ -1,6 +1,7 @@
 """The durable store: SQLAlchemy models, one module per area. The database is the truth; Redis only carries work."""
 
 from dispatch.models.base import NAMING_CONVENTION, Base, UTCDateTime, utcnow
+from dispatch.models.calls import Call
 from dispatch.models.messages import InboundMessage, InboundOutcome, LocalOutboxEntry, OutboundMessage, OutboundStatus
 from dispatch.models.register import (
     Channel,
@@ -22,6 +23,7 @@ from dispatch.models.tasks import Task, TaskCategory, TaskEvent, TaskPriority, T
 __all__ = [
     "NAMING_CONVENTION",
     "Base",
+    "Call",
     "Channel",
     "Community",
     "DirectoryEntry",

@@ -60,7 +60,7 @@ class OutboundStatus(enum.StrEnum):
 
 
 class InboundMessage(Base):
-    """One SMS that reached the hotline, stored before anything else happens to it."""
+    """One SMS (or one choice made on a call) that reached the hotline, stored before anything else happens."""
 
     __tablename__ = "inbound_messages"
 
@@ -75,6 +75,11 @@ class InboundMessage(Base):
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"))
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[InboundOutcome | None] = mapped_column(String(32))
+    # A choice made on a call is stored here too, keyed "<CallSid>:<what>", so intake treats it like an SMS.
+    channel: Mapped[str] = mapped_column(String(8), default="sms")  # sms, or voice
+    need: Mapped[str | None] = mapped_column(String(16))  # voice: the meaning chosen (groceries, callback, …)
+    urgent: Mapped[bool] = mapped_column(default=False)  # voice: a voicemail call-back is urgent
+    recording_url: Mapped[str | None] = mapped_column(Text)  # voice: a voicemail, for staff to hear
 
     __table_args__ = (Index("ix_inbound_messages_unprocessed", "processed_at", "received_at"),)
 

@@ -1,0 +1,1 @@
+"""The voice hotline's domain: scripts as data, checking them, and the record of each call."""

@@ -1,0 +1,192 @@
+"""`hotline ivr check`: find what would hurt a caller before any caller meets it.
+
+Errors would break a call (a node that does not exist, a menu with no way to a person); the service refuses to
+start with them. Warnings make a call worse (a node nobody can reach, a prompt too long to listen to); CI
+fails on both.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from dispatch.exceptions import IvrScriptError
+from dispatch.ivr.script import (
+    AUDIO_DIR,
+    LANGUAGES,
+    PERSON_DIGIT,
+    PLACEHOLDER,
+    PLACEHOLDERS,
+    REPEAT_DIGIT,
+    IvrScript,
+    Node,
+    load_script,
+)
+from dispatch.replies import ReplyVocabulary
+
+MAX_SECONDS = 20.0
+MAX_CHOICES = 5  # besides 0 (a person) and 9 (repeat): more is too many for an old person to hold in mind
+# Speaking rates of a clear, unhurried TTS voice.
+SYLLABLES_PER_SECOND = 4.0  # Mandarin: one character or digit is one syllable
+WORDS_PER_SECOND = 2.5  # English
+PAUSE_SECONDS = 0.3  # each comma or full stop
+# What a placeholder is likely to say, for the estimate. Lists read from the register are not counted.
+TYPICAL = {
+    "zh-CN": {"name": "王秀英", "liaison": "张敏", "task_count": "3", "next_step": "您的联络员张敏会尽快给您回电话。"},
+    "en": {"name": "Wang Xiuying", "liaison": "Zhang Min", "task_count": "3",
+           "next_step": "Your liaison Zhang Min will call you back soon."},
+}  # fmt: skip
+_SYLLABLE = re.compile(r"[\u4e00-\u9fff0-9]")
+_WORD = re.compile(r"[A-Za-z]+(?:'[a-z]+)?")
+_PAUSE = re.compile(r"[，。,.!?！？；;：:]")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a script."""
+
+    where: str
+    message: str
+    error: bool = True  # False: a warning
+
+    def __str__(self) -> str:
+        return f"{'error' if self.error else 'warning'}: {self.where}: {self.message}"
+
+
+def speaking_seconds(text: str) -> float:
+    """An estimate of how long `text` takes to say."""
+    syllables = len(_SYLLABLE.findall(text))
+    words = len(_WORD.findall(text))
+    return syllables / SYLLABLES_PER_SECOND + words / WORDS_PER_SECOND + len(_PAUSE.findall(text)) * PAUSE_SECONDS
+
+
+def spoken_text(node: Node, language: str, first_time: bool = True) -> str:
+    """All a node says in `language`: intro (first time), prompt, and every option's words."""
+    parts = [node.intro.get(language, "")] if first_time else []
+    parts += [node.prompt.get(language, ""), *(o.say.get(language, "") for o in node.options)]
+    return " ".join(p for p in parts if p)
+
+
+def check_file(path: Path, digits: ReplyVocabulary | None = None) -> list[Problem]:
+    """Every problem in one script file; an unloadable file is one problem per shape error."""
+    try:
+        script = load_script(path, digits)
+    except IvrScriptError as exc:
+        return [Problem(path.name, message) for message in exc.problems]
+    return check_script(script, digits or ReplyVocabulary.load())
+
+
+def check_script(script: IvrScript, digits: ReplyVocabulary) -> list[Problem]:
+    """Every problem in a loaded script."""
+    problems: list[Problem] = []
+    names = set(script.nodes)
+    for kind, target in script.entry.items():
+        if target not in names:
+            problems.append(Problem("entry", f"{kind} callers go to node {target!r}, which does not exist"))
+    for language in LANGUAGES:
+        missing = set(script.phrases.get("zh-CN", {})) - set(script.phrases.get(language, {}))
+        for key in sorted(missing):
+            problems.append(Problem(f"phrase {key}", f"no {language} text"))
+    for node in script.nodes.values():
+        problems += _check_node(script, node, names, digits)
+    reachable = _reachable(script)
+    for name in sorted(names - reachable):
+        problems.append(Problem(f"node {name}", "no caller can reach it", error=False))
+    return problems
+
+
+def edges(script: IvrScript, node: Node) -> list[tuple[str, str]]:
+    """(label, target node) for every way on from `node`; the label is a key, "next", or "then"."""
+    found = []
+    for option in node.options:
+        for target in (option.node, option.then):
+            if target:
+                found.append((option.digit, target))
+        if option.do in ("task", "sms_directory") and not option.then:
+            found.append((option.digit, "goodbye"))
+    if node.next:
+        found.append(("next", node.next))
+    return found
+
+
+def _reachable(script: IvrScript) -> set[str]:
+    seen: set[str] = set()
+    todo = [n for n in script.entry.values() if n in script.nodes]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo += [target for _, target in edges(script, script.nodes[name]) if target in script.nodes]
+    return seen
+
+
+def _check_node(script: IvrScript, node: Node, names: set[str], digits: ReplyVocabulary) -> list[Problem]:
+    where = f"node {node.name}"
+    problems = [
+        Problem(where, f"key {label} goes to node {target!r}, which does not exist")
+        for label, target in edges(script, node)
+        if target not in names
+    ]
+    for option in node.options:
+        if option.do == "goto" and not option.node:
+            problems.append(Problem(where, f"key {option.digit} goes nowhere: add node = …"))
+        table_key = next((k for k, m in digits.digits.items() if m == option.need), None)
+        if option.do == "task" and table_key is not None and option.digit != table_key:
+            message = f"key {option.digit} makes {option.need}, which menu_digits.toml gives key {table_key}"
+            problems.append(Problem(where, message + ": callers learn one table for SMS and calls"))
+    for digit, count in Counter(o.digit for o in node.options).items():
+        if count > 1:
+            problems.append(Problem(where, f"key {digit} is used {count} times"))
+    if node.is_menu:
+        person, repeat = node.option(PERSON_DIGIT), node.option(REPEAT_DIGIT)
+        if person is None or person.do != "person" or person.only_if:
+            problems.append(Problem(where, "menu has no way to a person: key 0 must put the caller through"))
+        if repeat is None or repeat.do != "repeat":
+            problems.append(Problem(where, "key 9 must repeat the menu"))
+        choices = [o for o in node.options if o.digit not in (PERSON_DIGIT, REPEAT_DIGIT)]
+        if len(choices) > MAX_CHOICES:
+            problems.append(Problem(where, f"{len(choices)} choices besides 0 and 9; at most {MAX_CHOICES}"))
+    elif not node.end and not node.next:
+        problems.append(Problem(where, "a message must say where to go next (next = …) or end the call"))
+    problems += _check_words(script, node, where)
+    return problems
+
+
+def _check_words(script: IvrScript, node: Node, where: str) -> list[Problem]:
+    problems = []
+    texts = {"prompt": node.prompt, "intro": node.intro, **{f"key {o.digit}": o.say for o in node.options}}
+    for label, text in texts.items():
+        if label in ("intro",) and not text:
+            continue
+        if label.startswith("key") and not text:
+            continue  # an option need not be announced
+        for language in LANGUAGES:
+            if language not in text:
+                problems.append(Problem(where, f"{label} has no {language} text"))
+        for language, words in text.items():
+            unknown = {p for p in PLACEHOLDER.findall(words)} - PLACEHOLDERS
+            if unknown:
+                problems.append(Problem(where, f"{label} ({language}) uses unknown placeholder {sorted(unknown)}"))
+    for language, audio in node.audio.items():
+        if not audio.startswith("https://") and not (AUDIO_DIR / audio).is_file():
+            problems.append(Problem(where, f"audio ({language}) {audio!r} is not in ivr_scripts/audio/"))
+    for language in LANGUAGES:
+        spoken = spoken_text(node, language)
+        try:
+            spoken = spoken.format_map(_Typical(TYPICAL.get(language, {})))
+        except (ValueError, IndexError):
+            problems.append(Problem(where, f"{language} text has a stray brace"))
+            continue
+        seconds = speaking_seconds(spoken)
+        if seconds > MAX_SECONDS:
+            problems.append(Problem(where, f"{language} takes about {seconds:.0f} s to say; keep it under "
+                                           f"{MAX_SECONDS:.0f} s", error=False))  # fmt: skip
+    return problems
+
+
+class _Typical(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return ""  # lists read from the register are not counted

@@ -1,0 +1,350 @@
+"""The 24-hour voice hotline: `POST /twilio/voice` and the steps of a call. Signed like every webhook.
+
+    /twilio/voice           a call comes in: greet by name, say the caller's menu
+    /twilio/voice/menu      a <Gather> result: a key, spoken words, or silence
+    /twilio/voice/dial      a put-through ended: answered, or on to the next person, then voicemail
+    /twilio/voice/recorded  a voicemail was left: an urgent call-back task
+    /twilio/voice/status    the call ended: a resident who hung up before choosing gets a call-back task
+
+Whatever fails inside, the caller hears valid TwiML: an apology and the duty phone. Needs are stored first and
+queued after the commit, like an SMS; the worker turns them into tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from redis.exceptions import RedisError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+from twilio.twiml.voice_response import VoiceResponse
+
+from dispatch.exceptions import InvalidInboundMessage
+from dispatch.inbound import phone_or_raw
+from dispatch.ivr.calls import (
+    Caller,
+    count_waiting,
+    directory,
+    find_call,
+    finish_call,
+    identify_caller,
+    liaison_of,
+    start_call,
+    store_call_need,
+    waiting_tasks,
+)
+from dispatch.ivr.script import IvrScript, Option
+from dispatch.liaison_replies import accept_oldest
+from dispatch.models import Call, OutboundMessage, Task, utcnow
+from dispatch.outbox import queue_sms
+from dispatch.phones import mask_phone, national_format
+from dispatch.replies import parse_reply
+from dispatch.task_messages import doorstep_address, resident_names
+from hotline.services import Services
+from hotline.webhooks.twilio_sms import signed_form
+from hotline.webhooks.voice_render import CallWords, Renderer, Step, offered
+from workers.queues import enqueue_inbound, enqueue_send
+
+log = logging.getLogger(__name__)
+CHOICES = ("task", "goto", "sms_directory", "accept_oldest")  # what counts as having chosen something
+
+
+@dataclass
+class Work:
+    """Ids to queue once the transaction has committed."""
+
+    inbound: list[int] = field(default_factory=list)
+    outbound: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Turn:
+    """One webhook request of a call, inside one transaction."""
+
+    session: Session
+    caller: Caller
+    call: Call
+    step: Step
+    response: VoiceResponse
+    words: CallWords
+    work: Work
+
+
+class VoiceHotline:
+    """The voice hotline of one script, answering each step of a call."""
+
+    def __init__(self, services: Services, script: IvrScript) -> None:
+        self.services = services
+        self.script = script
+        self.render = Renderer(script, services.settings)
+
+    # ── the steps of a call ──────────────────────────────────────────────────────────────────────────────────
+
+    def entry(self, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
+        """A call comes in: the caller's menu, greeted by name."""
+        with self.services.sessions.begin() as session:
+            turn = self._turn(session, form, None)
+            self.render.node(turn.response, turn.step, turn.words, intro=True)
+            return str(turn.response), turn.work
+
+    def menu(self, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
+        """A key, spoken words, or silence at a menu."""
+        digits = _text(form, "Digits").strip()[:1]
+        speech = _text(form, "SpeechResult").strip()[:200]
+        with self.services.sessions.begin() as session:
+            turn = self._turn(session, form, query)
+            node = self.script.nodes[turn.step.node]
+            language = turn.caller.language
+            option = self._pick(turn, digits, speech)
+            if option is not None:
+                self._act(turn, option, digits, speech)
+            elif (
+                not digits and not speech and node.no_input == "person"
+            ) or turn.step.rounds + 1 >= self.script.rounds:
+                self._person(turn, 0)  # never hang up on them: a person
+            else:
+                key = "wrong_input" if digits or speech else "no_input"
+                self.render.speaker.say(turn.response, self.script.phrase(key, language), language)
+                self.render.node(turn.response, replace(turn.step, rounds=turn.step.rounds + 1), turn.words)
+            return str(turn.response), turn.work
+
+    def dial(self, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
+        """A put-through ended. Answered: done. Otherwise the next person, then voicemail."""
+        status = _text(form, "DialCallStatus")
+        index = int(query["i"]) if query.get("i", "").isdigit() else 0
+        with self.services.sessions.begin() as session:
+            turn = self._turn(session, form, query)
+            turn.call.dial_attempts += 1
+            if status in ("completed", "answered"):
+                turn.call.connected = True
+                turn.response.hangup()
+            else:
+                self._person(turn, index + 1)
+            return str(turn.response), turn.work
+
+    def recorded(self, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
+        """A voicemail: an urgent call-back task, with the recording for staff."""
+        url = _text(form, "RecordingUrl")
+        seconds = _text(form, "RecordingDuration")
+        with self.services.sessions.begin() as session:
+            turn = self._turn(session, form, query)
+            if url:
+                body = self._catalog("voice_voicemail_body", seconds=seconds if seconds.isdigit() else "?")
+                turn.call.voicemail = True
+                self._store(turn, "voicemail", need="callback", body=body, urgent=True, recording_url=url[:1000])
+                phrase = self.script.phrase("voicemail_received", turn.caller.language)
+                self.render.speaker.say(turn.response, phrase, turn.caller.language)
+            goodbye = Step("goodbye", task=bool(url) or turn.step.task)
+            self.render.node(turn.response, goodbye, self._words(session, turn.caller, goodbye))
+            return str(turn.response), turn.work
+
+    def status(self, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
+        """How the call ended. A call from a resident that came to nothing becomes a call-back task."""
+        status = _text(form, "CallStatus")
+        duration = _text(form, "CallDuration")
+        if not status:
+            raise InvalidInboundMessage("CallStatus", "is required")
+        with self.services.sessions.begin() as session:
+            turn = self._turn(session, form, query)
+            missed = finish_call(
+                session,
+                turn.call,
+                status,
+                int(duration) if duration.isdigit() else None,
+                utcnow(),
+                body=self._catalog("voice_missed_body"),
+            )
+            turn.work.inbound += [missed] if missed else []
+            return "", turn.work
+
+    # ── what each choice does ────────────────────────────────────────────────────────────────────────────────
+
+    def _pick(self, turn: _Turn, digits: str, speech: str) -> Option | None:
+        options = offered(self.script.nodes[turn.step.node], turn.caller)
+        if digits:
+            return next((o for o in options if o.digit == digits), None)
+        if speech:
+            reading = parse_reply(speech, self.services.intake.replies)
+            wanted = [*reading.needs, *(["fine"] if reading.fine else [])]
+            return next((o for need in wanted for o in options if o.do == "task" and o.need == need), None)
+        return None
+
+    def _act(self, turn: _Turn, option: Option, digits: str, speech: str) -> None:
+        step, node, language = turn.step, self.script.nodes[turn.step.node], turn.caller.language
+        turn.call.chose = turn.call.chose or option.do in CHOICES
+        next_step = replace(step, rounds=0, actions=step.actions + 1)
+        say = self.render.speaker.say
+        if option.do == "repeat":
+            self.render.node(turn.response, next_step, turn.words)
+        elif option.do == "back":
+            target = step.back if step.back in self.script.nodes else self.script.entry[turn.caller.kind]
+            self.render.node(turn.response, replace(next_step, node=target, back=""), turn.words)
+        elif option.do == "goto":
+            assert option.node is not None  # the checker requires it
+            self.render.node(turn.response, replace(next_step, node=option.node, back=node.name), turn.words, True)
+        elif option.do == "person":
+            self._person(turn, 0)
+        elif option.do == "voicemail":
+            self.render.voicemail(turn.response, step, language)
+        else:
+            if option.do == "task":
+                assert option.need is not None
+                label = self.services.intake.replies.digit_labels.get(option.digit, {})
+                label_text = label.get(self.services.settings.language, option.need)
+                body = (self._catalog("voice_speech_body", words=speech) if speech and not digits
+                        else self._catalog("voice_choice_body", digit=option.digit, label=label_text))  # fmt: skip
+                self._store(turn, f"{node.name}:{option.need}", need=option.need, body=body,
+                            urgent=option.need == "unwell")  # fmt: skip
+                next_step = replace(next_step, task=True)
+                say(
+                    turn.response, self.script.phrase("task_recorded", language, need=label.get(language, "")), language
+                )
+            elif option.do == "sms_directory":
+                say(turn.response, self._send_directory(turn), language)
+            else:
+                say(turn.response, self._accept(turn, step.actions), language)
+            then = replace(next_step, node=option.then or "goodbye", back=node.name)
+            self.render.node(turn.response, then, self._words(turn.session, turn.caller, then), intro=True)
+
+    def _person(self, turn: _Turn, index: int) -> None:
+        self.render.put_through(turn.response, turn.caller.people, index, turn.step, turn.caller.language)
+
+    def _store(self, turn: _Turn, what: str, **need: object) -> None:
+        message_id = store_call_need(turn.session, turn.call, what, now=utcnow(), **need)  # type: ignore[arg-type]
+        turn.work.inbound += [message_id] if message_id else []
+
+    def _send_directory(self, turn: _Turn) -> str:
+        language = turn.caller.language
+        entries = "；".join(
+            f"{e.name} {national_format(e.phone)}" for e in directory(turn.session, turn.caller.community_id)
+        )
+        sms = queue_sms(
+            turn.session,
+            dedupe_key=f"call:{turn.call.call_sid}:directory",
+            to_phone=turn.caller.phone,
+            body=self.script.phrase("directory_sms", language, entries=entries),
+            language=language,
+        )
+        turn.work.outbound += [sms.id] if sms else []
+        return self.script.phrase("directory_sent", language)
+
+    def _accept(self, turn: _Turn, action: int) -> str:
+        """Take the oldest waiting task for a liaison on the phone; a retried request takes nothing more."""
+        session, language = turn.session, turn.caller.language
+        key = f"call:{turn.call.call_sid}:accept:{action}"
+        done = session.scalar(select(OutboundMessage).where(OutboundMessage.dedupe_key.startswith(key + ":")))
+        task = session.get(Task, done.task_id) if done is not None and done.task_id else None
+        if done is None:
+            liaison = liaison_of(session, turn.caller.liaison_id) if turn.caller.liaison_id else None
+            if liaison is not None:
+                catalog, staff = self.services.catalog, self.services.settings.language
+                task, ids = accept_oldest(session, liaison, catalog, staff, utcnow(), dedupe_key=key)
+                turn.work.outbound += ids
+        if task is None:
+            return self.script.phrase("nothing_to_accept", language)
+        return self.script.phrase("accepted", language, **self._task_fields(task, language))
+
+    # ── helpers ──────────────────────────────────────────────────────────────────────────────────────────────
+
+    def _turn(self, session: Session, form: FormData, query: dict[str, str] | None) -> _Turn:
+        sid = _text(form, "CallSid")
+        if not sid or len(sid) > 64:
+            raise InvalidInboundMessage("CallSid", "is required")
+        settings = self.services.settings
+        caller = identify_caller(
+            session,
+            phone_or_raw(_text(form, "From"), settings.region),
+            region=settings.region,
+            language=settings.language,
+            duty_phone=settings.duty_phone,
+        )
+        to_phone = phone_or_raw(_text(form, "To"), settings.region)
+        call = find_call(session, sid) or start_call(session, sid, caller, to_phone, utcnow())
+        entry = self.script.entry[caller.kind]
+        step = Step.parse(query or {}, entry)
+        if step.node not in self.script.nodes:
+            step = Step(entry)
+        return _Turn(session, caller, call, step, VoiceResponse(), self._words(session, caller, step), Work())
+
+    def _words(self, session: Session, caller: Caller, step: Step) -> CallWords:
+        language = caller.language
+        next_step = ""
+        if step.task:
+            key = "next_step_liaison" if caller.liaison_name else "next_step_staff"
+            next_step = self.script.phrase(key, language, liaison=caller.liaison_name or "")
+        fields = {"name": caller.name, "liaison": caller.liaison_name or "", "next_step": next_step}
+
+        def lookup(key: str) -> str:
+            if key == "directory":
+                entries = directory(session, caller.community_id)
+                lines = [self.script.phrase("directory_entry", language, name=e.name, phone=_spoken(e.phone))
+                         for e in entries]  # fmt: skip
+                return "".join(lines) or self.script.phrase("directory_empty", language)
+            if caller.liaison_id is None:
+                return ""
+            if key == "task_count":
+                return str(count_waiting(session, caller.liaison_id))
+            tasks = waiting_tasks(session, caller.liaison_id)
+            lines = [self.script.phrase("task_line", language, n=n, **self._task_fields(t, language))
+                     for n, t in enumerate(tasks, 1)]  # fmt: skip
+            return "".join(lines) or self.script.phrase("no_tasks", language)
+
+        return CallWords(caller, fields, lookup)
+
+    def _task_fields(self, task: Task, language: str) -> dict[str, str]:
+        category = self.services.catalog.render(f"category_{task.category}", language)
+        return {"resident": resident_names(task), "category": category, "address": doorstep_address(task.household)}
+
+    def _catalog(self, key: str, **fields: object) -> str:
+        return self.services.catalog.render(key, self.services.settings.language, **fields)
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _spoken(phone: str) -> str:
+    """A number as a TTS voice should read it: digit by digit, not as one large number."""
+    return " ".join(ch for ch in national_format(phone) if ch.isdigit())
+
+
+def voice_endpoint(step: Callable[[VoiceHotline, FormData, dict[str, str]], tuple[str, Work]]) -> Callable:  # type: ignore[type-arg]
+    """A Starlette endpoint for one step: signature check, the step in a thread, valid TwiML whatever happens,
+    then the queued work handed to Redis."""
+
+    async def endpoint(request: Request) -> Response:
+        form = await signed_form(request)
+        if isinstance(form, Response):
+            return form
+        voice: VoiceHotline = request.app.state.voice
+        services = voice.services
+        try:
+            twiml, work = await run_in_threadpool(step, voice, form, dict(request.query_params))
+        except InvalidInboundMessage:
+            raise
+        except Exception:
+            log.exception("voice %s failed for caller %s", request.url.path, mask_phone(_text(form, "From")))
+            return Response(voice.render.failure(services.settings.language), media_type="text/xml")
+        await _hand_over(services, work)
+        if not twiml:
+            return Response(status_code=204)
+        return Response(twiml, media_type="text/xml")
+
+    return endpoint
+
+
+async def _hand_over(services: Services, work: Work) -> None:
+    """Queue what the step stored. If Redis is down it is still stored; the sweeper queues it later."""
+    for queue, ids in ((enqueue_inbound, work.inbound), (enqueue_send, work.outbound)):
+        for item in ids:
+            try:
+                await run_in_threadpool(queue, services.redis, item)
+            except RedisError as exc:
+                log.error("voice work %s stored but not queued (%s); sweeper will retry", item, exc)

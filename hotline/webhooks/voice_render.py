@@ -1,0 +1,190 @@
+"""Turning a voice script's nodes into TwiML, with `twilio.twiml.voice_response`; no XML is written by hand.
+
+What a call carries from step to step (the node, rounds of silence, where "back" goes, whether a task was made)
+travels in the action URL's query. Twilio signs the whole URL, so it cannot be changed on the way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from urllib.parse import urlencode
+
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from dispatch.ivr.calls import Caller, Person
+from dispatch.ivr.script import IvrScript, Node, Option
+from hotline.settings import Settings
+
+# Speech recognition languages for <Gather input="speech">, per hotline language.
+SPEECH_LANGUAGE = {"zh-CN": "zh-CN", "en": "en-US"}
+MAX_CHAINED_MESSAGES = 8  # a message node's `next` chain, followed within one response
+
+
+@dataclass(frozen=True)
+class Step:
+    """Where a call is: carried in the action URL."""
+
+    node: str
+    rounds: int = 0  # rounds of silence or wrong keys so far at this node
+    back: str = ""  # the node "back" returns to
+    task: bool = False  # a task was made on this call: the goodbye says what happens next
+    actions: int = 0  # choices acted on so far: a retried request is told apart from a second choice
+
+    def query(self, **extra: object) -> str:
+        """The query string for an action URL."""
+        params = {"n": self.node, "r": self.rounds, "b": self.back, "t": int(self.task), "k": self.actions, **extra}
+        return urlencode({k: v for k, v in params.items() if v not in ("", None)})
+
+    @classmethod
+    def parse(cls, params: dict[str, str], default_node: str) -> Step:
+        """The step from an action URL's query; unknown or missing values fall back to the start."""
+        rounds, actions = params.get("r", "0"), params.get("k", "0")
+        return cls(
+            node=params.get("n") or default_node,
+            rounds=int(rounds) if rounds.isdigit() else 0,
+            back=params.get("b", ""),
+            task=params.get("t") == "1",
+            actions=int(actions) if actions.isdigit() else 0,
+        )
+
+
+class Speaker:
+    """Says or plays words in a caller's language, with the voice the settings name."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.voices = settings.tts_voices
+        self.audio_url = settings.callback_url("/ivr-audio/")
+
+    def say(self, verb: VoiceResponse | Gather, text: str, language: str) -> None:
+        """Add <Say> for `text` (nothing for empty text)."""
+        if text.strip():
+            say_language, voice = self.voices.get(language, self.voices["zh-CN"])
+            verb.say(text, language=say_language, voice=voice)
+
+    def play(self, verb: VoiceResponse | Gather, audio: str) -> None:
+        """Add <Play> for a recorded prompt: an https URL, or a file in ivr_scripts/audio/."""
+        verb.play(audio if audio.startswith("https://") else self.audio_url + audio)
+
+
+@dataclass
+class CallWords:
+    """The placeholders a node may use, for one caller; lists from the register are filled in on demand."""
+
+    caller: Caller
+    fields: dict[str, str]
+    lookup: Callable[[str], str]  # "directory", "tasks", "task_count" → words, read from the database
+
+    def fill(self, template: str) -> str:
+        """`template` with its placeholders filled."""
+        for key in ("directory", "tasks", "task_count"):
+            if "{" + key + "}" in template and key not in self.fields:
+                self.fields[key] = self.lookup(key)
+        return template.format_map(_Blank(self.fields))
+
+
+class _Blank(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def offered(node: Node, caller: Caller) -> list[Option]:
+    """The node's options this caller may choose."""
+    ok = {"sms": caller.can_sms, "resident": caller.is_resident, None: True}
+    return [o for o in node.options if ok.get(o.only_if, False)]
+
+
+class Renderer:
+    """Builds the TwiML of nodes, put-throughs and voicemail for one script."""
+
+    def __init__(self, script: IvrScript, settings: Settings) -> None:
+        self.script = script
+        self.settings = settings
+        self.speaker = Speaker(settings)
+
+    def url(self, path: str, query: str) -> str:
+        """An absolute action URL, as Twilio will call it (and as the signature is computed)."""
+        return self.settings.callback_url(path) + (f"?{query}" if query else "")
+
+    def node(self, response: VoiceResponse, step: Step, words: CallWords, intro: bool = False) -> VoiceResponse:
+        """Say the node of `step` (and follow message nodes' `next`); a menu ends in a <Gather>."""
+        language = words.caller.language
+        for _ in range(MAX_CHAINED_MESSAGES):
+            node = self.script.nodes[step.node]
+            if node.is_menu:
+                self._menu(response, node, step, words, intro)
+                return response
+            self._words(response, node, words, intro)
+            if node.end or not node.next:
+                response.hangup()
+                return response
+            step, intro = replace(step, node=node.next, rounds=0), True
+        self.speaker.say(response, self.script.phrase("next_step_staff", language), language)
+        response.hangup()
+        return response
+
+    def _menu(self, response: VoiceResponse, node: Node, step: Step, words: CallWords, intro: bool) -> None:
+        language = words.caller.language
+        listen = self.script.speech and any(o.do == "task" for o in node.options)
+        gather = response.gather(
+            input="dtmf speech" if listen else "dtmf",
+            action=self.url("/twilio/voice/menu", replace(step, node=node.name).query()),
+            action_on_empty_result=True,
+            timeout=node.timeout,
+            num_digits=1,
+            language=SPEECH_LANGUAGE.get(language, "zh-CN") if listen else None,
+            speech_timeout="auto" if listen else None,
+        )
+        self._words(gather, node, words, intro)
+
+    def _words(self, verb: VoiceResponse | Gather, node: Node, words: CallWords, intro: bool) -> None:
+        language = words.caller.language
+        if language in node.audio:
+            self.speaker.play(verb, node.audio[language])
+            return
+        parts = [node.intro.get(language, "")] if intro else []
+        parts += [node.prompt.get(language, ""), *(o.say.get(language, "") for o in offered(node, words.caller))]
+        self.speaker.say(verb, words.fill(" ".join(p for p in parts if p)), language)
+
+    def put_through(self, response: VoiceResponse, people: tuple[Person, ...], index: int, step: Step,
+                    language: str) -> VoiceResponse:  # fmt: skip
+        """Ring the `index`th person; when nobody is left, take a voicemail."""
+        if index >= len(people):
+            return self.voicemail(response, step, language)
+        person = people[index]
+        who = self.script.phrase(f"person_{person.role}", language, name=person.name)
+        self.speaker.say(response, self.script.phrase("putting_through", language, person=who), language)
+        dial = response.dial(
+            action=self.url("/twilio/voice/dial", step.query(i=index)),
+            timeout=self.settings.dial_timeout_seconds,
+        )
+        dial.number(person.phone)
+        return response
+
+    def voicemail(self, response: VoiceResponse, step: Step, language: str) -> VoiceResponse:
+        """Ask for a message and record it; if nothing is recorded, say so and promise a call back."""
+        self.speaker.say(response, self.script.phrase("voicemail_prompt", language), language)
+        response.record(
+            action=self.url("/twilio/voice/recorded", step.query()),
+            max_length=self.settings.voicemail_seconds,
+            timeout=5,
+            play_beep=True,
+            finish_on_key="#",
+        )
+        # Reached only when nothing was recorded: the call's status report makes it a call-back task.
+        empty = self.script.phrase("voicemail_empty", language) + self.script.phrase("next_step_staff", language)
+        self.speaker.say(response, empty, language)
+        response.hangup()
+        return response
+
+    def failure(self, language: str) -> str:
+        """What a caller hears when our code fails: an apology, then the duty phone. Never silence."""
+        response = VoiceResponse()
+        duty = self.settings.duty_phone
+        if duty:
+            self.speaker.say(response, self.script.phrase("error_apology", language), language)
+            response.dial(timeout=self.settings.dial_timeout_seconds).number(duty)
+        self.speaker.say(response, self.script.phrase("error_sorry", language), language)
+        self.speaker.say(response, self.script.phrase("emergency_hint", language), language)
+        response.hangup()
+        return str(response)
