@@ -20,6 +20,7 @@ from dispatch.exceptions import NotFound
 from dispatch.liaison_replies import handle_liaison_message
 from dispatch.models import (
     Channel,
+    Community,
     Household,
     InboundMessage,
     InboundOutcome,
@@ -34,7 +35,7 @@ from dispatch.models import (
 )
 from dispatch.outbox import auto_replies_since, queue_sms
 from dispatch.phones import is_home_mobile
-from dispatch.register import SenderMatch, find_liaison_by_phone, match_sender
+from dispatch.register import SenderMatch, find_liaison_by_phone, match_sender, sole_community
 from dispatch.replies import Reading, parse_reply
 from dispatch.task_messages import task_text
 
@@ -139,8 +140,9 @@ def _from_call(
         priority = TaskPriority.URGENT if urgent else TaskPriority.NORMAL
         outcome = InboundOutcome.TASK_CREATED if match.residents else InboundOutcome.UNKNOWN_SENDER
         result = IntakeResult(outcome)
+        community = match.community if match.residents else sole_community(session)
         for category in needs:
-            _record_need(session, message, match, category, priority, context, now, result)
+            _record_need(session, message, match, category, priority, context, now, result, community)
         return result
     return IntakeResult(InboundOutcome.FINE)
 
@@ -222,13 +224,16 @@ def _record_need(
     context: DispatchContext,
     now: datetime,
     result: IntakeResult,
+    community: Community | None = None,
 ) -> None:
-    """One need: added to the household's open task, or a new task offered and put on the ladder."""
+    """One need: added to the household's open task, or a new task offered and put on the ladder.
+
+    `community`: whose duty staff a task with no household goes to, if not the sender's."""
     task, created = _open_task(session, message, match, category, priority, now)
     result.task_ids.append(task.id)
     if created:
         result.outbound_ids += _offer(session, task, context) if task.assignee is not None else []
-        result.outbound_ids += ladder.start(session, task, now, context, community=match.community)
+        result.outbound_ids += ladder.start(session, task, now, context, community=community or match.community)
 
 
 def _open_task(

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 from rq import SimpleWorker
 from sqlalchemy import Engine, select, text
@@ -113,9 +114,19 @@ def services(settings: Settings) -> Iterator[Services]:
         yield built
 
 
+def check_voice_response(response: httpx.Response) -> None:
+    """Every answer of a voice webhook in the suite must be voice TwiML (a <Response>, voice verbs only)."""
+    if response.request.url.path.startswith("/twilio/voice") and response.status_code == 200:
+        from tests.callflow import parse_voice_twiml
+
+        response.read()
+        parse_voice_twiml(response.text)
+
+
 @pytest.fixture
 def client(settings: Settings, services: Services) -> Iterator[TestClient]:
     with TestClient(create_app(settings, services), base_url=PUBLIC_URL) as test_client:
+        test_client.event_hooks["response"].append(check_voice_response)
         yield test_client
 
 

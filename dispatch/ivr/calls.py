@@ -26,7 +26,7 @@ from dispatch.models import (
     TaskStatus,
 )
 from dispatch.phones import is_home_mobile
-from dispatch.register import find_liaison_by_phone, match_sender
+from dispatch.register import find_liaison_by_phone, match_sender, sole_community
 
 FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 WAITING = (TaskStatus.OFFERED, TaskStatus.ESCALATED)
@@ -76,7 +76,7 @@ def identify_caller(session: Session, phone: str, *, region: str, language: str,
     landline = any(p.landline for r in residents for p in r.phones if p.phone == phone)
     can_sms = not landline and is_home_mobile(phone, region)
     if liaison is not None:
-        community = liaison.grid.community if liaison.grid else _only_community(session)
+        community = liaison.grid.community if liaison.grid else sole_community(session)
         return Caller(
             kind="liaison",
             phone=phone,
@@ -89,7 +89,7 @@ def identify_caller(session: Session, phone: str, *, region: str, language: str,
             people=_chain([_duty(community, duty_phone)], phone),
         )
     if not residents:
-        community = _only_community(session)
+        community = sole_community(session)
         return Caller(
             kind="unknown",
             phone=phone,
@@ -137,12 +137,6 @@ def _chain(people: list[Person | None], caller_phone: str) -> tuple[Person, ...]
             seen.add(person.phone)
             chain.append(person)
     return tuple(chain)
-
-
-def _only_community(session: Session) -> Community | None:
-    """The community, if the hotline serves just one: whose numbers an unregistered caller hears."""
-    communities = session.scalars(select(Community).limit(2)).all()
-    return communities[0] if len(communities) == 1 else None
 
 
 def directory(session: Session, community_id: int | None) -> list[DirectoryEntry]:

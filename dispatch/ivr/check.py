@@ -17,9 +17,11 @@ from dispatch.ivr.script import (
     AUDIO_DIR,
     LANGUAGES,
     PERSON_DIGIT,
+    PHRASES,
     PLACEHOLDER,
     PLACEHOLDERS,
     REPEAT_DIGIT,
+    THEN_ACTIONS,
     IvrScript,
     Node,
     load_script,
@@ -86,9 +88,9 @@ def check_script(script: IvrScript, digits: ReplyVocabulary) -> list[Problem]:
         if target not in names:
             problems.append(Problem("entry", f"{kind} callers go to node {target!r}, which does not exist"))
     for language in LANGUAGES:
-        missing = set(script.phrases.get("zh-CN", {})) - set(script.phrases.get(language, {}))
-        for key in sorted(missing):
-            problems.append(Problem(f"phrase {key}", f"no {language} text"))
+        for key in PHRASES:
+            if not script.phrases.get(language, {}).get(key):
+                problems.append(Problem(f"phrase {key}", f"no {language} text"))
     for node in script.nodes.values():
         problems += _check_node(script, node, names, digits)
     reachable = _reachable(script)
@@ -101,11 +103,10 @@ def edges(script: IvrScript, node: Node) -> list[tuple[str, str]]:
     """(label, target node) for every way on from `node`; the label is a key, "next", or "then"."""
     found = []
     for option in node.options:
-        for target in (option.node, option.then):
-            if target:
-                found.append((option.digit, target))
-        if option.do in ("task", "sms_directory") and not option.then:
-            found.append((option.digit, "goodbye"))
+        if option.do == "goto" and option.node:
+            found.append((option.digit, option.node))
+        if option.do in THEN_ACTIONS:
+            found.append((option.digit, option.then or "goodbye"))
     if node.next:
         found.append(("next", node.next))
     return found

@@ -20,7 +20,15 @@ VOICE_SCRIPT_FILE = SCRIPTS_DIR / "voice_hotline.toml"
 AUDIO_DIR = SCRIPTS_DIR / "audio"
 LANGUAGES = ("zh-CN", "en")
 ACTIONS = ("task", "goto", "person", "voicemail", "repeat", "back", "sms_directory", "accept_oldest")
+THEN_ACTIONS = ("task", "sms_directory", "accept_oldest")  # actions that go on to `then` (default: goodbye)
 CONDITIONS = ("sms", "resident")
+# The phrases the hotline says between menus; each language must have every one.
+PHRASES = (
+    "no_input", "wrong_input", "putting_through", "person_liaison", "person_backup", "person_duty",
+    "voicemail_prompt", "voicemail_received", "voicemail_empty", "next_step_liaison", "next_step_staff",
+    "task_recorded", "directory_entry", "directory_empty", "directory_sent", "directory_sms", "no_tasks",
+    "task_line", "accepted", "nothing_to_accept", "error_apology", "error_sorry", "emergency_hint",
+)  # fmt: skip
 CALLER_KINDS = ("resident", "liaison", "unknown")
 PERSON_DIGIT, REPEAT_DIGIT = "0", "9"  # in every menu: 0 reaches a person, 9 repeats
 KEYS = set("0123456789*#")

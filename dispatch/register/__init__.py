@@ -27,6 +27,7 @@ from dispatch.register.people import (
     list_liaisons,
     list_residents,
     match_sender,
+    sole_community,
 )
 
 __all__ = [
@@ -57,4 +58,5 @@ __all__ = [
     "list_liaisons",
     "list_residents",
     "match_sender",
+    "sole_community",
 ]

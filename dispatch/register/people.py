@@ -232,6 +232,12 @@ def match_sender(session: Session, phone: str) -> SenderMatch:
     return SenderMatch(current or residents)
 
 
+def sole_community(session: Session) -> Community | None:
+    """The community, if the hotline serves just one: whose duty staff and numbers serve callers we do not know."""
+    communities = session.scalars(select(Community).limit(2)).all()
+    return communities[0] if len(communities) == 1 else None
+
+
 def list_liaisons(session: Session) -> list[Liaison]:
     """Every liaison, by name."""
     return list(session.scalars(select(Liaison).order_by(Liaison.name, Liaison.id)))

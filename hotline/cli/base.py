@@ -49,6 +49,21 @@ def domain_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def voice_script_or_exit(settings: Settings) -> None:
+    """Refuse to start with a voice script that would break a call, naming every error."""
+    from dispatch.exceptions import IvrScriptError
+    from dispatch.replies import ReplyVocabulary
+    from hotline.services import load_checked_script
+
+    try:
+        load_checked_script(settings.ivr_script, ReplyVocabulary.load())
+    except IvrScriptError as exc:
+        click.echo(f"hotline: voice script {settings.ivr_script} cannot be used:", err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        raise SystemExit(2) from None
+
+
 @contextlib.contextmanager
 def embedded_redis(settings: Settings) -> Iterator[EmbeddedRedis | None]:
     """Start (or attach to) the private redis-server when REDIS_URL is unset."""

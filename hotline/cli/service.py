@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 from redis.exceptions import RedisError
 
-from hotline.cli.base import embedded_redis, main, migrate, settings_or_exit
+from hotline.cli.base import embedded_redis, main, migrate, settings_or_exit, voice_script_or_exit
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("hotline")
@@ -26,6 +26,7 @@ def serve(host: str, port: int) -> None:
     from hotline.app import create_app
 
     settings = settings_or_exit()
+    voice_script_or_exit(settings)
     with embedded_redis(settings):
         migrate(settings)
         # proxy_headers: behind a proxy, X-Forwarded-Proto is trusted only from the addresses uvicorn is told.
@@ -42,6 +43,7 @@ def worker(burst: bool) -> None:
     from workers.queues import ALL_QUEUES
 
     settings = settings_or_exit()
+    voice_script_or_exit(settings)
     with embedded_redis(settings):
         services = services_module.Services.build(settings)
         services_module.install(services)
@@ -88,11 +90,16 @@ def run(host: str, port: int) -> None:
     from hotline.supervisor import Child, Supervisor, child_env, hotline_command
 
     settings = settings_or_exit()
+    voice_script_or_exit(settings)
     with embedded_redis(settings) as server:
         migrate(settings)
         click.echo(f"Hotline is running on http://{host}:{port}  (gateway: {settings.gateway})")
         click.echo(
-            f"Twilio webhooks: {settings.callback_url('/twilio/sms')}  {settings.callback_url('/twilio/status')}"
+            f"Twilio SMS webhooks: {settings.callback_url('/twilio/sms')}  {settings.callback_url('/twilio/status')}"
+        )
+        click.echo(
+            f"Twilio voice webhooks: {settings.callback_url('/twilio/voice')}  "
+            f"status callback {settings.callback_url('/twilio/voice/status')}"
         )
         children = [
             Child("web", hotline_command("serve", "--host", host, "--port", str(port)), critical=True),

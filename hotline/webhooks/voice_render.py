@@ -144,7 +144,8 @@ class Renderer:
             return
         parts = [node.intro.get(language, "")] if intro else []
         parts += [node.prompt.get(language, ""), *(o.say.get(language, "") for o in offered(node, words.caller))]
-        self.speaker.say(verb, words.fill(" ".join(p for p in parts if p)), language)
+        joiner = "" if language == "zh-CN" else " "  # Chinese runs on; its punctuation gives the pauses
+        self.speaker.say(verb, words.fill(joiner.join(p for p in parts if p)), language)
 
     def put_through(self, response: VoiceResponse, people: tuple[Person, ...], index: int, step: Step,
                     language: str) -> VoiceResponse:  # fmt: skip

@@ -1,0 +1,86 @@
+"""`hotline ivr check` and `hotline ivr graph`: the voice scripts and the other data files in ivr_scripts/."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from dispatch.exceptions import DispatchError
+from dispatch.ivr.check import Problem, check_file
+from dispatch.ivr.graph import to_dot, to_svg
+from dispatch.ivr.script import VOICE_SCRIPT_FILE, load_script
+from dispatch.liaison_replies import CommandTable
+from dispatch.register.csv_read import Vocabulary
+from dispatch.replies import KEYWORDS_FILE, MENU_FILE, ReplyVocabulary
+from dispatch.script_data import load_versioned_toml
+from dispatch.texts import MessageCatalog
+from hotline.cli.base import domain_errors, main
+from ivr_scripts import SCRIPTS_DIR
+
+# The other data files, each read by the loader the service uses, so a file that loads here loads there.
+DATA_LOADERS: dict[str, Callable[[Path], object]] = {
+    "sms_texts.toml": MessageCatalog.load,
+    "menu_digits.toml": lambda path: ReplyVocabulary.load(menu=path, keywords=KEYWORDS_FILE),
+    "reply_keywords.toml": lambda path: ReplyVocabulary.load(menu=MENU_FILE, keywords=path),
+    "liaison_sms_commands.toml": CommandTable.load,
+    "register_columns.toml": Vocabulary.load,
+}
+
+
+def check_path(path: Path) -> list[Problem]:
+    """The problems of one file in ivr_scripts/ (or one given by hand)."""
+    try:
+        data = load_versioned_toml(path)
+    except DispatchError as exc:
+        return [Problem(path.name, str(exc))]
+    if data.get("kind") == "ivr":
+        return check_file(path)
+    loader = DATA_LOADERS.get(path.name)
+    if loader is None:
+        return [Problem(path.name, 'not a hotline data file: a voice script needs kind = "ivr"', error=False)]
+    try:
+        loader(path)
+    except DispatchError as exc:
+        return [Problem(path.name, str(exc))]
+    return []
+
+
+@main.group()
+def ivr() -> None:
+    """The voice hotline's scripts in ivr_scripts/."""
+
+
+@ivr.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def ivr_check(paths: tuple[Path, ...]) -> None:
+    """Check voice scripts and data files (default: every file in ivr_scripts/). Exit 1 on any problem."""
+    files = list(paths) or sorted(SCRIPTS_DIR.glob("*.toml"))
+    failed = False
+    for path in files:
+        problems = check_path(path)
+        failed = failed or bool(problems)
+        for problem in problems:
+            click.echo(f"{path.name}: {problem}")
+        if not problems:
+            click.echo(f"{path.name}: ok")
+    if failed:
+        raise SystemExit(1)
+
+
+@ivr.command("graph")
+@click.argument("path", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["dot", "svg"]), default="svg", show_default=True)
+@click.option("--language", type=click.Choice(["zh-CN", "en"]), default="zh-CN", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here, not stdout.")
+@domain_errors
+def ivr_graph(path: Path | None, fmt: str, language: str, output: Path | None) -> None:
+    """Draw the call tree of a voice script (default: ivr_scripts/voice_hotline.toml)."""
+    script = load_script(path or VOICE_SCRIPT_FILE)
+    picture = to_svg(script, language) if fmt == "svg" else to_dot(script, language)
+    if output is None:
+        click.echo(picture, nl=False)
+    else:
+        output.write_text(picture, encoding="utf-8")
+        click.echo(f"wrote {output}")
