@@ -6,7 +6,7 @@ import contextlib
 import io
 from pathlib import Path
 
-from benchmarks import first_loop, register_import
+from benchmarks import first_loop, register_import, voice_webhook
 
 HEADER = """# Benchmarks
 
@@ -17,7 +17,7 @@ same machine; these machines are shared and noisy, so compare ratios, not absolu
 
 def main() -> None:
     sections = []
-    for run in (lambda: first_loop.main(50), lambda: register_import.main(2000)):
+    for run in (lambda: first_loop.main(50), lambda: register_import.main(2000), lambda: voice_webhook.main(300)):
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             run()

@@ -39,7 +39,11 @@ def test_a_voice_resident_gets_a_call_that_says_the_feedback_twice(client: TestC
     params = {"CallSid": "CA" + "1" * 32, "From": "+10000000000", "To": RESIDENT_PHONE, "CallStatus": "in-progress"}
     answer = post_signed(client, services, f"{url.path}?{url.query}", params)
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/xml")
-    assert answer.text.count("张敏") == 2 and 'language="cmn-CN"' in answer.text and "<Pause" in answer.text
+    assert (
+        answer.text.count("张敏") == 2
+        and 'language="cmn-CN" voice="Polly.Zhiyu-Neural"' in answer.text
+        and "<Pause" in answer.text
+    )
 
 
 def test_the_call_endpoint_is_signed_and_never_silent(client: TestClient, services: Services) -> None:

@@ -13,18 +13,18 @@ from twilio.twiml.voice_response import VoiceResponse
 from dispatch.models import OutboundMessage
 from hotline.services import Services
 from hotline.webhooks.twilio_sms import signed_form
+from hotline.webhooks.voice_render import Speaker
 
 log = logging.getLogger(__name__)
-SPOKEN_LANGUAGE = {"zh-CN": "cmn-CN", "en": "en-US"}  # Twilio <Say> language codes
 
 
-def _say_twice(text: str, language: str) -> str:
-    """Said twice with a pause: the people this calls may not hear well the first time."""
+def _say_twice(speaker: Speaker, text: str, language: str) -> str:
+    """Said twice with a pause, in the voice the settings name: the people this calls may not hear well the
+    first time."""
     response = VoiceResponse()
-    spoken = SPOKEN_LANGUAGE.get(language, "cmn-CN")
-    response.say(text, language=spoken)
+    speaker.say(response, text, language)
     response.pause(length=1)
-    response.say(text, language=spoken)
+    speaker.say(response, text, language)
     return str(response)
 
 
@@ -34,6 +34,7 @@ async def voice_message(request: Request) -> Response:
     if isinstance(form, Response):
         return form
     services: Services = request.app.state.services
+    speaker = Speaker(services.settings)
     raw = request.query_params.get("o", "")
 
     def load() -> tuple[str, str] | None:
@@ -50,7 +51,7 @@ async def voice_message(request: Request) -> Response:
         found = None
     if found is None:
         language = services.settings.language
-        twiml = _say_twice(services.catalog.render("voice_message_unavailable", language), language)
+        twiml = _say_twice(speaker, services.catalog.render("voice_message_unavailable", language), language)
     else:
-        twiml = _say_twice(*found)
+        twiml = _say_twice(speaker, *found)
     return Response(twiml, media_type="text/xml")
