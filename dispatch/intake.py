@@ -229,8 +229,10 @@ def _record_need(
     """One need: added to the household's open task, or a new task offered and put on the ladder.
 
     `community`: whose duty staff a task with no household goes to, if not the sender's."""
-    task, created = _open_task(session, message, match, category, priority, now)
+    task, created, made_urgent = _open_task(session, message, match, category, priority, now)
     result.task_ids.append(task.id)
+    if made_urgent:
+        result.outbound_ids += ladder.became_urgent(session, task, now, context)
     if created:
         result.outbound_ids += _offer(session, task, context) if task.assignee is not None else []
         result.outbound_ids += ladder.start(session, task, now, context, community=community or match.community)
@@ -243,12 +245,16 @@ def _open_task(
     category: TaskCategory,
     priority: TaskPriority,
     now: datetime,
-) -> tuple[Task, bool]:
-    """The household's open task of this kind, with this message added; or a new task. True if new."""
+) -> tuple[Task, bool, bool]:
+    """The household's open task of this kind, with this message added; or a new task.
+
+    Returns:
+        The task; True if it is new; True if this message made an open task urgent."""
     household = match.household
     resident = match.resident
     actor = f"resident:{resident.id}" if resident else f"household:{household.id}" if household else "phone"
     if household is not None and category != TaskCategory.OTHER:
+        made_urgent = False
         # Lock the household first: two messages handled at once must find each other's task, not make two.
         session.get(Household, household.id, with_for_update=True, populate_existing=True)
         same = session.scalar(
@@ -260,8 +266,9 @@ def _open_task(
         )
         if same is not None:
             same.description = f"{same.description}；{message.body}".strip("；")
-            if priority == TaskPriority.URGENT:
+            if priority == TaskPriority.URGENT and same.priority != priority:
                 same.priority = priority
+                made_urgent = True
             same.updated_at = now
             session.add(
                 TaskEvent(
@@ -273,7 +280,7 @@ def _open_task(
                     detail=f"message:{message.id}",
                 )
             )
-            return same, False
+            return same, False, made_urgent
     liaison = household.primary_liaison if household else None
     liaison = liaison if liaison is not None and liaison.active else None
     task = Task(
@@ -297,7 +304,7 @@ def _open_task(
         session.add(
             TaskEvent(task=task, kind="offered", actor="system", channel="sms", at=now, detail=f"liaison:{liaison.id}")
         )
-    return task, True
+    return task, True, False
 
 
 def _offer(session: Session, task: Task, context: DispatchContext) -> list[int]:

@@ -42,7 +42,7 @@ def start(
     if task.household is None:
         return _to_duty_staff_directly(session, task, now, context, community)
     if task.priority == TaskPriority.URGENT:
-        outbound += _alert_duty_staff_now(session, task, context)
+        outbound += alert_duty_staff(session, task, context)
     if task.status == TaskStatus.OFFERED:
         task.offer_deadline = deadline(task, now, context)
     elif task.household is not None:
@@ -158,7 +158,16 @@ def _to_duty_staff_directly(
     return [sms.id] if sms else []
 
 
-def _alert_duty_staff_now(session: Session, task: Task, context: DispatchContext) -> list[int]:
+def became_urgent(session: Session, task: Task, now: datetime, context: DispatchContext) -> list[int]:
+    """An open task just made urgent (an unwell SMS or a voicemail added to it): alert duty staff now, once,
+    and bring its offer deadline forward to the urgent one."""
+    if task.offer_deadline is not None:
+        task.offer_deadline = min(task.offer_deadline, deadline(task, now, context))
+    return alert_duty_staff(session, task, context)
+
+
+def alert_duty_staff(session: Session, task: Task, context: DispatchContext) -> list[int]:
+    """Tell the duty phone about an urgent task, once (dedupe key `task:<id>:urgent-alert`)."""
     household = task.household
     duty = (household.community.duty_phone if household and household.community else None) or context.duty_phone
     if duty is None:

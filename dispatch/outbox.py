@@ -255,7 +255,8 @@ def recent_local_outbox(session: Session, *, limit: int) -> list[LocalOutboxEntr
     return list(session.scalars(select(LocalOutboxEntry).order_by(LocalOutboxEntry.id.desc()).limit(limit)))
 
 
-AUTO_REPLY_KEYS = ("reply:%", "unknown-sender:%", "inbound:%:receipt")  # answers we send because someone wrote
+# Answers we send because someone wrote or called.
+AUTO_REPLY_KEYS = ("reply:%", "unknown-sender:%", "inbound:%:receipt", "call:%:directory", "unknown-caller:%")
 
 
 def auto_replies_since(session: Session, since: datetime, phone: str | None = None, prefix: str | None = None) -> int:

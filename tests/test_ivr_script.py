@@ -99,6 +99,12 @@ def test_menu_digits_are_the_shared_table() -> None:
             "warning: node resident_menu: zh-CN takes about 2",
         ),
         ('do = "task"\nneed = "groceries"', 'do = "teleport"\nneed = "groceries"', "do must be one of"),
+        (
+            "正在为您转接{person}",
+            "正在为您转接{who}",
+            "phrase putting_through: (zh-CN) uses unknown placeholder ['who']",
+        ),
+        ("[node.goodbye]", "[node.farewell]", "node goodbye: is required"),
     ],
 )
 def test_a_planted_mistake_is_found(tmp_path: Path, old: str, new: str, expected: str) -> None:

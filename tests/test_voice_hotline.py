@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
@@ -95,7 +97,7 @@ def test_two_rounds_of_silence_put_the_caller_through_to_their_liaison(client: T
 def test_wrong_keys_twice_also_reach_a_person(client: TestClient, services: Services) -> None:
     flow = CallFlow(client, services, RESIDENT_PHONE).call().press("7")
     assert "没有这个选项" in " ".join(flow.said)
-    flow.press("#")
+    flow.press("7")
     assert flow.dialled == [LIAISON_PHONE]
 
 
@@ -152,6 +154,44 @@ def test_hanging_up_before_choosing_becomes_a_callback_task_once(client: TestCli
     assert (task.category, task.priority, task.status) == (TaskCategory.CALLBACK, "normal", TaskStatus.OFFERED)
     assert "没有选择就挂断" in task.description
     assert the_call(services, flow).duration_seconds == 8
+
+
+@pytest.mark.usefixtures("community")
+def test_asking_for_a_person_after_the_directory_and_reaching_nobody_is_called_back(
+    client: TestClient, services: Services
+) -> None:
+    add_directory(services)
+    flow = CallFlow(client, services, RESIDENT_PHONE).call().press("6").press("0")
+    flow.no_answer().no_answer().no_answer().say_nothing_after_beep()
+    flow.hang_up()
+    run_worker(services)
+    assert [t.category for t in tasks(services)] == [TaskCategory.CALLBACK]
+
+
+@pytest.mark.usefixtures("community")
+def test_hearing_the_directory_and_hanging_up_needs_no_callback(client: TestClient, services: Services) -> None:
+    add_directory(services)
+    CallFlow(client, services, RESIDENT_PHONE).call().press("6").hang_up()
+    run_worker(services)
+    assert tasks(services) == []
+
+
+@pytest.mark.usefixtures("community")
+def test_a_voicemail_reported_after_the_hang_up_still_makes_the_callback_urgent(
+    client: TestClient, services: Services
+) -> None:
+    flow = CallFlow(client, services, RESIDENT_PHONE).call().press("0").no_answer().no_answer().no_answer()
+    record = flow.waiting
+    flow.hang_up()  # Twilio's status report beats the recording's
+    run_worker(services)
+    [missed] = tasks(services)
+    assert missed.priority == TaskPriority.NORMAL and not sent_to(services, DUTY_PHONE)[1:]
+    flow.ended, flow.waiting = False, record
+    flow.leave_message()
+    run_worker(services)
+    [task] = tasks(services)
+    assert task.priority == TaskPriority.URGENT
+    assert any("急！" in body and f"#{task.id}" in body for body in sent_to(services, DUTY_PHONE))
 
 
 @pytest.mark.usefixtures("community")
@@ -355,8 +395,42 @@ def test_when_our_code_fails_the_caller_hears_an_apology_and_reaches_the_duty_ph
             flow.call()
         assert "对不起，系统出了点问题" in flow.said[0]
         assert flow.dialled == [SERVICE_DUTY]
-        flow.no_answer()
+        flow.no_answer().say_nothing_after_beep()
         assert "紧急情况请拨打120" in flow.last_said and flow.ended
+
+
+@pytest.mark.usefixtures("community")
+def test_a_failure_mid_call_without_a_service_duty_phone_still_reaches_a_person(
+    client: TestClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hotline.webhooks.voice_hotline import VoiceHotline
+
+    monkeypatch.setattr(services, "settings", dataclasses.replace(services.settings, duty_phone=None))
+    flow = CallFlow(client, services, RESIDENT_PHONE).call()  # the register was readable: duty phone known
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in a step")
+
+    monkeypatch.setattr(VoiceHotline, "_act", broken)
+    flow.press("2")
+    assert "对不起，系统出了点问题" in flow.last_said and flow.dialled == [DUTY_PHONE]
+    flow.no_answer()
+    assert "嘀声后" in flow.last_said and flow.waiting is not None and flow.waiting.tag == "Record"
+    monkeypatch.undo()
+    flow.leave_message()
+    run_worker(services)
+    [task] = tasks(services)
+    assert (task.category, task.priority) == (TaskCategory.CALLBACK, TaskPriority.URGENT)
+
+
+@pytest.mark.usefixtures("community")
+def test_directory_sms_stays_within_the_hourly_answers_to_one_number(client: TestClient, services: Services) -> None:
+    add_directory(services)
+    services.intake = dataclasses.replace(services.intake, auto_replies_per_number_per_hour=1)
+    for _ in range(2):
+        CallFlow(client, services, RESIDENT_PHONE).call().press("6").press("1").hang_up()
+    run_worker(services)
+    assert len(sent_to(services, RESIDENT_PHONE)) == 1
 
 
 def test_a_missing_call_sid_is_a_clear_error(client: TestClient, services: Services) -> None:

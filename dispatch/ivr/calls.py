@@ -7,6 +7,7 @@ to the household's liaison, on the ladder. Storing twice is a no-op, so Twilio's
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -218,7 +219,9 @@ def store_call_need(
     Returns:
         The new message's id, to queue for intake after the commit; None if it was stored before.
     """
-    key = f"{call.call_sid}:{what}"[:64]
+    key = f"{call.call_sid}:{what}"
+    if len(key) > 64:  # long node names: a digest, so two needs never share a cut-off key
+        key = f"{call.call_sid}:{hashlib.sha256(what.encode()).hexdigest()[:24]}"
     if session.scalar(select(InboundMessage.id).where(InboundMessage.provider_sid == key)) is not None:
         return None
     message = InboundMessage(
@@ -254,9 +257,20 @@ def finish_call(
     if status not in FINAL_STATUSES:
         return None
     call.ended_at = call.ended_at or now
-    if call.caller_kind != "resident" or call.chose or call.connected or call.voicemail:
+    if not needs_callback(call):
         return None
     return store_call_need(session, call, "missed", need="callback", body=body, now=now)
+
+
+def needs_callback(call: Call) -> bool:
+    """True if the call ended with nobody helped: no task made, no person reached, no message left, and either
+    nothing chosen or a person asked for. A caller not on the register counts only if they asked for a person."""
+    if call.task_made or call.connected or call.voicemail:
+        return False
+    asked_for_person = call.dial_attempts > 0
+    if call.caller_kind == "resident":
+        return asked_for_person or not call.chose
+    return call.caller_kind == "unknown" and asked_for_person
 
 
 def liaison_of(session: Session, liaison_id: int) -> Liaison | None:

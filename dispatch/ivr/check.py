@@ -15,8 +15,10 @@ from pathlib import Path
 from dispatch.exceptions import IvrScriptError
 from dispatch.ivr.script import (
     AUDIO_DIR,
+    GOODBYE,
     LANGUAGES,
     PERSON_DIGIT,
+    PHRASE_FIELDS,
     PHRASES,
     PLACEHOLDER,
     PLACEHOLDERS,
@@ -87,10 +89,17 @@ def check_script(script: IvrScript, digits: ReplyVocabulary) -> list[Problem]:
     for kind, target in script.entry.items():
         if target not in names:
             problems.append(Problem("entry", f"{kind} callers go to node {target!r}, which does not exist"))
+    if GOODBYE not in names:
+        problems.append(Problem(f"node {GOODBYE}", "is required: calls end there after a task or a voicemail"))
     for language in LANGUAGES:
         for key in PHRASES:
-            if not script.phrases.get(language, {}).get(key):
+            text = script.phrases.get(language, {}).get(key)
+            if not text:
                 problems.append(Problem(f"phrase {key}", f"no {language} text"))
+                continue
+            unknown = set(PLACEHOLDER.findall(text)) - PHRASE_FIELDS.get(key, set())
+            if unknown:
+                problems.append(Problem(f"phrase {key}", f"({language}) uses unknown placeholder {sorted(unknown)}"))
     for node in script.nodes.values():
         problems += _check_node(script, node, names, digits)
     reachable = _reachable(script)
@@ -106,7 +115,7 @@ def edges(script: IvrScript, node: Node) -> list[tuple[str, str]]:
         if option.do == "goto" and option.node:
             found.append((option.digit, option.node))
         if option.do in THEN_ACTIONS:
-            found.append((option.digit, option.then or "goodbye"))
+            found.append((option.digit, option.then or GOODBYE))
     if node.next:
         found.append(("next", node.next))
     return found

@@ -22,6 +22,14 @@ LANGUAGES = ("zh-CN", "en")
 ACTIONS = ("task", "goto", "person", "voicemail", "repeat", "back", "sms_directory", "accept_oldest")
 THEN_ACTIONS = ("task", "sms_directory", "accept_oldest")  # actions that go on to `then` (default: goodbye)
 CONDITIONS = ("sms", "resident")
+# The placeholders each phrase may use (the code fills exactly these).
+PHRASE_FIELDS = {
+    "putting_through": {"person"}, "person_liaison": {"name"}, "person_backup": {"name"}, "person_duty": {"name"},
+    "next_step_liaison": {"liaison"}, "task_recorded": {"need"}, "directory_entry": {"name", "phone"},
+    "directory_sms": {"entries"}, "task_line": {"n", "resident", "category", "address"},
+    "accepted": {"resident", "category", "address"},
+}  # fmt: skip
+GOODBYE = "goodbye"  # the node a call ends at after a task or a voicemail
 # The phrases the hotline says between menus; each language must have every one.
 PHRASES = (
     "no_input", "wrong_input", "putting_through", "person_liaison", "person_backup", "person_duty",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 
 from redis.exceptions import RedisError
 from sqlalchemy import select
@@ -39,10 +40,10 @@ from dispatch.ivr.calls import (
     store_call_need,
     waiting_tasks,
 )
-from dispatch.ivr.script import IvrScript, Option
+from dispatch.ivr.script import GOODBYE, IvrScript, Option
 from dispatch.liaison_replies import accept_oldest
 from dispatch.models import Call, OutboundMessage, Task, utcnow
-from dispatch.outbox import queue_sms
+from dispatch.outbox import auto_replies_since, queue_sms
 from dispatch.phones import mask_phone, national_format
 from dispatch.replies import parse_reply
 from dispatch.task_messages import doorstep_address, resident_names
@@ -53,6 +54,7 @@ from workers.queues import enqueue_inbound, enqueue_send
 
 log = logging.getLogger(__name__)
 CHOICES = ("task", "goto", "sms_directory", "accept_oldest")  # what counts as having chosen something
+UNKNOWN_CALLER_KEYS = "unknown-caller:%"  # directory SMS to numbers not on the register
 
 
 @dataclass
@@ -83,6 +85,9 @@ class VoiceHotline:
         self.services = services
         self.script = script
         self.render = Renderer(script, services.settings)
+        # The last duty phone a caller's chain ended in: where a caller goes if a later step fails before the
+        # register can be read, when HOTLINE_DUTY_PHONE is not set.
+        self.known_duty_phone: str | None = None
 
     # ── the steps of a call ──────────────────────────────────────────────────────────────────────────────────
 
@@ -120,7 +125,6 @@ class VoiceHotline:
         index = int(query["i"]) if query.get("i", "").isdigit() else 0
         with self.services.sessions.begin() as session:
             turn = self._turn(session, form, query)
-            turn.call.dial_attempts += 1
             if status in ("completed", "answered"):
                 turn.call.connected = True
                 turn.response.hangup()
@@ -140,7 +144,7 @@ class VoiceHotline:
                 self._store(turn, "voicemail", need="callback", body=body, urgent=True, recording_url=url[:1000])
                 phrase = self.script.phrase("voicemail_received", turn.caller.language)
                 self.render.speaker.say(turn.response, phrase, turn.caller.language)
-            goodbye = Step("goodbye", task=bool(url) or turn.step.task)
+            goodbye = Step(GOODBYE, task=bool(url) or turn.step.task)
             self.render.node(turn.response, goodbye, self._words(session, turn.caller, goodbye))
             return str(turn.response), turn.work
 
@@ -209,28 +213,42 @@ class VoiceHotline:
                 say(turn.response, self._send_directory(turn), language)
             else:
                 say(turn.response, self._accept(turn, step.actions), language)
-            then = replace(next_step, node=option.then or "goodbye", back=node.name)
+            then = replace(next_step, node=option.then or GOODBYE, back=node.name)
             self.render.node(turn.response, then, self._words(turn.session, turn.caller, then), intro=True)
 
     def _person(self, turn: _Turn, index: int) -> None:
-        self.render.put_through(turn.response, turn.caller.people, index, turn.step, turn.caller.language)
+        people = turn.caller.people
+        # Counted by position, not by request: a retried webhook does not count twice.
+        turn.call.dial_attempts = max(turn.call.dial_attempts, min(index + 1, len(people)) or 1)
+        self.render.put_through(turn.response, people, index, turn.step, turn.caller.language)
 
     def _store(self, turn: _Turn, what: str, **need: object) -> None:
         message_id = store_call_need(turn.session, turn.call, what, now=utcnow(), **need)  # type: ignore[arg-type]
         turn.work.inbound += [message_id] if message_id else []
 
     def _send_directory(self, turn: _Turn) -> str:
-        language = turn.caller.language
-        entries = "；".join(
-            f"{e.name} {national_format(e.phone)}" for e in directory(turn.session, turn.caller.community_id)
-        )
+        """Text the community's numbers to the caller: only to a mobile, within the hourly answers to one number,
+        and few to numbers we do not know, so a spoofed caller ID cannot make the hotline text strangers."""
+        language, caller, session = turn.caller.language, turn.caller, turn.session
+        listed = directory(session, caller.community_id)
+        hour_ago, context = utcnow() - timedelta(hours=1), self.services.intake
+        unknown = caller.kind == "unknown"
+        if (
+            not listed
+            or not caller.can_sms
+            or auto_replies_since(session, hour_ago, phone=caller.phone) >= context.auto_replies_per_number_per_hour
+            or (unknown and auto_replies_since(session, hour_ago, prefix=UNKNOWN_CALLER_KEYS)
+                >= context.unknown_replies_per_hour)
+        ):  # fmt: skip
+            return ""
         sms = queue_sms(
-            turn.session,
-            dedupe_key=f"call:{turn.call.call_sid}:directory",
-            to_phone=turn.caller.phone,
-            body=self.script.phrase("directory_sms", language, entries=entries),
+            session,
+            dedupe_key=f"{'unknown-caller' if unknown else 'call'}:{turn.call.call_sid}:directory",
+            to_phone=caller.phone,
+            body=self.script.phrase("directory_sms", language,
+                                    entries="；".join(f"{e.name} {national_format(e.phone)}" for e in listed)),
             language=language,
-        )
+        )  # fmt: skip
         turn.work.outbound += [sms.id] if sms else []
         return self.script.phrase("directory_sent", language)
 
@@ -264,6 +282,8 @@ class VoiceHotline:
             language=settings.language,
             duty_phone=settings.duty_phone,
         )
+        if caller.people and caller.people[-1].role == "duty":
+            self.known_duty_phone = caller.people[-1].phone
         to_phone = phone_or_raw(_text(form, "To"), settings.region)
         call = find_call(session, sid) or start_call(session, sid, caller, to_phone, utcnow())
         entry = self.script.entry[caller.kind]
@@ -331,7 +351,8 @@ def voice_endpoint(step: Callable[[VoiceHotline, FormData, dict[str, str]], tupl
             raise
         except Exception:
             log.exception("voice %s failed for caller %s", request.url.path, mask_phone(_text(form, "From")))
-            return Response(voice.render.failure(services.settings.language), media_type="text/xml")
+            duty = services.settings.duty_phone or voice.known_duty_phone
+            return Response(voice.render.failure(services.settings.language, duty), media_type="text/xml")
         await _hand_over(services, work)
         if not twiml:
             return Response(status_code=204)

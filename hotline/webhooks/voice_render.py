@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from dispatch.ivr.calls import Caller, Person
-from dispatch.ivr.script import IvrScript, Node, Option
+from dispatch.ivr.script import GOODBYE, IvrScript, Node, Option
 from hotline.settings import Settings
 
 # Speech recognition languages for <Gather input="speech">, per hotline language.
@@ -178,13 +178,20 @@ class Renderer:
         response.hangup()
         return response
 
-    def failure(self, language: str) -> str:
-        """What a caller hears when our code fails: an apology, then the duty phone. Never silence."""
+    def failure(self, language: str, duty: str | None) -> str:
+        """What a caller hears when our code fails: an apology, the duty phone, then a voicemail. Never silence."""
         response = VoiceResponse()
-        duty = self.settings.duty_phone
         if duty:
             self.speaker.say(response, self.script.phrase("error_apology", language), language)
             response.dial(timeout=self.settings.dial_timeout_seconds).number(duty)
+        self.speaker.say(response, self.script.phrase("voicemail_prompt", language), language)
+        response.record(
+            action=self.url("/twilio/voice/recorded", Step(GOODBYE, task=True).query()),
+            max_length=self.settings.voicemail_seconds,
+            timeout=5,
+            play_beep=True,
+            finish_on_key="#",
+        )
         self.speaker.say(response, self.script.phrase("error_sorry", language), language)
         self.speaker.say(response, self.script.phrase("emergency_hint", language), language)
         response.hangup()
