@@ -38,6 +38,28 @@ def _hotline(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, "-m", "hotline", *args], env=env, check=True, capture_output=True)
 
 
+def fresh_install(tmp: str, count: int, **extra_env: str) -> tuple[Path, int, dict[str, str]]:
+    """A data dir on a free loopback port, with one liaison and `count` residents of theirs (+86138001300NN).
+
+    Returns:
+        The data dir, the port, and the environment for `hotline` commands.
+    """
+    data_dir = Path(tmp) / "var"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_", "REDIS_", "DATABASE_"))}
+    env.update({"HOTLINE_DATA_DIR": str(data_dir), "HOTLINE_PUBLIC_URL": f"http://127.0.0.1:{port}", **extra_env})
+    _hotline(env, "liaisons", "add", "--name", "张敏", "--phone", "13912345678")
+    # One resident per message: a second identical need from one resident is added to the open task
+    # (no new offer), which would not measure the loop.
+    register_file = Path(tmp) / "residents.csv"
+    rows = [f"居民{i},1380013{i:04d},13912345678" for i in range(count)]
+    register_file.write_text("姓名,电话,联络员电话\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    _hotline(env, "import", "residents", str(register_file))
+    return data_dir, port, env
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -45,19 +67,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 def main(count: int = 50) -> None:
     with tempfile.TemporaryDirectory(prefix="hlb-") as tmp:
-        data_dir = Path(tmp) / "var"
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_", "REDIS_", "DATABASE_"))}
-        env.update({"HOTLINE_DATA_DIR": str(data_dir), "HOTLINE_PUBLIC_URL": f"http://127.0.0.1:{port}"})
-        _hotline(env, "liaisons", "add", "--name", "张敏", "--phone", "13912345678")
-        # One resident per message: a second identical need from one resident is added to the open task
-        # (no new offer), which would not measure the loop.
-        register_file = Path(tmp) / "residents.csv"
-        rows = [f"居民{i},1380013{i:04d},13912345678" for i in range(count)]
-        register_file.write_text("姓名,电话,联络员电话\n" + "\n".join(rows) + "\n", encoding="utf-8")
-        _hotline(env, "import", "residents", str(register_file))
+        data_dir, port, env = fresh_install(tmp, count)
         settings = load_settings(env, env_file=None)
         signer = TwilioSignatureCheck(str(settings.twilio_auth_token), settings.public_url)
 

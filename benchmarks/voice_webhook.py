@@ -15,7 +15,6 @@ import http.client
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,9 +22,8 @@ import time
 import urllib.parse
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
-from benchmarks.first_loop import _hotline, _percentile
+from benchmarks.first_loop import _percentile, fresh_install
 from hotline.settings import load_settings
 from workers.gateways.twilio import SIGNATURE_HEADER, TwilioSignatureCheck
 
@@ -34,21 +32,7 @@ STEPS = ("entry", "key → task", "key → put through", "put-through result", "
 
 def main(count: int = 300) -> None:
     with tempfile.TemporaryDirectory(prefix="hlv-") as tmp:
-        data_dir = Path(tmp) / "var"
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_", "REDIS_", "DATABASE_"))}
-        env.update({
-            "HOTLINE_DATA_DIR": str(data_dir),
-            "HOTLINE_PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "HOTLINE_DUTY_PHONE": "+861066880000",
-        })  # fmt: skip
-        _hotline(env, "liaisons", "add", "--name", "张敏", "--phone", "13912345678")
-        register_file = Path(tmp) / "residents.csv"
-        rows = [f"居民{i},1380013{i:04d},13912345678" for i in range(count)]
-        register_file.write_text("姓名,电话,联络员电话\n" + "\n".join(rows) + "\n", encoding="utf-8")
-        _hotline(env, "import", "residents", str(register_file))
+        _, port, env = fresh_install(tmp, count, HOTLINE_DUTY_PHONE="+861066880000")
         settings = load_settings(env, env_file=None)
         signer = TwilioSignatureCheck(str(settings.twilio_auth_token), settings.public_url)
 
