@@ -134,15 +134,19 @@ def _reach(session: Session, task: Task, rung: int, context: DispatchContext) ->
             return None, None
         leader = session.scalar(select(Liaison).where(Liaison.phone == phone, Liaison.active))
         return leader, phone
-    duty = household.community.duty_phone if household.community else None
-    return None, duty or context.duty_phone
+    return None, _duty_phone(household.community, context)
+
+
+def _duty_phone(community: Community | None, context: DispatchContext) -> str | None:
+    """The community's duty phone, else the service's (HOTLINE_DUTY_PHONE), else None."""
+    return (community.duty_phone if community is not None else None) or context.duty_phone
 
 
 def _to_duty_staff_directly(
     session: Session, task: Task, now: datetime, context: DispatchContext, community: Community | None
 ) -> list[int]:
     """No household to climb through: straight to the community's duty phone, or to the board if none."""
-    phone = (community.duty_phone if community is not None else None) or context.duty_phone
+    phone = _duty_phone(community, context)
     task.rung, task.status, task.offer_deadline = DUTY_STAFF, TaskStatus.ESCALATED, None
     detail = f"rung:{DUTY_STAFF} no household" + ("" if phone else "; nobody to reach")
     session.add(TaskEvent(task=task, kind="escalated", actor="system", channel="system", at=now, detail=detail))
@@ -168,8 +172,7 @@ def became_urgent(session: Session, task: Task, now: datetime, context: Dispatch
 
 def alert_duty_staff(session: Session, task: Task, context: DispatchContext) -> list[int]:
     """Tell the duty phone about an urgent task, once (dedupe key `task:<id>:urgent-alert`)."""
-    household = task.household
-    duty = (household.community.duty_phone if household and household.community else None) or context.duty_phone
+    duty = _duty_phone(task.household.community if task.household else None, context)
     if duty is None:
         return []
     liaison = task.assignee.name if task.assignee else "-"

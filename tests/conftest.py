@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 
 from dispatch import register
 from dispatch.db import upgrade
-from dispatch.models import Base, LocalOutboxEntry
+from dispatch.models import Base, LocalOutboxEntry, Task
 from hotline import services as services_module
 from hotline.app import create_app
 from hotline.embedded_redis import EmbeddedRedis
@@ -171,6 +171,17 @@ def local_outbox(services: Services) -> list[LocalOutboxEntry]:
     """What the local gateway was asked to send, oldest first."""
     with services.sessions() as session:
         return list(session.scalars(select(LocalOutboxEntry).order_by(LocalOutboxEntry.id)))
+
+
+def sent_to(services: Services, phone: str) -> list[str]:
+    """The texts the local gateway was asked to send to `phone`, oldest first."""
+    return [entry.body for entry in local_outbox(services) if entry.to_phone == phone]
+
+
+def tasks(services: Services) -> list[Task]:
+    """Every task, oldest first."""
+    with services.sessions() as session:
+        return list(session.scalars(select(Task).order_by(Task.id)))
 
 
 BACKUP_PHONE, LEADER_PHONE, DUTY_PHONE = "+8613912345679", "+8613912345690", "+8637166880000"

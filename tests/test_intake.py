@@ -18,7 +18,16 @@ from dispatch.models import (
 )
 from dispatch.segments import count_segments
 from hotline.services import Services
-from tests.conftest import LIAISON_PHONE, RESIDENT_PHONE, local_outbox, post_signed, run_worker, sms_params
+from tests.conftest import (
+    LIAISON_PHONE,
+    RESIDENT_PHONE,
+    local_outbox,
+    post_signed,
+    run_worker,
+    sent_to,
+    sms_params,
+    tasks,
+)
 
 
 def send(client: TestClient, services: Services, body: str) -> None:
@@ -26,13 +35,8 @@ def send(client: TestClient, services: Services, body: str) -> None:
     run_worker(services)
 
 
-def tasks(services: Services) -> list[Task]:
-    with services.sessions() as session:
-        return list(session.scalars(select(Task).order_by(Task.id)))
-
-
 def offers(services: Services) -> list[str]:
-    return [e.body for e in local_outbox(services) if e.to_phone == LIAISON_PHONE]
+    return sent_to(services, LIAISON_PHONE)
 
 
 def last_outcome(services: Services) -> InboundOutcome | None:

@@ -15,9 +15,9 @@ from tests.conftest import (
     DUTY_PHONE,
     LEADER_PHONE,
     LIAISON_PHONE,
-    local_outbox,
     post_signed,
     run_worker,
+    sent_to,
     sms_params,
 )
 from workers.jobs import deliver_sms
@@ -35,10 +35,6 @@ def escalate_at(services: Services, minutes: float) -> list[int]:
 def the_task(services: Services) -> Task:
     with services.sessions() as session:
         return session.scalars(select(Task)).one()
-
-
-def sent_to(services: Services, phone: str) -> list[str]:
-    return [e.body for e in local_outbox(services) if e.to_phone == phone]
 
 
 def test_an_untaken_task_climbs_rung_by_rung_at_the_configured_times(

@@ -14,7 +14,6 @@ from dispatch.models import (
     DirectoryEntry,
     DirectoryKind,
     InboundMessage,
-    Task,
     TaskCategory,
     TaskPriority,
     TaskStatus,
@@ -27,10 +26,11 @@ from tests.conftest import (
     LIAISON_PHONE,
     RESIDENT_PHONE,
     STRANGER_PHONE,
-    local_outbox,
     post_signed,
     run_worker,
+    sent_to,
     sms_params,
+    tasks,
 )
 
 SERVICE_DUTY = "+861066880000"  # HOTLINE_DUTY_PHONE
@@ -39,15 +39,6 @@ SERVICE_DUTY = "+861066880000"  # HOTLINE_DUTY_PHONE
 @pytest.fixture
 def environ(environ: dict[str, str]) -> dict[str, str]:
     return {**environ, "HOTLINE_DUTY_PHONE": SERVICE_DUTY}
-
-
-def tasks(services: Services) -> list[Task]:
-    with services.sessions() as session:
-        return list(session.scalars(select(Task).order_by(Task.id)))
-
-
-def sent_to(services: Services, phone: str) -> list[str]:
-    return [entry.body for entry in local_outbox(services) if entry.to_phone == phone]
 
 
 def the_call(services: Services, flow: CallFlow) -> Call:

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from dispatch.liaison_replies import WAITING
 from dispatch.models import (
     Call,
     Channel,
@@ -24,13 +25,11 @@ from dispatch.models import (
     Liaison,
     ResidentStatus,
     Task,
-    TaskStatus,
 )
 from dispatch.phones import is_home_mobile
 from dispatch.register import find_liaison_by_phone, match_sender, sole_community
 
 FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
-WAITING = (TaskStatus.OFFERED, TaskStatus.ESCALATED)
 
 
 @dataclass(frozen=True)
@@ -170,8 +169,9 @@ def count_waiting(session: Session, liaison_id: int) -> int:
 
 
 def start_call(session: Session, call_sid: str, caller: Caller, to_phone: str, now: datetime) -> Call:
-    """The call's row, made on its first webhook; a retried webhook finds the same row."""
-    call = session.scalar(select(Call).where(Call.call_sid == call_sid))
+    """The call's row, made on its first webhook and found (locked for update where the database can) by every
+    later one; a retried webhook finds the same row."""
+    call = session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
     if call is not None:
         return call
     call = Call(
@@ -196,11 +196,6 @@ def start_call(session: Session, call_sid: str, caller: Caller, to_phone: str, n
     except IntegrityError:  # the same webhook, twice at once: the first row is the record
         return session.execute(select(Call).where(Call.call_sid == call_sid)).scalar_one()
     return call
-
-
-def find_call(session: Session, call_sid: str) -> Call | None:
-    """The call's row, locked for update where the database can."""
-    return session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
 
 
 def store_call_need(

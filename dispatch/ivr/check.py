@@ -75,11 +75,12 @@ def spoken_text(node: Node, language: str, first_time: bool = True) -> str:
 
 def check_file(path: Path, digits: ReplyVocabulary | None = None) -> list[Problem]:
     """Every problem in one script file; an unloadable file is one problem per shape error."""
+    digits = digits or ReplyVocabulary.load()
     try:
         script = load_script(path, digits)
     except IvrScriptError as exc:
         return [Problem(path.name, message) for message in exc.problems]
-    return check_script(script, digits or ReplyVocabulary.load())
+    return check_script(script, digits)
 
 
 def check_script(script: IvrScript, digits: ReplyVocabulary) -> list[Problem]:
@@ -169,10 +170,8 @@ def _check_words(script: IvrScript, node: Node, where: str) -> list[Problem]:
     problems = []
     texts = {"prompt": node.prompt, "intro": node.intro, **{f"key {o.digit}": o.say for o in node.options}}
     for label, text in texts.items():
-        if label in ("intro",) and not text:
-            continue
-        if label.startswith("key") and not text:
-            continue  # an option need not be announced
+        if label != "prompt" and not text:
+            continue  # an intro is optional, and an option need not be announced
         for language in LANGUAGES:
             if language not in text:
                 problems.append(Problem(where, f"{label} has no {language} text"))

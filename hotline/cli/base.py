@@ -49,19 +49,28 @@ def domain_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def voice_script_or_exit(settings: Settings) -> None:
-    """Refuse to start with a voice script that would break a call, naming every error."""
+@contextlib.contextmanager
+def voice_script_errors(settings: Settings) -> Iterator[None]:
+    """Refuse to start with a voice script that would break a call (`Services.build` checks it), naming every
+    error, rather than with a traceback."""
     from dispatch.exceptions import IvrScriptError
-    from dispatch.replies import ReplyVocabulary
-    from hotline.services import load_checked_script
 
     try:
-        load_checked_script(settings.ivr_script, ReplyVocabulary.load())
+        yield
     except IvrScriptError as exc:
         click.echo(f"hotline: voice script {settings.ivr_script} cannot be used:", err=True)
         for problem in exc.problems:
             click.echo(f"  {problem}", err=True)
         raise SystemExit(2) from None
+
+
+def voice_script_or_exit(settings: Settings) -> None:
+    """Check the voice script before starting processes that would each refuse it (`hotline run`)."""
+    from dispatch.replies import ReplyVocabulary
+    from hotline.services import load_checked_script
+
+    with voice_script_errors(settings):
+        load_checked_script(settings.ivr_script, ReplyVocabulary.load())
 
 
 @contextlib.contextmanager

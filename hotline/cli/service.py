@@ -10,7 +10,14 @@ from typing import Any, TypeVar
 import click
 from redis.exceptions import RedisError
 
-from hotline.cli.base import embedded_redis, main, migrate, settings_or_exit, voice_script_or_exit
+from hotline.cli.base import (
+    embedded_redis,
+    main,
+    migrate,
+    settings_or_exit,
+    voice_script_errors,
+    voice_script_or_exit,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("hotline")
@@ -26,11 +33,12 @@ def serve(host: str, port: int) -> None:
     from hotline.app import create_app
 
     settings = settings_or_exit()
-    voice_script_or_exit(settings)
     with embedded_redis(settings):
         migrate(settings)
+        with voice_script_errors(settings):
+            app = create_app(settings)
         # proxy_headers: behind a proxy, X-Forwarded-Proto is trusted only from the addresses uvicorn is told.
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=True)
+        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
 
 
 @main.command()
@@ -43,9 +51,9 @@ def worker(burst: bool) -> None:
     from workers.queues import ALL_QUEUES
 
     settings = settings_or_exit()
-    voice_script_or_exit(settings)
     with embedded_redis(settings):
-        services = services_module.Services.build(settings)
+        with voice_script_errors(settings):
+            services = services_module.Services.build(settings)
         services_module.install(services)
         try:
             # SimpleWorker runs jobs in this process: no fork per job, one engine and connection pool kept warm.

@@ -34,7 +34,7 @@ async def voice_message(request: Request) -> Response:
     if isinstance(form, Response):
         return form
     services: Services = request.app.state.services
-    speaker = Speaker(services.settings)
+    speaker: Speaker = request.app.state.voice.render.speaker
     raw = request.query_params.get("o", "")
 
     def load() -> tuple[str, str] | None:

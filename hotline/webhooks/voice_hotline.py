@@ -32,7 +32,6 @@ from dispatch.ivr.calls import (
     Caller,
     count_waiting,
     directory,
-    find_call,
     finish_call,
     identify_caller,
     liaison_of,
@@ -285,7 +284,7 @@ class VoiceHotline:
         if caller.people and caller.people[-1].role == "duty":
             self.known_duty_phone = caller.people[-1].phone
         to_phone = phone_or_raw(_text(form, "To"), settings.region)
-        call = find_call(session, sid) or start_call(session, sid, caller, to_phone, utcnow())
+        call = start_call(session, sid, caller, to_phone, utcnow())
         entry = self.script.entry[caller.kind]
         step = Step.parse(query or {}, entry)
         if step.node not in self.script.nodes:

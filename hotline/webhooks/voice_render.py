@@ -164,6 +164,15 @@ class Renderer:
 
     def voicemail(self, response: VoiceResponse, step: Step, language: str) -> VoiceResponse:
         """Ask for a message and record it; if nothing is recorded, say so and promise a call back."""
+        self._record(response, step, language)
+        # Reached only when nothing was recorded: the call's status report makes it a call-back task.
+        empty = self.script.phrase("voicemail_empty", language) + self.script.phrase("next_step_staff", language)
+        self.speaker.say(response, empty, language)
+        response.hangup()
+        return response
+
+    def _record(self, response: VoiceResponse, step: Step, language: str) -> None:
+        """Ask for a message after the beep and record it, up to HOTLINE_VOICEMAIL_SECONDS."""
         self.speaker.say(response, self.script.phrase("voicemail_prompt", language), language)
         response.record(
             action=self.url("/twilio/voice/recorded", step.query()),
@@ -172,11 +181,6 @@ class Renderer:
             play_beep=True,
             finish_on_key="#",
         )
-        # Reached only when nothing was recorded: the call's status report makes it a call-back task.
-        empty = self.script.phrase("voicemail_empty", language) + self.script.phrase("next_step_staff", language)
-        self.speaker.say(response, empty, language)
-        response.hangup()
-        return response
 
     def failure(self, language: str, duty: str | None) -> str:
         """What a caller hears when our code fails: an apology, the duty phone, then a voicemail. Never silence."""
@@ -184,14 +188,7 @@ class Renderer:
         if duty:
             self.speaker.say(response, self.script.phrase("error_apology", language), language)
             response.dial(timeout=self.settings.dial_timeout_seconds).number(duty)
-        self.speaker.say(response, self.script.phrase("voicemail_prompt", language), language)
-        response.record(
-            action=self.url("/twilio/voice/recorded", Step(GOODBYE, task=True).query()),
-            max_length=self.settings.voicemail_seconds,
-            timeout=5,
-            play_beep=True,
-            finish_on_key="#",
-        )
+        self._record(response, Step(GOODBYE, task=True), language)
         self.speaker.say(response, self.script.phrase("error_sorry", language), language)
         self.speaker.say(response, self.script.phrase("emergency_hint", language), language)
         response.hangup()
