@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import time
 from zoneinfo import ZoneInfo
 
+from dispatch.checkins.rules import CheckinRules
 from dispatch.liaison_replies import CommandTable
 from dispatch.replies import ReplyVocabulary
 from dispatch.texts import MessageCatalog
@@ -30,3 +31,4 @@ class DispatchContext:
     region: str = "CN"  # HOTLINE_REGION: only mobiles of this region ever get a reply from an unregistered number
     duty_phone: str | None = None  # HOTLINE_DUTY_PHONE: for tasks whose community has no duty phone of its own
     done_by: time = time(20, 0)  # local time: a task taken but not done by then, that day, is flagged for staff
+    checkin: CheckinRules = field(default_factory=CheckinRules)  # the daily check-in and its ladder

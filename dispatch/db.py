@@ -73,3 +73,13 @@ def alembic_config(engine: Engine) -> AlembicConfig:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations up to `revision` (all of them by default). Safe to run on every start."""
     command.upgrade(alembic_config(engine), revision)
+
+
+def insert_skipping_duplicates(session: Session, model: type[Any]) -> Any:
+    """An INSERT for `model` that skips rows whose unique key already exists (ON CONFLICT DO NOTHING), on
+    SQLite and PostgreSQL alike: two schedulers making the same rows at once both succeed, and one row stays."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model).on_conflict_do_nothing()
+    return sqlite.insert(model).on_conflict_do_nothing()

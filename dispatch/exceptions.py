@@ -54,3 +54,7 @@ class IvrScriptError(DispatchError):
         self.name = name
         self.problems = problems
         super().__init__(f"{name}: " + "; ".join(problems))
+
+
+class InvalidPlan(DispatchError):
+    """A check-in plan that cannot be kept: a bad time, one in quiet hours, an unknown channel, reversed dates."""

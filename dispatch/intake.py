@@ -15,11 +15,13 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from dispatch import ladder
+from dispatch.checkins.answers import record_answer
 from dispatch.context import DispatchContext
 from dispatch.exceptions import NotFound
 from dispatch.liaison_replies import handle_liaison_message
 from dispatch.models import (
     Channel,
+    CheckinStatus,
     Community,
     Household,
     InboundMessage,
@@ -118,10 +120,25 @@ def handle_inbound_message(
     else:
         reading = parse_reply(message.body, context.replies, context.fever_threshold)
         result = _from_resident(session, message, match, reading, context, now)
+    answered = _checkin_answer(session, result)
+    if answered is not None and match.household is not None and liaison is None:
+        # Any message from a household answers its residents' latest check-in, whatever it says.
+        record_answer(session, [r.id for r in match.residents], answered, message.id, message.channel, now)
     message.resident_id = match.resident.id if match.resident else None
     message.processed_at = now
     message.outcome = result.outcome
     return result
+
+
+def _checkin_answer(session: Session, result: IntakeResult) -> CheckinStatus | None:
+    """What a resident's message says for the check-in: fine, a need, or unwell (an urgent task)."""
+    if result.outcome == InboundOutcome.FINE:
+        return CheckinStatus.FINE
+    if result.outcome not in (InboundOutcome.TASK_CREATED, InboundOutcome.NO_LIAISON, InboundOutcome.OPTED_OUT):
+        return None
+    urgent = any((task := session.get(Task, i)) is not None and task.priority == TaskPriority.URGENT
+                 for i in result.task_ids)  # fmt: skip
+    return CheckinStatus.UNWELL if urgent else CheckinStatus.NEEDS
 
 
 def _from_call(
@@ -234,7 +251,7 @@ def _record_need(
     if made_urgent:
         result.outbound_ids += ladder.became_urgent(session, task, now, context)
     if created:
-        result.outbound_ids += _offer(session, task, context) if task.assignee is not None else []
+        result.outbound_ids += offer(session, task, context) if task.assignee is not None else []
         result.outbound_ids += ladder.start(session, task, now, context, community=community or match.community)
 
 
@@ -307,7 +324,7 @@ def _open_task(
     return task, True, False
 
 
-def _offer(session: Session, task: Task, context: DispatchContext) -> list[int]:
+def offer(session: Session, task: Task, context: DispatchContext) -> list[int]:
     """The first offer SMS, to the household's liaison (rung 0 of the ladder)."""
     assert task.assignee is not None and task.assignee.phone is not None
     offer = queue_sms(

@@ -71,6 +71,7 @@ def queue_sms(
     task_id: int | None = None,
     kind: str = "sms",
     language: str = "zh-CN",
+    checkin_id: int | None = None,
 ) -> OutboundMessage | None:
     """Decide to send an SMS (or, with kind "call", to place an automated call saying `body`), once per key.
 
@@ -82,7 +83,13 @@ def queue_sms(
     if _only_opted_out_residents(session, to_phone):
         return None  # they asked for no automated messages; their liaison calls them instead
     row = OutboundMessage(
-        dedupe_key=dedupe_key, to_phone=to_phone, body=body, task_id=task_id, kind=kind, language=language
+        dedupe_key=dedupe_key,
+        to_phone=to_phone,
+        body=body,
+        task_id=task_id,
+        kind=kind,
+        language=language,
+        checkin_id=checkin_id,
     )
     try:
         # A savepoint: if another transaction decided the same message a moment ago, only this insert is undone.
@@ -117,6 +124,17 @@ def claim_for_sending(session: Session, outbound_id: int) -> SmsToSend | None:
         )
     ).one()
     return SmsToSend(outbound_id, row.to_phone, row.body, row.kind)
+
+
+def claim_many(session: Session, outbound_ids: list[int]) -> list[SmsToSend]:
+    """Claim every pending one of `outbound_ids` in one statement (a campaign batch); the others are skipped."""
+    rows = session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.id.in_(outbound_ids), OutboundMessage.status == OutboundStatus.PENDING)
+        .values(status=OutboundStatus.SENDING, claimed_at=utcnow(), attempts=OutboundMessage.attempts + 1)
+        .returning(OutboundMessage.id, OutboundMessage.to_phone, OutboundMessage.body, OutboundMessage.kind)
+    ).all()
+    return sorted((SmsToSend(r.id, r.to_phone, r.body, r.kind) for r in rows), key=lambda s: s.outbound_id)
 
 
 def mark_sent(session: Session, outbound_id: int, provider_sid: str) -> None:

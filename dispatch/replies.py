@@ -101,6 +101,12 @@ class ReplyVocabulary:
     opt_in: set[str]
     emergency_numbers: set[str]
     digit_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # digit → language → label
+    sms_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # digit → language → short label
+
+    def sms_menu(self, language: str) -> str:
+        """The digit menu as the SMS check-in lists it: `1平安 2买菜 … 0回电`, zh-CN if the language is unknown."""
+        sep = "" if language == "zh-CN" else " "
+        return " ".join(f"{d}{sep}{by.get(language) or by.get('zh-CN', '')}" for d, by in self.sms_labels.items())
 
     @classmethod
     def load(cls, menu: Path = MENU_FILE, keywords: Path = KEYWORDS_FILE) -> ReplyVocabulary:
@@ -110,12 +116,13 @@ class ReplyVocabulary:
             MessageCatalogError: a file is malformed, of an unknown version, or names an unknown meaning.
         """
         menu_data, words = load_versioned_toml(menu), load_versioned_toml(keywords)
-        digits, labels = {}, {}
+        digits, labels, sms_labels = {}, {}, {}
         for entry in menu_data.get("digit", []):
             if entry.get("meaning") not in MEANINGS or not str(entry.get("key", "")).isdigit():
                 raise MessageCatalogError(f"{menu.name}: bad digit entry {entry!r}")
             digits[entry["key"]] = entry["meaning"]
             labels[entry["key"]] = {lang: entry[lang] for lang in ("zh-CN", "en") if lang in entry}
+            sms_labels[entry["key"]] = {str(k): str(v) for k, v in dict(entry.get("sms", {})).items()}
         phrases = []
         groups = [*words.get("meanings", {}).items(), (NEUTRAL, words.get("neutral", {}))]
         for meaning, by_language in groups:
@@ -138,6 +145,7 @@ class ReplyVocabulary:
             opt_in={w.upper() for w in words.get("opt_in", {}).get("words", [])},
             emergency_numbers=set(words.get("emergency", {}).get("numbers", [])),
             digit_labels=labels,
+            sms_labels=sms_labels,
         )
 
 

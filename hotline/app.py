@@ -105,6 +105,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             Route("/twilio/voice/dial", voice_endpoint(VoiceHotline.dial), methods=["POST"]),
             Route("/twilio/voice/recorded", voice_endpoint(VoiceHotline.recorded), methods=["POST"]),
             Route(WEBHOOK_PATHS["voice_status"], voice_endpoint(VoiceHotline.status), methods=["POST"]),
+            Route("/twilio/voice/checkin", voice_endpoint(VoiceHotline.checkin), methods=["POST"]),
+            Route("/twilio/voice/checkin/status", voice_endpoint(VoiceHotline.checkin_status), methods=["POST"]),
             # Recorded prompts, fetched by Twilio for <Play>: public, like the words they stand in for.
             Mount("/ivr-audio", StaticFiles(directory=AUDIO_DIR, check_dir=False), name="ivr-audio"),
         ],

@@ -6,25 +6,30 @@ The web app and the workers both get their parts from here. Nothing is built at 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from redis import Redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from dispatch.checkins.rules import CheckinRules
 from dispatch.context import DispatchContext
 from dispatch.db import make_engine, make_read_session_factory, make_session_factory
 from dispatch.exceptions import IvrScriptError
 from dispatch.ivr.check import check_script
 from dispatch.ivr.script import IvrScript, load_script
 from dispatch.liaison_replies import CommandTable
+from dispatch.models import utcnow
 from dispatch.replies import ReplyVocabulary
 from dispatch.texts import MessageCatalog
 from hotline.settings import Settings, load_settings
 from workers.gateways import Gateway
 from workers.gateways.local import LocalGateway
 from workers.gateways.twilio import TwilioGateway, TwilioSignatureCheck
+from workers.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +93,8 @@ class Services:
     signature: TwilioSignatureCheck
     intake: DispatchContext
     voice_script: IvrScript  # the voice menus, checked: a script that would break a call stops the start
+    throttle: Throttle  # the provider's rate, shared by all workers through Redis
+    clock: Callable[[], datetime] = utcnow  # what jobs take as now; tests walk a day with their own
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -96,12 +103,14 @@ class Services:
         sessions = make_session_factory(engine)
         catalog = MessageCatalog.load()
         replies = ReplyVocabulary.load()
+        redis = connect_redis(settings)
+        sender = settings.twilio_messaging_service_sid or settings.twilio_from_number or "local"
         return cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
             readonly=make_read_session_factory(engine),
-            redis=connect_redis(settings),
+            redis=redis,
             gateway=build_gateway(settings, sessions),
             catalog=catalog,
             signature=TwilioSignatureCheck(str(settings.twilio_auth_token), settings.public_url),
@@ -119,8 +128,25 @@ class Services:
                 done_by=settings.done_by,
                 region=settings.region,
                 duty_phone=settings.duty_phone,
+                checkin=CheckinRules(
+                    timezone=settings.timezone,
+                    times=settings.checkin_times,
+                    observation_times=settings.observation_times,
+                    observation_days=settings.observation_days,
+                    window=timedelta(minutes=settings.checkin_window_minutes),
+                    deadline=settings.checkin_deadline,
+                    quiet_hours=settings.quiet_hours,
+                    call_retries=settings.call_retries,
+                    call_retry=timedelta(minutes=settings.call_retry_minutes),
+                ),
             ),
             voice_script=load_checked_script(settings.ivr_script, replies),
+            throttle=Throttle(
+                redis,
+                sms_per_second=settings.sms_per_second,
+                calls_per_second=settings.calls_per_second,
+                sender=sender,
+            ),
         )
 
     def close(self) -> None:

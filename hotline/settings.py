@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -63,6 +63,16 @@ class Settings:
     dial_timeout_seconds: int  # how long a put-through rings each person
     voicemail_seconds: int  # the longest voicemail recorded
     ivr_script: Path  # the voice menu script
+    checkin_times: tuple[time, ...]  # local times of the daily check-in, by default
+    observation_times: tuple[time, ...]  # for residents under observation: temperature twice a day
+    observation_days: int  # how long a new resident under observation keeps the observation times
+    checkin_window_minutes: int  # no answer this long after a check-in: a reminder, and a call
+    checkin_deadline: time  # still no answer by then (local): an urgent visit task for the liaison
+    quiet_hours: tuple[time, time]  # no automated contact from the first to the second (local)
+    call_retries: int  # a check-in call that is busy, unanswered or a machine is tried this many more times
+    call_retry_minutes: int
+    sms_per_second: float  # per sender, shared by all workers; 0: no limit
+    calls_per_second: float  # per account, shared by all workers; 0: no limit
 
     @property
     def embedded_redis(self) -> bool:
@@ -206,6 +216,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     if not ivr_script.is_file():
         raise SettingsError("HOTLINE_IVR_SCRIPT", f"{ivr_script} is not a file")
 
+    checkin = _checkin_settings(text, gateway)
+
     api_base = (text("TWILIO_API_BASE_URL", TWILIO_API_DEFAULT) or TWILIO_API_DEFAULT).rstrip("/")
     if urlsplit(api_base).scheme not in ("http", "https"):
         raise SettingsError("TWILIO_API_BASE_URL", "must be an http(s) URL")
@@ -237,7 +249,54 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         dial_timeout_seconds=seconds["HOTLINE_DIAL_TIMEOUT"],
         voicemail_seconds=seconds["HOTLINE_VOICEMAIL_SECONDS"],
         ivr_script=ivr_script,
+        **checkin,
     )
+
+
+def _checkin_settings(text: Callable[[str, str], str | None], gateway: str) -> dict[str, Any]:
+    """The daily check-in schedule, its ladder, quiet hours and the rates toward the provider."""
+    found: dict[str, Any] = {}
+    for field_name, name, default in (
+        ("checkin_times", "HOTLINE_CHECKIN_TIMES", "09:00"),
+        ("observation_times", "HOTLINE_OBSERVATION_TIMES", "09:00,15:00"),
+    ):
+        raw = text(name, default) or default
+        try:
+            found[field_name] = tuple(sorted({time.fromisoformat(t.strip()) for t in raw.split(",") if t.strip()}))
+        except ValueError:
+            raise SettingsError(name, "must be times of day such as 09:00,15:00") from None
+    for field_name, name, default in (("checkin_deadline", "HOTLINE_CHECKIN_DEADLINE", "12:00"),):
+        try:
+            found[field_name] = time.fromisoformat(text(name, default) or default)
+        except ValueError:
+            raise SettingsError(name, "must be a time of day such as 12:00") from None
+    quiet = (text("HOTLINE_QUIET_HOURS", "21:00-07:00") or "21:00-07:00").split("-")
+    try:
+        found["quiet_hours"] = (time.fromisoformat(quiet[0].strip()), time.fromisoformat(quiet[1].strip()))
+    except (ValueError, IndexError):
+        raise SettingsError("HOTLINE_QUIET_HOURS", "must be two times such as 21:00-07:00") from None
+    for field_name, name, default, low, high in (
+        ("observation_days", "HOTLINE_OBSERVATION_DAYS", "14", 1, 60),
+        ("checkin_window_minutes", "HOTLINE_CHECKIN_WINDOW_MINUTES", "120", 5, 720),
+        ("call_retries", "HOTLINE_CALL_RETRIES", "3", 0, 10),
+        ("call_retry_minutes", "HOTLINE_CALL_RETRY_MINUTES", "10", 1, 120),
+    ):
+        raw = text(name, default) or default
+        if not raw.isdigit() or not low <= int(raw) <= high:
+            raise SettingsError(name, f"must be a whole number from {low} to {high}")
+        found[field_name] = int(raw)
+    # Twilio: 1 SMS a second on a long code, 1 call a second per account. The local gateway has no limit.
+    rate_default = "1" if gateway == "twilio" else "0"
+    for field_name, name in (("sms_per_second", "HOTLINE_SMS_PER_SECOND"), ("calls_per_second", "HOTLINE_CPS")):
+        raw = text(name, rate_default) or rate_default
+        try:
+            rate = float(raw)
+        except ValueError:
+            rate = -1.0
+        if not 0 <= rate <= 10000:
+            raise SettingsError(name, "must be a number of messages per second from 0 (no limit) to 10000")
+        found[field_name] = rate
+    return found
 
 
 def _tts_voices(raw: str) -> dict[str, tuple[str, str]]:

@@ -86,7 +86,7 @@ def test_menu_digits_are_the_shared_table() -> None:
             "",
             "phrase error_sorry: no zh-CN text",
         ),  # en has one, zh-CN lost it
-        ("{next_step}谢谢您的来电", "{next_steps}谢谢您的来电", "unknown placeholder ['next_steps']"),
+        ("{next_step}祝您身体健康", "{next_steps}祝您身体健康", "unknown placeholder ['next_steps']"),
         ("[node.goodbye]\nprompt", '[node.goodbye]\nnext = "nowhere"\nprompt', "key next goes to node 'nowhere'"),
         (
             'do = "goto"\nnode = "liaison_tasks"',

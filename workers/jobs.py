@@ -15,6 +15,7 @@ from dispatch.phones import mask_phone
 from hotline.services import Services, current
 from workers.exceptions import GatewayAmbiguousError, GatewayRejectedError, GatewayTemporaryError
 from workers.queues import enqueue_inbound, enqueue_send, release_abandoned_jobs
+from workers.throttle import throttle_kind
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def process_inbound_sms(message_id: int) -> str:
     """Turn one stored inbound SMS into its task and SMS, then hand the SMS to the gateway."""
     services = current()
     with services.sessions.begin() as session:
-        result = handle_inbound_message(session, message_id, services.intake)
+        result = handle_inbound_message(session, message_id, services.intake, services.clock())
     if result.outcome is None:
         log.info("inbound message=%s already handled", message_id)
         return "already handled"
@@ -52,8 +53,11 @@ def send_sms(outbound_id: int) -> str:
     return "done"
 
 
-def deliver_sms(services: Services, outbound_id: int) -> bool:
-    """Claim one pending SMS and hand it to the gateway.
+def deliver_sms(services: Services, outbound_id: int, *, bulk: bool = False) -> bool:
+    """Claim one pending SMS or call and hand it to the gateway, within the provider's rate.
+
+    Args:
+        bulk: A check-in: it steps aside while an urgent send waits for the rate limit.
 
     Returns:
         False if it should be tried again later; True if it is settled (sent, refused, or not ours to send).
@@ -62,16 +66,28 @@ def deliver_sms(services: Services, outbound_id: int) -> bool:
         sms = outbox.claim_for_sending(session, outbound_id)
     if sms is None:
         return True  # already sent, or another worker has it
+    if services.throttle.wait(throttle_kind(sms.kind), bulk=bulk) > 0:
+        with services.sessions.begin() as session:
+            outbox.release_for_retry(session, outbound_id, "provider rate limit")
+        return False
+    settings = services.settings
     try:
         if sms.kind == "call":  # the call fetches what to say from us, signed like every webhook
             sid = services.gateway.place_call(
-                sms.to_phone, twiml_url=services.settings.callback_url(f"/twilio/voice/message?o={outbound_id}")
+                sms.to_phone, twiml_url=settings.callback_url(f"/twilio/voice/message?o={outbound_id}")
+            )
+        elif sms.kind == "checkin":  # the check-in call: the voice menu, and a report of how it ended
+            sid = services.gateway.place_call(
+                sms.to_phone,
+                twiml_url=settings.callback_url(f"/twilio/voice/checkin?o={outbound_id}"),
+                status_callback=settings.callback_url(f"/twilio/voice/checkin/status?o={outbound_id}"),
+                machine_detection=True,
             )
         else:
             sid = services.gateway.send_sms(
                 sms.to_phone,
                 sms.body,
-                status_callback=services.settings.callback_url(status_callback_path(outbound_id)),
+                status_callback=settings.callback_url(status_callback_path(outbound_id)),
             )
     except GatewayTemporaryError as exc:
         with services.sessions.begin() as session:
@@ -120,8 +136,8 @@ def sweep(grace_seconds: int = SWEEP_GRACE_SECONDS) -> dict[str, int]:
         outbound_ids = outbox.pending_ids(session, older_than=cutoff)
     with services.sessions.begin() as session:
         abandoned = outbox.abandon_stale_claims(session, lease=SEND_LEASE)
-        escalated = ladder.escalate_due_tasks(session, utcnow(), services.intake)
-        flagged = ladder.flag_overdue_accepted(session, utcnow(), services.intake)
+        escalated = ladder.escalate_due_tasks(session, services.clock(), services.intake)
+        flagged = ladder.flag_overdue_accepted(session, services.clock(), services.intake)
     for outbound_id in escalated:
         if not deliver_sms(services, outbound_id):
             enqueue_send(services.redis, outbound_id, delay=RETRY_DELAY)

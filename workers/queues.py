@@ -15,8 +15,9 @@ log = logging.getLogger(__name__)
 
 INBOUND = "hotline-inbound"  # inbound messages to turn into tasks
 OUTBOUND = "hotline-outbound"  # SMS and calls to hand to the gateway
-MAINTENANCE = "hotline-maintenance"  # the sweeper and other periodic work
-ALL_QUEUES = (INBOUND, OUTBOUND, MAINTENANCE)  # in priority order
+CHECKINS = "hotline-checkins"  # check-in SMS and calls, in batches: behind task and feedback SMS
+MAINTENANCE = "hotline-maintenance"  # the sweeper, the check-in tick and other periodic work
+ALL_QUEUES = (INBOUND, OUTBOUND, CHECKINS, MAINTENANCE)  # in priority order: a worker empties one before the next
 
 # Retries back off over about ten minutes; after that the sweeper keeps trying from the database.
 RETRY = Retry(max=5, interval=[5, 20, 60, 120, 300])
@@ -92,3 +93,14 @@ def enqueue_send(redis: Redis, outbound_id: int, delay: timedelta | None = None)
 def enqueue_sweep(redis: Redis) -> bool:
     """Queue one sweeper run."""
     return _enqueue_once(redis, MAINTENANCE, "workers.jobs.sweep", "sweep")
+
+
+def enqueue_batch(redis: Redis, outbound_ids: list[int], delay: timedelta | None = None) -> bool:
+    """Queue handing a batch of stored check-in SMS and calls to the gateway, after `delay` if given."""
+    job_id = f"batch-{outbound_ids[0]}-{outbound_ids[-1]}-{len(outbound_ids)}"
+    return _enqueue_once(redis, CHECKINS, "workers.checkin_jobs.send_batch", job_id, outbound_ids, delay=delay)
+
+
+def enqueue_checkin_tick(redis: Redis) -> bool:
+    """Queue one run of the check-in tick (make, send, climb)."""
+    return _enqueue_once(redis, MAINTENANCE, "workers.checkin_jobs.checkin_tick", "checkin-tick")

@@ -67,7 +67,8 @@ class Node:
     audio: dict[str, str] = field(default_factory=dict)
     options: tuple[Option, ...] = ()
     timeout: int = 6
-    no_input: str = "repeat"  # or "person": at once, without another round
+    # "repeat" the menu; "person": put through at once; "callback": after the last round, a call-back task
+    no_input: str = "repeat"
     next: str | None = None  # a message: the node said after it
     end: bool = False  # a message: the call ends after it
 
@@ -130,6 +131,7 @@ def load_script(path: Path = VOICE_SCRIPT_FILE, digits: ReplyVocabulary | None =
     for kind in CALLER_KINDS:
         if kind not in entry:
             problems.append(f"entry: no node for {kind} callers")
+    entry.setdefault("checkin", entry.get("resident", ""))  # the daily check-in call: the resident menu if unset
     phrases_raw = reader.table(data, "phrase", "script")
     phrases = {str(lang): {str(k): str(v) for k, v in table.items()} for lang, table in phrases_raw.items()
                if isinstance(table, dict)}  # fmt: skip
@@ -177,8 +179,8 @@ def _node(name: str, raw: dict[str, Any], timeout: int, key_of_meaning: dict[str
             )
         )
     no_input = str(raw.get("no_input", "repeat"))
-    if no_input not in ("repeat", "person"):
-        reader.problems.append(f"{where}: no_input must be repeat or person")
+    if no_input not in ("repeat", "person", "callback"):
+        reader.problems.append(f"{where}: no_input must be repeat, person or callback")
     return Node(
         name=name,
         prompt=reader.texts(raw, "prompt", where),

@@ -2,6 +2,7 @@
 
 from dispatch.models.base import NAMING_CONVENTION, Base, UTCDateTime, utcnow
 from dispatch.models.calls import Call
+from dispatch.models.checkins import Checkin, CheckinEvent, CheckinPlan, CheckinRung, CheckinStatus
 from dispatch.models.messages import InboundMessage, InboundOutcome, LocalOutboxEntry, OutboundMessage, OutboundStatus
 from dispatch.models.register import (
     Channel,
@@ -25,6 +26,11 @@ __all__ = [
     "Base",
     "Call",
     "Channel",
+    "Checkin",
+    "CheckinEvent",
+    "CheckinPlan",
+    "CheckinRung",
+    "CheckinStatus",
     "Community",
     "DirectoryEntry",
     "DirectoryKind",

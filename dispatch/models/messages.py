@@ -95,10 +95,12 @@ class OutboundMessage(Base):
     dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
     to_phone: Mapped[str] = mapped_column(String(20))
     body: Mapped[str] = mapped_column(Text)
-    kind: Mapped[str] = mapped_column(String(8), default="sms")  # sms, or call
+    kind: Mapped[str] = mapped_column(String(8), default="sms")  # sms, call (says body), or checkin (a check-in call)
     language: Mapped[str] = mapped_column(String(10), default="zh-CN")  # what a call speaks
     status: Mapped[OutboundStatus] = mapped_column(String(16), default=OutboundStatus.PENDING)
     task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
+    checkin_id: Mapped[int | None] = mapped_column(ForeignKey("checkins.id"))  # a check-in SMS, reminder or call
+    call_result: Mapped[str | None] = mapped_column(String(16))  # a call: human, machine, busy, no-answer, failed
     provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     error_code: Mapped[int | None] = mapped_column(Integer)  # Twilio's ErrorCode, e.g. 30003 unreachable
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from twilio.twiml.voice_response import VoiceResponse
 
+from dispatch.checkins.answers import record_call_result, record_pickup
 from dispatch.exceptions import InvalidInboundMessage
 from dispatch.inbound import phone_or_raw
 from dispatch.ivr.calls import (
@@ -105,12 +106,18 @@ class VoiceHotline:
             turn = self._turn(session, form, query)
             node = self.script.nodes[turn.step.node]
             language = turn.caller.language
+            rounds = self.script.rounds
             option = self._pick(turn, digits, speech)
             if option is not None:
                 self._act(turn, option, digits, speech)
-            elif (
-                not digits and not speech and node.no_input == "person"
-            ) or turn.step.rounds + 1 >= self.script.rounds:
+            elif not digits and not speech and node.no_input == "callback" and turn.step.rounds + 1 >= rounds:
+                # The check-in call, unanswered twice: "a person will call you", and a call-back task for them.
+                self._store(
+                    turn, f"{node.name}:silent", need="callback", body=self._catalog("checkin_call_silent_body")
+                )
+                goodbye = Step(GOODBYE, task=True)
+                self.render.node(turn.response, goodbye, self._words(session, turn.caller, goodbye))
+            elif (not digits and not speech and node.no_input == "person") or turn.step.rounds + 1 >= rounds:
                 self._person(turn, 0)  # never hang up on them: a person
             else:
                 key = "wrong_input" if digits or speech else "no_input"
@@ -146,6 +153,38 @@ class VoiceHotline:
             goodbye = Step(GOODBYE, task=bool(url) or turn.step.task)
             self.render.node(turn.response, goodbye, self._words(session, turn.caller, goodbye))
             return str(turn.response), turn.work
+
+    def checkin(self, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
+        """A check-in call the hotline placed was answered: a machine is hung up on (the call is tried again);
+        a person hears the check-in menu, greeted by name."""
+        raw = query.get("o", "")
+        with self.services.sessions.begin() as session:
+            if raw.isdigit() and not record_pickup(session, int(raw), _text(form, "AnsweredBy")):
+                response = VoiceResponse()
+                response.hangup()
+                return str(response), Work()
+            turn = self._turn(session, form, None)
+            self.render.node(turn.response, turn.step, turn.words, intro=True)
+            return str(turn.response), turn.work
+
+    def checkin_status(self, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
+        """How a check-in call ended: busy, no answer or a machine is called again later, while tries are left."""
+        status, raw = _text(form, "CallStatus"), query.get("o", "")
+        if not status or not raw.isdigit():
+            raise InvalidInboundMessage("CallStatus", "and the o= query are required")
+        duration = _text(form, "CallDuration")
+        with self.services.sessions.begin() as session:
+            record_call_result(
+                session,
+                int(raw),
+                _text(form, "CallSid")[:64],
+                status,
+                _text(form, "AnsweredBy"),
+                utcnow(),
+                self.services.intake.checkin,
+                int(duration) if duration.isdigit() else None,
+            )
+        return "", Work()
 
     def status(self, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
         """How the call ended. A call from a resident that came to nothing becomes a call-back task."""
@@ -274,18 +313,22 @@ class VoiceHotline:
         if not sid or len(sid) > 64:
             raise InvalidInboundMessage("CallSid", "is required")
         settings = self.services.settings
+        # A call the hotline placed (a check-in): the other party is the one called, and they hear the check-in.
+        outbound = _text(form, "Direction").startswith("outbound")
+        theirs, ours = ("To", "From") if outbound else ("From", "To")
         caller = identify_caller(
             session,
-            phone_or_raw(_text(form, "From"), settings.region),
+            phone_or_raw(_text(form, theirs), settings.region),
             region=settings.region,
             language=settings.language,
             duty_phone=settings.duty_phone,
         )
         if caller.people and caller.people[-1].role == "duty":
             self.known_duty_phone = caller.people[-1].phone
-        to_phone = phone_or_raw(_text(form, "To"), settings.region)
+        to_phone = phone_or_raw(_text(form, ours), settings.region)
         call = start_call(session, sid, caller, to_phone, utcnow())
-        entry = self.script.entry[caller.kind]
+        call.direction = "outbound" if outbound else call.direction
+        entry = self.script.entry["checkin" if outbound and caller.kind == "resident" else caller.kind]
         step = Step.parse(query or {}, entry)
         if step.node not in self.script.nodes:
             step = Step(entry)

@@ -23,6 +23,11 @@ class Gateway(Protocol):
         """
         ...
 
-    def place_call(self, to: str, *, twiml_url: str, status_callback: str | None = None) -> str:
-        """Place one outbound call that fetches its TwiML from `twiml_url`. Returns the CallSid."""
+    def place_call(
+        self, to: str, *, twiml_url: str, status_callback: str | None = None, machine_detection: bool = False
+    ) -> str:
+        """Place one outbound call that fetches its TwiML from `twiml_url`. Returns the CallSid.
+
+        With `machine_detection`, Twilio tells the TwiML request and the status callback whether a person or a
+        machine answered (AnsweredBy)."""
         ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch.models import LocalOutboxEntry
@@ -32,6 +33,20 @@ class LocalGateway:
         """Record the SMS; return a MessageSid-shaped id."""
         return self._record("sms", "SM", to, body, status_callback)
 
-    def place_call(self, to: str, *, twiml_url: str, status_callback: str | None = None) -> str:
+    def place_call(
+        self, to: str, *, twiml_url: str, status_callback: str | None = None, machine_detection: bool = False
+    ) -> str:
         """Record the call; return a CallSid-shaped id."""
         return self._record("call", "CA", to, twiml_url, status_callback)
+
+    def send_sms_many(self, messages: list[tuple[str, str, str | None]]) -> list[str]:
+        """Record many SMS (to, body, status callback) in one transaction: a campaign's batch."""
+        sids = ["SM" + uuid.uuid4().hex for _ in messages]
+        rows = [
+            {"kind": "sms", "sid": sid, "to_phone": to, "from_ref": self._from_ref, "body": body,
+             "status_callback": callback, "status": "sent"}
+            for sid, (to, body, callback) in zip(sids, messages, strict=True)
+        ]  # fmt: skip
+        with self._sessions.begin() as session:
+            session.execute(insert(LocalOutboxEntry), rows)
+        return sids

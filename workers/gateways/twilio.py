@@ -56,11 +56,15 @@ class TwilioGateway:
             message = self._client.messages.create(to=to, body=body, **sender, **extra)
         return str(message.sid)
 
-    def place_call(self, to: str, *, twiml_url: str, status_callback: str | None = None) -> str:
-        """Create one Call whose TwiML is fetched from `twiml_url`."""
+    def place_call(
+        self, to: str, *, twiml_url: str, status_callback: str | None = None, machine_detection: bool = False
+    ) -> str:
+        """Create one Call whose TwiML is fetched from `twiml_url`, with answering-machine detection if asked."""
         if not self._from_number:
             raise GatewayRejectedError("placing calls needs TWILIO_FROM_NUMBER")
-        extra = {"status_callback": status_callback} if status_callback else {}
+        extra: dict[str, str] = {"status_callback": status_callback} if status_callback else {}
+        if machine_detection:
+            extra["machine_detection"] = "Enable"
         with _translated_errors():
             call = self._client.calls.create(to=to, from_=self._from_number, url=twiml_url, **extra)
         return str(call.sid)

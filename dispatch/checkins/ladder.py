@@ -1,0 +1,143 @@
+"""The ladder of a check-in nobody answered: a reminder (SMS residents) and a call after the window; the call
+retried when busy, unanswered or a machine; by the deadline an urgent visit task (上门查看) for the liaison,
+which then climbs the task ladder like any task. Each rung is a check-in event.
+
+Every step locks its rows and checks their state first, so a late, repeated or concurrent run changes nothing
+twice, and each SMS and call is decided once (dedupe keys `checkin:<id>:reminder`, `checkin:<id>:call:<n>`).
+Quiet hours hold: no reminder or call to a resident then; the visit task still goes to the liaison.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dispatch import ladder as task_ladder
+from dispatch.context import DispatchContext
+from dispatch.intake import OPEN_STATUSES, offer
+from dispatch.models import (
+    Channel,
+    Checkin,
+    CheckinEvent,
+    CheckinRung,
+    CheckinStatus,
+    Task,
+    TaskCategory,
+    TaskEvent,
+    TaskPriority,
+    TaskStatus,
+)
+from dispatch.outbox import queue_sms
+
+LIMIT = 500
+
+
+def advance(session: Session, now: datetime, context: DispatchContext) -> list[int]:
+    """Climb every check-in whose next rung is due by `now`. Returns the SMS and calls decided."""
+    outbound: list[int] = []
+    for checkin in _due(session, (Checkin.status == CheckinStatus.SENT) & (Checkin.rung == CheckinRung.SENT)
+                        & (Checkin.reminder_at <= now)):  # fmt: skip
+        outbound += _remind(session, checkin, now, context)
+    for checkin in _due(session, (Checkin.status == CheckinStatus.SENT) & (Checkin.next_call_at <= now)):
+        checkin.next_call_at = None
+        outbound += place_call(session, checkin, now, context)
+    waiting = Checkin.status.in_((CheckinStatus.SENT, CheckinStatus.NO_PHONE))
+    for checkin in _due(session, waiting & (Checkin.rung < CheckinRung.VISIT) & (Checkin.visit_at <= now)):
+        outbound += _visit(session, checkin, now, context)
+    return outbound
+
+
+def _due(session: Session, condition: object) -> list[Checkin]:
+    query = select(Checkin).where(condition).order_by(Checkin.id).limit(LIMIT)  # type: ignore[arg-type]
+    return list(session.scalars(query.with_for_update(skip_locked=True)))
+
+
+def _zone_quiet(checkin: Checkin, now: datetime, context: DispatchContext) -> bool:
+    community = checkin.resident.household.community
+    return context.checkin.is_quiet(now, context.checkin.zone(community.timezone if community else None))
+
+
+def _remind(session: Session, checkin: Checkin, now: datetime, context: DispatchContext) -> list[int]:
+    checkin.rung = CheckinRung.REMINDED
+    if _zone_quiet(checkin, now, context):
+        session.add(CheckinEvent(checkin=checkin, kind="reminded", at=now, detail="not sent: quiet hours"))
+        return []
+    outbound = []
+    if checkin.channel == Channel.SMS and checkin.phone:
+        resident, language = checkin.resident, checkin.language
+        sms = queue_sms(
+            session,
+            dedupe_key=f"checkin:{checkin.id}:reminder",
+            to_phone=checkin.phone,
+            body=context.catalog.render("checkin_reminder", language, resident_name=resident.name,
+                                        menu=context.replies.sms_menu(language)),
+            language=language,
+            checkin_id=checkin.id,
+        )  # fmt: skip
+        outbound += [sms.id] if sms else []
+    session.add(CheckinEvent(checkin=checkin, kind="reminded", at=now, detail=f"{checkin.channel} and a call"))
+    checkin.calls_left = context.checkin.call_retries + 1  # a new series: one call and its retries
+    return outbound + place_call(session, checkin, now, context)
+
+
+def place_call(session: Session, checkin: Checkin, now: datetime, context: DispatchContext) -> list[int]:
+    """Place the next check-in call of the current series, unless it is quiet hours or none is left."""
+    if checkin.calls_left <= 0 or not checkin.phone:
+        return []
+    if _zone_quiet(checkin, now, context):
+        checkin.calls_left, checkin.next_call_at = 0, None
+        session.add(CheckinEvent(checkin=checkin, kind="called", at=now, detail="not placed: quiet hours"))
+        return []
+    attempt = checkin.calls_placed + 1
+    call = queue_sms(
+        session,
+        dedupe_key=f"checkin:{checkin.id}:call:{attempt}",
+        to_phone=checkin.phone,
+        body="",
+        kind="checkin",
+        language=checkin.language,
+        checkin_id=checkin.id,
+    )
+    checkin.calls_placed, checkin.calls_left, checkin.next_call_at = attempt, checkin.calls_left - 1, None
+    session.add(CheckinEvent(checkin=checkin, kind="called", at=now, detail=f"call {attempt}"))
+    return [call.id] if call else []
+
+
+def _visit(session: Session, checkin: Checkin, now: datetime, context: DispatchContext) -> list[int]:
+    """An urgent visit task for the household's liaison, or the household's open one, once per check-in."""
+    checkin.rung, checkin.next_call_at, checkin.calls_left = CheckinRung.VISIT, None, 0
+    resident = checkin.resident
+    household = resident.household
+    body = context.catalog.render("checkin_visit_body", context.staff_language, slot=checkin.slot)
+    task = session.scalar(
+        select(Task)
+        .where(Task.household_id == household.id, Task.category == TaskCategory.VISIT, Task.status.in_(OPEN_STATUSES))
+        .order_by(Task.id)
+        .limit(1)
+    )
+    outbound: list[int] = []
+    if task is not None:
+        session.add(TaskEvent(task=task, kind="added", actor="system", channel="system", at=now,
+                              detail=f"checkin:{checkin.id} no answer"))  # fmt: skip
+        if task.priority != TaskPriority.URGENT:
+            task.priority = TaskPriority.URGENT
+            outbound += task_ladder.became_urgent(session, task, now, context)
+    else:
+        liaison = household.primary_liaison if household.primary_liaison and household.primary_liaison.active else None
+        task = Task(household=household, resident=resident, category=TaskCategory.VISIT,
+                    priority=TaskPriority.URGENT, status=TaskStatus.OFFERED if liaison else TaskStatus.NEW,
+                    description=body, assignee=liaison, created_at=now, updated_at=now)  # fmt: skip
+        session.add(task)
+        session.flush()
+        session.add(TaskEvent(task=task, kind="created", actor="system", channel="system", at=now,
+                              detail=f"urgent; checkin:{checkin.id} no answer"))  # fmt: skip
+        if liaison is not None:
+            session.add(TaskEvent(task=task, kind="offered", actor="system", channel="sms", at=now,
+                                  detail=f"liaison:{liaison.id}"))  # fmt: skip
+            outbound += offer(session, task, context)
+        outbound += task_ladder.start(session, task, now, context, community=household.community)
+    checkin.visit_task_id = task.id
+    session.add(CheckinEvent(checkin=checkin, kind="visit", at=now, detail=f"task:{task.id}"))
+    return outbound

@@ -1,0 +1,126 @@
+"""RQ jobs of the daily check-in: the tick (make the day, send what is due, climb the ladder) and the batch send.
+
+A campaign is not one job per SMS: the tick decides up to a thousand check-ins per transaction, and one job
+hands a batch to the gateway (the local gateway records a batch in one transaction). A batch runs for a short
+slice and queues the rest of itself, so task and feedback SMS on the queues ahead of it never wait long.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from sqlalchemy import bindparam, select, update
+
+from dispatch import outbox
+from dispatch.checkins.ladder import advance
+from dispatch.checkins.schedule import BATCH, make_checkins, plan_fingerprint, send_due
+from dispatch.models import OutboundMessage, OutboundStatus, utcnow
+from hotline.services import Services, current
+from workers.exceptions import GatewayError
+from workers.jobs import deliver_sms, status_callback_path
+from workers.queues import enqueue_batch, enqueue_send
+
+log = logging.getLogger(__name__)
+
+SEND_BATCH = 500  # outbound rows per batch job
+SLICE_SECONDS = 2.0  # a batch job yields to the queues ahead of it after this long
+_made_for: dict[str, tuple[object, ...]] = {}  # this process's last plan fingerprint: skip unchanged days
+
+
+def checkin_tick() -> dict[str, int]:
+    """Make today's check-ins if the plans or the day changed, send those due, and climb the ladder."""
+    services = current()
+    now = services.clock()
+    counts = {"made": 0, "sent": 0, "called": 0, "no_phone": 0, "missed_quiet": 0, "skipped": 0, "ladder": 0}
+    with services.readonly() as session:
+        fingerprint = plan_fingerprint(session, now, services.intake)
+    if _made_for.get(services.settings.database_url) != fingerprint:
+        with services.sessions.begin() as session:
+            counts["made"] = make_checkins(session, now, services.intake)
+        _made_for[services.settings.database_url] = fingerprint
+    while True:
+        with services.sessions.begin() as session:
+            sent = send_due(session, now, services.intake)
+        for key, value in sent.counts.items():
+            counts[key] += value
+        _queue_batches(services, sent.outbound_ids)
+        if sum(sent.counts.values()) < BATCH:
+            break
+    with services.sessions.begin() as session:
+        ids = advance(session, now, services.intake)
+        from_checkins = OutboundMessage.id.in_(ids) & OutboundMessage.checkin_id.is_not(None)
+        bulk = set(session.scalars(select(OutboundMessage.id).where(from_checkins)))
+    counts["ladder"] = len(ids)
+    _queue_batches(services, [i for i in ids if i in bulk])
+    for task_sms in (i for i in ids if i not in bulk):  # visit-task offers and alerts: urgent, on their own
+        enqueue_send(services.redis, task_sms)
+    if any(counts.values()):
+        log.info("checkin tick %s", " ".join(f"{k}={v}" for k, v in counts.items() if v))
+    return counts
+
+
+def _queue_batches(services: Services, ids: list[int]) -> None:
+    for start in range(0, len(ids), SEND_BATCH):
+        enqueue_batch(services.redis, ids[start : start + SEND_BATCH])
+
+
+def send_batch(outbound_ids: list[int]) -> str:
+    """Hand a batch of check-in SMS and calls to the gateway, within the provider's rate. Runs for a slice,
+    then queues what is left (after the wait the rate limit asks for). Rows already sent are skipped."""
+    services = current()
+    ends = time.monotonic() + SLICE_SECONDS
+    with services.readonly() as session:
+        kinds = dict(session.execute(select(OutboundMessage.id, OutboundMessage.kind)
+                                     .where(OutboundMessage.id.in_(outbound_ids))).tuples().all())  # fmt: skip
+    remaining = [i for i in outbound_ids if i in kinds]
+    while remaining and time.monotonic() < ends:
+        if kinds[remaining[0]] == "sms" and not services.throttle.limited("sms"):
+            chunk = [i for i in remaining[:100] if kinds[i] == "sms"]
+            _send_sms_chunk(services, chunk)
+            done = set(chunk)
+            remaining = [i for i in remaining if i not in done]
+        elif deliver_sms(services, remaining[0], bulk=True):
+            remaining.pop(0)
+        else:  # the rate limit, or an urgent send waiting: come back shortly
+            break
+    if remaining:
+        enqueue_batch(services.redis, remaining, delay=timedelta(seconds=1))
+    return f"{len(outbound_ids) - len(remaining)} handed over, {len(remaining)} queued again"
+
+
+def _send_sms_chunk(services: Services, ids: list[int]) -> None:
+    """Claim a chunk of SMS in one statement, hand them over together where the gateway can, record the SIDs
+    in one statement. A gateway error falls back to sending one by one, which records each error."""
+    with services.sessions.begin() as session:
+        claimed = outbox.claim_many(session, ids)
+    send_many = getattr(services.gateway, "send_sms_many", None)
+    if send_many is None:
+        for item in claimed:
+            _release(services, item.outbound_id)
+            deliver_sms(services, item.outbound_id, bulk=True)
+        return
+    callbacks = [services.settings.callback_url(status_callback_path(item.outbound_id)) for item in claimed]
+    try:
+        sids = send_many([(item.to_phone, item.body, cb) for item, cb in zip(claimed, callbacks, strict=True)])
+    except GatewayError as exc:
+        log.warning("batch of %s not handed over (%s); sending one by one", len(claimed), exc)
+        for item in claimed:
+            _release(services, item.outbound_id)
+            deliver_sms(services, item.outbound_id, bulk=True)
+        return
+    now = utcnow()
+    with services.sessions.begin() as session:
+        session.connection().execute(
+            update(OutboundMessage.__table__)  # type: ignore[arg-type]
+            .where(OutboundMessage.__table__.c.id == bindparam("oid"),
+                   OutboundMessage.__table__.c.status == OutboundStatus.SENDING)
+            .values(status=OutboundStatus.SENT, provider_sid=bindparam("sid"), sent_at=now, status_at=now),
+            [{"oid": item.outbound_id, "sid": sid} for item, sid in zip(claimed, sids, strict=True)],
+        )  # fmt: skip
+
+
+def _release(services: Services, outbound_id: int) -> None:
+    with services.sessions.begin() as session:
+        outbox.release_for_retry(session, outbound_id, "sent one by one")
