@@ -48,6 +48,30 @@ class CallFlow:
         self.ended = False
         self.requests = 0
         self.last_request: tuple[str, dict[str, str]] | None = None
+        self.direction = "inbound"
+        self.twiml_url: str | None = None  # a call the hotline placed: where Twilio fetches its TwiML
+        self.status_url = services.settings.callback_url("/twilio/voice/status")
+
+    @classmethod
+    def placed(cls, client: TestClient, services: Services, sid: str, twiml_url: str, to_phone: str,
+               status_url: str | None) -> CallFlow:  # fmt: skip
+        """A call the hotline placed through the gateway (a check-in call, CallSid `sid`), ringing at `to_phone`."""
+        flow = cls(client, services, from_phone=HOTLINE_NUMBER, to_phone=to_phone)
+        flow.sid = sid
+        flow.direction, flow.twiml_url = "outbound-api", twiml_url
+        flow.status_url = status_url or flow.status_url
+        return flow
+
+    def pick_up(self, answered_by: str = "human") -> CallFlow:
+        """The called phone is answered: by a person, or (answering-machine detection) `machine_start`."""
+        assert self.twiml_url is not None, "only a call the hotline placed is picked up"
+        self._post(self.twiml_url, {"AnsweredBy": answered_by, "CallStatus": "in-progress"})
+        return self
+
+    def not_picked_up(self, status: str = "no-answer") -> int:
+        """A placed call ends unanswered (busy, no-answer, failed): Twilio's status report. Returns the HTTP status."""
+        self.ended = True
+        return self._post(self.status_url, {"CallStatus": status, "CallDuration": "0"}, expect_twiml=False)
 
     # ── the caller's moves ───────────────────────────────────────────────────────────────────────────────────
 
@@ -94,8 +118,7 @@ class CallFlow:
     def hang_up(self, status: str = "completed", seconds: int = 40) -> int:
         """The call ends; Twilio posts its status report. Returns the HTTP status."""
         self.waiting, self.ended = None, True
-        url = self.services.settings.callback_url("/twilio/voice/status")
-        return self._post(url, {"CallStatus": status, "CallDuration": str(seconds)}, expect_twiml=False)
+        return self._post(self.status_url, {"CallStatus": status, "CallDuration": str(seconds)}, expect_twiml=False)
 
     def resend(self) -> CallFlow:
         """Twilio sends the last request again (a retry after a timeout)."""
@@ -138,7 +161,7 @@ class CallFlow:
             "From": self.from_phone,
             "To": self.to_phone,
             "CallStatus": "in-progress",
-            "Direction": "inbound",
+            "Direction": self.direction,
             **fields,
         }
         signature = self.services.signature.sign(parts.path, params, parts.query)

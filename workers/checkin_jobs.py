@@ -24,6 +24,7 @@ from workers.queues import enqueue_batch, enqueue_send
 
 log = logging.getLogger(__name__)
 
+CHECKIN_TICK_SECONDS = 30  # how often the scheduler runs the tick: a check-in goes out within this of its time
 SEND_BATCH = 500  # outbound rows per batch job
 SLICE_SECONDS = 2.0  # a batch job yields to the queues ahead of it after this long
 _made_for: dict[str, tuple[object, ...]] = {}  # this process's last plan fingerprint: skip unchanged days
@@ -45,7 +46,7 @@ def checkin_tick() -> dict[str, int]:
             sent = send_due(session, now, services.intake)
         for key, value in sent.counts.items():
             counts[key] += value
-        _queue_batches(services, sent.outbound_ids)
+        queue_batches(services, sent.outbound_ids)
         if sum(sent.counts.values()) < BATCH:
             break
     with services.sessions.begin() as session:
@@ -53,7 +54,7 @@ def checkin_tick() -> dict[str, int]:
         from_checkins = OutboundMessage.id.in_(ids) & OutboundMessage.checkin_id.is_not(None)
         bulk = set(session.scalars(select(OutboundMessage.id).where(from_checkins)))
     counts["ladder"] = len(ids)
-    _queue_batches(services, [i for i in ids if i in bulk])
+    queue_batches(services, [i for i in ids if i in bulk])
     for task_sms in (i for i in ids if i not in bulk):  # visit-task offers and alerts: urgent, on their own
         enqueue_send(services.redis, task_sms)
     if any(counts.values()):
@@ -61,7 +62,8 @@ def checkin_tick() -> dict[str, int]:
     return counts
 
 
-def _queue_batches(services: Services, ids: list[int]) -> None:
+def queue_batches(services: Services, ids: list[int]) -> None:
+    """Queue check-in SMS and calls for the gateway, a batch per job."""
     for start in range(0, len(ids), SEND_BATCH):
         enqueue_batch(services.redis, ids[start : start + SEND_BATCH])
 
@@ -72,8 +74,8 @@ def send_batch(outbound_ids: list[int]) -> str:
     services = current()
     ends = time.monotonic() + SLICE_SECONDS
     with services.readonly() as session:
-        kinds = dict(session.execute(select(OutboundMessage.id, OutboundMessage.kind)
-                                     .where(OutboundMessage.id.in_(outbound_ids))).tuples().all())  # fmt: skip
+        listed = select(OutboundMessage.id, OutboundMessage.kind).where(OutboundMessage.id.in_(outbound_ids))
+        kinds = {row.id: row.kind for row in session.execute(listed)}
     remaining = [i for i in outbound_ids if i in kinds]
     while remaining and time.monotonic() < ends:
         if kinds[remaining[0]] == "sms" and not services.throttle.limited("sms"):

@@ -94,11 +94,8 @@ def make_checkins(session: Session, now: datetime, context: DispatchContext) -> 
                 wanted.append((row.id, row.household_id, day, slot_name(slot), due, plan.channel, row.language))
     if not wanted:
         return 0
-    existing = set(
-        session.execute(
-            select(Checkin.resident_id, Checkin.local_date, Checkin.slot).where(Checkin.local_date.in_(days))
-        ).tuples()
-    )
+    made = select(Checkin.resident_id, Checkin.local_date, Checkin.slot).where(Checkin.local_date.in_(days))
+    existing = {(row.resident_id, row.local_date, row.slot) for row in session.execute(made)}
     new = [
         {"resident_id": rid, "household_id": hid, "local_date": day, "slot": slot, "due_at": due,
          "channel": channel, "language": language, "status": CheckinStatus.SCHEDULED, "created_at": now}

@@ -67,10 +67,11 @@ def worker(burst: bool) -> None:
 
 @main.command()
 def scheduler() -> None:
-    """Run the periodic jobs: for now, the sweeper that re-queues work Redis lost."""
+    """Run the periodic jobs: the sweeper that re-queues work Redis lost, and the check-in tick."""
     from rq.cron import CronScheduler
 
     from hotline.services import connect_redis
+    from workers.checkin_jobs import CHECKIN_TICK_SECONDS, checkin_tick
     from workers.jobs import sweep
     from workers.queues import MAINTENANCE
 
@@ -80,6 +81,7 @@ def scheduler() -> None:
         while True:
             cron = CronScheduler(connection=redis)
             cron.register(sweep, queue_name=MAINTENANCE, interval=settings.sweep_interval_seconds, result_ttl=0)
+            cron.register(checkin_tick, queue_name=MAINTENANCE, interval=CHECKIN_TICK_SECONDS, result_ttl=0)
             try:
                 cron.start()  # type: ignore[no-untyped-call]
                 return  # stopped by a signal

@@ -180,7 +180,7 @@ class VoiceHotline:
                 _text(form, "CallSid")[:64],
                 status,
                 _text(form, "AnsweredBy"),
-                utcnow(),
+                self.services.clock(),
                 self.services.intake.checkin,
                 int(duration) if duration.isdigit() else None,
             )

@@ -1,0 +1,356 @@
+"""The daily check-in, walked through one day of a community with a clock the test controls.
+
+Real parts: SQLite (or PostgreSQL), redis-server, RQ workers, the webhooks through Starlette's TestClient with
+Twilio's signatures, the local gateway. The phones are played by the test (SMS replies, CallFlow for calls).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select, update
+from starlette.testclient import TestClient
+
+from dispatch import register
+from dispatch.checkins.report import coverage
+from dispatch.models import (
+    Checkin,
+    CheckinEvent,
+    CheckinStatus,
+    LocalOutboxEntry,
+    OutboundMessage,
+    Resident,
+    ResidentCategory,
+    ResidentStatus,
+    TaskCategory,
+    TaskPriority,
+    TemperatureReading,
+)
+from dispatch.segments import count_segments
+from hotline.services import Services
+from tests.callflow import CallFlow
+from tests.conftest import LIAISON_PHONE, local_outbox, post_signed, run_worker, sms_params, tasks
+from workers import checkin_jobs
+
+DAY = date(2030, 3, 4)
+ZONE = ZoneInfo("Asia/Shanghai")
+BACKUP = "+8613912345679"
+PHONES = {
+    "梁阿姨": "+8613900000001",  # answers 1: fine
+    "王大爷": "+8613900000002",  # needs medicine
+    "刘奶奶": "+8613900000003",  # a fever
+    "陈伯": "+8613900000004",  # a temperature, no fever
+    "赵姐": "+8613900000005",  # never answers
+    "孙爷爷": "+8637166881111",  # a landline: check-in by call
+    "周阿姨": "+8613900000007",  # opted out
+    "吴叔": "+8613900000008",  # answers after the visit was asked for
+    "郑阿婆": "+8613900000009",  # under observation: twice a day
+}
+
+
+def at(hhmm: str, day: date = DAY) -> datetime:
+    return datetime.combine(day, time.fromisoformat(hhmm), ZONE).astimezone(UTC)
+
+
+@dataclass
+class Clock:
+    now: datetime
+
+
+@pytest.fixture
+def clock(services: Services) -> Clock:
+    held = Clock(at("08:00"))
+    services.clock = lambda: held.now
+    checkin_jobs._made_for.clear()
+    return held
+
+
+@pytest.fixture
+def town(services: Services) -> dict[str, int]:
+    """Nine residents in one grid, each in their own flat, served by 张敏 with 李强 as backup."""
+    ids = {}
+    with services.sessions.begin() as session:
+        register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
+        register.add_liaison(session, name="李强", phone=BACKUP, region="CN")
+        for room, (name, phone) in enumerate(PHONES.items(), start=101):
+            resident = register.add_resident(
+                session, name=name, phones=[phone], liaison_phone=LIAISON_PHONE, backup_liaison_phone=BACKUP,
+                address=register.Address("幸福里社区", "1号楼", "1单元", str(room)), region="CN",
+            )  # fmt: skip
+            household = resident.household
+            assert household.community is not None
+            household.grid = register.find_or_create_grid(session, household.community, "第1网格")
+            ids[name] = resident.id
+        session.get(Resident, ids["周阿姨"]).status = ResidentStatus.OPTED_OUT  # type: ignore[union-attr]
+        session.get(Resident, ids["郑阿婆"]).categories = [ResidentCategory.UNDER_OBSERVATION]  # type: ignore[union-attr]
+        session.flush()
+        # Registered well before the day, as the observation period counts from registration.
+        session.execute(update(Resident).values(created_at=at("10:00", date(2030, 2, 25))))
+    return ids
+
+
+def tick(services: Services, clock: Clock, hhmm: str) -> dict[str, int]:
+    clock.now = at(hhmm)
+    counts = checkin_jobs.checkin_tick()
+    run_worker(services)
+    return counts
+
+
+def reply(client: TestClient, services: Services, clock: Clock, hhmm: str, name: str, body: str) -> None:
+    clock.now = at(hhmm)
+    assert post_signed(client, services, "/twilio/sms", sms_params(body, from_phone=PHONES[name])).status_code == 200
+    run_worker(services)
+
+
+def checkin_of(services: Services, resident_id: int, slot: str = "09:00") -> Checkin:
+    with services.sessions() as session:
+        found = session.scalar(select(Checkin).where(Checkin.resident_id == resident_id, Checkin.slot == slot))
+        assert found is not None
+        return found
+
+
+def texts_to(services: Services, phone: str) -> list[str]:
+    return [e.body for e in local_outbox(services) if e.kind == "sms" and e.to_phone == phone]
+
+
+def calls_to(services: Services, phone: str) -> list[LocalOutboxEntry]:
+    return [e for e in local_outbox(services) if e.kind == "call" and e.to_phone == phone]
+
+
+def answer_call(client: TestClient, services: Services, entry: LocalOutboxEntry) -> CallFlow:
+    return CallFlow.placed(client, services, entry.sid, entry.body, entry.to_phone, entry.status_callback)
+
+
+def test_one_day_of_a_community(client: TestClient, services: Services, clock: Clock, town: dict[str, int]) -> None:
+    # 08:00 and 08:59: the day's check-ins are made, and none is due.
+    assert tick(services, clock, "08:00")["made"] == 9  # eight residents, one of them twice; not the opted-out
+    assert tick(services, clock, "08:59")["sent"] == 0
+    assert local_outbox(services) == []
+
+    # 09:00: an SMS to each SMS resident, addressed by name, with the digit menu, in one segment; a call to the
+    # landline. Ticking again (a second scheduler, a restart) sends nothing more.
+    counts = tick(services, clock, "09:00")
+    assert (counts["sent"], counts["called"]) == (7, 1)
+    for name in ("梁阿姨", "王大爷", "刘奶奶", "陈伯", "赵姐", "吴叔", "郑阿婆"):
+        [text] = texts_to(services, PHONES[name])
+        assert text.startswith(f"{name}您好") and "1平安" in text and "0回电" in text
+        assert count_segments(text).segments == 1
+    assert texts_to(services, PHONES["周阿姨"]) == []
+    [first_call] = calls_to(services, PHONES["孙爷爷"])
+    assert "/twilio/voice/checkin?o=" in first_call.body
+    checkin_jobs._made_for.clear()  # as after a restart
+    assert tick(services, clock, "09:00") == dict.fromkeys(counts, 0)
+    assert len(local_outbox(services)) == 8
+
+    # Replies of every kind.
+    reply(client, services, clock, "09:05", "梁阿姨", "1")
+    reply(client, services, clock, "09:06", "王大爷", "买药")
+    reply(client, services, clock, "09:07", "刘奶奶", "发烧38.5度")
+    reply(client, services, clock, "09:08", "陈伯", "36.5")
+    reply(client, services, clock, "09:20", "郑阿婆", "体温36.8")
+    assert checkin_of(services, town["梁阿姨"]).status == CheckinStatus.FINE
+    assert checkin_of(services, town["王大爷"]).status == CheckinStatus.NEEDS
+    assert checkin_of(services, town["刘奶奶"]).status == CheckinStatus.UNWELL
+    assert checkin_of(services, town["陈伯"]).status == CheckinStatus.FINE
+    by_resident = {t.resident_id: t for t in tasks(services)}
+    assert by_resident[town["王大爷"]].category == TaskCategory.MEDICINE
+    assert (by_resident[town["刘奶奶"]].category, by_resident[town["刘奶奶"]].priority) == (
+        TaskCategory.UNWELL, TaskPriority.URGENT,
+    )  # fmt: skip
+    with services.sessions() as session:
+        readings = {r.resident_id: r.celsius for r in session.scalars(select(TemperatureReading))}
+    assert readings == {town["刘奶奶"]: 38.5, town["陈伯"]: 36.5, town["郑阿婆"]: 36.8}
+
+    # The landline was busy at 09:00: tried again ten minutes later, then answered, and the resident pressed 1.
+    clock.now = at("09:00")
+    assert answer_call(client, services, first_call).not_picked_up("busy") == 204
+    assert checkin_of(services, town["孙爷爷"]).last_call_result == "busy"
+    assert tick(services, clock, "09:09")["ladder"] == 0
+    tick(services, clock, "09:10")
+    second = calls_to(services, PHONES["孙爷爷"])[1]
+    clock.now = at("09:11")
+    flow = answer_call(client, services, second).pick_up()
+    assert "孙爷爷您好" in " ".join(flow.said) and "平安无事请按1" in " ".join(flow.said)
+    flow.press("1")
+    assert flow.ended
+    flow.hang_up()
+    run_worker(services)
+    assert checkin_of(services, town["孙爷爷"]).status == CheckinStatus.FINE
+
+    # 11:00, the window closed: 赵姐 and 吴叔 have not answered. A reminder SMS and a call each.
+    tick(services, clock, "11:00")
+    for name in ("赵姐", "吴叔"):
+        texts = texts_to(services, PHONES[name])
+        assert len(texts) == 2 and "还没收到您今天的回复" in texts[1]
+        assert len(calls_to(services, PHONES[name])) == 1
+    assert len(texts_to(services, PHONES["梁阿姨"])) == 1  # answered: no reminder
+
+    # 赵姐's reminder call rings out, and is tried again ten minutes later.
+    [zhao_call] = calls_to(services, PHONES["赵姐"])
+    answer_call(client, services, zhao_call).not_picked_up("no-answer")
+    tick(services, clock, "11:10")
+    assert len(calls_to(services, PHONES["赵姐"])) == 2
+
+    # 12:00, the deadline: urgent visit tasks for the liaison, offered by SMS.
+    tick(services, clock, "12:00")
+    visits = [t for t in tasks(services) if t.category == TaskCategory.VISIT]
+    assert {t.resident_id for t in visits} == {town["赵姐"], town["吴叔"]}
+    assert all(t.priority == TaskPriority.URGENT and t.assignee_liaison_id is not None for t in visits)
+    offers = [b for b in texts_to(services, LIAISON_PHONE) if "上门看看" in b]
+    assert len(offers) == 2
+    assert tick(services, clock, "12:01")["ladder"] == 0  # nothing twice
+
+    # 吴叔 answers at 12:30, after the visit was asked for: it still counts.
+    reply(client, services, clock, "12:30", "吴叔", "1")
+    assert checkin_of(services, town["吴叔"]).status == CheckinStatus.FINE
+
+    # 15:00: the second check-in of the resident under observation; she answers.
+    assert tick(services, clock, "15:00")["sent"] == 1
+    assert len(texts_to(services, PHONES["郑阿婆"])) == 2
+    reply(client, services, clock, "15:10", "郑阿婆", "1 36.6")
+
+    # The coverage report, right to the resident.
+    with services.readonly() as session:
+        report = coverage(session, DAY, at("15:30"))
+    assert report.total.counts == {
+        "due": 8, "fine": 5, "needs": 1, "unwell": 1, "not_reached": 0, "visit_pending": 1, "visited": 0,
+        "opted_out": 1,
+    }  # fmt: skip
+    assert round(report.total.known_percent, 1) == 87.5
+    standings = {r.name: r.standing for r in report.residents}
+    assert standings == {
+        "梁阿姨": "fine", "王大爷": "needs", "刘奶奶": "unwell", "陈伯": "fine", "赵姐": "visit_pending",
+        "孙爷爷": "fine", "吴叔": "fine", "郑阿婆": "fine",
+    }  # fmt: skip
+    assert [r.name for r in report.residents[:2]] == ["刘奶奶", "赵姐"]  # not reached and unwell first
+    with services.sessions() as session:
+        zhao = session.scalars(
+            select(CheckinEvent.kind).join(Checkin).where(Checkin.resident_id == town["赵姐"]).order_by(CheckinEvent.id)
+        ).all()
+    assert zhao == ["sent", "reminded", "called", "call_result", "called", "visit"]
+
+
+def test_a_check_in_call_is_retried_three_times_then_no_more(
+    client: TestClient, services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    tick(services, clock, "09:00")
+    results = ["busy", "no-answer", "machine", "no-answer"]
+    for n, result in enumerate(results):
+        entries = calls_to(services, PHONES["孙爷爷"])
+        assert len(entries) == n + 1
+        flow = answer_call(client, services, entries[-1])
+        if result == "machine":
+            flow.pick_up("machine_start")
+            assert flow.ended and flow.said == []  # hung up on the machine
+            flow.hang_up()
+        else:
+            flow.not_picked_up(result)
+        tick(services, clock, f"09:{10 * (n + 1):02d}")
+    assert len(calls_to(services, PHONES["孙爷爷"])) == 4  # the first call and three retries
+    checkin = checkin_of(services, town["孙爷爷"])
+    assert (checkin.calls_placed, checkin.calls_left, checkin.next_call_at) == (4, 0, None)
+    with services.sessions() as session:
+        mine = OutboundMessage.checkin_id == checkin.id
+        outcomes = session.scalars(select(OutboundMessage.call_result).where(mine).order_by(OutboundMessage.id)).all()
+    assert outcomes == results
+
+
+def test_a_repeated_status_report_schedules_one_retry(
+    client: TestClient, services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    tick(services, clock, "09:00")
+    [entry] = calls_to(services, PHONES["孙爷爷"])
+    flow = answer_call(client, services, entry)
+    flow.not_picked_up("busy")
+    flow.not_picked_up("busy")  # Twilio retried its callback
+    tick(services, clock, "09:10")
+    tick(services, clock, "09:20")
+    assert len(calls_to(services, PHONES["孙爷爷"])) == 2
+
+
+def test_silence_on_the_check_in_call_replays_once_then_a_person_will_call(
+    client: TestClient, services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    tick(services, clock, "09:00")
+    [entry] = calls_to(services, PHONES["孙爷爷"])
+    flow = answer_call(client, services, entry).pick_up()
+    flow.silence()
+    assert not flow.ended and "平安无事请按1" in flow.last_said  # the menu once more
+    flow.silence()
+    assert flow.ended and "张敏会尽快给您回电话" in " ".join(flow.said)
+    flow.hang_up()
+    run_worker(services)
+    [task] = tasks(services)
+    assert (task.category, task.resident_id) == (TaskCategory.CALLBACK, town["孙爷爷"])
+    assert checkin_of(services, town["孙爷爷"]).status == CheckinStatus.NEEDS
+    tick(services, clock, "09:10")
+    assert len(calls_to(services, PHONES["孙爷爷"])) == 1  # a person picked up: no retry
+
+
+def test_a_slot_missed_while_down_goes_late_but_not_in_quiet_hours(
+    services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    # Down all morning: the first tick at 10:30 sends the 09:00 check-ins late, with the ladder from then.
+    counts = tick(services, clock, "10:30")
+    assert counts["sent"] == 7
+    checkin = checkin_of(services, town["赵姐"])
+    assert checkin.sent_at == at("10:30")
+    assert (checkin.reminder_at, checkin.visit_at) == (at("12:30"), at("13:30"))
+
+
+def test_quiet_hours_hold(services: Services, clock: Clock, town: dict[str, int]) -> None:
+    # Down until 21:30: it is quiet hours, so nothing goes to the residents; staff see them as not reached.
+    counts = tick(services, clock, "21:30")
+    assert counts["missed_quiet"] == 9 and counts["sent"] == counts["called"] == 0
+    assert local_outbox(services) == []
+    with services.readonly() as session:
+        report = coverage(session, DAY, at("21:31"))
+    assert report.total.counts["not_reached"] == 8
+    assert tick(services, clock, "23:59") == dict.fromkeys(counts, 0)
+    assert local_outbox(services) == []
+
+
+def test_a_reminder_due_in_quiet_hours_is_not_sent(services: Services, clock: Clock, town: dict[str, int]) -> None:
+    from dispatch.checkins.plans import set_plan
+
+    with services.sessions.begin() as session:
+        set_plan(session, services.intake.checkin, town["赵姐"], times=["20:00"], actor="test")
+        session.execute(update(Resident).where(Resident.id != town["赵姐"]).values(status=ResidentStatus.PAUSED))
+    clock.now = at("07:00")
+    checkin_jobs.checkin_tick()
+    tick(services, clock, "20:00")
+    assert len(texts_to(services, PHONES["赵姐"])) == 1
+    tick(services, clock, "22:00")  # the reminder's time is in quiet hours
+    assert len(texts_to(services, PHONES["赵姐"])) == 1 and calls_to(services, PHONES["赵姐"]) == []
+    assert checkin_of(services, town["赵姐"], "20:00").rung == 1
+
+
+def test_a_plan_in_quiet_hours_is_refused(services: Services, town: dict[str, int]) -> None:
+    from dispatch.checkins.plans import set_plan
+    from dispatch.exceptions import InvalidPlan
+
+    with services.sessions.begin() as session, pytest.raises(InvalidPlan, match="quiet hours"):
+        set_plan(session, services.intake.checkin, town["赵姐"], times=["22:30"], actor="test")
+
+
+def test_an_observation_plan_ends_by_itself(services: Services, clock: Clock, town: dict[str, int]) -> None:
+    from dispatch.checkins.plans import set_plan
+
+    with services.sessions.begin() as session:
+        set_plan(session, services.intake.checkin, town["梁阿姨"], times=["08:00", "14:00"], actor="test",
+                 starts_on=date(2030, 2, 20), ends_on=date(2030, 3, 5))  # fmt: skip
+    tick(services, clock, "07:30")
+    with services.sessions() as session:
+        slots = session.scalars(select(Checkin.slot).where(Checkin.resident_id == town["梁阿姨"])).all()
+    assert sorted(slots) == ["08:00", "14:00"]
+    next_week = datetime.combine(date(2030, 3, 6), time(7, 30), ZONE).astimezone(UTC)
+    clock.now = next_week
+    checkin_jobs.checkin_tick()
+    with services.sessions() as session:
+        later = session.scalars(
+            select(Checkin.slot).where(Checkin.resident_id == town["梁阿姨"], Checkin.local_date == date(2030, 3, 6))
+        ).all()
+    assert later == ["09:00"]  # back to the default of her categories
