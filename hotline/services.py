@@ -158,10 +158,15 @@ class Services:
 _installed: Services | None = None
 
 
-def install(services: Services | None) -> None:
-    """Make `services` the ones job functions use in this process (the worker command does this)."""
+def install(services: Services | None) -> Services | None:
+    """Make `services` the ones job functions use in this process (the worker command does this).
+
+    Returns:
+        The ones installed before, to put back.
+    """
     global _installed
-    _installed = services
+    previous, _installed = _installed, services
+    return previous
 
 
 def current() -> Services:

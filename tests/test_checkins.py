@@ -265,10 +265,15 @@ def test_a_repeated_status_report_schedules_one_retry(
     [entry] = calls_to(services, PHONES["孙爷爷"])
     flow = answer_call(client, services, entry)
     flow.not_picked_up("busy")
-    flow.not_picked_up("busy")  # Twilio retried its callback
+    flow.not_picked_up("busy")  # Twilio retried its callback at once
     tick(services, clock, "09:10")
+    clock.now = at("09:11")
+    flow.not_picked_up("busy")  # and again, late, while the second call is ringing
     tick(services, clock, "09:20")
     assert len(calls_to(services, PHONES["孙爷爷"])) == 2
+    with services.sessions() as session:
+        results = session.scalars(select(CheckinEvent.detail).where(CheckinEvent.kind == "call_result")).all()
+    assert results == ["call 1: busy; again at 2030-03-04T01:10+00:00"]
 
 
 def test_silence_on_the_check_in_call_replays_once_then_a_person_will_call(
@@ -354,3 +359,51 @@ def test_an_observation_plan_ends_by_itself(services: Services, clock: Clock, to
             select(Checkin.slot).where(Checkin.resident_id == town["梁阿姨"], Checkin.local_date == date(2030, 3, 6))
         ).all()
     assert later == ["09:00"]  # back to the default of her categories
+
+
+def test_staff_call_the_unreached_from_the_command_line(
+    environ: dict[str, str], client: TestClient, services: Services, town: dict[str, int]
+) -> None:
+    """`hotline checkins tick`, `report today` and `call --not-reached` on the real clock: quiet hours and the
+    check-in time are set around now, so the test means the same at any hour."""
+    from datetime import timedelta
+
+    from click.testing import CliRunner
+
+    from hotline.cli import main
+
+    local = datetime.now(ZONE)
+    slot = max(local - timedelta(minutes=1), local.replace(hour=0, minute=0))
+    env = {
+        **environ,
+        "HOTLINE_CHECKIN_TIMES": f"{slot:%H:%M}",
+        "HOTLINE_QUIET_HOURS": f"{local + timedelta(hours=2):%H:%M}-{local + timedelta(hours=3):%H:%M}",
+    }
+    with services.sessions.begin() as session:
+        session.execute(update(Resident).values(created_at=datetime.now(UTC) - timedelta(days=30)))
+    runner = CliRunner(env=env)
+    ticked = runner.invoke(main, ["checkins", "tick"])
+    assert ticked.exit_code == 0, ticked.output
+    assert "sent=7" in ticked.output and "called=1" in ticked.output
+    run_worker(services)
+    reply_now = sms_params("1", from_phone=PHONES["梁阿姨"])
+    assert post_signed(client, services, "/twilio/sms", reply_now).status_code == 200
+    run_worker(services)
+
+    report = runner.invoke(main, ["report", "today", "--residents"])
+    assert report.exit_code == 0, report.output
+    assert "not_reached   幸福里社区/第1网格  赵姐" in report.output
+    assert "fine          幸福里社区/第1网格  梁阿姨" in report.output
+
+    assert runner.invoke(main, ["call"]).exit_code == 2  # no selection: refused, never "everyone"
+    called = runner.invoke(main, ["call", "--not-reached", "--yes"])
+    assert called.exit_code == 0, called.output
+    # All but 梁阿姨 (fine) and 周阿姨 (opted out); the landline's check-in call is still on its way.
+    assert "calling 6" in called.output and f"resident {town['孙爷爷']}: a call is on its way" in called.output
+    run_worker(services)
+    again = runner.invoke(main, ["call", "--not-reached", "--yes"])  # a second click in the same minute
+    run_worker(services)
+    assert "calling 0" in again.output and again.output.count("a call is on its way") == 7
+    calls = [e for e in local_outbox(services) if e.kind == "call"]
+    assert len(calls) == 1 + 6  # the landline's check-in call, then one staff call each
+    assert PHONES["梁阿姨"] not in {c.to_phone for c in calls}

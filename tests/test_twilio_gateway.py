@@ -79,6 +79,18 @@ def test_place_call_posts_url_and_callback(standin: TwilioStandIn) -> None:
     }
 
 
+def test_a_check_in_call_asks_for_answering_machine_detection(standin: TwilioStandIn) -> None:
+    url = PUBLIC_URL + "/twilio/voice/checkin?o=7"
+    gateway(standin).place_call(RESIDENT_PHONE, twiml_url=url, status_callback="y", machine_detection=True)
+    assert standin.requests[0].form == {
+        "To": RESIDENT_PHONE,
+        "From": FROM,
+        "Url": url,
+        "StatusCallback": "y",
+        "MachineDetection": "Enable",
+    }
+
+
 @pytest.mark.parametrize(
     ("status", "error"), [(429, GatewayTemporaryError), (500, GatewayTemporaryError), (400, GatewayRejectedError)]
 )

@@ -24,6 +24,8 @@ from dispatch.models import (
     Community,
     Grid,
     Household,
+    OutboundMessage,
+    OutboundStatus,
     Resident,
     ResidentStatus,
 )
@@ -129,8 +131,28 @@ def call_residents(
             if checkin.calls_placed:
                 result.skipped[resident_id] = "called this minute already"
                 continue
+        elif _call_on_its_way(session, checkin, now - rules.call_retry):
+            result.skipped[resident_id] = "a call is on its way"
+            continue
         checkin.calls_left = max(checkin.calls_left, 0) + 1 + (rules.call_retries if checkin.calls_placed == 0 else 0)
         session.add(CheckinEvent(checkin=checkin, kind="staff_call", at=now, detail=actor[:64]))
         result.outbound_ids += place_call(session, checkin, now, context)
         result.called.append(resident_id)
     return result
+
+
+def _call_on_its_way(session: Session, checkin: Checkin, since: datetime) -> bool:
+    """True if a call of this check-in was decided since `since` and Twilio has not yet said how it ended."""
+    return (
+        session.scalar(
+            select(OutboundMessage.id)
+            .where(
+                OutboundMessage.checkin_id == checkin.id,
+                OutboundMessage.kind == "checkin",
+                OutboundMessage.created_at >= since,
+                OutboundMessage.status.in_((OutboundStatus.PENDING, OutboundStatus.SENDING, OutboundStatus.SENT)),
+            )
+            .limit(1)
+        )
+        is not None
+    )

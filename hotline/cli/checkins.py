@@ -24,11 +24,11 @@ def _services() -> Iterator[Services]:
     with embedded_redis(settings):
         migrate(settings)
         services = Services.build(settings)
-        install(services)
+        previous = install(services)
         try:
             yield services
         finally:
-            install(None)
+            install(previous)
             services.close()
 
 

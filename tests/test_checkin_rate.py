@@ -1,0 +1,58 @@
+"""The provider's rate: check-ins go out no faster than the configured SMS per second, across workers, and an
+urgent send waiting for the rate makes the campaign step aside."""
+
+from __future__ import annotations
+
+import pytest
+from rq import Queue
+from rq.registry import ScheduledJobRegistry
+
+from hotline.services import Services
+from tests.conftest import local_outbox
+from tests.test_checkins import Clock, at, clock, town  # noqa: F401  # fixtures
+from workers import checkin_jobs
+from workers.queues import CHECKINS
+from workers.throttle import BULK_YIELD_SECONDS, Throttle
+
+
+@pytest.fixture
+def environ(environ: dict[str, str]) -> dict[str, str]:
+    return {**environ, "HOTLINE_SMS_PER_SECOND": "2"}
+
+
+def test_a_campaign_batch_sends_at_the_rate_and_queues_the_rest(
+    services: Services,
+    clock: Clock,
+    town: dict[str, int],  # noqa: F811  # fixtures from test_checkins
+) -> None:
+    clock.now = at("09:00")
+    assert checkin_jobs.checkin_tick()["sent"] == 7
+    [job] = Queue(CHECKINS, connection=services.redis).jobs
+    assert checkin_jobs.send_batch(*job.args) == "2 handed over, 6 queued again"  # 5 SMS and a call wait
+    assert len([e for e in local_outbox(services) if e.kind == "sms"]) == 2
+    waiting = ScheduledJobRegistry(queue=Queue(CHECKINS, connection=services.redis))  # type: ignore[no-untyped-call]
+    assert len(waiting.get_job_ids()) == 1  # the rest, after the wait the limit asks for
+
+
+def test_two_workers_share_one_limit(services: Services) -> None:
+    first, second = (
+        Throttle(services.redis, sms_per_second=2, calls_per_second=1, sender="+8637100000000") for _ in range(2)
+    )
+    taken = [t.wait("sms") == 0 for t in (first, second, first, second)]
+    assert taken == [True, True, False, False]
+    assert first.wait("calls") == 0 and second.wait("calls") > 0
+
+
+def test_an_urgent_send_waiting_makes_bulk_sends_step_aside(services: Services) -> None:
+    throttle = Throttle(services.redis, sms_per_second=1, calls_per_second=1, sender="+8637100000000")
+    assert throttle.wait("sms", bulk=True) == 0
+    assert throttle.wait("sms", bulk=True) > 0  # a bulk send refused raises no flag
+    assert not services.redis.keys("hotline-rate:urgent-waiting:*")
+    assert throttle.wait("sms") > 0  # an urgent send refused: bulk sends step aside until it has gone
+    assert throttle.wait("sms", bulk=True) == BULK_YIELD_SECONDS
+
+
+def test_no_limit_when_the_rate_is_zero(services: Services) -> None:
+    throttle = Throttle(services.redis, sms_per_second=0, calls_per_second=0.5, sender="x")
+    assert not throttle.limited("sms") and throttle.limited("calls")
+    assert all(throttle.wait("sms") == 0 for _ in range(100))
