@@ -236,6 +236,16 @@ def pending_ids(session: Session, *, older_than: datetime, limit: int = 1000) ->
     )
 
 
+def checkin_ids(session: Session, outbound_ids: list[int]) -> set[int]:
+    """Those of `outbound_ids` that are check-in SMS, reminders or calls (campaign traffic)."""
+    if not outbound_ids:
+        return set()
+    found = select(OutboundMessage.id).where(
+        OutboundMessage.id.in_(outbound_ids), OutboundMessage.checkin_id.is_not(None)
+    )
+    return set(session.scalars(found))
+
+
 def abandon_stale_claims(session: Session, *, lease: timedelta) -> list[int]:
     """Claims older than `lease` belong to a worker that died mid-send: mark them unknown, never resend.
 

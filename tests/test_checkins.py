@@ -407,3 +407,24 @@ def test_staff_call_the_unreached_from_the_command_line(
     calls = [e for e in local_outbox(services) if e.kind == "call"]
     assert len(calls) == 1 + 6  # the landline's check-in call, then one staff call each
     assert PHONES["梁阿姨"] not in {c.to_phone for c in calls}
+
+
+def test_the_sweeper_rebuilds_lost_campaign_work_in_batches(
+    services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    """Redis lost the queued check-ins (wiped): the database still has them pending, and the sweeper queues them
+    again as batches on the check-in queue, behind task SMS, and they are sent once."""
+    from rq import Queue
+
+    from workers.jobs import sweep
+    from workers.queues import CHECKINS, OUTBOUND
+
+    clock.now = at("09:00")
+    checkin_jobs.checkin_tick()
+    services.redis.flushall()
+    assert sweep(grace_seconds=0)["outbound"] == 8
+    assert Queue(OUTBOUND, connection=services.redis).count == 0
+    assert len(Queue(CHECKINS, connection=services.redis)) == 1
+    run_worker(services)
+    assert len(local_outbox(services)) == 8
+    assert sweep(grace_seconds=0)["outbound"] == 0

@@ -19,13 +19,13 @@ from dispatch.checkins.schedule import BATCH, make_checkins, plan_fingerprint, s
 from dispatch.models import OutboundMessage, OutboundStatus, utcnow
 from hotline.services import Services, current
 from workers.exceptions import GatewayError
-from workers.jobs import deliver_sms, status_callback_path
+from workers.jobs import CAMPAIGN_BATCH, deliver_sms, status_callback_path
 from workers.queues import enqueue_batch, enqueue_send
 
 log = logging.getLogger(__name__)
 
 CHECKIN_TICK_SECONDS = 30  # how often the scheduler runs the tick: a check-in goes out within this of its time
-SEND_BATCH = 500  # outbound rows per batch job
+SEND_BATCH = CAMPAIGN_BATCH  # outbound rows per batch job
 SLICE_SECONDS = 2.0  # a batch job yields to the queues ahead of it after this long
 _made_for: dict[str, tuple[object, ...]] = {}  # this process's last plan fingerprint: skip unchanged days
 

@@ -14,7 +14,7 @@ from dispatch.models import utcnow
 from dispatch.phones import mask_phone
 from hotline.services import Services, current
 from workers.exceptions import GatewayAmbiguousError, GatewayRejectedError, GatewayTemporaryError
-from workers.queues import enqueue_inbound, enqueue_send, release_abandoned_jobs
+from workers.queues import enqueue_batch, enqueue_inbound, enqueue_send, release_abandoned_jobs
 from workers.throttle import throttle_kind
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 SWEEP_GRACE_SECONDS = 10  # leave fresh work to the jobs already queued for it
 SEND_LEASE = timedelta(minutes=5)  # a claim older than this belongs to a worker that died
 RETRY_DELAY = timedelta(seconds=5)  # after a rate limit or outage, don't knock again at once
+CAMPAIGN_BATCH = 500  # check-in rows per batch job
 
 
 def process_inbound_sms(message_id: int) -> str:
@@ -134,6 +135,8 @@ def sweep(grace_seconds: int = SWEEP_GRACE_SECONDS) -> dict[str, int]:
     with services.readonly() as session:
         inbound_ids = unprocessed_ids(session, older_than=cutoff)
         outbound_ids = outbox.pending_ids(session, older_than=cutoff)
+        # Check-in SMS and calls go back in batches on their own queue, never ahead of task and feedback SMS.
+        campaign = outbox.checkin_ids(session, outbound_ids)
     with services.sessions.begin() as session:
         abandoned = outbox.abandon_stale_claims(session, lease=SEND_LEASE)
         escalated = ladder.escalate_due_tasks(session, services.clock(), services.intake)
@@ -142,7 +145,12 @@ def sweep(grace_seconds: int = SWEEP_GRACE_SECONDS) -> dict[str, int]:
         if not deliver_sms(services, outbound_id):
             enqueue_send(services.redis, outbound_id, delay=RETRY_DELAY)
     requeued_in = sum(enqueue_inbound(services.redis, i) for i in inbound_ids)
-    requeued_out = sum(enqueue_send(services.redis, i) for i in outbound_ids)
+    requeued_out = sum(enqueue_send(services.redis, i) for i in outbound_ids if i not in campaign)
+    batch = sorted(campaign)
+    for start in range(0, len(batch), CAMPAIGN_BATCH):
+        requeued_out += len(batch[start : start + CAMPAIGN_BATCH]) * enqueue_batch(
+            services.redis, batch[start : start + CAMPAIGN_BATCH]
+        )
     counts = {
         "inbound": requeued_in,
         "outbound": requeued_out,
