@@ -33,6 +33,7 @@ _PROGRESS = {
     OutboundStatus.DELIVERED: 3,
     OutboundStatus.UNDELIVERED: 3,
     OutboundStatus.FAILED: 3,
+    OutboundStatus.CANCELLED: 3,
 }
 
 OPTED_OUT_AT_PROVIDER = 21610  # Twilio: the recipient replied STOP; sending is refused until they reply START
@@ -230,7 +231,8 @@ def pending_ids(session: Session, *, older_than: datetime, limit: int = 1000) ->
         session.scalars(
             select(OutboundMessage.id)
             .where(OutboundMessage.status == OutboundStatus.PENDING, OutboundMessage.created_at < older_than)
-            .order_by(OutboundMessage.id)
+            # Task and feedback SMS first: a throttled campaign's thousands of rows must not hide them.
+            .order_by(OutboundMessage.checkin_id.is_not(None), OutboundMessage.id)
             .limit(limit)
         )
     )

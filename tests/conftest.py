@@ -8,22 +8,26 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx2 as httpx
 import pytest
 from rq import SimpleWorker
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select, text, update
 from starlette.testclient import TestClient
 
 from dispatch import register
 from dispatch.db import upgrade
-from dispatch.models import Base, LocalOutboxEntry, Task
+from dispatch.models import Base, LocalOutboxEntry, Resident, ResidentCategory, ResidentStatus, Task
 from hotline import services as services_module
 from hotline.app import create_app
 from hotline.embedded_redis import EmbeddedRedis
 from hotline.services import Services
 from hotline.settings import Settings, load_settings
+from workers import checkin_jobs
 from workers.gateways.twilio import SIGNATURE_HEADER
 from workers.queues import ALL_QUEUES
 
@@ -208,3 +212,61 @@ def community(services: Services) -> None:
         household.community.duty_phone = DUTY_PHONE
         household.grid = register.find_or_create_grid(session, household.community, "第1网格")
         household.grid.leader_name, household.grid.leader_phone = "王组长", LEADER_PHONE
+
+
+# ── The daily check-in: a town of nine residents and a clock the test moves ──────────────────────────────────
+
+DAY = date(2030, 3, 4)
+ZONE = ZoneInfo("Asia/Shanghai")
+PHONES = {
+    "梁阿姨": "+8613900000001",  # answers 1: fine
+    "王大爷": "+8613900000002",  # needs medicine
+    "刘奶奶": "+8613900000003",  # a fever
+    "陈伯": "+8613900000004",  # a temperature, no fever
+    "赵姐": "+8613900000005",  # never answers
+    "孙爷爷": "+8637166881111",  # a landline: check-in by call
+    "周阿姨": "+8613900000007",  # opted out
+    "吴叔": "+8613900000008",  # answers after the visit was asked for
+    "郑阿婆": "+8613900000009",  # under observation: twice a day
+}
+
+
+def at(hhmm: str, day: date = DAY) -> datetime:
+    return datetime.combine(day, time.fromisoformat(hhmm), ZONE).astimezone(UTC)
+
+
+@dataclass
+class Clock:
+    now: datetime
+
+
+@pytest.fixture
+def clock(services: Services) -> Clock:
+    held = Clock(at("08:00"))
+    services.clock = lambda: held.now
+    checkin_jobs._made_for.clear()
+    return held
+
+
+@pytest.fixture
+def town(services: Services) -> dict[str, int]:
+    """Nine residents in one grid, each in their own flat, served by 张敏 with 李强 as backup."""
+    ids = {}
+    with services.sessions.begin() as session:
+        register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
+        register.add_liaison(session, name="李强", phone=BACKUP_PHONE, region="CN")
+        for room, (name, phone) in enumerate(PHONES.items(), start=101):
+            resident = register.add_resident(
+                session, name=name, phones=[phone], liaison_phone=LIAISON_PHONE, backup_liaison_phone=BACKUP_PHONE,
+                address=register.Address("幸福里社区", "1号楼", "1单元", str(room)), region="CN",
+            )  # fmt: skip
+            household = resident.household
+            assert household.community is not None
+            household.grid = register.find_or_create_grid(session, household.community, "第1网格")
+            ids[name] = resident.id
+        session.get(Resident, ids["周阿姨"]).status = ResidentStatus.OPTED_OUT  # type: ignore[union-attr]
+        session.get(Resident, ids["郑阿婆"]).categories = [ResidentCategory.UNDER_OBSERVATION]  # type: ignore[union-attr]
+        session.flush()
+        # Registered well before the day, as the observation period counts from registration.
+        session.execute(update(Resident).values(created_at=at("10:00", date(2030, 2, 25))))
+    return ids

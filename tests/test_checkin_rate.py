@@ -8,8 +8,7 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
 from hotline.services import Services
-from tests.conftest import local_outbox
-from tests.test_checkins import Clock, at, clock, town  # noqa: F401  # fixtures
+from tests.conftest import Clock, at, local_outbox
 from workers import checkin_jobs
 from workers.queues import CHECKINS
 from workers.throttle import BULK_YIELD_SECONDS, Throttle
@@ -23,7 +22,7 @@ def environ(environ: dict[str, str]) -> dict[str, str]:
 def test_a_campaign_batch_sends_at_the_rate_and_queues_the_rest(
     services: Services,
     clock: Clock,
-    town: dict[str, int],  # noqa: F811  # fixtures from test_checkins
+    town: dict[str, int],
 ) -> None:
     clock.now = at("09:00")
     assert checkin_jobs.checkin_tick()["sent"] == 7
@@ -56,3 +55,30 @@ def test_no_limit_when_the_rate_is_zero(services: Services) -> None:
     throttle = Throttle(services.redis, sms_per_second=0, calls_per_second=0.5, sender="x")
     assert not throttle.limited("sms") and throttle.limited("calls")
     assert all(throttle.wait("sms") == 0 for _ in range(100))
+
+
+def test_a_batch_that_must_wait_is_queued_again_not_dropped(
+    services: Services,
+    clock: Clock,
+    town: dict[str, int],
+) -> None:
+    from tests.conftest import run_worker
+
+    clock.now = at("09:00")
+    checkin_jobs.checkin_tick()
+    for _ in range(3):  # an urgent send takes the tokens, and is made to wait: the campaign must step aside
+        services.throttle.wait("sms")
+    run_worker(services)  # the batch runs in a real worker, hands nothing over, and queues itself again
+    assert [e for e in local_outbox(services) if e.kind == "sms"] == []
+    waiting = ScheduledJobRegistry(queue=Queue(CHECKINS, connection=services.redis))  # type: ignore[no-untyped-call]
+    assert len(waiting.get_job_ids()) == 1
+
+
+@pytest.mark.parametrize(
+    ("rate", "amount", "seconds"), [(1, 1, 1), (0.5, 1, 2), (1.5, 3, 2), (10, 10, 1), (0.1, 1, 10)]
+)
+def test_rates_below_and_between_whole_numbers_keep_bursts_short(rate: float, amount: int, seconds: int) -> None:
+    from workers.throttle import rate_item
+
+    item = rate_item(rate)
+    assert item is not None and (item.amount, item.get_expiry()) == (amount, seconds)

@@ -6,15 +6,13 @@ Twilio's signatures, the local gateway. The phones are played by the test (SMS r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, update
 from starlette.testclient import TestClient
 
-from dispatch import register
 from dispatch.checkins.report import coverage
 from dispatch.models import (
     Checkin,
@@ -23,7 +21,6 @@ from dispatch.models import (
     LocalOutboxEntry,
     OutboundMessage,
     Resident,
-    ResidentCategory,
     ResidentStatus,
     TaskCategory,
     TaskPriority,
@@ -32,64 +29,20 @@ from dispatch.models import (
 from dispatch.segments import count_segments
 from hotline.services import Services
 from tests.callflow import CallFlow
-from tests.conftest import LIAISON_PHONE, local_outbox, post_signed, run_worker, sms_params, tasks
+from tests.conftest import (
+    DAY,
+    LIAISON_PHONE,
+    PHONES,
+    ZONE,
+    Clock,
+    at,
+    local_outbox,
+    post_signed,
+    run_worker,
+    sms_params,
+    tasks,
+)
 from workers import checkin_jobs
-
-DAY = date(2030, 3, 4)
-ZONE = ZoneInfo("Asia/Shanghai")
-BACKUP = "+8613912345679"
-PHONES = {
-    "梁阿姨": "+8613900000001",  # answers 1: fine
-    "王大爷": "+8613900000002",  # needs medicine
-    "刘奶奶": "+8613900000003",  # a fever
-    "陈伯": "+8613900000004",  # a temperature, no fever
-    "赵姐": "+8613900000005",  # never answers
-    "孙爷爷": "+8637166881111",  # a landline: check-in by call
-    "周阿姨": "+8613900000007",  # opted out
-    "吴叔": "+8613900000008",  # answers after the visit was asked for
-    "郑阿婆": "+8613900000009",  # under observation: twice a day
-}
-
-
-def at(hhmm: str, day: date = DAY) -> datetime:
-    return datetime.combine(day, time.fromisoformat(hhmm), ZONE).astimezone(UTC)
-
-
-@dataclass
-class Clock:
-    now: datetime
-
-
-@pytest.fixture
-def clock(services: Services) -> Clock:
-    held = Clock(at("08:00"))
-    services.clock = lambda: held.now
-    checkin_jobs._made_for.clear()
-    return held
-
-
-@pytest.fixture
-def town(services: Services) -> dict[str, int]:
-    """Nine residents in one grid, each in their own flat, served by 张敏 with 李强 as backup."""
-    ids = {}
-    with services.sessions.begin() as session:
-        register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
-        register.add_liaison(session, name="李强", phone=BACKUP, region="CN")
-        for room, (name, phone) in enumerate(PHONES.items(), start=101):
-            resident = register.add_resident(
-                session, name=name, phones=[phone], liaison_phone=LIAISON_PHONE, backup_liaison_phone=BACKUP,
-                address=register.Address("幸福里社区", "1号楼", "1单元", str(room)), region="CN",
-            )  # fmt: skip
-            household = resident.household
-            assert household.community is not None
-            household.grid = register.find_or_create_grid(session, household.community, "第1网格")
-            ids[name] = resident.id
-        session.get(Resident, ids["周阿姨"]).status = ResidentStatus.OPTED_OUT  # type: ignore[union-attr]
-        session.get(Resident, ids["郑阿婆"]).categories = [ResidentCategory.UNDER_OBSERVATION]  # type: ignore[union-attr]
-        session.flush()
-        # Registered well before the day, as the observation period counts from registration.
-        session.execute(update(Resident).values(created_at=at("10:00", date(2030, 2, 25))))
-    return ids
 
 
 def tick(services: Services, clock: Clock, hhmm: str) -> dict[str, int]:
@@ -381,6 +334,9 @@ def test_staff_call_the_unreached_from_the_command_line(
     }
     with services.sessions.begin() as session:
         session.execute(update(Resident).values(created_at=datetime.now(UTC) - timedelta(days=30)))
+    # The in-process worker of this test keeps the same rules as the commands.
+    quiet = (time.fromisoformat(env["HOTLINE_QUIET_HOURS"][:5]), time.fromisoformat(env["HOTLINE_QUIET_HOURS"][6:]))
+    services.intake = replace(services.intake, checkin=replace(services.intake.checkin, quiet_hours=quiet))
     runner = CliRunner(env=env)
     ticked = runner.invoke(main, ["checkins", "tick"])
     assert ticked.exit_code == 0, ticked.output
@@ -428,3 +384,75 @@ def test_the_sweeper_rebuilds_lost_campaign_work_in_batches(
     run_worker(services)
     assert len(local_outbox(services)) == 8
     assert sweep(grace_seconds=0)["outbound"] == 0
+
+
+def test_pressing_0_on_a_check_in_call_reaches_a_person_and_counts(
+    client: TestClient, services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    tick(services, clock, "09:00")
+    [entry] = calls_to(services, PHONES["孙爷爷"])
+    clock.now = at("09:01")
+    flow = answer_call(client, services, entry).pick_up()
+    flow.press("0")
+    assert flow.dialled == [LIAISON_PHONE]
+    flow.answer()
+    flow.hang_up()
+    assert checkin_of(services, town["孙爷爷"]).status == CheckinStatus.NEEDS
+    tick(services, clock, "09:15")
+    tick(services, clock, "11:00")
+    assert len(calls_to(services, PHONES["孙爷爷"])) == 1  # reached: no retry, no reminder call
+
+
+def test_a_reply_before_the_reminder_goes_out_cancels_it(
+    client: TestClient, services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    tick(services, clock, "09:00")
+    clock.now = at("11:00")
+    checkin_jobs.checkin_tick()  # the reminders are decided…
+    reply(client, services, clock, "11:00", "赵姐", "1")  # …and she answers before the worker hands them over
+    assert len(texts_to(services, PHONES["赵姐"])) == 1 and calls_to(services, PHONES["赵姐"]) == []
+    assert len(texts_to(services, PHONES["吴叔"])) == 2  # still waiting: reminded
+    with services.sessions() as session:
+        cancelled = session.scalars(select(CheckinEvent.detail).where(CheckinEvent.kind == "cancelled")).all()
+    assert cancelled == ["not sent: answered (fine)"] * 2  # the reminder SMS and the call
+
+
+def test_a_staff_call_does_not_unmake_fine(
+    client: TestClient, services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    from dispatch.checkins.staff import call_residents
+
+    tick(services, clock, "09:00")
+    reply(client, services, clock, "09:05", "梁阿姨", "1")
+    clock.now = at("14:00")
+    with services.sessions.begin() as session:
+        assert call_residents(session, [town["梁阿姨"]], clock.now, services.intake, actor="test").called
+    with services.readonly() as session:
+        report = coverage(session, DAY, at("18:00"))
+    assert {r.name: r.standing for r in report.residents}["梁阿姨"] == "fine"
+
+
+def test_a_plan_changed_mid_day_replaces_today_and_sends_nothing_late(
+    services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    from dispatch.checkins.plans import clear_plan, set_plan
+
+    tick(services, clock, "08:00")
+    with services.sessions.begin() as session:
+        set_plan(session, services.intake.checkin, town["梁阿姨"], times=["10:00"], actor="test", now=at("08:30"))
+    tick(services, clock, "09:00")
+    assert texts_to(services, PHONES["梁阿姨"]) == []  # 09:00 is no longer hers
+    tick(services, clock, "10:00")
+    assert len(texts_to(services, PHONES["梁阿姨"])) == 1
+    with services.sessions.begin() as session:
+        assert clear_plan(session, services.intake.checkin, town["梁阿姨"], now=at("14:00"))
+    tick(services, clock, "14:01")
+    # The default 09:00 is past: not sent late. (The 10:00 check-in, unanswered, has had its reminder.)
+    assert [t for t in texts_to(services, PHONES["梁阿姨"]) if "每日问候" in t] == texts_to(services, PHONES["梁阿姨"])[
+        :1
+    ]
+    with services.sessions() as session:
+        slots = dict(
+            session.execute(select(Checkin.slot, Checkin.status).where(Checkin.resident_id == town["梁阿姨"])).all()
+        )
+    assert slots == {"09:00": CheckinStatus.SKIPPED, "10:00": CheckinStatus.SENT}

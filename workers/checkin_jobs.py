@@ -14,6 +14,7 @@ from datetime import timedelta
 from sqlalchemy import bindparam, select, update
 
 from dispatch import outbox
+from dispatch.checkins.answers import cancel_unwanted
 from dispatch.checkins.ladder import advance
 from dispatch.checkins.schedule import BATCH, make_checkins, plan_fingerprint, send_due
 from dispatch.models import OutboundMessage, OutboundStatus, utcnow
@@ -68,7 +69,7 @@ def queue_batches(services: Services, ids: list[int]) -> None:
         enqueue_batch(services.redis, ids[start : start + SEND_BATCH])
 
 
-def send_batch(outbound_ids: list[int]) -> str:
+def send_batch(outbound_ids: list[int], round_: int = 0) -> str:
     """Hand a batch of check-in SMS and calls to the gateway, within the provider's rate. Runs for a slice,
     then queues what is left (after the wait the rate limit asks for). Rows already sent are skipped."""
     services = current()
@@ -78,7 +79,8 @@ def send_batch(outbound_ids: list[int]) -> str:
         kinds = {row.id: row.kind for row in session.execute(listed)}
     remaining = [i for i in outbound_ids if i in kinds]
     while remaining and time.monotonic() < ends:
-        if kinds[remaining[0]] == "sms" and not services.throttle.limited("sms"):
+        batchable = hasattr(services.gateway, "send_sms_many") and not services.throttle.limited("sms")
+        if kinds[remaining[0]] == "sms" and batchable:
             chunk = [i for i in remaining[:100] if kinds[i] == "sms"]
             _send_sms_chunk(services, chunk)
             done = set(chunk)
@@ -87,8 +89,8 @@ def send_batch(outbound_ids: list[int]) -> str:
             remaining.pop(0)
         else:  # the rate limit, or an urgent send waiting: come back shortly
             break
-    if remaining:
-        enqueue_batch(services.redis, remaining, delay=timedelta(seconds=1))
+    if remaining and not enqueue_batch(services.redis, remaining, delay=timedelta(seconds=1), round_=round_ + 1):
+        log.error("batch of %s could not be queued again; the sweeper will find its rows", len(remaining))
     return f"{len(outbound_ids) - len(remaining)} handed over, {len(remaining)} queued again"
 
 
@@ -97,12 +99,13 @@ def _send_sms_chunk(services: Services, ids: list[int]) -> None:
     in one statement. A gateway error falls back to sending one by one, which records each error."""
     with services.sessions.begin() as session:
         claimed = outbox.claim_many(session, ids)
-    send_many = getattr(services.gateway, "send_sms_many", None)
-    if send_many is None:
-        for item in claimed:
-            _release(services, item.outbound_id)
-            deliver_sms(services, item.outbound_id, bulk=True)
+        cancelled = cancel_unwanted(
+            session, [c.outbound_id for c in claimed], services.clock(), services.intake.checkin
+        )
+    claimed = [c for c in claimed if c.outbound_id not in cancelled]
+    if not claimed:
         return
+    send_many = services.gateway.send_sms_many  # type: ignore[attr-defined]  # checked by the caller
     callbacks = [services.settings.callback_url(status_callback_path(item.outbound_id)) for item in claimed]
     try:
         sids = send_many([(item.to_phone, item.body, cb) for item, cb in zip(claimed, callbacks, strict=True)])

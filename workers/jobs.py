@@ -8,6 +8,7 @@ import logging
 from datetime import timedelta
 
 from dispatch import ladder, outbox
+from dispatch.checkins.answers import cancel_unwanted
 from dispatch.inbound import unprocessed_ids
 from dispatch.intake import handle_inbound_message
 from dispatch.models import utcnow
@@ -65,6 +66,8 @@ def deliver_sms(services: Services, outbound_id: int, *, bulk: bool = False) -> 
     """
     with services.sessions.begin() as session:
         sms = outbox.claim_for_sending(session, outbound_id)
+        if sms is not None and cancel_unwanted(session, [outbound_id], services.clock(), services.intake.checkin):
+            return True  # a check-in answered meanwhile, or quiet hours began
     if sms is None:
         return True  # already sent, or another worker has it
     if services.throttle.wait(throttle_kind(sms.kind), bulk=bulk) > 0:

@@ -17,7 +17,9 @@ INBOUND = "hotline-inbound"  # inbound messages to turn into tasks
 OUTBOUND = "hotline-outbound"  # SMS and calls to hand to the gateway
 CHECKINS = "hotline-checkins"  # check-in SMS and calls, in batches: behind task and feedback SMS
 MAINTENANCE = "hotline-maintenance"  # the sweeper, the check-in tick and other periodic work
-ALL_QUEUES = (INBOUND, OUTBOUND, CHECKINS, MAINTENANCE)  # in priority order: a worker empties one before the next
+# In priority order: a worker empties one before the next. The sweeper and the check-in tick come before campaign
+# batches, so a long campaign never holds up escalations, reminders or visits.
+ALL_QUEUES = (INBOUND, OUTBOUND, MAINTENANCE, CHECKINS)
 
 # Retries back off over about ten minutes; after that the sweeper keeps trying from the database.
 RETRY = Retry(max=5, interval=[5, 20, 60, 120, 300])
@@ -95,10 +97,14 @@ def enqueue_sweep(redis: Redis) -> bool:
     return _enqueue_once(redis, MAINTENANCE, "workers.jobs.sweep", "sweep")
 
 
-def enqueue_batch(redis: Redis, outbound_ids: list[int], delay: timedelta | None = None) -> bool:
-    """Queue handing a batch of stored check-in SMS and calls to the gateway, after `delay` if given."""
-    job_id = f"batch-{outbound_ids[0]}-{outbound_ids[-1]}-{len(outbound_ids)}"
-    return _enqueue_once(redis, CHECKINS, "workers.checkin_jobs.send_batch", job_id, outbound_ids, delay=delay)
+def enqueue_batch(redis: Redis, outbound_ids: list[int], delay: timedelta | None = None, round_: int = 0) -> bool:
+    """Queue handing a batch of stored check-in SMS and calls to the gateway, after `delay` if given.
+
+    Args:
+        round_: A batch queuing the rest of itself passes its next round, so the job id differs from its own.
+    """
+    job_id = f"batch-{outbound_ids[0]}-{outbound_ids[-1]}-{len(outbound_ids)}-{round_}"
+    return _enqueue_once(redis, CHECKINS, "workers.checkin_jobs.send_batch", job_id, outbound_ids, round_, delay=delay)
 
 
 def enqueue_checkin_tick(redis: Redis) -> bool:

@@ -8,10 +8,10 @@ check-in sends step aside while the flag is up.
 
 from __future__ import annotations
 
-import math
 import time
+from fractions import Fraction
 
-from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
+from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 from redis import Redis
@@ -21,12 +21,12 @@ BULK_YIELD_SECONDS = 1.0
 
 
 def rate_item(per_second: float) -> RateLimitItem | None:
-    """A limit of `per_second` (None: no limit). Whole rates per second; others per minute, e.g. 0.5 → 30/min."""
+    """A limit of `per_second` (None: no limit), as N sends in a window of M seconds: 1 → 1 per 1 s, 0.5 → 1 per
+    2 s, 1.5 → 3 per 2 s. The smallest window keeps bursts as short as the rate allows."""
     if per_second <= 0:
         return None
-    if per_second >= 1 and per_second == int(per_second):
-        return RateLimitItemPerSecond(int(per_second))
-    return RateLimitItemPerMinute(max(1, math.floor(per_second * 60)))
+    rate = Fraction(per_second).limit_denominator(60)
+    return RateLimitItemPerSecond(max(1, rate.numerator), rate.denominator)
 
 
 class Throttle:

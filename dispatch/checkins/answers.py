@@ -5,11 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from dispatch.checkins.rules import CheckinRules
-from dispatch.models import Call, Checkin, CheckinEvent, CheckinStatus, OutboundMessage, OutboundStatus
+from dispatch.ivr.calls import Caller
+from dispatch.models import (
+    Call,
+    Checkin,
+    CheckinEvent,
+    CheckinStatus,
+    Community,
+    Household,
+    OutboundMessage,
+    OutboundStatus,
+    Resident,
+)
 
 ANSWER_WINDOW = timedelta(hours=24)  # a message answers a check-in sent up to a day before it
 # A later answer can only make a check-in more serious: fine, then "I need medicine", is a need.
@@ -20,7 +31,12 @@ MACHINE = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_
 
 
 def record_answer(
-    session: Session, resident_ids: Iterable[int], status: CheckinStatus, message_id: int, channel: str, now: datetime
+    session: Session,
+    resident_ids: Iterable[int],
+    status: CheckinStatus,
+    message_id: int | None,
+    channel: str,
+    now: datetime,
 ) -> list[int]:
     """Each resident's latest check-in sent in the last day is answered with `status` (or keeps a more serious
     one). A reply after the window, or after the visit task was made, still counts.
@@ -118,6 +134,49 @@ def _result(status: str, answered_by: str, seen: str | None, checkin: Checkin, c
         return "failed"
     if answered_by in MACHINE or seen == "machine":
         return "machine"
-    if checkin.status in (CheckinStatus.SENT, CheckinStatus.NO_PHONE) and not (call is not None and call.chose):
+    # A person who chose something, or asked for a person (0, or wrong keys twice), was reached.
+    reached = call is not None and (call.chose or call.dial_attempts > 0 or call.connected)
+    if checkin.status in (CheckinStatus.SENT, CheckinStatus.NO_PHONE) and not reached:
         return "hung-up"  # a person picked up, then hung up before choosing anything
     return "human"
+
+
+def residents_of(session: Session, caller: Caller) -> list[int]:
+    """The residents a check-in call reached: the one the number belongs to, or its household's."""
+    if caller.resident_id is not None:
+        return [caller.resident_id]
+    return list(session.scalars(select(Resident.id).where(Resident.household_id == caller.household_id)))
+
+
+def cancel_unwanted(session: Session, outbound_ids: list[int], now: datetime, rules: CheckinRules) -> set[int]:
+    """Of claimed outbound rows about to go, cancel the check-in ones no longer wanted: their check-in was answered
+    meanwhile, or it is now quiet hours where the resident lives (a throttled campaign can run late).
+
+    Returns:
+        The ids cancelled; the caller does not send them.
+    """
+    rows = session.execute(
+        select(OutboundMessage.id, Checkin.id.label("checkin_id"), Checkin.status, Community.timezone)
+        .join(Checkin, Checkin.id == OutboundMessage.checkin_id)
+        .join(Resident, Resident.id == Checkin.resident_id)
+        .join(Household, Household.id == Resident.household_id)
+        .outerjoin(Community, Community.id == Household.community_id)
+        .where(OutboundMessage.id.in_(outbound_ids), OutboundMessage.status == OutboundStatus.SENDING)
+    ).all()
+    cancelled: set[int] = set()
+    for row in rows:
+        if row.status not in (CheckinStatus.SENT, CheckinStatus.NO_PHONE):
+            reason = f"not sent: answered ({row.status})"
+        elif rules.is_quiet(now, rules.zone(row.timezone)):
+            reason = "not sent: quiet hours began"
+        else:
+            continue
+        cancelled.add(row.id)
+        session.add(CheckinEvent(checkin_id=row.checkin_id, kind="cancelled", at=now, detail=reason))
+    if cancelled:
+        session.execute(
+            update(OutboundMessage)
+            .where(OutboundMessage.id.in_(cancelled), OutboundMessage.status == OutboundStatus.SENDING)
+            .values(status=OutboundStatus.CANCELLED, status_at=now)
+        )
+    return cancelled

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dispatch import ladder as task_ladder
@@ -23,6 +23,8 @@ from dispatch.models import (
     CheckinEvent,
     CheckinRung,
     CheckinStatus,
+    OutboundMessage,
+    OutboundStatus,
     Task,
     TaskCategory,
     TaskEvent,
@@ -79,6 +81,9 @@ def _remind(session: Session, checkin: Checkin, now: datetime, context: Dispatch
         outbound += [sms.id] if sms else []
     session.add(CheckinEvent(checkin=checkin, kind="reminded", at=now, detail=f"{checkin.channel} and a call"))
     checkin.calls_left = context.checkin.call_retries + 1  # a new series: one call and its retries
+    if call_on_its_way(session, checkin, now - context.checkin.call_retry):  # staff called a moment ago
+        checkin.calls_left -= 1
+        return outbound
     return outbound + place_call(session, checkin, now, context)
 
 
@@ -141,3 +146,23 @@ def _visit(session: Session, checkin: Checkin, now: datetime, context: DispatchC
     checkin.visit_task_id = task.id
     session.add(CheckinEvent(checkin=checkin, kind="visit", at=now, detail=f"task:{task.id}"))
     return outbound
+
+
+def call_on_its_way(session: Session, checkin: Checkin, since: datetime) -> bool:
+    """True if this check-in's latest call was placed since `since` and Twilio has not yet said how it ended."""
+    latest = session.scalar(
+        select(OutboundMessage.status)
+        .where(OutboundMessage.checkin_id == checkin.id, OutboundMessage.kind == "checkin")
+        .order_by(OutboundMessage.id.desc())
+        .limit(1)
+    )
+    if latest not in (OutboundStatus.PENDING, OutboundStatus.SENDING, OutboundStatus.SENT):
+        return False
+    placed = session.scalar(
+        select(func.max(CheckinEvent.at)).where(
+            CheckinEvent.checkin_id == checkin.id,
+            CheckinEvent.kind == "called",
+            ~CheckinEvent.detail.startswith("not placed"),
+        )
+    )
+    return placed is not None and placed >= since

@@ -8,9 +8,10 @@ from datetime import date, datetime, time
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dispatch.checkins.rules import CheckinRules, contact_channel
+from dispatch.checkins.rules import CheckinRules, contact_channel, slot_name
+from dispatch.db import insert_skipping_duplicates
 from dispatch.exceptions import InvalidPlan, NotFound
-from dispatch.models import CheckinPlan, Resident, ResidentPhone, utcnow
+from dispatch.models import Checkin, CheckinEvent, CheckinPlan, CheckinStatus, Resident, ResidentPhone, utcnow
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ def set_plan(
     ends_on: date | None = None,
     note: str = "",
     actor: str,
+    now: datetime | None = None,
 ) -> CheckinPlan:
     """Give a resident their own plan (staff). An empty `times` means no check-ins while it lasts.
 
@@ -83,18 +85,53 @@ def set_plan(
         plan = CheckinPlan(resident_id=resident_id)
         session.add(plan)
     plan.times, plan.channel, plan.starts_on, plan.ends_on = sorted(set(parsed)), channel, starts_on, ends_on
-    plan.note, plan.updated_by, plan.updated_at = note, actor[:64], utcnow()
+    now = now or utcnow()
+    plan.note, plan.updated_by, plan.updated_at = note, actor[:64], now
     session.flush()
+    _settle_today(session, rules, resident_id, plan, now)
     return plan
 
 
-def clear_plan(session: Session, resident_id: int) -> bool:
+def clear_plan(session: Session, rules: CheckinRules, resident_id: int, now: datetime | None = None) -> bool:
     """Back to the default of the resident's categories. Returns False if they had no plan of their own."""
     plan = session.scalar(select(CheckinPlan).where(CheckinPlan.resident_id == resident_id))
     if plan is None:
         return False
     session.delete(plan)
+    session.flush()
+    _settle_today(session, rules, resident_id, None, now or utcnow())
     return True
+
+
+def _settle_today(
+    session: Session, rules: CheckinRules, resident_id: int, own: CheckinPlan | None, now: datetime
+) -> None:
+    """A plan changed: today's check-ins not yet sent that the new plan does not have are skipped, and the new
+    plan's times already past today are marked skipped too, so they are not sent late as if missed."""
+    resident = session.get(Resident, resident_id)
+    assert resident is not None
+    community = resident.household.community
+    zone = rules.zone(community.timezone if community else None)
+    day = now.astimezone(zone).date()
+    phones = _first_phone(session, resident_id)
+    plan = plan_for_day(rules, day, categories=resident.categories or [], channel=resident.channel,
+                        landline=phones[1] if phones else None,
+                        registered_on=resident.created_at.astimezone(zone).date(), own=own)  # fmt: skip
+    wanted = {slot_name(t): datetime.combine(day, t, zone) for t in plan.times}
+    today = select(Checkin).where(Checkin.resident_id == resident_id, Checkin.local_date == day)
+    existing = {c.slot: c for c in session.scalars(today)}
+    for slot, checkin in existing.items():
+        if checkin.status == CheckinStatus.SCHEDULED and slot not in wanted and not slot.startswith("staff-"):
+            checkin.status = CheckinStatus.SKIPPED
+            session.add(CheckinEvent(checkin=checkin, kind="skipped", at=now, detail="skipped: plan changed"))
+    past = [
+        {"resident_id": resident_id, "household_id": resident.household_id, "local_date": day, "slot": slot,
+         "channel": plan.channel, "language": resident.language, "due_at": due, "status": CheckinStatus.SKIPPED,
+         "rung": 0, "calls_placed": 0, "calls_left": 0, "created_at": now}
+        for slot, due in wanted.items() if due < now and slot not in existing
+    ]  # fmt: skip
+    if past:
+        session.execute(insert_skipping_duplicates(session, Checkin), past)
 
 
 def first_phones(session: Session) -> dict[int, tuple[str, bool]]:
@@ -111,3 +148,13 @@ def first_phones(session: Session) -> dict[int, tuple[str, bool]]:
         )
     )
     return {row.resident_id: (row.phone, row.landline) for row in rows}
+
+
+def _first_phone(session: Session, resident_id: int) -> tuple[str, bool] | None:
+    row = session.execute(
+        select(ResidentPhone.phone, ResidentPhone.landline)
+        .where(ResidentPhone.resident_id == resident_id)
+        .order_by(ResidentPhone.position)
+        .limit(1)
+    ).first()
+    return (row.phone, row.landline) if row else None

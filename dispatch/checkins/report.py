@@ -120,7 +120,9 @@ def _standing(checkins: list[tuple[Checkin, str | None]]) -> tuple[Checkin, str]
         for checkin, _ in checkins:
             if checkin.status == wanted:
                 return checkin, str(wanted)
-    latest, visit_status = checkins[-1]
+    # A call staff asked for decides the day only once answered: calling someone fine does not unmake "fine".
+    planned = [(c, v) for c, v in checkins if not c.slot.startswith("staff-") or c.status in (CheckinStatus.FINE,)]
+    latest, visit_status = (planned or checkins)[-1]
     if latest.status == CheckinStatus.FINE:
         return latest, "fine"
     if latest.visit_task_id is not None:

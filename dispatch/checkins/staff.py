@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispatch.checkins.ladder import place_call
+from dispatch.checkins.ladder import call_on_its_way, place_call
 from dispatch.checkins.plans import first_phones
 from dispatch.checkins.report import coverage
 from dispatch.context import DispatchContext
@@ -24,8 +24,6 @@ from dispatch.models import (
     Community,
     Grid,
     Household,
-    OutboundMessage,
-    OutboundStatus,
     Resident,
     ResidentStatus,
 )
@@ -131,7 +129,7 @@ def call_residents(
             if checkin.calls_placed:
                 result.skipped[resident_id] = "called this minute already"
                 continue
-        elif _call_on_its_way(session, checkin, now - rules.call_retry):
+        elif call_on_its_way(session, checkin, now - rules.call_retry):
             result.skipped[resident_id] = "a call is on its way"
             continue
         checkin.calls_left = max(checkin.calls_left, 0) + 1 + (rules.call_retries if checkin.calls_placed == 0 else 0)
@@ -139,20 +137,3 @@ def call_residents(
         result.outbound_ids += place_call(session, checkin, now, context)
         result.called.append(resident_id)
     return result
-
-
-def _call_on_its_way(session: Session, checkin: Checkin, since: datetime) -> bool:
-    """True if a call of this check-in was decided since `since` and Twilio has not yet said how it ended."""
-    return (
-        session.scalar(
-            select(OutboundMessage.id)
-            .where(
-                OutboundMessage.checkin_id == checkin.id,
-                OutboundMessage.kind == "checkin",
-                OutboundMessage.created_at >= since,
-                OutboundMessage.status.in_((OutboundStatus.PENDING, OutboundStatus.SENDING, OutboundStatus.SENT)),
-            )
-            .limit(1)
-        )
-        is not None
-    )

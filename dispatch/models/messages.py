@@ -54,6 +54,8 @@ class OutboundStatus(enum.StrEnum):
     UNDELIVERED = "undelivered"
     # The gateway refused it for good (bad number, blocked); it will not be retried.
     FAILED = "failed"
+    # Decided, but no longer wanted when its turn came (a check-in answered meanwhile, or quiet hours began).
+    CANCELLED = "cancelled"
     # A worker died while handing it over, so we cannot know whether it went. Never resent automatically:
     # a duplicate errand SMS is worse than the ladder noticing nobody took the task.
     UNKNOWN = "unknown"

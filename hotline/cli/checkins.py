@@ -52,7 +52,8 @@ def plan_set(resident_id: int, times: str, channel: str | None, starts_on: objec
         first = starts_on.date() if starts_on else utcnow().astimezone(rules.timezone).date()  # type: ignore[attr-defined]
         ends = first + timedelta(days=days - 1) if days else None
         found = set_plan(session, rules, resident_id, times=[t for t in times.split(",") if t.strip()],
-                         channel=channel, starts_on=first, ends_on=ends, note=note, actor="cli")  # fmt: skip
+                         channel=channel, starts_on=first, ends_on=ends, note=note, actor="cli",
+                         now=services.clock())  # fmt: skip
         click.echo(_describe(found))
 
 
@@ -62,7 +63,7 @@ def plan_set(resident_id: int, times: str, channel: str | None, starts_on: objec
 def plan_clear(resident_id: int) -> None:
     """Back to the plan of the resident's categories."""
     with _services() as services, services.sessions.begin() as session:
-        cleared = clear_plan(session, resident_id)
+        cleared = clear_plan(session, services.intake.checkin, resident_id, services.clock())
     click.echo("plan cleared" if cleared else "the resident had no plan of their own")
 
 

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from twilio.twiml.voice_response import VoiceResponse
 
-from dispatch.checkins.answers import record_call_result, record_pickup
+from dispatch.checkins.answers import record_answer, record_call_result, record_pickup, residents_of
 from dispatch.exceptions import InvalidInboundMessage
 from dispatch.inbound import phone_or_raw
 from dispatch.ivr.calls import (
@@ -42,7 +42,7 @@ from dispatch.ivr.calls import (
 )
 from dispatch.ivr.script import GOODBYE, IvrScript, Option
 from dispatch.liaison_replies import accept_oldest
-from dispatch.models import Call, OutboundMessage, Task, utcnow
+from dispatch.models import Call, CheckinStatus, OutboundMessage, Task, utcnow
 from dispatch.outbox import auto_replies_since, queue_sms
 from dispatch.phones import mask_phone, national_format
 from dispatch.replies import parse_reply
@@ -134,6 +134,10 @@ class VoiceHotline:
             if status in ("completed", "answered"):
                 turn.call.connected = True
                 turn.response.hangup()
+                if turn.call.direction == "outbound" and turn.caller.household_id is not None:
+                    # On a check-in call, a resident who talked to a person was reached: they asked for someone.
+                    residents = residents_of(session, turn.caller)
+                    record_answer(session, residents, CheckinStatus.NEEDS, None, "voice", self.services.clock())
             else:
                 self._person(turn, index + 1)
             return str(turn.response), turn.work
