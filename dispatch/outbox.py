@@ -131,7 +131,10 @@ def claim_many(session: Session, outbound_ids: list[int]) -> list[SmsToSend]:
     """Claim every pending one of `outbound_ids` in one statement (a campaign batch); the others are skipped."""
     rows = session.execute(
         update(OutboundMessage)
-        .where(OutboundMessage.id.in_(outbound_ids), OutboundMessage.status == OutboundStatus.PENDING)
+        # coalesce() keeps SQLite from choosing the status index (all pending rows) over the primary key.
+        .where(
+            OutboundMessage.id.in_(outbound_ids), func.coalesce(OutboundMessage.status, "") == OutboundStatus.PENDING
+        )
         .values(status=OutboundStatus.SENDING, claimed_at=utcnow(), attempts=OutboundMessage.attempts + 1)
         .returning(OutboundMessage.id, OutboundMessage.to_phone, OutboundMessage.body, OutboundMessage.kind)
     ).all()

@@ -81,7 +81,7 @@ def send_batch(outbound_ids: list[int], round_: int = 0) -> str:
     while remaining and time.monotonic() < ends:
         batchable = hasattr(services.gateway, "send_sms_many") and not services.throttle.limited("sms")
         if kinds[remaining[0]] == "sms" and batchable:
-            chunk = [i for i in remaining[:100] if kinds[i] == "sms"]
+            chunk = [i for i in remaining[:SEND_BATCH] if kinds[i] == "sms"]
             _send_sms_chunk(services, chunk)
             done = set(chunk)
             remaining = [i for i in remaining if i not in done]

@@ -134,10 +134,11 @@ def _settle_today(
         session.execute(insert_skipping_duplicates(session, Checkin), past)
 
 
-def first_phones(session: Session) -> dict[int, tuple[str, bool]]:
-    """Each resident's first number and whether it is a landline."""
+def first_phones(session: Session, resident_ids: list[int]) -> dict[int, tuple[str, bool]]:
+    """Each of these residents' first number, and whether it is a landline."""
     first = (
         select(ResidentPhone.resident_id, func.min(ResidentPhone.position).label("position"))
+        .where(ResidentPhone.resident_id.in_(resident_ids))
         .group_by(ResidentPhone.resident_id)
         .subquery()
     )

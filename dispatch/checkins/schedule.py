@@ -9,8 +9,10 @@ then it is marked for staff instead.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, update
@@ -34,6 +36,7 @@ from dispatch.models import (
 )
 
 BATCH = 1000
+MAKE_CHUNK = 5000  # residents read at once when making the day
 
 
 def plan_fingerprint(session: Session, now: datetime, context: DispatchContext) -> tuple[object, ...]:
@@ -53,27 +56,41 @@ def make_checkins(session: Session, now: datetime, context: DispatchContext) -> 
     Returns:
         How many check-ins were made now (0 when they all existed).
     """
+    made, after = 0, 0
+    while True:  # residents in id order, a chunk at a time: memory stays flat however large the register
+        chunk = session.execute(
+            select(
+                Resident.id,
+                Resident.household_id,
+                Resident.categories,
+                Resident.channel,
+                Resident.language,
+                Resident.created_at,
+                Community.timezone,
+            )
+            .join(Household, Household.id == Resident.household_id)
+            .outerjoin(Community, Community.id == Household.community_id)
+            .where(Resident.status == ResidentStatus.ACTIVE, Resident.id > after)
+            .order_by(Resident.id)
+            .limit(MAKE_CHUNK)
+        ).all()
+        if not chunk:
+            return made
+        made += _make_chunk(session, chunk, now, context)
+        after = chunk[-1].id
+
+
+def _make_chunk(session: Session, chunk: Sequence[Any], now: datetime, context: DispatchContext) -> int:
     rules = context.checkin
-    rows = session.execute(
-        select(
-            Resident.id,
-            Resident.household_id,
-            Resident.categories,
-            Resident.channel,
-            Resident.language,
-            Resident.created_at,
-            Community.timezone,
-        )
-        .join(Household, Household.id == Resident.household_id)
-        .outerjoin(Community, Community.id == Household.community_id)
-        .where(Resident.status == ResidentStatus.ACTIVE)
-    ).all()
-    own = {plan.resident_id: plan for plan in session.scalars(select(CheckinPlan))}
-    phones = first_phones(session)
+    ids = [row.id for row in chunk]
+    own = {
+        plan.resident_id: plan for plan in session.scalars(select(CheckinPlan).where(CheckinPlan.resident_id.in_(ids)))
+    }
+    phones = first_phones(session, ids)
     zones: dict[str | None, ZoneInfo] = {}
     days: set[date] = set()
     wanted = []
-    for row in rows:
+    for row in chunk:
         zone = zones.setdefault(row.timezone, rules.zone(row.timezone))
         day = now.astimezone(zone).date()
         days.add(day)
@@ -94,7 +111,9 @@ def make_checkins(session: Session, now: datetime, context: DispatchContext) -> 
                 wanted.append((row.id, row.household_id, day, slot_name(slot), due, plan.channel, row.language))
     if not wanted:
         return 0
-    made = select(Checkin.resident_id, Checkin.local_date, Checkin.slot).where(Checkin.local_date.in_(days))
+    made = select(Checkin.resident_id, Checkin.local_date, Checkin.slot).where(
+        Checkin.local_date.in_(days), Checkin.resident_id.in_(ids)
+    )
     existing = {(row.resident_id, row.local_date, row.slot) for row in session.execute(made)}
     new = [
         {"resident_id": rid, "household_id": hid, "local_date": day, "slot": slot, "due_at": due,
@@ -141,7 +160,7 @@ def send_due(session: Session, now: datetime, context: DispatchContext, limit: i
     result = Sent(counts=dict.fromkeys(("sent", "called", "no_phone", "missed_quiet", "skipped"), 0))
     if not due:
         return result
-    phones = first_phones(session)
+    phones = first_phones(session, [row.resident_id for row in due])
     changes, events, outbound = [], [], []
     for row in due:
         zone = rules.zone(row.timezone)

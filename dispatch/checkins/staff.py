@@ -89,7 +89,7 @@ def call_residents(
 ) -> StaffCalls:
     """Decide a check-in call to each resident. Residents without a number, or in quiet hours, are skipped."""
     rules, result = context.checkin, StaffCalls()
-    phones = first_phones(session)
+    phones = first_phones(session, resident_ids)
     for resident_id in resident_ids:
         resident = session.get(Resident, resident_id)
         if resident is None or resident.status != ResidentStatus.ACTIVE:
