@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import first_loop, register_import, voice_webhook
+from benchmarks import checkin_campaign, first_loop, register_import, voice_webhook
 
 HEADER = """# Benchmarks
 
@@ -17,7 +18,13 @@ same machine; these machines are shared and noisy, so compare ratios, not absolu
 
 def main() -> None:
     sections = []
-    for run in (lambda: first_loop.main(50), lambda: register_import.main(2000), lambda: voice_webhook.main(300)):
+    runs: tuple[Callable[[], None], ...] = (
+        lambda: first_loop.main(50),
+        lambda: register_import.main(2000),
+        lambda: voice_webhook.main(300),
+        lambda: checkin_campaign.main(100_000, 2_000),
+    )
+    for run in runs:
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             run()
