@@ -331,8 +331,7 @@ def main(residents: int = 100_000, naive: int = 2_000, workers: int = WORKERS) -
     lines = [
         f"### Daily check-in campaign ({datetime.now(UTC):%Y-%m-%d})",
         "",
-        f"Machine: {os.cpu_count()} cores, {platform.platform()}, "
-        f"Python {platform.python_version()}",
+        f"Machine: {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}",
         f"{residents:,} registered residents (bulk-inserted beforehand, {generate_s:.1f} s, not timed); SQLite, the "
         "embedded redis-server, the local gateway;",
         "clock at 09:05 Asia/Shanghai. Ours: `make_checkins` in one transaction, `send_due` batches of "
