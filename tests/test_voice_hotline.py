@@ -380,7 +380,7 @@ def test_when_our_code_fails_the_caller_hears_an_apology_and_reaches_the_duty_ph
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the register is unreadable")
 
-    monkeypatch.setattr("hotline.webhooks.voice_hotline.identify_caller", broken)
+    monkeypatch.setattr("hotline.webhooks.voice_hotline.steps.identify_caller", broken)
     for flow in (CallFlow(client, services, RESIDENT_PHONE).call(), CallFlow(client, services, STRANGER_PHONE)):
         if not flow.said:
             flow.call()

@@ -1,29 +1,13 @@
-"""The 24-hour voice hotline: `POST /twilio/voice` and the steps of a call. Signed like every webhook.
-
-    /twilio/voice           a call comes in: greet by name, say the caller's menu
-    /twilio/voice/menu      a <Gather> result: a key, spoken words, or silence
-    /twilio/voice/dial      a put-through ended: answered, or on to the next person, then voicemail
-    /twilio/voice/recorded  a voicemail was left: an urgent call-back task
-    /twilio/voice/status    the call ended: a resident who hung up before choosing gets a call-back task
-
-Whatever fails inside, the caller hears valid TwiML: an apology and the duty phone. Needs are stored first and
-queued after the commit, like an SMS; the worker turns them into tasks.
-"""
+"""The steps of a call to the voice hotline (and of a check-in call it places), each inside one transaction."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
-from starlette.requests import Request
-from starlette.responses import Response
 from twilio.twiml.voice_response import VoiceResponse
 
 from dispatch.checkins.answers import record_answer, record_call_result, record_pickup, residents_of
@@ -44,25 +28,15 @@ from dispatch.ivr.script import GOODBYE, IvrScript, Option
 from dispatch.liaison_replies import accept_oldest
 from dispatch.models import Call, CheckinStatus, OutboundMessage, Task, utcnow
 from dispatch.outbox import auto_replies_since, queue_sms
-from dispatch.phones import mask_phone, national_format
+from dispatch.phones import national_format
 from dispatch.replies import parse_reply
 from dispatch.task_messages import doorstep_address, resident_names
 from hotline.services import Services
-from hotline.webhooks.twilio_sms import signed_form
+from hotline.webhooks.voice_hotline.endpoint import Work, form_text
 from hotline.webhooks.voice_render import CallWords, Renderer, Step, offered
-from workers.queues import enqueue_inbound, enqueue_send
 
-log = logging.getLogger(__name__)
 CHOICES = ("task", "goto", "sms_directory", "accept_oldest")  # what counts as having chosen something
 UNKNOWN_CALLER_KEYS = "unknown-caller:%"  # directory SMS to numbers not on the register
-
-
-@dataclass
-class Work:
-    """Ids to queue once the transaction has committed."""
-
-    inbound: list[int] = field(default_factory=list)
-    outbound: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -100,8 +74,8 @@ class VoiceHotline:
 
     def menu(self, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
         """A key, spoken words, or silence at a menu."""
-        digits = _text(form, "Digits").strip()[:1]
-        speech = _text(form, "SpeechResult").strip()[:200]
+        digits = form_text(form, "Digits").strip()[:1]
+        speech = form_text(form, "SpeechResult").strip()[:200]
         with self.services.sessions.begin() as session:
             turn = self._turn(session, form, query)
             node = self.script.nodes[turn.step.node]
@@ -127,7 +101,7 @@ class VoiceHotline:
 
     def dial(self, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
         """A put-through ended. Answered: done. Otherwise the next person, then voicemail."""
-        status = _text(form, "DialCallStatus")
+        status = form_text(form, "DialCallStatus")
         index = int(query["i"]) if query.get("i", "").isdigit() else 0
         with self.services.sessions.begin() as session:
             turn = self._turn(session, form, query)
@@ -144,8 +118,8 @@ class VoiceHotline:
 
     def recorded(self, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
         """A voicemail: an urgent call-back task, with the recording for staff."""
-        url = _text(form, "RecordingUrl")
-        seconds = _text(form, "RecordingDuration")
+        url = form_text(form, "RecordingUrl")
+        seconds = form_text(form, "RecordingDuration")
         with self.services.sessions.begin() as session:
             turn = self._turn(session, form, query)
             if url:
@@ -163,7 +137,7 @@ class VoiceHotline:
         a person hears the check-in menu, greeted by name."""
         raw = query.get("o", "")
         with self.services.sessions.begin() as session:
-            if raw.isdigit() and not record_pickup(session, int(raw), _text(form, "AnsweredBy")):
+            if raw.isdigit() and not record_pickup(session, int(raw), form_text(form, "AnsweredBy")):
                 response = VoiceResponse()
                 response.hangup()
                 return str(response), Work()
@@ -173,17 +147,17 @@ class VoiceHotline:
 
     def checkin_status(self, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
         """How a check-in call ended: busy, no answer or a machine is called again later, while tries are left."""
-        status, raw = _text(form, "CallStatus"), query.get("o", "")
+        status, raw = form_text(form, "CallStatus"), query.get("o", "")
         if not status or not raw.isdigit():
             raise InvalidInboundMessage("CallStatus", "and the o= query are required")
-        duration = _text(form, "CallDuration")
+        duration = form_text(form, "CallDuration")
         with self.services.sessions.begin() as session:
             record_call_result(
                 session,
                 int(raw),
-                _text(form, "CallSid")[:64],
+                form_text(form, "CallSid")[:64],
                 status,
-                _text(form, "AnsweredBy"),
+                form_text(form, "AnsweredBy"),
                 self.services.clock(),
                 self.services.intake.checkin,
                 int(duration) if duration.isdigit() else None,
@@ -192,8 +166,8 @@ class VoiceHotline:
 
     def status(self, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
         """How the call ended. A call from a resident that came to nothing becomes a call-back task."""
-        status = _text(form, "CallStatus")
-        duration = _text(form, "CallDuration")
+        status = form_text(form, "CallStatus")
+        duration = form_text(form, "CallDuration")
         if not status:
             raise InvalidInboundMessage("CallStatus", "is required")
         with self.services.sessions.begin() as session:
@@ -313,23 +287,23 @@ class VoiceHotline:
     # ── helpers ──────────────────────────────────────────────────────────────────────────────────────────────
 
     def _turn(self, session: Session, form: FormData, query: dict[str, str] | None) -> _Turn:
-        sid = _text(form, "CallSid")
+        sid = form_text(form, "CallSid")
         if not sid or len(sid) > 64:
             raise InvalidInboundMessage("CallSid", "is required")
         settings = self.services.settings
         # A call the hotline placed (a check-in): the other party is the one called, and they hear the check-in.
-        outbound = _text(form, "Direction").startswith("outbound")
+        outbound = form_text(form, "Direction").startswith("outbound")
         theirs, ours = ("To", "From") if outbound else ("From", "To")
         caller = identify_caller(
             session,
-            phone_or_raw(_text(form, theirs), settings.region),
+            phone_or_raw(form_text(form, theirs), settings.region),
             region=settings.region,
             language=settings.language,
             duty_phone=settings.duty_phone,
         )
         if caller.people and caller.people[-1].role == "duty":
             self.known_duty_phone = caller.people[-1].phone
-        to_phone = phone_or_raw(_text(form, ours), settings.region)
+        to_phone = phone_or_raw(form_text(form, ours), settings.region)
         call = start_call(session, sid, caller, to_phone, utcnow())
         call.direction = "outbound" if outbound else call.direction
         entry = self.script.entry["checkin" if outbound and caller.kind == "resident" else caller.kind]
@@ -371,47 +345,6 @@ class VoiceHotline:
         return self.services.catalog.render(key, self.services.settings.language, **fields)
 
 
-def _text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
-
-
 def _spoken(phone: str) -> str:
     """A number as a TTS voice should read it: digit by digit, not as one large number."""
     return " ".join(ch for ch in national_format(phone) if ch.isdigit())
-
-
-def voice_endpoint(step: Callable[[VoiceHotline, FormData, dict[str, str]], tuple[str, Work]]) -> Callable:  # type: ignore[type-arg]
-    """A Starlette endpoint for one step: signature check, the step in a thread, valid TwiML whatever happens,
-    then the queued work handed to Redis."""
-
-    async def endpoint(request: Request) -> Response:
-        form = await signed_form(request)
-        if isinstance(form, Response):
-            return form
-        voice: VoiceHotline = request.app.state.voice
-        services = voice.services
-        try:
-            twiml, work = await run_in_threadpool(step, voice, form, dict(request.query_params))
-        except InvalidInboundMessage:
-            raise
-        except Exception:
-            log.exception("voice %s failed for caller %s", request.url.path, mask_phone(_text(form, "From")))
-            duty = services.settings.duty_phone or voice.known_duty_phone
-            return Response(voice.render.failure(services.settings.language, duty), media_type="text/xml")
-        await _hand_over(services, work)
-        if not twiml:
-            return Response(status_code=204)
-        return Response(twiml, media_type="text/xml")
-
-    return endpoint
-
-
-async def _hand_over(services: Services, work: Work) -> None:
-    """Queue what the step stored. If Redis is down it is still stored; the sweeper queues it later."""
-    for queue, ids in ((enqueue_inbound, work.inbound), (enqueue_send, work.outbound)):
-        for item in ids:
-            try:
-                await run_in_threadpool(queue, services.redis, item)
-            except RedisError as exc:
-                log.error("voice work %s stored but not queued (%s); sweeper will retry", item, exc)
