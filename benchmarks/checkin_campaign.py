@@ -5,7 +5,7 @@ N residents (one household each, eight households per liaison, a mobile number e
 is written with bulk inserts before anything is timed. Then, with the clock at 09:05 Asia/Shanghai:
 
 - make: `make_checkins` in one transaction;
-- decide + queue: `send_due` batch after batch, each batch's SMS queued as batch jobs (`queue_batches`);
+- decide + queue: `send_due` batch after batch, each batch's SMS queued as batch jobs (`enqueue_batches`);
 - hand to gateway: real RQ SimpleWorkers in burst mode until the queues are empty, then the local outbox counted.
 
 Baseline, in the same run on a second fresh database: the naive way, one RQ job per SMS (`enqueue_send`, i.e.
@@ -52,8 +52,8 @@ from dispatch.models import (
 from hotline.embedded_redis import EmbeddedRedis
 from hotline.services import Services, current, install
 from hotline.settings import load_settings
-from workers.checkin_jobs import SLICE_SECONDS, queue_batches
-from workers.queues import ALL_QUEUES, CHECKINS, OUTBOUND, enqueue_send
+from workers.checkin_jobs import SLICE_SECONDS
+from workers.queues import ALL_QUEUES, CHECKINS, OUTBOUND, enqueue_batches, enqueue_send
 
 ZONE = ZoneInfo("Asia/Shanghai")
 HOUSEHOLDS_PER_LIAISON = 8
@@ -166,7 +166,7 @@ def _decide(services: Services, now: datetime) -> int:
     while True:
         with services.sessions.begin() as session:
             sent = send_due(session, now, services.intake)
-        queue_batches(services, sent.outbound_ids)
+        enqueue_batches(services.redis, sent.outbound_ids)
         decided += len(sent.outbound_ids)
         if sum(sent.counts.values()) < BATCH:
             return decided
@@ -310,7 +310,7 @@ def main(residents: int = 100_000, naive: int = 2_000, workers: int = WORKERS) -
 
                 _back_to_pending(services)
                 started = time.perf_counter()
-                queue_batches(services, ids)
+                enqueue_batches(services.redis, ids)
                 small_queue_s = time.perf_counter() - started
                 small_hand_s, _ = hand_to_gateway(services, workers)
                 assert _counts(services) == (naive, naive), _counts(services)

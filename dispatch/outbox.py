@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -152,6 +152,19 @@ def mark_sent(session: Session, outbound_id: int, provider_sid: str) -> None:
     row.error = None
     if _PROGRESS[OutboundStatus(row.status)] < _PROGRESS[OutboundStatus.SENT]:
         row.status, row.status_at = OutboundStatus.SENT, now
+
+
+def mark_sent_many(session: Session, sent: list[tuple[int, str]]) -> None:
+    """A gateway accepted a batch: (outbound id, provider SID) each, in one statement. Rows a delivery report
+    already moved on are left as they are (that report set the SID)."""
+    table = OutboundMessage.__table__
+    now = utcnow()
+    session.connection().execute(
+        update(table)  # type: ignore[arg-type]
+        .where(table.c.id == bindparam("oid"), table.c.status == OutboundStatus.SENDING)
+        .values(status=OutboundStatus.SENT, provider_sid=bindparam("sid"), sent_at=now, status_at=now),
+        [{"oid": outbound_id, "sid": sid} for outbound_id, sid in sent],
+    )
 
 
 def release_for_retry(session: Session, outbound_id: int, error: str) -> None:

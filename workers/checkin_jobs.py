@@ -11,22 +11,22 @@ import logging
 import time
 from datetime import timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 
 from dispatch import outbox
 from dispatch.checkins.answers import cancel_unwanted
 from dispatch.checkins.ladder import advance
 from dispatch.checkins.schedule import BATCH, make_checkins, plan_fingerprint, send_due
-from dispatch.models import OutboundMessage, OutboundStatus, utcnow
+from dispatch.models import OutboundMessage
 from hotline.services import Services, current
 from workers.exceptions import GatewayError
-from workers.jobs import CAMPAIGN_BATCH, deliver_sms, status_callback_path
-from workers.queues import enqueue_batch, enqueue_send
+from workers.jobs import deliver_sms, status_callback_path
+from workers.queues import BATCH as JOB_BATCH
+from workers.queues import enqueue_batch, enqueue_batches, enqueue_send
 
 log = logging.getLogger(__name__)
 
 CHECKIN_TICK_SECONDS = 30  # how often the scheduler runs the tick: a check-in goes out within this of its time
-SEND_BATCH = CAMPAIGN_BATCH  # outbound rows per batch job
 SLICE_SECONDS = 2.0  # a batch job yields to the queues ahead of it after this long
 _made_for: dict[str, tuple[object, ...]] = {}  # this process's last plan fingerprint: skip unchanged days
 
@@ -47,7 +47,7 @@ def checkin_tick() -> dict[str, int]:
             sent = send_due(session, now, services.intake)
         for key, value in sent.counts.items():
             counts[key] += value
-        queue_batches(services, sent.outbound_ids)
+        enqueue_batches(services.redis, sent.outbound_ids)
         if sum(sent.counts.values()) < BATCH:
             break
     with services.sessions.begin() as session:
@@ -55,18 +55,12 @@ def checkin_tick() -> dict[str, int]:
         from_checkins = OutboundMessage.id.in_(ids) & OutboundMessage.checkin_id.is_not(None)
         bulk = set(session.scalars(select(OutboundMessage.id).where(from_checkins)))
     counts["ladder"] = len(ids)
-    queue_batches(services, [i for i in ids if i in bulk])
+    enqueue_batches(services.redis, [i for i in ids if i in bulk])
     for task_sms in (i for i in ids if i not in bulk):  # visit-task offers and alerts: urgent, on their own
         enqueue_send(services.redis, task_sms)
     if any(counts.values()):
         log.info("checkin tick %s", " ".join(f"{k}={v}" for k, v in counts.items() if v))
     return counts
-
-
-def queue_batches(services: Services, ids: list[int]) -> None:
-    """Queue check-in SMS and calls for the gateway, a batch per job."""
-    for start in range(0, len(ids), SEND_BATCH):
-        enqueue_batch(services.redis, ids[start : start + SEND_BATCH])
 
 
 def send_batch(outbound_ids: list[int], round_: int = 0) -> str:
@@ -81,7 +75,7 @@ def send_batch(outbound_ids: list[int], round_: int = 0) -> str:
     while remaining and time.monotonic() < ends:
         batchable = hasattr(services.gateway, "send_sms_many") and not services.throttle.limited("sms")
         if kinds[remaining[0]] == "sms" and batchable:
-            chunk = [i for i in remaining[:SEND_BATCH] if kinds[i] == "sms"]
+            chunk = [i for i in remaining[:JOB_BATCH] if kinds[i] == "sms"]
             _send_sms_chunk(services, chunk)
             done = set(chunk)
             remaining = [i for i in remaining if i not in done]
@@ -115,15 +109,8 @@ def _send_sms_chunk(services: Services, ids: list[int]) -> None:
             _release(services, item.outbound_id)
             deliver_sms(services, item.outbound_id, bulk=True)
         return
-    now = utcnow()
     with services.sessions.begin() as session:
-        session.connection().execute(
-            update(OutboundMessage.__table__)  # type: ignore[arg-type]
-            .where(OutboundMessage.__table__.c.id == bindparam("oid"),
-                   OutboundMessage.__table__.c.status == OutboundStatus.SENDING)
-            .values(status=OutboundStatus.SENT, provider_sid=bindparam("sid"), sent_at=now, status_at=now),
-            [{"oid": item.outbound_id, "sid": sid} for item, sid in zip(claimed, sids, strict=True)],
-        )  # fmt: skip
+        outbox.mark_sent_many(session, [(item.outbound_id, sid) for item, sid in zip(claimed, sids, strict=True)])
 
 
 def _release(services: Services, outbound_id: int) -> None:

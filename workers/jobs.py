@@ -15,7 +15,7 @@ from dispatch.models import utcnow
 from dispatch.phones import mask_phone
 from hotline.services import Services, current
 from workers.exceptions import GatewayAmbiguousError, GatewayRejectedError, GatewayTemporaryError
-from workers.queues import enqueue_batch, enqueue_inbound, enqueue_send, release_abandoned_jobs
+from workers.queues import enqueue_batches, enqueue_inbound, enqueue_send, release_abandoned_jobs
 from workers.throttle import throttle_kind
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,6 @@ log = logging.getLogger(__name__)
 SWEEP_GRACE_SECONDS = 10  # leave fresh work to the jobs already queued for it
 SEND_LEASE = timedelta(minutes=5)  # a claim older than this belongs to a worker that died
 RETRY_DELAY = timedelta(seconds=5)  # after a rate limit or outage, don't knock again at once
-CAMPAIGN_BATCH = 500  # check-in rows per batch job
 
 
 def process_inbound_sms(message_id: int) -> str:
@@ -149,11 +148,7 @@ def sweep(grace_seconds: int = SWEEP_GRACE_SECONDS) -> dict[str, int]:
             enqueue_send(services.redis, outbound_id, delay=RETRY_DELAY)
     requeued_in = sum(enqueue_inbound(services.redis, i) for i in inbound_ids)
     requeued_out = sum(enqueue_send(services.redis, i) for i in outbound_ids if i not in campaign)
-    batch = sorted(campaign)
-    for start in range(0, len(batch), CAMPAIGN_BATCH):
-        requeued_out += len(batch[start : start + CAMPAIGN_BATCH]) * enqueue_batch(
-            services.redis, batch[start : start + CAMPAIGN_BATCH]
-        )
+    requeued_out += enqueue_batches(services.redis, sorted(campaign))
     counts = {
         "inbound": requeued_in,
         "outbound": requeued_out,

@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 INBOUND = "hotline-inbound"  # inbound messages to turn into tasks
 OUTBOUND = "hotline-outbound"  # SMS and calls to hand to the gateway
 CHECKINS = "hotline-checkins"  # check-in SMS and calls, in batches: behind task and feedback SMS
+BATCH = 500  # check-in rows per batch job
 MAINTENANCE = "hotline-maintenance"  # the sweeper, the check-in tick and other periodic work
 # In priority order: a worker empties one before the next. The sweeper and the check-in tick come before campaign
 # batches, so a long campaign never holds up escalations, reminders or visits.
@@ -105,6 +106,15 @@ def enqueue_batch(redis: Redis, outbound_ids: list[int], delay: timedelta | None
     """
     job_id = f"batch-{outbound_ids[0]}-{outbound_ids[-1]}-{len(outbound_ids)}-{round_}"
     return _enqueue_once(redis, CHECKINS, "workers.checkin_jobs.send_batch", job_id, outbound_ids, round_, delay=delay)
+
+
+def enqueue_batches(redis: Redis, outbound_ids: list[int]) -> int:
+    """Queue check-in SMS and calls for the gateway, `BATCH` to a job. Returns how many rows were queued."""
+    queued = 0
+    for start in range(0, len(outbound_ids), BATCH):
+        chunk = outbound_ids[start : start + BATCH]
+        queued += len(chunk) if enqueue_batch(redis, chunk) else 0
+    return queued
 
 
 def enqueue_checkin_tick(redis: Redis) -> bool:

@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from dispatch.checkins.rules import CheckinRules
+from dispatch.checkins.rules import CheckinRules, call_attempt
 from dispatch.ivr.calls import Caller
 from dispatch.models import (
+    CHECKIN_WAITING,
     Call,
     Checkin,
     CheckinEvent,
@@ -25,7 +26,7 @@ from dispatch.models import (
 ANSWER_WINDOW = timedelta(hours=24)  # a message answers a check-in sent up to a day before it
 # A later answer can only make a check-in more serious: fine, then "I need medicine", is a need.
 _SEVERITY = {CheckinStatus.FINE: 1, CheckinStatus.NEEDS: 2, CheckinStatus.UNWELL: 3}
-_OPEN = (CheckinStatus.SENT, CheckinStatus.NO_PHONE, CheckinStatus.MISSED_QUIET, *_SEVERITY)
+_OPEN = (*CHECKIN_WAITING, CheckinStatus.MISSED_QUIET, *_SEVERITY)
 RETRYABLE = ("busy", "no-answer", "machine", "hung-up")  # worth another call; "failed" is not
 MACHINE = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax")
 
@@ -113,11 +114,11 @@ def record_call_result(
     row.status = OutboundStatus.DELIVERED if result == "human" else OutboundStatus.UNDELIVERED
     row.status_at = now
     checkin.last_call_result = result
-    attempt = int(row.dedupe_key.rsplit(":", 1)[1])
+    attempt = call_attempt(row.dedupe_key)
     detail = f"call {attempt}: {result}"
     if (
         result in RETRYABLE
-        and checkin.status in (CheckinStatus.SENT, CheckinStatus.NO_PHONE)
+        and checkin.status in CHECKIN_WAITING
         and attempt == checkin.calls_placed
         and checkin.calls_left > 0
     ):
@@ -136,7 +137,7 @@ def _result(status: str, answered_by: str, seen: str | None, checkin: Checkin, c
         return "machine"
     # A person who chose something, or asked for a person (0, or wrong keys twice), was reached.
     reached = call is not None and (call.chose or call.dial_attempts > 0 or call.connected)
-    if checkin.status in (CheckinStatus.SENT, CheckinStatus.NO_PHONE) and not reached:
+    if checkin.status in CHECKIN_WAITING and not reached:
         return "hung-up"  # a person picked up, then hung up before choosing anything
     return "human"
 
@@ -165,7 +166,7 @@ def cancel_unwanted(session: Session, outbound_ids: list[int], now: datetime, ru
     ).all()
     cancelled: set[int] = set()
     for row in rows:
-        if row.status not in (CheckinStatus.SENT, CheckinStatus.NO_PHONE):
+        if row.status not in CHECKIN_WAITING:
             reason = f"not sent: answered ({row.status})"
         elif rules.is_quiet(now, rules.zone(row.timezone)):
             reason = "not sent: quiet hours began"

@@ -15,9 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dispatch import ladder as task_ladder
+from dispatch.checkins.rules import call_key
 from dispatch.context import DispatchContext
 from dispatch.intake import OPEN_STATUSES, offer
 from dispatch.models import (
+    CHECKIN_WAITING,
     Channel,
     Checkin,
     CheckinEvent,
@@ -45,7 +47,7 @@ def advance(session: Session, now: datetime, context: DispatchContext) -> list[i
     for checkin in _due(session, (Checkin.status == CheckinStatus.SENT) & (Checkin.next_call_at <= now)):
         checkin.next_call_at = None
         outbound += place_call(session, checkin, now, context)
-    waiting = Checkin.status.in_((CheckinStatus.SENT, CheckinStatus.NO_PHONE))
+    waiting = Checkin.status.in_(CHECKIN_WAITING)
     for checkin in _due(session, waiting & (Checkin.rung < CheckinRung.VISIT) & (Checkin.visit_at <= now)):
         outbound += _visit(session, checkin, now, context)
     return outbound
@@ -98,7 +100,7 @@ def place_call(session: Session, checkin: Checkin, now: datetime, context: Dispa
     attempt = checkin.calls_placed + 1
     call = queue_sms(
         session,
-        dedupe_key=f"checkin:{checkin.id}:call:{attempt}",
+        dedupe_key=call_key(checkin.id, attempt),
         to_phone=checkin.phone,
         body="",
         kind="checkin",

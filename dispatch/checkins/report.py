@@ -121,7 +121,7 @@ def _standing(checkins: list[tuple[Checkin, str | None]]) -> tuple[Checkin, str]
             if checkin.status == wanted:
                 return checkin, str(wanted)
     # A call staff asked for decides the day only once answered: calling someone fine does not unmake "fine".
-    planned = [(c, v) for c, v in checkins if not c.slot.startswith("staff-") or c.status in (CheckinStatus.FINE,)]
+    planned = [(c, v) for c, v in checkins if not c.slot.startswith("staff-") or c.status == CheckinStatus.FINE]
     latest, visit_status = (planned or checkins)[-1]
     if latest.status == CheckinStatus.FINE:
         return latest, "fine"

@@ -61,6 +61,16 @@ def contact_channel(channel: str, landline: bool | None) -> str:
     return Channel.VOICE if channel == Channel.VOICE or landline else Channel.SMS
 
 
+def call_key(checkin_id: int, attempt: int) -> str:
+    """The outbox dedupe key of a check-in's `attempt`-th call: each call is decided once."""
+    return f"checkin:{checkin_id}:call:{attempt}"
+
+
+def call_attempt(dedupe_key: str) -> int:
+    """Which attempt a check-in call's dedupe key names."""
+    return int(dedupe_key.rsplit(":", 1)[1])
+
+
 def slot_name(slot: time) -> str:
     """A plan time as a check-in slot: "09:00"."""
     return slot.strftime("%H:%M")

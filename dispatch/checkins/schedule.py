@@ -19,7 +19,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from dispatch.checkins.plans import first_phones, plan_for_day
-from dispatch.checkins.rules import slot_name
+from dispatch.checkins.rules import call_key, slot_name
 from dispatch.context import DispatchContext
 from dispatch.db import insert_skipping_duplicates
 from dispatch.models import (
@@ -211,5 +211,5 @@ def _sms_row(key: str, checkin_id: int, phone: str, body: str, language: str) ->
 
 def _call_row(checkin_id: int, phone: str, language: str, *, attempt: int) -> dict[str, object]:
     """A check-in call: what it says comes from the voice script (entry "checkin"), not from `body`."""
-    return {"dedupe_key": f"checkin:{checkin_id}:call:{attempt}", "to_phone": phone, "body": "", "kind": "checkin",
+    return {"dedupe_key": call_key(checkin_id, attempt), "to_phone": phone, "body": "", "kind": "checkin",
             "language": language, "checkin_id": checkin_id}  # fmt: skip

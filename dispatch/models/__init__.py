@@ -2,7 +2,14 @@
 
 from dispatch.models.base import NAMING_CONVENTION, Base, UTCDateTime, utcnow
 from dispatch.models.calls import Call
-from dispatch.models.checkins import Checkin, CheckinEvent, CheckinPlan, CheckinRung, CheckinStatus
+from dispatch.models.checkins import (
+    CHECKIN_WAITING,
+    Checkin,
+    CheckinEvent,
+    CheckinPlan,
+    CheckinRung,
+    CheckinStatus,
+)
 from dispatch.models.messages import InboundMessage, InboundOutcome, LocalOutboxEntry, OutboundMessage, OutboundStatus
 from dispatch.models.register import (
     Channel,
@@ -22,6 +29,7 @@ from dispatch.models.register import (
 from dispatch.models.tasks import Task, TaskCategory, TaskEvent, TaskPriority, TaskStatus, TemperatureReading
 
 __all__ = [
+    "CHECKIN_WAITING",
     "NAMING_CONVENTION",
     "Base",
     "Call",

@@ -24,14 +24,8 @@ class CheckinStatus(enum.StrEnum):
     MISSED_QUIET = "missed_quiet"  # due while the hotline was down, and now it is quiet hours: staff must see it
     SKIPPED = "skipped"  # the resident was paused, opted out or moved away when it fell due
 
-    @property
-    def answered(self) -> bool:
-        """True if the resident answered."""
-        return self in ANSWERED
 
-
-ANSWERED = (CheckinStatus.FINE, CheckinStatus.NEEDS, CheckinStatus.UNWELL)
-WAITING = (CheckinStatus.SENT, CheckinStatus.NO_PHONE)  # due, contacted or not, and not answered
+CHECKIN_WAITING = (CheckinStatus.SENT, CheckinStatus.NO_PHONE)  # due, contacted or not, and not answered
 
 
 class CheckinRung(enum.IntEnum):

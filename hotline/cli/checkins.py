@@ -100,7 +100,7 @@ def checkins_tick() -> None:
 def call(resident_ids: tuple[int, ...], not_reached: bool, community: str | None, grid: str | None,
          building: str | None, category: str | None, yes: bool) -> None:  # fmt: skip
     """Place check-in calls now, to residents by id or to a set (filters combine), at the configured calls/s."""
-    from workers.checkin_jobs import queue_batches
+    from workers.queues import enqueue_batches
 
     selection = Selection(resident_ids, not_reached, community, grid, building, category)
     if selection.empty:
@@ -118,7 +118,7 @@ def call(resident_ids: tuple[int, ...], not_reached: bool, community: str | None
             click.confirm(f"Call {len(chosen)} residents{pace}?", abort=True)
         with services.sessions.begin() as session:
             done = call_residents(session, chosen, now, services.intake, actor="staff:cli")
-        queue_batches(services, done.outbound_ids)
+        enqueue_batches(services.redis, done.outbound_ids)
     click.echo(f"calling {len(done.called)}")
     for resident_id, why in sorted(done.skipped.items()):
         click.echo(f"  not called: resident {resident_id}: {why}")
