@@ -58,3 +58,7 @@ class IvrScriptError(DispatchError):
 
 class InvalidPlan(DispatchError):
     """A check-in plan that cannot be kept: a bad time, one in quiet hours, an unknown channel, reversed dates."""
+
+
+class InvalidStaffUser(DispatchError):
+    """A staff account cannot be made or changed as asked; the message says why, for the admin."""

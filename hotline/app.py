@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from redis.exceptions import RedisError
 from sqlalchemy import text
@@ -18,13 +19,31 @@ from starlette.staticfiles import StaticFiles
 
 from dispatch.exceptions import InvalidInboundMessage
 from dispatch.ivr.script import AUDIO_DIR
+from hotline.console import pages
+from hotline.console.auth import session_middleware
 from hotline.services import Services
 from hotline.settings import Settings
+from hotline.simulator import routes as simulator
+from hotline.simulator.phones import Webhooks
 from hotline.webhooks.twilio_sms import inbound_sms, message_status
 from hotline.webhooks.twilio_voice import voice_message
 from hotline.webhooks.voice_hotline import VoiceHotline, voice_endpoint
 
 log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "console" / "static"
+CONSOLE_ROUTES = [
+    Route("/", pages.home),
+    Route("/login", pages.login, methods=["GET", "POST"]),
+    Route("/logout", pages.logout, methods=["POST"]),
+    Route("/board", pages.board),
+    Route("/simulator", simulator.simulator_page),
+    Route("/simulator/api/people", simulator.people),
+    Route("/simulator/api/phone", simulator.phone_state),
+    Route("/simulator/api/sms", simulator.send_sms, methods=["POST"]),
+    Route("/simulator/api/call", simulator.start_call, methods=["POST"]),
+    Route("/simulator/api/call/{sid}/move", simulator.move, methods=["POST"]),
+    Route("/simulator/api/ringing/{sid}", simulator.ringing_call, methods=["POST"]),
+]
 
 WEBHOOK_PATHS = {
     "sms": "/twilio/sms",
@@ -33,18 +52,6 @@ WEBHOOK_PATHS = {
     "voice_status": "/twilio/voice/status",
     "voice_message": "/twilio/voice/message",
 }
-
-
-async def index(request: Request) -> Response:
-    """What this server is and which URLs Twilio should call."""
-    settings: Settings = request.app.state.services.settings
-    return JSONResponse(
-        {
-            "service": "hotline",
-            "gateway": settings.gateway,
-            "webhooks": {name: settings.callback_url(path) for name, path in WEBHOOK_PATHS.items()},
-        }
-    )
 
 
 async def healthz(request: Request) -> Response:
@@ -95,7 +102,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
 
     app = Starlette(
         routes=[
-            Route("/", index),
             Route("/healthz", healthz),
             Route(WEBHOOK_PATHS["sms"], inbound_sms, methods=["POST"]),
             Route(WEBHOOK_PATHS["status"], message_status, methods=["POST"]),
@@ -109,10 +115,14 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             Route("/twilio/voice/checkin/status", voice_endpoint(VoiceHotline.checkin_status), methods=["POST"]),
             # Recorded prompts, fetched by Twilio for <Play>: public, like the words they stand in for.
             Mount("/ivr-audio", StaticFiles(directory=AUDIO_DIR, check_dir=False), name="ivr-audio"),
+            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+            # The console last: its Mount takes every other path, and only it reads session cookies.
+            Mount("", routes=CONSOLE_ROUTES, middleware=[session_middleware(settings)]),
         ],
         exception_handlers={InvalidInboundMessage: _bad_input},
         lifespan=lifespan,
     )
     app.state.services = services
     app.state.voice = VoiceHotline(services, services.voice_script)
+    app.state.simulator = Webhooks(app, services)
     return app

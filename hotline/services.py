@@ -6,9 +6,10 @@ The web app and the workers both get their parts from here. Nothing is built at 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from redis import Redis
@@ -23,6 +24,7 @@ from dispatch.ivr.check import check_script
 from dispatch.ivr.script import IvrScript, load_script
 from dispatch.liaison_replies import CommandTable
 from dispatch.models import utcnow
+from dispatch.models.base import set_clock
 from dispatch.replies import ReplyVocabulary
 from dispatch.texts import MessageCatalog
 from hotline.settings import Settings, load_settings
@@ -79,6 +81,22 @@ def build_gateway(settings: Settings, sessions: sessionmaker[Session]) -> Gatewa
     return LocalGateway(sessions, from_ref=settings.twilio_from_number or "local")
 
 
+@dataclass(frozen=True)
+class FastClock:
+    """The demo's clock: simulated time runs `speed` times faster than real time, from a shared start.
+
+    Every process of one demo reads the same start from its settings, so all of them agree on the time.
+    """
+
+    speed: float
+    real_start: float  # epoch seconds
+    simulated_start: float
+
+    def __call__(self) -> datetime:
+        elapsed = time.time() - self.real_start
+        return datetime.fromtimestamp(self.simulated_start + elapsed * self.speed, UTC)
+
+
 @dataclass
 class Services:
     """Everything a request or a job needs, built from one Settings."""
@@ -99,6 +117,8 @@ class Services:
     @classmethod
     def build(cls, settings: Settings) -> Services:
         """Build every part. Connects lazily: nothing here needs the database or Redis to be up yet."""
+        if settings.clock_start is not None:
+            set_clock(FastClock(settings.clock_speed, *settings.clock_start))
         engine = make_engine(settings.database_url)
         sessions = make_session_factory(engine)
         catalog = MessageCatalog.load()

@@ -73,6 +73,9 @@ class Settings:
     call_retry_minutes: int
     sms_per_second: float  # per sender, shared by all workers; 0: no limit
     calls_per_second: float  # per account, shared by all workers; 0: no limit
+    secret_key: Secret  # signs console session cookies; generated and kept in data_dir when unset
+    clock_speed: float = 1.0  # the demo's fast clock: simulated seconds per real second (local gateway only)
+    clock_start: tuple[float, float] | None = None  # (real epoch, simulated epoch) the fast clock counts from
 
     @property
     def embedded_redis(self) -> bool:
@@ -154,7 +157,11 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         if parts.scheme != "https":
             raise SettingsError("HOTLINE_PUBLIC_URL", "must be an https:// URL when HOTLINE_GATEWAY=twilio")
     if auth_token is None:
-        auth_token = _local_auth_token(data_dir)
+        auth_token = _local_secret(data_dir, "local_auth_token")
+    secret_key = text("HOTLINE_SECRET_KEY") or _local_secret(data_dir, "secret_key")
+    if len(secret_key) < 32:
+        raise SettingsError("HOTLINE_SECRET_KEY", "must be at least 32 characters (python -m secrets … token_hex)")
+    clock_speed, clock_start = _fast_clock(text, gateway)
 
     tz_name = text("HOTLINE_TIMEZONE", "Asia/Shanghai") or "Asia/Shanghai"
     try:
@@ -250,6 +257,9 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         voicemail_seconds=seconds["HOTLINE_VOICEMAIL_SECONDS"],
         ivr_script=ivr_script,
         **checkin,
+        secret_key=Secret(secret_key),
+        clock_speed=clock_speed,
+        clock_start=clock_start,
     )
 
 
@@ -326,9 +336,30 @@ def _e164(name: str, raw: str, region: str) -> str:
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
-def _local_auth_token(data_dir: Path) -> str:
-    """A per-installation secret that signs local webhook traffic, so signature checks stay on without Twilio."""
-    path = data_dir / "local_auth_token"
+def _fast_clock(text: Callable[..., str | None], gateway: str) -> tuple[float, tuple[float, float] | None]:
+    """HOTLINE_CLOCK_SPEED and HOTLINE_CLOCK_START ("REAL_EPOCH@SIMULATED_EPOCH"), set by `hotline demo`."""
+    raw = text("HOTLINE_CLOCK_SPEED", "1") or "1"
+    try:
+        speed = float(raw)
+    except ValueError:
+        speed = 0.0
+    if not 1.0 <= speed <= 3600.0:
+        raise SettingsError("HOTLINE_CLOCK_SPEED", "must be a number from 1 (real time) to 3600")
+    if speed == 1.0:
+        return 1.0, None
+    if gateway != "local":
+        raise SettingsError("HOTLINE_CLOCK_SPEED", "a fast clock is for demos: only with HOTLINE_GATEWAY=local")
+    real, _, simulated = (text("HOTLINE_CLOCK_START") or "").partition("@")
+    try:
+        return speed, (float(real), float(simulated))
+    except ValueError:
+        raise SettingsError("HOTLINE_CLOCK_START", "must be REAL_EPOCH@SIMULATED_EPOCH, in seconds") from None
+
+
+def _local_secret(data_dir: Path, name: str) -> str:
+    """A per-installation secret kept in data_dir: the local webhook token, so signature checks stay on without
+    Twilio, and the session key. Made once; every process on this machine reads the same one."""
+    path = data_dir / name
     if path.is_file():
         return path.read_text().strip()
     import secrets
@@ -336,7 +367,7 @@ def _local_auth_token(data_dir: Path) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(16)
     # Write aside, then link into place: two processes starting at once must agree on one whole token.
-    tmp = data_dir / f".local_auth_token.{os.getpid()}"
+    tmp = data_dir / f".{name}.{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(token)

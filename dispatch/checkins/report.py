@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.orm import Session
 
 from dispatch.models import (
@@ -65,8 +65,8 @@ class CoverageReport:
     residents: list[ResidentDay]
 
 
-def coverage(session: Session, day: date, now: datetime) -> CoverageReport:
-    """Coverage of the check-ins of local day `day` that were due by `now`."""
+def coverage(session: Session, day: date, now: datetime, where: ColumnElement[bool] | None = None) -> CoverageReport:
+    """Coverage of the check-ins of local day `day` that were due by `now`; `where` on Household narrows it."""
     rows = session.execute(
         select(Checkin, Resident.name, Community.name.label("community"), Grid.name.label("grid"),
                Task.status.label("visit_status"))
@@ -76,6 +76,7 @@ def coverage(session: Session, day: date, now: datetime) -> CoverageReport:
         .outerjoin(Grid, Grid.id == Household.grid_id)
         .outerjoin(Task, Task.id == Checkin.visit_task_id)
         .where(Checkin.local_date == day, Checkin.due_at <= now, Checkin.status != CheckinStatus.SKIPPED)
+        .where(true() if where is None else where)
         .order_by(Checkin.resident_id, Checkin.due_at)
     ).all()  # fmt: skip
     by_resident: dict[int, list[tuple[Checkin, str | None]]] = defaultdict(list)

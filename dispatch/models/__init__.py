@@ -26,6 +26,7 @@ from dispatch.models.register import (
     ResidentStatus,
     RiskColour,
 )
+from dispatch.models.staff import StaffRole, StaffUser
 from dispatch.models.tasks import Task, TaskCategory, TaskEvent, TaskPriority, TaskStatus, TemperatureReading
 
 __all__ = [
@@ -56,6 +57,8 @@ __all__ = [
     "ResidentPhone",
     "ResidentStatus",
     "RiskColour",
+    "StaffRole",
+    "StaffUser",
     "Task",
     "TaskCategory",
     "TaskEvent",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -22,9 +23,22 @@ NAMING_CONVENTION = {
 }
 
 
-def utcnow() -> datetime:
-    """Now, timezone-aware, in UTC. Every stored time is UTC."""
+def _real_now() -> datetime:
     return datetime.now(UTC)
+
+
+_now: Callable[[], datetime] = _real_now
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware, in UTC. Every stored time is UTC. The demo's fast clock, if set, answers instead."""
+    return _now()
+
+
+def set_clock(now: Callable[[], datetime] | None) -> None:
+    """Make `utcnow` answer with `now` in this process (the demo's fast clock); None: real time again."""
+    global _now
+    _now = now or _real_now
 
 
 class UTCDateTime(TypeDecorator[datetime]):

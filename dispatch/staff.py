@@ -1,0 +1,126 @@
+"""Staff accounts: adding them, checking a password, and what part of the register each one may see.
+
+Passwords are hashed with argon2id (argon2-cffi's defaults, which follow RFC 9106's recommended parameters).
+An unknown username costs the same hash as a wrong password, so timing does not tell which usernames exist.
+"""
+
+from __future__ import annotations
+
+import re
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy.orm import Session
+
+from dispatch.exceptions import InvalidStaffUser
+from dispatch.models import Community, Grid, Household, StaffRole, StaffUser, utcnow
+
+_HASHER = PasswordHasher()
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+MIN_PASSWORD = 10
+# A hash of a random password: verified against when the username is unknown, to cost the same time.
+_DUMMY_HASH = _HASHER.hash("not-a-password-anyone-has")
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of `password`, with its salt and parameters."""
+    return _HASHER.hash(password)
+
+
+def add_user(
+    session: Session,
+    *,
+    username: str,
+    display_name: str,
+    password: str,
+    role: StaffRole,
+    community: str | None = None,
+    grid: str | None = None,
+    language: str = "zh-CN",
+) -> StaffUser:
+    """Add a staff account. A clerk needs a community; a grid leader a grid ("community/grid" or a grid name).
+
+    Raises:
+        InvalidStaffUser: the username is taken or malformed, the password too short, or the scope wrong.
+    """
+    username = username.strip().lower()
+    if not _USERNAME.match(username):
+        raise InvalidStaffUser("username: 2-64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit")
+    if len(password) < MIN_PASSWORD:
+        raise InvalidStaffUser(f"password: at least {MIN_PASSWORD} characters")
+    if session.scalar(select(StaffUser.id).where(StaffUser.username == username)) is not None:
+        raise InvalidStaffUser(f"username {username!r} is taken")
+    user = StaffUser(
+        username=username,
+        display_name=display_name.strip() or username,
+        password_hash=hash_password(password),
+        role=role,
+        language=language,
+    )
+    if role is StaffRole.CLERK:
+        if community is None:
+            raise InvalidStaffUser("a clerk needs --community")
+        found = session.scalar(select(Community).where(Community.name == community))
+        if found is None:
+            raise InvalidStaffUser(f"no community named {community!r}")
+        user.community_id = found.id
+    elif role is StaffRole.GRID_LEADER:
+        if grid is None:
+            raise InvalidStaffUser("a grid leader needs --grid")
+        user.grid_id, user.community_id = _grid(session, grid)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def _grid(session: Session, name: str) -> tuple[int, int]:
+    community_name, _, grid_name = name.rpartition("/")
+    query = select(Grid.id, Grid.community_id).where(Grid.name == grid_name)
+    if community_name:
+        query = query.join(Community).where(Community.name == community_name)
+    found = session.execute(query).all()
+    if len(found) != 1:
+        raise InvalidStaffUser(f"grid {name!r}: {'no such grid' if not found else 'ambiguous, use community/grid'}")
+    return found[0][0], found[0][1]
+
+
+def set_password(session: Session, username: str, password: str) -> None:
+    """Give an account a new password.
+
+    Raises:
+        InvalidStaffUser: no such account, or the password is too short.
+    """
+    if len(password) < MIN_PASSWORD:
+        raise InvalidStaffUser(f"password: at least {MIN_PASSWORD} characters")
+    user = session.scalar(select(StaffUser).where(StaffUser.username == username.strip().lower()))
+    if user is None:
+        raise InvalidStaffUser(f"no account {username!r}")
+    user.password_hash = hash_password(password)
+
+
+def authenticate(session: Session, username: str, password: str) -> StaffUser | None:
+    """The active account with this username and password, else None. Upgrades an outdated hash in place."""
+    user = session.scalar(select(StaffUser).where(StaffUser.username == username.strip().lower()))
+    stored = user.password_hash if user is not None and user.active else _DUMMY_HASH
+    try:
+        _HASHER.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.active:
+        return None
+    if _HASHER.check_needs_rehash(stored):
+        user.password_hash = hash_password(password)
+    user.last_login_at = utcnow()
+    return user
+
+
+def household_scope(user: StaffUser) -> ColumnElement[bool]:
+    """A filter on Household: the households this account may see and act on."""
+    if user.role == StaffRole.ADMIN:
+        return true()
+    if user.role == StaffRole.CLERK and user.community_id is not None:
+        return Household.community_id == user.community_id
+    if user.role == StaffRole.GRID_LEADER and user.grid_id is not None:
+        return Household.grid_id == user.grid_id
+    return false()

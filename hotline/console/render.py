@@ -1,0 +1,50 @@
+"""Pages: Jinja2 templates with the console's words (`texts.toml`) in the staff member's language."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.templating import Jinja2Templates
+
+from dispatch.models import StaffUser
+from dispatch.texts import MessageCatalog
+from hotline.console.auth import CSRF_FIELD, csrf_token
+
+HERE = Path(__file__).parent
+CONSOLE_TEXTS = MessageCatalog.load(HERE / "texts.toml")
+TEMPLATES = Jinja2Templates(directory=HERE / "templates")
+
+
+def language_of(request: Request, user: StaffUser | None) -> str:
+    """The account's language; before sign-in, the hotline's staff language."""
+    if user is not None:
+        return user.language
+    return str(request.app.state.services.settings.language)
+
+
+def page(
+    request: Request, template: str, user: StaffUser | None, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    """Render `template` with `t` (the words), the CSRF token and the account."""
+    language = language_of(request, user)
+
+    def t(key: str, **fields: object) -> str:
+        return CONSOLE_TEXTS.render(key, language, **fields)
+
+    return TEMPLATES.TemplateResponse(
+        request,
+        template,
+        {
+            "t": t,
+            "lang": language,
+            "user": user,
+            "csrf_field": CSRF_FIELD,
+            "csrf": csrf_token(request),
+            "simulator": request.app.state.services.settings.gateway == "local",
+            **context,
+        },
+        status_code=status_code,
+    )

@@ -1,0 +1,259 @@
+"""The simulator's phone network: who can be played, what each phone received, the calls ringing at it, and the
+signed requests a phone's moves make to our webhooks.
+
+Requests go to the app itself through its ASGI stack (httpx2's ASGITransport): they pass the same signature
+check as Twilio's, with the same fields. There is no unsigned way in.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx2 as httpx
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from dispatch.models import (
+    Channel,
+    Community,
+    DirectoryEntry,
+    Grid,
+    Household,
+    InboundMessage,
+    Liaison,
+    LocalOutboxEntry,
+    Resident,
+    ResidentPhone,
+    ResidentStatus,
+)
+from hotline.services import Services
+from hotline.simulator.twiml import Call, Step
+from workers.gateways.twilio import SIGNATURE_HEADER
+
+ACCOUNT_SID = "AC" + "0" * 32  # the local account: requests carry one, as Twilio's do
+LOCAL_HOTLINE_NUMBER = "+8657100000000"  # our number, when TWILIO_FROM_NUMBER is unset
+RINGING_MINUTES = 30  # a placed call not answered within this (simulated) time no longer rings
+CALL_TTL_SECONDS = 3600
+PEOPLE_LIMIT = 500
+THREAD_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Person:
+    """A phone the simulator can play: a liaison's, or a resident's."""
+
+    kind: str  # liaison, resident
+    name: str
+    phone: str
+    detail: str  # a liaison's grid and role; a resident's address
+    voice: bool = False  # a resident on voice (a landline, say): reached by calls
+    liaison: str | None = None  # a resident's liaison, for "switch to them"
+    liaison_phone: str | None = None
+
+
+def name_of(session: Session, phone: str) -> str:
+    """Who answers `phone`: a liaison's or directory entry's name, a community's duty phone, or the number."""
+    for query in (
+        select(Liaison.name).where(Liaison.phone == phone),
+        select(DirectoryEntry.name).where(DirectoryEntry.phone == phone),
+        select(Community.name + " · duty").where(Community.duty_phone == phone),
+    ):
+        found = session.scalar(query.limit(1))
+        if found:
+            return str(found)
+    return phone
+
+
+def hotline_number(services: Services) -> str:
+    return services.settings.twilio_from_number or LOCAL_HOTLINE_NUMBER
+
+
+def people(session: Session, where: ColumnElement[bool], search: str = "") -> list[Person]:
+    """The liaisons and residents of the households in `where`, filtered by name or number, liaisons first."""
+    primary = aliased(Liaison)
+    query = (
+        select(Resident.name, ResidentPhone.phone, Resident.channel, Household, Grid.name, primary.name, primary.phone)
+        .join(ResidentPhone, ResidentPhone.resident_id == Resident.id)
+        .join(Household, Household.id == Resident.household_id)
+        .outerjoin(Grid, Grid.id == Household.grid_id)
+        .outerjoin(primary, primary.id == Household.primary_liaison_id)
+        .where(where, Resident.status == ResidentStatus.ACTIVE)
+        .order_by(Resident.id, ResidentPhone.id)
+        .limit(PEOPLE_LIMIT)
+    )
+    in_scope = select(Household.primary_liaison_id).where(where).union(select(Household.backup_liaison_id).where(where))
+    liaisons = (
+        select(Liaison.name, Liaison.phone, Liaison.role, Grid.name)
+        .outerjoin(Grid, Grid.id == Liaison.grid_id)
+        .where(Liaison.active, Liaison.phone.is_not(None), Liaison.id.in_(in_scope))
+        .order_by(Liaison.id)
+        .limit(PEOPLE_LIMIT)
+    )
+    if search:
+        like = f"%{search}%"
+        query = query.where(or_(Resident.name.like(like), ResidentPhone.phone.like(like)))
+        liaisons = liaisons.where(or_(Liaison.name.like(like), Liaison.phone.like(like)))
+    found = [
+        Person("liaison", name, str(phone), " · ".join(p for p in (grid, role) if p))
+        for name, phone, role, grid in session.execute(liaisons)
+    ]
+    seen = set()
+    for name, phone, channel, household, grid, liaison, liaison_phone in session.execute(query):
+        if phone in seen:
+            continue
+        seen.add(phone)
+        address = "-".join(p for p in (household.building, household.unit, household.room) if p)
+        found.append(Person("resident", name, phone, " · ".join(p for p in (grid, address) if p),
+                            voice=channel == Channel.VOICE, liaison=liaison, liaison_phone=liaison_phone))  # fmt: skip
+    return found
+
+
+def may_play(session: Session, where: ColumnElement[bool], phone: str) -> bool:
+    """True if `phone` belongs to someone in `where` (a resident's, or a liaison of one of its households)."""
+    resident = session.scalar(
+        select(ResidentPhone.id)
+        .join(Resident, Resident.id == ResidentPhone.resident_id)
+        .join(Household, Household.id == Resident.household_id)
+        .where(ResidentPhone.phone == phone, where)
+        .limit(1)
+    )
+    if resident is not None:
+        return True
+    liaison = session.scalar(
+        select(Household.id)
+        .join(Liaison, or_(Liaison.id == Household.primary_liaison_id, Liaison.id == Household.backup_liaison_id))
+        .where(Liaison.phone == phone, where)
+        .limit(1)
+    )
+    return liaison is not None
+
+
+def thread(session: Session, phone: str) -> list[dict[str, Any]]:
+    """The SMS this phone sent to the hotline and received from it, oldest first (the last THREAD_LIMIT)."""
+    sent = session.execute(
+        select(InboundMessage.id, InboundMessage.body, InboundMessage.received_at)
+        .where(InboundMessage.from_phone == phone, InboundMessage.channel == "sms")
+        .order_by(InboundMessage.id.desc())
+        .limit(THREAD_LIMIT)
+    ).all()
+    received = session.execute(
+        select(LocalOutboxEntry.id, LocalOutboxEntry.body, LocalOutboxEntry.created_at)
+        .where(LocalOutboxEntry.to_phone == phone, LocalOutboxEntry.kind == "sms")
+        .order_by(LocalOutboxEntry.id.desc())
+        .limit(THREAD_LIMIT)
+    ).all()
+    items = [{"id": f"in-{i}", "from": "me", "body": body, "at": at} for i, body, at in sent]
+    items += [{"id": f"out-{i}", "from": "hotline", "body": body, "at": at} for i, body, at in received]
+    items.sort(key=lambda item: (item["at"], item["id"]))
+    return [{**item, "at": at.isoformat()} for item in items[-THREAD_LIMIT:] if isinstance(at := item["at"], datetime)]
+
+
+def ringing(session: Session, phone: str, now: datetime) -> list[LocalOutboxEntry]:
+    """Calls the hotline placed to `phone` that nobody has answered or let ring out yet."""
+    return list(
+        session.scalars(
+            select(LocalOutboxEntry)
+            .where(
+                LocalOutboxEntry.to_phone == phone,
+                LocalOutboxEntry.kind == "call",
+                LocalOutboxEntry.status == "sent",
+                LocalOutboxEntry.created_at >= now - timedelta(minutes=RINGING_MINUTES),
+            )
+            .order_by(LocalOutboxEntry.id)
+        )
+    )
+
+
+def settle_placed_call(session: Session, sid: str, phone: str, outcome: str) -> LocalOutboxEntry | None:
+    """Mark a ringing call answered or unanswered, once: None if it was not ringing at `phone` (already settled
+    by another tab or a double click)."""
+    done = session.execute(
+        update(LocalOutboxEntry)
+        .where(
+            LocalOutboxEntry.sid == sid,
+            LocalOutboxEntry.to_phone == phone,
+            LocalOutboxEntry.kind == "call",
+            LocalOutboxEntry.status == "sent",
+        )
+        .values(status=outcome)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return session.scalar(select(LocalOutboxEntry).where(LocalOutboxEntry.sid == sid))
+
+
+# ── requests to the webhooks, signed as Twilio signs them ─────────────────────────────────────────────────────
+
+
+class Webhooks:
+    """Posts to the app's own webhooks in-process, signed with the hotline's token."""
+
+    def __init__(self, app: Any, services: Services) -> None:
+        self.services = services
+        self._transport = httpx.ASGITransport(app=app)
+        self._base = services.settings.public_url
+
+    async def post(self, url: str, params: dict[str, str]) -> tuple[int, str]:
+        if not url.startswith(self._base):
+            raise ValueError(f"{url} is not one of our URLs")
+        parts = urlsplit(url)
+        signature = self.services.signature.sign(parts.path, params, parts.query)
+        async with httpx.AsyncClient(transport=self._transport, base_url=self._base) as client:
+            response = await client.post(url, data=params, headers={SIGNATURE_HEADER: signature})
+        return response.status_code, response.text
+
+    async def send_sms(self, phone: str, body: str) -> int:
+        """The phone texts the hotline: the fields Twilio posts for an inbound SMS."""
+        sid = "SM" + uuid.uuid4().hex
+        params = {
+            "MessageSid": sid,
+            "SmsSid": sid,
+            "SmsMessageSid": sid,
+            "AccountSid": ACCOUNT_SID,
+            "From": phone,
+            "To": hotline_number(self.services),
+            "Body": body,
+            "NumMedia": "0",
+            "NumSegments": "1",
+            "SmsStatus": "received",
+            "ApiVersion": "2010-04-01",
+        }
+        status, _ = await self.post(self.services.settings.callback_url("/twilio/sms"), params)
+        return status
+
+    async def drive(self, call: Call, step: Step | None) -> None:
+        """Make `step` and follow the call until it waits for the phone or ends; report an end as Twilio does."""
+        was_over = call.ended
+        while step is not None:
+            status, text = await self.post(step.url, call.params(step.fields))
+            if not step.twiml:
+                break
+            if status != 200:
+                raise RuntimeError(f"the webhook answered {status}")
+            step = call.feed(text)
+        if call.ended and not was_over and step is None:
+            # The call ended on our side (a <Hangup>, or the end of the document): Twilio's status report.
+            await self.post(call.status_url, call.params({"CallStatus": "completed", "CallDuration": "30"}))
+
+
+class CallStore:
+    """Calls in progress, kept in Redis for an hour, each under the staff account that plays it."""
+
+    def __init__(self, services: Services) -> None:
+        self._redis = services.redis
+
+    @staticmethod
+    def _key(user_id: int, sid: str) -> str:
+        return f"hotline-sim:call:{user_id}:{sid}"
+
+    def save(self, user_id: int, call: Call) -> None:
+        self._redis.set(self._key(user_id, call.sid), json.dumps(call.to_json()), ex=CALL_TTL_SECONDS)
+
+    def load(self, user_id: int, sid: str) -> Call | None:
+        raw = self._redis.get(self._key(user_id, sid))
+        return None if raw is None else Call.from_json(json.loads(raw))

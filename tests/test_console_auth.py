@@ -1,0 +1,171 @@
+"""Staff sign-in: argon2 hashes, signed cookies, CSRF, throttling, roles, and every console route guarded."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+from sqlalchemy import select
+from starlette.routing import Mount, Route
+from starlette.testclient import TestClient
+
+from dispatch.models import StaffRole, StaffUser
+from dispatch.staff import set_password
+from hotline.cli import main
+from hotline.console.auth import SESSION_COOKIE
+from hotline.services import Services
+from tests.conftest import PUBLIC_URL
+from tests.console_helpers import PASSWORD, csrf_of, make_user, sign_in
+
+PUBLIC_PATHS = {"/login", "/healthz"}  # everything else a browser can reach needs a signed-in account
+
+
+def test_users_add_stores_an_argon2_hash_and_the_password_signs_in(
+    client: TestClient, services: Services, environ: dict[str, str]
+) -> None:
+    result = CliRunner().invoke(
+        main, ["users", "add", "Clerk.Li", "--name", "李文员", "--role", "admin", "--password-stdin"],
+        input=PASSWORD + "\n", env=environ,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with services.readonly() as session:
+        user = session.scalars(select(StaffUser)).one()
+    assert user.username == "clerk.li" and user.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in user.password_hash
+    sign_in(client, "Clerk.Li")
+    with services.readonly() as session:
+        assert session.scalars(select(StaffUser)).one().last_login_at is not None
+
+
+def test_users_add_refuses_a_short_password_and_a_clerk_without_a_community(environ: dict[str, str]) -> None:
+    runner = CliRunner()
+    add = ["users", "add", "a1", "--role", "admin", "--password-stdin"]
+    short = runner.invoke(main, add, input="short\n", env=environ)
+    assert short.exit_code == 1 and "at least 10 characters" in short.output
+    clerk = runner.invoke(main, ["users", "add", "c1", "--role", "clerk", "--password-stdin"], input=PASSWORD + "\n",
+                          env=environ)  # fmt: skip
+    assert clerk.exit_code == 1 and "a clerk needs --community" in clerk.output
+
+
+def test_a_wrong_password_or_unknown_user_gets_one_answer(client: TestClient, services: Services) -> None:
+    make_user(services)
+    for username, password in (("admin", "wrong password!"), ("nobody", PASSWORD)):
+        form = client.get("/login")
+        response = client.post("/login", data={"username": username, "password": password,
+                                               "csrf_token": csrf_of(form.text)})  # fmt: skip
+        assert response.status_code == 401 and "用户名或密码不对" in response.text
+    assert client.get("/board", follow_redirects=False).headers["location"] == "/login?next=/board"
+
+
+def test_sign_in_is_throttled_after_ten_failures_even_with_the_right_password(
+    client: TestClient, services: Services
+) -> None:
+    make_user(services)
+    token = csrf_of(client.get("/login").text)
+    for _ in range(10):
+        assert client.post("/login", data={"username": "admin", "password": "wrong password!",
+                                           "csrf_token": token}).status_code == 401  # fmt: skip
+    refused = client.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token})
+    assert refused.status_code == 429 and "15分钟" in refused.text
+
+
+def test_login_and_logout_need_the_csrf_token(client: TestClient, services: Services) -> None:
+    make_user(services)
+    client.get("/login")
+    assert client.post("/login", data={"username": "admin", "password": PASSWORD}).status_code == 403
+    token = sign_in(client)
+    assert client.post("/logout").status_code == 403
+    assert client.get("/board").status_code == 200  # still signed in
+    assert client.post("/logout", data={"csrf_token": token}, follow_redirects=False).status_code == 303
+    assert client.get("/board", follow_redirects=False).status_code == 303
+
+
+def test_the_session_cookie_is_signed_httponly_samesite_secure_and_expires(
+    client: TestClient, services: Services
+) -> None:
+    make_user(services)
+    form = client.get("/login")
+    response = client.post("/login", data={"username": "admin", "password": PASSWORD,
+                                           "csrf_token": csrf_of(form.text)}, follow_redirects=False)  # fmt: skip
+    cookie = response.headers["set-cookie"].lower()
+    assert cookie.startswith(SESSION_COOKIE) and "httponly" in cookie and "samesite=lax" in cookie
+    assert "secure" in cookie and "max-age=43200" in cookie
+    # A cookie whose signature does not match is no session at all.
+    client.cookies.set(SESSION_COOKIE, client.cookies[SESSION_COOKIE][:-2] + "xx", domain="hotline.example.org")
+    assert client.get("/board", follow_redirects=False).status_code == 303
+
+
+def test_a_new_password_or_deactivation_ends_open_sessions(client: TestClient, services: Services) -> None:
+    make_user(services)
+    sign_in(client)
+    with services.sessions.begin() as session:
+        set_password(session, "admin", "another good password")
+    assert client.get("/board", follow_redirects=False).status_code == 303
+    sign_in(client, password="another good password")
+    with services.sessions.begin() as session:
+        session.scalars(select(StaffUser)).one().active = False
+    assert client.get("/board", follow_redirects=False).status_code == 303
+
+
+def test_next_never_redirects_off_the_site(client: TestClient, services: Services) -> None:
+    make_user(services)
+    for target in ("https://evil.example", "//evil.example", "/\\evil.example"):
+        form = client.get("/login")
+        response = client.post("/login", data={"username": "admin", "password": PASSWORD, "next": target,
+                                               "csrf_token": csrf_of(form.text)}, follow_redirects=False)  # fmt: skip
+        assert response.headers["location"] == "/board"
+        client.cookies.clear()
+
+
+def console_routes(client: TestClient) -> list[tuple[str, set[str], object]]:
+    """Every route of the app a browser can reach, except the webhooks and static files, walked from the app."""
+    found = []
+
+    def walk(routes: list[object], prefix: str = "") -> None:
+        for route in routes:
+            if isinstance(route, Mount):
+                if route.path in ("/ivr-audio", "/static"):
+                    continue
+                walk(list(route.routes), prefix + route.path)
+            elif isinstance(route, Route) and not route.path.startswith("/twilio"):
+                found.append((prefix + route.path, set(route.methods or ()), route.endpoint))
+
+    walk(list(client.app.routes))  # type: ignore[attr-defined]
+    return found
+
+
+def test_every_console_route_refuses_anonymous_use(client: TestClient) -> None:
+    routes = console_routes(client)
+    assert {"/board", "/simulator", "/simulator/api/sms"} <= {path for path, _, _ in routes}
+    for path, methods, endpoint in routes:
+        if path in PUBLIC_PATHS or path == "/":
+            continue
+        assert getattr(endpoint, "staff_roles", None), f"{path} is not guarded by staff_only"
+        url = PUBLIC_URL + path.replace("{sid}", "CA" + "0" * 32)
+        for method in methods - {"HEAD"}:
+            response = client.request(method, url, follow_redirects=False)
+            assert response.status_code in (303, 401), (method, path, response.status_code)
+            if response.status_code == 303:
+                assert response.headers["location"].startswith("/login")
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+
+
+def test_a_grid_leader_sees_only_their_grid(client: TestClient, services: Services) -> None:
+    from dispatch import register
+
+    with services.sessions.begin() as session:
+        register.add_liaison(session, name="张敏", phone="+8613912345678", region="CN")
+        home = register.Address("幸福里社区", "1号楼", "1单元", "101")
+        away = register.Address("幸福里社区", "9号楼", "1单元", "101")
+        mine = register.add_resident(session, name="梁阿姨", phones=["13800138000"], liaison_phone="+8613912345678",
+                                     address=home, region="CN")  # fmt: skip
+        other = register.add_resident(session, name="王大爷", phones=["13800138001"], address=away, region="CN")
+        assert mine.household.community is not None
+        mine.household.grid = register.find_or_create_grid(session, mine.household.community, "第1网格")
+        other.household.grid = register.find_or_create_grid(session, mine.household.community, "第2网格")
+    make_user(services, "leader1", StaffRole.GRID_LEADER, grid="第1网格")
+    sign_in(client, "leader1")
+    people = client.get("/simulator/api/people", headers={"accept": "application/json"}).json()["people"]
+    assert {p["name"] for p in people} == {"张敏", "梁阿姨"}
+    assert client.get("/simulator/api/phone", params={"phone": "+8613800138000"}).status_code == 200
+    # Changing the number in the URL to another grid's resident reads nothing.
+    refused = client.get("/simulator/api/phone", params={"phone": "+8613800138001"})
+    assert refused.status_code == 404 and "thread" not in refused.json()
