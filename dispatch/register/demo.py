@@ -94,7 +94,12 @@ def _name(rng: random.Random) -> str:
 
 
 def generate_demo_register(
-    session: Session, *, residents: int, seed: int = 1, community_name: str = "幸福里社区"
+    session: Session,
+    *,
+    residents: int,
+    seed: int = 1,
+    community_name: str = "幸福里社区",
+    households_per_grid: int = HOUSEHOLDS_PER_GRID,
 ) -> DemoSummary:
     """Add a generated community with about `residents` residents to the register.
 
@@ -103,6 +108,7 @@ def generate_demo_register(
         residents: How many residents to make (at least 1).
         seed: The same seed makes the same community.
         community_name: The community's name; it must not exist yet.
+        households_per_grid: How many households make a grid (a small demo wants several grids).
 
     Returns:
         Counts of what was made.
@@ -126,7 +132,7 @@ def generate_demo_register(
     household_sizes: list[int] = []
     while sum(household_sizes) < residents:
         household_sizes.append(min(2 if rng.random() < 0.33 else 1, residents - sum(household_sizes)))
-    grid_count = max(1, math.ceil(len(household_sizes) / HOUSEHOLDS_PER_GRID))
+    grid_count = max(1, math.ceil(len(household_sizes) / households_per_grid))
     grids = [
         Grid(community=community, name=f"第{i + 1}网格", leader_name=_name(rng), leader_phone=numbers.mobile())
         for i in range(grid_count)

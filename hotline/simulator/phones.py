@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -54,6 +54,7 @@ class Person:
     voice: bool = False  # a resident on voice (a landline, say): reached by calls
     liaison: str | None = None  # a resident's liaison, for "switch to them"
     liaison_phone: str | None = None
+    shared: bool = False  # a number several residents share: the hotline cannot tell who wrote
 
 
 def name_of(session: Session, phone: str) -> str:
@@ -102,15 +103,16 @@ def people(session: Session, where: ColumnElement[bool], search: str = "") -> li
         Person("liaison", name, str(phone), " · ".join(p for p in (grid, role) if p))
         for name, phone, role, grid in session.execute(liaisons)
     ]
-    seen = set()
+    residents: dict[str, Person] = {}
     for name, phone, channel, household, grid, liaison, liaison_phone in session.execute(query):
-        if phone in seen:
+        if phone in residents:
+            residents[phone] = replace(residents[phone], shared=True)
             continue
-        seen.add(phone)
         address = "-".join(p for p in (household.building, household.unit, household.room) if p)
-        found.append(Person("resident", name, phone, " · ".join(p for p in (grid, address) if p),
-                            voice=channel == Channel.VOICE, liaison=liaison, liaison_phone=liaison_phone))  # fmt: skip
-    return found
+        where_they_live = " · ".join(p for p in (grid, address) if p)
+        residents[phone] = Person("resident", name, phone, where_they_live, voice=channel == Channel.VOICE,
+                                  liaison=liaison, liaison_phone=liaison_phone)  # fmt: skip
+    return found + list(residents.values())
 
 
 def may_play(session: Session, where: ColumnElement[bool], phone: str) -> bool:

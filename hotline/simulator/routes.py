@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from dispatch.models import StaffRole
+from dispatch.models import StaffRole, utcnow
 from dispatch.phones import mask_phone
 from dispatch.staff import household_scope
 from hotline.console.auth import staff_only
@@ -122,7 +122,7 @@ async def phone_state(request: Request) -> Response:
 
     def load() -> dict[str, Any]:
         with services.readonly() as session:
-            ring = phones.ringing(session, phone, services.clock())
+            ring = phones.ringing(session, phone, utcnow())  # the gateway stamps its rows with utcnow
             return {"thread": phones.thread(session, phone), "ringing": [{"sid": c.sid} for c in ring]}
 
     return JSONResponse(await run_in_threadpool(load))
@@ -178,6 +178,8 @@ async def move(request: Request) -> Response:
     call = await run_in_threadpool(phones.CallStore(services).load, request.state.user.id, request.path_params["sid"])
     if call is None:
         return _bad("no such call (it may have ended an hour ago)", 404)
+    if call.ended:
+        return _bad("the call has ended", 409)
     what, digits = data.get("move"), str(data.get("digits", ""))
     try:
         if what == "press" and digits and len(digits) <= 10 and all(d in "0123456789*#" for d in digits):

@@ -37,6 +37,7 @@
         option.dataset.phone = p.phone;
         option.dataset.kind = kind;
         option.dataset.voice = String(p.voice);
+        option.dataset.shared = String(p.shared);
         group.appendChild(option);
       });
       if (group.children.length) select.appendChild(group);

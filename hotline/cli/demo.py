@@ -1,0 +1,105 @@
+"""`hotline demo`: the whole product on one laptop, with no Twilio account and nothing set up by hand."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+from datetime import datetime
+from pathlib import Path
+
+import click
+from sqlalchemy import func, select
+
+from dispatch.models import Resident, StaffRole, StaffUser
+from dispatch.register.demo import generate_demo_register
+from dispatch.staff import add_user, set_password
+from hotline.cli.base import embedded_redis, main, settings_or_exit, voice_script_or_exit, write_sessions
+
+MARKER = ".hotline-demo"  # only a folder with this file in it is ever wiped by --reset
+DEMO_USER = "demo"
+DEMO_NUMBER = "+8637166660000"  # the demo hotline's own number: what residents text and call
+DAY_STARTS = "08:58"  # with --fast-clock, the simulated day starts two minutes before the 09:00 check-in
+
+
+def _prepare(data_dir: Path, reset: bool) -> None:
+    if reset and data_dir.exists():
+        if not (data_dir / MARKER).is_file():
+            raise click.ClickException(f"{data_dir} is not a demo folder (no {MARKER}); not wiping it")
+        shutil.rmtree(data_dir)
+    if data_dir.exists() and any(data_dir.iterdir()) and not (data_dir / MARKER).is_file():
+        raise click.ClickException(f"{data_dir} holds something else; give the demo an empty or new --data-dir")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / MARKER).write_text("made by hotline demo\n")
+
+
+def _environment(data_dir: Path, host: str, port: int, fast_clock: float | None) -> None:
+    """The demo's settings, over whatever the shell or .env says: embedded Redis and SQLite, the local gateway."""
+    os.environ.update(
+        {
+            "HOTLINE_DATA_DIR": str(data_dir),
+            "HOTLINE_GATEWAY": "local",
+            "HOTLINE_PUBLIC_URL": f"http://{host}:{port}",
+            "TWILIO_FROM_NUMBER": DEMO_NUMBER,
+            "DATABASE_URL": "",
+            "REDIS_URL": "",
+            "TWILIO_ACCOUNT_SID": "",
+            "TWILIO_AUTH_TOKEN": "",
+            "TWILIO_MESSAGING_SERVICE_SID": "",
+        }
+    )
+    if fast_clock:
+        from hotline.settings import load_settings
+
+        zone = load_settings().timezone
+        today = datetime.now(zone).date()
+        start = datetime.combine(today, datetime.strptime(DAY_STARTS, "%H:%M").time(), zone)
+        os.environ["HOTLINE_CLOCK_SPEED"] = str(fast_clock)
+        os.environ["HOTLINE_CLOCK_START"] = f"{time.time()}@{start.timestamp()}"
+        os.environ["HOTLINE_SWEEP_SECONDS"] = "3"
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("var/demo"), show_default=True,
+              help="Where the demo keeps its database and Redis; made if new.")  # fmt: skip
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--residents", default=120, show_default=True, type=click.IntRange(8, 5000),
+              help="How many residents the generated community has.")  # fmt: skip
+@click.option("--fast-clock", type=click.FloatRange(2, 600), default=None, metavar="SPEED",
+              help="Run the clock SPEED times faster, from 08:58 today: at 30, the day's check-ins, reminders, "
+                   "calls and visits play out in minutes.")  # fmt: skip
+@click.option("--reset", is_flag=True, help="Start again from a fresh demo folder.")
+def demo(data_dir: Path, host: str, port: int, residents: int, fast_clock: float | None, reset: bool) -> None:
+    """Start the whole hotline with a generated community, the console and the phone simulator."""
+    from hotline.cli.service import run_children
+
+    data_dir = data_dir.expanduser().resolve()
+    _prepare(data_dir, reset)
+    _environment(data_dir, host, port, fast_clock)
+    settings = settings_or_exit()
+    voice_script_or_exit(settings)
+    password = secrets.token_urlsafe(9)
+    with embedded_redis(settings) as server:
+        with write_sessions(settings).begin() as session:
+            if not session.scalar(select(func.count(Resident.id))):
+                summary = generate_demo_register(session, residents=residents, seed=1, households_per_grid=30)
+                click.echo(f"Made {summary.community}: {summary.grids} grids, {summary.liaisons} liaisons, "
+                           f"{summary.residents} residents ({summary.landline_residents} on landlines)")  # fmt: skip
+            if session.scalar(select(StaffUser.id).where(StaffUser.username == DEMO_USER)) is None:
+                add_user(session, username=DEMO_USER, display_name="演示管理员", password=password,
+                         role=StaffRole.ADMIN)  # fmt: skip
+            else:
+                set_password(session, DEMO_USER, password)  # a new one each start: the old one was never kept
+        base = settings.public_url
+        click.echo("")
+        click.echo(f"  Console:    {base}/board")
+        click.echo(f"  Simulator:  {base}/simulator")
+        click.echo(f"  Sign in:    {DEMO_USER} / {password}")
+        if fast_clock:
+            click.echo(f"  Fast clock: {fast_clock:g}x, the day starts at {DAY_STARTS}")
+        click.echo(f"  Data:       {data_dir}   (Ctrl-C stops everything)")
+        click.echo("", nl=True)
+        code = run_children(settings, host, port, server)
+    raise SystemExit(code)

@@ -1,0 +1,188 @@
+"""`hotline demo` as a newcomer runs it, and the simulator in a real browser (Playwright, Debian's Chromium).
+
+The browser test signs in, texts "买药" as a resident, takes the errand as their liaison with "接" and its number,
+sees the resident told, calls the hotline as a landline resident and presses the groceries digit, and finds the
+new task on the board. Every step goes through the real web server, real workers and the embedded Redis that
+the demo started. Set UPDATE_SCREENSHOTS=1 to write the README's two screenshots from this run.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.test_e2e_run import free_port, processes_using
+
+ROOT = Path(__file__).parent.parent
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+START_DEADLINE = 60.0  # generous: a correctness test on a shared machine, not a timing test
+STEP_MS = 20_000
+
+
+@dataclass
+class Demo:
+    base: str
+    password: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> int:
+        """Ctrl-C, as a person stops it; the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        return self.process.wait(60)
+
+
+def start_demo(tmp: Path) -> Demo:
+    port = free_port()
+    data_dir = tmp / "demo"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_", "REDIS_", "DATABASE_"))}
+    log = tmp / "demo.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hotline", "demo", "--data-dir", str(data_dir), "--port", str(port)],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_DEADLINE
+    while True:
+        found = re.search(r"Sign in:\s+demo / (\S+)", log.read_text(errors="replace"))
+        if found:
+            try:
+                with urllib.request.urlopen(base + "/login", timeout=2) as response:
+                    if response.status == 200:
+                        return Demo(base, found.group(1), data_dir, process, log)
+            except OSError:
+                pass
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, "hotline demo did not start:\n" + log.read_text()
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    running = start_demo(tmp_path)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def signed_in_opener(demo: Demo) -> urllib.request.OpenerDirector:
+    """A client with a cookie jar that signed in through the form."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    form = opener.open(demo.base + "/login").read().decode()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert token
+    data = urllib.parse.urlencode({"username": "demo", "password": demo.password, "csrf_token": token.group(1)})
+    with opener.open(demo.base + "/login", data=data.encode()) as response:
+        assert response.url.endswith("/board"), response.url
+    return opener
+
+
+def test_demo_starts_on_a_fresh_folder_answers_and_stops_cleanly(tmp_path: Path) -> None:
+    demo = start_demo(tmp_path)
+    try:
+        anonymous = urllib.request.urlopen(demo.base + "/simulator", timeout=5)  # follows to the sign-in page
+        assert anonymous.url.startswith(demo.base + "/login")
+        opener = signed_in_opener(demo)
+        for path in ("/board", "/simulator"):
+            with opener.open(demo.base + path, timeout=5) as response:
+                assert response.status == 200 and response.url == demo.base + path
+        people = opener.open(demo.base + "/simulator/api/people").read().decode()
+        assert people.count('"kind": "liaison"') + people.count('"kind":"liaison"') >= 10
+        with urllib.request.urlopen(demo.base + "/healthz", timeout=5) as response:
+            assert response.read() == b'{"database":"ok","redis":"ok"}'
+        assert processes_using(demo.data_dir), "the demo's processes should be running"
+    finally:
+        code = demo.stop()
+    log = demo.log.read_text()
+    assert code == 0, log
+    assert processes_using(demo.data_dir) == []  # web, worker, scheduler and redis-server all gone
+    assert "Traceback" not in log, log
+    assert "幸福里社区" in log and "grids" in log
+
+
+@pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed here; scripts/test installs it, and CI always runs this test",
+)
+def test_the_simulator_in_a_browser_texts_calls_and_reaches_the_board(demo: Demo, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                  "--disable-background-networking", "--disable-component-update"],
+        )  # fmt: skip
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+            page.set_default_timeout(STEP_MS)
+            page.goto(demo.base + "/board")
+            page.fill("input[name=username]", "demo")
+            page.fill("input[name=password]", demo.password)
+            page.click("button[type=submit]")
+            expect(page).to_have_url(demo.base + "/board")
+
+            page.goto(demo.base + "/simulator")
+            resident = page.locator('#person option[data-kind="resident"][data-voice="false"][data-shared="false"]')
+            expect(resident.first).to_be_attached()
+            resident_value = resident.first.get_attribute("value")
+            page.select_option("#person", resident_value)
+            expect(page.locator("#switch")).to_be_visible()
+
+            page.fill("#sms-body", "买药")
+            page.click("#sms-send")
+            expect(page.locator('.bubble[data-from="hotline"]').last).to_contain_text("已转告联络员")
+
+            page.click("#switch")  # to the resident's liaison
+            offer = page.locator('.bubble[data-from="hotline"]', has_text="买药").last
+            expect(offer).to_contain_text("回复“接")
+            task_id = re.search(r"#(\d+)", offer.inner_text())
+            assert task_id, offer.inner_text()
+            page.fill("#sms-body", f"接{task_id.group(1)}")
+            page.click("#sms-send")
+            expect(page.locator('.bubble[data-from="hotline"]').last).to_contain_text(f"已接单#{task_id.group(1)}")
+
+            page.select_option("#person", resident_value)  # back to the resident
+            expect(page.locator('.bubble[data-from="hotline"]').last).to_contain_text("接单，会尽快联系您")
+            page.screenshot(path=str(tmp_path / "simulator-sms.png"), full_page=True)
+
+            landline = page.locator('#person option[data-kind="resident"][data-voice="true"][data-shared="false"]')
+            landline_name = landline.first.inner_text().split(" · ")[0]
+            page.select_option("#person", landline.first.get_attribute("value"))
+            page.click("#dial")
+            expect(page.locator("#said")).to_contain_text("买菜请按2")
+            page.click('#gather [data-key="2"]')
+            expect(page.locator("#said")).to_contain_text("再见")
+            expect(page.locator("#said")).to_contain_text("通话结束")
+            page.screenshot(path=str(tmp_path / "simulator-call.png"), full_page=True)
+
+            page.goto(demo.base + "/board")
+            tasks = page.locator("#open-tasks")
+            expect(tasks).to_contain_text(landline_name)
+            expect(tasks.locator("tr", has_text=landline_name)).to_contain_text("买菜")
+            expect(tasks.locator(f'tr[data-task="{task_id.group(1)}"]')).to_contain_text("已接单")
+        finally:
+            browser.close()
+    for name in ("simulator-sms.png", "simulator-call.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        if os.environ.get("UPDATE_SCREENSHOTS"):
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copy(tmp_path / name, SCREENSHOTS / name)
