@@ -103,6 +103,9 @@ class CallFlow:
         return self._go(self.call_state.press(digit))
 
     def silence(self) -> CallFlow:
+        # Our menus always ask to hear about silence; Twilio would otherwise go on past the <Gather>.
+        gather = self.call_state.expect("Gather")
+        assert gather.attrib.get("actionOnEmptyResult") == "true", "silence would skip the action"
         return self._go(self.call_state.silence())
 
     def speak(self, words: str) -> CallFlow:

@@ -169,3 +169,14 @@ def test_a_grid_leader_sees_only_their_grid(client: TestClient, services: Servic
     # Changing the number in the URL to another grid's resident reads nothing.
     refused = client.get("/simulator/api/phone", params={"phone": "+8613800138001"})
     assert refused.status_code == 404 and "thread" not in refused.json()
+
+
+def test_the_access_log_keeps_no_query_string() -> None:
+    import logging
+
+    from hotline.logs import DropQueryStrings
+
+    args = ("127.0.0.1:5", "GET", "/simulator/api/phone?phone=%2B8613800138000", "1.1", 200)
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d', args, None)
+    assert DropQueryStrings().filter(record)
+    assert "8613800138000" not in record.getMessage() and "/simulator/api/phone?…" in record.getMessage()

@@ -30,13 +30,13 @@ def test_fast_clock_runs_speed_times_faster_from_its_shared_start() -> None:
 
 def test_services_install_the_fast_clock_behind_utcnow(settings: Settings) -> None:
     fast = replace(settings, clock_speed=60.0, clock_start=(time.time(), SIMULATED_START.timestamp()))
-    built = Services.build(fast)
     try:
+        built = Services.build(fast)
         assert abs(utcnow() - SIMULATED_START) < timedelta(minutes=5)
         assert abs(built.clock() - SIMULATED_START) < timedelta(minutes=5)  # jobs' clock is the same one
+        built.close()
     finally:
         set_clock(None)
-        built.close()
     assert abs(utcnow() - datetime.now(UTC)) < timedelta(seconds=5)
 
 

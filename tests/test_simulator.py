@@ -206,3 +206,50 @@ def test_the_simulator_is_refused_with_the_twilio_gateway(settings: Settings, se
                      "/simulator/api/ringing/CA1"):  # fmt: skip
             assert client.post(path, json={"phone": RESIDENT_PHONE, "body": "x"}, headers=headers).status_code == 404
         assert "/simulator" not in client.get("/board").text  # not offered in the menu either
+
+
+@pytest.mark.usefixtures("community")
+def test_a_caller_who_says_nothing_after_the_beep_is_reported_and_called_back(
+    client: TestClient, services: Services, staff: dict[str, str], recorded: list[tuple[str, dict[str, str], str]]
+) -> None:
+    sid = post(client, staff, "/simulator/api/call", {"phone": RESIDENT_PHONE})["sid"]
+    post(client, staff, f"/simulator/api/call/{sid}/move", {"move": "press", "digits": "0"})
+    for _ in range(3):
+        call = post(client, staff, f"/simulator/api/call/{sid}/move", {"move": "no_answer"})
+    call = post(client, staff, f"/simulator/api/call/{sid}/move", {"move": "record_nothing"})
+    assert call["ended"]
+    statuses = [fields["CallStatus"] for path, fields, _ in recorded if path == "/twilio/voice/status"]
+    assert statuses == ["completed"]  # reported once, as Twilio reports the end of a call
+    run_worker(services)
+    [task] = tasks(services)
+    assert task.category == TaskCategory.CALLBACK
+
+
+def test_a_grid_leader_cannot_text_or_call_as_anyone_outside_their_grid(client: TestClient, services: Services) -> None:
+    from dispatch import register
+    from dispatch.models import StaffRole
+
+    with services.sessions.begin() as session:
+        register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
+        home = register.Address("幸福里社区", "1号楼", "1单元", "101")
+        away = register.Address("幸福里社区", "9号楼", "1单元", "101")
+        mine = register.add_resident(session, name="梁阿姨", phones=[RESIDENT_PHONE], liaison_phone=LIAISON_PHONE,
+                                     address=home, region="CN")  # fmt: skip
+        # 张敏 also serves a household in grid 2: playing her would show grid 2's errands.
+        other = register.add_resident(session, name="王大爷", phones=["13800138001"], liaison_phone=LIAISON_PHONE,
+                                      address=away, region="CN")  # fmt: skip
+        assert mine.household.community is not None
+        mine.household.grid = register.find_or_create_grid(session, mine.household.community, "第1网格")
+        other.household.grid = register.find_or_create_grid(session, mine.household.community, "第2网格")
+    make_user(services, "leader1", StaffRole.GRID_LEADER, grid="第1网格")
+    headers = {"X-CSRF-Token": sign_in(client, "leader1"), "Accept": "application/json"}
+    names = {p["name"] for p in client.get("/simulator/api/people", headers=headers).json()["people"]}
+    assert names == {"梁阿姨"}
+    for phone in ("+8613800138001", LIAISON_PHONE):
+        assert (
+            client.post("/simulator/api/sms", json={"phone": phone, "body": "买药"}, headers=headers).status_code == 404
+        )
+        assert client.post("/simulator/api/call", json={"phone": phone}, headers=headers).status_code == 404
+    assert post(client, headers, "/simulator/api/sms", {"phone": RESIDENT_PHONE, "body": "买药"})["status"] == 200
+    run_worker(services)
+    assert "梁阿姨" in client.get("/board").text

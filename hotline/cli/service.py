@@ -34,6 +34,7 @@ def serve(host: str, port: int) -> None:
     import uvicorn
 
     from hotline.app import create_app
+    from hotline.logs import uvicorn_log_config
 
     settings = settings_or_exit()
     with embedded_redis(settings):
@@ -41,7 +42,7 @@ def serve(host: str, port: int) -> None:
         with voice_script_errors(settings):
             app = create_app(settings)
         # proxy_headers: behind a proxy, X-Forwarded-Proto is trusted only from the addresses uvicorn is told.
-        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True, log_config=uvicorn_log_config())
 
 
 @main.command()

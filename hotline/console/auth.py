@@ -78,7 +78,7 @@ async def csrf_ok(request: Request) -> bool:
         ("application/x-www-form-urlencoded", "multipart/form-data")
     ):
         given = str((await request.form()).get(CSRF_FIELD, ""))
-    return given is not None and hmac.compare_digest(given, expected)
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
 def sign_in(request: Request, user: StaffUser) -> None:
@@ -140,7 +140,7 @@ def staff_only(*roles: StaffRole) -> Callable[[Endpoint], Endpoint]:
 
 
 class LoginThrottle:
-    """Failed sign-ins, counted in Redis: at most 10 per username and 50 per client address in 15 minutes.
+    """Sign-in attempts, counted in Redis: at most 10 per username and 50 per client address in 15 minutes.
 
     If Redis is down, sign-in is not throttled (logged): staff must reach the console when things go wrong.
     """
@@ -156,18 +156,11 @@ class LoginThrottle:
     def _keys(self, username: str, address: str) -> list[tuple[Any, str]]:
         return [(self.PER_USER, "user:" + username.strip().lower()), (self.PER_ADDRESS, "addr:" + address)]
 
-    def allowed(self, username: str, address: str) -> bool:
-        """False if this username or address has failed too often lately."""
+    def attempt(self, username: str, address: str) -> bool:
+        """Count one attempt before its password is checked (so parallel guesses are counted too); False if this
+        username or address has made too many lately."""
         try:
-            return all(self._limiter.test(item, key) for item, key in self._keys(username, address))
+            return all([self._limiter.hit(item, key) for item, key in self._keys(username, address)])
         except RedisError as exc:
             log.error("login throttle: Redis unavailable (%s); not throttling", type(exc).__name__)
             return True
-
-    def failed(self, username: str, address: str) -> None:
-        """Count one failed attempt."""
-        try:
-            for item, key in self._keys(username, address):
-                self._limiter.hit(item, key)
-        except RedisError as exc:
-            log.error("login throttle: Redis unavailable (%s)", type(exc).__name__)

@@ -46,7 +46,7 @@ async def login(request: Request) -> Response:
         return page(request, "login.html", None, status_code=403, next=target, error="login_csrf")
     address = request.client.host if request.client else "-"
     throttle = LoginThrottle(services.redis)
-    if not await run_in_threadpool(throttle.allowed, username, address):
+    if not await run_in_threadpool(throttle.attempt, username, address):
         log.warning("sign-in refused: too many failures for this username or address")
         return page(request, "login.html", None, status_code=429, next=target, error="login_throttled")
 
@@ -60,7 +60,6 @@ async def login(request: Request) -> Response:
 
     user = await run_in_threadpool(check)
     if user is None:
-        await run_in_threadpool(throttle.failed, username, address)
         log.info("sign-in failed")
         return page(request, "login.html", None, status_code=401, next=target, error="login_failed")
     sign_in(request, user)

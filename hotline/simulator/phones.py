@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2 as httpx
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from dispatch.models import (
@@ -41,6 +41,7 @@ RINGING_MINUTES = 30  # a placed call not answered within this (simulated) time 
 CALL_TTL_SECONDS = 3600
 PEOPLE_LIMIT = 500
 THREAD_LIMIT = 100
+MAX_STEPS = 20  # requests in one move (redirects): a loop in our TwiML stops here, as Twilio stops one
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,13 @@ class Person:
     shared: bool = False  # a number several residents share: the hotline cannot tell who wrote
 
 
-def name_of(session: Session, phone: str) -> str:
-    """Who answers `phone`: a liaison's or directory entry's name, a community's duty phone, or the number."""
+def name_of(session: Session, phone: str, duty: str) -> str:
+    """Who answers `phone`: a liaison's or directory entry's name, a community's duty phone (`duty` after the
+    community's name), or the number."""
     for query in (
         select(Liaison.name).where(Liaison.phone == phone),
         select(DirectoryEntry.name).where(DirectoryEntry.phone == phone),
-        select(Community.name + " · duty").where(Community.duty_phone == phone),
+        select(Community.name + " · " + duty).where(Community.duty_phone == phone),
     ):
         found = session.scalar(query.limit(1))
         if found:
@@ -87,11 +89,10 @@ def people(session: Session, where: ColumnElement[bool], search: str = "") -> li
         .order_by(Resident.id, ResidentPhone.id)
         .limit(PEOPLE_LIMIT)
     )
-    in_scope = select(Household.primary_liaison_id).where(where).union(select(Household.backup_liaison_id).where(where))
     liaisons = (
         select(Liaison.name, Liaison.phone, Liaison.role, Grid.name)
         .outerjoin(Grid, Grid.id == Liaison.grid_id)
-        .where(Liaison.active, Liaison.phone.is_not(None), Liaison.id.in_(in_scope))
+        .where(Liaison.active, Liaison.phone.is_not(None), _liaison_in_scope(where))
         .order_by(Liaison.id)
         .limit(PEOPLE_LIMIT)
     )
@@ -115,6 +116,15 @@ def people(session: Session, where: ColumnElement[bool], search: str = "") -> li
     return found + list(residents.values())
 
 
+def _liaison_in_scope(where: ColumnElement[bool]) -> ColumnElement[bool]:
+    """A liaison who serves households in `where` and none outside it: their SMS are about those alone."""
+    serves = or_(Household.primary_liaison_id == Liaison.id, Household.backup_liaison_id == Liaison.id)
+    return and_(
+        exists(select(Household.id).where(serves, where)),
+        ~exists(select(Household.id).where(serves, ~where)),
+    )
+
+
 def may_play(session: Session, where: ColumnElement[bool], phone: str) -> bool:
     """True if `phone` belongs to someone in `where` (a resident's, or a liaison of one of its households)."""
     resident = session.scalar(
@@ -126,12 +136,7 @@ def may_play(session: Session, where: ColumnElement[bool], phone: str) -> bool:
     )
     if resident is not None:
         return True
-    liaison = session.scalar(
-        select(Household.id)
-        .join(Liaison, or_(Liaison.id == Household.primary_liaison_id, Liaison.id == Household.backup_liaison_id))
-        .where(Liaison.phone == phone, where)
-        .limit(1)
-    )
+    liaison = session.scalar(select(Liaison.id).where(Liaison.phone == phone, _liaison_in_scope(where)).limit(1))
     return liaison is not None
 
 
@@ -230,16 +235,20 @@ class Webhooks:
 
     async def drive(self, call: Call, step: Step | None) -> None:
         """Make `step` and follow the call until it waits for the phone or ends; report an end as Twilio does."""
-        was_over = call.ended
-        while step is not None:
+        for _ in range(MAX_STEPS):
+            if step is None:
+                break
             status, text = await self.post(step.url, call.params(step.fields))
             if not step.twiml:
-                break
+                return
             if status != 200:
                 raise RuntimeError(f"the webhook answered {status}")
             step = call.feed(text)
-        if call.ended and not was_over and step is None:
-            # The call ended on our side (a <Hangup>, or the end of the document): Twilio's status report.
+        else:
+            raise RuntimeError(f"more than {MAX_STEPS} requests in a row without waiting for the caller")
+        if call.ended and not call.reported:
+            # The call ended on our side (a <Hangup>, the end of the document): Twilio's status report, once.
+            call.reported = True
             await self.post(call.status_url, call.params({"CallStatus": "completed", "CallDuration": "30"}))
 
 
@@ -255,6 +264,13 @@ class CallStore:
 
     def save(self, user_id: int, call: Call) -> None:
         self._redis.set(self._key(user_id, call.sid), json.dumps(call.to_json()), ex=CALL_TTL_SECONDS)
+
+    def lock(self, sid: str) -> bool:
+        """One move at a time per call; False if another is going on (held at most 30 s)."""
+        return bool(self._redis.set(f"hotline-sim:lock:{sid}", 1, nx=True, ex=30))
+
+    def unlock(self, sid: str) -> None:
+        self._redis.delete(f"hotline-sim:lock:{sid}")
 
     def load(self, user_id: int, sid: str) -> Call | None:
         raw = self._redis.get(self._key(user_id, sid))

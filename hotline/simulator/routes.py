@@ -36,7 +36,8 @@ def local_only(endpoint: Endpoint) -> Endpoint:
     @wraps(endpoint)
     async def guarded(request: Request) -> Response:
         if request.app.state.services.settings.gateway != "local":
-            return PlainTextResponse(CONSOLE_TEXTS.render("sim_refused", "zh-CN"), status_code=404)
+            language = request.app.state.services.settings.language
+            return PlainTextResponse(CONSOLE_TEXTS.render("sim_refused", language), status_code=404)
         return await endpoint(request)
 
     guarded.staff_roles = getattr(endpoint, "staff_roles", ())  # type: ignore[attr-defined]
@@ -69,7 +70,7 @@ async def _playable(request: Request, phone: object) -> str | None:
     return phone if await run_in_threadpool(check) else None
 
 
-def _view(services: Services, call: Call) -> dict[str, Any]:
+def _view(services: Services, call: Call, language: str) -> dict[str, Any]:
     """What the page shows of a call: the words said, and what it waits for."""
     view: dict[str, Any] = {
         "sid": call.sid,
@@ -80,7 +81,8 @@ def _view(services: Services, call: Call) -> dict[str, Any]:
     if call.waiting is not None and call.waiting.tag == "Dial":
         numbers = [n.text or "" for n in call.waiting if n.tag == "Number"]
         with services.readonly() as session:
-            view["ringing"] = ", ".join(phones.name_of(session, n) for n in numbers)
+            duty = CONSOLE_TEXTS.render("sim_duty", language)
+            view["ringing"] = ", ".join(phones.name_of(session, n, duty) for n in numbers)
     if call.waiting is not None and call.waiting.tag == "Record":
         view["record_seconds"] = min(int(call.waiting.attrib.get("maxLength", "20")), 20)
     return view
@@ -152,7 +154,8 @@ async def _drive(request: Request, call: Call, step: Step | None) -> Response:
         log.error("simulator: call %s: %s", call.sid[-6:], exc)
         return _bad(str(exc), 502)
     await run_in_threadpool(phones.CallStore(services).save, request.state.user.id, call)
-    return JSONResponse(await run_in_threadpool(_view, services, call))
+    language = language_of(request, request.state.user)
+    return JSONResponse(await run_in_threadpool(_view, services, call, language))
 
 
 @local_only
@@ -175,7 +178,16 @@ async def move(request: Request) -> Response:
     """A move in a call: press, silence, answer, no_answer, record, record_nothing, hang_up."""
     services: Services = request.app.state.services
     data = await _body(request)
-    call = await run_in_threadpool(phones.CallStore(services).load, request.state.user.id, request.path_params["sid"])
+    store, sid = phones.CallStore(services), request.path_params["sid"]
+    if not await run_in_threadpool(store.lock, sid):
+        return _bad("the last move is still going on", 409)  # a double click: Twilio never overlaps a call's requests
+    try:
+        return await _move(request, data, await run_in_threadpool(store.load, request.state.user.id, sid))
+    finally:
+        await run_in_threadpool(store.unlock, sid)
+
+
+async def _move(request: Request, data: dict[str, Any], call: Call | None) -> Response:
     if call is None:
         return _bad("no such call (it may have ended an hour ago)", 404)
     if call.ended:
@@ -191,9 +203,12 @@ async def move(request: Request) -> Response:
         elif what == "no_answer":
             step = call.no_answer()
         elif what == "record":
+            seconds = data.get("seconds", 10)
+            if not isinstance(seconds, int) or not 1 <= seconds <= 600:
+                return _bad("seconds: a whole number from 1 to 600")
             recording_sid = "RE" + uuid.uuid4().hex
             url = f"https://api.twilio.com/2010-04-01/Accounts/{phones.ACCOUNT_SID}/Recordings/{recording_sid}"
-            step = call.record(int(data.get("seconds", 10)), url, recording_sid)
+            step = call.record(seconds, url, recording_sid)
         elif what == "record_nothing":
             step = call.record_nothing()
         elif what == "hang_up":

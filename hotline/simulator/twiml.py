@@ -85,6 +85,7 @@ class Call:
     waiting: ET.Element | None = None  # the <Gather>, <Dial> or <Record> waiting for the caller
     rest: list[ET.Element] = field(default_factory=list)  # the verbs after it, run if it ends with no action
     ended: bool = False
+    reported: bool = False  # Twilio's status report of the end has been made
 
     @classmethod
     def new_sid(cls) -> str:
@@ -122,18 +123,21 @@ class Call:
 
     def not_picked_up(self, status: str = "no-answer") -> Step:
         """A placed call ends unanswered (busy, no-answer, failed): Twilio's status report."""
-        self.ended = True
+        self.ended = self.reported = True
         return Step(self.status_url, {"CallStatus": status, "CallDuration": "0"}, twiml=False)
 
-    def press(self, digits: str) -> Step:
-        """Press keys at the menu being said."""
+    def press(self, digits: str) -> Step | None:
+        """Press keys at the menu being said. The finish key (# by default) ends the input and is not sent."""
+        finish = self.expect("Gather").attrib.get("finishOnKey", "#")
+        if finish and finish in digits:
+            digits = digits.split(finish, 1)[0]
         return self._gather({"Digits": digits})
 
-    def silence(self) -> Step:
+    def silence(self) -> Step | None:
         """Say and press nothing until the <Gather> times out."""
         return self._gather({"Digits": ""})
 
-    def speak(self, words: str) -> Step:
+    def speak(self, words: str) -> Step | None:
         """Say words at the menu (speech recognition's result)."""
         return self._gather({"Digits": "", "SpeechResult": words, "Confidence": "0.9"})
 
@@ -149,7 +153,7 @@ class Call:
         """Speak after the beep; Twilio posts the recording to the <Record> action."""
         record = self.expect("Record")
         fields = {"RecordingUrl": recording_url, "RecordingDuration": str(seconds), "RecordingSid": recording_sid}
-        return Step(record.attrib["action"], fields)
+        return Step(self._action(record), fields)
 
     def record_nothing(self) -> Step | None:
         """Nothing recorded: Twilio goes on with the verbs after <Record>."""
@@ -158,7 +162,7 @@ class Call:
 
     def hang_up(self, status: str = "completed", seconds: int = 40) -> Step:
         """The call ends; Twilio posts its status report."""
-        self.waiting, self.ended = None, True
+        self.waiting, self.ended, self.reported = None, True, True
         return Step(self.status_url, {"CallStatus": status, "CallDuration": str(seconds)}, twiml=False)
 
     # ── Twilio's side ────────────────────────────────────────────────────────────────────────────────────────
@@ -176,16 +180,22 @@ class Call:
         """The tag of the verb the call waits at: Gather, Dial, Record, or None."""
         return None if self.waiting is None else self.waiting.tag
 
-    def _gather(self, fields: dict[str, str]) -> Step:
+    def _gather(self, fields: dict[str, str]) -> Step | None:
         gather = self.expect("Gather")
         if not any(fields.values()) and gather.attrib.get("actionOnEmptyResult") != "true":
-            raise CallOver("silence here would skip the action: Twilio would go on to the next verb")
-        return Step(gather.attrib["action"], fields)
+            return self._run(self.rest)  # nothing entered and no action asked for: Twilio goes on
+        return Step(self._action(gather), fields)
+
+    def _action(self, verb: ET.Element) -> str:
+        action = verb.attrib.get("action")
+        if not action:
+            raise CallOver(f"<{verb.tag}> has no action URL")
+        return action
 
     def _dial(self, fields: dict[str, str]) -> Step | None:
         dial = self.expect("Dial")
         if "action" in dial.attrib:
-            return Step(dial.attrib["action"], fields)
+            return Step(self._action(dial), fields)
         return self._run(self.rest)
 
     def _run(self, verbs: list[ET.Element]) -> Step | None:
@@ -219,7 +229,7 @@ class Call:
         return {
             "sid": self.sid, "from_phone": self.from_phone, "to_phone": self.to_phone,
             "account_sid": self.account_sid, "status_url": self.status_url, "direction": self.direction,
-            "twiml_url": self.twiml_url, "ended": self.ended, "dialled": self.dialled,
+            "twiml_url": self.twiml_url, "ended": self.ended, "reported": self.reported, "dialled": self.dialled,
             "said": [[s.text, s.language, s.played] for s in self.said],
             "waiting": None if self.waiting is None else ET.tostring(self.waiting, encoding="unicode"),
             "rest": [ET.tostring(verb, encoding="unicode") for verb in self.rest],
