@@ -153,15 +153,20 @@ def test_a_call_follows_the_menu_rings_the_liaison_and_takes_a_message(
     assert post(client, staff, f"/simulator/api/call/{sid}/move", {"move": "hang_up"}, 409)["error"]
 
 
-def test_a_check_in_call_rings_at_the_residents_phone_and_is_answered(
-    client: TestClient, services: Services, staff: dict[str, str], clock: Clock, town: dict[str, int]
-) -> None:
+def ringing_at_landline(client: TestClient, services: Services, clock: Clock) -> tuple[str, dict[str, str]]:
+    """The 09:00 check-in call to 孙爷爷's landline, ringing in the simulator: his number and the call."""
     clock.now = at("09:00")
     checkin_jobs.checkin_tick()
     run_worker(services)
     landline = PHONES["孙爷爷"]
-    state = client.get("/simulator/api/phone", params={"phone": landline}).json()
-    [ringing] = state["ringing"]
+    [ringing] = client.get("/simulator/api/phone", params={"phone": landline}).json()["ringing"]
+    return landline, ringing
+
+
+def test_a_check_in_call_rings_at_the_residents_phone_and_is_answered(
+    client: TestClient, services: Services, staff: dict[str, str], clock: Clock, town: dict[str, int]
+) -> None:
+    landline, ringing = ringing_at_landline(client, services, clock)
     call = post(client, staff, f"/simulator/api/ringing/{ringing['sid']}", {"phone": landline, "action": "answer"})
     assert "孙爷爷您好" in call["said"][0]["text"] and call["waiting"] == "Gather"
     call = post(client, staff, f"/simulator/api/call/{call['sid']}/move", {"move": "press", "digits": "1"})
@@ -181,11 +186,7 @@ def test_a_check_in_call_rings_at_the_residents_phone_and_is_answered(
 def test_a_check_in_call_let_ring_out_is_reported_unanswered(
     client: TestClient, services: Services, staff: dict[str, str], clock: Clock, town: dict[str, int]
 ) -> None:
-    clock.now = at("09:00")
-    checkin_jobs.checkin_tick()
-    run_worker(services)
-    landline = PHONES["孙爷爷"]
-    [ringing] = client.get("/simulator/api/phone", params={"phone": landline}).json()["ringing"]
+    landline, ringing = ringing_at_landline(client, services, clock)
     call = post(client, staff, f"/simulator/api/ringing/{ringing['sid']}", {"phone": landline, "action": "ring_out"})
     assert call["ended"] and call["said"] == []
     run_worker(services)
