@@ -154,10 +154,11 @@ def thread(session: Session, phone: str) -> list[dict[str, Any]]:
         .order_by(LocalOutboxEntry.id.desc())
         .limit(THREAD_LIMIT)
     ).all()
-    items = [{"id": f"in-{i}", "from": "me", "body": body, "at": at} for i, body, at in sent]
-    items += [{"id": f"out-{i}", "from": "hotline", "body": body, "at": at} for i, body, at in received]
-    items.sort(key=lambda item: (item["at"], item["id"]))
-    return [{**item, "at": at.isoformat()} for item in items[-THREAD_LIMIT:] if isinstance(at := item["at"], datetime)]
+    items = sorted([(at, f"in-{i}", "me", body) for i, body, at in sent]
+                   + [(at, f"out-{i}", "hotline", body) for i, body, at in received])  # fmt: skip
+    return [
+        {"id": key, "from": who, "body": body, "at": at.isoformat()} for at, key, who, body in items[-THREAD_LIMIT:]
+    ]
 
 
 def ringing(session: Session, phone: str, now: datetime) -> list[LocalOutboxEntry]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
 
@@ -15,19 +14,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from dispatch.models import StaffRole, utcnow
+from dispatch.models import utcnow
 from dispatch.phones import mask_phone
 from dispatch.staff import household_scope
-from hotline.console.auth import staff_only
+from hotline.console.auth import Endpoint, staff_only
 from hotline.console.render import CONSOLE_TEXTS, language_of, page
 from hotline.services import Services
 from hotline.simulator import phones
 from hotline.simulator.twiml import Call, CallOver, InvalidTwiml, Step
 
 log = logging.getLogger(__name__)
-Endpoint = Callable[[Request], Awaitable[Response]]
 MAX_SMS = 1600  # Twilio's longest message body
-SIM_ROLES = (StaffRole.ADMIN, StaffRole.CLERK, StaffRole.GRID_LEADER)
 
 
 def local_only(endpoint: Endpoint) -> Endpoint:
@@ -89,7 +86,7 @@ def _view(services: Services, call: Call, language: str) -> dict[str, Any]:
 
 
 @local_only
-@staff_only(*SIM_ROLES)
+@staff_only()
 async def simulator_page(request: Request) -> Response:
     user = request.state.user
     language = language_of(request, user)
@@ -100,7 +97,7 @@ async def simulator_page(request: Request) -> Response:
 
 
 @local_only
-@staff_only(*SIM_ROLES)
+@staff_only()
 async def people(request: Request) -> Response:
     services: Services = request.app.state.services
     where = household_scope(request.state.user)
@@ -114,7 +111,7 @@ async def people(request: Request) -> Response:
 
 
 @local_only
-@staff_only(*SIM_ROLES)
+@staff_only()
 async def phone_state(request: Request) -> Response:
     """The phone's SMS thread and the calls ringing at it: the page polls this."""
     phone = await _playable(request, request.query_params.get("phone"))
@@ -131,7 +128,7 @@ async def phone_state(request: Request) -> Response:
 
 
 @local_only
-@staff_only(*SIM_ROLES)
+@staff_only()
 async def send_sms(request: Request) -> Response:
     data = await _body(request)
     phone = await _playable(request, data.get("phone"))
@@ -159,7 +156,7 @@ async def _drive(request: Request, call: Call, step: Step | None) -> Response:
 
 
 @local_only
-@staff_only(*SIM_ROLES)
+@staff_only()
 async def start_call(request: Request) -> Response:
     """The phone dials the hotline."""
     phone = await _playable(request, (await _body(request)).get("phone"))
@@ -173,7 +170,7 @@ async def start_call(request: Request) -> Response:
 
 
 @local_only
-@staff_only(*SIM_ROLES)
+@staff_only()
 async def move(request: Request) -> Response:
     """A move in a call: press, silence, answer, no_answer, record, record_nothing, hang_up."""
     services: Services = request.app.state.services
@@ -221,7 +218,7 @@ async def _move(request: Request, data: dict[str, Any], call: Call | None) -> Re
 
 
 @local_only
-@staff_only(*SIM_ROLES)
+@staff_only()
 async def ringing_call(request: Request) -> Response:
     """A call the hotline placed: answer it as the resident, let a machine answer, or let it ring out."""
     services: Services = request.app.state.services
