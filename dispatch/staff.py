@@ -7,6 +7,7 @@ An unknown username costs the same hash as a wrong password, so timing does not 
 from __future__ import annotations
 
 import re
+from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -115,7 +116,26 @@ def authenticate(session: Session, username: str, password: str) -> StaffUser | 
     return user
 
 
-def household_scope(user: StaffUser) -> ColumnElement[bool]:
+class Principal(Protocol):
+    """Whoever acts through the console or the API (a staff account or an API token): a role and a scope."""
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def community_id(self) -> int | None: ...
+
+    @property
+    def grid_id(self) -> int | None: ...
+
+    @property
+    def audit_ref(self) -> str: ...
+
+    @property
+    def audit_name(self) -> str: ...
+
+
+def household_scope(user: Principal) -> ColumnElement[bool]:
     """A filter on Household: the households this account may see and act on."""
     if user.role == StaffRole.ADMIN:
         return true()

@@ -56,6 +56,25 @@ class MessageCatalog:
                     raise MessageCatalogError(f"{path.name}: [{language}] {key} has other placeholders than zh-CN")
         return cls(version=version, texts=data)
 
+    @classmethod
+    def load_all(cls, paths: list[Path]) -> MessageCatalog:
+        """Several catalog files as one (the console keeps one file per page). A key may be in only one file.
+
+        Raises:
+            MessageCatalogError: A file is bad, the files' languages differ, or two files share a key.
+        """
+        parts = [cls.load(path) for path in paths]
+        merged: dict[str, dict[str, str]] = {language: {} for language in parts[0].texts}
+        for path, part in zip(paths, parts, strict=True):
+            if set(part.texts) != set(merged):
+                raise MessageCatalogError(f"{path.name}: has other languages than {paths[0].name}")
+            for language, table in part.texts.items():
+                shared = set(table) & set(merged[language])
+                if shared:
+                    raise MessageCatalogError(f"{path.name}: keys already in another file: {sorted(shared)}")
+                merged[language].update(table)
+        return cls(version=parts[0].version, texts=merged)
+
     def render(self, key: str, language: str, **fields: object) -> str:
         """The text `key` in `language` (zh-CN if the language is unknown), filled in with `fields`."""
         table = self.texts.get(language) or self.texts[FALLBACK_LANGUAGE]

@@ -19,7 +19,8 @@ from starlette.staticfiles import StaticFiles
 
 from dispatch.exceptions import InvalidInboundMessage
 from dispatch.ivr.script import AUDIO_DIR
-from hotline.console import pages
+from hotline import api
+from hotline.console import admin, outreach, pages, register, reports, tasks
 from hotline.console.auth import session_middleware
 from hotline.services import Services
 from hotline.settings import Settings
@@ -36,6 +37,11 @@ CONSOLE_ROUTES = [
     Route("/login", pages.login, methods=["GET", "POST"]),
     Route("/logout", pages.logout, methods=["POST"]),
     Route("/board", pages.board),
+    *tasks.ROUTES,
+    *register.ROUTES,
+    *outreach.ROUTES,
+    *reports.ROUTES,
+    *admin.ROUTES,
     Route("/simulator", simulator.simulator_page),
     Route("/simulator/api/people", simulator.people),
     Route("/simulator/api/phone", simulator.phone_state),
@@ -116,6 +122,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             # Recorded prompts, fetched by Twilio for <Play>: public, like the words they stand in for.
             Mount("/ivr-audio", StaticFiles(directory=AUDIO_DIR, check_dir=False), name="ivr-audio"),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+            # The JSON API: bearer tokens, no cookies, so no CSRF to worry about.
+            Mount("/api/v1", routes=api.ROUTES),
             # The console last: its Mount takes every other path, and only it reads session cookies.
             Mount("", routes=CONSOLE_ROUTES, middleware=[session_middleware(settings)]),
         ],

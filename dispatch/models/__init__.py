@@ -10,6 +10,7 @@ from dispatch.models.checkins import (
     CheckinRung,
     CheckinStatus,
 )
+from dispatch.models.console import ApiToken, AuditEntry, Notice
 from dispatch.models.messages import InboundMessage, InboundOutcome, LocalOutboxEntry, OutboundMessage, OutboundStatus
 from dispatch.models.register import (
     Channel,
@@ -32,6 +33,8 @@ from dispatch.models.tasks import Task, TaskCategory, TaskEvent, TaskPriority, T
 __all__ = [
     "CHECKIN_WAITING",
     "NAMING_CONVENTION",
+    "ApiToken",
+    "AuditEntry",
     "Base",
     "Call",
     "Channel",
@@ -50,6 +53,7 @@ __all__ = [
     "Liaison",
     "LiaisonRole",
     "LocalOutboxEntry",
+    "Notice",
     "OutboundMessage",
     "OutboundStatus",
     "Resident",

@@ -102,6 +102,7 @@ class OutboundMessage(Base):
     status: Mapped[OutboundStatus] = mapped_column(String(16), default=OutboundStatus.PENDING)
     task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
     checkin_id: Mapped[int | None] = mapped_column(ForeignKey("checkins.id"))  # a check-in SMS, reminder or call
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id"), index=True)  # a copy of a notice
     call_result: Mapped[str | None] = mapped_column(String(16))  # a call: human, machine, busy, no-answer, failed
     provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     error_code: Mapped[int | None] = mapped_column(Integer)  # Twilio's ErrorCode, e.g. 30003 unreachable

@@ -33,3 +33,12 @@ class StaffUser(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def audit_ref(self) -> str:
+        """How the audit log names this account."""
+        return f"staff:{self.id}"
+
+    @property
+    def audit_name(self) -> str:
+        return self.display_name

@@ -14,7 +14,8 @@ from dispatch.texts import MessageCatalog
 from hotline.console.auth import CSRF_FIELD, csrf_token
 
 HERE = Path(__file__).parent
-CONSOLE_TEXTS = MessageCatalog.load(HERE / "texts.toml")
+# The shared words in texts.toml; each page's own words in texts/<page>.toml.
+CONSOLE_TEXTS = MessageCatalog.load_all([HERE / "texts.toml", *sorted((HERE / "texts").glob("*.toml"))])
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
 
 
