@@ -62,3 +62,8 @@ class InvalidPlan(DispatchError):
 
 class InvalidStaffUser(DispatchError):
     """A staff account cannot be made or changed as asked; the message says why, for the admin."""
+
+
+class InvalidAction(DispatchError):
+    """Staff asked for something that cannot be done to this object in its state (e.g. closing a cancelled task),
+    or gave a bad value. The message says what and why, in words staff can act on."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +36,18 @@ def page(
     def t(key: str, **fields: object) -> str:
         return CONSOLE_TEXTS.render(key, language, **fields)
 
+    zone = request.app.state.services.settings.timezone
+
+    def when(moment: datetime | None, pattern: str = "%m-%d %H:%M") -> str:
+        """A stored UTC time as the hotline's local time ("-" for none)."""
+        return "-" if moment is None else moment.astimezone(zone).strftime(pattern)
+
     return TEMPLATES.TemplateResponse(
         request,
         template,
         {
             "t": t,
+            "when": when,
             "lang": language,
             "user": user,
             "csrf_field": CSRF_FIELD,
