@@ -189,12 +189,12 @@ def _apply(
         return texts("liaison_declined", task_id=task.id), []
     if command.verb == "accept":
         task.status, task.offer_deadline, task.accepted_at = TaskStatus.ACCEPTED, None, now
-        feedback = _tell_resident(session, task, "accepted", liaison, catalog)
+        feedback = tell_resident(session, task, "accepted", liaison, catalog)
         address = doorstep_address(task.household)
         return texts("liaison_accepted", task_id=task.id, category=texts(f"category_{task.category}"),
                      resident_name=resident_names(task), address=address), feedback  # fmt: skip
     task.status, task.offer_deadline = TaskStatus.DONE, None
-    feedback = _tell_resident(session, task, "done", liaison, catalog)
+    feedback = tell_resident(session, task, "done", liaison, catalog)
     return texts("liaison_done", task_id=task.id), feedback
 
 
@@ -226,7 +226,7 @@ def accept_oldest(
     return None, []
 
 
-def _tell_resident(session: Session, task: Task, stage: str, liaison: Liaison, catalog: MessageCatalog) -> list[int]:
+def tell_resident(session: Session, task: Task, stage: str, liaison: Liaison, catalog: MessageCatalog) -> list[int]:
     """Feedback in the resident's language, to the number the need came from; once per task and stage.
 
     Residents on voice, and landlines, get an automated call that says it instead of an SMS.

@@ -1,0 +1,235 @@
+"""What staff do to a task from the console or the API: assign or reassign it, add a note, close it, cancel it,
+or triage an "other" task (分流) by choosing its category.
+
+Each action locks the task, checks it is in the staff member's scope (`where`, from `household_scope`) and in a
+state the action makes sense for, records a TaskEvent under the staff member's name and an audit entry, and
+returns the outbound messages it decided; the caller hands those to the queue after the commit. Doing an action
+twice is safe: the second finds the task already in the state the first left it in, and is refused with a
+message saying so, sending nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
+
+from dispatch import audit, ladder
+from dispatch.context import DispatchContext
+from dispatch.exceptions import InvalidAction, NotFound
+from dispatch.liaison_replies import tell_resident
+from dispatch.models import Household, Liaison, Task, TaskCategory, TaskEvent, TaskPriority, TaskStatus
+from dispatch.outbox import queue_sms
+from dispatch.staff import Principal
+from dispatch.task_messages import task_text
+
+OPEN = (TaskStatus.NEW, TaskStatus.OFFERED, TaskStatus.ACCEPTED, TaskStatus.DECLINED, TaskStatus.ESCALATED)
+NOTE_LIMIT = 500
+# Categories a clerk may give an "other" task; "other" itself is what triage ends.
+TRIAGE_CATEGORIES = tuple(c for c in TaskCategory if c is not TaskCategory.OTHER)
+
+
+def scoped_task(session: Session, task_id: int, where: ColumnElement[bool], *, lock: bool = False) -> Task:
+    """The task, if it exists and is in scope; locked for update if `lock`.
+
+    A task with no household (a number several households share) is only in an admin's scope.
+
+    Raises:
+        NotFound: no such task, or not in scope (the same answer, so ids outside the scope reveal nothing).
+    """
+    found = session.scalar(
+        select(Task.id).outerjoin(Household, Household.id == Task.household_id).where(Task.id == task_id, where)
+    )
+    task = session.get(Task, task_id, with_for_update=lock, populate_existing=lock) if found is not None else None
+    if task is None:
+        raise NotFound("task", str(task_id))
+    return task
+
+
+def liaisons_in_scope(session: Session, where: ColumnElement[bool]) -> list[Liaison]:
+    """Active liaisons with a phone who serve a household in scope, or belong to a grid that has one."""
+    serving = select(Household.primary_liaison_id).where(where).union(select(Household.backup_liaison_id).where(where))
+    grids = select(Household.grid_id).where(where, Household.grid_id.is_not(None))
+    return list(
+        session.scalars(
+            select(Liaison)
+            .where(Liaison.active, Liaison.phone.is_not(None), Liaison.id.in_(serving) | Liaison.grid_id.in_(grids))
+            .order_by(Liaison.name, Liaison.id)
+        )
+    )
+
+
+def _open(task: Task, action: str) -> None:
+    if task.status not in OPEN:
+        raise InvalidAction(f"task #{task.id} is {task.status}; it cannot be {action}")
+
+
+def _event(session: Session, task: Task, kind: str, actor: Principal, now: datetime, detail: str = "") -> TaskEvent:
+    event = TaskEvent(task=task, kind=kind, actor=actor.audit_ref, channel="console", at=now, detail=detail)
+    session.add(event)
+    task.updated_at = now
+    return event
+
+
+def _tell_liaison(
+    session: Session, task: Task, liaison: Liaison | None, key: str, context: DispatchContext
+) -> list[int]:
+    """Tell the liaison who had the task that they need not do it any more (once per task, liaison and reason)."""
+    if liaison is None or liaison.phone is None:
+        return []
+    body = context.catalog.render(
+        key,
+        context.staff_language,
+        task_id=task.id,
+        category=context.catalog.render(f"category_{task.category}", context.staff_language),
+    )
+    sms = queue_sms(session, dedupe_key=f"task:{task.id}:{key}:{liaison.id}", to_phone=liaison.phone, body=body,
+                    task_id=task.id)  # fmt: skip
+    return [sms.id] if sms else []
+
+
+def assign(
+    session: Session,
+    task_id: int,
+    liaison_id: int,
+    *,
+    actor: Principal,
+    where: ColumnElement[bool],
+    now: datetime,
+    context: DispatchContext,
+) -> list[int]:
+    """Offer the task to `liaison_id`, who takes it by reply as with any offer; the liaison who had it is told.
+
+    The task keeps its rung: if the new liaison does not take it in time, it climbs on from where it was.
+
+    Raises:
+        NotFound: the task is not in scope.
+        InvalidAction: the task is closed, the liaison is not an active liaison in scope, or already has it.
+    """
+    task = scoped_task(session, task_id, where, lock=True)
+    _open(task, "assigned")
+    liaison = next((li for li in liaisons_in_scope(session, where) if li.id == liaison_id), None)
+    if liaison is None or liaison.phone is None:
+        raise InvalidAction(f"liaison {liaison_id} is not an active liaison with a phone in your part of the register")
+    if task.assignee_liaison_id == liaison.id:
+        raise InvalidAction(f"task #{task.id} is already with {liaison.name}")
+    outbound = _tell_liaison(session, task, task.assignee, "liaison_task_reassigned", context)
+    task.assignee, task.status, task.accepted_at = liaison, TaskStatus.OFFERED, None
+    task.offer_deadline = ladder.deadline(task, now, context)
+    event = _event(session, task, "assigned", actor, now, f"liaison:{liaison.id}")
+    session.flush()
+    sms = queue_sms(
+        session,
+        dedupe_key=f"task:{task.id}:assign:{event.id}",
+        to_phone=liaison.phone,
+        body=task_text(session, task, "liaison_task_offer", context.catalog, context.staff_language),
+        task_id=task.id,
+    )
+    audit.record(session, actor, "assign", "task", task.id, f"liaison:{liaison.id}", at=now)
+    return [*outbound, *([sms.id] if sms else [])]
+
+
+def add_note(
+    session: Session, task_id: int, text: str, *, actor: Principal, where: ColumnElement[bool], now: datetime
+) -> None:
+    """Add a note to the task's history (any state: a note after closing is still worth keeping).
+
+    Raises:
+        NotFound: the task is not in scope.
+        InvalidAction: the note is empty or longer than NOTE_LIMIT characters.
+    """
+    text = text.strip()
+    if not text or len(text) > NOTE_LIMIT:
+        raise InvalidAction(f"a note needs 1 to {NOTE_LIMIT} characters")
+    task = scoped_task(session, task_id, where, lock=True)
+    _event(session, task, "note", actor, now, text)
+    audit.record(session, actor, "note", "task", task.id, at=now)
+
+
+def close(
+    session: Session,
+    task_id: int,
+    *,
+    actor: Principal,
+    where: ColumnElement[bool],
+    now: datetime,
+    context: DispatchContext,
+    note: str = "",
+) -> list[int]:
+    """Mark the task done. If a liaison had it, the resident is told it is done as if the liaison had replied.
+
+    Raises:
+        NotFound: the task is not in scope.
+        InvalidAction: the task is already done or cancelled.
+    """
+    task = scoped_task(session, task_id, where, lock=True)
+    _open(task, "closed")
+    task.status, task.offer_deadline = TaskStatus.DONE, None
+    _event(session, task, "done", actor, now, note.strip()[:NOTE_LIMIT])
+    audit.record(session, actor, "close", "task", task.id, at=now)
+    return tell_resident(session, task, "done", task.assignee, context.catalog) if task.assignee else []
+
+
+def cancel(
+    session: Session,
+    task_id: int,
+    *,
+    actor: Principal,
+    where: ColumnElement[bool],
+    now: datetime,
+    context: DispatchContext,
+    reason: str = "",
+) -> list[int]:
+    """Cancel the task: it needs nothing more. The liaison who had it is told not to do it.
+
+    Raises:
+        NotFound: the task is not in scope.
+        InvalidAction: the task is already done or cancelled.
+    """
+    task = scoped_task(session, task_id, where, lock=True)
+    _open(task, "cancelled")
+    outbound = _tell_liaison(session, task, task.assignee, "liaison_task_cancelled", context)
+    task.status, task.offer_deadline = TaskStatus.CANCELLED, None
+    _event(session, task, "cancelled", actor, now, reason.strip()[:NOTE_LIMIT])
+    audit.record(session, actor, "cancel", "task", task.id, at=now)
+    return outbound
+
+
+def triage(
+    session: Session,
+    task_id: int,
+    category: str,
+    *,
+    actor: Principal,
+    where: ColumnElement[bool],
+    now: datetime,
+    context: DispatchContext,
+) -> list[int]:
+    """分流: give an "other" task (one the parser did not understand) its real category. An "unwell" task becomes
+    urgent, with the duty staff told at once and a shorter deadline, as if the resident's words had said so.
+
+    Raises:
+        NotFound: the task is not in scope.
+        InvalidAction: the task is not an open "other" task, the category is unknown, or the same message already
+            made a task of that category.
+    """
+    if category not in TRIAGE_CATEGORIES:
+        raise InvalidAction(f"category must be one of: {', '.join(TRIAGE_CATEGORIES)}")
+    task = scoped_task(session, task_id, where, lock=True)
+    _open(task, "triaged")
+    if task.category != TaskCategory.OTHER:
+        raise InvalidAction(f"task #{task.id} is already sorted as {task.category}")
+    if task.source_message_id is not None:
+        twin = session.scalar(
+            select(Task.id).where(Task.source_message_id == task.source_message_id, Task.category == category)
+        )
+        if twin is not None:
+            raise InvalidAction(f"the same message already made {category} task #{twin}; cancel this one instead")
+    task.category = TaskCategory(category)
+    _event(session, task, "triaged", actor, now, f"other→{category}")
+    audit.record(session, actor, "triage", "task", task.id, f"other→{category}", at=now)
+    if category == TaskCategory.UNWELL and task.priority != TaskPriority.URGENT:
+        task.priority = TaskPriority.URGENT
+        return ladder.became_urgent(session, task, now, context)
+    return []

@@ -1,0 +1,176 @@
+"""Reading tasks for staff: the filtered list, and one task's whole history (every event, offer, reply, delivery
+status and call), within a staff member's scope."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session, aliased
+
+from dispatch.models import Call, Grid, Household, InboundMessage, Liaison, OutboundMessage, Resident, Task, TaskStatus
+from dispatch.task_actions import OPEN, scoped_task
+
+TASK_PAGE = 100
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """What the task list shows. `status` is a TaskStatus value, or "open" for every open one."""
+
+    status: str | None = None
+    category: str | None = None
+    grid_id: int | None = None
+    liaison_id: int | None = None
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    """One task in the list."""
+
+    id: int
+    category: str
+    priority: str
+    status: str
+    rung: int
+    resident: str
+    grid: str
+    liaison: str
+    created_at: datetime
+    updated_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "created_at": self.created_at.isoformat(), "updated_at": self.updated_at.isoformat()}
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    """One line of a task's history: an event, a message sent, or a call, in time order."""
+
+    at: datetime
+    kind: str  # event, outbound, inbound, call
+    what: str  # the event kind, the message's status, the call's status
+    who: str  # an actor ("liaison:3", "staff:1", "system") or a phone number (staff see numbers)
+    channel: str
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "at": self.at.isoformat()}
+
+
+@dataclass(frozen=True)
+class TaskDetail:
+    """One task and everything that happened to it."""
+
+    task: TaskRow
+    description: str
+    household_id: int | None
+    resident_id: int | None
+    assignee_id: int | None
+    offer_deadline: datetime | None
+    accepted_at: datetime | None
+    history: list[HistoryItem] = field(default_factory=list)
+
+    @property
+    def open(self) -> bool:
+        return self.task.status in OPEN
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.task.as_dict(),
+            "description": self.description,
+            "household_id": self.household_id,
+            "resident_id": self.resident_id,
+            "assignee_id": self.assignee_id,
+            "offer_deadline": self.offer_deadline.isoformat() if self.offer_deadline else None,
+            "accepted_at": self.accepted_at.isoformat() if self.accepted_at else None,
+            "history": [item.as_dict() for item in self.history],
+        }
+
+
+def list_tasks(
+    session: Session, where: ColumnElement[bool], filters: TaskFilter, *, limit: int = TASK_PAGE, offset: int = 0
+) -> list[TaskRow]:
+    """Tasks in scope matching `filters`, urgent and open first, newest first within that."""
+    liaison = aliased(Liaison)
+    query = (
+        select(Task, Resident.name, Grid.name, liaison.name)
+        .outerjoin(Household, Household.id == Task.household_id)
+        .outerjoin(Resident, Resident.id == Task.resident_id)
+        .outerjoin(Grid, Grid.id == Household.grid_id)
+        .outerjoin(liaison, liaison.id == Task.assignee_liaison_id)
+        .where(where)
+    )
+    if filters.status == "open":
+        query = query.where(Task.status.in_(OPEN))
+    elif filters.status:
+        query = query.where(Task.status == filters.status)
+    if filters.category:
+        query = query.where(Task.category == filters.category)
+    if filters.grid_id is not None:
+        query = query.where(Household.grid_id == filters.grid_id)
+    if filters.liaison_id is not None:
+        query = query.where(Task.assignee_liaison_id == filters.liaison_id)
+    query = query.order_by(Task.status.in_(OPEN).desc(), (Task.priority == "urgent").desc(), Task.id.desc())
+    rows = session.execute(query.limit(limit).offset(offset)).all()
+    return [_row(task, resident, grid, name) for task, resident, grid, name in rows]
+
+
+def _row(task: Task, resident: str | None, grid: str | None, liaison: str | None) -> TaskRow:
+    return TaskRow(
+        id=task.id,
+        category=task.category,
+        priority=task.priority,
+        status=task.status,
+        rung=task.rung,
+        resident=resident or "-",
+        grid=grid or "-",
+        liaison=liaison or "-",
+        created_at=task.created_at,
+        updated_at=task.updated_at,
+    )
+
+
+def task_detail(session: Session, task_id: int, where: ColumnElement[bool]) -> TaskDetail:
+    """The task and its history, oldest first.
+
+    Raises:
+        NotFound: no such task, or not in scope.
+    """
+    task = scoped_task(session, task_id, where)
+    history = [
+        HistoryItem(e.at, "event", e.kind, e.actor, e.channel, e.detail) for e in task.events
+    ]  # fmt: skip
+    for sms in session.scalars(select(OutboundMessage).where(OutboundMessage.task_id == task.id)):
+        code = f" ({sms.error_code})" if sms.error_code else ""
+        history.append(HistoryItem(sms.created_at, "outbound", f"{sms.status}{code}", sms.to_phone, sms.kind, sms.body))
+    source = session.get(InboundMessage, task.source_message_id) if task.source_message_id else None
+    if source is not None:
+        history.append(HistoryItem(source.received_at, "inbound", str(source.outcome or "received"), source.from_phone,
+                                   source.channel, source.body))  # fmt: skip
+        if source.channel == "voice":
+            call = session.scalar(select(Call).where(Call.call_sid == source.provider_sid.split(":", 1)[0]))
+            if call is not None:
+                detail = f"{call.duration_seconds or 0}s" + (", voicemail" if call.voicemail else "")
+                history.append(HistoryItem(call.started_at, "call", call.status or "in progress", call.from_phone,
+                                           "voice", detail))  # fmt: skip
+    history.sort(key=lambda item: item.at)
+    resident = task.resident.name if task.resident else None
+    grid = task.household.grid.name if task.household and task.household.grid else None
+    return TaskDetail(
+        task=_row(task, resident, grid, task.assignee.name if task.assignee else None),
+        description=task.description,
+        household_id=task.household_id,
+        resident_id=task.resident_id,
+        assignee_id=task.assignee_liaison_id,
+        offer_deadline=task.offer_deadline,
+        accepted_at=task.accepted_at,
+        history=history,
+    )
+
+
+def task_statuses() -> list[str]:
+    """The statuses a filter may name: "open", then each status."""
+    return ["open", *TaskStatus]
