@@ -3,14 +3,25 @@ status and call), within a staff member's scope."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, aliased
 
-from dispatch.models import Call, Grid, Household, InboundMessage, Liaison, OutboundMessage, Resident, Task, TaskStatus
+from dispatch.models import (
+    Call,
+    Grid,
+    Household,
+    InboundMessage,
+    Liaison,
+    OutboundMessage,
+    Resident,
+    StaffUser,
+    Task,
+    TaskStatus,
+)
 from dispatch.task_actions import OPEN, scoped_task
 
 TASK_PAGE = 100
@@ -157,6 +168,8 @@ def task_detail(session: Session, task_id: int, where: ColumnElement[bool]) -> T
                 history.append(HistoryItem(call.started_at, "call", call.status or "in progress", call.from_phone,
                                            "voice", detail))  # fmt: skip
     history.sort(key=lambda item: item.at)
+    names = actor_names(session, {item.who for item in history if item.kind == "event"})
+    history = [replace(item, who=names.get(item.who, item.who)) if item.kind == "event" else item for item in history]
     resident = task.resident.name if task.resident else None
     grid = task.household.grid.name if task.household and task.household.grid else None
     return TaskDetail(
@@ -169,6 +182,25 @@ def task_detail(session: Session, task_id: int, where: ColumnElement[bool]) -> T
         accepted_at=task.accepted_at,
         history=history,
     )
+
+
+def actor_names(session: Session, refs: set[str]) -> dict[str, str]:
+    """Names for actor references in task events ("liaison:3" → 张敏); unknown references stay as they are."""
+    names = {}
+    for ref in refs:
+        kind, _, key = ref.partition(":")
+        if not key.isdigit():
+            continue
+        name: str | None = None
+        if kind == "liaison":
+            name = session.scalar(select(Liaison.name).where(Liaison.id == int(key)))
+        elif kind == "resident":
+            name = session.scalar(select(Resident.name).where(Resident.id == int(key)))
+        elif kind == "staff":
+            name = session.scalar(select(StaffUser.display_name).where(StaffUser.id == int(key)))
+        if name is not None:
+            names[ref] = f"{name} ({ref})"
+    return names
 
 
 def task_statuses() -> list[str]:

@@ -1,7 +1,170 @@
-"""Tasks: the list with filters, one task's whole history, and what staff do to it."""
+"""Tasks: the list with filters, one task's whole history, and what staff do to it (assign, note, close, cancel,
+triage). Every action is recorded under the staff member's name, in the task's history and the audit log."""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from collections.abc import Callable
+from typing import Any
 
-ROUTES: list[BaseRoute] = []
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from dispatch import audit, task_actions
+from dispatch.exceptions import InvalidAction, NotFound
+from dispatch.models import Grid, Household, StaffUser, TaskCategory
+from dispatch.staff import household_scope
+from dispatch.task_views import TASK_PAGE, TaskFilter, list_tasks, task_detail, task_statuses
+from hotline.console.auth import staff_only
+from hotline.console.render import page
+from hotline.handover import send_decided
+from hotline.services import Services
+
+EVENT_KINDS = ("created", "offered", "accepted", "done", "declined", "note", "escalated", "flagged", "assigned",
+               "cancelled", "triaged")  # fmt: skip
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+def _filters(request: Request) -> TaskFilter:
+    """The list's filters from the query string; unknown values are ignored rather than refused."""
+    params = request.query_params
+    status = params.get("status", "open")
+    category = params.get("category") or None
+    return TaskFilter(
+        status=status if status in task_statuses() else None,
+        category=category if category in set(TaskCategory) else None,
+        grid_id=_int(params.get("grid_id")),
+        liaison_id=_int(params.get("liaison_id")),
+    )
+
+
+def _grids(session: Session, user: StaffUser) -> list[tuple[int, str]]:
+    ids = select(Household.grid_id).where(household_scope(user))
+    return [(g.id, g.name) for g in session.scalars(select(Grid).where(Grid.id.in_(ids)).order_by(Grid.name))]
+
+
+@staff_only()
+async def task_list(request: Request) -> Response:
+    """All tasks in scope, filtered; the open "other" tasks waiting for triage on top."""
+    services: Services = request.app.state.services
+    user: StaffUser = request.state.user
+    filters = _filters(request)
+    offset = _int(request.query_params.get("offset")) or 0
+    where = household_scope(user)
+
+    def load() -> dict[str, Any]:
+        with services.readonly() as session:
+            return {
+                "tasks": list_tasks(session, where, filters, limit=TASK_PAGE, offset=offset),
+                "to_triage": list_tasks(session, where, TaskFilter(status="open", category=TaskCategory.OTHER)),
+                "grids": _grids(session, user),
+                "liaisons": [(li.id, li.name) for li in task_actions.liaisons_in_scope(session, where)],
+            }
+
+    data = await run_in_threadpool(load)
+    return page(request, "tasks.html", user, filters=filters, offset=offset, page_size=TASK_PAGE,
+                statuses=task_statuses(), categories=list(TaskCategory),
+                triage_categories=task_actions.TRIAGE_CATEGORIES, catalog=services.catalog, **data)  # fmt: skip
+
+
+async def _detail_page(request: Request, task_id: int, *, error: str | None = None, status_code: int = 200) -> Response:
+    services: Services = request.app.state.services
+    user: StaffUser = request.state.user
+    where = household_scope(user)
+
+    def load() -> dict[str, Any] | None:
+        with services.sessions.begin() as session:
+            try:
+                detail = task_detail(session, task_id, where)
+            except NotFound:
+                return None
+            audit.record(session, user, "view", "task", task_id, at=services.clock())
+            liaisons = [(li.id, li.name) for li in task_actions.liaisons_in_scope(session, where)]
+            return {"detail": detail, "liaisons": liaisons}
+
+    data = await run_in_threadpool(load)
+    if data is None:
+        return page(request, "not_found.html", user, status_code=404)
+    return page(request, "task.html", user, error=error, done=request.query_params.get("done"),
+                triage_categories=task_actions.TRIAGE_CATEGORIES, event_kinds=EVENT_KINDS,
+                catalog=services.catalog, status_code=status_code, **data)  # fmt: skip
+
+
+@staff_only()
+async def task_page(request: Request) -> Response:
+    """One task and its whole history: every event, offer, reply, delivery status and call."""
+    return await _detail_page(request, request.path_params["task_id"])
+
+
+Action = Callable[[Session, Services, int, StaffUser, dict[str, str]], list[int]]
+
+
+def _action(name: str, act: Action) -> Callable[[Request], Any]:
+    """A POST endpoint for one action: do it, commit, queue what it decided, and go back to the task's page."""
+
+    @staff_only()
+    async def endpoint(request: Request) -> Response:
+        services: Services = request.app.state.services
+        user: StaffUser = request.state.user
+        task_id: int = request.path_params["task_id"]
+        form = {key: str(value) for key, value in (await request.form()).items()}
+
+        def run() -> list[int]:
+            with services.sessions.begin() as session:
+                return act(session, services, task_id, user, form)
+
+        try:
+            outbound = await run_in_threadpool(run)
+        except NotFound:
+            return page(request, "not_found.html", user, status_code=404)
+        except InvalidAction as exc:
+            return await _detail_page(request, task_id, error=str(exc), status_code=409)
+        await send_decided(services, outbound)
+        return RedirectResponse(f"/tasks/{task_id}?done={name}", status_code=303)
+
+    endpoint.__name__ = f"task_{name}"
+    return endpoint
+
+
+def _assign(session: Session, services: Services, task_id: int, user: StaffUser, form: dict[str, str]) -> list[int]:
+    liaison_id = _int(form.get("liaison_id"))
+    if liaison_id is None:
+        raise InvalidAction("choose a liaison")
+    return task_actions.assign(session, task_id, liaison_id, actor=user, where=household_scope(user),
+                               now=services.clock(), context=services.intake)  # fmt: skip
+
+
+def _note(session: Session, services: Services, task_id: int, user: StaffUser, form: dict[str, str]) -> list[int]:
+    now = services.clock()
+    task_actions.add_note(session, task_id, form.get("text", ""), actor=user, where=household_scope(user), now=now)
+    return []
+
+
+def _close(session: Session, services: Services, task_id: int, user: StaffUser, form: dict[str, str]) -> list[int]:
+    return task_actions.close(session, task_id, actor=user, where=household_scope(user), now=services.clock(),
+                              context=services.intake, note=form.get("note", ""))  # fmt: skip
+
+
+def _cancel(session: Session, services: Services, task_id: int, user: StaffUser, form: dict[str, str]) -> list[int]:
+    return task_actions.cancel(session, task_id, actor=user, where=household_scope(user), now=services.clock(),
+                               context=services.intake, reason=form.get("reason", ""))  # fmt: skip
+
+
+def _triage(session: Session, services: Services, task_id: int, user: StaffUser, form: dict[str, str]) -> list[int]:
+    return task_actions.triage(session, task_id, form.get("category", ""), actor=user, where=household_scope(user),
+                               now=services.clock(), context=services.intake)  # fmt: skip
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/tasks", task_list),
+    Route("/tasks/{task_id:int}", task_page),
+    *(Route(f"/tasks/{{task_id:int}}/{name}", _action(name, act), methods=["POST"])
+      for name, act in (("assign", _assign), ("note", _note), ("close", _close), ("cancel", _cancel),
+                        ("triage", _triage))),
+]  # fmt: skip
