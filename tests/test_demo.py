@@ -48,14 +48,14 @@ class Demo:
         return self.process.wait(60)
 
 
-def start_demo(tmp: Path) -> Demo:
+def start_demo(tmp: Path, *options: str) -> Demo:
     port = free_port()
     data_dir = tmp / "demo"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_", "REDIS_", "DATABASE_"))}
     log = tmp / "demo.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "hotline", "demo", "--data-dir", str(data_dir), "--port", str(port)],
+            [sys.executable, "-m", "hotline", "demo", "--data-dir", str(data_dir), "--port", str(port), *options],
             env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp,
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
