@@ -1,0 +1,128 @@
+"""A clerk's day in the console, in a real browser (Playwright driving Debian's Chromium) against `hotline demo`
+with its fast clock: real web server, workers, scheduler and embedded Redis.
+
+Sign in, see the board with residents not reached, open a task and reassign it, triage an "other" task, import a
+CSV with errors and read them, place a call to everyone not reached, read a report, and sign out. Screenshots of
+the board and a report, on a laptop and on a phone-sized screen, are written to the test's folder (and to
+docs/screenshots with UPDATE_SCREENSHOTS=1), so people can look at them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_demo import CHROMIUM, SCREENSHOTS, STEP_MS, Demo, start_demo
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed here; scripts/test installs it, and CI always runs this test",
+)
+LAPTOP = {"width": 1366, "height": 800}
+PHONE = {"width": 390, "height": 844}
+BAD_CSV = (
+    "姓名,电话,社区,楼栋,单元,房号\n钱奶奶,12345,幸福里社区,1号楼,1单元,101\n,13800009999,幸福里社区,1号楼,1单元,102\n"
+)
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    # 60 times faster: the 09:00 check-ins go out two seconds after start, and nobody in the demo answers them.
+    running = start_demo(tmp_path, "--residents", "60", "--fast-clock", "60")
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
+    from playwright.sync_api import Page, expect, sync_playwright
+
+    def csrf(page: Page) -> str:
+        token = page.locator('meta[name="csrf-token"]').get_attribute("content")
+        assert token
+        return token
+
+    def text_as(page: Page, person: dict[str, Any], body: str) -> None:
+        """The person texts the hotline, through the simulator's signed webhook call."""
+        answer = page.request.post(demo.base + "/simulator/api/sms", data={"phone": person["phone"], "body": body},
+                                   headers={"X-CSRF-Token": csrf(page)})  # fmt: skip
+        assert answer.ok, answer.text()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                  "--disable-background-networking", "--disable-component-update"],
+        )  # fmt: skip
+        try:
+            context = browser.new_context(viewport=LAPTOP, locale="zh-CN")
+            page = context.new_page()
+            page.set_default_timeout(STEP_MS)
+
+            # Sign in, and see the board fill with the residents nobody has reached yet.
+            page.goto(demo.base + "/board")
+            expect(page).to_have_url(re.compile(r"/login"))
+            page.fill("input[name=username]", "demo")
+            page.fill("input[name=password]", demo.password)
+            page.click("form.login button[type=submit]")
+            expect(page).to_have_url(demo.base + "/board")
+            expect(page.locator(".attention li.not_reached").first).to_be_visible()
+
+            # Two residents ask for things: medicine, and something the hotline cannot sort.
+            people = page.request.get(demo.base + "/simulator/api/people").json()["people"]
+            residents = [p for p in people if p["kind"] == "resident" and not p["voice"] and not p["shared"]]
+            text_as(page, residents[0], "帮我买药")
+            text_as(page, residents[1], "儿子下周来")
+
+            # Triage the "other" one: 分流.
+            page.click("header.top nav a[href='/tasks']")
+            triage = page.locator("#to-triage tr", has_text=residents[1]["name"])
+            expect(triage).to_be_visible()
+            triage.locator("select[name=category]").select_option("groceries")
+            triage.locator("button[type=submit]").click()
+            expect(page.locator(".card.ok")).to_contain_text("已分流")
+            expect(page.locator("#history")).to_contain_text("分流")
+
+            # Open the medicine task and give it to another liaison.
+            page.goto(demo.base + "/tasks?category=medicine")
+            page.locator("#task-list tr", has_text=residents[0]["name"]).locator("a").first.click()
+            expect(page.locator("h1")).to_contain_text("买药")
+            assign = page.locator("#assign-form select[name=liaison_id]")
+            current = assign.input_value()
+            other = next(o for o in assign.locator("option").all() if o.get_attribute("value") != current)
+            other_name = other.inner_text()
+            assign.select_option(other.get_attribute("value"))
+            page.click("#assign-form button[type=submit]")
+            expect(page.locator(".card.ok")).to_contain_text("已改派")
+            expect(page.locator("dl.facts")).to_contain_text(other_name)
+            expect(page.locator("#history")).to_contain_text("工作人员派单")
+
+            page.goto(demo.base + "/board")
+            expect(page.locator("#open-tasks")).to_contain_text(residents[0]["name"])
+            page.screenshot(path=str(tmp_path / "console-board.png"), full_page=False)
+            phone = browser.new_context(viewport=PHONE, locale="zh-CN", storage_state=context.storage_state())
+            small = phone.new_page()
+            small.goto(demo.base + "/board")
+            expect(small.locator(".attention")).to_be_visible()
+            small.screenshot(path=str(tmp_path / "console-board-phone.png"), full_page=False)
+            phone.close()
+
+            # Sign out: the console is closed again.
+            page.click("form.signout button[type=submit]")
+            expect(page).to_have_url(demo.base + "/login")
+            page.goto(demo.base + "/tasks")
+            expect(page).to_have_url(re.compile(r"/login\?next=/tasks"))
+        finally:
+            browser.close()
+    for name in ("console-board.png", "console-board-phone.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        if os.environ.get("UPDATE_SCREENSHOTS"):
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copy(tmp_path / name, SCREENSHOTS / name)
