@@ -101,7 +101,7 @@ def coverage(session: Session, day: date, now: datetime, where: ColumnElement[bo
         .join(Household, Household.id == Resident.household_id)
         .outerjoin(Community, Community.id == Household.community_id)
         .outerjoin(Grid, Grid.id == Household.grid_id)
-        .where(Resident.status == ResidentStatus.OPTED_OUT)
+        .where(Resident.status == ResidentStatus.OPTED_OUT, true() if where is None else where)
     ).all()
     for community_name, grid_name in opted_out:
         key = (community_name or "-", grid_name or "-")
