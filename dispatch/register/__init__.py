@@ -12,6 +12,15 @@ from dispatch.register.csv_export import export_liaisons, export_residents
 from dispatch.register.csv_import import ImportReport, import_residents
 from dispatch.register.csv_liaisons import import_liaisons
 from dispatch.register.csv_read import RowError, Vocabulary
+from dispatch.register.edit import (
+    EditRefused,
+    FieldProblem,
+    assignable_liaisons,
+    set_liaisons,
+    update_plan,
+    update_resident,
+)
+from dispatch.register.history import ResidentHistory, resident_history
 from dispatch.register.people import (
     Address,
     SenderMatch,
@@ -29,18 +38,24 @@ from dispatch.register.people import (
     match_sender,
     sole_community,
 )
+from dispatch.register.search import ResidentRow, search_residents, standings_today
 
 __all__ = [
     "DEFAULT_MAX_LOAD",
     "Address",
     "CoverageReport",
     "Deactivation",
+    "EditRefused",
+    "FieldProblem",
     "ImportReport",
+    "ResidentHistory",
+    "ResidentRow",
     "RowError",
     "SenderMatch",
     "Vocabulary",
     "add_liaison",
     "add_resident",
+    "assignable_liaisons",
     "coverage_report",
     "deactivate_liaison",
     "describe_address",
@@ -58,5 +73,11 @@ __all__ = [
     "list_liaisons",
     "list_residents",
     "match_sender",
+    "resident_history",
+    "search_residents",
+    "set_liaisons",
     "sole_community",
+    "standings_today",
+    "update_plan",
+    "update_resident",
 ]

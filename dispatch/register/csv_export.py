@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterable
 
 import phonenumbers
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.orm import Session, selectinload
 
 from dispatch.models import Grid, Household, Liaison, Resident
@@ -34,11 +34,21 @@ def _write(header: list[str], rows: Iterable[list[str]]) -> bytes:
     return buffer.getvalue().encode("utf-8-sig")
 
 
-def export_residents(session: Session, vocabulary: Vocabulary, language: int = 0, region: str = "CN") -> bytes:
-    """The whole register of residents in the import format. `language` 0 writes Chinese, 1 English."""
+def export_residents(
+    session: Session,
+    vocabulary: Vocabulary,
+    language: int = 0,
+    region: str = "CN",
+    *,
+    where: ColumnElement[bool] | None = None,
+) -> bytes:
+    """The register of residents in the import format. `language` 0 writes Chinese, 1 English. `where`, a filter
+    on Household (a staff member's scope), narrows it; None exports everyone."""
     keys = list(vocabulary.tables["residents"])
     residents = session.scalars(
         select(Resident)
+        .join(Household, Household.id == Resident.household_id)
+        .where(true() if where is None else where)
         .options(
             selectinload(Resident.phones),
             selectinload(Resident.household).selectinload(Household.community),

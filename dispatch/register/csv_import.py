@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, selectinload
 
 from dispatch.models import (
@@ -135,7 +135,10 @@ def _snapshot(resident: Resident) -> tuple[object, ...]:
     )
 
 
-def import_residents(session: Session, data: bytes, *, region: str, vocabulary: Vocabulary) -> ImportReport:
+def import_residents(
+    session: Session, data: bytes, *, region: str, vocabulary: Vocabulary,
+    where: ColumnElement[bool] | None = None, only_community: str | None = None
+) -> ImportReport:  # fmt: skip
     """Check every row of a residents file, then apply them all, or none if any row is bad.
 
     Args:
@@ -143,6 +146,8 @@ def import_residents(session: Session, data: bytes, *, region: str, vocabulary: 
         data: The file's bytes (UTF-8, UTF-8 with BOM, or GB18030).
         region: HOTLINE_REGION, for national numbers.
         vocabulary: Column headers and values.
+        where: A staff member's scope (a filter on Household): a row may update only a resident in it.
+        only_community: The one community rows may name (a clerk's); a new resident's blank community is it.
 
     Returns:
         The report: errors, or which lines created, updated or left residents unchanged.
@@ -161,8 +166,9 @@ def import_residents(session: Session, data: bytes, *, region: str, vocabulary: 
             selectinload(Resident.household).selectinload(Household.grid),
         )
     ).all()
+    in_scope = None if where is None else set(session.scalars(select(Resident.id).join(Household).where(where)))
     known = _Known(
-        by_id={r.id: r for r in residents},
+        by_id={r.id: r for r in residents if in_scope is None or r.id in in_scope},  # others: as if not there
         by_name=_group_by_name(residents),
         liaisons={liaison.phone: liaison for liaison in session.scalars(select(Liaison)) if liaison.phone},
     )
@@ -175,6 +181,9 @@ def import_residents(session: Session, data: bytes, *, region: str, vocabulary: 
             continue
         errors: list[RowError] = []
         values, existing = _check_resident_row(row, region, vocabulary, known, errors)
+        if existing is not None and in_scope is not None and existing.id not in in_scope:  # matched by name
+            errors.append(row.error("name", "is a resident outside your part of the register; ask an admin"))
+            existing = None
         identity: object = existing.id if existing else (values.get("name"), values.get("phones"))
         if identity in seen:
             errors.append(row.error("name", f"repeats line {seen[identity]}"))
@@ -185,6 +194,11 @@ def import_residents(session: Session, data: bytes, *, region: str, vocabulary: 
             given = address if isinstance(address, tuple) else (None,) * len(current)
             address = tuple(a or b for a, b in zip(given, current, strict=True))
             values["address"] = address
+        if only_community is not None:
+            address = tuple(address) if isinstance(address, tuple) else (None,) * len(ADDRESS)
+            if address[0] not in (None, only_community):
+                errors.append(row.error("community", f"{address[0]!r} is not your community ({only_community})"))
+            address = values["address"] = (only_community, *address[1:])
         if "grid" in values and not (isinstance(address, tuple) and address[0]):
             errors.append(row.error("grid", "needs the community it belongs to"))
         if isinstance(address, tuple) and None not in address:
@@ -196,7 +210,6 @@ def import_residents(session: Session, data: bytes, *, region: str, vocabulary: 
     if report.errors:
         report.errors.sort(key=lambda e: e.line)
         return report
-
     places = Places(session)
     for row, existing, values in plans:
         before = _snapshot(existing) if existing else None
