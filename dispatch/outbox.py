@@ -247,19 +247,22 @@ def pending_ids(session: Session, *, older_than: datetime, limit: int = 1000) ->
         session.scalars(
             select(OutboundMessage.id)
             .where(OutboundMessage.status == OutboundStatus.PENDING, OutboundMessage.created_at < older_than)
-            # Task and feedback SMS first: a throttled campaign's thousands of rows must not hide them.
-            .order_by(OutboundMessage.checkin_id.is_not(None), OutboundMessage.id)
+            # Task and feedback SMS first: a throttled campaign's or notice's thousands of rows must not hide them.
+            .order_by(
+                OutboundMessage.checkin_id.is_not(None) | OutboundMessage.notice_id.is_not(None), OutboundMessage.id
+            )
             .limit(limit)
         )
     )
 
 
 def checkin_ids(session: Session, outbound_ids: list[int]) -> set[int]:
-    """Those of `outbound_ids` that are check-in SMS, reminders or calls (campaign traffic)."""
+    """Those of `outbound_ids` that are bulk traffic: check-in SMS, reminders or calls, and copies of notices."""
     if not outbound_ids:
         return set()
     found = select(OutboundMessage.id).where(
-        OutboundMessage.id.in_(outbound_ids), OutboundMessage.checkin_id.is_not(None)
+        OutboundMessage.id.in_(outbound_ids),
+        OutboundMessage.checkin_id.is_not(None) | OutboundMessage.notice_id.is_not(None),
     )
     return set(session.scalars(found))
 

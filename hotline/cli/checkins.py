@@ -9,6 +9,7 @@ from dataclasses import asdict
 from datetime import date, timedelta
 
 import click
+from sqlalchemy import true
 
 from dispatch.checkins.plans import clear_plan, set_plan
 from dispatch.checkins.report import COLUMNS, coverage
@@ -108,7 +109,7 @@ def call(resident_ids: tuple[int, ...], not_reached: bool, community: str | None
     with _services() as services:
         now = services.clock()
         with services.readonly() as session:
-            chosen = select_residents(session, selection, now, services.intake)
+            chosen = select_residents(session, selection, now, services.intake, where=true())  # the whole register
         if not chosen:
             click.echo("nobody to call")
             return
