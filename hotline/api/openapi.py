@@ -1,0 +1,360 @@
+"""The OpenAPI 3.1 document of /api/v1, written by hand, served at /api/v1/openapi.json without a token.
+
+A test walks every route under /api/v1 and checks each (path, method) is documented here, and each documented one
+is a route, so the document cannot drift from the code. The schemas live in `openapi_schemas`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from dispatch.models import ResidentCategory, TaskCategory
+from dispatch.notices import BODY_LIMIT, CHANNELS, TARGET_KINDS
+from dispatch.task_actions import NOTE_LIMIT, TRIAGE_CATEGORIES
+from dispatch.task_views import task_statuses
+from hotline.api.openapi_schemas import SCHEMAS, array, obj, ref, some
+
+Json = dict[str, Any]
+
+ERRORS = {
+    "400": "Malformed query or JSON body.",
+    "401": "No token, or an unknown or revoked one.",
+    "403": "This token's role may not do this.",
+    "404": "No such object, or not in this token's scope (the same answer).",
+    "409": "The object's state refuses this action (the message says why).",
+    "413": "The body is over 64 KiB.",
+    "415": "The body is not application/json.",
+    "422": "A field is missing, unknown, or of the wrong type or value.",
+}
+
+
+def _json(schema: Json) -> Json:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def query(name: str, schema: Json, description: str) -> Json:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+INT = {"type": "integer", "minimum": 0}
+
+
+def op(
+    summary: str,
+    tag: str,
+    result: Json,
+    *,
+    params: tuple[Json, ...] = (),
+    body: Json | None = None,
+    body_required: bool = True,
+    errors: str = "",
+    description: str = "",
+) -> Json:
+    """One operation: its parameters, its JSON body, its answer, and the errors it can give (besides 401)."""
+    codes = sorted({"401", *errors.split()} | ({"400", "413", "415", "422"} if body else set()))
+    operation: Json = {
+        "summary": summary,
+        "tags": [tag],
+        "operationId": "",
+        "parameters": list(params),
+        "responses": {
+            "200": {"description": "Done.", **_json(result)},
+            **{code: {"description": ERRORS[code], **_json(ref("Error"))} for code in codes},
+        },
+    }
+    if description:
+        operation["description"] = description
+    if body is not None:
+        strict = {"additionalProperties": False} if body.get("type") == "object" else {}
+        operation["requestBody"] = {"required": body_required, **_json({**body, **strict})}
+    return operation
+
+
+def _action(summary: str, body: Json, *, required: bool = True, description: str = "") -> Json:
+    return {"post": op(summary, "tasks", ref("TaskActionResult"), params=(ID,), body=body, body_required=required,
+                       errors="404 409", description=description)}  # fmt: skip
+
+
+def _text(limit: int) -> Json:
+    return {"type": "string", "maxLength": limit}
+
+
+NOTICE = some(
+    ["target_kind", "target", "body"],
+    target_kind={"enum": list(TARGET_KINDS)},
+    target={**_text(100), "description": "A community's name, a grid (community/grid), or a category key."},
+    channels={"enum": list(CHANNELS), "default": "sms"},
+    body={**_text(BODY_LIMIT), "minLength": 1},
+)
+
+PATHS: Json = {
+    "/board": {"get": op("Today's board: coverage per grid, who to look at first, open tasks.", "board", ref("Board"))},
+    "/tasks": {
+        "get": op(
+            "Tasks in scope, filtered; urgent and open first.",
+            "tasks",
+            obj(tasks=array(ref("Task")), limit=INT, offset=INT),
+            errors="400",
+            params=(
+                query("status", {"enum": task_statuses()}, '"open" for every open status, or one status.'),
+                query("category", {"enum": list(TaskCategory)}, "One category."),
+                query("grid_id", {"type": "integer", "minimum": 1}, "Tasks of households in this grid."),
+                query("liaison_id", {"type": "integer", "minimum": 1}, "Tasks assigned to this liaison."),
+                query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}, "Page size."),
+                query("offset", {**INT, "default": 0}, "Rows to skip."),
+            ),
+        )
+    },
+    "/tasks/{id}": {
+        "get": op(
+            "One task and its whole history; the view is audited.",
+            "tasks",
+            ref("TaskDetail"),
+            params=(ID,),
+            errors="404",
+        )
+    },
+    "/tasks/{id}/assign": _action(
+        "Offer the task to a liaison (who takes it by SMS); the liaison who had it is told.",
+        obj(liaison_id={"type": "integer", "minimum": 1}),
+    ),
+    "/tasks/{id}/note": _action("Add a note to the task's history.", obj(text=_text(NOTE_LIMIT))),
+    "/tasks/{id}/close": _action(
+        "Mark the task done; the resident is told if a liaison had it.",
+        some([], note=_text(NOTE_LIMIT)),
+        required=False,
+    ),
+    "/tasks/{id}/cancel": _action(
+        "Cancel the task; the liaison who had it is told.", some([], reason=_text(NOTE_LIMIT)), required=False
+    ),
+    "/tasks/{id}/triage": _action(
+        '分流: give an open "other" task its category (unwell makes it urgent).',
+        obj(category={"enum": list(TRIAGE_CATEGORIES)}),
+    ),
+    "/liaisons": {
+        "get": op(
+            "Active liaisons with a phone a task in scope can be assigned to.",
+            "tasks",
+            obj(liaisons=array(ref("Liaison"))),
+        )
+    },
+    "/residents": {
+        "get": op(
+            "Find residents in scope by name, phone (any format, or its last digits) or address.",
+            "register",
+            obj(residents=array(ref("ResidentRow")), limit=INT, offset=INT),
+            errors="400",
+            params=(
+                query("q", {"type": "string", "maxLength": 100}, "The search; empty lists everyone, by name."),
+                query("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}, "Page size."),
+                query("offset", {**INT, "default": 0}, "Rows to skip."),
+            ),
+        )
+    },
+    "/residents/{id}": {
+        "get": op(
+            "One resident with their last days: check-ins, readings, tasks, calls; the view is audited.",
+            "register",
+            ref("ResidentHistory"),
+            errors="400 404",
+            params=(
+                ID,
+                query("days", {"type": "integer", "minimum": 1, "maximum": 90, "default": 14}, "Days of history."),
+            ),
+        ),
+        "patch": op(
+            "Change fields of a resident's record (the fields left out stay).",
+            "register",
+            ref("EditResult"),
+            params=(ID,),
+            body=ref("ResidentChanges"),
+            errors="404",
+        ),
+    },
+    "/residents/{id}/liaisons": {
+        "put": op(
+            "Set the primary and backup liaison of the resident's household (null removes one).",
+            "register",
+            ref("EditResult"),
+            params=(ID,),
+            errors="404",
+            body=obj(
+                primary_id={"type": ["integer", "null"], "minimum": 1},
+                backup_id={"type": ["integer", "null"], "minimum": 1},
+            ),
+        )
+    },
+    "/residents/{id}/plan": {
+        "put": op(
+            "Give the resident their own check-in plan, or (own: false) put them back on their categories' default.",
+            "register",
+            ref("EditResult"),
+            params=(ID,),
+            errors="404",
+            body=some(
+                [],
+                own={"type": "boolean", "default": True},
+                times={
+                    "type": "array",
+                    "maxItems": 12,
+                    "items": {"type": "string", "pattern": "^[0-9]{1,2}:[0-9]{2}$"},
+                },
+                channel={"enum": ["sms", "voice"]},
+                ends_on={"type": "string", "format": "date"},
+            ),
+        )
+    },
+    "/calls": {
+        "post": op(
+            "Place check-in calls now to the residents a selection names (every filter given must hold).",
+            "calls",
+            ref("CallResult"),
+            errors="404",
+            description="A resident, grid or building outside the token's scope is 404, as if it did not exist.",
+            body=some(
+                [],
+                resident_ids={"type": "array", "maxItems": 1000, "items": {"type": "integer", "minimum": 1}},
+                not_reached_today={"type": "boolean", "description": "Not reached today, or a visit pending."},
+                grid_id={"type": "integer", "minimum": 1},
+                building={**_text(100), "description": "A building's name; give its community_id too."},
+                community_id={"type": "integer", "minimum": 1},
+                category={"enum": list(ResidentCategory)},
+                dry_run={"type": "boolean", "description": "Only say who would be called, and how long it would take."},
+            ),
+        )
+    },
+    "/notices/preview": {
+        "post": op(
+            "What sending a notice would do now: whom it reaches, SMS segments, time at the configured rates.",
+            "notices",
+            ref("NoticePreview"),
+            errors="404",
+            body=NOTICE,
+        )
+    },
+    "/notices": {
+        "post": op(
+            "Send a notice (防控信息) by SMS and/or call to a community, grid or category in scope.",
+            "notices",
+            obj(notice=ref("NoticeProgress"), messages_decided=INT),
+            errors="404 409",
+            description="409 when it cannot go now: calls in quiet hours, or nobody to reach. A retry with the "
+            "same request_key answers with the first notice and sends nothing more.",
+            body={
+                **NOTICE,
+                "properties": {
+                    **NOTICE["properties"],
+                    "request_key": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
+                },
+            },
+        ),
+        "get": op(
+            "The latest notices in scope, newest first, each with its progress.",
+            "notices",
+            obj(notices=array(ref("NoticeProgress"))),
+            errors="400",
+            params=(query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 100}, "How many."),),
+        ),
+    },
+    "/notices/{id}": {
+        "get": op(
+            "One notice and how far its copies are.", "notices", ref("NoticeProgress"), params=(ID,), errors="404"
+        )
+    },
+    "/reports/daily": {
+        "get": op(
+            "One local day per community: check-ins, errands by kind, times, escalations.",
+            "reports",
+            ref("DailyReport"),
+            errors="400",
+            params=(query("day", {"type": "string", "format": "date"}, "The local day (default: today, so far)."),),
+        )
+    },
+    "/reports/coverage": {
+        "get": op(
+            "Check-in coverage day by day, oldest first.",
+            "reports",
+            obj(end={"type": "string", "format": "date"}, days=INT, trend=array(ref("TrendDay"))),
+            errors="400",
+            params=(
+                query("end", {"type": "string", "format": "date"}, "The last day (default: today)."),
+                query("days", {"type": "integer", "minimum": 1, "maximum": 366, "default": 14}, "How many days."),
+            ),
+        )
+    },
+    "/audit": {
+        "get": op(
+            "The audit log, newest first (admin tokens only).",
+            "admin",
+            obj(entries=array(ref("AuditEntry"))),
+            errors="400 403",
+            params=(
+                query(
+                    "object_kind", {"type": "string", "maxLength": 16}, "resident, task, notice, call, register, token."
+                ),
+                query("object_id", {"type": "integer", "minimum": 1}, "One object's entries."),
+                query(
+                    "actor", {"type": "string", "maxLength": 64}, 'One actor\'s entries, e.g. "staff:3" or "token:2".'
+                ),
+                query("before_id", {"type": "integer", "minimum": 1}, "Entries older than this one (paging back)."),
+                query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}, "Page size."),
+            ),
+        )
+    },
+}
+
+
+def _with_ids(paths: Json) -> Json:
+    """Give each operation a unique operationId made from its method and path."""
+    for path, methods in paths.items():
+        for method, operation in methods.items():
+            words = [w.strip("{}") for w in path.split("/") if w]
+            operation["operationId"] = method + "".join(w[:1].upper() + w[1:] for w in words)
+    return paths
+
+
+DOCUMENT: Json = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Hotline API",
+        "version": "1",
+        "description": (
+            "The hotline's staff actions for other systems and scripts: the board, tasks, the register, calls, "
+            "notices and reports. Send `Authorization: Bearer <token>` (issued with `hotline tokens create`). A "
+            "token has a role and a scope like a staff account: an admin sees everything, a clerk one community, "
+            "a grid leader one grid; anything outside the scope is 404, as if it did not exist. The API reads no "
+            'cookies, so it needs no CSRF token. Every error is JSON: {"error": "…"}.'
+        ),
+    },
+    "servers": [{"url": "/api/v1"}],
+    "security": [{"bearerAuth": []}],
+    "paths": _with_ids(PATHS),
+    "components": {
+        "securitySchemes": {
+            "bearerAuth": {"type": "http", "scheme": "bearer", "description": "hl_… from `hotline tokens create`."}
+        },
+        "schemas": SCHEMAS,
+    },
+}
+DOCUMENT["paths"]["/openapi.json"] = {
+    "get": {
+        "summary": "This document.",
+        "tags": ["meta"],
+        "operationId": "getOpenapi",
+        "security": [],
+        "responses": {"200": {"description": "The OpenAPI document.", **_json({"type": "object"})}},
+    }
+}
+
+
+async def openapi_document(request: Request) -> Response:
+    """The OpenAPI document. Public: it describes the API, and holds nothing about anyone."""
+    return JSONResponse(DOCUMENT)
+
+
+ROUTES: list[BaseRoute] = [Route("/openapi.json", openapi_document)]

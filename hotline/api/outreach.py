@@ -1,0 +1,195 @@
+"""Calls and notices for API tokens: place check-in calls to one resident or a selection, and send notices
+(防控信息) to a community, grid or category, within the token's scope (`dispatch.checkins.staff`,
+`dispatch.notices`). What they decide is queued after the commit on the campaign queue, at the configured rates."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import RedisError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from dispatch import notices
+from dispatch.checkins.staff import place_staff_calls, scoped_selection, select_residents
+from dispatch.models import ResidentCategory
+from dispatch.staff import household_scope
+from hotline.api.common import ApiError, Body, Query, json_body, ok, path_id, services_of, token_of, token_only
+from hotline.services import Services
+from workers.queues import enqueue_batches
+
+log = logging.getLogger(__name__)
+CALL_FIELDS = {"resident_ids", "not_reached_today", "grid_id", "community_id", "building", "category", "dry_run"}
+NOTICE_FIELDS = {"target_kind", "target", "channels", "body"}
+
+
+async def _queue(services: Services, outbound_ids: list[int]) -> None:
+    """Hand decided rows to the campaign queue; if Redis is down they stay pending and the sweeper finds them."""
+    if not outbound_ids:
+        return
+    try:
+        await run_in_threadpool(enqueue_batches, services.redis, outbound_ids)
+    except RedisError as exc:
+        log.error("%d outbound rows stored but not queued (%s); the sweeper will queue them", len(outbound_ids), exc)
+
+
+# ── Calls ────────────────────────────────────────────────────────────────────────────────────────────────────
+
+
+@token_only()
+async def calls(request: Request) -> Response:
+    """Place check-in calls now to the residents the selection names (every filter given must hold; at least
+    one). With `dry_run`, only say who would be called and how long it would take."""
+    Query(request, set())
+    body = await json_body(request, CALL_FIELDS)
+    resident_ids = tuple(body.integers("resident_ids"))
+    not_reached, dry_run = body.flag("not_reached_today"), body.flag("dry_run")
+    grid_id, community_id = body.integer("grid_id"), body.integer("community_id")
+    building = body.text("building", limit=100)
+    category = body.choice("category", tuple(ResidentCategory))
+    if (building is None) != (community_id is None):
+        raise ApiError(422, "a building is named with its community: give building and community_id together")
+    services, token = services_of(request), token_of(request)
+    now, where = services.clock(), household_scope(token)
+    rate = services.settings.calls_per_second
+
+    def run() -> dict[str, Any]:
+        factory = services.readonly if dry_run else services.sessions.begin
+        with factory() as session:
+            place = (community_id, building) if community_id and building else None
+            selection = scoped_selection(session, where, resident_ids=resident_ids, not_reached_today=not_reached,
+                                         grid_id=grid_id, building=place, category=category)  # fmt: skip
+            if selection.empty:
+                raise ApiError(422, "choose whom to call: resident_ids, not_reached_today, grid_id, building with "
+                                    "community_id, or category")  # fmt: skip
+            if dry_run:
+                chosen = select_residents(session, selection, now, services.intake, where=where)
+                return {"selected": len(chosen), "resident_ids": chosen, "called": [], "skipped": {}, "ids": []}
+            done = place_staff_calls(session, selection, actor=token, where=where, now=now, context=services.intake)
+            named = sorted([*done.called, *done.skipped])
+            return {"selected": len(named), "resident_ids": named, "called": done.called, "skipped": done.skipped,
+                    "ids": done.outbound_ids}  # fmt: skip
+
+    result = await run_in_threadpool(run)
+    await _queue(services, result.pop("ids"))
+    return ok({
+        "dry_run": dry_run,
+        "seconds": round(len(result["resident_ids"]) / rate, 1) if rate else None,
+        **result,
+        "skipped": {str(k): v for k, v in sorted(result["skipped"].items())},
+    })  # fmt: skip
+
+
+# ── Notices ──────────────────────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class NoticeFields:
+    target_kind: str
+    target: str
+    channels: str
+    body: str
+
+
+def _notice_fields(body: Body) -> NoticeFields:
+    """The notice as the domain takes it; kinds, channels and categories checked here, so a typo is a 422."""
+    kind = body.choice("target_kind", notices.TARGET_KINDS, required=True)
+    target = body.text("target", required=True, limit=100)
+    channels = body.choice("channels", notices.CHANNELS) or "sms"
+    text = body.text("body", required=True, limit=notices.BODY_LIMIT) or ""
+    assert kind is not None and target is not None
+    if kind == "category" and target not in tuple(ResidentCategory):
+        raise ApiError(422, f"target must be a category, one of: {', '.join(ResidentCategory)}")
+    if not text.strip():
+        raise ApiError(422, "body: the notice has no text")
+    return NoticeFields(kind, target, channels, text)
+
+
+@token_only()
+async def notice_preview(request: Request) -> Response:
+    """What sending this notice would do now: whom it reaches, SMS segments, how long at the configured rates,
+    and any problem that would stop it (listed, not refused)."""
+    Query(request, set())
+    fields = _notice_fields(await json_body(request, NOTICE_FIELDS))
+    services, token = services_of(request), token_of(request)
+    settings = services.settings
+
+    def load() -> dict[str, Any]:
+        with services.readonly() as session:
+            found = notices.preview(session, household_scope(token), target_kind=fields.target_kind,
+                                    target=fields.target, channels=fields.channels, body=fields.body,
+                                    sms_per_second=settings.sms_per_second,
+                                    calls_per_second=settings.calls_per_second, now=services.clock(),
+                                    rules=services.intake.checkin)  # fmt: skip
+            return found.as_dict()
+
+    return ok(await run_in_threadpool(load))
+
+
+@token_only()
+async def notice_send(request: Request) -> Response:
+    """Send a notice. `request_key` (8-64 of A-Z a-z 0-9 _ -) makes a retry safe: a second send with the same key
+    by the same token answers with the first notice and sends nothing more."""
+    Query(request, set())
+    body = await json_body(request, {*NOTICE_FIELDS, "request_key"})
+    fields, key = _notice_fields(body), body.text("request_key", limit=64)
+    services, token = services_of(request), token_of(request)
+    settings = services.settings
+
+    def send() -> tuple[dict[str, Any], list[int]]:
+        where = household_scope(token)
+        with services.sessions.begin() as session:
+            notice, outbound = notices.send_notice(
+                session, actor=token, where=where, target_kind=fields.target_kind, target=fields.target,
+                channels=fields.channels, body=fields.body, now=services.clock(), rules=services.intake.checkin,
+                sms_per_second=settings.sms_per_second, calls_per_second=settings.calls_per_second,
+                request_key=key,
+            )  # fmt: skip
+            session.flush()
+            return notices.notice_progress(session, notice.id, where).as_dict(), outbound
+
+    progress, outbound = await run_in_threadpool(send)
+    await _queue(services, outbound)
+    return ok({"notice": progress, "messages_decided": len(outbound)})
+
+
+@token_only()
+async def notice_list(request: Request) -> Response:
+    """The latest notices in scope, newest first, each with its progress."""
+    query = Query(request, {"limit"})
+    limit = query.integer("limit", default=notices.LIST_LIMIT, low=1, high=notices.LIST_LIMIT) or notices.LIST_LIMIT
+    services, token = services_of(request), token_of(request)
+
+    def load() -> list[dict[str, Any]]:
+        with services.readonly() as session:
+            return [n.as_dict() for n in notices.list_notices(session, household_scope(token), limit)]
+
+    return ok({"notices": await run_in_threadpool(load)})
+
+
+@token_only()
+async def notice(request: Request) -> Response:
+    """One notice and how far its copies are, per channel."""
+    Query(request, set())
+    notice_id = path_id(request, "id", "notice")
+    services, token = services_of(request), token_of(request)
+
+    def load() -> dict[str, Any]:
+        with services.readonly() as session:
+            found: dict[str, Any] = notices.notice_progress(session, notice_id, household_scope(token)).as_dict()
+            return found
+
+    return ok(await run_in_threadpool(load))
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/calls", calls, methods=["POST"]),
+    Route("/notices/preview", notice_preview, methods=["POST"]),
+    Route("/notices", notice_send, methods=["POST"]),
+    Route("/notices", notice_list),
+    Route("/notices/{id}", notice),
+]

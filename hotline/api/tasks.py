@@ -1,0 +1,188 @@
+"""The board, the tasks and what staff do to them, and the liaisons a task can go to, for API tokens.
+
+Each action runs the domain's own function (`dispatch.task_actions`) in one transaction, scoped to the token,
+recorded under the token's name, then queues the SMS it decided after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from dispatch import audit, task_actions
+from dispatch.board import open_tasks
+from dispatch.checkins.report import Coverage, coverage
+from dispatch.models import ApiToken, TaskCategory
+from dispatch.staff import household_scope
+from dispatch.task_views import TaskFilter, list_tasks, task_detail, task_statuses
+from hotline.api.common import Body, Query, json_body, ok, path_id, services_of, token_of, token_only
+from hotline.handover import send_decided
+from hotline.services import Services
+
+PAGE_LIMIT = 500
+ATTENTION = ("not_reached", "unwell", "visit_pending")
+
+
+def coverage_row(row: Coverage) -> dict[str, Any]:
+    return {"community": row.community, "grid": row.grid, **row.counts, "known_percent": round(row.known_percent, 1)}
+
+
+@token_only()
+async def board(request: Request) -> Response:
+    """Today: coverage per grid, who to look at first (not reached, unwell, visit pending), the open tasks."""
+    Query(request, set())
+    services, token = services_of(request), token_of(request)
+    now = services.clock()
+    where = household_scope(token)
+
+    def load() -> dict[str, Any]:
+        today = now.astimezone(services.settings.timezone).date()
+        with services.readonly() as session:
+            report = coverage(session, today, now, where)
+            tasks = open_tasks(session, now, where)
+        attention = [r for r in report.residents if r.standing in ATTENTION]
+        attention.sort(key=lambda r: (r.standing != "not_reached", r.standing != "unwell", r.grid, r.name))
+        return {
+            "day": today.isoformat(),
+            "now": now.astimezone(services.settings.timezone).isoformat(),
+            "coverage": [coverage_row(row) for row in report.rows],
+            "total": coverage_row(report.total),
+            "attention": [asdict(r) for r in attention],
+            "open_tasks": [asdict(t) for t in tasks],
+        }
+
+    return ok(await run_in_threadpool(load))
+
+
+@token_only()
+async def tasks(request: Request) -> Response:
+    """Tasks in scope, filtered, urgent and open first; `limit` and `offset` page through them."""
+    query = Query(request, {"status", "category", "grid_id", "liaison_id", "limit", "offset"})
+    filters = TaskFilter(
+        status=query.choice("status", task_statuses()),
+        category=query.choice("category", list(TaskCategory)),
+        grid_id=query.integer("grid_id", low=1),
+        liaison_id=query.integer("liaison_id", low=1),
+    )
+    limit = query.integer("limit", default=100, low=1, high=PAGE_LIMIT) or 100
+    offset = query.integer("offset", default=0) or 0
+    services, token = services_of(request), token_of(request)
+
+    def load() -> list[dict[str, Any]]:
+        with services.readonly() as session:
+            rows = list_tasks(session, household_scope(token), filters, limit=limit, offset=offset)
+            return [row.as_dict() for row in rows]
+
+    return ok({"tasks": await run_in_threadpool(load), "limit": limit, "offset": offset})
+
+
+@token_only()
+async def task(request: Request) -> Response:
+    """One task and its whole history, oldest first. The view is recorded in the audit log."""
+    Query(request, set())
+    task_id = path_id(request, "id", "task")
+    services, token = services_of(request), token_of(request)
+
+    def load() -> dict[str, Any]:
+        with services.sessions.begin() as session:
+            detail = task_detail(session, task_id, household_scope(token)).as_dict()
+            audit.record(session, token, "view", "task", task_id, at=services.clock())
+            return detail
+
+    return ok(await run_in_threadpool(load))
+
+
+@token_only()
+async def liaisons(request: Request) -> Response:
+    """Active liaisons with a phone who serve a household in scope or belong to one of its grids."""
+    Query(request, set())
+    services, token = services_of(request), token_of(request)
+
+    def load() -> list[dict[str, Any]]:
+        with services.readonly() as session:
+            found = task_actions.liaisons_in_scope(session, household_scope(token))
+            return [{"id": li.id, "name": li.name, "phone": li.phone, "role": li.role, "grid_id": li.grid_id}
+                    for li in found]  # fmt: skip
+
+    return ok({"liaisons": await run_in_threadpool(load)})
+
+
+# ── Actions ──────────────────────────────────────────────────────────────────────────────────────────────────
+
+Act = Callable[[Session, Services, int, ApiToken, Body], list[int]]
+
+
+def _action(name: str, fields: set[str], act: Act, *, optional: bool = False) -> Callable[[Request], Any]:
+    """A POST endpoint for one action: read the body, act, answer with the task as it now is, then queue what the
+    action decided (after the commit)."""
+
+    @token_only()
+    async def endpoint(request: Request) -> Response:
+        Query(request, set())
+        task_id = path_id(request, "id", "task")
+        body = await json_body(request, fields, optional=optional)
+        services, token = services_of(request), token_of(request)
+
+        def run() -> tuple[list[int], dict[str, Any]]:
+            with services.sessions.begin() as session:
+                outbound = act(session, services, task_id, token, body)
+                return outbound, task_detail(session, task_id, household_scope(token)).as_dict()
+
+        outbound, detail = await run_in_threadpool(run)
+        await send_decided(services, outbound)
+        return ok({"task": detail, "messages_decided": len(outbound)})
+
+    endpoint.__name__ = endpoint.__qualname__ = f"task_{name}"
+    return endpoint
+
+
+def _assign(session: Session, services: Services, task_id: int, token: ApiToken, body: Body) -> list[int]:
+    liaison_id = body.integer("liaison_id", required=True)
+    assert liaison_id is not None
+    return task_actions.assign(session, task_id, liaison_id, actor=token, where=household_scope(token),
+                               now=services.clock(), context=services.intake)  # fmt: skip
+
+
+def _note(session: Session, services: Services, task_id: int, token: ApiToken, body: Body) -> list[int]:
+    text = body.text("text", required=True, limit=task_actions.NOTE_LIMIT) or ""
+    task_actions.add_note(session, task_id, text, actor=token, where=household_scope(token), now=services.clock())
+    return []
+
+
+def _close(session: Session, services: Services, task_id: int, token: ApiToken, body: Body) -> list[int]:
+    note = body.text("note", limit=task_actions.NOTE_LIMIT) or ""
+    return task_actions.close(session, task_id, actor=token, where=household_scope(token), now=services.clock(),
+                              context=services.intake, note=note)  # fmt: skip
+
+
+def _cancel(session: Session, services: Services, task_id: int, token: ApiToken, body: Body) -> list[int]:
+    reason = body.text("reason", limit=task_actions.NOTE_LIMIT) or ""
+    return task_actions.cancel(session, task_id, actor=token, where=household_scope(token), now=services.clock(),
+                               context=services.intake, reason=reason)  # fmt: skip
+
+
+def _triage(session: Session, services: Services, task_id: int, token: ApiToken, body: Body) -> list[int]:
+    category = body.choice("category", task_actions.TRIAGE_CATEGORIES, required=True)
+    assert category is not None
+    return task_actions.triage(session, task_id, category, actor=token, where=household_scope(token),
+                               now=services.clock(), context=services.intake)  # fmt: skip
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/board", board),
+    Route("/tasks", tasks),
+    Route("/tasks/{id}", task),
+    Route("/tasks/{id}/assign", _action("assign", {"liaison_id"}, _assign), methods=["POST"]),
+    Route("/tasks/{id}/note", _action("note", {"text"}, _note), methods=["POST"]),
+    Route("/tasks/{id}/close", _action("close", {"note"}, _close, optional=True), methods=["POST"]),
+    Route("/tasks/{id}/cancel", _action("cancel", {"reason"}, _cancel, optional=True), methods=["POST"]),
+    Route("/tasks/{id}/triage", _action("triage", {"category"}, _triage), methods=["POST"]),
+    Route("/liaisons", liaisons),
+]
