@@ -104,14 +104,43 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
             expect(page.locator("dl.facts")).to_contain_text(other_name)
             expect(page.locator("#history")).to_contain_text("工作人员派单")
 
+            # Import a CSV with two bad rows: the page says which rows and why, and nothing is written.
+            page.click("header.top nav a[href='/register']")
+            page.goto(demo.base + "/register/import")
+            page.set_input_files("#f-file", files=[{"name": "新登记.csv", "mimeType": "text/csv",
+                                                    "buffer": BAD_CSV.encode("utf-8")}])  # fmt: skip
+            page.click("form.reg-upload button[type=submit]")
+            report = page.locator("#import-report")
+            expect(report.locator(".error")).to_contain_text("2")
+            expect(report.locator("table.reg-errors tbody tr")).to_have_count(2)
+            expect(report.locator("table.reg-errors tbody tr").first).to_contain_text("2")
+            page.goto(demo.base + "/register?q=钱奶奶")
+            expect(page.locator("main a", has_text="钱奶奶")).to_have_count(0)
+
+            # The board, then a call to everyone not reached yet.
             page.goto(demo.base + "/board")
             expect(page.locator("#open-tasks")).to_contain_text(residents[0]["name"])
             page.screenshot(path=str(tmp_path / "console-board.png"), full_page=False)
+            page.click("a#call-not-reached")
+            preview = page.locator("#call-preview")
+            expect(preview).to_be_visible()
+            chosen = int(re.search(r"\d+", preview.locator("h2").inner_text()).group())  # type: ignore[union-attr]
+            assert chosen > 0
+            preview.locator("form button[type=submit]").click()
+            expect(page.locator("#call-result h2").first).to_contain_text("已拨打")
+
+            # Today's report.
+            page.click("header.top nav a[href='/reports']")
+            expect(page.locator("svg").first).to_be_visible()
+            page.screenshot(path=str(tmp_path / "console-report.png"), full_page=True)
+
             phone = browser.new_context(viewport=PHONE, locale="zh-CN", storage_state=context.storage_state())
             small = phone.new_page()
             small.goto(demo.base + "/board")
             expect(small.locator(".attention")).to_be_visible()
             small.screenshot(path=str(tmp_path / "console-board-phone.png"), full_page=False)
+            small.goto(demo.base + "/reports")
+            small.screenshot(path=str(tmp_path / "console-report-phone.png"), full_page=False)
             phone.close()
 
             # Sign out: the console is closed again.
@@ -121,7 +150,7 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
             expect(page).to_have_url(re.compile(r"/login\?next=/tasks"))
         finally:
             browser.close()
-    for name in ("console-board.png", "console-board-phone.png"):
+    for name in ("console-board.png", "console-board-phone.png", "console-report.png", "console-report-phone.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         if os.environ.get("UPDATE_SCREENSHOTS"):
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
