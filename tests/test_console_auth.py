@@ -141,7 +141,7 @@ def test_every_console_route_refuses_anonymous_use(client: TestClient) -> None:
         if path in PUBLIC_PATHS or path == "/":
             continue
         assert getattr(endpoint, "staff_roles", None), f"{path} is not guarded by staff_only"
-        url = PUBLIC_URL + re.sub(r"\{[a-z_]+(:int)?\}", "1", path.replace("{sid}", "CA" + "0" * 32))
+        url = PUBLIC_URL + re.sub(r"\{[a-z_]+(:[a-z]+)?\}", "1", path.replace("{sid}", "CA" + "0" * 32))
         for method in methods - {"HEAD"}:
             response = client.request(method, url, follow_redirects=False)
             assert response.status_code in (303, 401), (method, path, response.status_code)

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from dispatch import register
+from dispatch import register, task_actions
 from dispatch.models import (
     AuditEntry,
     OutboundMessage,
@@ -179,3 +179,41 @@ def test_a_grid_leader_cannot_read_or_change_another_grids_task(
         assert response.status_code == 404, action
     assert task(services, offered.id).status == TaskStatus.OFFERED
     assert events(services, offered.id) == [("created", events(services, offered.id)[0][1]), ("offered", "system")]
+
+
+def test_odd_and_huge_ids_are_not_ids_rather_than_errors(client: TestClient, services: Services, clerk: str) -> None:
+    """ "²" passes str.isdigit() and a 21-digit number overflows the database: neither may become a 500."""
+    offered = ask(client, services, "想买点菜")
+    for url in ("/tasks?grid_id=²&liaison_id=²&offset=²", "/tasks?offset=" + "9" * 21, "/register?page=²",
+                "/calls?resident_id=²&grid=²&building=²:x", "/calls?resident_id=" + "9" * 21):  # fmt: skip
+        assert client.get(url).status_code == 200, url
+    for url in ("/tasks/" + "9" * 21, "/register/residents/" + "9" * 21, "/notices/²"):
+        assert client.get(url).status_code == 404, url
+    refused = client.post(f"/tasks/{offered.id}/assign", data={"liaison_id": "²", "csrf_token": clerk})
+    assert refused.status_code == 409 and task(services, offered.id).status == TaskStatus.OFFERED
+
+
+def test_a_clerks_import_cannot_name_another_communitys_liaison(
+    client: TestClient, services: Services, clerk: str
+) -> None:
+    with services.sessions.begin() as session:
+        elsewhere = register.find_or_create_grid(
+            session, register.find_or_create_community(session, "和平社区"), "和平网格"
+        )
+        outsider = register.add_liaison(session, name="和平网格员", phone="+8613912349999", region="CN")
+        outsider.grid = elsewhere
+    csv = "姓名,电话,楼栋,单元,房号,联络员电话\n新居民,13800139999,5号楼,1单元,101,13912349999\n".encode()
+    page = client.post("/register/import", data={"csrf_token": clerk}, files={"file": ("r.csv", csv, "text/csv")})
+    assert page.status_code == 422 and "not a registered liaison" in page.text
+    with services.sessions() as session:
+        assert register.find_residents_by_phone(session, "+8613800139999") == []
+        names = [li.name for li in task_actions.liaisons_in_scope(session, household_scope_of_clerk(session))]
+    assert "和平网格员" not in names
+
+
+def household_scope_of_clerk(session: object) -> object:
+    from dispatch.models import StaffUser
+    from dispatch.staff import household_scope
+
+    user = session.scalar(select(StaffUser).where(StaffUser.username == "clerk1"))  # type: ignore[attr-defined]
+    return household_scope(user)

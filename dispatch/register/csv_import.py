@@ -41,6 +41,7 @@ from dispatch.register.csv_read import (
     parse_values,
     read_rows,
 )
+from dispatch.register.edit import liaisons_by_phone
 
 ADDRESS = ("community", "building", "unit", "room")
 
@@ -170,7 +171,7 @@ def import_residents(
     known = _Known(
         by_id={r.id: r for r in residents if in_scope is None or r.id in in_scope},  # others: as if not there
         by_name=_group_by_name(residents),
-        liaisons={liaison.phone: liaison for liaison in session.scalars(select(Liaison)) if liaison.phone},
+        liaisons=liaisons_by_phone(session, where),
     )
     plans: list[tuple[Row, Resident | None, dict[str, object]]] = []
     seen: dict[object, int] = {}
@@ -333,7 +334,7 @@ def _match_existing(
     """The resident a row describes: by id (which must fit the row), else by name and phone."""
     if "id" in row.cells:
         raw = row.cells["id"]
-        resident = known.by_id.get(int(raw)) if raw.isdigit() else None
+        resident = known.by_id.get(int(raw)) if raw.isascii() and raw.isdigit() and len(raw) <= 12 else None
         if resident is None:
             errors.append(row.error("id", f"{raw!r} is not a resident in the register"))
         elif resident.name != name and not phones & {p.phone for p in resident.phones}:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 
 import phonenumbers
-from sqlalchemy import ColumnElement, True_, or_, select
+from sqlalchemy import ColumnElement, True_, not_, or_, select, true
 from sqlalchemy.orm import Session
 
 from dispatch import audit
@@ -235,14 +235,23 @@ def update_resident(
 
 def liaison_scope(where: ColumnElement[bool]) -> ColumnElement[bool]:
     """The liaisons staff with `where` (a filter on Household) may assign: those of a grid they see, those who
-    already serve a household they see, and those of no grid (not yet placed anywhere). Admins: every one."""
+    already serve a household they see, and those of no grid who serve no household outside it (not yet placed
+    anywhere). Admins: every one."""
     if isinstance(where, True_):
         return where
     grids = select(Household.grid_id).where(where, Household.grid_id.is_not(None))
     primaries = select(Household.primary_liaison_id).where(where, Household.primary_liaison_id.is_not(None))
     backups = select(Household.backup_liaison_id).where(where, Household.backup_liaison_id.is_not(None))
-    return or_(Liaison.grid_id.is_(None), Liaison.grid_id.in_(grids), Liaison.id.in_(primaries),
-               Liaison.id.in_(backups))  # fmt: skip
+    elsewhere = select(Household.primary_liaison_id).where(not_(where), Household.primary_liaison_id.is_not(None))
+    elsewhere_backup = select(Household.backup_liaison_id).where(not_(where), Household.backup_liaison_id.is_not(None))
+    unplaced = Liaison.grid_id.is_(None) & Liaison.id.not_in(elsewhere) & Liaison.id.not_in(elsewhere_backup)
+    return or_(unplaced, Liaison.grid_id.in_(grids), Liaison.id.in_(primaries), Liaison.id.in_(backups))
+
+
+def liaisons_by_phone(session: Session, where: ColumnElement[bool] | None) -> dict[str, Liaison]:
+    """Liaisons by phone, for an import. Staff with a scope may name only those they could assign by hand."""
+    query = select(Liaison).where(true() if where is None else liaison_scope(where), Liaison.phone.is_not(None))
+    return {str(liaison.phone): liaison for liaison in session.scalars(query)}
 
 
 def assignable_liaisons(session: Session, where: ColumnElement[bool]) -> list[Liaison]:

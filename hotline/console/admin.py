@@ -30,6 +30,7 @@ from dispatch.models import ApiToken, AuditEntry, StaffRole, StaffUser
 from hotline.cli.ivr import check_path
 from hotline.console.auth import staff_only
 from hotline.console.pages import _safe_next
+from hotline.console.params import as_id
 from hotline.console.render import CONSOLE_TEXTS, page
 from hotline.services import Services
 from ivr_scripts import SCRIPTS_DIR
@@ -135,9 +136,10 @@ def _whole(value: str | None) -> int | None:
     """A positive whole number from the query string; ValueError for anything else but nothing."""
     if value is None or value.strip() == "":
         return None
-    if not value.strip().isdigit() or len(value.strip()) > 12:
+    found = as_id(value)
+    if found is None:
         raise ValueError(value)
-    return int(value)
+    return found
 
 
 def audit_query(params: dict[str, str]) -> AuditQuery:

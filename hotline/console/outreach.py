@@ -36,6 +36,7 @@ from dispatch.exceptions import InvalidAction, NotFound
 from dispatch.models import ResidentCategory, StaffUser
 from dispatch.staff import household_scope
 from hotline.console.auth import staff_only
+from hotline.console.params import as_id
 from hotline.console.render import page
 from hotline.services import Services
 from workers.queues import enqueue_batches
@@ -53,15 +54,14 @@ SKIP_WORDS = {
 }
 
 
-def _int(value: object) -> int | None:
-    text = str(value or "")
-    return int(text) if text.isdigit() else None
+_int = as_id
 
 
 def _building(value: object) -> tuple[int, str] | None:
     """A building choice, "<community id>:<building>"."""
     community, _, name = str(value or "").partition(":")
-    return (int(community), name) if community.isdigit() and name else None
+    community_id = as_id(community)
+    return (community_id, name) if community_id is not None and name else None
 
 
 def _selection(session: Session, where: Any, params: ImmutableMultiDict[str, Any]) -> Selection:
@@ -295,5 +295,5 @@ ROUTES: list[BaseRoute] = [
     Route("/notices", notice_list),
     Route("/notices/new", notice_new, methods=["GET", "POST"]),
     Route("/notices/preview", notice_preview, methods=["POST"]),
-    Route("/notices/{notice_id:int}", notice_page),
+    Route("/notices/{notice_id:id}", notice_page),
 ]

@@ -47,6 +47,7 @@ from dispatch.register.history import HISTORY_DAYS, details, resident_history, r
 from dispatch.register.search import MAX_QUERY, SEARCH_PAGE, search_residents, standings_today
 from dispatch.staff import household_scope
 from hotline.console.auth import Endpoint, current_user, staff_only
+from hotline.console.params import as_id
 from hotline.console.render import CONSOLE_TEXTS, page
 from hotline.services import Services
 
@@ -86,7 +87,7 @@ async def search(request: Request) -> Response:
     services, user = _services(request), request.state.user
     query = request.query_params.get("q", "")[:MAX_QUERY]
     raw_page = request.query_params.get("page", "1")
-    page_no = min(int(raw_page), 10_000) if raw_page.isdigit() and int(raw_page) > 0 else 1
+    page_no = min(as_id(raw_page) or 1, 10_000)
     now = services.clock()
 
     def load() -> dict[str, Any]:
@@ -152,7 +153,8 @@ def _liaison_id(raw: str) -> int | None:
     raw = raw.strip()
     if not raw:
         return None
-    return int(raw) if raw.isdigit() and len(raw) < 10 else -1
+    found = as_id(raw)
+    return found if found is not None else -1
 
 
 @staff_only()
@@ -230,7 +232,7 @@ def _capped(limit: int) -> Callable[[Endpoint], Endpoint]:
         @functools.wraps(endpoint)
         async def capped(request: Request) -> Response:
             declared = request.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > limit:
+            if declared.isascii() and declared.isdigit() and int(declared) > limit:
                 return await _too_large(request)
             seen = 0
 
@@ -333,8 +335,8 @@ async def export_csv(request: Request) -> Response:
 
 ROUTES: list[BaseRoute] = [
     Route("/register", search),
-    Route("/register/residents/{resident_id:int}", resident),
-    Route("/register/residents/{resident_id:int}/edit", edit, methods=["GET", "POST"]),
+    Route("/register/residents/{resident_id:id}", resident),
+    Route("/register/residents/{resident_id:id}/edit", edit, methods=["GET", "POST"]),
     Route("/register/import", import_csv, methods=["GET", "POST"]),
     Route("/register/export.csv", export_csv),
 ]

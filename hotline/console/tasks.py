@@ -19,6 +19,7 @@ from dispatch.models import Grid, Household, StaffUser, TaskCategory
 from dispatch.staff import household_scope
 from dispatch.task_views import TASK_PAGE, TaskFilter, list_tasks, task_detail, task_statuses
 from hotline.console.auth import staff_only
+from hotline.console.params import as_id
 from hotline.console.render import page
 from hotline.handover import send_decided
 from hotline.services import Services
@@ -27,8 +28,7 @@ EVENT_KINDS = ("created", "offered", "accepted", "done", "declined", "note", "es
                "cancelled", "triaged")  # fmt: skip
 
 
-def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+_int = as_id
 
 
 def _filters(request: Request) -> TaskFilter:
@@ -163,8 +163,8 @@ def _triage(session: Session, services: Services, task_id: int, user: StaffUser,
 
 ROUTES: list[BaseRoute] = [
     Route("/tasks", task_list),
-    Route("/tasks/{task_id:int}", task_page),
-    *(Route(f"/tasks/{{task_id:int}}/{name}", _action(name, act), methods=["POST"])
+    Route("/tasks/{task_id:id}", task_page),
+    *(Route(f"/tasks/{{task_id:id}}/{name}", _action(name, act), methods=["POST"])
       for name, act in (("assign", _assign), ("note", _note), ("close", _close), ("cancel", _cancel),
                         ("triage", _triage))),
 ]  # fmt: skip
