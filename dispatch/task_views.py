@@ -185,21 +185,20 @@ def task_detail(session: Session, task_id: int, where: ColumnElement[bool]) -> T
 
 
 def actor_names(session: Session, refs: set[str]) -> dict[str, str]:
-    """Names for actor references in task events ("liaison:3" → 张敏); unknown references stay as they are."""
-    names = {}
+    """Names for actor references in task events ("liaison:3" → 张敏); unknown references stay as they are.
+    One query per kind of actor, however many events there are."""
+    ids: dict[str, set[int]] = {}
     for ref in refs:
         kind, _, key = ref.partition(":")
-        if not key.isdigit():
-            continue
-        name: str | None = None
-        if kind == "liaison":
-            name = session.scalar(select(Liaison.name).where(Liaison.id == int(key)))
-        elif kind == "resident":
-            name = session.scalar(select(Resident.name).where(Resident.id == int(key)))
-        elif kind == "staff":
-            name = session.scalar(select(StaffUser.display_name).where(StaffUser.id == int(key)))
-        if name is not None:
-            names[ref] = f"{name} ({ref})"
+        if key.isascii() and key.isdigit():
+            ids.setdefault(kind, set()).add(int(key))
+    columns = {"liaison": (Liaison.id, Liaison.name), "resident": (Resident.id, Resident.name),
+               "staff": (StaffUser.id, StaffUser.display_name)}  # fmt: skip
+    names = {}
+    for kind, (id_column, name_column) in columns.items():
+        if kind in ids:
+            for found_id, name in session.execute(select(id_column, name_column).where(id_column.in_(ids[kind]))):
+                names[f"{kind}:{found_id}"] = f"{name} ({kind}:{found_id})"
     return names
 
 

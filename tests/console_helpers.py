@@ -6,7 +6,7 @@ import re
 
 from starlette.testclient import TestClient
 
-from dispatch.models import StaffRole
+from dispatch.models import StaffRole, Task
 from dispatch.staff import add_user
 from hotline.services import Services
 
@@ -37,3 +37,12 @@ def sign_in(client: TestClient, username: str = "admin", password: str = PASSWOR
     board = client.get("/board")
     assert board.status_code == 200
     return csrf_of(board.text)
+
+
+def task(services: Services, task_id: int) -> Task:
+    """The task as stored now, detached."""
+    with services.sessions() as session:
+        found = session.get(Task, task_id)
+        assert found is not None
+        session.expunge(found)
+        return found

@@ -33,7 +33,7 @@ from hotline.api.openapi import DOCUMENT
 from hotline.cli import main
 from hotline.services import Services
 from tests.conftest import BACKUP_PHONE, LIAISON_PHONE, Clock, post_signed, run_worker, sms_params
-from tests.console_helpers import make_user, sign_in
+from tests.console_helpers import make_user, sign_in, task
 
 RESIDENT = "+8613800138000"  # 梁阿姨 of the `community` fixture, in 幸福里社区 / 第1网格
 API = "/api/v1"
@@ -55,14 +55,6 @@ def ask(client: TestClient, services: Services, body: str) -> int:
     with services.sessions() as session:
         found = session.scalar(select(Task.id).order_by(Task.id.desc()))
         assert found is not None
-        return found
-
-
-def task(services: Services, task_id: int) -> Task:
-    with services.sessions() as session:
-        found = session.get(Task, task_id)
-        assert found is not None
-        session.expunge(found)
         return found
 
 

@@ -20,7 +20,7 @@ from dispatch.models import (
 )
 from hotline.services import Services
 from tests.conftest import BACKUP_PHONE, DUTY_PHONE, LIAISON_PHONE, post_signed, run_worker, sent_to, sms_params
-from tests.console_helpers import make_user, sign_in
+from tests.console_helpers import make_user, sign_in, task
 
 RESIDENT = "+8613800138000"  # 梁阿姨 of the `community` fixture
 
@@ -34,14 +34,6 @@ def ask(client: TestClient, services: Services, body: str, phone: str = RESIDENT
         assert task is not None
         session.expunge(task)
         return task
-
-
-def task(services: Services, task_id: int) -> Task:
-    with services.sessions() as session:
-        found = session.get(Task, task_id)
-        assert found is not None
-        session.expunge(found)
-        return found
 
 
 def events(services: Services, task_id: int) -> list[tuple[str, str]]:
