@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import phonenumbers
@@ -31,6 +32,7 @@ def parse_register_phone(raw: str, region: str) -> Phone:
     return Phone(e164, phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE)
 
 
+@functools.lru_cache(maxsize=16384)  # the same residents text and call again and again
 def normalize_phone(raw: str, region: str) -> str:
     """Read a phone number as a person types it and return it in E.164.
 
@@ -53,6 +55,7 @@ def normalize_phone(raw: str, region: str) -> str:
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
+@functools.lru_cache(maxsize=16384)  # on every log line that names a number
 def mask_phone(phone: str | None) -> str:
     """Mask a number for logs and lists: `+8613800138000` becomes `138****8000`."""
     if not phone:

@@ -26,6 +26,7 @@ from hotline.services import Services
 from hotline.settings import Settings
 from hotline.simulator import routes as simulator
 from hotline.simulator.phones import Webhooks
+from hotline.webhooks.inbound_batcher import InboundBatcher
 from hotline.webhooks.twilio_sms import inbound_sms, message_status
 from hotline.webhooks.twilio_voice import voice_message
 from hotline.webhooks.voice_hotline import VoiceHotline, voice_endpoint
@@ -132,5 +133,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     )
     app.state.services = services
     app.state.voice = VoiceHotline(services, services.voice_script)
+    app.state.inbound_batcher = InboundBatcher(services)
     app.state.simulator = Webhooks(app, services)
     return app

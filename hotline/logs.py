@@ -29,3 +29,9 @@ def uvicorn_log_config() -> dict[str, Any]:
     config.setdefault("filters", {})["drop_query_strings"] = {"()": DropQueryStrings}
     config["handlers"]["access"]["filters"] = ["drop_query_strings"]
     return config
+
+
+def uvicorn_options() -> dict[str, Any]:
+    """How `hotline serve` runs uvicorn (the benchmarks run their baseline app the same way)."""
+    # proxy_headers: behind a proxy, X-Forwarded-Proto is trusted only from the addresses uvicorn is told.
+    return {"log_level": "info", "proxy_headers": True, "log_config": uvicorn_log_config()}

@@ -88,6 +88,18 @@ def enqueue_inbound(redis: Redis, message_id: int) -> bool:
     return _enqueue_once(redis, INBOUND, "workers.jobs.process_inbound_sms", f"inbound-{message_id}", message_id)
 
 
+def enqueue_inbound_batch(redis: Redis, message_ids: list[int]) -> None:
+    """Queue the processing of newly stored inbound messages as one job (their ids are new: no job has them)."""
+    Queue(INBOUND, connection=redis).enqueue_call(
+        "workers.jobs.process_inbound_batch",
+        args=(message_ids,),
+        job_id=f"inbound-{message_ids[0]}-{len(message_ids)}",
+        result_ttl=0,
+        retry=RETRY,
+        failure_ttl=FAILURE_TTL,
+    )
+
+
 def enqueue_send(redis: Redis, outbound_id: int, delay: timedelta | None = None) -> bool:
     """Queue handing one stored outbound SMS to the gateway, after `delay` if given."""
     return _enqueue_once(redis, OUTBOUND, "workers.jobs.send_sms", f"send-{outbound_id}", outbound_id, delay=delay)

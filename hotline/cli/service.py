@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -34,15 +35,17 @@ def serve(host: str, port: int) -> None:
     import uvicorn
 
     from hotline.app import create_app
-    from hotline.logs import uvicorn_log_config
+    from hotline.logs import uvicorn_options
 
     settings = settings_or_exit()
     with embedded_redis(settings):
         migrate(settings)
         with voice_script_errors(settings):
             app = create_app(settings)
-        # proxy_headers: behind a proxy, X-Forwarded-Proto is trusted only from the addresses uvicorn is told.
-        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True, log_config=uvicorn_log_config())
+        # Everything made while starting (the ORM's mappings, the voice script, the catalogs) lives as long as the
+        # process: keep it out of the garbage collector's scans, which would otherwise walk it again and again.
+        gc.freeze()
+        uvicorn.run(app, host=host, port=port, **uvicorn_options())
 
 
 @main.command()

@@ -1,0 +1,110 @@
+"""What every benchmark shares: the machine line, percentiles, free ports, server processes and their memory."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from importlib import metadata
+from pathlib import Path
+
+LIBRARIES = ("starlette", "uvicorn", "httptools", "rq", "redis", "SQLAlchemy", "twilio")
+
+
+def machine() -> str:
+    """One line: cores, memory, OS, Python and the versions of the libraries on the hot paths."""
+    memory = ""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f", {int(line.split()[1]) / 1024 / 1024:.0f} GiB memory"
+    versions = []
+    for name in LIBRARIES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions.append(f"{name} {metadata.version(name)}")
+    return f"{os.cpu_count()} cores{memory}, {platform.platform()}, Python {platform.python_version()}; " + ", ".join(
+        versions
+    )
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-quantile (0..1) of `values`, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any hotline, Twilio, Redis or database setting, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_", "REDIS_", "DATABASE_"))}
+    env.update(extra)
+    return env
+
+
+def hotline(env: dict[str, str], *args: str) -> None:
+    """Run one `hotline` command to its end; its output is kept unless it fails."""
+    done = subprocess.run([sys.executable, "-m", "hotline", *args], env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"hotline {' '.join(args)} failed:\n{done.stderr[-2000:]}")
+
+
+@contextlib.contextmanager
+def process(
+    args: Sequence[str], env: dict[str, str], *, ready_url: str | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process in its own session, stopped with SIGINT (then SIGKILL) on the way out.
+
+    With `ready_url`, waits (at most 60 s) until a GET on it answers.
+    """
+    child = subprocess.Popen(
+        list(args), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        if ready_url is not None:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    urllib.request.urlopen(ready_url, timeout=2).close()
+                    break
+                except OSError:
+                    if child.poll() is not None or time.monotonic() > deadline:
+                        raise SystemExit(f"{' '.join(args[:4])} did not start") from None
+                    time.sleep(0.1)
+        yield child
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGINT)
+        try:
+            child.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait(10)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """A live process's peak resident set (VmHWM, Linux), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise SystemExit(f"no VmHWM for process {pid}")
+
+
+def verdict(ok: bool) -> str:
+    return "**pass**" if ok else "**miss**"
