@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -98,6 +99,24 @@ def process(
             child.wait(10)
 
 
+def fresh_install(tmp: str, count: int, **extra_env: str) -> tuple[Path, int, dict[str, str]]:
+    """A data dir on a free loopback port, with one liaison and `count` residents of theirs (+86138001300NN),
+    registered through `hotline import residents`.
+
+    Returns:
+        The data dir, the port, and the environment for `hotline` commands.
+    """
+    data_dir = Path(tmp) / "var"
+    port = free_port()
+    env = clean_env(HOTLINE_DATA_DIR=str(data_dir), HOTLINE_PUBLIC_URL=f"http://127.0.0.1:{port}", **extra_env)
+    hotline(env, "liaisons", "add", "--name", "张敏", "--phone", "13912345678")
+    register_file = Path(tmp) / "residents.csv"
+    rows = [f"居民{i},1380013{i:04d},13912345678" for i in range(count)]
+    register_file.write_text("姓名,电话,联络员电话\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    hotline(env, "import", "residents", str(register_file))
+    return data_dir, port, env
+
+
 def peak_rss_mb(pid: int) -> float:
     """A live process's peak resident set (VmHWM, Linux), in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -108,3 +127,17 @@ def peak_rss_mb(pid: int) -> float:
 
 def verdict(ok: bool) -> str:
     return "**pass**" if ok else "**miss**"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of the summary table: a figure against its target."""
+
+    bench: str  # B1…B6
+    what: str
+    figure: str
+    target: str
+    ok: bool
+
+    def row(self) -> str:
+        return f"| {self.bench} | {self.what} | {self.figure} | {self.target} | {verdict(self.ok)} |"

@@ -29,7 +29,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from benchmarks.checkin_campaign import generate_register
-from benchmarks.common import clean_env, free_port, hotline, median, peak_rss_mb, process, verdict
+from benchmarks.common import Finding, clean_env, free_port, hotline, median, peak_rss_mb, process, verdict
 from dispatch.db import make_engine
 from dispatch.models import InboundMessage
 from hotline.settings import load_settings
@@ -99,7 +99,7 @@ def wrk(port: int, prefix: Path, seconds: float) -> WrkRun:
     return WrkRun(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def main(residents: int = 100_000, seconds: float = 10, runs: int = 3) -> None:
+def main(residents: int = 100_000, seconds: float = 10, runs: int = 3) -> list[Finding]:
     if WRK is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     with tempfile.TemporaryDirectory(prefix="hls-") as tmp:
@@ -154,7 +154,7 @@ def main(residents: int = 100_000, seconds: float = 10, runs: int = 3) -> None:
     lost = sum(c[2] for c in counted)
     ratio = ours_rate / bare_rate
     lines = [
-        f"### B1 · Inbound SMS webhook throughput ({datetime.now(UTC):%Y-%m-%d})",
+        f"### B1 · Inbound SMS webhook throughput, B5 · web memory ({datetime.now(UTC):%Y-%m-%d})",
         "",
         f"{residents:,} registered residents; SQLite and the embedded redis-server; `hotline serve` (one uvicorn",
         f"process) alone, no worker. wrk: {THREADS} threads, {CONNECTIONS} connections, {seconds:g} s per run, "
@@ -193,6 +193,14 @@ def main(residents: int = 100_000, seconds: float = 10, runs: int = 3) -> None:
         f"target ≤ 150 MB {verdict(rss_peak <= 150)}.",
     ]
     print("\n".join(lines))
+    return [
+        Finding("B1", "inbound SMS webhook throughput", f"{ratio:.1%} of the bare route ({ours_rate:,.0f} req/s)",
+                "≥ 20%", ratio >= 0.2),
+        Finding("B1", "inbound SMS webhook p99 at 32 connections", f"{ours_p99:.1f} ms", "≤ 50 ms", ours_p99 <= 50),
+        Finding("B1", "answered 200 but not stored", f"{lost}", "0", lost == 0 and not problems),
+        Finding("B5", f"web process peak RSS ({residents:,} residents, after B1)", f"{rss_peak:.0f} MB", "≤ 150 MB",
+                rss_peak <= 150),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":
