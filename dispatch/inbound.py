@@ -61,11 +61,12 @@ class InboundSms:
             raise InvalidInboundMessage("MessageSid", "must be two letters and 32 hex digits")
         if not from_phone or not from_phone.strip():
             raise InvalidInboundMessage("From", "is missing")
+        # A NUL cannot be stored in PostgreSQL text, and means nothing in an SMS: dropped.
         return cls(
             message_sid=message_sid,
-            from_phone=phone_or_raw(from_phone, region),
-            to_phone=phone_or_raw(to_phone or "", region),
-            body=(body or "")[:MAX_BODY],
+            from_phone=phone_or_raw(from_phone.replace("\x00", ""), region),
+            to_phone=phone_or_raw((to_phone or "").replace("\x00", ""), region),
+            body=(body or "").replace("\x00", "")[:MAX_BODY],
             idempotency_token=(idempotency_token or None) and idempotency_token[:128],
         )
 

@@ -154,7 +154,7 @@ def test_any_failure_after_the_commit_still_answers_200(
     def broken_enqueue(*args: object) -> bool:
         raise RuntimeError("injected fault after the commit")
 
-    monkeypatch.setattr("hotline.webhooks.inbound_batcher.enqueue_inbound_batch", broken_enqueue)
+    monkeypatch.setattr("hotline.webhooks.inbound_batcher.enqueue_inbound_many", broken_enqueue)
     assert post_signed(client, services, "/twilio/sms", sms_params("买菜")).status_code == 200
     monkeypatch.undo()
     sweep_now(services)
@@ -187,7 +187,7 @@ def test_a_job_whose_worker_was_killed_mid_job_runs_again(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        job = Job.fetch("inbound-1-1", connection=services.redis)  # the batch the webhook queued: message 1 alone
+        job = Job.fetch("inbound-1", connection=services.redis)
         deadline = time.monotonic() + 30
         while job.get_status(refresh=True) != JobStatus.STARTED:
             assert time.monotonic() < deadline, "the worker never took the job"

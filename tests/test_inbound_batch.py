@@ -13,13 +13,15 @@ import httpx2 as httpx
 import pytest
 from rq import Queue
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from dispatch.inbound import InboundSms, store_inbound_batch
+from dispatch.inbound import InboundSms, StoredInbound, store_inbound_batch
 from dispatch.models import InboundMessage, Task
 from hotline.app import create_app
 from hotline.services import Services
 from hotline.settings import Settings
 from tests.conftest import LIAISON_PHONE, local_outbox, run_worker, sign, sms_params
+from workers import jobs
 from workers.gateways.twilio import SIGNATURE_HEADER
 from workers.queues import INBOUND
 
@@ -38,15 +40,21 @@ async def _post_all(settings: Settings, services: Services, forms: list[dict[str
 
 def _queued_ids(services: Services) -> list[int]:
     """Every inbound message id in the jobs waiting on the inbound queue, repeats included."""
-    ids: list[int] = []
-    for job in Queue(INBOUND, connection=services.redis).get_jobs():
-        ids += job.args[0] if job.func_name.endswith("process_inbound_batch") else [job.args[0]]
-    return ids
+    return [job.args[0] for job in Queue(INBOUND, connection=services.redis).get_jobs()]
 
 
 def test_webhooks_arriving_together_are_stored_once_each_and_queued_once_each(
-    settings: Settings, services: Services, registered: dict[str, int]
+    settings: Settings, services: Services, registered: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from hotline.webhooks import inbound_batcher
+
+    commits: list[int] = []
+
+    def counted(session: Session, messages: list[InboundSms]) -> list[StoredInbound]:
+        commits.append(len(messages))
+        return store_inbound_batch(session, messages)
+
+    monkeypatch.setattr(inbound_batcher, "store_inbound_batch", counted)
     repeated = sms_params("买菜")
     forms = [repeated, *(sms_params("买菜") for _ in range(20)), repeated, repeated]  # delivered 3 times at once
 
@@ -58,7 +66,9 @@ def test_webhooks_arriving_together_are_stored_once_each_and_queued_once_each(
     assert stored == 21
     queued = _queued_ids(services)
     assert sorted(queued) == list(range(1, 22))  # each new message once, the repeats not at all
-    assert len(Queue(INBOUND, connection=services.redis).get_jobs()) < 21  # shared jobs: it did batch
+    assert sum(commits) == len(forms) and len(commits) < len(forms)  # shared commits: it did batch
+    jobs.sweep(grace_seconds=0)  # the sweeper finds every job waiting, and queues nothing twice
+    assert sorted(_queued_ids(services)) == list(range(1, 22))
 
     run_worker(services)
     with services.sessions() as session:
@@ -85,28 +95,31 @@ def test_a_failed_commit_answers_500_to_the_whole_batch_and_stores_nothing(
     assert sorted(_queued_ids(services)) == [1, 2, 3, 4, 5]
 
 
-def test_a_batch_job_that_fails_for_one_message_is_retried_and_skips_the_rest(
+def test_one_message_that_cannot_be_stored_fails_alone(
     settings: Settings, services: Services, registered: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from workers import jobs
+    from hotline.webhooks import inbound_batcher
 
-    asyncio.run(_post_all(settings, services, [sms_params("买菜"), sms_params("倒垃圾")]))
-    real = jobs.process_inbound_sms
-    calls: list[int] = []
+    def poisoned(session: Session, messages: list[InboundSms]) -> list[StoredInbound]:
+        if any(m.body == "坏" for m in messages):
+            raise RuntimeError("injected: a row the database refuses")
+        return store_inbound_batch(session, messages)
 
-    def flaky(message_id: int) -> str:
-        calls.append(message_id)
-        if message_id == 1 and calls.count(1) == 1:
-            raise RuntimeError("injected: one message fails once")
-        return real(message_id)
-
-    monkeypatch.setattr(jobs, "process_inbound_sms", flaky)
-    with pytest.raises(Exception, match="1 of 2 inbound messages failed"):
-        jobs.process_inbound_batch([1, 2])
-    assert jobs.process_inbound_batch([1, 2]) == "2 handled"  # the retry: message 2 is already handled
+    monkeypatch.setattr(inbound_batcher, "store_inbound_batch", poisoned)
+    forms = [sms_params("买菜"), sms_params("坏"), sms_params("倒垃圾")]
+    answers = asyncio.run(_post_all(settings, services, forms))
+    assert [a.status_code for a in answers] == [200, 500, 200]
     with services.sessions() as session:
-        assert session.scalar(select(func.count()).where(InboundMessage.processed_at.is_not(None))) == 2
-        assert session.scalar(select(func.count()).select_from(Task)) == 2
+        assert sorted(session.scalars(select(InboundMessage.body))) == sorted(["买菜", "倒垃圾"])
+
+
+def test_a_nul_in_a_message_is_dropped_not_a_500(
+    settings: Settings, services: Services, registered: dict[str, int]
+) -> None:
+    answers = asyncio.run(_post_all(settings, services, [sms_params("买\x00菜"), sms_params("倒垃圾")]))
+    assert [a.status_code for a in answers] == [200, 200]
+    with services.sessions() as session:
+        assert sorted(session.scalars(select(InboundMessage.body))) == sorted(["买菜", "倒垃圾"])
 
 
 def test_store_inbound_batch_names_the_first_row_for_every_repeat(services: Services) -> None:

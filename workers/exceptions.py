@@ -22,7 +22,3 @@ class GatewayRejectedError(GatewayError):
 
 class GatewayAmbiguousError(GatewayError):
     """The request may or may not have been accepted (a timeout after sending). Never resend blindly."""
-
-
-class InboundBatchError(Exception):
-    """Some messages of an inbound batch job failed; the job is retried, and the ones already handled skipped."""

@@ -18,7 +18,6 @@ from workers.exceptions import (
     GatewayAmbiguousError,
     GatewayRejectedError,
     GatewayTemporaryError,
-    InboundBatchError,
 )
 from workers.queues import enqueue_batches, enqueue_inbound, enqueue_send, release_abandoned_jobs
 from workers.throttle import throttle_kind
@@ -49,24 +48,6 @@ def process_inbound_sms(message_id: int) -> str:
         if not deliver_sms(services, outbound_id):
             enqueue_send(services.redis, outbound_id, delay=RETRY_DELAY)
     return result.outcome.value
-
-
-def process_inbound_batch(message_ids: list[int]) -> str:
-    """Process messages stored together by one webhook batch, one transaction each.
-
-    A message that fails does not stop the others; the job then raises, so RQ retries it, and the messages
-    already handled are skipped the second time.
-    """
-    failed = []
-    for message_id in message_ids:
-        try:
-            process_inbound_sms(message_id)
-        except Exception:
-            log.exception("inbound message=%s failed; the batch job will be retried", message_id)
-            failed.append(message_id)
-    if failed:
-        raise InboundBatchError(f"{len(failed)} of {len(message_ids)} inbound messages failed: {failed}")
-    return f"{len(message_ids)} handled"
 
 
 def send_sms(outbound_id: int) -> str:

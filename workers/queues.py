@@ -88,16 +88,26 @@ def enqueue_inbound(redis: Redis, message_id: int) -> bool:
     return _enqueue_once(redis, INBOUND, "workers.jobs.process_inbound_sms", f"inbound-{message_id}", message_id)
 
 
-def enqueue_inbound_batch(redis: Redis, message_ids: list[int]) -> None:
-    """Queue the processing of newly stored inbound messages as one job (their ids are new: no job has them)."""
-    Queue(INBOUND, connection=redis).enqueue_call(
-        "workers.jobs.process_inbound_batch",
-        args=(message_ids,),
-        job_id=f"inbound-{message_ids[0]}-{len(message_ids)}",
-        result_ttl=0,
-        retry=RETRY,
-        failure_ttl=FAILURE_TTL,
-    )
+def enqueue_inbound_many(redis: Redis, message_ids: list[int]) -> None:
+    """Queue the processing of newly stored inbound messages in one Redis round trip: one job each, named
+    `inbound-<id>` as `enqueue_inbound` names it, so the sweeper finds it waiting and queues nothing twice."""
+    queue = Queue(INBOUND, connection=redis)
+    with redis.pipeline() as pipe:
+        queue.enqueue_many(
+            [
+                Queue.prepare_data(
+                    "workers.jobs.process_inbound_sms",
+                    args=(message_id,),
+                    job_id=f"inbound-{message_id}",
+                    result_ttl=0,
+                    retry=RETRY,
+                    failure_ttl=FAILURE_TTL,
+                )
+                for message_id in message_ids
+            ],
+            pipeline=pipe,
+        )
+        pipe.execute()
 
 
 def enqueue_send(redis: Redis, outbound_id: int, delay: timedelta | None = None) -> bool:

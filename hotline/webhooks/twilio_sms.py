@@ -45,7 +45,7 @@ async def signed_form(request: Request) -> FormData | Response:
     """
     services: Services = request.app.state.services
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_WEBHOOK_BODY:
+    if length.isascii() and length.isdigit() and int(length) > MAX_WEBHOOK_BODY:
         return PlainTextResponse("Request body too large for a Twilio webhook", status_code=413)
     body = b""
     async for chunk in request.stream():
