@@ -29,8 +29,8 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import text
 
-from benchmarks.checkin_campaign import generate_register
 from benchmarks.common import Finding, clean_env, free_port, hotline, median, percentile, process, verdict
+from benchmarks.register_fixture import generate_register
 from dispatch.db import make_engine
 from hotline.settings import load_settings
 from workers.gateways.twilio import SIGNATURE_HEADER, TwilioSignatureCheck

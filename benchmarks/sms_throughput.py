@@ -28,8 +28,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from benchmarks.checkin_campaign import generate_register
 from benchmarks.common import Finding, clean_env, free_port, hotline, median, peak_rss_mb, process, verdict
+from benchmarks.register_fixture import generate_register
 from dispatch.db import make_engine
 from dispatch.models import InboundMessage
 from hotline.settings import load_settings
