@@ -52,9 +52,6 @@ from workers.checkin_jobs import SLICE_SECONDS
 from workers.queues import ALL_QUEUES, CHECKINS, OUTBOUND, enqueue_batches, enqueue_send
 
 ZONE = ZoneInfo("Asia/Shanghai")
-HOUSEHOLDS_PER_LIAISON = 8
-HOUSEHOLDS_PER_GRID = 1000
-CHUNK = 10_000  # register rows per insert: keeps generation's memory small, so the RSS figures are the campaign's
 # Hand-off workers. Measured on a shared 2-core machine with 100,000 check-ins: one SimpleWorker in this process
 # 13.4 s, two forked SimpleWorker processes 13.6 s. SQLite takes one writer at a time and a batch is mostly writes
 # (claim, record, mark sent), so a second worker only waits for the lock: one it is.
