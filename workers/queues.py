@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from datetime import UTC, datetime, timedelta
 
 from redis import Redis
-from rq import Queue, Retry
+from rq import Queue, Retry, Worker
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
-from rq.registry import ScheduledJobRegistry, clean_registries
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry, clean_registries
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +79,60 @@ def _overdue(queue: Queue, job: Job) -> bool:
 def release_abandoned_jobs(redis: Redis) -> None:
     """Let RQ fail or retry jobs whose worker died mid-job (their heartbeat lapsed), so they can run again.
 
-    RQ's workers do this themselves only every few minutes; the sweeper does it on every run.
+    RQ's workers do this themselves only every few minutes; the sweeper does it on every run. A worker of this
+    machine whose process is gone is known dead at once, without waiting for its heartbeat to lapse.
     """
+    release_dead_local_workers(redis)
     for name in ALL_QUEUES:
         clean_registries(Queue(name, connection=redis))
+
+
+def release_dead_local_workers(redis: Redis) -> list[str]:
+    """Workers registered from this machine whose process no longer exists (killed, out of memory): expire the
+    job each was running, so RQ's own registry clean-up retries it now, and free their schedulers' locks.
+
+    Workers on other machines are left to their heartbeats: their processes cannot be seen from here.
+
+    Returns:
+        The names of the dead workers released.
+    """
+    host = socket.gethostname()
+    dead = [w for w in Worker.all(connection=redis) if w.hostname == host and w.pid and not _process_alive(w.pid)]
+    for worker in dead:
+        job_id = worker.get_current_job_id()
+        for name in ALL_QUEUES if job_id else ():
+            registry = StartedJobRegistry(name, connection=redis)
+            prefix = f"{job_id}:".encode()
+            entries: list[bytes] = list(redis.zrange(registry.key, 0, -1))  # type: ignore[arg-type]
+            mine: dict[bytes, float] = {m: 0 for m in entries if m.startswith(prefix)}
+            if mine:  # expired now: the next clean-up retries it as RQ retries any abandoned job
+                redis.zadd(registry.key, mine, xx=True)
+        worker.register_death()  # type: ignore[no-untyped-call]
+        log.warning("worker %s (pid %s) is gone; its job %s is released", worker.name, worker.pid, job_id or "-")
+    # A dead worker's scheduler (its own process) holds the queues' scheduler locks for a minute more; freed
+    # now, a live worker's scheduler takes them and delayed retries run on time.
+    for lock in redis.scan_iter("rq:scheduler-lock:*"):
+        owner = redis.get(lock)
+        owner_name = owner.decode() if isinstance(owner, bytes) else owner
+        info = redis.hmget(f"rq:scheduler:{owner_name}", "hostname", "pid") if owner_name else [None, None]
+        if info[0] == host.encode() and info[1] and not _process_alive(int(info[1])):
+            redis.delete(lock)
+    return [w.name for w in dead]
+
+
+def _process_alive(pid: int) -> bool:
+    """True if a process with this id runs here and is not a zombie waiting to be reaped."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 def enqueue_inbound(redis: Redis, message_id: int) -> bool:
