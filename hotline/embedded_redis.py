@@ -18,7 +18,9 @@ from pathlib import Path
 from types import TracebackType
 
 from redis import Redis
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 
 from hotline.exceptions import EmbeddedRedisError
 from hotline.processes import as_owned_child
@@ -72,7 +74,10 @@ class EmbeddedRedis:
         """True if a redis-server answers on our socket."""
         if not self.socket.exists():
             return False
-        client = Redis(unix_socket_path=str(self.socket), socket_connect_timeout=1, socket_timeout=1)
+        # One try: redis-py's default retries with backoff would make each probe of a dead server take a second.
+        client = Redis(
+            unix_socket_path=str(self.socket), socket_connect_timeout=1, socket_timeout=1, retry=Retry(NoBackoff(), 0)
+        )
         try:
             return bool(client.ping())
         except RedisError:

@@ -1,0 +1,26 @@
+"""The fault run's short version, in CI: 600 signed SMS over 15 s while workers are SIGKILLed, Redis is killed
+(once coming back from its AOF, once wiped), the web server is killed and restarted, and Twilio answers 429, 500
+and too late. Every message answered 200 must end as exactly its task and its SMS: 0 lost, 0 duplicated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.chaos.run import SHORT, run
+from tests.conftest import TEST_DATABASE_URL
+
+
+def test_nothing_acknowledged_is_lost_or_done_twice_while_everything_fails(tmp_path: Path) -> None:
+    database_url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'hotline.sqlite3'}"
+    report = run(SHORT, tmp_path, database_url, echo=lambda line: None)
+    print("\n".join([*report.details(), report.line()]))
+    assert report.settled, "work was still waiting long after the last message"
+    assert report.findings.lost == []
+    assert report.findings.duplicated == []
+    assert report.lost == 0
+    # The faults really happened and really bit: otherwise this run proves nothing.
+    assert len(report.faults) >= 8
+    assert report.twilio["refused"] > 0 and report.twilio["late"] > 0
+    assert report.tally.answers.get(0, 0) > 0  # the web server's restart left some deliveries unanswered
+    assert len(report.tally.acknowledged) == SHORT.messages  # and Twilio's retries got every one through
+    assert report.findings.offers > 0 and report.findings.receipts > 0
