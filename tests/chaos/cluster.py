@@ -35,7 +35,8 @@ GATEWAY_TIMEOUT = 10.0  # the Twilio gateway's own timeout: a "timeout" fault an
 
 @dataclass
 class FaultyTwilio(TwilioStandIn):
-    """Twilio's REST API that, while `faulty`, answers in turn 429, 500, and after the client has given up.
+    """Twilio's REST API that, while `faulty`, answers 429 or 500, and one time in six after the client has
+    given up.
 
     The late answer still creates the message, as Twilio may: the sender cannot know it went. Every message
     created is counted by our outbound id, read from its StatusCallback URL (`?o=<id>`)."""
@@ -50,10 +51,10 @@ class FaultyTwilio(TwilioStandIn):
         form = {k: str(v) for k, v in (await request.form()).items()}
         if self.faulty:
             self._turn += 1
-            if self._turn % 3 == 1:
+            if self._turn % 6 in (1, 3, 5):
                 self.refused += 1
                 return JSONResponse({"code": 20429, "message": "Too Many Requests", "status": 429}, 429)
-            if self._turn % 3 == 2:
+            if self._turn % 6 in (2, 4):
                 self.refused += 1
                 return JSONResponse({"code": 20500, "message": "Internal Server Error", "status": 500}, 500)
             self.late += 1

@@ -67,16 +67,16 @@ def verify(engine: Engine, sms: list[Sms], acknowledged: set[str], accepted: Cou
     found = Findings()
     by_sid = {m.sid: m for m in sms}
     with Session(engine) as session:
-        stored = dict(session.execute(select(InboundMessage.provider_sid, InboundMessage.id)).tuples().all())
+        stored = dict(session.execute(select(InboundMessage.provider_sid, InboundMessage.id)).all())
         unhandled = set(session.scalars(select(InboundMessage.id).where(InboundMessage.processed_at.is_(None))))
         links: Counter[int] = Counter()
         for source in session.scalars(select(Task.source_message_id)):
             links[source or 0] += 1
         for detail in session.scalars(select(TaskEvent.detail).where(TaskEvent.kind == "added")):
             links[int(detail.removeprefix("message:"))] += 1
-        tasks = session.execute(select(Task.id, Task.household_id, Task.category)).tuples().all()
+        tasks = session.execute(select(Task.id, Task.household_id, Task.category)).all()
         outbound = session.execute(select(OutboundMessage.id, OutboundMessage.dedupe_key, OutboundMessage.status))
-        rows = {key: (row_id, OutboundStatus(status)) for row_id, key, status in outbound.tuples().all()}
+        rows = {key: (row_id, OutboundStatus(status)) for row_id, key, status in outbound.all()}
     if len(stored) != len(set(stored.values())):
         found.duplicated.append("two SIDs share one stored row")
     expected: set[tuple[int, str]] = set()
