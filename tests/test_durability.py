@@ -210,3 +210,40 @@ def test_a_job_whose_worker_was_killed_mid_job_runs_again(
     time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.2)
     run_worker(services, with_scheduler=True)
     assert len([e for e in local_outbox(services) if e.to_phone == LIAISON_PHONE]) == 1
+
+
+def test_the_scheduler_stops_when_asked_even_if_redis_fails_as_it_says_goodbye(
+    own_redis: EmbeddedRedis, environ: dict[str, str]
+) -> None:
+    """SIGTERM makes RQ's cron scheduler record its death in Redis. If Redis is gone, that write fails; the
+    scheduler must still stop, not take the failure for an outage to wait out (it would never stop)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from redis import Redis
+    from rq.cron import CronScheduler
+
+    env = {**environ, "REDIS_URL": own_redis.url, "HOTLINE_SWEEP_SECONDS": "1"}
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "hotline", "scheduler"],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        with Redis.from_url(own_redis.url) as client:
+            while not CronScheduler.all(client):
+                assert time.monotonic() < deadline, "the scheduler never started"
+                time.sleep(0.1)
+        own_redis.stop()  # Redis goes away; the scheduler is between two runs
+        os.killpg(scheduler.pid, signal.SIGTERM)
+        assert scheduler.wait(15) == 0
+    finally:
+        if scheduler.poll() is None:
+            os.killpg(scheduler.pid, signal.SIGKILL)
+            scheduler.wait()

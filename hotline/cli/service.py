@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 from redis.exceptions import RedisError
 
+from hotline.cli.backup import db_backup, db_digest, db_restore
 from hotline.cli.base import (
     embedded_redis,
     main,
@@ -76,6 +77,7 @@ def worker(burst: bool) -> None:
 def scheduler() -> None:
     """Run the periodic jobs: the sweeper that re-queues work Redis lost, and the check-in tick."""
     from rq.cron import CronScheduler
+    from rq.exceptions import StopRequested
 
     from hotline.services import connect_redis
     from workers.checkin_jobs import CHECKIN_TICK_SECONDS, checkin_tick
@@ -85,8 +87,15 @@ def scheduler() -> None:
     settings = settings_or_exit()
     with embedded_redis(settings):
         redis = connect_redis(settings)
-        while True:
-            cron = CronScheduler(connection=redis)
+        stopping: list[int] = []
+
+        class Cron(CronScheduler):
+            def _request_stop(self, signum: int, frame: object) -> None:
+                stopping.append(signum)  # remembered: a Redis error on the way out must not swallow it
+                super()._request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+        while not stopping:
+            cron = Cron(connection=redis)
             cron.register(sweep, queue_name=MAINTENANCE, interval=settings.sweep_interval_seconds, result_ttl=0)
             # A demo's fast clock runs a day in minutes: the tick comes often enough to keep up with it.
             tick = CHECKIN_TICK_SECONDS if settings.clock_speed == 1 else FAST_CLOCK_TICK_SECONDS
@@ -95,9 +104,14 @@ def scheduler() -> None:
                 cron.start()  # type: ignore[no-untyped-call]
                 return  # stopped by a signal
             except RedisError as exc:
+                if stopping:
+                    return  # asked to stop, and Redis failed while the scheduler said goodbye
                 # Redis is down or restarting: wait for it rather than die; the work is safe in the database.
                 log.error("scheduler: Redis unavailable (%s); retrying in 2s", type(exc).__name__)
-                time.sleep(2)
+                try:
+                    time.sleep(2)
+                except StopRequested:
+                    return
 
 
 @main.command()
@@ -137,6 +151,11 @@ def run_children(settings: Settings, host: str, port: int, server: EmbeddedRedis
 @main.group()
 def db() -> None:
     """The database."""
+
+
+db.add_command(db_backup)
+db.add_command(db_restore)
+db.add_command(db_digest)
 
 
 @db.command("upgrade")
