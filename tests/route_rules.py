@@ -1,0 +1,334 @@
+"""Every route of the app with the rule that guards it, and a register to try those rules on.
+
+`RULES` names each route by method and path ("MOUNT <path>" for a mounted app such as the static files). The
+tests in `tests/test_route_security.py` and `tests/test_route_scope.py` walk the real app and fail on a route
+without a rule (or a rule without a route), then check each rule by requests. A new route needs a line here.
+
+`Target` is what a request names: a task, a resident, a notice, a phone, a simulator call. A rule's `path`
+parameters, query and body are filled from one, so one probe can aim at a resident in the caller's scope, one
+outside it, or one that does not exist.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import func, inspect, select, table
+from starlette.routing import Mount, Route
+from starlette.testclient import TestClient
+
+from dispatch import register
+from dispatch.models import StaffRole, Task
+from dispatch.phones import national_format
+from dispatch.tokens import create_token, revoke_token
+from hotline.services import Services
+from hotline.simulator.phones import CallStore
+from hotline.simulator.twiml import Call
+from tests.conftest import HOTLINE_NUMBER, post_signed, run_worker, sms_params
+
+ALL_ROLES = frozenset(StaffRole)
+Body = Callable[["Target"], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """kind: public, static, twilio, console, simulator or api. roles: who may pass the guard. names: what a
+    request names, so what scope must hold: task, resident, notice, call, phone, target (a selection or a
+    notice's target), list (a page or list that must show only what is in scope), or "" (nobody's data)."""
+
+    kind: str
+    roles: frozenset[StaffRole] = ALL_ROLES
+    names: str = ""
+    body: Body | None = None
+    query: Callable[[Target], str] | None = None
+
+
+def console(names: str = "", body: Body | None = None, *, roles: frozenset[StaffRole] = ALL_ROLES,
+            query: Callable[[Target], str] | None = None) -> Rule:  # fmt: skip
+    return Rule("console", roles, names, body, query)
+
+
+def simulator(names: str = "", body: Body | None = None, query: Callable[[Target], str] | None = None) -> Rule:
+    return Rule("simulator", ALL_ROLES, names, body, query)
+
+
+def api(names: str = "", body: Body | None = None, *, roles: frozenset[StaffRole] = ALL_ROLES) -> Rule:
+    return Rule("api", roles, names, body)
+
+
+def twilio(params: Body, query: str = "") -> Rule:
+    return Rule("twilio", frozenset(), "", params, (lambda _: query) if query else None)
+
+
+PUBLIC, STATIC = Rule("public", frozenset()), Rule("static", frozenset())
+ADMIN_ONLY = frozenset({StaffRole.ADMIN})
+IMPORTERS = frozenset({StaffRole.ADMIN, StaffRole.CLERK})
+CALL = {"AccountSid": "AC" + "1" * 32, "CallSid": "CA" + "2" * 32, "To": HOTLINE_NUMBER, "Direction": "inbound"}
+
+
+def _call(t: Target, **fields: str) -> dict[str, Any]:
+    return {**CALL, "From": t.phone, "CallStatus": "in-progress", **fields}
+
+
+NOTICE_KEY = "probe-key-1"
+RULES: dict[str, Rule] = {
+    # Deliberately public: the health check, sign-in (CSRF-checked and throttled), the API's description, and
+    # static files (the console's CSS and scripts; the recorded prompts Twilio fetches for <Play>).
+    "GET /healthz": PUBLIC,
+    "GET /": PUBLIC,  # only a redirect: to the board if signed in, else to sign-in
+    "GET /login": PUBLIC,
+    "POST /login": PUBLIC,
+    "GET /api/v1/openapi.json": PUBLIC,
+    "MOUNT /static": STATIC,
+    "MOUNT /ivr-audio": STATIC,
+    # Twilio's webhooks: the signature is the only credential.
+    "POST /twilio/sms": twilio(lambda t: sms_params("我胸口痛，血压高", from_phone=t.phone)),
+    "POST /twilio/status": twilio(
+        lambda t: {"MessageSid": "SM" + "3" * 32, "MessageStatus": "delivered", "To": t.phone, "From": HOTLINE_NUMBER},
+        "o=1",
+    ),
+    "POST /twilio/voice/message": twilio(lambda t: _call(t), "o=1"),
+    "POST /twilio/voice": twilio(lambda t: _call(t, CallStatus="ringing")),
+    "POST /twilio/voice/menu": twilio(lambda t: _call(t, Digits="0"), "n=main&r=0"),
+    "POST /twilio/voice/dial": twilio(lambda t: _call(t, DialCallStatus="no-answer"), "i=0"),
+    "POST /twilio/voice/recorded": twilio(
+        lambda t: _call(
+            t, RecordingUrl="https://api.twilio.com/RE1", RecordingSid="RE" + "4" * 32, RecordingDuration="9"
+        )
+    ),
+    "POST /twilio/voice/status": twilio(lambda t: _call(t, CallStatus="completed", CallDuration="30")),
+    "POST /twilio/voice/checkin": twilio(lambda t: _call(t, AnsweredBy="human", Direction="outbound-api"), "o=1"),
+    "POST /twilio/voice/checkin/status": twilio(lambda t: _call(t, CallStatus="busy"), "o=1"),
+    # The console: signed-in staff (`staff_only`), CSRF on POST, and everything in the account's scope.
+    "POST /logout": console(),
+    "GET /board": console("list"),
+    "GET /tasks": console("list"),
+    "GET /tasks/{task_id:id}": console("task"),
+    "POST /tasks/{task_id:id}/assign": console("task", lambda t: {"liaison_id": str(t.liaison)}),
+    "POST /tasks/{task_id:id}/note": console("task", lambda t: {"text": "门口放着"}),
+    "POST /tasks/{task_id:id}/close": console("task", lambda t: {"note": "办好了"}),
+    "POST /tasks/{task_id:id}/cancel": console("task", lambda t: {"reason": "不用了"}),
+    "POST /tasks/{task_id:id}/triage": console("task", lambda t: {"category": "medicine"}),
+    "GET /register": console("list", query=lambda t: f"q={quote(t.national)}"),
+    "GET /register/residents/{resident_id:id}": console("resident"),
+    "GET /register/residents/{resident_id:id}/edit": console("resident"),
+    "POST /register/residents/{resident_id:id}/edit": console(
+        "resident",
+        lambda t: {
+            "name": "改过的名字",
+            "phones": t.phone,
+            "language": "zh-CN",
+            "channel": "sms",
+            "risk": "green",
+            "status": "active",
+            "plan_mode": "default",
+            "primary_liaison": str(t.liaison),
+        },
+    ),
+    "GET /register/import": console(roles=IMPORTERS),
+    "POST /register/import": console(roles=IMPORTERS),
+    "GET /register/export.csv": console("list"),
+    "GET /calls": console("target", query=lambda t: f"resident_id={t.resident}"),
+    "POST /calls": console("target", lambda t: {"resident_id": str(t.resident)}),
+    "GET /notices": console("list"),
+    "GET /notices/new": console("list"),
+    "POST /notices/new": console(
+        "target",
+        lambda t: {
+            "target": f"grid:{t.grid}",
+            "channels": "sms",
+            "body": "探针通知",
+            "step": "send",
+            "request_key": NOTICE_KEY,
+        },
+    ),
+    "POST /notices/preview": console(
+        "target", lambda t: {"target": f"grid:{t.grid}", "channels": "sms", "body": "探针通知"}
+    ),
+    "GET /notices/{notice_id:id}": console("notice"),
+    "GET /reports": console("list"),
+    "GET /reports.csv": console("list"),
+    "GET /ivr": console(),
+    "GET /audit": console("list", roles=ADMIN_ONLY),
+    "POST /language": console("", lambda t: {"language": "en"}),
+    # The simulator: as the console, and only with the local gateway (`local_only`, 404 with Twilio).
+    "GET /simulator": simulator(),
+    "GET /simulator/api/people": simulator("list"),
+    "GET /simulator/api/phone": simulator("phone", query=lambda t: f"phone={quote(t.phone)}"),
+    "POST /simulator/api/sms": simulator("phone", lambda t: {"phone": t.phone, "body": "我要买药"}),
+    "POST /simulator/api/call": simulator("phone", lambda t: {"phone": t.phone}),
+    "POST /simulator/api/call/{sid}/move": simulator("call", lambda t: {"move": "press", "digits": "1"}),
+    "POST /simulator/api/ringing/{sid}": simulator("phone", lambda t: {"phone": t.phone, "action": "answer"}),
+    # The JSON API: a live bearer token (`token_only`) of the route's roles, and its scope.
+    "GET /api/v1/board": api("list"),
+    "GET /api/v1/tasks": api("list"),
+    "GET /api/v1/tasks/{id}": api("task"),
+    "POST /api/v1/tasks/{id}/assign": api("task", lambda t: {"liaison_id": t.liaison}),
+    "POST /api/v1/tasks/{id}/note": api("task", lambda t: {"text": "门口放着"}),
+    "POST /api/v1/tasks/{id}/close": api("task", lambda t: {"note": "办好了"}),
+    "POST /api/v1/tasks/{id}/cancel": api("task", lambda t: {"reason": "不用了"}),
+    "POST /api/v1/tasks/{id}/triage": api("task", lambda t: {"category": "medicine"}),
+    "GET /api/v1/liaisons": api("list"),
+    "GET /api/v1/residents": api("list"),
+    "GET /api/v1/residents/{id}": api("resident"),
+    "PATCH /api/v1/residents/{id}": api("resident", lambda t: {"notes": "改过"}),
+    "PUT /api/v1/residents/{id}/liaisons": api("resident", lambda t: {"primary_id": t.liaison, "backup_id": None}),
+    "PUT /api/v1/residents/{id}/plan": api("resident", lambda t: {"own": True, "times": ["10:00"]}),
+    "POST /api/v1/calls": api("target", lambda t: {"resident_ids": [t.resident]}),
+    "POST /api/v1/notices/preview": api(
+        "target", lambda t: {"target_kind": "grid", "target": t.grid, "body": "探针通知"}
+    ),
+    "POST /api/v1/notices": api(
+        "target", lambda t: {"target_kind": "grid", "target": t.grid, "body": "探针通知", "request_key": NOTICE_KEY}
+    ),
+    "GET /api/v1/notices": api("list"),
+    "GET /api/v1/notices/{id}": api("notice"),
+    "GET /api/v1/reports/daily": api("list"),
+    "GET /api/v1/reports/coverage": api("list"),
+    "GET /api/v1/audit": api("list", roles=ADMIN_ONLY),
+}
+
+
+def app_routes(app: Any) -> dict[str, Any]:
+    """Every route of the app as "METHOD path" (HEAD aside) or "MOUNT path", walked through every Mount."""
+    found: list[tuple[str, Any]] = []
+
+    def walk(routes: list[Any], prefix: str) -> None:
+        for route in routes:
+            if isinstance(route, Mount) and route.routes:
+                walk(list(route.routes), prefix + route.path)
+            elif isinstance(route, Mount):
+                found.append((f"MOUNT {prefix}{route.path}", route.app))
+            elif isinstance(route, Route):
+                found.extend((f"{method} {prefix}{route.path}", route.endpoint) for method in route.methods or ()
+                             if method != "HEAD")  # fmt: skip
+            else:  # a WebSocketRoute, a Host: unknown kinds need a rule too
+                found.append((f"{type(route).__name__} {prefix}{getattr(route, 'path', '?')}", route))
+
+    walk(list(app.routes), "")
+    twice = [key for key, count in Counter(key for key, _ in found).items() if count > 1]
+    assert not twice, f"routes declared twice: {twice}"
+    return dict(found)
+
+
+# ── What a request names ───────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class Target:
+    task: int
+    resident: int
+    notice: int
+    phone: str
+    liaison: int
+    grid: str
+    sid: str
+    words: tuple[str, ...] = ()  # what shows this target: names, numbers, texts
+
+    @property
+    def national(self) -> str:
+        return self.phone.removeprefix("+86")
+
+
+def fill(key: str, rule: Rule, t: Target) -> tuple[str, str, dict[str, Any] | None]:
+    """The method, URL and body of a request by `rule` naming `t`."""
+    method, path = key.split(" ", 1)
+    ids = {"task": t.task, "resident": t.resident, "notice": t.notice}
+    path = re.sub(r"\{(task_id|resident_id|notice_id)(:id)?\}", lambda m: str(ids[m.group(1)[:-3]]), path)
+    path = path.replace("{id}", str(ids.get(rule.names, t.task))).replace("{sid}", t.sid)
+    query = rule.query(t) if rule.query else ""
+    return method, path + (f"?{query}" if query else ""), rule.body(t) if rule.body else None
+
+
+def send(client: TestClient, key: str, rule: Rule, t: Target, **headers: str) -> Any:
+    """Make the request; console bodies go as forms, simulator and API bodies as JSON."""
+    method, url, body = fill(key, rule, t)
+    as_form = rule.kind in ("console", "public", "twilio")
+    return client.request(method, url, data=body if as_form else None, json=None if as_form else body,
+                          headers=headers, follow_redirects=False)  # fmt: skip
+
+
+def row_counts(services: Services) -> dict[str, int]:
+    """Rows in every table, and keys in Redis: what "nothing was stored" is checked against."""
+    names = inspect(services.engine).get_table_names()  # the tables as migrated, not as the models say
+    with services.readonly() as session:
+        counts = {name: session.scalar(select(func.count()).select_from(table(name))) or 0 for name in names}
+    counts["redis keys"] = services.redis.dbsize()
+    return counts
+
+
+def phone_forms(phone: str) -> set[str]:
+    """A number as it might be written: E.164, without the +, national, national spaced or dashed."""
+    national = phone.removeprefix("+86")
+    spaced = national_format(phone)
+    return {phone, phone[1:], national, spaced, spaced.replace(" ", "-")}
+
+
+# ── A register to aim at: two communities, one with two grids ───────────────────────────────────────────────
+
+A, B = "幸福里社区", "光明社区"
+PEOPLE = {  # key: (resident, phone, liaison, liaison phone, community, grid, what they asked, notice)
+    "mine": ("梁阿姨", "+8613800138000", "张敏", "+8613912345678", A, "第1网格", "想买点菜", "一网格明天停水"),
+    "grid2": ("王大爷", "+8613800138001", "李强", "+8613912345679", A, "第2网格", "帮我倒垃圾", "二网格明天停水"),
+    "other": ("赵奶奶", "+8613800138002", "陈刚", "+8613912345680", B, "东区", "想理个发", "光明社区明天停电"),
+}
+MISSING = Target(task=999_999, resident=999_999, notice=999_999, phone="+8613700000009", liaison=999_999,
+                 grid="无此网格", sid="CA" + "9" * 32)  # fmt: skip
+
+
+@dataclass
+class World:
+    targets: dict[str, Target]
+    tokens: dict[str, str] = field(default_factory=dict)  # admin, clerk_a, clerk_b, leader, revoked
+
+
+def build_world(client: TestClient, services: Services) -> World:
+    """Three residents, each with a task (asked by SMS, made by a real worker) and a notice to their grid."""
+    with services.sessions.begin() as session:
+        for room, (name, phone, liaison, liaison_phone, community, grid, _, _) in enumerate(PEOPLE.values(), 101):
+            register.add_liaison(session, name=liaison, phone=liaison_phone, region="CN")
+            resident = register.add_resident(session, name=name, phones=[phone], liaison_phone=liaison_phone,
+                                             address=register.Address(community, "1号楼", "1单元", str(room)),
+                                             region="CN")  # fmt: skip
+            assert resident.household.community is not None
+            resident.household.grid = register.find_or_create_grid(session, resident.household.community, grid)
+        scopes = {"admin": (StaffRole.ADMIN, {}), "clerk_a": (StaffRole.CLERK, {"community": A}),
+                  "clerk_b": (StaffRole.CLERK, {"community": B}),
+                  "leader": (StaffRole.GRID_LEADER, {"grid": f"{A}/第1网格"})}  # fmt: skip
+        tokens = {key: create_token(session, name=key, role=role, **scope)[1] for key, (role, scope) in scopes.items()}
+        revoked, tokens["revoked"] = create_token(session, name="old", role=StaffRole.ADMIN)
+        revoke_token(session, revoked.id)
+    for _, phone, *_, asked, _ in PEOPLE.values():
+        assert post_signed(client, services, "/twilio/sms", sms_params(asked, from_phone=phone)).status_code == 200
+    run_worker(services)
+    status_url = "https://hotline.example.org/twilio/voice/status"
+    call = Call(sid=Call.new_sid(), from_phone=PEOPLE["grid2"][1], to_phone=HOTLINE_NUMBER,
+                account_sid=CALL["AccountSid"], status_url=status_url)  # fmt: skip
+    CallStore(services).save(10**6, call)  # a simulator call played by someone else
+    targets = {}
+    admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    for key, (name, phone, liaison, liaison_phone, _, grid, asked, notice) in PEOPLE.items():
+        sent = client.post(
+            "/api/v1/notices", headers=admin, json={"target_kind": "grid", "target": grid, "body": notice}
+        )
+        assert sent.status_code == 200, sent.text
+        with services.readonly() as session:
+            resident = register.find_residents_by_phone(session, phone)[0]
+            task = session.scalar(select(Task.id).where(Task.resident_id == resident.id))
+            found_liaison = register.find_liaison_by_phone(session, liaison_phone)
+        assert task is not None and found_liaison is not None
+        words = (name, liaison, asked, notice, *phone_forms(phone), *phone_forms(liaison_phone))
+        targets[key] = Target(task=task, resident=resident.id, notice=sent.json()["notice"]["id"], phone=phone,
+                              liaison=found_liaison.id, grid=grid, sid=call.sid, words=words)  # fmt: skip
+    targets["missing"] = MISSING
+    return World(targets, tokens)
+
+
+def random_secret() -> str:
+    return "hl_" + uuid.uuid4().hex + uuid.uuid4().hex[:11]
