@@ -190,7 +190,9 @@ def test_a_job_whose_worker_was_killed_mid_job_runs_again(
         )
         job = Job.fetch("inbound-1", connection=services.redis)
         deadline = time.monotonic() + 30
-        while job.get_status(refresh=True) != JobStatus.STARTED:
+        # Killed once it runs the job and its scheduler has started (a worker killed before that leaves a lock
+        # with no scheduler behind it: see the next test).
+        while job.get_status(refresh=True) != JobStatus.STARTED or not services.redis.keys("rq:scheduler:*"):
             assert time.monotonic() < deadline, "the worker never took the job"
             time.sleep(0.05)
         os.killpg(worker.pid, signal.SIGKILL)
@@ -210,6 +212,17 @@ def test_a_job_whose_worker_was_killed_mid_job_runs_again(
     time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.2)
     run_worker(services, with_scheduler=True)
     assert len([e for e in local_outbox(services) if e.to_phone == LIAISON_PHONE]) == 1
+
+
+def test_a_scheduler_lock_left_by_a_worker_that_died_before_its_scheduler_started_is_freed(
+    services: Services,
+) -> None:
+    from workers.queues import ORPHAN_LOCK_TTL, release_dead_local_workers
+
+    services.redis.set("rq:scheduler-lock:hotline-inbound", "a-worker-that-died", ex=ORPHAN_LOCK_TTL - 5)
+    services.redis.set("rq:scheduler-lock:hotline-outbound", "a-worker-starting-now", ex=61)
+    release_dead_local_workers(services.redis)
+    assert services.redis.keys("rq:scheduler-lock:*") == [b"rq:scheduler-lock:hotline-outbound"]
 
 
 def test_the_scheduler_stops_when_asked_even_if_redis_fails_as_it_says_goodbye(

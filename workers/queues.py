@@ -27,6 +27,9 @@ ALL_QUEUES = (INBOUND, OUTBOUND, MAINTENANCE, CHECKINS)
 # Retries back off over about ten minutes; after that the sweeper keeps trying from the database.
 RETRY = Retry(max=5, interval=[5, 20, 60, 120, 300])
 SCHEDULER_SLACK_SECONDS = 60  # a scheduled job this late was dropped by a dead scheduler
+# RQ sets a scheduler lock for (interval + 60) s and its scheduler refreshes it every interval: a lock with under
+# this many seconds left and no scheduler behind it was taken by a worker that died before its scheduler started.
+ORPHAN_LOCK_TTL = 50
 FAILURE_TTL = 86400  # keep a failed job a day for inspection; the sweeper works from the database anyway
 _FINAL_STATES = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 
@@ -115,7 +118,11 @@ def release_dead_local_workers(redis: Redis) -> list[str]:
         owner = redis.get(lock)
         owner_name = owner.decode() if isinstance(owner, bytes) else owner
         info = redis.hmget(f"rq:scheduler:{owner_name}", "hostname", "pid") if owner_name else [None, None]
-        if info[0] == host.encode() and info[1] and not _process_alive(int(info[1])):
+        if info[0] == host.encode() and info[1] and int(info[1]) > 0 and not _process_alive(int(info[1])):
+            redis.delete(lock)
+        elif info[0] is None and 0 <= int(redis.ttl(lock)) < ORPHAN_LOCK_TTL:
+            # No scheduler ever said who it is, yet the lock is a while old: its worker died between taking
+            # the lock and starting the scheduler's process (which registers and refreshes it within a second).
             redis.delete(lock)
     return [w.name for w in dead]
 
