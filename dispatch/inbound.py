@@ -5,18 +5,19 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch.exceptions import InvalidInboundMessage, InvalidPhoneNumber
-from dispatch.models import InboundMessage, InboundOutcome, utcnow
+from dispatch.models import InboundMessage, InboundOutcome, WebhookReceipt, utcnow
 from dispatch.phones import normalize_phone
 
-_SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
+_SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}\Z")  # \Z, not $: "$" lets a trailing newline through
 MAX_BODY = 1600  # Twilio's own limit for one message
 
 
@@ -81,10 +82,14 @@ def phone_or_raw(raw: str, region: str) -> str:
 
 
 def store_inbound_batch(session: Session, messages: Sequence[InboundSms]) -> list[StoredInbound]:
-    """Store messages once each, keyed by MessageSid, in the caller's transaction: one insert for the batch.
+    """Store messages once each, keyed by MessageSid and by Twilio's idempotency token, in the caller's
+    transaction: one insert for the batch.
 
-    A SID already stored (Twilio retried, or delivered the same webhook twice at once), or repeated within the
-    batch, is not stored again: its result names the first row, with `created` False.
+    A message already stored (Twilio retried, or delivered the same webhook twice at once), or repeated within the
+    batch, is not stored again: its result names the first row, with `created` False. A repeat is a message with
+    the same SID, or with the same I-Twilio-Idempotency-Token (the same on every retry of one webhook) even if its
+    SID field differs. The unique indexes on both decide it in the one INSERT … ON CONFLICT DO NOTHING, so the
+    token costs no extra round trip.
 
     Returns:
         One result per message, in the order given.
@@ -93,10 +98,10 @@ def store_inbound_batch(session: Session, messages: Sequence[InboundSms]) -> lis
     for message in messages:
         fresh.setdefault(message.message_sid, message)
     insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    # No conflict target: a clash on either unique index (SID or token) skips the row, also between two rows of
+    # this one statement (three copies of one webhook in one batch, each under another SID).
     statement = (
-        insert(InboundMessage)
-        .on_conflict_do_nothing(index_elements=["provider_sid"])
-        .returning(InboundMessage.provider_sid, InboundMessage.id)
+        insert(InboundMessage).on_conflict_do_nothing().returning(InboundMessage.provider_sid, InboundMessage.id)
     )
     rows = [
         {"provider_sid": m.message_sid, "from_phone": m.from_phone, "to_phone": m.to_phone, "body": m.body,
@@ -104,21 +109,26 @@ def store_inbound_batch(session: Session, messages: Sequence[InboundSms]) -> lis
         for m in fresh.values()
     ]  # fmt: skip
     created = {sid: message_id for sid, message_id in session.execute(statement, rows)} if rows else {}
-    earlier = [sid for sid in fresh if sid not in created]
-    known = {}
+    earlier = [m for sid, m in fresh.items() if sid not in created]
+    known: dict[str, Any] = {}
     if earlier:
-        query = select(InboundMessage.provider_sid, InboundMessage.id, InboundMessage.processed_at)
-        known = {
-            row.provider_sid: row for row in session.execute(query.where(InboundMessage.provider_sid.in_(earlier)))
-        }
-    results, first = [], set()
+        sids, tokens = [m.message_sid for m in earlier], [m.idempotency_token for m in earlier if m.idempotency_token]
+        query = select(
+            InboundMessage.provider_sid,
+            InboundMessage.idempotency_token,
+            InboundMessage.id,
+            InboundMessage.processed_at,
+        ).where(or_(InboundMessage.provider_sid.in_(sids), InboundMessage.idempotency_token.in_(tokens)))
+        stored = session.execute(query).all()
+        by_sid = {row.provider_sid: row for row in stored}
+        token_rows = {row.idempotency_token: row for row in stored if row.idempotency_token}
+        known = {m.message_sid: by_sid.get(m.message_sid) or token_rows[m.idempotency_token] for m in earlier}
+    results, seen = [], set()
     for message in messages:
         sid = message.message_sid
-        if sid in created and sid not in first:
-            first.add(sid)
-            results.append(StoredInbound(created[sid], created=True, processed=False))
-        elif sid in created:
-            results.append(StoredInbound(created[sid], created=False, processed=False))
+        if sid in created:
+            results.append(StoredInbound(created[sid], created=sid not in seen, processed=False))
+            seen.add(sid)
         else:
             row = known[sid]
             results.append(StoredInbound(row.id, created=False, processed=row.processed_at is not None))
@@ -149,3 +159,44 @@ def recent_inbound(session: Session, *, limit: int, outcome: InboundOutcome | No
     if outcome is not None:
         query = query.where(InboundMessage.outcome == outcome)
     return list(session.scalars(query))
+
+
+# ── Receipts of voice webhooks, by Twilio's idempotency token ──────────────────────────────────────────────────
+
+RECEIPT_KEPT = timedelta(hours=1)  # Twilio retries a webhook within seconds; an hour is ample
+
+
+def claim_webhook(session: Session, token: str, path: str) -> str | None:
+    """Claim a webhook delivery by its I-Twilio-Idempotency-Token, in the transaction that will make its effects.
+
+    Returns:
+        None for a first delivery (claimed: answer it, then `remember_answer`); for a retry, what the first
+        delivery answered ("" if nothing). A delivery arriving while the first is still being answered waits for
+        it (the unique index holds it until that transaction ends) and gets its answer.
+    """
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    claimed = session.execute(
+        insert(WebhookReceipt)
+        .values(token=token[:128], path=path[:64], created_at=utcnow())
+        .on_conflict_do_nothing()
+        .returning(WebhookReceipt.id)
+    ).first()
+    if claimed is not None:
+        return None
+    first = session.execute(
+        select(WebhookReceipt.path, WebhookReceipt.answer).where(WebhookReceipt.token == token[:128])
+    ).one()
+    if first.path != path[:64] or first.answer is None:
+        return None  # not a retry (Twilio never sends one token to two URLs): natural keys keep this one safe
+    return str(first.answer)
+
+
+def remember_answer(session: Session, token: str, answer: str) -> None:
+    """Keep what the first delivery of a webhook answered, for its retries."""
+    session.execute(update(WebhookReceipt).where(WebhookReceipt.token == token[:128]).values(answer=answer))
+
+
+def prune_receipts(session: Session, now: datetime) -> int:
+    """Forget receipts older than `RECEIPT_KEPT`. Returns how many."""
+    result = session.execute(delete(WebhookReceipt).where(WebhookReceipt.created_at < now - RECEIPT_KEPT))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -7,6 +7,8 @@ SMS is decided once (dedupe key `task:<id>:offer:<rung>`). A hand-back or a fail
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
@@ -14,8 +16,10 @@ from sqlalchemy.orm import Session
 
 from dispatch.context import DispatchContext
 from dispatch.models import Community, Liaison, OutboundMessage, Task, TaskEvent, TaskPriority, TaskStatus
-from dispatch.outbox import queue_sms
+from dispatch.outbox import provider_error, queue_sms
 from dispatch.task_messages import task_text
+
+RESEND_SUFFIX = ":resend"  # the one new attempt of a message Twilio did not deliver because of throttling
 
 PRIMARY, BACKUP, GRID_LEADER, DUTY_STAFF = 0, 1, 2, 3
 CLIMBABLE = (TaskStatus.NEW, TaskStatus.OFFERED, TaskStatus.DECLINED, TaskStatus.ESCALATED)
@@ -71,14 +75,52 @@ def escalate_due_tasks(session: Session, now: datetime, context: DispatchContext
     return outbound
 
 
+@dataclass
+class AfterFailure:
+    """What a failed or undelivered message leads to: outbound rows to send now, and later (after a pause)."""
+
+    now: list[int] = field(default_factory=list)
+    later: list[int] = field(default_factory=list)
+
+
+def after_delivery_failure(session: Session, outbound_id: int, now: datetime, context: DispatchContext) -> AfterFailure:
+    """A message refused at sending or reported failed or undelivered. Throttled by Twilio (a temporary code):
+    sent again once, later, as a new row (dedupe key `<key>:resend`). Otherwise, or if the resend fails too: a
+    task offer climbs the ladder now, and a check-in SMS moves its check-in on to its call now. Repeated reports
+    change nothing: each step is keyed or checks state first."""
+    from dispatch.checkins.ladder import sms_not_delivered  # that module builds on this one
+
+    sms = session.get(OutboundMessage, outbound_id)
+    result = AfterFailure()
+    if sms is None:
+        return result
+    meaning, resend_key = provider_error(sms.error_code), sms.dedupe_key + RESEND_SUFFIX
+    first_try = not sms.dedupe_key.endswith(RESEND_SUFFIX) and len(resend_key) <= 128
+    if meaning.temporary and sms.kind == "sms" and first_try:
+        resend = queue_sms(
+            session, dedupe_key=resend_key, to_phone=sms.to_phone, body=sms.body, task_id=sms.task_id,
+            language=sms.language, checkin_id=sms.checkin_id, notice_id=sms.notice_id,
+        )  # fmt: skip
+        result.later += [resend.id] if resend else []  # None: decided before (a repeated report)
+        return result
+    result.now += escalate_after_failed_offer(session, outbound_id, now, context)
+    if not meaning.opted_out:  # a resident who opted out is not called instead: they asked for no calls either
+        result.now += sms_not_delivered(session, sms, now, context)
+    return result
+
+
 def escalate_after_failed_offer(
     session: Session, outbound_id: int, now: datetime, context: DispatchContext
 ) -> list[int]:
-    """An offer SMS that failed or was undelivered: climb at once rather than wait for the deadline."""
+    """An offer SMS (or its resend) that failed or was undelivered: climb at once rather than wait for the
+    deadline."""
     sms = session.get(OutboundMessage, outbound_id)
-    if sms is None or sms.task_id is None or not sms.dedupe_key.startswith(f"task:{sms.task_id}:offer:"):
+    if sms is None or sms.task_id is None:
         return []
-    rung = int(sms.dedupe_key.rsplit(":", 1)[1])
+    offer = re.fullmatch(rf"task:{sms.task_id}:offer:(\d+)(?:{RESEND_SUFFIX})?", sms.dedupe_key)
+    if offer is None:
+        return []
+    rung = int(offer.group(1))
     task = session.get(Task, sms.task_id, with_for_update=True, populate_existing=True)
     if task is None or task.rung != rung or task.status not in CLIMBABLE:
         return []  # already taken, or already climbed past this offer

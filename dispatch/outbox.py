@@ -13,7 +13,11 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from dispatch import audit
 from dispatch.models import (
+    Channel,
+    Checkin,
+    CheckinStatus,
     Liaison,
     LocalOutboxEntry,
     OutboundMessage,
@@ -37,6 +41,38 @@ _PROGRESS = {
 }
 
 OPTED_OUT_AT_PROVIDER = 21610  # Twilio: the recipient replied STOP; sending is refused until they reply START
+
+
+@dataclass(frozen=True)
+class ProviderError:
+    """What one of Twilio's error codes means to us, whether it comes at send time or in a delivery report."""
+
+    meaning: str  # for logs and the audit log: never a number
+    temporary: bool = False  # throttled: at send time retried with backoff; in a report, sent again once, later
+    check_number: bool = False  # the number is wrong: staff are told (an audit entry on whoever has it)
+    no_sms: bool = False  # the number takes no SMS: marked a landline, never texted again
+    opted_out: bool = False  # the person replied STOP at Twilio
+
+
+# Twilio's error codes we act on. Any failure or undelivery also climbs a task offer's ladder at once and moves an
+# unanswered check-in SMS on to its call (`dispatch.ladder.after_delivery_failure`), unless the code is temporary.
+PROVIDER_ERRORS = {
+    20429: ProviderError("too many requests", temporary=True),
+    21211: ProviderError("invalid 'To' number", check_number=True),
+    OPTED_OUT_AT_PROVIDER: ProviderError("recipient opted out (STOP)", opted_out=True),
+    30003: ProviderError("unreachable handset"),
+    30004: ProviderError("message blocked"),
+    30005: ProviderError("unknown or inactive number", check_number=True),
+    30006: ProviderError("landline or unreachable carrier", no_sms=True),
+    63018: ProviderError("rate limit exceeded for the channel", temporary=True),
+}
+_NO_MEANING = ProviderError("")
+
+
+def provider_error(code: int | None) -> ProviderError:
+    """What `code` means; a code not in the table means nothing beyond the failure itself."""
+    return PROVIDER_ERRORS.get(code, _NO_MEANING) if code is not None else _NO_MEANING
+
 
 # Twilio's MessageStatus values, as our statuses.
 PROVIDER_STATUS = {
@@ -73,6 +109,7 @@ def queue_sms(
     kind: str = "sms",
     language: str = "zh-CN",
     checkin_id: int | None = None,
+    notice_id: int | None = None,
 ) -> OutboundMessage | None:
     """Decide to send an SMS (or, with kind "call", to place an automated call saying `body`), once per key.
 
@@ -81,8 +118,8 @@ def queue_sms(
     """
     if session.scalar(select(OutboundMessage.id).where(OutboundMessage.dedupe_key == dedupe_key)) is not None:
         return None
-    if _only_opted_out_residents(session, to_phone):
-        return None  # they asked for no automated messages; their liaison calls them instead
+    if _unwanted(session, to_phone, kind):
+        return None  # they asked for no automated messages (their liaison calls them instead), or a landline
     row = OutboundMessage(
         dedupe_key=dedupe_key,
         to_phone=to_phone,
@@ -91,6 +128,7 @@ def queue_sms(
         kind=kind,
         language=language,
         checkin_id=checkin_id,
+        notice_id=notice_id,
     )
     try:
         # A savepoint: if another transaction decided the same message a moment ago, only this insert is undone.
@@ -101,10 +139,15 @@ def queue_sms(
     return row
 
 
-def _only_opted_out_residents(session: Session, phone: str) -> bool:
-    """True if `phone` belongs to residents who all opted out, and to no liaison."""
-    statuses = set(session.scalars(select(Resident.status).join(ResidentPhone).where(ResidentPhone.phone == phone)))
-    if statuses != {ResidentStatus.OPTED_OUT}:
+def _unwanted(session: Session, phone: str, kind: str) -> bool:
+    """True if `phone` belongs to residents only, and to no liaison, and they all opted out or, for an SMS, it is
+    a landline to each of them."""
+    found = session.execute(
+        select(Resident.status, ResidentPhone.landline).join(ResidentPhone).where(ResidentPhone.phone == phone)
+    ).all()
+    opted_out = bool(found) and all(row.status == ResidentStatus.OPTED_OUT for row in found)
+    landline = bool(found) and kind == "sms" and all(row.landline for row in found)
+    if not opted_out and not landline:
         return False
     return session.scalar(select(Liaison.id).where(Liaison.phone == phone)) is None
 
@@ -177,16 +220,54 @@ def release_for_retry(session: Session, outbound_id: int, error: str) -> None:
 
 
 def mark_failed(session: Session, outbound_id: int, error: str, error_code: int | None = None) -> None:
-    """The gateway refused the SMS for good. Error 21610: the recipient opted out at Twilio."""
-    session.execute(
+    """The gateway refused the SMS for good; what its error code means is acted on (`PROVIDER_ERRORS`)."""
+    failed = session.execute(
         update(OutboundMessage)
         .where(OutboundMessage.id == outbound_id, OutboundMessage.status == OutboundStatus.SENDING)
         .values(status=OutboundStatus.FAILED, error=error[:500], error_code=error_code, status_at=utcnow())
     )
-    if error_code == OPTED_OUT_AT_PROVIDER:
-        to_phone = session.scalar(select(OutboundMessage.to_phone).where(OutboundMessage.id == outbound_id))
-        if to_phone:
-            opt_out_number(session, to_phone)
+    row = session.get(OutboundMessage, outbound_id) if failed.rowcount == 1 else None  # type: ignore[attr-defined]
+    if row is not None and error_code is not None:
+        _act_on_error(session, row, error_code)
+
+
+def _act_on_error(session: Session, row: OutboundMessage, code: int) -> None:
+    """Once per message: what Twilio's error code says about the number, recorded in the register."""
+    meaning = provider_error(code)
+    if meaning.opted_out:
+        opt_out_number(session, row.to_phone)
+    if meaning.no_sms:
+        mark_landline(session, row.to_phone)
+    if meaning.check_number or meaning.no_sms or meaning.opted_out:
+        _tell_staff(session, row, code, meaning)
+
+
+def mark_landline(session: Session, phone: str) -> None:
+    """`phone` takes no SMS: a landline in the register, and today's check-ins not yet sent to it go as calls."""
+    owners = select(ResidentPhone.resident_id).where(ResidentPhone.phone == phone)
+    session.execute(update(ResidentPhone).where(ResidentPhone.phone == phone).values(landline=True))
+    session.execute(
+        update(Checkin)
+        .where(
+            Checkin.status == CheckinStatus.SCHEDULED, Checkin.channel == Channel.SMS, Checkin.resident_id.in_(owners)
+        )
+        .values(channel=Channel.VOICE)
+    )
+
+
+class _Twilio:
+    """The audit log's actor for what Twilio told us."""
+
+    audit_ref, audit_name = "twilio", "Twilio"
+
+
+def _tell_staff(session: Session, row: OutboundMessage, code: int, meaning: ProviderError) -> None:
+    """An audit entry on each resident and liaison with the number, for staff to see. Never the number itself."""
+    detail = f"Twilio {code}: {meaning.meaning} (outbound {row.id})"
+    residents = set(session.scalars(select(ResidentPhone.resident_id).where(ResidentPhone.phone == row.to_phone)))
+    liaisons = session.scalars(select(Liaison.id).where(Liaison.phone == row.to_phone))
+    for kind, object_id in [*(("resident", i) for i in sorted(residents)), *(("liaison", i) for i in liaisons)]:
+        audit.record(session, _Twilio(), "phone_problem", kind, object_id, detail)
 
 
 def opt_out_number(session: Session, phone: str) -> None:
@@ -226,14 +307,14 @@ def apply_provider_status(
         if row is not None and row.provider_sid not in (None, provider_sid):
             row = None  # the id and the SID disagree: not ours to trust
     else:
-        row = session.scalar(select(OutboundMessage).where(OutboundMessage.provider_sid == provider_sid))
+        found = select(OutboundMessage).where(OutboundMessage.provider_sid == provider_sid).with_for_update()
+        row = session.scalar(found)
     if row is None:
         return None
     row.provider_sid = provider_sid
-    if error_code is not None:
-        row.error_code = error_code
-        if error_code == OPTED_OUT_AT_PROVIDER:
-            opt_out_number(session, row.to_phone)
+    if error_code is not None and row.error_code != error_code:
+        row.error_code = error_code  # the row is locked: concurrent copies of this report act on it once
+        _act_on_error(session, row, error_code)
     new = PROVIDER_STATUS.get(provider_status.lower())
     if new is not None and _PROGRESS[new] > _PROGRESS[OutboundStatus(row.status)]:
         row.status = new

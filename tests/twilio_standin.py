@@ -29,8 +29,11 @@ class TwilioStandIn:
     """Answers Messages.json and Calls.json like Twilio; `fail_next` makes the next answers errors."""
 
     requests: list[RecordedRequest] = field(default_factory=list)
-    fail_next: list[int] = field(default_factory=list)  # HTTP statuses to answer with, in order
+    # HTTP statuses to answer with, in order; or (status, Twilio error code) pairs, e.g. (400, 21211)
+    fail_next: list[int | tuple[int, int]] = field(default_factory=list)
     fail_code: int | None = None  # Twilio's error code in those answers (default: one to match the status)
+    # Per recipient ("To"): (status, Twilio error code) answers, in order, before it is accepted
+    fail_for: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     hang_next: int = 0  # answer this many requests only after the client has given up
     base_url: str = ""
     _server: uvicorn.Server | None = None
@@ -47,9 +50,9 @@ class TwilioStandIn:
         if self.hang_next:
             self.hang_next -= 1
             await asyncio.sleep(3)
-        if self.fail_next:
-            status = self.fail_next.pop(0)
-            code = self.fail_code or (20429 if status == 429 else 20500)
+        for_this = self.fail_for.get(form.get("To", ""))
+        if self.fail_next or for_this:
+            status, code = for_this.pop(0) if for_this else _status_and_code(self.fail_next.pop(0), self.fail_code)
             return JSONResponse({"code": code, "message": "stand-in error", "status": status}, status)
         kind = "Calls" if request.url.path.endswith("Calls.json") else "Messages"
         sid = ("CA" if kind == "Calls" else "SM") + uuid.uuid4().hex
@@ -76,3 +79,9 @@ class TwilioStandIn:
         assert self._server is not None and self._thread is not None
         self._server.should_exit = True
         self._thread.join(10)
+
+
+def _status_and_code(failure: int | tuple[int, int], fail_code: int | None) -> tuple[int, int]:
+    if isinstance(failure, tuple):
+        return failure
+    return failure, fail_code or (20429 if failure == 429 else 20500)

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from dispatch import ladder, outbox
 from dispatch.checkins.answers import cancel_unwanted
-from dispatch.inbound import unprocessed_ids
+from dispatch.inbound import prune_receipts, unprocessed_ids
 from dispatch.intake import handle_inbound_message
 from dispatch.models import utcnow
 from dispatch.phones import mask_phone
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 SWEEP_GRACE_SECONDS = 10  # leave fresh work to the jobs already queued for it
 SEND_LEASE = timedelta(minutes=5)  # a claim older than this belongs to a worker that died
 RETRY_DELAY = timedelta(seconds=5)  # after a rate limit or outage, don't knock again at once
+RESEND_DELAY = timedelta(minutes=1)  # a message Twilio reported undelivered because of throttling goes again after
 
 
 def process_inbound_sms(message_id: int) -> str:
@@ -103,12 +104,15 @@ def deliver_sms(services: Services, outbound_id: int, *, bulk: bool = False) -> 
         return False
     except GatewayRejectedError as exc:
         with services.sessions.begin() as session:
-            outbox.mark_failed(session, outbound_id, str(exc), exc.code)
-            # A task offer that cannot be sent climbs the ladder now, not at its deadline.
-            next_ids = ladder.escalate_after_failed_offer(session, outbound_id, utcnow(), services.intake)
-        log.error("outbound=%s to=%s refused: %s", outbound_id, mask_phone(sms.to_phone), exc)
-        for next_id in next_ids:
+            outbox.mark_failed(session, outbound_id, str(exc), exc.code)  # and what its code says about the number
+            # A task offer that cannot be sent climbs the ladder now, a check-in SMS moves on to its call now.
+            then = ladder.after_delivery_failure(session, outbound_id, services.clock(), services.intake)
+        meaning = outbox.provider_error(exc.code).meaning
+        log.error("outbound=%s to=%s refused: %s %s", outbound_id, mask_phone(sms.to_phone), exc, meaning)
+        for next_id in then.now:
             enqueue_send(services.redis, next_id)
+        for next_id in then.later:
+            enqueue_send(services.redis, next_id, delay=RESEND_DELAY)
         return True
     except GatewayAmbiguousError as exc:
         with services.sessions.begin() as session:
@@ -144,6 +148,7 @@ def sweep(grace_seconds: int = SWEEP_GRACE_SECONDS) -> dict[str, int]:
         # Check-in SMS and calls go back in batches on their own queue, never ahead of task and feedback SMS.
         campaign = outbox.checkin_ids(session, outbound_ids)
     with services.sessions.begin() as session:
+        prune_receipts(session, utcnow())
         abandoned = outbox.abandon_stale_claims(session, lease=SEND_LEASE)
         escalated = ladder.escalate_due_tasks(session, services.clock(), services.intake)
         flagged = ladder.flag_overdue_accepted(session, services.clock(), services.intake)

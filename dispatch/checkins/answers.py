@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from dispatch.checkins.rules import CheckinRules, call_attempt
-from dispatch.ivr.calls import Caller
+from dispatch.ivr.calls import FINAL_STATUSES, Caller
 from dispatch.models import (
     CHECKIN_WAITING,
     Call,
@@ -92,20 +92,23 @@ def record_call_result(
     duration: int | None = None,
 ) -> str | None:
     """How a check-in call ended. Busy, no answer, a machine, or a person who hung up before choosing: another
-    call after the retry interval, while retries are left. A repeated report changes nothing.
+    call after the retry interval, while retries are left. A repeated report changes nothing, and neither does a
+    report that the call is ringing or in progress, even one that comes after its end.
 
     Returns:
         The result recorded now (busy, no-answer, machine, hung-up, failed, human), or None for a repeat.
     """
+    if call_status not in FINAL_STATUSES:
+        return None  # ringing, in progress: only how the call ended counts, whenever that report comes
     row = session.get(OutboundMessage, outbound_id, with_for_update=True)
     if row is None or row.kind != "checkin" or row.checkin_id is None or row.provider_sid not in (None, call_sid):
         return None
+    if row.status in (OutboundStatus.DELIVERED, OutboundStatus.UNDELIVERED, OutboundStatus.FAILED):
+        return None  # reported before
     call = session.scalar(select(Call).where(Call.call_sid == call_sid))
     if call is not None:  # the call reached the menu: finish its record (no missed-call rule for our own calls)
         call.status, call.ended_at = call_status[:16], call.ended_at or now
         call.duration_seconds = duration if duration is not None else call.duration_seconds
-    if row.status in (OutboundStatus.DELIVERED, OutboundStatus.UNDELIVERED, OutboundStatus.FAILED):
-        return None  # reported before
     checkin = session.get(Checkin, row.checkin_id, with_for_update=True, populate_existing=True)
     assert checkin is not None
     result = _result(call_status, answered_by, row.call_result, checkin, call)

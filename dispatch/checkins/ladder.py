@@ -112,6 +112,22 @@ def place_call(session: Session, checkin: Checkin, now: datetime, context: Dispa
     return [call.id] if call else []
 
 
+def sms_not_delivered(session: Session, sms: OutboundMessage, now: datetime, context: DispatchContext) -> list[int]:
+    """A check-in SMS that did not reach the phone (failed, or undelivered: unreachable, blocked, a landline): the
+    check-in does not wait out its window as if it had. Its reminder rung comes now, as a call only (a reminder
+    SMS would not arrive either). Once: a repeated report finds the rung already climbed."""
+    if sms.kind != "sms" or sms.checkin_id is None or not sms.dedupe_key.startswith(f"checkin:{sms.checkin_id}:sms"):
+        return []
+    checkin = session.get(Checkin, sms.checkin_id, with_for_update=True, populate_existing=True)
+    if checkin is None or checkin.status != CheckinStatus.SENT or checkin.rung != CheckinRung.SENT:
+        return []  # answered meanwhile, or already on its way up the ladder
+    checkin.rung, checkin.reminder_at = CheckinRung.REMINDED, now
+    code = f" (Twilio {sms.error_code})" if sms.error_code else ""
+    session.add(CheckinEvent(checkin=checkin, kind="reminded", at=now, detail=f"sms not delivered{code}: a call now"))
+    checkin.calls_left = context.checkin.call_retries + 1
+    return place_call(session, checkin, now, context)
+
+
 def _visit(session: Session, checkin: Checkin, now: datetime, context: DispatchContext) -> list[int]:
     """An urgent visit task for the household's liaison, or the household's open one, once per check-in."""
     checkin.rung, checkin.next_call_at, checkin.calls_left = CheckinRung.VISIT, None, 0

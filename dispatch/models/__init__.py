@@ -11,7 +11,14 @@ from dispatch.models.checkins import (
     CheckinStatus,
 )
 from dispatch.models.console import ApiToken, AuditEntry, Notice
-from dispatch.models.messages import InboundMessage, InboundOutcome, LocalOutboxEntry, OutboundMessage, OutboundStatus
+from dispatch.models.messages import (
+    InboundMessage,
+    InboundOutcome,
+    LocalOutboxEntry,
+    OutboundMessage,
+    OutboundStatus,
+    WebhookReceipt,
+)
 from dispatch.models.register import (
     Channel,
     Community,
@@ -70,5 +77,6 @@ __all__ = [
     "TaskStatus",
     "TemperatureReading",
     "UTCDateTime",
+    "WebhookReceipt",
     "utcnow",
 ]

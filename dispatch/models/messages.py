@@ -72,6 +72,8 @@ class InboundMessage(Base):
     from_phone: Mapped[str] = mapped_column(String(20))
     to_phone: Mapped[str] = mapped_column(String(20))
     body: Mapped[str] = mapped_column(Text)
+    # Twilio's I-Twilio-Idempotency-Token: the same on every retry of one webhook. Unique, like the SID, so a retry
+    # is stored once even if its MessageSid field differs (a unique index; NULLs never clash).
     idempotency_token: Mapped[str | None] = mapped_column(String(128))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"))
@@ -83,7 +85,10 @@ class InboundMessage(Base):
     urgent: Mapped[bool] = mapped_column(default=False)  # voice: a voicemail call-back is urgent
     recording_url: Mapped[str | None] = mapped_column(Text)  # voice: a voicemail, for staff to hear
 
-    __table_args__ = (Index("ix_inbound_messages_unprocessed", "processed_at", "received_at"),)
+    __table_args__ = (
+        Index("ix_inbound_messages_unprocessed", "processed_at", "received_at"),
+        Index("ix_inbound_messages_idempotency_token", "idempotency_token", unique=True),
+    )
 
 
 class OutboundMessage(Base):
@@ -114,6 +119,20 @@ class OutboundMessage(Base):
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_outbound_messages_status", "status", "created_at"),)
+
+
+class WebhookReceipt(Base):
+    """A voice webhook already answered, by Twilio's I-Twilio-Idempotency-Token (the same on each retry of one
+    webhook): a retry gets the first answer back and changes nothing. Claimed in the transaction of the webhook's
+    effects, so a receipt exists exactly when they do. Kept an hour (Twilio retries within seconds)."""
+
+    __tablename__ = "webhook_receipts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(128), unique=True)
+    path: Mapped[str] = mapped_column(String(64))
+    answer: Mapped[str | None] = mapped_column(Text)  # the TwiML answered ("" for none); None while being answered
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class LocalOutboxEntry(Base):

@@ -20,10 +20,11 @@ from twilio.twiml.messaging_response import MessagingResponse
 from dispatch import ladder, outbox
 from dispatch.exceptions import InvalidInboundMessage
 from dispatch.inbound import InboundSms
-from dispatch.models import OutboundStatus, utcnow
+from dispatch.models import OutboundStatus
 from dispatch.phones import mask_phone
 from hotline.services import Services
 from workers.gateways.twilio import SIGNATURE_HEADER
+from workers.jobs import RESEND_DELAY
 from workers.queues import enqueue_send
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,16 @@ async def signed_form(request: Request) -> FormData | Response:
     if not services.signature.is_valid(request.url.path, request.url.query, params, signature):
         log.warning("webhook %s refused: %s signature", request.url.path, "bad" if signature else "no")
         return PlainTextResponse("Twilio signature missing or invalid", status_code=403)
-    return FormData(pairs)
+    # A NUL means nothing in any Twilio field, and PostgreSQL cannot store one in text: dropped, once checked.
+    return FormData([(key, str(value).replace("\x00", "")) for key, value in pairs])
+
+
+def whole_number(text: str | None, most_digits: int = 9) -> int | None:
+    """`text` as a number if it is 1 to `most_digits` ASCII digits (9 fit any integer column), else None: "²"
+    passes isdigit() but not int(), and 30 digits overflow the database."""
+    if text and text.isascii() and text.isdigit() and len(text) <= most_digits:
+        return int(text)
+    return None
 
 
 def _field(form: FormData, name: str) -> str:
@@ -115,28 +125,29 @@ async def message_status(request: Request) -> Response:
     if not sid or not status:
         raise InvalidInboundMessage("MessageSid and MessageStatus", "are required")
     outbound_id = request.query_params.get("o")
-    if outbound_id is not None and not outbound_id.isdigit():
+    if outbound_id is not None and whole_number(outbound_id) is None:
         raise InvalidInboundMessage("o", "must be a message id")
     raw_code = _field(form, "ErrorCode")
-    if raw_code and not raw_code.isdigit():
+    if raw_code and whole_number(raw_code) is None:
         raise InvalidInboundMessage("ErrorCode", "must be a number")
-    error_code = int(raw_code) if raw_code else None
+    error_code = whole_number(raw_code)
 
-    def apply() -> tuple[bool, list[int]]:
+    def apply() -> tuple[bool, ladder.AfterFailure]:
         with services.sessions.begin() as session:
             row = outbox.apply_provider_status(
                 session, sid, status, int(outbound_id) if outbound_id else None, error_code
             )
             if row is None or row.status not in (OutboundStatus.FAILED, OutboundStatus.UNDELIVERED):
-                return row is not None, []
-            # A task offer that never reached the phone climbs the ladder now, not at its deadline.
-            return True, ladder.escalate_after_failed_offer(session, row.id, utcnow(), services.intake)
+                return row is not None, ladder.AfterFailure()
+            # Never reached the phone: a task offer climbs now, a check-in SMS moves on to its call; throttled: sent
+            # again once, later.
+            return True, ladder.after_delivery_failure(session, row.id, services.clock(), services.intake)
 
-    known, next_ids = await run_in_threadpool(apply)
+    known, then = await run_in_threadpool(apply)
     log.info("status report for %s: %s%s", sid, status, "" if known else " (unknown message)")
-    for next_id in next_ids:
+    for next_id, delay in [*((i, None) for i in then.now), *((i, RESEND_DELAY) for i in then.later)]:
         try:
-            await run_in_threadpool(enqueue_send, services.redis, next_id)
+            await run_in_threadpool(enqueue_send, services.redis, next_id, delay)
         except RedisError as exc:  # stored as pending; the sweeper sends it
-            log.error("escalation sms=%s stored but not queued (%s)", next_id, exc)
+            log.error("follow-up sms=%s stored but not queued (%s)", next_id, exc)
     return Response(status_code=204)

@@ -14,6 +14,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+from dispatch.outbox import provider_error
 from workers.exceptions import GatewayAmbiguousError, GatewayRejectedError, GatewayTemporaryError
 
 # The twilio client logs request bodies (numbers, texts) at DEBUG: keep them out of our logs.
@@ -79,7 +80,8 @@ def _translated_errors() -> Iterator[None]:
     except TwilioRestException as exc:
         status = int(exc.status)
         detail = f"twilio {status} code {exc.code}"
-        if status == 429 or status >= 500:
+        # Throttled (429, or a rate-limit code such as 63018 whatever the HTTP status) or an outage: retried later.
+        if status == 429 or status >= 500 or provider_error(exc.code).temporary:
             raise GatewayTemporaryError(detail, status=status, code=exc.code) from None
         raise GatewayRejectedError(detail, status=status, code=exc.code) from None
     except requests.RequestException as exc:

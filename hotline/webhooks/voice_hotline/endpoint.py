@@ -9,15 +9,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
 from dispatch.exceptions import InvalidInboundMessage
+from dispatch.inbound import claim_webhook, remember_answer
 from dispatch.phones import mask_phone
 from hotline.services import Services
-from hotline.webhooks.twilio_sms import signed_form
+from hotline.webhooks.twilio_sms import IDEMPOTENCY_HEADER, signed_form
 from workers.queues import enqueue_inbound, enqueue_send
 
 if TYPE_CHECKING:
@@ -40,7 +42,27 @@ def form_text(form: FormData, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def voice_endpoint(step: Callable[[VoiceHotline, FormData, dict[str, str]], tuple[str, Work]]) -> Callable:  # type: ignore[type-arg]
+Step = Callable[["VoiceHotline", Session, FormData, dict[str, str]], tuple[str, Work]]
+
+
+def run_step(
+    voice: VoiceHotline, step: Step, form: FormData, query: dict[str, str], path: str, token: str
+) -> tuple[str, Work]:
+    """One step in one transaction. With Twilio's idempotency token, a retry of a webhook already answered gets the
+    first answer again and runs nothing: the receipt is claimed in the same transaction as the step's effects."""
+    with voice.services.sessions.begin() as session:
+        if token:
+            answered = claim_webhook(session, token, path)
+            if answered is not None:
+                log.info("voice %s: a retry of a webhook already answered; nothing done again", path)
+                return answered, Work()
+        twiml, work = step(voice, session, form, query)
+        if token:
+            remember_answer(session, token, twiml)
+        return twiml, work
+
+
+def voice_endpoint(step: Step) -> Callable:  # type: ignore[type-arg]
     """A Starlette endpoint for one step: signature check, the step in a thread, valid TwiML whatever happens,
     then the queued work handed to Redis."""
 
@@ -50,8 +72,10 @@ def voice_endpoint(step: Callable[[VoiceHotline, FormData, dict[str, str]], tupl
             return form
         voice: VoiceHotline = request.app.state.voice
         services = voice.services
+        token = request.headers.get(IDEMPOTENCY_HEADER, "")
+        query, path = dict(request.query_params), request.url.path
         try:
-            twiml, work = await run_in_threadpool(step, voice, form, dict(request.query_params))
+            twiml, work = await run_in_threadpool(run_step, voice, step, form, query, path, token)
         except InvalidInboundMessage:
             raise
         except Exception:

@@ -32,6 +32,7 @@ from dispatch.phones import national_format
 from dispatch.replies import parse_reply
 from dispatch.task_messages import doorstep_address, resident_names
 from hotline.services import Services
+from hotline.webhooks.twilio_sms import whole_number
 from hotline.webhooks.voice_hotline.endpoint import Work, form_text
 from hotline.webhooks.voice_render import CallWords, Renderer, Step, offered
 
@@ -65,123 +66,116 @@ class VoiceHotline:
 
     # ── the steps of a call ──────────────────────────────────────────────────────────────────────────────────
 
-    def entry(self, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
+    def entry(self, session: Session, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
         """A call comes in: the caller's menu, greeted by name."""
-        with self.services.sessions.begin() as session:
-            turn = self._turn(session, form, None)
-            self.render.node(turn.response, turn.step, turn.words, intro=True)
-            return str(turn.response), turn.work
+        turn = self._turn(session, form, None)
+        self.render.node(turn.response, turn.step, turn.words, intro=True)
+        return str(turn.response), turn.work
 
-    def menu(self, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
+    def menu(self, session: Session, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
         """A key, spoken words, or silence at a menu."""
         digits = form_text(form, "Digits").strip()[:1]
         speech = form_text(form, "SpeechResult").strip()[:200]
-        with self.services.sessions.begin() as session:
-            turn = self._turn(session, form, query)
-            node = self.script.nodes[turn.step.node]
-            language = turn.caller.language
-            rounds = self.script.rounds
-            option = self._pick(turn, digits, speech)
-            if option is not None:
-                self._act(turn, option, digits, speech)
-            elif not digits and not speech and node.no_input == "callback" and turn.step.rounds + 1 >= rounds:
-                # The check-in call, unanswered twice: "a person will call you", and a call-back task for them.
-                self._store(
-                    turn, f"{node.name}:silent", need="callback", body=self._catalog("checkin_call_silent_body")
-                )
-                goodbye = Step(GOODBYE, task=True)
-                self.render.node(turn.response, goodbye, self._words(session, turn.caller, goodbye))
-            elif (not digits and not speech and node.no_input == "person") or turn.step.rounds + 1 >= rounds:
-                self._person(turn, 0)  # never hang up on them: a person
-            else:
-                key = "wrong_input" if digits or speech else "no_input"
-                self.render.speaker.say(turn.response, self.script.phrase(key, language), language)
-                self.render.node(turn.response, replace(turn.step, rounds=turn.step.rounds + 1), turn.words)
-            return str(turn.response), turn.work
+        turn = self._turn(session, form, query)
+        node = self.script.nodes[turn.step.node]
+        language = turn.caller.language
+        rounds = self.script.rounds
+        option = self._pick(turn, digits, speech)
+        if option is not None:
+            self._act(turn, option, digits, speech)
+        elif not digits and not speech and node.no_input == "callback" and turn.step.rounds + 1 >= rounds:
+            # The check-in call, unanswered twice: "a person will call you", and a call-back task for them.
+            self._store(turn, f"{node.name}:silent", need="callback", body=self._catalog("checkin_call_silent_body"))
+            goodbye = Step(GOODBYE, task=True)
+            self.render.node(turn.response, goodbye, self._words(session, turn.caller, goodbye))
+        elif (not digits and not speech and node.no_input == "person") or turn.step.rounds + 1 >= rounds:
+            self._person(turn, 0)  # never hang up on them: a person
+        else:
+            key = "wrong_input" if digits or speech else "no_input"
+            self.render.speaker.say(turn.response, self.script.phrase(key, language), language)
+            self.render.node(turn.response, replace(turn.step, rounds=turn.step.rounds + 1), turn.words)
+        return str(turn.response), turn.work
 
-    def dial(self, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
+    def dial(self, session: Session, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
         """A put-through ended. Answered: done. Otherwise the next person, then voicemail."""
         status = form_text(form, "DialCallStatus")
-        index = int(query["i"]) if query.get("i", "").isdigit() else 0
-        with self.services.sessions.begin() as session:
-            turn = self._turn(session, form, query)
-            if status in ("completed", "answered"):
-                turn.call.connected = True
-                turn.response.hangup()
-                if turn.call.direction == "outbound" and turn.caller.household_id is not None:
-                    # On a check-in call, a resident who talked to a person was reached: they asked for someone.
-                    residents = residents_of(session, turn.caller)
-                    record_answer(session, residents, CheckinStatus.NEEDS, None, "voice", self.services.clock())
-            else:
-                self._person(turn, index + 1)
-            return str(turn.response), turn.work
+        index = whole_number(query.get("i")) or 0
+        turn = self._turn(session, form, query)
+        if status in ("completed", "answered"):
+            turn.call.connected = True
+            turn.response.hangup()
+            if turn.call.direction == "outbound" and turn.caller.household_id is not None:
+                # On a check-in call, a resident who talked to a person was reached: they asked for someone.
+                residents = residents_of(session, turn.caller)
+                record_answer(session, residents, CheckinStatus.NEEDS, None, "voice", self.services.clock())
+        else:
+            self._person(turn, index + 1)
+        return str(turn.response), turn.work
 
-    def recorded(self, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
+    def recorded(self, session: Session, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
         """A voicemail: an urgent call-back task, with the recording for staff."""
         url = form_text(form, "RecordingUrl")
         seconds = form_text(form, "RecordingDuration")
-        with self.services.sessions.begin() as session:
-            turn = self._turn(session, form, query)
-            if url:
-                body = self._catalog("voice_voicemail_body", seconds=seconds if seconds.isdigit() else "?")
-                turn.call.voicemail = True
-                self._store(turn, "voicemail", need="callback", body=body, urgent=True, recording_url=url[:1000])
-                phrase = self.script.phrase("voicemail_received", turn.caller.language)
-                self.render.speaker.say(turn.response, phrase, turn.caller.language)
-            goodbye = Step(GOODBYE, task=bool(url) or turn.step.task)
-            self.render.node(turn.response, goodbye, self._words(session, turn.caller, goodbye))
-            return str(turn.response), turn.work
+        turn = self._turn(session, form, query)
+        if url:
+            body = self._catalog("voice_voicemail_body", seconds=seconds if seconds.isdigit() else "?")
+            turn.call.voicemail = True
+            self._store(turn, "voicemail", need="callback", body=body, urgent=True, recording_url=url[:1000])
+            phrase = self.script.phrase("voicemail_received", turn.caller.language)
+            self.render.speaker.say(turn.response, phrase, turn.caller.language)
+        goodbye = Step(GOODBYE, task=bool(url) or turn.step.task)
+        self.render.node(turn.response, goodbye, self._words(session, turn.caller, goodbye))
+        return str(turn.response), turn.work
 
-    def checkin(self, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
+    def checkin(self, session: Session, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
         """A check-in call the hotline placed was answered: a machine is hung up on (the call is tried again);
         a person hears the check-in menu, greeted by name."""
         raw = query.get("o", "")
-        with self.services.sessions.begin() as session:
-            if raw.isdigit() and not record_pickup(session, int(raw), form_text(form, "AnsweredBy")):
-                response = VoiceResponse()
-                response.hangup()
-                return str(response), Work()
-            turn = self._turn(session, form, None)
-            self.render.node(turn.response, turn.step, turn.words, intro=True)
-            return str(turn.response), turn.work
+        if whole_number(raw) is not None and not record_pickup(session, int(raw), form_text(form, "AnsweredBy")):
+            response = VoiceResponse()
+            response.hangup()
+            return str(response), Work()
+        turn = self._turn(session, form, None)
+        self.render.node(turn.response, turn.step, turn.words, intro=True)
+        return str(turn.response), turn.work
 
-    def checkin_status(self, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
+    def checkin_status(self, session: Session, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
         """How a check-in call ended: busy, no answer or a machine is called again later, while tries are left."""
         status, raw = form_text(form, "CallStatus"), query.get("o", "")
-        if not status or not raw.isdigit():
+        if not status or whole_number(raw) is None:
             raise InvalidInboundMessage("CallStatus", "and the o= query are required")
         duration = form_text(form, "CallDuration")
-        with self.services.sessions.begin() as session:
-            record_call_result(
-                session,
-                int(raw),
-                form_text(form, "CallSid")[:64],
-                status,
-                form_text(form, "AnsweredBy"),
-                self.services.clock(),
-                self.services.intake.checkin,
-                int(duration) if duration.isdigit() else None,
-            )
+        record_call_result(
+            session,
+            int(raw),
+            form_text(form, "CallSid")[:64],
+            status,
+            form_text(form, "AnsweredBy"),
+            self.services.clock(),
+            self.services.intake.checkin,
+            whole_number(duration),
+        )
         return "", Work()
 
-    def status(self, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
+    def status(self, session: Session, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
         """How the call ended. A call from a resident that came to nothing becomes a call-back task."""
         status = form_text(form, "CallStatus")
         duration = form_text(form, "CallDuration")
         if not status:
             raise InvalidInboundMessage("CallStatus", "is required")
-        with self.services.sessions.begin() as session:
-            turn = self._turn(session, form, query)
-            missed = finish_call(
-                session,
-                turn.call,
-                status,
-                int(duration) if duration.isdigit() else None,
-                utcnow(),
-                body=self._catalog("voice_missed_body"),
-            )
-            turn.work.inbound += [missed] if missed else []
+        turn = self._turn(session, form, query)
+        if turn.call.ended_at is not None:  # its end is recorded: a repeated or late report changes nothing
             return "", turn.work
+        missed = finish_call(
+            session,
+            turn.call,
+            status,
+            whole_number(duration),
+            utcnow(),
+            body=self._catalog("voice_missed_body"),
+        )
+        turn.work.inbound += [missed] if missed else []
+        return "", turn.work
 
     # ── what each choice does ────────────────────────────────────────────────────────────────────────────────
 
