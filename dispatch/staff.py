@@ -11,7 +11,7 @@ from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy import ColumnElement, false, select, true, update
 from sqlalchemy.orm import Session
 
 from dispatch.exceptions import InvalidStaffUser
@@ -98,6 +98,17 @@ def set_password(session: Session, username: str, password: str) -> None:
     if user is None:
         raise InvalidStaffUser(f"no account {username!r}")
     user.password_hash = hash_password(password)
+
+
+def end_sessions(session: Session, user_id: int) -> None:
+    """End every console session of this account, on every device: its session epoch goes up by one (in the
+    database, so two sign-outs at once both count), and a session signed in under an older epoch is refused."""
+    session.execute(
+        update(StaffUser)
+        .where(StaffUser.id == user_id)
+        .values(session_epoch=StaffUser.session_epoch + 1)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def authenticate(session: Session, username: str, password: str) -> StaffUser | None:

@@ -8,6 +8,9 @@ is stored. A password needs a slow, salted hash because people choose guessable 
 cannot be guessed, so a fast hash loses nothing, and an unsalted one lets a request find its token by an indexed
 equality lookup on the hash. That lookup is also what makes the check safe against timing: the secret is never
 compared byte by byte with a stored value, only its hash is looked up, and an attacker cannot steer the hash.
+
+A token may expire (`expires_at`): from then on it is refused like an unknown or revoked one. `hotline tokens
+create` gives each token DEFAULT_LIFETIME unless told otherwise; tokens made before expiry existed never expire.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ SECRET_PREFIX = "hl_"  # noqa: S105  # what every secret starts with, not a secr
 PREFIX_LENGTH = 11  # "hl_" and 8 characters of the secret: enough to name a token in a list, useless to guess it
 NAME_LIMIT = 100
 TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often per token
+DEFAULT_LIFETIME = timedelta(days=90)  # what `hotline tokens create` gives a token unless told otherwise
+MAX_LIFETIME = timedelta(days=3650)
 
 
 @dataclass(frozen=True)
@@ -54,17 +59,23 @@ def create_token(
     role: StaffRole | str,
     community: str | None = None,
     grid: str | None = None,
+    lifetime: timedelta | None = None,
     now: datetime | None = None,
 ) -> tuple[ApiToken, str]:
     """Issue a token. A clerk's token needs a community (by name), a grid leader's a grid ("community/grid" or a
-    grid name), as for staff accounts; an admin's takes neither.
+    grid name), as for staff accounts; an admin's takes neither. With a `lifetime` it expires that long after
+    `now`; without one, never.
 
     Returns:
         The stored token and its secret. The secret is not stored anywhere: show it once.
 
     Raises:
-        InvalidStaffUser: an empty or long name, an unknown role, or a missing, unknown or needless scope.
+        InvalidStaffUser: an empty or long name, an unknown role, a missing, unknown or needless scope, or a
+            lifetime not above zero or over MAX_LIFETIME.
     """
+    now = now or utcnow()
+    if lifetime is not None and not timedelta(0) < lifetime <= MAX_LIFETIME:
+        raise InvalidStaffUser(f"a token's lifetime is more than 0 and at most {MAX_LIFETIME.days} days")
     name = name.strip()
     if not name or len(name) > NAME_LIMIT:
         raise InvalidStaffUser(f"a token needs a name of 1 to {NAME_LIMIT} characters")
@@ -93,7 +104,8 @@ def create_token(
         role=role.value,
         community_id=community_id,
         grid_id=grid_id,
-        created_at=now or utcnow(),
+        created_at=now,
+        expires_at=now + lifetime if lifetime is not None else None,
     )
     session.add(token)
     session.flush()
@@ -101,17 +113,23 @@ def create_token(
     return token, secret
 
 
-def verify_token(session: Session, secret: str) -> ApiToken | None:
-    """The live token with this secret, else None (unknown, malformed or revoked: the caller cannot tell which).
+def verify_token(session: Session, secret: str, now: datetime | None = None) -> ApiToken | None:
+    """The live token with this secret at `now`, else None (unknown, malformed, revoked or expired: the caller
+    cannot tell which).
 
     Only the secret's hash is looked up, so no stored value is compared with the secret byte by byte.
     """
     if not secret.startswith(SECRET_PREFIX) or len(secret) > 200:
         return None
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_secret(secret)))
-    if token is None or token.revoked_at is not None:
+    if token is None or token.revoked_at is not None or is_expired(token, now or utcnow()):
         return None
     return token
+
+
+def is_expired(token: ApiToken, now: datetime) -> bool:
+    """True from the token's expiry on; a token without one never expires."""
+    return token.expires_at is not None and token.expires_at <= now
 
 
 def needs_touch(token: ApiToken, now: datetime) -> bool:

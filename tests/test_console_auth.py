@@ -107,6 +107,60 @@ def test_a_new_password_or_deactivation_ends_open_sessions(client: TestClient, s
     assert client.get("/board", follow_redirects=False).status_code == 303
 
 
+def opens_board(client: TestClient, cookie: str) -> int:
+    """The board's status with only this session cookie: 200 if it opens the console, 303 if not."""
+    client.cookies.clear()
+    client.cookies.set(SESSION_COOKIE, cookie, domain="hotline.example.org")
+    return client.get("/board", follow_redirects=False).status_code
+
+
+def test_signing_out_ends_every_session_of_the_account_even_a_copied_cookie(
+    client: TestClient, services: Services
+) -> None:
+    make_user(services)
+    make_user(services, "other")
+    sign_in(client)
+    elsewhere = client.cookies[SESSION_COOKIE]  # the same account, signed in on another device
+    client.cookies.clear()
+    sign_in(client, "other")
+    other = client.cookies[SESSION_COOKIE]
+    client.cookies.clear()
+    csrf = sign_in(client)
+    copied = client.cookies[SESSION_COOKIE]  # a copy of this device's cookie, taken before signing out
+    out = client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/login"
+    assert opens_board(client, copied) == 303 and opens_board(client, elsewhere) == 303
+    assert opens_board(client, other) == 200  # another account's session goes on
+    client.cookies.clear()
+    for _ in range(3):  # signing in straight after signing out works, every time
+        csrf = sign_in(client)
+        assert client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+    with services.readonly() as session:
+        epochs = {user.username: user.session_epoch for user in session.scalars(select(StaffUser))}
+    assert epochs == {"admin": 4, "other": 0}
+
+
+def test_the_sign_out_button_says_it_signs_out_everywhere(client: TestClient, services: Services) -> None:
+    make_user(services)
+    sign_in(client)
+    assert "退出（所有设备）" in client.get("/board").text
+
+
+def test_users_sign_out_ends_an_accounts_sessions_from_the_command_line(
+    client: TestClient, services: Services, environ: dict[str, str]
+) -> None:
+    make_user(services)
+    sign_in(client)
+    cookie = client.cookies[SESSION_COOKIE]
+    result = CliRunner().invoke(main, ["users", "sign-out", "Admin"], env=environ)
+    assert result.exit_code == 0 and "ended every session of admin" in result.output
+    assert opens_board(client, cookie) == 303
+    client.cookies.clear()
+    sign_in(client)  # the account itself still signs in
+    unknown = CliRunner().invoke(main, ["users", "sign-out", "nobody"], env=environ)
+    assert unknown.exit_code == 1 and "no account" in unknown.output
+
+
 def test_next_never_redirects_off_the_site(client: TestClient, services: Services) -> None:
     make_user(services)
     for target in ("https://evil.example", "//evil.example", "/\\evil.example"):

@@ -1,7 +1,9 @@
 """Secrets at rest: passwords only as argon2id hashes, API tokens only as SHA-256, found nowhere else in the
 database or in Redis; session cookies signed, holding no secret, refused when tampered with, signed with another
-key, or signed longer ago than the session's lifetime, which counts from sign-in: using a session never renews it.
-(A new password or a deactivated account ending sessions is in tests/test_console_auth.py.)"""
+key, without the account's session epoch, or signed longer ago than the session's lifetime, which counts from
+sign-in: using a session never renews it. API tokens refused from their expiry on; the CLI gives each an expiry
+unless told not to; tokens made before expiry existed keep working. (Sign-out, a new password or a deactivated
+account ending sessions is in tests/test_console_auth.py.)"""
 
 from __future__ import annotations
 
@@ -9,18 +11,26 @@ import base64
 import hashlib
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import itsdangerous
+import pytest
+from alembic import command
 from click.testing import CliRunner
-from sqlalchemy import inspect, select, table, text
+from sqlalchemy import column, insert, inspect, select, table, text
 from starlette.testclient import TestClient
 
-from dispatch.models import ApiToken, StaffUser
-from dispatch.staff import set_password
+from dispatch.db import alembic_config, make_engine, make_session_factory, upgrade
+from dispatch.exceptions import InvalidStaffUser
+from dispatch.models import ApiToken, StaffRole, StaffUser, UTCDateTime, utcnow
+from dispatch.staff import hash_password, set_password
+from dispatch.tokens import create_token, hash_secret, verify_token
 from hotline.cli import main
 from hotline.console.auth import SESSION_COOKIE, SESSION_HOURS, password_fingerprint
 from hotline.services import Services
+from hotline.settings import Settings
+from tests.conftest import Clock, reset_database
 from tests.console_helpers import PASSWORD, make_user, sign_in
 
 DOMAIN = "hotline.example.org"
@@ -105,7 +115,7 @@ def test_a_session_cookie_is_signed_holds_no_secret_and_refuses_tampering(
     held = cookie_session(cookie)
     with services.readonly() as session:
         admin, other = session.scalars(select(StaffUser).order_by(StaffUser.id)).all()
-    assert set(held) == {"uid", "pw", "csrf"} and held["uid"] == admin.id
+    assert set(held) == {"uid", "pw", "ep", "csrf"} and held["uid"] == admin.id and held["ep"] == 0
     assert held["pw"] == password_fingerprint(admin) and held["pw"] not in admin.password_hash  # a hash of the hash
     assert PASSWORD not in json.dumps(held)
     key = str(services.settings.secret_key)
@@ -115,6 +125,10 @@ def test_a_session_cookie_is_signed_holds_no_secret_and_refuses_tampering(
     assert board(client, payload + "." + cookie.split(".", 1)[1]) == 303
     assert board(client, forge(key, {**held, "uid": other.id}, key="not the hotline's key, 32 chars long")) == 303
     assert board(client, cookie[:-3] + ("xyz" if not cookie.endswith("xyz") else "abc")) == 303
+    # A session without the account's session epoch (as signed before sign-out ended sessions) or with another.
+    assert board(client, forge(key, {k: v for k, v in held.items() if k != "ep"})) == 303
+    for epoch in (1, "0", None):
+        assert board(client, forge(key, {**held, "ep": epoch})) == 303
     assert board(client, cookie) == 200
 
 
@@ -135,3 +149,89 @@ def test_a_session_ends_its_lifetime_after_sign_in_however_much_it_is_used(
     assert board(client, forge(key, held, age=lifetime - 60)) == 200
     assert board(client, forge(key, held, age=lifetime + 60)) == 303
     assert board(client, cookie) == 200
+
+
+# ── API tokens expire ────────────────────────────────────────────────────────────────────────────────────────
+
+
+def api_answer(client: TestClient, secret: str) -> tuple[int, str, str]:
+    response = client.get("/api/v1/tasks", headers={"Authorization": f"Bearer {secret}"})
+    return response.status_code, response.text, response.headers.get("www-authenticate", "")
+
+
+def test_a_token_is_refused_from_its_expiry_on_like_an_unknown_one(
+    client: TestClient, services: Services, clock: Clock
+) -> None:
+    made = clock.now
+    with services.sessions.begin() as session:
+        expiring = create_token(session, name="一天", role=StaffRole.ADMIN, lifetime=timedelta(days=1), now=made)[1]
+        forever = create_token(session, name="一直", role=StaffRole.ADMIN, now=made)[1]
+        for wrong in (timedelta(0), timedelta(days=3651)):
+            with pytest.raises(InvalidStaffUser, match="lifetime"):
+                create_token(session, name="错", role=StaffRole.ADMIN, lifetime=wrong, now=made)
+    unknown = api_answer(client, "hl_" + "x" * 43)
+    assert unknown[0] == 401
+    clock.now = made + timedelta(days=1, seconds=-1)
+    assert api_answer(client, expiring)[0] == 200
+    clock.now = made + timedelta(days=1)
+    assert api_answer(client, expiring) == unknown  # the same answer: the caller cannot tell expired from unknown
+    clock.now = made + timedelta(days=3650)
+    assert api_answer(client, forever)[0] == 200  # a token without an expiry never expires
+
+
+def test_the_cli_gives_a_token_an_expiry_unless_told_and_lists_expired_ones(
+    client: TestClient, services: Services, environ: dict[str, str]
+) -> None:
+    runner = CliRunner()
+    create = ["tokens", "create", "--role", "admin", "--name"]
+    secrets = {}
+    for name, extra, says in (("default", [], ", expires 20"), ("short", ["--expires-days", "1"], ", expires 20"),
+                              ("forever", ["--never-expires"], ", never expires")):  # fmt: skip
+        made = runner.invoke(main, [*create, name, *extra], env=environ)
+        assert made.exit_code == 0 and says in made.stderr, made.output
+        secrets[name] = made.stdout.strip()
+    for bad in (["--expires-days", "0"], ["--expires-days", "3651"], ["--expires-days", "5", "--never-expires"]):
+        refused = runner.invoke(main, [*create, "bad", *bad], env=environ)
+        assert refused.exit_code == 2, (bad, refused.output)
+    with services.sessions.begin() as session:
+        tokens = {token.name: token for token in session.scalars(select(ApiToken))}
+        assert set(tokens) == {"default", "short", "forever"}
+        assert tokens["default"].expires_at - tokens["default"].created_at == timedelta(days=90)  # type: ignore[operator]
+        assert tokens["short"].expires_at - tokens["short"].created_at == timedelta(days=1)  # type: ignore[operator]
+        assert tokens["forever"].expires_at is None
+        tokens["short"].expires_at = utcnow() - timedelta(minutes=1)  # a day has passed
+    assert api_answer(client, secrets["short"])[0] == 401
+    assert api_answer(client, secrets["default"])[0] == 200 and api_answer(client, secrets["forever"])[0] == 200
+    listed = {line.split("\t")[2]: line.split("\t") for line in runner.invoke(main, ["tokens", "list"], env=environ)
+              .stdout.splitlines()}  # fmt: skip
+    assert listed["short"][-1] == "expired" and listed["short"][-2].startswith("expires 20")
+    assert listed["default"][-1] == "live" and listed["default"][-2].startswith("expires 20")
+    assert listed["forever"][-2:] == ["no expiry", "live"]
+
+
+def test_the_expiry_migration_keeps_accounts_and_tokens_and_old_tokens_never_expire(settings: Settings) -> None:
+    engine = make_engine(settings.database_url)
+    if engine.dialect.name != "sqlite":
+        reset_database(engine)
+    try:
+        upgrade(engine, "0010")
+        then = datetime(2026, 11, 1, 8, tzinfo=UTC)
+        secret = "hl_" + "a" * 43
+        account = {"username": "admin", "display_name": "admin", "password_hash": hash_password(PASSWORD),
+                   "role": "admin", "language": "zh-CN", "active": True}  # fmt: skip
+        token = {"name": "old", "prefix": secret[:11], "token_hash": hash_secret(secret), "role": "admin"}
+        with engine.begin() as conn:  # as stored at 0010, before this migration
+            for name, row in (("staff_users", account), ("api_tokens", token)):
+                columns = [column(key) for key in row] + [column("created_at", UTCDateTime)]
+                conn.execute(insert(table(name, *columns)).values(**row, created_at=then))
+        upgrade(engine)
+        with make_session_factory(engine)() as session:
+            assert session.scalars(select(StaffUser)).one().session_epoch == 0
+            assert session.scalars(select(ApiToken)).one().expires_at is None
+            assert verify_token(session, secret, then + timedelta(days=3650)) is not None
+        command.downgrade(alembic_config(engine), "0010")
+        assert "session_epoch" not in {c["name"] for c in inspect(engine).get_columns("staff_users")}
+        assert "expires_at" not in {c["name"] for c in inspect(engine).get_columns("api_tokens")}
+        upgrade(engine)
+    finally:
+        engine.dispose()

@@ -32,7 +32,8 @@ class AuditEntry(Base):
 
 
 class ApiToken(Base):
-    """A bearer token for `/api/v1`. Only a SHA-256 of the token is stored; `prefix` names it in lists."""
+    """A bearer token for `/api/v1`. Only a SHA-256 of the token is stored; `prefix` names it in lists. Tokens
+    made before expiry existed have no `expires_at`: they never expire (revoke them, or make new ones)."""
 
     __tablename__ = "api_tokens"
 
@@ -46,6 +47,7 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # refused from then on; None: never
 
     @property
     def audit_ref(self) -> str:

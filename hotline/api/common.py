@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 Endpoint = Callable[[Request], Awaitable[Response]]
 MAX_BODY = 64 * 1024
 _BEARER = re.compile(r"^Bearer +([A-Za-z0-9_\-]{1,200})$", re.IGNORECASE)
-_INT = re.compile(r"^[0-9]{1,12}$")
+_INT = re.compile(r"[0-9]{1,9}")  # an id: 9 digits fit PostgreSQL's integer, whose ids end at 2,147,483,647
+MAX_QUERY_INT = 10**9  # the largest number a query parameter takes
+MAX_BODY_INT = 2**31 - 1  # the largest a JSON body's number field takes: any integer column holds it
 
 
 class ApiError(Exception):
@@ -76,22 +78,23 @@ def token_of(request: Request) -> ApiToken:
 
 
 async def bearer_token(request: Request) -> ApiToken | None:
-    """The live token the request carries, or None. Records its use at most once a minute."""
+    """The live token the request carries (not revoked, not expired), or None. Records its use at most once a
+    minute."""
     found = _BEARER.match(request.headers.get("authorization", "").strip())
     if found is None:
         return None
     secret = found.group(1)
     services = services_of(request)
+    now = services.clock()
 
     def load() -> ApiToken | None:
         with services.readonly() as session:
-            token = verify_token(session, secret)
+            token = verify_token(session, secret, now)
             if token is not None:
                 session.expunge(token)
             return token
 
     token = await run_in_threadpool(load)
-    now = services.clock()
     if token is not None and needs_touch(token, now):
 
         def touch() -> None:
@@ -116,7 +119,7 @@ def token_only(*roles: StaffRole) -> Callable[[Endpoint], Endpoint]:
             if token is None:
                 given = "authorization" in request.headers
                 challenge = 'Bearer realm="hotline"' + (', error="invalid_token"' if given else "")
-                message = "the token is unknown or revoked" if given else "send Authorization: Bearer <token>"
+                message = "the token is unknown, revoked or expired" if given else "send Authorization: Bearer <token>"
                 return error(401, message, headers={"WWW-Authenticate": challenge})
             if roles and token.role not in roles:
                 return error(403, f"a {token.role} token may not do this")
@@ -141,7 +144,7 @@ def token_only(*roles: StaffRole) -> Callable[[Endpoint], Endpoint]:
 def path_id(request: Request, name: str, kind: str) -> int:
     """A numeric id from the path; anything else is a thing that does not exist."""
     raw = str(request.path_params[name])
-    if not _INT.match(raw):
+    if not _INT.fullmatch(raw):
         raise ApiError(404, f"no {kind} {raw[:40]}")
     return int(raw)
 
@@ -172,14 +175,20 @@ class Query:
             raise ApiError(400, f"{name}: at most {limit} characters, and no NUL")
         return value
 
+    def _typed(self, name: str) -> str | None:
+        """A number's, day's or choice's text: absent is None, but given empty it is none of these (a 400)."""
+        if self._params.get(name) == "":
+            raise ApiError(400, f"{name} is empty; leave it out instead")
+        return self.text(name)
+
     def choice(self, name: str, choices: list[str] | tuple[str, ...]) -> str | None:
-        value = self.text(name)
+        value = self._typed(name)
         if value is not None and value not in choices:
             raise ApiError(400, f"{name} must be one of: {', '.join(choices)}")
         return value
 
-    def integer(self, name: str, *, default: int | None = None, low: int = 0, high: int = 10**9) -> int | None:
-        value = self.text(name)
+    def integer(self, name: str, *, default: int | None = None, low: int = 0, high: int = MAX_QUERY_INT) -> int | None:
+        value = self._typed(name)
         if value is None:
             return default
         if not re.fullmatch(r"-?[0-9]{1,10}", value) or not low <= int(value) <= high:
@@ -187,7 +196,7 @@ class Query:
         return int(value)
 
     def day(self, name: str) -> date | None:
-        value = self.text(name)
+        value = self._typed(name)
         if value is None:
             return None
         try:
@@ -204,7 +213,7 @@ class Query:
 async def _read_body(request: Request) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):  # "²" passes isdigit() but not int()
             raise ApiError(400, "Content-Length is not a number")
         if int(declared) > MAX_BODY:
             raise ApiError(413, f"the body is over {MAX_BODY} bytes")
@@ -277,10 +286,10 @@ class Body:
         return value
 
     def integer(self, name: str, *, required: bool = False, low: int = 1) -> int | None:
-        value = self._get(name, required)
-        if value is None:
+        value = _whole(self._get(name, required))
+        if value is None and self.data.get(name) is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value < 2**31:
+        if value is None or not low <= value <= MAX_BODY_INT:
             self._bad(name, f"a whole number, at least {low}")
         return value
 
@@ -312,9 +321,17 @@ class Body:
             return []
         if not isinstance(value, list) or len(value) > limit:
             self._bad(name, f"a list of at most {limit} ids")
-        if any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v < 2**31 for v in value):
+        numbers = [_whole(v) for v in value]
+        if any(n is None or not 1 <= n <= MAX_BODY_INT for n in numbers):
             self._bad(name, "a list of whole numbers, each at least 1")
-        return list(value)
+        return [n for n in numbers if n is not None]
+
+
+def _whole(value: Any) -> int | None:
+    """A JSON number with no fraction as an int (JSON, and its schemas, make no difference between 3 and 3.0)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def plain(value: Any) -> Any:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import click
+from datetime import timedelta
 
-from dispatch.models import Community, Grid, StaffRole
-from dispatch.tokens import create_token, list_tokens, revoke_token
+import click
+from click.core import ParameterSource
+
+from dispatch.models import Community, Grid, StaffRole, utcnow
+from dispatch.tokens import DEFAULT_LIFETIME, MAX_LIFETIME, create_token, is_expired, list_tokens, revoke_token
 from hotline.cli.base import domain_errors, main, read_sessions, settings_or_exit, write_sessions
 
 ROLES = [role.value for role in StaffRole]
@@ -21,13 +24,27 @@ def tokens() -> None:
 @click.option("--role", type=click.Choice(ROLES), required=True, help="admin, clerk (one community), grid_leader.")
 @click.option("--community", help="A clerk token's community, by name.")
 @click.option("--grid", help="A grid leader token's grid: its name, or community/grid.")
+@click.option(
+    "--expires-days", type=click.IntRange(1, MAX_LIFETIME.days), default=DEFAULT_LIFETIME.days, show_default=True,
+    help="Refuse the token this many days from now.",
+)  # fmt: skip
+@click.option("--never-expires", is_flag=True, help="A token that never expires (revoke it when no longer needed).")
 @domain_errors
-def tokens_create(name: str, role: str, community: str | None, grid: str | None) -> None:
+def tokens_create(
+    name: str, role: str, community: str | None, grid: str | None, expires_days: int, never_expires: bool
+) -> None:
     """Issue a token and print its secret, once, alone on stdout: only a hash of it is kept."""
+    source = click.get_current_context().get_parameter_source("expires_days")
+    if never_expires and source is not ParameterSource.DEFAULT:
+        raise click.UsageError("give --expires-days or --never-expires, not both")
+    lifetime = None if never_expires else timedelta(days=expires_days)
     settings = settings_or_exit()
     with write_sessions(settings).begin() as session:
-        token, secret = create_token(session, name=name, role=StaffRole(role), community=community, grid=grid)
-        made = f"token {token.id} ({token.prefix}…) for {token.name!r}, role {token.role}"
+        token, secret = create_token(
+            session, name=name, role=StaffRole(role), community=community, grid=grid, lifetime=lifetime
+        )
+        expiry = f"expires {token.expires_at.isoformat(timespec='minutes')}" if token.expires_at else "never expires"
+        made = f"token {token.id} ({token.prefix}…) for {token.name!r}, role {token.role}, {expiry}"
     click.echo(made, err=True)
     click.echo(secret)  # alone on stdout, so a script can capture it
     click.echo(
@@ -39,8 +56,9 @@ def tokens_create(name: str, role: str, community: str | None, grid: str | None)
 
 @tokens.command("list")
 def tokens_list() -> None:
-    """Every token: id, prefix, name, role, scope, created, last used, revoked."""
+    """Every token: id, prefix, name, role, scope, created, last used, expiry, and live, expired or revoked."""
     settings = settings_or_exit()
+    now = utcnow()
     with read_sessions(settings)() as session:
         for token in list_tokens(session):
             scope = "-"
@@ -51,9 +69,14 @@ def tokens_list() -> None:
                 community = session.get(Community, token.community_id)
                 scope = f"community {community.name if community else token.community_id}"
             used = token.last_used_at.isoformat(timespec="minutes") if token.last_used_at else "never used"
-            state = f"revoked {token.revoked_at.isoformat(timespec='minutes')}" if token.revoked_at else "live"
+            expires = f"expires {token.expires_at.isoformat(timespec='minutes')}" if token.expires_at else "no expiry"
+            if token.revoked_at is not None:
+                state = f"revoked {token.revoked_at.isoformat(timespec='minutes')}"
+            else:
+                state = "expired" if is_expired(token, now) else "live"
             created = token.created_at.isoformat(timespec="minutes")
-            click.echo(f"{token.id}\t{token.prefix}…\t{token.name}\t{token.role}\t{scope}\t{created}\t{used}\t{state}")
+            fields = [str(token.id), f"{token.prefix}…", token.name, token.role, scope, created, used, expires, state]
+            click.echo("\t".join(fields))
 
 
 @tokens.command("revoke")

@@ -1,4 +1,4 @@
-"""Staff accounts: users add, list, password, deactivate."""
+"""Staff accounts: users add, list, password, sign-out, deactivate."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import click
 from sqlalchemy import select
 
 from dispatch.models import StaffRole, StaffUser
-from dispatch.staff import add_user, set_password
+from dispatch.staff import add_user, end_sessions, set_password
 from hotline.cli.base import domain_errors, main, read_sessions, settings_or_exit, write_sessions
 
 ROLES = [role.value for role in StaffRole]
@@ -58,6 +58,21 @@ def users_password(username: str, password_stdin: bool) -> None:
     with write_sessions(settings).begin() as session:
         set_password(session, username, password)
     click.echo(f"password changed for {username.lower()}")
+
+
+@users.command("sign-out")
+@click.argument("username")
+@domain_errors
+def users_sign_out(username: str) -> None:
+    """End every console session of an account, on every device (a lost phone, a shared computer left signed
+    in). The account can sign in again at once."""
+    settings = settings_or_exit()
+    with write_sessions(settings).begin() as session:
+        user = session.scalar(select(StaffUser).where(StaffUser.username == username.lower()))
+        if user is None:
+            raise click.ClickException(f"no account {username!r}")
+        end_sessions(session, user.id)
+    click.echo(f"ended every session of {username.lower()}")
 
 
 @users.command("deactivate")

@@ -1,9 +1,10 @@
 """Who is asking: signed session cookies, the staff account behind them, roles, CSRF tokens, login throttling.
 
 A session cookie holds only the account id, a fingerprint of its password hash (a new password ends every old
-session) and a CSRF token. It is signed with HOTLINE_SECRET_KEY, HttpOnly, SameSite=Lax, Secure when the
-public URL is https, and expires after SESSION_HOURS. Every request reloads the account, so deactivating one
-ends its sessions at once.
+session), the account's session epoch at sign-in (signing out raises it, which ends every session of the account,
+on every device, even a copy of the cookie taken before) and a CSRF token. It is signed with HOTLINE_SECRET_KEY,
+HttpOnly, SameSite=Lax, Secure when the public URL is https, and expires after SESSION_HOURS. Every request
+reloads the account, so deactivating one ends its sessions at once.
 """
 
 from __future__ import annotations
@@ -84,7 +85,14 @@ async def csrf_ok(request: Request) -> bool:
 def sign_in(request: Request, user: StaffUser) -> None:
     """Start a new session for `user`: a fresh cookie content and a fresh CSRF token (no session fixation)."""
     request.session.clear()
-    request.session.update({"uid": user.id, "pw": password_fingerprint(user), "csrf": secrets.token_urlsafe(24)})
+    request.session.update(
+        {"uid": user.id, "pw": password_fingerprint(user), "ep": user.session_epoch, "csrf": secrets.token_urlsafe(24)}
+    )
+
+
+def session_is_live(held: dict[str, Any], user: StaffUser) -> bool:
+    """True if a session's content still opens this account: active, the same password, not signed out since."""
+    return user.active and held.get("pw") == password_fingerprint(user) and held.get("ep") == user.session_epoch
 
 
 async def current_user(request: Request) -> StaffUser | None:
@@ -92,7 +100,7 @@ async def current_user(request: Request) -> StaffUser | None:
     if hasattr(request.state, "user"):
         known: StaffUser | None = request.state.user
         return known
-    uid, fingerprint = request.session.get("uid"), request.session.get("pw")
+    uid = request.session.get("uid")
     user = None
     if isinstance(uid, int):
         services: Services = request.app.state.services
@@ -105,7 +113,7 @@ async def current_user(request: Request) -> StaffUser | None:
                 return found
 
         found = await run_in_threadpool(load)
-        if found is not None and found.active and fingerprint == password_fingerprint(found):
+        if found is not None and session_is_live(request.session, found):
             user = found
     request.state.user = user
     return user

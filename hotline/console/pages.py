@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from dispatch.board import open_tasks
 from dispatch.checkins.report import coverage
 from dispatch.models import StaffUser
-from dispatch.staff import authenticate, household_scope
+from dispatch.staff import authenticate, end_sessions, household_scope
 from hotline.console.auth import LoginThrottle, csrf_ok, current_user, sign_in, staff_only
 from hotline.console.render import page
 from hotline.services import Services
@@ -69,7 +69,18 @@ async def login(request: Request) -> Response:
 
 @staff_only()
 async def logout(request: Request) -> Response:
+    """End every session of this account, on every device (committed before answering), then clear the cookie:
+    a copy of it, taken before, opens nothing."""
+    services: Services = request.app.state.services
+    user: StaffUser = request.state.user
+
+    def end() -> None:
+        with services.sessions.begin() as session:
+            end_sessions(session, user.id)
+
+    await run_in_threadpool(end)
     request.session.clear()
+    log.info("signed out: staff %s, every session ended", user.id)
     return RedirectResponse("/login", status_code=303)
 
 
