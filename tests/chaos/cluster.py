@@ -20,11 +20,14 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from redis import Redis
+from sqlalchemy import create_engine, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from dispatch.models import OutboundMessage
 from hotline.embedded_redis import EmbeddedRedis
 from tests.twilio_standin import TwilioStandIn
+from workers.queues import enqueue_send
 
 ACCOUNT_SID = "AC" + "c" * 32
 AUTH_TOKEN = "chaos-auth-token-0123456789abcdef"
@@ -214,6 +217,16 @@ class Cluster:
         with self._lock:
             self.redis.restart()
             self.redis_held = False
+
+    def send_jobs_again(self) -> None:
+        """Queue a send job again for every outbound SMS decided so far: a job delivered twice must send nothing."""
+        engine = create_engine(self.env["DATABASE_URL"])
+        with engine.connect() as conn:
+            ids = list(conn.scalars(select(OutboundMessage.id)))
+        engine.dispose()
+        with Redis.from_url(self.redis.url) as redis:
+            for outbound_id in ids:
+                enqueue_send(redis, outbound_id)
 
     def stop(self) -> None:
         self._stop.set()

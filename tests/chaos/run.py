@@ -30,6 +30,7 @@ class Plan:
     redis_killed_at: float = 0.35  # SIGKILL, back from its AOF
     web_restarted_at: float = 0.50  # SIGKILL, started again
     redis_wiped_at: float = 0.75  # SIGKILL, its data deleted: the sweeper rebuilds the work from the database
+    jobs_twice_at: float = 0.85  # every SMS decided so far is queued for sending again, as RQ may run a job twice
     settle_seconds: float = 150.0
 
 
@@ -114,6 +115,7 @@ def _inject(
         (plan.redis_killed_at * plan.seconds, "redis SIGKILLed (AOF kept)", lambda: cluster.kill_redis(wipe=False)),
         (plan.web_restarted_at * plan.seconds, "web SIGKILLed and restarted", cluster.restart_web),
         (plan.redis_wiped_at * plan.seconds, "redis SIGKILLed and wiped", lambda: cluster.kill_redis(wipe=True)),
+        (plan.jobs_twice_at * plan.seconds, "every send job so far queued again", cluster.send_jobs_again),
     ]
     at, turn = plan.kill_worker_every, 0
     while at < plan.seconds:
