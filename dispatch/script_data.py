@@ -13,11 +13,11 @@ def load_versioned_toml(path: Path, supported: tuple[int, ...] = (1,)) -> dict[s
     """The file's data, once its `version` is one we read.
 
     Raises:
-        MessageCatalogError: unreadable, not TOML, or of a version not in `supported`.
+        MessageCatalogError: unreadable, not UTF-8, not TOML, or of a version not in `supported`.
     """
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise MessageCatalogError(f"{path.name}: {exc}") from exc
     if data.get("version") not in supported:
         raise MessageCatalogError(f"{path.name}: version {data.get('version')!r} is not one of {supported}")

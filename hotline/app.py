@@ -12,6 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
@@ -20,8 +22,10 @@ from starlette.staticfiles import StaticFiles
 from dispatch.exceptions import InvalidInboundMessage
 from dispatch.ivr.script import AUDIO_DIR
 from hotline import api
+from hotline.api.common import http_error as api_http_error
 from hotline.console import admin, outreach, pages, register, reports, tasks
 from hotline.console.auth import session_middleware
+from hotline.console.body_cap import BodyCap
 from hotline.services import Services
 from hotline.settings import Settings
 from hotline.simulator import routes as simulator
@@ -52,6 +56,9 @@ CONSOLE_ROUTES = [
     Route("/simulator/api/ringing/{sid}", simulator.ringing_call, methods=["POST"]),
 ]
 
+# The console's forms and JSON are capped at 64 KiB (BodyCap). The CSV import takes 5 MB: its own cap answers
+# first, with the import page; this one, twice as large, is only a backstop.
+UPLOADS = {"/register/import": 2 * (register.UPLOAD_LIMIT + register.UPLOAD_SLACK)}
 WEBHOOK_PATHS = {
     "sms": "/twilio/sms",
     "status": "/twilio/status",
@@ -86,6 +93,15 @@ async def healthz(request: Request) -> Response:
 
 async def _bad_input(request: Request, exc: Exception) -> Response:
     return PlainTextResponse(f"Bad request: {exc}", status_code=400)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 and 405: JSON for an API path even when it missed the API's Mount (whose pattern stops at
+    a newline, so /api/v1/tasks/%0A falls through to the console's routes), text as Starlette's elsewhere."""
+    assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/api/v1/"):
+        return await api_http_error(request, exc)
+    return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
@@ -126,9 +142,13 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             # The JSON API: bearer tokens, no cookies, so no CSRF to worry about.
             Mount("/api/v1", routes=api.ROUTES),
             # The console last: its Mount takes every other path, and only it reads session cookies.
-            Mount("", routes=CONSOLE_ROUTES, middleware=[session_middleware(settings)]),
+            Mount(
+                "",
+                routes=CONSOLE_ROUTES,
+                middleware=[Middleware(BodyCap, larger=UPLOADS), session_middleware(settings)],
+            ),
         ],
-        exception_handlers={InvalidInboundMessage: _bad_input},
+        exception_handlers={InvalidInboundMessage: _bad_input, HTTPException: _http_error},
         lifespan=lifespan,
     )
     app.state.services = services

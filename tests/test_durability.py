@@ -26,7 +26,7 @@ from tests.conftest import (
     temporary_redis,
 )
 from workers import jobs
-from workers.queues import MAINTENANCE
+from workers.queues import MAINTENANCE, process_alive
 
 
 @pytest.fixture
@@ -195,8 +195,14 @@ def test_a_job_whose_worker_was_killed_mid_job_runs_again(
         while job.get_status(refresh=True) != JobStatus.STARTED or not services.redis.keys("rq:scheduler:*"):
             assert time.monotonic() < deadline, "the worker never took the job"
             time.sleep(0.05)
+        scheduler_pids = [int(services.redis.hget(key, "pid") or 0) for key in services.redis.keys("rq:scheduler:*")]
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()
+        # The scheduler is the worker's child: SIGKILL reaches it too, a moment later (a sweep before that moment
+        # sees it alive and frees its locks at the next sweep).
+        while any(process_alive(pid) for pid in scheduler_pids):
+            assert time.monotonic() < deadline, "the worker's scheduler outlived SIGKILL"
+            time.sleep(0.05)
     registry = StartedJobRegistry(INBOUND, connection=services.redis)
     assert job.get_status(refresh=True) == JobStatus.STARTED  # RQ does not know the worker is dead
     assert registry.get_job_ids() == ["inbound-1"]  # and its heartbeat would keep it so for about 90 s

@@ -100,7 +100,7 @@ def release_dead_local_workers(redis: Redis) -> list[str]:
         The names of the dead workers released.
     """
     host = socket.gethostname()
-    dead = [w for w in Worker.all(connection=redis) if w.hostname == host and w.pid and not _process_alive(w.pid)]
+    dead = [w for w in Worker.all(connection=redis) if w.hostname == host and w.pid and not process_alive(w.pid)]
     for worker in dead:
         job_id = worker.get_current_job_id()
         for name in ALL_QUEUES if job_id else ():
@@ -118,7 +118,7 @@ def release_dead_local_workers(redis: Redis) -> list[str]:
         owner = redis.get(lock)
         owner_name = owner.decode() if isinstance(owner, bytes) else owner
         info = redis.hmget(f"rq:scheduler:{owner_name}", "hostname", "pid") if owner_name else [None, None]
-        if info[0] == host.encode() and info[1] and int(info[1]) > 0 and not _process_alive(int(info[1])):
+        if info[0] == host.encode() and info[1] and int(info[1]) > 0 and not process_alive(int(info[1])):
             redis.delete(lock)
         elif info[0] is None and 0 <= int(redis.ttl(lock)) < ORPHAN_LOCK_TTL:
             # No scheduler ever said who it is, yet the lock is a while old: its worker died between taking
@@ -127,7 +127,7 @@ def release_dead_local_workers(redis: Redis) -> list[str]:
     return [w.name for w in dead]
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """True if a process with this id runs here and is not a zombie waiting to be reaped."""
     try:
         os.kill(pid, 0)

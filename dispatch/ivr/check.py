@@ -45,6 +45,8 @@ TYPICAL = {
 _SYLLABLE = re.compile(r"[\u4e00-\u9fff0-9]")
 _WORD = re.compile(r"[A-Za-z]+(?:'[a-z]+)?")
 _PAUSE = re.compile(r"[，。,.!?！？；;：:]")
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # what TwiML (XML 1.0) cannot carry
+_FORMAT_ERRORS = (ValueError, IndexError, KeyError, AttributeError, TypeError)  # str.format on a stray brace
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,14 @@ def check_script(script: IvrScript, digits: ReplyVocabulary) -> list[Problem]:
             if not text:
                 problems.append(Problem(f"phrase {key}", f"no {language} text"))
                 continue
-            unknown = set(PLACEHOLDER.findall(text)) - PHRASE_FIELDS.get(key, set())
+            fields = PHRASE_FIELDS.get(key, set())
+            unknown = set(PLACEHOLDER.findall(text)) - fields
             if unknown:
                 problems.append(Problem(f"phrase {key}", f"({language}) uses unknown placeholder {sorted(unknown)}"))
+            elif fields and not _formats(text, dict.fromkeys(fields, "")):
+                problems.append(Problem(f"phrase {key}", f"({language}) has a stray brace"))
+            if _NOT_XML.search(text):
+                problems.append(Problem(f"phrase {key}", f"({language}) has a control character"))
     for node in script.nodes.values():
         problems += _check_node(script, node, names, digits)
     reachable = _reachable(script)
@@ -179,14 +186,16 @@ def _check_words(script: IvrScript, node: Node, where: str) -> list[Problem]:
             unknown = {p for p in PLACEHOLDER.findall(words)} - PLACEHOLDERS
             if unknown:
                 problems.append(Problem(where, f"{label} ({language}) uses unknown placeholder {sorted(unknown)}"))
+            if _NOT_XML.search(words):
+                problems.append(Problem(where, f"{label} ({language}) has a control character"))
     for language, audio in node.audio.items():
-        if not audio.startswith("https://") and not (AUDIO_DIR / audio).is_file():
+        if not _audio_found(audio):
             problems.append(Problem(where, f"audio ({language}) {audio!r} is not in ivr_scripts/audio/"))
     for language in LANGUAGES:
         spoken = spoken_text(node, language)
         try:
             spoken = spoken.format_map(_Typical(TYPICAL.get(language, {})))
-        except (ValueError, IndexError):
+        except _FORMAT_ERRORS:
             problems.append(Problem(where, f"{language} text has a stray brace"))
             continue
         seconds = speaking_seconds(spoken)
@@ -194,6 +203,28 @@ def _check_words(script: IvrScript, node: Node, where: str) -> list[Problem]:
             problems.append(Problem(where, f"{language} takes about {seconds:.0f} s to say; keep it under "
                                            f"{MAX_SECONDS:.0f} s", error=False))  # fmt: skip
     return problems
+
+
+def _formats(text: str, fields: dict[str, str]) -> bool:
+    """True if `text` takes its placeholders' values as the hotline fills them (no stray brace)."""
+    try:
+        text.format(**fields)
+    except _FORMAT_ERRORS:
+        return False
+    return True
+
+
+def _audio_found(audio: str) -> bool:
+    """True for an https URL, or a file in ivr_scripts/audio/ (not a name too long, or one leading out of it)."""
+    if _NOT_XML.search(audio):
+        return False
+    if audio.startswith("https://"):
+        return True
+    try:
+        path = (AUDIO_DIR / audio).resolve()
+        return path.is_relative_to(AUDIO_DIR.resolve()) and path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 class _Typical(dict[str, str]):

@@ -151,7 +151,11 @@ def load_script(path: Path = VOICE_SCRIPT_FILE, digits: ReplyVocabulary | None =
 def _node(name: str, raw: dict[str, Any], timeout: int, key_of_meaning: dict[str, str], reader: _Reader) -> Node:
     where = f"node {name}"
     options = []
-    for index, opt in enumerate(raw.get("option", [])):
+    listed = raw.get("option", [])
+    if not isinstance(listed, list):
+        reader.problems.append(f"{where}: option must be a list of tables ([[node.{name}.option]])")
+        listed = []
+    for index, opt in enumerate(listed):
         if not isinstance(opt, dict):
             reader.problems.append(f"{where}: option {index + 1} must be a table")
             continue
@@ -163,7 +167,7 @@ def _node(name: str, raw: dict[str, Any], timeout: int, key_of_meaning: dict[str
             reader.problems.append(f"{here}: do must be one of {', '.join(ACTIONS)}, not {do!r}")
         if digit not in KEYS:
             reader.problems.append(f"{here}: digit must be one key 0-9, * or #")
-        if do == "task" and need not in key_of_meaning:
+        if do == "task" and (not isinstance(need, str) or need not in key_of_meaning):
             reader.problems.append(f"{here}: need must be a meaning from menu_digits.toml, not {need!r}")
         if opt.get("only_if") not in (None, *CONDITIONS):
             reader.problems.append(f"{here}: only_if must be one of {', '.join(CONDITIONS)}")

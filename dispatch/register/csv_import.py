@@ -215,9 +215,8 @@ def import_residents(
     for row, existing, values in plans:
         before = _snapshot(existing) if existing else None
         resident = existing or Resident(categories=[], phones=[])
-        _apply_resident(resident, values, places, known.liaisons, new=existing is None)
+        _apply_resident(resident, values, places, known.liaisons, new=existing is None)  # adds a new one
         if existing is None:
-            session.add(resident)
             report.created.append(row.line)
         elif _snapshot(resident) != before:
             report.updated.append(row.line)
@@ -376,6 +375,7 @@ def _apply_resident(
         address if isinstance(address, tuple) else (None, None, None, None), current_household
     )
     household = resident.household
+    places.session.add(resident)  # a new one now: a grid made below is flushed, and its household lists them
     if isinstance(values.get("grid"), str) and household.community is not None:
         grid = places.grid(household.community, str(values["grid"]))
         if household.grid_id != grid.id:

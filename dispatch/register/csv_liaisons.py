@@ -33,6 +33,8 @@ def import_liaisons(session: Session, data: bytes, *, region: str, vocabulary: V
         if row.problem:
             report.errors.append(RowError(row.line, "(row)", row.problem))
             continue
+        if "name" not in row.cells:
+            errors.append(row.error("name", "is empty"))
         phones = parse_phones(row, "phone", region, errors)
         phone = phones[0].e164 if phones else None
         role = parse_value(row, "role", "role", vocabulary, errors)
@@ -42,7 +44,8 @@ def import_liaisons(session: Session, data: bytes, *, region: str, vocabulary: V
             errors.append(row.error(missing, "is needed too: a liaison belongs to a grid of a community"))
         existing = None
         if "id" in row.cells:
-            if not row.cells["id"].isdigit() or int(row.cells["id"]) not in by_id:
+            raw_id = row.cells["id"]  # ASCII digits only: int() refuses "²", which isdigit() accepts
+            if not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 12) or int(raw_id) not in by_id:
                 errors.append(row.error("id", f"{row.cells['id']!r} is not a liaison in the register"))
             else:
                 existing = by_id[int(row.cells["id"])]

@@ -10,7 +10,9 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.exceptions import ExceptionMiddleware
-from starlette.routing import BaseRoute, Mount
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Mount, Route, compile_path
 
 from hotline.api.admin import ROUTES as ADMIN_ROUTES
 from hotline.api.common import http_error
@@ -19,6 +21,7 @@ from hotline.api.outreach import ROUTES as OUTREACH_ROUTES
 from hotline.api.register import ROUTES as REGISTER_ROUTES
 from hotline.api.reports import ROUTES as REPORT_ROUTES
 from hotline.api.tasks import ROUTES as TASK_ROUTES
+from hotline.console import params as _params  # noqa: F401 -- registers the "id" path convertor
 
 API_ROUTES: list[BaseRoute] = [
     *TASK_ROUTES,
@@ -29,6 +32,25 @@ API_ROUTES: list[BaseRoute] = [
     *OPENAPI_ROUTES,
 ]
 
+# An `{id}` matches an id only (1 to 9 ASCII digits, the `id` convertor), so /notices/preview is never a notice
+# "preview" and GET on it is a 405. The routes keep their paths as documented.
+for _route in API_ROUTES:
+    if isinstance(_route, Route) and "{id}" in _route.path:
+        _route.path_regex, _route.path_format, _route.param_convertors = compile_path(
+            _route.path.replace("{id}", "{id:id}")
+        )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """`common.http_error`; a 405's Allow names every method of the path, not only those of the first route that
+    matched it (GET and PATCH of /residents/{id} are two routes)."""
+    response = await http_error(request, exc)
+    if response.status_code == 405:
+        matching = [r for r in API_ROUTES if isinstance(r, Route) and r.matches(request.scope)[0] == Match.PARTIAL]
+        response.headers["Allow"] = ", ".join(sorted({method for r in matching for method in r.methods or ()}))
+    return response
+
+
 ROUTES: list[BaseRoute] = [
-    Mount("", routes=API_ROUTES, middleware=[Middleware(ExceptionMiddleware, handlers={HTTPException: http_error})])
+    Mount("", routes=API_ROUTES, middleware=[Middleware(ExceptionMiddleware, handlers={HTTPException: _http_error})])
 ]

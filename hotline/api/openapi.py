@@ -16,6 +16,7 @@ from dispatch.models import ResidentCategory, TaskCategory
 from dispatch.notices import BODY_LIMIT, CHANNELS, TARGET_KINDS
 from dispatch.task_actions import NOTE_LIMIT, TRIAGE_CATEGORIES
 from dispatch.task_views import task_statuses
+from hotline.api.common import MAX_BODY_INT, MAX_QUERY_INT
 from hotline.api.openapi_schemas import SCHEMAS, array, obj, ref, some
 
 Json = dict[str, Any]
@@ -40,8 +41,13 @@ def query(name: str, schema: Json, description: str) -> Json:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
-ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1, "maximum": 999_999_999}}
 INT = {"type": "integer", "minimum": 0}
+QUERY_ID = {"type": "integer", "minimum": 1, "maximum": MAX_QUERY_INT}
+OFFSET = {**INT, "maximum": MAX_QUERY_INT, "default": 0}
+BODY_ID = {"type": "integer", "minimum": 1, "maximum": MAX_BODY_INT}
+NO_NUL = "^[^\\u0000]*$"  # text without NUL, which the database cannot hold
+DAY = {"type": "string", "format": "date", "pattern": "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$"}  # 1900 to 2999
 
 
 def op(
@@ -71,8 +77,18 @@ def op(
         operation["description"] = description
     if body is not None:
         strict = {"additionalProperties": False} if body.get("type") == "object" else {}
-        operation["requestBody"] = {"required": body_required, **_json({**body, **strict})}
+        operation["requestBody"] = {"required": body_required, **_json({**_optional_null(body), **strict})}
     return operation
+
+
+def _optional_null(body: Json) -> Json:
+    """An object body whose fields not required may also be null, which reads as leaving them out."""
+    if "properties" not in body:
+        return body
+    required = set(body.get("required", []))
+    properties = {name: schema if name in required or "null" in str(schema.get("type")) else
+                  {"anyOf": [schema, {"type": "null"}]} for name, schema in body["properties"].items()}  # fmt: skip
+    return {**body, "properties": properties}
 
 
 def _action(summary: str, body: Json, *, required: bool = True, description: str = "") -> Json:
@@ -103,10 +119,10 @@ PATHS: Json = {
             params=(
                 query("status", {"enum": task_statuses()}, '"open" for every open status, or one status.'),
                 query("category", {"enum": list(TaskCategory)}, "One category."),
-                query("grid_id", {"type": "integer", "minimum": 1}, "Tasks of households in this grid."),
-                query("liaison_id", {"type": "integer", "minimum": 1}, "Tasks assigned to this liaison."),
+                query("grid_id", QUERY_ID, "Tasks of households in this grid."),
+                query("liaison_id", QUERY_ID, "Tasks assigned to this liaison."),
                 query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}, "Page size."),
-                query("offset", {**INT, "default": 0}, "Rows to skip."),
+                query("offset", OFFSET, "Rows to skip."),
             ),
         )
     },
@@ -121,7 +137,7 @@ PATHS: Json = {
     },
     "/tasks/{id}/assign": _action(
         "Offer the task to a liaison (who takes it by SMS); the liaison who had it is told.",
-        obj(liaison_id={"type": "integer", "minimum": 1}),
+        obj(liaison_id=BODY_ID),
     ),
     "/tasks/{id}/note": _action("Add a note to the task's history.", obj(text=_text(NOTE_LIMIT))),
     "/tasks/{id}/close": _action(
@@ -150,9 +166,13 @@ PATHS: Json = {
             obj(residents=array(ref("ResidentRow")), limit=INT, offset=INT),
             errors="400",
             params=(
-                query("q", {"type": "string", "maxLength": 100}, "The search; empty lists everyone, by name."),
+                query(
+                    "q",
+                    {"type": "string", "maxLength": 100, "pattern": NO_NUL},
+                    "The search; empty lists everyone, by name.",
+                ),
                 query("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}, "Page size."),
-                query("offset", {**INT, "default": 0}, "Rows to skip."),
+                query("offset", OFFSET, "Rows to skip."),
             ),
         )
     },
@@ -184,8 +204,8 @@ PATHS: Json = {
             params=(ID,),
             errors="404",
             body=obj(
-                primary_id={"type": ["integer", "null"], "minimum": 1},
-                backup_id={"type": ["integer", "null"], "minimum": 1},
+                primary_id={**BODY_ID, "type": ["integer", "null"]},
+                backup_id={**BODY_ID, "type": ["integer", "null"]},
             ),
         )
     },
@@ -205,7 +225,7 @@ PATHS: Json = {
                     "items": {"type": "string", "pattern": "^[0-9]{1,2}:[0-9]{2}$"},
                 },
                 channel={"enum": ["sms", "voice"]},
-                ends_on={"type": "string", "format": "date"},
+                ends_on={"anyOf": [{"type": "string", "format": "date"}, {"const": ""}], "description": "Empty: none."},
             ),
         )
     },
@@ -218,11 +238,11 @@ PATHS: Json = {
             description="A resident, grid or building outside the token's scope is 404, as if it did not exist.",
             body=some(
                 [],
-                resident_ids={"type": "array", "maxItems": 1000, "items": {"type": "integer", "minimum": 1}},
+                resident_ids={"type": "array", "maxItems": 1000, "items": BODY_ID},
                 not_reached_today={"type": "boolean", "description": "Not reached today, or a visit pending."},
-                grid_id={"type": "integer", "minimum": 1},
+                grid_id=BODY_ID,
                 building={**_text(100), "description": "A building's name; give its community_id too."},
-                community_id={"type": "integer", "minimum": 1},
+                community_id=BODY_ID,
                 category={"enum": list(ResidentCategory)},
                 dry_run={"type": "boolean", "description": "Only say who would be called, and how long it would take."},
             ),
@@ -272,7 +292,7 @@ PATHS: Json = {
             "reports",
             ref("DailyReport"),
             errors="400",
-            params=(query("day", {"type": "string", "format": "date"}, "The local day (default: today, so far)."),),
+            params=(query("day", DAY, "The local day (default: today, so far)."),),
         )
     },
     "/reports/coverage": {
@@ -282,7 +302,7 @@ PATHS: Json = {
             obj(end={"type": "string", "format": "date"}, days=INT, trend=array(ref("TrendDay"))),
             errors="400",
             params=(
-                query("end", {"type": "string", "format": "date"}, "The last day (default: today)."),
+                query("end", DAY, "The last day (default: today; at most 366 days ahead, else a 400)."),
                 query("days", {"type": "integer", "minimum": 1, "maximum": 366, "default": 14}, "How many days."),
             ),
         )
@@ -295,13 +315,17 @@ PATHS: Json = {
             errors="400 403",
             params=(
                 query(
-                    "object_kind", {"type": "string", "maxLength": 16}, "resident, task, notice, call, register, token."
+                    "object_kind",
+                    {"type": "string", "maxLength": 16, "pattern": NO_NUL},
+                    "resident, task, notice, call, register, token.",
                 ),
-                query("object_id", {"type": "integer", "minimum": 1}, "One object's entries."),
+                query("object_id", QUERY_ID, "One object's entries."),
                 query(
-                    "actor", {"type": "string", "maxLength": 64}, 'One actor\'s entries, e.g. "staff:3" or "token:2".'
+                    "actor",
+                    {"type": "string", "maxLength": 64, "pattern": NO_NUL},
+                    'One actor\'s entries, e.g. "staff:3" or "token:2".',
                 ),
-                query("before_id", {"type": "integer", "minimum": 1}, "Entries older than this one (paging back)."),
+                query("before_id", QUERY_ID, "Entries older than this one (paging back)."),
                 query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}, "Page size."),
             ),
         )

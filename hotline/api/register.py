@@ -141,7 +141,7 @@ def _liaisons(session: Session, services: Services, resident_id: int, token: Api
 
 
 def _plan(session: Session, services: Services, resident_id: int, token: ApiToken, body: Body) -> list[str]:
-    own = body.flag("own") if "own" in body else True
+    own = body.flag("own") if body.data.get("own") is not None else True  # null, like leaving it out
     times = body.data.get("times", [])
     if not isinstance(times, list) or len(times) > 12 or not all(isinstance(t, str) and len(t) <= 8 for t in times):
         raise ApiError(422, 'times must be a list of at most 12 local times such as "09:00"')

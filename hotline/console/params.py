@@ -1,5 +1,6 @@
-"""Ids in console URLs, query strings and forms: ASCII digits only, at most 12, so "²" or a 30-digit number is
-simply not an id (a 404 or an ignored filter), never a crash in int() or the database."""
+"""Ids in console URLs, query strings and forms: ASCII digits only, at most 9, so "²" or a 10-digit number is
+simply not an id (a 404 or an ignored filter), never a crash in int() or the database (PostgreSQL's integer
+columns end at 2,147,483,647, and a larger number in a query is an error there, not a miss)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 
 from starlette.convertors import Convertor, register_url_convertor
 
-ID_PATTERN = "[0-9]{1,12}"
+ID_PATTERN = "[0-9]{1,9}"
 _ID = re.compile(ID_PATTERN)
 
 

@@ -88,7 +88,7 @@ def _choice(request: Request, services: Services) -> Choice:
     if not (raw_days.isascii() and raw_days.isdigit() and len(raw_days) <= 3 and 1 <= int(raw_days) <= MAX_CSV_DAYS):
         raise BadInput("reports_bad_days")
     # A number too long to be an id is an id that does not exist: never handed to the database.
-    community = int(raw_community) if raw_community and len(raw_community) <= 12 else (-1 if raw_community else None)
+    community = int(raw_community) if raw_community and len(raw_community) <= 9 else (-1 if raw_community else None)
     return Choice(day, today, community, int(raw_days))
 
 

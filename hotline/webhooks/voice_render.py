@@ -15,6 +15,7 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 from dispatch.ivr.calls import Caller, Person
 from dispatch.ivr.script import GOODBYE, IvrScript, Node, Option
 from hotline.settings import Settings
+from hotline.webhooks.twilio_sms import whole_number
 
 # Speech recognition languages for <Gather input="speech">, per hotline language.
 SPEECH_LANGUAGE = {"zh-CN": "zh-CN", "en": "en-US"}
@@ -42,10 +43,10 @@ class Step:
         rounds, actions = params.get("r", "0"), params.get("k", "0")
         return cls(
             node=params.get("n") or default_node,
-            rounds=int(rounds) if rounds.isdigit() else 0,
+            rounds=whole_number(rounds) or 0,
             back=params.get("b", ""),
             task=params.get("t") == "1",
-            actions=int(actions) if actions.isdigit() else 0,
+            actions=whole_number(actions) or 0,
         )
 
 
