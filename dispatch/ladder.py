@@ -15,7 +15,16 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from dispatch.context import DispatchContext
-from dispatch.models import Community, Liaison, OutboundMessage, Task, TaskEvent, TaskPriority, TaskStatus
+from dispatch.models import (
+    Community,
+    Liaison,
+    OutboundMessage,
+    OutboundStatus,
+    Task,
+    TaskEvent,
+    TaskPriority,
+    TaskStatus,
+)
 from dispatch.outbox import provider_error, queue_sms
 from dispatch.task_messages import task_text
 
@@ -97,16 +106,41 @@ def after_delivery_failure(session: Session, outbound_id: int, now: datetime, co
     meaning, resend_key = provider_error(sms.error_code), sms.dedupe_key + RESEND_SUFFIX
     first_try = not sms.dedupe_key.endswith(RESEND_SUFFIX) and len(resend_key) <= 128
     if meaning.temporary and sms.kind == "sms" and first_try:
+        if stale_offer(session, sms):
+            return result  # taken, finished or climbed past meanwhile (reports can come hours late): no resend
         resend = queue_sms(
             session, dedupe_key=resend_key, to_phone=sms.to_phone, body=sms.body, task_id=sms.task_id,
             language=sms.language, checkin_id=sms.checkin_id, notice_id=sms.notice_id,
         )  # fmt: skip
-        result.later += [resend.id] if resend else []  # None: decided before (a repeated report)
-        return result
+        if resend is not None:
+            result.later.append(resend.id)
+            return result
+        if session.scalar(select(OutboundMessage.id).where(OutboundMessage.dedupe_key == resend_key)) is not None:
+            return result  # decided before: a repeated report
+        # Refused as unwanted (the number became a landline, or its residents opted out): as for a lasting failure.
     result.now += escalate_after_failed_offer(session, outbound_id, now, context)
     if not meaning.opted_out:  # a resident who opted out is not called instead: they asked for no calls either
         result.now += sms_not_delivered(session, sms, now, context)
     return result
+
+
+def stale_offer(session: Session, sms: OutboundMessage) -> bool:
+    """True if `sms` is a task offer (or its resend) whose task is no longer waiting at that offer's rung."""
+    offer = re.fullmatch(rf"task:{sms.task_id}:offer:(\d+)(?:{RESEND_SUFFIX})?", sms.dedupe_key)
+    if offer is None or sms.task_id is None:
+        return False
+    task = session.get(Task, sms.task_id)
+    return task is None or task.rung != int(offer.group(1)) or task.status not in CLIMBABLE
+
+
+def cancel_stale_resend(session: Session, outbound_id: int, now: datetime) -> bool:
+    """At sending: cancel an offer's resend whose task was taken, finished or climbed past in the minute it
+    waited. True if cancelled (the caller does not send it)."""
+    sms = session.get(OutboundMessage, outbound_id)
+    if sms is None or not sms.dedupe_key.endswith(RESEND_SUFFIX) or not stale_offer(session, sms):
+        return False
+    sms.status, sms.status_at = OutboundStatus.CANCELLED, now
+    return True
 
 
 def escalate_after_failed_offer(

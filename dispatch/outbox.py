@@ -290,7 +290,7 @@ def apply_provider_status(
     outbound_id: int | None = None,
     error_code: int | None = None,
 ) -> OutboundMessage | None:
-    """Record a delivery report. Out-of-order reports never move a message backwards.
+    """Record a delivery report: never backwards, and only a message left failed has its error code acted on.
 
     Args:
         session: A session in a transaction.
@@ -312,13 +312,14 @@ def apply_provider_status(
     if row is None:
         return None
     row.provider_sid = provider_sid
-    if error_code is not None and row.error_code != error_code:
-        row.error_code = error_code  # the row is locked: concurrent copies of this report act on it once
-        _act_on_error(session, row, error_code)
     new = PROVIDER_STATUS.get(provider_status.lower())
     if new is not None and _PROGRESS[new] > _PROGRESS[OutboundStatus(row.status)]:
         row.status = new
         row.status_at = utcnow()
+    failed = row.status in (OutboundStatus.UNDELIVERED, OutboundStatus.FAILED)
+    if error_code is not None and row.error_code != error_code and failed:
+        row.error_code = error_code  # the row is locked: concurrent copies of this report act on it once
+        _act_on_error(session, row, error_code)
     return row
 
 

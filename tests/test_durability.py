@@ -220,6 +220,29 @@ def test_a_job_whose_worker_was_killed_mid_job_runs_again(
     assert len([e for e in local_outbox(services) if e.to_phone == LIAISON_PHONE]) == 1
 
 
+def test_a_worker_is_judged_dead_by_its_process_only_on_the_machine_it_runs_on(services: Services) -> None:
+    """Two containers can share a hostname and not their process ids: a worker recorded as running elsewhere is
+    left to its heartbeat, even if no process here has its id."""
+    import subprocess
+    import sys
+
+    from rq import Worker
+
+    from workers.queues import machine_identity, register_worker_home, release_dead_local_workers
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True)
+    dead_pid = int(gone.stdout)
+    here, elsewhere = Worker(["hotline-inbound"], connection=services.redis), Worker([], connection=services.redis)
+    for worker in (here, elsewhere):
+        worker.register_birth()  # type: ignore[no-untyped-call]
+        services.redis.hset(worker.key, "pid", dead_pid)
+    register_worker_home(services.redis, here.name)
+    services.redis.set(f"hotline:worker-home:{elsewhere.name}", "another-boot:pid:[4026531836]")
+    assert machine_identity() != "another-boot:pid:[4026531836]"
+    assert release_dead_local_workers(services.redis) == [here.name]
+    assert [w.name for w in Worker.all(connection=services.redis)] == [elsewhere.name]
+
+
 def test_a_scheduler_lock_left_by_a_worker_that_died_before_its_scheduler_started_is_freed(
     services: Services,
 ) -> None:

@@ -70,8 +70,11 @@ def deliver_sms(services: Services, outbound_id: int, *, bulk: bool = False) -> 
     """
     with services.sessions.begin() as session:
         sms = outbox.claim_for_sending(session, outbound_id)
-        if sms is not None and cancel_unwanted(session, [outbound_id], services.clock(), services.intake.checkin):
-            return True  # a check-in answered meanwhile, or quiet hours began
+        if sms is not None and (
+            cancel_unwanted(session, [outbound_id], services.clock(), services.intake.checkin)
+            or ladder.cancel_stale_resend(session, outbound_id, utcnow())
+        ):
+            return True  # a check-in answered meanwhile, quiet hours began, or a resent offer's task moved on
     if sms is None:
         return True  # already sent, or another worker has it
     if services.throttle.wait(throttle_kind(sms.kind), bulk=bulk) > 0:

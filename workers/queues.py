@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from redis import Redis
 from rq import Queue, Retry, Worker
@@ -99,8 +100,12 @@ def release_dead_local_workers(redis: Redis) -> list[str]:
     Returns:
         The names of the dead workers released.
     """
-    host = socket.gethostname()
-    dead = [w for w in Worker.all(connection=redis) if w.hostname == host and w.pid and not process_alive(w.pid)]
+    host, here = socket.gethostname(), machine_identity().encode()
+    dead = [
+        w
+        for w in Worker.all(connection=redis)
+        if w.hostname == host and w.pid and here and redis.get(_HOME_KEY + w.name) == here and not process_alive(w.pid)
+    ]
     for worker in dead:
         job_id = worker.get_current_job_id()
         for name in ALL_QUEUES if job_id else ():
@@ -113,18 +118,39 @@ def release_dead_local_workers(redis: Redis) -> list[str]:
         worker.register_death()  # type: ignore[no-untyped-call]
         log.warning("worker %s (pid %s) is gone; its job %s is released", worker.name, worker.pid, job_id or "-")
     # A dead worker's scheduler (its own process) holds the queues' scheduler locks for a minute more; freed
-    # now, a live worker's scheduler takes them and delayed retries run on time.
+    # now, a live worker's scheduler takes them and delayed retries run on time. (Only when a worker of this
+    # machine was found dead: a scheduler's own record names its host, not its process namespace.)
     for lock in redis.scan_iter("rq:scheduler-lock:*"):
         owner = redis.get(lock)
         owner_name = owner.decode() if isinstance(owner, bytes) else owner
         info = redis.hmget(f"rq:scheduler:{owner_name}", "hostname", "pid") if owner_name else [None, None]
-        if info[0] == host.encode() and info[1] and int(info[1]) > 0 and not process_alive(int(info[1])):
+        if dead and info[0] == host.encode() and info[1] and int(info[1]) > 0 and not process_alive(int(info[1])):
             redis.delete(lock)
         elif info[0] is None and 0 <= int(redis.ttl(lock)) < ORPHAN_LOCK_TTL:
             # No scheduler ever said who it is, yet the lock is a while old: its worker died between taking
             # the lock and starting the scheduler's process (which registers and refreshes it within a second).
             redis.delete(lock)
     return [w.name for w in dead]
+
+
+_HOME_KEY = "hotline:worker-home:"  # + a worker's name: the machine_identity() of the process that runs it
+
+
+def machine_identity() -> str:
+    """This kernel boot and process namespace: where a process id means the same process. Two containers or
+    cloned machines may share a hostname; they never share this."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""  # no /proc: no worker is ever judged dead by its process id, only by its heartbeat
+    return f"{boot}:{namespace}"
+
+
+def register_worker_home(redis: Redis, worker_name: str) -> None:
+    """Record where a worker runs, so the sweeper there may tell, by its process id, that it died."""
+    if identity := machine_identity():
+        redis.set(_HOME_KEY + worker_name, identity, ex=FAILURE_TTL * 30)
 
 
 def process_alive(pid: int) -> bool:

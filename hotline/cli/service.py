@@ -56,7 +56,7 @@ def worker(burst: bool) -> None:
     from rq import SimpleWorker
 
     from hotline import services as services_module
-    from workers.queues import ALL_QUEUES
+    from workers.queues import ALL_QUEUES, register_worker_home
 
     settings = settings_or_exit()
     with embedded_redis(settings):
@@ -67,6 +67,7 @@ def worker(burst: bool) -> None:
             # SimpleWorker runs jobs in this process: no fork per job, one engine and connection pool kept warm.
             # Jobs are short database and HTTP calls; `hotline run` restarts a worker that dies.
             rq_worker = SimpleWorker(list(ALL_QUEUES), connection=services.redis)
+            register_worker_home(services.redis, rq_worker.name)  # so a sweep here can tell if it dies
             rq_worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
         finally:
             services_module.install(None)
