@@ -116,7 +116,8 @@ class Child:
 
 
 class Cluster:
-    """Redis, the web server, `workers` workers and one scheduler, restarted whenever they die, unless held down."""
+    """Redis, the web server, `workers` workers and one scheduler, restarted whenever they die (Redis: unless it is
+    being held down on purpose)."""
 
     def __init__(self, root: Path, database_url: str, standin_url: str, workers: int) -> None:
         self.root = root
@@ -143,7 +144,6 @@ class Cluster:
         self.web = Child("web", ["serve", "--port", str(self.port)], logs / "web.log")
         self.workers = [Child(f"worker{i}", ["worker"], logs / f"worker{i}.log") for i in range(workers)]
         self.scheduler = Child("scheduler", ["scheduler"], logs / "scheduler.log")
-        self.held: set[str] = set()  # children deliberately kept down for a moment
         self.redis_held = False
         self._stop = threading.Event()
         self._keeper: threading.Thread | None = None
@@ -173,7 +173,7 @@ class Cluster:
                 if not self.redis_held and not self.redis.is_running():
                     self.redis.restart()
                 for child in self.children:
-                    if child.name not in self.held and not child.alive():
+                    if not child.alive():
                         if child.process is not None:
                             child.process.wait()
                         child.start(self.env)

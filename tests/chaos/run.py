@@ -95,7 +95,7 @@ def run(plan: Plan, root: Path, database_url: str, echo: Callable[[str], None] =
             tally = send_all(cluster.port, sms, plan.seconds)
             injector.join()
             sent_by = time.monotonic()
-            settled = settle(engine, tally.acknowledged, plan.settle_seconds, lambda: None)
+            settled = settle(engine, tally.acknowledged, plan.settle_seconds)
             settle_seconds = time.monotonic() - sent_by
         finally:
             cluster.stop()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -31,11 +30,10 @@ class Findings:
     in_doubt_unsent: Counter[str] = field(default_factory=Counter)  # of those, what Twilio never received
 
 
-def settle(engine: Engine, acknowledged: set[str], timeout: float, alive: Callable[[], None]) -> bool:
+def settle(engine: Engine, acknowledged: set[str], timeout: float) -> bool:
     """Wait until every acknowledged message is handled and no SMS waits to be sent. True if that happened."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        alive()
         with Session(engine) as session:
             handled = session.scalar(
                 select(func.count()).where(InboundMessage.processed_at.is_not(None))  # type: ignore[arg-type]
