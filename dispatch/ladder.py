@@ -126,11 +126,22 @@ def after_delivery_failure(session: Session, outbound_id: int, now: datetime, co
 
 def stale_offer(session: Session, sms: OutboundMessage) -> bool:
     """True if `sms` is a task offer (or its resend) whose task is no longer waiting at that offer's rung."""
+    return _offer_rung(sms) is not None and _waiting_task(session, sms) is None
+
+
+def _offer_rung(sms: OutboundMessage) -> int | None:
+    """The rung of a task offer SMS (or of its resend); None for any other SMS."""
     offer = re.fullmatch(rf"task:{sms.task_id}:offer:(\d+)(?:{RESEND_SUFFIX})?", sms.dedupe_key)
-    if offer is None or sms.task_id is None:
-        return False
-    task = session.get(Task, sms.task_id)
-    return task is None or task.rung != int(offer.group(1)) or task.status not in CLIMBABLE
+    return int(offer.group(1)) if offer is not None and sms.task_id is not None else None
+
+
+def _waiting_task(session: Session, sms: OutboundMessage, *, lock: bool = False) -> Task | None:
+    """The task of an offer SMS if it still waits at that offer's rung (not taken, not climbed past), else None."""
+    rung = _offer_rung(sms)
+    if rung is None:
+        return None
+    task = session.get(Task, sms.task_id, with_for_update=lock, populate_existing=lock)
+    return task if task is not None and task.rung == rung and task.status in CLIMBABLE else None
 
 
 def cancel_stale_resend(session: Session, outbound_id: int, now: datetime) -> bool:
@@ -149,15 +160,9 @@ def escalate_after_failed_offer(
     """An offer SMS (or its resend) that failed or was undelivered: climb at once rather than wait for the
     deadline."""
     sms = session.get(OutboundMessage, outbound_id)
-    if sms is None or sms.task_id is None:
-        return []
-    offer = re.fullmatch(rf"task:{sms.task_id}:offer:(\d+)(?:{RESEND_SUFFIX})?", sms.dedupe_key)
-    if offer is None:
-        return []
-    rung = int(offer.group(1))
-    task = session.get(Task, sms.task_id, with_for_update=True, populate_existing=True)
-    if task is None or task.rung != rung or task.status not in CLIMBABLE:
-        return []  # already taken, or already climbed past this offer
+    task = _waiting_task(session, sms, lock=True) if sms is not None else None
+    if task is None:
+        return []  # not an offer, already taken, or already climbed past this offer
     return climb(session, task, now, context, reason="offer SMS not delivered")
 
 

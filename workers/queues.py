@@ -13,6 +13,7 @@ from rq import Queue, Retry, Worker
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry, clean_registries
+from rq.scheduler import RQScheduler
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ def release_dead_local_workers(redis: Redis) -> list[str]:
     # A dead worker's scheduler (its own process) holds the queues' scheduler locks for a minute more; freed
     # now, a live worker's scheduler takes them and delayed retries run on time. (Only when a worker of this
     # machine was found dead: a scheduler's own record names its host, not its process namespace.)
-    for lock in redis.scan_iter("rq:scheduler-lock:*"):
+    for lock in (RQScheduler.get_locking_key(name) for name in ALL_QUEUES):
         owner = redis.get(lock)
         owner_name = owner.decode() if isinstance(owner, bytes) else owner
         info = redis.hmget(f"rq:scheduler:{owner_name}", "hostname", "pid") if owner_name else [None, None]
@@ -134,6 +135,7 @@ def release_dead_local_workers(redis: Redis) -> list[str]:
 
 
 _HOME_KEY = "hotline:worker-home:"  # + a worker's name: the machine_identity() of the process that runs it
+WORKER_HOME_TTL = 30 * 86400  # outlives any worker's run; a key for a worker long gone expires by itself
 
 
 def machine_identity() -> str:
@@ -150,7 +152,7 @@ def machine_identity() -> str:
 def register_worker_home(redis: Redis, worker_name: str) -> None:
     """Record where a worker runs, so the sweeper there may tell, by its process id, that it died."""
     if identity := machine_identity():
-        redis.set(_HOME_KEY + worker_name, identity, ex=FAILURE_TTL * 30)
+        redis.set(_HOME_KEY + worker_name, identity, ex=WORKER_HOME_TTL)
 
 
 def process_alive(pid: int) -> bool:
