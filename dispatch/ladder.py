@@ -63,8 +63,18 @@ def start(
     return outbound
 
 
-def escalate_due_tasks(session: Session, now: datetime, context: DispatchContext, limit: int = 500) -> list[int]:
-    """Climb every task whose offer lapsed by `now`, or that was handed back. Returns outbound SMS ids."""
+@dataclass
+class Climbed:
+    """One pass of a ladder: the SMS and calls it decided, and whether it stopped at its limit (`more`: run it
+    again, in a new transaction, until it does not; a large day's rungs never wait for the next tick)."""
+
+    outbound: list[int] = field(default_factory=list)
+    more: bool = False
+
+
+def escalate_due_tasks(session: Session, now: datetime, context: DispatchContext, limit: int = 500) -> Climbed:
+    """Climb up to `limit` tasks whose offer lapsed by `now`, or that were handed back (others' locked rows are
+    skipped: two sweepers at once climb different tasks)."""
     due = session.scalars(
         select(Task)
         .where(
@@ -77,11 +87,11 @@ def escalate_due_tasks(session: Session, now: datetime, context: DispatchContext
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
-    outbound: list[int] = []
+    climbed = Climbed(more=len(due) >= limit)
     for task in due:
         reason = "handed back" if task.status == TaskStatus.DECLINED else "not taken in time"
-        outbound += climb(session, task, now, context, reason=reason)
-    return outbound
+        climbed.outbound += climb(session, task, now, context, reason=reason)
+    return climbed
 
 
 @dataclass

@@ -275,7 +275,7 @@ def test_a_reminder_due_in_quiet_hours_is_not_sent(services: Services, clock: Cl
     from dispatch.checkins.plans import set_plan
 
     with services.sessions.begin() as session:
-        set_plan(session, services.intake.checkin, town["赵姐"], times=["20:00"], actor="test")
+        set_plan(session, services.intake.checkin, town["赵姐"], times=["20:00"], actor="test", now=clock.now)
         session.execute(update(Resident).where(Resident.id != town["赵姐"]).values(status=ResidentStatus.PAUSED))
     clock.now = at("07:00")
     checkin_jobs.checkin_tick()
@@ -299,7 +299,7 @@ def test_an_observation_plan_ends_by_itself(services: Services, clock: Clock, to
 
     with services.sessions.begin() as session:
         set_plan(session, services.intake.checkin, town["梁阿姨"], times=["08:00", "14:00"], actor="test",
-                 starts_on=date(2030, 2, 20), ends_on=date(2030, 3, 5))  # fmt: skip
+                 starts_on=date(2030, 2, 20), ends_on=date(2030, 3, 5), now=clock.now)  # fmt: skip
     tick(services, clock, "07:30")
     with services.sessions() as session:
         slots = session.scalars(select(Checkin.slot).where(Checkin.resident_id == town["梁阿姨"])).all()

@@ -26,7 +26,7 @@ from workers.jobs import deliver_sms
 def escalate_at(services: Services, minutes: float) -> list[int]:
     """Run the ladder as the sweeper would, `minutes` from now, and hand what it decided to the gateway."""
     with services.sessions.begin() as session:
-        decided = ladder.escalate_due_tasks(session, utcnow() + timedelta(minutes=minutes), services.intake)
+        decided = ladder.escalate_due_tasks(session, utcnow() + timedelta(minutes=minutes), services.intake).outbound
     for outbound_id in decided:
         deliver_sms(services, outbound_id)
     return decided

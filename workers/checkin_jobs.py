@@ -50,14 +50,17 @@ def checkin_tick() -> dict[str, int]:
         enqueue_batches(services.redis, sent.outbound_ids)
         if sum(sent.counts.values()) < BATCH:
             break
-    with services.sessions.begin() as session:
-        ids = advance(session, now, services.intake)
-        from_checkins = OutboundMessage.id.in_(ids) & OutboundMessage.checkin_id.is_not(None)
-        bulk = set(session.scalars(select(OutboundMessage.id).where(from_checkins)))
-    counts["ladder"] = len(ids)
-    enqueue_batches(services.redis, [i for i in ids if i in bulk])
-    for task_sms in (i for i in ids if i not in bulk):  # visit-task offers and alerts: urgent, on their own
-        enqueue_send(services.redis, task_sms)
+    more = True
+    while more:  # a pass per transaction, until no rung has more due: a large day never waits for the next tick
+        with services.sessions.begin() as session:
+            climbed = advance(session, now, services.intake)
+            ids, more = climbed.outbound, climbed.more
+            from_checkins = OutboundMessage.id.in_(ids) & OutboundMessage.checkin_id.is_not(None)
+            bulk = set(session.scalars(select(OutboundMessage.id).where(from_checkins)))
+        counts["ladder"] += len(ids)
+        enqueue_batches(services.redis, [i for i in ids if i in bulk])
+        for task_sms in (i for i in ids if i not in bulk):  # visit-task offers and alerts: urgent, on their own
+            enqueue_send(services.redis, task_sms)
     if any(counts.values()):
         log.info("checkin tick %s", " ".join(f"{k}={v}" for k, v in counts.items() if v))
     return counts

@@ -153,11 +153,17 @@ def sweep(grace_seconds: int = SWEEP_GRACE_SECONDS) -> dict[str, int]:
     with services.sessions.begin() as session:
         prune_receipts(session, utcnow())
         abandoned = outbox.abandon_stale_claims(session, lease=SEND_LEASE)
-        escalated = ladder.escalate_due_tasks(session, services.clock(), services.intake)
         flagged = ladder.flag_overdue_accepted(session, services.clock(), services.intake)
-    for outbound_id in escalated:
-        if not deliver_sms(services, outbound_id):
-            enqueue_send(services.redis, outbound_id, delay=RETRY_DELAY)
+    escalated: list[int] = []
+    more = True
+    while more:  # a pass per transaction, until fewer than a pass's limit were due
+        with services.sessions.begin() as session:
+            climbed = ladder.escalate_due_tasks(session, services.clock(), services.intake)
+        escalated += climbed.outbound
+        more = climbed.more
+        # The workers send them, all at once; one sweep alone would send them one after another.
+        for outbound_id in climbed.outbound:
+            enqueue_send(services.redis, outbound_id)
     requeued_in = sum(enqueue_inbound(services.redis, i) for i in inbound_ids)
     requeued_out = sum(enqueue_send(services.redis, i) for i in outbound_ids if i not in campaign)
     requeued_out += enqueue_batches(services.redis, sorted(campaign))

@@ -25,6 +25,7 @@ from dispatch.models import (
     CheckinEvent,
     CheckinRung,
     CheckinStatus,
+    Household,
     OutboundMessage,
     OutboundStatus,
     Task,
@@ -38,19 +39,24 @@ from dispatch.outbox import queue_sms
 LIMIT = 500
 
 
-def advance(session: Session, now: datetime, context: DispatchContext) -> list[int]:
-    """Climb every check-in whose next rung is due by `now`. Returns the SMS and calls decided."""
-    outbound: list[int] = []
-    for checkin in _due(session, (Checkin.status == CheckinStatus.SENT) & (Checkin.rung == CheckinRung.SENT)
-                        & (Checkin.reminder_at <= now)):  # fmt: skip
-        outbound += _remind(session, checkin, now, context)
-    for checkin in _due(session, (Checkin.status == CheckinStatus.SENT) & (Checkin.next_call_at <= now)):
+def advance(session: Session, now: datetime, context: DispatchContext) -> task_ladder.Climbed:
+    """Climb up to LIMIT check-ins per rung whose next rung is due by `now` (rows another worker holds are
+    skipped). Returns the SMS and calls decided, and whether a rung had more due than LIMIT."""
+    climbed = task_ladder.Climbed()
+    reminders = _due(session, (Checkin.status == CheckinStatus.SENT) & (Checkin.rung == CheckinRung.SENT)
+                     & (Checkin.reminder_at <= now))  # fmt: skip
+    for checkin in reminders:
+        climbed.outbound += _remind(session, checkin, now, context)
+    calls = _due(session, (Checkin.status == CheckinStatus.SENT) & (Checkin.next_call_at <= now))
+    for checkin in calls:
         checkin.next_call_at = None
-        outbound += place_call(session, checkin, now, context)
+        climbed.outbound += place_call(session, checkin, now, context)
     waiting = Checkin.status.in_(CHECKIN_WAITING)
-    for checkin in _due(session, waiting & (Checkin.rung < CheckinRung.VISIT) & (Checkin.visit_at <= now)):
-        outbound += _visit(session, checkin, now, context)
-    return outbound
+    visits = _due(session, waiting & (Checkin.rung < CheckinRung.VISIT) & (Checkin.visit_at <= now))
+    for checkin in visits:
+        climbed.outbound += _visit(session, checkin, now, context)
+    climbed.more = max(len(reminders), len(calls), len(visits)) >= LIMIT
+    return climbed
 
 
 def _due(session: Session, condition: object) -> list[Checkin]:
@@ -133,6 +139,9 @@ def _visit(session: Session, checkin: Checkin, now: datetime, context: DispatchC
     checkin.rung, checkin.next_call_at, checkin.calls_left = CheckinRung.VISIT, None, 0
     resident = checkin.resident
     household = resident.household
+    # Two workers may climb two check-ins of one household at once (a couple, in different batches): the
+    # household's row is the lock, so the second finds the first's open visit task instead of making another.
+    session.get(Household, household.id, with_for_update=True, populate_existing=True)
     body = context.catalog.render("checkin_visit_body", context.staff_language, slot=checkin.slot)
     task = session.scalar(
         select(Task)

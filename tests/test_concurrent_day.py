@@ -1,0 +1,250 @@
+"""Two schedulers and four workers over a day's check-ins: every check-in, and every rung of its ladder, sent
+exactly once.
+
+Separate processes against one PostgreSQL and one redis-server: `hotline scheduler` twice (each enqueues its own
+check-in tick and sweep, so ticks overlap) and `hotline worker` four times, with the local gateway and a fast clock
+from 08:55. Nobody answers, so each check-in climbs its ladder: the check-in SMS (or call, for
+voice residents), after the window a reminder and a call, at the deadline a visit task offered to the liaison,
+which climbs the task ladder to the duty phone. A tenth of the residents are under observation, so they have two
+slots. Then every decision is counted in the database, and every message in the local gateway's outbox, which
+records each hand-over once per send.
+
+Two runs: the morning of 10,000 residents (08:55 to 11:55: the check-ins, and the reminders and calls of all of
+them), and the whole day, to 08:00 the next morning, of 1,000 (the visits and the task ladder too: every visit is
+offered and climbs alone, so its SMS are one job each, three per resident). `HOTLINE_DAY_RESIDENTS=N` runs the
+whole day of N residents instead (the 10,000-resident day takes about five minutes here; see BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
+
+import pytest
+from redis import Redis
+from rq import Queue
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+from sqlalchemy import Engine, create_engine, func, select, update
+
+from benchmarks.register_fixture import generate_register
+from dispatch.db import upgrade
+from dispatch.models import (
+    Checkin,
+    CheckinEvent,
+    CheckinRung,
+    CheckinStatus,
+    LocalOutboxEntry,
+    OutboundMessage,
+    OutboundStatus,
+    Resident,
+    ResidentCategory,
+    Task,
+    TaskCategory,
+)
+from hotline.embedded_redis import EmbeddedRedis
+from tests.chaos.cluster import Child
+from tests.conftest import HOTLINE_NUMBER, PUBLIC_URL, TEST_AUTH_TOKEN, TEST_DATABASE_URL, reset_database
+from workers.queues import ALL_QUEUES, MAINTENANCE
+
+pytestmark = pytest.mark.skipif(
+    not TEST_DATABASE_URL,
+    reason="needs PostgreSQL: SQLite has one writer at a time, so concurrent claiming (FOR UPDATE SKIP LOCKED) is "
+    "PostgreSQL's; the PostgreSQL half of CI runs it, and the SQLite half runs two workers in the fault run",
+)
+
+ZONE = ZoneInfo("Asia/Shanghai")
+DAY = date(2026, 12, 1)
+# Simulated seconds per real second. The scheduler ticks every 3 s of real time under a fast clock: at 3600 that is
+# three simulated hours, too coarse for a morning's rungs; the whole day is long enough for them either way.
+SPEED = {"morning": 600, "day": 3600}
+START = datetime(2026, 12, 1, 8, 55, tzinfo=ZONE)
+MORNING = datetime(2026, 12, 1, 10, 45, tzinfo=ZONE)  # every check-in is out; no reminder yet
+NEXT_MORNING = datetime(2026, 12, 2, 8, 0, tzinfo=ZONE)
+SCHEDULERS, WORKERS = 2, 4
+DRAIN_SECONDS = 600  # after the simulated time: the workers must have finished everything within this
+RUNS = (
+    [(int(os.environ["HOTLINE_DAY_RESIDENTS"]), "day")]
+    if os.environ.get("HOTLINE_DAY_RESIDENTS")
+    else [(10_000, "morning"), (1_000, "day")]
+)
+
+
+@pytest.fixture
+def engine() -> Iterator[Engine]:
+    built = create_engine(TEST_DATABASE_URL)
+    reset_database(built)
+    upgrade(built)
+    yield built
+    built.dispose()
+
+
+@pytest.mark.parametrize(("residents", "run"), RUNS, ids=str)
+def test_two_schedulers_and_four_workers_send_every_checkin_and_rung_exactly_once(
+    engine: Engine, tmp_path: Path, residents: int, run: str
+) -> None:
+    end, speed = (MORNING if run == "morning" else NEXT_MORNING), SPEED[run]
+    generate_register(engine, residents, START.astimezone(UTC) - timedelta(days=10))
+    with engine.begin() as conn:  # a tenth on voice (a check-in call), a tenth under observation (two slots)
+        conn.execute(update(Resident).where(Resident.id % 10 == 0).values(channel="voice"))
+        observed = [ResidentCategory.UNDER_OBSERVATION.value]
+        conn.execute(update(Resident).where(Resident.id % 10 == 1).values(categories=observed))
+    redis_server = EmbeddedRedis(tmp_path / "redis")
+    redis_server.start()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    starts_at = time.time() + 4  # the processes are up by then; the simulated day starts at 08:55
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOTLINE_DATA_DIR": str(tmp_path / "var"),
+        "DATABASE_URL": TEST_DATABASE_URL,
+        "REDIS_URL": redis_server.url,
+        "HOTLINE_GATEWAY": "local",
+        "HOTLINE_PUBLIC_URL": PUBLIC_URL,
+        "TWILIO_AUTH_TOKEN": TEST_AUTH_TOKEN,
+        "TWILIO_FROM_NUMBER": HOTLINE_NUMBER,
+        "HOTLINE_DUTY_PHONE": "+8657187654321",
+        "HOTLINE_CLOCK_SPEED": str(speed),
+        "HOTLINE_CLOCK_START": f"{starts_at}@{START.timestamp()}",
+        "HOTLINE_SWEEP_SECONDS": "2",
+    }
+    children = [Child(f"scheduler{i}", ["scheduler"], logs / f"scheduler{i}.log") for i in range(SCHEDULERS)]
+    children += [Child(f"worker{i}", ["worker"], logs / f"worker{i}.log") for i in range(WORKERS)]
+    try:
+        for child in children:
+            child.start(env)
+        time.sleep(max(0.0, starts_at + (end - START).total_seconds() / speed - time.time()))
+        assert all(child.alive() for child in children), f"a process died; see {logs}"
+        for scheduler in children[:SCHEDULERS]:  # the day is over: no more ticks; the workers finish what is left
+            scheduler.kill(signal.SIGTERM)
+        with Redis.from_url(redis_server.url) as redis:  # and the ticks and sweeps still queued never run, hours late
+            Queue(MAINTENANCE, connection=redis).empty()
+        drained_in = _wait_until_drained(engine, redis_server.url)
+    finally:
+        for child in children:
+            child.kill(signal.SIGTERM)
+        redis_server.stop()
+    print(f"{residents} residents to {end:%H:%M}; drained {drained_in:.1f} s after the simulated day")
+
+    with engine.connect() as conn:
+        checkins = conn.execute(
+            select(
+                Checkin.id,
+                Checkin.resident_id,
+                Checkin.slot,
+                Checkin.channel,
+                Checkin.status,
+                Checkin.rung,
+                Checkin.visit_task_id,
+            ).where(Checkin.local_date == DAY)
+        ).all()
+        outbound = conn.execute(
+            select(OutboundMessage.id, OutboundMessage.dedupe_key, OutboundMessage.kind, OutboundMessage.status,
+                   OutboundMessage.checkin_id, OutboundMessage.task_id)
+        ).all()  # fmt: skip
+        handed_over = conn.execute(
+            select(LocalOutboxEntry.kind, LocalOutboxEntry.body, LocalOutboxEntry.status_callback)
+        )
+        events = conn.execute(
+            select(CheckinEvent.checkin_id, CheckinEvent.kind, CheckinEvent.detail)
+            .join(Checkin).where(Checkin.local_date == DAY)
+        ).all()  # fmt: skip
+        visits = conn.execute(
+            select(Task.id, Task.rung).where(Task.category == TaskCategory.VISIT)
+        ).all()  # fmt: skip
+        # Each hand-over names the outbound row it was for: `?o=<id>` in its status callback or TwiML URL.
+        received = Counter(_outbound_id(row.status_callback or row.body) for row in handed_over)
+
+    # The day: one check-in per resident and slot, none left unsent, none answered.
+    slots = Counter(row.slot for row in checkins)
+    whole_day = run == "day"
+    assert slots == {"09:00": residents, "15:00": residents // 10}
+    assert len({(row.resident_id, row.slot) for row in checkins}) == len(checkins)
+    if not whole_day:  # the morning: the afternoon's check-ins are made, and not yet due
+        assert {row.status for row in checkins if row.slot == "15:00"} == {CheckinStatus.SCHEDULED}
+        checkins = [row for row in checkins if row.slot == "09:00"]
+    assert Counter(row.status for row in checkins) == {CheckinStatus.SENT: len(checkins)}
+    # Every rung climbed once, and every decision made once.
+    day_ids, visit_ids = {row.id for row in checkins}, {row.id for row in visits}
+    of_the_day = [row for row in outbound if row.checkin_id in day_ids or row.task_id in visit_ids]
+    keys = Counter(re.sub(r"\d+", "N", row.dedupe_key) for row in of_the_day)
+    sms_checkins = sum(1 for row in checkins if row.channel == "sms")
+    first_calls = {row.dedupe_key for row in of_the_day if row.dedupe_key.endswith(":call:1")}
+    assert keys["checkin:N:sms"] == sms_checkins
+    if whole_day:
+        # Each climbed to its visit: a reminder per SMS check-in, a first call per check-in (a voice check-in's
+        # first contact is its call, so it has two; no status report comes, so no retry), a visit task per
+        # check-in (two of one household share the first while it is open), offered and climbed.
+        assert Counter(row.rung for row in checkins) == {CheckinRung.VISIT: len(checkins)}
+        # A rung that fell due in quiet hours (the ticks are three simulated hours apart) is recorded, not sent.
+        reminded = Counter(row.checkin_id for row in events if row.kind == "reminded")
+        assert reminded == Counter(day_ids)
+        reminders_sent = {row.checkin_id for row in events if row.kind == "reminded" and row.detail == "sms and a call"}
+        assert {row.checkin_id for row in of_the_day if row.dedupe_key.endswith(":reminder")} == reminders_sent
+        # Calls: a voice check-in's first call is the check-in itself ("called 1"); a reminder's is "call 1".
+        placed = Counter(row.detail for row in events if row.kind == "called")
+        assert not placed.keys() - {"called 1", "call 1", "call 2", "not placed: quiet hours"}
+        voice = {row.id for row in checkins if row.channel == "voice"}
+        assert {row.checkin_id for row in events if row.detail == "called 1"} == voice
+        assert keys["checkin:N:call:N"] == placed["called 1"] + placed["call 1"] + placed["call 2"]
+        called_first = {row.checkin_id for row in events if row.detail in ("called 1", "call 1")}
+        assert first_calls == {f"checkin:{i}:call:1" for i in called_first}
+        assert all(row.visit_task_id is not None for row in checkins)
+        assert visit_ids == {row.visit_task_id for row in checkins}
+        assert keys["task:N:offer:N"] >= len(visits)
+    else:  # the morning: every check-in went (a voice check-in as its call), nothing climbed yet
+        assert Counter(row.rung for row in checkins) == {CheckinRung.SENT: len(checkins)}
+        assert first_calls == {f"checkin:{row.id}:call:1" for row in checkins if row.channel == "voice"}
+        assert set(keys) == {"checkin:N:sms", "checkin:N:call:N"}
+        assert visits == []
+    assert len({row.dedupe_key for row in outbound}) == len(outbound)
+
+    # Every decision handed to the phone network exactly once, and nothing handed over that was not decided.
+    # (A check-in SMS or call whose moment passed before a worker reached it, into quiet hours or past an answer,
+    # is cancelled instead: `cancel_unwanted`.)
+    statuses = Counter(row.status for row in outbound)
+    assert not statuses.keys() - {OutboundStatus.SENT, OutboundStatus.CANCELLED}, statuses
+    assert max(received.values()) == 1, [item for item, n in received.items() if n > 1][:10]
+    assert set(received) == {row.id for row in outbound if row.status == OutboundStatus.SENT}
+
+    # Both schedulers enqueued ticks, and every worker did its share: the concurrency really happened.
+    for child in children:
+        text = child.log.read_text(errors="replace")
+        if child.name.startswith("scheduler"):
+            assert text.count("Enqueued job checkin_tick") >= 3, child.name
+        else:
+            assert "Job OK" in text, child.name
+    ticks = sum(child.log.read_text(errors="replace").count("checkin_tick") for child in children[SCHEDULERS:])
+    assert ticks >= 10
+
+
+def _outbound_id(url: str | None) -> int:
+    return int(parse_qs(urlsplit(url or "").query)["o"][0])
+
+
+def _wait_until_drained(engine: Engine, redis_url: str) -> float:
+    """Wait until no job is queued, running or scheduled and no outbound row is waiting to be sent."""
+    began = time.monotonic()
+    with Redis.from_url(redis_url) as redis:
+        queues = [Queue(name, connection=redis) for name in ALL_QUEUES]
+        while time.monotonic() - began < DRAIN_SECONDS:
+            busy = sum(
+                q.count + StartedJobRegistry(queue=q).count + ScheduledJobRegistry(queue=q).count for q in queues
+            )
+            with engine.connect() as conn:
+                waiting = conn.scalar(
+                    select(func.count()).where(
+                        OutboundMessage.status.in_([OutboundStatus.PENDING, OutboundStatus.SENDING])
+                    )
+                )
+            if not busy and not waiting:
+                return time.monotonic() - began
+            time.sleep(0.5)
+    raise AssertionError(f"work still waiting {DRAIN_SECONDS} s after the simulated day")
