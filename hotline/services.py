@@ -27,6 +27,7 @@ from dispatch.models import utcnow
 from dispatch.models.base import set_clock
 from dispatch.replies import ReplyVocabulary
 from dispatch.texts import MessageCatalog
+from hotline.redis_url import connect
 from hotline.settings import Settings, load_settings
 from workers.gateways import Gateway
 from workers.gateways.local import LocalGateway
@@ -47,8 +48,12 @@ def redis_url(settings: Settings) -> str:
 
 
 def connect_redis(settings: Settings) -> Redis:
-    """A Redis client with short timeouts, so a webhook never hangs on a Redis that is down."""
-    return Redis.from_url(redis_url(settings), socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+    """A Redis client with short timeouts, so a webhook never hangs on a Redis that is down.
+
+    Any form of REDIS_URL (plain, TLS, unix socket, Sentinel: see `hotline.redis_url`); options in the URL win
+    over these timeouts. A Sentinel client finds the master through the sentinels and follows a failover.
+    """
+    return connect(redis_url(settings), socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
 
 
 def load_checked_script(path: Path, replies: ReplyVocabulary) -> IvrScript:
