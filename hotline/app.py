@@ -7,21 +7,17 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from redis.exceptions import RedisError
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from dispatch.exceptions import InvalidInboundMessage
 from dispatch.ivr.script import AUDIO_DIR
-from hotline import api
+from hotline import api, ops
 from hotline.api.common import http_error as api_http_error
 from hotline.console import admin, outreach, pages, register, reports, tasks
 from hotline.console.auth import session_middleware
@@ -68,29 +64,6 @@ WEBHOOK_PATHS = {
 }
 
 
-async def healthz(request: Request) -> Response:
-    """Database and Redis reachability. 503 if the database, the truth, is unreachable."""
-    services: Services = request.app.state.services
-
-    def check() -> dict[str, str]:
-        result = {}
-        try:
-            with services.readonly() as session:
-                session.execute(text("SELECT 1"))
-            result["database"] = "ok"
-        except SQLAlchemyError as exc:
-            result["database"] = f"down: {type(exc).__name__}"
-        try:
-            services.redis.ping()
-            result["redis"] = "ok"
-        except RedisError as exc:
-            result["redis"] = f"down: {type(exc).__name__}"
-        return result
-
-    result = await run_in_threadpool(check)
-    return JSONResponse(result, status_code=200 if result["database"] == "ok" else 503)
-
-
 async def _bad_input(request: Request, exc: Exception) -> Response:
     return PlainTextResponse(f"Bad request: {exc}", status_code=400)
 
@@ -125,7 +98,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
 
     app = Starlette(
         routes=[
-            Route("/healthz", healthz),
+            Route("/healthz", ops.healthz),
+            Route("/readyz", ops.readyz),
+            Route("/metrics", ops.metrics),
             Route(WEBHOOK_PATHS["sms"], inbound_sms, methods=["POST"]),
             Route(WEBHOOK_PATHS["status"], message_status, methods=["POST"]),
             Route(WEBHOOK_PATHS["voice_message"], voice_message, methods=["POST"]),
@@ -149,9 +124,11 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             ),
         ],
         exception_handlers={InvalidInboundMessage: _bad_input, HTTPException: _http_error},
+        middleware=[Middleware(ops.WebhookTimer)],  # the webhooks' handling time, for /metrics
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.ops = ops.OpsMetrics(services)
     app.state.voice = VoiceHotline(services, services.voice_script)
     app.state.inbound_batcher = InboundBatcher(services)
     app.state.simulator = Webhooks(app, services)

@@ -1,16 +1,47 @@
-"""Logging for the web server: uvicorn's access lines without query strings.
+"""Logging for every process: one configuration, text (the default) or JSON lines, with numbers masked.
 
-A query string can carry a phone number (the simulator's `?phone=`, a search's `?q=`), and no log line may hold
-a full number. The path alone is enough to read the log by.
+`configure_logging(role, fmt)` sets up `hotline worker`, `scheduler` and `run`; `hotline serve` hands the same
+configuration to uvicorn (`uvicorn_options`), which applies it. A JSON line carries at least `time` (ISO 8601,
+UTC), `level`, `logger`, `message` and `role` (web, worker, scheduler, supervisor).
+
+No log line may hold a full phone number. The code masks numbers where it logs them (`dispatch.phones.mask_phone`);
+`MaskPhones` is the safety net on every handler: any digit run that looks like a number (`+` and 7 to 15 digits,
+or 11 digits or more, such as a Chinese mobile) becomes `***` and its last four digits. A query string can carry
+a number too (the simulator's `?phone=`, a search's `?q=`): uvicorn's access lines lose theirs (`DropQueryStrings`).
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-from typing import Any
+import logging.config
+import re
+from typing import Any, Literal
 
+from pythonjsonlogger.json import JsonFormatter
 from uvicorn.config import LOGGING_CONFIG
+
+LogFormat = Literal["text", "json"]
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# `+` and 7 digits or more (E.164 has up to 15), or a bare run of 11 digits or more; not inside a word (a SID).
+PHONE_LIKE = re.compile(r"(?<![0-9A-Za-z+])(?:\+[0-9]{7,}|[0-9]{11,})(?![0-9])")
+
+
+def mask_digits(text: str) -> str:
+    """Every phone-number-like digit run in `text` as `***` and its last four digits."""
+    return PHONE_LIKE.sub(lambda m: "***" + m.group(0)[-4:], text)
+
+
+class MaskPhones(logging.Filter):
+    """Render the message and mask every phone-number-like digit run in it (a handler's filter, so it sees the
+    records of every logger the handler writes)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_digits(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
 
 
 class DropQueryStrings(logging.Filter):
@@ -23,15 +54,81 @@ class DropQueryStrings(logging.Filter):
         return True
 
 
-def uvicorn_log_config() -> dict[str, Any]:
-    """uvicorn's own logging configuration, with DropQueryStrings on the access log."""
+class MaskedTextFormatter(logging.Formatter):
+    """The text format, with numbers masked in tracebacks too (a filter sees only the message)."""
+
+    def formatException(self, ei: Any) -> str:  # logging's name
+        return mask_digits(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return mask_digits(super().formatStack(stack_info))
+
+
+class MaskedJsonFormatter(JsonFormatter):
+    """JSON lines: time, level, logger, message, role, and whatever the record carries besides, every string of
+    it (a traceback, an `extra` field) with numbers masked."""
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        return {key: mask_digits(value) if isinstance(value, str) else value for key, value in log_data.items()}
+
+
+def json_formatter(role: str) -> logging.Formatter:
+    return MaskedJsonFormatter(
+        ["levelname", "name", "message"],
+        rename_fields={"levelname": "level", "name": "logger"},
+        static_fields={"role": role},
+        timestamp="time",
+        json_ensure_ascii=False,  # Chinese stays readable, and a word searched for is found as written
+    )
+
+
+def formatter(fmt: LogFormat, role: str, uvicorn_style: str | None = None) -> logging.Formatter:
+    """The formatter of a handler: JSON, or text (uvicorn's own format for its handlers, ours elsewhere)."""
+    if fmt == "json":
+        return json_formatter(role)
+    if uvicorn_style is None:
+        return MaskedTextFormatter(TEXT_FORMAT)
+    from uvicorn.logging import AccessFormatter, DefaultFormatter
+
+    if uvicorn_style == "access":
+        return AccessFormatter(LOGGING_CONFIG["formatters"]["access"]["fmt"])
+    return DefaultFormatter(LOGGING_CONFIG["formatters"]["default"]["fmt"])
+
+
+def log_config(role: str, fmt: LogFormat = "text", level: str = "INFO") -> dict[str, Any]:
+    """The `logging.config.dictConfig` of a process: uvicorn's own loggers and handlers (the access log without
+    query strings), a root handler for everything else, numbers masked on every handler."""
     config = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})["drop_query_strings"] = {"()": DropQueryStrings}
-    config["handlers"]["access"]["filters"] = ["drop_query_strings"]
+    config["formatters"] = {
+        "default": {"()": formatter, "fmt": fmt, "role": role, "uvicorn_style": "default"},
+        "access": {"()": formatter, "fmt": fmt, "role": role, "uvicorn_style": "access"},
+        "root": {"()": formatter, "fmt": fmt, "role": role},
+    }
+    config["filters"] = {"drop_query_strings": {"()": DropQueryStrings}, "mask_phones": {"()": MaskPhones}}
+    config["handlers"]["default"]["filters"] = ["mask_phones"]
+    config["handlers"]["access"]["filters"] = ["drop_query_strings", "mask_phones"]
+    config["handlers"]["root"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "root",
+        "filters": ["mask_phones"],
+        "stream": "ext://sys.stderr",
+    }
+    config["root"] = {"handlers": ["root"], "level": level}
+    config["loggers"]["alembic"] = {"level": "WARNING"}
     return config
 
 
-def uvicorn_options() -> dict[str, Any]:
+def configure_logging(role: str, fmt: LogFormat = "text", level: str = "INFO") -> None:
+    """Set up logging for a process that is not uvicorn's (`hotline worker`, `scheduler`, `run`)."""
+    logging.config.dictConfig(log_config(role, fmt, level))
+
+
+def uvicorn_log_config(fmt: LogFormat = "text", role: str = "web") -> dict[str, Any]:
+    """uvicorn's own logging configuration, with DropQueryStrings on the access log and numbers masked."""
+    return log_config(role, fmt)
+
+
+def uvicorn_options(fmt: LogFormat = "text", role: str = "web") -> dict[str, Any]:
     """How `hotline serve` runs uvicorn (the benchmarks run their baseline app the same way)."""
     # proxy_headers: behind a proxy, X-Forwarded-Proto is trusted only from the addresses uvicorn is told.
-    return {"log_level": "info", "proxy_headers": True, "log_config": uvicorn_log_config()}
+    return {"log_level": "info", "proxy_headers": True, "log_config": uvicorn_log_config(fmt, role)}

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,6 +20,7 @@ import phonenumbers
 from starlette.config import Config
 from starlette.datastructures import Secret
 
+from hotline.checkin_settings import checkin_settings
 from hotline.exceptions import SettingsError
 from ivr_scripts import SCRIPTS_DIR
 
@@ -76,6 +77,8 @@ class Settings:
     secret_key: Secret  # signs console session cookies; generated and kept in data_dir when unset
     clock_speed: float = 1.0  # the demo's fast clock: simulated seconds per real second (local gateway only)
     clock_start: tuple[float, float] | None = None  # (real epoch, simulated epoch) the fast clock counts from
+    log_format: Literal["text", "json"] = "text"  # every process's log lines: text, or JSON lines
+    ready_queue_limit: int = 10000  # /readyz answers 503 with more jobs than this waiting in all queues together
 
     @property
     def embedded_redis(self) -> bool:
@@ -116,12 +119,16 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     if not os.access(data_dir, os.W_OK | os.X_OK):
         raise SettingsError("HOTLINE_DATA_DIR", f"{data_dir} is not writable")
     database_url = text("DATABASE_URL") or f"sqlite:///{data_dir / 'hotline.sqlite3'}"
-    if "://" not in database_url:
-        raise SettingsError("DATABASE_URL", "must be a SQLAlchemy URL such as sqlite:///path or postgresql+psycopg://…")
+    database_url = _database_url(database_url)
 
     redis_url = text("REDIS_URL")
-    if redis_url is not None and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
-        raise SettingsError("REDIS_URL", "must start with redis://, rediss:// or unix://")
+    if redis_url is not None:
+        from hotline.redis_url import RedisUrlError, check  # the forms, with examples: hotline/redis_url.py
+
+        try:
+            check(redis_url)
+        except RedisUrlError as exc:
+            raise SettingsError("REDIS_URL", str(exc)) from None
 
     account_sid = text("TWILIO_ACCOUNT_SID")
     if account_sid is not None and not _ACCOUNT_SID.match(account_sid):
@@ -162,6 +169,12 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     if len(secret_key) < 32:
         raise SettingsError("HOTLINE_SECRET_KEY", "must be at least 32 characters (python -m secrets … token_hex)")
     clock_speed, clock_start = _fast_clock(text, gateway)
+    log_format = (text("HOTLINE_LOG_FORMAT", "text") or "text").lower()
+    if log_format not in ("text", "json"):
+        raise SettingsError("HOTLINE_LOG_FORMAT", f"must be 'text' or 'json', not {log_format!r}")
+    queue_limit = text("HOTLINE_READY_QUEUE_LIMIT", "10000") or "10000"
+    if not queue_limit.isdigit() or not 1 <= int(queue_limit) <= 10_000_000:
+        raise SettingsError("HOTLINE_READY_QUEUE_LIMIT", "must be a whole number of queued jobs from 1 to 10000000")
 
     tz_name = text("HOTLINE_TIMEZONE", "Asia/Shanghai") or "Asia/Shanghai"
     try:
@@ -223,7 +236,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     if not ivr_script.is_file():
         raise SettingsError("HOTLINE_IVR_SCRIPT", f"{ivr_script} is not a file")
 
-    checkin = _checkin_settings(text, gateway)
+    checkin = checkin_settings(text, gateway)
 
     api_base = (text("TWILIO_API_BASE_URL", TWILIO_API_DEFAULT) or TWILIO_API_DEFAULT).rstrip("/")
     if urlsplit(api_base).scheme not in ("http", "https"):
@@ -260,53 +273,27 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         secret_key=Secret(secret_key),
         clock_speed=clock_speed,
         clock_start=clock_start,
+        log_format=log_format,  # type: ignore[arg-type]  # checked above
+        ready_queue_limit=int(queue_limit),
     )
 
 
-def _checkin_settings(text: Callable[[str, str], str | None], gateway: str) -> dict[str, Any]:
-    """The daily check-in schedule, its ladder, quiet hours and the rates toward the provider."""
-    found: dict[str, Any] = {}
-    for field_name, name, default in (
-        ("checkin_times", "HOTLINE_CHECKIN_TIMES", "09:00"),
-        ("observation_times", "HOTLINE_OBSERVATION_TIMES", "09:00,15:00"),
-    ):
-        raw = text(name, default) or default
-        try:
-            found[field_name] = tuple(sorted({time.fromisoformat(t.strip()) for t in raw.split(",") if t.strip()}))
-        except ValueError:
-            raise SettingsError(name, "must be times of day such as 09:00,15:00") from None
-    for field_name, name, default in (("checkin_deadline", "HOTLINE_CHECKIN_DEADLINE", "12:00"),):
-        try:
-            found[field_name] = time.fromisoformat(text(name, default) or default)
-        except ValueError:
-            raise SettingsError(name, "must be a time of day such as 12:00") from None
-    quiet = (text("HOTLINE_QUIET_HOURS", "21:00-07:00") or "21:00-07:00").split("-")
+def _database_url(raw: str) -> str:
+    """A SQLAlchemy URL; `postgresql://` (or `postgres://`), naming no driver, means psycopg 3, the one installed
+    with `pip install 'hotline[postgresql]'`."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    problem = "must be a SQLAlchemy URL such as sqlite:///path or postgresql+psycopg://user@host/dbname"
+    if "://" not in raw:
+        raise SettingsError("DATABASE_URL", problem)
     try:
-        found["quiet_hours"] = (time.fromisoformat(quiet[0].strip()), time.fromisoformat(quiet[1].strip()))
-    except (ValueError, IndexError):
-        raise SettingsError("HOTLINE_QUIET_HOURS", "must be two times such as 21:00-07:00") from None
-    for field_name, name, default, low, high in (
-        ("observation_days", "HOTLINE_OBSERVATION_DAYS", "14", 1, 60),
-        ("checkin_window_minutes", "HOTLINE_CHECKIN_WINDOW_MINUTES", "120", 5, 720),
-        ("call_retries", "HOTLINE_CALL_RETRIES", "3", 0, 10),
-        ("call_retry_minutes", "HOTLINE_CALL_RETRY_MINUTES", "10", 1, 120),
-    ):
-        raw = text(name, default) or default
-        if not raw.isdigit() or not low <= int(raw) <= high:
-            raise SettingsError(name, f"must be a whole number from {low} to {high}")
-        found[field_name] = int(raw)
-    # Twilio: 1 SMS a second on a long code, 1 call a second per account. The local gateway has no limit.
-    rate_default = "1" if gateway == "twilio" else "0"
-    for field_name, name in (("sms_per_second", "HOTLINE_SMS_PER_SECOND"), ("calls_per_second", "HOTLINE_CPS")):
-        raw = text(name, rate_default) or rate_default
-        try:
-            rate = float(raw)
-        except ValueError:
-            rate = -1.0
-        if not 0 <= rate <= 10000:
-            raise SettingsError(name, "must be a number of messages per second from 0 (no limit) to 10000")
-        found[field_name] = rate
-    return found
+        url = make_url(raw)
+    except (ArgumentError, ValueError):
+        raise SettingsError("DATABASE_URL", problem) from None
+    if url.drivername in ("postgresql", "postgres"):
+        return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return raw
 
 
 def _tts_voices(raw: str) -> dict[str, tuple[str, str]]:

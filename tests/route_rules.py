@@ -38,7 +38,8 @@ Body = Callable[["Target"], dict[str, Any]]
 
 @dataclass(frozen=True)
 class Rule:
-    """kind: public, static, twilio, console, simulator or api. roles: who may pass the guard. names: what a
+    """kind: public, static, twilio, console, simulator, api, or token (a bearer token outside the API: /metrics).
+    roles: who may pass the guard. names: what a
     request names, so what scope must hold: task, resident, notice, call, phone, target (a selection or a
     notice's target), list (a page or list that must show only what is in scope), or "" (nobody's data)."""
 
@@ -78,9 +79,11 @@ def _call(t: Target, **fields: str) -> dict[str, Any]:
 
 NOTICE_KEY = "probe-key-1"
 RULES: dict[str, Rule] = {
-    # Deliberately public: the health check, sign-in (CSRF-checked and throttled), the API's description, and
-    # static files (the console's CSS and scripts; the recorded prompts Twilio fetches for <Play>).
+    # Deliberately public: the health and readiness checks (machine-facing; no URL, secret or anyone's data),
+    # sign-in (CSRF-checked and throttled), the API's description, and static files (the console's CSS and
+    # scripts; the recorded prompts Twilio fetches for <Play>).
     "GET /healthz": PUBLIC,
+    "GET /readyz": PUBLIC,
     "GET /": PUBLIC,  # only a redirect: to the board if signed in, else to sign-in
     "GET /login": PUBLIC,
     "POST /login": PUBLIC,
@@ -192,6 +195,8 @@ RULES: dict[str, Rule] = {
     "GET /api/v1/reports/daily": api("list"),
     "GET /api/v1/reports/coverage": api("list"),
     "GET /api/v1/audit": api("list", roles=ADMIN_ONLY),
+    # Prometheus metrics: an admin API token (`token_only`), since the counts are service-wide, across communities.
+    "GET /metrics": Rule("token", ADMIN_ONLY),
 }
 
 

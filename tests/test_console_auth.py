@@ -17,7 +17,7 @@ from hotline.services import Services
 from tests.conftest import PUBLIC_URL
 from tests.console_helpers import PASSWORD, csrf_of, make_user, sign_in
 
-PUBLIC_PATHS = {"/login", "/healthz", "/api/v1/openapi.json"}  # the API document is public, as is usual
+PUBLIC_PATHS = {"/login", "/healthz", "/readyz", "/api/v1/openapi.json"}  # the API document is public, as is usual
 
 
 def test_users_add_stores_an_argon2_hash_and_the_password_signs_in(

@@ -9,6 +9,7 @@ the demo started. Set UPDATE_SCREENSHOTS=1 to write the README's two screenshots
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import os
 import re
 import shutil
@@ -106,8 +107,9 @@ def test_demo_starts_on_a_fresh_folder_answers_and_stops_cleanly(tmp_path: Path)
                 assert response.status == 200 and response.url == demo.base + path
         people = opener.open(demo.base + "/simulator/api/people").read().decode()
         assert people.count('"kind": "liaison"') + people.count('"kind":"liaison"') >= 10
-        with urllib.request.urlopen(demo.base + "/healthz", timeout=5) as response:
-            assert response.read() == b'{"database":"ok","redis":"ok"}'
+        with urllib.request.urlopen(demo.base + "/readyz", timeout=5) as response:
+            checks = json.load(response)["checks"]
+        assert (checks["database"], checks["redis"], checks["migrations"]) == ("ok", "ok", "ok")
         assert processes_using(demo.data_dir), "the demo's processes should be running"
     finally:
         code = demo.stop()

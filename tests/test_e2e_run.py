@@ -102,9 +102,9 @@ def test_run_takes_an_sms_to_the_liaison_and_stops_cleanly(data_dir: Path) -> No
         deadline = time.monotonic() + DEADLINE
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-                    health = json.load(response)
-                if health == {"database": "ok", "redis": "ok"}:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
+                    ready = json.load(response)
+                if ready["status"] == "ready":  # database, Redis, migrations and queues (a 503 raises HTTPError)
                     break
             except OSError:
                 pass

@@ -25,9 +25,10 @@ from tests.console_helpers import make_user, sign_in
 from tests.route_rules import MISSING, RULES, World, app_routes, build_world, fill, row_counts, send
 from workers.gateways.twilio import SIGNATURE_HEADER
 
-DELIBERATELY_PUBLIC = {"GET /healthz", "GET /", "GET /login", "POST /login", "GET /api/v1/openapi.json",
+DELIBERATELY_PUBLIC = {"GET /healthz", "GET /readyz", "GET /", "GET /login", "POST /login", "GET /api/v1/openapi.json",
                        "MOUNT /static", "MOUNT /ivr-audio"}  # fmt: skip
-GUARDED = ("console", "simulator", "api")
+GUARDED = ("console", "simulator", "api", "token")
+BEARER = ("api", "token")  # a bearer token's routes: the API, and /metrics beside it
 ROLE_REFUSED = {"console": "your role may not do this", "simulator": "your role may not do this", "api": "may not do"}
 
 
@@ -49,7 +50,10 @@ def test_every_route_has_a_rule_and_every_rule_a_route(client: TestClient) -> No
 
 def test_the_public_routes_answer_anyone_and_say_nothing_private(client: TestClient) -> None:
     health = client.get("/healthz")
-    assert health.status_code == 200 and health.json() == {"database": "ok", "redis": "ok"}
+    assert health.status_code == 200 and health.json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready", ready.text
+    assert set(ready.json()["checks"]) == {"database", "redis", "migrations", "queues"}
     assert client.get("/", follow_redirects=False).headers["location"] == "/login"
     assert client.get("/login").status_code == 200
     assert client.get("/api/v1/openapi.json").json()["openapi"].startswith("3.1")
@@ -109,7 +113,7 @@ def test_every_other_route_refuses_a_request_without_credentials(
         method, url, _ = fill(key, rule, target)
         if rule.kind == "twilio":
             assert response.status_code == 403, key
-        elif rule.kind == "api":
+        elif rule.kind in BEARER:
             assert response.status_code == 401 and response.headers["www-authenticate"].startswith("Bearer"), key
         elif method == "GET":  # a page: to sign-in, and back here afterwards
             assert response.status_code == 303, key
@@ -172,7 +176,7 @@ def test_each_role_passes_exactly_the_guards_its_rule_names(client: TestClient, 
         tokens[StaffRole.GRID_LEADER] = create_token(session, name="g", role=StaffRole.GRID_LEADER, grid="第1网格")[1]
     for role, secret in tokens.items():
         for key, rule in RULES.items():
-            if rule.kind != "api":
+            if rule.kind not in BEARER:
                 continue
             response = send(client, key, rule, MISSING, Authorization=f"Bearer {secret}")
             refused = response.status_code == 403 and "may not do this" in response.json()["error"]

@@ -106,3 +106,71 @@ def test_an_unusable_data_dir_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings({"HOTLINE_DATA_DIR": str(blocker / "var")}, env_file=None)
     assert caught.value.variable == "HOTLINE_DATA_DIR"
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"HOTLINE_LOG_FORMAT": "xml"}, "HOTLINE_LOG_FORMAT"),
+        ({"HOTLINE_LOG_FORMAT": "jsonl"}, "HOTLINE_LOG_FORMAT"),
+        ({"HOTLINE_READY_QUEUE_LIMIT": "0"}, "HOTLINE_READY_QUEUE_LIMIT"),
+        ({"HOTLINE_READY_QUEUE_LIMIT": "-5"}, "HOTLINE_READY_QUEUE_LIMIT"),
+        ({"HOTLINE_READY_QUEUE_LIMIT": "lots"}, "HOTLINE_READY_QUEUE_LIMIT"),
+        ({"HOTLINE_READY_QUEUE_LIMIT": "10000001"}, "HOTLINE_READY_QUEUE_LIMIT"),
+    ],
+)
+def test_bad_operations_settings_name_their_variable(tmp_path: Path, environ: dict[str, str], variable: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"HOTLINE_DATA_DIR": str(tmp_path), **environ}, env_file=None)
+    assert caught.value.variable == variable
+    assert str(caught.value).startswith(variable) and "\n" not in str(caught.value)
+
+
+def test_operations_settings_default_and_read(tmp_path: Path) -> None:
+    defaults = load_settings({"HOTLINE_DATA_DIR": str(tmp_path)}, env_file=None)
+    assert (defaults.log_format, defaults.ready_queue_limit) == ("text", 10000)
+    given = load_settings({"HOTLINE_DATA_DIR": str(tmp_path), "HOTLINE_LOG_FORMAT": "JSON",
+                           "HOTLINE_READY_QUEUE_LIMIT": "250"}, env_file=None)  # fmt: skip
+    assert (given.log_format, given.ready_queue_limit) == ("json", 250)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("memcached://x", "must start with redis://, rediss://, unix://, redis+sentinel://"),
+        ("redis+sentinel:///hotline", "names no sentinel"),
+        ("redis+sentinel://s1:26379,s2:26379", "names no service"),
+        ("redis+sentinel://s1:twentysix/hotline", "has a bad port for sentinel s1"),
+        ("redis://:hunter2-secret@h:65536/0", "has a bad port"),
+    ],
+)
+def test_a_bad_redis_url_says_what_is_wrong_without_its_password(tmp_path: Path, url: str, problem: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"HOTLINE_DATA_DIR": str(tmp_path), "REDIS_URL": url}, env_file=None)
+    assert caught.value.variable == "REDIS_URL" and problem in caught.value.problem
+    assert "hunter2" not in str(caught.value)
+
+
+def test_a_sentinel_redis_url_is_kept_as_given(tmp_path: Path) -> None:
+    url = "redis+sentinel://:pw@s1:26379,s2:26379/hotline/1?sentinel_password=spw"
+    settings = load_settings({"HOTLINE_DATA_DIR": str(tmp_path), "REDIS_URL": url}, env_file=None)
+    assert settings.redis_url == url and not settings.embedded_redis
+
+
+def test_a_postgresql_url_naming_no_driver_means_psycopg(tmp_path: Path) -> None:
+    for given in ("postgresql://hotline:pw@db.internal:5432/hotline", "postgres://hotline:pw@db.internal:5432/hotline"):
+        loaded = load_settings(_environ_for_database(tmp_path, given), env_file=None)
+        assert loaded.database_url == "postgresql+psycopg://hotline:pw@db.internal:5432/hotline"
+    kept = "postgresql+psycopg://hotline@/hotline?host=/run/postgresql"
+    assert load_settings(_environ_for_database(tmp_path, kept), env_file=None).database_url == kept
+
+
+def test_a_database_url_that_is_not_one_is_refused_without_repeating_it(tmp_path: Path) -> None:
+    for given in ("hotline.sqlite3", "postgresql://secret-pw@db:notaport/x"):
+        with pytest.raises(SettingsError, match="DATABASE_URL") as error:
+            load_settings(_environ_for_database(tmp_path, given), env_file=None)
+        assert "secret-pw" not in str(error.value)
+
+
+def _environ_for_database(tmp_path: Path, url: str) -> dict[str, str]:
+    return {"HOTLINE_DATA_DIR": str(tmp_path), "DATABASE_URL": url, "REDIS_URL": "redis://127.0.0.1:1/0"}

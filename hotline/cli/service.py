@@ -21,6 +21,7 @@ from hotline.cli.base import (
     voice_script_or_exit,
 )
 from hotline.embedded_redis import EmbeddedRedis
+from hotline.logs import configure_logging
 from hotline.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,6 +40,7 @@ def serve(host: str, port: int) -> None:
     from hotline.logs import uvicorn_options
 
     settings = settings_or_exit()
+    configure_logging("web", settings.log_format)  # while starting; uvicorn applies the same configuration
     with embedded_redis(settings):
         migrate(settings)
         with voice_script_errors(settings):
@@ -46,7 +48,7 @@ def serve(host: str, port: int) -> None:
         # Everything made while starting (the ORM's mappings, the voice script, the catalogs) lives as long as the
         # process: keep it out of the garbage collector's scans, which would otherwise walk it again and again.
         gc.freeze()
-        uvicorn.run(app, host=host, port=port, **uvicorn_options())
+        uvicorn.run(app, host=host, port=port, **uvicorn_options(settings.log_format, "web"))
 
 
 @main.command()
@@ -59,6 +61,7 @@ def worker(burst: bool) -> None:
     from workers.queues import ALL_QUEUES, register_worker_home
 
     settings = settings_or_exit()
+    configure_logging("worker", settings.log_format)
     with embedded_redis(settings):
         with voice_script_errors(settings):
             services = services_module.Services.build(settings)
@@ -86,6 +89,7 @@ def scheduler() -> None:
     from workers.queues import MAINTENANCE
 
     settings = settings_or_exit()
+    configure_logging("scheduler", settings.log_format)
     with embedded_redis(settings):
         redis = connect_redis(settings)
         stopping: list[int] = []
@@ -121,6 +125,7 @@ def scheduler() -> None:
 def run(host: str, port: int) -> None:
     """Run everything on one machine: Redis (if embedded), the web server, a worker and the scheduler."""
     settings = settings_or_exit()
+    configure_logging("supervisor", settings.log_format)  # the children set up their own, from the same settings
     voice_script_or_exit(settings)
     with embedded_redis(settings) as server:
         migrate(settings)

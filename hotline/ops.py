@@ -1,0 +1,374 @@
+"""Operations endpoints: `/healthz` (the process is up), `/readyz` (it can do its work), `/metrics` (Prometheus).
+
+`/healthz` touches nothing: a load balancer or a test polling it learns only that the web server listens.
+
+`/readyz` answers 200 when the database answers, Redis answers, the database is at the Alembic head this code
+ships, and the RQ queues hold at most `HOTLINE_READY_QUEUE_LIMIT` waiting jobs together; else 503. Each check runs
+in the threadpool under a deadline (READY_TIMEOUT); a check still stuck from an earlier probe is reported as a
+timeout at once rather than started again, so probes never pile up threads. The body names each check and its
+state, and never a URL or an exception's message (they may hold a host, a user or a password).
+
+`/metrics` is for admin API tokens only: its counts are service-wide, across every community, and a clerk's or a
+grid leader's token is scoped to one community or grid. Counts come from the database at scrape time
+(`HotlineCollector`), so every web process tells the same truth; the queues from Redis. Only the webhook latency
+histogram is per process (`WebhookTimer`): scrape every web process to see them all.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from datetime import time as clock_time
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.process_collector import ProcessCollector
+from redis import Redis
+from redis.exceptions import RedisError
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from dispatch.board import OPEN
+from dispatch.db import MIGRATIONS
+from dispatch.models import (
+    Checkin,
+    CheckinStatus,
+    InboundMessage,
+    OutboundMessage,
+    OutboundStatus,
+    StaffRole,
+    Task,
+    TaskEvent,
+)
+from hotline.api.common import token_only
+from hotline.services import Services
+from workers.queues import ALL_QUEUES
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT = 3.0  # seconds a readiness check may take before it counts as down
+STATEMENT_TIMEOUT_MS = 2000  # PostgreSQL: no readiness query runs longer (metrics queries get 10 s)
+ANSWERED = {CheckinStatus.FINE, CheckinStatus.NEEDS, CheckinStatus.UNWELL}
+WAITING = {CheckinStatus.SCHEDULED, CheckinStatus.SENT}
+WEBHOOK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+# ── /healthz ────────────────────────────────────────────────────────────────────────────────────────────────
+
+
+async def healthz(request: Request) -> Response:
+    """The process is up. Touches neither the database nor Redis (that is /readyz)."""
+    return JSONResponse({"status": "ok"})
+
+
+# ── /readyz ─────────────────────────────────────────────────────────────────────────────────────────────────
+
+
+@functools.cache
+def code_heads() -> frozenset[str]:
+    """The Alembic head revision(s) this code ships: read once per process."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))  # as dispatch.db.alembic_config sets it
+    return frozenset(ScriptDirectory.from_config(config).get_heads())
+
+
+class _Guarded:
+    """One kind of check at a time per process: a probe that finds the last one still stuck reports a timeout."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, threading.Lock] = {}
+
+    async def run(self, name: str, check: Callable[[], str]) -> str:
+        lock = self._locks.setdefault(name, threading.Lock())
+
+        def locked() -> str:
+            if not lock.acquire(blocking=False):  # taken in the thread: a thread never started holds nothing
+                return "timeout"
+            try:
+                return check()
+            finally:
+                lock.release()
+
+        # Abandoned, not awaited, at the deadline: the thread finishes on its own (Redis and the database have
+        # their own timeouts), holding the lock until then.
+        with anyio.move_on_after(READY_TIMEOUT):
+            return await anyio.to_thread.run_sync(locked, abandon_on_cancel=True)
+        return "timeout"
+
+
+def _bounded(session: Session, milliseconds: int) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SET LOCAL statement_timeout = {int(milliseconds)}"))
+
+
+def check_database(services: Services) -> tuple[str, str]:
+    """(database state, migrations state)."""
+    try:
+        with services.readonly() as session:
+            _bounded(session, STATEMENT_TIMEOUT_MS)
+            session.execute(text("SELECT 1"))
+            current = frozenset(MigrationContext.configure(session.connection()).get_current_heads())
+    except SQLAlchemyError as exc:
+        return f"down: {type(exc).__name__}", "unknown"
+    wanted = code_heads()
+    if current == wanted:
+        return "ok", "ok"
+    at = ",".join(sorted(current)) or "none"
+    return "ok", f"not at head: database {at}, code {','.join(sorted(wanted))}"
+
+
+def queued_jobs(redis: Redis) -> int:
+    """Jobs waiting in every queue together (one round trip)."""
+    from rq import Queue
+
+    with redis.pipeline(transaction=False) as pipe:
+        for name in ALL_QUEUES:
+            pipe.llen(Queue(name, connection=redis).key)
+        return sum(int(n) for n in pipe.execute())
+
+
+def check_redis(services: Services) -> tuple[str, str]:
+    """(redis state, queues state)."""
+    limit = services.settings.ready_queue_limit
+    try:
+        services.redis.ping()
+        waiting = queued_jobs(services.redis)
+    except RedisError as exc:
+        return f"down: {type(exc).__name__}", "unknown"
+    if waiting > limit:
+        return "ok", f"backed up: {waiting} queued, limit {limit}"
+    return "ok", f"ok: {waiting} queued"
+
+
+async def readyz(request: Request) -> Response:
+    """200 if the process can do its work; 503 naming what cannot."""
+    services: Services = request.app.state.services
+    guard: _Guarded = request.app.state.ops.guard
+    database = await guard.run("database", lambda: "|".join(check_database(services)))
+    redis = await guard.run("redis", lambda: "|".join(check_redis(services)))
+    db_state, _, migrations = database.partition("|")
+    redis_state, _, queues = redis.partition("|")
+    checks = {
+        "database": db_state,
+        "redis": redis_state,
+        "migrations": migrations or "unknown",
+        "queues": queues or "unknown",
+    }
+    ready = all(state == "ok" or state.startswith("ok:") for state in checks.values())
+    if not ready:
+        log.warning("not ready: %s", ", ".join(f"{k} {v}" for k, v in checks.items() if not v.startswith("ok")))
+    body = {"status": "ready" if ready else "not ready", "checks": checks}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+# ── /metrics ────────────────────────────────────────────────────────────────────────────────────────────────
+
+
+def start_of_today(services: Services) -> datetime:
+    """Local midnight (HOTLINE_TIMEZONE) of the app's clock, in UTC."""
+    local = services.clock().astimezone(services.settings.timezone)
+    return datetime.combine(local.date(), clock_time(0), services.settings.timezone).astimezone(UTC)
+
+
+class HotlineCollector:
+    """The hotline's state at scrape time: grouped counts on indexed columns, and the queues' sizes."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def collect(self) -> Iterable[Metric]:
+        up = GaugeMetricFamily("hotline_metrics_source_up", "1 if the source answered this scrape, else 0",
+                               labels=["source"])  # fmt: skip
+        try:
+            yield from self.database_metrics()
+            up.add_metric(["database"], 1)
+        except SQLAlchemyError as exc:
+            log.warning("metrics: database unavailable (%s)", type(exc).__name__)
+            up.add_metric(["database"], 0)
+        try:
+            yield from self.queue_metrics()
+            up.add_metric(["redis"], 1)
+        except RedisError as exc:
+            log.warning("metrics: Redis unavailable (%s)", type(exc).__name__)
+            up.add_metric(["redis"], 0)
+        yield up
+
+    def database_metrics(self) -> list[Metric]:
+        services = self.services
+        now = services.clock()
+        since = start_of_today(services)
+        today = now.astimezone(services.settings.timezone).date()
+        with services.readonly() as session:
+            _bounded(session, 10_000)
+            inbound = session.execute(  # ix_inbound_messages_unprocessed (processed_at, …)
+                select(InboundMessage.channel, InboundMessage.outcome, func.count())
+                .where(InboundMessage.processed_at >= since)
+                .group_by(InboundMessage.channel, InboundMessage.outcome)
+            ).all()
+            unprocessed = session.scalar(
+                select(func.count()).select_from(InboundMessage).where(InboundMessage.processed_at.is_(None))
+            )
+            outbound = session.execute(  # ix_outbound_messages_status (status, created_at)
+                select(OutboundMessage.kind, OutboundMessage.status, func.count())
+                .where(OutboundMessage.status.in_(list(OutboundStatus)), OutboundMessage.created_at >= since)
+                .group_by(OutboundMessage.kind, OutboundMessage.status)
+            ).all()
+            tasks = session.execute(
+                select(Task.status, Task.priority, Task.rung, func.count(), func.min(Task.created_at))
+                .where(Task.status.in_(OPEN))
+                .group_by(Task.status, Task.priority, Task.rung)
+            ).all()
+            escalations = session.scalar(
+                select(func.count()).select_from(TaskEvent).where(TaskEvent.kind == "escalated")
+            )
+            checkins = session.execute(  # ix_checkins_local_date
+                select(Checkin.status, Checkin.visit_task_id.is_not(None), func.count())
+                .where(Checkin.local_date == today)
+                .group_by(Checkin.status, Checkin.visit_task_id.is_not(None))
+            ).all()
+        metrics: list[Metric] = []
+        family = GaugeMetricFamily("hotline_inbound_messages_today",
+                                   "Inbound SMS and voice choices processed since local midnight, by outcome",
+                                   labels=["channel", "outcome"])  # fmt: skip
+        for channel, outcome, count in inbound:
+            family.add_metric([str(channel), str(outcome or "none")], count)
+        metrics.append(family)
+        metrics.append(GaugeMetricFamily("hotline_inbound_unprocessed", "Inbound messages stored and not yet processed",
+                                         value=unprocessed or 0))  # fmt: skip
+        family = GaugeMetricFamily("hotline_outbound_messages_today",
+                                   "Outbound SMS and calls decided since local midnight, by kind and status",
+                                   labels=["kind", "status"])  # fmt: skip
+        for kind, status, count in outbound:
+            family.add_metric([str(kind), str(status)], count)
+        metrics.append(family)
+        metrics.extend(self._task_metrics(tasks, now, escalations or 0))
+        metrics.extend(self._checkin_metrics(checkins))
+        return metrics
+
+    @staticmethod
+    def _task_metrics(rows: Iterable[Any], now: datetime, escalations: int) -> list[Metric]:
+        labels = ["status", "priority", "rung"]
+        count = GaugeMetricFamily("hotline_open_tasks", "Open tasks by status, priority and ladder rung", labels=labels)
+        age = GaugeMetricFamily("hotline_open_task_oldest_age_seconds",
+                                "Age of the oldest open task, by status, priority and rung", labels=labels)  # fmt: skip
+        for status, priority, rung, n, oldest in rows:
+            key = [str(status), str(priority), str(rung)]
+            count.add_metric(key, n)
+            if oldest is not None:
+                oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+                age.add_metric(key, max(0.0, (now - oldest).total_seconds()))
+        climbed = CounterMetricFamily("hotline_task_escalations", "Ladder rungs climbed by tasks (escalated events)",
+                                      value=escalations)  # fmt: skip
+        return [count, age, climbed]
+
+    @staticmethod
+    def _checkin_metrics(rows: Iterable[Any]) -> list[Metric]:
+        states = dict.fromkeys(("answered", "waiting", "missed", "skipped"), 0)
+        by_status = GaugeMetricFamily("hotline_checkins_today_by_status", "Today's check-ins by stored status",
+                                      labels=["status"])  # fmt: skip
+        statuses: dict[str, int] = {}
+        for status, visit_asked, n in rows:
+            statuses[str(status)] = statuses.get(str(status), 0) + n
+            if status in ANSWERED:
+                states["answered"] += n
+            elif status == CheckinStatus.SKIPPED:
+                states["skipped"] += n
+            elif status in WAITING and not visit_asked:
+                states["waiting"] += n
+            else:  # no answer by the deadline (a visit was asked for), due in quiet hours, or no number at all
+                states["missed"] += n
+        for status, n in sorted(statuses.items()):
+            by_status.add_metric([status], n)
+        made = GaugeMetricFamily("hotline_checkins_made_today", "Check-ins made for today (local date)",
+                                 value=sum(states.values()))  # fmt: skip
+        coverage = GaugeMetricFamily("hotline_checkins_today",
+                                     "Today's check-ins: answered, still waiting, missed (visit asked, quiet hours, "
+                                     "no number) or skipped", labels=["state"])  # fmt: skip
+        for state, n in states.items():
+            coverage.add_metric([state], n)
+        return [made, coverage, by_status]
+
+    def queue_metrics(self) -> list[Metric]:
+        from rq import Queue
+
+        redis = self.services.redis
+        registries = {"scheduled": ScheduledJobRegistry, "failed": FailedJobRegistry, "started": StartedJobRegistry}
+        with redis.pipeline(transaction=False) as pipe:  # plain sizes, one round trip; no registry clean-up here
+            for name in ALL_QUEUES:
+                queue = Queue(name, connection=redis)
+                pipe.llen(queue.key)
+                for registry in registries.values():
+                    pipe.zcard(registry(queue=queue).key)
+            sizes = iter(pipe.execute())
+        depth = GaugeMetricFamily("hotline_queue_jobs", "Jobs waiting in each RQ queue", labels=["queue"])
+        kept = GaugeMetricFamily("hotline_queue_registry_jobs", "Jobs in each RQ queue's scheduled, failed and "
+                                 "started registries", labels=["queue", "registry"])  # fmt: skip
+        for name in ALL_QUEUES:
+            depth.add_metric([name], int(next(sizes)))
+            for registry_name in registries:
+                kept.add_metric([name, registry_name], int(next(sizes)))
+        return [depth, kept]
+
+
+class OpsMetrics:
+    """One app's metrics: its registry (the collector, the process's own figures) and the webhook histogram."""
+
+    def __init__(self, services: Services) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(HotlineCollector(services))
+        self.registry.register(ProcessCollector(registry=None))
+        self.webhook_seconds = Histogram(
+            "hotline_webhook_seconds",
+            "Time to handle a Twilio webhook in this web process, by route (per process: scrape each one)",
+            ["route"],
+            registry=self.registry,
+            buckets=WEBHOOK_BUCKETS,
+        )
+        self.guard = _Guarded()
+
+
+@token_only(StaffRole.ADMIN)
+async def metrics(request: Request) -> Response:
+    """Prometheus' text format, for an admin token."""
+    ops: OpsMetrics = request.app.state.ops
+    encode, content_type = choose_encoder(request.headers.get("accept", ""))  # Prometheus' text, or OpenMetrics
+    body = await run_in_threadpool(encode, ops.registry)
+    return Response(body, headers={"Content-Type": content_type})
+
+
+class WebhookTimer:
+    """ASGI middleware: the handling time of each `/twilio/*` request, labelled by the route's path template (never
+    the raw path or its query), into the app's `hotline_webhook_seconds`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/twilio/"):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            template = getattr(scope.get("route"), "path", None)  # set by the router once a route matched
+            ops = getattr(scope["app"].state, "ops", None)
+            if isinstance(template, str) and template.startswith("/twilio/") and ops is not None:
+                ops.webhook_seconds.labels(template).observe(time.perf_counter() - started)
