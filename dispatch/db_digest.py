@@ -1,10 +1,11 @@
 """What a database holds, as one checksum per table that reads the same on SQLite and PostgreSQL.
 
 `table_digests(engine)` reads every table the hotline keeps (the models' tables and `alembic_version`), in one
-snapshot, each in primary-key order, and hashes its rows after normalizing each value: times to ISO 8601 in UTC
-with microseconds, dates to ISO, booleans as JSON booleans, floats and decimals as the shortest exact decimal
-("37.25", "37"), JSON documents with sorted keys, NULL as null. The same data therefore gives the same digest
-on either store, which checks a backup and restore, and a copy from one store to the other.
+snapshot (or through a connection's open transaction), each in primary-key order, and hashes its rows after
+normalizing each value: times to ISO 8601 in UTC with microseconds, dates to ISO, booleans as JSON booleans, floats
+and decimals as the shortest exact decimal ("37.25", "37"), JSON documents with sorted keys, NULL as null. The same
+data therefore gives the same digest on either store, which checks a backup and restore, and a copy from one store
+to the other (`dispatch.db_copy`, which digests the target inside its own transaction, before committing).
 """
 
 from __future__ import annotations
@@ -119,16 +120,24 @@ def table_digest(conn: Connection, table: Table) -> tuple[int, str]:
     return rows, digest.hexdigest()
 
 
-def table_digests(engine: Engine, tables: Sequence[Table] | None = None) -> Digests:
+def table_digests(bind: Engine | Connection, tables: Sequence[Table] | None = None) -> Digests:
     """{table name: (rows, SHA-256 of its rows)} for each table the hotline keeps (or of `tables`) that the
     database has, read in one snapshot while the service runs. A table the database lacks has no entry, so two
     databases compared by their digests differ there too. Each table must have the models' columns: bring the
-    database to the code's schema first."""
-    with snapshot(engine) as conn:
-        present = set(inspect(conn).get_table_names())
-        return {
-            table.name: table_digest(conn, table) for table in (tables or hotline_tables()) if table.name in present
-        }
+    database to the code's schema first.
+
+    Given a Connection rather than an Engine, it reads through that connection's transaction as it stands (a
+    snapshot the caller opened, or a transaction that has written and not yet committed: what a commit would
+    keep), and leaves it open."""
+    if isinstance(bind, Connection):
+        return _digests(bind, tables)
+    with snapshot(bind) as conn:
+        return _digests(conn, tables)
+
+
+def _digests(conn: Connection, tables: Sequence[Table] | None) -> Digests:
+    present = set(inspect(conn).get_table_names())
+    return {table.name: table_digest(conn, table) for table in (tables or hotline_tables()) if table.name in present}
 
 
 def combined_digest(digests: Mapping[str, tuple[int, str]]) -> str:

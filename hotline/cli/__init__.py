@@ -1,6 +1,6 @@
 """The `hotline` command: run the service, keep the register, read the messages."""
 
-from hotline.cli import checkins, demo, ivr, messages, register, service, tokens, users
+from hotline.cli import checkins, db_copy, demo, ivr, messages, register, service, tokens, users
 from hotline.cli.base import main
 
-__all__ = ["checkins", "demo", "ivr", "main", "messages", "register", "service", "tokens", "users"]
+__all__ = ["checkins", "db_copy", "demo", "ivr", "main", "messages", "register", "service", "tokens", "users"]
