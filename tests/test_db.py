@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -114,3 +116,23 @@ def test_the_suite_runs_on_the_database_it_was_given(services: object) -> None:
     assert isinstance(services, Services)
     wanted = os.environ.get("HOTLINE_TEST_DATABASE_URL", "sqlite")
     assert services.engine.dialect.name == ("postgresql" if wanted.startswith("postgresql") else "sqlite")
+
+
+def test_several_processes_migrating_at_once_all_succeed_and_migrate_once(tmp_path: Path) -> None:
+    """Several web processes start together, and each applies the migrations on start."""
+    from tests.conftest import TEST_DATABASE_URL, reset_database
+
+    url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'hotline.sqlite3'}"
+    if TEST_DATABASE_URL:
+        engine = make_engine(url)
+        reset_database(engine)
+        engine.dispose()
+    script = "import sys; from dispatch.db import make_engine, upgrade; upgrade(make_engine(sys.argv[1]))"
+    runs = [subprocess.Popen([sys.executable, "-c", script, url], stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    errors = [run.communicate(timeout=120)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0, 0], errors
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+        assert not compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()

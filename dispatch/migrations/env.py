@@ -9,6 +9,7 @@ from dispatch.db import make_engine
 from dispatch.models import Base
 
 config = context.config
+MIGRATION_LOCK = 0x686F746C696E65  # "hotline": the advisory lock every migrating process takes on PostgreSQL
 engine = config.attributes.get("engine") or make_engine(config.get_main_option("sqlalchemy.url") or "")
 
 with engine.connect() as connection:
@@ -26,6 +27,10 @@ with engine.connect() as connection:
             compare_type=True,
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Several web processes start at once and each migrates: one at a time, and the others then find
+                # the schema at head. (SQLite's BEGIN IMMEDIATE already lets one writer in at a time.)
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             context.run_migrations()
             if sqlite:
                 broken = connection.execute(text("PRAGMA foreign_key_check")).all()
