@@ -87,3 +87,26 @@ def test_inbox_shows_unregistered_senders_for_staff(runner: CliRunner, client, s
         json.loads(line) for line in runner.invoke(main, ["inbox", "--json", "--unregistered"]).output.splitlines()
     ]
     assert [(r["from"], r["body"]) for r in strangers] == [(STRANGER_PHONE, "我是新搬来的")]
+
+
+def test_the_voice_fallback_twiml_puts_callers_through_to_the_duty_phone_and_never_calls_us(
+    environ: dict[str, str],
+) -> None:
+    from xml.etree import ElementTree
+
+    from dispatch.ivr.script import VOICE_SCRIPT_FILE, load_script
+
+    runner = CliRunner(env={**environ, "HOTLINE_DUTY_PHONE": "0571 8765 4321"})
+    result = runner.invoke(main, ["ivr", "fallback"])
+    assert result.exit_code == 0, result.output
+    twiml = ElementTree.fromstring(result.output)  # noqa: S314 - our own output
+    assert [verb.tag for verb in twiml] == ["Say", "Dial", "Say", "Say", "Hangup"]
+    assert twiml.find("Dial/Number").text == "+8657187654321"  # type: ignore[union-attr]
+    script = load_script(VOICE_SCRIPT_FILE)
+    assert twiml[0].text == script.phrase("error_apology", "zh-CN")
+    assert "http" not in result.output  # Twilio plays it from its own copy: nothing may point back at us
+    english = ElementTree.fromstring(runner.invoke(main, ["ivr", "fallback", "--language", "en"]).output)  # noqa: S314
+    assert english[0].text == script.phrase("error_apology", "en")
+
+    unset = CliRunner(env={**environ, "HOTLINE_DUTY_PHONE": ""}).invoke(main, ["ivr", "fallback"])
+    assert unset.exit_code == 1 and "HOTLINE_DUTY_PHONE" in unset.output

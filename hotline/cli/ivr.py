@@ -84,3 +84,21 @@ def ivr_graph(path: Path | None, fmt: str, language: str, output: Path | None) -
     else:
         output.write_text(picture, encoding="utf-8")
         click.echo(f"wrote {output}")
+
+
+@ivr.command("fallback")
+@click.option("--language", type=click.Choice(["zh-CN", "en"]), default=None, help="Default: HOTLINE_LANGUAGE.")
+@domain_errors
+def ivr_fallback(language: str | None) -> None:
+    """Print the TwiML for the voice fallback URL: paste it into a TwiML Bin in the Twilio console and set the
+    Bin's URL as the number's "Primary handler fails" URL. A caller who cannot reach the hotline at all (every web
+    process down) hears the apology and is put through to HOTLINE_DUTY_PHONE. Run it again after changing the
+    duty phone or the voice script's words."""
+    from hotline.cli.base import settings_or_exit
+    from hotline.webhooks.voice_render import Renderer
+
+    settings = settings_or_exit()
+    if not settings.duty_phone:
+        raise click.ClickException("HOTLINE_DUTY_PHONE is not set: the fallback must put callers through to someone")
+    script = load_script(settings.ivr_script)
+    click.echo(Renderer(script, settings).fallback(language or settings.language, settings.duty_phone))

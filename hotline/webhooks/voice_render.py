@@ -183,6 +183,17 @@ class Renderer:
             finish_on_key="#",
         )
 
+    def fallback(self, language: str, duty: str) -> str:
+        """What Twilio plays from its own copy (a TwiML Bin at the number's fallback URL) when the hotline cannot
+        be reached at all: the apology, the duty phone, the emergency hint. Nothing in it calls back to us."""
+        response = VoiceResponse()
+        self.speaker.say(response, self.script.phrase("error_apology", language), language)
+        response.dial(timeout=self.settings.dial_timeout_seconds).number(duty)
+        self.speaker.say(response, self.script.phrase("error_sorry", language), language)
+        self.speaker.say(response, self.script.phrase("emergency_hint", language), language)
+        response.hangup()
+        return str(response)
+
     def failure(self, language: str, duty: str | None) -> str:
         """What a caller hears when our code fails: an apology, the duty phone, then a voicemail. Never silence."""
         response = VoiceResponse()
