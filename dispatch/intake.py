@@ -273,7 +273,9 @@ def _open_task(
     if household is not None and category != TaskCategory.OTHER:
         made_urgent = False
         # Lock the household first: two messages handled at once must find each other's task, not make two.
-        session.get(Household, household.id, with_for_update=True, populate_existing=True)
+        # FOR NO KEY UPDATE (key_share): it excludes other such locks, yet not the key-share lock a row that
+        # merely refers to the household takes (a new task, a check-in's visit task in another transaction).
+        session.get(Household, household.id, with_for_update={"key_share": True}, populate_existing=True)
         same = session.scalar(
             select(Task)
             .where(Task.household_id == household.id, Task.category == category, Task.status.in_(OPEN_STATUSES))

