@@ -23,24 +23,30 @@ from uvicorn.config import LOGGING_CONFIG
 
 LogFormat = Literal["text", "json"]
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-# `+` and 7 digits or more (E.164 has up to 15), or a bare run of 11 digits or more; not inside a word (a SID).
-PHONE_LIKE = re.compile(r"(?<![0-9A-Za-z+])(?:\+[0-9]{7,}|[0-9]{11,})(?![0-9])")
+# Not inside a word (a SID): `+` (or its URL encoding `%2B`) and 7 to 15 digits, spaces or dashes allowed between
+# them; a bare run of 11 digits or more; a Chinese mobile written 138 0013 8000 or 138-0013-8000.
+PHONE_LIKE = re.compile(
+    r"(?<![0-9A-Za-z+])(?:(?:\+|%2[Bb])[0-9](?:[ -]?[0-9]){6,14}|[0-9]{11,}|1[3-9][0-9](?:[ -][0-9]{4}){2})(?![0-9])"
+)
 
 
 def mask_digits(text: str) -> str:
     """Every phone-number-like digit run in `text` as `***` and its last four digits."""
-    return PHONE_LIKE.sub(lambda m: "***" + m.group(0)[-4:], text)
+    return PHONE_LIKE.sub(lambda m: "***" + re.sub(r"[^0-9]", "", m.group(0))[-4:], text)
 
 
 class MaskPhones(logging.Filter):
-    """Render the message and mask every phone-number-like digit run in it (a handler's filter, so it sees the
-    records of every logger the handler writes)."""
+    """Mask every phone-number-like digit run in a record's message and in each of its string arguments, leaving
+    the arguments in place (uvicorn's access formatter reads them one by one). A handler's filter, so it sees the
+    records of every logger the handler writes; the formatters mask what they render as well."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        masked = mask_digits(message)
-        if masked != message:
-            record.msg, record.args = masked, None
+        if isinstance(record.msg, str):
+            record.msg = mask_digits(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(mask_digits(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: mask_digits(v) if isinstance(v, str) else v for k, v in record.args.items()}
         return True
 
 
@@ -55,13 +61,10 @@ class DropQueryStrings(logging.Filter):
 
 
 class MaskedTextFormatter(logging.Formatter):
-    """The text format, with numbers masked in tracebacks too (a filter sees only the message)."""
+    """The text format, with numbers masked in the whole line: a traceback too (a filter sees only the message)."""
 
-    def formatException(self, ei: Any) -> str:  # logging's name
-        return mask_digits(super().formatException(ei))
-
-    def formatStack(self, stack_info: str) -> str:
-        return mask_digits(super().formatStack(stack_info))
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_digits(super().format(record))
 
 
 class MaskedJsonFormatter(JsonFormatter):
@@ -90,9 +93,17 @@ def formatter(fmt: LogFormat, role: str, uvicorn_style: str | None = None) -> lo
         return MaskedTextFormatter(TEXT_FORMAT)
     from uvicorn.logging import AccessFormatter, DefaultFormatter
 
+    class MaskedAccess(AccessFormatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return mask_digits(super().format(record))
+
+    class MaskedDefault(DefaultFormatter):  # uvicorn's "Exception in ASGI application" and its traceback
+        def format(self, record: logging.LogRecord) -> str:
+            return mask_digits(super().format(record))
+
     if uvicorn_style == "access":
-        return AccessFormatter(LOGGING_CONFIG["formatters"]["access"]["fmt"])
-    return DefaultFormatter(LOGGING_CONFIG["formatters"]["default"]["fmt"])
+        return MaskedAccess(LOGGING_CONFIG["formatters"]["access"]["fmt"])
+    return MaskedDefault(LOGGING_CONFIG["formatters"]["default"]["fmt"])
 
 
 def log_config(role: str, fmt: LogFormat = "text", level: str = "INFO") -> dict[str, Any]:

@@ -16,11 +16,13 @@ histogram is per process (`WebhookTimer`): scrape every web process to see them 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from datetime import time as clock_time
 from typing import Any
@@ -90,26 +92,29 @@ def code_heads() -> frozenset[str]:
 
 
 class _Guarded:
-    """One kind of check at a time per process: a probe that finds the last one still stuck reports a timeout."""
+    """At most one check of each kind in flight per process. A probe that finds one in flight shares its answer
+    (two load balancers probing at once both hear "ok"); one stuck since before the deadline is reported as a
+    timeout at once, and no second thread is started behind it."""
 
     def __init__(self) -> None:
-        self._locks: dict[str, threading.Lock] = {}
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readyz")
+        self._running: dict[str, tuple[float, Future[str]]] = {}
+        self._lock = threading.Lock()
 
     async def run(self, name: str, check: Callable[[], str]) -> str:
-        lock = self._locks.setdefault(name, threading.Lock())
-
-        def locked() -> str:
-            if not lock.acquire(blocking=False):  # taken in the thread: a thread never started holds nothing
-                return "timeout"
-            try:
-                return check()
-            finally:
-                lock.release()
-
+        now = time.monotonic()
+        with self._lock:
+            running = self._running.get(name)
+            if running is None or running[1].done():
+                running = (now, self._pool.submit(check))
+                self._running[name] = running
+        started, future = running
+        if now - started > READY_TIMEOUT:
+            return "timeout"
         # Abandoned, not awaited, at the deadline: the thread finishes on its own (Redis and the database have
-        # their own timeouts), holding the lock until then.
+        # their own timeouts), and the next probe finds it still running.
         with anyio.move_on_after(READY_TIMEOUT):
-            return await anyio.to_thread.run_sync(locked, abandon_on_cancel=True)
+            return await asyncio.wrap_future(future)
         return "timeout"
 
 

@@ -249,3 +249,28 @@ def test_metrics_say_which_source_is_down_and_still_answer(settings: Settings, s
     assert value(samples, "hotline_metrics_source_up", source="redis") == 0
     assert value(samples, "hotline_metrics_source_up", source="database") == 1
     assert "hotline_queue_jobs{" not in text and "hotline_open_tasks" in text
+
+
+def test_readiness_probes_at_once_share_one_check_and_both_hear_its_answer() -> None:
+    import asyncio
+    import threading
+
+    guard = ops._Guarded()
+    calls = []
+    release = threading.Event()
+
+    def slow_but_healthy() -> str:
+        calls.append(1)
+        release.wait(2)
+        return "ok"
+
+    async def two_probes() -> list[str]:
+        first = asyncio.create_task(guard.run("database", slow_but_healthy))
+        await asyncio.sleep(0.1)  # the first probe's check is in flight
+        second = asyncio.create_task(guard.run("database", slow_but_healthy))
+        await asyncio.sleep(0.1)
+        release.set()
+        return list(await asyncio.gather(first, second))
+
+    assert asyncio.run(two_probes()) == ["ok", "ok"]
+    assert len(calls) == 1
