@@ -85,19 +85,6 @@ def scheme_of(url: str) -> str:
     return match.group(1).lower() if match else ""
 
 
-def redact(url: str) -> str:
-    """`url` without its passwords (userinfo and query), for logs."""
-    scheme = scheme_of(url)
-    rest = url[len(scheme) + 3 :] if scheme else url
-    netloc, sep, tail = rest.partition("/")
-    if "@" in netloc:
-        userinfo, _, hosts = netloc.rpartition("@")
-        user = userinfo.partition(":")[0]
-        netloc = f"{user}:***@{hosts}" if ":" in userinfo else f"{user}@{hosts}"
-    tail = re.sub(r"((?:^|[?&])(?:sentinel_)?password=)[^&]*", r"\1***", tail)
-    return f"{scheme}://{netloc}{sep}{tail}" if scheme else f"{netloc}{sep}{tail}"
-
-
 def parse_sentinel_url(url: str) -> SentinelTarget:
     """Parse a `redis+sentinel://` or `rediss+sentinel://` URL.
 
@@ -209,7 +196,7 @@ def _check_plain(url: str, scheme: str) -> None:
         if not parts.path:
             raise RedisUrlError("names no socket: use unix:///path/to/redis.sock")
     else:
-        if "," in parts.netloc:
+        if "," in parts.netloc.rpartition("@")[2]:  # a comma in the password is the password's
             raise RedisUrlError(
                 "names several hosts: for Sentinel use redis+sentinel://host:port,host:port/service_name "
                 "(Redis Cluster is not supported)"

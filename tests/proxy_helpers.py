@@ -72,8 +72,11 @@ def _replace_once(text: str, pattern: str, replacement: str) -> str:
     return re.sub(pattern, replacement, text, flags=re.MULTILINE)
 
 
-def render_site(conf: str, upstreams: list[int], http_port: int, https_port: int, cert: Path, key: Path) -> str:
-    """deploy/nginx/hotline.conf with loopback upstreams and listen ports and the test certificate; nothing else."""
+def render_site(
+    conf: str, upstreams: list[int], http_port: int, https_port: int, cert: Path, key: Path, log: Path
+) -> str:
+    """deploy/nginx/hotline.conf with loopback upstreams and listen ports, the test certificate and the test's
+    access log; nothing else."""
     block = re.search(r"^upstream hotline_web \{\n.*?^\}", conf, flags=re.MULTILINE | re.DOTALL)
     assert block, f"{CONF.name}: no `upstream hotline_web {{ … }}` block"
     servers = re.findall(r"^(\s*server\s+)\S+", block.group(0), flags=re.MULTILINE)
@@ -85,6 +88,8 @@ def render_site(conf: str, upstreams: list[int], http_port: int, https_port: int
     conf = conf.replace(block.group(0), rendered_block)
     conf = _replace_once(conf, r"^(\s*)listen\s+80;", rf"\g<1>listen 127.0.0.1:{http_port};")
     conf = _replace_once(conf, r"^(\s*)listen\s+443\s+ssl;", rf"\g<1>listen 127.0.0.1:{https_port} ssl;")
+    # The test's own access log (it names the upstream of each request) in place of the site's.
+    conf = _replace_once(conf, r"^(\s*)access_log\s+\S+\s+hotline;", rf"\g<1>access_log {log} upstreams;")
     conf = _replace_once(conf, r"^(\s*ssl_certificate\s+)\S+;", rf"\g<1>{cert};")
     return _replace_once(conf, r"^(\s*ssl_certificate_key\s+)\S+;", rf"\g<1>{key};")
 
@@ -221,7 +226,9 @@ class Stack:
         nginx_root.mkdir()
         self.cert, key = make_certificate(nginx_root)
         https_port, http_port = free_port(), free_port()
-        site = render_site(CONF.read_text(), self.ports, http_port, https_port, self.cert, key)
+        site = render_site(
+            CONF.read_text(), self.ports, http_port, https_port, self.cert, key, nginx_root / "access.log"
+        )
         config = nginx_root / "nginx.conf"
         config.write_text(wrap(site, nginx_root))
         self.nginx = Nginx(nginx_root, config, https_port, http_port)

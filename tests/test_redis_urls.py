@@ -21,7 +21,7 @@ from redis.sentinel import SentinelManagedSSLConnection
 from rq import Queue, SimpleWorker
 
 from hotline.exceptions import SettingsError
-from hotline.redis_url import RedisUrlError, check, connect, redact
+from hotline.redis_url import RedisUrlError, check, connect
 from hotline.services import Services, connect_redis
 from hotline.settings import load_settings
 from tests.conftest import make_environ
@@ -273,9 +273,8 @@ def test_good_redis_urls_pass(url: str) -> None:
     check(url)
 
 
-def test_a_password_never_shows_in_a_redacted_url() -> None:
-    shown = redact(f"redis+sentinel://u:{PASSWORD}@s1/m?sentinel_password={PASSWORD}&socket_timeout=1")
-    assert PASSWORD not in shown and "u:***@s1" in shown and "socket_timeout=1" in shown
+def test_a_password_never_shows_in_an_error_and_may_hold_a_comma() -> None:
+    check("redis://:pa,ss@127.0.0.1:6379/0")  # one host: the comma is the password's
     with pytest.raises(RedisUrlError) as refused:
         check(f"redis://:{PASSWORD}@h/0?{PASSWORD}=1")  # even an option named like the password
     assert PASSWORD not in str(refused.value)
