@@ -81,6 +81,11 @@ def demo(data_dir: Path, host: str, port: int, residents: int, fast_clock: float
     settings = settings_or_exit()
     voice_script_or_exit(settings)
     password = secrets.token_urlsafe(9)
+    if settings.clock_start is not None:  # the community is registered on the demo's clock, not the real one:
+        from dispatch.models.base import set_clock  # at 10:00 real time it would be "registered" after the
+        from hotline.services import FastClock  # simulated 09:00 check-in, and that slot would never be made
+
+        set_clock(FastClock(settings.clock_speed, *settings.clock_start))
     with embedded_redis(settings) as server:
         with write_sessions(settings).begin() as session:
             if not session.scalar(select(func.count(Resident.id))):
