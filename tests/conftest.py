@@ -251,6 +251,11 @@ def clock(services: Services) -> Clock:
 @pytest.fixture
 def town(services: Services) -> dict[str, int]:
     """Nine residents in one grid, each in their own flat, served by 张敏 with 李强 as backup."""
+    return make_town(services)
+
+
+def make_town(services: Services) -> dict[str, int]:
+    """The town of the `town` fixture, on any services: resident ids by name."""
     ids = {}
     with services.sessions.begin() as session:
         register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")

@@ -24,19 +24,19 @@ from dispatch import db_copy, register
 from dispatch.backup import code_head, revision_of
 from dispatch.db import upgrade
 from dispatch.db_digest import table_digests
-from dispatch.models import Base, Resident, ResidentCategory, ResidentStatus, Task, TemperatureReading
+from dispatch.models import Base, Resident, ResidentCategory, Task, TemperatureReading
 from hotline.app import create_app
 from hotline.cli import main
 from hotline.embedded_redis import EmbeddedRedis
 from hotline.services import Services
 from hotline.settings import Settings, load_settings
 from tests.conftest import (
-    BACKUP_PHONE,
     LIAISON_PHONE,
     PHONES,
     PUBLIC_URL,
     fresh_services,
     make_environ,
+    make_town,
     post_signed,
     reset_database,
     run_worker,
@@ -59,20 +59,8 @@ class Source:
 
 def seed_town(services: Services) -> None:
     """The conftest's town (nine residents, two liaisons, one grid) on these services, and one more resident."""
+    make_town(services)
     with services.sessions.begin() as session:
-        register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
-        register.add_liaison(session, name="李强", phone=BACKUP_PHONE, region="CN")
-        for room, (name, phone) in enumerate(PHONES.items(), start=101):
-            resident = register.add_resident(
-                session, name=name, phones=[phone], liaison_phone=LIAISON_PHONE, backup_liaison_phone=BACKUP_PHONE,
-                address=register.Address("幸福里社区", "1号楼", "1单元", str(room)), region="CN",
-            )  # fmt: skip
-            assert resident.household.community is not None
-            resident.household.grid = register.find_or_create_grid(session, resident.household.community, "第1网格")
-            if name == "周阿姨":
-                resident.status = ResidentStatus.OPTED_OUT
-            if name == "郑阿婆":
-                resident.categories = [ResidentCategory.UNDER_OBSERVATION]
         register.add_resident(
             session, name=RARE_NAME, phones=["+8637166881234"], liaison_phone=LIAISON_PHONE, region="CN",
             address=register.Address("幸福里社区", "2号楼", "1单元", "101"),
