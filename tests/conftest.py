@@ -244,7 +244,7 @@ class Clock:
 def clock(services: Services) -> Clock:
     held = Clock(at("08:00"))
     services.clock = lambda: held.now
-    checkin_jobs._made_for.clear()
+    checkin_jobs.forget_made_day(services)
     return held
 
 

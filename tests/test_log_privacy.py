@@ -138,7 +138,7 @@ def test_a_days_traffic_leaves_no_number_secret_or_message_in_any_log_line(
         with fresh_services(settings) as services:
             clock = Clock(at("08:00"))
             services.clock = lambda: clock.now
-            checkin_jobs._made_for.clear()
+            checkin_jobs.forget_made_day(services)
             secrets, bodies = run_the_day(services, clock, standin)
             with services.readonly() as session:
                 bodies += list(session.scalars(select(InboundMessage.body)))

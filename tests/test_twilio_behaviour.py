@@ -164,7 +164,7 @@ def three_at_once_is_one(environ: dict[str, str], tmp_path: Path, settings: Sett
     with another_database(environ, tmp_path) as alone:
         if clock is not None and start is not None:
             clock.now, alone.clock = start, services.clock
-            checkin_jobs._made_for.clear()
+            checkin_jobs.forget_made_day(alone)
         scenario(alone.settings, alone, 1)
         once = effects(alone)
     services_module.install(services)

@@ -7,9 +7,11 @@ slice and queues the rest of itself, so task and feedback SMS on the queues ahea
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -28,7 +30,13 @@ log = logging.getLogger(__name__)
 
 CHECKIN_TICK_SECONDS = 30  # how often the scheduler runs the tick: a check-in goes out within this of its time
 SLICE_SECONDS = 2.0  # a batch job yields to the queues ahead of it after this long
-_made_for: dict[str, tuple[object, ...]] = {}  # this process's last plan fingerprint: skip unchanged days
+# Making the day is done by one tick at a time, once per change of the plans or the day, whichever process runs
+# it: the fingerprint it was made for is kept in Redis for every worker. (Ticks of several schedulers, or one that
+# outlasts the interval, otherwise each made the whole day at once: at 100,000 residents four workers spent a
+# minute inserting the same rows, each waiting on the others' unique keys, and none was left to send.)
+MADE_KEY = "hotline:checkins:made"  # the fingerprint the day was last made for
+MAKING_KEY = "hotline:checkins:making"  # held while one tick makes the day
+MAKING_SECONDS = 600  # the hold lapses by itself if its worker dies
 
 
 def checkin_tick() -> dict[str, int]:
@@ -36,12 +44,7 @@ def checkin_tick() -> dict[str, int]:
     services = current()
     now = services.clock()
     counts = {"made": 0, "sent": 0, "called": 0, "no_phone": 0, "missed_quiet": 0, "skipped": 0, "ladder": 0}
-    with services.readonly() as session:
-        fingerprint = plan_fingerprint(session, now, services.intake)
-    if _made_for.get(services.settings.database_url) != fingerprint:
-        with services.sessions.begin() as session:
-            counts["made"] = make_checkins(session, now, services.intake)
-        _made_for[services.settings.database_url] = fingerprint
+    counts["made"] = _make_day(services, now)
     while True:
         with services.sessions.begin() as session:
             sent = send_due(session, now, services.intake)
@@ -64,6 +67,32 @@ def checkin_tick() -> dict[str, int]:
     if any(counts.values()):
         log.info("checkin tick %s", " ".join(f"{k}={v}" for k, v in counts.items() if v))
     return counts
+
+
+def _make_day(services: Services, now: datetime) -> int:
+    """Make the day's check-ins if the plans or the day changed since they were last made, unless another tick is
+    making them right now (this one goes on to send what is due). Returns how many were made."""
+    with services.readonly() as session:
+        fingerprint = plan_fingerprint(session, now, services.intake)
+    marker = hashlib.sha256(f"{services.settings.database_url}|{fingerprint!r}".encode()).hexdigest()
+    if services.redis.get(MADE_KEY) == marker.encode():
+        return 0
+    holder = uuid.uuid4().hex
+    if not services.redis.set(MAKING_KEY, holder, nx=True, ex=MAKING_SECONDS):
+        return 0
+    try:
+        with services.sessions.begin() as session:
+            made = make_checkins(session, now, services.intake)
+        services.redis.set(MADE_KEY, marker)
+    finally:
+        if services.redis.get(MAKING_KEY) == holder.encode():  # still ours (not lapsed and taken by another)
+            services.redis.delete(MAKING_KEY)
+    return made
+
+
+def forget_made_day(services: Services) -> None:
+    """As after a change nobody could see: the next tick makes the day again (a no-op for rows that exist)."""
+    services.redis.delete(MADE_KEY)
 
 
 def send_batch(outbound_ids: list[int], round_: int = 0) -> str:
