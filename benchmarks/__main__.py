@@ -1,4 +1,4 @@
-"""Run every benchmark (B1–B6) and write BENCHMARKS.md: `python -m benchmarks`.
+"""Run every benchmark (B1–B6, then the scale run) and write BENCHMARKS.md: `python -m benchmarks`.
 
 `python -m benchmarks --smoke` runs each one small (under a minute in all), checks that it still runs and counts
 right, and writes nothing unless `--out FILE` is given: CI runs it so the benchmarks cannot rot. Its figures
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import checkin_campaign, dispatch_latency, register_import, sms_throughput, voice_webhook
+from benchmarks import checkin_campaign, dispatch_latency, register_import, scale, sms_throughput, voice_webhook
 from benchmarks.common import Finding, machine
 
 FULL: tuple[Callable[[], list[Finding]], ...] = (
@@ -24,6 +24,7 @@ FULL: tuple[Callable[[], list[Finding]], ...] = (
     lambda: checkin_campaign.main(100_000, 2_000),
     lambda: voice_webhook.main(300),
     lambda: register_import.main(2000),
+    lambda: scale.main(100_000, 10, 1),
 )
 SMOKE: tuple[Callable[[], list[Finding]], ...] = (
     lambda: sms_throughput.main(1_000, 1, 1),
@@ -32,6 +33,8 @@ SMOKE: tuple[Callable[[], list[Finding]], ...] = (
     lambda: voice_webhook.main(10),
     lambda: register_import.main(100),
 )
+# The scale run is not in the smoke run: eight processes, PostgreSQL and nginx take over a minute even at its
+# smallest, most of it the workers' drain. Its parts run in the suite (tests/test_proxy.py, test_concurrent_day.py).
 
 
 # What limits a figure that misses its target, and what would fix it: printed under the summary when it misses.
@@ -54,6 +57,17 @@ MISSES = {
         "per core."
     ),
 }
+
+
+SCALE_MISS = (
+    "**Scale run.** On 2 cores, two web processes, four workers, two schedulers, PostgreSQL and nginx share the "
+    "cores with wrk: the topology costs rather than gains here. Measured 2026-11-23: the schedulers' first ticks "
+    "were taken by all four workers at once, each making and deciding the same day for about 65 s, so nothing was "
+    "sent until they ended (a tick should not run while another runs); the drain ran at 17–25 inbound messages/s "
+    "for four workers on PostgreSQL, not yet profiled."
+)
+MISSES.update(dict.fromkeys(("scale: webhook p99 at 32 connections", "scale: 4 workers' drain after 10 s of load",
+                             "scale: check-in campaign, 100,000 residents"), SCALE_MISS))  # fmt: skip
 
 
 def main() -> None:

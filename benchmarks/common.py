@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import pwd
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -141,3 +144,82 @@ class Finding:
 
     def row(self) -> str:
         return f"| {self.bench} | {self.what} | {self.figure} | {self.target} | {verdict(self.ok)} |"
+
+
+@dataclass(frozen=True)
+class Reported(Finding):
+    """A summary line with a figure and no target of its own (a cost, reported): its verdict column says so."""
+
+    def row(self) -> str:
+        return f"| {self.bench} | {self.what} | {self.figure} | {self.target} | reported |"
+
+
+@contextlib.contextmanager
+def postgres_cluster(max_connections: int = 200) -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on a unix socket in a temp dir, as `scripts/with-postgres` makes one (but
+    with PostgreSQL's own fsync setting); stopped and removed on the way out. Yields its SQLAlchemy URL."""
+    root = Path(tempfile.mkdtemp(prefix="hlpg-bench."))
+    as_owner: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root: the cluster belongs to nobody
+        os.chown(root, pwd.getpwnam("nobody").pw_uid, -1)
+        as_owner = ["runuser", "-u", "nobody", "--"]
+    data = root / "data"
+    try:
+        subprocess.run([*as_owner, "initdb", "-D", str(data), "-U", "hotline", "--auth=trust"],
+                       capture_output=True, check=True)  # fmt: skip
+        options = f"-k {root} -c listen_addresses= -c max_connections={max_connections}"
+        subprocess.run([*as_owner, "pg_ctl", "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w",
+                        "start"], capture_output=True, check=True)  # fmt: skip
+        yield f"postgresql+psycopg://hotline@/postgres?host={root}"
+    finally:
+        subprocess.run([*as_owner, "pg_ctl", "-D", str(data), "-m", "fast", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+NGINX = "/usr/sbin/nginx"
+NGINX_CONF = """worker_processes auto;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+daemon off;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    upstream hotline_web {{
+{servers}
+        keepalive 32;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        client_max_body_size 6m;
+        location / {{
+            proxy_pass http://hotline_web;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_next_upstream error timeout;
+            proxy_connect_timeout 2s;
+            proxy_read_timeout 30s;
+        }}
+    }}
+}}
+"""
+
+
+@contextlib.contextmanager
+def load_balancer(root: Path, port: int, upstreams: Sequence[int]) -> Iterator[subprocess.Popen[bytes]]:
+    """nginx on loopback `port` in front of the web processes on `upstreams`: deploy/nginx/hotline.conf's upstream
+    and proxy settings, plain HTTP (no TLS on loopback). Ready when a GET /healthz through it answers."""
+    root.mkdir(parents=True, exist_ok=True)
+    servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;" for p in upstreams)
+    conf = root / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(root=root, servers=servers, port=port), encoding="utf-8")
+    args = [NGINX, "-p", str(root), "-c", str(conf), "-e", str(root / "error.log")]
+    with process(args, {**os.environ}, ready_url=f"http://127.0.0.1:{port}/healthz") as nginx:
+        yield nginx
