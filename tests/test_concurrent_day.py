@@ -126,8 +126,12 @@ def test_two_schedulers_and_four_workers_send_every_checkin_and_rung_exactly_onc
         assert all(child.alive() for child in children), f"a process died; see {logs}"
         for scheduler in children[:SCHEDULERS]:  # the day is over: no more ticks; the workers finish what is left
             scheduler.kill(signal.SIGTERM)
-        with Redis.from_url(redis_server.url) as redis:  # and the ticks and sweeps still queued never run, hours late
-            Queue(MAINTENANCE, connection=redis).empty()
+        with Redis.from_url(redis_server.url) as redis:
+            maintenance = Queue(MAINTENANCE, connection=redis)
+            if run == "morning":  # the ticks still queued never run, an hour late, when the reminders are due
+                maintenance.empty()
+            else:  # a busy machine falls behind a fast clock: the day's last rungs are climbed by one more tick
+                maintenance.enqueue(checkin_tick, result_ttl=0)
         drained_in = _wait_until_drained(engine, redis_server.url)
     finally:
         for child in children:
