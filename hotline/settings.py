@@ -167,7 +167,10 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         auth_token = _local_secret(data_dir, "local_auth_token")
     secret_key = text("HOTLINE_SECRET_KEY") or _local_secret(data_dir, "secret_key")
     if len(secret_key) < 32:
-        raise SettingsError("HOTLINE_SECRET_KEY", "must be at least 32 characters (python -m secrets … token_hex)")
+        raise SettingsError(
+            "HOTLINE_SECRET_KEY",
+            "must be at least 32 characters (python3 -c 'import secrets; print(secrets.token_hex(32))')",
+        )
     clock_speed, clock_start = _fast_clock(text, gateway)
     log_format = (text("HOTLINE_LOG_FORMAT", "text") or "text").lower()
     if log_format not in ("text", "json"):

@@ -33,7 +33,7 @@ FAST_CLOCK_TICK_SECONDS = 3
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 def serve(host: str, port: int) -> None:
-    """Run the web server (webhooks now; console and API later)."""
+    """Run the web server: Twilio's webhooks, the console and the API."""
     import uvicorn
 
     from hotline.app import create_app
