@@ -367,3 +367,20 @@ def test_when_the_master_dies_sentinel_promotes_the_replica_and_nothing_answered
             print(log.read_text(errors="replace")[-6000:])
             print((tmp_path / "scheduler.log").read_text(errors="replace")[-3000:])
             raise
+
+
+def test_an_idle_worker_on_sentinel_stops_when_asked(tmp_path: Path, sentinel: Sentinel, services: Services) -> None:
+    """systemd stops and restarts workers with SIGTERM (an upgrade restarts every one): an idle worker must go at
+    once, as it does on a plain redis:// URL, not wait to be killed."""
+    env = sentinel_environ(tmp_path, sentinel)
+    with hotline_process("worker", env, tmp_path / "worker.log") as worker:
+        wait_for("the worker waiting for jobs", lambda: "Listening on" in worker.log.read_text(errors="replace"), 30)
+        time.sleep(1.0)  # idle, blocked waiting for a job
+        assert worker.process is not None
+        os.killpg(worker.process.pid, signal.SIGTERM)
+        started = time.monotonic()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.process.wait(10)
+        stopped_in = time.monotonic() - started
+        assert worker.process.poll() is not None, f"still running {stopped_in:.0f} s after SIGTERM"
+        assert stopped_in < 10

@@ -17,7 +17,7 @@ import pytest
 from redis import Redis
 from redis.connection import SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import AuthenticationError, ConnectionError, ResponseError
-from redis.sentinel import SentinelManagedSSLConnection
+from redis.sentinel import SentinelManagedConnection
 from rq import Queue, SimpleWorker
 
 from hotline.exceptions import SettingsError
@@ -186,7 +186,8 @@ def test_rediss_sentinel_uses_tls_to_the_sentinels_and_the_master() -> None:
     """Built only (no TLS sentinel here): the master's connections and the sentinel clients are TLS ones."""
     client = connect("rediss+sentinel://:pw@127.0.0.1:26379,127.0.0.1:26380/mymaster/1?ssl_ca_certs=/ca.pem")
     pool = client.connection_pool
-    assert pool.connection_class is SentinelManagedSSLConnection
+    assert issubclass(pool.connection_class, SSLConnection)
+    assert issubclass(pool.connection_class, SentinelManagedConnection)
     assert pool.connection_kwargs["ssl_ca_certs"] == "/ca.pem" and pool.connection_kwargs["db"] == 1
     sentinels = pool.sentinel_manager.sentinels  # type: ignore[attr-defined]
     assert [s.connection_pool.connection_kwargs["port"] for s in sentinels] == [26379, 26380]
