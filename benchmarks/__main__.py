@@ -61,10 +61,8 @@ MISSES = {
 
 SCALE_MISS = (
     "**Scale run.** On 2 cores, two web processes, four workers, two schedulers, PostgreSQL and nginx share the "
-    "cores with wrk: the topology costs rather than gains here. Measured 2026-11-23: the schedulers' first ticks "
-    "were taken by all four workers at once, each making and deciding the same day for about 65 s, so nothing was "
-    "sent until they ended (a tick should not run while another runs); the drain ran at 17–25 inbound messages/s "
-    "for four workers on PostgreSQL, not yet profiled."
+    "cores with wrk: the topology costs rather than gains here. The drain runs at about 20 inbound messages a "
+    "second for four workers on PostgreSQL, not yet profiled (CPU shared by about ten processes is the likely limit)."
 )
 MISSES.update(dict.fromkeys(("scale: webhook p99 at 32 connections", "scale: 4 workers' drain after 10 s of load",
                              "scale: check-in campaign, 100,000 residents"), SCALE_MISS))  # fmt: skip
