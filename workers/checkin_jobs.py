@@ -91,7 +91,8 @@ def _make_day(services: Services, now: datetime) -> int:
 
 
 def forget_made_day(services: Services) -> None:
-    """As after a change nobody could see: the next tick makes the day again (a no-op for rows that exist)."""
+    """Forget that the day was made (as when Redis is wiped): the next tick makes it again, a no-op for the rows
+    that exist."""
     services.redis.delete(MADE_KEY)
 
 
