@@ -71,15 +71,20 @@ def hotline(env: dict[str, str], *args: str) -> None:
 
 @contextlib.contextmanager
 def process(
-    args: Sequence[str], env: dict[str, str], *, ready_url: str | None = None
+    args: Sequence[str],
+    env: dict[str, str],
+    *,
+    ready_url: str | None = None,
+    log: Path | None = None,
+    stop: signal.Signals = signal.SIGINT,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A child process in its own session, stopped with SIGINT (then SIGKILL) on the way out.
+    """A child process in its own session, stopped with `stop` (then SIGKILL) on the way out.
 
-    With `ready_url`, waits (at most 60 s) until a GET on it answers.
+    With `ready_url`, waits (at most 60 s) until a GET on it answers. Its output goes to `log`, if given.
     """
-    child = subprocess.Popen(
-        list(args), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
+    with contextlib.ExitStack() as files:
+        out = files.enter_context(log.open("ab")) if log is not None else subprocess.DEVNULL
+        child = subprocess.Popen(list(args), env=env, stdout=out, stderr=out, start_new_session=True)
     try:
         if ready_url is not None:
             deadline = time.monotonic() + 60
@@ -89,12 +94,13 @@ def process(
                     break
                 except OSError:
                     if child.poll() is not None or time.monotonic() > deadline:
-                        raise SystemExit(f"{' '.join(args[:4])} did not start") from None
+                        where = f"; see {log.name}" if log is not None else ""
+                        raise SystemExit(f"{' '.join(args[:4])} did not start{where}") from None
                     time.sleep(0.1)
         yield child
     finally:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGINT)
+            os.killpg(child.pid, stop)
         try:
             child.wait(30)
         except subprocess.TimeoutExpired:

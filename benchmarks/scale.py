@@ -25,11 +25,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -109,28 +107,9 @@ def single_campaign(root: Path, residents: int, now: datetime) -> float:
 @contextlib.contextmanager
 def hotline_process(args: list[str], env: dict[str, str], log: Path, ready_url: str | None = None) -> Iterator[int]:
     """`hotline ARGS` in its own session, its log kept in `log`; SIGTERM on the way out (then SIGKILL)."""
-    with log.open("ab") as out:
-        child = subprocess.Popen([sys.executable, "-m", "hotline", *args], env=env, stdout=out, stderr=out,
-                                 start_new_session=True)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while ready_url is not None:
-            try:
-                urllib.request.urlopen(ready_url, timeout=2).close()
-                break
-            except OSError:
-                if child.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"hotline {args[0]} did not start; see {log.name}") from None
-                time.sleep(0.1)
+    command = [sys.executable, "-m", "hotline", *args]
+    with process(command, env, ready_url=ready_url, log=log, stop=signal.SIGTERM) as child:
         yield child.pid
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGTERM)
-        try:
-            child.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait(10)
 
 
 def first_tick(logs: list[Path]) -> float | None:

@@ -13,6 +13,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "hotline_read_only"  # execution option: begin a plain (deferred) transaction on SQLite
+POSTGRESQL_ALIASES = ("postgresql", "postgres")  # naming no driver: psycopg 3, the one `[postgresql]` installs
+
+
+def engine_url(url: str) -> str:
+    """`url` as the engine takes it: `postgresql://` or `postgres://` read as `postgresql+psycopg://`.
+
+    Raises:
+        sqlalchemy.exc.ArgumentError, ValueError: `url` is not a SQLAlchemy URL (a bad port, say).
+    """
+    parsed = make_url(url)
+    if parsed.drivername in POSTGRESQL_ALIASES:
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return url
 
 
 def make_engine(url: str, *, sqlite_busy_timeout: float = 30.0, **kwargs: Any) -> Engine:

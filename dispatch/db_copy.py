@@ -28,14 +28,13 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.pool import NullPool
 
 from dispatch.backup import code_head, describe, revision_of
-from dispatch.db import MIGRATIONS, READ_ONLY, make_engine, upgrade
+from dispatch.db import MIGRATIONS, READ_ONLY, engine_url, make_engine, upgrade
 from dispatch.db_digest import Digests, combined_digest, snapshot, table_digests
 from dispatch.exceptions import DispatchError
 from dispatch.models import Base
 
 BATCH = 5000  # rows read, and inserted, at a time
 STORES = ("sqlite", "postgresql")
-POSTGRESQL_ALIASES = ("postgresql", "postgres")  # no driver named: psycopg 3, the one the hotline installs
 
 
 class CopyError(DispatchError):
@@ -55,14 +54,12 @@ def database_url(url: str, role: str) -> str:
     """`url` as the engine takes it: a SQLAlchemy URL of SQLite or PostgreSQL, `postgresql://` read as
     `postgresql+psycopg://`. The URL itself is never repeated in an error: it may hold a password."""
     try:
-        parsed = make_url(url)
+        parsed = make_url(engine_url(url))
     except ArgumentError:
         raise CopyError(
             f"the {role} is not a database URL: give one such as sqlite:////path/hotline.sqlite3 or "
             "postgresql+psycopg://user@host/dbname"
         ) from None
-    if parsed.drivername in POSTGRESQL_ALIASES:
-        parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() not in STORES:
         raise CopyError(f"the {role} must be a SQLite or PostgreSQL database, not {parsed.get_backend_name()!r}")
     if parsed.get_backend_name() == "sqlite" and (parsed.database or ":memory:") == ":memory:":
@@ -223,21 +220,16 @@ def copy_database(
     target_url = database_url(target_url, "target (--to)")
     with opened(source_url, "source database") as source, opened(target_url, "target database") as target:
         try:
-            counts, digests = _checked_copy(source, target, source_url, target_url, batch or BATCH, on_table)
+            _refuse_unsafe(source, target, source_url, target_url)
+            prepare_target(target, target_url)
+            counts, digests = _copy(source, target, source_url, target_url, batch or BATCH, on_table)
         except DBAPIError as exc:  # a database that cannot be read, say; the target's transaction rolled back
             raise CopyError(f"the copy failed: {first_line(exc)}; nothing of it was committed") from None
     return Copied(describe(source_url), describe(target_url), code_head(), counts, combined_digest(digests))
 
 
-def _checked_copy(
-    source: Engine,
-    target: Engine,
-    source_url: str,
-    target_url: str,
-    batch: int,
-    on_table: Callable[[str, int], None] | None,
-) -> tuple[dict[str, int], Digests]:
-    """The checks that come before the copy, then the copy."""
+def _refuse_unsafe(source: Engine, target: Engine, source_url: str, target_url: str) -> None:
+    """A source behind the code's schema, or a target that is the source itself: refused before anything."""
     with source.connect() as conn:
         conn = conn.execution_options(**{READ_ONLY: True})  # SQLite: no write lock on the source, ever
         source_revision(conn, source_url)
@@ -245,8 +237,6 @@ def _checked_copy(
     with target.connect() as conn:
         if identity(conn) == source_id:
             raise CopyError(f"the target {describe(target_url)} is the source database itself: give another database")
-    prepare_target(target, target_url)
-    return _copy(source, target, source_url, target_url, batch, on_table)
 
 
 def _copy(

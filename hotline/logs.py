@@ -5,9 +5,10 @@ configuration to uvicorn (`uvicorn_options`), which applies it. A JSON line carr
 UTC), `level`, `logger`, `message` and `role` (web, worker, scheduler, supervisor).
 
 No log line may hold a full phone number. The code masks numbers where it logs them (`dispatch.phones.mask_phone`);
-`MaskPhones` is the safety net on every handler: any digit run that looks like a number (`+` and 7 to 15 digits,
-or 11 digits or more, such as a Chinese mobile) becomes `***` and its last four digits. A query string can carry
-a number too (the simulator's `?phone=`, a search's `?q=`): uvicorn's access lines lose theirs (`DropQueryStrings`).
+every formatter masks the whole line it renders, as the safety net: any digit run that looks like a number (`+` and
+7 to 15 digits, spaced or not, or 11 digits or more, such as a Chinese mobile) becomes `***` and its last four.
+A query string can carry a number too (the simulator's `?phone=`, a search's `?q=`): uvicorn's access lines lose
+theirs (`DropQueryStrings`).
 """
 
 from __future__ import annotations
@@ -35,21 +36,6 @@ def mask_digits(text: str) -> str:
     return PHONE_LIKE.sub(lambda m: "***" + re.sub(r"[^0-9]", "", m.group(0))[-4:], text)
 
 
-class MaskPhones(logging.Filter):
-    """Mask every phone-number-like digit run in a record's message and in each of its string arguments, leaving
-    the arguments in place (uvicorn's access formatter reads them one by one). A handler's filter, so it sees the
-    records of every logger the handler writes; the formatters mask what they render as well."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = mask_digits(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(mask_digits(a) if isinstance(a, str) else a for a in record.args)
-        elif isinstance(record.args, dict):
-            record.args = {k: mask_digits(v) if isinstance(v, str) else v for k, v in record.args.items()}
-        return True
-
-
 class DropQueryStrings(logging.Filter):
     """Cut the query string off the request path in uvicorn's access records."""
 
@@ -61,7 +47,7 @@ class DropQueryStrings(logging.Filter):
 
 
 class MaskedTextFormatter(logging.Formatter):
-    """The text format, with numbers masked in the whole line: a traceback too (a filter sees only the message)."""
+    """The text format, with numbers masked in the whole line: a traceback too."""
 
     def format(self, record: logging.LogRecord) -> str:
         return mask_digits(super().format(record))
@@ -108,20 +94,18 @@ def formatter(fmt: LogFormat, role: str, uvicorn_style: str | None = None) -> lo
 
 def log_config(role: str, fmt: LogFormat = "text", level: str = "INFO") -> dict[str, Any]:
     """The `logging.config.dictConfig` of a process: uvicorn's own loggers and handlers (the access log without
-    query strings), a root handler for everything else, numbers masked on every handler."""
+    query strings), a root handler for everything else, numbers masked by every formatter."""
     config = copy.deepcopy(LOGGING_CONFIG)
     config["formatters"] = {
         "default": {"()": formatter, "fmt": fmt, "role": role, "uvicorn_style": "default"},
         "access": {"()": formatter, "fmt": fmt, "role": role, "uvicorn_style": "access"},
         "root": {"()": formatter, "fmt": fmt, "role": role},
     }
-    config["filters"] = {"drop_query_strings": {"()": DropQueryStrings}, "mask_phones": {"()": MaskPhones}}
-    config["handlers"]["default"]["filters"] = ["mask_phones"]
-    config["handlers"]["access"]["filters"] = ["drop_query_strings", "mask_phones"]
+    config["filters"] = {"drop_query_strings": {"()": DropQueryStrings}}
+    config["handlers"]["access"]["filters"] = ["drop_query_strings"]
     config["handlers"]["root"] = {
         "class": "logging.StreamHandler",
         "formatter": "root",
-        "filters": ["mask_phones"],
         "stream": "ext://sys.stderr",
     }
     config["root"] = {"handlers": ["root"], "level": level}

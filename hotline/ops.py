@@ -201,18 +201,17 @@ class HotlineCollector:
     def collect(self) -> Iterable[Metric]:
         up = GaugeMetricFamily("hotline_metrics_source_up", "1 if the source answered this scrape, else 0",
                                labels=["source"])  # fmt: skip
-        try:
-            yield from self.database_metrics()
-            up.add_metric(["database"], 1)
-        except SQLAlchemyError as exc:
-            log.warning("metrics: database unavailable (%s)", type(exc).__name__)
-            up.add_metric(["database"], 0)
-        try:
-            yield from self.queue_metrics()
-            up.add_metric(["redis"], 1)
-        except RedisError as exc:
-            log.warning("metrics: Redis unavailable (%s)", type(exc).__name__)
-            up.add_metric(["redis"], 0)
+        sources: list[tuple[str, Callable[[], list[Metric]], type[Exception]]] = [
+            ("database", self.database_metrics, SQLAlchemyError),
+            ("redis", self.queue_metrics, RedisError),
+        ]
+        for name, read, unavailable in sources:
+            try:
+                yield from read()
+                up.add_metric([name], 1)
+            except unavailable as exc:
+                log.warning("metrics: %s unavailable (%s)", name, type(exc).__name__)
+                up.add_metric([name], 0)
         yield up
 
     def database_metrics(self) -> list[Metric]:

@@ -47,6 +47,13 @@ def redis_url(settings: Settings) -> str:
     return settings.redis_url or f"unix://{embedded_redis_socket(settings)}"
 
 
+def install_clock(settings: Settings) -> None:
+    """The demo's fast clock behind `dispatch.models.utcnow`, if the settings ask for one: every process of a demo
+    (and `hotline demo` itself, writing the community) then agrees on one simulated time."""
+    if settings.clock_start is not None:
+        set_clock(FastClock(settings.clock_speed, *settings.clock_start))
+
+
 def connect_redis(settings: Settings) -> Redis:
     """A Redis client with short timeouts, so a webhook never hangs on a Redis that is down.
 
@@ -122,8 +129,7 @@ class Services:
     @classmethod
     def build(cls, settings: Settings) -> Services:
         """Build every part. Connects lazily: nothing here needs the database or Redis to be up yet."""
-        if settings.clock_start is not None:
-            set_clock(FastClock(settings.clock_speed, *settings.clock_start))
+        install_clock(settings)
         engine = make_engine(settings.database_url)
         sessions = make_session_factory(engine)
         catalog = MessageCatalog.load()

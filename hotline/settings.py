@@ -284,19 +284,17 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
 def _database_url(raw: str) -> str:
     """A SQLAlchemy URL; `postgresql://` (or `postgres://`), naming no driver, means psycopg 3, the one installed
     with `pip install 'hotline[postgresql]'`."""
-    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
+
+    from dispatch.db import engine_url
 
     problem = "must be a SQLAlchemy URL such as sqlite:///path or postgresql+psycopg://user@host/dbname"
     if "://" not in raw:
         raise SettingsError("DATABASE_URL", problem)
     try:
-        url = make_url(raw)
+        return engine_url(raw)
     except (ArgumentError, ValueError):
         raise SettingsError("DATABASE_URL", problem) from None
-    if url.drivername in ("postgresql", "postgres"):
-        return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return raw
 
 
 def _tts_voices(raw: str) -> dict[str, tuple[str, str]]:

@@ -89,7 +89,7 @@ def captured_logs(fmt: str = "text") -> Iterator[Capture]:
     for name in config["handlers"]["access"].get("filters", []):
         if fmt == "json" or name == "drop_query_strings":  # text: no safety net, the code must mask by itself
             access.addFilter(config["filters"][name]["()"]())
-    for name in config["handlers"]["root"]["filters"] if fmt == "json" else ():
+    for name in config["handlers"]["root"].get("filters", []) if fmt == "json" else ():
         capture.addFilter(config["filters"][name]["()"]())
     access.lines = capture.lines
     root, access_logger = logging.getLogger(), logging.getLogger("uvicorn.access")

@@ -53,25 +53,25 @@ def advance(session: Session, now: datetime, context: DispatchContext) -> task_l
         checkin.next_call_at = None
         climbed.outbound += place_call(session, checkin, now, context)
     waiting = Checkin.status.in_(CHECKIN_WAITING)
-    visits = _due(session, waiting & (Checkin.rung < CheckinRung.VISIT) & (Checkin.visit_at <= now), Household)
+    visits = _due(session, waiting & (Checkin.rung < CheckinRung.VISIT) & (Checkin.visit_at <= now), households=True)
     for checkin in visits:
         climbed.outbound += _visit(session, checkin, now, context)
     climbed.more = max(len(reminders), len(calls), len(visits)) >= LIMIT
     return climbed
 
 
-def _due(session: Session, condition: object, household: type[Household] | None = None) -> list[Checkin]:
+def _due(session: Session, condition: object, *, households: bool = False) -> list[Checkin]:
     """Up to LIMIT due check-ins, locked; rows another transaction holds are skipped, not waited for. With
-    `household`, each check-in's household row is locked with it, in the same statement: a visit finds or makes
+    `households`, each check-in's household row is locked with it, in the same statement: a visit finds or makes
     the household's one open visit task, and intake locks the household before the check-in it answers, so the
     tick must never wait for a household while holding check-ins (two orders: a deadlock)."""
     query = select(Checkin).where(condition).order_by(Checkin.id).limit(LIMIT)  # type: ignore[arg-type]
-    if household is None:
+    if not households:
         return list(session.scalars(query.with_for_update(skip_locked=True)))
     query = query.join(Resident, Resident.id == Checkin.resident_id).join(
-        household, household.id == Resident.household_id
+        Household, Household.id == Resident.household_id
     )
-    return list(session.scalars(query.with_for_update(of=(Checkin, household), skip_locked=True, key_share=True)))
+    return list(session.scalars(query.with_for_update(of=(Checkin, Household), skip_locked=True, key_share=True)))
 
 
 def _zone_quiet(checkin: Checkin, now: datetime, context: DispatchContext) -> bool:

@@ -74,6 +74,7 @@ def _environment(data_dir: Path, host: str, port: int, fast_clock: float | None)
 def demo(data_dir: Path, host: str, port: int, residents: int, fast_clock: float | None, reset: bool) -> None:
     """Start the whole hotline with a generated community, the console and the phone simulator."""
     from hotline.cli.service import run_children
+    from hotline.services import install_clock
 
     data_dir = data_dir.expanduser().resolve()
     _prepare(data_dir, reset)
@@ -81,11 +82,9 @@ def demo(data_dir: Path, host: str, port: int, residents: int, fast_clock: float
     settings = settings_or_exit()
     voice_script_or_exit(settings)
     password = secrets.token_urlsafe(9)
-    if settings.clock_start is not None:  # the community is registered on the demo's clock, not the real one:
-        from dispatch.models.base import set_clock  # at 10:00 real time it would be "registered" after the
-        from hotline.services import FastClock  # simulated 09:00 check-in, and that slot would never be made
-
-        set_clock(FastClock(settings.clock_speed, *settings.clock_start))
+    # The community is registered on the demo's clock, not the real one: at 10:00 real time it would otherwise be
+    # "registered" after the simulated 09:00 check-in, and that slot would never be made.
+    install_clock(settings)
     with embedded_redis(settings) as server:
         with write_sessions(settings).begin() as session:
             if not session.scalar(select(func.count(Resident.id))):
