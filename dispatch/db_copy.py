@@ -55,7 +55,7 @@ def database_url(url: str, role: str) -> str:
     `postgresql+psycopg://`. The URL itself is never repeated in an error: it may hold a password."""
     try:
         parsed = make_url(engine_url(url))
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise CopyError(
             f"the {role} is not a database URL: give one such as sqlite:////path/hotline.sqlite3 or "
             "postgresql+psycopg://user@host/dbname"

@@ -259,6 +259,7 @@ def test_bad_and_unreachable_targets_are_refused_without_showing_a_password(
     answers = {
         f"sqlite:///{tmp_path / 'garbage.sqlite3'}": "cannot connect to the target database",
         "not a url": "the target (--to) is not a database URL",
+        "postgresql://hotline:s3cret@db:notaport/hotline": "the target (--to) is not a database URL",
         "mysql://root:s3cret@db/hotline": "must be a SQLite or PostgreSQL database, not 'mysql'",
         "sqlite://": "must be a SQLite database in a file",
         "postgresql://hotline:s3cret@127.0.0.1:1/hotline": "cannot connect to the target database "
