@@ -19,7 +19,14 @@ from workers.exceptions import (
     GatewayRejectedError,
     GatewayTemporaryError,
 )
-from workers.queues import enqueue_batches, enqueue_inbound, enqueue_send, release_abandoned_jobs
+from workers.queues import (
+    InFlight,
+    batched_rows,
+    enqueue_batches,
+    enqueue_inbound,
+    enqueue_send,
+    release_abandoned_jobs,
+)
 from workers.throttle import throttle_kind
 
 log = logging.getLogger(__name__)
@@ -164,9 +171,12 @@ def sweep(grace_seconds: int = SWEEP_GRACE_SECONDS) -> dict[str, int]:
         # The workers send them, all at once; one sweep alone would send them one after another.
         for outbound_id in climbed.outbound:
             enqueue_send(services.redis, outbound_id)
-    requeued_in = sum(enqueue_inbound(services.redis, i) for i in inbound_ids)
-    requeued_out = sum(enqueue_send(services.redis, i) for i in outbound_ids if i not in campaign)
-    requeued_out += enqueue_batches(services.redis, sorted(campaign))
+    # The rows decide what is owed; Redis is asked only whether a job for each is really on its way.
+    in_flight = InFlight.read(services.redis)
+    requeued_in = sum(enqueue_inbound(services.redis, i, in_flight) for i in inbound_ids)
+    requeued_out = sum(enqueue_send(services.redis, i, in_flight=in_flight) for i in outbound_ids if i not in campaign)
+    unbatched = campaign - batched_rows(services.redis, in_flight)
+    requeued_out += enqueue_batches(services.redis, sorted(unbatched), in_flight)
     counts = {
         "inbound": requeued_in,
         "outbound": requeued_out,

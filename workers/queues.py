@@ -11,7 +11,7 @@ from pathlib import Path
 from redis import Redis
 from rq import Queue, Retry, Worker
 from rq.exceptions import DuplicateJobError, NoSuchJobError
-from rq.job import Job, JobStatus
+from rq.job import Job
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry, clean_registries
 from rq.scheduler import RQScheduler
 
@@ -21,6 +21,7 @@ INBOUND = "hotline-inbound"  # inbound messages to turn into tasks
 OUTBOUND = "hotline-outbound"  # SMS and calls to hand to the gateway
 CHECKINS = "hotline-checkins"  # check-in SMS and calls, in batches: behind task and feedback SMS
 BATCH = 500  # check-in rows per batch job
+BATCH_PREFIX = "batch-"  # + first-last-count-round: a batch job's id
 MAINTENANCE = "hotline-maintenance"  # the sweeper, the check-in tick and other periodic work
 # In priority order: a worker empties one before the next. The sweeper and the check-in tick come before campaign
 # batches, so a long campaign never holds up escalations, reminders or visits.
@@ -33,52 +34,112 @@ SCHEDULER_SLACK_SECONDS = 60  # a scheduled job this late was dropped by a dead 
 # this many seconds left and no scheduler behind it was taken by a worker that died before its scheduler started.
 ORPHAN_LOCK_TTL = 50
 FAILURE_TTL = 86400  # keep a failed job a day for inspection; the sweeper works from the database anyway
-_FINAL_STATES = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
+
+
+class InFlight:
+    """The jobs Redis really has on their way, read in one snapshot: waiting in a queue's list, waiting their time
+    in a scheduled registry (and not overdue), or being executed under a live heartbeat.
+
+    A job's hash alone proves nothing. A worker that pops a job and dies before starting it leaves the hash saying
+    `queued` while the id sits in no list; RQ keeps its intermediate-queue net only for workers of one queue, and
+    ours listen on four. Only a list, a registry's future score or a heartbeat says that work will happen.
+    """
+
+    def __init__(self, job_ids: frozenset[str]) -> None:
+        self.job_ids = job_ids
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self.job_ids
+
+    @classmethod
+    def read(cls, redis: Redis, queue_names: tuple[str, ...] = ALL_QUEUES) -> InFlight:
+        """Everything on its way in these queues, read in one transaction (one consistent moment)."""
+        now = datetime.now(UTC).timestamp()
+        with redis.pipeline(transaction=True) as pipe:
+            for name in queue_names:
+                pipe.lrange(Queue(name, connection=redis).key, 0, -1)
+                # Started: one entry per execution, `job_id:execution_id`, scored by when its heartbeat lapses.
+                pipe.zrangebyscore(StartedJobRegistry(name, connection=redis).key, f"({now}", "+inf")
+                # Scheduled: scored by when it is due; one long overdue lost its scheduler (it died).
+                pipe.zrangebyscore(_scheduled_key(redis, name), now - SCHEDULER_SLACK_SECONDS, "+inf")
+            replies = pipe.execute()
+        ids: set[str] = set()
+        for waiting, started, scheduled in zip(replies[0::3], replies[1::3], replies[2::3], strict=True):
+            ids.update(_text(job_id) for job_id in waiting)
+            ids.update(_text(entry).split(":", 1)[0] for entry in started)
+            ids.update(_text(job_id) for job_id in scheduled)
+        return cls(frozenset(ids))
+
+    @classmethod
+    def read_one(cls, redis: Redis, queue_name: str, job_id: str) -> InFlight:
+        """The same, for one job: its position in the list (LPOS), not the whole list."""
+        now = datetime.now(UTC).timestamp()
+        queue = Queue(queue_name, connection=redis)
+        with redis.pipeline(transaction=True) as pipe:
+            pipe.lpos(queue.key, job_id)
+            pipe.zrangebyscore(StartedJobRegistry(queue_name, connection=redis).key, f"({now}", "+inf")
+            pipe.zscore(_scheduled_key(redis, queue_name), job_id)
+            position, started, due = pipe.execute()
+        live = position is not None
+        live = live or any(_text(entry).split(":", 1)[0] == job_id for entry in started)
+        live = live or (due is not None and float(due) >= now - SCHEDULER_SLACK_SECONDS)
+        return cls(frozenset({job_id} if live else ()))
+
+
+def _scheduled_key(redis: Redis, queue_name: str) -> str:
+    return ScheduledJobRegistry(queue_name, connection=redis).key  # type: ignore[no-untyped-call]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _enqueue_once(
-    redis: Redis, queue_name: str, func: str, job_id: str, *args: object, delay: timedelta | None = None
+    redis: Redis,
+    queue_name: str,
+    func: str,
+    job_id: str,
+    *args: object,
+    delay: timedelta | None = None,
+    in_flight: InFlight | None = None,
 ) -> bool:
-    """Enqueue `func(*args)` under `job_id` unless that job is already waiting, scheduled or running.
+    """Enqueue `func(*args)` under `job_id` unless that job is really on its way (see `InFlight`).
+
+    A job of that id that is not on its way (failed, popped by a worker that died, started by one whose heartbeat
+    lapsed, scheduled by a scheduler that died) is replaced. Every job is idempotent, so the rare replacement of a
+    job a worker popped a moment ago and is about to start runs it twice and changes nothing the second time.
 
     Args:
         delay: Run it no sooner than this from now (a worker started with its scheduler moves it on time).
+        in_flight: A snapshot the caller read once for many calls (the sweeper); read for this job if not given.
 
     Returns:
-        True if a job was enqueued or requeued, False if one was already on its way.
+        True if a job was enqueued or replaced, False if one was already on its way.
     """
     queue = Queue(queue_name, connection=redis)
-    try:
-        # result_ttl=0: a finished job leaves no trace, so the same id can be used again; the job is idempotent.
-        if delay is None:
-            queue.enqueue_call(
-                func, args=args, job_id=job_id, unique=True, result_ttl=0, retry=RETRY, failure_ttl=FAILURE_TTL
-            )
-        else:
-            queue.enqueue_in(
-                delay, func, *args, job_id=job_id, unique=True, result_ttl=0, retry=RETRY, failure_ttl=FAILURE_TTL
-            )
-        return True
-    except DuplicateJobError:
+    for attempt in range(2):
         try:
-            job = Job.fetch(job_id, connection=redis)
-        except NoSuchJobError:
-            return False  # it finished (results are not kept) between our two calls: nothing to do
-        status = job.get_status(refresh=True)
-        if status in _FINAL_STATES:
-            job.requeue()
+            # result_ttl=0: a finished job leaves no trace, so the same id can be used again.
+            if delay is None:
+                queue.enqueue_call(
+                    func, args=args, job_id=job_id, unique=True, result_ttl=0, retry=RETRY, failure_ttl=FAILURE_TTL
+                )
+            else:
+                queue.enqueue_in(
+                    delay, func, *args, job_id=job_id, unique=True, result_ttl=0, retry=RETRY, failure_ttl=FAILURE_TTL
+                )
             return True
-        if status == JobStatus.SCHEDULED and _overdue(queue, job):
-            # Its retry time is long past and no scheduler moved it: RQ's scheduler process died. Run it now.
-            ScheduledJobRegistry(queue=queue).remove(job)  # type: ignore[no-untyped-call]
-            queue.enqueue_job(job)
-            return True
-        return False
-
-
-def _overdue(queue: Queue, job: Job) -> bool:
-    when = ScheduledJobRegistry(queue=queue).get_scheduled_time(job)  # type: ignore[no-untyped-call]
-    return when is not None and (datetime.now(UTC) - when).total_seconds() > SCHEDULER_SLACK_SECONDS
+        except DuplicateJobError:
+            # The second time, another caller replaced it between our delete and our enqueue: it is on its way.
+            if attempt or job_id in (in_flight or InFlight.read_one(redis, queue_name, job_id)):
+                return False
+            try:
+                stale = Job.fetch(job_id, connection=redis)
+            except NoSuchJobError:
+                continue  # it finished (results are not kept) between our two calls: enqueue it afresh
+            log.warning("job %s was %s but on its way nowhere; queued again", job_id, stale.get_status(refresh=False))
+            stale.delete(remove_from_queue=False)  # and from its registries, so nothing retries it behind us
+    return False
 
 
 def release_abandoned_jobs(redis: Redis) -> None:
@@ -170,9 +231,10 @@ def process_alive(pid: int) -> bool:
         return True
 
 
-def enqueue_inbound(redis: Redis, message_id: int) -> bool:
+def enqueue_inbound(redis: Redis, message_id: int, in_flight: InFlight | None = None) -> bool:
     """Queue the processing of one stored inbound message."""
-    return _enqueue_once(redis, INBOUND, "workers.jobs.process_inbound_sms", f"inbound-{message_id}", message_id)
+    job_id = f"inbound-{message_id}"
+    return _enqueue_once(redis, INBOUND, "workers.jobs.process_inbound_sms", job_id, message_id, in_flight=in_flight)
 
 
 def enqueue_inbound_many(redis: Redis, message_ids: list[int]) -> None:
@@ -197,9 +259,14 @@ def enqueue_inbound_many(redis: Redis, message_ids: list[int]) -> None:
         pipe.execute()
 
 
-def enqueue_send(redis: Redis, outbound_id: int, delay: timedelta | None = None) -> bool:
+def enqueue_send(
+    redis: Redis, outbound_id: int, delay: timedelta | None = None, in_flight: InFlight | None = None
+) -> bool:
     """Queue handing one stored outbound SMS to the gateway, after `delay` if given."""
-    return _enqueue_once(redis, OUTBOUND, "workers.jobs.send_sms", f"send-{outbound_id}", outbound_id, delay=delay)
+    job_id = f"send-{outbound_id}"
+    return _enqueue_once(
+        redis, OUTBOUND, "workers.jobs.send_sms", job_id, outbound_id, delay=delay, in_flight=in_flight
+    )
 
 
 def enqueue_sweep(redis: Redis) -> bool:
@@ -207,22 +274,39 @@ def enqueue_sweep(redis: Redis) -> bool:
     return _enqueue_once(redis, MAINTENANCE, "workers.jobs.sweep", "sweep")
 
 
-def enqueue_batch(redis: Redis, outbound_ids: list[int], delay: timedelta | None = None, round_: int = 0) -> bool:
+def enqueue_batch(
+    redis: Redis,
+    outbound_ids: list[int],
+    delay: timedelta | None = None,
+    round_: int = 0,
+    in_flight: InFlight | None = None,
+) -> bool:
     """Queue handing a batch of stored check-in SMS and calls to the gateway, after `delay` if given.
 
     Args:
         round_: A batch queuing the rest of itself passes its next round, so the job id differs from its own.
     """
-    job_id = f"batch-{outbound_ids[0]}-{outbound_ids[-1]}-{len(outbound_ids)}-{round_}"
-    return _enqueue_once(redis, CHECKINS, "workers.checkin_jobs.send_batch", job_id, outbound_ids, round_, delay=delay)
+    job_id = f"{BATCH_PREFIX}{outbound_ids[0]}-{outbound_ids[-1]}-{len(outbound_ids)}-{round_}"
+    func = "workers.checkin_jobs.send_batch"
+    return _enqueue_once(redis, CHECKINS, func, job_id, outbound_ids, round_, delay=delay, in_flight=in_flight)
 
 
-def enqueue_batches(redis: Redis, outbound_ids: list[int]) -> int:
+def batched_rows(redis: Redis, in_flight: InFlight) -> set[int]:
+    """The outbound rows that batches on their way will hand to the gateway (read from the batches' own args)."""
+    batch_ids = sorted(job_id for job_id in in_flight.job_ids if job_id.startswith(BATCH_PREFIX))
+    rows: set[int] = set()
+    for job in Job.fetch_many(batch_ids, connection=redis):
+        if job is not None and job.args:
+            rows.update(job.args[0])
+    return rows
+
+
+def enqueue_batches(redis: Redis, outbound_ids: list[int], in_flight: InFlight | None = None) -> int:
     """Queue check-in SMS and calls for the gateway, `BATCH` to a job. Returns how many rows were queued."""
     queued = 0
     for start in range(0, len(outbound_ids), BATCH):
         chunk = outbound_ids[start : start + BATCH]
-        queued += len(chunk) if enqueue_batch(redis, chunk) else 0
+        queued += len(chunk) if enqueue_batch(redis, chunk, in_flight=in_flight) else 0
     return queued
 
 
