@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from redis import Redis
+from rq import Queue
 from sqlalchemy import create_engine, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -27,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from dispatch.models import OutboundMessage
 from hotline.embedded_redis import EmbeddedRedis
 from tests.twilio_standin import TwilioStandIn
-from workers.queues import enqueue_send
+from workers.queues import INBOUND, OUTBOUND, enqueue_send
 
 ACCOUNT_SID = "AC" + "c" * 32
 AUTH_TOKEN = "chaos-auth-token-0123456789abcdef"
@@ -145,6 +146,7 @@ class Cluster:
         self.workers = [Child(f"worker{i}", ["worker"], logs / f"worker{i}.log") for i in range(workers)]
         self.scheduler = Child("scheduler", ["scheduler"], logs / "scheduler.log")
         self.redis_held = False
+        self.popped = 0  # jobs taken off the queues by workers that died before starting them
         self._stop = threading.Event()
         self._keeper: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -217,6 +219,36 @@ class Cluster:
         with self._lock:
             self.redis.restart()
             self.redis_held = False
+
+    def pop_and_kill(self, child: Child, most: int = 20, wait: float = 5.0) -> int:
+        """A worker that takes jobs and dies before starting them: every worker is paused (SIGSTOP) until jobs
+        wait (at most `wait` seconds), `child`'s share is taken off the queues as a worker takes a job (LPOP,
+        inbound first), and `child` is SIGKILLed. Their hashes still say `queued`, from no list.
+
+        Returns:
+            How many jobs it took with it.
+        """
+        taken = 0
+        with self._lock:
+            paused = [worker for worker in self.workers if worker.alive()]
+            for worker in paused:
+                os.killpg(worker.process.pid, signal.SIGSTOP)  # type: ignore[union-attr]
+            try:
+                with Redis.from_url(self.redis.url, socket_timeout=2) as redis:
+                    keys = [Queue(name, connection=redis).key for name in (INBOUND, OUTBOUND)]
+                    deadline = time.monotonic() + wait
+                    while sum(int(redis.llen(key)) for key in keys) < most and time.monotonic() < deadline:
+                        time.sleep(0.05)
+                    for key in keys:
+                        while taken < most and redis.lpop(key) is not None:
+                            taken += 1
+            finally:
+                child.kill()  # SIGKILL ends a stopped process too
+                for worker in paused:
+                    if worker is not child and worker.alive():
+                        os.killpg(worker.process.pid, signal.SIGCONT)  # type: ignore[union-attr]
+        self.popped += taken
+        return taken
 
     def send_jobs_again(self) -> None:
         """Queue a send job again for every outbound SMS decided so far: a job delivered twice must send nothing."""

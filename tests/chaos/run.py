@@ -31,6 +31,7 @@ class Plan:
     web_restarted_at: float = 0.50  # SIGKILL, started again
     redis_wiped_at: float = 0.75  # SIGKILL, its data deleted: the sweeper rebuilds the work from the database
     jobs_twice_at: float = 0.85  # every SMS decided so far is queued for sending again, as RQ may run a job twice
+    popped_and_killed_at: float = 0.80  # a worker takes jobs and is SIGKILLed before starting them (after the wipe)
     settle_seconds: float = 150.0
 
 
@@ -46,6 +47,7 @@ class Report:
     settle_seconds: float
     faults: list[str] = field(default_factory=list)
     twilio: dict[str, int] = field(default_factory=dict)
+    popped: int = 0  # jobs taken off the queues by a worker SIGKILLed before starting them
 
     @property
     def lost(self) -> int:
@@ -62,7 +64,7 @@ class Report:
         answers = ", ".join(f"{status or 'no answer'}: {n}" for status, n in sorted(self.tally.answers.items()))
         return [
             f"deliveries={self.tally.deliveries} ({answers}); not acknowledged within 30 s: {len(self.tally.given_up)}",
-            f"faults: {'; '.join(self.faults)}",
+            f"faults: {'; '.join(self.faults)}; jobs taken by a worker that died before starting them: {self.popped}",
             f"twilio stand-in: created={self.twilio['created']} refused (429/500)={self.twilio['refused']} "
             f"answered after the gateway's timeout={self.twilio['late']}",
             f"settled {'in' if self.settled else 'NOT within'} {self.settle_seconds:.0f} s after the last message",
@@ -100,9 +102,10 @@ def run(plan: Plan, root: Path, database_url: str, echo: Callable[[str], None] =
         finally:
             cluster.stop()
         findings = verify(engine, sms, tally.acknowledged, twilio.accepted)
+        popped = cluster.popped
         stats = {"created": sum(twilio.accepted.values()), "refused": twilio.refused, "late": twilio.late}
     engine.dispose()
-    return Report(plan, tally, findings, settled, settle_seconds, faults, stats)
+    return Report(plan, tally, findings, settled, settle_seconds, faults, stats, popped)
 
 
 def _inject(
@@ -116,6 +119,11 @@ def _inject(
         (plan.web_restarted_at * plan.seconds, "web SIGKILLed and restarted", cluster.restart_web),
         (plan.redis_wiped_at * plan.seconds, "redis SIGKILLed and wiped", lambda: cluster.kill_redis(wipe=True)),
         (plan.jobs_twice_at * plan.seconds, "every send job so far queued again", cluster.send_jobs_again),
+        (
+            plan.popped_and_killed_at * plan.seconds,
+            "a worker took jobs and was SIGKILLed before starting them",
+            lambda: echo(f"  ({cluster.pop_and_kill(cluster.workers[0])} jobs taken)"),
+        ),
     ]
     at, turn = plan.kill_worker_every, 0
     while at < plan.seconds:
