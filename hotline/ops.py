@@ -3,7 +3,8 @@
 `/healthz` touches nothing: a load balancer or a test polling it learns only that the web server listens.
 
 `/readyz` answers 200 when the database answers, Redis answers, the database is at the Alembic head this code
-ships, and the RQ queues hold at most `HOTLINE_READY_QUEUE_LIMIT` waiting jobs together; else 503. Each check runs
+ships, the RQ queues hold at most `HOTLINE_READY_QUEUE_LIMIT` waiting jobs together, and no inbound message stored
+over `HOTLINE_READY_INBOUND_SECONDS` ago is still unprocessed; else 503. Each check runs
 in the threadpool under a deadline (READY_TIMEOUT); a check still stuck from an earlier probe is reported as a
 timeout at once rather than started again, so probes never pile up threads. The body names each check and its
 state, and never a URL or an exception's message (they may hold a host, a user or a password).
@@ -23,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from typing import Any
 
@@ -58,9 +59,11 @@ from dispatch.models import (
     StaffRole,
     Task,
     TaskEvent,
+    utcnow,
 )
 from hotline.api.common import token_only
 from hotline.services import Services
+from workers.jobs import SWEEP_GRACE_SECONDS
 from workers.queues import ALL_QUEUES
 
 log = logging.getLogger(__name__)
@@ -123,20 +126,32 @@ def _bounded(session: Session, milliseconds: int) -> None:
         session.execute(text(f"SET LOCAL statement_timeout = {int(milliseconds)}"))
 
 
-def check_database(services: Services) -> tuple[str, str]:
-    """(database state, migrations state)."""
+def check_database(services: Services) -> tuple[str, str, str]:
+    """(database state, migrations state, inbound state)."""
+    limit = services.settings.ready_inbound_seconds
     try:
         with services.readonly() as session:
             _bounded(session, STATEMENT_TIMEOUT_MS)
             session.execute(text("SELECT 1"))
             current = frozenset(MigrationContext.configure(session.connection()).get_current_heads())
+            stalled = unprocessed_since(session, utcnow() - timedelta(seconds=limit))
     except SQLAlchemyError as exc:
-        return f"down: {type(exc).__name__}", "unknown"
+        return f"down: {type(exc).__name__}", "unknown", "unknown"
+    # A message answered 200 and still unprocessed this long after: the workers are stuck or down, or its job was
+    # lost and the sweeper is not running. The sweeper queues lost work again after SWEEP_GRACE_SECONDS, so a
+    # healthy hotline never gets here, even at 09:00.
+    inbound = "ok"
     wanted = code_heads()
     if current == wanted:
-        return "ok", "ok"
+        return "ok", "ok", inbound
     at = ",".join(sorted(current)) or "none"
-    return "ok", f"not at head: database {at}, code {','.join(sorted(wanted))}"
+    return "ok", f"not at head: database {at}, code {','.join(sorted(wanted))}", inbound
+
+
+def unprocessed_since(session: Session, cutoff: datetime) -> int:
+    """Inbound messages stored before `cutoff` and not yet processed (ix_inbound_messages_unprocessed)."""
+    older = InboundMessage.processed_at.is_(None), InboundMessage.received_at < cutoff
+    return int(session.scalar(select(func.count()).select_from(InboundMessage).where(*older)) or 0)
 
 
 def queued_jobs(redis: Redis) -> int:
@@ -168,13 +183,15 @@ async def readyz(request: Request) -> Response:
     guard: _Guarded = request.app.state.ops.guard
     database = await guard.run("database", lambda: "|".join(check_database(services)))
     redis = await guard.run("redis", lambda: "|".join(check_redis(services)))
-    db_state, _, migrations = database.partition("|")
+    db_state, _, rest = database.partition("|")
+    migrations, _, inbound = rest.partition("|")
     redis_state, _, queues = redis.partition("|")
     checks = {
         "database": db_state,
         "redis": redis_state,
         "migrations": migrations or "unknown",
         "queues": queues or "unknown",
+        "inbound": inbound or "unknown",
     }
     ready = all(state == "ok" or state.startswith("ok:") for state in checks.values())
     if not ready:
@@ -229,6 +246,7 @@ class HotlineCollector:
             unprocessed = session.scalar(
                 select(func.count()).select_from(InboundMessage).where(InboundMessage.processed_at.is_(None))
             )
+            owed = self._owed(session, utcnow())
             outbound = session.execute(  # ix_outbound_messages_status (status, created_at)
                 select(OutboundMessage.kind, OutboundMessage.status, func.count())
                 .where(OutboundMessage.status.in_(list(OutboundStatus)), OutboundMessage.created_at >= since)
@@ -256,6 +274,7 @@ class HotlineCollector:
         metrics.append(family)
         metrics.append(GaugeMetricFamily("hotline_inbound_unprocessed", "Inbound messages stored and not yet processed",
                                          value=unprocessed or 0))  # fmt: skip
+        metrics.extend(owed)
         family = GaugeMetricFamily("hotline_outbound_messages_today",
                                    "Outbound SMS and calls decided since local midnight, by kind and status",
                                    labels=["kind", "status"])  # fmt: skip
@@ -267,6 +286,43 @@ class HotlineCollector:
         return metrics
 
     @staticmethod
+    def _owed(session: Session, now: datetime) -> list[Metric]:
+        """Work past the sweeper's grace: what it queues again, and how old the oldest is. Bulk traffic (check-ins,
+        notices) waits its turn behind the rate limit for hours on a big day; task and feedback SMS should not."""
+        cutoff = now - timedelta(seconds=SWEEP_GRACE_SECONDS)
+        inbound_count, inbound_oldest = session.execute(
+            select(func.count(), func.min(InboundMessage.received_at)).where(
+                InboundMessage.processed_at.is_(None), InboundMessage.received_at < cutoff
+            )
+        ).one()
+        bulk = OutboundMessage.checkin_id.is_not(None) | OutboundMessage.notice_id.is_not(None)
+        outbound = session.execute(  # ix_outbound_messages_status (status, created_at)
+            select(bulk, func.count(), func.min(OutboundMessage.created_at))
+            .where(OutboundMessage.status == OutboundStatus.PENDING, OutboundMessage.created_at < cutoff)
+            .group_by(bulk)
+        ).all()
+        grace = f"{SWEEP_GRACE_SECONDS} s"
+        inbound = GaugeMetricFamily("hotline_inbound_unprocessed_overdue",
+                                    f"Inbound messages stored over {grace} ago and not yet processed",
+                                    value=inbound_count or 0)  # fmt: skip
+        inbound_age = GaugeMetricFamily("hotline_inbound_unprocessed_oldest_age_seconds",
+                                        "Age of the oldest inbound message not yet processed (0: none)",
+                                        value=_age(now, inbound_oldest))  # fmt: skip
+        pending = GaugeMetricFamily("hotline_outbound_pending_overdue",
+                                    f"Outbound SMS and calls decided over {grace} ago and not yet handed to the "
+                                    "gateway, by traffic (task: task and feedback SMS; bulk: check-ins, notices)",
+                                    labels=["traffic"])  # fmt: skip
+        pending_age = GaugeMetricFamily("hotline_outbound_pending_oldest_age_seconds",
+                                        "Age of the oldest outbound SMS or call not yet handed to the gateway, "
+                                        "by traffic (0: none)", labels=["traffic"])  # fmt: skip
+        found = {bool(is_bulk): (n, oldest) for is_bulk, n, oldest in outbound}
+        for traffic, is_bulk in (("task", False), ("bulk", True)):
+            n, oldest = found.get(is_bulk, (0, None))
+            pending.add_metric([traffic], n)
+            pending_age.add_metric([traffic], _age(now, oldest))
+        return [inbound, inbound_age, pending, pending_age]
+
+    @staticmethod
     def _task_metrics(rows: Iterable[Any], now: datetime, escalations: int) -> list[Metric]:
         labels = ["status", "priority", "rung"]
         count = GaugeMetricFamily("hotline_open_tasks", "Open tasks by status, priority and ladder rung", labels=labels)
@@ -276,8 +332,7 @@ class HotlineCollector:
             key = [str(status), str(priority), str(rung)]
             count.add_metric(key, n)
             if oldest is not None:
-                oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
-                age.add_metric(key, max(0.0, (now - oldest).total_seconds()))
+                age.add_metric(key, _age(now, oldest))
         climbed = CounterMetricFamily("hotline_task_escalations", "Ladder rungs climbed by tasks (escalated events)",
                                       value=escalations)  # fmt: skip
         return [count, age, climbed]
@@ -329,6 +384,13 @@ class HotlineCollector:
             for registry_name in registries:
                 kept.add_metric([name, registry_name], int(next(sizes)))
         return [depth, kept]
+
+
+def _age(now: datetime, then: datetime | None) -> float:
+    if then is None:
+        return 0.0
+    then = then if then.tzinfo else then.replace(tzinfo=UTC)
+    return max(0.0, (now - then).total_seconds())
 
 
 class OpsMetrics:

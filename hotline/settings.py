@@ -79,6 +79,7 @@ class Settings:
     clock_start: tuple[float, float] | None = None  # (real epoch, simulated epoch) the fast clock counts from
     log_format: Literal["text", "json"] = "text"  # every process's log lines: text, or JSON lines
     ready_queue_limit: int = 10000  # /readyz answers 503 with more jobs than this waiting in all queues together
+    ready_inbound_seconds: int = 120  # /readyz answers 503 while a message stored this long ago is unprocessed
 
     @property
     def embedded_redis(self) -> bool:
@@ -178,6 +179,9 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     queue_limit = text("HOTLINE_READY_QUEUE_LIMIT", "10000") or "10000"
     if not queue_limit.isdigit() or not 1 <= int(queue_limit) <= 10_000_000:
         raise SettingsError("HOTLINE_READY_QUEUE_LIMIT", "must be a whole number of queued jobs from 1 to 10000000")
+    inbound_limit = text("HOTLINE_READY_INBOUND_SECONDS", "120") or "120"
+    if not inbound_limit.isdigit() or not 10 <= int(inbound_limit) <= 86400:
+        raise SettingsError("HOTLINE_READY_INBOUND_SECONDS", "must be a whole number of seconds from 10 to 86400")
 
     tz_name = text("HOTLINE_TIMEZONE", "Asia/Shanghai") or "Asia/Shanghai"
     try:
@@ -278,6 +282,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         clock_start=clock_start,
         log_format=log_format,  # type: ignore[arg-type]  # checked above
         ready_queue_limit=int(queue_limit),
+        ready_inbound_seconds=int(inbound_limit),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -13,18 +14,19 @@ import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from starlette.testclient import TestClient
 
-from dispatch import ladder
+from dispatch import ladder, outbox
 from dispatch.db import alembic_config
-from dispatch.models import OutboundMessage, StaffRole, utcnow
+from dispatch.models import InboundMessage, OutboundMessage, StaffRole, utcnow
 from dispatch.tokens import create_token, revoke_token
 from hotline import ops
 from hotline.app import create_app
 from hotline.services import Services
 from hotline.settings import Settings, load_settings
 from tests.conftest import (
+    HOTLINE_NUMBER,
     LIAISON_PHONE,
     PHONES,
     PUBLIC_URL,
@@ -92,7 +94,7 @@ def test_healthz_says_only_that_the_process_is_up_and_readyz_says_what_is_down(b
         ready = client.get("/readyz")
     assert ready.status_code == 503
     checks = {"database": "down: DatabaseError", "redis": "down: ConnectionError", "migrations": "unknown",
-              "queues": "unknown"}  # fmt: skip
+              "queues": "unknown", "inbound": "unknown"}  # fmt: skip
     assert ready.json() == {"status": "not ready", "checks": checks}
     assert "s3cret" not in ready.text and "127.0.0.1" not in ready.text
 
@@ -101,7 +103,7 @@ def test_readyz_is_ready_when_everything_answers_and_the_database_is_at_head(cli
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json() == {"status": "ready", "checks": {"database": "ok", "redis": "ok", "migrations": "ok",
-                                                          "queues": "ok: 0 queued"}}  # fmt: skip
+                                                          "queues": "ok: 0 queued", "inbound": "ok"}}  # fmt: skip
 
 
 def test_readyz_refuses_a_database_behind_the_code(client: TestClient, services: Services) -> None:
@@ -128,6 +130,34 @@ def test_readyz_refuses_queues_backed_up_past_the_limit(settings: Settings, serv
         with TestClient(create_app(limited, replace(services, settings=limited)), base_url=PUBLIC_URL) as client:
             ready = client.get("/readyz")
         assert (ready.status_code, ready.json()["checks"]["queues"]) == (status, queues)
+
+
+def stored_unprocessed(services: Services, seconds_ago: float) -> int:
+    """An inbound message stored `seconds_ago` and never processed: its job was lost, or no worker runs."""
+    with services.sessions.begin() as session:
+        message = InboundMessage(
+            provider_sid="SM" + uuid.uuid4().hex,
+            from_phone=RESIDENT_PHONE,
+            to_phone=HOTLINE_NUMBER,
+            body="发烧了",
+            received_at=utcnow() - timedelta(seconds=seconds_ago),
+        )
+        session.add(message)
+        session.flush()
+        return message.id
+
+
+def test_readyz_refuses_a_message_left_unprocessed_past_the_limit(client: TestClient, services: Services) -> None:
+    stored_unprocessed(services, seconds_ago=60)  # waiting its turn: fine
+    ready = client.get("/readyz")
+    assert (ready.status_code, ready.json()["checks"]["inbound"]) == (200, "ok")
+    old = stored_unprocessed(services, seconds_ago=121)
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["inbound"] == "stalled: 1 stored over 120 s ago not processed"
+    with services.sessions.begin() as session:
+        session.execute(update(InboundMessage).where(InboundMessage.id == old).values(processed_at=utcnow()))
+    assert client.get("/readyz").status_code == 200
 
 
 @pytest.fixture
@@ -186,6 +216,8 @@ def test_metrics_count_messages_tasks_climbs_queues_and_webhook_time(client: Tes
 
     assert value(samples, "hotline_inbound_messages_today", channel="sms", outcome="task_created") == 1
     assert value(samples, "hotline_inbound_unprocessed") == 0
+    assert value(samples, "hotline_inbound_unprocessed_overdue") == 0
+    assert value(samples, "hotline_inbound_unprocessed_oldest_age_seconds") == 0
     with services.readonly() as session:
         rows = session.execute(select(OutboundMessage.kind, OutboundMessage.status, func.count())
                                .group_by(OutboundMessage.kind, OutboundMessage.status)).all()  # fmt: skip
@@ -274,3 +306,21 @@ def test_readiness_probes_at_once_share_one_check_and_both_hear_its_answer() -> 
 
     assert asyncio.run(two_probes()) == ["ok", "ok"]
     assert len(calls) == 1
+
+
+def test_metrics_show_work_left_past_the_sweepers_grace(client: TestClient, services: Services) -> None:
+    bearer = tokens(services)["admin"]
+    stored_unprocessed(services, seconds_ago=5)  # within the grace: not yet owed
+    stored_unprocessed(services, seconds_ago=300)
+    with services.sessions.begin() as session:
+        for key, ago in (("task", 30), ("fresh", 1)):
+            row = outbox.queue_sms(session, dedupe_key=key, to_phone=LIAISON_PHONE, body="请回电")
+            assert row is not None
+            row.created_at = utcnow() - timedelta(seconds=ago)
+    _, samples = scrape(client, bearer)
+    assert value(samples, "hotline_inbound_unprocessed") == 2
+    assert value(samples, "hotline_inbound_unprocessed_overdue") == 1
+    assert 300 <= value(samples, "hotline_inbound_unprocessed_oldest_age_seconds") < 400
+    assert value(samples, "hotline_outbound_pending_overdue", traffic="task") == 1
+    assert value(samples, "hotline_outbound_pending_overdue", traffic="bulk") == 0
+    assert 30 <= value(samples, "hotline_outbound_pending_oldest_age_seconds", traffic="task") < 130
