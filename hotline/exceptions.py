@@ -14,3 +14,12 @@ class SettingsError(Exception):
 
 class EmbeddedRedisError(Exception):
     """The private redis-server could not be found or started."""
+
+
+class UnstorableJson(Exception):
+    """A JSON body holds text no database can store (a lone surrogate, a NUL). `field` names where."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(message)

@@ -135,3 +135,52 @@ def test_run_takes_an_sms_to_the_liaison_and_stops_cleanly(data_dir: Path) -> No
     assert "Traceback" not in healthy_log, healthy_log
     run_log = (data_dir / "run.log").read_text()
     assert "13912345678" not in run_log and "13800138000" not in run_log  # no full number in any log line
+
+
+def private_modes(data_dir: Path) -> dict[str, str]:
+    """Every folder and file under `data_dir` (itself included) whose group or others have any bit, with its mode."""
+    paths = [data_dir, *data_dir.rglob("*")]
+    return {str(p.relative_to(data_dir)): oct(p.lstat().st_mode & 0o777) for p in paths if p.lstat().st_mode & 0o077}
+
+
+def test_run_under_umask_000_keeps_the_data_dir_and_every_file_in_it_to_its_owner(data_dir: Path) -> None:
+    """A shell with umask 000, and files left 0666 by an older install: `hotline run` tightens them at start, and
+    what it creates (the SQLite -wal and -shm, redis-server's AOF) is 0600 in a 0700 folder."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_", "REDIS_", "DATABASE_"))}
+    env.update({"HOTLINE_DATA_DIR": str(data_dir), "HOTLINE_PUBLIC_URL": f"http://127.0.0.1:{port}"})
+    old = os.umask(0)
+    try:  # an install made before, under umask 000: a 0777 folder, a database others can read (checked below)
+        assert hotline(env, "liaisons", "add", "--name", "张敏", "--phone", "13912345678").returncode == 0
+        added = hotline(
+            env, "residents", "add", "--name", "梁阿姨", "--phone", "13800138000", "--liaison", "13912345678"
+        )
+        assert added.returncode == 0, added.stderr
+    finally:
+        os.umask(old)
+    before = private_modes(data_dir)
+    assert before["."] == "0o777" and before["hotline.sqlite3"] in ("0o644", "0o666"), before
+
+    log_path = data_dir.parent / "run.log"  # outside the folder under test
+    with open(log_path, "wb") as log:
+        run = subprocess.Popen([sys.executable, "-m", "hotline", "run", "--port", str(port)], env=env, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True, umask=0)  # fmt: skip
+    try:
+        deadline = time.monotonic() + DEADLINE
+        sent = hotline(env, "simulate-sms", "--from", "13800138000", "想买点米和菜")
+        while not sent.stdout.startswith("200 SM"):
+            assert run.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, "hotline run did not take the SMS:\n" + log_path.read_text()
+            time.sleep(0.2)
+            sent = hotline(env, "simulate-sms", "--from", "13800138000", "想买点米和菜")
+        wait_for_liaison_sms(env, 1, deadline)  # stored, processed, and the liaison's SMS written: WAL and AOF used
+        names = {p.name for p in data_dir.rglob("*")}
+        assert {"hotline.sqlite3-wal", "hotline.sqlite3-shm"} <= names, names
+        assert any(".aof" in name for name in names), names
+        assert private_modes(data_dir) == {}
+        assert oct(data_dir.stat().st_mode & 0o777) == "0o700"
+    finally:
+        run.send_signal(signal.SIGINT)
+        code = run.wait(60)
+    assert code == 0, log_path.read_text()
+    assert private_modes(data_dir) == {}

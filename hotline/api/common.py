@@ -6,7 +6,8 @@ sending a request with a staff member's authority: there is no CSRF to defend ag
 Every error is JSON, `{"error": "…"}`: 400 for a malformed query or JSON body, 401 without a live token, 403 for
 a role that may not do this, 404 for anything missing or outside the token's scope (the same answer), 405 for a
 wrong method, 409 for an action the object's state refuses, 413 for a body over 64 KiB, 415 for a body that is
-not JSON, 422 for a body whose fields are missing, unknown or of the wrong type or value.
+not JSON, 422 for a body whose fields are missing, unknown or of the wrong type or value, or hold text no database
+can store (a lone surrogate such as "\\ud800", or a NUL): that one names the field in `problems`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 from dispatch.exceptions import DispatchError, InvalidAction, NotFound
 from dispatch.models import ApiToken, StaffRole
 from dispatch.tokens import needs_touch, touch_token, verify_token
+from hotline.json_text import unstorable_text
 from hotline.services import Services
 
 log = logging.getLogger(__name__)
@@ -243,25 +245,11 @@ async def json_body(request: Request, allowed: set[str], *, optional: bool = Fal
         raise ApiError(400, f"the body is not valid JSON{where}") from None
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object")
-    if _has_nul(data):
-        raise ApiError(422, "text must not contain NUL characters (\\u0000)")
+    bad = unstorable_text(data)
+    if bad is not None:
+        problem = {"field": bad.field, "code": bad.code, "message": bad.message}
+        raise ApiError(422, bad.message, {"problems": [problem]})
     return Body(data, allowed)
-
-
-def _has_nul(value: Any) -> bool:
-    """True if any string in a parsed JSON value holds U+0000, which PostgreSQL cannot store in text. A loop, not
-    recursion: the JSON may be nested as deep as the parser allowed."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            stack += [*item.keys(), *item.values()]
-        elif isinstance(item, list):
-            stack += item
-    return False
 
 
 class Body:

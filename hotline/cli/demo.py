@@ -16,6 +16,7 @@ from dispatch.models import Resident, StaffRole, StaffUser
 from dispatch.register.demo import generate_demo_register
 from dispatch.staff import add_user, set_password
 from hotline.cli.base import embedded_redis, main, settings_or_exit, voice_script_or_exit, write_sessions
+from hotline.private_files import keep_private
 
 MARKER = ".hotline-demo"  # only a folder with this file in it is ever wiped by --reset
 DEMO_USER = "demo"
@@ -78,6 +79,7 @@ def demo(data_dir: Path, host: str, port: int, residents: int, fast_clock: float
 
     data_dir = data_dir.expanduser().resolve()
     _prepare(data_dir, reset)
+    keep_private(data_dir)
     _environment(data_dir, host, port, fast_clock)
     settings = settings_or_exit()
     voice_script_or_exit(settings)

@@ -22,6 +22,7 @@ from hotline.cli.base import (
 )
 from hotline.embedded_redis import EmbeddedRedis
 from hotline.logs import configure_logging
+from hotline.private_files import keep_private
 from hotline.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -126,6 +127,7 @@ def run(host: str, port: int) -> None:
     """Run everything on one machine: Redis (if embedded), the web server, a worker and the scheduler."""
     settings = settings_or_exit()
     configure_logging("supervisor", settings.log_format)  # the children set up their own, from the same settings
+    keep_private(settings.data_dir)
     voice_script_or_exit(settings)
     with embedded_redis(settings) as server:
         migrate(settings)

@@ -19,6 +19,8 @@ from dispatch.phones import mask_phone
 from dispatch.staff import household_scope
 from hotline.console.auth import Endpoint, staff_only
 from hotline.console.render import CONSOLE_TEXTS, language_of, page
+from hotline.exceptions import UnstorableJson
+from hotline.json_text import unstorable_text
 from hotline.services import Services
 from hotline.simulator import phones
 from hotline.simulator.twiml import Call, CallOver, InvalidTwiml, Step
@@ -28,14 +30,18 @@ MAX_SMS = 1600  # Twilio's longest message body
 
 
 def local_only(endpoint: Endpoint) -> Endpoint:
-    """Refuse (404) when the hotline talks to Twilio: the simulator must never play real people's phones."""
+    """Refuse (404) when the hotline talks to Twilio: the simulator must never play real people's phones. A body
+    with text no database can store is a 400 here, for every simulator route."""
 
     @wraps(endpoint)
     async def guarded(request: Request) -> Response:
         if request.app.state.services.settings.gateway != "local":
             language = request.app.state.services.settings.language
             return PlainTextResponse(CONSOLE_TEXTS.render("sim_refused", language), status_code=404)
-        return await endpoint(request)
+        try:
+            return await endpoint(request)
+        except UnstorableJson as exc:
+            return _bad(exc.message)
 
     guarded.staff_roles = getattr(endpoint, "staff_roles", ())  # type: ignore[attr-defined]
     return guarded
@@ -46,10 +52,15 @@ def _bad(message: str, status: int = 400) -> JSONResponse:
 
 
 async def _body(request: Request) -> dict[str, Any]:
+    """The JSON object posted ({} if none). Raises UnstorableJson (a 400, from `local_only`) for text no
+    database can store, before any of it reaches a query."""
     try:
         data = await request.json()
     except ValueError:
         return {}
+    bad = unstorable_text(data)
+    if bad is not None:
+        raise UnstorableJson(bad.field, bad.message)
     return data if isinstance(data, dict) else {}
 
 
