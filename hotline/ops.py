@@ -140,7 +140,7 @@ def check_database(services: Services) -> tuple[str, str, str]:
     # A message answered 200 and still unprocessed this long after: the workers are stuck or down, or its job was
     # lost and the sweeper is not running. The sweeper queues lost work again after SWEEP_GRACE_SECONDS, so a
     # healthy hotline never gets here, even at 09:00.
-    inbound = "ok"
+    inbound = f"stalled: {stalled} stored over {limit} s ago not processed" if stalled else "ok"
     wanted = code_heads()
     if current == wanted:
         return "ok", "ok", inbound
