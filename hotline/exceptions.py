@@ -14,3 +14,12 @@ class SettingsError(Exception):
 
 class EmbeddedRedisError(Exception):
     """The private redis-server could not be found or started."""
+
+
+class VoicemailUnavailable(Exception):
+    """A voicemail in scope that cannot be played now: `status` to answer, `text` the catalog key that says why."""
+
+    def __init__(self, status: int, text: str) -> None:
+        self.status = status
+        self.text = text
+        super().__init__(text)
