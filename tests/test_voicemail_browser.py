@@ -101,7 +101,9 @@ def test_a_voicemail_left_in_the_simulator_plays_on_the_task_page(server: str, s
             player = page.locator("#voicemails audio")
             expect(player).to_have_count(1)
             expect(page.locator("#voicemails figcaption")).to_contain_text("的电话留言")
-            assert player.get_attribute("src", timeout=STEP_MS) == f"/tasks/{task.id}/voicemails/{task.source_message_id}"
+            assert (
+                player.get_attribute("src", timeout=STEP_MS) == f"/tasks/{task.id}/voicemails/{task.source_message_id}"
+            )
             # Press play (muted, as a page may play without a gesture), then wait, bounded, for the audio to load.
             player.evaluate("audio => { audio.muted = true; audio.play().catch(() => {}); }")
             page.wait_for_function(

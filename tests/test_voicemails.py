@@ -294,8 +294,8 @@ def test_the_twilio_gateway_reads_twilios_answers_to_a_recording_fetch(standin: 
     standin.fail_next = [503]
     with pytest.raises(GatewayTemporaryError):
         twilio_gateway(standin).open_recording(url)
-    assert [r.basic_auth for r in standin.requests] == [(ACCOUNT_SID, TEST_AUTH_TOKEN), (ACCOUNT_SID, "wrong"),
-                                                        (ACCOUNT_SID, TEST_AUTH_TOKEN), (ACCOUNT_SID, TEST_AUTH_TOKEN)]  # fmt: skip
+    ours = (ACCOUNT_SID, TEST_AUTH_TOKEN)
+    assert [r.basic_auth for r in standin.requests] == [ours, (ACCOUNT_SID, "wrong"), ours, ours]
 
 
 def test_the_stand_in_refuses_a_recording_without_credentials(standin: TwilioStandIn) -> None:
