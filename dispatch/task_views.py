@@ -23,6 +23,7 @@ from dispatch.models import (
     TaskStatus,
 )
 from dispatch.task_actions import OPEN, scoped_task
+from dispatch.voicemails import Voicemail, task_voicemails
 
 TASK_PAGE = 100
 
@@ -83,6 +84,7 @@ class TaskDetail:
     offer_deadline: datetime | None
     accepted_at: datetime | None
     history: list[HistoryItem] = field(default_factory=list)
+    voicemails: list[Voicemail] = field(default_factory=list)  # recordings callers left, for staff to hear
 
     @property
     def open(self) -> bool:
@@ -98,6 +100,9 @@ class TaskDetail:
             "offer_deadline": self.offer_deadline.isoformat() if self.offer_deadline else None,
             "accepted_at": self.accepted_at.isoformat() if self.accepted_at else None,
             "history": [item.as_dict() for item in self.history],
+            "voicemails": [
+                {"message_id": v.message_id, "received_at": v.received_at.isoformat()} for v in self.voicemails
+            ],
         }
 
 
@@ -181,6 +186,7 @@ def task_detail(session: Session, task_id: int, where: ColumnElement[bool]) -> T
         offer_deadline=task.offer_deadline,
         accepted_at=task.accepted_at,
         history=history,
+        voicemails=task_voicemails(session, task),
     )
 
 

@@ -23,3 +23,12 @@ class UnstorableJson(Exception):
         self.field = field
         self.message = message
         super().__init__(message)
+
+
+class VoicemailUnavailable(Exception):
+    """A voicemail in scope that cannot be played now: `status` to answer, `text` the catalog key that says why."""
+
+    def __init__(self, status: int, text: str) -> None:
+        self.status = status
+        self.text = text
+        super().__init__(text)

@@ -90,7 +90,12 @@ def build_gateway(settings: Settings, sessions: sessionmaker[Session]) -> Gatewa
             messaging_service_sid=settings.twilio_messaging_service_sid,
             api_base_url=settings.twilio_api_base_url,
         )
-    return LocalGateway(sessions, from_ref=settings.twilio_from_number or "local")
+    return LocalGateway(
+        sessions,
+        from_ref=settings.twilio_from_number or "local",
+        recordings=settings.data_dir / "recordings",
+        api_base_url=settings.twilio_api_base_url,
+    )
 
 
 @dataclass(frozen=True)

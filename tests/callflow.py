@@ -117,9 +117,10 @@ class CallFlow:
     def no_answer(self, status: str = "no-answer") -> CallFlow:
         return self._go(self.call_state.no_answer(status))
 
-    def leave_message(self, seconds: int = 20) -> CallFlow:
+    def leave_message(self, seconds: int = 20, recording_url: str | None = None) -> CallFlow:
+        """Speak after the beep; Twilio posts `recording_url` (by default one of an account at api.twilio.com)."""
         recording_sid = "RE" + uuid.uuid4().hex
-        url = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{recording_sid}"
+        url = recording_url or f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{recording_sid}"
         return self._go(self.call_state.record(seconds, url, recording_sid))
 
     def say_nothing_after_beep(self) -> CallFlow:

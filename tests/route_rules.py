@@ -19,18 +19,19 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import func, inspect, select, table
+from sqlalchemy import func, inspect, select, table, update
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from dispatch import register
-from dispatch.models import StaffRole, Task
+from dispatch.models import InboundMessage, StaffRole, Task
 from dispatch.phones import national_format
 from dispatch.tokens import create_token, revoke_token
 from hotline.services import Services
 from hotline.simulator.phones import CallStore
 from hotline.simulator.twiml import Call
 from tests.conftest import HOTLINE_NUMBER, post_signed, run_worker, sms_params
+from workers.gateways.local import LocalGateway
 
 ALL_ROLES = frozenset(StaffRole)
 Body = Callable[["Target"], dict[str, Any]]
@@ -113,6 +114,7 @@ RULES: dict[str, Rule] = {
     "GET /board": console("list"),
     "GET /tasks": console("list"),
     "GET /tasks/{task_id:id}": console("task"),
+    "GET /tasks/{task_id:id}/voicemails/{message_id:id}": console("task"),
     "POST /tasks/{task_id:id}/assign": console("task", lambda t: {"liaison_id": str(t.liaison)}),
     "POST /tasks/{task_id:id}/note": console("task", lambda t: {"text": "门口放着"}),
     "POST /tasks/{task_id:id}/close": console("task", lambda t: {"note": "办好了"}),
@@ -172,6 +174,7 @@ RULES: dict[str, Rule] = {
     "GET /api/v1/board": api("list"),
     "GET /api/v1/tasks": api("list"),
     "GET /api/v1/tasks/{id}": api("task"),
+    "GET /api/v1/tasks/{id}/voicemails/{message_id}": api("task"),
     "POST /api/v1/tasks/{id}/assign": api("task", lambda t: {"liaison_id": t.liaison}),
     "POST /api/v1/tasks/{id}/note": api("task", lambda t: {"text": "门口放着"}),
     "POST /api/v1/tasks/{id}/close": api("task", lambda t: {"note": "办好了"}),
@@ -234,6 +237,7 @@ class Target:
     liaison: int
     grid: str
     sid: str
+    voicemail: int = 999_999  # the message on the task that carries its voicemail
     words: tuple[str, ...] = ()  # what shows this target: names, numbers, texts
 
     @property
@@ -247,6 +251,7 @@ def fill(key: str, rule: Rule, t: Target) -> tuple[str, str, dict[str, Any] | No
     ids = {"task": t.task, "resident": t.resident, "notice": t.notice}
     path = re.sub(r"\{(task_id|resident_id|notice_id)(:id)?\}", lambda m: str(ids[m.group(1)[:-3]]), path)
     path = path.replace("{id}", str(ids.get(rule.names, t.task))).replace("{sid}", t.sid)
+    path = re.sub(r"\{message_id(:id)?\}", str(t.voicemail), path)
     query = rule.query(t) if rule.query else ""
     return method, path + (f"?{query}" if query else ""), rule.body(t) if rule.body else None
 
@@ -328,11 +333,26 @@ def build_world(client: TestClient, services: Services) -> World:
             task = session.scalar(select(Task.id).where(Task.resident_id == resident.id))
             found_liaison = register.find_liaison_by_phone(session, liaison_phone)
         assert task is not None and found_liaison is not None
+        voicemail = leave_voicemail(services, task)
         words = (name, liaison, asked, notice, *phone_forms(phone), *phone_forms(liaison_phone))
         targets[key] = Target(task=task, resident=resident.id, notice=sent.json()["notice"]["id"], phone=phone,
-                              liaison=found_liaison.id, grid=grid, sid=call.sid, words=words)  # fmt: skip
+                              liaison=found_liaison.id, grid=grid, sid=call.sid, voicemail=voicemail,
+                              words=words)  # fmt: skip
     targets["missing"] = MISSING
     return World(targets, tokens)
+
+
+def leave_voicemail(services: Services, task_id: int) -> int:
+    """Give the task's own message a voicemail the local gateway keeps, as if it had been a call; its id."""
+    gateway = services.gateway
+    assert isinstance(gateway, LocalGateway)
+    _, url = gateway.make_recording(1)
+    with services.sessions.begin() as session:
+        task = session.get(Task, task_id)
+        assert task is not None and task.source_message_id is not None
+        session.execute(update(InboundMessage).where(InboundMessage.id == task.source_message_id)
+                        .values(recording_url=url))  # fmt: skip
+        return task.source_message_id
 
 
 def random_secret() -> str:

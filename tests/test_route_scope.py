@@ -77,14 +77,14 @@ def test_a_grid_leader_in_the_console_reaches_only_their_grid(
     csrf = sign_in(client, "leader1")
     checked = check_scope(client, services, world, ("console", "simulator"), "mine", ["grid2", "other"],
                           **{"X-CSRF-Token": csrf})  # fmt: skip
-    assert checked == 31  # every console and simulator route but sign-out, CSV import and the audit log
+    assert checked == 32  # every console and simulator route but sign-out, CSV import and the audit log
 
 
 def test_a_token_reaches_only_its_community_or_grid(client: TestClient, services: Services, world: World) -> None:
     for token, inside, outside in (("clerk_b", "other", ["mine", "grid2"]), ("leader", "mine", ["grid2", "other"])):
         checked = check_scope(client, services, world, ("api",), inside, outside,
                               Authorization=f"Bearer {world.tokens[token]}")  # fmt: skip
-        assert checked == 21  # every API route but the audit log (admins only)
+        assert checked == 22  # every API route but the audit log (admins only)
 
 
 def test_the_api_refuses_a_missing_wrong_or_revoked_token_on_every_route(
@@ -102,7 +102,7 @@ def test_the_api_refuses_a_missing_wrong_or_revoked_token_on_every_route(
         "revoked": {"Authorization": f"Bearer {world.tokens['revoked']}"},
     }
     routes: list[tuple[str, Rule]] = [(k, r) for k, r in RULES.items() if r.kind == "api"]
-    assert len(routes) == 22
+    assert len(routes) == 23
     target: Target = world.targets["mine"]
     for key, rule in routes:
         before = row_counts(services)

@@ -26,7 +26,9 @@ class RecordedRequest:
 
 @dataclass
 class TwilioStandIn:
-    """Answers Messages.json and Calls.json like Twilio; `fail_next` makes the next answers errors."""
+    """Answers Messages.json and Calls.json like Twilio; `fail_next` makes the next answers errors. Serves the
+    `recordings` it holds as Twilio serves recording media: only with the account's credentials (401 without),
+    404 for a recording it does not have."""
 
     requests: list[RecordedRequest] = field(default_factory=list)
     # HTTP statuses to answer with, in order; or (status, Twilio error code) pairs, e.g. (400, 21211)
@@ -35,18 +37,15 @@ class TwilioStandIn:
     # Per recipient ("To"): (status, Twilio error code) answers, in order, before it is accepted
     fail_for: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     hang_next: int = 0  # answer this many requests only after the client has given up
+    recordings: dict[str, bytes] = field(default_factory=dict)  # RecordingSid: its MP3
+    credentials: tuple[str, str] | None = None  # (account SID, auth token) recordings need; None: any
     base_url: str = ""
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
 
     async def _create(self, request: Request) -> Response:
         form = {k: str(v) for k, v in (await request.form()).items()}
-        auth = request.headers.get("authorization", "")
-        basic = None
-        if auth.startswith("Basic "):
-            user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
-            basic = (user, password)
-        self.requests.append(RecordedRequest(request.method, request.url.path, form, basic))
+        self.requests.append(RecordedRequest(request.method, request.url.path, form, _basic_auth(request)))
         if self.hang_next:
             self.hang_next -= 1
             await asyncio.sleep(3)
@@ -59,11 +58,30 @@ class TwilioStandIn:
         payload: dict[str, Any] = {"sid": sid, "status": "queued", "to": form.get("To"), "body": form.get("Body")}
         return JSONResponse(payload, status_code=201)
 
+    async def _recording(self, request: Request) -> Response:
+        basic = _basic_auth(request)
+        self.requests.append(RecordedRequest(request.method, request.url.path, {}, basic))
+        if basic is None or (self.credentials is not None and basic != self.credentials):
+            return JSONResponse({"code": 20003, "message": "Authenticate", "status": 401}, 401,
+                                headers={"WWW-Authenticate": 'Basic realm="Twilio API"'})  # fmt: skip
+        if self.hang_next:
+            self.hang_next -= 1
+            await asyncio.sleep(3)
+        if self.fail_next:
+            status, code = _status_and_code(self.fail_next.pop(0), self.fail_code)
+            return JSONResponse({"code": code, "message": "stand-in error", "status": status}, status)
+        audio = self.recordings.get(request.path_params["recording"])
+        if audio is None:
+            return JSONResponse({"code": 20404, "message": "The requested resource was not found", "status": 404}, 404)
+        kind = "audio/mpeg" if request.path_params["format"] == "mp3" else "audio/x-wav"
+        return Response(audio, media_type=kind)
+
     def __enter__(self) -> TwilioStandIn:
         app = Starlette(
             routes=[
                 Route("/2010-04-01/Accounts/{sid}/Messages.json", self._create, methods=["POST"]),
                 Route("/2010-04-01/Accounts/{sid}/Calls.json", self._create, methods=["POST"]),
+                Route("/2010-04-01/Accounts/{sid}/Recordings/{recording}.{format:str}", self._recording),
             ]
         )
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
@@ -79,6 +97,14 @@ class TwilioStandIn:
         assert self._server is not None and self._thread is not None
         self._server.should_exit = True
         self._thread.join(10)
+
+
+def _basic_auth(request: Request) -> tuple[str, str] | None:
+    auth = request.headers.get("authorization", "")
+    if not auth.startswith("Basic "):
+        return None
+    user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+    return user, password
 
 
 def _status_and_code(failure: int | tuple[int, int], fail_code: int | None) -> tuple[int, int]:

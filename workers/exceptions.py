@@ -22,3 +22,11 @@ class GatewayRejectedError(GatewayError):
 
 class GatewayAmbiguousError(GatewayError):
     """The request may or may not have been accepted (a timeout after sending). Never resend blindly."""
+
+
+class RecordingRefusedError(GatewayError):
+    """A recording URL not under our own account at the provider's API: never fetched (it could aim anywhere)."""
+
+
+class RecordingMissingError(GatewayError):
+    """The provider has no such recording (deleted, or never made): it will not come back."""

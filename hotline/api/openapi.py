@@ -30,6 +30,7 @@ ERRORS = {
     "413": "The body is over 64 KiB.",
     "415": "The body is not application/json.",
     "422": "A field is missing, unknown, or of the wrong type or value.",
+    "502": "The phone provider could not be reached, or refused the hotline (the message says what to do).",
 }
 
 
@@ -37,11 +38,17 @@ def _json(schema: Json) -> Json:
     return {"content": {"application/json": {"schema": schema}}}
 
 
+def _audio(schema: Json) -> Json:
+    return {"content": {"audio/mpeg": {"schema": schema}, "audio/wav": {"schema": schema}}}
+
+
 def query(name: str, schema: Json, description: str) -> Json:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
 ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1, "maximum": 999_999_999}}
+MESSAGE_ID = {**ID, "name": "message_id", "description": "A voicemail's message_id, from the task's voicemails."}
+AUDIO = {"type": "string", "contentMediaType": "audio/*"}
 INT = {"type": "integer", "minimum": 0}
 QUERY_ID = {"type": "integer", "minimum": 1, "maximum": MAX_QUERY_INT}
 OFFSET = {**INT, "maximum": MAX_QUERY_INT, "default": 0}
@@ -69,7 +76,7 @@ def op(
         "operationId": "",
         "parameters": list(params),
         "responses": {
-            "200": {"description": "Done.", **_json(result)},
+            "200": {"description": "Done.", **(_audio(result) if result is AUDIO else _json(result))},
             **{code: {"description": ERRORS[code], **_json(ref("Error"))} for code in codes},
         },
     }
@@ -134,6 +141,19 @@ PATHS: Json = {
             params=(ID,),
             errors="404",
         )
+    },
+    "/tasks/{id}/voicemails/{message_id}": {
+        "get": {
+            **op(
+                "A voicemail's audio, fetched from the phone provider for this token; each listen is audited.",
+                "tasks",
+                AUDIO,
+                params=(ID, MESSAGE_ID),
+                errors="404 502",
+            ),
+            "description": "The audio (audio/mpeg from Twilio; audio/wav from the local gateway). A recording the "
+            "provider no longer has is a 404 that says so; a provider that does not answer, a 502.",
+        }
     },
     "/tasks/{id}/assign": _action(
         "Offer the task to a liaison (who takes it by SMS); the liaison who had it is told.",

@@ -52,7 +52,11 @@ HISTORY_ITEM = obj(at=TIME, kind={"enum": ["event", "outbound", "inbound", "call
 TASK_DETAIL = {"allOf": [ref("Task"), obj(
     description=STRING, household_id=nullable(INT), resident_id=nullable(INT), assignee_id=nullable(INT),
     offer_deadline=nullable(TIME), accepted_at=nullable(TIME), history=array(ref("HistoryItem")),
+    voicemails=array(ref("Voicemail")),
 )]}  # fmt: skip
+VOICEMAIL = obj(message_id=INT, received_at=TIME, audio_url={
+    "type": "string", "format": "uri", "description": "The hotline's URL for the audio (GET with the same token).",
+})  # fmt: skip
 COVERAGE_ROW = obj(community=STRING, grid=STRING, **dict.fromkeys(COLUMNS, INT), known_percent=NUMBER)
 RESIDENT_DAY = obj(resident_id=INT, name=STRING, community=STRING, grid=STRING, standing=STRING, slot=STRING,
                    rung=INT, visit_task_id=nullable(INT))  # fmt: skip
@@ -130,6 +134,7 @@ SCHEMAS: Json = {
     "Task": TASK,
     "HistoryItem": HISTORY_ITEM,
     "TaskDetail": TASK_DETAIL,
+    "Voicemail": VOICEMAIL,
     "TaskActionResult": obj(task=ref("TaskDetail"), messages_decided=INT),
     "Liaison": LIAISON,
     "ResidentRow": RESIDENT_ROW,

@@ -22,9 +22,22 @@ from dispatch.checkins.report import Coverage, coverage
 from dispatch.models import ApiToken, TaskCategory
 from dispatch.staff import household_scope
 from dispatch.task_views import TaskFilter, list_tasks, task_detail, task_statuses
-from hotline.api.common import Body, Query, json_body, ok, path_id, services_of, token_of, token_only
+from hotline.api.common import (
+    ApiError,
+    Body,
+    Query,
+    json_body,
+    ok,
+    path_id,
+    services_of,
+    token_of,
+    token_only,
+)
+from hotline.console.render import CONSOLE_TEXTS
+from hotline.exceptions import VoicemailUnavailable
 from hotline.handover import send_decided
 from hotline.services import Services
+from hotline.voicemail_audio import audio_response, open_voicemail
 
 PAGE_LIMIT = 500
 ATTENTION = ("not_reached", "unwell", "visit_pending")
@@ -96,7 +109,29 @@ async def task(request: Request) -> Response:
             audit.record(session, token, "view", "task", task_id, at=services.clock())
             return detail
 
-    return ok(await run_in_threadpool(load))
+    return ok(with_links(services, await run_in_threadpool(load)))
+
+
+def with_links(services: Services, detail: dict[str, Any]) -> dict[str, Any]:
+    """The task as JSON, each voicemail with the hotline's URL for its audio (never the provider's)."""
+    for voicemail in detail["voicemails"]:
+        path = f"/api/v1/tasks/{detail['id']}/voicemails/{voicemail['message_id']}"
+        voicemail["audio_url"] = services.settings.callback_url(path)
+    return detail
+
+
+@token_only()
+async def task_voicemail(request: Request) -> Response:
+    """A voicemail left on the task: its audio, fetched from the provider for this token; each listen is audited."""
+    Query(request, set())
+    task_id = path_id(request, "id", "task")
+    message_id = path_id(request, "message_id", "voicemail")
+    services, token = services_of(request), token_of(request)
+    try:
+        media = await open_voicemail(services, token, household_scope(token), task_id, message_id)
+    except VoicemailUnavailable as exc:
+        raise ApiError(exc.status, CONSOLE_TEXTS.render(exc.text, services.settings.language)) from None
+    return audio_response(media)
 
 
 @token_only()
@@ -133,7 +168,7 @@ def _action(name: str, fields: set[str], act: Act, *, optional: bool = False) ->
         def run() -> tuple[list[int], dict[str, Any]]:
             with services.sessions.begin() as session:
                 outbound = act(session, services, task_id, token, body)
-                return outbound, task_detail(session, task_id, household_scope(token)).as_dict()
+                return outbound, with_links(services, task_detail(session, task_id, household_scope(token)).as_dict())
 
         outbound, detail = await run_in_threadpool(run)
         await send_decided(services, outbound)
@@ -179,6 +214,7 @@ ROUTES: list[BaseRoute] = [
     Route("/board", board),
     Route("/tasks", tasks),
     Route("/tasks/{id}", task),
+    Route("/tasks/{id}/voicemails/{message_id}", task_voicemail),
     Route("/tasks/{id}/assign", _action("assign", {"liaison_id"}, _assign), methods=["POST"]),
     Route("/tasks/{id}/note", _action("note", {"text"}, _note), methods=["POST"]),
     Route("/tasks/{id}/close", _action("close", {"note"}, _close, optional=True), methods=["POST"]),

@@ -21,8 +21,10 @@ from dispatch.task_views import TASK_PAGE, TaskFilter, list_tasks, task_detail, 
 from hotline.console.auth import staff_only
 from hotline.console.params import as_id
 from hotline.console.render import page
+from hotline.exceptions import VoicemailUnavailable
 from hotline.handover import send_decided
 from hotline.services import Services
+from hotline.voicemail_audio import audio_response, open_voicemail
 
 EVENT_KINDS = ("created", "offered", "accepted", "done", "declined", "note", "escalated", "flagged", "assigned",
                "cancelled", "triaged")  # fmt: skip
@@ -102,6 +104,21 @@ async def task_page(request: Request) -> Response:
     return await _detail_page(request, request.path_params["task_id"])
 
 
+@staff_only()
+async def task_voicemail(request: Request) -> Response:
+    """A voicemail left on the task, fetched from the provider for this staff member; each listen is audited."""
+    services: Services = request.app.state.services
+    user: StaffUser = request.state.user
+    task_id: int = request.path_params["task_id"]
+    try:
+        media = await open_voicemail(services, user, household_scope(user), task_id, request.path_params["message_id"])
+    except NotFound:
+        return page(request, "not_found.html", user, status_code=404)
+    except VoicemailUnavailable as exc:
+        return page(request, "voicemail_error.html", user, status_code=exc.status, reason=exc.text, task_id=task_id)
+    return audio_response(media)
+
+
 Action = Callable[[Session, Services, int, StaffUser, dict[str, str]], list[int]]
 
 
@@ -164,6 +181,7 @@ def _triage(session: Session, services: Services, task_id: int, user: StaffUser,
 ROUTES: list[BaseRoute] = [
     Route("/tasks", task_list),
     Route("/tasks/{task_id:id}", task_page),
+    Route("/tasks/{task_id:id}/voicemails/{message_id:id}", task_voicemail),
     *(Route(f"/tasks/{{task_id:id}}/{name}", _action(name, act), methods=["POST"])
       for name, act in (("assign", _assign), ("note", _note), ("close", _close), ("cancel", _cancel),
                         ("triage", _triage))),

@@ -33,9 +33,10 @@ from dispatch.models import (
 )
 from hotline.services import Services
 from hotline.simulator.twiml import Call, Step
+from workers.gateways.local import LOCAL_ACCOUNT_SID
 from workers.gateways.twilio import SIGNATURE_HEADER
 
-ACCOUNT_SID = "AC" + "0" * 32  # the local account: requests carry one, as Twilio's do
+ACCOUNT_SID = LOCAL_ACCOUNT_SID  # the local account: requests carry one, as Twilio's do
 LOCAL_HOTLINE_NUMBER = "+8657100000000"  # our number, when TWILIO_FROM_NUMBER is unset
 RINGING_MINUTES = 30  # a placed call not answered within this (simulated) time no longer rings
 CALL_TTL_SECONDS = 3600

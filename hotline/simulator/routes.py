@@ -6,7 +6,6 @@ A staff member plays only phones in their part of the register (`household_scope
 from __future__ import annotations
 
 import logging
-import uuid
 from functools import wraps
 from typing import Any
 
@@ -24,6 +23,7 @@ from hotline.json_text import unstorable_text
 from hotline.services import Services
 from hotline.simulator import phones
 from hotline.simulator.twiml import Call, CallOver, InvalidTwiml, Step
+from workers.gateways.local import LocalGateway
 
 log = logging.getLogger(__name__)
 MAX_SMS = 1600  # Twilio's longest message body
@@ -153,6 +153,13 @@ async def send_sms(request: Request) -> Response:
     return JSONResponse({"status": status}, status_code=200 if status == 200 else 502)
 
 
+def _voicemail(services: Services, seconds: int) -> tuple[str, str]:
+    """A short tone kept by the local gateway as what the caller said, so staff can press play on it."""
+    gateway = services.gateway
+    assert isinstance(gateway, LocalGateway)  # local_only: the simulator never runs beside Twilio
+    return gateway.make_recording(seconds)
+
+
 async def _drive(request: Request, call: Call, step: Step | None) -> Response:
     services: Services = request.app.state.services
     webhooks: phones.Webhooks = request.app.state.simulator
@@ -214,8 +221,7 @@ async def _move(request: Request, data: dict[str, Any], call: Call | None) -> Re
             seconds = data.get("seconds", 10)
             if not isinstance(seconds, int) or not 1 <= seconds <= 600:
                 return _bad("seconds: a whole number from 1 to 600")
-            recording_sid = "RE" + uuid.uuid4().hex
-            url = f"https://api.twilio.com/2010-04-01/Accounts/{phones.ACCOUNT_SID}/Recordings/{recording_sid}"
+            recording_sid, url = await run_in_threadpool(_voicemail, request.app.state.services, seconds)
             step = call.record(seconds, url, recording_sid)
         elif what == "record_nothing":
             step = call.record_nothing()

@@ -1,12 +1,17 @@
-"""One interface for sending SMS and placing calls: Twilio in production, the local outbox elsewhere."""
+"""One interface for sending SMS, placing calls and fetching voicemails: Twilio in production, the local outbox
+elsewhere."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
+from workers.gateways.recordings import RecordingMedia
+
 
 class Gateway(Protocol):
-    """Sends SMS and places calls. Implementations raise `workers.exceptions.GatewayError` subclasses."""
+    """Sends SMS, places calls and opens voicemail recordings.
+
+    Implementations raise `workers.exceptions.GatewayError` subclasses."""
 
     name: str
 
@@ -30,4 +35,20 @@ class Gateway(Protocol):
 
         With `machine_detection`, Twilio tells the TwiML request and the status callback whether a person or a
         machine answered (AnsweredBy)."""
+        ...
+
+    def open_recording(self, recording_url: str) -> RecordingMedia:
+        """Open a voicemail's audio, with our account's credentials, for staff to hear.
+
+        Args:
+            recording_url: The RecordingUrl Twilio posted, as stored.
+
+        Returns:
+            The audio, open: read its chunks, then close it.
+
+        Raises:
+            RecordingRefusedError: The URL is not a recording of our account under our API base; nothing fetched.
+            RecordingMissingError: The provider has no such recording.
+            GatewayError: The provider could not be reached, or refused us.
+        """
         ...

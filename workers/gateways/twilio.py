@@ -15,7 +15,13 @@ from twilio.rest import Client
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from dispatch.outbox import provider_error
-from workers.exceptions import GatewayAmbiguousError, GatewayRejectedError, GatewayTemporaryError
+from workers.exceptions import (
+    GatewayAmbiguousError,
+    GatewayRejectedError,
+    GatewayTemporaryError,
+    RecordingMissingError,
+)
+from workers.gateways.recordings import CHUNK, RecordingMedia, recording_path, recording_sid_of
 
 # The twilio client logs request bodies (numbers, texts) at DEBUG: keep them out of our logs.
 logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
@@ -42,9 +48,12 @@ class TwilioGateway:
             raise ValueError("TwilioGateway needs a from number or a messaging service SID")
         self._from_number = from_number
         self._messaging_service_sid = messaging_service_sid
-        self._client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
+        self._http = TwilioHttpClient(timeout=timeout)
+        self._client = Client(account_sid, auth_token, http_client=self._http)
         # Pointing the API domain elsewhere is how tests reach a local stand-in of Twilio's REST API.
         self._client.api.base_url = api_base_url
+        self._account_sid, self._auth = account_sid, (account_sid, auth_token)
+        self._api_base_url, self._timeout = api_base_url, timeout
 
     def send_sms(self, to: str, body: str, *, status_callback: str | None = None) -> str:
         """Create one Message. A messaging service, when set, wins over the from number."""
@@ -70,6 +79,37 @@ class TwilioGateway:
         with _translated_errors():
             call = self._client.calls.create(to=to, from_=self._from_number, url=twiml_url, **extra)
         return str(call.sid)
+
+    def open_recording(self, recording_url: str) -> RecordingMedia:
+        """GET the recording's MP3 from our own account, with its credentials, and hand the audio on as it comes.
+
+        Only the recording SID is taken from `recording_url` (see `recordings.recording_sid_of`). The twilio
+        client's `request` reads every answer as text, which would corrupt audio, so the bytes come through the
+        same pooled HTTP session it uses, streamed.
+        """
+        sid = recording_sid_of(recording_url, api_base_url=self._api_base_url, account_sid=self._account_sid)
+        url = recording_path(self._api_base_url, self._account_sid, sid) + ".mp3"
+        session = self._http.session or requests.Session()
+        with _translated_errors():
+            # Twilio may redirect to its storage; requests drops the credentials when the host changes.
+            response = session.get(url, auth=self._auth, stream=True, timeout=self._timeout)
+        if response.status_code == 404:
+            response.close()
+            raise RecordingMissingError(f"twilio has no recording {sid[-6:]}", status=404)
+        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if response.status_code != 200 or not content_type.startswith("audio/"):
+            response.close()
+            status = response.status_code
+            error = GatewayTemporaryError if status == 429 or status >= 500 else GatewayRejectedError
+            raise error(f"twilio answered {status} ({content_type or 'no type'}) for recording {sid[-6:]}",
+                        status=status)  # fmt: skip
+        length = response.headers.get("content-length", "")
+        return RecordingMedia(
+            content_type=content_type,
+            size=int(length) if length.isascii() and length.isdigit() else None,
+            chunks=response.iter_content(CHUNK),
+            close=response.close,
+        )
 
 
 @contextlib.contextmanager

@@ -1,0 +1,89 @@
+"""Playing a voicemail to staff, for the console and the API alike: the scope, the gateway's fetch, the audit
+entry, and the audio streamed back. The browser only ever sees the hotline's own URL."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from sqlalchemy import ColumnElement
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import StreamingResponse
+
+from dispatch import audit
+from dispatch.audit import Actor
+from dispatch.voicemails import voicemail_url
+from hotline.exceptions import VoicemailUnavailable
+from hotline.services import Services
+from workers.exceptions import GatewayError, RecordingMissingError, RecordingRefusedError
+from workers.gateways.recordings import RecordingMedia
+
+log = logging.getLogger(__name__)
+
+
+async def open_voicemail(
+    services: Services, actor: Actor, where: ColumnElement[bool], task_id: int, message_id: int
+) -> RecordingMedia:
+    """Open one voicemail of a task in scope at the provider, and record in the audit log who listened.
+
+    Args:
+        services: The app's services.
+        actor: The staff account or API token listening.
+        where: Their scope (`dispatch.staff.household_scope`).
+        task_id: The task.
+        message_id: The message on it that carries the recording.
+
+    Returns:
+        The audio, open; `audio_response` streams and closes it.
+
+    Raises:
+        NotFound: No such task or voicemail, or not in scope.
+        VoicemailUnavailable: The URL is not our account's (refused, and logged), the recording is gone, or the
+            provider cannot be reached.
+    """
+
+    def stored_url() -> str:
+        with services.readonly() as session:
+            return voicemail_url(session, task_id, message_id, where)
+
+    url = await run_in_threadpool(stored_url)
+    where_from = f"task {task_id} message {message_id}"
+    try:
+        media = await run_in_threadpool(services.gateway.open_recording, url)
+    except RecordingRefusedError as exc:
+        # A stored URL aimed elsewhere: never fetched. The message names its host only, not its path or secrets.
+        log.warning("voicemail refused: %s: %s", where_from, exc)
+        raise VoicemailUnavailable(404, "voicemail_refused") from None
+    except RecordingMissingError:
+        log.info("voicemail gone at the provider: %s", where_from)
+        raise VoicemailUnavailable(404, "voicemail_gone") from None
+    except (GatewayError, OSError) as exc:
+        log.warning("voicemail not fetched: %s: %s", where_from, exc)
+        raise VoicemailUnavailable(502, "voicemail_unreachable") from None
+
+    def record() -> None:
+        with services.sessions.begin() as session:
+            audit.record(session, actor, "listen", "task", task_id, detail=f"voicemail message:{message_id}",
+                         at=services.clock())  # fmt: skip
+
+    try:
+        await run_in_threadpool(record)
+    except BaseException:
+        media.close()  # no audio leaves without its audit entry
+        raise
+    return media
+
+
+def audio_response(media: RecordingMedia) -> StreamingResponse:
+    """Stream the audio as it arrives from the provider; never cached, since a voicemail may hold health details."""
+    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    if media.size is not None:
+        headers["Content-Length"] = str(media.size)
+    return StreamingResponse(_chunks(media), media_type=media.content_type, headers=headers)
+
+
+def _chunks(media: RecordingMedia) -> Iterator[bytes]:
+    try:
+        yield from media.chunks
+    finally:
+        media.close()

@@ -1,0 +1,121 @@
+"""A voicemail end to end in a real browser (Playwright driving Debian's Chromium) against the app served by
+uvicorn, with the local gateway: a resident calls through the phone simulator and leaves a voicemail nobody
+answered, a real worker makes the call-back task, and staff open the task and press play."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from dispatch import audit
+from hotline.app import create_app
+from hotline.services import Services
+from hotline.settings import Settings, load_settings
+from tests.conftest import RESIDENT_PHONE, run_worker, tasks
+from tests.console_helpers import PASSWORD, make_user
+from tests.test_demo import CHROMIUM, STEP_MS
+from tests.test_e2e_run import free_port
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(),
+    reason="Debian's chromium is not installed here; scripts/test installs it",
+)
+START_SECONDS = 20.0
+
+
+@pytest.fixture
+def base_url() -> str:
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture
+def settings(environ: dict[str, str], base_url: str) -> Settings:
+    """The local gateway, at the address the browser uses (so the session cookie is not https-only)."""
+    return load_settings({**environ, "HOTLINE_PUBLIC_URL": base_url}, env_file=None)
+
+
+@pytest.fixture
+def server(settings: Settings, services: Services, base_url: str) -> Iterator[str]:
+    port = int(base_url.rsplit(":", 1)[1])
+    config = uvicorn.Config(create_app(settings, services), host="127.0.0.1", port=port, log_level="warning")
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    started = threading.Event()
+    for _ in range(int(START_SECONDS / 0.05)):
+        if running.started or not thread.is_alive():
+            break
+        started.wait(0.05)
+    assert running.started, "uvicorn did not start"
+    try:
+        yield base_url
+    finally:
+        running.should_exit = True
+        thread.join(10)
+
+
+@pytest.mark.usefixtures("community")
+def test_a_voicemail_left_in_the_simulator_plays_on_the_task_page(server: str, services: Services) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    make_user(services)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                  "--disable-background-networking", "--disable-component-update"],
+        )  # fmt: skip
+        try:
+            page = browser.new_page(locale="zh-CN")
+            page.set_default_timeout(STEP_MS)
+            page.goto(server + "/login")
+            page.fill("input[name=username]", "admin")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("form.login button[type=submit]")
+            expect(page).to_have_url(server + "/board")
+            csrf = page.locator('meta[name="csrf-token"]').get_attribute("content")
+            assert csrf
+
+            def simulate(path: str, body: dict[str, Any]) -> dict[str, Any]:
+                answer = page.request.post(server + path, data=body, headers={"X-CSRF-Token": csrf})
+                assert answer.ok, answer.text()
+                view: dict[str, Any] = answer.json()
+                return view
+
+            # The resident calls, asks for a person, nobody in the chain answers, and they leave a voicemail.
+            sid = simulate("/simulator/api/call", {"phone": RESIDENT_PHONE})["sid"]
+            view = simulate(f"/simulator/api/call/{sid}/move", {"move": "press", "digits": "0"})
+            for _ in range(3):
+                view = simulate(f"/simulator/api/call/{sid}/move", {"move": "no_answer"})
+            assert view["waiting"] == "Record", view
+            simulate(f"/simulator/api/call/{sid}/move", {"move": "record", "seconds": 12})
+            run_worker(services)
+            [task] = tasks(services)
+
+            page.goto(f"{server}/tasks/{task.id}")
+            player = page.locator("#voicemails audio")
+            expect(player).to_have_count(1)
+            expect(page.locator("#voicemails figcaption")).to_contain_text("的电话留言")
+            assert (
+                player.get_attribute("src", timeout=STEP_MS) == f"/tasks/{task.id}/voicemails/{task.source_message_id}"
+            )
+            # Press play (muted, as a page may play without a gesture), then wait, bounded, for the audio to load.
+            player.evaluate("audio => { audio.muted = true; audio.play().catch(() => {}); }")
+            page.wait_for_function(
+                "() => { const a = document.querySelector('#voicemails audio'); "
+                "return a.readyState >= 1 && a.duration > 0 && !a.error; }",
+                timeout=STEP_MS,
+            )
+            duration = player.evaluate("audio => audio.duration")
+            assert 0.5 < duration <= 2.5, duration
+            expect(page.locator("[data-voicemail-error]")).to_be_hidden()
+        finally:
+            browser.close()
+    with services.readonly() as session:
+        heard = [e for e in audit.entries(session, object_kind="task", object_id=task.id) if e.action == "listen"]
+    assert heard and heard[0].actor_name == "admin"
