@@ -53,7 +53,7 @@ def test_the_public_routes_answer_anyone_and_say_nothing_private(client: TestCli
     assert health.status_code == 200 and health.json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["status"] == "ready", ready.text
-    assert set(ready.json()["checks"]) == {"database", "redis", "migrations", "queues"}
+    assert set(ready.json()["checks"]) == {"database", "redis", "migrations", "queues", "inbound"}
     assert client.get("/", follow_redirects=False).headers["location"] == "/login"
     assert client.get("/login").status_code == 200
     assert client.get("/api/v1/openapi.json").json()["openapi"].startswith("3.1")
