@@ -22,6 +22,7 @@ from hotline.api.common import http_error as api_http_error
 from hotline.console import admin, outreach, pages, register, reports, tasks
 from hotline.console.auth import session_middleware
 from hotline.console.body_cap import BodyCap
+from hotline.security_headers import SecurityHeaders
 from hotline.services import Services
 from hotline.settings import Settings
 from hotline.simulator import routes as simulator
@@ -124,7 +125,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             ),
         ],
         exception_handlers={InvalidInboundMessage: _bad_input, HTTPException: _http_error},
-        middleware=[Middleware(ops.WebhookTimer)],  # the webhooks' handling time, for /metrics
+        # SecurityHeaders outermost: every answer, the exception handlers' 404s and 405s too, carries them.
+        middleware=[Middleware(SecurityHeaders), Middleware(ops.WebhookTimer)],  # WebhookTimer: for /metrics
         lifespan=lifespan,
     )
     app.state.services = services

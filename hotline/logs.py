@@ -123,7 +123,11 @@ def uvicorn_log_config(fmt: LogFormat = "text", role: str = "web") -> dict[str, 
     return log_config(role, fmt)
 
 
-def uvicorn_options(fmt: LogFormat = "text", role: str = "web") -> dict[str, Any]:
-    """How `hotline serve` runs uvicorn (the benchmarks run their baseline app the same way)."""
-    # proxy_headers: behind a proxy, X-Forwarded-Proto is trusted only from the addresses uvicorn is told.
-    return {"log_level": "info", "proxy_headers": True, "log_config": uvicorn_log_config(fmt, role)}
+def uvicorn_options(fmt: LogFormat = "text", role: str = "web", forwarded_allow_ips: str = "") -> dict[str, Any]:
+    """How `hotline serve` runs uvicorn (the benchmarks run their baseline app the same way).
+
+    X-Forwarded-For/-Proto are believed only from `forwarded_allow_ips` (the setting, passed on: uvicorn's own
+    default would trust 127.0.0.1, that is any local process, and a .env file it never reads), from no one if empty.
+    """
+    proxy = {"proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips} if forwarded_allow_ips else {}
+    return {"log_level": "info", "proxy_headers": False, **proxy, "log_config": uvicorn_log_config(fmt, role)}

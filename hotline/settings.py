@@ -6,6 +6,7 @@ raises `SettingsError`, whose message is one line that names the variable.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -80,6 +81,9 @@ class Settings:
     log_format: Literal["text", "json"] = "text"  # every process's log lines: text, or JSON lines
     ready_queue_limit: int = 10000  # /readyz answers 503 with more jobs than this waiting in all queues together
     ready_inbound_seconds: int = 120  # /readyz answers 503 while a message stored this long ago is unprocessed
+    # The reverse proxy's addresses, comma-separated: only from these are X-Forwarded-For/-Proto believed. Empty:
+    # from no one, so a client cannot choose the address the sign-in throttle counts by sending the header itself.
+    forwarded_allow_ips: str = ""
 
     @property
     def embedded_redis(self) -> bool:
@@ -182,6 +186,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     inbound_limit = text("HOTLINE_READY_INBOUND_SECONDS", "120") or "120"
     if not inbound_limit.isdigit() or not 10 <= int(inbound_limit) <= 86400:
         raise SettingsError("HOTLINE_READY_INBOUND_SECONDS", "must be a whole number of seconds from 10 to 86400")
+    forwarded_allow_ips = _trusted_proxies(text("FORWARDED_ALLOW_IPS", "") or "")
 
     tz_name = text("HOTLINE_TIMEZONE", "Asia/Shanghai") or "Asia/Shanghai"
     try:
@@ -283,7 +288,21 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         log_format=log_format,  # type: ignore[arg-type]  # checked above
         ready_queue_limit=int(queue_limit),
         ready_inbound_seconds=int(inbound_limit),
+        forwarded_allow_ips=forwarded_allow_ips,
     )
+
+
+def _trusted_proxies(raw: str) -> str:
+    """FORWARDED_ALLOW_IPS checked: addresses or networks (10.0.0.5, 10.0.0.0/24, ::1), comma-separated, or "*"."""
+    items = [item.strip() for item in raw.split(",") if item.strip()]
+    for item in items:
+        if item == "*":
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise SettingsError("FORWARDED_ALLOW_IPS", f"{item!r} is not an address or network") from None
+    return ",".join(items)
 
 
 def _database_url(raw: str) -> str:

@@ -204,8 +204,9 @@ class Stack:
             "HOTLINE_DUTY_PHONE": "+8657187654321",
             "HOTLINE_SECRET_KEY": "proxy-secret-key-0123456789abcdef0123456789",
             "HOTLINE_SMS_PER_SECOND": "0",
+            # As DEPLOY.md says for nginx on the same machine: where nginx connects from. Unset, nobody is trusted.
+            "FORWARDED_ALLOW_IPS": "127.0.0.1",
         }
-        # FORWARDED_ALLOW_IPS is left unset: uvicorn's default, 127.0.0.1, which is where nginx connects from.
         subprocess.run(
             [sys.executable, "-m", "hotline", "db", "upgrade"],
             env=self.env, check=True, capture_output=True, timeout=60,

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from click.testing import CliRunner
+from redis import Redis
 from sqlalchemy import select
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from dispatch.models import StaffRole, StaffUser
 from dispatch.staff import set_password
+from hotline.app import create_app
 from hotline.cli import main
 from hotline.console.auth import SESSION_COOKIE
+from hotline.console.login_throttle import LoginThrottle
 from hotline.services import Services
+from hotline.settings import Settings
 from tests.conftest import PUBLIC_URL
 from tests.console_helpers import PASSWORD, csrf_of, make_user, sign_in
 
@@ -57,16 +62,68 @@ def test_a_wrong_password_or_unknown_user_gets_one_answer(client: TestClient, se
     assert client.get("/board", follow_redirects=False).headers["location"] == "/login?next=/board"
 
 
-def test_sign_in_is_throttled_after_ten_failures_even_with_the_right_password(
-    client: TestClient, services: Services
+def client_at(settings: Settings, services: Services, address: str) -> TestClient:
+    """A browser at `address`: the client address the app sees, as uvicorn reports it."""
+    return TestClient(create_app(settings, services), base_url=PUBLIC_URL, client=(address, 50000))
+
+
+def try_password(client: TestClient, username: str, password: str) -> int:
+    token = csrf_of(client.get("/login").text)
+    answer = client.post("/login", data={"username": username, "password": password, "csrf_token": token},
+                         follow_redirects=False)  # fmt: skip
+    return answer.status_code
+
+
+def test_signing_in_never_counts_toward_the_throttle(client: TestClient, services: Services) -> None:
+    make_user(services)
+    for _ in range(30):  # three times the limit of failures, in well under 15 minutes
+        sign_in(client)
+    for _ in range(9):  # and failures are still counted from zero: nine refused, the tenth sign-in passes
+        assert try_password(client, "admin", "wrong password!") == 401
+    assert try_password(client, "admin", PASSWORD) == 303
+
+
+def test_ten_wrong_passwords_refuse_that_username_from_that_address_only(
+    settings: Settings, services: Services
 ) -> None:
     make_user(services)
-    token = csrf_of(client.get("/login").text)
-    for _ in range(10):
-        assert client.post("/login", data={"username": "admin", "password": "wrong password!",
-                                           "csrf_token": token}).status_code == 401  # fmt: skip
-    refused = client.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token})
-    assert refused.status_code == 429 and "15分钟" in refused.text
+    make_user(services, "clerk")
+    with (
+        client_at(settings, services, "198.51.100.7") as guesser,
+        client_at(settings, services, "203.0.113.5") as staff,
+    ):
+        for _ in range(10):
+            assert try_password(guesser, "admin", "wrong password!") == 401
+        refused = guesser.post("/login", data={"username": " Admin ", "password": PASSWORD,
+                                               "csrf_token": csrf_of(guesser.get("/login").text)})  # fmt: skip
+        assert refused.status_code == 429 and "15分钟" in refused.text  # the right password too, however spelt
+        assert try_password(staff, "admin", PASSWORD) == 303  # the account itself is not locked out
+        assert try_password(guesser, "clerk", PASSWORD) == 303  # nor is the address, for other usernames
+
+
+def test_fifty_failures_from_one_address_refuse_it_whatever_the_username(
+    settings: Settings, services: Services
+) -> None:
+    make_user(services)
+    with (
+        client_at(settings, services, "198.51.100.7") as sprayer,
+        client_at(settings, services, "203.0.113.5") as staff,
+    ):
+        token = csrf_of(sprayer.get("/login").text)
+        for i in range(50):  # one common password against many usernames: each pair far below its own limit
+            answer = sprayer.post("/login", data={"username": f"user{i % 25}", "password": "Password123!",
+                                                  "csrf_token": token})  # fmt: skip
+            assert answer.status_code == 401, i
+        assert try_password(sprayer, "admin", PASSWORD) == 429
+        assert try_password(staff, "admin", PASSWORD) == 303
+
+
+def test_sign_in_is_not_throttled_when_redis_is_down(caplog: pytest.LogCaptureFixture) -> None:
+    throttle = LoginThrottle(Redis(port=1, socket_connect_timeout=1))  # nothing listens there
+    attempts = [throttle.attempt("admin", "198.51.100.7") for _ in range(12)]
+    assert all(attempt.allowed for attempt in attempts)
+    throttle.succeeded(attempts[-1])  # nothing to give back, and no error
+    assert "login throttle: Redis unavailable (ConnectionError); not throttling" in caplog.text
 
 
 def test_login_and_logout_need_the_csrf_token(client: TestClient, services: Services) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_demo import CHROMIUM, SCREENSHOTS, STEP_MS, Demo, start_demo
+from tests.test_demo import CHROMIUM, SCREENSHOTS, STEP_MS, Demo, csp_violations, start_demo
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists() and not os.environ.get("CI"),
@@ -66,6 +66,7 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
         )  # fmt: skip
         try:
             context = browser.new_context(viewport=LAPTOP, locale="zh-CN")
+            violations = csp_violations(context)
             page = context.new_page()
             page.set_default_timeout(STEP_MS)
 
@@ -143,6 +144,7 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
             page.screenshot(path=str(tmp_path / "console-report.png"), full_page=True)
 
             phone = browser.new_context(viewport=PHONE, locale="zh-CN", storage_state=context.storage_state())
+            violations_on_phone = csp_violations(phone)
             small = phone.new_page()
             small.goto(demo.base + "/board")
             expect(small.locator(".attention")).to_be_visible()
@@ -156,6 +158,7 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
             expect(page).to_have_url(demo.base + "/login")
             page.goto(demo.base + "/tasks")
             expect(page).to_have_url(re.compile(r"/login\?next=/tasks"))
+            assert violations == [] and violations_on_phone == [], violations + violations_on_phone
         finally:
             browser.close()
     for name in ("console-board.png", "console-board-phone.png", "console-report.png", "console-report-phone.png"):

@@ -22,6 +22,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,19 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 START_DEADLINE = 60.0  # generous: a correctness test on a shared machine, not a timing test
 STEP_MS = 20_000
+# Every Content-Security-Policy violation in a page, reported to the page's console, where the tests collect them:
+# a future inline script or style fails the browser tests instead of silently not running.
+REPORT_CSP_VIOLATIONS = """document.addEventListener("securitypolicyviolation", (event) => console.error(
+  `Content Security Policy violation: ${event.violatedDirective} blocked ${event.blockedURI || "inline"}`));"""
+
+
+def csp_violations(context: Any) -> list[str]:
+    """Watch every page of a Playwright browser context; the list fills with the CSP violations seen."""
+    seen: list[str] = []
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
+    context.on("console", lambda message: seen.append(message.text) if "Content Security Policy" in message.text
+               else None)  # fmt: skip
+    return seen
 
 
 @dataclass
@@ -134,7 +148,9 @@ def test_the_simulator_in_a_browser_texts_calls_and_reaches_the_board(demo: Demo
                   "--disable-background-networking", "--disable-component-update"],
         )  # fmt: skip
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+            context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+            violations = csp_violations(context)
+            page = context.new_page()
             page.set_default_timeout(STEP_MS)
             page.goto(demo.base + "/board")
             page.fill("input[name=username]", "demo")
@@ -181,6 +197,7 @@ def test_the_simulator_in_a_browser_texts_calls_and_reaches_the_board(demo: Demo
             expect(tasks).to_contain_text(landline_name)
             expect(tasks.locator("tr", has_text=landline_name)).to_contain_text("买菜")
             expect(tasks.locator(f'tr[data-task="{task_id.group(1)}"]')).to_contain_text("已接单")
+            assert violations == [], violations
         finally:
             browser.close()
     for name in ("simulator-sms.png", "simulator-call.png"):

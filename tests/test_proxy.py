@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
+from redis import Redis
 from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.orm import Session
 
@@ -31,6 +32,7 @@ from tests.proxy_helpers import (
     PUBLIC_URL,
     Stack,
     access_log,
+    https_client,
     served,
     wait_until,
 )
@@ -214,6 +216,82 @@ def test_the_web_processes_see_the_original_client_through_nginx(stack: Stack) -
     with httpx.Client(timeout=10) as plain:
         moved = plain.get(f"http://127.0.0.1:{stack.nginx.http_port}/board?x=1", headers={"Host": HOST})
     assert moved.status_code == 301 and moved.headers["location"] == f"https://{HOST}/board?x=1"
+
+
+def test_answers_over_tls_carry_hsts_and_the_hotlines_own_security_headers(stack: Stack) -> None:
+    with stack.client() as client:
+        answers = [client.get("/healthz"), client.get("/no/such/page"), client.post("/twilio/sms", data={})]
+    assert [answer.status_code for answer in answers] == [200, 404, 403]
+    for answer in answers:  # `always`: on errors too
+        assert answer.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains"
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]  # through nginx unchanged
+
+
+def login_status(client: httpx.Client, username: str, password: str, forwarded_for: str) -> int:
+    """One sign-in through the form, its X-Forwarded-For chosen by the client; returns the POST's status.
+
+    The session cookie is sent by hand: it is Secure (HOTLINE_PUBLIC_URL is https), and a client talking plain
+    HTTP straight to a web process would not send it back otherwise."""
+    form = client.get("/login", headers={"X-Forwarded-For": forwarded_for})
+    headers = {"X-Forwarded-For": forwarded_for}
+    if "set-cookie" in form.headers:  # a new session; else the one the client holds and sends (over https)
+        headers["Cookie"] = form.headers["set-cookie"].split(";", 1)[0]
+    answer = client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": csrf_of(form.text)}, headers=headers
+    )
+    return answer.status_code
+
+
+def add_staff(engine: Engine, username: str) -> None:
+    with Session(engine) as session, session.begin():
+        add_user(session, username=username, display_name=username, password=PASSWORD, role=StaffRole.ADMIN)
+
+
+def throttle_addresses(stack: Stack) -> set[str]:
+    """The addresses the sign-in throttle is counting, read from Redis."""
+    assert stack.redis is not None
+    with Redis.from_url(stack.redis.url) as redis:
+        return {key.decode().split(":")[2] for key in redis.scan_iter("hotline-login:addr:*")}
+
+
+def test_the_sign_in_throttle_counts_the_client_nginx_saw_whatever_x_forwarded_for_it_sends(
+    stack: Stack, engine: Engine
+) -> None:
+    """nginx's address is trusted, so the throttle counts the address nginx forwards, 127.0.0.2; a client that
+    makes up an X-Forwarded-For for each guess is still counted as itself (nginx appends the address it saw)."""
+    assert stack.nginx is not None
+    add_staff(engine, "guessed")
+    with stack.client() as guesser:
+        statuses = [login_status(guesser, "guessed", "wrong password!", f"203.0.113.{i}") for i in range(11)]
+    assert statuses == [401] * 10 + [429]
+    assert throttle_addresses(stack) == {CLIENT_ADDRESS}  # not nginx's 127.0.0.1, nor any address made up
+    with https_client(stack.nginx.https_port, stack.cert, source="127.0.0.3") as elsewhere:
+        assert login_status(elsewhere, "guessed", PASSWORD, "203.0.113.99") == 303  # the account is not locked
+
+
+def test_a_client_that_is_not_a_trusted_proxy_cannot_dodge_the_throttle_with_x_forwarded_for(
+    stack: Stack, engine: Engine
+) -> None:
+    """Straight to a web process: from 127.0.0.2 (never trusted), and from 127.0.0.1 to a web process started
+    without FORWARDED_ALLOW_IPS (nobody trusted: uvicorn's own default would trust a local client)."""
+    add_staff(engine, "direct")
+    untrusted = httpx.Client(base_url=f"http://127.0.0.1:{stack.ports[0]}", timeout=15,
+                             transport=httpx.HTTPTransport(local_address=CLIENT_ADDRESS))  # fmt: skip
+    with untrusted:
+        statuses = [login_status(untrusted, "direct", "wrong password!", f"198.51.100.{i}") for i in range(11)]
+    assert statuses == [401] * 10 + [429]
+
+    trusted = stack.env.pop("FORWARDED_ALLOW_IPS")  # unset, not empty: what a machine without the setting runs
+    stack.restart_web(1)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{stack.ports[1]}", timeout=15) as local:
+            statuses = [login_status(local, "direct", "wrong password!", f"192.0.2.{i}") for i in range(11)]
+        assert statuses == [401] * 10 + [429]
+        assert throttle_addresses(stack) >= {CLIENT_ADDRESS, "127.0.0.1"}
+        assert not {address for address in throttle_addresses(stack) if address.startswith(("198.", "192."))}
+    finally:
+        stack.env["FORWARDED_ALLOW_IPS"] = trusted
+        stack.restart_web(1)
 
 
 def test_a_killed_web_process_is_skipped_then_serves_again_once_restarted(stack: Stack, engine: Engine) -> None:

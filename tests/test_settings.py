@@ -174,3 +174,12 @@ def test_a_database_url_that_is_not_one_is_refused_without_repeating_it(tmp_path
 
 def _environ_for_database(tmp_path: Path, url: str) -> dict[str, str]:
     return {"HOTLINE_DATA_DIR": str(tmp_path), "DATABASE_URL": url, "REDIS_URL": "redis://127.0.0.1:1/0"}
+
+
+def test_forwarded_allow_ips_is_read_checked_and_trusts_no_one_when_unset(tmp_path: Path) -> None:
+    assert load_settings({"HOTLINE_DATA_DIR": str(tmp_path)}, env_file=None).forwarded_allow_ips == ""
+    given = {"HOTLINE_DATA_DIR": str(tmp_path), "FORWARDED_ALLOW_IPS": " 10.0.0.5, 10.1.0.0/24,::1 "}
+    assert load_settings(given, env_file=None).forwarded_allow_ips == "10.0.0.5,10.1.0.0/24,::1"
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"HOTLINE_DATA_DIR": str(tmp_path), "FORWARDED_ALLOW_IPS": "nginx.internal"}, env_file=None)
+    assert "FORWARDED_ALLOW_IPS" in str(caught.value) and "nginx.internal" in str(caught.value)

@@ -49,7 +49,8 @@ def serve(host: str, port: int) -> None:
         # Everything made while starting (the ORM's mappings, the voice script, the catalogs) lives as long as the
         # process: keep it out of the garbage collector's scans, which would otherwise walk it again and again.
         gc.freeze()
-        uvicorn.run(app, host=host, port=port, **uvicorn_options(settings.log_format, "web"))
+        options = uvicorn_options(settings.log_format, "web", settings.forwarded_allow_ips)
+        uvicorn.run(app, host=host, port=port, **options)
 
 
 @main.command()

@@ -1,4 +1,6 @@
-"""Who is asking: signed session cookies, the staff account behind them, roles, CSRF tokens, login throttling.
+"""Who is asking: signed session cookies, the staff account behind them, roles, CSRF tokens.
+
+Sign-in throttling is in `login_throttle.py`.
 
 A session cookie holds only the account id, a fingerprint of its password hash (a new password ends every old
 session), the account's session epoch at sign-in (signing out raises it, which ends every session of the account,
@@ -18,11 +20,6 @@ from functools import wraps
 from typing import Any
 from urllib.parse import quote
 
-from limits import parse
-from limits.storage import RedisStorage
-from limits.strategies import MovingWindowRateLimiter
-from redis import Redis
-from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -145,30 +142,3 @@ def staff_only(*roles: StaffRole) -> Callable[[Endpoint], Endpoint]:
         return guarded
 
     return decorate
-
-
-class LoginThrottle:
-    """Sign-in attempts, counted in Redis: at most 10 per username and 50 per client address in 15 minutes.
-
-    If Redis is down, sign-in is not throttled (logged): staff must reach the console when things go wrong.
-    """
-
-    PER_USER = parse("10/15 minutes")
-    PER_ADDRESS = parse("50/15 minutes")
-
-    def __init__(self, redis: Redis) -> None:
-        self._limiter = MovingWindowRateLimiter(
-            RedisStorage("redis://", connection_pool=redis.connection_pool, key_prefix="hotline-login")
-        )
-
-    def _keys(self, username: str, address: str) -> list[tuple[Any, str]]:
-        return [(self.PER_USER, "user:" + username.strip().lower()), (self.PER_ADDRESS, "addr:" + address)]
-
-    def attempt(self, username: str, address: str) -> bool:
-        """Count one attempt before its password is checked (so parallel guesses are counted too); False if this
-        username or address has made too many lately."""
-        try:
-            return all([self._limiter.hit(item, key) for item, key in self._keys(username, address)])
-        except RedisError as exc:
-            log.error("login throttle: Redis unavailable (%s); not throttling", type(exc).__name__)
-            return True

@@ -14,7 +14,8 @@ from dispatch.board import open_tasks
 from dispatch.checkins.report import coverage
 from dispatch.models import StaffUser
 from dispatch.staff import authenticate, end_sessions, household_scope
-from hotline.console.auth import LoginThrottle, csrf_ok, current_user, sign_in, staff_only
+from hotline.console.auth import csrf_ok, current_user, sign_in, staff_only
+from hotline.console.login_throttle import LoginThrottle
 from hotline.console.render import page
 from hotline.services import Services
 
@@ -46,8 +47,9 @@ async def login(request: Request) -> Response:
         return page(request, "login.html", None, status_code=403, next=target, error="login_csrf")
     address = request.client.host if request.client else "-"
     throttle = LoginThrottle(services.redis)
-    if not await run_in_threadpool(throttle.attempt, username, address):
-        log.warning("sign-in refused: too many failures for this username or address")
+    attempt = await run_in_threadpool(throttle.attempt, username, address)
+    if not attempt.allowed:
+        log.warning("sign-in refused: too many failures for this username from this address, or from this address")
         return page(request, "login.html", None, status_code=429, next=target, error="login_throttled")
 
     def check() -> StaffUser | None:
@@ -62,6 +64,7 @@ async def login(request: Request) -> Response:
     if user is None:
         log.info("sign-in failed")
         return page(request, "login.html", None, status_code=401, next=target, error="login_failed")
+    await run_in_threadpool(throttle.succeeded, attempt)
     sign_in(request, user)
     log.info("signed in: staff %s", user.id)
     return RedirectResponse(target, status_code=303)
