@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from dispatch.exceptions import InvalidInboundMessage
 from dispatch.ivr.script import AUDIO_DIR
@@ -78,6 +79,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
 
 
+class HotlineApp(Starlette):
+    """Starlette with `SecurityHeaders` outside even its own error handler: every answer carries them, the
+    exception handlers' 404s and 405s, and a 500 from a bug too."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
+
+
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
     """Build the web app.
 
@@ -97,7 +106,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         if owned:
             services.close()
 
-    app = Starlette(
+    app = HotlineApp(
         routes=[
             Route("/healthz", ops.healthz),
             Route("/readyz", ops.readyz),
@@ -125,8 +134,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             ),
         ],
         exception_handlers={InvalidInboundMessage: _bad_input, HTTPException: _http_error},
-        # SecurityHeaders outermost: every answer, the exception handlers' 404s and 405s too, carries them.
-        middleware=[Middleware(SecurityHeaders), Middleware(ops.WebhookTimer)],  # WebhookTimer: for /metrics
+        middleware=[Middleware(ops.WebhookTimer)],  # for /metrics
         lifespan=lifespan,
     )
     app.state.services = services

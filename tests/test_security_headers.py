@@ -9,10 +9,15 @@ import re
 from collections import Counter
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from hotline.app import STATIC_DIR
+from hotline.app import STATIC_DIR, create_app
 from hotline.services import Services
+from hotline.settings import Settings
+from tests.conftest import PUBLIC_URL
 from tests.console_helpers import make_user, sign_in
 from tests.route_rules import RULES, Rule, Target, World, app_routes, build_world, fill, send
 from workers.gateways.twilio import SIGNATURE_HEADER
@@ -102,3 +107,17 @@ def test_a_page_s_scripts_and_styles_are_files_and_a_data_island_is_only_data(
             assert 'src="/static/' in tag or 'type="application/json"' in tag, (path, tag)
         assert not re.search(r"\son[a-z]+\s*=", html), path
         assert " style=" not in html and "<style" not in html, path
+
+
+def test_a_500_from_a_bug_carries_them_too(settings: Settings, services: Services) -> None:
+    """Starlette's own error handler answers a bug's 500 outside every middleware in its list: ours is outside it."""
+    app = create_app(settings, services)
+
+    async def broken(request: Request) -> Response:
+        raise RuntimeError("a bug")
+
+    app.router.routes.insert(0, Route("/a-bug", broken))
+    with TestClient(app, base_url=PUBLIC_URL, raise_server_exceptions=False) as client:
+        answer = client.get("/a-bug")
+    assert answer.status_code == 500
+    assert_security_headers(answer, "a 500")
