@@ -16,24 +16,37 @@ from hotline.services import FastClock, Services
 from hotline.settings import Settings, load_settings
 
 SIMULATED_START = datetime(2030, 3, 4, 0, 58, tzinfo=UTC)  # 08:58 in Shanghai
+ROUNDING = timedelta(milliseconds=1)  # epoch floats are rounded to microseconds
 
 
 def test_fast_clock_runs_speed_times_faster_from_its_shared_start() -> None:
     real_start = time.time() - 10  # started ten real seconds ago
     clock = FastClock(30, real_start, SIMULATED_START.timestamp())
+    before = time.time()
     elapsed = clock() - SIMULATED_START
-    assert timedelta(minutes=5) <= elapsed < timedelta(minutes=5, seconds=30)  # 10 s x 30, plus this test's time
-    # A second process with the same settings reads the same time.
+    after = time.time()
+    # 30 times the real seconds since the start, read between `before` and `after` (however slow the machine);
+    # a millisecond for the rounding of epoch floats to microseconds
+    low, high = timedelta(seconds=30 * (before - real_start)), timedelta(seconds=30 * (after - real_start))
+    assert low - ROUNDING <= elapsed <= high + ROUNDING
+    assert elapsed >= timedelta(minutes=5) - ROUNDING  # 10 s x 30
+    # A second process with the same settings reads the same time: read between two readings of the first.
     again = FastClock(30, real_start, SIMULATED_START.timestamp())
-    assert abs(again() - clock()) < timedelta(seconds=3)
+    first, second, third = clock(), again(), clock()
+    assert first <= second <= third
 
 
 def test_services_install_the_fast_clock_behind_utcnow(settings: Settings) -> None:
-    fast = replace(settings, clock_speed=60.0, clock_start=(time.time(), SIMULATED_START.timestamp()))
+    began = time.time()
+    fast = replace(settings, clock_speed=60.0, clock_start=(began, SIMULATED_START.timestamp()))
     try:
         built = Services.build(fast)
-        assert abs(utcnow() - SIMULATED_START) < timedelta(minutes=5)
-        assert abs(built.clock() - SIMULATED_START) < timedelta(minutes=5)  # jobs' clock is the same one
+        # 60 times the real seconds since `began`, however slow the machine: the simulated time, not the real one
+        now = utcnow()
+        latest = SIMULATED_START + timedelta(seconds=60 * (time.time() - began)) + ROUNDING
+        assert SIMULATED_START - ROUNDING <= now <= latest
+        jobs_now = built.clock()  # jobs' clock is the same one
+        assert now <= jobs_now <= SIMULATED_START + timedelta(seconds=60 * (time.time() - began)) + ROUNDING
         built.close()
     finally:
         set_clock(None)

@@ -173,13 +173,15 @@ def test_readyz_never_hangs_on_a_silent_redis(
     settings: Settings, services: Services, silent_redis: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ops, "READY_TIMEOUT", 0.5)
-    hung = replace(settings, redis_url=silent_redis)
+    # The client's own timeout, far past the bound below: a probe that waited for it would fail the test. The
+    # bound is generous (a busy machine answers slowly), not a measure of speed.
+    hung = replace(settings, redis_url=silent_redis + "?socket_timeout=30")
     app = create_app(hung)
     with TestClient(app, base_url=PUBLIC_URL) as client:
-        for _ in range(2):  # the second finds the first still stuck (the client's own timeout is 5 s) at once
+        for _ in range(2):  # the second finds the first still stuck at once
             started = time.monotonic()
             ready = client.get("/readyz")
-            assert time.monotonic() - started < 1.5
+            assert time.monotonic() - started < 10, "/readyz waited for the silent Redis"
             assert ready.status_code == 503 and ready.json()["checks"]["redis"] == "timeout", ready.text
             assert ready.json()["checks"]["database"] == "ok"
 

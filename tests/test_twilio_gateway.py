@@ -43,7 +43,7 @@ def gateway(standin: TwilioStandIn, **kwargs: object) -> TwilioGateway:
         "from_number": FROM,
         "messaging_service_sid": None,
         "api_base_url": standin.base_url,
-        "timeout": 1.0,
+        "timeout": 10.0,  # generous: only a hung request (`hang_next`) should ever time out
     }
     options.update(kwargs)
     return TwilioGateway(**options)  # type: ignore[arg-type]
@@ -178,7 +178,8 @@ def test_a_send_that_timed_out_is_marked_unknown_and_never_resent(
     with twilio_services.sessions.begin() as session:
         register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
         register.add_resident(session, name="梁阿姨", phones=[RESIDENT_PHONE], liaison_phone=LIAISON_PHONE, region="CN")
-    twilio_services.gateway._client.http_client.timeout = 0.5  # type: ignore[attr-defined]
+    # Short, so the hung send times out soon; the other sends must answer within it, even on a busy machine.
+    twilio_services.gateway._client.http_client.timeout = 3.0  # type: ignore[attr-defined]
     standin.hang_next = 1  # Twilio takes the first SMS but answers too late
     with TestClient(create_app(twilio_services.settings, twilio_services), base_url=PUBLIC_URL) as client:
         post_signed(client, twilio_services, "/twilio/sms", sms_params("买菜"))

@@ -276,7 +276,7 @@ def test_only_our_accounts_recordings_under_our_api_base_have_a_sid() -> None:
 
 def twilio_gateway(standin: TwilioStandIn, auth_token: str = TEST_AUTH_TOKEN) -> TwilioGateway:
     return TwilioGateway(account_sid=ACCOUNT_SID, auth_token=auth_token, from_number="+8657112345678",
-                         messaging_service_sid=None, api_base_url=standin.base_url, timeout=2.0)  # fmt: skip
+                         messaging_service_sid=None, api_base_url=standin.base_url, timeout=10.0)  # fmt: skip
 
 
 def test_the_twilio_gateway_reads_twilios_answers_to_a_recording_fetch(standin: TwilioStandIn) -> None:

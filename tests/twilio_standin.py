@@ -36,19 +36,27 @@ class TwilioStandIn:
     fail_code: int | None = None  # Twilio's error code in those answers (default: one to match the status)
     # Per recipient ("To"): (status, Twilio error code) answers, in order, before it is accepted
     fail_for: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
-    hang_next: int = 0  # answer this many requests only after the client has given up
+    hang_next: int = 0  # answer this many requests only after the client has given up: when the stand-in closes
     recordings: dict[str, bytes] = field(default_factory=dict)  # RecordingSid: its MP3
     credentials: tuple[str, str] | None = None  # (account SID, auth token) recordings need; None: any
     base_url: str = ""
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
+    _closing: bool = False
+
+    async def _hang(self) -> None:
+        """Wait until the stand-in closes (a minute at most): past any client's timeout, however slow the machine."""
+        for _ in range(1200):
+            if self._closing:
+                return
+            await asyncio.sleep(0.05)
 
     async def _create(self, request: Request) -> Response:
         form = {k: str(v) for k, v in (await request.form()).items()}
         self.requests.append(RecordedRequest(request.method, request.url.path, form, _basic_auth(request)))
         if self.hang_next:
             self.hang_next -= 1
-            await asyncio.sleep(3)
+            await self._hang()
         for_this = self.fail_for.get(form.get("To", ""))
         if self.fail_next or for_this:
             status, code = for_this.pop(0) if for_this else _status_and_code(self.fail_next.pop(0), self.fail_code)
@@ -66,7 +74,7 @@ class TwilioStandIn:
                                 headers={"WWW-Authenticate": 'Basic realm="Twilio API"'})  # fmt: skip
         if self.hang_next:
             self.hang_next -= 1
-            await asyncio.sleep(3)
+            await self._hang()
         if self.fail_next:
             status, code = _status_and_code(self.fail_next.pop(0), self.fail_code)
             return JSONResponse({"code": code, "message": "stand-in error", "status": status}, status)
@@ -95,6 +103,7 @@ class TwilioStandIn:
 
     def __exit__(self, *exc: object) -> None:
         assert self._server is not None and self._thread is not None
+        self._closing = True
         self._server.should_exit = True
         self._thread.join(10)
 
