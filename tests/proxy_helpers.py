@@ -127,7 +127,7 @@ class Nginx:
                 [NGINX, "-p", str(self.root), "-c", str(self.config), "-e", str(self.root / "error.log")],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
-        wait_until(lambda: listening(self.https_port) or self.process.poll() is not None, 10, "nginx listening")  # type: ignore[union-attr]
+        wait_until(lambda: listening(self.https_port) or self.process.poll() is not None, 30, "nginx listening")  # type: ignore[union-attr]
         assert self.process.poll() is None, "nginx exited:\n" + (self.root / "error.log").read_text(errors="replace")
 
     def stop(self) -> None:
@@ -234,14 +234,14 @@ class Stack:
         config.write_text(wrap(site, nginx_root))
         self.nginx = Nginx(nginx_root, config, https_port, http_port)
         for port, web in zip(self.ports, self.webs, strict=True):
-            wait_until(lambda p=port: listening(p), 30, f"{web.name} listening (see {web.log})")  # type: ignore[misc]
+            wait_until(lambda p=port: listening(p), 60, f"{web.name} listening (see {web.log})")  # type: ignore[misc]
         self.nginx.start()
 
     def restart_web(self, index: int, **overrides: str) -> None:
         web = self.webs[index]
         web.kill()
         web.start(self.environment(**overrides))
-        wait_until(lambda: listening(self.ports[index]), 30, f"{web.name} listening again (see {web.log})")
+        wait_until(lambda: listening(self.ports[index]), 60, f"{web.name} listening again (see {web.log})")
 
     def client(self) -> httpx.Client:
         assert self.nginx is not None
@@ -264,7 +264,7 @@ class Stack:
             raise errors[0]
 
 
-def served(webs: list[Child], send: Callable[[], Any], timeout: float = 5) -> tuple[Any, list[int]]:
+def served(webs: list[Child], send: Callable[[], Any], timeout: float = 30) -> tuple[Any, list[int]]:
     """Do one request; return its result and how many access lines each web process wrote meanwhile."""
     before = [len(access_log(web)) for web in webs]
     result = send()

@@ -97,7 +97,7 @@ def webhook_lines(stack: Stack, index: int, status: int) -> int:
     )
 
 
-def wait_for_tasks(engine: Engine, sids: list[str], timeout: float = 20) -> None:
+def wait_for_tasks(engine: Engine, sids: list[str], timeout: float = 60) -> None:
     """Each message stored once, and the worker made its task, its offer to the liaison and its receipt."""
 
     def done() -> bool:
@@ -127,7 +127,7 @@ def test_signed_sms_through_nginx_reach_both_processes_are_stored_once_and_becom
         # Twilio's retries of the first message (same SID, same signature): one lands on each web process.
         retries = [client.post("/twilio/sms", data=messages[0][0], headers=messages[0][1]).status_code for _ in "ab"]
     assert answers == [200] * 8 and retries == [200, 200]
-    wait_until(lambda: sum(webhook_lines(stack, i, 200) for i in (0, 1)) - sum(before) == 10, 5, "10 access lines")
+    wait_until(lambda: sum(webhook_lines(stack, i, 200) for i in (0, 1)) - sum(before) == 10, 30, "10 access lines")
     per_process = [webhook_lines(stack, i, 200) - before[i] for i in (0, 1)]
     assert per_process == [5, 5], f"nginx should have shared the webhooks between the processes: {per_process}"
 
@@ -207,7 +207,7 @@ def test_the_web_processes_see_the_original_client_through_nginx(stack: Stack) -
     with stack.client() as client:
         for _ in range(4):
             assert client.get("/healthz", headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 200
-    wait_until(lambda: sum(len(access_log(w)) for w in stack.webs) - sum(before) >= 4, 5, "4 access lines")
+    wait_until(lambda: sum(len(access_log(w)) for w in stack.webs) - sum(before) >= 4, 30, "4 access lines")
     clients = {line[0] for web, n in zip(stack.webs, before, strict=True) for line in access_log(web)[n:]}
     assert {address.rsplit(":", 1)[0] for address in clients} == {CLIENT_ADDRESS}, clients
 
@@ -308,11 +308,11 @@ def test_a_killed_web_process_is_skipped_then_serves_again_once_restarted(stack:
 
         stack.restart_web(0)
         before = len(access_log(stack.webs[0]))
-        deadline = time.monotonic() + 15  # nginx retries a failed server after fail_timeout (5 s in the file)
+        deadline = time.monotonic() + 60  # nginx retries a failed server after fail_timeout (5 s in the file)
         while len(access_log(stack.webs[0])) == before and time.monotonic() < deadline:
             assert client.get("/healthz").status_code == 200
             time.sleep(0.2)
-        assert len(access_log(stack.webs[0])) > before, "the restarted web process got no request within 15 s"
+        assert len(access_log(stack.webs[0])) > before, "the restarted web process got no request within 60 s"
     wait_for_tasks(engine, [sid for sid, _ in answers])
 
 
