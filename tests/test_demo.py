@@ -33,6 +33,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 START_DEADLINE = 60.0  # generous: a correctness test on a shared machine, not a timing test
 STEP_MS = 20_000
+STEP_SECONDS = STEP_MS / 1000  # one request to the demo; generous, as for a browser step
 # Every Content-Security-Policy violation in a page, reported to the page's console, where the tests collect them:
 # a future inline script or style fails the browser tests instead of silently not running.
 REPORT_CSP_VIOLATIONS = """document.addEventListener("securitypolicyviolation", (event) => console.error(
@@ -113,15 +114,16 @@ def signed_in_opener(demo: Demo) -> urllib.request.OpenerDirector:
 def test_demo_starts_on_a_fresh_folder_answers_and_stops_cleanly(tmp_path: Path) -> None:
     demo = start_demo(tmp_path)
     try:
-        anonymous = urllib.request.urlopen(demo.base + "/simulator", timeout=5)  # follows to the sign-in page
+        # Followed to the sign-in page.
+        anonymous = urllib.request.urlopen(demo.base + "/simulator", timeout=STEP_SECONDS)
         assert anonymous.url.startswith(demo.base + "/login")
         opener = signed_in_opener(demo)
         for path in ("/board", "/simulator"):
-            with opener.open(demo.base + path, timeout=5) as response:
+            with opener.open(demo.base + path, timeout=STEP_SECONDS) as response:
                 assert response.status == 200 and response.url == demo.base + path
         people = opener.open(demo.base + "/simulator/api/people").read().decode()
         assert people.count('"kind": "liaison"') + people.count('"kind":"liaison"') >= 10
-        with urllib.request.urlopen(demo.base + "/readyz", timeout=5) as response:
+        with urllib.request.urlopen(demo.base + "/readyz", timeout=STEP_SECONDS) as response:
             checks = json.load(response)["checks"]
         assert (checks["database"], checks["redis"], checks["migrations"]) == ("ok", "ok", "ok")
         assert processes_using(demo.data_dir), "the demo's processes should be running"

@@ -222,8 +222,9 @@ class Cluster:
 
     def pop_and_kill(self, child: Child, most: int = 20, wait: float = 5.0) -> int:
         """A worker that takes jobs and dies before starting them: every worker is paused (SIGSTOP) until jobs
-        wait (at most `wait` seconds), `child`'s share is taken off the queues as a worker takes a job (LPOP,
-        inbound first), and `child` is SIGKILLed. Their hashes still say `queued`, from no list.
+        wait (`most` of them, at most `wait` seconds; at least one, at most six times that), `child`'s share is taken
+        off the queues as a worker takes a job (LPOP, inbound first), and `child` is SIGKILLed. Their hashes still
+        say `queued`, from no list.
 
         Returns:
             How many jobs it took with it.
@@ -238,6 +239,10 @@ class Cluster:
                     keys = [Queue(name, connection=redis).key for name in (INBOUND, OUTBOUND)]
                     deadline = time.monotonic() + wait
                     while sum(int(redis.llen(key)) for key in keys) < most and time.monotonic() < deadline:
+                        time.sleep(0.05)
+                    # None yet (a busy machine's web server is slow to queue): on, bounded, until one waits.
+                    deadline += 5 * wait
+                    while not sum(int(redis.llen(key)) for key in keys) and time.monotonic() < deadline:
                         time.sleep(0.05)
                     for key in keys:
                         while taken < most and redis.lpop(key) is not None:
