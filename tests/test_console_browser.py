@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.test_demo import CHROMIUM, SCREENSHOTS, STEP_MS, Demo, csp_violations, start_demo
+from tests.browser import CHROMIUM, csp_violations, launch_chromium
+from tests.test_demo import SCREENSHOTS, STEP_MS, Demo, start_demo
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists() and not os.environ.get("CI"),
@@ -59,11 +60,7 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
         assert answer.ok, answer.text()
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                  "--disable-background-networking", "--disable-component-update"],
-        )  # fmt: skip
+        browser = launch_chromium(playwright)
         try:
             context = browser.new_context(viewport=LAPTOP, locale="zh-CN")
             violations = csp_violations(context)

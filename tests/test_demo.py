@@ -22,31 +22,17 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.browser import CHROMIUM, csp_violations, launch_chromium
 from tests.test_e2e_run import free_port, processes_using
 
 ROOT = Path(__file__).parent.parent
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 START_DEADLINE = 60.0  # generous: a correctness test on a shared machine, not a timing test
 STEP_MS = 20_000
 STEP_SECONDS = STEP_MS / 1000  # one request to the demo; generous, as for a browser step
-# Every Content-Security-Policy violation in a page, reported to the page's console, where the tests collect them:
-# a future inline script or style fails the browser tests instead of silently not running.
-REPORT_CSP_VIOLATIONS = """document.addEventListener("securitypolicyviolation", (event) => console.error(
-  `Content Security Policy violation: ${event.violatedDirective} blocked ${event.blockedURI || "inline"}`));"""
-
-
-def csp_violations(context: Any) -> list[str]:
-    """Watch every page of a Playwright browser context; the list fills with the CSP violations seen."""
-    seen: list[str] = []
-    context.add_init_script(REPORT_CSP_VIOLATIONS)
-    context.on("console", lambda message: seen.append(message.text) if "Content Security Policy" in message.text
-               else None)  # fmt: skip
-    return seen
 
 
 @dataclass
@@ -144,11 +130,7 @@ def test_the_simulator_in_a_browser_texts_calls_and_reaches_the_board(demo: Demo
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                  "--disable-background-networking", "--disable-component-update"],
-        )  # fmt: skip
+        browser = launch_chromium(playwright)
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
             violations = csp_violations(context)
