@@ -31,7 +31,7 @@ from hotline.console.auth import SESSION_COOKIE, SESSION_HOURS, password_fingerp
 from hotline.services import Services
 from hotline.settings import Settings
 from tests.conftest import Clock, reset_database
-from tests.console_helpers import PASSWORD, make_user, sign_in
+from tests.console_helpers import PASSWORD, csrf_of, make_user, sign_in
 
 DOMAIN = "hotline.example.org"
 
@@ -60,7 +60,10 @@ def test_passwords_and_api_tokens_are_kept_only_as_hashes(
     client: TestClient, services: Services, environ: dict[str, str]
 ) -> None:
     make_user(services)
-    sign_in(client)  # a sign-in, a throttle count, a last login
+    form = client.get("/login")  # a mistyped password first: a throttle count in Redis (successes keep none)
+    wrong = {"username": "admin", "password": PASSWORD + "x", "csrf_token": csrf_of(form.text), "next": "/board"}
+    assert client.post("/login", data=wrong, follow_redirects=False).status_code == 401
+    sign_in(client)  # a sign-in, a last login
     made = CliRunner().invoke(main, ["tokens", "create", "--name", "大屏", "--role", "admin"], env=environ)
     assert made.exit_code == 0, made.output
     secret = made.stdout.strip()
