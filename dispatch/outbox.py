@@ -25,6 +25,7 @@ from dispatch.models import (
     Resident,
     ResidentPhone,
     ResidentStatus,
+    clock_span,
     utcnow,
 )
 
@@ -355,7 +356,7 @@ def abandon_stale_claims(session: Session, *, lease: timedelta) -> list[int]:
     Returns:
         The ids marked unknown, for the caller to report.
     """
-    cutoff = utcnow() - lease
+    cutoff = utcnow() - clock_span(lease)
     ids = list(
         session.scalars(
             select(OutboundMessage.id).where(

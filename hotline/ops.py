@@ -59,6 +59,7 @@ from dispatch.models import (
     StaffRole,
     Task,
     TaskEvent,
+    clock_span,
     utcnow,
 )
 from hotline.api.common import token_only
@@ -134,7 +135,7 @@ def check_database(services: Services) -> tuple[str, str, str]:
             _bounded(session, STATEMENT_TIMEOUT_MS)
             session.execute(text("SELECT 1"))
             current = frozenset(MigrationContext.configure(session.connection()).get_current_heads())
-            stalled = unprocessed_since(session, utcnow() - timedelta(seconds=limit))
+            stalled = unprocessed_since(session, utcnow() - clock_span(timedelta(seconds=limit)))
     except SQLAlchemyError as exc:
         return f"down: {type(exc).__name__}", "unknown", "unknown"
     # A message answered 200 and still unprocessed this long after: the workers are stuck or down, or its job was
@@ -289,7 +290,7 @@ class HotlineCollector:
     def _owed(session: Session, now: datetime) -> list[Metric]:
         """Work past the sweeper's grace: what it queues again, and how old the oldest is. Bulk traffic (check-ins,
         notices) waits its turn behind the rate limit for hours on a big day; task and feedback SMS should not."""
-        cutoff = now - timedelta(seconds=SWEEP_GRACE_SECONDS)
+        cutoff = now - clock_span(timedelta(seconds=SWEEP_GRACE_SECONDS))
         inbound_count, inbound_oldest = session.execute(
             select(func.count(), func.min(InboundMessage.received_at)).where(
                 InboundMessage.processed_at.is_(None), InboundMessage.received_at < cutoff

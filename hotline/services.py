@@ -51,7 +51,7 @@ def install_clock(settings: Settings) -> None:
     """The demo's fast clock behind `dispatch.models.utcnow`, if the settings ask for one: every process of a demo
     (and `hotline demo` itself, writing the community) then agrees on one simulated time."""
     if settings.clock_start is not None:
-        set_clock(FastClock(settings.clock_speed, *settings.clock_start))
+        set_clock(FastClock(settings.clock_speed, *settings.clock_start), settings.clock_speed)
 
 
 def connect_redis(settings: Settings) -> Redis:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dispatch.models import utcnow
+from dispatch import outbox
+from dispatch.models import clock_span, utcnow
 from dispatch.models.base import set_clock
 from hotline.exceptions import SettingsError
 from hotline.services import FastClock, Services
@@ -68,3 +69,24 @@ def test_the_fast_clock_is_refused_with_twilio_and_needs_its_start(tmp_path: Pat
         load_settings(twilio, env_file=None)
     with pytest.raises(SettingsError, match="HOTLINE_CLOCK_SPEED"):
         load_settings({**base, "HOTLINE_CLOCK_SPEED": "fast"}, env_file=None)
+
+
+def test_a_send_under_way_is_not_taken_for_abandoned_on_a_fast_clock(settings: Settings, services: Services) -> None:
+    """The lease on a claimed send is real time: under a clock 3,600 times faster, a send claimed a real second
+    ago is still under way (the five-minute lease read on the clock would have lapsed after 83 ms)."""
+    with services.sessions.begin() as session:
+        row = outbox.queue_sms(session, dedupe_key="under-way", to_phone="+8613912345678", body="请回电")
+        assert row is not None
+    began = time.time()
+    set_clock(FastClock(3600, began, SIMULATED_START.timestamp()), 3600)
+    try:
+        assert clock_span(timedelta(minutes=5)) == timedelta(hours=300)
+        with services.sessions.begin() as session:
+            assert outbox.claim_for_sending(session, row.id) is not None
+        while time.time() - began < 1.0:  # a real second: an hour of the fast clock
+            time.sleep(0.05)
+        with services.sessions.begin() as session:
+            assert outbox.abandon_stale_claims(session, lease=timedelta(minutes=5)) == []
+    finally:
+        set_clock(None)
+    assert clock_span(timedelta(minutes=5)) == timedelta(minutes=5)

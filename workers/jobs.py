@@ -11,7 +11,7 @@ from dispatch import ladder, outbox
 from dispatch.checkins.answers import cancel_unwanted
 from dispatch.inbound import prune_receipts, unprocessed_ids
 from dispatch.intake import handle_inbound_message
-from dispatch.models import utcnow
+from dispatch.models import clock_span, utcnow
 from dispatch.phones import mask_phone
 from hotline.services import Services, current
 from workers.exceptions import (
@@ -151,7 +151,7 @@ def sweep(grace_seconds: int = SWEEP_GRACE_SECONDS) -> dict[str, int]:
     """
     services = current()
     release_abandoned_jobs(services.redis)
-    cutoff = utcnow() - timedelta(seconds=grace_seconds)
+    cutoff = utcnow() - clock_span(timedelta(seconds=grace_seconds))
     with services.readonly() as session:
         inbound_ids = unprocessed_ids(session, older_than=cutoff)
         outbound_ids = outbox.pending_ids(session, older_than=cutoff)

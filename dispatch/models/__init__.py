@@ -1,6 +1,6 @@
 """The durable store: SQLAlchemy models, one module per area. The database is the truth; Redis only carries work."""
 
-from dispatch.models.base import NAMING_CONVENTION, Base, UTCDateTime, utcnow
+from dispatch.models.base import NAMING_CONVENTION, Base, UTCDateTime, clock_span, utcnow
 from dispatch.models.calls import Call
 from dispatch.models.checkins import (
     CHECKIN_WAITING,
@@ -78,5 +78,6 @@ __all__ = [
     "TemperatureReading",
     "UTCDateTime",
     "WebhookReceipt",
+    "clock_span",
     "utcnow",
 ]

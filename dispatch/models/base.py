@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
     DateTime,
@@ -28,6 +28,7 @@ def _real_now() -> datetime:
 
 
 _now: Callable[[], datetime] = _real_now
+_speed = 1.0  # simulated seconds per real second
 
 
 def utcnow() -> datetime:
@@ -35,10 +36,21 @@ def utcnow() -> datetime:
     return _now()
 
 
-def set_clock(now: Callable[[], datetime] | None) -> None:
-    """Make `utcnow` answer with `now` in this process (the demo's fast clock); None: real time again."""
-    global _now
-    _now = now or _real_now
+def set_clock(now: Callable[[], datetime] | None, speed: float = 1.0) -> None:
+    """Make `utcnow` answer with `now` in this process (the demo's fast clock, `speed` times faster than real
+    time); None: real time again."""
+    global _now, _speed
+    _now, _speed = (now, speed) if now is not None else (_real_now, 1.0)
+
+
+def clock_span(real: timedelta) -> timedelta:
+    """A span of real time (a lease, a grace, how long a retry may take) as `utcnow` counts it.
+
+    The check-in day and the ladder run on the clock; the machinery does not. Under the demo's fast clock, a send
+    still takes real seconds: a five-minute lease read on a clock 3,600 times faster would lapse in 83 ms, and
+    sends still under way would be taken for abandoned.
+    """
+    return real * _speed
 
 
 class UTCDateTime(TypeDecorator[datetime]):
