@@ -63,8 +63,9 @@ async def open_voicemail(
 
     def record() -> None:
         with services.sessions.begin() as session:
-            audit.record(session, actor, "listen", "task", task_id, detail=f"voicemail message:{message_id}",
-                         at=services.clock())  # fmt: skip
+            audit.record(
+                session, actor, "listen", "task", task_id, detail=f"voicemail message:{message_id}", at=services.clock()
+            )
 
     try:
         await run_in_threadpool(record)

@@ -33,6 +33,7 @@ def csp_violations(context: Any) -> list[str]:
     """Watch every page of a Playwright browser context; the list fills with the CSP violations seen."""
     seen: list[str] = []
     context.add_init_script(REPORT_CSP_VIOLATIONS)
-    context.on("console", lambda message: seen.append(message.text) if "Content Security Policy" in message.text
-               else None)  # fmt: skip
+    context.on(
+        "console", lambda message: seen.append(message.text) if "Content Security Policy" in message.text else None
+    )
     return seen

@@ -335,9 +335,17 @@ def build_world(client: TestClient, services: Services) -> World:
         assert task is not None and found_liaison is not None
         voicemail = leave_voicemail(services, task)
         words = (name, liaison, asked, notice, *phone_forms(phone), *phone_forms(liaison_phone))
-        targets[key] = Target(task=task, resident=resident.id, notice=sent.json()["notice"]["id"], phone=phone,
-                              liaison=found_liaison.id, grid=grid, sid=call.sid, voicemail=voicemail,
-                              words=words)  # fmt: skip
+        targets[key] = Target(
+            task=task,
+            resident=resident.id,
+            notice=sent.json()["notice"]["id"],
+            phone=phone,
+            liaison=found_liaison.id,
+            grid=grid,
+            sid=call.sid,
+            voicemail=voicemail,
+            words=words,
+        )
     targets["missing"] = MISSING
     return World(targets, tokens)
 
@@ -350,8 +358,9 @@ def leave_voicemail(services: Services, task_id: int) -> int:
     with services.sessions.begin() as session:
         task = session.get(Task, task_id)
         assert task is not None and task.source_message_id is not None
-        session.execute(update(InboundMessage).where(InboundMessage.id == task.source_message_id)
-                        .values(recording_url=url))  # fmt: skip
+        session.execute(
+            update(InboundMessage).where(InboundMessage.id == task.source_message_id).values(recording_url=url)
+        )
         return task.source_message_id
 
 

@@ -71,8 +71,9 @@ def client_at(settings: Settings, services: Services, address: str) -> TestClien
 
 def try_password(client: TestClient, username: str, password: str) -> int:
     token = csrf_of(client.get("/login").text)
-    answer = client.post("/login", data={"username": username, "password": password, "csrf_token": token},
-                         follow_redirects=False)  # fmt: skip
+    answer = client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": token}, follow_redirects=False
+    )
     return answer.status_code
 
 
@@ -96,8 +97,10 @@ def test_ten_wrong_passwords_refuse_that_username_from_that_address_only(
     ):
         for _ in range(10):
             assert try_password(guesser, "admin", "wrong password!") == 401
-        refused = guesser.post("/login", data={"username": " Admin ", "password": PASSWORD,
-                                               "csrf_token": csrf_of(guesser.get("/login").text)})  # fmt: skip
+        refused = guesser.post(
+            "/login",
+            data={"username": " Admin ", "password": PASSWORD, "csrf_token": csrf_of(guesser.get("/login").text)},
+        )
         assert refused.status_code == 429 and "15分钟" in refused.text  # the right password too, however spelt
         assert try_password(staff, "admin", PASSWORD) == 303  # the account itself is not locked out
         assert try_password(guesser, "clerk", PASSWORD) == 303  # nor is the address, for other usernames
@@ -113,8 +116,9 @@ def test_fifty_failures_from_one_address_refuse_it_whatever_the_username(
     ):
         token = csrf_of(sprayer.get("/login").text)
         for i in range(50):  # one common password against many usernames: each pair far below its own limit
-            answer = sprayer.post("/login", data={"username": f"user{i % 25}", "password": "Password123!",
-                                                  "csrf_token": token})  # fmt: skip
+            answer = sprayer.post(
+                "/login", data={"username": f"user{i % 25}", "password": "Password123!", "csrf_token": token}
+            )
             assert answer.status_code == 401, i
         assert try_password(sprayer, "admin", PASSWORD) == 429
         assert try_password(staff, "admin", PASSWORD) == 303

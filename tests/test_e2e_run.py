@@ -163,8 +163,14 @@ def test_run_under_umask_000_keeps_the_data_dir_and_every_file_in_it_to_its_owne
 
     log_path = data_dir.parent / "run.log"  # outside the folder under test
     with open(log_path, "wb") as log:
-        run = subprocess.Popen([sys.executable, "-m", "hotline", "run", "--port", str(port)], env=env, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True, umask=0)  # fmt: skip
+        run = subprocess.Popen(
+            [sys.executable, "-m", "hotline", "run", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            umask=0,
+        )
     try:
         deadline = time.monotonic() + DEADLINE
         sent = hotline(env, "simulate-sms", "--from", "13800138000", "想买点米和菜")

@@ -82,9 +82,14 @@ NAMED: list[tuple[str, str, dict[str, Any], str]] = [
 
 @pytest.mark.parametrize(("method", "path", "body", "field"), NAMED, ids=[f"{m} {p} {f}" for m, p, _, f in NAMED])
 def test_a_lone_surrogate_is_a_422_naming_the_field_and_writes_nothing(
-    client: TestClient, services: Services, admin: dict[str, str], method: str, path: str, body: dict[str, Any],
+    client: TestClient,
+    services: Services,
+    admin: dict[str, str],
+    method: str,
+    path: str,
+    body: dict[str, Any],
     field: str,
-) -> None:  # fmt: skip
+) -> None:
     url = API + path.format(task=first_id(client, admin, "tasks"), resident=first_id(client, admin, "residents"))
     resident_before = client.get(f"{API}/residents/{first_id(client, admin, 'residents')}", headers=admin).json()
     before = rows(services)
@@ -163,8 +168,14 @@ def test_invalid_utf8_in_a_twilio_form_is_replaced_the_sms_is_kept_and_the_calle
     with services.readonly() as session:
         assert session.scalar(select(func.count()).where(InboundMessage.processed_at.is_(None))) == 0
     call = {"CallSid": "CA" + "1" * 32, "From": RESIDENT, "To": HOTLINE_NUMBER}
-    menu = Webhook("/twilio/voice/menu", "n=resident_menu", urlencode(call).encode() + b"&SpeechResult=%ED%A0%80",
-                   "signed", False, None)  # fmt: skip
+    menu = Webhook(
+        "/twilio/voice/menu",
+        "n=resident_menu",
+        urlencode(call).encode() + b"&SpeechResult=%ED%A0%80",
+        "signed",
+        False,
+        None,
+    )
     answer = post(client, services, menu)
     assert answer.status_code == 200, answer.text
     said = " ".join(verb.text or "" for verb in parse_voice_twiml(answer.text).iter("Say"))

@@ -93,8 +93,13 @@ def test_healthz_says_only_that_the_process_is_up_and_readyz_says_what_is_down(b
         assert (health.status_code, health.json()) == (200, {"status": "ok"})
         ready = client.get("/readyz")
     assert ready.status_code == 503
-    checks = {"database": "down: DatabaseError", "redis": "down: ConnectionError", "migrations": "unknown",
-              "queues": "unknown", "inbound": "unknown"}  # fmt: skip
+    checks = {
+        "database": "down: DatabaseError",
+        "redis": "down: ConnectionError",
+        "migrations": "unknown",
+        "queues": "unknown",
+        "inbound": "unknown",
+    }
     assert ready.json() == {"status": "not ready", "checks": checks}
     assert "s3cret" not in ready.text and "127.0.0.1" not in ready.text
 
@@ -102,8 +107,10 @@ def test_healthz_says_only_that_the_process_is_up_and_readyz_says_what_is_down(b
 def test_readyz_is_ready_when_everything_answers_and_the_database_is_at_head(client: TestClient) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "checks": {"database": "ok", "redis": "ok", "migrations": "ok",
-                                                          "queues": "ok: 0 queued", "inbound": "ok"}}  # fmt: skip
+    assert ready.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "redis": "ok", "migrations": "ok", "queues": "ok: 0 queued", "inbound": "ok"},
+    }
 
 
 def test_readyz_refuses_a_database_behind_the_code(client: TestClient, services: Services) -> None:
@@ -172,7 +179,7 @@ def silent_redis() -> Iterator[str]:
 def test_readyz_never_hangs_on_a_silent_redis(
     settings: Settings, services: Services, silent_redis: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ops, "READY_TIMEOUT", 0.5)
+    monkeypatch.setattr(ops.ready, "READY_TIMEOUT", 0.5)
     # The client's own timeout, far past the bound below: a probe that waited for it would fail the test. The
     # bound is generous (a busy machine answers slowly), not a measure of speed.
     hung = replace(settings, redis_url=silent_redis + "?socket_timeout=30")
@@ -289,7 +296,7 @@ def test_readiness_probes_at_once_share_one_check_and_both_hear_its_answer() -> 
     import asyncio
     import threading
 
-    guard = ops._Guarded()
+    guard = ops.ready._Guarded()
     calls = []
     release = threading.Event()
 

@@ -275,8 +275,11 @@ def test_a_client_that_is_not_a_trusted_proxy_cannot_dodge_the_throttle_with_x_f
     """Straight to a web process: from 127.0.0.2 (never trusted), and from 127.0.0.1 to a web process started
     without FORWARDED_ALLOW_IPS (nobody trusted: uvicorn's own default would trust a local client)."""
     add_staff(engine, "direct")
-    untrusted = httpx.Client(base_url=f"http://127.0.0.1:{stack.ports[0]}", timeout=15,
-                             transport=httpx.HTTPTransport(local_address=CLIENT_ADDRESS))  # fmt: skip
+    untrusted = httpx.Client(
+        base_url=f"http://127.0.0.1:{stack.ports[0]}",
+        timeout=15,
+        transport=httpx.HTTPTransport(local_address=CLIENT_ADDRESS),
+    )
     with untrusted:
         statuses = [login_status(untrusted, "direct", "wrong password!", f"198.51.100.{i}") for i in range(11)]
     assert statuses == [401] * 10 + [429]

@@ -100,8 +100,19 @@ def test_a_page_s_scripts_and_styles_are_files_and_a_data_island_is_only_data(
     island, which browsers never run), and no page carries an inline event handler or a style attribute."""
     make_user(services)
     sign_in(client)
-    for path in ("/board", "/tasks", "/register", "/calls", "/notices", "/notices/new", "/reports", "/ivr", "/audit",
-                 "/simulator", "/login"):  # fmt: skip
+    for path in (
+        "/board",
+        "/tasks",
+        "/register",
+        "/calls",
+        "/notices",
+        "/notices/new",
+        "/reports",
+        "/ivr",
+        "/audit",
+        "/simulator",
+        "/login",
+    ):
         html = client.get(path).text
         for tag in re.findall(r"<script\b[^>]*>", html):
             assert 'src="/static/' in tag or 'type="application/json"' in tag, (path, tag)

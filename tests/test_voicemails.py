@@ -49,9 +49,18 @@ def standin() -> Iterator[TwilioStandIn]:
 @pytest.fixture
 def settings(environ: dict[str, str], standin: TwilioStandIn) -> Settings:
     """The hotline on Twilio, whose REST API is the stand-in."""
-    return load_settings({**environ, "HOTLINE_GATEWAY": "twilio", "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-                          "TWILIO_API_BASE_URL": standin.base_url, "HOTLINE_DUTY_PHONE": DUTY_PHONE,
-                          "HOTLINE_SMS_PER_SECOND": "0", "HOTLINE_CPS": "0"}, env_file=None)  # fmt: skip
+    return load_settings(
+        {
+            **environ,
+            "HOTLINE_GATEWAY": "twilio",
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_API_BASE_URL": standin.base_url,
+            "HOTLINE_DUTY_PHONE": DUTY_PHONE,
+            "HOTLINE_SMS_PER_SECOND": "0",
+            "HOTLINE_CPS": "0",
+        },
+        env_file=None,
+    )
 
 
 def leave_voicemail(client: TestClient, services: Services, recording_url: str) -> tuple[int, int]:
@@ -256,8 +265,10 @@ def test_a_stored_url_that_is_not_our_accounts_recording_is_refused_logged_and_n
 
 def test_only_our_accounts_recordings_under_our_api_base_have_a_sid() -> None:
     base = "https://api.twilio.com"
-    assert recording_sid_of(recording_path(base, ACCOUNT_SID, RECORDING_SID), api_base_url=base,
-                            account_sid=ACCOUNT_SID) == RECORDING_SID  # fmt: skip
+    assert (
+        recording_sid_of(recording_path(base, ACCOUNT_SID, RECORDING_SID), api_base_url=base, account_sid=ACCOUNT_SID)
+        == RECORDING_SID
+    )
     for url in (
         f"https://api.twilio.com.evil.example/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{RECORDING_SID}",
         f"http://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{RECORDING_SID}",
@@ -275,8 +286,14 @@ def test_only_our_accounts_recordings_under_our_api_base_have_a_sid() -> None:
 
 
 def twilio_gateway(standin: TwilioStandIn, auth_token: str = TEST_AUTH_TOKEN) -> TwilioGateway:
-    return TwilioGateway(account_sid=ACCOUNT_SID, auth_token=auth_token, from_number="+8657112345678",
-                         messaging_service_sid=None, api_base_url=standin.base_url, timeout=10.0)  # fmt: skip
+    return TwilioGateway(
+        account_sid=ACCOUNT_SID,
+        auth_token=auth_token,
+        from_number="+8657112345678",
+        messaging_service_sid=None,
+        api_base_url=standin.base_url,
+        timeout=10.0,
+    )
 
 
 def test_the_twilio_gateway_reads_twilios_answers_to_a_recording_fetch(standin: TwilioStandIn) -> None:

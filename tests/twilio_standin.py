@@ -70,8 +70,11 @@ class TwilioStandIn:
         basic = _basic_auth(request)
         self.requests.append(RecordedRequest(request.method, request.url.path, {}, basic))
         if basic is None or (self.credentials is not None and basic != self.credentials):
-            return JSONResponse({"code": 20003, "message": "Authenticate", "status": 401}, 401,
-                                headers={"WWW-Authenticate": 'Basic realm="Twilio API"'})  # fmt: skip
+            return JSONResponse(
+                {"code": 20003, "message": "Authenticate", "status": 401},
+                401,
+                headers={"WWW-Authenticate": 'Basic realm="Twilio API"'},
+            )
         if self.hang_next:
             self.hang_next -= 1
             await self._hang()

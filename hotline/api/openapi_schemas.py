@@ -54,9 +54,15 @@ TASK_DETAIL = {"allOf": [ref("Task"), obj(
     offer_deadline=nullable(TIME), accepted_at=nullable(TIME), history=array(ref("HistoryItem")),
     voicemails=array(ref("Voicemail")),
 )]}  # fmt: skip
-VOICEMAIL = obj(message_id=INT, received_at=TIME, audio_url={
-    "type": "string", "format": "uri", "description": "The hotline's URL for the audio (GET with the same token).",
-})  # fmt: skip
+VOICEMAIL = obj(
+    message_id=INT,
+    received_at=TIME,
+    audio_url={
+        "type": "string",
+        "format": "uri",
+        "description": "The hotline's URL for the audio (GET with the same token).",
+    },
+)
 COVERAGE_ROW = obj(community=STRING, grid=STRING, **dict.fromkeys(COLUMNS, INT), known_percent=NUMBER)
 RESIDENT_DAY = obj(resident_id=INT, name=STRING, community=STRING, grid=STRING, standing=STRING, slot=STRING,
                    rung=INT, visit_task_id=nullable(INT))  # fmt: skip

@@ -101,8 +101,9 @@ class TwilioGateway:
             response.close()
             status = response.status_code
             error = GatewayTemporaryError if status == 429 or status >= 500 else GatewayRejectedError
-            raise error(f"twilio answered {status} ({content_type or 'no type'}) for recording {sid[-6:]}",
-                        status=status)  # fmt: skip
+            raise error(
+                f"twilio answered {status} ({content_type or 'no type'}) for recording {sid[-6:]}", status=status
+            )
         length = response.headers.get("content-length", "")
         return RecordingMedia(
             content_type=content_type,
