@@ -4,7 +4,9 @@ Starlette's TestClient, real RQ workers, and requests signed the way Twilio sign
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -15,12 +17,14 @@ from zoneinfo import ZoneInfo
 
 import httpx2 as httpx
 import pytest
+from alembic.script import ScriptDirectory
 from rq import SimpleWorker
 from sqlalchemy import Engine, select, text, update
+from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 from dispatch import register
-from dispatch.db import upgrade
+from dispatch.db import alembic_config, make_engine, upgrade
 from dispatch.models import Base, LocalOutboxEntry, Resident, ResidentCategory, ResidentStatus, Task
 from hotline import services as services_module
 from hotline.app import create_app
@@ -96,13 +100,65 @@ def settings(environ: dict[str, str]) -> Settings:
     return load_settings(environ, env_file=None)
 
 
+@functools.cache
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config(make_engine("sqlite://"))).get_current_head()
+    assert head is not None
+    return head
+
+
+@functools.cache
+def migrated_template() -> Path:
+    """A SQLite file migrated to head once per session, which each test copies instead of migrating anew (the
+    migrations cost about half a second a test). The migrations themselves are tested in tests/test_db.py."""
+    path = Path(tempfile.mkdtemp(prefix="hl-template-")) / "hotline.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    raw = engine.raw_connection()  # outside any transaction: the checkpoint needs no reader or writer in the way
+    try:
+        raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]  # all pages in the file
+    finally:
+        raw.close()
+    engine.dispose()
+    return path
+
+
+def sqlite_file(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def empty_database(engine: Engine) -> None:
+    """Bring a shared database (PostgreSQL) to a fresh schema with no rows and ids starting at 1: a TRUNCATE when
+    it is at head already (most tests), else drop everything and migrate."""
+    with engine.begin() as conn:
+        at_head = conn.execute(text("SELECT to_regclass('alembic_version') IS NOT NULL")).scalar() and (
+            conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [head_revision()]
+        )
+        if at_head:
+            tables = ", ".join(conn.dialect.identifier_preparer.quote(t.name) for t in Base.metadata.sorted_tables)
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            return
+    reset_database(engine)
+    upgrade(engine)
+
+
 @contextlib.contextmanager
 def fresh_services(settings: Settings) -> Iterator[Services]:
     """Services on a freshly migrated database and a flushed Redis, installed for in-process workers."""
+    database_file = sqlite_file(settings.database_url)
+    copied = False
+    if database_file is not None and not database_file.exists():
+        database_file.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(migrated_template(), database_file)
+        copied = True
     built = Services.build(settings)
     if built.engine.dialect.name != "sqlite":
-        reset_database(built.engine)
-    upgrade(built.engine)
+        empty_database(built.engine)
+    elif not copied:
+        upgrade(built.engine)
     built.redis.flushall()
     services_module.install(built)
     try:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+from collections.abc import Iterator
+
 from alembic import context
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from dispatch.db import make_engine
 from dispatch.models import Base
@@ -12,7 +16,28 @@ config = context.config
 MIGRATION_LOCK = 0x686F746C696E65  # "hotline": the advisory lock every migrating process takes on PostgreSQL
 engine = config.attributes.get("engine") or make_engine(config.get_main_option("sqlalchemy.url") or "")
 
-with engine.connect() as connection:
+
+@contextlib.contextmanager
+def one_migrator_at_a_time(engine: Engine) -> Iterator[None]:
+    """On a SQLite file, hold an exclusive lock on `<file>-migrate.lock` for the whole run.
+
+    Alembic runs SQLite's migrations outside one transaction (its DDL is not transactional there), so BEGIN
+    IMMEDIATE alone cannot stop a second process from reading the version between two steps of the first one and
+    then applying a step again ("duplicate column"). PostgreSQL takes an advisory lock instead (below).
+    """
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    with open(f"{database}-migrate.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+with one_migrator_at_a_time(engine), engine.connect() as connection:
     sqlite = connection.dialect.name == "sqlite"
     if sqlite:
         # Batch mode rebuilds a table by copy, drop and rename, which SQLite refuses while other tables' rows
