@@ -21,6 +21,7 @@ from alembic.script import ScriptDirectory
 from rq import SimpleWorker
 from sqlalchemy import Engine, select, text, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from starlette.testclient import TestClient
 
 from dispatch import register
@@ -131,16 +132,26 @@ def sqlite_file(url: str) -> Path | None:
 
 
 def empty_database(engine: Engine) -> None:
-    """Bring a shared database (PostgreSQL) to a fresh schema with no rows and ids starting at 1: a TRUNCATE when
-    it is at head already (most tests), else drop everything and migrate."""
+    """Bring a shared database (PostgreSQL) to a fresh schema with no rows and ids starting at 1.
+
+    When it is at head already (most tests), one round trip deletes every row and restarts every sequence (a few
+    ms, where TRUNCATE takes tens and migrating anew hundreds); otherwise, or if that fails, drop and migrate.
+    """
     with engine.begin() as conn:
         at_head = conn.execute(text("SELECT to_regclass('alembic_version') IS NOT NULL")).scalar() and (
             conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [head_revision()]
         )
-        if at_head:
-            tables = ", ".join(conn.dialect.identifier_preparer.quote(t.name) for t in Base.metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        sequences = conn.execute(text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")).scalars()
+        quote = conn.dialect.identifier_preparer.quote
+        statements = [str(table.delete().compile(conn)) for table in reversed(Base.metadata.sorted_tables)]
+        statements += [f"ALTER SEQUENCE {quote(name)} RESTART" for name in sequences]
+    if at_head:
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("; ".join(statements))
             return
+        except DBAPIError:
+            pass
     reset_database(engine)
     upgrade(engine)
 
