@@ -60,6 +60,7 @@ from workers.gateways.twilio import SIGNATURE_HEADER
 
 SECRET_KEY = "a-session-signing-key-of-at-least-32-characters"
 HEALTH = ["我胸口痛，血压高，头晕", "I have chest pain and my blood pressure is high"]
+LOGGERS_OWN_TIMES = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d|Z)?|\b\d+:\d\d:\d\d\.\d+s?\b")
 HEALTH_WORDS = ["胸口痛", "血压高", "头晕", "chest pain", "blood pressure", "发烧", "38.6"]
 
 
@@ -168,6 +169,8 @@ def assert_no_leaks(lines: list[str], secrets: dict[str, str], bodies: list[str]
         for part in {body.strip(), *re.split(r"[，。！？；：,.!?;:\n]\s*", body)}:
             if len(part.strip()) >= 6 or (len(part.strip()) >= 3 and not part.isascii()):
                 forbidden[part.strip()] = f"message text {body[:30]!r}"
+    # A line's own timestamp and an RQ job's run time are the logger's, and can hold "38.6" (10:47:38.660).
+    lines = [LOGGERS_OWN_TIMES.sub("<time>", line) for line in lines]
     leaks = sorted({(what, line[:200]) for line in lines for text, what in forbidden.items()
                     if text in line or text in re.sub(r"[\s-]", "", line)})  # fmt: skip
     assert not leaks, "\n".join(f"{what}: {line}" for what, line in leaks)
