@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dispatch.exceptions import MessageCatalogError
-from dispatch.reply_phrases import NEGATING_SOFT, NEUTRAL, SOFT, PhraseTable, has_cjk, read_phrases, trie_pattern
+from dispatch.reply_phrases import BODY, NEGATING_SOFT, NEUTRAL, SOFT, PhraseTable, has_cjk, read_phrases, trie_pattern
 from dispatch.script_data import load_versioned_toml
 from dispatch.temperature import BODY_TEMPERATURE as BODY_TEMPERATURE  # read here by callers
 from dispatch.temperature import TemperatureReader
@@ -134,12 +134,14 @@ class ReplyVocabulary:
                 raise MessageCatalogError(f"{keywords.name}: staple pattern {pattern!r} needs one {{}}")
             for thing in _words({"t": staples.get("things", [])}, keywords.name, "staples"):
                 _add(kinds, pattern.replace("{}", thing), "groceries", keywords.name)
+        for text in _words({"w": words.get("body", {}).get("words", [])}, keywords.name, "body"):
+            _add(kinds, text, BODY, keywords.name)
         for group, kind in _KINDS.items():
             for text in _words({"w": words.get("softeners", {}).get(group, [])}, keywords.name, "softeners"):
                 _add(kinds, text, kind, keywords.name)
         negations = _words(words.get("negations", {}), keywords.name, "negations")
         for text in negations:
-            kinds.setdefault(text, NEUTRAL)
+            kinds.setdefault(text, "fine")  # said alone (不要, 暂时不需要), a negation answers "no need"
         choose = _words({"w": words.get("menu", {}).get("choose", [])}, keywords.name, "menu")
         for text in choose:
             kinds.setdefault(text, NEUTRAL)
@@ -212,7 +214,7 @@ def parse_reply(text: str, vocabulary: ReplyVocabulary, fever_threshold: float =
     if vocabulary.typo_pattern is not None:
         plain = vocabulary.typo_pattern.sub(vocabulary.mend_typo, plain)
 
-    temperature, plain = vocabulary.temperatures.take(plain)
+    temperature, plain, said_at = vocabulary.temperatures.take(plain)
     found: list[tuple[int, str]] = []  # (position, meaning)
     leftover = 0
     digits = _NOT_DIGIT.sub("", plain)
@@ -227,12 +229,14 @@ def parse_reply(text: str, vocabulary: ReplyVocabulary, fever_threshold: float =
     else:
         words = read_phrases(plain, vocabulary.table)
         found, leftover = list(words.found), words.leftover
+        if words.body is not None and (leftover or not any(meaning == "fine" for _, meaning in found)):
+            found.append((words.body, "unwell"))  # 脚崴了: a part of the body and words not read mean a person calls
         if digits:
             found += _digits_in_words(plain, words.spans, vocabulary)
 
     fever = temperature is not None and temperature >= fever_threshold
     if fever:
-        found.append((len(plain), "unwell"))
+        found.append((said_at, "unwell"))
     needs: list[str] = []
     for _, meaning in sorted(found):
         if meaning != "fine" and meaning not in needs:

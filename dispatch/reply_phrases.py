@@ -6,6 +6,7 @@ Each phrase has one kind: a meaning (fine, a need, unwell), neutral (read, meani
 - A health word is never cancelled: not by a negation, a softener, nor anything else said with it.
 - A negation just before a need (不用买菜) turns it into "fine"; a negating softener just before a fine-word (不太
   舒服, 不怎么好) turns it into "unwell".
+- A part of the body named (脚崴了, 眼睛看不清了) is a health sign unless all the rest reads as fine (腿好多了).
 - Whatever no phrase covers is left over: a message is only fine when nothing is left over.
 """
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 SOFT = "soft"  # a degree word or hedge: 有点, 好像
 NEGATING_SOFT = "negating-soft"  # a degree word that negates a fine-word after it: 不太, 不怎么
 NEUTRAL = "neutral"
+BODY = "body"  # a part of the body (头, 腿, 胸口): with anything not read as fine, a health sign
 NEGATION_REACH = 2  # characters between a negation and the need it cancels: 不用帮我买菜
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _LEFTOVER = re.compile(r"[\u4e00-\u9fff]|[^\W\d_\u4e00-\u9fff]+")
@@ -83,6 +85,7 @@ class PhraseReading:
     found: list[tuple[int, str]]  # (position, meaning), fine included
     leftover: int  # Chinese characters and other words no phrase covers
     spans: list[tuple[int, int, str]]  # every phrase read: (start, end, phrase)
+    body: int | None  # where a part of the body was first named
 
 
 def read_phrases(text: str, table: PhraseTable) -> PhraseReading:
@@ -91,6 +94,7 @@ def read_phrases(text: str, table: PhraseTable) -> PhraseReading:
     spans: list[tuple[int, int, str]] = []
     rest: list[str] = []
     last = 0
+    body: int | None = None
     negation_end = -1  # where the last negation ended
     softened_end = -1  # where the last negating softener (and any softeners after it) ended
     for match in table.pattern.finditer(text):
@@ -108,17 +112,22 @@ def read_phrases(text: str, table: PhraseTable) -> PhraseReading:
             softened_end = end
             continue
         softened_end = -1
+        if kind == BODY:
+            body = start if body is None else body
+            continue
         if kind == "fine" and softened:
             meaning = "unwell"  # 不太舒服, 不怎么好: a degree word never makes a health reading weaker
-        elif kind not in ("fine", "unwell", NEUTRAL, SOFT) and _cancelled(text, negation_end, start):
-            meaning = "fine"  # 不用买菜: no groceries, and the resident is telling us they are fine
+        elif kind not in ("fine", "unwell", NEUTRAL, SOFT):
+            if _cancelled(text, negation_end, start):
+                meaning = "fine"  # 不用买菜: no groceries, and the resident is telling us they are fine
+            negation_end = -1  # a negation cancels one need: 不要米 要油 is groceries
         if phrase in table.negations:
             negation_end = end
         if meaning not in (NEUTRAL, SOFT, NEGATING_SOFT):
             found.append((start, meaning))
     rest.append(text[last:])
     leftover = len(_LEFTOVER.findall("".join(rest)))
-    return PhraseReading(found, leftover, spans)
+    return PhraseReading(found, leftover, spans, body)
 
 
 def _cancelled(text: str, negation_end: int, start: int) -> bool:

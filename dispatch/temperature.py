@@ -60,14 +60,15 @@ class TemperatureReader:
         )
         return cls(pattern, tuple(words["context"]), frozenset(words["half"]), frozenset(words["over"]))
 
-    def take(self, text: str) -> tuple[float | None, str]:
-        """The highest body temperature in `text`, and the text with every temperature in it blanked out.
+    def take(self, text: str) -> tuple[float | None, str, int]:
+        """The highest body temperature in `text`, the text with every temperature in it blanked out, and where the
+        first one was said (for the order of needs).
 
         A number needs a decimal point, a unit or a context word before it (体温38) to be a temperature: a bare
         38 may be a menu choice or a building. "38度多" is read as 38.5, the middle of "a bit over 38".
         """
         if _MAY_HOLD_ONE.search(text) is None:
-            return None, text
+            return None, text, 0
         found: list[float] = []
         spans: list[tuple[int, int]] = []
         for match in self.pattern.finditer(text):
@@ -76,10 +77,10 @@ class TemperatureReader:
                 found.append(round(value, 1))
                 spans.append(match.span())
         if not found:
-            return None, text
+            return None, text, 0
         for start, end in reversed(spans):
             text = text[:start] + " " + text[end:]
-        return max(found), text
+        return max(found), text, spans[0][0]
 
     def _value(self, match: re.Match[str], text: str) -> float | None:
         whole_text = match.group("whole")
