@@ -1,8 +1,10 @@
 """Understanding what a resident texts: menu digits, words in Chinese or English, temperatures, stop words.
 
 The words live in `ivr_scripts/menu_digits.toml` and `ivr_scripts/reply_keywords.toml`; this module only knows
-how to read them. Anything it cannot read is reported as not understood, for a clerk to triage; nothing is
-dropped.
+how to read them (temperatures with `dispatch/temperature.py`, phrases with `dispatch/reply_phrases.py`). Health
+first: any health word, fever or emergency number makes a message unwell, whatever else it says, and a message is
+fine only when all of it reads as fine. Anything it cannot read whole is reported as not understood, for a clerk
+to triage; nothing is dropped.
 """
 
 from __future__ import annotations
