@@ -456,3 +456,32 @@ def test_a_plan_changed_mid_day_replaces_today_and_sends_nothing_late(
             session.execute(select(Checkin.slot, Checkin.status).where(Checkin.resident_id == town["梁阿姨"])).all()
         )
     assert slots == {"09:00": CheckinStatus.SKIPPED, "10:00": CheckinStatus.SENT}
+
+
+def test_a_reply_read_only_in_part_never_answers_the_check_in_as_fine(
+    client: TestClient, services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    tick(services, clock, "09:00")
+    reply(client, services, clock, "09:05", "梁阿姨", "体温36.5，暖气坏了好冷")  # a temperature, and words not read
+    reply(client, services, clock, "09:06", "王大爷", "我不太舒服")  # softened, still unwell
+    reply(client, services, clock, "09:07", "刘奶奶", "好的，就是有点头晕")  # fine-words do not cancel a health word
+    reply(client, services, clock, "09:08", "陈伯", "家里没米了")
+    reply(client, services, clock, "09:09", "赵姐", "蛮好的，放心")
+    status = {name: checkin_of(services, town[name]).status for name in ("梁阿姨", "王大爷", "刘奶奶", "陈伯", "赵姐")}
+    assert status == {
+        "梁阿姨": CheckinStatus.NEEDS,  # a clerk reads it: not fine
+        "王大爷": CheckinStatus.UNWELL,
+        "刘奶奶": CheckinStatus.UNWELL,
+        "陈伯": CheckinStatus.NEEDS,
+        "赵姐": CheckinStatus.FINE,
+    }
+    by_resident = {t.resident_id: (t.category, t.priority) for t in tasks(services)}
+    assert by_resident == {
+        town["梁阿姨"]: (TaskCategory.OTHER, TaskPriority.NORMAL),
+        town["王大爷"]: (TaskCategory.UNWELL, TaskPriority.URGENT),
+        town["刘奶奶"]: (TaskCategory.UNWELL, TaskPriority.URGENT),
+        town["陈伯"]: (TaskCategory.GROCERIES, TaskPriority.NORMAL),
+    }
+    with services.sessions() as session:
+        readings = {r.resident_id: r.celsius for r in session.scalars(select(TemperatureReading))}
+    assert readings == {town["梁阿姨"]: 36.5}  # kept, though the message goes to a clerk

@@ -23,12 +23,38 @@ def cases() -> list[tuple[str, str]]:
 
 
 def test_the_table_is_big_enough_to_mean_something() -> None:
-    assert len(cases()) >= 150
+    rows = cases()
+    assert len(rows) >= 600
+    assert sum("unwell" in expected for _, expected in rows) * 3 >= len(rows)  # a third of it about health
+    assert len({text for text, _ in rows}) == len(rows)  # each reply once
 
 
-@pytest.mark.parametrize(("text", "expected"), cases())
-def test_reply_table(text: str, expected: str) -> None:
-    assert parse_reply(text, VOCABULARY).describe() == expected
+def misreadings(rows: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """Health misreadings (a line about health not read as unwell), and any other misreading."""
+    health, other = [], []
+    for text, expected in rows:
+        got = parse_reply(text, VOCABULARY).describe()
+        if got == expected:
+            continue
+        line = f"{text!r}: read as {got!r}, expected {expected!r}"
+        (health if "unwell" in expected and "unwell" not in got else other).append(line)
+    return health, other
+
+
+def test_every_line_of_the_table_is_read_as_published() -> None:
+    health, other = misreadings(cases())
+    for line in health:
+        print(f"HEALTH MISREADING {line}")
+    for line in other:
+        print(f"misreading {line}")
+    assert not health, f"{len(health)} health misreadings (see the HEALTH MISREADING lines)"
+    assert not other, f"{len(other)} misreadings"
+
+
+def test_a_health_misreading_is_told_apart_from_the_rest() -> None:
+    health, other = misreadings([("头晕", "fine"), ("好的", "unwell"), ("买菜", "medicine")])
+    assert health == ["'好的': read as 'fine', expected 'unwell'"]
+    assert other == ["'头晕': read as 'unwell', expected 'fine'", "'买菜': read as 'groceries', expected 'medicine'"]
 
 
 def test_the_fever_threshold_is_a_setting() -> None:
@@ -47,3 +73,32 @@ def test_a_file_naming_an_unknown_meaning_is_refused(tmp_path: Path) -> None:
     bad.write_text('version = 1\n[meanings.flying]\nzh-CN = ["飞"]\n', encoding="utf-8")
     with pytest.raises(MessageCatalogError, match="flying"):
         ReplyVocabulary.load(keywords=bad)
+
+
+def test_a_phrase_with_two_meanings_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "reply_keywords.toml"
+    good = (Path(__file__).parents[1] / "ivr_scripts" / "reply_keywords.toml").read_text(encoding="utf-8")
+    twice = good.replace("[meanings.rubbish]\nzh-CN = [", '[meanings.rubbish]\nzh-CN = ["头晕", ')
+    bad.write_text(twice, encoding="utf-8")
+    with pytest.raises(MessageCatalogError, match="头晕"):
+        ReplyVocabulary.load(keywords=bad)
+
+
+def test_a_broken_temperature_table_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "reply_keywords.toml"
+    good = (Path(__file__).parents[1] / "ivr_scripts" / "reply_keywords.toml").read_text(encoding="utf-8")
+    bad.write_text(good.replace('half = ["半"]', 'half = "半"'), encoding="utf-8")
+    with pytest.raises(MessageCatalogError, match=r"\[temperature\] half"):
+        ReplyVocabulary.load(keywords=bad)
+
+
+def test_a_partly_read_reply_is_not_understood_and_keeps_its_temperature() -> None:
+    reading = parse_reply("36.5 暖气坏了好冷", VOCABULARY)
+    assert (reading.fine, reading.understood, reading.temperature, reading.needs) == (False, False, 36.5, ())
+    assert parse_reply("36.5", VOCABULARY).fine and parse_reply("36.5", VOCABULARY).understood
+
+
+def test_a_temperature_leaves_no_digit_for_the_menu() -> None:
+    assert parse_reply("37°5", VOCABULARY).needs == ("unwell",)  # not 5, rubbish
+    assert parse_reply("体温36度5", VOCABULARY).needs == ()  # not 5, rubbish
+    assert parse_reply("36.5 5", VOCABULARY).needs == ("rubbish",)  # a digit apart from it is still a choice
