@@ -53,7 +53,7 @@ def main(passes: int = 20) -> list[Finding]:
     ours = _rate(lambda text: parse_reply(text, vocabulary), texts, passes)
     floor = _rate(normalise, texts, passes)
     lines = [
-        f"### B7 · Reading replies ({datetime.now(UTC):%Y-%m-%d})",
+        f"### B8 · Reading replies ({datetime.now(UTC):%Y-%m-%d})",
         "",
         f"The published corpus, {len(rows):,} replies ({health:,} about health), each parsed {passes * RUNS} times "
         f"in {RUNS} runs of {passes} passes; median of the runs. Misread against the corpus: {misread}.",
@@ -70,13 +70,13 @@ def main(passes: int = 20) -> list[Finding]:
     print("\n".join(lines))
     return [
         Finding(
-            "B7",
+            "B8",
             "reading replies, the published corpus",
             f"{ours:,.0f} msgs/s, {ours / floor:.1%} of bare normalise ({floor:,.0f}/s)",
             f"≥ {TARGET:,} msgs/s",
             ours >= TARGET,
         ),
-        Finding("B7", "corpus replies misread", str(misread), "0", misread == 0),
+        Finding("B8", "corpus replies misread", str(misread), "0", misread == 0),
     ]
 
 
