@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from dispatch import ladder
-from dispatch.checkins.answers import record_answer
+from dispatch import ladder, task_offers
+from dispatch.checkins.answers import record_answer, reply_due_by
 from dispatch.context import DispatchContext
 from dispatch.exceptions import NotFound
 from dispatch.liaison_replies import handle_liaison_message
@@ -210,8 +210,10 @@ def _from_resident(
     needs = [NEED_CATEGORY[need] for need in reading.needs] or [TaskCategory.OTHER]
     priority = TaskPriority.URGENT if reading.urgent else TaskPriority.NORMAL
     result = IntakeResult(InboundOutcome.TASK_CREATED)
+    # Words not understood, in reply to a check-in: someone must have read them by the check-in's deadline.
+    due_by = reply_due_by(session, [r.id for r in match.residents], now, context.checkin) if not reading.needs else None
     for category in needs:
-        _record_need(session, message, match, category, priority, context, now, result)
+        _record_need(session, message, match, category, priority, context, now, result, due_by=due_by)
     if household is None:
         result.outcome = InboundOutcome.AMBIGUOUS_SENDER
         receipt_key, fields = "shared_number_receipt", {}
@@ -242,11 +244,14 @@ def _record_need(
     now: datetime,
     result: IntakeResult,
     community: Community | None = None,
+    due_by: datetime | None = None,
 ) -> None:
     """One need: added to the household's open task, or a new task offered and put on the ladder.
 
-    `community`: whose duty staff a task with no household goes to, if not the sender's."""
+    `community`: whose duty staff a task with no household goes to, if not the sender's. `due_by`: a new task's
+    ladder is planned to reach duty staff by then."""
     task, created, made_urgent = _open_task(session, message, match, category, priority, now)
+    task.due_by = due_by if created else task.due_by
     result.task_ids.append(task.id)
     if made_urgent:
         result.outbound_ids += ladder.became_urgent(session, task, now, context)
@@ -327,8 +332,9 @@ def _open_task(
 
 
 def offer(session: Session, task: Task, context: DispatchContext) -> list[int]:
-    """The first offer SMS, to the household's liaison (rung 0 of the ladder)."""
+    """The first offer SMS, to the household's liaison (rung 0 of the ladder, the first of its circle)."""
     assert task.assignee is not None and task.assignee.phone is not None
+    task_offers.widen(session, task, task.assignee.phone, ladder.PRIMARY, task.created_at, task.assignee)
     offer = queue_sms(
         session,
         dedupe_key=f"task:{task.id}:offer:0",

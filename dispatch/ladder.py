@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from dispatch import task_offers
 from dispatch.context import DispatchContext
 from dispatch.models import (
     Community,
@@ -35,9 +36,15 @@ CLIMBABLE = (TaskStatus.NEW, TaskStatus.OFFERED, TaskStatus.DECLINED, TaskStatus
 
 
 def deadline(task: Task, now: datetime, context: DispatchContext) -> datetime:
-    """When an offer made now lapses: urgent tasks sooner."""
+    """When an offer made now lapses: urgent tasks sooner. A task due by a time (`Task.due_by`: a visit, an unclear
+    reply to a check-in) shares what is left until then among its remaining rungs, so that duty staff are alerted
+    by then at the latest; past it, each rung lapses at once."""
     minutes = context.urgent_accept_minutes if task.priority == TaskPriority.URGENT else context.normal_accept_minutes
-    return now + timedelta(minutes=minutes)
+    window = timedelta(minutes=minutes)
+    if task.due_by is not None and task.rung < DUTY_STAFF:
+        share = (task.due_by - now) / (DUTY_STAFF - task.rung)
+        window = max(timedelta(0), min(window, share))
+    return now + window
 
 
 def start(
@@ -194,6 +201,7 @@ def climb(session: Session, task: Task, now: datetime, context: DispatchContext,
             task.offer_deadline = deadline(task, now, context) if rung < DUTY_STAFF else None
             key = "staff_task_alert"
         session.add(TaskEvent(task=task, kind="escalated", actor="system", channel="sms", at=now, detail=detail))
+        task_offers.widen(session, task, phone, rung, now, liaison)  # the earlier rungs may still take it
         sms = queue_sms(
             session,
             dedupe_key=f"task:{task.id}:offer:{rung}",
@@ -243,6 +251,7 @@ def _to_duty_staff_directly(
     session.add(TaskEvent(task=task, kind="escalated", actor="system", channel="system", at=now, detail=detail))
     if phone is None:
         return []
+    task_offers.widen(session, task, phone, DUTY_STAFF, now)
     sms = queue_sms(
         session,
         dedupe_key=f"task:{task.id}:offer:{DUTY_STAFF}",

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
+from dispatch import task_offers
 from dispatch.exceptions import MessageCatalogError
 from dispatch.models import Channel, InboundMessage, Liaison, Task, TaskEvent, TaskStatus
 from dispatch.outbox import auto_replies_since, queue_sms
@@ -106,13 +107,7 @@ def handle_liaison_message(
     liaison's own tasks."""
     command = table.read(message.body) if liaison.active else Command(None)  # a stopped liaison acts on nothing
     texts = _Texts(catalog, language)
-    mine = list(
-        session.scalars(
-            select(Task)
-            .where(Task.assignee_liaison_id == liaison.id, Task.status.in_((*WAITING, TaskStatus.ACCEPTED)))
-            .order_by(Task.id)
-        )
-    )
+    mine = list(session.scalars(select(Task).where(_theirs(liaison)).order_by(Task.id)))
     changed: int | None = None
     outbound: list[int] = []
     if command.verb is None:
@@ -130,6 +125,12 @@ def handle_liaison_message(
         return LiaisonReplyResult(changed, outbound)  # the task still changed; only the answer is held back
     reply = queue_sms(session, dedupe_key=f"reply:{message.id}", to_phone=message.from_phone, body=answer)
     return LiaisonReplyResult(changed, [*outbound, *([reply.id] if reply else [])])
+
+
+def _theirs(liaison: Liaison) -> ColumnElement[bool]:
+    """A filter on Task: the liaison's own open tasks, and the untaken ones offered to them (its circle)."""
+    own = (Task.assignee_liaison_id == liaison.id) & Task.status.in_((*WAITING, TaskStatus.ACCEPTED))
+    return own | (Task.status.in_(WAITING) & task_offers.in_circle(liaison.id))
 
 
 class _Texts:
@@ -152,11 +153,19 @@ def _pick(
         if len(candidates) > 1:
             return None, texts("liaison_which_task", task_id=candidates[0].id)
         task_id = candidates[0].id
-    # Lock and read it afresh: the ladder may have moved it to someone else since the list above was read.
+    # Lock and read it afresh: another in its circle may have taken it since the list above was read. The lock
+    # makes the first to take it the only one: a second reply waits here, then finds it taken.
     task = session.get(Task, task_id, with_for_update=True, populate_existing=True)
-    if task is None or task.assignee_liaison_id != liaison.id:
+    if task is None:
         return None, texts("liaison_not_yours", task_id=task_id)
-    return task, ""
+    if task.assignee_liaison_id == liaison.id or (
+        command.verb == "accept" and task_offers.may_take(session, task, liaison)
+    ):
+        return task, ""
+    if command.verb == "accept" and task.assignee is not None and task_offers.offered_to(session, task, liaison):
+        return None, texts("task_taken_by_other", task_id=task.id, category=texts(f"category_{task.category}"),
+                           liaison_name=task.assignee.name)  # fmt: skip
+    return None, texts("liaison_not_yours", task_id=task_id)
 
 
 def _apply(
@@ -189,7 +198,9 @@ def _apply(
         return texts("liaison_declined", task_id=task.id), []
     if command.verb == "accept":
         task.status, task.offer_deadline, task.accepted_at = TaskStatus.ACCEPTED, None, now
+        task.assignee = liaison  # the first of the circle to take it, whichever rung it had climbed to
         feedback = tell_resident(session, task, "accepted", liaison, catalog)
+        feedback += task_offers.tell_taken(session, task, liaison, catalog, texts.language)
         address = doorstep_address(task.household)
         return texts("liaison_accepted", task_id=task.id, category=texts(f"category_{task.category}"),
                      resident_name=resident_names(task), address=address), feedback  # fmt: skip
@@ -209,14 +220,12 @@ def accept_oldest(
     """
     if not liaison.active:
         return None, []
-    waiting = session.scalars(
-        select(Task.id).where(Task.assignee_liaison_id == liaison.id, Task.status.in_(WAITING)).order_by(Task.id)
-    ).all()
+    waiting = session.scalars(select(Task.id).where(_theirs(liaison), Task.status.in_(WAITING)).order_by(Task.id)).all()
     texts = _Texts(catalog, language)
     for task_id in waiting:
         task = session.get(Task, task_id, with_for_update=True, populate_existing=True)
-        if task is None or task.assignee_liaison_id != liaison.id or task.status not in WAITING:
-            continue  # the ladder moved it on since the list was read
+        if task is None or task.status not in WAITING or not task_offers.may_take(session, task, liaison):
+            continue  # taken by another since the list was read
         answer, outbound = _apply(session, Command("accept", task.id, "phone"), task, liaison, texts, catalog, now,
                                   channel="voice")  # fmt: skip
         details = queue_sms(

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from dispatch import audit, ladder
+from dispatch import audit, ladder, task_offers
 from dispatch.context import DispatchContext
 from dispatch.exceptions import InvalidAction, NotFound
 from dispatch.liaison_replies import tell_resident
@@ -72,6 +72,16 @@ def _event(session: Session, task: Task, kind: str, actor: Principal, now: datet
     return event
 
 
+def _holders(session: Session, task: Task) -> list[Liaison]:
+    """Who to tell when staff take a task out of liaisons' hands: whoever took it; or, while nobody has, everyone
+    it was offered to. Its circle is emptied: none of them may take it any more."""
+    circle = task_offers.withdraw(session, task)
+    if task.status not in task_offers.UNTAKEN:
+        circle = []
+    found = {li.id: li for li in (task.assignee, *circle) if li is not None}
+    return list(found.values())
+
+
 def _tell_liaison(
     session: Session, task: Task, liaison: Liaison | None, key: str, context: DispatchContext
 ) -> list[int]:
@@ -114,9 +124,11 @@ def assign(
         raise InvalidAction(f"liaison {liaison_id} is not an active liaison with a phone in your part of the register")
     if task.assignee_liaison_id == liaison.id:
         raise InvalidAction(f"task #{task.id} is already with {liaison.name}")
-    outbound = _tell_liaison(session, task, task.assignee, "liaison_task_reassigned", context)
+    outbound = [sms for li in _holders(session, task) if li.id != liaison.id
+                for sms in _tell_liaison(session, task, li, "liaison_task_reassigned", context)]  # fmt: skip
     task.assignee, task.status, task.accepted_at = liaison, TaskStatus.OFFERED, None
     task.offer_deadline = ladder.deadline(task, now, context)
+    task_offers.widen(session, task, liaison.phone, task.rung, now, liaison)
     event = _event(session, task, "assigned", actor, now, f"liaison:{liaison.id}")
     session.flush()
     sms = queue_sms(
@@ -189,7 +201,8 @@ def cancel(
     """
     task = scoped_task(session, task_id, where, lock=True)
     _open(task, "cancelled")
-    outbound = _tell_liaison(session, task, task.assignee, "liaison_task_cancelled", context)
+    outbound = [sms for li in _holders(session, task)
+                for sms in _tell_liaison(session, task, li, "liaison_task_cancelled", context)]  # fmt: skip
     task.status, task.offer_deadline = TaskStatus.CANCELLED, None
     _event(session, task, "cancelled", actor, now, reason.strip()[:NOTE_LIMIT])
     audit.record(session, actor, "cancel", "task", task.id, at=now)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import time
+from datetime import time, timedelta
 from typing import Any
 
+from dispatch.checkins.rules import CheckinRules
 from hotline.exceptions import SettingsError
 
 
@@ -53,3 +54,24 @@ def checkin_settings(text: Callable[[str, str], str | None], gateway: str) -> di
             raise SettingsError(name, "must be a number of messages per second from 0 (no limit) to 10000")
         found[field_name] = rate
     return found
+
+
+def check_plan(found: dict[str, Any], urgent_accept_minutes: int) -> None:
+    """Refuse a day whose plan cannot keep the deadline: each check-in before it needs its window, its calls, and
+    a visit offered early enough to climb every rung's acceptance window by then.
+
+    Raises:
+        SettingsError: naming HOTLINE_CHECKIN_DEADLINE, with the times that collide.
+    """
+    rules = CheckinRules(
+        times=found["checkin_times"],
+        observation_times=found["observation_times"],
+        window=timedelta(minutes=found["checkin_window_minutes"]),
+        deadline=found["checkin_deadline"],
+        call_retries=found["call_retries"],
+        call_retry=timedelta(minutes=found["call_retry_minutes"]),
+        rung_window=timedelta(minutes=urgent_accept_minutes),
+    )
+    problem = rules.plan_problem()
+    if problem is not None:
+        raise SettingsError("HOTLINE_CHECKIN_DEADLINE", problem)

@@ -174,6 +174,7 @@ class Services:
                     quiet_hours=settings.quiet_hours,
                     call_retries=settings.call_retries,
                     call_retry=timedelta(minutes=settings.call_retry_minutes),
+                    rung_window=timedelta(minutes=settings.urgent_accept_minutes),
                 ),
             ),
             voice_script=load_checked_script(settings.ivr_script, replies),

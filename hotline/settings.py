@@ -21,7 +21,7 @@ import phonenumbers
 from starlette.config import Config
 from starlette.datastructures import Secret
 
-from hotline.checkin_settings import checkin_settings
+from hotline.checkin_settings import check_plan, checkin_settings
 from hotline.exceptions import SettingsError
 from ivr_scripts import SCRIPTS_DIR
 
@@ -249,6 +249,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         raise SettingsError("HOTLINE_IVR_SCRIPT", f"{ivr_script} is not a file")
 
     checkin = checkin_settings(text, gateway)
+    check_plan(checkin, minutes["HOTLINE_URGENT_ACCEPT_MINUTES"])
 
     api_base = (text("TWILIO_API_BASE_URL", TWILIO_API_DEFAULT) or TWILIO_API_DEFAULT).rstrip("/")
     if urlsplit(api_base).scheme not in ("http", "https"):

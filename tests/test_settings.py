@@ -183,3 +183,19 @@ def test_forwarded_allow_ips_is_read_checked_and_trusts_no_one_when_unset(tmp_pa
     with pytest.raises(SettingsError) as caught:
         load_settings({"HOTLINE_DATA_DIR": str(tmp_path), "FORWARDED_ALLOW_IPS": "nginx.internal"}, env_file=None)
     assert "FORWARDED_ALLOW_IPS" in str(caught.value) and "nginx.internal" in str(caught.value)
+
+
+def test_a_day_whose_ladder_cannot_keep_the_deadline_is_refused_at_start(tmp_path: Path) -> None:
+    base = {"HOTLINE_DATA_DIR": str(tmp_path)}
+    fits = load_settings(base, env_file=None)  # 09:00 + 2 h + 3 calls 10 min apart = 11:30 = 12:00 − 3 × 10 min
+    assert (fits.checkin_deadline.isoformat(), fits.urgent_accept_minutes) == ("12:00:00", 10)
+    for late in ({"HOTLINE_CHECKIN_TIMES": "09:30"}, {"HOTLINE_URGENT_ACCEPT_MINUTES": "11"},
+                 {"HOTLINE_CALL_RETRIES": "4"}, {"HOTLINE_CHECKIN_DEADLINE": "11:59"}):  # fmt: skip
+        with pytest.raises(SettingsError) as caught:
+            load_settings({**base, **late}, env_file=None)
+        message = str(caught.value)
+        assert message.startswith("HOTLINE_CHECKIN_DEADLINE ") and "\n" not in message
+        assert "check-in" in message and "must be offered by" in message, message
+    # A later deadline makes room; a check-in at or after the deadline has a ladder of its own.
+    assert load_settings({**base, "HOTLINE_CHECKIN_TIMES": "09:30", "HOTLINE_CHECKIN_DEADLINE": "12:30"}, env_file=None)
+    assert load_settings({**base, "HOTLINE_CHECKIN_TIMES": "09:00,14:00"}, env_file=None)

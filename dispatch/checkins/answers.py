@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from dispatch.checkins.rules import CheckinRules, call_attempt
@@ -47,19 +48,7 @@ def record_answer(
     """
     changed = []
     for resident_id in resident_ids:
-        checkin = session.scalar(
-            select(Checkin)
-            .where(
-                Checkin.resident_id == resident_id,
-                Checkin.status.in_(_OPEN),
-                Checkin.sent_at.is_not(None) | (Checkin.status == CheckinStatus.MISSED_QUIET),
-                Checkin.due_at > now - ANSWER_WINDOW,
-                Checkin.due_at <= now,
-            )
-            .order_by(Checkin.due_at.desc(), Checkin.id.desc())
-            .limit(1)
-            .with_for_update()
-        )
+        checkin = session.scalar(_answered_by(resident_id, now).with_for_update())
         if checkin is None or _SEVERITY.get(checkin.status, 0) >= _SEVERITY[status]:
             continue
         late = " after the visit was asked for" if checkin.visit_task_id else ""
@@ -70,6 +59,33 @@ def record_answer(
         session.add(CheckinEvent(checkin=checkin, kind="answered", at=now, detail=f"{status} by {channel}{late}"))
         changed.append(checkin.id)
     return changed
+
+
+def _answered_by(resident_id: int, now: datetime) -> Select[Any]:
+    """The check-in a message from `resident_id` at `now` answers: their latest sent in the last day."""
+    return (
+        select(Checkin)
+        .where(
+            Checkin.resident_id == resident_id,
+            Checkin.status.in_(_OPEN),
+            Checkin.sent_at.is_not(None) | (Checkin.status == CheckinStatus.MISSED_QUIET),
+            Checkin.due_at > now - ANSWER_WINDOW,
+            Checkin.due_at <= now,
+        )
+        .order_by(Checkin.due_at.desc(), Checkin.id.desc())
+        .limit(1)
+    )
+
+
+def reply_due_by(session: Session, resident_ids: Iterable[int], now: datetime, rules: CheckinRules) -> datetime | None:
+    """By when a person must have read a reply to a check-in that was not understood: the earliest deadline, still
+    ahead, of the check-ins it answers (None: it answers none, or their deadlines have passed)."""
+    deadlines = []
+    for resident_id in resident_ids:
+        checkin = session.scalar(_answered_by(resident_id, now))
+        if checkin is not None and checkin.visit_at is not None and rules.due_by(checkin.visit_at) > now:
+            deadlines.append(rules.due_by(checkin.visit_at))
+    return min(deadlines, default=None)
 
 
 def record_pickup(session: Session, outbound_id: int, answered_by: str) -> bool:

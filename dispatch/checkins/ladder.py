@@ -1,6 +1,7 @@
 """The ladder of a check-in nobody answered: a reminder (SMS residents) and a call after the window; the call
-retried when busy, unanswered or a machine; by the deadline an urgent visit task (上门查看) for the liaison,
-which then climbs the task ladder like any task. Each rung is a check-in event.
+retried when busy, unanswered or a machine; then an urgent visit task (上门查看) for the liaison, offered early
+enough (`CheckinRules.ladder_times`) that it climbs the task ladder's every rung by the day's deadline: someone has
+taken it by then, or duty staff know. Each rung is a check-in event.
 
 Every step locks its rows and checks their state first, so a late, repeated or concurrent run changes nothing
 twice, and each SMS and call is decided once (dedupe keys `checkin:<id>:reminder`, `checkin:<id>:call:<n>`).
@@ -158,8 +159,11 @@ def _visit(session: Session, checkin: Checkin, now: datetime, context: DispatchC
         .order_by(Task.id)
         .limit(1)
     )
+    # Planned backwards: offered `visit_lead` before the check-in's deadline, so every rung has its window by then.
+    due_by = context.checkin.due_by(checkin.visit_at or now)
     outbound: list[int] = []
     if task is not None:
+        task.due_by = min(task.due_by, due_by) if task.due_by else due_by
         session.add(TaskEvent(task=task, kind="added", actor="system", channel="system", at=now,
                               detail=f"checkin:{checkin.id} no answer"))  # fmt: skip
         if task.priority != TaskPriority.URGENT:
@@ -169,7 +173,7 @@ def _visit(session: Session, checkin: Checkin, now: datetime, context: DispatchC
         liaison = household.primary_liaison if household.primary_liaison and household.primary_liaison.active else None
         task = Task(household=household, resident=resident, category=TaskCategory.VISIT,
                     priority=TaskPriority.URGENT, status=TaskStatus.OFFERED if liaison else TaskStatus.NEW,
-                    description=body, assignee=liaison, created_at=now, updated_at=now)  # fmt: skip
+                    description=body, assignee=liaison, due_by=due_by, created_at=now, updated_at=now)  # fmt: skip
         session.add(task)
         session.flush()
         session.add(TaskEvent(task=task, kind="created", actor="system", channel="system", at=now,

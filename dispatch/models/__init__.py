@@ -35,7 +35,15 @@ from dispatch.models.register import (
     RiskColour,
 )
 from dispatch.models.staff import StaffRole, StaffUser
-from dispatch.models.tasks import Task, TaskCategory, TaskEvent, TaskPriority, TaskStatus, TemperatureReading
+from dispatch.models.tasks import (
+    Task,
+    TaskCategory,
+    TaskEvent,
+    TaskOffer,
+    TaskPriority,
+    TaskStatus,
+    TemperatureReading,
+)
 
 __all__ = [
     "CHECKIN_WAITING",
@@ -73,6 +81,7 @@ __all__ = [
     "Task",
     "TaskCategory",
     "TaskEvent",
+    "TaskOffer",
     "TaskPriority",
     "TaskStatus",
     "TemperatureReading",

@@ -78,6 +78,9 @@ class Task(Base):
     rung: Mapped[int] = mapped_column(Integer, default=0)
     # When the current offer lapses if nobody has taken it; None once taken, or on the last rung.
     offer_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # By when someone must have taken it (the day's check-in deadline, for a visit or an unclear reply to a
+    # check-in): each rung's window is shortened so that the ladder reaches duty staff by then. None: no limit.
+    due_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set once when a taken task is still not done by the day's done-by time: staff should look.
     flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -107,6 +110,26 @@ class TaskEvent(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
     task: Mapped[Task] = relationship(back_populates="events")
+
+
+class TaskOffer(Base):
+    """One phone a task was offered to (a liaison) or alerted about (staff): the circle. Climbing a rung widens
+    it; while the task is untaken any liaison in it may take it, and the others are told who did."""
+
+    __tablename__ = "task_offers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    # None: staff (a grid leader who is not a liaison, the duty phone), told but not able to take it by reply.
+    liaison_id: Mapped[int | None] = mapped_column(ForeignKey("liaisons.id"), index=True)
+    phone: Mapped[str] = mapped_column(String(32))
+    rung: Mapped[int] = mapped_column(Integer)
+    offered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    liaison: Mapped[Liaison | None] = relationship()
+
+    # Each phone is in a task's circle once, however often the offer is repeated.
+    __table_args__ = (UniqueConstraint("task_id", "phone"),)
 
 
 class TemperatureReading(Base):

@@ -69,7 +69,12 @@ RESIDENT_DAY = obj(resident_id=INT, name=STRING, community=STRING, grid=STRING, 
 BOARD_TASK = obj(id=INT, category=CATEGORY, urgent=BOOL, status=STATUS, rung=INT, resident=STRING, grid=STRING,
                  liaison=STRING, age_minutes=INT, escalated_recently=BOOL)  # fmt: skip
 BOARD = obj(day=DATE, now=TIME, coverage=array(ref("CoverageRow")), total=ref("CoverageRow"),
-            attention=array(ref("ResidentDay")), open_tasks=array(ref("BoardTask")))  # fmt: skip
+            attention=array(ref("ResidentDay")), open_tasks=array(ref("BoardTask")),
+            at_risk=array(ref("AtRisk")))  # fmt: skip
+AT_RISK = obj(
+    resident_id=INT, resident=STRING, grid=STRING, liaison=STRING, reason={"enum": ["no_answer", "unread_reply"]},
+    task_id=nullable(INT), rung=nullable(INT), deadline=TIME, minutes_left=INT, late=BOOL,
+)  # fmt: skip
 LIAISON = obj(id=INT, name=STRING, phone=STRING, role=STRING, grid_id=nullable(INT))
 TEXT_OR_NONE = nullable(STRING)
 RESIDENT_ROW = obj(
@@ -137,6 +142,7 @@ SCHEMAS: Json = {
     "CoverageRow": COVERAGE_ROW,
     "ResidentDay": RESIDENT_DAY,
     "BoardTask": BOARD_TASK,
+    "AtRisk": AT_RISK,
     "Task": TASK,
     "HistoryItem": HISTORY_ITEM,
     "TaskDetail": TASK_DETAIL,

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from dispatch import audit, task_actions
+from dispatch.at_risk import at_risk
 from dispatch.board import open_tasks
 from dispatch.checkins.report import Coverage, coverage
 from dispatch.models import ApiToken, TaskCategory
@@ -60,6 +61,7 @@ async def board(request: Request) -> Response:
         with services.readonly() as session:
             report = coverage(session, today, now, where)
             tasks = open_tasks(session, now, where)
+            behind = at_risk(session, today, now, where, services.intake.checkin)
         attention = [r for r in report.residents if r.standing in ATTENTION]
         attention.sort(key=lambda r: (r.standing != "not_reached", r.standing != "unwell", r.grid, r.name))
         return {
@@ -69,7 +71,9 @@ async def board(request: Request) -> Response:
             "total": coverage_row(report.total),
             "attention": [asdict(r) for r in attention],
             "open_tasks": [asdict(t) for t in tasks],
-        }
+            "at_risk": [{**asdict(r), "deadline": r.deadline.astimezone(services.settings.timezone).isoformat()}
+                        for r in behind],
+        }  # fmt: skip
 
     return ok(await run_in_threadpool(load))
 

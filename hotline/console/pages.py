@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from dispatch.at_risk import at_risk
 from dispatch.board import open_tasks
 from dispatch.checkins.report import coverage
 from dispatch.models import StaffUser
@@ -101,9 +102,10 @@ async def board(request: Request) -> Response:
         with services.readonly() as session:
             report = coverage(session, today, now, where)
             tasks = open_tasks(session, now, where)
+            behind = at_risk(session, today, now, where, services.intake.checkin)
         attention = [r for r in report.residents if r.standing in ("not_reached", "unwell", "visit_pending")]
         attention.sort(key=lambda r: (r.standing != "not_reached", r.standing != "unwell", r.grid, r.name))
-        return {"report": report, "attention": attention, "tasks": tasks}
+        return {"report": report, "attention": attention, "tasks": tasks, "at_risk": behind}
 
     data = await run_in_threadpool(load)
     local: datetime = now.astimezone(services.settings.timezone)
