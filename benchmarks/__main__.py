@@ -1,4 +1,4 @@
-"""Run every benchmark (B1–B6, then the scale run) and write BENCHMARKS.md: `python -m benchmarks`.
+"""Run every benchmark (B1–B7, then the scale run) and write BENCHMARKS.md: `python -m benchmarks`.
 
 `python -m benchmarks --smoke` runs each one small (under a minute in all), checks that it still runs and counts
 right, and writes nothing unless `--out FILE` is given: CI runs it so the benchmarks cannot rot. Its figures
@@ -15,7 +15,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import checkin_campaign, dispatch_latency, register_import, scale, sms_throughput, voice_webhook
+from benchmarks import (
+    checkin_campaign,
+    dispatch_latency,
+    liaison_reading,
+    register_import,
+    scale,
+    sms_throughput,
+    voice_webhook,
+)
 from benchmarks.common import Finding, machine
 
 FULL: tuple[Callable[[], list[Finding]], ...] = (
@@ -24,6 +32,7 @@ FULL: tuple[Callable[[], list[Finding]], ...] = (
     lambda: checkin_campaign.main(100_000, 2_000),
     lambda: voice_webhook.main(300),
     lambda: register_import.main(2000),
+    lambda: liaison_reading.main(1.0),
     lambda: scale.main(100_000, 10, 1),
 )
 SMOKE: tuple[Callable[[], list[Finding]], ...] = (
@@ -32,6 +41,7 @@ SMOKE: tuple[Callable[[], list[Finding]], ...] = (
     lambda: checkin_campaign.main(1_000, 50),
     lambda: voice_webhook.main(10),
     lambda: register_import.main(100),
+    lambda: liaison_reading.main(0.05),
 )
 # The scale run is not in the smoke run: eight processes, PostgreSQL and nginx take over a minute even at its
 # smallest, most of it the workers' drain. Its parts run in the suite (tests/test_proxy.py, test_concurrent_day.py).

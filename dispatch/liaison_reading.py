@@ -33,6 +33,7 @@ _CHINESE_NUMBER = re.compile(f"[{''.join(_NUMERALS)}{''.join(_POWERS)}]+")
 _DIGITS = re.compile(r"(?<![\d.])\d{1,7}(?![\d.])")
 _CJK_OR_WORD = re.compile(r"[\u4e00-\u9fff]|[a-z]+")
 _CLAUSE = re.compile(r"\w+")
+_ALONE_LONGEST = 4  # the longest word in ack_alone and fillers, checked on load
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,11 @@ def _pattern(word: str) -> re.Pattern[str]:
     return re.compile(before + re.escape(word) + after)
 
 
+def _any_of(words: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern for any of the words, longest first; for no words, one that matches nothing."""
+    return re.compile("|".join(map(re.escape, words)) or "(?!)")
+
+
 def _longest_first(words: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted({normalise(w) for w in words if normalise(w)}, key=lambda w: (-len(w), w)))
 
@@ -83,6 +89,9 @@ class NaturalWords:
     """The natural-reply words, ready to read with."""
 
     phrases: tuple[_Phrase, ...]  # longest first
+    by_start: dict[str, tuple[_Phrase, ...]]  # the phrases by their first two characters (or one), for one pass
+    filler_pattern: re.Pattern[str]
+    question_pattern: re.Pattern[str]
     ack_alone: tuple[str, ...]
     negations: tuple[str, ...]
     after: tuple[str, ...]
@@ -105,14 +114,23 @@ class NaturalWords:
             if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
                 raise MessageCatalogError(f"{file_name}: [natural] {name} must be a list of words")
             lists[name] = _longest_first(words)
+        if any(len(word) > _ALONE_LONGEST for name in ("ack_alone", "fillers") for word in lists.get(name, ())):
+            raise MessageCatalogError(f"{file_name}: [natural] ack_alone and fillers are words of 4 characters at most")
         meaning: dict[str, str] = {}
         for signal in SIGNALS:
             for word in lists.get(signal, ()):
                 if meaning.setdefault(word, signal) != signal:
                     raise MessageCatalogError(f"{file_name}: [natural] {word!r} is both {meaning[word]} and {signal}")
         phrases = [_Phrase(word, signal, _pattern(word)) for word, signal in meaning.items()]
+        phrases.sort(key=lambda p: (-len(p.text), p.text))
+        by_start: dict[str, tuple[_Phrase, ...]] = {}
+        for phrase in phrases:
+            by_start[phrase.text[:2]] = (*by_start.get(phrase.text[:2], ()), phrase)
         return cls(
-            phrases=tuple(sorted(phrases, key=lambda p: (-len(p.text), p.text))),
+            phrases=tuple(phrases),
+            by_start=by_start,
+            filler_pattern=_any_of(lists.get("fillers", ())),
+            question_pattern=_any_of(lists.get("questions", ())),
             **{name: lists.get(name, ()) for name in WORD_LISTS},
         )
 
@@ -123,8 +141,10 @@ class NaturalWords:
         signals: set[str] = set()
         # Longest first, then leftmost: 去不了 wins over 我去, and 没收到了 is 没 + 收到, not 没收 + 到了.
         spans = []
-        for phrase in self.phrases:
-            spans += [(m.start() - m.end(), m.start(), m.end(), phrase.signal) for m in phrase.pattern.finditer(plain)]
+        for start, ch in enumerate(plain):
+            for phrase in (*self.by_start.get(plain[start : start + 2], ()), *self.by_start.get(ch, ())):
+                if plain.startswith(phrase.text, start) and phrase.pattern.match(plain, start):
+                    spans.append((-len(phrase.text), start, start + len(phrase.text), phrase.signal))
         for _, start, end, signal in sorted(spans):
             if any(taken[start:end]):
                 continue
@@ -138,29 +158,26 @@ class NaturalWords:
                 turned = self._turned(plain[: clause.start()], plain[clause.end() :])
                 signals.add("negated" if turned else "ack")
                 rest = rest[: clause.start()] + " " * len(clause.group()) + rest[clause.end() :]
-        for filler in self.fillers:
-            rest = rest.replace(filler, " ")
-        more = bool(_CJK_OR_WORD.search(rest))
-        if any(question in plain for question in self.questions):
+        more = bool(_CJK_OR_WORD.search(self.filler_pattern.sub(" ", rest)))
+        if self.question_pattern.search(plain):
             signals.add("negated")  # a question is not a command: 收到，几点送？ is for staff to answer
         return Reading(_signal(signals, more), task_ids, more)
 
     def _turned(self, before: str, after: str) -> bool:
         """A negation just before (还没送到, 不用去了), or just after (收到没, 好不好)."""
         tail, head = before.rstrip("0123456789#号 "), after.lstrip(" !！.。~～")  # 没12号完成: 没 … 完成
-        return any(tail.endswith(n) for n in self.negations) or any(head.startswith(a) for a in self.after)
+        return tail.endswith(self.negations) or head.startswith(self.after)
 
     def _all_said_alone(self, clause: str) -> bool:
         """The clause is all words that are "got it" on their own (好, 行, 嗯) and little words, at least one of
         the former: 好的, 行吧, 嗯嗯."""
-        words = (*self.ack_alone, *self.fillers)
         reachable = {0: False}  # end position → whether an ack word was used to get there
         for position in range(len(clause)):
             if position not in reachable:
                 continue
-            for word in words:
-                if clause.startswith(word, position):
-                    end = position + len(word)
+            for end in range(position + 1, min(len(clause), position + _ALONE_LONGEST) + 1):
+                word = clause[position:end]
+                if word in self.ack_alone or word in self.fillers:
                     reachable[end] = reachable.get(end, False) or reachable[position] or word in self.ack_alone
         return reachable.get(len(clause), False)
 
@@ -185,9 +202,7 @@ class NaturalWords:
 
     def _is_quantity(self, before: str, after: str) -> bool:
         """A number that is a time, amount, address or reading: 10分钟, 3号楼, 体温38."""
-        return any(after.lstrip().startswith(u) for u in self.units) or any(
-            before.rstrip().endswith(r) for r in self.readings
-        )
+        return after.lstrip().startswith(self.units) or before.rstrip().endswith(self.readings)
 
     def _take_numbers(self, plain: str, taken: list[bool]) -> tuple[int, ...]:
         """The task numbers in the unread part of `plain`, marking them (and quantities) read."""

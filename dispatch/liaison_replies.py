@@ -93,8 +93,8 @@ class CommandTable:
         """A command (接12, or 接十二号 in Chinese numerals), or else what the reply does as a natural one, given
         the liaison's tasks in play, (id, status)."""
         command = self.read(text)
-        if command.verb is None:
-            command = self.read(self.natural.tidy(text))  # 接十二, 接12号
+        if command.verb is None and (tidy := self.natural.tidy(text)) != unicodedata.normalize("NFKC", text).strip():
+            command = self.read(tidy)  # 接十二号 is 接12
         return command if command.verb is not None else resolve(self.natural.read(text), in_play)
 
 
