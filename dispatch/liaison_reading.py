@@ -21,7 +21,7 @@ from dispatch.replies import normalise
 
 # What a phrase may say. `ack` ("got it") takes a waiting task and leaves a taken one as it is.
 SIGNALS = ("ack", "accept", "done", "decline", "chatter", "alarm")
-WORD_LISTS = ("ack_alone", "negations", "after", "questions", "units", "readings", "fillers")
+WORD_LISTS = ("ack_alone", "done_alone", "negations", "after", "questions", "units", "readings", "fillers")
 # What a reply does: a task action the caller already knows (accept, done, decline), or refer (to staff, on the
 # task), ask (which task?), still (already theirs, nothing changes), empty (no task in play), help, quiet (no
 # answer: thanks and greetings), urgent_no_task (a sign of danger with no task to put it on).
@@ -33,7 +33,7 @@ _CHINESE_NUMBER = re.compile(f"[{''.join(_NUMERALS)}{''.join(_POWERS)}]+")
 _DIGITS = re.compile(r"(?<![\d.])\d{1,7}(?![\d.])")
 _CJK_OR_WORD = re.compile(r"[\u4e00-\u9fff]|[a-z]+")
 _CLAUSE = re.compile(r"\w+")
-_ALONE_LONGEST = 4  # the longest word in ack_alone and fillers, checked on load
+_ALONE_LONGEST = 4  # the longest word said alone, or filler, checked on load
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,8 @@ class NaturalWords:
     by_start: dict[str, tuple[_Phrase, ...]]  # the phrases by their first two characters (or one), for one pass
     filler_pattern: re.Pattern[str]
     question_pattern: re.Pattern[str]
-    ack_alone: tuple[str, ...]
+    ack_alone: tuple[str, ...]  # "got it" only as a whole clause: 好, 行, 嗯嗯
+    done_alone: tuple[str, ...]  # "done" only as a whole clause: 送到 (but 12点前送到 is not)
     negations: tuple[str, ...]
     after: tuple[str, ...]
     questions: tuple[str, ...]
@@ -114,8 +115,10 @@ class NaturalWords:
             if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
                 raise MessageCatalogError(f"{file_name}: [natural] {name} must be a list of words")
             lists[name] = _longest_first(words)
-        if any(len(word) > _ALONE_LONGEST for name in ("ack_alone", "fillers") for word in lists.get(name, ())):
-            raise MessageCatalogError(f"{file_name}: [natural] ack_alone and fillers are words of 4 characters at most")
+        if any(len(w) > _ALONE_LONGEST for name in ("ack_alone", "done_alone", "fillers") for w in lists.get(name, ())):
+            raise MessageCatalogError(
+                f"{file_name}: [natural] words said alone, and fillers, have 4 characters at most"
+            )
         meaning: dict[str, str] = {}
         for signal in SIGNALS:
             for word in lists.get(signal, ()):
@@ -154,9 +157,10 @@ class NaturalWords:
         task_ids = self._take_numbers(plain, taken)
         rest = "".join(" " if used else ch for ch, used in zip(plain, taken, strict=True))
         for clause in _CLAUSE.finditer(rest):
-            if self._all_said_alone(clause.group()):
+            said = self._said_alone(clause.group())
+            if said is not None:
                 turned = self._turned(plain[: clause.start()], plain[clause.end() :])
-                signals.add("negated" if turned else "ack")
+                signals.add("negated" if turned else said)
                 rest = rest[: clause.start()] + " " * len(clause.group()) + rest[clause.end() :]
         more = bool(_CJK_OR_WORD.search(self.filler_pattern.sub(" ", rest)))
         if self.question_pattern.search(plain):
@@ -168,18 +172,21 @@ class NaturalWords:
         tail, head = before.rstrip("0123456789#号 "), after.lstrip(" !！.。~～")  # 没12号完成: 没 … 完成
         return tail.endswith(self.negations) or head.startswith(self.after)
 
-    def _all_said_alone(self, clause: str) -> bool:
-        """The clause is all words that are "got it" on their own (好, 行, 嗯) and little words, at least one of
-        the former: 好的, 行吧, 嗯嗯."""
-        reachable = {0: False}  # end position → whether an ack word was used to get there
+    def _said_alone(self, clause: str) -> str | None:
+        """ "ack" or "done" when the clause is all words that mean it on their own, and little words: 好的, 行吧,
+        嗯嗯, 送到啦; else None."""
+        meaning = {**dict.fromkeys(self.fillers, ""), **dict.fromkeys(self.ack_alone, "ack")}
+        meaning.update(dict.fromkeys(self.done_alone, "done"))
+        # End position → the strongest meaning used to get there: "" (none yet) < "ack" < "done", as strings.
+        reachable = {0: ""}
         for position in range(len(clause)):
             if position not in reachable:
                 continue
             for end in range(position + 1, min(len(clause), position + _ALONE_LONGEST) + 1):
                 word = clause[position:end]
-                if word in self.ack_alone or word in self.fillers:
-                    reachable[end] = reachable.get(end, False) or reachable[position] or word in self.ack_alone
-        return reachable.get(len(clause), False)
+                if word in meaning:
+                    reachable[end] = max(reachable.get(end, ""), reachable[position], meaning[word])
+        return reachable.get(len(clause)) or None
 
     def tidy(self, text: str) -> str:
         """The reply with its task number as a command has it: 接十二号 → 接12, 退十二号 没空 → 退12 没空."""

@@ -56,7 +56,7 @@ def test_every_reply_in_the_corpus_does_what_it_says() -> None:
 def test_no_negation_or_question_turns_into_a_take_or_a_finish() -> None:
     # Every word that takes or finishes, turned round or asked, on its own or with the task's number.
     words = [p.text for p in TABLE.natural.phrases if p.signal in ("ack", "accept", "done")]
-    words += list(TABLE.natural.ack_alone)
+    words += [*TABLE.natural.ack_alone, *TABLE.natural.done_alone]
     forms = ("没{}", "还没{}", "不{}", "没有{}", "12号还没{}", "{}吗", "{}了吗", "{}？", "12{}?", "{}了没", "{}不")
     turned = [form.format(word) for word in words for form in forms]
     acted = [text for text in turned if does(text, "o12").split()[0] in ("accept", "done")]
