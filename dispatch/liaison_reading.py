@@ -273,7 +273,7 @@ def resolve(reading: Reading, in_play: Sequence[tuple[int, str]]) -> Action:
     if reading.signal == "chatter":
         return Action("quiet")
     if len(named) > 1:
-        return Action("ask")
+        return Action("ask" if statuses else "help")  # one at a time
     if named:
         target = named[0]
     elif len(statuses) == 1:

@@ -6,11 +6,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from dispatch.models import Task, TaskEvent
+from dispatch.models import InboundMessage, Task, TaskEvent
 from dispatch.task_views import task_detail
 from hotline.services import Services
 from tests.conftest import LIAISON_PHONE, RESIDENT_PHONE, local_outbox, post_signed, run_worker, sms_params
 from tests.console_helpers import make_user, sign_in
+from workers import jobs
 
 CHINESE = "零一二三四五六七八九"
 
@@ -173,6 +174,9 @@ def test_the_same_natural_reply_delivered_twice_acts_once_and_answers_once(
         for _ in range(3):
             assert post_signed(client, services, "/twilio/sms", params).status_code == 200
         run_worker(services)
+        with services.sessions() as session:
+            message_id = session.scalars(select(InboundMessage.id).where(InboundMessage.body == body)).one()
+        assert jobs.process_inbound_sms(message_id) == "already handled"  # the job run again
         run_worker(services)
     assert statuses(services) == {task_id: "done"}
     assert [len(events(services, kind)) for kind in ("flagged", "accepted", "done")] == [1, 1, 1]
