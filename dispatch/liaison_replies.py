@@ -118,6 +118,7 @@ def handle_liaison_message(
 ) -> LiaisonReplyResult:
     """Carry out one liaison's reply and answer it (at most `reply_cap` answers an hour). Only ever acts on the
     liaison's own tasks."""
+    command = table.read(message.body) if liaison.active else Command(None)  # a stopped liaison acts on nothing
     texts = _Texts(catalog, language)
     mine = list(
         session.scalars(
@@ -126,8 +127,9 @@ def handle_liaison_message(
             .order_by(Task.id)
         )
     )
-    read = table.understand(message.body, [(t.id, t.status) for t in mine]) if liaison.active else Command(None)
-    command = _as_command(read, message.body)  # a stopped liaison acts on nothing
+    # Not a command: read it as a natural reply, against the tasks in play (收到 takes the one task waiting).
+    read = table.understand(message.body, [(t.id, t.status) for t in mine]) if liaison.active else command
+    command = _as_command(read, message.body)
     changed: int | None = None
     outbound: list[int] = []
     answer: str | None
@@ -210,9 +212,8 @@ def _refer(
         if task is None:
             refused = refused or answer
             continue
-        event = TaskEvent(task=task, kind="flagged", actor=f"liaison:{liaison.id}", channel="sms", at=now)
-        event.detail = body.strip()[:500]
-        session.add(event)
+        actor = f"liaison:{liaison.id}"
+        session.add(TaskEvent(task=task, kind="flagged", actor=actor, channel="sms", at=now, detail=body.strip()[:500]))
         task.flagged_at = task.flagged_at or now
         task.updated_at = now
         referred.append(task)
