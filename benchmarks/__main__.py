@@ -1,4 +1,4 @@
-"""Run every benchmark (B1–B6, B8, then the scale run) and write BENCHMARKS.md: `python -m benchmarks`.
+"""Run every benchmark (B1–B6, B8, B9, then the scale run) and write BENCHMARKS.md: `python -m benchmarks`.
 
 `python -m benchmarks --smoke` runs each one small (under a minute in all), checks that it still runs and counts
 right, and writes nothing unless `--out FILE` is given: CI runs it so the benchmarks cannot rot. Its figures
@@ -18,6 +18,7 @@ from pathlib import Path
 from benchmarks import (
     checkin_campaign,
     dispatch_latency,
+    liaison_reading,
     register_import,
     reply_parsing,
     scale,
@@ -33,6 +34,7 @@ FULL: tuple[Callable[[], list[Finding]], ...] = (
     lambda: voice_webhook.main(300),
     lambda: register_import.main(2000),
     lambda: reply_parsing.main(20),
+    lambda: liaison_reading.main(1.0),
     lambda: scale.main(100_000, 10, 1),
 )
 SMOKE: tuple[Callable[[], list[Finding]], ...] = (
@@ -42,6 +44,7 @@ SMOKE: tuple[Callable[[], list[Finding]], ...] = (
     lambda: voice_webhook.main(10),
     lambda: register_import.main(100),
     lambda: reply_parsing.main(1),
+    lambda: liaison_reading.main(0.05),
 )
 # The scale run is not in the smoke run: eight processes, PostgreSQL and nginx take over a minute even at its
 # smallest, most of it the workers' drain. Its parts run in the suite (tests/test_proxy.py, test_concurrent_day.py).

@@ -1,7 +1,9 @@
 """Liaisons' replies by SMS: take a task, finish it, hand it back, add a note, list theirs. 接单—反馈.
 
-The words are in `ivr_scripts/liaison_sms_commands.toml`. Nothing changes state by guesswork: an unclear reply,
-a task that is not theirs, or a bare command when several tasks wait, gets a short answer and changes nothing.
+The words are in `ivr_scripts/liaison_sms_commands.toml`: the commands (接12, 完12, 退12 …), and the natural
+replies people send in a work chat (收到, 12接了, 送到了, 今天去不了), read by `dispatch/liaison_reading.py`.
+Nothing changes state by guesswork: a task that is not theirs, or a reply that could be about several tasks, gets
+a short answer and changes nothing; words about a task that cannot be read go to staff on that task.
 Each inbound message gets at most one reply, and each task at most one "taken" and one "done" to its resident.
 """
 
@@ -18,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from dispatch import task_offers
 from dispatch.exceptions import MessageCatalogError
+from dispatch.liaison_reading import Action, NaturalWords, resolve
 from dispatch.models import Channel, InboundMessage, Liaison, Task, TaskEvent, TaskStatus
 from dispatch.outbox import auto_replies_since, queue_sms
 from dispatch.replies import normalise
@@ -29,6 +32,7 @@ from ivr_scripts import SCRIPTS_DIR
 COMMANDS_FILE = SCRIPTS_DIR / "liaison_sms_commands.toml"
 VERBS = ("accept", "done", "decline", "note", "list")
 WAITING = (TaskStatus.OFFERED, TaskStatus.ESCALATED)
+ASK_LISTS = 5  # a "which task?" question names at most this many
 
 
 @dataclass(frozen=True)
@@ -42,9 +46,10 @@ class Command:
 
 @dataclass(frozen=True)
 class CommandTable:
-    """Command words by verb, longest first so 接单 wins over 接."""
+    """Command words by verb, longest first so 接单 wins over 接; and the natural-reply words."""
 
     words: tuple[tuple[str, str], ...]  # (word, verb)
+    natural: NaturalWords
 
     @classmethod
     def load(cls, path: Path = COMMANDS_FILE) -> CommandTable:
@@ -59,7 +64,8 @@ class CommandTable:
             if verb not in VERBS:
                 raise MessageCatalogError(f"{path.name}: unknown command {verb!r}")
             pairs += [(normalise(word), verb) for word in words]
-        return cls(tuple(sorted(pairs, key=lambda pair: -len(pair[0]))))
+        natural = NaturalWords.from_data(data.get("natural", {}), path.name)
+        return cls(tuple(sorted(pairs, key=lambda pair: -len(pair[0]))), natural)
 
     def read(self, text: str) -> Command:
         """`接12` → accept 12; `退12 没空` → decline 12 with a reason; anything else → not understood."""
@@ -83,6 +89,14 @@ class CommandTable:
                 continue  # "No problem" and "退烧药买到了" hand nothing back: these need the task number
             return Command(verb, int(number) if number else None, words.strip())
         return Command(None)
+
+    def understand(self, text: str, in_play: list[tuple[int, str]]) -> Command | Action:
+        """A command (接12, or 接十二号 in Chinese numerals), or else what the reply does as a natural one, given
+        the liaison's tasks in play, (id, status)."""
+        command = self.read(text)
+        if command.verb is None and (tidy := self.natural.tidy(text)) != unicodedata.normalize("NFKC", text).strip():
+            command = self.read(tidy)  # 接十二号 is 接12
+        return command if command.verb is not None else resolve(self.natural.read(text), in_play)
 
 
 @dataclass
@@ -108,19 +122,25 @@ def handle_liaison_message(
     command = table.read(message.body) if liaison.active else Command(None)  # a stopped liaison acts on nothing
     texts = _Texts(catalog, language)
     mine = list(session.scalars(select(Task).where(_theirs(liaison)).order_by(Task.id)))
+    # Not a command: read it as a natural reply, against the tasks in play (收到 takes the one task waiting).
+    read = table.understand(message.body, [(t.id, t.status) for t in mine]) if liaison.active else command
+    command = _as_command(read, message.body)
     changed: int | None = None
     outbound: list[int] = []
-    if command.verb is None:
+    answer: str | None
+    if isinstance(read, Action) and command.verb is None:
+        changed, answer = _answer_natural(session, read, mine, liaison, texts, message.body, now)
+    elif command.verb is None:
         answer = texts("liaison_help")
     elif command.verb == "list":
-        listing = " ".join(f"#{t.id}{texts(f'category_{t.category}')}({texts(f'status_{t.status}')})"
-                           for t in mine)  # fmt: skip
-        answer = texts("liaison_list", tasks=listing) if mine else texts("liaison_list_empty")
+        answer = texts("liaison_list", tasks=_listing(mine, texts)) if mine else texts("liaison_list_empty")
     else:
         task, answer = _pick(session, command, mine, liaison, texts)
         if task is not None:
             answer, outbound = _apply(session, command, task, liaison, texts, catalog, now)
             changed = task.id
+    if answer is None:  # thanks and greetings need no answer
+        return LiaisonReplyResult(changed, outbound)
     if auto_replies_since(session, now - timedelta(hours=1), phone=message.from_phone) >= reply_cap:
         return LiaisonReplyResult(changed, outbound)  # the task still changed; only the answer is held back
     reply = queue_sms(session, dedupe_key=f"reply:{message.id}", to_phone=message.from_phone, body=answer)
@@ -139,6 +159,68 @@ class _Texts:
 
     def __call__(self, key: str, **fields: object) -> str:
         return self.catalog.render(key, self.language, **fields)
+
+
+def _as_command(read: Command | Action, body: str) -> Command:
+    """A natural reply that takes, finishes or hands back one task, as the command that does it (the whole reply
+    goes into the task's history); anything else is no command."""
+    if isinstance(read, Command):
+        return read
+    if read.kind in ("accept", "done", "decline"):
+        return Command(read.kind, read.task_ids[0], body.strip()[:500])
+    return Command(None)
+
+
+def _listing(tasks: list[Task], texts: _Texts) -> str:
+    """#12买菜(待接单) #13买药(已接单)"""
+    return " ".join(f"#{t.id}{texts(f'category_{t.category}')}({texts(f'status_{t.status}')})" for t in tasks)
+
+
+def _answer_natural(
+    session: Session, action: Action, mine: list[Task], liaison: Liaison, texts: _Texts, body: str, now: datetime
+) -> tuple[int | None, str | None]:
+    """Carry out a natural reply that is not a take, finish or hand-back. Returns the task it changed (a referral
+    is recorded on it) and the answer (None: no answer)."""
+    if action.kind == "quiet":
+        return None, None
+    if action.kind == "ask":
+        listing = _listing(mine[:ASK_LISTS], texts) + (" …" if len(mine) > ASK_LISTS else "")
+        return None, texts("liaison_which_of", count=len(mine), tasks=listing, task_id=mine[0].id)
+    if action.kind == "still":
+        return None, texts("liaison_still_yours", task_id=action.task_ids[0])
+    if action.kind == "refer":
+        return _refer(session, action.task_ids, mine, liaison, texts, body, now)
+    key = {"empty": "liaison_list_empty", "urgent_no_task": "liaison_urgent_no_task"}.get(action.kind)
+    return None, texts(key or "liaison_help")
+
+
+def _refer(
+    session: Session,
+    task_ids: tuple[int, ...],
+    mine: list[Task],
+    liaison: Liaison,
+    texts: _Texts,
+    body: str,
+    now: datetime,
+) -> tuple[int | None, str]:
+    """Words about a task that could not be read: on each of the liaison's tasks named, a "flagged" event with
+    the words (staff should look, as for a task not done in time) and the task marked flagged. Nothing else
+    changes."""
+    referred: list[Task] = []
+    refused = ""
+    for task_id in task_ids:
+        task, answer = _pick(session, Command("note", task_id), mine, liaison, texts)
+        if task is None:
+            refused = refused or answer
+            continue
+        actor = f"liaison:{liaison.id}"
+        session.add(TaskEvent(task=task, kind="flagged", actor=actor, channel="sms", at=now, detail=body.strip()[:500]))
+        task.flagged_at = task.flagged_at or now
+        task.updated_at = now
+        referred.append(task)
+    if not referred:
+        return None, refused
+    return referred[0].id, texts("liaison_referred", task_id="、".join(str(t.id) for t in referred))
 
 
 def _pick(

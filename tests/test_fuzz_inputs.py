@@ -28,6 +28,7 @@ from dispatch.exceptions import IvrScriptError
 from dispatch.ivr.calls import Caller, Person
 from dispatch.ivr.check import Problem, check_file, check_script
 from dispatch.ivr.script import PHRASE_FIELDS, PHRASES, VOICE_SCRIPT_FILE, IvrScript, load_script
+from dispatch.liaison_reading import ACTIONS, Action
 from dispatch.liaison_replies import VERBS, CommandTable
 from dispatch.models import Base, Liaison, Resident
 from dispatch.replies import BODY_TEMPERATURE, NEEDS, ReplyVocabulary, parse_reply
@@ -124,6 +125,37 @@ def test_any_liaison_text_is_one_command_or_not_understood(text: str) -> None:
     if command.verb in ("decline", "note"):
         assert command.task_id is not None  # handing back or noting needs the task's number
     assert command.task_id is None or 0 <= command.task_id < 10**7
+
+
+NATURAL = COMMANDS.natural
+NATURAL_WORDS = sorted(
+    {p.text for p in NATURAL.phrases}
+    | {*NATURAL.ack_alone, *NATURAL.done_alone, *NATURAL.negations, *NATURAL.questions, *NATURAL.units}
+    | {"十二", "一百零五", "号", "#"}
+)
+natural_replies = st.lists(
+    st.one_of(st.sampled_from(NATURAL_WORDS), st.integers(0, 10**8).map(str), nasty, any_text), max_size=6
+).flatmap(lambda parts: st.sampled_from(["", " ", "，", "。"]).map(lambda sep: sep.join(parts)))
+task_in_play = st.tuples(st.integers(1, 10**6), st.sampled_from(["offered", "escalated", "accepted"]))
+tasks_in_play = st.lists(task_in_play, max_size=4, unique_by=lambda task: task[0])
+
+
+@fuzz_settings(300)
+@given(st.one_of(natural_replies, commands, texts), tasks_in_play)
+def test_any_liaison_reply_does_one_defined_thing_to_a_task_it_names_or_has(
+    text: str, in_play: list[tuple[int, str]]
+) -> None:
+    read = COMMANDS.understand(text, in_play)
+    assert read == COMMANDS.understand(text, in_play)
+    if isinstance(read, Action):
+        assert read.kind in ACTIONS
+        assert read.kind != "ask" or in_play  # the question lists the tasks in play
+        named = COMMANDS.natural.read(text).task_ids
+        # A task is acted on only when the reply names it, or it is in play: never a number made up.
+        assert set(read.task_ids) <= set(named) | {task_id for task_id, _ in in_play}
+        if read.kind in ("accept", "done", "decline", "still"):
+            assert len(read.task_ids) == 1
+            assert read.task_ids[0] in named or len(in_play) == 1  # without a number, only the one task in play
 
 
 # ── The register CSV importer ────────────────────────────────────────────────────────────────────────────────

@@ -103,7 +103,7 @@ def test_unclear_replies_and_other_peoples_tasks_change_nothing(
 ) -> None:
     text(client, services, "买菜")
     [task_id] = tasks(services)
-    text(client, services, "收到好的", sender=LIAISON_PHONE)
+    text(client, services, "...", sender=LIAISON_PHONE)
     assert "回复：接12 接单" in to(services, LIAISON_PHONE)[-1]
     text(client, services, f"接{task_id + 100}", sender=LIAISON_PHONE)
     assert "不是您的任务" in to(services, LIAISON_PHONE)[-1]
