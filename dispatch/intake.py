@@ -40,6 +40,7 @@ from dispatch.phones import is_home_mobile
 from dispatch.register import SenderMatch, find_liaison_by_phone, match_sender, sole_community
 from dispatch.replies import Reading, parse_reply
 from dispatch.task_messages import task_text
+from dispatch.triage.items import attach_to_item
 
 HOUR = timedelta(hours=1)
 LIAISON_REPLY_FACTOR = 5  # liaisons get five times a resident's hourly automatic answers
@@ -90,7 +91,14 @@ def handle_inbound_message(
         raise NotFound("inbound message", str(message_id))
     if message.processed_at is not None:
         return IntakeResult(outcome=None)
+    result = process_message(session, message, context, now)
+    message.processed_at = now
+    return result
 
+
+def process_message(session: Session, message: InboundMessage, context: DispatchContext, now: datetime) -> IntakeResult:
+    """What one message says and who it is from, acted on (the body of `handle_inbound_message`, which marks the
+    message processed; `dispatch.triage.handover` runs it again for a number staff have just registered)."""
     match = match_sender(session, message.from_phone)
     liaison = find_liaison_by_phone(session, message.from_phone)
     # A liaison who is also a resident: a command is a liaison's; anything else is the resident's message.
@@ -125,8 +133,9 @@ def handle_inbound_message(
         # Any message from a household answers its residents' latest check-in, whatever it says.
         record_answer(session, [r.id for r in match.residents], answered, message.id, message.channel, now)
     message.resident_id = match.resident.id if match.resident else None
-    message.processed_at = now
     message.outcome = result.outcome
+    if result.outcome == InboundOutcome.UNKNOWN_SENDER:
+        attach_to_item(session, message, now)  # staff see it on their board, to link, register or close
     return result
 
 

@@ -36,6 +36,7 @@ from dispatch.models.register import (
 )
 from dispatch.models.staff import StaffRole, StaffUser
 from dispatch.models.tasks import Task, TaskCategory, TaskEvent, TaskPriority, TaskStatus, TemperatureReading
+from dispatch.models.triage import TriageItem, TriageStatus
 
 __all__ = [
     "CHECKIN_WAITING",
@@ -76,6 +77,8 @@ __all__ = [
     "TaskPriority",
     "TaskStatus",
     "TemperatureReading",
+    "TriageItem",
+    "TriageStatus",
     "UTCDateTime",
     "WebhookReceipt",
     "clock_span",

@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from dispatch.checkins.report import COLUMNS
-from dispatch.models import Channel, ResidentCategory, ResidentStatus, RiskColour, TaskCategory, TaskStatus
+from dispatch.models import (
+    Channel,
+    ResidentCategory,
+    ResidentStatus,
+    RiskColour,
+    TaskCategory,
+    TaskStatus,
+    TriageStatus,
+)
 from dispatch.register.edit import LANGUAGES
 
 Json = dict[str, Any]
@@ -69,7 +77,8 @@ RESIDENT_DAY = obj(resident_id=INT, name=STRING, community=STRING, grid=STRING, 
 BOARD_TASK = obj(id=INT, category=CATEGORY, urgent=BOOL, status=STATUS, rung=INT, resident=STRING, grid=STRING,
                  liaison=STRING, age_minutes=INT, escalated_recently=BOOL)  # fmt: skip
 BOARD = obj(day=DATE, now=TIME, coverage=array(ref("CoverageRow")), total=ref("CoverageRow"),
-            attention=array(ref("ResidentDay")), open_tasks=array(ref("BoardTask")))  # fmt: skip
+            attention=array(ref("ResidentDay")), open_tasks=array(ref("BoardTask")),
+            triage=array(ref("TriageRow")))  # fmt: skip
 LIAISON = obj(id=INT, name=STRING, phone=STRING, role=STRING, grid_id=nullable(INT))
 TEXT_OR_NONE = nullable(STRING)
 RESIDENT_ROW = obj(
@@ -131,6 +140,25 @@ NOTICE_PROGRESS = obj(
     counts={"type": "object", "additionalProperties": STAGES, "description": "sms / call → copies by stage"},
 )  # fmt: skip
 
+TRIAGE_STATUS = {"enum": [str(s) for s in TriageStatus]}
+TRIAGE_ROW = obj(
+    id=INT, phone={"type": "string", "description": "Masked, e.g. 137****0001."}, community=STRING,
+    status=TRIAGE_STATUS, messages=INT, voicemails=INT, last_said=STRING, created_at=TIME, updated_at=TIME,
+    age_minutes=INT,
+)  # fmt: skip
+TRIAGE_MESSAGE = obj(id=INT, received_at=TIME, channel={"enum": ["sms", "voice"]}, body=STRING, need=TEXT_OR_NONE,
+                     voicemail=BOOL, outcome=TEXT_OR_NONE, task_ids=array(INT))  # fmt: skip
+TRIAGE_ITEM = obj(
+    id=INT, phone={"type": "string", "description": "In full (E.164 where it could be read), to call back."},
+    phone_masked=STRING, community=TEXT_OR_NONE, status=TRIAGE_STATUS, note=STRING, resident_id=nullable(INT),
+    resident=TEXT_OR_NONE, created_at=TIME, updated_at=TIME, closed_at=nullable(TIME), closed_by=TEXT_OR_NONE,
+    messages=array(TRIAGE_MESSAGE), suggested=array(obj(id=INT, name=STRING)),
+)  # fmt: skip
+TRIAGE_RESULT = obj(item=ref("TriageItem"), resident_id=nullable(INT), phone_added=BOOL, task_ids=array(INT),
+                    messages_decided=INT)  # fmt: skip
+LINK_PREVIEW = obj(item_id=INT, phone_masked=STRING, resident_id=INT, resident=STRING, address=STRING,
+                   phones_now=array(STRING), adds_phone=BOOL, messages=INT)  # fmt: skip
+
 SCHEMAS: Json = {
     "Error": some(["error"], error=STRING, problems=array(obj(field=STRING, code=STRING, message=STRING))),
     "Board": BOARD,
@@ -142,6 +170,11 @@ SCHEMAS: Json = {
     "TaskDetail": TASK_DETAIL,
     "Voicemail": VOICEMAIL,
     "TaskActionResult": obj(task=ref("TaskDetail"), messages_decided=INT),
+    "TriageRow": TRIAGE_ROW,
+    "TriageItem": TRIAGE_ITEM,
+    "TriageActionResult": TRIAGE_RESULT,
+    "LinkPreview": LINK_PREVIEW,
+    "TriageLinkResult": obj(dry_run=BOOL, preview=ref("LinkPreview"), result=nullable(ref("TriageActionResult"))),
     "Liaison": LIAISON,
     "ResidentRow": RESIDENT_ROW,
     "Resident": RESIDENT,

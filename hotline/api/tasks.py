@@ -22,6 +22,8 @@ from dispatch.checkins.report import Coverage, coverage
 from dispatch.models import ApiToken, TaskCategory
 from dispatch.staff import household_scope
 from dispatch.task_views import TaskFilter, list_tasks, task_detail, task_statuses
+from dispatch.triage.items import triage_scope
+from dispatch.triage.views import open_items
 from hotline.api.common import (
     ApiError,
     Body,
@@ -29,6 +31,7 @@ from hotline.api.common import (
     json_body,
     ok,
     path_id,
+    plain,
     services_of,
     token_of,
     token_only,
@@ -60,6 +63,7 @@ async def board(request: Request) -> Response:
         with services.readonly() as session:
             report = coverage(session, today, now, where)
             tasks = open_tasks(session, now, where)
+            triage = open_items(session, now, triage_scope(token))
         attention = [r for r in report.residents if r.standing in ATTENTION]
         attention.sort(key=lambda r: (r.standing != "not_reached", r.standing != "unwell", r.grid, r.name))
         return {
@@ -69,6 +73,7 @@ async def board(request: Request) -> Response:
             "total": coverage_row(report.total),
             "attention": [asdict(r) for r in attention],
             "open_tasks": [asdict(t) for t in tasks],
+            "triage": [plain(item) for item in triage],
         }
 
     return ok(await run_in_threadpool(load))
