@@ -361,8 +361,17 @@ def build_world(client: TestClient, services: Services) -> World:
         with services.readonly() as session:
             triage = session.scalar(select(TriageItem.id).where(TriageItem.phone == UNKNOWN[key]))
         assert triage is not None
-        words = (name, liaison, asked, notice, *phone_forms(phone), *phone_forms(liaison_phone),
-                 f"{name}的家属问{key}", *phone_forms(UNKNOWN[key]), mask_phone(UNKNOWN[key]))  # fmt: skip
+        words = (
+            name,
+            liaison,
+            asked,
+            notice,
+            *phone_forms(phone),
+            *phone_forms(liaison_phone),
+            f"{name}的家属问{key}",
+            *phone_forms(UNKNOWN[key]),
+            mask_phone(UNKNOWN[key]),
+        )
         targets[key] = Target(
             task=task,
             resident=resident.id,

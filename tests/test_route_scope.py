@@ -82,8 +82,10 @@ def test_a_grid_leader_in_the_console_reaches_only_their_grid(
 
 
 def test_a_token_reaches_only_its_community_or_grid(client: TestClient, services: Services, world: World) -> None:
-    for token, role, inside, outside in (("clerk_b", StaffRole.CLERK, "other", ["mine", "grid2"]),
-                                         ("leader", StaffRole.GRID_LEADER, "mine", ["grid2", "other"])):  # fmt: skip
+    for token, role, inside, outside in (
+        ("clerk_b", StaffRole.CLERK, "other", ["mine", "grid2"]),
+        ("leader", StaffRole.GRID_LEADER, "mine", ["grid2", "other"]),
+    ):
         checked = check_scope(client, services, world, ("api",), inside, outside, role,
                               Authorization=f"Bearer {world.tokens[token]}")  # fmt: skip
         # every API route but the audit log (admins only); a grid leader's, the triage routes (admins, clerks) too
@@ -95,8 +97,17 @@ def test_a_clerk_in_the_console_reaches_only_their_community(
 ) -> None:
     make_user(services, "clerk_a", StaffRole.CLERK, community=A)
     csrf = sign_in(client, "clerk_a")
-    checked = check_scope(client, services, world, ("console", "simulator"), "mine", ["other"], StaffRole.CLERK,
-                          ("POST /register/import",), **{"X-CSRF-Token": csrf})  # fmt: skip
+    checked = check_scope(
+        client,
+        services,
+        world,
+        ("console", "simulator"),
+        "mine",
+        ["other"],
+        StaffRole.CLERK,
+        ("POST /register/import",),
+        **{"X-CSRF-Token": csrf},
+    )
     assert checked == 39  # every console and simulator route but sign-out, the audit log and an upload
 
 

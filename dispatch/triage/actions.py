@@ -188,6 +188,7 @@ def register_resident(
     except (AlreadyRegistered, InvalidPhoneNumber, ValueError) as exc:
         raise InvalidAction(f"the register refuses this resident: {exc}") from None
     resident_in_scope(session, resident.id, resident_where)  # an admin's choice of community aside, always true
+    audit.record(session, actor, "add", "resident", resident.id, f"triage:{item.id}", at=now)
     if liaison_id is not None:
         set_liaisons(
             session,
@@ -197,7 +198,6 @@ def register_resident(
             actor=actor,
             where=resident_where,
         )
-    audit.record(session, actor, "add", "resident", resident.id, f"triage:{item.id}", at=now)
     finish(item, TriageStatus.REGISTERED, actor, now)
     item.resident_id = resident.id
     audit.record(session, actor, "register", "triage", item.id, f"resident:{resident.id}", at=now)
