@@ -96,9 +96,13 @@ def handle_inbound_message(
     return result
 
 
-def process_message(session: Session, message: InboundMessage, context: DispatchContext, now: datetime) -> IntakeResult:
+def process_message(
+    session: Session, message: InboundMessage, context: DispatchContext, now: datetime, *, late: bool = False
+) -> IntakeResult:
     """What one message says and who it is from, acted on (the body of `handle_inbound_message`, which marks the
-    message processed; `dispatch.triage.handover` runs it again for a number staff have just registered)."""
+    message processed; `dispatch.triage.handover` runs it again, `late`, for a number staff have just registered).
+
+    A `late` message answers only a check-in that was already due when it arrived, never one sent after it."""
     match = match_sender(session, message.from_phone)
     liaison = find_liaison_by_phone(session, message.from_phone)
     # A liaison who is also a resident: a command is a liaison's; anything else is the resident's message.
@@ -131,7 +135,8 @@ def process_message(session: Session, message: InboundMessage, context: Dispatch
     answered = _checkin_answer(session, result)
     if answered is not None and match.household is not None and liaison is None:
         # Any message from a household answers its residents' latest check-in, whatever it says.
-        record_answer(session, [r.id for r in match.residents], answered, message.id, message.channel, now)
+        asked_by = message.received_at if late else now
+        record_answer(session, [r.id for r in match.residents], answered, message.id, message.channel, asked_by)
     message.resident_id = match.resident.id if match.resident else None
     message.outcome = result.outcome
     if result.outcome == InboundOutcome.UNKNOWN_SENDER:

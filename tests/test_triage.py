@@ -6,6 +6,7 @@ repeat. Driven through the signed webhooks and a real worker."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +17,8 @@ from dispatch import register
 from dispatch.exceptions import InvalidAction, NotFound
 from dispatch.models import (
     AuditEntry,
+    Checkin,
+    CheckinStatus,
     InboundMessage,
     InboundOutcome,
     OutboundMessage,
@@ -338,3 +341,50 @@ def test_an_unknown_callers_voicemail_is_a_triage_item_and_its_task_becomes_the_
     assert done.task_ids == [task.id]
     [rehomed] = tasks(services)
     assert rehomed.household_id is not None and rehomed.resident_id == resident_id
+
+
+@pytest.mark.usefixtures("community")
+def test_a_linked_fine_answers_only_a_check_in_already_due_when_it_arrived(
+    client: TestClient, services: Services
+) -> None:
+    text(client, services, "平安")
+    [item] = items(services)
+    admin = staff(services)
+    with services.sessions.begin() as session:
+        arrived = session.scalars(select(InboundMessage.received_at)).one()
+        resident = register.find_residents_by_phone(session, RESIDENT_PHONE)[0]
+        asked = [
+            Checkin(
+                resident_id=resident.id,
+                household_id=resident.household_id,
+                local_date=arrived.date(),
+                slot=slot,
+                channel="sms",
+                phone=RESIDENT_PHONE,
+                due_at=due,
+                sent_at=due,
+                status=CheckinStatus.SENT,
+            )
+            for slot, due in (("08:00", arrived - timedelta(hours=2)), ("10:00", arrived + timedelta(minutes=1)))
+        ]
+        session.add_all(asked)
+        session.flush()
+        earlier, later = asked[0].id, asked[1].id
+        resident_id = resident.id
+    act(
+        services,
+        lambda session: actions.link_resident(
+            session,
+            item.id,
+            resident_id,
+            actor=admin,
+            where=triage_scope(admin),
+            resident_where=household_scope(admin),
+            now=arrived + timedelta(minutes=5),
+            context=services.intake,
+        ),
+    )
+    with services.sessions() as session:
+        # The later question was asked after the message arrived: an old "fine" must not answer it.
+        assert session.get(Checkin, later).status == CheckinStatus.SENT  # type: ignore[union-attr]
+        assert session.get(Checkin, earlier).status == CheckinStatus.FINE  # type: ignore[union-attr]

@@ -25,8 +25,9 @@ def handle_as_registered(
     from an unknown sender, or whose number is still on no one's record, is left as it is.
 
     An SMS goes through intake as if it had just arrived: its needs become tasks for the household, offered to
-    its liaison, and it answers their check-in. A call's needs were already tasks for duty staff: those tasks
-    become the household's.
+    its liaison, and it answers their check-in if one was due when it arrived (never a later one: an old "fine"
+    must not answer today's question). A call's needs were already tasks for duty staff: those tasks become the
+    household's.
 
     Returns:
         What was done; `outcome` is None if nothing was.
@@ -45,7 +46,7 @@ def handle_as_registered(
         return IntakeResult(outcome=None)
     if message.channel == "voice":
         return _rehome_call_tasks(session, message, match, now)
-    return process_message(session, message, context, now)
+    return process_message(session, message, context, now, late=True)
 
 
 def _rehome_call_tasks(session: Session, message: InboundMessage, match: SenderMatch, now: datetime) -> IntakeResult:
