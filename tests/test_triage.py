@@ -388,3 +388,64 @@ def test_a_linked_fine_answers_only_a_check_in_already_due_when_it_arrived(
         # The later question was asked after the message arrived: an old "fine" must not answer it.
         assert session.get(Checkin, later).status == CheckinStatus.SENT  # type: ignore[union-attr]
         assert session.get(Checkin, earlier).status == CheckinStatus.FINE  # type: ignore[union-attr]
+
+
+def test_two_messages_of_one_number_handled_at_once_make_one_item(
+    services: Services, community: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if services.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite serialises writers, so two workers cannot be inside intake at once")
+    import threading
+    import uuid
+
+    from sqlalchemy import text as sql
+
+    from dispatch import intake
+    from dispatch.inbound import InboundSms, store_inbound_sms
+
+    ids = [
+        store_inbound_sms(
+            services.sessions,
+            InboundSms.parse(
+                message_sid="SM" + uuid.uuid4().hex,
+                from_phone=STRANGER_PHONE,
+                to_phone="+8657112345678",
+                body=body,
+                region="CN",
+            ),
+        ).message_id
+        for body in ("有人吗", "我妈不舒服")
+    ]
+    real_attach = intake.attach_to_item
+    first_inside, second_waits = threading.Event(), threading.Event()
+
+    def hold_first(*args: Any, **kwargs: Any) -> TriageItem:
+        item = real_attach(*args, **kwargs)
+        if not first_inside.is_set():
+            first_inside.set()  # worker A has made the item and holds it, not yet committed
+            assert second_waits.wait(10), "worker B never reached the item"
+        return item
+
+    monkeypatch.setattr(intake, "attach_to_item", hold_first)
+
+    def worker(message_id: int) -> None:
+        with services.sessions.begin() as session:
+            intake.handle_inbound_message(session, message_id, services.intake)
+
+    a = threading.Thread(target=worker, args=(ids[0],))
+    a.start()
+    assert first_inside.wait(10)
+    b = threading.Thread(target=worker, args=(ids[1],))
+    b.start()
+    for _ in range(200):  # bounded: until B waits on A's row lock (or its unique key), not for a span of time
+        with services.engine.connect() as conn:
+            if conn.execute(sql("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar():
+                break
+        threading.Event().wait(0.05)
+    second_waits.set()
+    a.join(20)
+    b.join(20)
+    [item] = items(services)
+    with services.sessions() as session:
+        joined = session.scalars(select(InboundMessage.triage_item_id).order_by(InboundMessage.id)).all()
+    assert joined == [item.id, item.id] and item.status == TriageStatus.OPEN
