@@ -124,6 +124,7 @@ RULES: dict[str, Rule] = {
     # Triage of unknown numbers: admins and clerks (an item belongs to a community, not a grid).
     "GET /triage": console("list", roles=TRIAGERS),
     "GET /triage/{triage_id:id}": console("triage", roles=TRIAGERS),
+    "GET /triage/{triage_id:id}/voicemails/{message_id:id}": console("triage", roles=TRIAGERS),
     "GET /triage/{triage_id:id}/link": console("triage", roles=TRIAGERS, query=lambda t: f"resident_id={t.resident}"),
     "POST /triage/{triage_id:id}/link": console(
         "triage", lambda t: {"resident_id": str(t.resident), "confirm": "1"}, roles=TRIAGERS
@@ -193,6 +194,7 @@ RULES: dict[str, Rule] = {
     "GET /api/v1/liaisons": api("list"),
     "GET /api/v1/triage": api("list", roles=TRIAGERS),
     "GET /api/v1/triage/{id}": api("triage", roles=TRIAGERS),
+    "GET /api/v1/triage/{id}/voicemails/{message_id}": api("triage", roles=TRIAGERS),
     "POST /api/v1/triage/{id}/link": api("triage", lambda t: {"resident_id": t.resident}, roles=TRIAGERS),
     "POST /api/v1/triage/{id}/register": api("triage", lambda t: {"name": "新居民"}, roles=TRIAGERS),
     "POST /api/v1/triage/{id}/close": api("triage", lambda t: {"note": "打错了"}, roles=TRIAGERS),
@@ -254,6 +256,7 @@ class Target:
     sid: str
     voicemail: int = 999_999  # the message on the task that carries its voicemail
     triage: int = 999_999  # a triage item (an unknown number's messages); none unless a test makes one
+    triage_voicemail: int = 999_999  # the message on the item that carries a voicemail
     words: tuple[str, ...] = ()  # what shows this target: names, numbers, texts
 
     @property
@@ -267,7 +270,8 @@ def fill(key: str, rule: Rule, t: Target) -> tuple[str, str, dict[str, Any] | No
     ids = {"task": t.task, "resident": t.resident, "notice": t.notice, "triage": t.triage}
     path = re.sub(r"\{(task_id|resident_id|notice_id|triage_id)(:id)?\}", lambda m: str(ids[m.group(1)[:-3]]), path)
     path = path.replace("{id}", str(ids.get(rule.names, t.task))).replace("{sid}", t.sid)
-    path = re.sub(r"\{message_id(:id)?\}", str(t.voicemail), path)
+    voicemail = t.triage_voicemail if rule.names == "triage" else t.voicemail
+    path = re.sub(r"\{message_id(:id)?\}", str(voicemail), path)
     query = rule.query(t) if rule.query else ""
     return method, path + (f"?{query}" if query else ""), rule.body(t) if rule.body else None
 
@@ -361,6 +365,7 @@ def build_world(client: TestClient, services: Services) -> World:
         with services.readonly() as session:
             triage = session.scalar(select(TriageItem.id).where(TriageItem.phone == UNKNOWN[key]))
         assert triage is not None
+        triage_voicemail = leave_triage_voicemail(services, triage)
         words = (
             name,
             liaison,
@@ -382,6 +387,7 @@ def build_world(client: TestClient, services: Services) -> World:
             sid=call.sid,
             voicemail=voicemail,
             triage=triage,
+            triage_voicemail=triage_voicemail,
             words=words,
         )
     targets["missing"] = MISSING
@@ -400,6 +406,18 @@ def leave_voicemail(services: Services, task_id: int) -> int:
             update(InboundMessage).where(InboundMessage.id == task.source_message_id).values(recording_url=url)
         )
         return task.source_message_id
+
+
+def leave_triage_voicemail(services: Services, item_id: int) -> int:
+    """Give the item's message a voicemail the local gateway keeps, as if an unknown caller had left it; its id."""
+    gateway = services.gateway
+    assert isinstance(gateway, LocalGateway)
+    _, url = gateway.make_recording(1)
+    with services.sessions.begin() as session:
+        message = session.scalar(select(InboundMessage).where(InboundMessage.triage_item_id == item_id))
+        assert message is not None
+        message.recording_url = url
+        return message.id
 
 
 def random_secret() -> str:

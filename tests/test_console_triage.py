@@ -10,10 +10,22 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from dispatch import register
-from dispatch.models import AuditEntry, Resident, StaffRole, Task, TaskCategory, TriageItem, TriageStatus
+from dispatch.models import (
+    AuditEntry,
+    InboundMessage,
+    Resident,
+    StaffRole,
+    Task,
+    TaskCategory,
+    TriageItem,
+    TriageStatus,
+)
+from dispatch.tokens import create_token
 from hotline.services import Services
+from tests.callflow import CallFlow
 from tests.conftest import LIAISON_PHONE, RESIDENT_PHONE, STRANGER_PHONE, post_signed, run_worker, sms_params
 from tests.console_helpers import make_user, sign_in
+from workers.gateways.local import LocalGateway
 
 HOME, OTHER = "幸福里社区", "光明社区"
 
@@ -158,3 +170,43 @@ def test_registering_a_new_resident_and_closing_from_the_page(
     closed = client.post(f"/triage/{second}/close", data={"note": "打错了", "csrf_token": csrf})
     assert closed.status_code == 200 and "已关闭" in closed.text and "打错了" in closed.text
     assert item(services, second).status == TriageStatus.CLOSED
+
+
+def test_staff_hear_an_unknown_callers_voicemail_from_the_item(
+    client: TestClient, services: Services, community: None
+) -> None:
+    gateway = services.gateway
+    assert isinstance(gateway, LocalGateway)
+    _, url = gateway.make_recording(3)
+    flow = CallFlow(client, services, STRANGER_PHONE).call().press("0")
+    flow.no_answer()
+    flow.leave_message(recording_url=url)
+    flow.hang_up()
+    run_worker(services)
+    with services.sessions() as session:
+        found, message = session.execute(
+            select(TriageItem.id, InboundMessage.id).join(
+                InboundMessage, InboundMessage.triage_item_id == TriageItem.id
+            )
+        ).one()
+    make_user(services, "clerk1", StaffRole.CLERK, community=HOME)
+    sign_in(client, "clerk1")
+    page = client.get(f"/triage/{found}").text
+    assert f'src="/triage/{found}/voicemails/{message}"' in page and "/static/voicemail.js" in page
+    audio = client.get(f"/triage/{found}/voicemails/{message}")
+    assert audio.status_code == 200 and audio.headers["content-type"] == "audio/wav" and audio.content[:4] == b"RIFF"
+    with services.sessions() as session:
+        listened = session.scalars(
+            select(AuditEntry.detail).where(AuditEntry.action == "listen", AuditEntry.object_kind == "triage")
+        ).all()
+    assert listened == [f"voicemail message:{message}"]
+    assert client.get(f"/triage/{found}/voicemails/{message + 1}").status_code == 404
+    headers = bearer_for(services, StaffRole.CLERK, community=HOME)
+    detail = client.get(f"/api/v1/triage/{found}", headers=headers).json()
+    assert detail["messages"][-1]["audio_url"].endswith(f"/api/v1/triage/{found}/voicemails/{message}")
+    assert client.get(f"/api/v1/triage/{found}/voicemails/{message}", headers=headers).content[:4] == b"RIFF"
+
+
+def bearer_for(services: Services, role: StaffRole, **scope: str) -> dict[str, str]:
+    with services.sessions.begin() as session:
+        return {"Authorization": f"Bearer {create_token(session, name='t', role=role, **scope)[1]}"}

@@ -89,7 +89,7 @@ def test_a_token_reaches_only_its_community_or_grid(client: TestClient, services
         checked = check_scope(client, services, world, ("api",), inside, outside, role,
                               Authorization=f"Bearer {world.tokens[token]}")  # fmt: skip
         # every API route but the audit log (admins only); a grid leader's, the triage routes (admins, clerks) too
-        assert checked == (27 if role == StaffRole.CLERK else 22)
+        assert checked == (28 if role == StaffRole.CLERK else 22)
 
 
 def test_a_clerk_in_the_console_reaches_only_their_community(
@@ -108,7 +108,7 @@ def test_a_clerk_in_the_console_reaches_only_their_community(
         ("POST /register/import",),
         **{"X-CSRF-Token": csrf},
     )
-    assert checked == 39  # every console and simulator route but sign-out, the audit log and an upload
+    assert checked == 40  # every console and simulator route but sign-out, the audit log and an upload
 
 
 def test_the_api_refuses_a_missing_wrong_or_revoked_token_on_every_route(
@@ -126,7 +126,7 @@ def test_the_api_refuses_a_missing_wrong_or_revoked_token_on_every_route(
         "revoked": {"Authorization": f"Bearer {world.tokens['revoked']}"},
     }
     routes: list[tuple[str, Rule]] = [(k, r) for k, r in RULES.items() if r.kind == "api"]
-    assert len(routes) == 28
+    assert len(routes) == 29
     target: Target = world.targets["mine"]
     for key, rule in routes:
         before = row_counts(services)

@@ -354,7 +354,7 @@ PATHS: Json = {
 }
 
 
-PATHS.update(triage_paths(op, query, ID, BODY_ID))
+PATHS.update(triage_paths(op, query, ID, BODY_ID, MESSAGE_ID, AUDIO))
 
 
 def _with_ids(paths: Json) -> Json:

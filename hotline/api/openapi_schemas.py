@@ -142,22 +142,57 @@ NOTICE_PROGRESS = obj(
 
 TRIAGE_STATUS = {"enum": [str(s) for s in TriageStatus]}
 TRIAGE_ROW = obj(
-    id=INT, phone={"type": "string", "description": "Masked, e.g. 137****0001."}, community=STRING,
-    status=TRIAGE_STATUS, messages=INT, voicemails=INT, last_said=STRING, created_at=TIME, updated_at=TIME,
+    id=INT,
+    phone={"type": "string", "description": "Masked, e.g. 137****0001."},
+    community=STRING,
+    status=TRIAGE_STATUS,
+    messages=INT,
+    voicemails=INT,
+    last_said=STRING,
+    created_at=TIME,
+    updated_at=TIME,
     age_minutes=INT,
-)  # fmt: skip
-TRIAGE_MESSAGE = obj(id=INT, received_at=TIME, channel={"enum": ["sms", "voice"]}, body=STRING, need=TEXT_OR_NONE,
-                     voicemail=BOOL, outcome=TEXT_OR_NONE, task_ids=array(INT))  # fmt: skip
+)
+TRIAGE_MESSAGE = obj(
+    id=INT,
+    received_at=TIME,
+    channel={"enum": ["sms", "voice"]},
+    body=STRING,
+    need=TEXT_OR_NONE,
+    voicemail=BOOL,
+    outcome=TEXT_OR_NONE,
+    task_ids=array(INT),
+    audio_url=nullable({"type": "string", "format": "uri", "description": "A voicemail's audio (GET, same token)."}),
+)
 TRIAGE_ITEM = obj(
-    id=INT, phone={"type": "string", "description": "In full (E.164 where it could be read), to call back."},
-    phone_masked=STRING, community=TEXT_OR_NONE, status=TRIAGE_STATUS, note=STRING, resident_id=nullable(INT),
-    resident=TEXT_OR_NONE, created_at=TIME, updated_at=TIME, closed_at=nullable(TIME), closed_by=TEXT_OR_NONE,
-    messages=array(TRIAGE_MESSAGE), suggested=array(obj(id=INT, name=STRING)),
-)  # fmt: skip
-TRIAGE_RESULT = obj(item=ref("TriageItem"), resident_id=nullable(INT), phone_added=BOOL, task_ids=array(INT),
-                    messages_decided=INT)  # fmt: skip
-LINK_PREVIEW = obj(item_id=INT, phone_masked=STRING, resident_id=INT, resident=STRING, address=STRING,
-                   phones_now=array(STRING), adds_phone=BOOL, messages=INT)  # fmt: skip
+    id=INT,
+    phone={"type": "string", "description": "In full (E.164 where it could be read), to call back."},
+    phone_masked=STRING,
+    community=TEXT_OR_NONE,
+    status=TRIAGE_STATUS,
+    note=STRING,
+    resident_id=nullable(INT),
+    resident=TEXT_OR_NONE,
+    created_at=TIME,
+    updated_at=TIME,
+    closed_at=nullable(TIME),
+    closed_by=TEXT_OR_NONE,
+    messages=array(TRIAGE_MESSAGE),
+    suggested=array(obj(id=INT, name=STRING)),
+)
+TRIAGE_RESULT = obj(
+    item=ref("TriageItem"), resident_id=nullable(INT), phone_added=BOOL, task_ids=array(INT), messages_decided=INT
+)
+LINK_PREVIEW = obj(
+    item_id=INT,
+    phone_masked=STRING,
+    resident_id=INT,
+    resident=STRING,
+    address=STRING,
+    phones_now=array(STRING),
+    adds_phone=BOOL,
+    messages=INT,
+)
 
 SCHEMAS: Json = {
     "Error": some(["error"], error=STRING, problems=array(obj(field=STRING, code=STRING, message=STRING))),

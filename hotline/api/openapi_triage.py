@@ -15,8 +15,10 @@ Json = dict[str, Any]
 ROLES = "Admin and clerk tokens only: an item belongs to a community, not a grid."
 
 
-def triage_paths(op: Callable[..., Json], query: Callable[..., Json], item_id: Json, body_id: Json) -> Json:
-    """The paths under /triage, described with the document's own helpers."""
+def triage_paths(
+    op: Callable[..., Json], query: Callable[..., Json], item_id: Json, body_id: Json, message_id: Json, audio: Json
+) -> Json:
+    """The paths under /triage, described with the document's own helpers and parameters."""
 
     def text(limit: int) -> Json:
         return {"type": "string", "maxLength": limit}
@@ -56,6 +58,17 @@ def triage_paths(op: Callable[..., Json], query: Callable[..., Json], item_id: J
                 ref("TriageItem"),
                 params=(item_id,),
                 errors="403 404",
+                description=ROLES,
+            )
+        },
+        "/triage/{id}/voicemails/{message_id}": {
+            "get": op(
+                "An unknown caller's voicemail on the item: its audio, fetched from the phone provider for this token; "
+                "each listen is audited.",
+                "triage",
+                audio,
+                params=(item_id, {**message_id, "description": "A message of the item with a voicemail."}),
+                errors="403 404 502",
                 description=ROLES,
             )
         },

@@ -22,9 +22,23 @@ from dispatch.staff import household_scope
 from dispatch.triage import actions
 from dispatch.triage.items import triage_scope
 from dispatch.triage.views import item_detail, list_items, statuses
-from hotline.api.common import Body, Query, json_body, ok, path_id, plain, services_of, token_of, token_only
+from hotline.api.common import (
+    ApiError,
+    Body,
+    Query,
+    json_body,
+    ok,
+    path_id,
+    plain,
+    services_of,
+    token_of,
+    token_only,
+)
+from hotline.console.render import CONSOLE_TEXTS
+from hotline.exceptions import VoicemailUnavailable
 from hotline.handover import send_decided
 from hotline.services import Services
+from hotline.voicemail_audio import audio_response, open_triage_voicemail
 
 TRIAGERS = (StaffRole.ADMIN, StaffRole.CLERK)
 PAGE_LIMIT = 500
@@ -49,8 +63,13 @@ async def items(request: Request) -> Response:
     return ok({"items": await run_in_threadpool(load), "limit": limit, "offset": offset})
 
 
-def _detail(session: Session, item_id: int, token: ApiToken) -> dict[str, Any]:
-    return item_detail(session, item_id, triage_scope(token), household_scope(token)).as_dict()
+def _detail(session: Session, item_id: int, token: ApiToken, services: Services) -> dict[str, Any]:
+    """The item as JSON, each voicemail with the hotline's URL for its audio (never the provider's)."""
+    detail = item_detail(session, item_id, triage_scope(token), household_scope(token)).as_dict()
+    for message in detail["messages"]:
+        path = f"/api/v1/triage/{item_id}/voicemails/{message['id']}"
+        message["audio_url"] = services.settings.callback_url(path) if message["voicemail"] else None
+    return detail
 
 
 @token_only(*TRIAGERS)
@@ -62,21 +81,35 @@ async def item(request: Request) -> Response:
 
     def load() -> dict[str, Any]:
         with services.sessions.begin() as session:
-            detail = _detail(session, item_id, token)
+            detail = _detail(session, item_id, token, services)
             audit.record(session, token, "view", "triage", item_id, at=services.clock())
             return detail
 
     return ok(await run_in_threadpool(load))
 
 
-def _result(session: Session, done: actions.Handled, token: ApiToken) -> dict[str, Any]:
+def _result(session: Session, services: Services, done: actions.Handled, token: ApiToken) -> dict[str, Any]:
     return {
-        "item": _detail(session, done.item_id, token),
+        "item": _detail(session, done.item_id, token, services),
         "resident_id": done.resident_id,
         "phone_added": done.phone_added,
         "task_ids": done.task_ids,
         "messages_decided": len(done.outbound_ids),
     }
+
+
+@token_only(*TRIAGERS)
+async def item_voicemail(request: Request) -> Response:
+    """An unknown caller's voicemail on the item: its audio, fetched from the provider for this token; audited."""
+    Query(request, set())
+    item_id = path_id(request, "id", "triage item")
+    message_id = path_id(request, "message_id", "voicemail")
+    services, token = services_of(request), token_of(request)
+    try:
+        media = await open_triage_voicemail(services, token, triage_scope(token), item_id, message_id)
+    except VoicemailUnavailable as exc:
+        raise ApiError(exc.status, CONSOLE_TEXTS.render(exc.text, services.settings.language)) from None
+    return audio_response(media)
 
 
 Act = Callable[[Session, Services, int, ApiToken, Body], tuple[dict[str, Any], list[int]]]
@@ -121,7 +154,11 @@ def _link(session: Session, services: Services, item_id: int, token: ApiToken, b
         now=services.clock(),
         context=services.intake,
     )
-    return {"dry_run": False, "preview": asdict(preview), "result": _result(session, done, token)}, done.outbound_ids
+    return {
+        "dry_run": False,
+        "preview": asdict(preview),
+        "result": _result(session, services, done, token),
+    }, done.outbound_ids
 
 
 def _register(session: Session, services: Services, item_id: int, token: ApiToken, body: Body) -> tuple[Any, list[int]]:
@@ -140,18 +177,19 @@ def _register(session: Session, services: Services, item_id: int, token: ApiToke
         now=services.clock(),
         context=services.intake,
     )
-    return _result(session, done, token), done.outbound_ids
+    return _result(session, services, done, token), done.outbound_ids
 
 
 def _close(session: Session, services: Services, item_id: int, token: ApiToken, body: Body) -> tuple[Any, list[int]]:
     note = body.text("note", required=True, limit=actions.NOTE_LIMIT) or ""
     done = actions.close_item(session, item_id, note, actor=token, where=triage_scope(token), now=services.clock())
-    return _result(session, done, token), []
+    return _result(session, services, done, token), []
 
 
 ROUTES: list[BaseRoute] = [
     Route("/triage", items),
     Route("/triage/{id}", item),
+    Route("/triage/{id}/voicemails/{message_id}", item_voicemail),
     Route("/triage/{id}/link", _action("link", {"resident_id", "dry_run"}, _link), methods=["POST"]),
     Route(
         "/triage/{id}/register",

@@ -26,8 +26,10 @@ from dispatch.triage.views import PAGE, item_detail, list_items, statuses
 from hotline.console.auth import staff_only
 from hotline.console.params import as_id
 from hotline.console.render import page
+from hotline.exceptions import VoicemailUnavailable
 from hotline.handover import send_decided
 from hotline.services import Services
+from hotline.voicemail_audio import audio_response, open_triage_voicemail
 
 TRIAGERS = (StaffRole.ADMIN, StaffRole.CLERK)
 MATCHES = 20  # residents shown for a search on an item's page
@@ -131,6 +133,30 @@ async def triage_link_confirm(request: Request) -> Response:
     return page(request, "triage_link.html", user, preview=preview)
 
 
+@staff_only(*TRIAGERS)
+async def triage_voicemail(request: Request) -> Response:
+    """An unknown caller's voicemail on the item, fetched from the provider for this staff member; audited."""
+    user: StaffUser = request.state.user
+    item_id: int = request.path_params["triage_id"]
+    try:
+        media = await open_triage_voicemail(
+            request.app.state.services, user, triage_scope(user), item_id, request.path_params["message_id"]
+        )
+    except NotFound:
+        return page(request, "not_found.html", user, status_code=404)
+    except VoicemailUnavailable as exc:
+        return page(
+            request,
+            "voicemail_error.html",
+            user,
+            status_code=exc.status,
+            reason=exc.text,
+            task_id=None,
+            item_id=item_id,
+        )
+    return audio_response(media)
+
+
 Action = Callable[[Session, Services, int, StaffUser, dict[str, str]], actions.Handled]
 
 
@@ -211,6 +237,7 @@ def _close(
 ROUTES: list[BaseRoute] = [
     Route("/triage", triage_list),
     Route("/triage/{triage_id:id}", triage_item),
+    Route("/triage/{triage_id:id}/voicemails/{message_id:id}", triage_voicemail),
     Route("/triage/{triage_id:id}/link", triage_link_confirm),
     Route("/triage/{triage_id:id}/link", _action("link", _link), methods=["POST"]),
     Route("/triage/{triage_id:id}/register", _action("register", _register), methods=["POST"]),
