@@ -40,6 +40,7 @@ from dispatch.phones import is_home_mobile
 from dispatch.register import SenderMatch, find_liaison_by_phone, match_sender, sole_community
 from dispatch.replies import Reading, parse_reply
 from dispatch.task_messages import task_text
+from dispatch.triage.items import attach_to_item
 
 HOUR = timedelta(hours=1)
 LIAISON_REPLY_FACTOR = 5  # liaisons get five times a resident's hourly automatic answers
@@ -90,7 +91,18 @@ def handle_inbound_message(
         raise NotFound("inbound message", str(message_id))
     if message.processed_at is not None:
         return IntakeResult(outcome=None)
+    result = process_message(session, message, context, now)
+    message.processed_at = now
+    return result
 
+
+def process_message(
+    session: Session, message: InboundMessage, context: DispatchContext, now: datetime, *, late: bool = False
+) -> IntakeResult:
+    """What one message says and who it is from, acted on (the body of `handle_inbound_message`, which marks the
+    message processed; `dispatch.triage.handover` runs it again, `late`, for a number staff have just registered).
+
+    A `late` message answers only a check-in that was already due when it arrived, never one sent after it."""
     match = match_sender(session, message.from_phone)
     liaison = find_liaison_by_phone(session, message.from_phone)
     # A liaison who is also a resident: a command is a liaison's; anything else is the resident's message.
@@ -123,10 +135,12 @@ def handle_inbound_message(
     answered = _checkin_answer(session, result)
     if answered is not None and match.household is not None and liaison is None:
         # Any message from a household answers its residents' latest check-in, whatever it says.
-        record_answer(session, [r.id for r in match.residents], answered, message.id, message.channel, now)
+        asked_by = message.received_at if late else now
+        record_answer(session, [r.id for r in match.residents], answered, message.id, message.channel, asked_by)
     message.resident_id = match.resident.id if match.resident else None
-    message.processed_at = now
     message.outcome = result.outcome
+    if result.outcome == InboundOutcome.UNKNOWN_SENDER:
+        attach_to_item(session, message, now)  # staff see it on their board, to link, register or close
     return result
 
 

@@ -1,4 +1,5 @@
-"""A task's voicemails: the recordings callers left on the messages that made or joined the task.
+"""A task's voicemails: the recordings callers left on the messages that made or joined the task; and those left by
+callers not on the register, on their number's triage item.
 
 A voicemail's audio stays at the provider; this module only says which messages of a task carry one and hands
 their stored URL to the edge, within a staff member's scope. Fetching belongs to the gateway.
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from dispatch.exceptions import NotFound
 from dispatch.models import InboundMessage, Task, TaskEvent
 from dispatch.task_actions import scoped_task
+from dispatch.triage.items import scoped_item
 
 MESSAGE_PREFIX = "message:"  # a TaskEvent "added" names the message that joined the task so
 
@@ -74,6 +76,24 @@ def voicemail_url(session: Session, task_id: int, message_id: int, where: Column
     if message_id not in _message_ids(session, task):
         raise NotFound("voicemail", str(message_id))
     url = session.scalar(select(InboundMessage.recording_url).where(InboundMessage.id == message_id))
+    if not url:
+        raise NotFound("voicemail", str(message_id))
+    return url
+
+
+def triage_voicemail_url(session: Session, item_id: int, message_id: int, where: ColumnElement[bool]) -> str:
+    """The stored recording URL of a voicemail on a triage item in scope (`triage_scope`), for the gateway to open:
+    a clerk hears an unknown caller's message before anyone knows whose household it is.
+
+    Raises:
+        NotFound: No such item, not in scope, or no such voicemail on it (the same answer).
+    """
+    item = scoped_item(session, item_id, where)
+    url = session.scalar(
+        select(InboundMessage.recording_url).where(
+            InboundMessage.id == message_id, InboundMessage.triage_item_id == item.id
+        )
+    )
     if not url:
         raise NotFound("voicemail", str(message_id))
     return url

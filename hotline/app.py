@@ -20,7 +20,7 @@ from dispatch.exceptions import InvalidInboundMessage
 from dispatch.ivr.script import AUDIO_DIR
 from hotline import api, ops
 from hotline.api.common import http_error as api_http_error
-from hotline.console import admin, outreach, pages, register, reports, tasks
+from hotline.console import admin, outreach, pages, register, reports, tasks, triage
 from hotline.console.auth import session_middleware
 from hotline.console.body_cap import BodyCap
 from hotline.security_headers import SecurityHeaders
@@ -41,6 +41,7 @@ CONSOLE_ROUTES = [
     Route("/logout", pages.logout, methods=["POST"]),
     Route("/board", pages.board),
     *tasks.ROUTES,
+    *triage.ROUTES,
     *register.ROUTES,
     *outreach.ROUTES,
     *reports.ROUTES,

@@ -4,15 +4,16 @@ entry, and the audio streamed back. The browser only ever sees the hotline's own
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from sqlalchemy import ColumnElement
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from dispatch import audit
 from dispatch.audit import Actor
-from dispatch.voicemails import voicemail_url
+from dispatch.voicemails import triage_voicemail_url, voicemail_url
 from hotline.exceptions import VoicemailUnavailable
 from hotline.services import Services
 from workers.exceptions import GatewayError, RecordingMissingError, RecordingRefusedError
@@ -42,12 +43,32 @@ async def open_voicemail(
             provider cannot be reached.
     """
 
-    def stored_url() -> str:
-        with services.readonly() as session:
-            return voicemail_url(session, task_id, message_id, where)
+    def stored_url(session: Session) -> str:
+        return voicemail_url(session, task_id, message_id, where)
 
-    url = await run_in_threadpool(stored_url)
-    where_from = f"task {task_id} message {message_id}"
+    return await _open(services, actor, stored_url, "task", task_id, message_id)
+
+
+async def open_triage_voicemail(
+    services: Services, actor: Actor, where: ColumnElement[bool], item_id: int, message_id: int
+) -> RecordingMedia:
+    """As `open_voicemail`, for a voicemail on a triage item (an unknown caller's) in scope (`triage_scope`)."""
+
+    def stored_url(session: Session) -> str:
+        return triage_voicemail_url(session, item_id, message_id, where)
+
+    return await _open(services, actor, stored_url, "triage", item_id, message_id)
+
+
+async def _open(
+    services: Services, actor: Actor, stored_url: Callable[[Session], str], kind: str, object_id: int, message_id: int
+) -> RecordingMedia:
+    def load() -> str:
+        with services.readonly() as session:
+            return stored_url(session)
+
+    url = await run_in_threadpool(load)
+    where_from = f"{kind} {object_id} message {message_id}"
     try:
         media = await run_in_threadpool(services.gateway.open_recording, url)
     except RecordingRefusedError as exc:
@@ -64,7 +85,7 @@ async def open_voicemail(
     def record() -> None:
         with services.sessions.begin() as session:
             audit.record(
-                session, actor, "listen", "task", task_id, detail=f"voicemail message:{message_id}", at=services.clock()
+                session, actor, "listen", kind, object_id, detail=f"voicemail message:{message_id}", at=services.clock()
             )
 
     try:

@@ -24,8 +24,8 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from dispatch import register
-from dispatch.models import InboundMessage, StaffRole, Task
-from dispatch.phones import national_format
+from dispatch.models import InboundMessage, StaffRole, Task, TriageItem
+from dispatch.phones import mask_phone, national_format
 from dispatch.tokens import create_token, revoke_token
 from hotline.services import Services
 from hotline.simulator.phones import CallStore
@@ -41,7 +41,7 @@ Body = Callable[["Target"], dict[str, Any]]
 class Rule:
     """kind: public, static, twilio, console, simulator, api, or token (a bearer token outside the API: /metrics).
     roles: who may pass the guard. names: what a
-    request names, so what scope must hold: task, resident, notice, call, phone, target (a selection or a
+    request names, so what scope must hold: task, resident, notice, triage, call, phone, target (a selection or a
     notice's target), list (a page or list that must show only what is in scope), or "" (nobody's data)."""
 
     kind: str
@@ -71,6 +71,7 @@ def twilio(params: Body, query: str = "") -> Rule:
 PUBLIC, STATIC = Rule("public", frozenset()), Rule("static", frozenset())
 ADMIN_ONLY = frozenset({StaffRole.ADMIN})
 IMPORTERS = frozenset({StaffRole.ADMIN, StaffRole.CLERK})
+TRIAGERS = IMPORTERS
 CALL = {"AccountSid": "AC" + "1" * 32, "CallSid": "CA" + "2" * 32, "To": HOTLINE_NUMBER, "Direction": "inbound"}
 
 
@@ -120,6 +121,16 @@ RULES: dict[str, Rule] = {
     "POST /tasks/{task_id:id}/close": console("task", lambda t: {"note": "办好了"}),
     "POST /tasks/{task_id:id}/cancel": console("task", lambda t: {"reason": "不用了"}),
     "POST /tasks/{task_id:id}/triage": console("task", lambda t: {"category": "medicine"}),
+    # Triage of unknown numbers: admins and clerks (an item belongs to a community, not a grid).
+    "GET /triage": console("list", roles=TRIAGERS),
+    "GET /triage/{triage_id:id}": console("triage", roles=TRIAGERS),
+    "GET /triage/{triage_id:id}/voicemails/{message_id:id}": console("triage", roles=TRIAGERS),
+    "GET /triage/{triage_id:id}/link": console("triage", roles=TRIAGERS, query=lambda t: f"resident_id={t.resident}"),
+    "POST /triage/{triage_id:id}/link": console(
+        "triage", lambda t: {"resident_id": str(t.resident), "confirm": "1"}, roles=TRIAGERS
+    ),
+    "POST /triage/{triage_id:id}/register": console("triage", lambda t: {"name": "新居民"}, roles=TRIAGERS),
+    "POST /triage/{triage_id:id}/close": console("triage", lambda t: {"note": "打错了"}, roles=TRIAGERS),
     "GET /register": console("list", query=lambda t: f"q={quote(t.national)}"),
     "GET /register/residents/{resident_id:id}": console("resident"),
     "GET /register/residents/{resident_id:id}/edit": console("resident"),
@@ -181,6 +192,12 @@ RULES: dict[str, Rule] = {
     "POST /api/v1/tasks/{id}/cancel": api("task", lambda t: {"reason": "不用了"}),
     "POST /api/v1/tasks/{id}/triage": api("task", lambda t: {"category": "medicine"}),
     "GET /api/v1/liaisons": api("list"),
+    "GET /api/v1/triage": api("list", roles=TRIAGERS),
+    "GET /api/v1/triage/{id}": api("triage", roles=TRIAGERS),
+    "GET /api/v1/triage/{id}/voicemails/{message_id}": api("triage", roles=TRIAGERS),
+    "POST /api/v1/triage/{id}/link": api("triage", lambda t: {"resident_id": t.resident}, roles=TRIAGERS),
+    "POST /api/v1/triage/{id}/register": api("triage", lambda t: {"name": "新居民"}, roles=TRIAGERS),
+    "POST /api/v1/triage/{id}/close": api("triage", lambda t: {"note": "打错了"}, roles=TRIAGERS),
     "GET /api/v1/residents": api("list"),
     "GET /api/v1/residents/{id}": api("resident"),
     "PATCH /api/v1/residents/{id}": api("resident", lambda t: {"notes": "改过"}),
@@ -238,6 +255,8 @@ class Target:
     grid: str
     sid: str
     voicemail: int = 999_999  # the message on the task that carries its voicemail
+    triage: int = 999_999  # a triage item (an unknown number's messages); none unless a test makes one
+    triage_voicemail: int = 999_999  # the message on the item that carries a voicemail
     words: tuple[str, ...] = ()  # what shows this target: names, numbers, texts
 
     @property
@@ -248,10 +267,11 @@ class Target:
 def fill(key: str, rule: Rule, t: Target) -> tuple[str, str, dict[str, Any] | None]:
     """The method, URL and body of a request by `rule` naming `t`."""
     method, path = key.split(" ", 1)
-    ids = {"task": t.task, "resident": t.resident, "notice": t.notice}
-    path = re.sub(r"\{(task_id|resident_id|notice_id)(:id)?\}", lambda m: str(ids[m.group(1)[:-3]]), path)
+    ids = {"task": t.task, "resident": t.resident, "notice": t.notice, "triage": t.triage}
+    path = re.sub(r"\{(task_id|resident_id|notice_id|triage_id)(:id)?\}", lambda m: str(ids[m.group(1)[:-3]]), path)
     path = path.replace("{id}", str(ids.get(rule.names, t.task))).replace("{sid}", t.sid)
-    path = re.sub(r"\{message_id(:id)?\}", str(t.voicemail), path)
+    voicemail = t.triage_voicemail if rule.names == "triage" else t.voicemail
+    path = re.sub(r"\{message_id(:id)?\}", str(voicemail), path)
     query = rule.query(t) if rule.query else ""
     return method, path + (f"?{query}" if query else ""), rule.body(t) if rule.body else None
 
@@ -288,6 +308,8 @@ PEOPLE = {  # key: (resident, phone, liaison, liaison phone, community, grid, wh
     "grid2": ("王大爷", "+8613800138001", "李强", "+8613912345679", A, "第2网格", "帮我倒垃圾", "二网格明天停水"),
     "other": ("赵奶奶", "+8613800138002", "陈刚", "+8613912345680", B, "东区", "想理个发", "光明社区明天停电"),
 }
+UNKNOWN = {"mine": "+8613700000101", "grid2": "+8613700000102", "other": "+8613700000103"}  # not on the register
+DUTY_PHONES = {A: "+8657100000001", B: "+8657100000002"}
 MISSING = Target(task=999_999, resident=999_999, notice=999_999, phone="+8613700000009", liaison=999_999,
                  grid="无此网格", sid="CA" + "9" * 32)  # fmt: skip
 
@@ -316,6 +338,12 @@ def build_world(client: TestClient, services: Services) -> World:
         revoke_token(session, revoked.id)
     for _, phone, *_, asked, _ in PEOPLE.values():
         assert post_signed(client, services, "/twilio/sms", sms_params(asked, from_phone=phone)).status_code == 200
+    with services.sessions.begin() as session:  # each community's own number, which unknown senders text
+        for community, duty in DUTY_PHONES.items():
+            register.find_or_create_community(session, community).duty_phone = duty
+    for key, (name, *_, community, _, _, _) in PEOPLE.items():
+        params = {**sms_params(f"{name}的家属问{key}", from_phone=UNKNOWN[key]), "To": DUTY_PHONES[community]}
+        assert post_signed(client, services, "/twilio/sms", params).status_code == 200
     run_worker(services)
     status_url = "https://hotline.example.org/twilio/voice/status"
     call = Call(sid=Call.new_sid(), from_phone=PEOPLE["grid2"][1], to_phone=HOTLINE_NUMBER,
@@ -334,7 +362,21 @@ def build_world(client: TestClient, services: Services) -> World:
             found_liaison = register.find_liaison_by_phone(session, liaison_phone)
         assert task is not None and found_liaison is not None
         voicemail = leave_voicemail(services, task)
-        words = (name, liaison, asked, notice, *phone_forms(phone), *phone_forms(liaison_phone))
+        with services.readonly() as session:
+            triage = session.scalar(select(TriageItem.id).where(TriageItem.phone == UNKNOWN[key]))
+        assert triage is not None
+        triage_voicemail = leave_triage_voicemail(services, triage)
+        words = (
+            name,
+            liaison,
+            asked,
+            notice,
+            *phone_forms(phone),
+            *phone_forms(liaison_phone),
+            f"{name}的家属问{key}",
+            *phone_forms(UNKNOWN[key]),
+            mask_phone(UNKNOWN[key]),
+        )
         targets[key] = Target(
             task=task,
             resident=resident.id,
@@ -344,6 +386,8 @@ def build_world(client: TestClient, services: Services) -> World:
             grid=grid,
             sid=call.sid,
             voicemail=voicemail,
+            triage=triage,
+            triage_voicemail=triage_voicemail,
             words=words,
         )
     targets["missing"] = MISSING
@@ -362,6 +406,18 @@ def leave_voicemail(services: Services, task_id: int) -> int:
             update(InboundMessage).where(InboundMessage.id == task.source_message_id).values(recording_url=url)
         )
         return task.source_message_id
+
+
+def leave_triage_voicemail(services: Services, item_id: int) -> int:
+    """Give the item's message a voicemail the local gateway keeps, as if an unknown caller had left it; its id."""
+    gateway = services.gateway
+    assert isinstance(gateway, LocalGateway)
+    _, url = gateway.make_recording(1)
+    with services.sessions.begin() as session:
+        message = session.scalar(select(InboundMessage).where(InboundMessage.triage_item_id == item_id))
+        assert message is not None
+        message.recording_url = url
+        return message.id
 
 
 def random_secret() -> str:

@@ -87,6 +87,8 @@ def test_inbox_shows_unregistered_senders_for_staff(runner: CliRunner, client, s
         json.loads(line) for line in runner.invoke(main, ["inbox", "--json", "--unregistered"]).output.splitlines()
     ]
     assert [(r["from"], r["body"]) for r in strangers] == [(STRANGER_PHONE, "我是新搬来的")]
+    assert strangers[0]["triage"] == "#1"  # on the board as triage item 1, for staff to link, register or close
+    assert "#1" in runner.invoke(main, ["inbox", "--unregistered"]).output
 
 
 def test_the_voice_fallback_twiml_puts_callers_through_to_the_duty_phone_and_never_calls_us(

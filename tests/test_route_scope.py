@@ -15,7 +15,7 @@ from hotline.services import Services
 from tests.console_helpers import make_user, sign_in
 from tests.route_rules import RULES, A, Rule, Target, World, build_world, random_secret, row_counts, send
 
-ONE_THING = ("task", "resident", "notice")  # a path naming one of these: outside is 404, exactly as missing
+ONE_THING = ("task", "resident", "notice", "triage")  # a path naming one of these: outside is 404, exactly as missing
 
 
 @pytest.fixture
@@ -37,15 +37,16 @@ def shown(response: Any, rule: Rule, target: Target, hidden: set[str]) -> list[s
 
 
 def check_scope(client: TestClient, services: Services, world: World, kinds: tuple[str, ...], inside: str,
-                outside: list[str], **headers: str) -> int:  # fmt: skip
-    """Every route of `kinds` the caller's role may use, aimed at the `outside` targets, at a missing one and at
+                outside: list[str], role: StaffRole = StaffRole.GRID_LEADER, skip: tuple[str, ...] = (),
+                **headers: str) -> int:  # fmt: skip
+    """Every route of `kinds` the caller's `role` may use, aimed at the `outside` targets, at a missing one and at
     the `inside` one. Returns how many routes were checked."""
     mine, missing = world.targets[inside], world.targets["missing"]
     others = [world.targets[key] for key in outside]
     hidden = {word for target in others for word in target.words}
     checked = 0
     for key, rule in RULES.items():
-        if rule.kind not in kinds or key == "POST /logout" or rule.roles != frozenset(StaffRole):
+        if rule.kind not in kinds or key in ("POST /logout", *skip) or role not in rule.roles:
             continue
         checked += 1
         if rule.names in ("list", ""):
@@ -81,10 +82,33 @@ def test_a_grid_leader_in_the_console_reaches_only_their_grid(
 
 
 def test_a_token_reaches_only_its_community_or_grid(client: TestClient, services: Services, world: World) -> None:
-    for token, inside, outside in (("clerk_b", "other", ["mine", "grid2"]), ("leader", "mine", ["grid2", "other"])):
-        checked = check_scope(client, services, world, ("api",), inside, outside,
+    for token, role, inside, outside in (
+        ("clerk_b", StaffRole.CLERK, "other", ["mine", "grid2"]),
+        ("leader", StaffRole.GRID_LEADER, "mine", ["grid2", "other"]),
+    ):
+        checked = check_scope(client, services, world, ("api",), inside, outside, role,
                               Authorization=f"Bearer {world.tokens[token]}")  # fmt: skip
-        assert checked == 22  # every API route but the audit log (admins only)
+        # every API route but the audit log (admins only); a grid leader's, the triage routes (admins, clerks) too
+        assert checked == (28 if role == StaffRole.CLERK else 22)
+
+
+def test_a_clerk_in_the_console_reaches_only_their_community(
+    client: TestClient, services: Services, world: World
+) -> None:
+    make_user(services, "clerk_a", StaffRole.CLERK, community=A)
+    csrf = sign_in(client, "clerk_a")
+    checked = check_scope(
+        client,
+        services,
+        world,
+        ("console", "simulator"),
+        "mine",
+        ["other"],
+        StaffRole.CLERK,
+        ("POST /register/import",),
+        **{"X-CSRF-Token": csrf},
+    )
+    assert checked == 40  # every console and simulator route but sign-out, the audit log and an upload
 
 
 def test_the_api_refuses_a_missing_wrong_or_revoked_token_on_every_route(
@@ -102,7 +126,7 @@ def test_the_api_refuses_a_missing_wrong_or_revoked_token_on_every_route(
         "revoked": {"Authorization": f"Bearer {world.tokens['revoked']}"},
     }
     routes: list[tuple[str, Rule]] = [(k, r) for k, r in RULES.items() if r.kind == "api"]
-    assert len(routes) == 23
+    assert len(routes) == 29
     target: Target = world.targets["mine"]
     for key, rule in routes:
         before = row_counts(services)

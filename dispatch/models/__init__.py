@@ -44,6 +44,7 @@ from dispatch.models.tasks import (
     TaskStatus,
     TemperatureReading,
 )
+from dispatch.models.triage import TriageItem, TriageStatus
 
 __all__ = [
     "CHECKIN_WAITING",
@@ -85,6 +86,8 @@ __all__ = [
     "TaskPriority",
     "TaskStatus",
     "TemperatureReading",
+    "TriageItem",
+    "TriageStatus",
     "UTCDateTime",
     "WebhookReceipt",
     "clock_span",

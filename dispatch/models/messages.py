@@ -22,7 +22,8 @@ class InboundOutcome(enum.StrEnum):
 
     # A task was made for the sender's resident record and offered to their liaison.
     TASK_CREATED = "task_created"
-    # The sender is not in the register: one polite reply, no task; staff see the message.
+    # The sender is not in the register: one polite reply (an SMS), no task of its own; the message joins the
+    # number's triage item for staff (a call's needs are also a task for duty staff).
     UNKNOWN_SENDER = "unknown_sender"
     # The sender is a registered resident with no active liaison: the task waits for staff.
     NO_LIAISON = "no_liaison"
@@ -84,6 +85,8 @@ class InboundMessage(Base):
     need: Mapped[str | None] = mapped_column(String(16))  # voice: the meaning chosen (groceries, callback, …)
     urgent: Mapped[bool] = mapped_column(default=False)  # voice: a voicemail call-back is urgent
     recording_url: Mapped[str | None] = mapped_column(Text)  # voice: a voicemail, for staff to hear
+    # A message from a number not on the register: the triage item staff see it on.
+    triage_item_id: Mapped[int | None] = mapped_column(ForeignKey("triage_items.id"), index=True)
 
     __table_args__ = (
         Index("ix_inbound_messages_unprocessed", "processed_at", "received_at"),

@@ -21,10 +21,12 @@ from hotline.api.outreach import ROUTES as OUTREACH_ROUTES
 from hotline.api.register import ROUTES as REGISTER_ROUTES
 from hotline.api.reports import ROUTES as REPORT_ROUTES
 from hotline.api.tasks import ROUTES as TASK_ROUTES
+from hotline.api.triage import ROUTES as TRIAGE_ROUTES
 from hotline.console import params as _params  # noqa: F401 -- registers the "id" path convertor
 
 API_ROUTES: list[BaseRoute] = [
     *TASK_ROUTES,
+    *TRIAGE_ROUTES,
     *REGISTER_ROUTES,
     *OUTREACH_ROUTES,
     *REPORT_ROUTES,

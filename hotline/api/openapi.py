@@ -18,6 +18,7 @@ from dispatch.task_actions import NOTE_LIMIT, TRIAGE_CATEGORIES
 from dispatch.task_views import task_statuses
 from hotline.api.common import MAX_BODY_INT, MAX_QUERY_INT
 from hotline.api.openapi_schemas import SCHEMAS, array, obj, ref, some
+from hotline.api.openapi_triage import triage_paths
 
 Json = dict[str, Any]
 
@@ -353,6 +354,9 @@ PATHS: Json = {
 }
 
 
+PATHS.update(triage_paths(op, query, ID, BODY_ID, MESSAGE_ID, AUDIO))
+
+
 def _with_ids(paths: Json) -> Json:
     """Give each operation a unique operationId made from its method and path."""
     for path, methods in paths.items():
@@ -368,8 +372,9 @@ DOCUMENT: Json = {
         "title": "Hotline API",
         "version": "1",
         "description": (
-            "The hotline's staff actions for other systems and scripts: the board, tasks, the register, calls, "
-            "notices and reports. Send `Authorization: Bearer <token>` (issued with `hotline tokens create`). A "
+            "The hotline's staff actions for other systems and scripts: the board, tasks, messages from unknown "
+            "numbers, the register, calls, notices and reports. Send `Authorization: Bearer <token>` (issued "
+            "with `hotline tokens create`). A "
             "token has a role and a scope like a staff account: an admin sees everything, a clerk one community, "
             "a grid leader one grid; anything outside the scope is 404, as if it did not exist. The API reads no "
             'cookies, so it needs no CSRF token. Every error is JSON: {"error": "…"}.'

@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from dispatch.checkins.report import COLUMNS
-from dispatch.models import Channel, ResidentCategory, ResidentStatus, RiskColour, TaskCategory, TaskStatus
+from dispatch.models import (
+    Channel,
+    ResidentCategory,
+    ResidentStatus,
+    RiskColour,
+    TaskCategory,
+    TaskStatus,
+    TriageStatus,
+)
 from dispatch.register.edit import LANGUAGES
 
 Json = dict[str, Any]
@@ -70,7 +78,7 @@ BOARD_TASK = obj(id=INT, category=CATEGORY, urgent=BOOL, status=STATUS, rung=INT
                  liaison=STRING, age_minutes=INT, escalated_recently=BOOL)  # fmt: skip
 BOARD = obj(day=DATE, now=TIME, coverage=array(ref("CoverageRow")), total=ref("CoverageRow"),
             attention=array(ref("ResidentDay")), open_tasks=array(ref("BoardTask")),
-            at_risk=array(ref("AtRisk")))  # fmt: skip
+            triage=array(ref("TriageRow")), at_risk=array(ref("AtRisk")))  # fmt: skip
 AT_RISK = obj(
     resident_id=INT, resident=STRING, grid=STRING, liaison=STRING, reason={"enum": ["no_answer", "unread_reply"]},
     task_id=nullable(INT), rung=nullable(INT), deadline=TIME, minutes_left=INT, late=BOOL,
@@ -136,6 +144,60 @@ NOTICE_PROGRESS = obj(
     counts={"type": "object", "additionalProperties": STAGES, "description": "sms / call → copies by stage"},
 )  # fmt: skip
 
+TRIAGE_STATUS = {"enum": [str(s) for s in TriageStatus]}
+TRIAGE_ROW = obj(
+    id=INT,
+    phone={"type": "string", "description": "Masked, e.g. 137****0001."},
+    community=STRING,
+    status=TRIAGE_STATUS,
+    messages=INT,
+    voicemails=INT,
+    last_said=STRING,
+    created_at=TIME,
+    updated_at=TIME,
+    age_minutes=INT,
+)
+TRIAGE_MESSAGE = obj(
+    id=INT,
+    received_at=TIME,
+    channel={"enum": ["sms", "voice"]},
+    body=STRING,
+    need=TEXT_OR_NONE,
+    voicemail=BOOL,
+    outcome=TEXT_OR_NONE,
+    task_ids=array(INT),
+    audio_url=nullable({"type": "string", "format": "uri", "description": "A voicemail's audio (GET, same token)."}),
+)
+TRIAGE_ITEM = obj(
+    id=INT,
+    phone={"type": "string", "description": "In full (E.164 where it could be read), to call back."},
+    phone_masked=STRING,
+    community=TEXT_OR_NONE,
+    status=TRIAGE_STATUS,
+    note=STRING,
+    resident_id=nullable(INT),
+    resident=TEXT_OR_NONE,
+    created_at=TIME,
+    updated_at=TIME,
+    closed_at=nullable(TIME),
+    closed_by=TEXT_OR_NONE,
+    messages=array(TRIAGE_MESSAGE),
+    suggested=array(obj(id=INT, name=STRING)),
+)
+TRIAGE_RESULT = obj(
+    item=ref("TriageItem"), resident_id=nullable(INT), phone_added=BOOL, task_ids=array(INT), messages_decided=INT
+)
+LINK_PREVIEW = obj(
+    item_id=INT,
+    phone_masked=STRING,
+    resident_id=INT,
+    resident=STRING,
+    address=STRING,
+    phones_now=array(STRING),
+    adds_phone=BOOL,
+    messages=INT,
+)
+
 SCHEMAS: Json = {
     "Error": some(["error"], error=STRING, problems=array(obj(field=STRING, code=STRING, message=STRING))),
     "Board": BOARD,
@@ -148,6 +210,11 @@ SCHEMAS: Json = {
     "TaskDetail": TASK_DETAIL,
     "Voicemail": VOICEMAIL,
     "TaskActionResult": obj(task=ref("TaskDetail"), messages_decided=INT),
+    "TriageRow": TRIAGE_ROW,
+    "TriageItem": TRIAGE_ITEM,
+    "TriageActionResult": TRIAGE_RESULT,
+    "LinkPreview": LINK_PREVIEW,
+    "TriageLinkResult": obj(dry_run=BOOL, preview=ref("LinkPreview"), result=nullable(ref("TriageActionResult"))),
     "Liaison": LIAISON,
     "ResidentRow": RESIDENT_ROW,
     "Resident": RESIDENT,

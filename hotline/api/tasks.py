@@ -23,6 +23,8 @@ from dispatch.checkins.report import Coverage, coverage
 from dispatch.models import ApiToken, TaskCategory
 from dispatch.staff import household_scope
 from dispatch.task_views import TaskFilter, list_tasks, task_detail, task_statuses
+from dispatch.triage.items import triage_scope
+from dispatch.triage.views import open_items
 from hotline.api.common import (
     ApiError,
     Body,
@@ -30,6 +32,7 @@ from hotline.api.common import (
     json_body,
     ok,
     path_id,
+    plain,
     services_of,
     token_of,
     token_only,
@@ -62,6 +65,7 @@ async def board(request: Request) -> Response:
             report = coverage(session, today, now, where)
             tasks = open_tasks(session, now, where)
             behind = at_risk(session, today, now, where, services.intake.checkin)
+            triage = open_items(session, now, triage_scope(token))
         attention = [r for r in report.residents if r.standing in ATTENTION]
         attention.sort(key=lambda r: (r.standing != "not_reached", r.standing != "unwell", r.grid, r.name))
         return {
@@ -71,6 +75,7 @@ async def board(request: Request) -> Response:
             "total": coverage_row(report.total),
             "attention": [asdict(r) for r in attention],
             "open_tasks": [asdict(t) for t in tasks],
+            "triage": [plain(item) for item in triage],
             "at_risk": [{**asdict(r), "deadline": r.deadline.astimezone(services.settings.timezone).isoformat()}
                         for r in behind],
         }  # fmt: skip

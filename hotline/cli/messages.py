@@ -57,7 +57,7 @@ def outbox(as_json: bool, limit: int) -> None:
 @click.option("--unregistered", is_flag=True, help="Only messages from numbers not in the register.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10000))
 def inbox(as_json: bool, unregistered: bool, limit: int) -> None:
-    """Inbound SMS as stored, newest first, with what became of each."""
+    """Inbound SMS as stored, newest first, with what became of each (an unknown sender's: its triage item)."""
     settings = settings_or_exit()
     outcome = InboundOutcome.UNKNOWN_SENDER if unregistered else None
     with read_sessions(settings)() as session:
@@ -68,10 +68,11 @@ def inbox(as_json: bool, unregistered: bool, limit: int) -> None:
                 "time": _local_time(row.received_at, settings),
                 "outcome": row.outcome or "waiting",
                 "sid": row.provider_sid,
+                "triage": f"#{row.triage_item_id}" if row.triage_item_id else "-",  # its item on the board
             }
             for row in recent_inbound(session, limit=limit, outcome=outcome)
         ]
-    _print_records(records, as_json, "{time}  {outcome:<14} from {from}: {body}", "inbox is empty")
+    _print_records(records, as_json, "{time}  {outcome:<14} {triage:<5} from {from}: {body}", "inbox is empty")
 
 
 def _local_time(moment: datetime, settings: Settings) -> str:

@@ -15,6 +15,8 @@ from dispatch.board import open_tasks
 from dispatch.checkins.report import coverage
 from dispatch.models import StaffUser
 from dispatch.staff import authenticate, end_sessions, household_scope
+from dispatch.triage.items import triage_scope
+from dispatch.triage.views import open_items
 from hotline.console.auth import csrf_ok, current_user, sign_in, staff_only
 from hotline.console.login_throttle import LoginThrottle
 from hotline.console.render import page
@@ -103,9 +105,10 @@ async def board(request: Request) -> Response:
             report = coverage(session, today, now, where)
             tasks = open_tasks(session, now, where)
             behind = at_risk(session, today, now, where, services.intake.checkin)
+            triage = open_items(session, now, triage_scope(user))
         attention = [r for r in report.residents if r.standing in ("not_reached", "unwell", "visit_pending")]
         attention.sort(key=lambda r: (r.standing != "not_reached", r.standing != "unwell", r.grid, r.name))
-        return {"report": report, "attention": attention, "tasks": tasks, "at_risk": behind}
+        return {"report": report, "attention": attention, "tasks": tasks, "at_risk": behind, "triage": triage}
 
     data = await run_in_threadpool(load)
     local: datetime = now.astimezone(services.settings.timezone)
