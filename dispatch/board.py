@@ -28,10 +28,12 @@ class BoardTask:
     liaison: str
     age_minutes: int
     escalated_recently: bool
+    flagged: bool = False  # for staff to look at: a liaison's reply about it could not be read, or it is overdue
 
 
 def open_tasks(session: Session, now: datetime, where: ColumnElement[bool]) -> list[BoardTask]:
-    """Open tasks in `where` (a filter on Household), urgent first, then by rung and age (oldest first)."""
+    """Open tasks in `where` (a filter on Household): urgent first, then those flagged for staff, then by rung and
+    age (oldest first)."""
     liaison = aliased(Liaison)
     hour_ago = now - timedelta(hours=1)
     escalated = (
@@ -44,7 +46,12 @@ def open_tasks(session: Session, now: datetime, where: ColumnElement[bool]) -> l
         .outerjoin(Grid, Grid.id == Household.grid_id)
         .outerjoin(liaison, liaison.id == Task.assignee_liaison_id)
         .where(Task.status.in_(OPEN), where)
-        .order_by((Task.priority == TaskPriority.URGENT).desc(), Task.rung.desc(), Task.created_at)
+        .order_by(
+            (Task.priority == TaskPriority.URGENT).desc(),
+            Task.flagged_at.is_not(None).desc(),
+            Task.rung.desc(),
+            Task.created_at,
+        )
         .limit(BOARD_LIMIT)
     ).all()  # fmt: skip
     return [
@@ -59,6 +66,7 @@ def open_tasks(session: Session, now: datetime, where: ColumnElement[bool]) -> l
             liaison=liaison_name or "-",
             age_minutes=max(0, int((now - task.created_at).total_seconds() // 60)),
             escalated_recently=bool(recent),
+            flagged=task.flagged_at is not None,
         )
         for task, resident, grid, liaison_name, recent in rows
     ]

@@ -115,6 +115,15 @@ def test_unclear_words_about_the_task_go_to_staff_on_it(
     sign_in(client)
     page = client.get(f"/tasks/{task_id}").text
     assert "请工作人员查看" in page and "她说明天再说" in page and "张敏" in page
+    # The board marks it too, where staff look all day, and puts it before unflagged tasks of its urgency.
+    text(client, services, "想买药")
+    board = client.get("/board").text
+    row = board[board.index(f'data-task="{task_id}"') :]
+    assert "flagged" in board[: board.index(f'data-task="{task_id}"')].rsplit("<tr", 1)[1]
+    assert "请工作人员查看" in row[: row.index("</tr>")]
+    assert board.index(f'data-task="{task_id}"') < board.index(f'data-task="{task_id + 1}"')
+    other = board[board.index(f'data-task="{task_id + 1}"') :]
+    assert "请工作人员查看" not in other[: other.index("</tr>")]
 
 
 def test_turned_round_words_take_and_finish_nothing(

@@ -75,7 +75,7 @@ COVERAGE_ROW = obj(community=STRING, grid=STRING, **dict.fromkeys(COLUMNS, INT),
 RESIDENT_DAY = obj(resident_id=INT, name=STRING, community=STRING, grid=STRING, standing=STRING, slot=STRING,
                    rung=INT, visit_task_id=nullable(INT))  # fmt: skip
 BOARD_TASK = obj(id=INT, category=CATEGORY, urgent=BOOL, status=STATUS, rung=INT, resident=STRING, grid=STRING,
-                 liaison=STRING, age_minutes=INT, escalated_recently=BOOL)  # fmt: skip
+                 liaison=STRING, age_minutes=INT, escalated_recently=BOOL, flagged=BOOL)  # fmt: skip
 BOARD = obj(day=DATE, now=TIME, coverage=array(ref("CoverageRow")), total=ref("CoverageRow"),
             attention=array(ref("ResidentDay")), open_tasks=array(ref("BoardTask")),
             triage=array(ref("TriageRow")), at_risk=array(ref("AtRisk")))  # fmt: skip
