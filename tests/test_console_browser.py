@@ -16,9 +16,13 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
+from dispatch.db import make_engine
+from dispatch.models import Resident
 from tests.browser import CHROMIUM, csp_violations, launch_chromium
 from tests.test_demo import SCREENSHOTS, STEP_MS, Demo, start_demo
 
@@ -57,6 +61,13 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
     from playwright.sync_api import Page, expect, sync_playwright
 
     expect.set_options(timeout=STEP_MS)
+    # The community is registered at the simulated day's start (08:58), however long start-up took: a second of
+    # it is a minute on this clock, and a resident registered after 09:00 would get no 09:00 check-in.
+    engine = make_engine(f"sqlite:///{demo.data_dir / 'hotline.sqlite3'}")
+    with engine.connect() as conn:
+        registered = set(conn.execute(select(Resident.created_at)).scalars())
+    engine.dispose()
+    assert {when.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%H:%M:%S") for when in registered} == {"08:58:00"}
 
     def csrf(page: Page) -> str:
         token = page.locator('meta[name="csrf-token"]').get_attribute("content")
