@@ -127,6 +127,12 @@ def process_message(
         handed_back = session.get(Task, done.changed_task_id) if done.changed_task_id else None
         if handed_back is not None and handed_back.status == TaskStatus.DECLINED:
             result.outbound_ids += ladder.climb(session, handed_back, now, context, reason="handed back")
+        if done.danger_without_task:
+            # 老人摔倒了, with no task to put it on: an urgent task with no household, straight to the duty phone
+            # of the liaison's community, with the liaison's words. Health first: never only an answer.
+            community = liaison.grid.community if liaison.grid is not None else sole_community(session)
+            urgent = TaskPriority.URGENT
+            _record_need(session, message, SenderMatch(), TaskCategory.UNWELL, urgent, context, now, result, community)
     elif not match.residents:
         result = _reply_to_unknown_sender(session, message, context, now)
     else:

@@ -105,6 +105,7 @@ class LiaisonReplyResult:
 
     changed_task_id: int | None
     outbound_ids: list[int]
+    danger_without_task: bool = False  # a sign of danger, and no task to put it on: duty staff must hear of it
 
 
 def handle_liaison_message(
@@ -139,12 +140,13 @@ def handle_liaison_message(
         if task is not None:
             answer, outbound = _apply(session, command, task, liaison, texts, catalog, now)
             changed = task.id
+    danger = isinstance(read, Action) and read.kind == "urgent_no_task"
     if answer is None:  # thanks and greetings need no answer
-        return LiaisonReplyResult(changed, outbound)
+        return LiaisonReplyResult(changed, outbound, danger)
     if auto_replies_since(session, now - timedelta(hours=1), phone=message.from_phone) >= reply_cap:
-        return LiaisonReplyResult(changed, outbound)  # the task still changed; only the answer is held back
+        return LiaisonReplyResult(changed, outbound, danger)  # the task still changed; only the answer is held back
     reply = queue_sms(session, dedupe_key=f"reply:{message.id}", to_phone=message.from_phone, body=answer)
-    return LiaisonReplyResult(changed, [*outbound, *([reply.id] if reply else [])])
+    return LiaisonReplyResult(changed, [*outbound, *([reply.id] if reply else [])], danger)
 
 
 def _theirs(liaison: Liaison) -> ColumnElement[bool]:

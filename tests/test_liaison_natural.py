@@ -191,3 +191,20 @@ def test_the_same_natural_reply_delivered_twice_acts_once_and_answers_once(
     assert [len(events(services, kind)) for kind in ("flagged", "accepted", "done")] == [1, 1, 1]
     assert len(to(services, LIAISON_PHONE)) == 1 + 3  # the offer, and one answer to each reply
     assert len(to(services, RESIDENT_PHONE)) == 3  # the receipt, "taken", "done"
+
+
+def test_a_sign_of_danger_with_no_task_reaches_duty_staff_as_an_urgent_task(
+    client: TestClient, services: Services, registered: dict[str, int]
+) -> None:
+    params = sms_params("老人摔倒了", from_phone=LIAISON_PHONE)
+    for _ in range(2):  # delivered twice, and its job run again: one task, one answer
+        assert post_signed(client, services, "/twilio/sms", params).status_code == 200
+        run_worker(services)
+    with services.sessions() as session:
+        message_id = session.scalars(select(InboundMessage.id)).one()
+    assert jobs.process_inbound_sms(message_id) == "already handled"  # the job run again
+    with services.sessions() as session:
+        [task] = session.scalars(select(Task)).all()
+        assert (task.category, task.priority, task.household_id) == ("unwell", "urgent", None)
+        assert (task.status, task.description) == ("escalated", "老人摔倒了")  # straight to the duty phone's rung
+    assert to(services, LIAISON_PHONE) == ["已转告社区值班人员。如有紧急情况请立即拨打120。"]

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from dispatch import ladder, liaison_replies
-from dispatch.models import OutboundMessage, Task, TaskStatus, utcnow
+from dispatch.models import Liaison, OutboundMessage, Task, TaskStatus, utcnow
 from hotline.services import Services
 from tests.conftest import (
     BACKUP_PHONE,
@@ -52,16 +52,15 @@ def test_the_ladder_moving_a_task_while_its_liaison_takes_it(
     with services.sessions() as session:
         task = session.get(Task, task_id)
         assert task is not None
-    assert (task.status, task.rung) == (TaskStatus.OFFERED, 1)  # the backup has it, not taken by two people
-    assert (
-        "不是您的任务" in [e.body for e in local_outbox(services) if e.to_phone == LIAISON_PHONE][-1] or reply == "接"
-    )
-    assert not any(
-        "接单" in e.body for e in local_outbox(services) if e.to_phone == RESIDENT_PHONE and "已由" in e.body
-    )
+        liaison_id = session.scalars(select(Liaison.id).where(Liaison.phone == LIAISON_PHONE)).one()
+    # Climbing widened the circle and took nothing back: nobody had taken the task, so the liaison's take wins,
+    # once, after the ladder's move (the row lock orders them), and the backup is told it need not go.
+    assert (task.status, task.rung, task.assignee_liaison_id) == (TaskStatus.ACCEPTED, 1, liaison_id)
+    taken = [e.body for e in local_outbox(services) if e.to_phone == RESIDENT_PHONE and "接单" in e.body]
+    assert len(taken) == 1
     with services.sessions() as session:
-        to_backup = session.scalars(select(OutboundMessage).where(OutboundMessage.to_phone == BACKUP_PHONE)).all()
-    assert len(to_backup) == 1  # the sweep's offer to the backup, decided once
+        to_backup = session.scalars(select(OutboundMessage.body).where(OutboundMessage.to_phone == BACKUP_PHONE)).all()
+    assert len(to_backup) == 2 and "不用再办" in to_backup[1]  # the sweep's offer, decided once; then "taken"
 
 
 def test_two_texts_of_one_household_handled_at_once_make_one_task(
