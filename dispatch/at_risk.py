@@ -65,7 +65,7 @@ def at_risk(
         .where(Checkin.local_date == today, Checkin.status.in_(CHECKIN_WAITING), Checkin.visit_at.is_not(None), where)
         .where(visit.id.is_(None) | visit.status.in_(UNTAKEN))
         .limit(LIMIT)
-    ).all()  # fmt: skip
+    ).all()
     found = []
     for visit_at, resident_id, name, grid, liaison_name, task_id, rung in unanswered:
         assert visit_at is not None  # selected so
@@ -82,11 +82,12 @@ def at_risk(
         .outerjoin(liaison, liaison.id == Household.primary_liaison_id)
         .where(Task.category == TaskCategory.OTHER, Task.status.in_(UNTAKEN), Task.due_by.is_not(None), where)
         .limit(LIMIT)
-    ).all()  # fmt: skip
+    ).all()
     for task_id, rung, due_by, resident_id, name, grid, liaison_name in unread:
         assert due_by is not None  # selected so
-        found.append(_row(resident_id, name, grid, liaison_name, "unread_reply", task_id, rung, due_by, now,
-                          now >= due_by))  # fmt: skip
+        found.append(
+            _row(resident_id, name, grid, liaison_name, "unread_reply", task_id, rung, due_by, now, now >= due_by)
+        )
     found.sort(key=lambda row: (not row.late, row.minutes_left, row.resident))
     return found[:LIMIT]
 

@@ -247,8 +247,12 @@ def _pick(
     ):
         return task, ""
     if command.verb == "accept" and task.assignee is not None and task_offers.offered_to(session, task, liaison):
-        return None, texts("task_taken_by_other", task_id=task.id, category=texts(f"category_{task.category}"),
-                           liaison_name=task.assignee.name)  # fmt: skip
+        return None, texts(
+            "task_taken_by_other",
+            task_id=task.id,
+            category=texts(f"category_{task.category}"),
+            liaison_name=task.assignee.name,
+        )
     return None, texts("liaison_not_yours", task_id=task_id)
 
 

@@ -124,8 +124,12 @@ def assign(
         raise InvalidAction(f"liaison {liaison_id} is not an active liaison with a phone in your part of the register")
     if task.assignee_liaison_id == liaison.id:
         raise InvalidAction(f"task #{task.id} is already with {liaison.name}")
-    outbound = [sms for li in _holders(session, task) if li.id != liaison.id
-                for sms in _tell_liaison(session, task, li, "liaison_task_reassigned", context)]  # fmt: skip
+    outbound = [
+        sms
+        for li in _holders(session, task)
+        if li.id != liaison.id
+        for sms in _tell_liaison(session, task, li, "liaison_task_reassigned", context)
+    ]
     task.assignee, task.status, task.accepted_at = liaison, TaskStatus.OFFERED, None
     task.offer_deadline = ladder.deadline(task, now, context)
     task_offers.widen(session, task, liaison.phone, task.rung, now, liaison)
@@ -201,8 +205,11 @@ def cancel(
     """
     task = scoped_task(session, task_id, where, lock=True)
     _open(task, "cancelled")
-    outbound = [sms for li in _holders(session, task)
-                for sms in _tell_liaison(session, task, li, "liaison_task_cancelled", context)]  # fmt: skip
+    outbound = [
+        sms
+        for li in _holders(session, task)
+        for sms in _tell_liaison(session, task, li, "liaison_task_cancelled", context)
+    ]
     task.status, task.offer_deadline = TaskStatus.CANCELLED, None
     _event(session, task, "cancelled", actor, now, reason.strip()[:NOTE_LIMIT])
     audit.record(session, actor, "cancel", "task", task.id, at=now)

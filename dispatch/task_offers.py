@@ -25,8 +25,13 @@ UNTAKEN = (TaskStatus.NEW, TaskStatus.OFFERED, TaskStatus.ESCALATED)
 def widen(session: Session, task: Task, phone: str, rung: int, now: datetime, liaison: Liaison | None = None) -> None:
     """Add `phone` (a liaison's, or staff's with `liaison` None) to the task's circle; once per phone."""
     session.flush()  # the task has its id
-    row = {"task_id": task.id, "liaison_id": liaison.id if liaison else None, "phone": phone, "rung": rung,
-           "offered_at": now}  # fmt: skip
+    row = {
+        "task_id": task.id,
+        "liaison_id": liaison.id if liaison else None,
+        "phone": phone,
+        "rung": rung,
+        "offered_at": now,
+    }
     session.execute(insert_skipping_duplicates(session, TaskOffer), [row])
 
 
@@ -74,7 +79,8 @@ def tell_taken(session: Session, task: Task, taker: Liaison, catalog: MessageCat
     for offer in offers:
         if offer.phone == taker.phone or offer.liaison_id == taker.id:
             continue
-        sms = queue_sms(session, dedupe_key=f"task:{task.id}:taken:{offer.id}", to_phone=offer.phone, body=body,
-                        task_id=task.id)  # fmt: skip
+        sms = queue_sms(
+            session, dedupe_key=f"task:{task.id}:taken:{offer.id}", to_phone=offer.phone, body=body, task_id=task.id
+        )
         outbound += [sms.id] if sms else []
     return outbound

@@ -75,12 +75,23 @@ def make_register(services: Services, clock: Clock) -> tuple[list[tuple[int, str
     with services.sessions.begin() as session:
         count = session.scalar(select(func.count(Liaison.id))) or 0
         session.execute(update(Household).values(backup_liaison_id=Household.primary_liaison_id % count + 1))
-        leader = {"id": count + 1, "name": "网格长", "phone": LEADER_PHONE, "active": True, "role": "grid_leader",
-                  "grid_id": 1, "created_at": clock.now}  # fmt: skip
+        leader = {
+            "id": count + 1,
+            "name": "网格长",
+            "phone": LEADER_PHONE,
+            "active": True,
+            "role": "grid_leader",
+            "grid_id": 1,
+            "created_at": clock.now,
+        }
         session.execute(insert(Liaison).values(**leader))
         session.execute(update(Grid).values(leader_name="网格长", leader_phone=LEADER_PHONE))
-        residents = [(row.resident_id, row.phone) for row in session.execute(
-            select(ResidentPhone.resident_id, ResidentPhone.phone).order_by(ResidentPhone.resident_id))]  # fmt: skip
+        residents = [
+            (row.resident_id, row.phone)
+            for row in session.execute(
+                select(ResidentPhone.resident_id, ResidentPhone.phone).order_by(ResidentPhone.resident_id)
+            )
+        ]
         liaisons = {row.phone: row.id for row in session.execute(select(Liaison.phone, Liaison.id))}
         primaries = list(session.scalars(select(Household.primary_liaison_id).order_by(Household.id)))
     return residents, liaisons, primaries
@@ -169,21 +180,28 @@ def test_by_the_deadline_every_resident_is_known_or_has_someone_on_the_way(servi
 
     with services.readonly() as session:
         checkins = session.execute(
-            select(Checkin.resident_id, Checkin.status, Checkin.visit_task_id, Task.status.label("visit"),
-                   Task.created_at.label("visit_made"))
-            .outerjoin(Task, Task.id == Checkin.visit_task_id)
-        ).all()  # fmt: skip
+            select(
+                Checkin.resident_id,
+                Checkin.status,
+                Checkin.visit_task_id,
+                Task.status.label("visit"),
+                Task.created_at.label("visit_made"),
+            ).outerjoin(Task, Task.id == Checkin.visit_task_id)
+        ).all()
         board = at_risk(session, DAY, at("12:00"), Household.id.is_not(None), services.intake.checkin)
         # Visits taken by someone the offer had climbed past: the circle at work.
-        rungs = {(row.task_id, f"liaison:{row.liaison_id}"): row.rung for row in session.execute(
-            select(TaskOffer.task_id, TaskOffer.liaison_id, TaskOffer.rung))}  # fmt: skip
+        rungs = {
+            (row.task_id, f"liaison:{row.liaison_id}"): row.rung
+            for row in session.execute(select(TaskOffer.task_id, TaskOffer.liaison_id, TaskOffer.rung))
+        }
         takes = session.execute(
             select(TaskEvent.task_id, TaskEvent.actor, Task.rung)
             .join(Task, Task.id == TaskEvent.task_id)
             .where(TaskEvent.kind == "accepted", Task.category == TaskCategory.VISIT)
         ).all()
-        told = session.scalar(select(func.count(OutboundMessage.id)).where(OutboundMessage.dedupe_key.like(
-            "task:%:taken:%")))  # fmt: skip
+        told = session.scalar(
+            select(func.count(OutboundMessage.id)).where(OutboundMessage.dedupe_key.like("task:%:taken:%"))
+        )
     climbed_past = sum(1 for row in takes if rungs[(row.task_id, row.actor)] < row.rung)
     taken_twice = [task_id for task_id, n in Counter(row.task_id for row in takes).items() if n > 1]
     known = sum(1 for row in checkins if row.status in KNOWN)

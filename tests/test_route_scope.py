@@ -36,9 +36,17 @@ def shown(response: Any, rule: Rule, target: Target, hidden: set[str]) -> list[s
     return sorted(word for word in hidden if word in text)
 
 
-def check_scope(client: TestClient, services: Services, world: World, kinds: tuple[str, ...], inside: str,
-                outside: list[str], role: StaffRole = StaffRole.GRID_LEADER, skip: tuple[str, ...] = (),
-                **headers: str) -> int:  # fmt: skip
+def check_scope(
+    client: TestClient,
+    services: Services,
+    world: World,
+    kinds: tuple[str, ...],
+    inside: str,
+    outside: list[str],
+    role: StaffRole = StaffRole.GRID_LEADER,
+    skip: tuple[str, ...] = (),
+    **headers: str,
+) -> int:
     """Every route of `kinds` the caller's `role` may use, aimed at the `outside` targets, at a missing one and at
     the `inside` one. Returns how many routes were checked."""
     mine, missing = world.targets[inside], world.targets["missing"]

@@ -189,8 +189,12 @@ def test_a_day_whose_ladder_cannot_keep_the_deadline_is_refused_at_start(tmp_pat
     base = {"HOTLINE_DATA_DIR": str(tmp_path)}
     fits = load_settings(base, env_file=None)  # 09:00 + 2 h + 3 calls 10 min apart = 11:30 = 12:00 − 3 × 10 min
     assert (fits.checkin_deadline.isoformat(), fits.urgent_accept_minutes) == ("12:00:00", 10)
-    for late in ({"HOTLINE_CHECKIN_TIMES": "09:30"}, {"HOTLINE_URGENT_ACCEPT_MINUTES": "11"},
-                 {"HOTLINE_CALL_RETRIES": "4"}, {"HOTLINE_CHECKIN_DEADLINE": "11:59"}):  # fmt: skip
+    for late in (
+        {"HOTLINE_CHECKIN_TIMES": "09:30"},
+        {"HOTLINE_URGENT_ACCEPT_MINUTES": "11"},
+        {"HOTLINE_CALL_RETRIES": "4"},
+        {"HOTLINE_CHECKIN_DEADLINE": "11:59"},
+    ):
         with pytest.raises(SettingsError) as caught:
             load_settings({**base, **late}, env_file=None)
         message = str(caught.value)

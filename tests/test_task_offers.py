@@ -97,9 +97,11 @@ def test_two_takes_at_once_one_wins(client: TestClient, services: Services, comm
     with services.sessions.begin() as session:
         stored = store_inbound_batch(
             session,
-            [InboundSms(f"SM{n:032d}", phone, HOTLINE_NUMBER, f"接{task_id}", None)
-             for n, phone in enumerate((LIAISON_PHONE, BACKUP_PHONE))],
-        )  # fmt: skip
+            [
+                InboundSms(f"SM{n:032d}", phone, HOTLINE_NUMBER, f"接{task_id}", None)
+                for n, phone in enumerate((LIAISON_PHONE, BACKUP_PHONE))
+            ],
+        )
     start = threading.Barrier(2)
     errors: list[BaseException] = []
 

@@ -171,9 +171,18 @@ def _visit(session: Session, checkin: Checkin, now: datetime, context: DispatchC
             outbound += task_ladder.became_urgent(session, task, now, context)
     else:
         liaison = household.primary_liaison if household.primary_liaison and household.primary_liaison.active else None
-        task = Task(household=household, resident=resident, category=TaskCategory.VISIT,
-                    priority=TaskPriority.URGENT, status=TaskStatus.OFFERED if liaison else TaskStatus.NEW,
-                    description=body, assignee=liaison, due_by=due_by, created_at=now, updated_at=now)  # fmt: skip
+        task = Task(
+            household=household,
+            resident=resident,
+            category=TaskCategory.VISIT,
+            priority=TaskPriority.URGENT,
+            status=TaskStatus.OFFERED if liaison else TaskStatus.NEW,
+            description=body,
+            assignee=liaison,
+            due_by=due_by,
+            created_at=now,
+            updated_at=now,
+        )
         session.add(task)
         session.flush()
         session.add(TaskEvent(task=task, kind="created", actor="system", channel="system", at=now,

@@ -74,15 +74,41 @@ VOICEMAIL = obj(
 COVERAGE_ROW = obj(community=STRING, grid=STRING, **dict.fromkeys(COLUMNS, INT), known_percent=NUMBER)
 RESIDENT_DAY = obj(resident_id=INT, name=STRING, community=STRING, grid=STRING, standing=STRING, slot=STRING,
                    rung=INT, visit_task_id=nullable(INT))  # fmt: skip
-BOARD_TASK = obj(id=INT, category=CATEGORY, urgent=BOOL, status=STATUS, rung=INT, resident=STRING, grid=STRING,
-                 liaison=STRING, age_minutes=INT, escalated_recently=BOOL, flagged=BOOL)  # fmt: skip
-BOARD = obj(day=DATE, now=TIME, coverage=array(ref("CoverageRow")), total=ref("CoverageRow"),
-            attention=array(ref("ResidentDay")), open_tasks=array(ref("BoardTask")),
-            triage=array(ref("TriageRow")), at_risk=array(ref("AtRisk")))  # fmt: skip
+BOARD_TASK = obj(
+    id=INT,
+    category=CATEGORY,
+    urgent=BOOL,
+    status=STATUS,
+    rung=INT,
+    resident=STRING,
+    grid=STRING,
+    liaison=STRING,
+    age_minutes=INT,
+    escalated_recently=BOOL,
+    flagged=BOOL,
+)
+BOARD = obj(
+    day=DATE,
+    now=TIME,
+    coverage=array(ref("CoverageRow")),
+    total=ref("CoverageRow"),
+    attention=array(ref("ResidentDay")),
+    open_tasks=array(ref("BoardTask")),
+    triage=array(ref("TriageRow")),
+    at_risk=array(ref("AtRisk")),
+)
 AT_RISK = obj(
-    resident_id=INT, resident=STRING, grid=STRING, liaison=STRING, reason={"enum": ["no_answer", "unread_reply"]},
-    task_id=nullable(INT), rung=nullable(INT), deadline=TIME, minutes_left=INT, late=BOOL,
-)  # fmt: skip
+    resident_id=INT,
+    resident=STRING,
+    grid=STRING,
+    liaison=STRING,
+    reason={"enum": ["no_answer", "unread_reply"]},
+    task_id=nullable(INT),
+    rung=nullable(INT),
+    deadline=TIME,
+    minutes_left=INT,
+    late=BOOL,
+)
 LIAISON = obj(id=INT, name=STRING, phone=STRING, role=STRING, grid_id=nullable(INT))
 TEXT_OR_NONE = nullable(STRING)
 RESIDENT_ROW = obj(

@@ -76,9 +76,10 @@ async def board(request: Request) -> Response:
             "attention": [asdict(r) for r in attention],
             "open_tasks": [asdict(t) for t in tasks],
             "triage": [plain(item) for item in triage],
-            "at_risk": [{**asdict(r), "deadline": r.deadline.astimezone(services.settings.timezone).isoformat()}
-                        for r in behind],
-        }  # fmt: skip
+            "at_risk": [
+                {**asdict(r), "deadline": r.deadline.astimezone(services.settings.timezone).isoformat()} for r in behind
+            ],
+        }
 
     return ok(await run_in_threadpool(load))
 
