@@ -5,6 +5,7 @@ The web app and the workers both get their parts from here. Nothing is built at 
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -22,11 +23,11 @@ from dispatch.db import make_engine, make_read_session_factory, make_session_fac
 from dispatch.exceptions import IvrScriptError
 from dispatch.ivr.check import check_script
 from dispatch.ivr.script import IvrScript, load_script
-from dispatch.liaison_replies import CommandTable
+from dispatch.liaison_replies import COMMANDS_FILE, CommandTable
 from dispatch.models import utcnow
 from dispatch.models.base import set_clock
-from dispatch.replies import ReplyVocabulary
-from dispatch.texts import MessageCatalog
+from dispatch.replies import KEYWORDS_FILE, MENU_FILE, ReplyVocabulary
+from dispatch.texts import SMS_TEXTS_FILE, MessageCatalog
 from hotline.redis_url import connect
 from hotline.settings import Settings, load_settings
 from workers.gateways import Gateway
@@ -61,6 +62,40 @@ def connect_redis(settings: Settings) -> Redis:
     over these timeouts. A Sentinel client finds the master through the sentinels and follows a failover.
     """
     return connect(redis_url(settings), socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+
+
+@dataclass(frozen=True)
+class WordTables:
+    """What the hotline says and how it reads what people write: the data files of `ivr_scripts/`, checked."""
+
+    catalog: MessageCatalog
+    replies: ReplyVocabulary
+    commands: CommandTable
+    voice_script: IvrScript
+
+
+def word_tables(script: Path) -> WordTables:
+    """The word tables with `script` as the voice script. Reading and checking them takes tens of milliseconds, so
+    a process reads them once, and again only when a file changes (its size or modification time)."""
+    try:
+        stamps = tuple(
+            (str(path), stat.st_mtime_ns, stat.st_size)
+            for path in (SMS_TEXTS_FILE, MENU_FILE, KEYWORDS_FILE, COMMANDS_FILE, script)
+            for stat in [path.stat()]
+        )
+    except OSError:
+        return _read_word_tables(script)  # the loaders name what is missing
+    return _cached_word_tables(stamps)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_word_tables(stamps: tuple[tuple[str, int, int], ...]) -> WordTables:
+    return _read_word_tables(Path(stamps[-1][0]))
+
+
+def _read_word_tables(script: Path) -> WordTables:
+    replies = ReplyVocabulary.load()
+    return WordTables(MessageCatalog.load(), replies, CommandTable.load(), load_checked_script(script, replies))
 
 
 def load_checked_script(path: Path, replies: ReplyVocabulary) -> IvrScript:
@@ -137,8 +172,8 @@ class Services:
         install_clock(settings)
         engine = make_engine(settings.database_url)
         sessions = make_session_factory(engine)
-        catalog = MessageCatalog.load()
-        replies = ReplyVocabulary.load()
+        words = word_tables(settings.ivr_script)
+        catalog = words.catalog
         redis = connect_redis(settings)
         sender = settings.twilio_messaging_service_sid or settings.twilio_from_number or "local"
         return cls(
@@ -152,8 +187,8 @@ class Services:
             signature=TwilioSignatureCheck(str(settings.twilio_auth_token), settings.public_url),
             intake=DispatchContext(
                 catalog=catalog,
-                replies=replies,
-                commands=CommandTable.load(),
+                replies=words.replies,
+                commands=words.commands,
                 staff_language=settings.language,
                 timezone=settings.timezone,
                 fever_threshold=settings.fever_threshold,
@@ -177,7 +212,7 @@ class Services:
                     rung_window=timedelta(minutes=settings.urgent_accept_minutes),
                 ),
             ),
-            voice_script=load_checked_script(settings.ivr_script, replies),
+            voice_script=words.voice_script,
             throttle=Throttle(
                 redis,
                 sms_per_second=settings.sms_per_second,

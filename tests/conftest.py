@@ -82,6 +82,24 @@ def make_environ(data_dir: Path, redis_url: str, **overrides: str) -> dict[str, 
 TEST_DATABASE_URL = os.environ.get("HOTLINE_TEST_DATABASE_URL", "")
 
 
+def reaches_the_database_under_test(item: pytest.Item) -> bool:
+    """Whether a test reaches the database the run was given: through the `environ` fixture (and so `settings`,
+    `services`, `client`, …), or by reading `TEST_DATABASE_URL` in its module."""
+    module = getattr(item, "module", None)
+    return "environ" in getattr(item, "fixturenames", ()) or hasattr(module, "TEST_DATABASE_URL")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, run only the tests that reach the database: the others (parsers, word tables, templates,
+    processes on SQLite files of their own) would do exactly what the SQLite run of the suite did."""
+    if not TEST_DATABASE_URL:
+        return
+    elsewhere = [item for item in items if not reaches_the_database_under_test(item)]
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = [item for item in items if reaches_the_database_under_test(item)]
+
+
 @pytest.fixture
 def environ(tmp_path: Path, redis_server: EmbeddedRedis) -> dict[str, str]:
     if TEST_DATABASE_URL:

@@ -28,10 +28,18 @@ from dispatch.tokens import create_token
 from hotline.cli import main
 from hotline.services import Services
 from hotline.settings import Settings
-from tests.conftest import LIAISON_PHONE, PHONES, post_signed, reset_database, run_worker, sms_params
+from tests.conftest import (
+    LIAISON_PHONE,
+    PHONES,
+    TEST_DATABASE_URL,
+    post_signed,
+    reset_database,
+    run_worker,
+    sms_params,
+)
 from tests.console_helpers import make_user, sign_in
 
-POSTGRES = os.environ.get("HOTLINE_TEST_DATABASE_URL", "").startswith("postgresql")
+POSTGRES = TEST_DATABASE_URL.startswith("postgresql")
 HOTLINE = Path(sys.executable).parent / "hotline"
 
 

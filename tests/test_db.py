@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from sqlalchemy import inspect, text
 
 from dispatch.db import make_engine, upgrade
 from dispatch.models import Base
+from tests.conftest import TEST_DATABASE_URL, reset_database
 
 
 def test_migrations_match_the_models(tmp_path: Path) -> None:
@@ -109,19 +111,14 @@ def test_the_register_migration_keeps_every_resident_and_their_liaison(tmp_path:
 
 def test_the_suite_runs_on_the_database_it_was_given(services: object) -> None:
     """With HOTLINE_TEST_DATABASE_URL set (scripts/with-postgres), the fixtures really use that database."""
-    import os
-
     from hotline.services import Services
 
     assert isinstance(services, Services)
-    wanted = os.environ.get("HOTLINE_TEST_DATABASE_URL", "sqlite")
-    assert services.engine.dialect.name == ("postgresql" if wanted.startswith("postgresql") else "sqlite")
+    assert services.engine.dialect.name == ("postgresql" if TEST_DATABASE_URL.startswith("postgresql") else "sqlite")
 
 
 def test_several_processes_migrating_at_once_all_succeed_and_migrate_once(tmp_path: Path) -> None:
     """Several web processes start together, and each applies the migrations on start."""
-    from tests.conftest import TEST_DATABASE_URL, reset_database
-
     url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'hotline.sqlite3'}"
     if TEST_DATABASE_URL:
         engine = make_engine(url)
@@ -136,3 +133,26 @@ def test_several_processes_migrating_at_once_all_succeed_and_migrate_once(tmp_pa
         assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
         assert not compare_metadata(MigrationContext.configure(conn), Base.metadata)
     engine.dispose()
+
+
+def collected(*files: str, **environ: str) -> list[str]:
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *files],
+        env={**os.environ, **environ},
+        cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    return [line for line in run.stdout.splitlines() if "::" in line]
+
+
+def test_the_postgresql_run_leaves_out_only_tests_that_never_reach_its_database() -> None:
+    """Parsers and word tables (test_phones) do the same on any store; a test with `services` (test_intake) or
+    reading the URL itself (test_backup) must run on PostgreSQL too."""
+    files = ("tests/test_phones.py", "tests/test_intake.py", "tests/test_backup.py")
+    on_sqlite = collected(*files, HOTLINE_TEST_DATABASE_URL="")
+    on_postgresql = collected(*files, HOTLINE_TEST_DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
+    assert any(test.startswith("tests/test_phones.py") for test in on_sqlite)
+    assert on_postgresql == [test for test in on_sqlite if not test.startswith("tests/test_phones.py")]

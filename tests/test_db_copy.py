@@ -5,7 +5,6 @@ bad or unreachable URLs, and a copy that does not match its source."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from tests.conftest import (
     LIAISON_PHONE,
     PHONES,
     PUBLIC_URL,
+    TEST_DATABASE_URL,
     fresh_services,
     make_environ,
     make_town,
@@ -45,7 +45,7 @@ from tests.conftest import (
 from tests.console_helpers import make_user, sign_in
 from tests.test_backup import build_history, residents_by_api
 
-POSTGRES = os.environ.get("HOTLINE_TEST_DATABASE_URL", "").startswith("postgresql")
+POSTGRES = TEST_DATABASE_URL.startswith("postgresql")
 RARE_NAME = '𠀋婆婆 O\'Brien "阿May"\n第二行'  # a character outside the BMP, quotes, a newline inside
 
 
