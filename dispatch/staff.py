@@ -1,15 +1,17 @@
 """Staff accounts: adding them, checking a password, and what part of the register each one may see.
 
-Passwords are hashed with argon2id (argon2-cffi's defaults, which follow RFC 9106's recommended parameters).
+Passwords are hashed with argon2id, with RFC 9106's recommended parameters for machines short of memory (argon2-cffi's
+defaults: 64 MiB, 3 passes, 4 lanes).
 An unknown username costs the same hash as a wrong password, so timing does not tell which usernames exist.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Protocol
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import ColumnElement, false, select, true, update
 from sqlalchemy.orm import Session
@@ -17,11 +19,17 @@ from sqlalchemy.orm import Session
 from dispatch.exceptions import InvalidStaffUser
 from dispatch.models import Community, Grid, Household, StaffRole, StaffUser, utcnow
 
-_HASHER = PasswordHasher()
+PASSWORD_PARAMETERS = profiles.RFC_9106_LOW_MEMORY
+_HASHER = PasswordHasher.from_parameters(PASSWORD_PARAMETERS)
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD = 10
-# A hash of a random password: verified against when the username is unknown, to cost the same time.
-_DUMMY_HASH = _HASHER.hash("not-a-password-anyone-has")
+
+
+@functools.lru_cache(maxsize=2)
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    """A hash of a random password, verified against when the username is unknown, so that costs the same time.
+    Made on first use rather than on import: every command of the CLI imports this module."""
+    return hasher.hash("not-a-password-anyone-has")
 
 
 def hash_password(password: str) -> str:
@@ -114,7 +122,7 @@ def end_sessions(session: Session, user_id: int) -> None:
 def authenticate(session: Session, username: str, password: str) -> StaffUser | None:
     """The active account with this username and password, else None. Upgrades an outdated hash in place."""
     user = session.scalar(select(StaffUser).where(StaffUser.username == username.strip().lower()))
-    stored = user.password_hash if user is not None and user.active else _DUMMY_HASH
+    stored = user.password_hash if user is not None and user.active else _dummy_hash(_HASHER)
     try:
         _HASHER.verify(stored, password)
     except (VerificationError, InvalidHashError):

@@ -18,13 +18,14 @@ from zoneinfo import ZoneInfo
 import httpx2 as httpx
 import pytest
 from alembic.script import ScriptDirectory
+from argon2 import PasswordHasher, profiles
 from rq import SimpleWorker
 from sqlalchemy import Engine, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from starlette.testclient import TestClient
 
-from dispatch import register
+from dispatch import register, staff
 from dispatch.db import alembic_config, make_engine, upgrade
 from dispatch.models import Base, LocalOutboxEntry, Resident, ResidentCategory, ResidentStatus, Task
 from hotline import services as services_module
@@ -120,6 +121,15 @@ def whole_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     in-process workers run without a scheduler, so on a busy machine the rest would wait for nobody: here a
     batch runs whole, whatever the machine's load."""
     monkeypatch.setattr(checkin_jobs, "SLICE_SECONDS", 600.0)
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The product hashes passwords with argon2id at RFC 9106's parameters: 64 MiB and 4 lanes, 60 ms to over half
+    a second a hash on a busy 2-core machine, and the suite signs in hundreds of times. In the suite's own process
+    the hashes are argon2id at its cheapest parameters. The product's processes the suite starts keep the real
+    ones, and test_secrets_at_rest checks those."""
+    monkeypatch.setattr(staff, "_HASHER", PasswordHasher.from_parameters(profiles.CHEAPEST))
 
 
 @pytest.fixture

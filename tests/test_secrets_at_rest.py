@@ -17,6 +17,7 @@ from typing import Any
 import itsdangerous
 import pytest
 from alembic import command
+from argon2 import extract_parameters, profiles
 from click.testing import CliRunner
 from sqlalchemy import column, insert, inspect, select, table, text
 from starlette.testclient import TestClient
@@ -24,7 +25,7 @@ from starlette.testclient import TestClient
 from dispatch.db import alembic_config, make_engine, make_session_factory, upgrade
 from dispatch.exceptions import InvalidStaffUser
 from dispatch.models import ApiToken, StaffRole, StaffUser, UTCDateTime, utcnow
-from dispatch.staff import hash_password, set_password
+from dispatch.staff import PASSWORD_PARAMETERS, hash_password, set_password
 from dispatch.tokens import create_token, hash_secret, verify_token
 from hotline.cli import main
 from hotline.console.auth import SESSION_COOKIE, SESSION_HOURS, password_fingerprint
@@ -238,3 +239,10 @@ def test_the_expiry_migration_keeps_accounts_and_tokens_and_old_tokens_never_exp
         upgrade(engine)
     finally:
         engine.dispose()
+
+
+def test_passwords_are_hashed_with_rfc_9106_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite hashes cheaply in its own process (conftest's `cheap_password_hashes`); the product does not."""
+    monkeypatch.undo()
+    assert PASSWORD_PARAMETERS == profiles.RFC_9106_LOW_MEMORY
+    assert extract_parameters(hash_password("a long enough password")) == profiles.RFC_9106_LOW_MEMORY
