@@ -269,9 +269,21 @@ def post_signed(client: TestClient, services: Services, path: str, params: dict[
     return client.post(path, data=params, headers={SIGNATURE_HEADER: sign(services, path, params), **headers})
 
 
+class BurstWorker(SimpleWorker):
+    """RQ's SimpleWorker, as `hotline worker` runs it, without the channel on which a worker is sent commands from
+    outside (stop, kill the job): nothing in the suite sends one, and its listening thread takes a fifth of a second
+    to stop each time a test runs the worker."""
+
+    def subscribe(self) -> None:
+        pass
+
+    def unsubscribe(self) -> None:
+        pass
+
+
 def run_worker(services: Services, with_scheduler: bool = False) -> None:
     """Run a real RQ worker in this process until the queues are empty (first moving due retries, if asked)."""
-    SimpleWorker(list(ALL_QUEUES), connection=services.redis).work(burst=True, with_scheduler=with_scheduler)
+    BurstWorker(list(ALL_QUEUES), connection=services.redis).work(burst=True, with_scheduler=with_scheduler)
 
 
 def local_outbox(services: Services) -> list[LocalOutboxEntry]:
