@@ -70,3 +70,10 @@ def directory_listing(session: Session, community_id: int | None) -> tuple[Listi
 def waiting_task_facts(session: Session, liaison_id: int) -> list[TaskFacts]:
     """The tasks waiting for this liaison to take them, oldest first, as they are read out."""
     return [task_facts(task) for task in waiting_tasks(session, liaison_id)]
+
+
+def placed_call_words(session: Session, outbound_id: int) -> tuple[str, str] | None:
+    """What an automated call the hotline placed says, and in which language: its outbox row's body. None if
+    the row is not a call's."""
+    row = session.get(OutboundMessage, outbound_id)
+    return (row.body, row.language) if row is not None and row.kind == "call" else None
