@@ -13,7 +13,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispatch.models import AuditEntry, utcnow
+from dispatch.models import ApiToken, AuditEntry, StaffUser, utcnow
 
 AUDIT_PAGE = 100
 
@@ -71,3 +71,11 @@ def entries(
     if before_id is not None:
         query = query.where(AuditEntry.id < before_id)
     return list(session.scalars(query))
+
+
+def actors(session: Session) -> list[tuple[str, str]]:
+    """Everyone who can appear in the log, as (audit ref, name): staff accounts, then API tokens."""
+    staff = session.scalars(select(StaffUser).order_by(StaffUser.display_name, StaffUser.id))
+    found = [(user.audit_ref, f"{user.display_name} ({user.username})") for user in staff]
+    tokens = session.scalars(select(ApiToken).order_by(ApiToken.name, ApiToken.id))
+    return found + [(token.audit_ref, token.audit_name) for token in tokens]

@@ -119,6 +119,18 @@ def end_sessions(session: Session, user_id: int) -> None:
     )
 
 
+def staff_account(session: Session, user_id: int) -> StaffUser | None:
+    """The account with this id (active or not), or None."""
+    return session.get(StaffUser, user_id)
+
+
+def set_console_language(session: Session, user_id: int, language: str) -> None:
+    """The language the console speaks to this account in; nothing if the account is gone."""
+    account = session.get(StaffUser, user_id)
+    if account is not None:
+        account.language = language
+
+
 def authenticate(session: Session, username: str, password: str) -> StaffUser | None:
     """The active account with this username and password, else None. Upgrades an outdated hash in place."""
     user = session.scalar(select(StaffUser).where(StaffUser.username == username.strip().lower()))

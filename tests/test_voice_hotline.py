@@ -394,15 +394,13 @@ def test_when_our_code_fails_the_caller_hears_an_apology_and_reaches_the_duty_ph
 def test_a_failure_mid_call_without_a_service_duty_phone_still_reaches_a_person(
     client: TestClient, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hotline.webhooks.voice_hotline import VoiceHotline
-
     monkeypatch.setattr(services, "settings", dataclasses.replace(services.settings, duty_phone=None))
     flow = CallFlow(client, services, RESIDENT_PHONE).call()  # the register was readable: duty phone known
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug in a step")
 
-    monkeypatch.setattr(VoiceHotline, "_act", broken)
+    monkeypatch.setattr("hotline.webhooks.voice_hotline.steps.plan_menu", broken)
     flow.press("2")
     assert "对不起，系统出了点问题" in flow.last_said and flow.dialled == [DUTY_PHONE]
     flow.no_answer()

@@ -159,3 +159,8 @@ def _first_phone(session: Session, resident_id: int) -> tuple[str, bool] | None:
         .limit(1)
     ).first()
     return (row.phone, row.landline) if row else None
+
+
+def plan_of(session: Session, resident_id: int) -> CheckinPlan | None:
+    """The resident's own check-in plan, if they have one (else their community's rules apply)."""
+    return session.scalar(select(CheckinPlan).where(CheckinPlan.resident_id == resident_id))

@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterable
 
 import phonenumbers
-from sqlalchemy import ColumnElement, select, true
+from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session, selectinload
 
 from dispatch.models import Grid, Household, Liaison, Resident
@@ -107,3 +107,8 @@ def export_liaisons(session: Session, vocabulary: Vocabulary, language: int = 0,
         return [by_key[key] for key in keys]
 
     return _write([vocabulary.header("liaisons", k, language) for k in keys], (cells(x) for x in liaisons))
+
+
+def count_residents(session: Session, where: ColumnElement[bool]) -> int:
+    """How many residents the households `where` selects hold: what an export of that scope wrote."""
+    return int(session.scalar(select(func.count()).select_from(Resident).join(Household).where(where)) or 0)

@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from markupsafe import Markup
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -26,7 +25,8 @@ from dispatch.exceptions import DispatchError
 from dispatch.ivr.check import Problem, check_script
 from dispatch.ivr.graph import arrows, to_svg
 from dispatch.ivr.script import LANGUAGES, load_script
-from dispatch.models import ApiToken, AuditEntry, StaffRole, StaffUser
+from dispatch.models import AuditEntry, StaffRole, StaffUser
+from dispatch.staff import set_console_language
 from hotline.cli.ivr import check_path
 from hotline.console.auth import staff_only
 from hotline.console.pages import _safe_next
@@ -156,11 +156,7 @@ def audit_query(params: dict[str, str]) -> AuditQuery:
 def actors(services: Services) -> list[tuple[str, str]]:
     """Everyone who can appear in the log, as (audit ref, name): staff accounts, then API tokens."""
     with services.readonly() as session:
-        staff = session.scalars(select(StaffUser).order_by(StaffUser.display_name, StaffUser.id))
-        found = [(user.audit_ref, f"{user.display_name} ({user.username})") for user in staff]
-        tokens = session.scalars(select(ApiToken).order_by(ApiToken.name, ApiToken.id))
-        found += [(token.audit_ref, token.audit_name) for token in tokens]
-    return found
+        return audit.actors(session)
 
 
 def audit_page_data(services: Services, query: AuditQuery) -> dict[str, Any]:
@@ -221,9 +217,7 @@ async def set_language(request: Request) -> Response:
 
     def save() -> None:
         with services.sessions.begin() as session:
-            account = session.get(StaffUser, user.id)
-            if account is not None:
-                account.language = language
+            set_console_language(session, user.id, language)
 
     await run_in_threadpool(save)
     return RedirectResponse(_safe_next(str(form.get("next", ""))), status_code=303)

@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from dispatch.models import StaffRole, StaffUser
+from dispatch.staff import staff_account
 from hotline.services import Services
 from hotline.settings import Settings
 
@@ -104,7 +105,7 @@ async def current_user(request: Request) -> StaffUser | None:
 
         def load() -> StaffUser | None:
             with services.readonly() as session:
-                found = session.get(StaffUser, uid)
+                found = staff_account(session, uid)
                 if found is not None:
                     session.expunge(found)
                 return found

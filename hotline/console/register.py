@@ -6,7 +6,6 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -15,13 +14,11 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Message
 
 from dispatch import audit
+from dispatch.checkins.plans import plan_of
 from dispatch.exceptions import NotFound
 from dispatch.models import (
     Channel,
     CheckinPlan,
-    Community,
-    Household,
-    Resident,
     ResidentCategory,
     ResidentStatus,
     RiskColour,
@@ -29,7 +26,7 @@ from dispatch.models import (
     StaffUser,
 )
 from dispatch.phones import national_format
-from dispatch.register.csv_export import export_residents
+from dispatch.register.csv_export import count_residents, export_residents
 from dispatch.register.csv_import import ImportReport, import_residents
 from dispatch.register.csv_read import Vocabulary
 from dispatch.register.edit import (
@@ -44,6 +41,7 @@ from dispatch.register.edit import (
     update_resident,
 )
 from dispatch.register.history import HISTORY_DAYS, details, resident_history, resident_in_scope
+from dispatch.register.places import community_name
 from dispatch.register.search import MAX_QUERY, SEARCH_PAGE, search_residents, standings_today
 from dispatch.staff import household_scope
 from hotline.console.auth import Endpoint, current_user, staff_only
@@ -198,7 +196,7 @@ async def edit(request: Request) -> Response:
     def load() -> dict[str, Any]:
         with services.readonly() as session:
             record = details(resident_in_scope(session, resident_id, where))
-            plan = session.scalar(select(CheckinPlan).where(CheckinPlan.resident_id == resident_id))
+            plan = plan_of(session, resident_id)
             liaisons = [(x.id, x.name, x.phone) for x in assignable_liaisons(session, where)]
         for chosen in (record.liaison, record.backup_liaison):  # keep the current ones choosable, whoever they are
             if chosen is not None and chosen.id not in {x[0] for x in liaisons}:
@@ -288,7 +286,7 @@ async def import_csv(request: Request) -> Response:
         with services.sessions() as session:
             only = None
             if user.role == StaffRole.CLERK:
-                only = session.scalar(select(Community.name).where(Community.id == user.community_id))
+                only = community_name(session, user.community_id)
                 if only is None:
                     return None
             where = None if user.role == StaffRole.ADMIN else household_scope(user)
@@ -321,7 +319,7 @@ async def export_csv(request: Request) -> Response:
     def run() -> bytes:
         with services.readonly() as session:
             data = export_residents(session, _vocabulary(), language, services.settings.region, where=where)
-            count = session.scalar(select(func.count()).select_from(Resident).join(Household).where(where))
+            count = count_residents(session, where)
         with services.sessions.begin() as session:
             audit.record(session, user, "export", "register", None, f"{count or 0} residents", at=now)
         return data

@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from dispatch.models import Community, Grid, Household, StaffRole, StaffUser
+from dispatch.models import Household, StaffRole, StaffUser
+from dispatch.register.places import all_communities, community_choice, grid_name
 from dispatch.reports import (
     CATEGORIES,
     CHECKIN_STATUSES,
@@ -94,10 +95,9 @@ def _choice(request: Request, services: Services) -> Choice:
 
 def _visible(session: Session, user: StaffUser) -> list[tuple[int, str]]:
     """The communities this account may pick: every one for an admin, else the one their scope is in."""
-    query = select(Community.id, Community.name).order_by(Community.name)
-    if user.role != StaffRole.ADMIN:
-        query = query.where(Community.id == user.community_id)
-    return [(row.id, row.name) for row in session.execute(query)]
+    if user.role == StaffRole.ADMIN:
+        return all_communities(session)
+    return community_choice(session, user.community_id)
 
 
 def _scope_label(session: Session, user: StaffUser, communities: list[tuple[int, str]]) -> str:
@@ -106,8 +106,7 @@ def _scope_label(session: Session, user: StaffUser, communities: list[tuple[int,
         return ""
     names = [name for _, name in communities]
     if user.role == StaffRole.GRID_LEADER and user.grid_id is not None:
-        grid = session.get(Grid, user.grid_id)
-        names.append(grid.name if grid is not None else "-")
+        names.append(grid_name(session, user.grid_id) or "-")
     return " · ".join(names)
 
 

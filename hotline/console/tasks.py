@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -15,7 +14,8 @@ from starlette.routing import BaseRoute, Route
 
 from dispatch import audit, task_actions
 from dispatch.exceptions import InvalidAction, NotFound
-from dispatch.models import Grid, Household, StaffUser, TaskCategory
+from dispatch.models import StaffUser, TaskCategory
+from dispatch.register.places import grids_in_scope
 from dispatch.staff import household_scope
 from dispatch.task_views import TASK_PAGE, TaskFilter, list_tasks, task_detail, task_statuses
 from hotline.console.auth import staff_only
@@ -47,8 +47,7 @@ def _filters(request: Request) -> TaskFilter:
 
 
 def _grids(session: Session, user: StaffUser) -> list[tuple[int, str]]:
-    ids = select(Household.grid_id).where(household_scope(user))
-    return [(g.id, g.name) for g in session.scalars(select(Grid).where(Grid.id.in_(ids)).order_by(Grid.name))]
+    return grids_in_scope(session, household_scope(user))
 
 
 @staff_only()

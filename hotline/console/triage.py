@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -16,8 +15,9 @@ from starlette.routing import BaseRoute, Route
 
 from dispatch import audit
 from dispatch.exceptions import InvalidAction, NotFound
-from dispatch.models import Community, StaffRole, StaffUser
+from dispatch.models import StaffRole, StaffUser
 from dispatch.register import assignable_liaisons, search_residents
+from dispatch.register.places import all_communities
 from dispatch.register.search import MAX_QUERY
 from dispatch.staff import household_scope
 from dispatch.triage import actions
@@ -80,7 +80,7 @@ async def _item_page(request: Request, item_id: int, *, error: str | None = None
                 else []
             )
             liaisons = [(li.id, li.name) for li in assignable_liaisons(session, resident_where)]
-            communities = [] if detail.community else _communities(session)
+            communities = [] if detail.community else all_communities(session)
             return {"detail": detail, "found": found, "liaisons": liaisons, "communities": communities}
 
     data = await run_in_threadpool(load)
@@ -97,10 +97,6 @@ async def _item_page(request: Request, item_id: int, *, error: str | None = None
         status_code=status_code,
         **data,
     )
-
-
-def _communities(session: Session) -> list[tuple[int, str]]:
-    return [(c.id, c.name) for c in session.scalars(select(Community).order_by(Community.name))]
 
 
 @staff_only(*TRIAGERS)

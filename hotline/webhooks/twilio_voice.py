@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from twilio.twiml.voice_response import VoiceResponse
 
-from dispatch.models import OutboundMessage
+from dispatch.ivr.call_facts import placed_call_words
 from hotline.services import Services
 from hotline.webhooks.twilio_sms import signed_form
 from hotline.webhooks.voice_render import Speaker
@@ -41,8 +41,7 @@ async def voice_message(request: Request) -> Response:
         if not raw.isdigit():
             return None
         with services.readonly() as session:
-            row = session.get(OutboundMessage, int(raw))
-            return (row.body, row.language) if row is not None and row.kind == "call" else None
+            return placed_call_words(session, int(raw))
 
     try:
         found = await run_in_threadpool(load)

@@ -1,53 +1,25 @@
 """Turning a voice script's nodes into TwiML, with `twilio.twiml.voice_response`; no XML is written by hand.
 
-What a call carries from step to step (the node, rounds of silence, where "back" goes, whether a task was made)
-travels in the action URL's query. Twilio signs the whole URL, so it cannot be changed on the way.
+What a call carries from step to step (`dispatch.ivr.call_plan.Step`: the node, rounds of silence, where "back"
+goes, whether a task was made) travels in the action URL's query. Twilio signs the whole URL, so it cannot be
+changed on the way. `Renderer.plan` says a step's plan, nothing more: the decisions are `dispatch.ivr.decide`'s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
+from dispatch.ivr.call_plan import HangUp, PutThrough, SayNode, Step, TakeVoicemail, Then, offered
 from dispatch.ivr.calls import Caller, Person
-from dispatch.ivr.script import GOODBYE, IvrScript, Node, Option
+from dispatch.ivr.script import GOODBYE, IvrScript, Node
 from hotline.settings import Settings
-from hotline.webhooks.twilio_sms import whole_number
 
 # Speech recognition languages for <Gather input="speech">, per hotline language.
 SPEECH_LANGUAGE = {"zh-CN": "zh-CN", "en": "en-US"}
 MAX_CHAINED_MESSAGES = 8  # a message node's `next` chain, followed within one response
-
-
-@dataclass(frozen=True)
-class Step:
-    """Where a call is: carried in the action URL."""
-
-    node: str
-    rounds: int = 0  # rounds of silence or wrong keys so far at this node
-    back: str = ""  # the node "back" returns to
-    task: bool = False  # a task was made on this call: the goodbye says what happens next
-    actions: int = 0  # choices acted on so far: a retried request is told apart from a second choice
-
-    def query(self, **extra: object) -> str:
-        """The query string for an action URL."""
-        params = {"n": self.node, "r": self.rounds, "b": self.back, "t": int(self.task), "k": self.actions, **extra}
-        return urlencode({k: v for k, v in params.items() if v not in ("", None)})
-
-    @classmethod
-    def parse(cls, params: dict[str, str], default_node: str) -> Step:
-        """The step from an action URL's query; unknown or missing values fall back to the start."""
-        rounds, actions = params.get("r", "0"), params.get("k", "0")
-        return cls(
-            node=params.get("n") or default_node,
-            rounds=whole_number(rounds) or 0,
-            back=params.get("b", ""),
-            task=params.get("t") == "1",
-            actions=whole_number(actions) or 0,
-        )
 
 
 class Speaker:
@@ -89,12 +61,6 @@ class _Blank(dict[str, str]):
         return ""
 
 
-def offered(node: Node, caller: Caller) -> list[Option]:
-    """The node's options this caller may choose."""
-    ok = {"sms": caller.can_sms, "resident": caller.is_resident, None: True}
-    return [o for o in node.options if ok.get(o.only_if, False)]
-
-
 class Renderer:
     """Builds the TwiML of nodes, put-throughs and voicemail for one script."""
 
@@ -106,6 +72,21 @@ class Renderer:
     def url(self, path: str, query: str) -> str:
         """An absolute action URL, as Twilio will call it (and as the signature is computed)."""
         return self.settings.callback_url(path) + (f"?{query}" if query else "")
+
+    def plan(self, said: tuple[str, ...], then: Then, caller: Caller, words: Callable[[Step], CallWords]) -> str:
+        """A step's plan as TwiML: its words, then what follows (a node, a put-through, voicemail, or the end)."""
+        response = VoiceResponse()
+        for text in said:
+            self.speaker.say(response, text, caller.language)
+        if isinstance(then, SayNode):
+            self.node(response, then.step, words(then.step), then.intro)
+        elif isinstance(then, PutThrough):
+            self.put_through(response, caller.people, then.index, then.step, caller.language)
+        elif isinstance(then, TakeVoicemail):
+            self.voicemail(response, then.step, caller.language)
+        elif isinstance(then, HangUp):
+            response.hangup()
+        return str(response)
 
     def node(self, response: VoiceResponse, step: Step, words: CallWords, intro: bool = False) -> VoiceResponse:
         """Say the node of `step` (and follow message nodes' `next`); a menu ends in a <Gather>."""

@@ -8,7 +8,8 @@
     /twilio/voice/checkin           a check-in call was answered: a machine is hung up on, a person hears the menu
     /twilio/voice/checkin/status    a check-in call ended: busy, no answer or a machine is tried again later
 
-    steps       VoiceHotline: each step of a call, inside one transaction
+    steps       VoiceHotline: each step of a call, inside one transaction: it reads the facts, lets
+                `dispatch.ivr.decide` make the plan, stores it (`dispatch.ivr.plan_store`) and says it as TwiML
     endpoint    the Starlette endpoint around a step, and the work it hands to Redis after the commit
 
 Whatever fails inside, the caller hears valid TwiML: an apology and the duty phone. Needs are stored first and
