@@ -11,7 +11,7 @@ have two slots. Then every decision is counted in the database, and every messag
 which records each hand-over once per send.
 
 Two runs: the morning of 10,000 residents (08:55 to 10:45: every check-in goes), and the whole day, to 08:00 the
-next morning, of 1,000 (reminders, calls, visits and the task ladder too: every visit task is offered and climbs
+next morning, of 400 (reminders, calls, visits and the task ladder too: every visit task is offered and climbs
 alone, so its SMS are one job each, about three per resident). `HOTLINE_DAY_RESIDENTS=N` runs the whole day of N
 residents instead.
 """
@@ -75,7 +75,7 @@ DRAIN_SECONDS = 600  # after the simulated time: the workers must have finished 
 RUNS = (
     [(int(os.environ["HOTLINE_DAY_RESIDENTS"]), "day")]
     if os.environ.get("HOTLINE_DAY_RESIDENTS")
-    else [(10_000, "morning"), (1_000, "day")]
+    else [(10_000, "morning"), (400, "day")]
 )
 
 
