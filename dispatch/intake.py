@@ -14,11 +14,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from dispatch import ladder, task_offers
 from dispatch.checkins.answers import record_answer, reply_due_by
 from dispatch.context import DispatchContext
 from dispatch.exceptions import NotFound
-from dispatch.liaison_replies import handle_liaison_message
 from dispatch.models import (
     Channel,
     CheckinStatus,
@@ -39,7 +37,9 @@ from dispatch.outbox import auto_replies_since, queue_sms
 from dispatch.phones import is_home_mobile
 from dispatch.register import SenderMatch, find_liaison_by_phone, match_sender, sole_community
 from dispatch.replies import Reading, parse_reply
-from dispatch.task_messages import task_text
+from dispatch.tasks import escalation, offers
+from dispatch.tasks.liaison_replies import handle_liaison_message
+from dispatch.tasks.task_texts import task_text
 from dispatch.triage.items import attach_to_item
 
 HOUR = timedelta(hours=1)
@@ -126,7 +126,7 @@ def process_message(
         result = IntakeResult(InboundOutcome.FROM_LIAISON, task_ids=changed, outbound_ids=done.outbound_ids)
         handed_back = session.get(Task, done.changed_task_id) if done.changed_task_id else None
         if handed_back is not None and handed_back.status == TaskStatus.DECLINED:
-            result.outbound_ids += ladder.climb(session, handed_back, now, context, reason="handed back")
+            result.outbound_ids += escalation.climb(session, handed_back, now, context, reason="handed back")
         if done.danger_without_task:
             # 老人摔倒了, with no task to put it on: an urgent task with no household, straight to the duty phone
             # of the liaison's community, with the liaison's words. Health first: never only an answer.
@@ -266,7 +266,7 @@ def _record_need(
     community: Community | None = None,
     due_by: datetime | None = None,
 ) -> None:
-    """One need: added to the household's open task, or a new task offered and put on the ladder.
+    """One need: added to the household's open task, or a new task offered and put on the escalation.
 
     `community`: whose duty staff a task with no household goes to, if not the sender's. `due_by`: a new task's
     ladder is planned to reach duty staff by then."""
@@ -274,10 +274,10 @@ def _record_need(
     task.due_by = due_by if created else task.due_by
     result.task_ids.append(task.id)
     if made_urgent:
-        result.outbound_ids += ladder.became_urgent(session, task, now, context)
+        result.outbound_ids += escalation.became_urgent(session, task, now, context)
     if created:
         result.outbound_ids += offer(session, task, context) if task.assignee is not None else []
-        result.outbound_ids += ladder.start(session, task, now, context, community=community or match.community)
+        result.outbound_ids += escalation.start(session, task, now, context, community=community or match.community)
 
 
 def _open_task(
@@ -354,7 +354,7 @@ def _open_task(
 def offer(session: Session, task: Task, context: DispatchContext) -> list[int]:
     """The first offer SMS, to the household's liaison (rung 0 of the ladder, the first of its circle)."""
     assert task.assignee is not None and task.assignee.phone is not None
-    task_offers.widen(session, task, task.assignee.phone, ladder.PRIMARY, task.created_at, task.assignee)
+    offers.widen(session, task, task.assignee.phone, escalation.PRIMARY, task.created_at, task.assignee)
     offer = queue_sms(
         session,
         dedupe_key=f"task:{task.id}:offer:0",

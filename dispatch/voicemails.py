@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from dispatch.exceptions import NotFound
 from dispatch.models import InboundMessage, Task, TaskEvent
-from dispatch.task_actions import scoped_task
+from dispatch.tasks.staff_actions import scoped_task
 from dispatch.triage.items import scoped_item
 
 MESSAGE_PREFIX = "message:"  # a TaskEvent "added" names the message that joined the task so

@@ -22,10 +22,10 @@ from dispatch.db import make_engine, make_read_session_factory, make_session_fac
 from dispatch.exceptions import IvrScriptError
 from dispatch.ivr.check import check_script
 from dispatch.ivr.script import IvrScript, load_script
-from dispatch.liaison_replies import CommandTable
 from dispatch.models import utcnow
 from dispatch.models.base import set_clock
 from dispatch.replies import ReplyVocabulary
+from dispatch.tasks.liaison_replies import CommandTable
 from dispatch.texts import MessageCatalog
 from hotline.redis_url import connect
 from hotline.settings import Settings, load_settings

@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dispatch.liaison_replies import WAITING
 from dispatch.models import (
     Call,
     Channel,
@@ -28,6 +27,7 @@ from dispatch.models import (
 )
 from dispatch.phones import is_home_mobile
 from dispatch.register import find_liaison_by_phone, match_sender, sole_community
+from dispatch.tasks.liaison_replies import WAITING
 
 FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 

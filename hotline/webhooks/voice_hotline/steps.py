@@ -25,12 +25,12 @@ from dispatch.ivr.calls import (
     waiting_tasks,
 )
 from dispatch.ivr.script import GOODBYE, IvrScript, Option
-from dispatch.liaison_replies import accept_oldest
 from dispatch.models import Call, CheckinStatus, OutboundMessage, Task, utcnow
 from dispatch.outbox import auto_replies_since, queue_sms
 from dispatch.phones import national_format
 from dispatch.replies import parse_reply
-from dispatch.task_messages import doorstep_address, resident_names
+from dispatch.tasks.liaison_replies import accept_oldest
+from dispatch.tasks.task_texts import doorstep_address, resident_names
 from hotline.services import Services
 from hotline.webhooks.twilio_sms import whole_number
 from hotline.webhooks.voice_hotline.endpoint import Work, form_text

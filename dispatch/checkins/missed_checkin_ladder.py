@@ -15,7 +15,6 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dispatch import ladder as task_ladder
 from dispatch.checkins.rules import call_key
 from dispatch.context import DispatchContext
 from dispatch.intake import OPEN_STATUSES, offer
@@ -37,14 +36,15 @@ from dispatch.models import (
     TaskStatus,
 )
 from dispatch.outbox import queue_sms
+from dispatch.tasks import escalation
 
 LIMIT = 500
 
 
-def advance(session: Session, now: datetime, context: DispatchContext) -> task_ladder.Climbed:
+def advance(session: Session, now: datetime, context: DispatchContext) -> escalation.Climbed:
     """Climb up to LIMIT check-ins per rung whose next rung is due by `now` (rows another worker holds are
     skipped). Returns the SMS and calls decided, and whether a rung had more due than LIMIT."""
-    climbed = task_ladder.Climbed()
+    climbed = escalation.Climbed()
     reminders = _due(session, (Checkin.status == CheckinStatus.SENT) & (Checkin.rung == CheckinRung.SENT)
                      & (Checkin.reminder_at <= now))  # fmt: skip
     for checkin in reminders:
@@ -168,7 +168,7 @@ def _visit(session: Session, checkin: Checkin, now: datetime, context: DispatchC
                               detail=f"checkin:{checkin.id} no answer"))  # fmt: skip
         if task.priority != TaskPriority.URGENT:
             task.priority = TaskPriority.URGENT
-            outbound += task_ladder.became_urgent(session, task, now, context)
+            outbound += escalation.became_urgent(session, task, now, context)
     else:
         liaison = household.primary_liaison if household.primary_liaison and household.primary_liaison.active else None
         task = Task(
@@ -191,7 +191,7 @@ def _visit(session: Session, checkin: Checkin, now: datetime, context: DispatchC
             session.add(TaskEvent(task=task, kind="offered", actor="system", channel="sms", at=now,
                                   detail=f"liaison:{liaison.id}"))  # fmt: skip
             outbound += offer(session, task, context)
-        outbound += task_ladder.start(session, task, now, context, community=household.community)
+        outbound += escalation.start(session, task, now, context, community=household.community)
     checkin.visit_task_id = task.id
     session.add(CheckinEvent(checkin=checkin, kind="visit", at=now, detail=f"task:{task.id}"))
     return outbound

@@ -2,7 +2,7 @@
 
 The words are the `[natural]` table of `ivr_scripts/liaison_sms_commands.toml`. `NaturalWords.read` says what a
 reply means on its own; `resolve` decides, from the liaison's tasks in play, what it does. Both are pure: the
-caller (`dispatch/liaison_replies.py`) carries the action out. Nothing changes by guesswork: a negated or
+caller (`dispatch/tasks/liaison_replies.py`) carries the action out. Nothing changes by guesswork: a negated or
 questioning phrase is not a command, a reply that could be about several tasks asks which, and words that cannot
 be read go to staff on their task.
 """

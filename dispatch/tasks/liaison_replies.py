@@ -1,7 +1,7 @@
 """Liaisons' replies by SMS: take a task, finish it, hand it back, add a note, list theirs. 接单—反馈.
 
 The words are in `ivr_scripts/liaison_sms_commands.toml`: the commands (接12, 完12, 退12 …), and the natural
-replies people send in a work chat (收到, 12接了, 送到了, 今天去不了), read by `dispatch/liaison_reading.py`.
+replies people send in a work chat (收到, 12接了, 送到了, 今天去不了), read by `dispatch/tasks/liaison_reading.py`.
 Nothing changes state by guesswork: a task that is not theirs, or a reply that could be about several tasks, gets
 a short answer and changes nothing; words about a task that cannot be read go to staff on that task.
 Each inbound message gets at most one reply, and each task at most one "taken" and one "done" to its resident.
@@ -18,14 +18,14 @@ from pathlib import Path
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from dispatch import task_offers
 from dispatch.exceptions import MessageCatalogError
-from dispatch.liaison_reading import Action, NaturalWords, resolve
 from dispatch.models import Channel, InboundMessage, Liaison, Task, TaskEvent, TaskStatus
 from dispatch.outbox import auto_replies_since, queue_sms
 from dispatch.replies import normalise
 from dispatch.script_data import load_versioned_toml
-from dispatch.task_messages import doorstep_address, resident_names
+from dispatch.tasks import offers
+from dispatch.tasks.liaison_reading import Action, NaturalWords, resolve
+from dispatch.tasks.task_texts import doorstep_address, resident_names
 from dispatch.texts import MessageCatalog
 from ivr_scripts import SCRIPTS_DIR
 
@@ -152,7 +152,7 @@ def handle_liaison_message(
 def _theirs(liaison: Liaison) -> ColumnElement[bool]:
     """A filter on Task: the liaison's own open tasks, and the untaken ones offered to them (its circle)."""
     own = (Task.assignee_liaison_id == liaison.id) & Task.status.in_((*WAITING, TaskStatus.ACCEPTED))
-    return own | (Task.status.in_(WAITING) & task_offers.in_circle(liaison.id))
+    return own | (Task.status.in_(WAITING) & offers.in_circle(liaison.id))
 
 
 class _Texts:
@@ -242,11 +242,9 @@ def _pick(
     task = session.get(Task, task_id, with_for_update=True, populate_existing=True)
     if task is None:
         return None, texts("liaison_not_yours", task_id=task_id)
-    if task.assignee_liaison_id == liaison.id or (
-        command.verb == "accept" and task_offers.may_take(session, task, liaison)
-    ):
+    if task.assignee_liaison_id == liaison.id or (command.verb == "accept" and offers.may_take(session, task, liaison)):
         return task, ""
-    if command.verb == "accept" and task.assignee is not None and task_offers.offered_to(session, task, liaison):
+    if command.verb == "accept" and task.assignee is not None and offers.offered_to(session, task, liaison):
         return None, texts(
             "task_taken_by_other",
             task_id=task.id,
@@ -288,7 +286,7 @@ def _apply(
         task.status, task.offer_deadline, task.accepted_at = TaskStatus.ACCEPTED, None, now
         task.assignee = liaison  # the first of the circle to take it, whichever rung it had climbed to
         feedback = tell_resident(session, task, "accepted", liaison, catalog)
-        feedback += task_offers.tell_taken(session, task, liaison, catalog, texts.language)
+        feedback += offers.tell_taken(session, task, liaison, catalog, texts.language)
         address = doorstep_address(task.household)
         return texts("liaison_accepted", task_id=task.id, category=texts(f"category_{task.category}"),
                      resident_name=resident_names(task), address=address), feedback  # fmt: skip
@@ -312,7 +310,7 @@ def accept_oldest(
     texts = _Texts(catalog, language)
     for task_id in waiting:
         task = session.get(Task, task_id, with_for_update=True, populate_existing=True)
-        if task is None or task.status not in WAITING or not task_offers.may_take(session, task, liaison):
+        if task is None or task.status not in WAITING or not offers.may_take(session, task, liaison):
             continue  # taken by another since the list was read
         answer, outbound = _apply(session, Command("accept", task.id, "phone"), task, liaison, texts, catalog, now,
                                   channel="voice")  # fmt: skip

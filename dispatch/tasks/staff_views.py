@@ -22,7 +22,7 @@ from dispatch.models import (
     Task,
     TaskStatus,
 )
-from dispatch.task_actions import OPEN, scoped_task
+from dispatch.tasks.staff_actions import OPEN, scoped_task
 from dispatch.voicemails import Voicemail, task_voicemails
 
 TASK_PAGE = 100

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from dispatch import task_offers
 from dispatch.context import DispatchContext
 from dispatch.models import (
     Community,
@@ -27,7 +26,8 @@ from dispatch.models import (
     TaskStatus,
 )
 from dispatch.outbox import provider_error, queue_sms
-from dispatch.task_messages import task_text
+from dispatch.tasks import offers
+from dispatch.tasks.task_texts import task_text
 
 RESEND_SUFFIX = ":resend"  # the one new attempt of a message Twilio did not deliver because of throttling
 
@@ -114,7 +114,7 @@ def after_delivery_failure(session: Session, outbound_id: int, now: datetime, co
     sent again once, later, as a new row (dedupe key `<key>:resend`). Otherwise, or if the resend fails too: a
     task offer climbs the ladder now, and a check-in SMS moves its check-in on to its call now. Repeated reports
     change nothing: each step is keyed or checks state first."""
-    from dispatch.checkins.ladder import sms_not_delivered  # that module builds on this one
+    from dispatch.checkins.missed_checkin_ladder import sms_not_delivered  # that module builds on this one
 
     sms = session.get(OutboundMessage, outbound_id)
     result = AfterFailure()
@@ -201,7 +201,7 @@ def climb(session: Session, task: Task, now: datetime, context: DispatchContext,
             task.offer_deadline = deadline(task, now, context) if rung < DUTY_STAFF else None
             key = "staff_task_alert"
         session.add(TaskEvent(task=task, kind="escalated", actor="system", channel="sms", at=now, detail=detail))
-        task_offers.widen(session, task, phone, rung, now, liaison)  # the earlier rungs may still take it
+        offers.widen(session, task, phone, rung, now, liaison)  # the earlier rungs may still take it
         sms = queue_sms(
             session,
             dedupe_key=f"task:{task.id}:offer:{rung}",
@@ -251,7 +251,7 @@ def _to_duty_staff_directly(
     session.add(TaskEvent(task=task, kind="escalated", actor="system", channel="system", at=now, detail=detail))
     if phone is None:
         return []
-    task_offers.widen(session, task, phone, DUTY_STAFF, now)
+    offers.widen(session, task, phone, DUTY_STAFF, now)
     sms = queue_sms(
         session,
         dedupe_key=f"task:{task.id}:offer:{DUTY_STAFF}",
