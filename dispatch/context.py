@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from dispatch.checkins.rules import CheckinRules
 from dispatch.replies import ReplyVocabulary
-from dispatch.tasks.liaison_replies import CommandTable
+from dispatch.tasks.liaison_reading import CommandTable
 from dispatch.texts import MessageCatalog
 
 

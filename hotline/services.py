@@ -25,7 +25,7 @@ from dispatch.ivr.script import IvrScript, load_script
 from dispatch.models import utcnow
 from dispatch.models.base import set_clock
 from dispatch.replies import ReplyVocabulary
-from dispatch.tasks.liaison_replies import CommandTable
+from dispatch.tasks.liaison_reading import CommandTable
 from dispatch.texts import MessageCatalog
 from hotline.redis_url import connect
 from hotline.settings import Settings, load_settings

@@ -9,8 +9,7 @@ import pytest
 
 from dispatch.exceptions import MessageCatalogError
 from dispatch.models import TaskStatus
-from dispatch.tasks.liaison_reading import Action
-from dispatch.tasks.liaison_replies import Command, CommandTable
+from dispatch.tasks.liaison_reading import Action, Command, CommandTable
 
 CORPUS = Path(__file__).parent / "data" / "liaison_replies.tsv"
 TABLE = CommandTable.load()

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from dispatch.models import Task, TaskEvent, TaskStatus
-from dispatch.tasks.liaison_replies import CommandTable
+from dispatch.tasks.liaison_reading import CommandTable
 from hotline.services import Services
 from tests.conftest import (
     LIAISON_PHONE,

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, false, func, not_, select
 from sqlalchemy.orm import Session
 
 from dispatch import audit
-from dispatch.checkins.missed_checkin_ladder import call_on_its_way, place_call
+from dispatch.checkins.checkin_calls import call_on_its_way, place_call
 from dispatch.checkins.plans import first_phones
 from dispatch.checkins.report import coverage
 from dispatch.context import DispatchContext

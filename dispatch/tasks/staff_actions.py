@@ -21,11 +21,9 @@ from dispatch.exceptions import InvalidAction, NotFound
 from dispatch.models import Household, Liaison, Task, TaskCategory, TaskEvent, TaskPriority, TaskStatus
 from dispatch.outbox import queue_sms
 from dispatch.staff import Principal
-from dispatch.tasks import escalation, offers
-from dispatch.tasks.liaison_replies import tell_resident
+from dispatch.tasks import escalation, lifecycle, offers
 from dispatch.tasks.task_texts import task_text
 
-OPEN = (TaskStatus.NEW, TaskStatus.OFFERED, TaskStatus.ACCEPTED, TaskStatus.DECLINED, TaskStatus.ESCALATED)
 NOTE_LIMIT = 500
 # Categories a clerk may give an "other" task; "other" itself is what triage ends.
 TRIAGE_CATEGORIES = tuple(c for c in TaskCategory if c is not TaskCategory.OTHER)
@@ -62,7 +60,7 @@ def liaisons_in_scope(session: Session, where: ColumnElement[bool]) -> list[Liai
 
 
 def _open(task: Task, action: str) -> None:
-    if task.status not in OPEN:
+    if task.status not in TaskStatus.open():
         raise InvalidAction(f"task #{task.id} is {task.status}; it cannot be {action}")
 
 
@@ -77,7 +75,7 @@ def _holders(session: Session, task: Task) -> list[Liaison]:
     """Who to tell when staff take a task out of liaisons' hands: whoever took it; or, while nobody has, everyone
     it was offered to. Its circle is emptied: none of them may take it any more."""
     circle = offers.withdraw(session, task)
-    if task.status not in offers.UNTAKEN:
+    if task.status not in TaskStatus.takeable():
         circle = []
     found = {li.id: li for li in (task.assignee, *circle) if li is not None}
     return list(found.values())
@@ -182,10 +180,10 @@ def close(
     """
     task = scoped_task(session, task_id, where, lock=True)
     _open(task, "closed")
-    task.status, task.offer_deadline = TaskStatus.DONE, None
+    lifecycle.done(task)
     _event(session, task, "done", actor, now, note.strip()[:NOTE_LIMIT])
     audit.record(session, actor, "close", "task", task.id, at=now)
-    return tell_resident(session, task, "done", task.assignee, context.catalog) if task.assignee else []
+    return lifecycle.tell_resident(session, task, "done", task.assignee, context.catalog) if task.assignee else []
 
 
 def cancel(
@@ -211,7 +209,7 @@ def cancel(
         for li in _holders(session, task)
         for sms in _tell_liaison(session, task, li, "liaison_task_cancelled", context)
     ]
-    task.status, task.offer_deadline = TaskStatus.CANCELLED, None
+    lifecycle.cancel(task)
     _event(session, task, "cancelled", actor, now, reason.strip()[:NOTE_LIMIT])
     audit.record(session, actor, "cancel", "task", task.id, at=now)
     return outbound

@@ -14,7 +14,7 @@ from dispatch.ivr.script import VOICE_SCRIPT_FILE, load_script
 from dispatch.register.csv_read import Vocabulary
 from dispatch.replies import KEYWORDS_FILE, MENU_FILE, ReplyVocabulary
 from dispatch.script_data import load_versioned_toml
-from dispatch.tasks.liaison_replies import CommandTable
+from dispatch.tasks.liaison_reading import CommandTable
 from dispatch.texts import MessageCatalog
 from hotline.cli.base import domain_errors, main
 from ivr_scripts import SCRIPTS_DIR
