@@ -7,7 +7,7 @@ from datetime import time
 from zoneinfo import ZoneInfo
 
 from dispatch.checkins.rules import CheckinRules
-from dispatch.replies import ReplyVocabulary
+from dispatch.resident_replies import ReplyVocabulary
 from dispatch.tasks.liaison_reading import CommandTable
 from dispatch.texts import MessageCatalog
 

@@ -36,7 +36,7 @@ from dispatch.models import (
 from dispatch.outbox import auto_replies_since, queue_sms
 from dispatch.phones import is_home_mobile
 from dispatch.register import SenderMatch, find_liaison_by_phone, match_sender, sole_community
-from dispatch.replies import Reading, parse_reply
+from dispatch.resident_replies import Reading, parse_reply
 from dispatch.tasks import escalation
 from dispatch.tasks.liaison_replies import act_on_liaison_message
 from dispatch.tasks.lifecycle import create_task, put_in_play

@@ -24,7 +24,7 @@ from dispatch.ivr.check import check_script
 from dispatch.ivr.script import IvrScript, load_script
 from dispatch.models import utcnow
 from dispatch.models.base import set_clock
-from dispatch.replies import ReplyVocabulary
+from dispatch.resident_replies import ReplyVocabulary
 from dispatch.tasks.liaison_reading import CommandTable
 from dispatch.texts import MessageCatalog
 from hotline.redis_url import connect

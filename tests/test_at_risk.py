@@ -8,7 +8,7 @@ from starlette.testclient import TestClient
 
 from dispatch.at_risk import at_risk
 from dispatch.models import Household, Task, TaskCategory, TaskStatus
-from dispatch.models.staff import StaffRole
+from dispatch.models.staff_users import StaffRole
 from dispatch.tasks import escalation as ladder
 from dispatch.tokens import create_token
 from hotline.services import Services

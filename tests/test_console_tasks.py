@@ -206,7 +206,7 @@ def test_a_clerks_import_cannot_name_another_communitys_liaison(
 
 def household_scope_of_clerk(session: object) -> object:
     from dispatch.models import StaffUser
-    from dispatch.staff import household_scope
+    from dispatch.staff_accounts import household_scope
 
     user = session.scalar(select(StaffUser).where(StaffUser.username == "clerk1"))  # type: ignore[attr-defined]
     return household_scope(user)

@@ -88,3 +88,12 @@ def test_dispatch_modules_import_each_other_in_no_circle() -> None:
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []
+
+
+def test_no_two_dispatch_modules_share_a_file_name() -> None:
+    # A name says what the module holds: whose replies, which ladder, which staff (migrations are numbered apart).
+    seen: dict[str, list[str]] = {}
+    for path in (ROOT / "dispatch").rglob("*.py"):
+        if path.name != "__init__.py" and "versions" not in path.parts:
+            seen.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    assert {name: paths for name, paths in seen.items() if len(paths) > 1} == {}

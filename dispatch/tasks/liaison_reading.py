@@ -18,7 +18,7 @@ from typing import Any
 
 from dispatch.exceptions import MessageCatalogError
 from dispatch.models import TaskStatus
-from dispatch.replies import normalise
+from dispatch.resident_replies import normalise
 from dispatch.script_data import load_versioned_toml
 from ivr_scripts import SCRIPTS_DIR
 

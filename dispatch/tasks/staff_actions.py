@@ -20,7 +20,7 @@ from dispatch.context import DispatchContext
 from dispatch.exceptions import InvalidAction, NotFound
 from dispatch.models import Household, Liaison, Task, TaskCategory, TaskEvent, TaskPriority, TaskStatus
 from dispatch.outbox import queue_sms
-from dispatch.staff import Principal
+from dispatch.staff_accounts import Principal
 from dispatch.tasks import escalation, lifecycle, offers
 from dispatch.tasks.task_texts import task_text
 

@@ -15,9 +15,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from dispatch import notices
-from dispatch.checkins.staff import place_staff_calls, scoped_selection, select_residents
+from dispatch.checkins.staff_calls import place_staff_calls, scoped_selection, select_residents
 from dispatch.models import ResidentCategory
-from dispatch.staff import household_scope
+from dispatch.staff_accounts import household_scope
 from hotline.api.common import ApiError, Body, Query, json_body, ok, path_id, services_of, token_of, token_only
 from hotline.services import Services
 from workers.queues import enqueue_batches

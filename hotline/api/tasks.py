@@ -21,7 +21,7 @@ from dispatch.at_risk import at_risk
 from dispatch.board import open_tasks
 from dispatch.checkins.report import Coverage, coverage
 from dispatch.models import ApiToken, TaskCategory
-from dispatch.staff import household_scope
+from dispatch.staff_accounts import household_scope
 from dispatch.tasks import staff_actions as task_actions
 from dispatch.tasks.staff_views import TaskFilter, list_tasks, task_detail, task_statuses
 from dispatch.triage.items import triage_scope

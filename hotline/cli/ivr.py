@@ -12,7 +12,7 @@ from dispatch.ivr.check import Problem, check_file
 from dispatch.ivr.graph import to_dot, to_svg
 from dispatch.ivr.script import VOICE_SCRIPT_FILE, load_script
 from dispatch.register.csv_read import Vocabulary
-from dispatch.replies import KEYWORDS_FILE, MENU_FILE, ReplyVocabulary
+from dispatch.resident_replies import KEYWORDS_FILE, MENU_FILE, ReplyVocabulary
 from dispatch.script_data import load_versioned_toml
 from dispatch.tasks.liaison_reading import CommandTable
 from dispatch.texts import MessageCatalog

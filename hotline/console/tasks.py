@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 from dispatch import audit
 from dispatch.exceptions import InvalidAction, NotFound
 from dispatch.models import Grid, Household, StaffUser, TaskCategory
-from dispatch.staff import household_scope
+from dispatch.staff_accounts import household_scope
 from dispatch.tasks import staff_actions as task_actions
 from dispatch.tasks.staff_views import TASK_PAGE, TaskFilter, list_tasks, task_detail, task_statuses
 from hotline.console.auth import staff_only

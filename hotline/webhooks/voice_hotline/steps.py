@@ -28,7 +28,7 @@ from dispatch.ivr.script import GOODBYE, IvrScript, Option
 from dispatch.models import Call, CheckinStatus, OutboundMessage, Task, utcnow
 from dispatch.outbox import auto_replies_since, queue_sms
 from dispatch.phones import national_format
-from dispatch.replies import parse_reply
+from dispatch.resident_replies import parse_reply
 from dispatch.tasks.liaison_replies import accept_oldest
 from dispatch.tasks.task_texts import doorstep_address, resident_names
 from hotline.services import Services
