@@ -1,5 +1,6 @@
 """Tasks (one need of one household) and everything that happens to them.
 
+lifecycle        create a task and put it in play; take, finish, hand back, cancel it; tell the resident
 escalation       the task ladder: a task nobody takes in time climbs to the backup, the grid leader, duty staff
 offers           a task's circle: everyone it was offered to, who may take it while nobody has
 task_texts       the SMS about a task, to liaisons and staff
