@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.common import Finding, verdict
-from dispatch.liaison_replies import CommandTable
 from dispatch.models import TaskStatus
+from dispatch.tasks.liaison_reading import CommandTable
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "liaison_replies.tsv"
 TARGET = 10_000  # replies a second

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.common import Finding, median, verdict
-from dispatch.replies import ReplyVocabulary, normalise, parse_reply
+from dispatch.resident_replies import ReplyVocabulary, normalise, parse_reply
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "replies.tsv"
 RUNS = 5

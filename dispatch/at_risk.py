@@ -30,7 +30,6 @@ from dispatch.models import (
 
 LIMIT = 200
 # Nobody has it in hand yet; done, cancelled and taken tasks are someone's.
-UNTAKEN = (TaskStatus.NEW, TaskStatus.OFFERED, TaskStatus.DECLINED, TaskStatus.ESCALATED)
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,7 @@ def at_risk(
         .outerjoin(liaison, liaison.id == Household.primary_liaison_id)
         .outerjoin(visit, visit.id == Checkin.visit_task_id)
         .where(Checkin.local_date == today, Checkin.status.in_(CHECKIN_WAITING), Checkin.visit_at.is_not(None), where)
-        .where(visit.id.is_(None) | visit.status.in_(UNTAKEN))
+        .where(visit.id.is_(None) | visit.status.in_(TaskStatus.climbable()))
         .limit(LIMIT)
     ).all()
     found = []
@@ -80,7 +79,12 @@ def at_risk(
         .join(Resident, Resident.id == Task.resident_id)
         .outerjoin(Grid, Grid.id == Household.grid_id)
         .outerjoin(liaison, liaison.id == Household.primary_liaison_id)
-        .where(Task.category == TaskCategory.OTHER, Task.status.in_(UNTAKEN), Task.due_by.is_not(None), where)
+        .where(
+            Task.category == TaskCategory.OTHER,
+            Task.status.in_(TaskStatus.climbable()),
+            Task.due_by.is_not(None),
+            where,
+        )
         .limit(LIMIT)
     ).all()
     for task_id, rung, due_by, resident_id, name, grid, liaison_name in unread:

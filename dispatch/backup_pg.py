@@ -18,7 +18,7 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from dispatch.backup import (
+from dispatch.backup_common import (
     BackupError,
     BackupInfo,
     Restored,

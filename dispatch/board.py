@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session, aliased
 
 from dispatch.models import Grid, Household, Liaison, Resident, Task, TaskEvent, TaskPriority, TaskStatus
 
-OPEN = (TaskStatus.NEW, TaskStatus.OFFERED, TaskStatus.ACCEPTED, TaskStatus.DECLINED, TaskStatus.ESCALATED)
 BOARD_LIMIT = 200
 
 
@@ -45,7 +44,7 @@ def open_tasks(session: Session, now: datetime, where: ColumnElement[bool]) -> l
         .outerjoin(Resident, Resident.id == Task.resident_id)
         .outerjoin(Grid, Grid.id == Household.grid_id)
         .outerjoin(liaison, liaison.id == Task.assignee_liaison_id)
-        .where(Task.status.in_(OPEN), where)
+        .where(Task.status.in_(TaskStatus.open()), where)
         .order_by(
             (Task.priority == TaskPriority.URGENT).desc(),
             Task.flagged_at.is_not(None).desc(),

@@ -7,8 +7,8 @@ from datetime import time
 from zoneinfo import ZoneInfo
 
 from dispatch.checkins.rules import CheckinRules
-from dispatch.liaison_replies import CommandTable
-from dispatch.replies import ReplyVocabulary
+from dispatch.resident_replies import ReplyVocabulary
+from dispatch.tasks.liaison_reading import CommandTable
 from dispatch.texts import MessageCatalog
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Row, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from dispatch.backup import code_head, describe, revision_of
+from dispatch.backup_common import code_head, describe, revision_of
 from dispatch.db import MIGRATIONS, READ_ONLY, engine_url, make_engine, upgrade
 from dispatch.db_digest import Digests, combined_digest, snapshot, table_digests
 from dispatch.exceptions import DispatchError

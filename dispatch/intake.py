@@ -14,11 +14,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from dispatch import ladder, task_offers
 from dispatch.checkins.answers import record_answer, reply_due_by
 from dispatch.context import DispatchContext
 from dispatch.exceptions import NotFound
-from dispatch.liaison_replies import handle_liaison_message
 from dispatch.models import (
     Channel,
     CheckinStatus,
@@ -38,13 +36,14 @@ from dispatch.models import (
 from dispatch.outbox import auto_replies_since, queue_sms
 from dispatch.phones import is_home_mobile
 from dispatch.register import SenderMatch, find_liaison_by_phone, match_sender, sole_community
-from dispatch.replies import Reading, parse_reply
-from dispatch.task_messages import task_text
+from dispatch.resident_replies import Reading, parse_reply
+from dispatch.tasks import escalation
+from dispatch.tasks.liaison_replies import act_on_liaison_message
+from dispatch.tasks.lifecycle import create_task, put_in_play
 from dispatch.triage.items import attach_to_item
 
 HOUR = timedelta(hours=1)
 LIAISON_REPLY_FACTOR = 5  # liaisons get five times a resident's hourly automatic answers
-OPEN_STATUSES = (TaskStatus.NEW, TaskStatus.OFFERED, TaskStatus.ACCEPTED, TaskStatus.ESCALATED)
 NEED_CATEGORY = {
     "groceries": TaskCategory.GROCERIES,
     "medicine": TaskCategory.MEDICINE,
@@ -111,28 +110,10 @@ def process_message(
     if message.channel == "voice":
         result = _from_call(session, message, match, context, now)
     elif liaison is not None:
-        done = handle_liaison_message(
-            session,
-            message,
-            liaison,
-            context.commands,
-            context.catalog,
-            context.staff_language,
-            now,
-            # A liaison working through a morning's errands sends many commands; a loop would still hit this.
-            reply_cap=LIAISON_REPLY_FACTOR * context.auto_replies_per_number_per_hour,
-        )
-        changed = [done.changed_task_id] if done.changed_task_id else []
-        result = IntakeResult(InboundOutcome.FROM_LIAISON, task_ids=changed, outbound_ids=done.outbound_ids)
-        handed_back = session.get(Task, done.changed_task_id) if done.changed_task_id else None
-        if handed_back is not None and handed_back.status == TaskStatus.DECLINED:
-            result.outbound_ids += ladder.climb(session, handed_back, now, context, reason="handed back")
-        if done.danger_without_task:
-            # 老人摔倒了, with no task to put it on: an urgent task with no household, straight to the duty phone
-            # of the liaison's community, with the liaison's words. Health first: never only an answer.
-            community = liaison.grid.community if liaison.grid is not None else sole_community(session)
-            urgent = TaskPriority.URGENT
-            _record_need(session, message, SenderMatch(), TaskCategory.UNWELL, urgent, context, now, result, community)
+        # A liaison working through a morning's errands sends many commands; a loop would still hit this.
+        cap = LIAISON_REPLY_FACTOR * context.auto_replies_per_number_per_hour
+        task_ids, outbound_ids = act_on_liaison_message(session, message, liaison, context, now, reply_cap=cap)
+        result = IntakeResult(InboundOutcome.FROM_LIAISON, task_ids=task_ids, outbound_ids=outbound_ids)
     elif not match.residents:
         result = _reply_to_unknown_sender(session, message, context, now)
     else:
@@ -266,7 +247,7 @@ def _record_need(
     community: Community | None = None,
     due_by: datetime | None = None,
 ) -> None:
-    """One need: added to the household's open task, or a new task offered and put on the ladder.
+    """One need: added to the household's open task, or a new task offered and put on the escalation.
 
     `community`: whose duty staff a task with no household goes to, if not the sender's. `due_by`: a new task's
     ladder is planned to reach duty staff by then."""
@@ -274,10 +255,9 @@ def _record_need(
     task.due_by = due_by if created else task.due_by
     result.task_ids.append(task.id)
     if made_urgent:
-        result.outbound_ids += ladder.became_urgent(session, task, now, context)
+        result.outbound_ids += escalation.became_urgent(session, task, now, context)
     if created:
-        result.outbound_ids += offer(session, task, context) if task.assignee is not None else []
-        result.outbound_ids += ladder.start(session, task, now, context, community=community or match.community)
+        result.outbound_ids += put_in_play(session, task, now, context, community or match.community)
 
 
 def _open_task(
@@ -303,7 +283,7 @@ def _open_task(
         session.get(Household, household.id, with_for_update={"key_share": True}, populate_existing=True)
         same = session.scalar(
             select(Task)
-            .where(Task.household_id == household.id, Task.category == category, Task.status.in_(OPEN_STATUSES))
+            .where(Task.household_id == household.id, Task.category == category, Task.status.in_(TaskStatus.joinable()))
             .where(or_(Task.resident_id.is_(None), Task.resident_id == (resident.id if resident else None)))
             .order_by(Task.id)
             .limit(1)
@@ -325,44 +305,19 @@ def _open_task(
                 )
             )
             return same, False, made_urgent
-    liaison = household.primary_liaison if household else None
-    liaison = liaison if liaison is not None and liaison.active else None
-    task = Task(
-        household=household,
-        resident=resident,
-        category=category,
-        priority=priority,
-        status=TaskStatus.OFFERED if liaison else TaskStatus.NEW,
-        description=message.body,
-        assignee=liaison,
-        source_message_id=message.id,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(task)
-    session.flush()
-    session.add(
-        TaskEvent(task=task, kind="created", actor=actor, channel=message.channel, at=now, detail=str(priority))
-    )
-    if liaison is not None:
-        session.add(
-            TaskEvent(task=task, kind="offered", actor="system", channel="sms", at=now, detail=f"liaison:{liaison.id}")
-        )
-    return task, True, False
-
-
-def offer(session: Session, task: Task, context: DispatchContext) -> list[int]:
-    """The first offer SMS, to the household's liaison (rung 0 of the ladder, the first of its circle)."""
-    assert task.assignee is not None and task.assignee.phone is not None
-    task_offers.widen(session, task, task.assignee.phone, ladder.PRIMARY, task.created_at, task.assignee)
-    offer = queue_sms(
+    task = create_task(
         session,
-        dedupe_key=f"task:{task.id}:offer:0",
-        to_phone=task.assignee.phone,
-        body=task_text(session, task, "liaison_task_offer", context.catalog, context.staff_language),
-        task_id=task.id,
+        household,
+        resident,
+        category,
+        priority,
+        description=message.body,
+        actor=actor,
+        channel=message.channel,
+        now=now,
+        source_message_id=message.id,
     )
-    return [offer.id] if offer else []
+    return task, True, False
 
 
 def _opt(

@@ -55,7 +55,7 @@ from dispatch.models import (
 )
 from dispatch.outbox import queue_sms
 from dispatch.segments import count_segments
-from dispatch.staff import Principal
+from dispatch.staff_accounts import Principal
 
 CHANNELS = ("sms", "call", "both")
 TARGET_KINDS = ("community", "grid", "category")

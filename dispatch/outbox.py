@@ -56,7 +56,7 @@ class ProviderError:
 
 
 # Twilio's error codes we act on. Any failure or undelivery also climbs a task offer's ladder at once and moves an
-# unanswered check-in SMS on to its call (`dispatch.ladder.after_delivery_failure`), unless the code is temporary.
+# unanswered check-in SMS on to its call (`tasks.escalation.after_delivery_failure`), unless the code is temporary.
 PROVIDER_ERRORS = {
     20429: ProviderError("too many requests", temporary=True),
     21211: ProviderError("invalid 'To' number", check_number=True),

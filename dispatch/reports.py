@@ -13,7 +13,7 @@ Definitions (the page and the CSV say the same):
 - Percentiles: linear interpolation between the closest ranks, as Excel's PERCENTILE.INC and
   `statistics.quantiles(method="inclusive")`: position p·(n-1) in the sorted values. The median is p = 0.5.
 
-Every query is narrowed by `where`, a filter on Household (`dispatch.staff.household_scope`); a task with no
+Every query is narrowed by `where`, a filter on Household (`dispatch.staff_accounts.household_scope`); a task with no
 household is only ever seen unfiltered (by an admin), under the community "-".
 """
 

@@ -1,7 +1,7 @@
 """Bearer tokens for the JSON API (`/api/v1`): issuing, checking, revoking and listing them.
 
 A token acts as a staff account does: it has a role (admin, clerk with a community, grid leader with a grid) and
-sees the same part of the register (`dispatch.staff.household_scope` reads its role and scope).
+sees the same part of the register (`dispatch.staff_accounts.household_scope` reads its role and scope).
 
 The secret is `hl_` and 32 random bytes (`secrets.token_urlsafe`), shown once when it is made. Only its SHA-256
 is stored. A password needs a slow, salted hash because people choose guessable ones; a 256-bit random secret
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from dispatch import audit
 from dispatch.exceptions import InvalidAction, InvalidStaffUser, NotFound
 from dispatch.models import ApiToken, Community, StaffRole, utcnow
-from dispatch.staff import _grid
+from dispatch.staff_accounts import _grid
 
 SECRET_PREFIX = "hl_"  # noqa: S105  # what every secret starts with, not a secret
 PREFIX_LENGTH = 11  # "hl_" and 8 characters of the secret: enough to name a token in a list, useless to guess it

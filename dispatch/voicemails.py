@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from dispatch.exceptions import NotFound
 from dispatch.models import InboundMessage, Task, TaskEvent
-from dispatch.task_actions import scoped_task
+from dispatch.tasks.staff_actions import scoped_task
 from dispatch.triage.items import scoped_item
 
 MESSAGE_PREFIX = "message:"  # a TaskEvent "added" names the message that joined the task so
@@ -64,7 +64,7 @@ def voicemail_url(session: Session, task_id: int, message_id: int, where: Column
         session: A database session.
         task_id: The task.
         message_id: The message on it that carries the recording.
-        where: The staff member's or token's scope (`dispatch.staff.household_scope`).
+        where: The staff member's or token's scope (`dispatch.staff_accounts.household_scope`).
 
     Returns:
         The URL as the provider posted it. Never show it to anyone: the gateway checks and fetches it.

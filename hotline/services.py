@@ -23,10 +23,10 @@ from dispatch.db import make_engine, make_read_session_factory, make_session_fac
 from dispatch.exceptions import IvrScriptError
 from dispatch.ivr.check import check_script
 from dispatch.ivr.script import IvrScript, load_script
-from dispatch.liaison_replies import COMMANDS_FILE, CommandTable
 from dispatch.models import utcnow
 from dispatch.models.base import set_clock
-from dispatch.replies import KEYWORDS_FILE, MENU_FILE, ReplyVocabulary
+from dispatch.resident_replies import KEYWORDS_FILE, MENU_FILE, ReplyVocabulary
+from dispatch.tasks.liaison_reading import COMMANDS_FILE, CommandTable
 from dispatch.texts import SMS_TEXTS_FILE, MessageCatalog
 from hotline.redis_url import connect
 from hotline.settings import Settings, load_settings

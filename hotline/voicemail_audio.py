@@ -30,7 +30,7 @@ async def open_voicemail(
     Args:
         services: The app's services.
         actor: The staff account or API token listening.
-        where: Their scope (`dispatch.staff.household_scope`).
+        where: Their scope (`dispatch.staff_accounts.household_scope`).
         task_id: The task.
         message_id: The message on it that carries the recording.
 

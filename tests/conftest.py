@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from starlette.testclient import TestClient
 
-from dispatch import register, staff
+from dispatch import register, staff_accounts
 from dispatch.db import alembic_config, make_engine, upgrade
 from dispatch.models import Base, LocalOutboxEntry, Resident, ResidentCategory, ResidentStatus, Task
 from hotline import services as services_module
@@ -129,7 +129,7 @@ def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     a second a hash on a busy 2-core machine, and the suite signs in hundreds of times. In the suite's own process
     the hashes are argon2id at its cheapest parameters. The product's processes the suite starts keep the real
     ones, and test_secrets_at_rest checks those."""
-    monkeypatch.setattr(staff, "_HASHER", PasswordHasher.from_parameters(profiles.CHEAPEST))
+    monkeypatch.setattr(staff_accounts, "_HASHER", PasswordHasher.from_parameters(profiles.CHEAPEST))
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import re
 from starlette.testclient import TestClient
 
 from dispatch.models import StaffRole, Task
-from dispatch.staff import add_user
+from dispatch.staff_accounts import add_user
 from hotline.services import Services
 
 PASSWORD = "correct horse battery"

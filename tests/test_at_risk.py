@@ -6,10 +6,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from dispatch import ladder
 from dispatch.at_risk import at_risk
 from dispatch.models import Household, Task, TaskCategory, TaskStatus
-from dispatch.models.staff import StaffRole
+from dispatch.models.staff_users import StaffRole
+from dispatch.tasks import escalation as ladder
 from dispatch.tokens import create_token
 from hotline.services import Services
 from tests.conftest import DAY, LIAISON_PHONE, PHONES, Clock, at, post_signed, run_worker, sms_params

@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import Engine, create_engine, inspect, select, text
 from starlette.testclient import TestClient
 
-from dispatch.backup import code_head
+from dispatch.backup_common import code_head
 from dispatch.backup_pg import libpq_environment
 from dispatch.db import upgrade
 from dispatch.db_digest import canonical, combined_digest, table_digests

@@ -422,7 +422,7 @@ def test_a_reply_before_the_reminder_goes_out_cancels_it(
 def test_a_staff_call_does_not_unmake_fine(
     client: TestClient, services: Services, clock: Clock, town: dict[str, int]
 ) -> None:
-    from dispatch.checkins.staff import call_residents
+    from dispatch.checkins.staff_calls import call_residents
 
     tick(services, clock, "09:00")
     reply(client, services, clock, "09:05", "梁阿姨", "1")

@@ -14,7 +14,7 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from dispatch.models import StaffRole, StaffUser
-from dispatch.staff import set_password
+from dispatch.staff_accounts import set_password
 from hotline.app import create_app
 from hotline.cli import main
 from hotline.console.auth import SESSION_COOKIE

@@ -29,7 +29,7 @@ from dispatch.models import (
     StaffRole,
     StaffUser,
 )
-from dispatch.staff import household_scope
+from dispatch.staff_accounts import household_scope
 from hotline.services import Services
 from tests.conftest import PHONES, Clock, at, local_outbox, post_signed, run_worker, sms_params
 from tests.console_helpers import make_user, sign_in

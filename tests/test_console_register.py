@@ -30,7 +30,7 @@ from dispatch.models import (
     TemperatureReading,
 )
 from dispatch.register.search import search_residents
-from dispatch.staff import household_scope
+from dispatch.staff_accounts import household_scope
 from hotline.console.register import UPLOAD_LIMIT, UPLOAD_SLACK
 from hotline.services import Services
 from tests.conftest import Clock

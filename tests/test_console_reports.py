@@ -39,7 +39,7 @@ from dispatch.reports import (
     percentile,
     report_csv,
 )
-from dispatch.staff import household_scope
+from dispatch.staff_accounts import household_scope
 from hotline.console.charts import Series, bars, legend, stacked_columns
 from hotline.services import Services
 from tests.conftest import DAY, LIAISON_PHONE, ZONE, Clock, at, post_signed, run_worker, sms_params

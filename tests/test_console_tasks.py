@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from dispatch import register, task_actions
+from dispatch import register
 from dispatch.models import (
     AuditEntry,
     OutboundMessage,
@@ -18,6 +18,7 @@ from dispatch.models import (
     TaskPriority,
     TaskStatus,
 )
+from dispatch.tasks import staff_actions as task_actions
 from hotline.services import Services
 from tests.conftest import BACKUP_PHONE, DUTY_PHONE, LIAISON_PHONE, post_signed, run_worker, sent_to, sms_params
 from tests.console_helpers import make_user, sign_in, task
@@ -205,7 +206,7 @@ def test_a_clerks_import_cannot_name_another_communitys_liaison(
 
 def household_scope_of_clerk(session: object) -> object:
     from dispatch.models import StaffUser
-    from dispatch.staff import household_scope
+    from dispatch.staff_accounts import household_scope
 
     user = session.scalar(select(StaffUser).where(StaffUser.username == "clerk1"))  # type: ignore[attr-defined]
     return household_scope(user)

@@ -20,7 +20,7 @@ from sqlalchemy.pool import NullPool
 from starlette.testclient import TestClient
 
 from dispatch import db_copy, register
-from dispatch.backup import code_head, revision_of
+from dispatch.backup_common import code_head, revision_of
 from dispatch.db import upgrade
 from dispatch.db_digest import table_digests
 from dispatch.models import Base, Resident, ResidentCategory, Task, TemperatureReading

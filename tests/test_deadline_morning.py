@@ -25,7 +25,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, insert, select, update
 
 from benchmarks.register_fixture import generate_register
-from dispatch import ladder
 from dispatch.at_risk import at_risk
 from dispatch.inbound import InboundSms, store_inbound_batch
 from dispatch.models import (
@@ -42,6 +41,7 @@ from dispatch.models import (
     TaskOffer,
     TaskStatus,
 )
+from dispatch.tasks import escalation as ladder
 from hotline.services import Services
 from tests.conftest import DAY, HOTLINE_NUMBER, Clock, at
 from workers import checkin_jobs

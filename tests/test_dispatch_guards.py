@@ -7,8 +7,9 @@ from datetime import timedelta
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from dispatch import ladder, register
+from dispatch import register
 from dispatch.models import Task, TaskEvent, TaskStatus, utcnow
+from dispatch.tasks import escalation as ladder
 from hotline.services import Services
 from tests.conftest import (
     DUTY_PHONE,

@@ -28,10 +28,9 @@ from dispatch.exceptions import IvrScriptError
 from dispatch.ivr.calls import Caller, Person
 from dispatch.ivr.check import Problem, check_file, check_script
 from dispatch.ivr.script import PHRASE_FIELDS, PHRASES, VOICE_SCRIPT_FILE, IvrScript, load_script
-from dispatch.liaison_reading import ACTIONS, Action
-from dispatch.liaison_replies import VERBS, CommandTable
 from dispatch.models import Base, Liaison, Resident
-from dispatch.replies import BODY_TEMPERATURE, NEEDS, ReplyVocabulary, parse_reply
+from dispatch.resident_replies import BODY_TEMPERATURE, NEEDS, ReplyVocabulary, parse_reply
+from dispatch.tasks.liaison_reading import ACTIONS, VERBS, Action, CommandTable
 from hotline.services import Services
 from hotline.settings import Settings
 from hotline.webhooks.voice_render import CallWords, Renderer, Step

@@ -13,7 +13,7 @@ from dispatch.exceptions import IvrScriptError
 from dispatch.ivr.check import check_file, speaking_seconds
 from dispatch.ivr.graph import to_dot, to_svg
 from dispatch.ivr.script import VOICE_SCRIPT_FILE, load_script
-from dispatch.replies import ReplyVocabulary
+from dispatch.resident_replies import ReplyVocabulary
 from hotline.app import create_app
 from hotline.cli import main
 from hotline.services import Services

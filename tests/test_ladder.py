@@ -7,8 +7,8 @@ from datetime import timedelta
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from dispatch import ladder
 from dispatch.models import OutboundMessage, Task, TaskEvent, TaskStatus, utcnow
+from dispatch.tasks import escalation as ladder
 from hotline.services import Services
 from tests.conftest import (
     BACKUP_PHONE,

@@ -71,3 +71,70 @@ def sql_in(package: str) -> list[str]:
 def test_webhooks_and_console_write_no_sql_queries_live_in_dispatch() -> None:
     assert sql_in("hotline/webhooks") == []
     assert sql_in("hotline/console") == []
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _dispatch_import_graph() -> dict[str, set[str]]:
+    """Each module of `dispatch` and the `dispatch` modules it imports, at the top or inside a function."""
+    paths = {_module_name(p): p for p in (ROOT / "dispatch").rglob("*.py")}
+    graph: dict[str, set[str]] = {name: set() for name in paths}
+    for name, path in paths.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative: from the package, `level - 1` steps up
+                    anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                    base = ".".join([*anchor, *([base] if base else [])])
+                # `from dispatch import ladder` imports the module dispatch.ladder; `from x import f`, x itself
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in paths else base for a in node.names]
+            graph[name] |= {t for t in targets if t in paths and t != name}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle in `graph` (its modules in order, the first repeated at the end), or [] if none."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return []
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start)):
+            return found
+    return []
+
+
+def test_dispatch_modules_import_each_other_in_no_circle() -> None:
+    assert _cycle(_dispatch_import_graph()) == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []
+
+
+def test_no_two_dispatch_modules_share_a_file_name() -> None:
+    # A name says what the module holds: whose replies, which ladder, which staff (migrations are numbered apart).
+    seen: dict[str, list[str]] = {}
+    for path in (ROOT / "dispatch").rglob("*.py"):
+        if path.name != "__init__.py" and "versions" not in path.parts:
+            seen.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    assert {name: paths for name, paths in seen.items() if len(paths) > 1} == {}

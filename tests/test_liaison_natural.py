@@ -7,7 +7,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from dispatch.models import InboundMessage, Task, TaskEvent
-from dispatch.task_views import task_detail
+from dispatch.tasks.staff_views import task_detail
 from hotline.services import Services
 from tests.conftest import LIAISON_PHONE, RESIDENT_PHONE, local_outbox, post_signed, run_worker, sms_params
 from tests.console_helpers import make_user, sign_in

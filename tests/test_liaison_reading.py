@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from dispatch.exceptions import MessageCatalogError
-from dispatch.liaison_reading import Action
-from dispatch.liaison_replies import Command, CommandTable
 from dispatch.models import TaskStatus
+from dispatch.tasks.liaison_reading import Action, Command, CommandTable
 
 CORPUS = Path(__file__).parent / "data" / "liaison_replies.tsv"
 TABLE = CommandTable.load()

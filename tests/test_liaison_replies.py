@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from dispatch.liaison_replies import CommandTable
 from dispatch.models import Task, TaskEvent, TaskStatus
+from dispatch.tasks.liaison_reading import CommandTable
 from hotline.services import Services
 from tests.conftest import (
     LIAISON_PHONE,

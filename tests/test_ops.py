@@ -17,9 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select, update
 from starlette.testclient import TestClient
 
-from dispatch import ladder, outbox
+from dispatch import outbox
 from dispatch.db import alembic_config
 from dispatch.models import InboundMessage, OutboundMessage, StaffRole, utcnow
+from dispatch.tasks import escalation as ladder
 from dispatch.tokens import create_token, revoke_token
 from hotline import ops
 from hotline.app import create_app

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from dispatch import register
 from dispatch.models import InboundMessage, LocalOutboxEntry, StaffRole, StaffUser, Task
-from dispatch.staff import add_user
+from dispatch.staff_accounts import add_user
 from tests.conftest import TEST_DATABASE_URL, reset_database
 from tests.console_helpers import PASSWORD, csrf_of
 from tests.proxy_helpers import (

@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from dispatch import ladder, liaison_replies
 from dispatch.models import Liaison, OutboundMessage, Task, TaskStatus, utcnow
+from dispatch.tasks import escalation as ladder
+from dispatch.tasks import liaison_replies
 from hotline.services import Services
 from tests.conftest import (
     BACKUP_PHONE,
@@ -122,7 +123,7 @@ def test_a_visit_falling_due_while_the_resident_texts_neither_deadlocks_nor_doub
     import threading
 
     from dispatch import intake
-    from dispatch.checkins import ladder as checkin_ladder
+    from dispatch.checkins import missed_checkin_ladder as checkin_ladder
     from dispatch.models import Checkin, InboundMessage
 
     clock.now = at("09:00")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dispatch.exceptions import MessageCatalogError
-from dispatch.replies import ReplyVocabulary, parse_reply
+from dispatch.resident_replies import ReplyVocabulary, parse_reply
 
 TABLE = Path(__file__).parent / "data" / "replies.tsv"
 VOCABULARY = ReplyVocabulary.load()

@@ -25,7 +25,7 @@ from starlette.testclient import TestClient
 from dispatch.db import alembic_config, make_engine, make_session_factory, upgrade
 from dispatch.exceptions import InvalidStaffUser
 from dispatch.models import ApiToken, StaffRole, StaffUser, UTCDateTime, utcnow
-from dispatch.staff import PASSWORD_PARAMETERS, hash_password, set_password
+from dispatch.staff_accounts import PASSWORD_PARAMETERS, hash_password, set_password
 from dispatch.tokens import create_token, hash_secret, verify_token
 from hotline.cli import main
 from hotline.console.auth import SESSION_COOKIE, SESSION_HOURS, password_fingerprint

@@ -8,9 +8,9 @@ from datetime import timedelta
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from dispatch import ladder
 from dispatch.inbound import InboundSms, store_inbound_batch
 from dispatch.models import InboundMessage, Task, TaskEvent, TaskPriority, TaskStatus, utcnow
+from dispatch.tasks import escalation as ladder
 from hotline.services import Services
 from tests.conftest import (
     BACKUP_PHONE,

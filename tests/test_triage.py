@@ -32,7 +32,7 @@ from dispatch.models import (
     TriageItem,
     TriageStatus,
 )
-from dispatch.staff import household_scope
+from dispatch.staff_accounts import household_scope
 from dispatch.triage import actions
 from dispatch.triage.handover import handle_as_registered
 from dispatch.triage.items import triage_scope

@@ -32,8 +32,8 @@ from dispatch.ivr.call_plan import (
 from dispatch.ivr.calls import Caller, Person
 from dispatch.ivr.decide import directory_sms, plan_dial, plan_menu, plan_recorded
 from dispatch.ivr.script import GOODBYE, VOICE_SCRIPT_FILE, IvrScript, load_script
-from dispatch.liaison_replies import CommandTable
-from dispatch.replies import ReplyVocabulary
+from dispatch.resident_replies import ReplyVocabulary
+from dispatch.tasks.liaison_reading import CommandTable
 from dispatch.texts import MessageCatalog
 from hotline.settings import load_settings
 from hotline.simulator.twiml import Call

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from dispatch import outbox
 from dispatch.checkins.answers import cancel_unwanted
-from dispatch.checkins.ladder import advance
+from dispatch.checkins.missed_checkin_ladder import advance
 from dispatch.checkins.schedule import BATCH, make_checkins, plan_fingerprint, send_due
 from dispatch.models import OutboundMessage
 from hotline.services import Services, current

@@ -7,12 +7,13 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from dispatch import ladder, outbox
+from dispatch import outbox
 from dispatch.checkins.answers import cancel_unwanted
 from dispatch.inbound import prune_receipts, unprocessed_ids
 from dispatch.intake import handle_inbound_message
 from dispatch.models import clock_span, utcnow
 from dispatch.phones import mask_phone
+from dispatch.tasks import escalation as ladder
 from hotline.services import Services, current
 from workers.exceptions import (
     GatewayAmbiguousError,

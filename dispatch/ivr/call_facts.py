@@ -18,7 +18,7 @@ from dispatch.ivr.decide import accept_key, choose
 from dispatch.ivr.script import IvrScript
 from dispatch.models import OutboundMessage, Task
 from dispatch.outbox import auto_replies_since
-from dispatch.task_messages import doorstep_address, resident_names
+from dispatch.tasks.task_texts import doorstep_address, resident_names
 
 UNKNOWN_CALLER_KEYS = "unknown-caller:%"  # directory SMS to numbers not on the register
 

@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dispatch.liaison_replies import WAITING
 from dispatch.models import (
     Call,
     Channel,
@@ -25,6 +24,7 @@ from dispatch.models import (
     Liaison,
     ResidentStatus,
     Task,
+    TaskStatus,
 )
 from dispatch.phones import is_home_mobile
 from dispatch.register import find_liaison_by_phone, match_sender, sole_community
@@ -155,7 +155,7 @@ def waiting_tasks(session: Session, liaison_id: int, limit: int = 5) -> list[Tas
     return list(
         session.scalars(
             select(Task)
-            .where(Task.assignee_liaison_id == liaison_id, Task.status.in_(WAITING))
+            .where(Task.assignee_liaison_id == liaison_id, Task.status.in_(TaskStatus.waiting()))
             .order_by(Task.id)
             .limit(limit)
         )
@@ -164,7 +164,9 @@ def waiting_tasks(session: Session, liaison_id: int, limit: int = 5) -> list[Tas
 
 def count_waiting(session: Session, liaison_id: int) -> int:
     """How many tasks wait for this liaison to take them."""
-    count = session.scalar(select(func.count()).where(Task.assignee_liaison_id == liaison_id, Task.status.in_(WAITING)))
+    count = session.scalar(
+        select(func.count()).where(Task.assignee_liaison_id == liaison_id, Task.status.in_(TaskStatus.waiting()))
+    )
     return int(count or 0)
 
 

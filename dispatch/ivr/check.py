@@ -28,7 +28,7 @@ from dispatch.ivr.script import (
     Node,
     load_script,
 )
-from dispatch.replies import ReplyVocabulary
+from dispatch.resident_replies import ReplyVocabulary
 
 MAX_SECONDS = 20.0
 MAX_CHOICES = 5  # besides 0 (a person) and 9 (repeat): more is too many for an old person to hold in mind

@@ -30,7 +30,7 @@ from dispatch.ivr.call_plan import (
 )
 from dispatch.ivr.script import GOODBYE, IvrScript, Option
 from dispatch.phones import national_format
-from dispatch.replies import parse_reply
+from dispatch.resident_replies import parse_reply
 from dispatch.texts import MessageCatalog
 
 ANSWERED = ("completed", "answered")  # a put-through a person picked up

@@ -20,9 +20,9 @@ from dispatch.ivr.call_plan import Plan
 from dispatch.ivr.calls import Caller, liaison_of, store_call_need
 from dispatch.ivr.decide import accepted_words
 from dispatch.ivr.script import IvrScript
-from dispatch.liaison_replies import accept_oldest
 from dispatch.models import Call, CheckinStatus
 from dispatch.outbox import queue_sms
+from dispatch.tasks.liaison_replies import accept_oldest
 
 
 @dataclass

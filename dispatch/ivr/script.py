@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dispatch.exceptions import IvrScriptError, MessageCatalogError
-from dispatch.replies import ReplyVocabulary
+from dispatch.resident_replies import ReplyVocabulary
 from dispatch.script_data import load_versioned_toml
 from ivr_scripts import SCRIPTS_DIR
 

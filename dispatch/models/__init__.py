@@ -1,7 +1,6 @@
 """The durable store: SQLAlchemy models, one module per area. The database is the truth; Redis only carries work."""
 
 from dispatch.models.base import NAMING_CONVENTION, Base, UTCDateTime, clock_span, utcnow
-from dispatch.models.calls import Call
 from dispatch.models.checkins import (
     CHECKIN_WAITING,
     Checkin,
@@ -34,7 +33,7 @@ from dispatch.models.register import (
     ResidentStatus,
     RiskColour,
 )
-from dispatch.models.staff import StaffRole, StaffUser
+from dispatch.models.staff_users import StaffRole, StaffUser
 from dispatch.models.tasks import (
     Task,
     TaskCategory,
@@ -45,6 +44,7 @@ from dispatch.models.tasks import (
     TemperatureReading,
 )
 from dispatch.models.triage import TriageItem, TriageStatus
+from dispatch.models.voice_calls import Call
 
 __all__ = [
     "CHECKIN_WAITING",

@@ -50,6 +50,34 @@ class TaskStatus(enum.StrEnum):
     # Staff cancelled it; it needs nothing more.
     CANCELLED = "cancelled"
 
+    # The sets of statuses, in the order above. Tuples, so that a query's IN list is always written the same way.
+
+    @classmethod
+    def open(cls) -> tuple[TaskStatus, ...]:
+        """Not finished: neither done nor cancelled. What the board, the task list and staff actions work on."""
+        return (cls.NEW, cls.OFFERED, cls.ACCEPTED, cls.DECLINED, cls.ESCALATED)
+
+    @classmethod
+    def joinable(cls) -> tuple[TaskStatus, ...]:
+        """Open and not handed back: a household's task of one kind that a new message (or a check-in nobody
+        answered) of the same kind is added to, rather than making another."""
+        return (cls.NEW, cls.OFFERED, cls.ACCEPTED, cls.ESCALATED)
+
+    @classmethod
+    def climbable(cls) -> tuple[TaskStatus, ...]:
+        """Nobody has taken it: it may still climb the ladder (an offer SMS about it still matters)."""
+        return (cls.NEW, cls.OFFERED, cls.DECLINED, cls.ESCALATED)
+
+    @classmethod
+    def takeable(cls) -> tuple[TaskStatus, ...]:
+        """Untaken and not just handed back: a liaison in its circle may take it now."""
+        return (cls.NEW, cls.OFFERED, cls.ESCALATED)
+
+    @classmethod
+    def waiting(cls) -> tuple[TaskStatus, ...]:
+        """Waiting for a liaison's answer to an offer: what "take" by SMS or on the phone acts on."""
+        return (cls.OFFERED, cls.ESCALATED)
+
 
 class TaskPriority(enum.StrEnum):
     """How soon a task must be taken."""

@@ -101,7 +101,7 @@ def search_residents(
     limit: int = SEARCH_PAGE,
     offset: int = 0,
 ) -> list[ResidentRow]:
-    """Residents in `where` (a filter on Household, see `dispatch.staff.household_scope`) matching `query`, by
+    """Residents in `where` (a filter on Household, see `dispatch.staff_accounts.household_scope`) matching `query`, by
     name then id, `limit` from `offset` (ask for one more than a page to know whether another follows)."""
     if limit <= 0:
         return []

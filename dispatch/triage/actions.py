@@ -25,7 +25,7 @@ from dispatch.phones import mask_phone
 from dispatch.register import Address, add_resident, set_liaisons, update_resident
 from dispatch.register.edit import MAX_NAME
 from dispatch.register.history import resident_in_scope
-from dispatch.staff import Principal
+from dispatch.staff_accounts import Principal
 from dispatch.triage.handover import handle_as_registered
 from dispatch.triage.items import ensure_open, finish, item_messages, scoped_item
 

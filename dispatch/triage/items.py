@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from dispatch.exceptions import InvalidAction, NotFound
 from dispatch.models import Community, InboundMessage, StaffRole, TriageItem, TriageStatus
 from dispatch.register import sole_community
-from dispatch.staff import Principal
+from dispatch.staff_accounts import Principal
 
 
 def community_for(session: Session, to_phone: str) -> Community | None:

@@ -14,8 +14,8 @@ from starlette.routing import BaseRoute, Route
 
 from dispatch.models import ResidentCategory, TaskCategory
 from dispatch.notices import BODY_LIMIT, CHANNELS, TARGET_KINDS
-from dispatch.task_actions import NOTE_LIMIT, TRIAGE_CATEGORIES
-from dispatch.task_views import task_statuses
+from dispatch.tasks.staff_actions import NOTE_LIMIT, TRIAGE_CATEGORIES
+from dispatch.tasks.staff_views import task_statuses
 from hotline.api.common import MAX_BODY_INT, MAX_QUERY_INT
 from hotline.api.openapi_schemas import SCHEMAS, array, obj, ref, some
 from hotline.api.openapi_triage import triage_paths

@@ -1,5 +1,5 @@
 """Calls and notices for API tokens: place check-in calls to one resident or a selection, and send notices
-(防控信息) to a community, grid or category, within the token's scope (`dispatch.checkins.staff`,
+(防控信息) to a community, grid or category, within the token's scope (`dispatch.checkins.staff_calls`,
 `dispatch.notices`). What they decide is queued after the commit on the campaign queue, at the configured rates."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from dispatch import notices
-from dispatch.checkins.staff import place_staff_calls, scoped_selection, select_residents
+from dispatch.checkins.staff_calls import place_staff_calls, scoped_selection, select_residents
 from dispatch.models import ResidentCategory
-from dispatch.staff import household_scope
+from dispatch.staff_accounts import household_scope
 from hotline.api.common import ApiError, Body, Query, json_body, ok, path_id, services_of, token_of, token_only
 from hotline.services import Services
 from workers.queues import enqueue_batches

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from dispatch.reports import coverage_trend, daily_report
-from dispatch.staff import household_scope
+from dispatch.staff_accounts import household_scope
 from hotline.api.common import ApiError, Query, ok, services_of, token_of, token_only
 
 TREND_DAYS, MAX_TREND_DAYS = 14, 366

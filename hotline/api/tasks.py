@@ -1,6 +1,6 @@
 """The board, the tasks and what staff do to them, and the liaisons a task can go to, for API tokens.
 
-Each action runs the domain's own function (`dispatch.task_actions`) in one transaction, scoped to the token,
+Each action runs the domain's own function (`dispatch.tasks.staff_actions`) in one transaction, scoped to the token,
 recorded under the token's name, then queues the SMS it decided after the commit.
 """
 
@@ -16,13 +16,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from dispatch import audit, task_actions
+from dispatch import audit
 from dispatch.at_risk import at_risk
 from dispatch.board import open_tasks
 from dispatch.checkins.report import Coverage, coverage
 from dispatch.models import ApiToken, TaskCategory
-from dispatch.staff import household_scope
-from dispatch.task_views import TaskFilter, list_tasks, task_detail, task_statuses
+from dispatch.staff_accounts import household_scope
+from dispatch.tasks import staff_actions as task_actions
+from dispatch.tasks.staff_views import TaskFilter, list_tasks, task_detail, task_statuses
 from dispatch.triage.items import triage_scope
 from dispatch.triage.views import open_items
 from hotline.api.common import (

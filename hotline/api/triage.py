@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 from dispatch import audit
 from dispatch.models import ApiToken, StaffRole
 from dispatch.register.edit import MAX_NAME
-from dispatch.staff import household_scope
+from dispatch.staff_accounts import household_scope
 from dispatch.triage import actions
 from dispatch.triage.items import triage_scope
 from dispatch.triage.views import item_detail, list_items, statuses

@@ -58,7 +58,8 @@ def db_restore(file: Path, force: bool) -> None:
     a database still open elsewhere is refused. On PostgreSQL the restore is one transaction (pg_restore and psql
     must be on PATH). Refused, with nothing changed: a database that holds rows (unless --force), a damaged file,
     and a backup made by a newer version of the hotline."""
-    from dispatch.backup import describe, restore
+    from dispatch.backup import restore
+    from dispatch.backup_common import describe
 
     url = settings_or_exit().database_url
     restored = restore(url, file, force=force)
@@ -76,7 +77,7 @@ def db_digest(as_json: bool) -> None:
 
     Compare two databases (a backup restored elsewhere, a copy to another store) by comparing their digests.
     Reads one snapshot; the hotline may run meanwhile."""
-    from dispatch.backup import code_head, describe, revision_of
+    from dispatch.backup_common import code_head, describe, revision_of
     from dispatch.db import make_engine
     from dispatch.db_digest import combined_digest, table_digests
 

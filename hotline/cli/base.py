@@ -66,7 +66,7 @@ def voice_script_errors(settings: Settings) -> Iterator[None]:
 
 def voice_script_or_exit(settings: Settings) -> None:
     """Check the voice script before starting processes that would each refuse it (`hotline run`)."""
-    from dispatch.replies import ReplyVocabulary
+    from dispatch.resident_replies import ReplyVocabulary
     from hotline.services import load_checked_script
 
     with voice_script_errors(settings):

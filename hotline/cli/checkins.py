@@ -13,7 +13,7 @@ from sqlalchemy import true
 
 from dispatch.checkins.plans import clear_plan, set_plan
 from dispatch.checkins.report import COLUMNS, coverage
-from dispatch.checkins.staff import Selection, call_residents, select_residents
+from dispatch.checkins.staff_calls import Selection, call_residents, select_residents
 from dispatch.models import CheckinPlan, utcnow
 from hotline.cli.base import domain_errors, embedded_redis, main, migrate, settings_or_exit
 from hotline.services import Services, install

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from dispatch.models import Resident, StaffRole, StaffUser
 from dispatch.models.base import set_clock
 from dispatch.register.demo import generate_demo_register
-from dispatch.staff import add_user, set_password
+from dispatch.staff_accounts import add_user, set_password
 from hotline.cli.base import embedded_redis, main, settings_or_exit, voice_script_or_exit, write_sessions
 from hotline.private_files import keep_private
 

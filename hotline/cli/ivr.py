@@ -11,10 +11,10 @@ from dispatch.exceptions import DispatchError
 from dispatch.ivr.check import Problem, check_file
 from dispatch.ivr.graph import to_dot, to_svg
 from dispatch.ivr.script import VOICE_SCRIPT_FILE, load_script
-from dispatch.liaison_replies import CommandTable
 from dispatch.register.csv_read import Vocabulary
-from dispatch.replies import KEYWORDS_FILE, MENU_FILE, ReplyVocabulary
+from dispatch.resident_replies import KEYWORDS_FILE, MENU_FILE, ReplyVocabulary
 from dispatch.script_data import load_versioned_toml
+from dispatch.tasks.liaison_reading import CommandTable
 from dispatch.texts import MessageCatalog
 from hotline.cli.base import domain_errors, main
 from ivr_scripts import SCRIPTS_DIR

@@ -8,7 +8,7 @@ import click
 from sqlalchemy import select
 
 from dispatch.models import StaffRole, StaffUser
-from dispatch.staff import add_user, end_sessions, set_password
+from dispatch.staff_accounts import add_user, end_sessions, set_password
 from hotline.cli.base import domain_errors, main, read_sessions, settings_or_exit, write_sessions
 
 ROLES = [role.value for role in StaffRole]

@@ -26,7 +26,7 @@ from dispatch.ivr.check import Problem, check_script
 from dispatch.ivr.graph import arrows, to_svg
 from dispatch.ivr.script import LANGUAGES, load_script
 from dispatch.models import AuditEntry, StaffRole, StaffUser
-from dispatch.staff import set_console_language
+from dispatch.staff_accounts import set_console_language
 from hotline.cli.ivr import check_path
 from hotline.console.auth import staff_only
 from hotline.console.pages import _safe_next

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from dispatch.models import StaffRole, StaffUser
-from dispatch.staff import staff_account
+from dispatch.staff_accounts import staff_account
 from hotline.services import Services
 from hotline.settings import Settings
 

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from dispatch import notices
-from dispatch.checkins.staff import (
+from dispatch.checkins.staff_calls import (
     ScopeOptions,
     Selection,
     StaffCalls,
@@ -34,7 +34,7 @@ from dispatch.checkins.staff import (
 )
 from dispatch.exceptions import InvalidAction, NotFound
 from dispatch.models import ResidentCategory, StaffUser
-from dispatch.staff import household_scope
+from dispatch.staff_accounts import household_scope
 from hotline.console.auth import staff_only
 from hotline.console.params import as_id
 from hotline.console.render import page

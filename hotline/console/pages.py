@@ -14,7 +14,7 @@ from dispatch.at_risk import at_risk
 from dispatch.board import open_tasks
 from dispatch.checkins.report import coverage
 from dispatch.models import StaffUser
-from dispatch.staff import authenticate, end_sessions, household_scope
+from dispatch.staff_accounts import authenticate, end_sessions, household_scope
 from dispatch.triage.items import triage_scope
 from dispatch.triage.views import open_items
 from hotline.console.auth import csrf_ok, current_user, sign_in, staff_only

@@ -43,7 +43,7 @@ from dispatch.register.edit import (
 from dispatch.register.history import HISTORY_DAYS, details, resident_history, resident_in_scope
 from dispatch.register.places import community_name
 from dispatch.register.search import MAX_QUERY, SEARCH_PAGE, search_residents, standings_today
-from dispatch.staff import household_scope
+from dispatch.staff_accounts import household_scope
 from hotline.console.auth import Endpoint, current_user, staff_only
 from hotline.console.params import as_id
 from hotline.console.render import CONSOLE_TEXTS, page

@@ -34,7 +34,7 @@ from dispatch.reports import (
     daily_report,
     report_csv,
 )
-from dispatch.staff import household_scope
+from dispatch.staff_accounts import household_scope
 from hotline.console.auth import staff_only
 from hotline.console.charts import Series, bars, legend, stacked_columns
 from hotline.console.render import CONSOLE_TEXTS, language_of, page

@@ -12,12 +12,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from dispatch import audit, task_actions
+from dispatch import audit
 from dispatch.exceptions import InvalidAction, NotFound
 from dispatch.models import StaffUser, TaskCategory
 from dispatch.register.places import grids_in_scope
-from dispatch.staff import household_scope
-from dispatch.task_views import TASK_PAGE, TaskFilter, list_tasks, task_detail, task_statuses
+from dispatch.staff_accounts import household_scope
+from dispatch.tasks import staff_actions as task_actions
+from dispatch.tasks.staff_views import TASK_PAGE, TaskFilter, list_tasks, task_detail, task_statuses
 from hotline.console.auth import staff_only
 from hotline.console.params import as_id
 from hotline.console.render import page

@@ -19,7 +19,7 @@ from dispatch.models import StaffRole, StaffUser
 from dispatch.register import assignable_liaisons, search_residents
 from dispatch.register.places import all_communities
 from dispatch.register.search import MAX_QUERY
-from dispatch.staff import household_scope
+from dispatch.staff_accounts import household_scope
 from dispatch.triage import actions
 from dispatch.triage.items import triage_scope
 from dispatch.triage.views import PAGE, item_detail, list_items, statuses

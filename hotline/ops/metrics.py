@@ -23,7 +23,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from dispatch.board import OPEN
 from dispatch.models import (
     Checkin,
     CheckinStatus,
@@ -33,6 +32,7 @@ from dispatch.models import (
     StaffRole,
     Task,
     TaskEvent,
+    TaskStatus,
     clock_span,
     utcnow,
 )
@@ -103,7 +103,7 @@ class HotlineCollector:
             ).all()
             tasks = session.execute(
                 select(Task.status, Task.priority, Task.rung, func.count(), func.min(Task.created_at))
-                .where(Task.status.in_(OPEN))
+                .where(Task.status.in_(TaskStatus.open()))
                 .group_by(Task.status, Task.priority, Task.rung)
             ).all()
             escalations = session.scalar(

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from dispatch.models import utcnow
 from dispatch.phones import mask_phone
-from dispatch.staff import household_scope
+from dispatch.staff_accounts import household_scope
 from hotline.console.auth import Endpoint, staff_only
 from hotline.console.render import CONSOLE_TEXTS, language_of, page
 from hotline.exceptions import UnstorableJson

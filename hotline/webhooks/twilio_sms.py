@@ -17,11 +17,12 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from twilio.twiml.messaging_response import MessagingResponse
 
-from dispatch import ladder, outbox
+from dispatch import outbox
 from dispatch.exceptions import InvalidInboundMessage
 from dispatch.inbound import InboundSms
 from dispatch.models import OutboundStatus
 from dispatch.phones import mask_phone
+from dispatch.tasks import escalation as ladder
 from hotline.services import Services
 from workers.gateways.twilio import SIGNATURE_HEADER
 from workers.jobs import RESEND_DELAY

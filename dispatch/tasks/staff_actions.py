@@ -15,16 +15,15 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from dispatch import audit, ladder, task_offers
+from dispatch import audit
 from dispatch.context import DispatchContext
 from dispatch.exceptions import InvalidAction, NotFound
-from dispatch.liaison_replies import tell_resident
 from dispatch.models import Household, Liaison, Task, TaskCategory, TaskEvent, TaskPriority, TaskStatus
 from dispatch.outbox import queue_sms
-from dispatch.staff import Principal
-from dispatch.task_messages import task_text
+from dispatch.staff_accounts import Principal
+from dispatch.tasks import escalation, lifecycle, offers
+from dispatch.tasks.task_texts import task_text
 
-OPEN = (TaskStatus.NEW, TaskStatus.OFFERED, TaskStatus.ACCEPTED, TaskStatus.DECLINED, TaskStatus.ESCALATED)
 NOTE_LIMIT = 500
 # Categories a clerk may give an "other" task; "other" itself is what triage ends.
 TRIAGE_CATEGORIES = tuple(c for c in TaskCategory if c is not TaskCategory.OTHER)
@@ -61,7 +60,7 @@ def liaisons_in_scope(session: Session, where: ColumnElement[bool]) -> list[Liai
 
 
 def _open(task: Task, action: str) -> None:
-    if task.status not in OPEN:
+    if task.status not in TaskStatus.open():
         raise InvalidAction(f"task #{task.id} is {task.status}; it cannot be {action}")
 
 
@@ -75,8 +74,8 @@ def _event(session: Session, task: Task, kind: str, actor: Principal, now: datet
 def _holders(session: Session, task: Task) -> list[Liaison]:
     """Who to tell when staff take a task out of liaisons' hands: whoever took it; or, while nobody has, everyone
     it was offered to. Its circle is emptied: none of them may take it any more."""
-    circle = task_offers.withdraw(session, task)
-    if task.status not in task_offers.UNTAKEN:
+    circle = offers.withdraw(session, task)
+    if task.status not in TaskStatus.takeable():
         circle = []
     found = {li.id: li for li in (task.assignee, *circle) if li is not None}
     return list(found.values())
@@ -131,8 +130,8 @@ def assign(
         for sms in _tell_liaison(session, task, li, "liaison_task_reassigned", context)
     ]
     task.assignee, task.status, task.accepted_at = liaison, TaskStatus.OFFERED, None
-    task.offer_deadline = ladder.deadline(task, now, context)
-    task_offers.widen(session, task, liaison.phone, task.rung, now, liaison)
+    task.offer_deadline = escalation.deadline(task, now, context)
+    offers.widen(session, task, liaison.phone, task.rung, now, liaison)
     event = _event(session, task, "assigned", actor, now, f"liaison:{liaison.id}")
     session.flush()
     sms = queue_sms(
@@ -181,10 +180,10 @@ def close(
     """
     task = scoped_task(session, task_id, where, lock=True)
     _open(task, "closed")
-    task.status, task.offer_deadline = TaskStatus.DONE, None
+    lifecycle.done(task)
     _event(session, task, "done", actor, now, note.strip()[:NOTE_LIMIT])
     audit.record(session, actor, "close", "task", task.id, at=now)
-    return tell_resident(session, task, "done", task.assignee, context.catalog) if task.assignee else []
+    return lifecycle.tell_resident(session, task, "done", task.assignee, context.catalog) if task.assignee else []
 
 
 def cancel(
@@ -210,7 +209,7 @@ def cancel(
         for li in _holders(session, task)
         for sms in _tell_liaison(session, task, li, "liaison_task_cancelled", context)
     ]
-    task.status, task.offer_deadline = TaskStatus.CANCELLED, None
+    lifecycle.cancel(task)
     _event(session, task, "cancelled", actor, now, reason.strip()[:NOTE_LIMIT])
     audit.record(session, actor, "cancel", "task", task.id, at=now)
     return outbound
@@ -251,5 +250,5 @@ def triage(
     audit.record(session, actor, "triage", "task", task.id, f"other→{category}", at=now)
     if category == TaskCategory.UNWELL and task.priority != TaskPriority.URGENT:
         task.priority = TaskPriority.URGENT
-        return ladder.became_urgent(session, task, now, context)
+        return escalation.became_urgent(session, task, now, context)
     return []

@@ -22,7 +22,7 @@ from dispatch.models import (
     Task,
     TaskStatus,
 )
-from dispatch.task_actions import OPEN, scoped_task
+from dispatch.tasks.staff_actions import scoped_task
 from dispatch.voicemails import Voicemail, task_voicemails
 
 TASK_PAGE = 100
@@ -88,7 +88,7 @@ class TaskDetail:
 
     @property
     def open(self) -> bool:
-        return self.task.status in OPEN
+        return self.task.status in TaskStatus.open()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -120,7 +120,7 @@ def list_tasks(
         .where(where)
     )
     if filters.status == "open":
-        query = query.where(Task.status.in_(OPEN))
+        query = query.where(Task.status.in_(TaskStatus.open()))
     elif filters.status:
         query = query.where(Task.status == filters.status)
     if filters.category:
@@ -129,7 +129,9 @@ def list_tasks(
         query = query.where(Household.grid_id == filters.grid_id)
     if filters.liaison_id is not None:
         query = query.where(Task.assignee_liaison_id == filters.liaison_id)
-    query = query.order_by(Task.status.in_(OPEN).desc(), (Task.priority == "urgent").desc(), Task.id.desc())
+    query = query.order_by(
+        Task.status.in_(TaskStatus.open()).desc(), (Task.priority == "urgent").desc(), Task.id.desc()
+    )
     rows = session.execute(query.limit(limit).offset(offset)).all()
     return [_row(task, resident, grid, name) for task, resident, grid, name in rows]
 

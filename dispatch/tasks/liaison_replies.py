@@ -1,7 +1,7 @@
 """Liaisons' replies by SMS: take a task, finish it, hand it back, add a note, list theirs. 接单—反馈.
 
 The words are in `ivr_scripts/liaison_sms_commands.toml`: the commands (接12, 完12, 退12 …), and the natural
-replies people send in a work chat (收到, 12接了, 送到了, 今天去不了), read by `dispatch/liaison_reading.py`.
+replies people send in a work chat (收到, 12接了, 送到了, 今天去不了), read by `dispatch/tasks/liaison_reading.py`.
 Nothing changes state by guesswork: a task that is not theirs, or a reply that could be about several tasks, gets
 a short answer and changes nothing; words about a task that cannot be read go to staff on that task.
 Each inbound message gets at most one reply, and each task at most one "taken" and one "done" to its resident.
@@ -9,94 +9,22 @@ Each inbound message gets at most one reply, and each task at most one "taken" a
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from dispatch import task_offers
-from dispatch.exceptions import MessageCatalogError
-from dispatch.liaison_reading import Action, NaturalWords, resolve
-from dispatch.models import Channel, InboundMessage, Liaison, Task, TaskEvent, TaskStatus
+from dispatch.context import DispatchContext
+from dispatch.models import InboundMessage, Liaison, Task, TaskCategory, TaskEvent, TaskPriority, TaskStatus
 from dispatch.outbox import auto_replies_since, queue_sms
-from dispatch.replies import normalise
-from dispatch.script_data import load_versioned_toml
-from dispatch.task_messages import doorstep_address, resident_names
+from dispatch.register import sole_community
+from dispatch.tasks import escalation, lifecycle, offers
+from dispatch.tasks.liaison_reading import Action, Command, CommandTable
+from dispatch.tasks.task_texts import doorstep_address, resident_names
 from dispatch.texts import MessageCatalog
-from ivr_scripts import SCRIPTS_DIR
 
-COMMANDS_FILE = SCRIPTS_DIR / "liaison_sms_commands.toml"
-VERBS = ("accept", "done", "decline", "note", "list")
-WAITING = (TaskStatus.OFFERED, TaskStatus.ESCALATED)
 ASK_LISTS = 5  # a "which task?" question names at most this many
-
-
-@dataclass(frozen=True)
-class Command:
-    """One liaison reply, read."""
-
-    verb: str | None  # None: not understood
-    task_id: int | None = None
-    text: str = ""
-
-
-@dataclass(frozen=True)
-class CommandTable:
-    """Command words by verb, longest first so 接单 wins over 接; and the natural-reply words."""
-
-    words: tuple[tuple[str, str], ...]  # (word, verb)
-    natural: NaturalWords
-
-    @classmethod
-    def load(cls, path: Path = COMMANDS_FILE) -> CommandTable:
-        """Read and check the command words.
-
-        Raises:
-            MessageCatalogError: malformed file, unknown version or verb.
-        """
-        data = load_versioned_toml(path)
-        pairs = []
-        for verb, words in data.get("commands", {}).items():
-            if verb not in VERBS:
-                raise MessageCatalogError(f"{path.name}: unknown command {verb!r}")
-            pairs += [(normalise(word), verb) for word in words]
-        natural = NaturalWords.from_data(data.get("natural", {}), path.name)
-        return cls(tuple(sorted(pairs, key=lambda pair: -len(pair[0]))), natural)
-
-    def read(self, text: str) -> Command:
-        """`接12` → accept 12; `退12 没空` → decline 12 with a reason; anything else → not understood."""
-        folded = unicodedata.normalize("NFKC", text).strip()  # full-width digits to half-width; case kept
-        plain = folded.lower()
-        for word, verb in self.words:
-            if not plain.startswith(word):
-                continue
-            rest = folded[len(word) :]
-            if word.isascii() and word[-1].isalpha() and rest[:1].isalpha():
-                continue  # "okay" is not "ok" followed by "ay"
-            if word[-1].isdigit() and rest[:1].isdigit():
-                continue  # "12" is not "1" followed by task 2
-            match = re.fullmatch(r"\s*#?\s*(\d{1,7})?\s*[,，:：]?\s*(.*)", rest, flags=re.S)
-            if match is None:
-                continue
-            number, words = match.groups()
-            if verb in ("accept", "done", "list") and words.strip():
-                continue  # only a number may follow: "1 2 3" or "接什么" is not a command
-            if verb in ("decline", "note") and not number:
-                continue  # "No problem" and "退烧药买到了" hand nothing back: these need the task number
-            return Command(verb, int(number) if number else None, words.strip())
-        return Command(None)
-
-    def understand(self, text: str, in_play: list[tuple[int, str]]) -> Command | Action:
-        """A command (接12, or 接十二号 in Chinese numerals), or else what the reply does as a natural one, given
-        the liaison's tasks in play, (id, status)."""
-        command = self.read(text)
-        if command.verb is None and (tidy := self.natural.tidy(text)) != unicodedata.normalize("NFKC", text).strip():
-            command = self.read(tidy)  # 接十二号 is 接12
-        return command if command.verb is not None else resolve(self.natural.read(text), in_play)
 
 
 @dataclass
@@ -149,10 +77,48 @@ def handle_liaison_message(
     return LiaisonReplyResult(changed, [*outbound, *([reply.id] if reply else [])], danger)
 
 
+def act_on_liaison_message(
+    session: Session, message: InboundMessage, liaison: Liaison, context: DispatchContext, now: datetime, reply_cap: int
+) -> tuple[list[int], list[int]]:
+    """A liaison's message, carried out and answered (`handle_liaison_message`), and what follows from it: a task
+    handed back climbs the ladder at once; a sign of danger with no task to put it on becomes a task.
+
+    Returns:
+        The tasks changed or made, and the outbound SMS ids decided.
+    """
+    done = handle_liaison_message(
+        session, message, liaison, context.commands, context.catalog, context.staff_language, now, reply_cap=reply_cap
+    )
+    task_ids = [done.changed_task_id] if done.changed_task_id else []
+    outbound = list(done.outbound_ids)
+    handed_back = session.get(Task, done.changed_task_id) if done.changed_task_id else None
+    if handed_back is not None and handed_back.status == TaskStatus.DECLINED:
+        outbound += escalation.climb(session, handed_back, now, context, reason="handed back")
+    if done.danger_without_task:
+        # 老人摔倒了, with no task to put it on: an urgent task with no household, straight to the duty phone
+        # of the liaison's community, with the liaison's words. Health first: never only an answer.
+        community = liaison.grid.community if liaison.grid is not None else sole_community(session)
+        task = lifecycle.create_task(
+            session,
+            None,
+            None,
+            TaskCategory.UNWELL,
+            TaskPriority.URGENT,
+            description=message.body,
+            actor="phone",
+            channel=message.channel,
+            now=now,
+            source_message_id=message.id,
+        )
+        task_ids.append(task.id)
+        outbound += lifecycle.put_in_play(session, task, now, context, community)
+    return task_ids, outbound
+
+
 def _theirs(liaison: Liaison) -> ColumnElement[bool]:
     """A filter on Task: the liaison's own open tasks, and the untaken ones offered to them (its circle)."""
-    own = (Task.assignee_liaison_id == liaison.id) & Task.status.in_((*WAITING, TaskStatus.ACCEPTED))
-    return own | (Task.status.in_(WAITING) & task_offers.in_circle(liaison.id))
+    own = (Task.assignee_liaison_id == liaison.id) & Task.status.in_((*TaskStatus.waiting(), TaskStatus.ACCEPTED))
+    return own | (Task.status.in_(TaskStatus.waiting()) & offers.in_circle(liaison.id))
 
 
 class _Texts:
@@ -242,11 +208,9 @@ def _pick(
     task = session.get(Task, task_id, with_for_update=True, populate_existing=True)
     if task is None:
         return None, texts("liaison_not_yours", task_id=task_id)
-    if task.assignee_liaison_id == liaison.id or (
-        command.verb == "accept" and task_offers.may_take(session, task, liaison)
-    ):
+    if task.assignee_liaison_id == liaison.id or (command.verb == "accept" and offers.may_take(session, task, liaison)):
         return task, ""
-    if command.verb == "accept" and task.assignee is not None and task_offers.offered_to(session, task, liaison):
+    if command.verb == "accept" and task.assignee is not None and offers.offered_to(session, task, liaison):
         return None, texts(
             "task_taken_by_other",
             task_id=task.id,
@@ -267,10 +231,10 @@ def _apply(
     channel: str = "sms",
 ) -> tuple[str, list[int]]:
     allowed = {
-        "accept": WAITING,
-        "done": (TaskStatus.ACCEPTED, *WAITING),  # finishing without a separate "take" is fine
-        "decline": (TaskStatus.ACCEPTED, *WAITING),
-        "note": (TaskStatus.ACCEPTED, *WAITING),
+        "accept": TaskStatus.waiting(),
+        "done": (TaskStatus.ACCEPTED, *TaskStatus.waiting()),  # finishing without a separate "take" is fine
+        "decline": (TaskStatus.ACCEPTED, *TaskStatus.waiting()),
+        "note": (TaskStatus.ACCEPTED, *TaskStatus.waiting()),
     }[str(command.verb)]
     if task.status not in allowed:
         return texts("liaison_already", task_id=task.id, status=texts(f"status_{task.status}")), []
@@ -282,18 +246,17 @@ def _apply(
     if command.verb == "note":
         return texts("liaison_noted", task_id=task.id), []
     if command.verb == "decline":  # the caller climbs the ladder at once
-        task.status, task.assignee, task.offer_deadline = TaskStatus.DECLINED, None, None
+        lifecycle.decline(task)
         return texts("liaison_declined", task_id=task.id), []
     if command.verb == "accept":
-        task.status, task.offer_deadline, task.accepted_at = TaskStatus.ACCEPTED, None, now
-        task.assignee = liaison  # the first of the circle to take it, whichever rung it had climbed to
-        feedback = tell_resident(session, task, "accepted", liaison, catalog)
-        feedback += task_offers.tell_taken(session, task, liaison, catalog, texts.language)
+        lifecycle.accept(task, liaison, now)
+        feedback = lifecycle.tell_resident(session, task, "accepted", liaison, catalog)
+        feedback += offers.tell_taken(session, task, liaison, catalog, texts.language)
         address = doorstep_address(task.household)
         return texts("liaison_accepted", task_id=task.id, category=texts(f"category_{task.category}"),
                      resident_name=resident_names(task), address=address), feedback  # fmt: skip
-    task.status, task.offer_deadline = TaskStatus.DONE, None
-    feedback = tell_resident(session, task, "done", liaison, catalog)
+    lifecycle.done(task)
+    feedback = lifecycle.tell_resident(session, task, "done", liaison, catalog)
     return texts("liaison_done", task_id=task.id), feedback
 
 
@@ -308,11 +271,13 @@ def accept_oldest(
     """
     if not liaison.active:
         return None, []
-    waiting = session.scalars(select(Task.id).where(_theirs(liaison), Task.status.in_(WAITING)).order_by(Task.id)).all()
+    waiting = session.scalars(
+        select(Task.id).where(_theirs(liaison), Task.status.in_(TaskStatus.waiting())).order_by(Task.id)
+    ).all()
     texts = _Texts(catalog, language)
     for task_id in waiting:
         task = session.get(Task, task_id, with_for_update=True, populate_existing=True)
-        if task is None or task.status not in WAITING or not task_offers.may_take(session, task, liaison):
+        if task is None or task.status not in TaskStatus.waiting() or not offers.may_take(session, task, liaison):
             continue  # taken by another since the list was read
         answer, outbound = _apply(session, Command("accept", task.id, "phone"), task, liaison, texts, catalog, now,
                                   channel="voice")  # fmt: skip
@@ -321,35 +286,3 @@ def accept_oldest(
         )
         return task, [*outbound, *([details.id] if details else [])]
     return None, []
-
-
-def tell_resident(session: Session, task: Task, stage: str, liaison: Liaison, catalog: MessageCatalog) -> list[int]:
-    """Feedback in the resident's language, to the number the need came from; once per task and stage.
-
-    Residents on voice, and landlines, get an automated call that says it instead of an SMS.
-    """
-    source = session.get(InboundMessage, task.source_message_id) if task.source_message_id else None
-    people = [task.resident] if task.resident else list(task.household.residents) if task.household else []
-    if source is None or not people:
-        return []
-    phones = {p.phone: p for person in people if person for p in person.phones}
-    landline = source.from_phone in phones and phones[source.from_phone].landline
-    by_voice = landline or all(person.channel == Channel.VOICE for person in people)
-    language = people[0].language if people[0] else "zh-CN"
-    body = catalog.render(
-        f"resident_task_{stage}",
-        language,
-        resident_name=resident_names(task),
-        category=catalog.render(f"category_{task.category}", language),
-        liaison_name=liaison.name,
-    )
-    sms = queue_sms(
-        session,
-        dedupe_key=f"task:{task.id}:feedback:{stage}",
-        to_phone=source.from_phone,
-        body=body,
-        task_id=task.id,
-        kind="call" if by_voice else "sms",
-        language=language,
-    )
-    return [sms.id] if sms else []

@@ -19,8 +19,6 @@ from dispatch.models import Liaison, Task, TaskOffer, TaskStatus
 from dispatch.outbox import queue_sms
 from dispatch.texts import MessageCatalog
 
-UNTAKEN = (TaskStatus.NEW, TaskStatus.OFFERED, TaskStatus.ESCALATED)
-
 
 def widen(session: Session, task: Task, phone: str, rung: int, now: datetime, liaison: Liaison | None = None) -> None:
     """Add `phone` (a liaison's, or staff's with `liaison` None) to the task's circle; once per phone."""
@@ -49,7 +47,7 @@ def offered_to(session: Session, task: Task, liaison: Liaison) -> bool:
 def may_take(session: Session, task: Task, liaison: Liaison) -> bool:
     """True if `liaison` may take `task` now: it is untaken, and it is theirs or was offered to them. The caller
     holds the task's row lock, so the answer stays true until it commits."""
-    if task.status not in UNTAKEN:
+    if task.status not in TaskStatus.takeable():
         return False
     return task.assignee_liaison_id == liaison.id or offered_to(session, task, liaison)
 

@@ -3,7 +3,7 @@ everyone not reached today, a building, a grid, a category. Each becomes a check
 calls. A resident whose check-in today is still waiting gets one more call on it; anyone else gets a check-in of
 its own (slot "staff-HH:MM"), so a second request in the same minute calls nobody twice.
 
-Every selection is made within a staff member's scope (`where`, from `dispatch.staff.household_scope`): a clerk
+Every selection is made within a staff member's scope (`where`, from `dispatch.staff_accounts.household_scope`): a clerk
 can never call outside their community, whatever ids or names the request carries."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, false, func, not_, select
 from sqlalchemy.orm import Session
 
 from dispatch import audit
-from dispatch.checkins.ladder import call_on_its_way, place_call
+from dispatch.checkins.checkin_calls import call_on_its_way, place_call
 from dispatch.checkins.plans import first_phones
 from dispatch.checkins.report import coverage
 from dispatch.context import DispatchContext
@@ -33,7 +33,7 @@ from dispatch.models import (
     ResidentCategory,
     ResidentStatus,
 )
-from dispatch.staff import Principal
+from dispatch.staff_accounts import Principal
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispatch import ladder as task_ladder
-from dispatch.checkins.rules import call_key
+from dispatch.checkins.checkin_calls import call_on_its_way, place_call, zone_quiet
 from dispatch.context import DispatchContext
-from dispatch.intake import OPEN_STATUSES, offer
 from dispatch.models import (
     CHECKIN_WAITING,
     Channel,
@@ -27,8 +25,6 @@ from dispatch.models import (
     CheckinRung,
     CheckinStatus,
     Household,
-    OutboundMessage,
-    OutboundStatus,
     Resident,
     Task,
     TaskCategory,
@@ -37,14 +33,15 @@ from dispatch.models import (
     TaskStatus,
 )
 from dispatch.outbox import queue_sms
+from dispatch.tasks import escalation, lifecycle
 
 LIMIT = 500
 
 
-def advance(session: Session, now: datetime, context: DispatchContext) -> task_ladder.Climbed:
+def advance(session: Session, now: datetime, context: DispatchContext) -> escalation.Climbed:
     """Climb up to LIMIT check-ins per rung whose next rung is due by `now` (rows another worker holds are
     skipped). Returns the SMS and calls decided, and whether a rung had more due than LIMIT."""
-    climbed = task_ladder.Climbed()
+    climbed = escalation.Climbed()
     reminders = _due(session, (Checkin.status == CheckinStatus.SENT) & (Checkin.rung == CheckinRung.SENT)
                      & (Checkin.reminder_at <= now))  # fmt: skip
     for checkin in reminders:
@@ -75,14 +72,9 @@ def _due(session: Session, condition: object, *, households: bool = False) -> li
     return list(session.scalars(query.with_for_update(of=(Checkin, Household), skip_locked=True, key_share=True)))
 
 
-def _zone_quiet(checkin: Checkin, now: datetime, context: DispatchContext) -> bool:
-    community = checkin.resident.household.community
-    return context.checkin.is_quiet(now, context.checkin.zone(community.timezone if community else None))
-
-
 def _remind(session: Session, checkin: Checkin, now: datetime, context: DispatchContext) -> list[int]:
     checkin.rung = CheckinRung.REMINDED
-    if _zone_quiet(checkin, now, context):
+    if zone_quiet(checkin, now, context):
         session.add(CheckinEvent(checkin=checkin, kind="reminded", at=now, detail="not sent: quiet hours"))
         return []
     outbound = []
@@ -106,45 +98,6 @@ def _remind(session: Session, checkin: Checkin, now: datetime, context: Dispatch
     return outbound + place_call(session, checkin, now, context)
 
 
-def place_call(session: Session, checkin: Checkin, now: datetime, context: DispatchContext) -> list[int]:
-    """Place the next check-in call of the current series, unless it is quiet hours or none is left."""
-    if checkin.calls_left <= 0 or not checkin.phone:
-        return []
-    if _zone_quiet(checkin, now, context):
-        checkin.calls_left, checkin.next_call_at = 0, None
-        session.add(CheckinEvent(checkin=checkin, kind="called", at=now, detail="not placed: quiet hours"))
-        return []
-    attempt = checkin.calls_placed + 1
-    call = queue_sms(
-        session,
-        dedupe_key=call_key(checkin.id, attempt),
-        to_phone=checkin.phone,
-        body="",
-        kind="checkin",
-        language=checkin.language,
-        checkin_id=checkin.id,
-    )
-    checkin.calls_placed, checkin.calls_left, checkin.next_call_at = attempt, checkin.calls_left - 1, None
-    session.add(CheckinEvent(checkin=checkin, kind="called", at=now, detail=f"call {attempt}"))
-    return [call.id] if call else []
-
-
-def sms_not_delivered(session: Session, sms: OutboundMessage, now: datetime, context: DispatchContext) -> list[int]:
-    """A check-in SMS that did not reach the phone (failed, or undelivered: unreachable, blocked, a landline): the
-    check-in does not wait out its window as if it had. Its reminder rung comes now, as a call only (a reminder
-    SMS would not arrive either). Once: a repeated report finds the rung already climbed."""
-    if sms.kind != "sms" or sms.checkin_id is None or not sms.dedupe_key.startswith(f"checkin:{sms.checkin_id}:sms"):
-        return []
-    checkin = session.get(Checkin, sms.checkin_id, with_for_update=True, populate_existing=True)
-    if checkin is None or checkin.status != CheckinStatus.SENT or checkin.rung != CheckinRung.SENT:
-        return []  # answered meanwhile, or already on its way up the ladder
-    checkin.rung, checkin.reminder_at = CheckinRung.REMINDED, now
-    code = f" (Twilio {sms.error_code})" if sms.error_code else ""
-    session.add(CheckinEvent(checkin=checkin, kind="reminded", at=now, detail=f"sms not delivered{code}: a call now"))
-    checkin.calls_left = context.checkin.call_retries + 1
-    return place_call(session, checkin, now, context)
-
-
 def _visit(session: Session, checkin: Checkin, now: datetime, context: DispatchContext) -> list[int]:
     """An urgent visit task for the household's liaison, or the household's open one, once per check-in."""
     checkin.rung, checkin.next_call_at, checkin.calls_left = CheckinRung.VISIT, None, 0
@@ -155,7 +108,11 @@ def _visit(session: Session, checkin: Checkin, now: datetime, context: DispatchC
     body = context.catalog.render("checkin_visit_body", context.staff_language, slot=checkin.slot)
     task = session.scalar(
         select(Task)
-        .where(Task.household_id == household.id, Task.category == TaskCategory.VISIT, Task.status.in_(OPEN_STATUSES))
+        .where(
+            Task.household_id == household.id,
+            Task.category == TaskCategory.VISIT,
+            Task.status.in_(TaskStatus.joinable()),
+        )
         .order_by(Task.id)
         .limit(1)
     )
@@ -168,50 +125,22 @@ def _visit(session: Session, checkin: Checkin, now: datetime, context: DispatchC
                               detail=f"checkin:{checkin.id} no answer"))  # fmt: skip
         if task.priority != TaskPriority.URGENT:
             task.priority = TaskPriority.URGENT
-            outbound += task_ladder.became_urgent(session, task, now, context)
+            outbound += escalation.became_urgent(session, task, now, context)
     else:
-        liaison = household.primary_liaison if household.primary_liaison and household.primary_liaison.active else None
-        task = Task(
-            household=household,
-            resident=resident,
-            category=TaskCategory.VISIT,
-            priority=TaskPriority.URGENT,
-            status=TaskStatus.OFFERED if liaison else TaskStatus.NEW,
+        task = lifecycle.create_task(
+            session,
+            household,
+            resident,
+            TaskCategory.VISIT,
+            TaskPriority.URGENT,
             description=body,
-            assignee=liaison,
+            actor="system",
+            channel="system",
+            now=now,
             due_by=due_by,
-            created_at=now,
-            updated_at=now,
+            why=f"checkin:{checkin.id} no answer",
         )
-        session.add(task)
-        session.flush()
-        session.add(TaskEvent(task=task, kind="created", actor="system", channel="system", at=now,
-                              detail=f"urgent; checkin:{checkin.id} no answer"))  # fmt: skip
-        if liaison is not None:
-            session.add(TaskEvent(task=task, kind="offered", actor="system", channel="sms", at=now,
-                                  detail=f"liaison:{liaison.id}"))  # fmt: skip
-            outbound += offer(session, task, context)
-        outbound += task_ladder.start(session, task, now, context, community=household.community)
+        outbound += lifecycle.put_in_play(session, task, now, context, household.community)
     checkin.visit_task_id = task.id
     session.add(CheckinEvent(checkin=checkin, kind="visit", at=now, detail=f"task:{task.id}"))
     return outbound
-
-
-def call_on_its_way(session: Session, checkin: Checkin, since: datetime) -> bool:
-    """True if this check-in's latest call was placed since `since` and Twilio has not yet said how it ended."""
-    latest = session.scalar(
-        select(OutboundMessage.status)
-        .where(OutboundMessage.checkin_id == checkin.id, OutboundMessage.kind == "checkin")
-        .order_by(OutboundMessage.id.desc())
-        .limit(1)
-    )
-    if latest not in (OutboundStatus.PENDING, OutboundStatus.SENDING, OutboundStatus.SENT):
-        return False
-    placed = session.scalar(
-        select(func.max(CheckinEvent.at)).where(
-            CheckinEvent.checkin_id == checkin.id,
-            CheckinEvent.kind == "called",
-            ~CheckinEvent.detail.startswith("not placed"),
-        )
-    )
-    return placed is not None and placed >= since

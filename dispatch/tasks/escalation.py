@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from dispatch import task_offers
+from dispatch.checkins.checkin_calls import sms_not_delivered
 from dispatch.context import DispatchContext
 from dispatch.models import (
     Community,
@@ -27,12 +27,12 @@ from dispatch.models import (
     TaskStatus,
 )
 from dispatch.outbox import provider_error, queue_sms
-from dispatch.task_messages import task_text
+from dispatch.tasks import offers
+from dispatch.tasks.task_texts import task_text
 
 RESEND_SUFFIX = ":resend"  # the one new attempt of a message Twilio did not deliver because of throttling
 
 PRIMARY, BACKUP, GRID_LEADER, DUTY_STAFF = 0, 1, 2, 3
-CLIMBABLE = (TaskStatus.NEW, TaskStatus.OFFERED, TaskStatus.DECLINED, TaskStatus.ESCALATED)
 
 
 def deadline(task: Task, now: datetime, context: DispatchContext) -> datetime:
@@ -114,8 +114,6 @@ def after_delivery_failure(session: Session, outbound_id: int, now: datetime, co
     sent again once, later, as a new row (dedupe key `<key>:resend`). Otherwise, or if the resend fails too: a
     task offer climbs the ladder now, and a check-in SMS moves its check-in on to its call now. Repeated reports
     change nothing: each step is keyed or checks state first."""
-    from dispatch.checkins.ladder import sms_not_delivered  # that module builds on this one
-
     sms = session.get(OutboundMessage, outbound_id)
     result = AfterFailure()
     if sms is None:
@@ -158,7 +156,7 @@ def _waiting_task(session: Session, sms: OutboundMessage, *, lock: bool = False)
     if rung is None:
         return None
     task = session.get(Task, sms.task_id, with_for_update=lock, populate_existing=lock)
-    return task if task is not None and task.rung == rung and task.status in CLIMBABLE else None
+    return task if task is not None and task.rung == rung and task.status in TaskStatus.climbable() else None
 
 
 def cancel_stale_resend(session: Session, outbound_id: int, now: datetime) -> bool:
@@ -201,7 +199,7 @@ def climb(session: Session, task: Task, now: datetime, context: DispatchContext,
             task.offer_deadline = deadline(task, now, context) if rung < DUTY_STAFF else None
             key = "staff_task_alert"
         session.add(TaskEvent(task=task, kind="escalated", actor="system", channel="sms", at=now, detail=detail))
-        task_offers.widen(session, task, phone, rung, now, liaison)  # the earlier rungs may still take it
+        offers.widen(session, task, phone, rung, now, liaison)  # the earlier rungs may still take it
         sms = queue_sms(
             session,
             dedupe_key=f"task:{task.id}:offer:{rung}",
@@ -251,7 +249,7 @@ def _to_duty_staff_directly(
     session.add(TaskEvent(task=task, kind="escalated", actor="system", channel="system", at=now, detail=detail))
     if phone is None:
         return []
-    task_offers.widen(session, task, phone, DUTY_STAFF, now)
+    offers.widen(session, task, phone, DUTY_STAFF, now)
     sms = queue_sms(
         session,
         dedupe_key=f"task:{task.id}:offer:{DUTY_STAFF}",

@@ -2,7 +2,7 @@
 
 The words are the `[natural]` table of `ivr_scripts/liaison_sms_commands.toml`. `NaturalWords.read` says what a
 reply means on its own; `resolve` decides, from the liaison's tasks in play, what it does. Both are pure: the
-caller (`dispatch/liaison_replies.py`) carries the action out. Nothing changes by guesswork: a negated or
+caller (`dispatch/tasks/liaison_replies.py`) carries the action out. Nothing changes by guesswork: a negated or
 questioning phrase is not a command, a reply that could be about several tasks asks which, and words that cannot
 be read go to staff on their task.
 """
@@ -13,11 +13,14 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from dispatch.exceptions import MessageCatalogError
 from dispatch.models import TaskStatus
-from dispatch.replies import normalise
+from dispatch.resident_replies import normalise
+from dispatch.script_data import load_versioned_toml
+from ivr_scripts import SCRIPTS_DIR
 
 # What a phrase may say. `ack` ("got it") takes a waiting task and leaves a taken one as it is.
 SIGNALS = ("ack", "accept", "done", "decline", "chatter", "alarm")
@@ -289,3 +292,71 @@ def resolve(reading: Reading, in_play: Sequence[tuple[int, str]]) -> Action:
             return Action("refer" if reading.more else "still", (target,))
         return Action("accept", (target,))
     return Action(reading.signal, (target,))
+
+
+COMMANDS_FILE = SCRIPTS_DIR / "liaison_sms_commands.toml"
+VERBS = ("accept", "done", "decline", "note", "list")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One liaison reply, read."""
+
+    verb: str | None  # None: not understood
+    task_id: int | None = None
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class CommandTable:
+    """Command words by verb, longest first so 接单 wins over 接; and the natural-reply words."""
+
+    words: tuple[tuple[str, str], ...]  # (word, verb)
+    natural: NaturalWords
+
+    @classmethod
+    def load(cls, path: Path = COMMANDS_FILE) -> CommandTable:
+        """Read and check the command words.
+
+        Raises:
+            MessageCatalogError: malformed file, unknown version or verb.
+        """
+        data = load_versioned_toml(path)
+        pairs = []
+        for verb, words in data.get("commands", {}).items():
+            if verb not in VERBS:
+                raise MessageCatalogError(f"{path.name}: unknown command {verb!r}")
+            pairs += [(normalise(word), verb) for word in words]
+        natural = NaturalWords.from_data(data.get("natural", {}), path.name)
+        return cls(tuple(sorted(pairs, key=lambda pair: -len(pair[0]))), natural)
+
+    def read(self, text: str) -> Command:
+        """`接12` → accept 12; `退12 没空` → decline 12 with a reason; anything else → not understood."""
+        folded = unicodedata.normalize("NFKC", text).strip()  # full-width digits to half-width; case kept
+        plain = folded.lower()
+        for word, verb in self.words:
+            if not plain.startswith(word):
+                continue
+            rest = folded[len(word) :]
+            if word.isascii() and word[-1].isalpha() and rest[:1].isalpha():
+                continue  # "okay" is not "ok" followed by "ay"
+            if word[-1].isdigit() and rest[:1].isdigit():
+                continue  # "12" is not "1" followed by task 2
+            match = re.fullmatch(r"\s*#?\s*(\d{1,7})?\s*[,，:：]?\s*(.*)", rest, flags=re.S)
+            if match is None:
+                continue
+            number, words = match.groups()
+            if verb in ("accept", "done", "list") and words.strip():
+                continue  # only a number may follow: "1 2 3" or "接什么" is not a command
+            if verb in ("decline", "note") and not number:
+                continue  # "No problem" and "退烧药买到了" hand nothing back: these need the task number
+            return Command(verb, int(number) if number else None, words.strip())
+        return Command(None)
+
+    def understand(self, text: str, in_play: list[tuple[int, str]]) -> Command | Action:
+        """A command (接12, or 接十二号 in Chinese numerals), or else what the reply does as a natural one, given
+        the liaison's tasks in play, (id, status)."""
+        command = self.read(text)
+        if command.verb is None and (tidy := self.natural.tidy(text)) != unicodedata.normalize("NFKC", text).strip():
+            command = self.read(tidy)  # 接十二号 is 接12
+        return command if command.verb is not None else resolve(self.natural.read(text), in_play)

@@ -1,0 +1,158 @@
+"""A task's life: made for one need of a household, offered to its liaison, taken, done, handed back or cancelled;
+and its resident told when it is taken and when it is done.
+
+Intake (a resident's message or call), the check-in ladder (a visit nobody answered for) and a liaison's sign of
+danger make tasks with `create_task`, and put them in play with `put_in_play`: the first offer, then the ladder
+(`dispatch.tasks.escalation`), which moves a task nobody takes. A liaison's reply (`dispatch.tasks.liaison_replies`)
+or staff (`dispatch.tasks.staff_actions`) take, finish, hand back or cancel it; the caller records the event.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from dispatch.context import DispatchContext
+from dispatch.models import (
+    Channel,
+    Community,
+    Household,
+    InboundMessage,
+    Liaison,
+    Resident,
+    Task,
+    TaskCategory,
+    TaskEvent,
+    TaskPriority,
+    TaskStatus,
+)
+from dispatch.outbox import queue_sms
+from dispatch.tasks import escalation, offers
+from dispatch.tasks.task_texts import resident_names, task_text
+from dispatch.texts import MessageCatalog
+
+
+def create_task(
+    session: Session,
+    household: Household | None,
+    resident: Resident | None,
+    category: TaskCategory,
+    priority: TaskPriority,
+    *,
+    description: str,
+    actor: str,
+    channel: str,
+    now: datetime,
+    source_message_id: int | None = None,
+    due_by: datetime | None = None,
+    why: str = "",
+) -> Task:
+    """A new task for `household` (None: for staff, a number several households share), assigned to its active
+    primary liaison (status offered) or to nobody (status new); its "created" event, by `actor` through `channel`
+    (the priority, then `why`), and its "offered" one. The caller puts it in play (`put_in_play`).
+
+    Args:
+        source_message_id: The message it was made from, if any: one message makes one task of each category.
+        due_by: By when someone must have taken it (the ladder reaches duty staff by then).
+    """
+    liaison = household.primary_liaison if household else None
+    liaison = liaison if liaison is not None and liaison.active else None
+    task = Task(
+        household=household,
+        resident=resident,
+        category=category,
+        priority=priority,
+        status=TaskStatus.OFFERED if liaison else TaskStatus.NEW,
+        description=description,
+        assignee=liaison,
+        source_message_id=source_message_id,
+        due_by=due_by,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(task)
+    session.flush()
+    detail = f"{priority}; {why}" if why else str(priority)
+    session.add(TaskEvent(task=task, kind="created", actor=actor, channel=channel, at=now, detail=detail))
+    if liaison is not None:
+        session.add(
+            TaskEvent(task=task, kind="offered", actor="system", channel="sms", at=now, detail=f"liaison:{liaison.id}")
+        )
+    return task
+
+
+def put_in_play(
+    session: Session, task: Task, now: datetime, context: DispatchContext, community: Community | None
+) -> list[int]:
+    """A new task's first offer, if it has a liaison, and its start on the ladder (`community`: whose duty staff
+    hear of a task with no household). Returns the outbound SMS ids decided."""
+    outbound = offer(session, task, context) if task.assignee is not None else []
+    return outbound + escalation.start(session, task, now, context, community=community)
+
+
+def offer(session: Session, task: Task, context: DispatchContext) -> list[int]:
+    """The first offer SMS, to the household's liaison (rung 0 of the ladder, the first of its circle)."""
+    assert task.assignee is not None and task.assignee.phone is not None
+    offers.widen(session, task, task.assignee.phone, escalation.PRIMARY, task.created_at, task.assignee)
+    offer = queue_sms(
+        session,
+        dedupe_key=f"task:{task.id}:offer:0",
+        to_phone=task.assignee.phone,
+        body=task_text(session, task, "liaison_task_offer", context.catalog, context.staff_language),
+        task_id=task.id,
+    )
+    return [offer.id] if offer else []
+
+
+def accept(task: Task, liaison: Liaison, now: datetime) -> None:
+    """`liaison` takes the task: the first of its circle to do so, whichever rung it had climbed to."""
+    task.status, task.offer_deadline, task.accepted_at = TaskStatus.ACCEPTED, None, now
+    task.assignee = liaison
+
+
+def done(task: Task) -> None:
+    """The task is finished."""
+    task.status, task.offer_deadline = TaskStatus.DONE, None
+
+
+def decline(task: Task) -> None:
+    """The liaison hands the task back; the ladder climbs at once (the caller, or the next sweep)."""
+    task.status, task.assignee, task.offer_deadline = TaskStatus.DECLINED, None, None
+
+
+def cancel(task: Task) -> None:
+    """Staff cancel the task: it needs nothing more."""
+    task.status, task.offer_deadline = TaskStatus.CANCELLED, None
+
+
+def tell_resident(session: Session, task: Task, stage: str, liaison: Liaison, catalog: MessageCatalog) -> list[int]:
+    """Feedback in the resident's language, to the number the need came from; once per task and stage.
+
+    Residents on voice, and landlines, get an automated call that says it instead of an SMS.
+    """
+    source = session.get(InboundMessage, task.source_message_id) if task.source_message_id else None
+    people = [task.resident] if task.resident else list(task.household.residents) if task.household else []
+    if source is None or not people:
+        return []
+    phones = {p.phone: p for person in people if person for p in person.phones}
+    landline = source.from_phone in phones and phones[source.from_phone].landline
+    by_voice = landline or all(person.channel == Channel.VOICE for person in people)
+    language = people[0].language if people[0] else "zh-CN"
+    body = catalog.render(
+        f"resident_task_{stage}",
+        language,
+        resident_name=resident_names(task),
+        category=catalog.render(f"category_{task.category}", language),
+        liaison_name=liaison.name,
+    )
+    sms = queue_sms(
+        session,
+        dedupe_key=f"task:{task.id}:feedback:{stage}",
+        to_phone=source.from_phone,
+        body=body,
+        task_id=task.id,
+        kind="call" if by_voice else "sms",
+        language=language,
+    )
+    return [sms.id] if sms else []
