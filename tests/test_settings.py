@@ -130,8 +130,10 @@ def test_bad_operations_settings_name_their_variable(tmp_path: Path, environ: di
 def test_operations_settings_default_and_read(tmp_path: Path) -> None:
     defaults = load_settings({"HOTLINE_DATA_DIR": str(tmp_path)}, env_file=None)
     assert (defaults.log_format, defaults.ready_queue_limit) == ("text", 10000)
-    given = load_settings({"HOTLINE_DATA_DIR": str(tmp_path), "HOTLINE_LOG_FORMAT": "JSON",
-                           "HOTLINE_READY_QUEUE_LIMIT": "250"}, env_file=None)  # fmt: skip
+    given = load_settings(
+        {"HOTLINE_DATA_DIR": str(tmp_path), "HOTLINE_LOG_FORMAT": "JSON", "HOTLINE_READY_QUEUE_LIMIT": "250"},
+        env_file=None,
+    )
     assert (given.log_format, given.ready_queue_limit) == ("json", 250)
 
 
