@@ -228,3 +228,10 @@ def test_readme_settings_table_names_every_setting_with_its_default() -> None:
         if isinstance(setting.default, str) and setting.default and "," not in setting.env:
             shown = setting.default.replace(str(Path(__file__).parent.parent) + "/", "")
             assert f"`{shown}`" in documented[setting.env], setting.env
+
+
+def test_a_digit_that_is_no_number_is_a_bad_value_not_a_crash(tmp_path: Path) -> None:
+    for name in ("HOTLINE_READY_QUEUE_LIMIT", "HOTLINE_SWEEP_SECONDS", "HOTLINE_CALL_RETRIES"):
+        with pytest.raises(SettingsError) as caught:
+            load_settings({"HOTLINE_DATA_DIR": str(tmp_path), name: "²"}, env_file=None)
+        assert caught.value.variable == name and "whole number" in caught.value.problem
