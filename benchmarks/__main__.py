@@ -77,8 +77,16 @@ SCALE_MISS = (
     "cores with wrk: the topology costs rather than gains here. The drain runs at about 20 inbound messages a "
     "second for four workers on PostgreSQL, not yet profiled (CPU shared by about ten processes is the likely limit)."
 )
-MISSES.update(dict.fromkeys(("scale: webhook p99 at 32 connections", "scale: 4 workers' drain after 10 s of load",
-                             "scale: check-in campaign, 100,000 residents"), SCALE_MISS))  # fmt: skip
+MISSES.update(
+    dict.fromkeys(
+        (
+            "scale: webhook p99 at 32 connections",
+            "scale: 4 workers' drain after 10 s of load",
+            "scale: check-in campaign, 100,000 residents",
+        ),
+        SCALE_MISS,
+    )
+)
 
 
 def main() -> None:

@@ -192,10 +192,14 @@ def _back_to_pending(services: Services) -> None:
     with services.sessions.begin() as session:
         session.execute(
             update(OutboundMessage).values(
-                status=OutboundStatus.PENDING, provider_sid=None, claimed_at=None, sent_at=None, status_at=None,
+                status=OutboundStatus.PENDING,
+                provider_sid=None,
+                claimed_at=None,
+                sent_at=None,
+                status_at=None,
                 attempts=0,
             )
-        )  # fmt: skip
+        )
         session.execute(delete(LocalOutboxEntry))
 
 
@@ -209,15 +213,22 @@ def worker_process_peak(services: Services, now: datetime) -> tuple[float, float
     enqueue_batches(services.redis, ids)
     settings = services.settings
     env = clean_env(
-        HOTLINE_DATA_DIR=str(settings.data_dir), HOTLINE_GATEWAY="local", REDIS_URL=str(settings.redis_url),
-        HOTLINE_PUBLIC_URL=settings.public_url, HOTLINE_CLOCK_SPEED="1.000001",
+        HOTLINE_DATA_DIR=str(settings.data_dir),
+        HOTLINE_GATEWAY="local",
+        REDIS_URL=str(settings.redis_url),
+        HOTLINE_PUBLIC_URL=settings.public_url,
+        HOTLINE_CLOCK_SPEED="1.000001",
         HOTLINE_CLOCK_START=f"{time.time()}@{now.timestamp()}",
-    )  # fmt: skip
+    )
     scheduled = ScheduledJobRegistry(queue=Queue(CHECKINS, connection=services.redis))  # type: ignore[no-untyped-call]
     started, deadline, peak = time.perf_counter(), time.monotonic() + TIMEOUT, 0.0
     while True:
-        worker = subprocess.Popen([sys.executable, "-m", "hotline", "worker", "--burst"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "hotline", "worker", "--burst"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         _, status, usage = os.wait4(worker.pid, 0)
         worker.returncode = os.waitstatus_to_exitcode(status)
         if worker.returncode:
@@ -299,8 +310,9 @@ def main(residents: int = 100_000, naive: int = 2_000, workers: int = WORKERS) -
     ours_rate, ours_hand_rate, naive_rate = residents / total_s, residents / hand_s, naive / naive_s
     small_s = small_queue_s + small_hand_s
     where = f"{workers} forked SimpleWorker processes" if workers > 1 else "one SimpleWorker in this process"
-    before, made_mb, decided_mb, handed_mb = (rss[k] for k in ("before make", "after make", "after decide + queue",
-                                                               "after hand-off"))  # fmt: skip
+    before, made_mb, decided_mb, handed_mb = (
+        rss[k] for k in ("before make", "after make", "after decide + queue", "after hand-off")
+    )
     flat = handed_mb[0] <= 1.1 * made_mb[0] and handed_mb[1] <= 1.1 * made_mb[1]
 
     lines = [
@@ -343,13 +355,28 @@ def main(residents: int = 100_000, naive: int = 2_000, workers: int = WORKERS) -
     ]
     print("\n".join(lines))
     return [
-        Finding("B3", f"check-in campaign, {residents:,} residents", f"{total_s:.1f} s", "≤ 60 s for 100,000",
-                total_s <= 60 * residents / 100_000),
-        Finding("B3", "campaign rate against the naive one", f"{ours_rate / naive_rate:.0f}×", "≥ 25×",
-                ours_rate >= 25 * naive_rate),
-        Finding("B5", f"worker peak RSS ({residents:,} residents, B3's hand-off)", f"{worker_peak:.0f} MB",
-                "≤ 200 MB", worker_peak <= 200),
-    ]  # fmt: skip
+        Finding(
+            "B3",
+            f"check-in campaign, {residents:,} residents",
+            f"{total_s:.1f} s",
+            "≤ 60 s for 100,000",
+            total_s <= 60 * residents / 100_000,
+        ),
+        Finding(
+            "B3",
+            "campaign rate against the naive one",
+            f"{ours_rate / naive_rate:.0f}×",
+            "≥ 25×",
+            ours_rate >= 25 * naive_rate,
+        ),
+        Finding(
+            "B5",
+            f"worker peak RSS ({residents:,} residents, B3's hand-off)",
+            f"{worker_peak:.0f} MB",
+            "≤ 200 MB",
+            worker_peak <= 200,
+        ),
+    ]
 
 
 if __name__ == "__main__":

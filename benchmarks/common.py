@@ -171,11 +171,15 @@ def postgres_cluster(max_connections: int = 200) -> Iterator[str]:
         as_owner = ["runuser", "-u", "nobody", "--"]
     data = root / "data"
     try:
-        subprocess.run([*as_owner, "initdb", "-D", str(data), "-U", "hotline", "--auth=trust"],
-                       capture_output=True, check=True)  # fmt: skip
+        subprocess.run(
+            [*as_owner, "initdb", "-D", str(data), "-U", "hotline", "--auth=trust"], capture_output=True, check=True
+        )
         options = f"-k {root} -c listen_addresses= -c max_connections={max_connections}"
-        subprocess.run([*as_owner, "pg_ctl", "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w",
-                        "start"], capture_output=True, check=True)  # fmt: skip
+        subprocess.run(
+            [*as_owner, "pg_ctl", "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w", "start"],
+            capture_output=True,
+            check=True,
+        )
         yield f"postgresql+psycopg://hotline@/postgres?host={root}"
     finally:
         subprocess.run([*as_owner, "pg_ctl", "-D", str(data), "-m", "fast", "stop"], capture_output=True)

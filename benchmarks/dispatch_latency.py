@@ -55,8 +55,14 @@ def _send_steadily(signer: TwilioSignatureCheck, url: str, first: int, count: in
     def send(i: int, due: float) -> None:
         time.sleep(max(0.0, due - time.monotonic()))
         sid = "SM" + uuid.uuid4().hex
-        params = {"MessageSid": sid, "AccountSid": "AC" + "0" * 32, "From": f"+86{RESIDENT_PHONE + first + i}",
-                  "To": "+861066880000", "Body": "想买点米和菜", "NumMedia": "0"}  # fmt: skip
+        params = {
+            "MessageSid": sid,
+            "AccountSid": "AC" + "0" * 32,
+            "From": f"+86{RESIDENT_PHONE + first + i}",
+            "To": "+861066880000",
+            "Body": "想买点米和菜",
+            "NumMedia": "0",
+        }
         request = urllib.request.Request(
             url + "/twilio/sms",
             data=urllib.parse.urlencode(params).encode(),
@@ -119,10 +125,12 @@ def main(rate: float = 50, seconds: float = 30, runs: int = 3) -> list[Finding]:
                         break
                     time.sleep(0.2)
                 latencies = [
-                    ((at if isinstance(at, datetime) else datetime.fromisoformat(at)).replace(tzinfo=UTC)
-                     - answered[sid]).total_seconds()
+                    (
+                        (at if isinstance(at, datetime) else datetime.fromisoformat(at)).replace(tzinfo=UTC)
+                        - answered[sid]
+                    ).total_seconds()
                     for sid, at in handed.items()
-                ]  # fmt: skip
+                ]
                 results.append((latencies, per_run - len(latencies)))
             redis = Redis.from_url(f"unix://{data_dir / 'redis' / 'redis.sock'}")
             baseline = _baseline(redis, rate)

@@ -20,42 +20,89 @@ def generate_register(engine: Engine, residents: int, registered_at: datetime) -
     with engine.begin() as conn:
         conn.execute(
             insert(Community),
-            [{"id": 1, "name": "基准社区", "timezone": None, "duty_phone": None, "clerk_name": None,
-              "clerk_phone": None}],
-        )  # fmt: skip
+            [
+                {
+                    "id": 1,
+                    "name": "基准社区",
+                    "timezone": None,
+                    "duty_phone": None,
+                    "clerk_name": None,
+                    "clerk_phone": None,
+                }
+            ],
+        )
         conn.execute(
             insert(Grid),
-            [{"id": g, "community_id": 1, "name": f"第{g}网格", "leader_name": None, "leader_phone": None}
-             for g in range(1, grids + 1)],
-        )  # fmt: skip
+            [
+                {"id": g, "community_id": 1, "name": f"第{g}网格", "leader_name": None, "leader_phone": None}
+                for g in range(1, grids + 1)
+            ],
+        )
         for start in range(0, liaisons, CHUNK):
             conn.execute(
                 insert(Liaison),
-                [{"id": i + 1, "name": f"联络员{i}", "phone": f"+86{13800000000 + i}", "active": True,
-                  "role": "volunteer", "grid_id": i * HOUSEHOLDS_PER_LIAISON // HOUSEHOLDS_PER_GRID + 1,
-                  "created_at": registered_at}
-                 for i in range(start, min(start + CHUNK, liaisons))],
-            )  # fmt: skip
+                [
+                    {
+                        "id": i + 1,
+                        "name": f"联络员{i}",
+                        "phone": f"+86{13800000000 + i}",
+                        "active": True,
+                        "role": "volunteer",
+                        "grid_id": i * HOUSEHOLDS_PER_LIAISON // HOUSEHOLDS_PER_GRID + 1,
+                        "created_at": registered_at,
+                    }
+                    for i in range(start, min(start + CHUNK, liaisons))
+                ],
+            )
         for start in range(0, residents, CHUNK):
             ids = range(start, min(start + CHUNK, residents))
             conn.execute(
                 insert(Household),
-                [{"id": i + 1, "community_id": 1, "building": f"{i // 1000 + 1}号楼", "unit": "1单元",
-                  "room": str(i + 1), "grid_id": i // HOUSEHOLDS_PER_GRID + 1,
-                  "primary_liaison_id": i // HOUSEHOLDS_PER_LIAISON + 1, "backup_liaison_id": None}
-                 for i in ids],
-            )  # fmt: skip
+                [
+                    {
+                        "id": i + 1,
+                        "community_id": 1,
+                        "building": f"{i // 1000 + 1}号楼",
+                        "unit": "1单元",
+                        "room": str(i + 1),
+                        "grid_id": i // HOUSEHOLDS_PER_GRID + 1,
+                        "primary_liaison_id": i // HOUSEHOLDS_PER_LIAISON + 1,
+                        "backup_liaison_id": None,
+                    }
+                    for i in ids
+                ],
+            )
             conn.execute(
                 insert(Resident),
-                [{"id": i + 1, "name": f"居民{i}", "household_id": i + 1, "categories": [], "language": "zh-CN",
-                  "channel": "sms", "risk": "none", "emergency_contact_name": None,
-                  "emergency_contact_phone": None, "notes": "", "status": "active",
-                  "created_at": registered_at, "updated_at": registered_at}
-                 for i in ids],
-            )  # fmt: skip
+                [
+                    {
+                        "id": i + 1,
+                        "name": f"居民{i}",
+                        "household_id": i + 1,
+                        "categories": [],
+                        "language": "zh-CN",
+                        "channel": "sms",
+                        "risk": "none",
+                        "emergency_contact_name": None,
+                        "emergency_contact_phone": None,
+                        "notes": "",
+                        "status": "active",
+                        "created_at": registered_at,
+                        "updated_at": registered_at,
+                    }
+                    for i in ids
+                ],
+            )
             conn.execute(
                 insert(ResidentPhone),
-                [{"id": i + 1, "resident_id": i + 1, "phone": f"+86{13900000000 + i}", "position": 0,
-                  "landline": False}
-                 for i in ids],
-            )  # fmt: skip
+                [
+                    {
+                        "id": i + 1,
+                        "resident_id": i + 1,
+                        "phone": f"+86{13900000000 + i}",
+                        "position": 0,
+                        "landline": False,
+                    }
+                    for i in ids
+                ],
+            )

@@ -23,15 +23,13 @@ and B1's single `hotline serve` on SQLite and its embedded Redis, wrk taking tur
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -42,18 +40,17 @@ from sqlalchemy import Engine, func, select
 from benchmarks import checkin_campaign as b3
 from benchmarks.common import (
     Finding,
-    Reported,
     clean_env,
     free_port,
     hotline,
     load_balancer,
-    median,
     peak_rss_mb,
     postgres_cluster,
     process,
 )
 from benchmarks.register_fixture import generate_register
-from benchmarks.sms_throughput import CONNECTIONS, THREADS, WRK, WrkRun, write_requests, wrk
+from benchmarks.scale_report import SCHEDULERS, WEB, WORKERS, Campaign, Counted, report
+from benchmarks.sms_throughput import THREADS, WRK, WrkRun, write_requests, wrk
 from dispatch.checkins.schedule import make_checkins
 from dispatch.db import make_engine
 from dispatch.models import Checkin, InboundMessage, LocalOutboxEntry, OutboundMessage, OutboundStatus, Task
@@ -61,26 +58,9 @@ from hotline.embedded_redis import EmbeddedRedis
 from hotline.settings import load_settings
 from workers.gateways.twilio import TwilioSignatureCheck
 
-WEB, WORKERS, SCHEDULERS = 2, 4, 2
 TIMEOUT = 600.0  # seconds: the campaign or a drain not done by then is a failure
 FIRST_RATE = 5000.0  # req/s: how many distinct requests to sign before the first run (then: the fastest seen)
-WARM_UP = ", after a 1 s warm-up"
 WAITING = OutboundMessage.status.in_([OutboundStatus.PENDING, OutboundStatus.SENDING])
-
-
-@dataclass(frozen=True)
-class Campaign:
-    seconds: float
-    checkins: int
-    checkin_sms_sent_once: int  # check-in SMS found in the gateway's outbox exactly once
-
-
-@dataclass(frozen=True)
-class Counted:
-    run: WrkRun
-    stored: int
-    lost: int  # answered 200, not stored
-    unknown: int  # stored, never sent by wrk
 
 
 def single_campaign(root: Path, residents: int, now: datetime) -> float:
@@ -154,8 +134,13 @@ def scale_campaign(engine: Engine, residents: int, logs: list[Path], began: floa
     tick = first_tick(logs) or began
     with engine.connect() as conn:
         checkins = conn.scalar(select(func.count()).select_from(Checkin)) or 0
-        first_sms = set(conn.scalars(select(OutboundMessage.id).where(
-            OutboundMessage.dedupe_key == func.concat("checkin:", OutboundMessage.checkin_id, ":sms"))))  # fmt: skip
+        first_sms = set(
+            conn.scalars(
+                select(OutboundMessage.id).where(
+                    OutboundMessage.dedupe_key == func.concat("checkin:", OutboundMessage.checkin_id, ":sms")
+                )
+            )
+        )
     received = handed_over(engine)
     return Campaign(ended - tick, checkins, sum(1 for i in first_sms if received[i] == 1))
 
@@ -171,8 +156,9 @@ def count_run(engine: Engine, result: WrkRun, sids: list[list[str]], run: int) -
     """B1's count: every request answered 200 must be a stored row (in flight when wrk stopped: may be stored)."""
     sent = {sid for thread_sids in sids for sid in thread_sids[: result.issued]}
     with engine.connect() as conn:
-        stored = set(conn.scalars(select(InboundMessage.provider_sid).where(
-            InboundMessage.provider_sid.like(f"SM{run:04x}%"))))  # fmt: skip
+        stored = set(
+            conn.scalars(select(InboundMessage.provider_sid).where(InboundMessage.provider_sid.like(f"SM{run:04x}%")))
+        )
     return Counted(result, len(stored), max(0, result.ok - len(stored)), len(stored - sent))
 
 
@@ -190,10 +176,14 @@ def main(residents: int = 100_000, seconds: float = 10, runs: int = 1, warm_up: 
         stack.callback(redis_server.stop)
         lb_port, web_ports = free_port(), [free_port() for _ in range(WEB)]
         env = clean_env(
-            HOTLINE_DATA_DIR=str(tmp / "var"), DATABASE_URL=database_url, REDIS_URL=redis_server.url,
-            HOTLINE_GATEWAY="local", HOTLINE_PUBLIC_URL=f"http://127.0.0.1:{lb_port}",
-            HOTLINE_CLOCK_SPEED="1.000001", HOTLINE_CLOCK_START=f"{time.time()}@{now.timestamp()}",
-        )  # fmt: skip
+            HOTLINE_DATA_DIR=str(tmp / "var"),
+            DATABASE_URL=database_url,
+            REDIS_URL=redis_server.url,
+            HOTLINE_GATEWAY="local",
+            HOTLINE_PUBLIC_URL=f"http://127.0.0.1:{lb_port}",
+            HOTLINE_CLOCK_SPEED="1.000001",
+            HOTLINE_CLOCK_START=f"{time.time()}@{now.timestamp()}",
+        )
         hotline(env, "db", "upgrade")
         settings = load_settings(env, env_file=None)
         engine = make_engine(settings.database_url)
@@ -222,8 +212,9 @@ def main(residents: int = 100_000, seconds: float = 10, runs: int = 1, warm_up: 
 
         # B1: single `hotline serve` on SQLite and scale behind nginx take turns; the scale workers drain after each.
         single_dir, single_port = tmp / "single-b1", free_port()
-        single_env = clean_env(HOTLINE_DATA_DIR=str(single_dir / "var"),
-                               HOTLINE_PUBLIC_URL=f"http://127.0.0.1:{single_port}")  # fmt: skip
+        single_env = clean_env(
+            HOTLINE_DATA_DIR=str(single_dir / "var"), HOTLINE_PUBLIC_URL=f"http://127.0.0.1:{single_port}"
+        )
         hotline(single_env, "db", "upgrade")
         single_settings = load_settings(single_env, env_file=None)
         single_engine = make_engine(single_settings.database_url)
@@ -232,10 +223,13 @@ def main(residents: int = 100_000, seconds: float = 10, runs: int = 1, warm_up: 
         serve = [sys.executable, "-m", "hotline", "serve", "--port", str(single_port)]
         stack.enter_context(process(serve, single_env, ready_url=f"http://127.0.0.1:{single_port}/healthz"))
         topologies = {
-            "single": (single_port, single_engine, TwilioSignatureCheck(
-                str(single_settings.twilio_auth_token), single_settings.public_url)),
+            "single": (
+                single_port,
+                single_engine,
+                TwilioSignatureCheck(str(single_settings.twilio_auth_token), single_settings.public_url),
+            ),
             "scale": (lb_port, engine, TwilioSignatureCheck(str(settings.twilio_auth_token), settings.public_url)),
-        }  # fmt: skip
+        }
         counted: dict[str, list[Counted]] = {"single": [], "scale": []}
         drains: list[float] = []
         fastest = FIRST_RATE
@@ -257,106 +251,41 @@ def main(residents: int = 100_000, seconds: float = 10, runs: int = 1, warm_up: 
             outcomes = Counter(conn.scalars(select(InboundMessage.outcome)))
             tasks = conn.scalar(select(func.count(func.distinct(Task.source_message_id)))) or 0
             # A need the household already has open joins that task: one task per household that wrote.
-            households = conn.scalar(select(func.count(func.distinct(InboundMessage.resident_id))).where(
-                InboundMessage.outcome == "task_created")) or 0  # fmt: skip
+            households = (
+                conn.scalar(
+                    select(func.count(func.distinct(InboundMessage.resident_id))).where(
+                        InboundMessage.outcome == "task_created"
+                    )
+                )
+                or 0
+            )
 
-    return report(residents, seconds, runs, warm_up, campaign, single_b3_s, counted, drains[warm_up:], rss,
-                  received, sent, statuses, outcomes, (tasks, households))  # fmt: skip
-
-
-def report(
-    residents: int, seconds: float, runs: int, warm_up: bool, campaign: Campaign, single_b3_s: float,
-    counted: dict[str, list[Counted]], drains: list[float], rss: dict[str, float], received: Counter[int],
-    sent: set[int], statuses: Counter[str], outcomes: Counter[str | None], made: tuple[int, int],
-) -> list[Finding]:  # fmt: skip
-    """Print the section and return the summary lines; a lost or duplicated message ends the run with an error."""
-    rate = {k: median([c.run.rate for c in v]) for k, v in counted.items()}
-    p99 = {k: median([c.run.p99_us / 1000 for c in v]) for k, v in counted.items()}
-    lost = sum(c.lost for c in counted["scale"])
-    duplicates = sum(n - 1 for n in received.values() if n > 1)
-    scale = counted["scale"]
-    checks = {
-        f"{lost} answered 200 but not stored": lost,
-        f"{sum(c.unknown for c in scale)} stored that wrk never sent": any(c.unknown for c in scale),
-        f"{sum(c.run.other + c.run.errors for c in scale)} answers not 200": any(c.run.other + c.run.errors
-                                                                                  for c in scale),
-        "wrk ran out of distinct requests": any(c.run.wrapped for c in scale),
-        f"{campaign.checkins:,} check-ins made, not {residents:,}": campaign.checkins != residents,
-        f"{residents - campaign.checkin_sms_sent_once:,} check-in SMS not handed over exactly once":
-            campaign.checkin_sms_sent_once != residents,
-        f"{duplicates} SMS handed over more than once": duplicates,
-        "SMS handed over and SMS marked sent differ": set(received) != sent,
-        f"outbound statuses {dict(statuses)}": set(statuses) - {"sent", "cancelled"},
-        f"{outcomes[None]} inbound never processed": outcomes[None],
-        f"{made[0]} tasks from messages, for {made[1]} residents who asked": made[0] != made[1],
-    }  # fmt: skip
-    problems = [what for what, failed in checks.items() if failed]
-    drain = median(drains)
-    stored = sum(c.stored for c in counted["scale"])
-    web_rss = max(v for k, v in rss.items() if k.startswith("web"))
-    worker_rss = max(v for k, v in rss.items() if k.startswith("worker"))
-    lines = [
-        f"### Scale run · B1 and B3 on {WEB} web processes, {WORKERS} workers, {SCHEDULERS} schedulers, PostgreSQL "
-        f"({datetime.now(UTC):%Y-%m-%d})",
-        "",
-        f"All on this one {os.cpu_count()}-core machine, on loopback: a throwaway PostgreSQL 15 cluster (unix socket, "
-        "fsync on), one redis-server (AOF on), nginx (deploy/nginx/hotline.conf's proxy settings, no TLS) in front of",
-        f"{WEB} `hotline serve`, {WORKERS} `hotline worker`, {SCHEDULERS} `hotline scheduler`; the local gateway; "
-        f"{residents:,} registered residents; every clock at 09:05 Asia/Shanghai (real speed, 3 s ticks).",
-        "Baselines, same run, same sizes: B3's in-process campaign on SQLite, and B1's one `hotline serve` on SQLite",
-        f"with its embedded Redis, taking turns with the scale topology under wrk ({THREADS} threads, {CONNECTIONS} "
-        f"connections, {seconds:g} s, {runs} run(s) each{WARM_UP if warm_up else ''}). More processes share the same "
-        f"{os.cpu_count()} cores here:",
-        "this shows that the topology carries the load correctly and what it costs, not that it is faster.",
-        "",
-        "| run | single req/s | single p99 ms | scale req/s | scale p50 ms | scale p99 ms | answered 200 | stored "
-        "| lost | drain s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for i, (one, many, took) in enumerate(zip(counted["single"], counted["scale"], drains, strict=True), 1):
-        lines.append(
-            f"| {i} | {one.run.rate:,.0f} | {one.run.p99_us / 1000:.1f} | {many.run.rate:,.0f} | "
-            f"{many.run.p50_us / 1000:.1f} | {many.run.p99_us / 1000:.1f} | {many.run.ok:,} | {many.stored:,} | "
-            f"{many.lost} | {took:.1f} |"
-        )
-    done = ", ".join(f"{v:,} {k}" for k, v in sorted(outcomes.items(), key=lambda kv: str(kv[0])))
-    lines += [
-        "",
-        f"B1 median: scale {rate['scale']:,.0f} req/s, {rate['scale'] / rate['single']:.2f}× the single process's "
-        f"{rate['single']:,.0f}; p99 {p99['scale']:.1f} ms against {p99['single']:.1f} ms. Lost: {lost}. The four "
-        f"workers finished the {stored:,} messages (their tasks and SMS) a median {drain:.1f} s after the load ended.",
-        f"B3: {residents:,} check-ins made, decided and handed over in {campaign.seconds:.1f} s from the first tick, "
-        f"{campaign.seconds / single_b3_s:.2f}× the in-process campaign on SQLite ({single_b3_s:.1f} s).",
-        f"Checked: {campaign.checkin_sms_sent_once:,} check-in SMS handed over exactly once each; "
-        f"{len(received):,} SMS in the gateway's outbox, {duplicates} twice; inbound outcomes: {done}; {made[0]:,} "
-        f"tasks, one per resident who asked (a need already open joins its task). "
-        f"Peak RSS: web {web_rss:.0f} MB, worker {worker_rss:.0f} MB."
-        + (f" **Problems: {'; '.join(problems)}.**" if problems else ""),
-    ]
-    print("\n".join(lines))
-    if problems:
-        raise SystemExit("scale run: " + "; ".join(problems))
-    ratio, b3_ratio = rate["scale"] / rate["single"], campaign.seconds / single_b3_s
-    return [
-        Reported("B1", f"scale: webhook throughput, {WEB} web behind nginx, PostgreSQL",
-                 f"{rate['scale']:,.0f} req/s, {ratio:.2f}× one process on SQLite", "a cost on 2 cores", True),
-        Finding("B1", "scale: webhook p99 at 32 connections", f"{p99['scale']:.1f} ms ({p99['single']:.1f} single)",
-                "≤ 50 ms", p99["scale"] <= 50),
-        Finding("B1", "scale: answered 200 but not stored", f"{lost}", "0", not lost),
-        Finding("B2", f"scale: {WORKERS} workers' drain after {seconds:g} s of load", f"{drain:.1f} s", "≤ 60 s",
-                drain <= 60),
-        Finding("B3", f"scale: check-in campaign, {residents:,} residents", f"{campaign.seconds:.1f} s, "
-                f"{b3_ratio:.2f}× in-process on SQLite", "≤ 60 s for 100,000",
-                campaign.seconds <= 60 * residents / 100_000),
-        Finding("B3", "scale: check-ins lost or sent twice", f"{residents - campaign.checkin_sms_sent_once}", "0",
-                campaign.checkin_sms_sent_once == residents),
-    ]  # fmt: skip
+    return report(
+        residents,
+        seconds,
+        runs,
+        warm_up,
+        campaign,
+        single_b3_s,
+        counted,
+        drains[warm_up:],
+        rss,
+        received,
+        sent,
+        statuses,
+        outcomes,
+        (tasks, households),
+    )
 
 
 if __name__ == "__main__":
     argv = [a for a in sys.argv[1:] if a != "--smoke"]
     smoke = "--smoke" in sys.argv
     sizes = (2_000, 1.0, 1) if smoke else (100_000, 10.0, 1)
-    findings = main(int(argv[0]) if argv else sizes[0], float(argv[1]) if len(argv) > 1 else sizes[1],
-                    int(argv[2]) if len(argv) > 2 else sizes[2], warm_up=not smoke)  # fmt: skip
+    findings = main(
+        int(argv[0]) if argv else sizes[0],
+        float(argv[1]) if len(argv) > 1 else sizes[1],
+        int(argv[2]) if len(argv) > 2 else sizes[2],
+        warm_up=not smoke,
+    )
     print("", "Summary rows (for BENCHMARKS.md's table):", *(finding.row() for finding in findings), sep="\n")

@@ -64,11 +64,26 @@ class WrkRun:
 def twilio_form(sid: str, resident: int) -> dict[str, str]:
     """The fields Twilio posts for an inbound SMS, from the resident's mobile."""
     return {
-        "ToCountry": "CN", "ToState": "", "SmsMessageSid": sid, "NumMedia": "0", "ToCity": "", "FromZip": "",
-        "SmsSid": sid, "FromState": "", "SmsStatus": "received", "FromCity": "", "Body": "想买点米和菜，还有药",
-        "FromCountry": "CN", "To": "+861066880000", "ToZip": "", "NumSegments": "1", "MessageSid": sid,
-        "AccountSid": "AC" + "0" * 32, "From": f"+86{RESIDENT_PHONE + resident}", "ApiVersion": "2010-04-01",
-    }  # fmt: skip
+        "ToCountry": "CN",
+        "ToState": "",
+        "SmsMessageSid": sid,
+        "NumMedia": "0",
+        "ToCity": "",
+        "FromZip": "",
+        "SmsSid": sid,
+        "FromState": "",
+        "SmsStatus": "received",
+        "FromCity": "",
+        "Body": "想买点米和菜，还有药",
+        "FromCountry": "CN",
+        "To": "+861066880000",
+        "ToZip": "",
+        "NumSegments": "1",
+        "MessageSid": sid,
+        "AccountSid": "AC" + "0" * 32,
+        "From": f"+86{RESIDENT_PHONE + resident}",
+        "ApiVersion": "2010-04-01",
+    }
 
 
 def write_requests(
@@ -92,10 +107,25 @@ def write_requests(
 def wrk(port: int, prefix: Path, seconds: float) -> WrkRun:
     assert WRK is not None
     done = subprocess.run(
-        [WRK, f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds:g}s", "--timeout", "5s", "-s", str(SCRIPT),
-         f"http://127.0.0.1:{port}", "--", str(prefix), PATH],
-        capture_output=True, text=True, timeout=seconds + 60, check=True,
-    )  # fmt: skip
+        [
+            WRK,
+            f"-t{THREADS}",
+            f"-c{CONNECTIONS}",
+            f"-d{seconds:g}s",
+            "--timeout",
+            "5s",
+            "-s",
+            str(SCRIPT),
+            f"http://127.0.0.1:{port}",
+            "--",
+            str(prefix),
+            PATH,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    )
     return WrkRun(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -194,13 +224,23 @@ def main(residents: int = 100_000, seconds: float = 10, runs: int = 3) -> list[F
     ]
     print("\n".join(lines))
     return [
-        Finding("B1", "inbound SMS webhook throughput", f"{ratio:.1%} of the bare route ({ours_rate:,.0f} req/s)",
-                "≥ 20%", ratio >= 0.2),
+        Finding(
+            "B1",
+            "inbound SMS webhook throughput",
+            f"{ratio:.1%} of the bare route ({ours_rate:,.0f} req/s)",
+            "≥ 20%",
+            ratio >= 0.2,
+        ),
         Finding("B1", "inbound SMS webhook p99 at 32 connections", f"{ours_p99:.1f} ms", "≤ 50 ms", ours_p99 <= 50),
         Finding("B1", "answered 200 but not stored", f"{lost}", "0", lost == 0 and not problems),
-        Finding("B5", f"web process peak RSS ({residents:,} residents, after B1)", f"{rss_peak:.0f} MB", "≤ 150 MB",
-                rss_peak <= 150),
-    ]  # fmt: skip
+        Finding(
+            "B5",
+            f"web process peak RSS ({residents:,} residents, after B1)",
+            f"{rss_peak:.0f} MB",
+            "≤ 150 MB",
+            rss_peak <= 150,
+        ),
+    ]
 
 
 if __name__ == "__main__":

@@ -115,8 +115,15 @@ def main(count: int = 300) -> list[Finding]:
     ok = worst50 <= 5 and worst99 <= 20
     lines += ["", f"Target: median ≤ 5 ms, p99 ≤ 20 ms for every step {verdict(ok)}."]
     print("\n".join(lines))
-    return [Finding("B4", "voice webhook, slowest IVR step", f"p50 {worst50:.1f} ms, p99 {worst99:.1f} ms",
-                    "p50 ≤ 5 ms, p99 ≤ 20 ms", ok)]  # fmt: skip
+    return [
+        Finding(
+            "B4",
+            "voice webhook, slowest IVR step",
+            f"p50 {worst50:.1f} ms, p99 {worst99:.1f} ms",
+            "p50 ≤ 5 ms, p99 ≤ 20 ms",
+            ok,
+        )
+    ]
 
 
 def _connect(port: int) -> http.client.HTTPConnection:

@@ -2,58 +2,57 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import time, timedelta
+from datetime import timedelta
 from typing import Any
 
 from dispatch.checkins.rules import CheckinRules
 from hotline.exceptions import SettingsError
+from hotline.settings_reader import Found, Setting, number, time_of_day, time_span, times_of_day, whole
 
 
-def checkin_settings(text: Callable[[str, str], str | None], gateway: str) -> dict[str, Any]:
-    """The daily check-in schedule, its ladder, quiet hours and the rates toward the provider."""
-    found: dict[str, Any] = {}
-    for field_name, name, default in (
-        ("checkin_times", "HOTLINE_CHECKIN_TIMES", "09:00"),
-        ("observation_times", "HOTLINE_OBSERVATION_TIMES", "09:00,15:00"),
-    ):
-        raw = text(name, default) or default
-        try:
-            found[field_name] = tuple(sorted({time.fromisoformat(t.strip()) for t in raw.split(",") if t.strip()}))
-        except ValueError:
-            raise SettingsError(name, "must be times of day such as 09:00,15:00") from None
-    for field_name, name, default in (("checkin_deadline", "HOTLINE_CHECKIN_DEADLINE", "12:00"),):
-        try:
-            found[field_name] = time.fromisoformat(text(name, default) or default)
-        except ValueError:
-            raise SettingsError(name, "must be a time of day such as 12:00") from None
-    quiet = (text("HOTLINE_QUIET_HOURS", "21:00-07:00") or "21:00-07:00").split("-")
-    try:
-        found["quiet_hours"] = (time.fromisoformat(quiet[0].strip()), time.fromisoformat(quiet[1].strip()))
-    except (ValueError, IndexError):
-        raise SettingsError("HOTLINE_QUIET_HOURS", "must be two times such as 21:00-07:00") from None
-    for field_name, name, default, low, high in (
-        ("observation_days", "HOTLINE_OBSERVATION_DAYS", "14", 1, 60),
-        ("checkin_window_minutes", "HOTLINE_CHECKIN_WINDOW_MINUTES", "120", 5, 720),
-        ("call_retries", "HOTLINE_CALL_RETRIES", "3", 0, 10),
-        ("call_retry_minutes", "HOTLINE_CALL_RETRY_MINUTES", "10", 1, 120),
-    ):
-        raw = text(name, default) or default
-        if not raw.isdigit() or not low <= int(raw) <= high:
-            raise SettingsError(name, f"must be a whole number from {low} to {high}")
-        found[field_name] = int(raw)
+def _rate_default(found: Found) -> str:
     # Twilio: 1 SMS a second on a long code, 1 call a second per account. The local gateway has no limit.
-    rate_default = "1" if gateway == "twilio" else "0"
-    for field_name, name in (("sms_per_second", "HOTLINE_SMS_PER_SECOND"), ("calls_per_second", "HOTLINE_CPS")):
-        raw = text(name, rate_default) or rate_default
-        try:
-            rate = float(raw)
-        except ValueError:
-            rate = -1.0
-        if not 0 <= rate <= 10000:
-            raise SettingsError(name, "must be a number of messages per second from 0 (no limit) to 10000")
-        found[field_name] = rate
-    return found
+    return "1" if found["gateway"] == "twilio" else "0"
+
+
+_RATE = number(0, 10000, "must be a number of messages per second from 0 (no limit) to 10000")
+
+CHECKIN_SETTINGS: tuple[Setting, ...] = (
+    Setting("HOTLINE_CHECKIN_TIMES", "checkin_times", times_of_day, "09:00", "local times of the daily check-in"),
+    Setting(
+        "HOTLINE_OBSERVATION_TIMES",
+        "observation_times",
+        times_of_day,
+        "09:00,15:00",
+        "the same for residents under observation",
+    ),
+    Setting(
+        "HOTLINE_CHECKIN_DEADLINE",
+        "checkin_deadline",
+        time_of_day("12:00"),
+        "12:00",
+        "every check-in answered or its visit taken by then",
+    ),
+    Setting("HOTLINE_QUIET_HOURS", "quiet_hours", time_span, "21:00-07:00", "no automated contact then"),
+    Setting(
+        "HOTLINE_OBSERVATION_DAYS",
+        "observation_days",
+        whole(1, 60),
+        "14",
+        "how long a new resident is under observation",
+    ),
+    Setting(
+        "HOTLINE_CHECKIN_WINDOW_MINUTES",
+        "checkin_window_minutes",
+        whole(5, 720),
+        "120",
+        "no answer this long: a reminder, and a call",
+    ),
+    Setting("HOTLINE_CALL_RETRIES", "call_retries", whole(0, 10), "3", "a check-in call tried this many more times"),
+    Setting("HOTLINE_CALL_RETRY_MINUTES", "call_retry_minutes", whole(1, 120), "10", "…this far apart"),
+    Setting("HOTLINE_SMS_PER_SECOND", "sms_per_second", _RATE, _rate_default, "SMS per second per sender; 0: no limit"),
+    Setting("HOTLINE_CPS", "calls_per_second", _RATE, _rate_default, "calls per second per account; 0: no limit"),
+)
 
 
 def check_plan(found: dict[str, Any], urgent_accept_minutes: int) -> None:

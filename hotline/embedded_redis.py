@@ -111,17 +111,27 @@ class EmbeddedRedis:
             binary = find_redis_server(self._binary)
             args = [
                 binary,
-                "--port", "0",  # no TCP at all: only our socket
-                "--unixsocket", str(self.socket),
-                "--unixsocketperm", "700",
-                "--dir", str(self.dir),
-                "--appendonly", "yes",
-                "--appendfsync", "everysec",
-                "--save", "",
-                "--maxmemory-policy", "noeviction",  # RQ must never lose a key to eviction
-                "--logfile", str(self.dir / "redis.log"),
-                "--daemonize", "no",
-            ]  # fmt: skip
+                "--port",
+                "0",  # no TCP at all: only our socket
+                "--unixsocket",
+                str(self.socket),
+                "--unixsocketperm",
+                "700",
+                "--dir",
+                str(self.dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+                "--maxmemory-policy",
+                "noeviction",  # RQ must never lose a key to eviction
+                "--logfile",
+                str(self.dir / "redis.log"),
+                "--daemonize",
+                "no",
+            ]
             self._process = subprocess.Popen(  # noqa: S603  # our own arguments
                 args, stdin=subprocess.DEVNULL, preexec_fn=as_owned_child
             )

@@ -83,11 +83,16 @@ def make_environ(data_dir: Path, redis_url: str, **overrides: str) -> dict[str, 
 TEST_DATABASE_URL = os.environ.get("HOTLINE_TEST_DATABASE_URL", "")
 
 
+@functools.cache
+def _names_the_database_under_test(path: Path) -> bool:
+    source = path.read_text(encoding="utf-8")
+    return "TEST_DATABASE_URL" in source or "POSTGRES" in source
+
+
 def reaches_the_database_under_test(item: pytest.Item) -> bool:
     """Whether a test reaches the database the run was given: through the `environ` fixture (and so `settings`,
-    `services`, `client`, …), or by reading `TEST_DATABASE_URL` in its module."""
-    module = getattr(item, "module", None)
-    return "environ" in getattr(item, "fixturenames", ()) or hasattr(module, "TEST_DATABASE_URL")
+    `services`, `client`, …), or, in a module that names `TEST_DATABASE_URL` or `POSTGRES`, by itself."""
+    return "environ" in getattr(item, "fixturenames", ()) or _names_the_database_under_test(Path(item.path))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -58,11 +58,30 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for HOST (also its own CA, for the client to verify against)."""
     cert, key = directory / "hotline.crt", directory / "hotline.key"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-days", "2", "-subj", f"/CN={HOST}", "-addext", f"subjectAltName=DNS:{HOST}",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            f"/CN={HOST}",
+            "-addext",
+            f"subjectAltName=DNS:{HOST}",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
     return cert, key
 
 
@@ -125,8 +144,11 @@ class Nginx:
         with open(self.root / "stderr.log", "ab") as out:
             self.process = subprocess.Popen(
                 [NGINX, "-p", str(self.root), "-c", str(self.config), "-e", str(self.root / "error.log")],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         wait_until(lambda: listening(self.https_port) or self.process.poll() is not None, 30, "nginx listening")  # type: ignore[union-attr]
         assert self.process.poll() is None, "nginx exited:\n" + (self.root / "error.log").read_text(errors="replace")
 
@@ -209,8 +231,11 @@ class Stack:
         }
         subprocess.run(
             [sys.executable, "-m", "hotline", "db", "upgrade"],
-            env=self.env, check=True, capture_output=True, timeout=60,
-        )  # fmt: skip
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
 
     def start_processes(self) -> None:
         logs = self.root / "logs"

@@ -11,7 +11,6 @@ outside it, or one that does not exist.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -19,18 +18,24 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import func, inspect, select, table, update
+from sqlalchemy import select, update
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from dispatch import register
 from dispatch.models import InboundMessage, StaffRole, Task, TriageItem
-from dispatch.phones import mask_phone, national_format
+from dispatch.phones import mask_phone
 from dispatch.tokens import create_token, revoke_token
 from hotline.services import Services
 from hotline.simulator.phones import CallStore
 from hotline.simulator.twiml import Call
 from tests.conftest import HOTLINE_NUMBER, post_signed, run_worker, sms_params
+from tests.route_requests import Target, phone_forms
+
+# Read from here by the route tests, with the rules:
+from tests.route_requests import fill as fill
+from tests.route_requests import row_counts as row_counts
+from tests.route_requests import send as send
 from workers.gateways.local import LocalGateway
 
 ALL_ROLES = frozenset(StaffRole)
@@ -51,8 +56,13 @@ class Rule:
     query: Callable[[Target], str] | None = None
 
 
-def console(names: str = "", body: Body | None = None, *, roles: frozenset[StaffRole] = ALL_ROLES,
-            query: Callable[[Target], str] | None = None) -> Rule:  # fmt: skip
+def console(
+    names: str = "",
+    body: Body | None = None,
+    *,
+    roles: frozenset[StaffRole] = ALL_ROLES,
+    query: Callable[[Target], str] | None = None,
+) -> Rule:
     return Rule("console", roles, names, body, query)
 
 
@@ -231,8 +241,11 @@ def app_routes(app: Any) -> dict[str, Any]:
             elif isinstance(route, Mount):
                 found.append((f"MOUNT {prefix}{route.path}", route.app))
             elif isinstance(route, Route):
-                found.extend((f"{method} {prefix}{route.path}", route.endpoint) for method in route.methods or ()
-                             if method != "HEAD")  # fmt: skip
+                found.extend(
+                    (f"{method} {prefix}{route.path}", route.endpoint)
+                    for method in route.methods or ()
+                    if method != "HEAD"
+                )
             else:  # a WebSocketRoute, a Host: unknown kinds need a rule too
                 found.append((f"{type(route).__name__} {prefix}{getattr(route, 'path', '?')}", route))
 
@@ -240,64 +253,6 @@ def app_routes(app: Any) -> dict[str, Any]:
     twice = [key for key, count in Counter(key for key, _ in found).items() if count > 1]
     assert not twice, f"routes declared twice: {twice}"
     return dict(found)
-
-
-# ── What a request names ───────────────────────────────────────────────────────────────────────────────────
-
-
-@dataclass(frozen=True)
-class Target:
-    task: int
-    resident: int
-    notice: int
-    phone: str
-    liaison: int
-    grid: str
-    sid: str
-    voicemail: int = 999_999  # the message on the task that carries its voicemail
-    triage: int = 999_999  # a triage item (an unknown number's messages); none unless a test makes one
-    triage_voicemail: int = 999_999  # the message on the item that carries a voicemail
-    words: tuple[str, ...] = ()  # what shows this target: names, numbers, texts
-
-    @property
-    def national(self) -> str:
-        return self.phone.removeprefix("+86")
-
-
-def fill(key: str, rule: Rule, t: Target) -> tuple[str, str, dict[str, Any] | None]:
-    """The method, URL and body of a request by `rule` naming `t`."""
-    method, path = key.split(" ", 1)
-    ids = {"task": t.task, "resident": t.resident, "notice": t.notice, "triage": t.triage}
-    path = re.sub(r"\{(task_id|resident_id|notice_id|triage_id)(:id)?\}", lambda m: str(ids[m.group(1)[:-3]]), path)
-    path = path.replace("{id}", str(ids.get(rule.names, t.task))).replace("{sid}", t.sid)
-    voicemail = t.triage_voicemail if rule.names == "triage" else t.voicemail
-    path = re.sub(r"\{message_id(:id)?\}", str(voicemail), path)
-    query = rule.query(t) if rule.query else ""
-    return method, path + (f"?{query}" if query else ""), rule.body(t) if rule.body else None
-
-
-def send(client: TestClient, key: str, rule: Rule, t: Target, **headers: str) -> Any:
-    """Make the request; console bodies go as forms, simulator and API bodies as JSON."""
-    method, url, body = fill(key, rule, t)
-    as_form = rule.kind in ("console", "public", "twilio")
-    return client.request(method, url, data=body if as_form else None, json=None if as_form else body,
-                          headers=headers, follow_redirects=False)  # fmt: skip
-
-
-def row_counts(services: Services) -> dict[str, int]:
-    """Rows in every table, and keys in Redis: what "nothing was stored" is checked against."""
-    names = inspect(services.engine).get_table_names()  # the tables as migrated, not as the models say
-    with services.readonly() as session:
-        counts = {name: session.scalar(select(func.count()).select_from(table(name))) or 0 for name in names}
-    counts["redis keys"] = services.redis.dbsize()
-    return counts
-
-
-def phone_forms(phone: str) -> set[str]:
-    """A number as it might be written: E.164, without the +, national, national spaced or dashed."""
-    national = phone.removeprefix("+86")
-    spaced = national_format(phone)
-    return {phone, phone[1:], national, spaced, spaced.replace(" ", "-")}
 
 
 # ── A register to aim at: two communities, one with two grids ───────────────────────────────────────────────
@@ -310,8 +265,15 @@ PEOPLE = {  # key: (resident, phone, liaison, liaison phone, community, grid, wh
 }
 UNKNOWN = {"mine": "+8613700000101", "grid2": "+8613700000102", "other": "+8613700000103"}  # not on the register
 DUTY_PHONES = {A: "+8657100000001", B: "+8657100000002"}
-MISSING = Target(task=999_999, resident=999_999, notice=999_999, phone="+8613700000009", liaison=999_999,
-                 grid="无此网格", sid="CA" + "9" * 32)  # fmt: skip
+MISSING = Target(
+    task=999_999,
+    resident=999_999,
+    notice=999_999,
+    phone="+8613700000009",
+    liaison=999_999,
+    grid="无此网格",
+    sid="CA" + "9" * 32,
+)
 
 
 @dataclass
@@ -325,14 +287,22 @@ def build_world(client: TestClient, services: Services) -> World:
     with services.sessions.begin() as session:
         for room, (name, phone, liaison, liaison_phone, community, grid, _, _) in enumerate(PEOPLE.values(), 101):
             register.add_liaison(session, name=liaison, phone=liaison_phone, region="CN")
-            resident = register.add_resident(session, name=name, phones=[phone], liaison_phone=liaison_phone,
-                                             address=register.Address(community, "1号楼", "1单元", str(room)),
-                                             region="CN")  # fmt: skip
+            resident = register.add_resident(
+                session,
+                name=name,
+                phones=[phone],
+                liaison_phone=liaison_phone,
+                address=register.Address(community, "1号楼", "1单元", str(room)),
+                region="CN",
+            )
             assert resident.household.community is not None
             resident.household.grid = register.find_or_create_grid(session, resident.household.community, grid)
-        scopes = {"admin": (StaffRole.ADMIN, {}), "clerk_a": (StaffRole.CLERK, {"community": A}),
-                  "clerk_b": (StaffRole.CLERK, {"community": B}),
-                  "leader": (StaffRole.GRID_LEADER, {"grid": f"{A}/第1网格"})}  # fmt: skip
+        scopes = {
+            "admin": (StaffRole.ADMIN, {}),
+            "clerk_a": (StaffRole.CLERK, {"community": A}),
+            "clerk_b": (StaffRole.CLERK, {"community": B}),
+            "leader": (StaffRole.GRID_LEADER, {"grid": f"{A}/第1网格"}),
+        }
         tokens = {key: create_token(session, name=key, role=role, **scope)[1] for key, (role, scope) in scopes.items()}
         revoked, tokens["revoked"] = create_token(session, name="old", role=StaffRole.ADMIN)
         revoke_token(session, revoked.id)
@@ -346,8 +316,13 @@ def build_world(client: TestClient, services: Services) -> World:
         assert post_signed(client, services, "/twilio/sms", params).status_code == 200
     run_worker(services)
     status_url = "https://hotline.example.org/twilio/voice/status"
-    call = Call(sid=Call.new_sid(), from_phone=PEOPLE["grid2"][1], to_phone=HOTLINE_NUMBER,
-                account_sid=CALL["AccountSid"], status_url=status_url)  # fmt: skip
+    call = Call(
+        sid=Call.new_sid(),
+        from_phone=PEOPLE["grid2"][1],
+        to_phone=HOTLINE_NUMBER,
+        account_sid=CALL["AccountSid"],
+        status_url=status_url,
+    )
     CallStore(services).save(10**6, call)  # a simulator call played by someone else
     targets = {}
     admin = {"Authorization": f"Bearer {tokens['admin']}"}

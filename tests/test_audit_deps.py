@@ -16,17 +16,26 @@ import pytest
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "audit-deps"
 PROJECTS = {  # name: (latest release, its vulnerabilities)
     "pip": ("25.0", []),
-    "beta": ("2.0", [{"id": "PYSEC-2030-1", "fixed_in": ["2.1"], "withdrawn": None},
-                     {"id": "GHSA-withdrawn", "fixed_in": [], "withdrawn": "2030-01-01"}]),
+    "beta": (
+        "2.0",
+        [
+            {"id": "PYSEC-2030-1", "fixed_in": ["2.1"], "withdrawn": None},
+            {"id": "GHSA-withdrawn", "fixed_in": [], "withdrawn": "2030-01-01"},
+        ],
+    ),
     "gamma": ("1.1", [{"id": "PYSEC-2030-2", "fixed_in": ["1.1"], "withdrawn": None}]),
     "delta": ("3.0", []),
-}  # fmt: skip
+}
 # What pip-audit says when the per-version endpoint answers 404: alpha audited (vulnerable), the rest skipped.
-PIP_AUDIT = {"dependencies": [
-    {"name": "alpha", "version": "1.0", "vulns": [{"id": "GHSA-aaaa", "fix_versions": ["1.2"], "aliases": []}]},
-    *({"name": n, "skip_reason": f"Dependency not found on PyPI and could not be audited: {n}"}
-      for n in ("beta", "gamma", "delta", "epsilon")),
-]}  # fmt: skip
+PIP_AUDIT = {
+    "dependencies": [
+        {"name": "alpha", "version": "1.0", "vulns": [{"id": "GHSA-aaaa", "fix_versions": ["1.2"], "aliases": []}]},
+        *(
+            {"name": n, "skip_reason": f"Dependency not found on PyPI and could not be audited: {n}"}
+            for n in ("beta", "gamma", "delta", "epsilon")
+        ),
+    ]
+}
 
 
 class StandIn(BaseHTTPRequestHandler):
@@ -77,8 +86,10 @@ def test_each_pin_is_audited_by_pip_audit_or_the_latest_release_list_or_named_as
     assert "VULNERABLE beta==2.0: PYSEC-2030-1 (fixed in 2.1)" in lines  # the withdrawn one is not counted
     assert "not audited gamma==1.0: pinned 1.0, latest 1.1: PyPI lists vulnerabilities for the latest only" in lines
     assert "not audited epsilon==1: PyPI answered 404" in lines
-    assert lines[-1] == ("audit-deps: 5 pins; audited 3 (pip-audit 1, PyPI latest-release list 2); vulnerable 2; "
-                         "not audited 2: gamma==1.0, epsilon==1")  # fmt: skip
+    assert lines[-1] == (
+        "audit-deps: 5 pins; audited 3 (pip-audit 1, PyPI latest-release list 2); vulnerable 2; "
+        "not audited 2: gamma==1.0, epsilon==1"
+    )
 
 
 def test_clean_pins_pass_and_an_unreachable_pypi_fails_saying_so(tmp_path: Path, pypi: str) -> None:

@@ -62,9 +62,13 @@ def seed_town(services: Services) -> None:
     make_town(services)
     with services.sessions.begin() as session:
         register.add_resident(
-            session, name=RARE_NAME, phones=["+8637166881234"], liaison_phone=LIAISON_PHONE, region="CN",
+            session,
+            name=RARE_NAME,
+            phones=["+8637166881234"],
+            liaison_phone=LIAISON_PHONE,
+            region="CN",
             address=register.Address("幸福里社区", "2号楼", "1单元", "101"),
-        )  # fmt: skip
+        )
 
 
 @pytest.fixture
@@ -130,13 +134,31 @@ def test_a_copy_digests_the_same_and_the_app_serves_it_and_takes_new_rows(
 
     expected = table_digests(source_engine)
     assert table_digests(services.engine) == expected  # every table, alembic_version included
-    for name in ("residents", "resident_phones", "households", "liaisons", "grids", "communities", "tasks",
-                 "task_events", "inbound_messages", "outbound_messages", "local_outbox", "audit_log", "staff_users",
-                 "api_tokens", "temperature_readings", "checkin_plans"):  # fmt: skip
+    for name in (
+        "residents",
+        "resident_phones",
+        "households",
+        "liaisons",
+        "grids",
+        "communities",
+        "tasks",
+        "task_events",
+        "inbound_messages",
+        "outbound_messages",
+        "local_outbox",
+        "audit_log",
+        "staff_users",
+        "api_tokens",
+        "temperature_readings",
+        "checkin_plans",
+    ):
         assert expected[name][0] > 0, name
         assert f"  {name} " in done.output and done.output.split(f"  {name} ")[1].split()[0] == f"{expected[name][0]:,}"
-    assert {name for name, _ in batches} == {name for name, (rows, _) in expected.items() if rows and name in
-                                             {table.name for table in Base.metadata.sorted_tables}}  # fmt: skip
+    assert {name for name, _ in batches} == {
+        name
+        for name, (rows, _) in expected.items()
+        if rows and name in {table.name for table in Base.metadata.sorted_tables}
+    }
     assert max(rows for _, rows in batches) == 4
     assert [rows for name, rows in batches if name == "residents"] == [4, 4, 2]  # streamed, a batch at a time
 
@@ -162,13 +184,28 @@ def test_a_copy_digests_the_same_and_the_app_serves_it_and_takes_new_rows(
     run_worker(services)
     make_user(services, "clerk2")
     with services.sessions.begin() as session:
-        register.add_resident(session, name="新居民", phones=["+8613900000099"], liaison_phone=LIAISON_PHONE,
-                              region="CN", address=register.Address("幸福里社区", "9号楼", "1单元", "901"))  # fmt: skip
+        register.add_resident(
+            session,
+            name="新居民",
+            phones=["+8613900000099"],
+            liaison_phone=LIAISON_PHONE,
+            region="CN",
+            address=register.Address("幸福里社区", "9号楼", "1单元", "901"),
+        )
         newest = session.scalars(select(Task).order_by(Task.id.desc())).first()
         assert newest is not None and newest.id == before["tasks"] + 1
     after = model_rows(services.engine)
-    for name in ("tasks", "task_events", "inbound_messages", "outbound_messages", "local_outbox", "staff_users",
-                 "residents", "households", "resident_phones"):  # fmt: skip
+    for name in (
+        "tasks",
+        "task_events",
+        "inbound_messages",
+        "outbound_messages",
+        "local_outbox",
+        "staff_users",
+        "residents",
+        "households",
+        "resident_phones",
+    ):
         assert after[name] > before[name], name
 
 
@@ -207,8 +244,12 @@ def test_an_older_target_holding_a_row_is_neither_migrated_nor_written(
     reset_database(services.engine)
     upgrade(services.engine, "0008")
     with services.engine.begin() as conn:
-        conn.execute(text("INSERT INTO liaisons (name, phone, active, role, created_at) "
-                          "VALUES ('张敏', '+8613912345678', true, 'liaison', '2030-03-04 01:00:00')"))  # fmt: skip
+        conn.execute(
+            text(
+                "INSERT INTO liaisons (name, phone, active, role, created_at) "
+                "VALUES ('张敏', '+8613912345678', true, 'liaison', '2030-03-04 01:00:00')"
+            )
+        )
     tables = set(inspect(services.engine).get_table_names())
     refused = copy(environ, source.url, "--to", target_url(settings))
     assert refused.exit_code == 1 and "table liaisons holds rows (liaisons 1)" in refused.output, refused.output
@@ -309,8 +350,9 @@ def test_a_row_the_target_refuses_stops_the_copy_without_showing_its_values(
     """A source SQLite let through (foreign keys off): a phone of a resident who does not exist."""
     database = sqlite3.connect(make_url(source.url).database or "")
     database.execute("PRAGMA foreign_keys = OFF")
-    database.execute("INSERT INTO resident_phones (resident_id, phone, position, landline) "
-                     "VALUES (999, '+8613900000123', 0, 0)")  # fmt: skip
+    database.execute(
+        "INSERT INTO resident_phones (resident_id, phone, position, landline) VALUES (999, '+8613900000123', 0, 0)"
+    )
     database.commit()
     database.close()
     refused = copy(environ, source.url, "--to", target_url(settings))

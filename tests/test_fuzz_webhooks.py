@@ -38,23 +38,21 @@ from hotline.console.register import UPLOAD_LIMIT, UPLOAD_SLACK
 from hotline.services import Services
 from hotline.simulator.twiml import parse_voice_twiml
 from hotline.webhooks.twilio_sms import MAX_FIELDS, MAX_WEBHOOK_BODY
-from tests.conftest import (
-    BACKUP_PHONE,
-    HOTLINE_NUMBER,
-    LIAISON_PHONE,
-    PHONES,
-    PUBLIC_URL,
-    STRANGER_PHONE,
-    run_worker,
-)
+from tests.conftest import BACKUP_PHONE, HOTLINE_NUMBER, LIAISON_PHONE, PHONES, PUBLIC_URL, STRANGER_PHONE, run_worker
 from tests.console_helpers import make_user, sign_in
-from tests.test_fuzz_inputs import examples, fuzz_settings, messages, texts
+from tests.fuzz_helpers import examples, fuzz_settings, texts
+from tests.test_fuzz_inputs import messages
 from workers.gateways.twilio import SIGNATURE_HEADER
 from workers.queues import ALL_QUEUES
 
 SCRIPT = load_script()
-CALL_STEPS = ["/twilio/voice", "/twilio/voice/menu", "/twilio/voice/dial", "/twilio/voice/recorded",
-              "/twilio/voice/checkin"]  # fmt: skip
+CALL_STEPS = [
+    "/twilio/voice",
+    "/twilio/voice/menu",
+    "/twilio/voice/dial",
+    "/twilio/voice/recorded",
+    "/twilio/voice/checkin",
+]
 FIELDS = {
     "/twilio/sms": ["MessageSid", "SmsSid", "AccountSid", "From", "To", "Body", "NumMedia"],
     "/twilio/status": ["MessageSid", "MessageStatus", "ErrorCode", "AccountSid", "To"],
@@ -68,16 +66,31 @@ FIELDS = {
     "/twilio/voice/checkin/status": ["CallSid", "From", "To", "CallStatus", "CallDuration", "AnsweredBy"],
 }
 QUERY = {
-    "/twilio/status": ["o"], "/twilio/voice/message": ["o"], "/twilio/voice/checkin": ["o"],
-    "/twilio/voice/checkin/status": ["o"], "/twilio/voice/menu": ["n", "r", "b", "t", "k"],
-    "/twilio/voice/dial": ["n", "r", "b", "t", "k", "i"], "/twilio/voice/recorded": ["n", "t", "k"],
-}  # fmt: skip
+    "/twilio/status": ["o"],
+    "/twilio/voice/message": ["o"],
+    "/twilio/voice/checkin": ["o"],
+    "/twilio/voice/checkin/status": ["o"],
+    "/twilio/voice/menu": ["n", "r", "b", "t", "k"],
+    "/twilio/voice/dial": ["n", "r", "b", "t", "k", "i"],
+    "/twilio/voice/recorded": ["n", "t", "k"],
+}
 ROUTES = sorted(FIELDS)
 
 CALL_SIDS = ["CA" + f"{n:032x}" for n in range(1, 6)]  # a few calls, so steps land on calls already under way
 MESSAGE_SIDS = ["SM" + f"{n:032x}" for n in range(1, 9)]  # and retries of a few messages
-callers = st.sampled_from([*PHONES.values(), LIAISON_PHONE, BACKUP_PHONE, STRANGER_PHONE, "13900000001",
-                           "+1 415 555 0100", "anonymous", "266696687", "+86 139-1234-5678"])  # fmt: skip
+callers = st.sampled_from(
+    [
+        *PHONES.values(),
+        LIAISON_PHONE,
+        BACKUP_PHONE,
+        STRANGER_PHONE,
+        "13900000001",
+        "+1 415 555 0100",
+        "anonymous",
+        "266696687",
+        "+86 139-1234-5678",
+    ]
+)
 small = st.integers(0, 5).map(str)
 GOOD: dict[str, st.SearchStrategy[str]] = {
     "CallSid": st.sampled_from(CALL_SIDS),
@@ -102,8 +115,11 @@ GOOD: dict[str, st.SearchStrategy[str]] = {
     "o": st.integers(1, 30).map(str),
     "n": st.sampled_from(sorted(SCRIPT.nodes)),
     "b": st.sampled_from(["", *sorted(SCRIPT.nodes)]),
-    "r": small, "k": small, "i": small, "t": st.sampled_from(["0", "1"]),
-}  # fmt: skip
+    "r": small,
+    "k": small,
+    "i": small,
+    "t": st.sampled_from(["0", "1"]),
+}
 odd_numbers = st.sampled_from(["²", "٣", "-1", "1.5", "9" * 19, "9" * 30, "9" * 5000, "0x1f", " 1"])
 odd_sids = st.sampled_from(["SM" + "0" * 32 + "\n", "sm" + "a" * 32, "SM" + "a" * 31, "SMX", "CA" + "0" * 70])
 bad = st.one_of(texts, odd_numbers, odd_sids, st.just("\x00"))
@@ -154,8 +170,9 @@ def webhooks(draw: st.DrawFn) -> Webhook:
     query = [(key, draw(bad_value(key) if draw(st.integers(0, 3)) == 0 else GOOD[key])) for key in QUERY.get(path, [])]
     query = [pair for pair in query if draw(st.integers(0, 5))]
     body = urlencode(pairs, errors="surrogatepass").encode()  # a lone surrogate goes as %ED%A0%80, invalid UTF-8
-    damage = draw(st.sampled_from(["none"] * 8 + ["invalid utf-8", "raw bytes", "near the cap", "over the cap",
-                                                  "many fields"]))  # fmt: skip
+    damage = draw(
+        st.sampled_from(["none"] * 8 + ["invalid utf-8", "raw bytes", "near the cap", "over the cap", "many fields"])
+    )
     if damage == "invalid utf-8":  # percent-escaped bytes that are not UTF-8
         body += b"&Body=%FF%FE%C0&From=%ED%A0%80"
     elif damage == "raw bytes":  # bytes that are not even escaped
@@ -341,14 +358,22 @@ def test_every_route_that_reads_a_body_refuses_one_over_its_cap(client: TestClie
     with services.sessions.begin() as session:
         token = create_token(session, name="caps", role=StaffRole.ADMIN)[1]
     routes = sorted(routes_with_a_body(client.app), key=lambda route: route[1] in UNREAD)
-    assert {("POST", "/twilio/sms"), ("POST", "/login"), ("POST", "/api/v1/notices"), ("POST", "/register/import"),
-            ("POST", "/simulator/api/sms")} <= set(routes)  # fmt: skip
+    assert {
+        ("POST", "/twilio/sms"),
+        ("POST", "/login"),
+        ("POST", "/api/v1/notices"),
+        ("POST", "/register/import"),
+        ("POST", "/simulator/api/sms"),
+    } <= set(routes)
     anonymous = TestClient(client.app, base_url=PUBLIC_URL)
     for method, url in routes:
         cap = CAPS.get(url, 64 * 1024)
         api = url.startswith("/api/v1/")
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"} if api else {
-            "X-CSRF-Token": csrf, "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
+        headers = (
+            {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            if api
+            else {"X-CSRF-Token": csrf, "Content-Type": "application/x-www-form-urlencoded"}
+        )
         over = b"a=" + b"x" * (cap - 1)
         for content in (over,) if url in UNREAD else (over, chunked(over)):
             response = client.request(method, url, content=content, headers=headers)

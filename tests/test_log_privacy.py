@@ -51,7 +51,7 @@ from tests.conftest import (
     post_signed,
     run_worker,
     sms_params,
-)  # fmt: skip
+)
 from tests.console_helpers import PASSWORD, csrf_of, make_user, sign_in
 from tests.route_rules import phone_forms
 from tests.twilio_standin import TwilioStandIn
@@ -120,8 +120,14 @@ class AccessLog:
         async def logged(message: Any) -> None:
             if message["type"] == "http.response.start":
                 path = get_path_with_query_string(scope)
-                self.logger.info('%s - "%s %s HTTP/%s" %d', get_client_addr(scope), scope["method"], path,
-                                 scope["http_version"], message["status"])  # fmt: skip
+                self.logger.info(
+                    '%s - "%s %s HTTP/%s" %d',
+                    get_client_addr(scope),
+                    scope["method"],
+                    path,
+                    scope["http_version"],
+                    message["status"],
+                )
             await send(message)
 
         await self.app(scope, receive, logged if scope["type"] == "http" else send)
@@ -132,10 +138,19 @@ def test_a_days_traffic_leaves_no_number_secret_or_message_in_any_log_line(
     environ: dict[str, str], tmp_path: Any, fmt: str
 ) -> None:
     with TwilioStandIn() as standin, captured_logs(fmt) as logs:
-        settings = load_settings({**environ, "HOTLINE_GATEWAY": "twilio", "TWILIO_ACCOUNT_SID": "AC" + "a" * 32,
-                                  "TWILIO_API_BASE_URL": standin.base_url, "HOTLINE_DUTY_PHONE": DUTY_PHONE,
-                                  "HOTLINE_SECRET_KEY": SECRET_KEY, "HOTLINE_SMS_PER_SECOND": "0",
-                                  "HOTLINE_CPS": "0"}, env_file=None)  # fmt: skip
+        settings = load_settings(
+            {
+                **environ,
+                "HOTLINE_GATEWAY": "twilio",
+                "TWILIO_ACCOUNT_SID": "AC" + "a" * 32,
+                "TWILIO_API_BASE_URL": standin.base_url,
+                "HOTLINE_DUTY_PHONE": DUTY_PHONE,
+                "HOTLINE_SECRET_KEY": SECRET_KEY,
+                "HOTLINE_SMS_PER_SECOND": "0",
+                "HOTLINE_CPS": "0",
+            },
+            env_file=None,
+        )
         with fresh_services(settings) as services:
             clock = Clock(at("08:00"))
             services.clock = lambda: clock.now
@@ -171,8 +186,14 @@ def assert_no_leaks(lines: list[str], secrets: dict[str, str], bodies: list[str]
                 forbidden[part.strip()] = f"message text {body[:30]!r}"
     # A line's own timestamp and an RQ job's run time are the logger's, and can hold "38.6" (10:47:38.660).
     lines = [LOGGERS_OWN_TIMES.sub("<time>", line) for line in lines]
-    leaks = sorted({(what, line[:200]) for line in lines for text, what in forbidden.items()
-                    if text in line or text in re.sub(r"[\s-]", "", line)})  # fmt: skip
+    leaks = sorted(
+        {
+            (what, line[:200])
+            for line in lines
+            for text, what in forbidden.items()
+            if text in line or text in re.sub(r"[\s-]", "", line)
+        }
+    )
     assert not leaks, "\n".join(f"{what}: {line}" for what, line in leaks)
 
 
@@ -181,9 +202,15 @@ def run_the_day(services: Any, clock: Clock, standin: TwilioStandIn) -> tuple[di
     with services.sessions.begin() as session:
         register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
         register.add_liaison(session, name="李强", phone=BACKUP_PHONE, region="CN")
-        resident = register.add_resident(session, name="梁阿姨", phones=["13800138000"], liaison_phone=LIAISON_PHONE,
-                                         backup_liaison_phone=BACKUP_PHONE, region="CN",
-                                         address=register.Address("幸福里社区", "3号楼", "2单元", "402"))  # fmt: skip
+        resident = register.add_resident(
+            session,
+            name="梁阿姨",
+            phones=["13800138000"],
+            liaison_phone=LIAISON_PHONE,
+            backup_liaison_phone=BACKUP_PHONE,
+            region="CN",
+            address=register.Address("幸福里社区", "3号楼", "2单元", "402"),
+        )
         household = resident.household
         assert household.community is not None
         household.community.duty_phone = DUTY_PHONE
@@ -194,9 +221,13 @@ def run_the_day(services: Any, clock: Clock, standin: TwilioStandIn) -> tuple[di
     cookies: set[str] = set()
     app = AccessLog(create_app(services.settings, services))
     with TestClient(app, base_url=PUBLIC_URL) as client:
-        client.event_hooks["response"].append(lambda r: cookies.update(
-            v.split(";")[0].split("=", 1)[1] for v in r.headers.get_list("set-cookie") if v.startswith(SESSION_COOKIE)
-        ))  # fmt: skip
+        client.event_hooks["response"].append(
+            lambda r: cookies.update(
+                v.split(";")[0].split("=", 1)[1]
+                for v in r.headers.get_list("set-cookie")
+                if v.startswith(SESSION_COOKIE)
+            )
+        )
         forged = sms_params(HEALTH[0])
         assert client.post("/twilio/sms", data=forged, headers={SIGNATURE_HEADER: "forged"}).status_code == 403
         standin.fail_next, standin.fail_code = [503, 400], 21211  # Twilio refuses the first receipt, then a number
@@ -209,11 +240,17 @@ def run_the_day(services: Any, clock: Clock, standin: TwilioStandIn) -> tuple[di
             post_signed(client, services, "/twilio/sms", sms_params(command, from_phone=LIAISON_PHONE))
             run_worker(services)
         with services.readonly() as session:
-            sent = list(session.execute(select(OutboundMessage.id, OutboundMessage.provider_sid,
-                                               OutboundMessage.to_phone)))  # fmt: skip
+            sent = list(
+                session.execute(select(OutboundMessage.id, OutboundMessage.provider_sid, OutboundMessage.to_phone))
+            )
         for (outbound_id, sid, to), status in zip(sent, ["delivered", "undelivered"] * len(sent), strict=False):
-            report = {"MessageSid": sid or f"SM{outbound_id:032d}", "MessageStatus": status, "To": to,
-                      "From": HOTLINE_NUMBER, "AccountSid": "AC" + "a" * 32}  # fmt: skip
+            report = {
+                "MessageSid": sid or f"SM{outbound_id:032d}",
+                "MessageStatus": status,
+                "To": to,
+                "From": HOTLINE_NUMBER,
+                "AccountSid": "AC" + "a" * 32,
+            }
             report |= {"ErrorCode": "30003"} if status == "undelivered" else {}
             assert post_signed(client, services, f"/twilio/status?o={outbound_id}", report).status_code in (200, 204)
         call = CallFlow(client, services, RESIDENT_PHONE).call().press("0").no_answer().no_answer().no_answer()
@@ -228,8 +265,9 @@ def run_the_day(services: Any, clock: Clock, standin: TwilioStandIn) -> tuple[di
         run_worker(services)
         # Staff: a wrong password, then the right one; a search by number; the resident's page.
         form = client.get("/login")
-        client.post("/login", data={"username": "admin", "password": "wrong " + PASSWORD,
-                                    "csrf_token": csrf_of(form.text)})  # fmt: skip
+        client.post(
+            "/login", data={"username": "admin", "password": "wrong " + PASSWORD, "csrf_token": csrf_of(form.text)}
+        )
         csrf = sign_in(client)
         assert client.get("/register", params={"q": "13800138000"}).status_code == 200
         assert client.get(f"/register/residents/{resident.id}").status_code == 200
@@ -237,14 +275,23 @@ def run_the_day(services: Any, clock: Clock, standin: TwilioStandIn) -> tuple[di
         # The API, with the token and with a wrong one.
         bearer = {"Authorization": f"Bearer {api_secret}"}
         assert client.get("/api/v1/residents", params={"q": RESIDENT_PHONE}, headers=bearer).status_code == 200
-        assert client.post(f"/api/v1/tasks/{task_ids[-1]}/note", json={"text": "已送医院，血压高"},
-                           headers=bearer).status_code == 200  # fmt: skip
+        assert (
+            client.post(
+                f"/api/v1/tasks/{task_ids[-1]}/note", json={"text": "已送医院，血压高"}, headers=bearer
+            ).status_code
+            == 200
+        )
         assert client.get("/api/v1/tasks", headers={"Authorization": f"Bearer {api_secret}x"}).status_code == 401
         client.post("/logout", data={"csrf_token": csrf})
     assert len(standin.requests) >= 6, "the SMS went through the Twilio client"
     recording = [url for url in (call.call_state.params({}).get("RecordingUrl"),) if url]
-    secrets = {"the Twilio auth token": TEST_AUTH_TOKEN, "the API token": api_secret, "the password": PASSWORD,
-               "the CSRF token": csrf, "the session key": SECRET_KEY}  # fmt: skip
+    secrets = {
+        "the Twilio auth token": TEST_AUTH_TOKEN,
+        "the API token": api_secret,
+        "the password": PASSWORD,
+        "the CSRF token": csrf,
+        "the session key": SECRET_KEY,
+    }
     secrets |= {f"a session cookie {i}": cookie for i, cookie in enumerate(cookies)}
     return secrets, ["已送医院，血压高", *recording]
 
@@ -267,6 +314,10 @@ def test_the_simulator_leaves_no_number_secret_or_message_in_any_log_line(client
         with services.readonly() as session:
             bodies = [*session.scalars(select(InboundMessage.body)), *session.scalars(select(OutboundMessage.body))]
     assert any(line.startswith("INFO httpx2") for line in logs.lines), "the simulator's own requests were captured"
-    secrets = {"the webhook signing token": TEST_AUTH_TOKEN, "the password": PASSWORD, "the CSRF token": csrf,
-               "the session cookie": client.cookies[SESSION_COOKIE]}  # fmt: skip
+    secrets = {
+        "the webhook signing token": TEST_AUTH_TOKEN,
+        "the password": PASSWORD,
+        "the CSRF token": csrf,
+        "the session cookie": client.cookies[SESSION_COOKIE],
+    }
     assert_no_leaks(logs.lines, secrets, bodies)

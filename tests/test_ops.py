@@ -53,13 +53,23 @@ def tokens(services: Services, clerk: bool = False) -> dict[str, str]:
     with services.sessions.begin() as session:
         made = {"admin": create_token(session, name="prometheus", role=StaffRole.ADMIN)[1]}
         if clerk:
-            register.add_resident(session, name="梁阿姨", phones=["13800138099"], region="CN",
-                                  address=register.Address("幸福里社区", "1号楼", "1单元", "101"))  # fmt: skip
+            register.add_resident(
+                session,
+                name="梁阿姨",
+                phones=["13800138099"],
+                region="CN",
+                address=register.Address("幸福里社区", "1号楼", "1单元", "101"),
+            )
             made["clerk"] = create_token(session, name="clerk", role=StaffRole.CLERK, community="幸福里社区")[1]
         revoked, made["revoked"] = create_token(session, name="old", role=StaffRole.ADMIN)
         revoke_token(session, revoked.id)
-        made["expired"] = create_token(session, name="gone", role=StaffRole.ADMIN, lifetime=timedelta(seconds=1),
-                                       now=utcnow() - timedelta(minutes=5))[1]  # fmt: skip
+        made["expired"] = create_token(
+            session,
+            name="gone",
+            role=StaffRole.ADMIN,
+            lifetime=timedelta(seconds=1),
+            now=utcnow() - timedelta(minutes=5),
+        )[1]
     return {key: f"Bearer {secret}" for key, secret in made.items()}
 
 
@@ -67,8 +77,11 @@ def scrape(client: TestClient, bearer: str) -> tuple[str, Samples]:
     response = client.get("/metrics", headers={"Authorization": bearer})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
-    samples = {(s.name, frozenset(s.labels.items())): s.value
-               for family in text_string_to_metric_families(response.text) for s in family.samples}  # fmt: skip
+    samples = {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
     return response.text, samples
 
 
@@ -84,8 +97,10 @@ def broken(environ: dict[str, str], tmp_path: Path) -> Settings:
     """Settings whose database is a file that is not a database, and whose Redis (with a password) is not there."""
     garbage = tmp_path / "not-a-database.sqlite3"
     garbage.write_bytes(b"this is not a database file " * 200)
-    return load_settings({**environ, "DATABASE_URL": f"sqlite:///{garbage}",
-                          "REDIS_URL": "redis://:s3cret-pw@127.0.0.1:1/0"}, env_file=None)  # fmt: skip
+    return load_settings(
+        {**environ, "DATABASE_URL": f"sqlite:///{garbage}", "REDIS_URL": "redis://:s3cret-pw@127.0.0.1:1/0"},
+        env_file=None,
+    )
 
 
 def test_healthz_says_only_that_the_process_is_up_and_readyz_says_what_is_down(broken: Settings) -> None:
@@ -229,15 +244,21 @@ def test_metrics_count_messages_tasks_climbs_queues_and_webhook_time(client: Tes
     assert value(samples, "hotline_inbound_unprocessed_overdue") == 0
     assert value(samples, "hotline_inbound_unprocessed_oldest_age_seconds") == 0
     with services.readonly() as session:
-        rows = session.execute(select(OutboundMessage.kind, OutboundMessage.status, func.count())
-                               .group_by(OutboundMessage.kind, OutboundMessage.status)).all()  # fmt: skip
+        rows = session.execute(
+            select(OutboundMessage.kind, OutboundMessage.status, func.count()).group_by(
+                OutboundMessage.kind, OutboundMessage.status
+            )
+        ).all()
     assert len(rows) >= 2  # the offer, the receipt, the climbs' SMS to the backup and the leader
     for kind, state, count in rows:
         assert value(samples, "hotline_outbound_messages_today", kind=kind, status=state) == count, (kind, state)
     assert value(samples, "hotline_open_tasks", status="escalated", priority="normal", rung="2") == 1
     assert sum(v for (name, _), v in samples.items() if name == "hotline_open_tasks") == 1
-    assert 0 <= value(samples, "hotline_open_task_oldest_age_seconds", status="escalated", priority="normal",
-                      rung="2") < 600  # fmt: skip
+    assert (
+        0
+        <= value(samples, "hotline_open_task_oldest_age_seconds", status="escalated", priority="normal", rung="2")
+        < 600
+    )
     assert value(samples, "hotline_task_escalations_total") == 2
     assert value(samples, "hotline_queue_jobs", queue="hotline-inbound") == 1
     assert value(samples, "hotline_queue_jobs", queue="hotline-outbound") == 0

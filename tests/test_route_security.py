@@ -25,8 +25,16 @@ from tests.console_helpers import make_user, sign_in
 from tests.route_rules import MISSING, RULES, World, app_routes, build_world, fill, row_counts, send
 from workers.gateways.twilio import SIGNATURE_HEADER
 
-DELIBERATELY_PUBLIC = {"GET /healthz", "GET /readyz", "GET /", "GET /login", "POST /login", "GET /api/v1/openapi.json",
-                       "MOUNT /static", "MOUNT /ivr-audio"}  # fmt: skip
+DELIBERATELY_PUBLIC = {
+    "GET /healthz",
+    "GET /readyz",
+    "GET /",
+    "GET /login",
+    "POST /login",
+    "GET /api/v1/openapi.json",
+    "MOUNT /static",
+    "MOUNT /ivr-audio",
+}
 GUARDED = ("console", "simulator", "api", "token")
 BEARER = ("api", "token")  # a bearer token's routes: the API, and /metrics beside it
 ROLE_REFUSED = {"console": "your role may not do this", "simulator": "your role may not do this", "api": "may not do"}
@@ -85,11 +93,21 @@ def test_twilio_webhooks_refuse_a_missing_or_wrong_signature_and_store_nothing(
             ("another path", params, {SIGNATURE_HEADER: services.signature.sign(path + "x", params, query)}),
             # The query string is signed too: it carries the step of a call and the id of a message.
             ("another query", params, {SIGNATURE_HEADER: services.signature.sign(path, params, query + "0")}),
-            ("no query" if query else "a query", params,
-             {SIGNATURE_HEADER: services.signature.sign(path, params, "" if query else "o=1")}),
-            ("http, not https", params, {SIGNATURE_HEADER: RequestValidator(TEST_AUTH_TOKEN)
-                                         .compute_signature("http://hotline.example.org" + url, params)}),
-        ]  # fmt: skip
+            (
+                "no query" if query else "a query",
+                params,
+                {SIGNATURE_HEADER: services.signature.sign(path, params, "" if query else "o=1")},
+            ),
+            (
+                "http, not https",
+                params,
+                {
+                    SIGNATURE_HEADER: RequestValidator(TEST_AUTH_TOKEN).compute_signature(
+                        "http://hotline.example.org" + url, params
+                    )
+                },
+            ),
+        ]
         before = row_counts(services)
         for name, fields, headers in attempts:
             response = client.post(url, data=fields, headers=headers)
@@ -148,15 +166,22 @@ def test_the_simulator_is_refused_with_the_twilio_gateway(settings: Settings, se
 
 def test_each_role_passes_exactly_the_guards_its_rule_names(client: TestClient, services: Services) -> None:
     with services.sessions.begin() as session:  # a community and a grid for the clerk's and leader's scope
-        resident = register.add_resident(session, name="梁阿姨", phones=["13800138000"], region="CN",
-                                         address=register.Address("幸福里社区", "1号楼", "1单元", "101"))  # fmt: skip
+        resident = register.add_resident(
+            session,
+            name="梁阿姨",
+            phones=["13800138000"],
+            region="CN",
+            address=register.Address("幸福里社区", "1号楼", "1单元", "101"),
+        )
         assert resident.household.community is not None
         register.find_or_create_grid(session, resident.household.community, "第1网格")
     make_user(services, "admin1", StaffRole.ADMIN)
     make_user(services, "clerk1", StaffRole.CLERK, community="幸福里社区")
     make_user(services, "leader1", StaffRole.GRID_LEADER, grid="第1网格")
-    routes = sorted(((k, r) for k, r in RULES.items() if r.kind in ("console", "simulator")),
-                    key=lambda item: item[0] == "POST /logout")  # signing out last  # fmt: skip
+    routes = sorted(
+        ((k, r) for k, r in RULES.items() if r.kind in ("console", "simulator")),
+        key=lambda item: item[0] == "POST /logout",
+    )  # signing out last
     for username, role in (
         ("admin1", StaffRole.ADMIN),
         ("clerk1", StaffRole.CLERK),

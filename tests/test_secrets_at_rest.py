@@ -50,9 +50,14 @@ def stored_text(services: Services) -> list[tuple[str, str]]:
     redis = services.redis
     for key in redis.scan_iter(count=1000):
         kind = redis.type(key).decode()
-        values = {"string": lambda k: [redis.get(k)], "hash": lambda k: [*redis.hgetall(k).items()],
-                  "list": lambda k: redis.lrange(k, 0, -1), "set": lambda k: redis.smembers(k),
-                  "zset": lambda k: redis.zrange(k, 0, -1), "stream": lambda k: redis.xrange(k)}[kind](key)  # fmt: skip
+        values = {
+            "string": lambda k: [redis.get(k)],
+            "hash": lambda k: [*redis.hgetall(k).items()],
+            "list": lambda k: redis.lrange(k, 0, -1),
+            "set": lambda k: redis.smembers(k),
+            "zset": lambda k: redis.zrange(k, 0, -1),
+            "stream": lambda k: redis.xrange(k),
+        }[kind](key)
         found += [("redis", f"{key!r} {value!r}") for value in values]
     return found
 
@@ -144,9 +149,13 @@ def test_a_session_ends_its_lifetime_after_sign_in_however_much_it_is_used(
     cookie = client.cookies[SESSION_COOKIE]
     # Using the session never signs its cookie again (the board asks every few seconds): the cookie's age, which
     # Starlette checks against max_age, is the time since sign-in.
-    for response in (client.get("/board"), client.get("/board", params={"part": "1"}), client.get("/tasks"),
-                     client.post("/language", data={"language": "en", "csrf_token": csrf}, follow_redirects=False),
-                     client.get("/login")):  # fmt: skip
+    for response in (
+        client.get("/board"),
+        client.get("/board", params={"part": "1"}),
+        client.get("/tasks"),
+        client.post("/language", data={"language": "en", "csrf_token": csrf}, follow_redirects=False),
+        client.get("/login"),
+    ):
         assert response.status_code in (200, 303) and "set-cookie" not in response.headers, response.request.url
     held, key = cookie_session(cookie), str(services.settings.secret_key)
     lifetime = SESSION_HOURS * 3600
@@ -189,8 +198,11 @@ def test_the_cli_gives_a_token_an_expiry_unless_told_and_lists_expired_ones(
     runner = CliRunner()
     create = ["tokens", "create", "--role", "admin", "--name"]
     secrets = {}
-    for name, extra, says in (("default", [], ", expires 20"), ("short", ["--expires-days", "1"], ", expires 20"),
-                              ("forever", ["--never-expires"], ", never expires")):  # fmt: skip
+    for name, extra, says in (
+        ("default", [], ", expires 20"),
+        ("short", ["--expires-days", "1"], ", expires 20"),
+        ("forever", ["--never-expires"], ", never expires"),
+    ):
         made = runner.invoke(main, [*create, name, *extra], env=environ)
         assert made.exit_code == 0 and says in made.stderr, made.output
         secrets[name] = made.stdout.strip()
@@ -206,8 +218,10 @@ def test_the_cli_gives_a_token_an_expiry_unless_told_and_lists_expired_ones(
         tokens["short"].expires_at = utcnow() - timedelta(minutes=1)  # a day has passed
     assert api_answer(client, secrets["short"])[0] == 401
     assert api_answer(client, secrets["default"])[0] == 200 and api_answer(client, secrets["forever"])[0] == 200
-    listed = {line.split("\t")[2]: line.split("\t") for line in runner.invoke(main, ["tokens", "list"], env=environ)
-              .stdout.splitlines()}  # fmt: skip
+    listed = {
+        line.split("\t")[2]: line.split("\t")
+        for line in runner.invoke(main, ["tokens", "list"], env=environ).stdout.splitlines()
+    }
     assert listed["short"][-1] == "expired" and listed["short"][-2].startswith("expires 20")
     assert listed["default"][-1] == "live" and listed["default"][-2].startswith("expires 20")
     assert listed["forever"][-2:] == ["no expiry", "live"]
@@ -221,8 +235,14 @@ def test_the_expiry_migration_keeps_accounts_and_tokens_and_old_tokens_never_exp
         upgrade(engine, "0010")
         then = datetime(2026, 11, 1, 8, tzinfo=UTC)
         secret = "hl_" + "a" * 43
-        account = {"username": "admin", "display_name": "admin", "password_hash": hash_password(PASSWORD),
-                   "role": "admin", "language": "zh-CN", "active": True}  # fmt: skip
+        account = {
+            "username": "admin",
+            "display_name": "admin",
+            "password_hash": hash_password(PASSWORD),
+            "role": "admin",
+            "language": "zh-CN",
+            "active": True,
+        }
         token = {"name": "old", "prefix": secret[:11], "token_hash": hash_secret(secret), "role": "admin"}
         with engine.begin() as conn:  # as stored at 0010, before this migration
             for name, row in (("staff_users", account), ("api_tokens", token)):

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from hotline.exceptions import SettingsError
-from hotline.settings import load_settings
+from hotline.settings import load_settings, read_settings
+from hotline.settings_table import SETTINGS
 
 SID = "AC" + "a" * 32
 
@@ -129,8 +130,10 @@ def test_bad_operations_settings_name_their_variable(tmp_path: Path, environ: di
 def test_operations_settings_default_and_read(tmp_path: Path) -> None:
     defaults = load_settings({"HOTLINE_DATA_DIR": str(tmp_path)}, env_file=None)
     assert (defaults.log_format, defaults.ready_queue_limit) == ("text", 10000)
-    given = load_settings({"HOTLINE_DATA_DIR": str(tmp_path), "HOTLINE_LOG_FORMAT": "JSON",
-                           "HOTLINE_READY_QUEUE_LIMIT": "250"}, env_file=None)  # fmt: skip
+    given = load_settings(
+        {"HOTLINE_DATA_DIR": str(tmp_path), "HOTLINE_LOG_FORMAT": "JSON", "HOTLINE_READY_QUEUE_LIMIT": "250"},
+        env_file=None,
+    )
     assert (given.log_format, given.ready_queue_limit) == ("json", 250)
 
 
@@ -203,3 +206,32 @@ def test_a_day_whose_ladder_cannot_keep_the_deadline_is_refused_at_start(tmp_pat
     # A later deadline makes room; a check-in at or after the deadline has a ladder of its own.
     assert load_settings({**base, "HOTLINE_CHECKIN_TIMES": "09:30", "HOTLINE_CHECKIN_DEADLINE": "12:30"}, env_file=None)
     assert load_settings({**base, "HOTLINE_CHECKIN_TIMES": "09:00,14:00"}, env_file=None)
+
+
+def test_reading_touches_no_file_and_loading_prepares_the_data_dir(tmp_path: Path) -> None:
+    data_dir = tmp_path / "new" / "var"
+    found = read_settings({"HOTLINE_DATA_DIR": str(data_dir)}, env_file=None)
+    assert found["data_dir"] == data_dir and found["secret_key"] is None and found["twilio_auth_token"] is None
+    assert not (tmp_path / "new").exists()
+    loaded = load_settings({"HOTLINE_DATA_DIR": str(data_dir)}, env_file=None)
+    assert sorted(p.name for p in data_dir.iterdir()) == ["local_auth_token", "secret_key"]
+    assert str(loaded.secret_key) == (data_dir / "secret_key").read_text()
+
+
+def test_readme_settings_table_names_every_setting_with_its_default() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| `")]
+    documented = {name.strip("`"): row[1] for row in rows for name in row[0].strip("| ").split(", ")}
+    assert set(documented) == {setting.env for setting in SETTINGS}
+    for setting in SETTINGS:
+        if isinstance(setting.default, str) and setting.default and "," not in setting.env:
+            shown = setting.default.replace(str(Path(__file__).parent.parent) + "/", "")
+            assert f"`{shown}`" in documented[setting.env], setting.env
+
+
+def test_a_digit_that_is_no_number_is_a_bad_value_not_a_crash(tmp_path: Path) -> None:
+    for name in ("HOTLINE_READY_QUEUE_LIMIT", "HOTLINE_SWEEP_SECONDS", "HOTLINE_CALL_RETRIES"):
+        with pytest.raises(SettingsError) as caught:
+            load_settings({"HOTLINE_DATA_DIR": str(tmp_path), name: "²"}, env_file=None)
+        assert caught.value.variable == name and "whole number" in caught.value.problem

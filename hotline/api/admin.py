@@ -25,11 +25,22 @@ async def audit_log(request: Request) -> Response:
 
     def load() -> list[dict[str, Any]]:
         with services.readonly() as session:
-            found = audit.entries(session, object_kind=kind, object_id=object_id, actor=actor, before_id=before_id,
-                                  limit=limit)  # fmt: skip
-            return [{"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "actor_name": e.actor_name,
-                     "action": e.action, "object_kind": e.object_kind, "object_id": e.object_id, "detail": e.detail}
-                    for e in found]  # fmt: skip
+            found = audit.entries(
+                session, object_kind=kind, object_id=object_id, actor=actor, before_id=before_id, limit=limit
+            )
+            return [
+                {
+                    "id": e.id,
+                    "at": e.at.isoformat(),
+                    "actor": e.actor,
+                    "actor_name": e.actor_name,
+                    "action": e.action,
+                    "object_kind": e.object_kind,
+                    "object_id": e.object_id,
+                    "detail": e.detail,
+                }
+                for e in found
+            ]
 
     return ok({"entries": await run_in_threadpool(load)})
 

@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 document of /api/v1, written by hand, served at /api/v1/openapi.json without a token.
 
 A test walks every route under /api/v1 and checks each (path, method) is documented here, and each documented one
-is a route, so the document cannot drift from the code. The schemas live in `openapi_schemas`.
+is a route, so the document cannot drift from the code. The schemas live in `openapi_schemas`, the way one
+operation is described in `openapi_operations`.
 """
 
 from __future__ import annotations
@@ -16,104 +17,35 @@ from dispatch.models import ResidentCategory, TaskCategory
 from dispatch.notices import BODY_LIMIT, CHANNELS, TARGET_KINDS
 from dispatch.tasks.staff_actions import NOTE_LIMIT, TRIAGE_CATEGORIES
 from dispatch.tasks.staff_views import task_statuses
-from hotline.api.common import MAX_BODY_INT, MAX_QUERY_INT
-from hotline.api.openapi_schemas import SCHEMAS, array, obj, ref, some
+from hotline.api.openapi_json import array, obj, ref, some
+from hotline.api.openapi_operations import (
+    AUDIO,
+    BODY_ID,
+    DAY,
+    ID,
+    INT,
+    MESSAGE_ID,
+    NO_NUL,
+    OFFSET,
+    QUERY_ID,
+    json_body,
+    op,
+    query,
+    task_action,
+    text_up_to,
+)
+from hotline.api.openapi_schemas import SCHEMAS
 from hotline.api.openapi_triage import triage_paths
 
 Json = dict[str, Any]
-
-ERRORS = {
-    "400": "Malformed query or JSON body.",
-    "401": "No token, or an unknown or revoked one.",
-    "403": "This token's role may not do this.",
-    "404": "No such object, or not in this token's scope (the same answer).",
-    "409": "The object's state refuses this action (the message says why).",
-    "413": "The body is over 64 KiB.",
-    "415": "The body is not application/json.",
-    "422": "A field is missing, unknown, or of the wrong type or value.",
-    "502": "The phone provider could not be reached, or refused the hotline (the message says what to do).",
-}
-
-
-def _json(schema: Json) -> Json:
-    return {"content": {"application/json": {"schema": schema}}}
-
-
-def _audio(schema: Json) -> Json:
-    return {"content": {"audio/mpeg": {"schema": schema}, "audio/wav": {"schema": schema}}}
-
-
-def query(name: str, schema: Json, description: str) -> Json:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
-
-
-ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1, "maximum": 999_999_999}}
-MESSAGE_ID = {**ID, "name": "message_id", "description": "A voicemail's message_id, from the task's voicemails."}
-AUDIO = {"type": "string", "contentMediaType": "audio/*"}
-INT = {"type": "integer", "minimum": 0}
-QUERY_ID = {"type": "integer", "minimum": 1, "maximum": MAX_QUERY_INT}
-OFFSET = {**INT, "maximum": MAX_QUERY_INT, "default": 0}
-BODY_ID = {"type": "integer", "minimum": 1, "maximum": MAX_BODY_INT}
-NO_NUL = "^[^\\u0000]*$"  # text without NUL, which the database cannot hold
-DAY = {"type": "string", "format": "date", "pattern": "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$"}  # 1900 to 2999
-
-
-def op(
-    summary: str,
-    tag: str,
-    result: Json,
-    *,
-    params: tuple[Json, ...] = (),
-    body: Json | None = None,
-    body_required: bool = True,
-    errors: str = "",
-    description: str = "",
-) -> Json:
-    """One operation: its parameters, its JSON body, its answer, and the errors it can give (besides 401)."""
-    codes = sorted({"401", *errors.split()} | ({"400", "413", "415", "422"} if body else set()))
-    operation: Json = {
-        "summary": summary,
-        "tags": [tag],
-        "operationId": "",
-        "parameters": list(params),
-        "responses": {
-            "200": {"description": "Done.", **(_audio(result) if result is AUDIO else _json(result))},
-            **{code: {"description": ERRORS[code], **_json(ref("Error"))} for code in codes},
-        },
-    }
-    if description:
-        operation["description"] = description
-    if body is not None:
-        strict = {"additionalProperties": False} if body.get("type") == "object" else {}
-        operation["requestBody"] = {"required": body_required, **_json({**_optional_null(body), **strict})}
-    return operation
-
-
-def _optional_null(body: Json) -> Json:
-    """An object body whose fields not required may also be null, which reads as leaving them out."""
-    if "properties" not in body:
-        return body
-    required = set(body.get("required", []))
-    properties = {name: schema if name in required or "null" in str(schema.get("type")) else
-                  {"anyOf": [schema, {"type": "null"}]} for name, schema in body["properties"].items()}  # fmt: skip
-    return {**body, "properties": properties}
-
-
-def _action(summary: str, body: Json, *, required: bool = True, description: str = "") -> Json:
-    return {"post": op(summary, "tasks", ref("TaskActionResult"), params=(ID,), body=body, body_required=required,
-                       errors="404 409", description=description)}  # fmt: skip
-
-
-def _text(limit: int) -> Json:
-    return {"type": "string", "maxLength": limit}
 
 
 NOTICE = some(
     ["target_kind", "target", "body"],
     target_kind={"enum": list(TARGET_KINDS)},
-    target={**_text(100), "description": "A community's name, a grid (community/grid), or a category key."},
+    target={**text_up_to(100), "description": "A community's name, a grid (community/grid), or a category key."},
     channels={"enum": list(CHANNELS), "default": "sms"},
-    body={**_text(BODY_LIMIT), "minLength": 1},
+    body={**text_up_to(BODY_LIMIT), "minLength": 1},
 )
 
 PATHS: Json = {
@@ -156,20 +88,20 @@ PATHS: Json = {
             "provider no longer has is a 404 that says so; a provider that does not answer, a 502.",
         }
     },
-    "/tasks/{id}/assign": _action(
+    "/tasks/{id}/assign": task_action(
         "Offer the task to a liaison (who takes it by SMS); the liaison who had it is told.",
         obj(liaison_id=BODY_ID),
     ),
-    "/tasks/{id}/note": _action("Add a note to the task's history.", obj(text=_text(NOTE_LIMIT))),
-    "/tasks/{id}/close": _action(
+    "/tasks/{id}/note": task_action("Add a note to the task's history.", obj(text=text_up_to(NOTE_LIMIT))),
+    "/tasks/{id}/close": task_action(
         "Mark the task done; the resident is told if a liaison had it.",
-        some([], note=_text(NOTE_LIMIT)),
+        some([], note=text_up_to(NOTE_LIMIT)),
         required=False,
     ),
-    "/tasks/{id}/cancel": _action(
-        "Cancel the task; the liaison who had it is told.", some([], reason=_text(NOTE_LIMIT)), required=False
+    "/tasks/{id}/cancel": task_action(
+        "Cancel the task; the liaison who had it is told.", some([], reason=text_up_to(NOTE_LIMIT)), required=False
     ),
-    "/tasks/{id}/triage": _action(
+    "/tasks/{id}/triage": task_action(
         '分流: give an open "other" task its category (unwell makes it urgent).',
         obj(category={"enum": list(TRIAGE_CATEGORIES)}),
     ),
@@ -262,7 +194,7 @@ PATHS: Json = {
                 resident_ids={"type": "array", "maxItems": 1000, "items": BODY_ID},
                 not_reached_today={"type": "boolean", "description": "Not reached today, or a visit pending."},
                 grid_id=BODY_ID,
-                building={**_text(100), "description": "A building's name; give its community_id too."},
+                building={**text_up_to(100), "description": "A building's name; give its community_id too."},
                 community_id=BODY_ID,
                 category={"enum": list(ResidentCategory)},
                 dry_run={"type": "boolean", "description": "Only say who would be called, and how long it would take."},
@@ -396,7 +328,7 @@ DOCUMENT["paths"]["/openapi.json"] = {
         "tags": ["meta"],
         "operationId": "getOpenapi",
         "security": [],
-        "responses": {"200": {"description": "The OpenAPI document.", **_json({"type": "object"})}},
+        "responses": {"200": {"description": "The OpenAPI document.", **json_body({"type": "object"})}},
     }
 }
 

@@ -9,7 +9,7 @@ from typing import Any
 from dispatch.register.edit import MAX_NAME
 from dispatch.triage.actions import ADDRESS_LIMIT, NOTE_LIMIT
 from dispatch.triage.views import statuses
-from hotline.api.openapi_schemas import INT, array, obj, ref, some
+from hotline.api.openapi_json import INT, array, obj, ref, some
 
 Json = dict[str, Any]
 ROLES = "Admin and clerk tokens only: an item belongs to a community, not a grid."

@@ -61,27 +61,44 @@ async def calls(request: Request) -> Response:
         factory = services.readonly if dry_run else services.sessions.begin
         with factory() as session:
             place = (community_id, building) if community_id and building else None
-            selection = scoped_selection(session, where, resident_ids=resident_ids, not_reached_today=not_reached,
-                                         grid_id=grid_id, building=place, category=category)  # fmt: skip
+            selection = scoped_selection(
+                session,
+                where,
+                resident_ids=resident_ids,
+                not_reached_today=not_reached,
+                grid_id=grid_id,
+                building=place,
+                category=category,
+            )
             if selection.empty:
-                raise ApiError(422, "choose whom to call: resident_ids, not_reached_today, grid_id, building with "
-                                    "community_id, or category")  # fmt: skip
+                raise ApiError(
+                    422,
+                    "choose whom to call: resident_ids, not_reached_today, grid_id, building with "
+                    "community_id, or category",
+                )
             if dry_run:
                 chosen = select_residents(session, selection, now, services.intake, where=where)
                 return {"selected": len(chosen), "resident_ids": chosen, "called": [], "skipped": {}, "ids": []}
             done = place_staff_calls(session, selection, actor=token, where=where, now=now, context=services.intake)
             named = sorted([*done.called, *done.skipped])
-            return {"selected": len(named), "resident_ids": named, "called": done.called, "skipped": done.skipped,
-                    "ids": done.outbound_ids}  # fmt: skip
+            return {
+                "selected": len(named),
+                "resident_ids": named,
+                "called": done.called,
+                "skipped": done.skipped,
+                "ids": done.outbound_ids,
+            }
 
     result = await run_in_threadpool(run)
     await _queue(services, result.pop("ids"))
-    return ok({
-        "dry_run": dry_run,
-        "seconds": round(len(result["resident_ids"]) / rate, 1) if rate else None,
-        **result,
-        "skipped": {str(k): v for k, v in sorted(result["skipped"].items())},
-    })  # fmt: skip
+    return ok(
+        {
+            "dry_run": dry_run,
+            "seconds": round(len(result["resident_ids"]) / rate, 1) if rate else None,
+            **result,
+            "skipped": {str(k): v for k, v in sorted(result["skipped"].items())},
+        }
+    )
 
 
 # ── Notices ──────────────────────────────────────────────────────────────────────────────────────────────────
@@ -120,11 +137,18 @@ async def notice_preview(request: Request) -> Response:
 
     def load() -> dict[str, Any]:
         with services.readonly() as session:
-            found = notices.preview(session, household_scope(token), target_kind=fields.target_kind,
-                                    target=fields.target, channels=fields.channels, body=fields.body,
-                                    sms_per_second=settings.sms_per_second,
-                                    calls_per_second=settings.calls_per_second, now=services.clock(),
-                                    rules=services.intake.checkin)  # fmt: skip
+            found = notices.preview(
+                session,
+                household_scope(token),
+                target_kind=fields.target_kind,
+                target=fields.target,
+                channels=fields.channels,
+                body=fields.body,
+                sms_per_second=settings.sms_per_second,
+                calls_per_second=settings.calls_per_second,
+                now=services.clock(),
+                rules=services.intake.checkin,
+            )
             return found.as_dict()
 
     return ok(await run_in_threadpool(load))
@@ -144,11 +168,19 @@ async def notice_send(request: Request) -> Response:
         where = household_scope(token)
         with services.sessions.begin() as session:
             notice, outbound = notices.send_notice(
-                session, actor=token, where=where, target_kind=fields.target_kind, target=fields.target,
-                channels=fields.channels, body=fields.body, now=services.clock(), rules=services.intake.checkin,
-                sms_per_second=settings.sms_per_second, calls_per_second=settings.calls_per_second,
+                session,
+                actor=token,
+                where=where,
+                target_kind=fields.target_kind,
+                target=fields.target,
+                channels=fields.channels,
+                body=fields.body,
+                now=services.clock(),
+                rules=services.intake.checkin,
+                sms_per_second=settings.sms_per_second,
+                calls_per_second=settings.calls_per_second,
                 request_key=key,
-            )  # fmt: skip
+            )
             session.flush()
             return notices.notice_progress(session, notice.id, where).as_dict(), outbound
 

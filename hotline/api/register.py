@@ -50,8 +50,9 @@ async def residents(request: Request) -> Response:
 
     def load() -> list[dict[str, Any]]:
         with services.readonly() as session:
-            found = search_residents(session, household_scope(token), text, region=services.settings.region,
-                                     limit=limit, offset=offset)  # fmt: skip
+            found = search_residents(
+                session, household_scope(token), text, region=services.settings.region, limit=limit, offset=offset
+            )
             return [plain(row) for row in found]
 
     return ok({"residents": await run_in_threadpool(load), "limit": limit, "offset": offset})
@@ -69,8 +70,9 @@ async def resident(request: Request) -> Response:
     def load() -> dict[str, Any]:
         now = services.clock()
         with services.sessions.begin() as session:
-            history = resident_history(session, resident_id, household_scope(token), now, days,
-                                       rules=services.intake.checkin)  # fmt: skip
+            history = resident_history(
+                session, resident_id, household_scope(token), now, days, rules=services.intake.checkin
+            )
             audit.record(session, token, "view", "resident", resident_id, at=now)
             found: dict[str, Any] = plain(history)
             return found
@@ -123,8 +125,9 @@ def _edit(fields: set[str], act: Edit) -> Callable[..., Any]:
 
 
 def _update(session: Session, services: Services, resident_id: int, token: ApiToken, body: Body) -> list[str]:
-    return update_resident(session, resident_id, _changes(body), actor=token, where=household_scope(token),
-                           region=services.settings.region)  # fmt: skip
+    return update_resident(
+        session, resident_id, _changes(body), actor=token, where=household_scope(token), region=services.settings.region
+    )
 
 
 def _liaisons(session: Session, services: Services, resident_id: int, token: ApiToken, body: Body) -> list[str]:
@@ -136,8 +139,11 @@ def _liaisons(session: Session, services: Services, resident_id: int, token: Api
     household = resident_in_scope(session, resident_id, where).household
     before = (household.primary_liaison_id, household.backup_liaison_id)
     set_liaisons(session, resident_id, primary_id=primary, backup_id=backup, actor=token, where=where)
-    return [name for name, old, new in zip(("primary_liaison", "backup_liaison"), before, (primary, backup),
-                                           strict=True) if old != new]  # fmt: skip
+    return [
+        name
+        for name, old, new in zip(("primary_liaison", "backup_liaison"), before, (primary, backup), strict=True)
+        if old != new
+    ]
 
 
 def _plan(session: Session, services: Services, resident_id: int, token: ApiToken, body: Body) -> list[str]:
@@ -147,9 +153,18 @@ def _plan(session: Session, services: Services, resident_id: int, token: ApiToke
         raise ApiError(422, 'times must be a list of at most 12 local times such as "09:00"')
     if own and "times" not in body:
         raise ApiError(422, "times is required for a resident's own plan ([] for no check-ins)")
-    changed = update_plan(session, services.intake.checkin, resident_id, own=own, times=times,
-                          channel=body.choice("channel", tuple(Channel)), ends_on=body.text("ends_on", limit=10),
-                          actor=token, where=household_scope(token), now=services.clock())  # fmt: skip
+    changed = update_plan(
+        session,
+        services.intake.checkin,
+        resident_id,
+        own=own,
+        times=times,
+        channel=body.choice("channel", tuple(Channel)),
+        ends_on=body.text("ends_on", limit=10),
+        actor=token,
+        where=household_scope(token),
+        now=services.clock(),
+    )
     return ["plan"] if changed else []
 
 

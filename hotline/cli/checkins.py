@@ -52,9 +52,18 @@ def plan_set(resident_id: int, times: str, channel: str | None, starts_on: objec
         rules = services.intake.checkin
         first = starts_on.date() if starts_on else utcnow().astimezone(rules.timezone).date()  # type: ignore[attr-defined]
         ends = first + timedelta(days=days - 1) if days else None
-        found = set_plan(session, rules, resident_id, times=[t for t in times.split(",") if t.strip()],
-                         channel=channel, starts_on=first, ends_on=ends, note=note, actor="cli",
-                         now=services.clock())  # fmt: skip
+        found = set_plan(
+            session,
+            rules,
+            resident_id,
+            times=[t for t in times.split(",") if t.strip()],
+            channel=channel,
+            starts_on=first,
+            ends_on=ends,
+            note=note,
+            actor="cli",
+            now=services.clock(),
+        )
         click.echo(_describe(found))
 
 
@@ -98,8 +107,15 @@ def checkins_tick() -> None:
 @click.option("--category", help="Everyone of this category, e.g. elderly_alone.")
 @click.option("--yes", is_flag=True, help="Do not ask before calling more than one resident.")
 @domain_errors
-def call(resident_ids: tuple[int, ...], not_reached: bool, community: str | None, grid: str | None,
-         building: str | None, category: str | None, yes: bool) -> None:  # fmt: skip
+def call(
+    resident_ids: tuple[int, ...],
+    not_reached: bool,
+    community: str | None,
+    grid: str | None,
+    building: str | None,
+    category: str | None,
+    yes: bool,
+) -> None:
     """Place check-in calls now, to residents by id or to a set (filters combine), at the configured calls/s."""
     from workers.queues import enqueue_batches
 
@@ -143,8 +159,10 @@ def report_today(day: object, residents: bool, as_json: bool) -> None:
         when: date = day.date() if day else now.astimezone(settings.timezone).date()  # type: ignore[attr-defined]
         found = coverage(session, when, now)
     if as_json:
-        rows = [{"community": r.community, "grid": r.grid, **r.counts, "known_percent": round(r.known_percent, 1)}
-                for r in [*found.rows, found.total]]  # fmt: skip
+        rows = [
+            {"community": r.community, "grid": r.grid, **r.counts, "known_percent": round(r.known_percent, 1)}
+            for r in [*found.rows, found.total]
+        ]
         out = {"date": str(found.day), "rows": rows}
         if residents:
             out["residents"] = [asdict(r) for r in found.residents]
@@ -158,5 +176,7 @@ def report_today(day: object, residents: bool, as_json: bool) -> None:
         click.echo("  ".join(f"{c:>12}" for c in cells))
     if residents:
         for r in found.residents:
-            click.echo(f"  {r.standing:<13} {r.community}/{r.grid}  {r.name} (#{r.resident_id}) {r.slot} rung {r.rung}"
-                       + (f" task #{r.visit_task_id}" if r.visit_task_id else ""))  # fmt: skip
+            click.echo(
+                f"  {r.standing:<13} {r.community}/{r.grid}  {r.name} (#{r.resident_id}) {r.slot} rung {r.rung}"
+                + (f" task #{r.visit_task_id}" if r.visit_task_id else "")
+            )

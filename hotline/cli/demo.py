@@ -63,15 +63,30 @@ def _environment(data_dir: Path, host: str, port: int, fast_clock: float | None)
 
 
 @main.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("var/demo"), show_default=True,
-              help="Where the demo keeps its database and Redis; made if new.")  # fmt: skip
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=Path("var/demo"),
+    show_default=True,
+    help="Where the demo keeps its database and Redis; made if new.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--residents", default=120, show_default=True, type=click.IntRange(8, 5000),
-              help="How many residents the generated community has.")  # fmt: skip
-@click.option("--fast-clock", type=click.FloatRange(2, 600), default=None, metavar="SPEED",
-              help="Run the clock SPEED times faster, from 08:58 today: at 30, the day's check-ins, reminders, "
-                   "calls and visits play out in minutes.")  # fmt: skip
+@click.option(
+    "--residents",
+    default=120,
+    show_default=True,
+    type=click.IntRange(8, 5000),
+    help="How many residents the generated community has.",
+)
+@click.option(
+    "--fast-clock",
+    type=click.FloatRange(2, 600),
+    default=None,
+    metavar="SPEED",
+    help="Run the clock SPEED times faster, from 08:58 today: at 30, the day's check-ins, reminders, "
+    "calls and visits play out in minutes.",
+)
 @click.option("--reset", is_flag=True, help="Start again from a fresh demo folder.")
 def demo(data_dir: Path, host: str, port: int, residents: int, fast_clock: float | None, reset: bool) -> None:
     """Start the whole hotline with a generated community, the console and the phone simulator."""
@@ -98,11 +113,14 @@ def demo(data_dir: Path, host: str, port: int, residents: int, fast_clock: float
         with write_sessions(settings).begin() as session:
             if not session.scalar(select(func.count(Resident.id))):
                 summary = generate_demo_register(session, residents=residents, seed=1, households_per_grid=30)
-                click.echo(f"Made {summary.community}: {summary.grids} grids, {summary.liaisons} liaisons, "
-                           f"{summary.residents} residents ({summary.landline_residents} on landlines)")  # fmt: skip
+                click.echo(
+                    f"Made {summary.community}: {summary.grids} grids, {summary.liaisons} liaisons, "
+                    f"{summary.residents} residents ({summary.landline_residents} on landlines)"
+                )
             if session.scalar(select(StaffUser.id).where(StaffUser.username == DEMO_USER)) is None:
-                add_user(session, username=DEMO_USER, display_name="演示管理员", password=password,
-                         role=StaffRole.ADMIN)  # fmt: skip
+                add_user(
+                    session, username=DEMO_USER, display_name="演示管理员", password=password, role=StaffRole.ADMIN
+                )
             else:
                 set_password(session, DEMO_USER, password)  # a new one each start: the old one was never kept
         install_clock(settings)

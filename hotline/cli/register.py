@@ -76,8 +76,12 @@ def residents() -> None:
 @click.option("--unit", default=None)
 @click.option("--room", default=None)
 @click.option("--language", type=click.Choice(["zh-CN", "en"]), default="zh-CN", show_default=True)
-@click.option("--channel", type=click.Choice([c.value for c in Channel]), default=None,
-              help="Default: voice for a landline, sms otherwise.")  # fmt: skip
+@click.option(
+    "--channel",
+    type=click.Choice([c.value for c in Channel]),
+    default=None,
+    help="Default: voice for a landline, sms otherwise.",
+)
 @domain_errors
 def residents_add(
     name: str,
@@ -258,8 +262,13 @@ def export(table: str, file: Path, headers: str) -> None:
 
 
 @main.command()
-@click.option("--max-load", default=register.DEFAULT_MAX_LOAD, show_default=True, type=click.IntRange(1, 1000),
-              help="The most households one liaison should serve.")  # fmt: skip
+@click.option(
+    "--max-load",
+    default=register.DEFAULT_MAX_LOAD,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="The most households one liaison should serve.",
+)
 @click.option("--json", "as_json", is_flag=True)
 def assign(max_load: int, as_json: bool) -> None:
     """Check coverage: households without a liaison, liaisons over their load, liaisons without a phone.

@@ -25,9 +25,12 @@ def tokens() -> None:
 @click.option("--community", help="A clerk token's community, by name.")
 @click.option("--grid", help="A grid leader token's grid: its name, or community/grid.")
 @click.option(
-    "--expires-days", type=click.IntRange(1, MAX_LIFETIME.days), default=DEFAULT_LIFETIME.days, show_default=True,
+    "--expires-days",
+    type=click.IntRange(1, MAX_LIFETIME.days),
+    default=DEFAULT_LIFETIME.days,
+    show_default=True,
     help="Refuse the token this many days from now.",
-)  # fmt: skip
+)
 @click.option("--never-expires", is_flag=True, help="A token that never expires (revoke it when no longer needed).")
 @domain_errors
 def tokens_create(

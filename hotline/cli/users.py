@@ -35,15 +35,28 @@ def users() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
 @domain_errors
 def users_add(
-    username: str, display_name: str, role: str, community: str | None, grid: str | None, language: str,
+    username: str,
+    display_name: str,
+    role: str,
+    community: str | None,
+    grid: str | None,
+    language: str,
     password_stdin: bool,
-) -> None:  # fmt: skip
+) -> None:
     """Add a staff account; asks for the password unless --password-stdin."""
     settings = settings_or_exit()
     password = _password(password_stdin)
     with write_sessions(settings).begin() as session:
-        user = add_user(session, username=username, display_name=display_name, password=password,
-                        role=StaffRole(role), community=community, grid=grid, language=language)  # fmt: skip
+        user = add_user(
+            session,
+            username=username,
+            display_name=display_name,
+            password=password,
+            role=StaffRole(role),
+            community=community,
+            grid=grid,
+            language=language,
+        )
         click.echo(f"added {user.username} ({user.role})")
 
 

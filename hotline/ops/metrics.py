@@ -65,8 +65,9 @@ class HotlineCollector:
         self.services = services
 
     def collect(self) -> Iterable[Metric]:
-        up = GaugeMetricFamily("hotline_metrics_source_up", "1 if the source answered this scrape, else 0",
-                               labels=["source"])  # fmt: skip
+        up = GaugeMetricFamily(
+            "hotline_metrics_source_up", "1 if the source answered this scrape, else 0", labels=["source"]
+        )
         sources: list[tuple[str, Callable[[], list[Metric]], type[Exception]]] = [
             ("database", self.database_metrics, SQLAlchemyError),
             ("redis", self.queue_metrics, RedisError),
@@ -115,18 +116,25 @@ class HotlineCollector:
                 .group_by(Checkin.status, Checkin.visit_task_id.is_not(None))
             ).all()
         metrics: list[Metric] = []
-        family = GaugeMetricFamily("hotline_inbound_messages_today",
-                                   "Inbound SMS and voice choices processed since local midnight, by outcome",
-                                   labels=["channel", "outcome"])  # fmt: skip
+        family = GaugeMetricFamily(
+            "hotline_inbound_messages_today",
+            "Inbound SMS and voice choices processed since local midnight, by outcome",
+            labels=["channel", "outcome"],
+        )
         for channel, outcome, count in inbound:
             family.add_metric([str(channel), str(outcome or "none")], count)
         metrics.append(family)
-        metrics.append(GaugeMetricFamily("hotline_inbound_unprocessed", "Inbound messages stored and not yet processed",
-                                         value=unprocessed or 0))  # fmt: skip
+        metrics.append(
+            GaugeMetricFamily(
+                "hotline_inbound_unprocessed", "Inbound messages stored and not yet processed", value=unprocessed or 0
+            )
+        )
         metrics.extend(owed)
-        family = GaugeMetricFamily("hotline_outbound_messages_today",
-                                   "Outbound SMS and calls decided since local midnight, by kind and status",
-                                   labels=["kind", "status"])  # fmt: skip
+        family = GaugeMetricFamily(
+            "hotline_outbound_messages_today",
+            "Outbound SMS and calls decided since local midnight, by kind and status",
+            labels=["kind", "status"],
+        )
         for kind, status, count in outbound:
             family.add_metric([str(kind), str(status)], count)
         metrics.append(family)
@@ -151,19 +159,27 @@ class HotlineCollector:
             .group_by(bulk)
         ).all()
         grace = f"{SWEEP_GRACE_SECONDS} s"
-        inbound = GaugeMetricFamily("hotline_inbound_unprocessed_overdue",
-                                    f"Inbound messages stored over {grace} ago and not yet processed",
-                                    value=inbound_count or 0)  # fmt: skip
-        inbound_age = GaugeMetricFamily("hotline_inbound_unprocessed_oldest_age_seconds",
-                                        "Age of the oldest inbound message not yet processed (0: none)",
-                                        value=_age(now, inbound_oldest))  # fmt: skip
-        pending = GaugeMetricFamily("hotline_outbound_pending_overdue",
-                                    f"Outbound SMS and calls decided over {grace} ago and not yet handed to the "
-                                    "gateway, by traffic (task: task and feedback SMS; bulk: check-ins, notices)",
-                                    labels=["traffic"])  # fmt: skip
-        pending_age = GaugeMetricFamily("hotline_outbound_pending_oldest_age_seconds",
-                                        "Age of the oldest outbound SMS or call not yet handed to the gateway, "
-                                        "by traffic (0: none)", labels=["traffic"])  # fmt: skip
+        inbound = GaugeMetricFamily(
+            "hotline_inbound_unprocessed_overdue",
+            f"Inbound messages stored over {grace} ago and not yet processed",
+            value=inbound_count or 0,
+        )
+        inbound_age = GaugeMetricFamily(
+            "hotline_inbound_unprocessed_oldest_age_seconds",
+            "Age of the oldest inbound message not yet processed (0: none)",
+            value=_age(now, inbound_oldest),
+        )
+        pending = GaugeMetricFamily(
+            "hotline_outbound_pending_overdue",
+            f"Outbound SMS and calls decided over {grace} ago and not yet handed to the "
+            "gateway, by traffic (task: task and feedback SMS; bulk: check-ins, notices)",
+            labels=["traffic"],
+        )
+        pending_age = GaugeMetricFamily(
+            "hotline_outbound_pending_oldest_age_seconds",
+            "Age of the oldest outbound SMS or call not yet handed to the gateway, by traffic (0: none)",
+            labels=["traffic"],
+        )
         found = {bool(is_bulk): (n, oldest) for is_bulk, n, oldest in outbound}
         for traffic, is_bulk in (("task", False), ("bulk", True)):
             n, oldest = found.get(is_bulk, (0, None))
@@ -175,22 +191,27 @@ class HotlineCollector:
     def _task_metrics(rows: Iterable[Any], now: datetime, escalations: int) -> list[Metric]:
         labels = ["status", "priority", "rung"]
         count = GaugeMetricFamily("hotline_open_tasks", "Open tasks by status, priority and ladder rung", labels=labels)
-        age = GaugeMetricFamily("hotline_open_task_oldest_age_seconds",
-                                "Age of the oldest open task, by status, priority and rung", labels=labels)  # fmt: skip
+        age = GaugeMetricFamily(
+            "hotline_open_task_oldest_age_seconds",
+            "Age of the oldest open task, by status, priority and rung",
+            labels=labels,
+        )
         for status, priority, rung, n, oldest in rows:
             key = [str(status), str(priority), str(rung)]
             count.add_metric(key, n)
             if oldest is not None:
                 age.add_metric(key, _age(now, oldest))
-        climbed = CounterMetricFamily("hotline_task_escalations", "Ladder rungs climbed by tasks (escalated events)",
-                                      value=escalations)  # fmt: skip
+        climbed = CounterMetricFamily(
+            "hotline_task_escalations", "Ladder rungs climbed by tasks (escalated events)", value=escalations
+        )
         return [count, age, climbed]
 
     @staticmethod
     def _checkin_metrics(rows: Iterable[Any]) -> list[Metric]:
         states = dict.fromkeys(("answered", "waiting", "missed", "skipped"), 0)
-        by_status = GaugeMetricFamily("hotline_checkins_today_by_status", "Today's check-ins by stored status",
-                                      labels=["status"])  # fmt: skip
+        by_status = GaugeMetricFamily(
+            "hotline_checkins_today_by_status", "Today's check-ins by stored status", labels=["status"]
+        )
         statuses: dict[str, int] = {}
         for status, visit_asked, n in rows:
             statuses[str(status)] = statuses.get(str(status), 0) + n
@@ -204,11 +225,14 @@ class HotlineCollector:
                 states["missed"] += n
         for status, n in sorted(statuses.items()):
             by_status.add_metric([status], n)
-        made = GaugeMetricFamily("hotline_checkins_made_today", "Check-ins made for today (local date)",
-                                 value=sum(states.values()))  # fmt: skip
-        coverage = GaugeMetricFamily("hotline_checkins_today",
-                                     "Today's check-ins: answered, still waiting, missed (visit asked, quiet hours, "
-                                     "no number) or skipped", labels=["state"])  # fmt: skip
+        made = GaugeMetricFamily(
+            "hotline_checkins_made_today", "Check-ins made for today (local date)", value=sum(states.values())
+        )
+        coverage = GaugeMetricFamily(
+            "hotline_checkins_today",
+            "Today's check-ins: answered, still waiting, missed (visit asked, quiet hours, no number) or skipped",
+            labels=["state"],
+        )
         for state, n in states.items():
             coverage.add_metric([state], n)
         return [made, coverage, by_status]
@@ -226,8 +250,11 @@ class HotlineCollector:
                     pipe.zcard(registry(queue=queue).key)
             sizes = iter(pipe.execute())
         depth = GaugeMetricFamily("hotline_queue_jobs", "Jobs waiting in each RQ queue", labels=["queue"])
-        kept = GaugeMetricFamily("hotline_queue_registry_jobs", "Jobs in each RQ queue's scheduled, failed and "
-                                 "started registries", labels=["queue", "registry"])  # fmt: skip
+        kept = GaugeMetricFamily(
+            "hotline_queue_registry_jobs",
+            "Jobs in each RQ queue's scheduled, failed and started registries",
+            labels=["queue", "registry"],
+        )
         for name in ALL_QUEUES:
             depth.add_metric([name], int(next(sizes)))
             for registry_name in registries:

@@ -112,8 +112,15 @@ def people(session: Session, where: ColumnElement[bool], search: str = "") -> li
             continue
         address = "-".join(p for p in (household.building, household.unit, household.room) if p)
         where_they_live = " · ".join(p for p in (grid, address) if p)
-        residents[phone] = Person("resident", name, phone, where_they_live, voice=channel == Channel.VOICE,
-                                  liaison=liaison, liaison_phone=liaison_phone)  # fmt: skip
+        residents[phone] = Person(
+            "resident",
+            name,
+            phone,
+            where_they_live,
+            voice=channel == Channel.VOICE,
+            liaison=liaison,
+            liaison_phone=liaison_phone,
+        )
     return found + list(residents.values())
 
 
@@ -155,8 +162,10 @@ def thread(session: Session, phone: str) -> list[dict[str, Any]]:
         .order_by(LocalOutboxEntry.id.desc())
         .limit(THREAD_LIMIT)
     ).all()
-    items = sorted([(at, f"in-{i}", "me", body) for i, body, at in sent]
-                   + [(at, f"out-{i}", "hotline", body) for i, body, at in received])  # fmt: skip
+    items = sorted(
+        [(at, f"in-{i}", "me", body) for i, body, at in sent]
+        + [(at, f"out-{i}", "hotline", body) for i, body, at in received]
+    )
     return [
         {"id": key, "from": who, "body": body, "at": at.isoformat()} for at, key, who, body in items[-THREAD_LIMIT:]
     ]

@@ -182,8 +182,13 @@ async def start_call(request: Request) -> Response:
         return _bad("pick someone from the list", 404)
     services: Services = request.app.state.services
     status_url = services.settings.callback_url("/twilio/voice/status")
-    call = Call(sid=Call.new_sid(), from_phone=phone, to_phone=phones.hotline_number(services),
-                account_sid=phones.ACCOUNT_SID, status_url=status_url)  # fmt: skip
+    call = Call(
+        sid=Call.new_sid(),
+        from_phone=phone,
+        to_phone=phones.hotline_number(services),
+        account_sid=phones.ACCOUNT_SID,
+        status_url=status_url,
+    )
     return await _drive(request, call, Step(services.settings.callback_url("/twilio/voice"), {}))
 
 
@@ -256,9 +261,15 @@ async def ringing_call(request: Request) -> Response:
     if placed is None:
         return _bad("that call is not ringing any more", 409)
     twiml_url, status_url = placed
-    call = Call(sid=sid, from_phone=phones.hotline_number(services), to_phone=phone, account_sid=phones.ACCOUNT_SID,
-                status_url=status_url or services.settings.callback_url("/twilio/voice/status"),
-                direction="outbound-api", twiml_url=twiml_url)  # fmt: skip
+    call = Call(
+        sid=sid,
+        from_phone=phones.hotline_number(services),
+        to_phone=phone,
+        account_sid=phones.ACCOUNT_SID,
+        status_url=status_url or services.settings.callback_url("/twilio/voice/status"),
+        direction="outbound-api",
+        twiml_url=twiml_url,
+    )
     if action == "ring_out":
         return await _drive(request, call, call.not_picked_up("no-answer"))
     return await _drive(request, call, call.pick_up("human" if action == "answer" else "machine_start"))

@@ -227,13 +227,20 @@ class Call:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "sid": self.sid, "from_phone": self.from_phone, "to_phone": self.to_phone,
-            "account_sid": self.account_sid, "status_url": self.status_url, "direction": self.direction,
-            "twiml_url": self.twiml_url, "ended": self.ended, "reported": self.reported, "dialled": self.dialled,
+            "sid": self.sid,
+            "from_phone": self.from_phone,
+            "to_phone": self.to_phone,
+            "account_sid": self.account_sid,
+            "status_url": self.status_url,
+            "direction": self.direction,
+            "twiml_url": self.twiml_url,
+            "ended": self.ended,
+            "reported": self.reported,
+            "dialled": self.dialled,
             "said": [[s.text, s.language, s.played] for s in self.said],
             "waiting": None if self.waiting is None else ET.tostring(self.waiting, encoding="unicode"),
             "rest": [ET.tostring(verb, encoding="unicode") for verb in self.rest],
-        }  # fmt: skip
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Call:
