@@ -59,7 +59,7 @@ from dispatch.db import make_engine
 from dispatch.models import Checkin, InboundMessage, LocalOutboxEntry, OutboundMessage, OutboundStatus, Task
 from hotline.embedded_redis import EmbeddedRedis
 from hotline.settings import load_settings
-from workers.gateways.twilio import TwilioSignatureCheck
+from hotline.webhooks.signatures import TwilioSignatureCheck
 
 WEB, WORKERS, SCHEDULERS = 2, 4, 2
 TIMEOUT = 600.0  # seconds: the campaign or a drain not done by then is a failure

@@ -29,9 +29,10 @@ from dispatch.replies import ReplyVocabulary
 from dispatch.texts import MessageCatalog
 from hotline.redis_url import connect
 from hotline.settings import Settings, load_settings
+from hotline.webhooks.signatures import TwilioSignatureCheck
 from workers.gateways import Gateway
 from workers.gateways.local import LocalGateway
-from workers.gateways.twilio import TwilioGateway, TwilioSignatureCheck
+from workers.gateways.twilio import TwilioGateway
 from workers.throttle import Throttle
 
 log = logging.getLogger(__name__)

@@ -32,8 +32,8 @@ from hotline.app import create_app
 from hotline.embedded_redis import EmbeddedRedis
 from hotline.services import Services
 from hotline.settings import Settings, load_settings
+from hotline.webhooks.signatures import SIGNATURE_HEADER
 from workers import checkin_jobs
-from workers.gateways.twilio import SIGNATURE_HEADER
 from workers.queues import ALL_QUEUES
 
 TEST_AUTH_TOKEN = "0123456789abcdef0123456789abcdef"

@@ -20,9 +20,9 @@ from dispatch.models import InboundMessage, Task
 from hotline.app import create_app
 from hotline.services import Services
 from hotline.settings import Settings
+from hotline.webhooks.signatures import SIGNATURE_HEADER
 from tests.conftest import LIAISON_PHONE, local_outbox, run_worker, sign, sms_params
 from workers import jobs
-from workers.gateways.twilio import SIGNATURE_HEADER
 from workers.queues import INBOUND
 
 

@@ -38,6 +38,7 @@ from hotline.app import create_app
 from hotline.services import Services
 from hotline.settings import Settings, load_settings
 from hotline.simulator import twiml
+from hotline.webhooks.signatures import SIGNATURE_HEADER
 from tests.conftest import (
     BACKUP_PHONE,
     DUTY_PHONE,
@@ -51,7 +52,6 @@ from tests.conftest import (
     sms_params,
 )
 from workers import checkin_jobs
-from workers.gateways.twilio import SIGNATURE_HEADER
 
 TOKEN = "I-Twilio-Idempotency-Token"
 LANDLINE = "+8637166881111"  # a resident checked in by call

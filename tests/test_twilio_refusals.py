@@ -33,6 +33,7 @@ from hotline.app import create_app
 from hotline.embedded_redis import EmbeddedRedis
 from hotline.services import Services
 from hotline.settings import Settings, load_settings
+from hotline.webhooks.signatures import SIGNATURE_HEADER
 from tests.conftest import (
     BACKUP_PHONE,
     LIAISON_PHONE,
@@ -49,7 +50,6 @@ from tests.conftest import (
 from tests.test_twilio_behaviour import CALL, TOKEN, _household, deliver
 from tests.twilio_standin import TwilioStandIn
 from workers import checkin_jobs, jobs
-from workers.gateways.twilio import SIGNATURE_HEADER
 from workers.queues import OUTBOUND
 
 

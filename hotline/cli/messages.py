@@ -95,7 +95,7 @@ def _print_records(records: list[dict[str, str]], as_json: bool, line: str, empt
 def simulate_sms(from_phone: str, url: str | None, body: str) -> None:
     """Send a signed inbound SMS to a running hotline, exactly as Twilio would."""
     from dispatch.phones import normalize_phone
-    from workers.gateways.twilio import SIGNATURE_HEADER, TwilioSignatureCheck
+    from hotline.webhooks.signatures import SIGNATURE_HEADER, TwilioSignatureCheck
 
     settings = settings_or_exit()
     base = (url or settings.public_url).rstrip("/")

@@ -23,7 +23,7 @@ from dispatch.inbound import InboundSms
 from dispatch.models import OutboundStatus
 from dispatch.phones import mask_phone
 from hotline.services import Services
-from workers.gateways.twilio import SIGNATURE_HEADER
+from hotline.webhooks.signatures import SIGNATURE_HEADER
 from workers.jobs import RESEND_DELAY
 from workers.queues import enqueue_send
 
