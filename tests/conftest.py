@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 import httpx2 as httpx
 import pytest
 from alembic.script import ScriptDirectory
-from rq import SimpleWorker
 from sqlalchemy import Engine, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -30,11 +29,11 @@ from dispatch.models import Base, LocalOutboxEntry, Resident, ResidentCategory, 
 from hotline import services as services_module
 from hotline.app import create_app
 from hotline.embedded_redis import EmbeddedRedis
+from hotline.jobs import checkins as checkin_jobs
+from hotline.jobs.worker import build_worker
 from hotline.services import Services
 from hotline.settings import Settings, load_settings
 from hotline.webhooks.signatures import SIGNATURE_HEADER
-from workers import checkin_jobs
-from workers.queues import ALL_QUEUES
 
 TEST_AUTH_TOKEN = "0123456789abcdef0123456789abcdef"
 PUBLIC_URL = "https://hotline.example.org"
@@ -243,7 +242,7 @@ def post_signed(client: TestClient, services: Services, path: str, params: dict[
 
 def run_worker(services: Services, with_scheduler: bool = False) -> None:
     """Run a real RQ worker in this process until the queues are empty (first moving due retries, if asked)."""
-    SimpleWorker(list(ALL_QUEUES), connection=services.redis).work(burst=True, with_scheduler=with_scheduler)
+    build_worker(services.redis).work(burst=True, with_scheduler=with_scheduler)
 
 
 def local_outbox(services: Services) -> list[LocalOutboxEntry]:

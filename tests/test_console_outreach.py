@@ -30,10 +30,10 @@ from dispatch.models import (
     StaffUser,
 )
 from dispatch.staff import household_scope
+from hotline.jobs import checkins as checkin_jobs
 from hotline.services import Services
 from tests.conftest import PHONES, Clock, at, local_outbox, post_signed, run_worker, sms_params
 from tests.console_helpers import make_user, sign_in
-from workers import checkin_jobs
 
 HOME, AWAY = "幸福里社区", "光明社区"
 # A register of two communities. 幸福里: grid 1 has an SMS reader, her husband on the same phone, a landline, an

@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 
 from dispatch import ladder, liaison_replies
 from dispatch.models import Liaison, OutboundMessage, Task, TaskStatus, utcnow
+from hotline.jobs import checkins as checkin_jobs
 from hotline.services import Services
 from tests.conftest import (
     BACKUP_PHONE,
@@ -25,7 +26,6 @@ from tests.conftest import (
     run_worker,
     sms_params,
 )
-from workers import checkin_jobs
 
 
 @pytest.mark.parametrize("reply", ["接{}", "接"])

@@ -82,7 +82,7 @@ def checkins() -> None:
 @checkins.command("tick")
 def checkins_tick() -> None:
     """Make today's check-ins, send those due and climb the ladder now (the scheduler does this every sweep)."""
-    from workers.checkin_jobs import checkin_tick
+    from hotline.jobs.checkins import checkin_tick
 
     with _services():
         counts = checkin_tick()

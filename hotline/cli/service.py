@@ -57,10 +57,9 @@ def serve(host: str, port: int) -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 def worker(burst: bool) -> None:
     """Run an RQ worker on the hotline's queues."""
-    from rq import SimpleWorker
-
     from hotline import services as services_module
-    from workers.queues import ALL_QUEUES, register_worker_home
+    from hotline.jobs.worker import build_worker
+    from workers.queues import register_worker_home
 
     settings = settings_or_exit()
     configure_logging("worker", settings.log_format)
@@ -69,9 +68,8 @@ def worker(burst: bool) -> None:
             services = services_module.Services.build(settings)
         services_module.install(services)
         try:
-            # SimpleWorker runs jobs in this process: no fork per job, one engine and connection pool kept warm.
-            # Jobs are short database and HTTP calls; `hotline run` restarts a worker that dies.
-            rq_worker = SimpleWorker(list(ALL_QUEUES), connection=services.redis)
+            # Jobs run in this process (see build_worker); `hotline run` restarts a worker that dies.
+            rq_worker = build_worker(services.redis)
             register_worker_home(services.redis, rq_worker.name)  # so a sweep here can tell if it dies
             rq_worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
         finally:
@@ -85,9 +83,9 @@ def scheduler() -> None:
     from rq.cron import CronScheduler
     from rq.exceptions import StopRequested
 
+    from hotline.jobs.checkins import CHECKIN_TICK_SECONDS, checkin_tick
+    from hotline.jobs.sweeper import sweep
     from hotline.services import connect_redis
-    from workers.checkin_jobs import CHECKIN_TICK_SECONDS, checkin_tick
-    from workers.jobs import sweep
     from workers.queues import MAINTENANCE
 
     settings = settings_or_exit()

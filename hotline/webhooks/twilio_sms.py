@@ -22,9 +22,9 @@ from dispatch.exceptions import InvalidInboundMessage
 from dispatch.inbound import InboundSms
 from dispatch.models import OutboundStatus
 from dispatch.phones import mask_phone
+from hotline.jobs.sends import RESEND_DELAY
 from hotline.services import Services
 from hotline.webhooks.signatures import SIGNATURE_HEADER
-from workers.jobs import RESEND_DELAY
 from workers.queues import enqueue_send
 
 log = logging.getLogger(__name__)
