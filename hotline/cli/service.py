@@ -24,6 +24,7 @@ from hotline.embedded_redis import EmbeddedRedis
 from hotline.logs import configure_logging
 from hotline.private_files import keep_private
 from hotline.settings import Settings
+from hotline.webhooks import paths
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("hotline")
@@ -131,12 +132,10 @@ def run(host: str, port: int) -> None:
     with embedded_redis(settings) as server:
         migrate(settings)
         click.echo(f"Hotline is running on http://{host}:{port}  (gateway: {settings.gateway})")
+        click.echo(f"Twilio SMS webhooks: {settings.callback_url(paths.SMS)}  {settings.callback_url(paths.STATUS)}")
         click.echo(
-            f"Twilio SMS webhooks: {settings.callback_url('/twilio/sms')}  {settings.callback_url('/twilio/status')}"
-        )
-        click.echo(
-            f"Twilio voice webhooks: {settings.callback_url('/twilio/voice')}  "
-            f"status callback {settings.callback_url('/twilio/voice/status')}"
+            f"Twilio voice webhooks: {settings.callback_url(paths.VOICE)}  "
+            f"status callback {settings.callback_url(paths.VOICE_STATUS)}"
         )
         code = run_children(settings, host, port, server)
     raise SystemExit(code)

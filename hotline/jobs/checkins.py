@@ -20,8 +20,9 @@ from dispatch.checkins.answers import cancel_unwanted
 from dispatch.checkins.ladder import advance
 from dispatch.checkins.schedule import BATCH, make_checkins, plan_fingerprint, send_due
 from dispatch.models import OutboundMessage
-from hotline.jobs.sends import deliver_sms, status_callback_path
+from hotline.jobs.sends import deliver_sms
 from hotline.services import Services, current
+from hotline.webhooks.paths import status_callback_path
 from workers.exceptions import GatewayError
 from workers.queues import BATCH as JOB_BATCH
 from workers.queues import enqueue_batch, enqueue_batches, enqueue_send

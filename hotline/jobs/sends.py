@@ -12,6 +12,7 @@ from dispatch.checkins.answers import cancel_unwanted
 from dispatch.models import utcnow
 from dispatch.phones import mask_phone
 from hotline.services import Services, current
+from hotline.webhooks import paths
 from workers.exceptions import (
     GatewayAmbiguousError,
     GatewayRejectedError,
@@ -59,20 +60,20 @@ def deliver_sms(services: Services, outbound_id: int, *, bulk: bool = False) -> 
     try:
         if sms.kind == "call":  # the call fetches what to say from us, signed like every webhook
             sid = services.gateway.place_call(
-                sms.to_phone, twiml_url=settings.callback_url(f"/twilio/voice/message?o={outbound_id}")
+                sms.to_phone, twiml_url=settings.callback_url(paths.message_call_path(outbound_id))
             )
         elif sms.kind == "checkin":  # the check-in call: the voice menu, and a report of how it ended
             sid = services.gateway.place_call(
                 sms.to_phone,
-                twiml_url=settings.callback_url(f"/twilio/voice/checkin?o={outbound_id}"),
-                status_callback=settings.callback_url(f"/twilio/voice/checkin/status?o={outbound_id}"),
+                twiml_url=settings.callback_url(paths.checkin_call_path(outbound_id)),
+                status_callback=settings.callback_url(paths.checkin_status_path(outbound_id)),
                 machine_detection=True,
             )
         else:
             sid = services.gateway.send_sms(
                 sms.to_phone,
                 sms.body,
-                status_callback=settings.callback_url(status_callback_path(outbound_id)),
+                status_callback=settings.callback_url(paths.status_callback_path(outbound_id)),
             )
     except GatewayTemporaryError as exc:
         with services.sessions.begin() as session:
@@ -100,8 +101,3 @@ def deliver_sms(services: Services, outbound_id: int, *, bulk: bool = False) -> 
         outbox.mark_sent(session, outbound_id, sid)
     log.info("outbound=%s to=%s sent via %s", outbound_id, mask_phone(sms.to_phone), services.gateway.name)
     return True
-
-
-def status_callback_path(outbound_id: int) -> str:
-    """Where Twilio reports on one SMS: the path carries our id, so a report can never miss its row."""
-    return f"/twilio/status?o={outbound_id}"
