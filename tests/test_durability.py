@@ -154,7 +154,7 @@ def test_any_failure_after_the_commit_still_answers_200(
     def broken_enqueue(*args: object) -> bool:
         raise RuntimeError("injected fault after the commit")
 
-    monkeypatch.setattr("hotline.webhooks.inbound_batcher.enqueue_inbound_many", broken_enqueue)
+    monkeypatch.setattr("hotline.handover.enqueue_inbound_many", broken_enqueue)
     assert post_signed(client, services, "/twilio/sms", sms_params("买菜")).status_code == 200
     monkeypatch.undo()
     sweep_now(services)

@@ -101,7 +101,7 @@ def checkins_tick() -> None:
 def call(resident_ids: tuple[int, ...], not_reached: bool, community: str | None, grid: str | None,
          building: str | None, category: str | None, yes: bool) -> None:  # fmt: skip
     """Place check-in calls now, to residents by id or to a set (filters combine), at the configured calls/s."""
-    from workers.queues import enqueue_batches
+    from hotline.handover import Decided, hand_over
 
     selection = Selection(resident_ids, not_reached, community, grid, building, category)
     if selection.empty:
@@ -119,7 +119,7 @@ def call(resident_ids: tuple[int, ...], not_reached: bool, community: str | None
             click.confirm(f"Call {len(chosen)} residents{pace}?", abort=True)
         with services.sessions.begin() as session:
             done = call_residents(session, chosen, now, services.intake, actor="staff:cli")
-        enqueue_batches(services.redis, done.outbound_ids)
+        hand_over(services.redis, Decided(campaign=done.outbound_ids))
     click.echo(f"calling {len(done.called)}")
     for resident_id, why in sorted(done.skipped.items()):
         click.echo(f"  not called: resident {resident_id}: {why}")

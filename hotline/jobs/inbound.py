@@ -7,9 +7,9 @@ import logging
 from datetime import timedelta
 
 from dispatch.intake import handle_inbound_message
+from hotline.handover import Decided, hand_over
 from hotline.jobs.sends import deliver_sms
 from hotline.services import current
-from workers.queues import enqueue_send
 
 log = logging.getLogger(__name__)
 
@@ -33,5 +33,5 @@ def process_inbound_sms(message_id: int) -> str:
     )
     for outbound_id in result.outbound_ids:
         if not deliver_sms(services, outbound_id):
-            enqueue_send(services.redis, outbound_id, delay=RETRY_DELAY)
+            hand_over(services.redis, Decided(sends=[outbound_id], delay=RETRY_DELAY))
     return result.outcome.value

@@ -5,12 +5,12 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from dispatch import ladder, outbox
 from dispatch.checkins.answers import cancel_unwanted
 from dispatch.models import utcnow
 from dispatch.phones import mask_phone
+from hotline.handover import Decided, hand_over
 from hotline.services import Services, current
 from hotline.webhooks import paths
 from workers.exceptions import (
@@ -18,12 +18,9 @@ from workers.exceptions import (
     GatewayRejectedError,
     GatewayTemporaryError,
 )
-from workers.queues import enqueue_send
 from workers.throttle import throttle_kind
 
 log = logging.getLogger(__name__)
-
-RESEND_DELAY = timedelta(minutes=1)  # a message Twilio reported undelivered because of throttling goes again after
 
 
 def send_sms(outbound_id: int) -> str:
@@ -87,10 +84,7 @@ def deliver_sms(services: Services, outbound_id: int, *, bulk: bool = False) -> 
             then = ladder.after_delivery_failure(session, outbound_id, services.clock(), services.intake)
         meaning = outbox.provider_error(exc.code).meaning
         log.error("outbound=%s to=%s refused: %s %s", outbound_id, mask_phone(sms.to_phone), exc, meaning)
-        for next_id in then.now:
-            enqueue_send(services.redis, next_id)
-        for next_id in then.later:
-            enqueue_send(services.redis, next_id, delay=RESEND_DELAY)
+        hand_over(services.redis, Decided(sends=then.now, resends=then.later))
         return True
     except GatewayAmbiguousError as exc:
         with services.sessions.begin() as session:

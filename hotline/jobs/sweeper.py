@@ -8,6 +8,7 @@ from datetime import timedelta
 from dispatch import ladder, outbox
 from dispatch.inbound import prune_receipts, unprocessed_ids
 from dispatch.models import clock_span, utcnow
+from hotline.handover import Decided, hand_over
 from hotline.services import current
 from workers.queues import (
     InFlight,
@@ -53,8 +54,7 @@ def sweep(grace_seconds: int = SWEEP_GRACE_SECONDS) -> dict[str, int]:
         escalated += climbed.outbound
         more = climbed.more
         # The workers send them, all at once; one sweep alone would send them one after another.
-        for outbound_id in climbed.outbound:
-            enqueue_send(services.redis, outbound_id)
+        hand_over(services.redis, Decided(sends=climbed.outbound))
     # The rows decide what is owed; Redis is asked only whether a job for each is really on its way.
     in_flight = InFlight.read(services.redis)
     requeued_in = sum(enqueue_inbound(services.redis, i, in_flight) for i in inbound_ids)
