@@ -9,7 +9,7 @@ is written with bulk inserts before anything is timed. Then, with the clock at 0
 - hand to gateway: real RQ SimpleWorkers in burst mode until the queues are empty, then the local outbox counted.
 
 Baseline, in the same run on a second fresh database: the naive way, one RQ job per SMS (`enqueue_send`, i.e.
-`workers.jobs.send_sms`) on RQ's default forking `Worker`, for M already-decided SMS; and, on those same M rows
+`hotline.jobs.sends.send_sms`) on RQ's default forking `Worker`, for M already-decided SMS; and, on those same M rows
 put back to pending, our batch path.
 
     python -m benchmarks.checkin_campaign [RESIDENTS [NAIVE]]
@@ -46,9 +46,9 @@ from dispatch.models import (
     OutboundStatus,
 )
 from hotline.embedded_redis import EmbeddedRedis
+from hotline.jobs.checkins import SLICE_SECONDS
 from hotline.services import Services, current, install
 from hotline.settings import load_settings
-from workers.checkin_jobs import SLICE_SECONDS
 from workers.queues import ALL_QUEUES, CHECKINS, OUTBOUND, enqueue_batches, enqueue_send
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -179,7 +179,7 @@ def _naive(services: Services, ids: list[int]) -> tuple[float, float]:
     enqueued = time.perf_counter() - started
     # Each job runs in a fork of this process: it finds the installed services and the job's modules already
     # imported (no SQLite connection open, so each child opens its own). This is the kind naive: a fresh worker
-    # process that had not imported workers.jobs measured about 3× slower here, importing it in every child.
+    # process that had not imported hotline.jobs.sends measured about 3× slower here, importing it in every child.
     services.engine.dispose()
     started = time.perf_counter()
     with _signals_kept():

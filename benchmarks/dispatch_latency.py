@@ -33,7 +33,7 @@ from benchmarks.common import Finding, clean_env, free_port, hotline, median, pe
 from benchmarks.register_fixture import generate_register
 from dispatch.db import make_engine
 from hotline.settings import load_settings
-from workers.gateways.twilio import SIGNATURE_HEADER, TwilioSignatureCheck
+from hotline.webhooks.signatures import SIGNATURE_HEADER, TwilioSignatureCheck
 from workers.queues import INBOUND
 
 SENDERS = 16  # threads: enough that a slow answer never holds up the next request's time

@@ -56,7 +56,7 @@ from dispatch.db import make_engine
 from dispatch.models import Checkin, InboundMessage, LocalOutboxEntry, OutboundMessage, OutboundStatus, Task
 from hotline.embedded_redis import EmbeddedRedis
 from hotline.settings import load_settings
-from workers.gateways.twilio import TwilioSignatureCheck
+from hotline.webhooks.signatures import TwilioSignatureCheck
 
 TIMEOUT = 600.0  # seconds: the campaign or a drain not done by then is a failure
 FIRST_RATE = 5000.0  # req/s: how many distinct requests to sign before the first run (then: the fastest seen)

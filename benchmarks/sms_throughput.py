@@ -33,7 +33,7 @@ from benchmarks.register_fixture import generate_register
 from dispatch.db import make_engine
 from dispatch.models import InboundMessage
 from hotline.settings import load_settings
-from workers.gateways.twilio import TwilioSignatureCheck
+from hotline.webhooks.signatures import TwilioSignatureCheck
 
 CONNECTIONS = 32
 THREADS = 2

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 from benchmarks.common import Finding, fresh_install, median, percentile, verdict
 from hotline.settings import load_settings
-from workers.gateways.twilio import SIGNATURE_HEADER, TwilioSignatureCheck
+from hotline.webhooks.signatures import SIGNATURE_HEADER, TwilioSignatureCheck
 
 STEPS = ("entry", "key → task", "key → put through", "put-through result", "baseline GET /")
 MEASURED = STEPS[:-1]

@@ -28,6 +28,7 @@ from hotline.services import Services
 from hotline.settings import Settings
 from hotline.simulator import routes as simulator
 from hotline.simulator.phones import Webhooks
+from hotline.webhooks import paths
 from hotline.webhooks.inbound_batcher import InboundBatcher
 from hotline.webhooks.twilio_sms import inbound_sms, message_status
 from hotline.webhooks.twilio_voice import voice_message
@@ -58,13 +59,6 @@ CONSOLE_ROUTES = [
 # The console's forms and JSON are capped at 64 KiB (BodyCap). The CSV import takes 5 MB: its own cap answers
 # first, with the import page; this one, twice as large, is only a backstop.
 UPLOADS = {"/register/import": 2 * (register.UPLOAD_LIMIT + register.UPLOAD_SLACK)}
-WEBHOOK_PATHS = {
-    "sms": "/twilio/sms",
-    "status": "/twilio/status",
-    "voice": "/twilio/voice",
-    "voice_status": "/twilio/voice/status",
-    "voice_message": "/twilio/voice/message",
-}
 
 
 async def _bad_input(request: Request, exc: Exception) -> Response:
@@ -112,16 +106,16 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             Route("/healthz", ops.healthz),
             Route("/readyz", ops.readyz),
             Route("/metrics", ops.metrics),
-            Route(WEBHOOK_PATHS["sms"], inbound_sms, methods=["POST"]),
-            Route(WEBHOOK_PATHS["status"], message_status, methods=["POST"]),
-            Route(WEBHOOK_PATHS["voice_message"], voice_message, methods=["POST"]),
-            Route(WEBHOOK_PATHS["voice"], voice_endpoint(VoiceHotline.entry), methods=["POST"]),
-            Route("/twilio/voice/menu", voice_endpoint(VoiceHotline.menu), methods=["POST"]),
-            Route("/twilio/voice/dial", voice_endpoint(VoiceHotline.dial), methods=["POST"]),
-            Route("/twilio/voice/recorded", voice_endpoint(VoiceHotline.recorded), methods=["POST"]),
-            Route(WEBHOOK_PATHS["voice_status"], voice_endpoint(VoiceHotline.status), methods=["POST"]),
-            Route("/twilio/voice/checkin", voice_endpoint(VoiceHotline.checkin), methods=["POST"]),
-            Route("/twilio/voice/checkin/status", voice_endpoint(VoiceHotline.checkin_status), methods=["POST"]),
+            Route(paths.SMS, inbound_sms, methods=["POST"]),
+            Route(paths.STATUS, message_status, methods=["POST"]),
+            Route(paths.VOICE_MESSAGE, voice_message, methods=["POST"]),
+            Route(paths.VOICE, voice_endpoint(VoiceHotline.entry), methods=["POST"]),
+            Route(paths.VOICE_MENU, voice_endpoint(VoiceHotline.menu), methods=["POST"]),
+            Route(paths.VOICE_DIAL, voice_endpoint(VoiceHotline.dial), methods=["POST"]),
+            Route(paths.VOICE_RECORDED, voice_endpoint(VoiceHotline.recorded), methods=["POST"]),
+            Route(paths.VOICE_STATUS, voice_endpoint(VoiceHotline.status), methods=["POST"]),
+            Route(paths.VOICE_CHECKIN, voice_endpoint(VoiceHotline.checkin), methods=["POST"]),
+            Route(paths.VOICE_CHECKIN_STATUS, voice_endpoint(VoiceHotline.checkin_status), methods=["POST"]),
             # Recorded prompts, fetched by Twilio for <Play>: public, like the words they stand in for.
             Mount("/ivr-audio", StaticFiles(directory=AUDIO_DIR, check_dir=False), name="ivr-audio"),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),

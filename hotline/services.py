@@ -30,9 +30,10 @@ from dispatch.tasks.liaison_reading import COMMANDS_FILE, CommandTable
 from dispatch.texts import SMS_TEXTS_FILE, MessageCatalog
 from hotline.redis_url import connect
 from hotline.settings import Settings, load_settings
+from hotline.webhooks.signatures import TwilioSignatureCheck
 from workers.gateways import Gateway
 from workers.gateways.local import LocalGateway
-from workers.gateways.twilio import TwilioGateway, TwilioSignatureCheck
+from workers.gateways.twilio import TwilioGateway
 from workers.throttle import Throttle
 
 log = logging.getLogger(__name__)

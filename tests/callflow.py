@@ -16,8 +16,8 @@ from starlette.testclient import TestClient
 from hotline.services import Services
 from hotline.simulator import twiml
 from hotline.simulator.twiml import Call, Step
+from hotline.webhooks.signatures import SIGNATURE_HEADER
 from tests.conftest import HOTLINE_NUMBER
-from workers.gateways.twilio import SIGNATURE_HEADER
 
 ACCOUNT_SID = "AC" + "1" * 32
 

@@ -31,10 +31,11 @@ from dispatch.models import Base, LocalOutboxEntry, Resident, ResidentCategory, 
 from hotline import services as services_module
 from hotline.app import create_app
 from hotline.embedded_redis import EmbeddedRedis
+from hotline.jobs import checkins as checkin_jobs
+from hotline.jobs.worker import HotlineJob
 from hotline.services import Services
 from hotline.settings import Settings, load_settings
-from workers import checkin_jobs
-from workers.gateways.twilio import SIGNATURE_HEADER
+from hotline.webhooks.signatures import SIGNATURE_HEADER
 from workers.queues import ALL_QUEUES
 
 TEST_AUTH_TOKEN = "0123456789abcdef0123456789abcdef"
@@ -275,7 +276,8 @@ def post_signed(client: TestClient, services: Services, path: str, params: dict[
 
 
 class BurstWorker(SimpleWorker):
-    """RQ's SimpleWorker, as `hotline worker` runs it, without the channel on which a worker is sent commands from
+    """RQ's SimpleWorker with the hotline's jobs, as `hotline worker` runs it (`hotline.jobs.worker.build_worker`),
+    without the channel on which a worker is sent commands from
     outside (stop, kill the job): nothing in the suite sends one, and its listening thread takes a fifth of a second
     to stop each time a test runs the worker."""
 
@@ -288,7 +290,8 @@ class BurstWorker(SimpleWorker):
 
 def run_worker(services: Services, with_scheduler: bool = False) -> None:
     """Run a real RQ worker in this process until the queues are empty (first moving due retries, if asked)."""
-    BurstWorker(list(ALL_QUEUES), connection=services.redis).work(burst=True, with_scheduler=with_scheduler)
+    worker = BurstWorker(list(ALL_QUEUES), connection=services.redis, job_class=HotlineJob)
+    worker.work(burst=True, with_scheduler=with_scheduler)
 
 
 def local_outbox(services: Services) -> list[LocalOutboxEntry]:

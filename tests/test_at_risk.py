@@ -11,10 +11,10 @@ from dispatch.models import Household, Task, TaskCategory, TaskStatus
 from dispatch.models.staff_users import StaffRole
 from dispatch.tasks import escalation as ladder
 from dispatch.tokens import create_token
+from hotline.jobs import checkins as checkin_jobs
 from hotline.services import Services
 from tests.conftest import DAY, LIAISON_PHONE, PHONES, Clock, at, post_signed, run_worker, sms_params
 from tests.console_helpers import make_user, sign_in
-from workers import checkin_jobs
 
 
 def step(services: Services, clock: Clock, hhmm: str) -> None:

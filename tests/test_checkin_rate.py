@@ -11,9 +11,9 @@ import pytest
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
+from hotline.jobs import checkins as checkin_jobs
 from hotline.services import Services
 from tests.conftest import Clock, at, local_outbox
-from workers import checkin_jobs
 from workers.queues import CHECKINS
 from workers.throttle import BULK_YIELD_SECONDS, Throttle
 

@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 
 from dispatch.checkins import schedule
 from dispatch.models import Checkin
+from hotline.jobs import checkins as checkin_jobs
 from hotline.services import Services
 from tests.conftest import Clock, at
-from workers import checkin_jobs
 
 
 def checkins_made(services: Services) -> int:

@@ -27,6 +27,7 @@ from dispatch.models import (
     TemperatureReading,
 )
 from dispatch.segments import count_segments
+from hotline.jobs import checkins as checkin_jobs
 from hotline.services import Services
 from tests.callflow import CallFlow
 from tests.conftest import (
@@ -42,7 +43,6 @@ from tests.conftest import (
     sms_params,
     tasks,
 )
-from workers import checkin_jobs
 
 
 def tick(services: Services, clock: Clock, hhmm: str) -> dict[str, int]:
@@ -374,7 +374,7 @@ def test_the_sweeper_rebuilds_lost_campaign_work_in_batches(
     again as batches on the check-in queue, behind task SMS, and they are sent once."""
     from rq import Queue
 
-    from workers.jobs import sweep
+    from hotline.jobs.sweeper import sweep
     from workers.queues import CHECKINS, OUTBOUND
 
     clock.now = at("09:00")

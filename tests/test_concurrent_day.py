@@ -51,9 +51,9 @@ from dispatch.models import (
     TaskCategory,
 )
 from hotline.embedded_redis import EmbeddedRedis
+from hotline.jobs.checkins import checkin_tick
 from tests.chaos.cluster import Child
 from tests.conftest import HOTLINE_NUMBER, PUBLIC_URL, TEST_AUTH_TOKEN, TEST_DATABASE_URL, reset_database
-from workers.checkin_jobs import checkin_tick
 from workers.queues import ALL_QUEUES, MAINTENANCE
 
 pytestmark = pytest.mark.skipif(

@@ -12,11 +12,11 @@ from starlette.testclient import TestClient
 
 from dispatch import register
 from dispatch.models import AuditEntry, Community, Grid, LocalOutboxEntry, OutboundMessage, Resident, StaffRole
+from hotline.jobs import checkins as checkin_jobs
 from hotline.services import Services
 from tests.conftest import PHONES, Clock, at, local_outbox, post_signed, run_worker, sms_params
 from tests.console_helpers import make_user, sign_in
 from tests.outreach_helpers import AWAY, HOME, count
-from workers import checkin_jobs
 
 
 @pytest.fixture

@@ -42,10 +42,10 @@ from dispatch.models import (
     TaskStatus,
 )
 from dispatch.tasks import escalation as ladder
+from hotline.jobs import checkins as checkin_jobs
+from hotline.jobs.inbound import process_inbound_sms
 from hotline.services import Services
 from tests.conftest import DAY, HOTLINE_NUMBER, Clock, at
-from workers import checkin_jobs
-from workers.jobs import process_inbound_sms
 
 RESIDENTS = 1000
 SILENT, UNWELL, SILENT_LIAISONS = 0.05, 0.02, 0.01

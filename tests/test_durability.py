@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from dispatch.models import InboundMessage, OutboundMessage, OutboundStatus, Task
 from hotline.app import create_app
 from hotline.embedded_redis import EmbeddedRedis
+from hotline.jobs import inbound, sends, sweeper
 from hotline.services import Services
 from hotline.settings import Settings
 from tests.conftest import (
@@ -25,8 +26,7 @@ from tests.conftest import (
     sms_params,
     temporary_redis,
 )
-from workers import jobs
-from workers.queues import MAINTENANCE, process_alive
+from workers.queues import MAINTENANCE, SWEEP_JOB, process_alive
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def fragile(settings: Settings, own_redis: EmbeddedRedis) -> Iterator[Services]:
 
 def sweep_now(services: Services) -> None:
     """Queue a sweeper run that ignores the grace period, and let a real worker do it and what it queues."""
-    Queue(MAINTENANCE, connection=services.redis).enqueue("workers.jobs.sweep", grace_seconds=0)
+    Queue(MAINTENANCE, connection=services.redis).enqueue(SWEEP_JOB, grace_seconds=0)
     run_worker(services)
 
 
@@ -81,7 +81,7 @@ def test_work_wiped_from_redis_is_rebuilt_from_the_database(
 def test_sweeper_leaves_finished_work_alone(client: TestClient, services: Services, registered: dict[str, int]) -> None:
     post_signed(client, services, "/twilio/sms", sms_params("买菜"))
     run_worker(services)
-    assert jobs.sweep(grace_seconds=0) == {
+    assert sweeper.sweep(grace_seconds=0) == {
         "inbound": 0,
         "outbound": 0,
         "abandoned": 0,
@@ -98,15 +98,15 @@ def test_a_job_run_twice_changes_nothing_and_sends_nothing(
     post_signed(client, services, "/twilio/sms", sms_params("买菜"))
     with services.sessions() as session:
         message_id = session.scalars(select(InboundMessage.id)).one()
-    assert jobs.process_inbound_sms(message_id) == "task_created"
-    assert jobs.process_inbound_sms(message_id) == "already handled"
+    assert inbound.process_inbound_sms(message_id) == "task_created"
+    assert inbound.process_inbound_sms(message_id) == "already handled"
     run_worker(services)  # the job the webhook queued runs too
     with services.sessions() as session:
         outbound_ids = session.scalars(select(OutboundMessage.id)).all()
         assert len(session.scalars(select(Task)).all()) == 1
     for outbound_id in outbound_ids:
-        assert jobs.deliver_sms(services, outbound_id) is True
-        jobs.send_sms(outbound_id)
+        assert sends.deliver_sms(services, outbound_id) is True
+        sends.send_sms(outbound_id)
     assert len(local_outbox(services)) == 2
 
 
@@ -127,8 +127,8 @@ def test_a_send_claimed_by_a_dead_worker_is_marked_unknown_not_resent(
     offer_id = result.outbound_ids[0]
     with services.sessions.begin() as session:
         assert outbox.claim_for_sending(session, offer_id) is not None  # and then the worker died
-        session.get(OutboundMessage, offer_id).claimed_at = utcnow() - jobs.SEND_LEASE * 2  # type: ignore[union-attr]
-    counts = jobs.sweep(grace_seconds=0)
+        session.get(OutboundMessage, offer_id).claimed_at = utcnow() - sweeper.SEND_LEASE * 2  # type: ignore[union-attr]
+    counts = sweeper.sweep(grace_seconds=0)
     assert counts["abandoned"] == 1
     run_worker(services)
     with services.sessions() as session:
@@ -154,7 +154,7 @@ def test_any_failure_after_the_commit_still_answers_200(
     def broken_enqueue(*args: object) -> bool:
         raise RuntimeError("injected fault after the commit")
 
-    monkeypatch.setattr("hotline.webhooks.inbound_batcher.enqueue_inbound_many", broken_enqueue)
+    monkeypatch.setattr("hotline.handover.enqueue_inbound_many", broken_enqueue)
     assert post_signed(client, services, "/twilio/sms", sms_params("买菜")).status_code == 200
     monkeypatch.undo()
     sweep_now(services)
@@ -211,7 +211,7 @@ def test_a_job_whose_worker_was_killed_mid_job_runs_again(
     # The sweep, at once: the worker's process is gone from this machine, so its job is released without
     # waiting for the heartbeat, RQ counts the dead worker's try and schedules the retry, and the dead
     # worker's scheduler locks are freed so a live worker's scheduler moves that retry on time.
-    jobs.sweep(grace_seconds=0)
+    sweeper.sweep(grace_seconds=0)
     assert job.get_status(refresh=True) == JobStatus.SCHEDULED
     assert not services.redis.keys("rq:scheduler-lock:*")
     due = ScheduledJobRegistry(INBOUND, connection=services.redis).get_scheduled_time(job)

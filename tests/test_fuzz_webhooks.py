@@ -37,12 +37,12 @@ from dispatch.tokens import create_token
 from hotline.console.register import UPLOAD_LIMIT, UPLOAD_SLACK
 from hotline.services import Services
 from hotline.simulator.twiml import parse_voice_twiml
+from hotline.webhooks.signatures import SIGNATURE_HEADER
 from hotline.webhooks.twilio_sms import MAX_FIELDS, MAX_WEBHOOK_BODY
 from tests.conftest import BACKUP_PHONE, HOTLINE_NUMBER, LIAISON_PHONE, PHONES, PUBLIC_URL, STRANGER_PHONE, run_worker
 from tests.console_helpers import make_user, sign_in
 from tests.fuzz_helpers import examples, fuzz_settings, texts
 from tests.test_fuzz_inputs import messages
-from workers.gateways.twilio import SIGNATURE_HEADER
 from workers.queues import ALL_QUEUES
 
 SCRIPT = load_script()

@@ -18,11 +18,11 @@ from sqlalchemy.orm import Session
 from dispatch.inbound import InboundSms, StoredInbound, store_inbound_batch
 from dispatch.models import InboundMessage, Task
 from hotline.app import create_app
+from hotline.jobs import sweeper
 from hotline.services import Services
 from hotline.settings import Settings
+from hotline.webhooks.signatures import SIGNATURE_HEADER
 from tests.conftest import LIAISON_PHONE, local_outbox, run_worker, sign, sms_params
-from workers import jobs
-from workers.gateways.twilio import SIGNATURE_HEADER
 from workers.queues import INBOUND
 
 
@@ -67,7 +67,7 @@ def test_webhooks_arriving_together_are_stored_once_each_and_queued_once_each(
     queued = _queued_ids(services)
     assert sorted(queued) == list(range(1, 22))  # each new message once, the repeats not at all
     assert sum(commits) == len(forms) and len(commits) < len(forms)  # shared commits: it did batch
-    jobs.sweep(grace_seconds=0)  # the sweeper finds every job waiting, and queues nothing twice
+    sweeper.sweep(grace_seconds=0)  # the sweeper finds every job waiting, and queues nothing twice
     assert sorted(_queued_ids(services)) == list(range(1, 22))
 
     run_worker(services)

@@ -9,6 +9,7 @@ from starlette.testclient import TestClient
 
 from dispatch.models import OutboundMessage, Task, TaskEvent, TaskStatus, utcnow
 from dispatch.tasks import escalation as ladder
+from hotline.jobs.sends import deliver_sms
 from hotline.services import Services
 from tests.conftest import (
     BACKUP_PHONE,
@@ -20,7 +21,6 @@ from tests.conftest import (
     sent_to,
     sms_params,
 )
-from workers.jobs import deliver_sms
 
 
 def escalate_at(services: Services, minutes: float) -> list[int]:

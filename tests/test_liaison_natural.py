@@ -8,10 +8,10 @@ from starlette.testclient import TestClient
 
 from dispatch.models import InboundMessage, Task, TaskEvent
 from dispatch.tasks.staff_views import task_detail
+from hotline.jobs import inbound
 from hotline.services import Services
 from tests.conftest import LIAISON_PHONE, RESIDENT_PHONE, local_outbox, post_signed, run_worker, sms_params
 from tests.console_helpers import make_user, sign_in
-from workers import jobs
 
 CHINESE = "零一二三四五六七八九"
 
@@ -185,7 +185,7 @@ def test_the_same_natural_reply_delivered_twice_acts_once_and_answers_once(
         run_worker(services)
         with services.sessions() as session:
             message_id = session.scalars(select(InboundMessage.id).where(InboundMessage.body == body)).one()
-        assert jobs.process_inbound_sms(message_id) == "already handled"  # the job run again
+        assert inbound.process_inbound_sms(message_id) == "already handled"  # the job run again
         run_worker(services)
     assert statuses(services) == {task_id: "done"}
     assert [len(events(services, kind)) for kind in ("flagged", "accepted", "done")] == [1, 1, 1]
@@ -202,7 +202,7 @@ def test_a_sign_of_danger_with_no_task_reaches_duty_staff_as_an_urgent_task(
         run_worker(services)
     with services.sessions() as session:
         message_id = session.scalars(select(InboundMessage.id)).one()
-    assert jobs.process_inbound_sms(message_id) == "already handled"  # the job run again
+    assert inbound.process_inbound_sms(message_id) == "already handled"  # the job run again
     with services.sessions() as session:
         [task] = session.scalars(select(Task)).all()
         assert (task.category, task.priority, task.household_id) == ("unwell", "urgent", None)

@@ -33,8 +33,10 @@ from dispatch.models import InboundMessage, OutboundMessage, StaffRole, Task
 from dispatch.tokens import create_token
 from hotline.app import create_app
 from hotline.console.auth import SESSION_COOKIE
+from hotline.jobs import checkins as checkin_jobs
 from hotline.logs import formatter, uvicorn_log_config
 from hotline.settings import load_settings
+from hotline.webhooks.signatures import SIGNATURE_HEADER
 from tests.callflow import CallFlow
 from tests.conftest import (
     BACKUP_PHONE,
@@ -55,8 +57,6 @@ from tests.conftest import (
 from tests.console_helpers import PASSWORD, csrf_of, make_user, sign_in
 from tests.route_rules import phone_forms
 from tests.twilio_standin import TwilioStandIn
-from workers import checkin_jobs
-from workers.gateways.twilio import SIGNATURE_HEADER
 
 SECRET_KEY = "a-session-signing-key-of-at-least-32-characters"
 HEALTH = ["我胸口痛，血压高，头晕", "I have chest pain and my blood pressure is high"]

@@ -17,6 +17,8 @@ from starlette.testclient import TestClient
 
 from dispatch import outbox
 from dispatch.models import InboundMessage, OutboundMessage
+from hotline.jobs import checkins as checkin_jobs
+from hotline.jobs import sends, sweeper
 from hotline.services import Services
 from tests.conftest import (
     LIAISON_PHONE,
@@ -30,7 +32,6 @@ from tests.conftest import (
     sms_params,
 )
 from tests.test_durability import sweep_now
-from workers import checkin_jobs, jobs
 from workers.queues import (
     CHECKINS,
     INBOUND,
@@ -69,7 +70,7 @@ def test_an_inbound_message_whose_job_was_popped_by_a_dead_worker_is_processed(
     with services.sessions() as session:
         assert None not in session.scalars(select(InboundMessage.processed_at)).all()
     assert len(sent_to(services, LIAISON_PHONE)) == 3  # one offer per message, none twice
-    assert jobs.sweep(grace_seconds=0)["inbound"] == 0  # and once done, nothing is queued again
+    assert sweeper.sweep(grace_seconds=0)["inbound"] == 0  # and once done, nothing is queued again
 
 
 def test_a_send_whose_job_was_popped_by_a_dead_worker_goes_out_exactly_once(
@@ -88,7 +89,7 @@ def test_a_send_whose_job_was_popped_by_a_dead_worker_goes_out_exactly_once(
     sweep_now(services)
     assert sent_to(services, LIAISON_PHONE) == ["请回电"]
     sweep_now(services)  # the claim stays the guard: a second sweep, or a second job, sends nothing
-    jobs.send_sms(outbound_id)
+    sends.send_sms(outbound_id)
     assert sent_to(services, LIAISON_PHONE) == ["请回电"]
 
 
@@ -129,12 +130,12 @@ def test_work_really_on_its_way_is_not_queued_twice(
     registry = StartedJobRegistry(INBOUND, connection=services.redis)
     services.redis.zadd(registry.key, {f"{running}:execution": time.time() + 60})
 
-    assert jobs.sweep(grace_seconds=0)["inbound"] == 0
+    assert sweeper.sweep(grace_seconds=0)["inbound"] == 0
     assert inbound.count == 1
 
     # Its heartbeat lapses (the worker died on another machine): now it is owed, and queued again.
     services.redis.zadd(registry.key, {f"{running}:execution": time.time() - 1})
-    assert jobs.sweep(grace_seconds=0)["inbound"] == 1
+    assert sweeper.sweep(grace_seconds=0)["inbound"] == 1
     assert sorted(inbound.get_job_ids()) == ["inbound-1", "inbound-2"]
     run_worker(services)
     assert len(sent_to(services, LIAISON_PHONE)) == 2
@@ -151,7 +152,7 @@ def test_checkin_rows_a_waiting_batch_will_send_are_not_batched_again(
     assert len(owed) > 3
     assert enqueue_batch(services.redis, owed[:3])  # a batch of three is waiting: only the rest is owed a job
 
-    assert jobs.sweep(grace_seconds=0)["outbound"] == len(owed) - 3
+    assert sweeper.sweep(grace_seconds=0)["outbound"] == len(owed) - 3
     assert Queue(CHECKINS, connection=services.redis).count == 2
     run_worker(services)
     assert len(local_outbox(services)) == len(owed)

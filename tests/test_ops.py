@@ -24,6 +24,7 @@ from dispatch.tasks import escalation as ladder
 from dispatch.tokens import create_token, revoke_token
 from hotline import ops
 from hotline.app import create_app
+from hotline.jobs import checkins as checkin_jobs
 from hotline.services import Services
 from hotline.settings import Settings, load_settings
 from tests.conftest import (
@@ -39,7 +40,6 @@ from tests.conftest import (
     sms_params,
 )
 from tests.route_rules import phone_forms
-from workers import checkin_jobs
 from workers.queues import enqueue_inbound
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

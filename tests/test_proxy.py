@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from dispatch import register
 from dispatch.models import InboundMessage, LocalOutboxEntry, StaffRole, StaffUser, Task
 from dispatch.staff_accounts import add_user
+from hotline.webhooks.signatures import SIGNATURE_HEADER, TwilioSignatureCheck
 from tests.conftest import TEST_DATABASE_URL, reset_database
 from tests.console_helpers import PASSWORD, csrf_of
 from tests.proxy_helpers import (
@@ -36,7 +37,6 @@ from tests.proxy_helpers import (
     served,
     wait_until,
 )
-from workers.gateways.twilio import SIGNATURE_HEADER, TwilioSignatureCheck
 
 pytestmark = pytest.mark.skipif(
     not Path(NGINX).exists() and not os.environ.get("CI"),

@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from dispatch.models import Liaison, OutboundMessage, Task, TaskStatus, utcnow
 from dispatch.tasks import escalation as ladder
 from dispatch.tasks import liaison_replies
+from hotline.jobs import checkins as checkin_jobs
 from hotline.services import Services
 from tests.conftest import (
     BACKUP_PHONE,
@@ -26,7 +27,6 @@ from tests.conftest import (
     run_worker,
     sms_params,
 )
-from workers import checkin_jobs
 
 
 @pytest.mark.parametrize("reply", ["接{}", "接"])

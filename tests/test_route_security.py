@@ -20,10 +20,10 @@ from dispatch.tokens import create_token
 from hotline.app import STATIC_DIR, create_app
 from hotline.services import Services
 from hotline.settings import Settings
+from hotline.webhooks.signatures import SIGNATURE_HEADER
 from tests.conftest import PUBLIC_URL, TEST_AUTH_TOKEN
 from tests.console_helpers import make_user, sign_in
 from tests.route_rules import MISSING, RULES, World, app_routes, build_world, fill, row_counts, send
-from workers.gateways.twilio import SIGNATURE_HEADER
 
 DELIBERATELY_PUBLIC = {
     "GET /healthz",

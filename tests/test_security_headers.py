@@ -17,10 +17,10 @@ from starlette.testclient import TestClient
 from hotline.app import STATIC_DIR, create_app
 from hotline.services import Services
 from hotline.settings import Settings
+from hotline.webhooks.signatures import SIGNATURE_HEADER
 from tests.conftest import PUBLIC_URL
 from tests.console_helpers import make_user, sign_in
 from tests.route_rules import RULES, Rule, Target, World, app_routes, build_world, fill, send
-from workers.gateways.twilio import SIGNATURE_HEADER
 
 
 def assert_security_headers(answer: Any, what: str) -> None:

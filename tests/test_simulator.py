@@ -16,6 +16,7 @@ from twilio.request_validator import RequestValidator
 
 from dispatch.models import Checkin, CheckinStatus, LocalOutboxEntry, TaskCategory, TaskStatus
 from hotline.app import create_app
+from hotline.jobs import checkins as checkin_jobs
 from hotline.services import Services
 from hotline.settings import Settings
 from tests.conftest import (
@@ -30,7 +31,6 @@ from tests.conftest import (
     tasks,
 )
 from tests.console_helpers import make_user, sign_in
-from workers import checkin_jobs
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ def test_a_report_that_beats_the_worker_is_kept(
 ) -> None:
     """Twilio can report delivery before the worker has recorded the SID; the report must not be lost."""
     from dispatch import outbox
-    from workers.jobs import status_callback_path
+    from hotline.webhooks.paths import status_callback_path
 
     post_signed(client, services, "/twilio/sms", sms_params())
     services.redis.flushall()  # keep the worker away: this test plays the worker by hand

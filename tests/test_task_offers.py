@@ -11,6 +11,8 @@ from starlette.testclient import TestClient
 from dispatch.inbound import InboundSms, store_inbound_batch
 from dispatch.models import InboundMessage, Task, TaskEvent, TaskPriority, TaskStatus, utcnow
 from dispatch.tasks import escalation as ladder
+from hotline.jobs.inbound import process_inbound_sms
+from hotline.jobs.sends import deliver_sms
 from hotline.services import Services
 from tests.conftest import (
     BACKUP_PHONE,
@@ -22,7 +24,6 @@ from tests.conftest import (
     sent_to,
     sms_params,
 )
-from workers.jobs import deliver_sms, process_inbound_sms
 
 
 def climb_at(services: Services, minutes: float) -> None:

@@ -35,9 +35,11 @@ from dispatch.models import (
 )
 from hotline import services as services_module
 from hotline.app import create_app
+from hotline.jobs import checkins as checkin_jobs
 from hotline.services import Services
 from hotline.settings import Settings, load_settings
 from hotline.simulator import twiml
+from hotline.webhooks.signatures import SIGNATURE_HEADER
 from tests.conftest import (
     BACKUP_PHONE,
     DUTY_PHONE,
@@ -50,8 +52,6 @@ from tests.conftest import (
     run_worker,
     sms_params,
 )
-from workers import checkin_jobs
-from workers.gateways.twilio import SIGNATURE_HEADER
 
 TOKEN = "I-Twilio-Idempotency-Token"
 LANDLINE = "+8637166881111"  # a resident checked in by call
@@ -360,7 +360,7 @@ def test_an_sms_retried_with_its_token_is_one_message_even_under_another_sid(
 def test_a_voice_webhook_retried_with_its_token_gets_the_first_answer_and_changes_nothing(
     settings: Settings, services: Services
 ) -> None:
-    from workers import jobs
+    from hotline.jobs import sweeper
 
     _household(services)
     deliver(settings, services, settings.callback_url("/twilio/sms"), sms_params("买菜"), 1)
@@ -380,6 +380,6 @@ def test_a_voice_webhook_retried_with_its_token_gets_the_first_answer_and_change
         assert session.scalar(select(func.count()).select_from(WebhookReceipt)) == 2
         for receipt in session.scalars(select(WebhookReceipt)):
             receipt.created_at -= timedelta(hours=2)
-    jobs.sweep(grace_seconds=0)  # receipts are kept an hour
+    sweeper.sweep(grace_seconds=0)  # receipts are kept an hour
     with services.sessions() as session:
         assert session.scalar(select(func.count()).select_from(WebhookReceipt)) == 0

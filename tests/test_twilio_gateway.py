@@ -147,7 +147,7 @@ def test_whole_loop_through_twilio_gateway_with_a_rate_limit(twilio_services: Se
     with TestClient(create_app(settings, twilio_services), base_url=PUBLIC_URL) as client:
         assert post_signed(client, twilio_services, "/twilio/sms", sms_params("买菜")).status_code == 200
         run_worker(twilio_services)
-        from workers.jobs import send_sms
+        from hotline.jobs.sends import send_sms
 
         with twilio_services.sessions() as session:
             pending = session.scalars(
@@ -173,7 +173,7 @@ def test_a_send_that_timed_out_is_marked_unknown_and_never_resent(
     twilio_services: Services, standin: TwilioStandIn
 ) -> None:
     from dispatch import register
-    from workers import jobs
+    from hotline.jobs import sweeper
 
     with twilio_services.sessions.begin() as session:
         register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
@@ -184,7 +184,7 @@ def test_a_send_that_timed_out_is_marked_unknown_and_never_resent(
     with TestClient(create_app(twilio_services.settings, twilio_services), base_url=PUBLIC_URL) as client:
         post_signed(client, twilio_services, "/twilio/sms", sms_params("买菜"))
     run_worker(twilio_services)
-    jobs.sweep(grace_seconds=0)
+    sweeper.sweep(grace_seconds=0)
     run_worker(twilio_services)
     with twilio_services.sessions() as session:
         statuses = dict(session.execute(select(OutboundMessage.to_phone, OutboundMessage.status)).all())

@@ -6,12 +6,12 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from dispatch.models import OutboundStatus, ResidentPhone, Task, TaskStatus
+from hotline.jobs import sends
 from hotline.services import Services
 from hotline.settings import Settings
 from tests.conftest import LIAISON_PHONE, RESIDENT_PHONE, run_worker, sms_params
 from tests.test_twilio_behaviour import _household, deliver
 from tests.test_twilio_refusals import problems, report, rows, texts_to
-from workers import jobs
 
 
 def _offered(settings: Settings, services: Services) -> None:
@@ -46,7 +46,7 @@ def test_a_resend_waiting_its_minute_is_cancelled_if_the_task_is_taken_meanwhile
     resend = rows(services)["task:1:offer:0:resend"]
     assert resend.status == OutboundStatus.PENDING
     _taken(services)  # the liaison saw the first offer after all, and took it
-    jobs.send_sms(resend.id)  # its minute is up
+    sends.send_sms(resend.id)  # its minute is up
     assert rows(services)["task:1:offer:0:resend"].status == OutboundStatus.CANCELLED
     assert len(texts_to(services, LIAISON_PHONE)) == 1
 

@@ -31,8 +31,11 @@ from dispatch.models import (
 from dispatch.phones import mask_phone
 from hotline.app import create_app
 from hotline.embedded_redis import EmbeddedRedis
+from hotline.jobs import checkins as checkin_jobs
+from hotline.jobs import sends, sweeper
 from hotline.services import Services
 from hotline.settings import Settings, load_settings
+from hotline.webhooks.signatures import SIGNATURE_HEADER
 from tests.conftest import (
     BACKUP_PHONE,
     LIAISON_PHONE,
@@ -48,8 +51,6 @@ from tests.conftest import (
 )
 from tests.test_twilio_behaviour import CALL, TOKEN, _household, deliver
 from tests.twilio_standin import TwilioStandIn
-from workers import checkin_jobs, jobs
-from workers.gateways.twilio import SIGNATURE_HEADER
 from workers.queues import OUTBOUND
 
 
@@ -166,7 +167,7 @@ def test_a_throttled_sms_is_sent_again_once_later_then_climbs_if_that_fails_too(
     assert scheduled == [f"send-{resend.id}"]  # later, not now
     run_worker(services)
     assert len(texts_to(services, LIAISON_PHONE)) == 1  # not yet
-    jobs.send_sms(resend.id)  # its time comes
+    sends.send_sms(resend.id)  # its time comes
     report(settings, services, rows(services)["task:1:offer:0"], "undelivered", 63018, times=2)  # late repeats
     assert len(texts_to(services, LIAISON_PHONE)) == 2 and "task:1:offer:0:resend:resend" not in rows(services)
     report(settings, services, rows(services)["task:1:offer:0:resend"], "undelivered", 63018, times=3)
@@ -270,7 +271,7 @@ class TestAtSending:
         standin.fail_for[LIAISON_PHONE] = [(400, 21211)] * 3
         deliver(settings, services, settings.callback_url("/twilio/sms"), sms_params("买菜"), 1)
         run_worker(services)
-        jobs.sweep(grace_seconds=0)
+        sweeper.sweep(grace_seconds=0)
         run_worker(services)
         offer = rows(services)["task:1:offer:0"]
         assert (offer.status, offer.error_code, offer.attempts) == ("failed", 21211, 1)
@@ -294,7 +295,7 @@ class TestAtSending:
         assert {name: (row.status, row.error_code) for name, row in sent.items()} == {
             **{name: ("failed", code) for name, code in refusals.items()}, "郑阿婆": ("pending", None)}  # fmt: skip
         assert sent["郑阿婆"].error == "twilio 429 code 63018"  # back to pending, its job retried with backoff
-        jobs.send_sms(sent["郑阿婆"].id)  # its retry
+        sends.send_sms(sent["郑阿婆"].id)  # its retry
         assert rows(services)[sent["郑阿婆"].dedupe_key].status == "sent" and asked(standin, PHONES["郑阿婆"]) == 2
         called = {name for name in PHONES if asked(standin, PHONES[name], "Calls")}
         # each refused check-in moved on to its call now; not the resident who opted out, nor the one sent later

@@ -10,8 +10,8 @@ from starlette.testclient import TestClient
 from dispatch import register
 from dispatch.models import Channel, Task
 from hotline.services import Services
+from hotline.webhooks.signatures import SIGNATURE_HEADER
 from tests.conftest import LIAISON_PHONE, PUBLIC_URL, RESIDENT_PHONE, local_outbox, post_signed, run_worker, sms_params
-from workers.gateways.twilio import SIGNATURE_HEADER
 
 
 def test_a_voice_resident_gets_a_call_that_says_the_feedback_twice(client: TestClient, services: Services) -> None:

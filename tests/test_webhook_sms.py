@@ -9,6 +9,7 @@ from starlette.testclient import TestClient
 
 from dispatch.models import InboundMessage, InboundOutcome, OutboundMessage, Task, TaskEvent, TaskStatus
 from hotline.services import Services
+from hotline.webhooks.signatures import SIGNATURE_HEADER, TwilioSignatureCheck
 from tests.conftest import (
     LIAISON_PHONE,
     PUBLIC_URL,
@@ -19,7 +20,6 @@ from tests.conftest import (
     run_worker,
     sms_params,
 )
-from workers.gateways.twilio import SIGNATURE_HEADER, TwilioSignatureCheck
 
 
 def count(services: Services, model: type) -> int:

@@ -27,6 +27,15 @@ MAINTENANCE = "hotline-maintenance"  # the sweeper, the check-in tick and other 
 # batches, so a long campaign never holds up escalations, reminders or visits.
 ALL_QUEUES = (INBOUND, OUTBOUND, MAINTENANCE, CHECKINS)
 
+# The jobs' functions, by the dotted path RQ stores with each job and the worker imports when it runs one. They are
+# the hotline's entry points (hotline/jobs/); this module only names them and imports none of them.
+PROCESS_INBOUND_JOB = "hotline.jobs.inbound.process_inbound_sms"
+SEND_JOB = "hotline.jobs.sends.send_sms"
+SWEEP_JOB = "hotline.jobs.sweeper.sweep"
+SEND_BATCH_JOB = "hotline.jobs.checkins.send_batch"
+CHECKIN_TICK_JOB = "hotline.jobs.checkins.checkin_tick"
+JOB_FUNCTIONS = (PROCESS_INBOUND_JOB, SEND_JOB, SWEEP_JOB, SEND_BATCH_JOB, CHECKIN_TICK_JOB)
+
 # Retries back off over about ten minutes; after that the sweeper keeps trying from the database.
 RETRY = Retry(max=5, interval=[5, 20, 60, 120, 300])
 SCHEDULER_SLACK_SECONDS = 60  # a scheduled job this late was dropped by a dead scheduler
@@ -234,7 +243,7 @@ def process_alive(pid: int) -> bool:
 def enqueue_inbound(redis: Redis, message_id: int, in_flight: InFlight | None = None) -> bool:
     """Queue the processing of one stored inbound message."""
     job_id = f"inbound-{message_id}"
-    return _enqueue_once(redis, INBOUND, "workers.jobs.process_inbound_sms", job_id, message_id, in_flight=in_flight)
+    return _enqueue_once(redis, INBOUND, PROCESS_INBOUND_JOB, job_id, message_id, in_flight=in_flight)
 
 
 def enqueue_inbound_many(redis: Redis, message_ids: list[int]) -> None:
@@ -245,7 +254,7 @@ def enqueue_inbound_many(redis: Redis, message_ids: list[int]) -> None:
         queue.enqueue_many(
             [
                 Queue.prepare_data(
-                    "workers.jobs.process_inbound_sms",
+                    PROCESS_INBOUND_JOB,
                     args=(message_id,),
                     job_id=f"inbound-{message_id}",
                     result_ttl=0,
@@ -264,14 +273,12 @@ def enqueue_send(
 ) -> bool:
     """Queue handing one stored outbound SMS to the gateway, after `delay` if given."""
     job_id = f"send-{outbound_id}"
-    return _enqueue_once(
-        redis, OUTBOUND, "workers.jobs.send_sms", job_id, outbound_id, delay=delay, in_flight=in_flight
-    )
+    return _enqueue_once(redis, OUTBOUND, SEND_JOB, job_id, outbound_id, delay=delay, in_flight=in_flight)
 
 
 def enqueue_sweep(redis: Redis) -> bool:
     """Queue one sweeper run."""
-    return _enqueue_once(redis, MAINTENANCE, "workers.jobs.sweep", "sweep")
+    return _enqueue_once(redis, MAINTENANCE, SWEEP_JOB, "sweep")
 
 
 def enqueue_batch(
@@ -287,7 +294,7 @@ def enqueue_batch(
         round_: A batch queuing the rest of itself passes its next round, so the job id differs from its own.
     """
     job_id = f"{BATCH_PREFIX}{outbound_ids[0]}-{outbound_ids[-1]}-{len(outbound_ids)}-{round_}"
-    func = "workers.checkin_jobs.send_batch"
+    func = SEND_BATCH_JOB
     return _enqueue_once(redis, CHECKINS, func, job_id, outbound_ids, round_, delay=delay, in_flight=in_flight)
 
 
@@ -312,4 +319,4 @@ def enqueue_batches(redis: Redis, outbound_ids: list[int], in_flight: InFlight |
 
 def enqueue_checkin_tick(redis: Redis) -> bool:
     """Queue one run of the check-in tick (make, send, climb)."""
-    return _enqueue_once(redis, MAINTENANCE, "workers.checkin_jobs.checkin_tick", "checkin-tick")
+    return _enqueue_once(redis, MAINTENANCE, CHECKIN_TICK_JOB, "checkin-tick")

@@ -4,11 +4,9 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,22 +17,10 @@ from dispatch.checkins.staff_calls import place_staff_calls, scoped_selection, s
 from dispatch.models import ResidentCategory
 from dispatch.staff_accounts import household_scope
 from hotline.api.common import ApiError, Body, Query, json_body, ok, path_id, services_of, token_of, token_only
-from hotline.services import Services
-from workers.queues import enqueue_batches
+from hotline.handover import Decided, hand_over_async
 
-log = logging.getLogger(__name__)
 CALL_FIELDS = {"resident_ids", "not_reached_today", "grid_id", "community_id", "building", "category", "dry_run"}
 NOTICE_FIELDS = {"target_kind", "target", "channels", "body"}
-
-
-async def _queue(services: Services, outbound_ids: list[int]) -> None:
-    """Hand decided rows to the campaign queue; if Redis is down they stay pending and the sweeper finds them."""
-    if not outbound_ids:
-        return
-    try:
-        await run_in_threadpool(enqueue_batches, services.redis, outbound_ids)
-    except RedisError as exc:
-        log.error("%d outbound rows stored but not queued (%s); the sweeper will queue them", len(outbound_ids), exc)
 
 
 # ── Calls ────────────────────────────────────────────────────────────────────────────────────────────────────
@@ -90,7 +76,7 @@ async def calls(request: Request) -> Response:
             }
 
     result = await run_in_threadpool(run)
-    await _queue(services, result.pop("ids"))
+    await hand_over_async(services, Decided(campaign=result.pop("ids")))
     return ok(
         {
             "dry_run": dry_run,
@@ -185,7 +171,7 @@ async def notice_send(request: Request) -> Response:
             return notices.notice_progress(session, notice.id, where).as_dict(), outbound
 
     progress, outbound = await run_in_threadpool(send)
-    await _queue(services, outbound)
+    await hand_over_async(services, Decided(campaign=outbound))
     return ok({"notice": progress, "messages_decided": len(outbound)})
 
 

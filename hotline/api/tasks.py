@@ -40,7 +40,7 @@ from hotline.api.common import (
 )
 from hotline.console.render import CONSOLE_TEXTS
 from hotline.exceptions import VoicemailUnavailable
-from hotline.handover import send_decided
+from hotline.handover import Decided, hand_over_async
 from hotline.services import Services
 from hotline.voicemail_audio import audio_response, open_voicemail
 
@@ -182,7 +182,7 @@ def _action(name: str, fields: set[str], act: Act, *, optional: bool = False) ->
                 return outbound, with_links(services, task_detail(session, task_id, household_scope(token)).as_dict())
 
         outbound, detail = await run_in_threadpool(run)
-        await send_decided(services, outbound)
+        await hand_over_async(services, Decided(sends=outbound))
         return ok({"task": detail, "messages_decided": len(outbound)})
 
     endpoint.__name__ = endpoint.__qualname__ = f"task_{name}"

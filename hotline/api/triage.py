@@ -36,7 +36,7 @@ from hotline.api.common import (
 )
 from hotline.console.render import CONSOLE_TEXTS
 from hotline.exceptions import VoicemailUnavailable
-from hotline.handover import send_decided
+from hotline.handover import Decided, hand_over_async
 from hotline.services import Services
 from hotline.voicemail_audio import audio_response, open_triage_voicemail
 
@@ -130,7 +130,7 @@ def _action(name: str, fields: set[str], act: Act) -> Callable[[Request], Any]:
                 return act(session, services, item_id, token, body)
 
         answer, outbound = await run_in_threadpool(run)
-        await send_decided(services, outbound)
+        await hand_over_async(services, Decided(sends=outbound))
         return ok(answer)
 
     endpoint.__name__ = endpoint.__qualname__ = f"triage_{name}"

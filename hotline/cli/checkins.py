@@ -91,7 +91,7 @@ def checkins() -> None:
 @checkins.command("tick")
 def checkins_tick() -> None:
     """Make today's check-ins, send those due and climb the ladder now (the scheduler does this every sweep)."""
-    from workers.checkin_jobs import checkin_tick
+    from hotline.jobs.checkins import checkin_tick
 
     with _services():
         counts = checkin_tick()
@@ -117,7 +117,7 @@ def call(
     yes: bool,
 ) -> None:
     """Place check-in calls now, to residents by id or to a set (filters combine), at the configured calls/s."""
-    from workers.queues import enqueue_batches
+    from hotline.handover import Decided, hand_over
 
     selection = Selection(resident_ids, not_reached, community, grid, building, category)
     if selection.empty:
@@ -135,7 +135,7 @@ def call(
             click.confirm(f"Call {len(chosen)} residents{pace}?", abort=True)
         with services.sessions.begin() as session:
             done = call_residents(session, chosen, now, services.intake, actor="staff:cli")
-        enqueue_batches(services.redis, done.outbound_ids)
+        hand_over(services.redis, Decided(campaign=done.outbound_ids))
     click.echo(f"calling {len(done.called)}")
     for resident_id, why in sorted(done.skipped.items()):
         click.echo(f"  not called: resident {resident_id}: {why}")

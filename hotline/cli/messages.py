@@ -95,7 +95,8 @@ def _print_records(records: list[dict[str, str]], as_json: bool, line: str, empt
 def simulate_sms(from_phone: str, url: str | None, body: str) -> None:
     """Send a signed inbound SMS to a running hotline, exactly as Twilio would."""
     from dispatch.phones import normalize_phone
-    from workers.gateways.twilio import SIGNATURE_HEADER, TwilioSignatureCheck
+    from hotline.webhooks import paths
+    from hotline.webhooks.signatures import SIGNATURE_HEADER, TwilioSignatureCheck
 
     settings = settings_or_exit()
     base = (url or settings.public_url).rstrip("/")
@@ -108,9 +109,9 @@ def simulate_sms(from_phone: str, url: str | None, body: str) -> None:
         "NumMedia": "0",
     }
     # Signed for the URL the server believes it is reached at, as Twilio signs for the URL it calls.
-    signature = TwilioSignatureCheck(str(settings.twilio_auth_token), settings.public_url).sign("/twilio/sms", params)
+    signature = TwilioSignatureCheck(str(settings.twilio_auth_token), settings.public_url).sign(paths.SMS, params)
     request = urllib.request.Request(  # noqa: S310  # an http(s) URL we were given
-        base + "/twilio/sms",
+        base + paths.SMS,
         data=urllib.parse.urlencode(params).encode(),
         headers={SIGNATURE_HEADER: signature, "Content-Type": "application/x-www-form-urlencoded"},
         method="POST",

@@ -24,6 +24,7 @@ from hotline.embedded_redis import EmbeddedRedis
 from hotline.logs import configure_logging
 from hotline.private_files import keep_private
 from hotline.settings import Settings
+from hotline.webhooks import paths
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("hotline")
@@ -57,10 +58,9 @@ def serve(host: str, port: int) -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 def worker(burst: bool) -> None:
     """Run an RQ worker on the hotline's queues."""
-    from rq import SimpleWorker
-
     from hotline import services as services_module
-    from workers.queues import ALL_QUEUES, register_worker_home
+    from hotline.jobs.worker import build_worker
+    from workers.queues import register_worker_home
 
     settings = settings_or_exit()
     configure_logging("worker", settings.log_format)
@@ -69,9 +69,8 @@ def worker(burst: bool) -> None:
             services = services_module.Services.build(settings)
         services_module.install(services)
         try:
-            # SimpleWorker runs jobs in this process: no fork per job, one engine and connection pool kept warm.
-            # Jobs are short database and HTTP calls; `hotline run` restarts a worker that dies.
-            rq_worker = SimpleWorker(list(ALL_QUEUES), connection=services.redis)
+            # Jobs run in this process (see build_worker); `hotline run` restarts a worker that dies.
+            rq_worker = build_worker(services.redis)
             register_worker_home(services.redis, rq_worker.name)  # so a sweep here can tell if it dies
             rq_worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
         finally:
@@ -85,9 +84,9 @@ def scheduler() -> None:
     from rq.cron import CronScheduler
     from rq.exceptions import StopRequested
 
+    from hotline.jobs.checkins import CHECKIN_TICK_SECONDS, checkin_tick
+    from hotline.jobs.sweeper import sweep
     from hotline.services import connect_redis
-    from workers.checkin_jobs import CHECKIN_TICK_SECONDS, checkin_tick
-    from workers.jobs import sweep
     from workers.queues import MAINTENANCE
 
     settings = settings_or_exit()
@@ -133,12 +132,10 @@ def run(host: str, port: int) -> None:
     with embedded_redis(settings) as server:
         migrate(settings)
         click.echo(f"Hotline is running on http://{host}:{port}  (gateway: {settings.gateway})")
+        click.echo(f"Twilio SMS webhooks: {settings.callback_url(paths.SMS)}  {settings.callback_url(paths.STATUS)}")
         click.echo(
-            f"Twilio SMS webhooks: {settings.callback_url('/twilio/sms')}  {settings.callback_url('/twilio/status')}"
-        )
-        click.echo(
-            f"Twilio voice webhooks: {settings.callback_url('/twilio/voice')}  "
-            f"status callback {settings.callback_url('/twilio/voice/status')}"
+            f"Twilio voice webhooks: {settings.callback_url(paths.VOICE)}  "
+            f"status callback {settings.callback_url(paths.VOICE_STATUS)}"
         )
         code = run_children(settings, host, port, server)
     raise SystemExit(code)

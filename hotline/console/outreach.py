@@ -13,7 +13,6 @@ import logging
 import secrets
 from typing import Any
 
-from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, ImmutableMultiDict
@@ -38,8 +37,8 @@ from dispatch.staff_accounts import household_scope
 from hotline.console.auth import staff_only
 from hotline.console.params import as_id
 from hotline.console.render import page
+from hotline.handover import Decided, hand_over_async
 from hotline.services import Services
-from workers.queues import enqueue_batches
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +71,6 @@ def _selection(session: Session, where: Any, params: ImmutableMultiDict[str, Any
         grid_id=_int(params.get("grid")), building=_building(params.get("building")),
         category=str(params.get("category") or "") or None,
     )  # fmt: skip
-
-
-async def _queue(services: Services, outbound_ids: list[int]) -> None:
-    """Hand decided rows to the campaign queue; if Redis is down they stay pending and the sweeper finds them."""
-    try:
-        await run_in_threadpool(enqueue_batches, services.redis, outbound_ids)
-    except RedisError as exc:
-        log.error("%s outbound rows stored but not queued (%s); the sweeper will queue them", len(outbound_ids), exc)
 
 
 def _values(params: ImmutableMultiDict[str, Any]) -> dict[str, Any]:
@@ -137,7 +128,7 @@ async def calls(request: Request) -> Response:
         status_code = 400
     result: StaffCalls | None = context["result"]
     if result is not None:
-        await _queue(services, result.outbound_ids)
+        await hand_over_async(services, Decided(campaign=result.outbound_ids))
         log.info("staff %s placed %s calls (%s skipped)", user.id, len(result.called), len(result.skipped))
     options = await run_in_threadpool(_options, services, where)
     return page(request, "calls.html", user, status_code=status_code, options=options,
@@ -248,7 +239,7 @@ async def notice_new(request: Request) -> Response:
     except InvalidAction as exc:
         return await _form_page(request, user, fields, 400, preview=preview, error=str(exc))
     if outbound:
-        await _queue(services, outbound)
+        await hand_over_async(services, Decided(campaign=outbound))
         log.info("staff %s sent notice %s: %s copies", user.id, notice_id, len(outbound))
     return RedirectResponse(f"/notices/{notice_id}", status_code=303)
 

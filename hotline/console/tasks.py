@@ -23,7 +23,7 @@ from hotline.console.auth import staff_only
 from hotline.console.params import as_id
 from hotline.console.render import page
 from hotline.exceptions import VoicemailUnavailable
-from hotline.handover import send_decided
+from hotline.handover import Decided, hand_over_async
 from hotline.services import Services
 from hotline.voicemail_audio import audio_response, open_voicemail
 
@@ -142,7 +142,7 @@ def _action(name: str, act: Action) -> Callable[[Request], Any]:
             return page(request, "not_found.html", user, status_code=404)
         except InvalidAction as exc:
             return await _detail_page(request, task_id, error=str(exc), status_code=409)
-        await send_decided(services, outbound)
+        await hand_over_async(services, Decided(sends=outbound))
         return RedirectResponse(f"/tasks/{task_id}?done={name}", status_code=303)
 
     endpoint.__name__ = f"task_{name}"

@@ -27,7 +27,7 @@ from hotline.console.auth import staff_only
 from hotline.console.params import as_id
 from hotline.console.render import page
 from hotline.exceptions import VoicemailUnavailable
-from hotline.handover import send_decided
+from hotline.handover import Decided, hand_over_async
 from hotline.services import Services
 from hotline.voicemail_audio import audio_response, open_triage_voicemail
 
@@ -179,7 +179,7 @@ def _action(name: str, act: Action) -> Callable[[Request], Any]:
             return page(request, "not_found.html", user, status_code=404)
         except InvalidAction as exc:
             return await _item_page(request, item_id, error=str(exc), status_code=409)
-        await send_decided(services, done.outbound_ids)
+        await hand_over_async(services, Decided(sends=done.outbound_ids))
         return RedirectResponse(f"/triage/{item_id}?done={name}", status_code=303)
 
     endpoint.__name__ = f"triage_{name}"

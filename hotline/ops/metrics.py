@@ -37,9 +37,9 @@ from dispatch.models import (
     utcnow,
 )
 from hotline.api.common import token_only
+from hotline.jobs.sweeper import SWEEP_GRACE_SECONDS
 from hotline.ops.ready import _Guarded, bounded
 from hotline.services import Services
-from workers.jobs import SWEEP_GRACE_SECONDS
 from workers.queues import ALL_QUEUES
 
 log = logging.getLogger(__name__)

@@ -33,8 +33,8 @@ from dispatch.models import (
 )
 from hotline.services import Services
 from hotline.simulator.twiml import Call, Step
+from hotline.webhooks.signatures import SIGNATURE_HEADER
 from workers.gateways.local import LOCAL_ACCOUNT_SID
-from workers.gateways.twilio import SIGNATURE_HEADER
 
 ACCOUNT_SID = LOCAL_ACCOUNT_SID  # the local account: requests carry one, as Twilio's do
 LOCAL_HOTLINE_NUMBER = "+8657100000000"  # our number, when TWILIO_FROM_NUMBER is unset

@@ -21,12 +21,11 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from dispatch.inbound import InboundSms, StoredInbound, store_inbound_batch
+from hotline.handover import Decided, hand_over
 from hotline.services import Services
-from workers.queues import enqueue_inbound_many
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 500  # messages per transaction
@@ -95,10 +94,7 @@ class InboundBatcher:
         again: its first copy was queued, or, if that failed, the sweeper queues it."""
         if not new:
             return
-        try:
-            enqueue_inbound_many(self.services.redis, new)
-        except RedisError as exc:
-            # Stored and committed: the sweeper queues them once Redis is back. Twilio still gets its 200.
-            log.error("inbound messages=%s stored but not queued (%s); sweeper will retry", new, type(exc).__name__)
-        except Exception:
+        try:  # stored and committed: if Redis is down, the sweeper queues them once it is back. Twilio gets its 200.
+            hand_over(self.services.redis, Decided(inbound=new))
+        except Exception:  # the writer must live on, whatever went wrong
             log.exception("inbound messages=%s stored but not queued; sweeper will retry", new)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from urllib.parse import parse_qsl
 
-from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
@@ -23,10 +22,9 @@ from dispatch.inbound import InboundSms
 from dispatch.models import OutboundStatus
 from dispatch.phones import mask_phone
 from dispatch.tasks import escalation as ladder
+from hotline.handover import Decided, hand_over_async
 from hotline.services import Services
-from workers.gateways.twilio import SIGNATURE_HEADER
-from workers.jobs import RESEND_DELAY
-from workers.queues import enqueue_send
+from hotline.webhooks.signatures import SIGNATURE_HEADER
 
 log = logging.getLogger(__name__)
 IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
@@ -146,9 +144,5 @@ async def message_status(request: Request) -> Response:
 
     known, then = await run_in_threadpool(apply)
     log.info("status report for %s: %s%s", sid, status, "" if known else " (unknown message)")
-    for next_id, delay in [*((i, None) for i in then.now), *((i, RESEND_DELAY) for i in then.later)]:
-        try:
-            await run_in_threadpool(enqueue_send, services.redis, next_id, delay)
-        except RedisError as exc:  # stored as pending; the sweeper sends it
-            log.error("follow-up sms=%s stored but not queued (%s)", next_id, exc)
+    await hand_over_async(services, Decided(sends=then.now, resends=then.later))
     return Response(status_code=204)

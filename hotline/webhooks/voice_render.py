@@ -16,6 +16,7 @@ from dispatch.ivr.call_plan import HangUp, PutThrough, SayNode, Step, TakeVoicem
 from dispatch.ivr.calls import Caller, Person
 from dispatch.ivr.script import GOODBYE, IvrScript, Node
 from hotline.settings import Settings
+from hotline.webhooks import paths
 
 # Speech recognition languages for <Gather input="speech">, per hotline language.
 SPEECH_LANGUAGE = {"zh-CN": "zh-CN", "en": "en-US"}
@@ -110,7 +111,7 @@ class Renderer:
         listen = self.script.speech and any(o.do == "task" for o in node.options)
         gather = response.gather(
             input="dtmf speech" if listen else "dtmf",
-            action=self.url("/twilio/voice/menu", replace(step, node=node.name).query()),
+            action=self.url(paths.VOICE_MENU, replace(step, node=node.name).query()),
             action_on_empty_result=True,
             timeout=node.timeout,
             num_digits=1,
@@ -138,7 +139,7 @@ class Renderer:
         who = self.script.phrase(f"person_{person.role}", language, name=person.name)
         self.speaker.say(response, self.script.phrase("putting_through", language, person=who), language)
         dial = response.dial(
-            action=self.url("/twilio/voice/dial", step.query(i=index)),
+            action=self.url(paths.VOICE_DIAL, step.query(i=index)),
             timeout=self.settings.dial_timeout_seconds,
         )
         dial.number(person.phone)
@@ -157,7 +158,7 @@ class Renderer:
         """Ask for a message after the beep and record it, up to HOTLINE_VOICEMAIL_SECONDS."""
         self.speaker.say(response, self.script.phrase("voicemail_prompt", language), language)
         response.record(
-            action=self.url("/twilio/voice/recorded", step.query()),
+            action=self.url(paths.VOICE_RECORDED, step.query()),
             max_length=self.settings.voicemail_seconds,
             timeout=5,
             play_beep=True,

@@ -1,16 +1,14 @@
-"""Twilio in one place: the REST gateway and the webhook signature check. (TwiML is built in hotline.webhooks.)"""
+"""Twilio's REST gateway. (The webhook signature check is in hotline.webhooks.signatures, TwiML in hotline.webhooks.)"""
 
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 
 import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
-from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
@@ -25,8 +23,6 @@ from workers.gateways.recordings import CHUNK, RecordingMedia, recording_path, r
 
 # The twilio client logs request bodies (numbers, texts) at DEBUG: keep them out of our logs.
 logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
-
-SIGNATURE_HEADER = "X-Twilio-Signature"
 
 
 class TwilioGateway:
@@ -149,37 +145,3 @@ def _never_left(exc: BaseException) -> bool:
             return True
         pending.extend([*item.args, getattr(item, "reason", None), item.__cause__, item.__context__])
     return False
-
-
-class TwilioSignatureCheck:
-    """Checks `X-Twilio-Signature` with twilio's own `RequestValidator`, against our public URL."""
-
-    def __init__(self, auth_token: str, public_url: str) -> None:
-        self._validator = RequestValidator(auth_token)
-        self._public_url = public_url.rstrip("/")
-
-    def url_for(self, path: str, query: str = "") -> str:
-        """The URL Twilio signed: our public base URL, the path, and the query string if any."""
-        return self._public_url + path + (f"?{query}" if query else "")
-
-    def is_valid(self, path: str, query: str, params: Mapping[str, Sequence[str]], signature: str | None) -> bool:
-        """True if `signature` was made with our token for this URL and these form parameters."""
-        if not signature:
-            return False
-        url, multi = self.url_for(path, query), _MultiParams(params)
-        # Twilio signs the URL it was given, which is ours exactly as configured: check that one first, once.
-        # `validate` then covers the other forms Twilio may have signed (with or without the default port).
-        if hmac.compare_digest(self._validator.compute_signature(url, multi).encode(), signature.encode()):
-            return True
-        return bool(self._validator.validate(url, multi, signature))
-
-    def sign(self, path: str, params: Mapping[str, str], query: str = "") -> str:
-        """Sign a request the way Twilio does: for the local simulator, the CLI and tests."""
-        return str(self._validator.compute_signature(self.url_for(path, query), params))
-
-
-class _MultiParams(dict[str, Sequence[str]]):
-    """Form parameters with repeated keys, in the shape RequestValidator reads (like Flask's MultiDict)."""
-
-    def getall(self, key: str) -> Sequence[str]:
-        return self[key]

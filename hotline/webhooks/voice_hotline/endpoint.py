@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -18,9 +17,8 @@ from starlette.responses import Response
 from dispatch.exceptions import InvalidInboundMessage
 from dispatch.inbound import claim_webhook, remember_answer
 from dispatch.phones import mask_phone
-from hotline.services import Services
+from hotline.handover import Decided, hand_over_async
 from hotline.webhooks.twilio_sms import IDEMPOTENCY_HEADER, signed_form
-from workers.queues import enqueue_inbound, enqueue_send
 
 if TYPE_CHECKING:
     from hotline.webhooks.voice_hotline.steps import VoiceHotline
@@ -82,19 +80,9 @@ def voice_endpoint(step: Step) -> Callable:  # type: ignore[type-arg]
             log.exception("voice %s failed for caller %s", request.url.path, mask_phone(form_text(form, "From")))
             duty = services.settings.duty_phone or voice.known_duty_phone
             return Response(voice.render.failure(services.settings.language, duty), media_type="text/xml")
-        await _hand_over(services, work)
+        await hand_over_async(services, Decided(inbound=work.inbound, sends=work.outbound))
         if not twiml:
             return Response(status_code=204)
         return Response(twiml, media_type="text/xml")
 
     return endpoint
-
-
-async def _hand_over(services: Services, work: Work) -> None:
-    """Queue what the step stored. If Redis is down it is still stored; the sweeper queues it later."""
-    for queue, ids in ((enqueue_inbound, work.inbound), (enqueue_send, work.outbound)):
-        for item in ids:
-            try:
-                await run_in_threadpool(queue, services.redis, item)
-            except RedisError as exc:
-                log.error("voice work %s stored but not queued (%s); sweeper will retry", item, exc)

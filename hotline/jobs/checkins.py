@@ -20,11 +20,13 @@ from dispatch.checkins.answers import cancel_unwanted
 from dispatch.checkins.missed_checkin_ladder import advance
 from dispatch.checkins.schedule import BATCH, make_checkins, plan_fingerprint, send_due
 from dispatch.models import OutboundMessage
+from hotline.handover import Decided, hand_over
+from hotline.jobs.sends import deliver_sms
 from hotline.services import Services, current
+from hotline.webhooks.paths import status_callback_path
 from workers.exceptions import GatewayError
-from workers.jobs import deliver_sms, status_callback_path
 from workers.queues import BATCH as JOB_BATCH
-from workers.queues import enqueue_batch, enqueue_batches, enqueue_send
+from workers.queues import enqueue_batch
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ def checkin_tick() -> dict[str, int]:
             sent = send_due(session, now, services.intake)
         for key, value in sent.counts.items():
             counts[key] += value
-        enqueue_batches(services.redis, sent.outbound_ids)
+        hand_over(services.redis, Decided(campaign=sent.outbound_ids))
         if sum(sent.counts.values()) < BATCH:
             break
     more = True
@@ -61,9 +63,8 @@ def checkin_tick() -> dict[str, int]:
             from_checkins = OutboundMessage.id.in_(ids) & OutboundMessage.checkin_id.is_not(None)
             bulk = set(session.scalars(select(OutboundMessage.id).where(from_checkins)))
         counts["ladder"] += len(ids)
-        enqueue_batches(services.redis, [i for i in ids if i in bulk])
-        for task_sms in (i for i in ids if i not in bulk):  # visit-task offers and alerts: urgent, on their own
-            enqueue_send(services.redis, task_sms)
+        urgent = [i for i in ids if i not in bulk]  # visit-task offers and alerts: each on its own
+        hand_over(services.redis, Decided(campaign=[i for i in ids if i in bulk], sends=urgent))
     if any(counts.values()):
         log.info("checkin tick %s", " ".join(f"{k}={v}" for k, v in counts.items() if v))
     return counts
