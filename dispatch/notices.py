@@ -108,9 +108,16 @@ class NoticePreview:
         return self.sms_seconds + self.call_seconds
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "seconds": self.seconds, "sms_seconds": self.sms_seconds, "ok": not self.problems,
-                "call_seconds": self.call_seconds, "sms_segments": self.sms * self.segments,
-                "sms_unlimited": self.sms_per_second <= 0, "calls_unlimited": self.calls_per_second <= 0}  # fmt: skip
+        return {
+            **asdict(self),
+            "seconds": self.seconds,
+            "sms_seconds": self.sms_seconds,
+            "ok": not self.problems,
+            "call_seconds": self.call_seconds,
+            "sms_segments": self.sms * self.segments,
+            "sms_unlimited": self.sms_per_second <= 0,
+            "calls_unlimited": self.calls_per_second <= 0,
+        }
 
 
 @dataclass(frozen=True)
@@ -204,18 +211,34 @@ def _seconds(count: int, rate: float) -> float:
     return count / rate if rate > 0 else 0.0
 
 
-def _plan(session: Session, where: ColumnElement[bool], target: _Target, channels: str, *, now: datetime,
-          rules: CheckinRules, rates: tuple[float, float]) -> _Plan:  # fmt: skip
+def _plan(
+    session: Session,
+    where: ColumnElement[bool],
+    target: _Target,
+    channels: str,
+    *,
+    now: datetime,
+    rules: CheckinRules,
+    rates: tuple[float, float],
+) -> _Plan:
     """Who gets which copy, one per phone per channel; see the module's description."""
     rows = session.execute(
-        select(Resident.id, Resident.status, Resident.channel, Resident.language, Resident.categories,
-               Community.timezone, ResidentPhone.phone, ResidentPhone.landline)
+        select(
+            Resident.id,
+            Resident.status,
+            Resident.channel,
+            Resident.language,
+            Resident.categories,
+            Community.timezone,
+            ResidentPhone.phone,
+            ResidentPhone.landline,
+        )
         .join(Household, Household.id == Resident.household_id)
         .outerjoin(Community, Community.id == Household.community_id)
         .outerjoin(ResidentPhone, ResidentPhone.resident_id == Resident.id)
         .where(where, target.clause)
         .order_by(Resident.id, ResidentPhone.position)
-    ).all()  # fmt: skip
+    ).all()
     skipped: Counter[str] = Counter()
     people = []  # (sms phone, call phone, language, zone)
     for _, group in groupby(rows, key=lambda r: r.id):
@@ -231,8 +254,10 @@ def _plan(session: Session, where: ColumnElement[bool], target: _Target, channel
         sms = mobile if reads_sms and channels in ("sms", "both") else None
         call = row.phone if channels in ("call", "both") or not reads_sms else None
         people.append((sms, call, row.language, rules.zone(row.timezone)))
-    ends = now + timedelta(seconds=_seconds(len({p[0] for p in people if p[0]}), rates[0]) +
-                           _seconds(len({p[1] for p in people if p[1]}), rates[1]))  # fmt: skip
+    ends = now + timedelta(
+        seconds=_seconds(len({p[0] for p in people if p[0]}), rates[0])
+        + _seconds(len({p[1] for p in people if p[1]}), rates[1])
+    )
     quiet_zones = {p[3] for p in people if p[1] and _quiet_during(rules, p[3], now, ends)}
     sms_copies: dict[tuple[str, str], str] = {}
     calls: dict[tuple[str, str], str] = {}
@@ -256,31 +281,64 @@ def _problems(body: str, plan: _Plan, rules: CheckinRules) -> tuple[Problem, ...
     if not body:
         found.append(Problem("empty_body", "the notice has no text"))
     elif len(body) > BODY_LIMIT:
-        found.append(Problem("body_too_long", f"the text has {len(body)} characters; at most {BODY_LIMIT}",
-                             {"length": len(body), "limit": BODY_LIMIT}))  # fmt: skip
+        found.append(
+            Problem(
+                "body_too_long",
+                f"the text has {len(body)} characters; at most {BODY_LIMIT}",
+                {"length": len(body), "limit": BODY_LIMIT},
+            )
+        )
     if plan.quiet:
         start, end = (t.strftime("%H:%M") for t in rules.quiet_hours)
-        found.append(Problem("quiet_hours", f"no automated call in quiet hours ({start}-{end}), nor one that would "
-                             f"still be going then; send it by SMS now, or by call after {end}",
-                             {"start": start, "end": end}))  # fmt: skip
+        found.append(
+            Problem(
+                "quiet_hours",
+                f"no automated call in quiet hours ({start}-{end}), nor one that would "
+                f"still be going then; send it by SMS now, or by call after {end}",
+                {"start": start, "end": end},
+            )
+        )
     if not plan.copies:
         found.append(Problem("nobody", "this notice reaches nobody"))
     return tuple(found)
 
 
-def preview(session: Session, where: ColumnElement[bool], *, target_kind: str, target: str, channels: str, body: str,
-            sms_per_second: float, calls_per_second: float, now: datetime | None = None,
-            rules: CheckinRules | None = None) -> NoticePreview:  # fmt: skip
+def preview(
+    session: Session,
+    where: ColumnElement[bool],
+    *,
+    target_kind: str,
+    target: str,
+    channels: str,
+    body: str,
+    sms_per_second: float,
+    calls_per_second: float,
+    now: datetime | None = None,
+    rules: CheckinRules | None = None,
+) -> NoticePreview:
     """What `send_notice` would do now, without doing it. Problems (an empty or too long text, calls in quiet
     hours, nobody to reach) are listed, not raised; a target unknown or outside the scope raises as in `send_notice`."""
     rules, body = rules or CheckinRules(), body.strip()
     found = _target(session, where, target_kind, target, channels)
-    plan = _plan(session, where, found, channels, now=now or utcnow(), rules=rules,
-                 rates=(sms_per_second, calls_per_second))  # fmt: skip
+    plan = _plan(
+        session, where, found, channels, now=now or utcnow(), rules=rules, rates=(sms_per_second, calls_per_second)
+    )
     cost = count_segments(body)
-    return NoticePreview(found.kind, found.name, channels, plan.residents, plan.sms, len(plan.copies) - plan.sms,
-                         dict(sorted(plan.skipped.items())), cost.encoding, cost.units, cost.segments, sms_per_second,
-                         calls_per_second, _problems(body, plan, rules))  # fmt: skip
+    return NoticePreview(
+        found.kind,
+        found.name,
+        channels,
+        plan.residents,
+        plan.sms,
+        len(plan.copies) - plan.sms,
+        dict(sorted(plan.skipped.items())),
+        cost.encoding,
+        cost.units,
+        cost.segments,
+        sms_per_second,
+        calls_per_second,
+        _problems(body, plan, rules),
+    )
 
 
 def _earlier(session: Session, actor: Principal, key: str) -> Notice | None:
@@ -293,16 +351,32 @@ def _earlier(session: Session, actor: Principal, key: str) -> Notice | None:
         session.execute(select(func.pg_advisory_xact_lock(number)))
     notice_id = session.scalar(
         select(AuditEntry.object_id)
-        .where(AuditEntry.object_kind == "notice", AuditEntry.action == "send", AuditEntry.actor == actor.audit_ref,
-               AuditEntry.detail.startswith(f"request={key};", autoescape=True))
+        .where(
+            AuditEntry.object_kind == "notice",
+            AuditEntry.action == "send",
+            AuditEntry.actor == actor.audit_ref,
+            AuditEntry.detail.startswith(f"request={key};", autoescape=True),
+        )
         .limit(1)
-    )  # fmt: skip
+    )
     return session.get(Notice, notice_id) if notice_id is not None else None
 
 
-def send_notice(session: Session, *, actor: Principal, where: ColumnElement[bool], target_kind: str, target: str,
-                channels: str, body: str, now: datetime, rules: CheckinRules | None = None, sms_per_second: float = 0.0,
-                calls_per_second: float = 0.0, request_key: str | None = None) -> tuple[Notice, list[int]]:  # fmt: skip
+def send_notice(
+    session: Session,
+    *,
+    actor: Principal,
+    where: ColumnElement[bool],
+    target_kind: str,
+    target: str,
+    channels: str,
+    body: str,
+    now: datetime,
+    rules: CheckinRules | None = None,
+    sms_per_second: float = 0.0,
+    calls_per_second: float = 0.0,
+    request_key: str | None = None,
+) -> tuple[Notice, list[int]]:
     """Decide every copy of a notice and record it (audit "send") in the caller's transaction. Returns the notice
     and the outbound ids to queue after the commit, SMS first; none if `request_key` (the form's random key, 8-64 of
     A-Z a-z 0-9 _ -) had already sent it. Pass `rules` (the context's `checkin`: quiet hours, timezones) and the
@@ -325,20 +399,36 @@ def send_notice(session: Session, *, actor: Principal, where: ColumnElement[bool
     community_id = found.community_id
     if found.kind == "category" and actor.role != StaffRole.ADMIN:
         community_id = actor.community_id  # a clerk's or grid leader's category notice stays in their community
-    notice = Notice(body=body, channels=channels, target_kind=found.kind, target=found.name,
-                    community_id=community_id, recipients=0, created_by=actor.audit_ref, created_at=now)  # fmt: skip
+    notice = Notice(
+        body=body,
+        channels=channels,
+        target_kind=found.kind,
+        target=found.name,
+        community_id=community_id,
+        recipients=0,
+        created_by=actor.audit_ref,
+        created_at=now,
+    )
     session.add(notice)
     session.flush()
     outbound: list[int] = []
     for (channel, phone), language in plan.copies.items():
-        row = queue_sms(session, dedupe_key=f"notice:{notice.id}:{channel}:{phone}", to_phone=phone, body=body,
-                        kind=channel, language=language)  # fmt: skip
+        row = queue_sms(
+            session,
+            dedupe_key=f"notice:{notice.id}:{channel}:{phone}",
+            to_phone=phone,
+            body=body,
+            kind=channel,
+            language=language,
+        )
         if row is not None:
             row.notice_id = notice.id
             outbound.append(row.id)
     notice.recipients = len(outbound)
-    detail = (f"request={request_key or '-'}; {found.kind}={found.name}; {channels}; residents {plan.residents}, "
-              f"sms {plan.sms}, calls {len(plan.copies) - plan.sms}")  # fmt: skip
+    detail = (
+        f"request={request_key or '-'}; {found.kind}={found.name}; {channels}; residents {plan.residents}, "
+        f"sms {plan.sms}, calls {len(plan.copies) - plan.sms}"
+    )
     audit.record(session, actor, "send", "notice", notice.id, detail, at=now)
     return notice, outbound
 
@@ -346,12 +436,17 @@ def send_notice(session: Session, *, actor: Principal, where: ColumnElement[bool
 def _visible(where: ColumnElement[bool]) -> ColumnElement[bool]:
     """Notices the scope may see; see the module's description."""
     in_community = exists(select(Household.id).where(where, Household.community_id == Notice.community_id))
-    in_grid = exists(select(Household.id).join(Grid, Grid.id == Household.grid_id)
-                     .where(where, Grid.community_id == Notice.community_id, Grid.name == Notice.target))  # fmt: skip
+    in_grid = exists(
+        select(Household.id)
+        .join(Grid, Grid.id == Household.grid_id)
+        .where(where, Grid.community_id == Notice.community_id, Grid.name == Notice.target)
+    )
     everything = not_(exists(select(Household.id).where(_outside(where))))
-    return or_(and_(Notice.target_kind == "grid", in_grid),
-               and_(Notice.target_kind != "grid", Notice.community_id.is_not(None), in_community),
-               and_(Notice.community_id.is_(None), everything))  # fmt: skip
+    return or_(
+        and_(Notice.target_kind == "grid", in_grid),
+        and_(Notice.target_kind != "grid", Notice.community_id.is_not(None), in_community),
+        and_(Notice.community_id.is_(None), everything),
+    )
 
 
 def _progress(session: Session, notices: list[Notice]) -> list[NoticeProgress]:
@@ -368,19 +463,32 @@ def _progress(session: Session, notices: list[Notice]) -> list[NoticeProgress]:
             channel = counts[notice_id].setdefault(kind, {**dict.fromkeys(STAGES, 0), "total": 0})
             channel[_STAGE.get(status, status)] += count
             channel["total"] += count
-    names = {row.object_id: row.actor_name for row in session.execute(
-        select(AuditEntry.object_id, AuditEntry.actor_name)
-        .where(AuditEntry.object_kind == "notice", AuditEntry.action == "send", AuditEntry.object_id.in_(ids))
-    )}  # fmt: skip
+    names = {
+        row.object_id: row.actor_name
+        for row in session.execute(
+            select(AuditEntry.object_id, AuditEntry.actor_name).where(
+                AuditEntry.object_kind == "notice", AuditEntry.action == "send", AuditEntry.object_id.in_(ids)
+            )
+        )
+    }
     communities = {row.id: row.name for row in session.execute(select(Community.id, Community.name))}
     found = []
     for n in notices:
         by_channel = dict(sorted(counts[n.id].items(), key=lambda kv: kv[0] != "sms"))  # SMS first
-        found.append(NoticeProgress(
-            id=n.id, body=n.body, channels=n.channels, target_kind=n.target_kind, target=n.target,
-            community=communities.get(n.community_id) if n.community_id else None, recipients=n.recipients,
-            created_at=n.created_at, sent_by=names.get(n.id) or n.created_by, counts=by_channel,
-        ))  # fmt: skip
+        found.append(
+            NoticeProgress(
+                id=n.id,
+                body=n.body,
+                channels=n.channels,
+                target_kind=n.target_kind,
+                target=n.target,
+                community=communities.get(n.community_id) if n.community_id else None,
+                recipients=n.recipients,
+                created_at=n.created_at,
+                sent_by=names.get(n.id) or n.created_by,
+                counts=by_channel,
+            )
+        )
     return found
 
 

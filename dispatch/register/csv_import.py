@@ -137,9 +137,14 @@ def _snapshot(resident: Resident) -> tuple[object, ...]:
 
 
 def import_residents(
-    session: Session, data: bytes, *, region: str, vocabulary: Vocabulary,
-    where: ColumnElement[bool] | None = None, only_community: str | None = None
-) -> ImportReport:  # fmt: skip
+    session: Session,
+    data: bytes,
+    *,
+    region: str,
+    vocabulary: Vocabulary,
+    where: ColumnElement[bool] | None = None,
+    only_community: str | None = None,
+) -> ImportReport:
     """Check every row of a residents file, then apply them all, or none if any row is bad.
 
     Args:
@@ -270,8 +275,13 @@ class _HouseholdPlan:
         for key, value in (("liaison_phone", primary), ("backup_liaison_phone", backup)):
             if value is not None and value in self.phones:
                 row = self.liaison_rows[key]
-                found.append(row.error(key, f"lives in this household (line {self.phones[str(value)]}): "
-                                            "a liaison cannot serve their own household"))  # fmt: skip
+                found.append(
+                    row.error(
+                        key,
+                        f"lives in this household (line {self.phones[str(value)]}): "
+                        "a liaison cannot serve their own household",
+                    )
+                )
         if primary is not None and primary == backup:
             row = self.liaison_rows["backup_liaison_phone"]
             found.append(row.error("backup_liaison_phone", "is the same person as the household's primary liaison"))

@@ -36,8 +36,18 @@ from dispatch.models import (
 from dispatch.phones import Phone, national_format, normalize_phone, parse_register_phone
 from dispatch.register.history import resident_in_scope
 
-EDITABLE = ("name", "phones", "language", "channel", "categories", "risk", "emergency_contact_name",
-            "emergency_contact_phone", "notes", "status")  # fmt: skip
+EDITABLE = (
+    "name",
+    "phones",
+    "language",
+    "channel",
+    "categories",
+    "risk",
+    "emergency_contact_name",
+    "emergency_contact_phone",
+    "notes",
+    "status",
+)
 LANGUAGES = ("zh-CN", "en")
 MAX_NAME, MAX_NOTES = 100, 2000
 _SEPARATORS = re.compile(r"[\r\n;；、,，/|]+")  # not spaces: "138 0013 8000" is one number
@@ -121,8 +131,12 @@ def _check(
         if not phones and not any(p.field == "phones" for p in problems):
             bad("phones", "required", "a resident needs at least one phone number")
         clean["phones"] = phones
-    for key, allowed in (("language", LANGUAGES), ("channel", tuple(Channel)), ("risk", tuple(RiskColour)),
-                         ("status", tuple(ResidentStatus))):  # fmt: skip
+    for key, allowed in (
+        ("language", LANGUAGES),
+        ("channel", tuple(Channel)),
+        ("risk", tuple(RiskColour)),
+        ("status", tuple(ResidentStatus)),
+    ):
         if key in changes:
             value = _text(changes[key])
             if value not in allowed:
@@ -293,8 +307,9 @@ def set_liaisons(
                 select(Liaison).where(Liaison.id == liaison_id, Liaison.active, liaison_scope(where))
             )
             if liaison is None:
-                problems.append(FieldProblem(field, "not_assignable", f"{liaison_id} is not an active liaison you may "
-                                                                      "assign"))  # fmt: skip
+                problems.append(
+                    FieldProblem(field, "not_assignable", f"{liaison_id} is not an active liaison you may assign")
+                )
             elif liaison.phone in numbers:
                 problems.append(FieldProblem(field, "own_household", f"{liaison.name} lives in this household"))
         chosen[field] = liaison
@@ -382,9 +397,18 @@ def update_plan(
     if current is not None and (list(current.times), current.channel, current.ends_on) == (slots, channel, end):
         return False
     try:
-        set_plan(session, rules, resident.id, times=slots, channel=channel,
-                 starts_on=current.starts_on if current else None, ends_on=end,
-                 note=current.note if current else "", actor=actor.audit_ref, now=now)  # fmt: skip
+        set_plan(
+            session,
+            rules,
+            resident.id,
+            times=slots,
+            channel=channel,
+            starts_on=current.starts_on if current else None,
+            ends_on=end,
+            note=current.note if current else "",
+            actor=actor.audit_ref,
+            now=now,
+        )
     except InvalidPlan as exc:  # set_plan's own checks; ours above should have caught each
         raise EditRefused([FieldProblem("plan_times", "bad_plan", str(exc))]) from None
     audit.record(session, actor, "edit", "resident", resident.id, "plan")
