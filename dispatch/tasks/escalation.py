@@ -26,7 +26,8 @@ from dispatch.models import (
     TaskPriority,
     TaskStatus,
 )
-from dispatch.outbox import provider_error, queue_sms
+from dispatch.outbox import queue_sms
+from dispatch.provider_answers import provider_error
 from dispatch.tasks import offers
 from dispatch.tasks.task_texts import task_text
 
