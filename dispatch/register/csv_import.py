@@ -41,7 +41,7 @@ from dispatch.register.csv_read import (
     parse_values,
     read_rows,
 )
-from dispatch.register.edit import liaisons_by_phone
+from dispatch.register.household_liaisons import liaisons_by_phone
 
 ADDRESS = ("community", "building", "unit", "room")
 
