@@ -52,7 +52,7 @@ def open_tasks(session: Session, now: datetime, where: ColumnElement[bool]) -> l
             Task.created_at,
         )
         .limit(BOARD_LIMIT)
-    ).all()  # fmt: skip
+    ).all()
     return [
         BoardTask(
             id=task.id,

@@ -42,9 +42,15 @@ class InboundSms:
 
     @classmethod
     def parse(
-        cls, *, message_sid: str, from_phone: str, to_phone: str, body: str, region: str,
+        cls,
+        *,
+        message_sid: str,
+        from_phone: str,
+        to_phone: str,
+        body: str,
+        region: str,
         idempotency_token: str | None = None,
-    ) -> InboundSms:  # fmt: skip
+    ) -> InboundSms:
         """Check and normalize a message as the provider gave it.
 
         Args:
@@ -104,10 +110,16 @@ def store_inbound_batch(session: Session, messages: Sequence[InboundSms]) -> lis
         insert(InboundMessage).on_conflict_do_nothing().returning(InboundMessage.provider_sid, InboundMessage.id)
     )
     rows = [
-        {"provider_sid": m.message_sid, "from_phone": m.from_phone, "to_phone": m.to_phone, "body": m.body,
-         "idempotency_token": m.idempotency_token, "received_at": utcnow()}
+        {
+            "provider_sid": m.message_sid,
+            "from_phone": m.from_phone,
+            "to_phone": m.to_phone,
+            "body": m.body,
+            "idempotency_token": m.idempotency_token,
+            "received_at": utcnow(),
+        }
         for m in fresh.values()
-    ]  # fmt: skip
+    ]
     created = {sid: message_id for sid, message_id in session.execute(statement, rows)} if rows else {}
     earlier = [m for sid, m in fresh.items() if sid not in created]
     known: dict[str, Any] = {}

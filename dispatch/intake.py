@@ -137,8 +137,9 @@ def _checkin_answer(session: Session, result: IntakeResult) -> CheckinStatus | N
         return CheckinStatus.FINE
     if result.outcome not in (InboundOutcome.TASK_CREATED, InboundOutcome.NO_LIAISON, InboundOutcome.OPTED_OUT):
         return None
-    urgent = any((task := session.get(Task, i)) is not None and task.priority == TaskPriority.URGENT
-                 for i in result.task_ids)  # fmt: skip
+    urgent = any(
+        (task := session.get(Task, i)) is not None and task.priority == TaskPriority.URGENT for i in result.task_ids
+    )
     return CheckinStatus.UNWELL if urgent else CheckinStatus.NEEDS
 
 

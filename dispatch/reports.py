@@ -195,8 +195,11 @@ class _Cell:
     escalations: int = 0
 
     def add(self, other: _Cell) -> None:
-        for mine, theirs in ((self.checkins, other.checkins), (self.standings, other.standings),
-                             (self.tasks, other.tasks)):  # fmt: skip
+        for mine, theirs in (
+            (self.checkins, other.checkins),
+            (self.standings, other.standings),
+            (self.tasks, other.tasks),
+        ):
             for key, n in theirs.items():
                 mine[key] = mine.get(key, 0) + n
         self.to_accept += other.to_accept
@@ -204,8 +207,15 @@ class _Cell:
         self.escalations += other.escalations
 
     def freeze(self, community: str) -> CommunityDay:
-        return CommunityDay(community, self.checkins, self.standings, self.tasks, Durations.of(self.to_accept),
-                            Durations.of(self.to_done), self.escalations)  # fmt: skip
+        return CommunityDay(
+            community,
+            self.checkins,
+            self.standings,
+            self.tasks,
+            Durations.of(self.to_accept),
+            Durations.of(self.to_done),
+            self.escalations,
+        )
 
 
 def _minutes(start: datetime, end: datetime | None) -> float | None:
@@ -257,8 +267,10 @@ def daily_report(
     for community, category, created_at, accepted_at, done_at in made:
         target = cell(community)
         target.tasks[str(category)] = target.tasks.get(str(category), 0) + 1
-        for minutes, into in ((_minutes(created_at, accepted_at), target.to_accept),
-                              (_minutes(created_at, done_at), target.to_done)):  # fmt: skip
+        for minutes, into in (
+            (_minutes(created_at, accepted_at), target.to_accept),
+            (_minutes(created_at, done_at), target.to_done),
+        ):
             if minutes is not None:
                 into.append(minutes)
     escalated = session.execute(

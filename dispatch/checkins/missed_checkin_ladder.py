@@ -42,8 +42,10 @@ def advance(session: Session, now: datetime, context: DispatchContext) -> escala
     """Climb up to LIMIT check-ins per rung whose next rung is due by `now` (rows another worker holds are
     skipped). Returns the SMS and calls decided, and whether a rung had more due than LIMIT."""
     climbed = escalation.Climbed()
-    reminders = _due(session, (Checkin.status == CheckinStatus.SENT) & (Checkin.rung == CheckinRung.SENT)
-                     & (Checkin.reminder_at <= now))  # fmt: skip
+    reminders = _due(
+        session,
+        (Checkin.status == CheckinStatus.SENT) & (Checkin.rung == CheckinRung.SENT) & (Checkin.reminder_at <= now),
+    )
     for checkin in reminders:
         climbed.outbound += _remind(session, checkin, now, context)
     calls = _due(session, (Checkin.status == CheckinStatus.SENT) & (Checkin.next_call_at <= now))
@@ -84,11 +86,12 @@ def _remind(session: Session, checkin: Checkin, now: datetime, context: Dispatch
             session,
             dedupe_key=f"checkin:{checkin.id}:reminder",
             to_phone=checkin.phone,
-            body=context.catalog.render("checkin_reminder", language, resident_name=resident.name,
-                                        menu=context.replies.sms_menu(language)),
+            body=context.catalog.render(
+                "checkin_reminder", language, resident_name=resident.name, menu=context.replies.sms_menu(language)
+            ),
             language=language,
             checkin_id=checkin.id,
-        )  # fmt: skip
+        )
         outbound += [sms.id] if sms else []
     session.add(CheckinEvent(checkin=checkin, kind="reminded", at=now, detail=f"{checkin.channel} and a call"))
     checkin.calls_left = context.checkin.call_retries + 1  # a new series: one call and its retries
@@ -121,8 +124,16 @@ def _visit(session: Session, checkin: Checkin, now: datetime, context: DispatchC
     outbound: list[int] = []
     if task is not None:
         task.due_by = min(task.due_by, due_by) if task.due_by else due_by
-        session.add(TaskEvent(task=task, kind="added", actor="system", channel="system", at=now,
-                              detail=f"checkin:{checkin.id} no answer"))  # fmt: skip
+        session.add(
+            TaskEvent(
+                task=task,
+                kind="added",
+                actor="system",
+                channel="system",
+                at=now,
+                detail=f"checkin:{checkin.id} no answer",
+            )
+        )
         if task.priority != TaskPriority.URGENT:
             task.priority = TaskPriority.URGENT
             outbound += escalation.became_urgent(session, task, now, context)

@@ -114,9 +114,15 @@ def _settle_today(
     zone = rules.zone(community.timezone if community else None)
     day = now.astimezone(zone).date()
     phones = _first_phone(session, resident_id)
-    plan = plan_for_day(rules, day, categories=resident.categories or [], channel=resident.channel,
-                        landline=phones[1] if phones else None,
-                        registered_on=resident.created_at.astimezone(zone).date(), own=own)  # fmt: skip
+    plan = plan_for_day(
+        rules,
+        day,
+        categories=resident.categories or [],
+        channel=resident.channel,
+        landline=phones[1] if phones else None,
+        registered_on=resident.created_at.astimezone(zone).date(),
+        own=own,
+    )
     wanted = {slot_name(t): datetime.combine(day, t, zone) for t in plan.times}
     today = select(Checkin).where(Checkin.resident_id == resident_id, Checkin.local_date == day)
     existing = {c.slot: c for c in session.scalars(today)}
@@ -125,11 +131,23 @@ def _settle_today(
             checkin.status = CheckinStatus.SKIPPED
             session.add(CheckinEvent(checkin=checkin, kind="skipped", at=now, detail="skipped: plan changed"))
     past = [
-        {"resident_id": resident_id, "household_id": resident.household_id, "local_date": day, "slot": slot,
-         "channel": plan.channel, "language": resident.language, "due_at": due, "status": CheckinStatus.SKIPPED,
-         "rung": 0, "calls_placed": 0, "calls_left": 0, "created_at": now}
-        for slot, due in wanted.items() if due < now and slot not in existing
-    ]  # fmt: skip
+        {
+            "resident_id": resident_id,
+            "household_id": resident.household_id,
+            "local_date": day,
+            "slot": slot,
+            "channel": plan.channel,
+            "language": resident.language,
+            "due_at": due,
+            "status": CheckinStatus.SKIPPED,
+            "rung": 0,
+            "calls_placed": 0,
+            "calls_left": 0,
+            "created_at": now,
+        }
+        for slot, due in wanted.items()
+        if due < now and slot not in existing
+    ]
     if past:
         session.execute(insert_skipping_duplicates(session, Checkin), past)
 

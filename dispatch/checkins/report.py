@@ -68,8 +68,13 @@ class CoverageReport:
 def coverage(session: Session, day: date, now: datetime, where: ColumnElement[bool] | None = None) -> CoverageReport:
     """Coverage of the check-ins of local day `day` that were due by `now`; `where` on Household narrows it."""
     rows = session.execute(
-        select(Checkin, Resident.name, Community.name.label("community"), Grid.name.label("grid"),
-               Task.status.label("visit_status"))
+        select(
+            Checkin,
+            Resident.name,
+            Community.name.label("community"),
+            Grid.name.label("grid"),
+            Task.status.label("visit_status"),
+        )
         .join(Resident, Resident.id == Checkin.resident_id)
         .join(Household, Household.id == Resident.household_id)
         .outerjoin(Community, Community.id == Household.community_id)
@@ -78,7 +83,7 @@ def coverage(session: Session, day: date, now: datetime, where: ColumnElement[bo
         .where(Checkin.local_date == day, Checkin.due_at <= now, Checkin.status != CheckinStatus.SKIPPED)
         .where(true() if where is None else where)
         .order_by(Checkin.resident_id, Checkin.due_at)
-    ).all()  # fmt: skip
+    ).all()
     by_resident: dict[int, list[tuple[Checkin, str | None]]] = defaultdict(list)
     places: dict[int, tuple[str, str, str]] = {}
     for row in rows:
@@ -88,8 +93,11 @@ def coverage(session: Session, day: date, now: datetime, where: ColumnElement[bo
     for resident_id, checkins in by_resident.items():
         name, community, grid = places[resident_id]
         deciding, standing = _standing(checkins)
-        standings.append(ResidentDay(resident_id, name, community, grid, standing, deciding.slot, deciding.rung,
-                                     deciding.visit_task_id))  # fmt: skip
+        standings.append(
+            ResidentDay(
+                resident_id, name, community, grid, standing, deciding.slot, deciding.rung, deciding.visit_task_id
+            )
+        )
     table: dict[tuple[str, str], Coverage] = {}
     for item in standings:
         cell = table.setdefault((item.community, item.grid), Coverage(item.community, item.grid))

@@ -116,11 +116,20 @@ def _make_chunk(session: Session, chunk: Sequence[Any], now: datetime, context: 
     )
     existing = {(row.resident_id, row.local_date, row.slot) for row in session.execute(made)}
     new = [
-        {"resident_id": rid, "household_id": hid, "local_date": day, "slot": slot, "due_at": due,
-         "channel": channel, "language": language, "status": CheckinStatus.SCHEDULED, "created_at": now}
+        {
+            "resident_id": rid,
+            "household_id": hid,
+            "local_date": day,
+            "slot": slot,
+            "due_at": due,
+            "channel": channel,
+            "language": language,
+            "status": CheckinStatus.SCHEDULED,
+            "created_at": now,
+        }
         for rid, hid, day, slot, due, channel, language in wanted
         if (rid, day, slot) not in existing
-    ]  # fmt: skip
+    ]
     for start in range(0, len(new), BATCH):
         # Two schedulers at once: the unique key (resident, day, slot) keeps one row, and neither fails.
         session.execute(insert_skipping_duplicates(session, Checkin), new[start : start + BATCH])
@@ -182,8 +191,9 @@ def send_due(session: Session, now: datetime, context: DispatchContext, limit: i
                 outbound.append(_call_row(row.id, phone[0], row.language, attempt=1))
                 kind = "called 1"
             else:
-                body = context.catalog.render("checkin_sms", row.language, resident_name=row.name,
-                                              menu=context.replies.sms_menu(row.language))  # fmt: skip
+                body = context.catalog.render(
+                    "checkin_sms", row.language, resident_name=row.name, menu=context.replies.sms_menu(row.language)
+                )
                 outbound.append(_sms_row(f"checkin:{row.id}:sms", row.id, phone[0], body, row.language))
                 kind = "sent sms"
         result.counts[_count_key(change)] += 1
@@ -205,11 +215,23 @@ def _count_key(change: dict[str, object]) -> str:
 
 
 def _sms_row(key: str, checkin_id: int, phone: str, body: str, language: str) -> dict[str, object]:
-    return {"dedupe_key": key, "to_phone": phone, "body": body, "kind": "sms", "language": language,
-            "checkin_id": checkin_id}  # fmt: skip
+    return {
+        "dedupe_key": key,
+        "to_phone": phone,
+        "body": body,
+        "kind": "sms",
+        "language": language,
+        "checkin_id": checkin_id,
+    }
 
 
 def _call_row(checkin_id: int, phone: str, language: str, *, attempt: int) -> dict[str, object]:
     """A check-in call: what it says comes from the voice script (entry "checkin"), not from `body`."""
-    return {"dedupe_key": call_key(checkin_id, attempt), "to_phone": phone, "body": "", "kind": "checkin",
-            "language": language, "checkin_id": checkin_id}  # fmt: skip
+    return {
+        "dedupe_key": call_key(checkin_id, attempt),
+        "to_phone": phone,
+        "body": "",
+        "kind": "checkin",
+        "language": language,
+        "checkin_id": checkin_id,
+    }

@@ -50,8 +50,9 @@ class Selection:
     @property
     def empty(self) -> bool:
         """True if no filter was given."""
-        return not (self.resident_ids or self.not_reached_today or self.community or self.grid or self.building
-                    or self.category)  # fmt: skip
+        return not (
+            self.resident_ids or self.not_reached_today or self.community or self.grid or self.building or self.category
+        )
 
 
 @dataclass
@@ -87,8 +88,11 @@ def select_residents(
     ids = [row.id for row in session.execute(query) if not selection.category or selection.category in row.categories]
     if selection.not_reached_today:
         day = now.astimezone(context.checkin.timezone).date()
-        waiting = {r.resident_id for r in coverage(session, day, now, where).residents
-                   if r.standing in ("not_reached", "visit_pending")}  # fmt: skip
+        waiting = {
+            r.resident_id
+            for r in coverage(session, day, now, where).residents
+            if r.standing in ("not_reached", "visit_pending")
+        }
         ids = [i for i in ids if i in waiting]
     return sorted(ids)
 
@@ -115,25 +119,43 @@ def call_residents(
         local = now.astimezone(zone)
         checkin = session.scalar(
             select(Checkin)
-            .where(Checkin.resident_id == resident_id, Checkin.local_date == local.date(),
-                   Checkin.status == CheckinStatus.SENT)
+            .where(
+                Checkin.resident_id == resident_id,
+                Checkin.local_date == local.date(),
+                Checkin.status == CheckinStatus.SENT,
+            )
             .order_by(Checkin.due_at.desc())
             .limit(1)
             .with_for_update()
-        )  # fmt: skip
+        )
         if checkin is None:
             slot = f"staff-{local:%H:%M}"
             session.execute(
                 insert_skipping_duplicates(session, Checkin),
-                [{"resident_id": resident_id, "household_id": resident.household_id, "local_date": local.date(),
-                  "slot": slot, "channel": Channel.VOICE, "phone": phones[resident_id][0],
-                  "language": resident.language, "due_at": now, "status": CheckinStatus.SENT, "sent_at": now,
-                  "rung": 0, "calls_placed": 0, "calls_left": 0, "created_at": now}],
-            )  # fmt: skip
+                [
+                    {
+                        "resident_id": resident_id,
+                        "household_id": resident.household_id,
+                        "local_date": local.date(),
+                        "slot": slot,
+                        "channel": Channel.VOICE,
+                        "phone": phones[resident_id][0],
+                        "language": resident.language,
+                        "due_at": now,
+                        "status": CheckinStatus.SENT,
+                        "sent_at": now,
+                        "rung": 0,
+                        "calls_placed": 0,
+                        "calls_left": 0,
+                        "created_at": now,
+                    }
+                ],
+            )
             checkin = session.scalar(
-                select(Checkin).where(Checkin.resident_id == resident_id, Checkin.local_date == local.date(),
-                                      Checkin.slot == slot)
-            )  # fmt: skip
+                select(Checkin).where(
+                    Checkin.resident_id == resident_id, Checkin.local_date == local.date(), Checkin.slot == slot
+                )
+            )
             assert checkin is not None
             if checkin.calls_placed:
                 result.skipped[resident_id] = "called this minute already"
@@ -186,13 +208,14 @@ def describe(session: Session, resident_ids: list[int], where: ColumnElement[boo
     if not resident_ids:
         return []
     rows = session.execute(
-        select(Resident.id, Resident.name, Community.name.label("community"), Grid.name.label("grid"),
-               Household.building)
+        select(
+            Resident.id, Resident.name, Community.name.label("community"), Grid.name.label("grid"), Household.building
+        )
         .join(Household, Household.id == Resident.household_id)
         .outerjoin(Community, Community.id == Household.community_id)
         .outerjoin(Grid, Grid.id == Household.grid_id)
         .where(Resident.id.in_(resident_ids), where)
-    )  # fmt: skip
+    )
     found = [Someone(r.id, r.name, r.community or "-", r.grid or "-", r.building or "-") for r in rows]
     return sorted(found, key=lambda s: (s.community, s.grid, s.building, s.name, s.resident_id))
 
@@ -200,8 +223,9 @@ def describe(session: Session, resident_ids: list[int], where: ColumnElement[boo
 def scope_options(session: Session, where: ColumnElement[bool]) -> ScopeOptions:
     """The communities wholly in scope, and the grids and buildings with households in scope. (A grid is in one
     community, so a scope of a community or a grid holds each of its grids whole.)"""
-    outside = select(Household.community_id).where(not_(func.coalesce(where, false())),
-                                                    Household.community_id.is_not(None))  # fmt: skip
+    outside = select(Household.community_id).where(
+        not_(func.coalesce(where, false())), Household.community_id.is_not(None)
+    )
     communities = session.scalars(
         select(Community.name)
         .where(Community.id.in_(select(Household.community_id).where(where)), Community.id.not_in(outside))
@@ -220,8 +244,9 @@ def scope_options(session: Session, where: ColumnElement[bool]) -> ScopeOptions:
         .distinct()
         .order_by(Community.name, Household.building)
     ).all()
-    return ScopeOptions(list(communities), [(g[0], g[1], g[2]) for g in grids],
-                        [(b[0], b[1], b[2] or "") for b in buildings])  # fmt: skip
+    return ScopeOptions(
+        list(communities), [(g[0], g[1], g[2]) for g in grids], [(b[0], b[1], b[2] or "") for b in buildings]
+    )
 
 
 def scoped_selection(
@@ -265,8 +290,14 @@ def scoped_selection(
         raise InvalidAction("the grid and the building are in different communities")
     if category is not None and category not in set(ResidentCategory):
         raise InvalidAction(f"unknown category {category!r}")
-    return Selection(tuple(sorted(set(resident_ids))), not_reached_today, next(iter(communities), None), grid_name,
-                     building_name, category)  # fmt: skip
+    return Selection(
+        tuple(sorted(set(resident_ids))),
+        not_reached_today,
+        next(iter(communities), None),
+        grid_name,
+        building_name,
+        category,
+    )
 
 
 def describe_selection(selection: Selection) -> str:
@@ -299,7 +330,9 @@ def place_staff_calls(
         for resident_id, status in residents_in_scope(session, selection.resident_ids, where).items():
             if status != ResidentStatus.ACTIVE:
                 result.skipped[resident_id] = "not active"
-    detail = (f"{describe_selection(selection)}; selected {len(chosen)}, called {len(result.called)}, "
-              f"skipped {len(result.skipped)}")  # fmt: skip
+    detail = (
+        f"{describe_selection(selection)}; selected {len(chosen)}, called {len(result.called)}, "
+        f"skipped {len(result.skipped)}"
+    )
     audit.record(session, actor, "call", "call", chosen[0] if len(chosen) == 1 else None, detail, at=now)
     return result

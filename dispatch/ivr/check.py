@@ -39,9 +39,13 @@ PAUSE_SECONDS = 0.3  # each comma or full stop
 # What a placeholder is likely to say, for the estimate. Lists read from the register are not counted.
 TYPICAL = {
     "zh-CN": {"name": "王秀英", "liaison": "张敏", "task_count": "3", "next_step": "您的联络员张敏会尽快给您回电话。"},
-    "en": {"name": "Wang Xiuying", "liaison": "Zhang Min", "task_count": "3",
-           "next_step": "Your liaison Zhang Min will call you back soon."},
-}  # fmt: skip
+    "en": {
+        "name": "Wang Xiuying",
+        "liaison": "Zhang Min",
+        "task_count": "3",
+        "next_step": "Your liaison Zhang Min will call you back soon.",
+    },
+}
 _SYLLABLE = re.compile(r"[\u4e00-\u9fff0-9]")
 _WORD = re.compile(r"[A-Za-z]+(?:'[a-z]+)?")
 _PAUSE = re.compile(r"[，。,.!?！？；;：:]")
@@ -200,8 +204,13 @@ def _check_words(script: IvrScript, node: Node, where: str) -> list[Problem]:
             continue
         seconds = speaking_seconds(spoken)
         if seconds > MAX_SECONDS:
-            problems.append(Problem(where, f"{language} takes about {seconds:.0f} s to say; keep it under "
-                                           f"{MAX_SECONDS:.0f} s", error=False))  # fmt: skip
+            problems.append(
+                Problem(
+                    where,
+                    f"{language} takes about {seconds:.0f} s to say; keep it under {MAX_SECONDS:.0f} s",
+                    error=False,
+                )
+            )
     return problems
 
 

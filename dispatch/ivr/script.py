@@ -24,19 +24,44 @@ THEN_ACTIONS = ("task", "sms_directory", "accept_oldest")  # actions that go on 
 CONDITIONS = ("sms", "resident")
 # The placeholders each phrase may use (the code fills exactly these).
 PHRASE_FIELDS = {
-    "putting_through": {"person"}, "person_liaison": {"name"}, "person_backup": {"name"}, "person_duty": {"name"},
-    "next_step_liaison": {"liaison"}, "task_recorded": {"need"}, "directory_entry": {"name", "phone"},
-    "directory_sms": {"entries"}, "task_line": {"n", "resident", "category", "address"},
+    "putting_through": {"person"},
+    "person_liaison": {"name"},
+    "person_backup": {"name"},
+    "person_duty": {"name"},
+    "next_step_liaison": {"liaison"},
+    "task_recorded": {"need"},
+    "directory_entry": {"name", "phone"},
+    "directory_sms": {"entries"},
+    "task_line": {"n", "resident", "category", "address"},
     "accepted": {"resident", "category", "address"},
-}  # fmt: skip
+}
 GOODBYE = "goodbye"  # the node a call ends at after a task or a voicemail
 # The phrases the hotline says between menus; each language must have every one.
 PHRASES = (
-    "no_input", "wrong_input", "putting_through", "person_liaison", "person_backup", "person_duty",
-    "voicemail_prompt", "voicemail_received", "voicemail_empty", "next_step_liaison", "next_step_staff",
-    "task_recorded", "directory_entry", "directory_empty", "directory_sent", "directory_sms", "no_tasks",
-    "task_line", "accepted", "nothing_to_accept", "error_apology", "error_sorry", "emergency_hint",
-)  # fmt: skip
+    "no_input",
+    "wrong_input",
+    "putting_through",
+    "person_liaison",
+    "person_backup",
+    "person_duty",
+    "voicemail_prompt",
+    "voicemail_received",
+    "voicemail_empty",
+    "next_step_liaison",
+    "next_step_staff",
+    "task_recorded",
+    "directory_entry",
+    "directory_empty",
+    "directory_sent",
+    "directory_sms",
+    "no_tasks",
+    "task_line",
+    "accepted",
+    "nothing_to_accept",
+    "error_apology",
+    "error_sorry",
+    "emergency_hint",
+)
 CALLER_KINDS = ("resident", "liaison", "unknown")
 PERSON_DIGIT, REPEAT_DIGIT = "0", "9"  # in every menu: 0 reaches a person, 9 repeats
 KEYS = set("0123456789*#")
@@ -133,8 +158,11 @@ def load_script(path: Path = VOICE_SCRIPT_FILE, digits: ReplyVocabulary | None =
             problems.append(f"entry: no node for {kind} callers")
     entry.setdefault("checkin", entry.get("resident", ""))  # the daily check-in call: the resident menu if unset
     phrases_raw = reader.table(data, "phrase", "script")
-    phrases = {str(lang): {str(k): str(v) for k, v in table.items()} for lang, table in phrases_raw.items()
-               if isinstance(table, dict)}  # fmt: skip
+    phrases = {
+        str(lang): {str(k): str(v) for k, v in table.items()}
+        for lang, table in phrases_raw.items()
+        if isinstance(table, dict)
+    }
     if "zh-CN" not in phrases:
         problems.append("phrase: zh-CN phrases are required")
     nodes: dict[str, Node] = {}

@@ -12,15 +12,9 @@ from dispatch.register.csv_export import export_liaisons, export_residents
 from dispatch.register.csv_import import ImportReport, import_residents
 from dispatch.register.csv_liaisons import import_liaisons
 from dispatch.register.csv_read import RowError, Vocabulary
-from dispatch.register.edit import (
-    EditRefused,
-    FieldProblem,
-    assignable_liaisons,
-    set_liaisons,
-    update_plan,
-    update_resident,
-)
+from dispatch.register.edit import EditRefused, FieldProblem, update_plan, update_resident
 from dispatch.register.history import ResidentHistory, resident_history
+from dispatch.register.household_liaisons import assignable_liaisons, set_liaisons
 from dispatch.register.people import (
     Address,
     SenderMatch,

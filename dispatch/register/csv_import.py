@@ -19,8 +19,6 @@ from sqlalchemy.orm import Session, selectinload
 
 from dispatch.models import (
     Channel,
-    Community,
-    Grid,
     Household,
     Liaison,
     Resident,
@@ -41,7 +39,8 @@ from dispatch.register.csv_read import (
     parse_values,
     read_rows,
 )
-from dispatch.register.edit import liaisons_by_phone
+from dispatch.register.household_liaisons import liaisons_by_phone
+from dispatch.register.import_places import Places, address_of
 
 ADDRESS = ("community", "building", "unit", "room")
 
@@ -62,66 +61,12 @@ class ImportReport:
         return not self.errors
 
 
-class Places:
-    """Communities, grids and households, loaded once and created as an import needs them."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.communities = {c.name: c for c in session.scalars(select(Community))}
-        self.grids = {(g.community_id, g.name): g for g in session.scalars(select(Grid))}
-        self.households: dict[tuple[object, ...], Household] = {
-            (h.community_id, h.building, h.unit, h.room): h
-            for h in session.scalars(select(Household))
-            if h.community_id is not None and None not in (h.building, h.unit, h.room)
-        }
-
-    def community(self, name: str) -> Community:
-        if name not in self.communities:
-            community = Community(name=name)
-            self.session.add(community)
-            self.session.flush()
-            self.communities[name] = community
-        return self.communities[name]
-
-    def grid(self, community: Community, name: str) -> Grid:
-        key = (community.id, name)
-        if key not in self.grids:
-            grid = Grid(community=community, name=name)
-            self.session.add(grid)
-            self.session.flush()
-            self.grids[key] = grid
-        return self.grids[key]
-
-    def household(self, address: tuple[str | None, ...], current: Household | None) -> Household:
-        """The household at `address`: the current one if it is already there, else found or made."""
-        community = self.community(address[0]) if address[0] else None
-        if current is not None and _address_of(current) == address:
-            return current
-        key = (community.id if community else None, *address[1:])
-        if community is not None and None not in key and key in self.households:
-            return self.households[key]
-        household = Household(community=community, building=address[1], unit=address[2], room=address[3])
-        self.session.add(household)  # flushed with everything else at the end: its id is not needed before
-        if community is not None and None not in key:
-            self.households[key] = household
-        return household
-
-
-def _address_of(household: Household) -> tuple[str | None, ...]:
-    return (
-        household.community.name if household.community else None,
-        household.building,
-        household.unit,
-        household.room,
-    )
-
-
 def _snapshot(resident: Resident) -> tuple[object, ...]:
     household = resident.household
     return (
         resident.name,
         tuple(p.phone for p in resident.phones),
-        _address_of(household),
+        address_of(household),
         household.grid.name if household.grid else None,
         household.primary_liaison,  # objects, not ids: ids are only set at the next flush
         household.backup_liaison,
@@ -137,9 +82,14 @@ def _snapshot(resident: Resident) -> tuple[object, ...]:
 
 
 def import_residents(
-    session: Session, data: bytes, *, region: str, vocabulary: Vocabulary,
-    where: ColumnElement[bool] | None = None, only_community: str | None = None
-) -> ImportReport:  # fmt: skip
+    session: Session,
+    data: bytes,
+    *,
+    region: str,
+    vocabulary: Vocabulary,
+    where: ColumnElement[bool] | None = None,
+    only_community: str | None = None,
+) -> ImportReport:
     """Check every row of a residents file, then apply them all, or none if any row is bad.
 
     Args:
@@ -191,7 +141,7 @@ def import_residents(
         seen.setdefault(identity, row.line)
         address = values.get("address")
         if existing is not None:  # blank address parts keep what the register has
-            current = _address_of(existing.household)
+            current = address_of(existing.household)
             given = address if isinstance(address, tuple) else (None,) * len(current)
             address = tuple(a or b for a, b in zip(given, current, strict=True))
             values["address"] = address
@@ -270,8 +220,13 @@ class _HouseholdPlan:
         for key, value in (("liaison_phone", primary), ("backup_liaison_phone", backup)):
             if value is not None and value in self.phones:
                 row = self.liaison_rows[key]
-                found.append(row.error(key, f"lives in this household (line {self.phones[str(value)]}): "
-                                            "a liaison cannot serve their own household"))  # fmt: skip
+                found.append(
+                    row.error(
+                        key,
+                        f"lives in this household (line {self.phones[str(value)]}): "
+                        "a liaison cannot serve their own household",
+                    )
+                )
         if primary is not None and primary == backup:
             row = self.liaison_rows["backup_liaison_phone"]
             found.append(row.error("backup_liaison_phone", "is the same person as the household's primary liaison"))

@@ -7,8 +7,9 @@ from sqlalchemy.orm import Session, selectinload
 
 from dispatch.models import Liaison, LiaisonRole
 from dispatch.register.coverage import deactivate_liaison
-from dispatch.register.csv_import import ImportReport, Places
+from dispatch.register.csv_import import ImportReport
 from dispatch.register.csv_read import CsvFileError, RowError, Vocabulary, parse_phones, parse_value, read_rows
+from dispatch.register.import_places import Places
 
 
 def import_liaisons(session: Session, data: bytes, *, region: str, vocabulary: Vocabulary) -> ImportReport:

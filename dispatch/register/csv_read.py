@@ -96,8 +96,15 @@ class Vocabulary:
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 # Cells Excel would run as formulas. Export puts a ' before them, import takes it off (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-MAX_CELL = {"name": 100, "emergency_contact_name": 100, "community": 100, "grid": 100, "building": 40, "unit": 40,
-            "room": 40}  # fmt: skip
+MAX_CELL = {
+    "name": 100,
+    "emergency_contact_name": 100,
+    "community": 100,
+    "grid": 100,
+    "building": 40,
+    "unit": 40,
+    "room": 40,
+}
 MAX_ANY_CELL = 2000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 

@@ -124,8 +124,11 @@ def generate_demo_register(
         name=community_name, duty_phone=numbers.landline(), clerk_name=_name(rng), clerk_phone=numbers.mobile()
     )
     session.add(community)
-    for kind, name in ((DirectoryKind.HOSPITAL, "市第一人民医院"), (DirectoryKind.HEALTH_CENTRE, "社区卫生服务中心"),
-                       (DirectoryKind.PHARMACY, "大药房")):  # fmt: skip
+    for kind, name in (
+        (DirectoryKind.HOSPITAL, "市第一人民医院"),
+        (DirectoryKind.HEALTH_CENTRE, "社区卫生服务中心"),
+        (DirectoryKind.PHARMACY, "大药房"),
+    ):
         session.add(DirectoryEntry(community=community, kind=kind, name=name, phone=numbers.landline()))
 
     # About one household in three is a couple; the rest live alone, as most people on such registers do.
@@ -147,11 +150,14 @@ def generate_demo_register(
                 name=_name(rng),
                 phone=numbers.mobile(),
                 grid=grid,
-                role=LiaisonRole.GRID_WORKER if i == 0 else LiaisonRole.BUILDING_LEAD if i % 4 == 1 else
-                LiaisonRole.VOLUNTEER,
+                role=LiaisonRole.GRID_WORKER
+                if i == 0
+                else LiaisonRole.BUILDING_LEAD
+                if i % 4 == 1
+                else LiaisonRole.VOLUNTEER,
             )
             for i in range(max(2, math.ceil(len(sizes) / HOUSEHOLDS_PER_LIAISON)))
-        ]  # fmt: skip
+        ]
         session.add_all(liaisons)
         liaison_total += len(liaisons)
         for i, size in enumerate(sizes):

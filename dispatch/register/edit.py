@@ -1,4 +1,4 @@
-"""Staff editing one resident: their record, their household's liaisons, their check-in plan.
+"""Staff editing one resident: their record and their check-in plan (their household's liaisons: `household_liaisons`).
 
 Each function checks everything it was given before it changes anything, and raises `EditRefused` (an
 `InvalidAction`) naming every bad field, so nothing is half-written. Each records one audit entry ("edit", the
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 
 import phonenumbers
-from sqlalchemy import ColumnElement, True_, not_, or_, select, true
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from dispatch import audit
@@ -25,8 +25,6 @@ from dispatch.exceptions import InvalidAction, InvalidPhoneNumber, InvalidPlan
 from dispatch.models import (
     Channel,
     CheckinPlan,
-    Household,
-    Liaison,
     Resident,
     ResidentCategory,
     ResidentPhone,
@@ -36,8 +34,18 @@ from dispatch.models import (
 from dispatch.phones import Phone, national_format, normalize_phone, parse_register_phone
 from dispatch.register.history import resident_in_scope
 
-EDITABLE = ("name", "phones", "language", "channel", "categories", "risk", "emergency_contact_name",
-            "emergency_contact_phone", "notes", "status")  # fmt: skip
+EDITABLE = (
+    "name",
+    "phones",
+    "language",
+    "channel",
+    "categories",
+    "risk",
+    "emergency_contact_name",
+    "emergency_contact_phone",
+    "notes",
+    "status",
+)
 LANGUAGES = ("zh-CN", "en")
 MAX_NAME, MAX_NOTES = 100, 2000
 _SEPARATORS = re.compile(r"[\r\n;；、,，/|]+")  # not spaces: "138 0013 8000" is one number
@@ -121,8 +129,12 @@ def _check(
         if not phones and not any(p.field == "phones" for p in problems):
             bad("phones", "required", "a resident needs at least one phone number")
         clean["phones"] = phones
-    for key, allowed in (("language", LANGUAGES), ("channel", tuple(Channel)), ("risk", tuple(RiskColour)),
-                         ("status", tuple(ResidentStatus))):  # fmt: skip
+    for key, allowed in (
+        ("language", LANGUAGES),
+        ("channel", tuple(Channel)),
+        ("risk", tuple(RiskColour)),
+        ("status", tuple(ResidentStatus)),
+    ):
         if key in changes:
             value = _text(changes[key])
             if value not in allowed:
@@ -233,89 +245,6 @@ def update_resident(
     return changed
 
 
-def liaison_scope(where: ColumnElement[bool]) -> ColumnElement[bool]:
-    """The liaisons staff with `where` (a filter on Household) may assign: those of a grid they see, those who
-    already serve a household they see, and those of no grid who serve no household outside it (not yet placed
-    anywhere). Admins: every one."""
-    if isinstance(where, True_):
-        return where
-    grids = select(Household.grid_id).where(where, Household.grid_id.is_not(None))
-    primaries = select(Household.primary_liaison_id).where(where, Household.primary_liaison_id.is_not(None))
-    backups = select(Household.backup_liaison_id).where(where, Household.backup_liaison_id.is_not(None))
-    elsewhere = select(Household.primary_liaison_id).where(not_(where), Household.primary_liaison_id.is_not(None))
-    elsewhere_backup = select(Household.backup_liaison_id).where(not_(where), Household.backup_liaison_id.is_not(None))
-    unplaced = Liaison.grid_id.is_(None) & Liaison.id.not_in(elsewhere) & Liaison.id.not_in(elsewhere_backup)
-    return or_(unplaced, Liaison.grid_id.in_(grids), Liaison.id.in_(primaries), Liaison.id.in_(backups))
-
-
-def liaisons_by_phone(session: Session, where: ColumnElement[bool] | None) -> dict[str, Liaison]:
-    """Liaisons by phone, for an import. Staff with a scope may name only those they could assign by hand."""
-    query = select(Liaison).where(true() if where is None else liaison_scope(where), Liaison.phone.is_not(None))
-    return {str(liaison.phone): liaison for liaison in session.scalars(query)}
-
-
-def assignable_liaisons(session: Session, where: ColumnElement[bool]) -> list[Liaison]:
-    """Active liaisons in `liaison_scope(where)`, by name."""
-    return list(
-        session.scalars(select(Liaison).where(Liaison.active, liaison_scope(where)).order_by(Liaison.name, Liaison.id))
-    )
-
-
-def set_liaisons(
-    session: Session,
-    resident_id: int,
-    *,
-    primary_id: int | None,
-    backup_id: int | None,
-    actor: Actor,
-    where: ColumnElement[bool],
-) -> None:
-    """Set the primary and backup liaison of the resident's household (every resident at the address shares
-    them). None removes one; a backup needs a primary. A liaison left where they are is not checked again (an
-    inactive one can still be kept while the rest of the form is saved; `hotline assign` lists them).
-
-    Raises:
-        NotFound: no such resident in `where`.
-        EditRefused: a liaison who is inactive, not assignable by this staff member, the same for both, or who
-            lives in the household; nothing was changed.
-    """
-    resident = resident_in_scope(session, resident_id, where)
-    household = resident.household
-    problems = []
-    chosen: dict[str, Liaison | None] = {}
-    numbers = {p.phone for r in household.residents for p in r.phones}
-    for field, liaison_id in (("primary_liaison", primary_id), ("backup_liaison", backup_id)):
-        liaison = None
-        if liaison_id is not None and liaison_id == getattr(household, f"{field}_id"):
-            liaison = getattr(household, field)  # kept where they are: checked when they were chosen
-        elif liaison_id is not None:
-            liaison = session.scalar(
-                select(Liaison).where(Liaison.id == liaison_id, Liaison.active, liaison_scope(where))
-            )
-            if liaison is None:
-                problems.append(FieldProblem(field, "not_assignable", f"{liaison_id} is not an active liaison you may "
-                                                                      "assign"))  # fmt: skip
-            elif liaison.phone in numbers:
-                problems.append(FieldProblem(field, "own_household", f"{liaison.name} lives in this household"))
-        chosen[field] = liaison
-    if primary_id is not None and primary_id == backup_id:
-        problems.append(FieldProblem("backup_liaison", "same_liaison", "must be someone other than the primary"))
-    if backup_id is not None and primary_id is None:
-        problems.append(FieldProblem("primary_liaison", "required", "choose a primary liaison before a backup"))
-    if problems:
-        raise EditRefused(problems)
-    changed = []
-    if household.primary_liaison_id != primary_id:
-        household.primary_liaison = chosen["primary_liaison"]
-        changed.append("primary_liaison")
-    if household.backup_liaison_id != backup_id:
-        household.backup_liaison = chosen["backup_liaison"]
-        changed.append("backup_liaison")
-    if changed:
-        audit.record(session, actor, "edit", "resident", resident.id, ", ".join(changed))
-        session.flush()
-
-
 def _plan_times(raw: object, rules: CheckinRules, problems: list[FieldProblem]) -> list[str]:
     times = []
     for item in _items(raw, _TIME_SEPARATORS):
@@ -382,9 +311,18 @@ def update_plan(
     if current is not None and (list(current.times), current.channel, current.ends_on) == (slots, channel, end):
         return False
     try:
-        set_plan(session, rules, resident.id, times=slots, channel=channel,
-                 starts_on=current.starts_on if current else None, ends_on=end,
-                 note=current.note if current else "", actor=actor.audit_ref, now=now)  # fmt: skip
+        set_plan(
+            session,
+            rules,
+            resident.id,
+            times=slots,
+            channel=channel,
+            starts_on=current.starts_on if current else None,
+            ends_on=end,
+            note=current.note if current else "",
+            actor=actor.audit_ref,
+            now=now,
+        )
     except InvalidPlan as exc:  # set_plan's own checks; ours above should have caught each
         raise EditRefused([FieldProblem("plan_times", "bad_plan", str(exc))]) from None
     audit.record(session, actor, "edit", "resident", resident.id, "plan")

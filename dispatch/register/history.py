@@ -212,8 +212,9 @@ def details(resident: Resident) -> ResidentDetails:
 def _own_plan(plan: CheckinPlan | None) -> PlanLine | None:
     if plan is None:
         return None
-    return PlanLine(True, tuple(plan.times), plan.channel, plan.starts_on, plan.ends_on, plan.note,
-                    plan.updated_by, plan.updated_at)  # fmt: skip
+    return PlanLine(
+        True, tuple(plan.times), plan.channel, plan.starts_on, plan.ends_on, plan.note, plan.updated_by, plan.updated_at
+    )
 
 
 def resident_history(
@@ -240,9 +241,15 @@ def resident_history(
     if rules is not None:
         zone = rules.zone(resident.household.community.timezone if resident.household.community else None)
         phones = resident.phones
-        plan = plan_for_day(rules, now.astimezone(zone).date(), categories=list(resident.categories or []),
-                            channel=resident.channel, landline=phones[0].landline if phones else None,
-                            registered_on=resident.created_at.astimezone(zone).date(), own=own)  # fmt: skip
+        plan = plan_for_day(
+            rules,
+            now.astimezone(zone).date(),
+            categories=list(resident.categories or []),
+            channel=resident.channel,
+            landline=phones[0].landline if phones else None,
+            registered_on=resident.created_at.astimezone(zone).date(),
+            own=own,
+        )
         plan_today = PlanLine(plan.own, tuple(t.strftime("%H:%M") for t in plan.times), plan.channel)
     checkins = session.scalars(
         select(Checkin)

@@ -72,8 +72,7 @@ def _word_condition(word: str) -> ColumnElement[bool]:
         building, unit, room = parts.groups()
         in_order = [Household.building.icontains(building, autoescape=True)]
         if room is None:  # 2-402: building and room, or unit and room
-            in_order = [or_(in_order[0], Household.unit.icontains(building, autoescape=True)),
-                        Household.room == unit]  # fmt: skip
+            in_order = [or_(in_order[0], Household.unit.icontains(building, autoescape=True)), Household.room == unit]
         else:
             in_order += [Household.unit.icontains(unit, autoescape=True), Household.room == room]
         found.append(and_(*in_order))

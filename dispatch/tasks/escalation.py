@@ -26,7 +26,8 @@ from dispatch.models import (
     TaskPriority,
     TaskStatus,
 )
-from dispatch.outbox import provider_error, queue_sms
+from dispatch.outbox import queue_sms
+from dispatch.provider_answers import provider_error
 from dispatch.tasks import offers
 from dispatch.tasks.task_texts import task_text
 
@@ -124,9 +125,15 @@ def after_delivery_failure(session: Session, outbound_id: int, now: datetime, co
         if stale_offer(session, sms):
             return result  # taken, finished or climbed past meanwhile (reports can come hours late): no resend
         resend = queue_sms(
-            session, dedupe_key=resend_key, to_phone=sms.to_phone, body=sms.body, task_id=sms.task_id,
-            language=sms.language, checkin_id=sms.checkin_id, notice_id=sms.notice_id,
-        )  # fmt: skip
+            session,
+            dedupe_key=resend_key,
+            to_phone=sms.to_phone,
+            body=sms.body,
+            task_id=sms.task_id,
+            language=sms.language,
+            checkin_id=sms.checkin_id,
+            notice_id=sms.notice_id,
+        )
         if resend is not None:
             result.later.append(resend.id)
             return result
@@ -210,8 +217,16 @@ def climb(session: Session, task: Task, now: datetime, context: DispatchContext,
         return [sms.id] if sms else []
     # Nobody left to reach: staff see it on the board.
     task.assignee, task.status, task.offer_deadline, task.rung = None, TaskStatus.ESCALATED, None, DUTY_STAFF
-    session.add(TaskEvent(task=task, kind="escalated", actor="system", channel="system", at=now,
-                          detail=f"rung:{DUTY_STAFF} {reason}; nobody to reach"))  # fmt: skip
+    session.add(
+        TaskEvent(
+            task=task,
+            kind="escalated",
+            actor="system",
+            channel="system",
+            at=now,
+            detail=f"rung:{DUTY_STAFF} {reason}; nobody to reach",
+        )
+    )
     return []
 
 
@@ -303,7 +318,15 @@ def flag_overdue_accepted(session: Session, now: datetime, context: DispatchCont
             due += timedelta(days=1)
         if now >= due:
             task.flagged_at = now
-            session.add(TaskEvent(task=task, kind="flagged", actor="system", channel="system", at=now,
-                                  detail=f"not done by {due.isoformat(timespec='minutes')}"))  # fmt: skip
+            session.add(
+                TaskEvent(
+                    task=task,
+                    kind="flagged",
+                    actor="system",
+                    channel="system",
+                    at=now,
+                    detail=f"not done by {due.isoformat(timespec='minutes')}",
+                )
+            )
             flagged.append(task.id)
     return flagged

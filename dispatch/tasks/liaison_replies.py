@@ -253,8 +253,13 @@ def _apply(
         feedback = lifecycle.tell_resident(session, task, "accepted", liaison, catalog)
         feedback += offers.tell_taken(session, task, liaison, catalog, texts.language)
         address = doorstep_address(task.household)
-        return texts("liaison_accepted", task_id=task.id, category=texts(f"category_{task.category}"),
-                     resident_name=resident_names(task), address=address), feedback  # fmt: skip
+        return texts(
+            "liaison_accepted",
+            task_id=task.id,
+            category=texts(f"category_{task.category}"),
+            resident_name=resident_names(task),
+            address=address,
+        ), feedback
     lifecycle.done(task)
     feedback = lifecycle.tell_resident(session, task, "done", liaison, catalog)
     return texts("liaison_done", task_id=task.id), feedback
@@ -279,8 +284,9 @@ def accept_oldest(
         task = session.get(Task, task_id, with_for_update=True, populate_existing=True)
         if task is None or task.status not in TaskStatus.waiting() or not offers.may_take(session, task, liaison):
             continue  # taken by another since the list was read
-        answer, outbound = _apply(session, Command("accept", task.id, "phone"), task, liaison, texts, catalog, now,
-                                  channel="voice")  # fmt: skip
+        answer, outbound = _apply(
+            session, Command("accept", task.id, "phone"), task, liaison, texts, catalog, now, channel="voice"
+        )
         details = queue_sms(
             session, dedupe_key=f"{dedupe_key}:{task.id}", to_phone=str(liaison.phone), body=answer, task_id=task.id
         )

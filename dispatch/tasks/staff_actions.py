@@ -93,8 +93,9 @@ def _tell_liaison(
         task_id=task.id,
         category=context.catalog.render(f"category_{task.category}", context.staff_language),
     )
-    sms = queue_sms(session, dedupe_key=f"task:{task.id}:{key}:{liaison.id}", to_phone=liaison.phone, body=body,
-                    task_id=task.id)  # fmt: skip
+    sms = queue_sms(
+        session, dedupe_key=f"task:{task.id}:{key}:{liaison.id}", to_phone=liaison.phone, body=body, task_id=task.id
+    )
     return [sms.id] if sms else []
 
 

@@ -158,22 +158,29 @@ def task_detail(session: Session, task_id: int, where: ColumnElement[bool]) -> T
         NotFound: no such task, or not in scope.
     """
     task = scoped_task(session, task_id, where)
-    history = [
-        HistoryItem(e.at, "event", e.kind, e.actor, e.channel, e.detail) for e in task.events
-    ]  # fmt: skip
+    history = [HistoryItem(e.at, "event", e.kind, e.actor, e.channel, e.detail) for e in task.events]
     for sms in session.scalars(select(OutboundMessage).where(OutboundMessage.task_id == task.id)):
         code = f" ({sms.error_code})" if sms.error_code else ""
         history.append(HistoryItem(sms.created_at, "outbound", f"{sms.status}{code}", sms.to_phone, sms.kind, sms.body))
     source = session.get(InboundMessage, task.source_message_id) if task.source_message_id else None
     if source is not None:
-        history.append(HistoryItem(source.received_at, "inbound", str(source.outcome or "received"), source.from_phone,
-                                   source.channel, source.body))  # fmt: skip
+        history.append(
+            HistoryItem(
+                source.received_at,
+                "inbound",
+                str(source.outcome or "received"),
+                source.from_phone,
+                source.channel,
+                source.body,
+            )
+        )
         if source.channel == "voice":
             call = session.scalar(select(Call).where(Call.call_sid == source.provider_sid.split(":", 1)[0]))
             if call is not None:
                 detail = f"{call.duration_seconds or 0}s" + (", voicemail" if call.voicemail else "")
-                history.append(HistoryItem(call.started_at, "call", call.status or "in progress", call.from_phone,
-                                           "voice", detail))  # fmt: skip
+                history.append(
+                    HistoryItem(call.started_at, "call", call.status or "in progress", call.from_phone, "voice", detail)
+                )
     history.sort(key=lambda item: item.at)
     names = actor_names(session, {item.who for item in history if item.kind == "event"})
     history = [replace(item, who=names.get(item.who, item.who)) if item.kind == "event" else item for item in history]
@@ -200,8 +207,11 @@ def actor_names(session: Session, refs: set[str]) -> dict[str, str]:
         kind, _, key = ref.partition(":")
         if key.isascii() and key.isdigit():
             ids.setdefault(kind, set()).add(int(key))
-    columns = {"liaison": (Liaison.id, Liaison.name), "resident": (Resident.id, Resident.name),
-               "staff": (StaffUser.id, StaffUser.display_name)}  # fmt: skip
+    columns = {
+        "liaison": (Liaison.id, Liaison.name),
+        "resident": (Resident.id, Resident.name),
+        "staff": (StaffUser.id, StaffUser.display_name),
+    }
     names = {}
     for kind, (id_column, name_column) in columns.items():
         if kind in ids:

@@ -16,8 +16,9 @@ from starlette.routing import BaseRoute, Route
 
 from dispatch import audit
 from dispatch.models import ApiToken, Channel
-from dispatch.register.edit import EDITABLE, EditRefused, set_liaisons, update_plan, update_resident
+from dispatch.register.edit import EDITABLE, EditRefused, update_plan, update_resident
 from dispatch.register.history import HISTORY_DAYS, details, resident_history, resident_in_scope
+from dispatch.register.household_liaisons import set_liaisons
 from dispatch.register.search import MAX_QUERY, search_residents
 from dispatch.staff_accounts import household_scope
 from hotline.api.common import ApiError, Body, Query, json_body, ok, path_id, plain, services_of, token_of, token_only

@@ -34,13 +34,12 @@ from dispatch.register.edit import (
     LANGUAGES,
     EditRefused,
     FieldProblem,
-    assignable_liaisons,
     phone_for_form,
-    set_liaisons,
     update_plan,
     update_resident,
 )
 from dispatch.register.history import HISTORY_DAYS, details, resident_history, resident_in_scope
+from dispatch.register.household_liaisons import assignable_liaisons, set_liaisons
 from dispatch.register.places import community_name
 from dispatch.register.search import MAX_QUERY, SEARCH_PAGE, search_residents, standings_today
 from dispatch.staff_accounts import household_scope

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from dispatch import outbox
+from dispatch import outbox, provider_answers
 from dispatch.checkins.answers import cancel_unwanted
 from dispatch.models import utcnow
 from dispatch.phones import mask_phone
@@ -83,7 +83,7 @@ def deliver_sms(services: Services, outbound_id: int, *, bulk: bool = False) -> 
             outbox.mark_failed(session, outbound_id, str(exc), exc.code)  # and what its code says about the number
             # A task offer that cannot be sent climbs the ladder now, a check-in SMS moves on to its call now.
             then = ladder.after_delivery_failure(session, outbound_id, services.clock(), services.intake)
-        meaning = outbox.provider_error(exc.code).meaning
+        meaning = provider_answers.provider_error(exc.code).meaning
         log.error("outbound=%s to=%s refused: %s %s", outbound_id, mask_phone(sms.to_phone), exc, meaning)
         hand_over(services.redis, Decided(sends=then.now, resends=then.later))
         return True

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from twilio.twiml.messaging_response import MessagingResponse
 
-from dispatch import outbox
+from dispatch import provider_answers
 from dispatch.exceptions import InvalidInboundMessage
 from dispatch.inbound import InboundSms
 from dispatch.models import OutboundStatus
@@ -133,7 +133,7 @@ async def message_status(request: Request) -> Response:
 
     def apply() -> tuple[bool, ladder.AfterFailure]:
         with services.sessions.begin() as session:
-            row = outbox.apply_provider_status(
+            row = provider_answers.apply_provider_status(
                 session, sid, status, int(outbound_id) if outbound_id else None, error_code
             )
             if row is None or row.status not in (OutboundStatus.FAILED, OutboundStatus.UNDELIVERED):

@@ -62,10 +62,17 @@ class LocalGateway:
         """Record many SMS (to, body, status callback) in one transaction: a campaign's batch."""
         sids = ["SM" + uuid.uuid4().hex for _ in messages]
         rows = [
-            {"kind": "sms", "sid": sid, "to_phone": to, "from_ref": self._from_ref, "body": body,
-             "status_callback": callback, "status": "sent"}
+            {
+                "kind": "sms",
+                "sid": sid,
+                "to_phone": to,
+                "from_ref": self._from_ref,
+                "body": body,
+                "status_callback": callback,
+                "status": "sent",
+            }
             for sid, (to, body, callback) in zip(sids, messages, strict=True)
-        ]  # fmt: skip
+        ]
         with self._sessions.begin() as session:
             session.execute(insert(LocalOutboxEntry), rows)
         return sids

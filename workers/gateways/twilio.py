@@ -12,7 +12,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from dispatch.outbox import provider_error
+from dispatch.provider_answers import provider_error
 from workers.exceptions import (
     GatewayAmbiguousError,
     GatewayRejectedError,
