@@ -154,8 +154,10 @@ async def liaisons(request: Request) -> Response:
     def load() -> list[dict[str, Any]]:
         with services.readonly() as session:
             found = task_actions.liaisons_in_scope(session, household_scope(token))
-            return [{"id": li.id, "name": li.name, "phone": li.phone, "role": li.role, "grid_id": li.grid_id}
-                    for li in found]  # fmt: skip
+            return [
+                {"id": li.id, "name": li.name, "phone": li.phone, "role": li.role, "grid_id": li.grid_id}
+                for li in found
+            ]
 
     return ok({"liaisons": await run_in_threadpool(load)})
 
@@ -192,8 +194,15 @@ def _action(name: str, fields: set[str], act: Act, *, optional: bool = False) ->
 def _assign(session: Session, services: Services, task_id: int, token: ApiToken, body: Body) -> list[int]:
     liaison_id = body.integer("liaison_id", required=True)
     assert liaison_id is not None
-    return task_actions.assign(session, task_id, liaison_id, actor=token, where=household_scope(token),
-                               now=services.clock(), context=services.intake)  # fmt: skip
+    return task_actions.assign(
+        session,
+        task_id,
+        liaison_id,
+        actor=token,
+        where=household_scope(token),
+        now=services.clock(),
+        context=services.intake,
+    )
 
 
 def _note(session: Session, services: Services, task_id: int, token: ApiToken, body: Body) -> list[int]:
@@ -204,21 +213,42 @@ def _note(session: Session, services: Services, task_id: int, token: ApiToken, b
 
 def _close(session: Session, services: Services, task_id: int, token: ApiToken, body: Body) -> list[int]:
     note = body.text("note", limit=task_actions.NOTE_LIMIT) or ""
-    return task_actions.close(session, task_id, actor=token, where=household_scope(token), now=services.clock(),
-                              context=services.intake, note=note)  # fmt: skip
+    return task_actions.close(
+        session,
+        task_id,
+        actor=token,
+        where=household_scope(token),
+        now=services.clock(),
+        context=services.intake,
+        note=note,
+    )
 
 
 def _cancel(session: Session, services: Services, task_id: int, token: ApiToken, body: Body) -> list[int]:
     reason = body.text("reason", limit=task_actions.NOTE_LIMIT) or ""
-    return task_actions.cancel(session, task_id, actor=token, where=household_scope(token), now=services.clock(),
-                               context=services.intake, reason=reason)  # fmt: skip
+    return task_actions.cancel(
+        session,
+        task_id,
+        actor=token,
+        where=household_scope(token),
+        now=services.clock(),
+        context=services.intake,
+        reason=reason,
+    )
 
 
 def _triage(session: Session, services: Services, task_id: int, token: ApiToken, body: Body) -> list[int]:
     category = body.choice("category", task_actions.TRIAGE_CATEGORIES, required=True)
     assert category is not None
-    return task_actions.triage(session, task_id, category, actor=token, where=household_scope(token),
-                               now=services.clock(), context=services.intake)  # fmt: skip
+    return task_actions.triage(
+        session,
+        task_id,
+        category,
+        actor=token,
+        where=household_scope(token),
+        now=services.clock(),
+        context=services.intake,
+    )
 
 
 ROUTES: list[BaseRoute] = [

@@ -90,15 +90,28 @@ async def search(request: Request) -> Response:
 
     def load() -> dict[str, Any]:
         with services.readonly() as session:
-            rows = search_residents(session, household_scope(user), query, region=services.settings.region,
-                                    limit=SEARCH_PAGE + 1, offset=(page_no - 1) * SEARCH_PAGE)  # fmt: skip
+            rows = search_residents(
+                session,
+                household_scope(user),
+                query,
+                region=services.settings.region,
+                limit=SEARCH_PAGE + 1,
+                offset=(page_no - 1) * SEARCH_PAGE,
+            )
             today = now.astimezone(services.settings.timezone).date()
             standings = standings_today(session, [r.id for r in rows[:SEARCH_PAGE]], today, now)
         return {"rows": rows[:SEARCH_PAGE], "more": len(rows) > SEARCH_PAGE, "standings": standings}
 
     data = await run_in_threadpool(load)
-    return page(request, "register.html", user, query=query, page_no=page_no,
-                can_import=user.role != StaffRole.GRID_LEADER, **data)  # fmt: skip
+    return page(
+        request,
+        "register.html",
+        user,
+        query=query,
+        page_no=page_no,
+        can_import=user.role != StaffRole.GRID_LEADER,
+        **data,
+    )
 
 
 @staff_only()
@@ -119,9 +132,18 @@ async def resident(request: Request) -> Response:
         history = await run_in_threadpool(load)
     except NotFound:
         return _missing(request, user)
-    return page(request, "resident.html", user, history=history, national=national_format, days=HISTORY_DAYS,
-                saved=request.query_params.get("saved") == "1", catalog=services.catalog, outcomes=OUTCOMES,
-                fever=services.settings.fever_threshold)  # fmt: skip
+    return page(
+        request,
+        "resident.html",
+        user,
+        history=history,
+        national=national_format,
+        days=HISTORY_DAYS,
+        saved=request.query_params.get("saved") == "1",
+        catalog=services.catalog,
+        outcomes=OUTCOMES,
+        fever=services.settings.fever_threshold,
+    )
 
 
 def _form_of(record: Any, plan: CheckinPlan | None, region: str) -> dict[str, Any]:
@@ -172,19 +194,35 @@ async def edit(request: Request) -> Response:
         problems: list[FieldProblem] = []
         with services.sessions() as session:
             try:
-                update_resident(session, resident_id, {key: values[key] for key in EDITABLE}, actor=user,
-                                where=where, region=region)  # fmt: skip
+                update_resident(
+                    session, resident_id, {key: values[key] for key in EDITABLE}, actor=user, where=where, region=region
+                )
             except EditRefused as exc:
                 problems += exc.problems
             try:
-                set_liaisons(session, resident_id, primary_id=_liaison_id(values["primary_liaison"]),
-                             backup_id=_liaison_id(values["backup_liaison"]), actor=user, where=where)  # fmt: skip
+                set_liaisons(
+                    session,
+                    resident_id,
+                    primary_id=_liaison_id(values["primary_liaison"]),
+                    backup_id=_liaison_id(values["backup_liaison"]),
+                    actor=user,
+                    where=where,
+                )
             except EditRefused as exc:
                 problems += exc.problems
             try:
-                update_plan(session, services.intake.checkin, resident_id, own=values["plan_mode"] == "own",
-                            times=values["plan_times"], channel=values["plan_channel"] or None,
-                            ends_on=values["plan_ends_on"], actor=user, where=where, now=now)  # fmt: skip
+                update_plan(
+                    session,
+                    services.intake.checkin,
+                    resident_id,
+                    own=values["plan_mode"] == "own",
+                    times=values["plan_times"],
+                    channel=values["plan_channel"] or None,
+                    ends_on=values["plan_ends_on"],
+                    actor=user,
+                    where=where,
+                    now=now,
+                )
             except EditRefused as exc:
                 problems += exc.problems
             if problems:
@@ -213,8 +251,16 @@ async def edit(request: Request) -> Response:
     if submitted is not None:
         data["form"] = submitted
     errors = {p.field: p for p in problems}
-    return page(request, "resident_edit.html", user, status_code=400 if problems else 200, errors=errors,
-                choices=CHOICES, national=national_format, **data)  # fmt: skip
+    return page(
+        request,
+        "resident_edit.html",
+        user,
+        status_code=400 if problems else 200,
+        errors=errors,
+        choices=CHOICES,
+        national=national_format,
+        **data,
+    )
 
 
 class _TooLarge(Exception):
@@ -259,8 +305,16 @@ async def _too_large(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
         return JSONResponse({"error": "sign in first"}, status_code=401)
-    return page(request, "register_import.html", user, status_code=413, report=None, error="register_import_too_large",
-                limit_mb=UPLOAD_LIMIT // (1024 * 1024), dry_run=False)  # fmt: skip
+    return page(
+        request,
+        "register_import.html",
+        user,
+        status_code=413,
+        report=None,
+        error="register_import_too_large",
+        limit_mb=UPLOAD_LIMIT // (1024 * 1024),
+        dry_run=False,
+    )
 
 
 @_capped(UPLOAD_LIMIT + UPLOAD_SLACK)
@@ -290,8 +344,14 @@ async def import_csv(request: Request) -> Response:
                 if only is None:
                     return None
             where = None if user.role == StaffRole.ADMIN else household_scope(user)
-            report = import_residents(session, data, region=services.settings.region, vocabulary=_vocabulary(),
-                                      where=where, only_community=only)  # fmt: skip
+            report = import_residents(
+                session,
+                data,
+                region=services.settings.region,
+                vocabulary=_vocabulary(),
+                where=where,
+                only_community=only,
+            )
             if not report.ok or dry_run:
                 session.rollback()
                 return report
@@ -304,8 +364,9 @@ async def import_csv(request: Request) -> Response:
     if report is None:
         return JSONResponse({"error": "your account has no community to import into"}, status_code=403)
     context["report"] = report
-    return page(request, "register_import.html", user, status_code=200 if report.ok else 422, dry_run=dry_run,
-                **context)  # fmt: skip
+    return page(
+        request, "register_import.html", user, status_code=200 if report.ok else 422, dry_run=dry_run, **context
+    )
 
 
 @staff_only()
@@ -326,9 +387,14 @@ async def export_csv(request: Request) -> Response:
 
     data = await run_in_threadpool(run)
     day = now.astimezone(services.settings.timezone).strftime("%Y%m%d")
-    return Response(data, media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="register-{day}.csv"', "Cache-Control": "no-store",
-    })  # fmt: skip
+    return Response(
+        data,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="register-{day}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 ROUTES: list[BaseRoute] = [

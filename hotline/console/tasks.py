@@ -27,8 +27,19 @@ from hotline.handover import Decided, hand_over_async
 from hotline.services import Services
 from hotline.voicemail_audio import audio_response, open_voicemail
 
-EVENT_KINDS = ("created", "offered", "accepted", "done", "declined", "note", "escalated", "flagged", "assigned",
-               "cancelled", "triaged")  # fmt: skip
+EVENT_KINDS = (
+    "created",
+    "offered",
+    "accepted",
+    "done",
+    "declined",
+    "note",
+    "escalated",
+    "flagged",
+    "assigned",
+    "cancelled",
+    "triaged",
+)
 
 
 _int = as_id
@@ -70,9 +81,19 @@ async def task_list(request: Request) -> Response:
             }
 
     data = await run_in_threadpool(load)
-    return page(request, "tasks.html", user, filters=filters, offset=offset, page_size=TASK_PAGE,
-                statuses=task_statuses(), categories=list(TaskCategory),
-                triage_categories=task_actions.TRIAGE_CATEGORIES, catalog=services.catalog, **data)  # fmt: skip
+    return page(
+        request,
+        "tasks.html",
+        user,
+        filters=filters,
+        offset=offset,
+        page_size=TASK_PAGE,
+        statuses=task_statuses(),
+        categories=list(TaskCategory),
+        triage_categories=task_actions.TRIAGE_CATEGORIES,
+        catalog=services.catalog,
+        **data,
+    )
 
 
 async def _detail_page(request: Request, task_id: int, *, error: str | None = None, status_code: int = 200) -> Response:
@@ -93,9 +114,18 @@ async def _detail_page(request: Request, task_id: int, *, error: str | None = No
     data = await run_in_threadpool(load)
     if data is None:
         return page(request, "not_found.html", user, status_code=404)
-    return page(request, "task.html", user, error=error, done=request.query_params.get("done"),
-                triage_categories=task_actions.TRIAGE_CATEGORIES, event_kinds=EVENT_KINDS,
-                catalog=services.catalog, status_code=status_code, **data)  # fmt: skip
+    return page(
+        request,
+        "task.html",
+        user,
+        error=error,
+        done=request.query_params.get("done"),
+        triage_categories=task_actions.TRIAGE_CATEGORIES,
+        event_kinds=EVENT_KINDS,
+        catalog=services.catalog,
+        status_code=status_code,
+        **data,
+    )
 
 
 @staff_only()
@@ -153,8 +183,15 @@ def _assign(session: Session, services: Services, task_id: int, user: StaffUser,
     liaison_id = _int(form.get("liaison_id"))
     if liaison_id is None:
         raise InvalidAction("choose a liaison")
-    return task_actions.assign(session, task_id, liaison_id, actor=user, where=household_scope(user),
-                               now=services.clock(), context=services.intake)  # fmt: skip
+    return task_actions.assign(
+        session,
+        task_id,
+        liaison_id,
+        actor=user,
+        where=household_scope(user),
+        now=services.clock(),
+        context=services.intake,
+    )
 
 
 def _note(session: Session, services: Services, task_id: int, user: StaffUser, form: dict[str, str]) -> list[int]:
@@ -164,25 +201,53 @@ def _note(session: Session, services: Services, task_id: int, user: StaffUser, f
 
 
 def _close(session: Session, services: Services, task_id: int, user: StaffUser, form: dict[str, str]) -> list[int]:
-    return task_actions.close(session, task_id, actor=user, where=household_scope(user), now=services.clock(),
-                              context=services.intake, note=form.get("note", ""))  # fmt: skip
+    return task_actions.close(
+        session,
+        task_id,
+        actor=user,
+        where=household_scope(user),
+        now=services.clock(),
+        context=services.intake,
+        note=form.get("note", ""),
+    )
 
 
 def _cancel(session: Session, services: Services, task_id: int, user: StaffUser, form: dict[str, str]) -> list[int]:
-    return task_actions.cancel(session, task_id, actor=user, where=household_scope(user), now=services.clock(),
-                               context=services.intake, reason=form.get("reason", ""))  # fmt: skip
+    return task_actions.cancel(
+        session,
+        task_id,
+        actor=user,
+        where=household_scope(user),
+        now=services.clock(),
+        context=services.intake,
+        reason=form.get("reason", ""),
+    )
 
 
 def _triage(session: Session, services: Services, task_id: int, user: StaffUser, form: dict[str, str]) -> list[int]:
-    return task_actions.triage(session, task_id, form.get("category", ""), actor=user, where=household_scope(user),
-                               now=services.clock(), context=services.intake)  # fmt: skip
+    return task_actions.triage(
+        session,
+        task_id,
+        form.get("category", ""),
+        actor=user,
+        where=household_scope(user),
+        now=services.clock(),
+        context=services.intake,
+    )
 
 
 ROUTES: list[BaseRoute] = [
     Route("/tasks", task_list),
     Route("/tasks/{task_id:id}", task_page),
     Route("/tasks/{task_id:id}/voicemails/{message_id:id}", task_voicemail),
-    *(Route(f"/tasks/{{task_id:id}}/{name}", _action(name, act), methods=["POST"])
-      for name, act in (("assign", _assign), ("note", _note), ("close", _close), ("cancel", _cancel),
-                        ("triage", _triage))),
-]  # fmt: skip
+    *(
+        Route(f"/tasks/{{task_id:id}}/{name}", _action(name, act), methods=["POST"])
+        for name, act in (
+            ("assign", _assign),
+            ("note", _note),
+            ("close", _close),
+            ("cancel", _cancel),
+            ("triage", _triage),
+        )
+    ),
+]
