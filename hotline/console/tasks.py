@@ -17,7 +17,7 @@ from dispatch.exceptions import InvalidAction, NotFound
 from dispatch.models import StaffUser, TaskCategory
 from dispatch.register.places import grids_in_scope
 from dispatch.staff_accounts import household_scope
-from dispatch.tasks import staff_actions as task_actions
+from dispatch.tasks import staff_actions
 from dispatch.tasks.staff_views import TASK_PAGE, TaskFilter, list_tasks, task_detail, task_statuses
 from hotline.console.auth import staff_only
 from hotline.console.params import as_id
@@ -77,7 +77,7 @@ async def task_list(request: Request) -> Response:
                 "tasks": list_tasks(session, where, filters, limit=TASK_PAGE, offset=offset),
                 "to_triage": list_tasks(session, where, TaskFilter(status="open", category=TaskCategory.OTHER)),
                 "grids": _grids(session, user),
-                "liaisons": [(li.id, li.name) for li in task_actions.liaisons_in_scope(session, where)],
+                "liaisons": [(li.id, li.name) for li in staff_actions.liaisons_in_scope(session, where)],
             }
 
     data = await run_in_threadpool(load)
@@ -90,7 +90,7 @@ async def task_list(request: Request) -> Response:
         page_size=TASK_PAGE,
         statuses=task_statuses(),
         categories=list(TaskCategory),
-        triage_categories=task_actions.TRIAGE_CATEGORIES,
+        triage_categories=staff_actions.TRIAGE_CATEGORIES,
         catalog=services.catalog,
         **data,
     )
@@ -108,7 +108,7 @@ async def _detail_page(request: Request, task_id: int, *, error: str | None = No
             except NotFound:
                 return None
             audit.record(session, user, "view", "task", task_id, at=services.clock())
-            liaisons = [(li.id, li.name) for li in task_actions.liaisons_in_scope(session, where)]
+            liaisons = [(li.id, li.name) for li in staff_actions.liaisons_in_scope(session, where)]
             return {"detail": detail, "liaisons": liaisons}
 
     data = await run_in_threadpool(load)
@@ -120,7 +120,7 @@ async def _detail_page(request: Request, task_id: int, *, error: str | None = No
         user,
         error=error,
         done=request.query_params.get("done"),
-        triage_categories=task_actions.TRIAGE_CATEGORIES,
+        triage_categories=staff_actions.TRIAGE_CATEGORIES,
         event_kinds=EVENT_KINDS,
         catalog=services.catalog,
         status_code=status_code,
@@ -183,7 +183,7 @@ def _assign(session: Session, services: Services, task_id: int, user: StaffUser,
     liaison_id = _int(form.get("liaison_id"))
     if liaison_id is None:
         raise InvalidAction("choose a liaison")
-    return task_actions.assign(
+    return staff_actions.assign(
         session,
         task_id,
         liaison_id,
@@ -196,12 +196,12 @@ def _assign(session: Session, services: Services, task_id: int, user: StaffUser,
 
 def _note(session: Session, services: Services, task_id: int, user: StaffUser, form: dict[str, str]) -> list[int]:
     now = services.clock()
-    task_actions.add_note(session, task_id, form.get("text", ""), actor=user, where=household_scope(user), now=now)
+    staff_actions.add_note(session, task_id, form.get("text", ""), actor=user, where=household_scope(user), now=now)
     return []
 
 
 def _close(session: Session, services: Services, task_id: int, user: StaffUser, form: dict[str, str]) -> list[int]:
-    return task_actions.close(
+    return staff_actions.close(
         session,
         task_id,
         actor=user,
@@ -213,7 +213,7 @@ def _close(session: Session, services: Services, task_id: int, user: StaffUser, 
 
 
 def _cancel(session: Session, services: Services, task_id: int, user: StaffUser, form: dict[str, str]) -> list[int]:
-    return task_actions.cancel(
+    return staff_actions.cancel(
         session,
         task_id,
         actor=user,
@@ -225,7 +225,7 @@ def _cancel(session: Session, services: Services, task_id: int, user: StaffUser,
 
 
 def _triage(session: Session, services: Services, task_id: int, user: StaffUser, form: dict[str, str]) -> list[int]:
-    return task_actions.triage(
+    return staff_actions.triage(
         session,
         task_id,
         form.get("category", ""),
