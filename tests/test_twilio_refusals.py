@@ -1,4 +1,4 @@
-"""Refusals both ways. Twilio's permanent and throttling error codes (dispatch.outbox.PROVIDER_ERRORS), where
+"""Refusals both ways. Twilio's permanent and throttling error codes (dispatch.provider_answers.PROVIDER_ERRORS), where
 they come: in a delivery report (the local gateway sends; the test plays Twilio's report) and at sending (the real
 twilio client against the local stand-in of Twilio's REST API, answering with the code). And ours: a request
 signed by Twilio, replayed with one change, to any /twilio/* route.

@@ -22,7 +22,7 @@ from dispatch.board import open_tasks
 from dispatch.checkins.report import Coverage, coverage
 from dispatch.models import ApiToken, TaskCategory
 from dispatch.staff_accounts import household_scope
-from dispatch.tasks import staff_actions as task_actions
+from dispatch.tasks import staff_actions
 from dispatch.tasks.staff_views import TaskFilter, list_tasks, task_detail, task_statuses
 from dispatch.triage.items import triage_scope
 from dispatch.triage.views import open_items
@@ -153,9 +153,11 @@ async def liaisons(request: Request) -> Response:
 
     def load() -> list[dict[str, Any]]:
         with services.readonly() as session:
-            found = task_actions.liaisons_in_scope(session, household_scope(token))
-            return [{"id": li.id, "name": li.name, "phone": li.phone, "role": li.role, "grid_id": li.grid_id}
-                    for li in found]  # fmt: skip
+            found = staff_actions.liaisons_in_scope(session, household_scope(token))
+            return [
+                {"id": li.id, "name": li.name, "phone": li.phone, "role": li.role, "grid_id": li.grid_id}
+                for li in found
+            ]
 
     return ok({"liaisons": await run_in_threadpool(load)})
 
@@ -192,33 +194,61 @@ def _action(name: str, fields: set[str], act: Act, *, optional: bool = False) ->
 def _assign(session: Session, services: Services, task_id: int, token: ApiToken, body: Body) -> list[int]:
     liaison_id = body.integer("liaison_id", required=True)
     assert liaison_id is not None
-    return task_actions.assign(session, task_id, liaison_id, actor=token, where=household_scope(token),
-                               now=services.clock(), context=services.intake)  # fmt: skip
+    return staff_actions.assign(
+        session,
+        task_id,
+        liaison_id,
+        actor=token,
+        where=household_scope(token),
+        now=services.clock(),
+        context=services.intake,
+    )
 
 
 def _note(session: Session, services: Services, task_id: int, token: ApiToken, body: Body) -> list[int]:
-    text = body.text("text", required=True, limit=task_actions.NOTE_LIMIT) or ""
-    task_actions.add_note(session, task_id, text, actor=token, where=household_scope(token), now=services.clock())
+    text = body.text("text", required=True, limit=staff_actions.NOTE_LIMIT) or ""
+    staff_actions.add_note(session, task_id, text, actor=token, where=household_scope(token), now=services.clock())
     return []
 
 
 def _close(session: Session, services: Services, task_id: int, token: ApiToken, body: Body) -> list[int]:
-    note = body.text("note", limit=task_actions.NOTE_LIMIT) or ""
-    return task_actions.close(session, task_id, actor=token, where=household_scope(token), now=services.clock(),
-                              context=services.intake, note=note)  # fmt: skip
+    note = body.text("note", limit=staff_actions.NOTE_LIMIT) or ""
+    return staff_actions.close(
+        session,
+        task_id,
+        actor=token,
+        where=household_scope(token),
+        now=services.clock(),
+        context=services.intake,
+        note=note,
+    )
 
 
 def _cancel(session: Session, services: Services, task_id: int, token: ApiToken, body: Body) -> list[int]:
-    reason = body.text("reason", limit=task_actions.NOTE_LIMIT) or ""
-    return task_actions.cancel(session, task_id, actor=token, where=household_scope(token), now=services.clock(),
-                               context=services.intake, reason=reason)  # fmt: skip
+    reason = body.text("reason", limit=staff_actions.NOTE_LIMIT) or ""
+    return staff_actions.cancel(
+        session,
+        task_id,
+        actor=token,
+        where=household_scope(token),
+        now=services.clock(),
+        context=services.intake,
+        reason=reason,
+    )
 
 
 def _triage(session: Session, services: Services, task_id: int, token: ApiToken, body: Body) -> list[int]:
-    category = body.choice("category", task_actions.TRIAGE_CATEGORIES, required=True)
+    category = body.choice("category", staff_actions.TRIAGE_CATEGORIES, required=True)
     assert category is not None
-    return task_actions.triage(session, task_id, category, actor=token, where=household_scope(token),
-                               now=services.clock(), context=services.intake)  # fmt: skip
+    return staff_actions.triage(
+        session,
+        task_id,
+        category,
+        actor=token,
+        where=household_scope(token),
+        now=services.clock(),
+        context=services.intake,
+    )
 
 
 ROUTES: list[BaseRoute] = [

@@ -37,10 +37,13 @@ def _open(chart_id: str, title: str, description: str, width: int, height: int) 
     ]
 
 
-def _text(x: float, y: float, words: object, *, size: int = 13, anchor: str = "start", fill: str = INK,
-          weight: str = "normal") -> str:  # fmt: skip
-    return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" fill="{fill}" '
-            f'font-weight="{weight}">{escape(str(words))}</text>')  # fmt: skip
+def _text(
+    x: float, y: float, words: object, *, size: int = 13, anchor: str = "start", fill: str = INK, weight: str = "normal"
+) -> str:
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" fill="{fill}" '
+        f'font-weight="{weight}">{escape(str(words))}</text>'
+    )
 
 
 def text_width(words: str, size: int) -> float:
@@ -73,8 +76,10 @@ def bars(*, chart_id: str, title: str, description: str, items: Sequence[tuple[s
         length = span * value / top
         parts.append(f'<g class="bar"><title>{escape(label)}: {value}</title>')
         parts.append(_text(label_width - 8, y + 19, label, size=14, anchor="end"))
-        parts.append(f'<rect x="{label_width}" y="{y + 4}" width="{length:.1f}" height="{row - 10}" rx="3" '
-                     f'fill="{escape(colour)}"/>')  # fmt: skip
+        parts.append(
+            f'<rect x="{label_width}" y="{y + 4}" width="{length:.1f}" height="{row - 10}" rx="3" '
+            f'fill="{escape(colour)}"/>'
+        )
         parts.append(_text(label_width + length + 6, y + 19, value, size=14, weight="600"))
         parts.append("</g>")
     parts.append(f'<line x1="{label_width}" y1="2" x2="{label_width}" y2="{height - 2}" stroke="{LINE}"/>')
@@ -111,9 +116,11 @@ def stacked_columns(
             total += value
             h = plot_height * value / top
             y -= h
-            parts.append(f'<rect class="part {escape(item.key)}" x="{x}" y="{y:.1f}" width="{column_width}" '
-                         f'height="{h:.1f}" fill="{escape(item.colour)}"><title>{escape(label)} '
-                         f'{escape(item.label)}: {value}</title></rect>')  # fmt: skip
+            parts.append(
+                f'<rect class="part {escape(item.key)}" x="{x}" y="{y:.1f}" width="{column_width}" '
+                f'height="{h:.1f}" fill="{escape(item.colour)}"><title>{escape(label)} '
+                f"{escape(item.label)}: {value}</title></rect>"
+            )
             if h >= 15:
                 parts.append(_text(x + column_width / 2, y + h / 2 + 4.5, value, size=12, anchor="middle"))
         parts.append(_text(x + column_width / 2, y - 4, total, size=12, anchor="middle", weight="600"))

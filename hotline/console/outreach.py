@@ -67,10 +67,14 @@ def _selection(session: Session, where: Any, params: ImmutableMultiDict[str, Any
     """The calls page's filters, from a query string or a form; names and ids are checked against the scope."""
     ids = tuple(i for i in (_int(v) for v in params.getlist("resident_id")) if i is not None)
     return scoped_selection(
-        session, where, resident_ids=ids, not_reached_today=params.get("not_reached") in ("1", "on", "true"),
-        grid_id=_int(params.get("grid")), building=_building(params.get("building")),
+        session,
+        where,
+        resident_ids=ids,
+        not_reached_today=params.get("not_reached") in ("1", "on", "true"),
+        grid_id=_int(params.get("grid")),
+        building=_building(params.get("building")),
         category=str(params.get("category") or "") or None,
-    )  # fmt: skip
+    )
 
 
 def _values(params: ImmutableMultiDict[str, Any]) -> dict[str, Any]:
@@ -115,8 +119,14 @@ async def calls(request: Request) -> Response:
             chosen = select_residents(session, selection, now, services.intake, where=where)
             return {"chosen": chosen, "listed": describe(session, chosen[:PREVIEW_NAMES], where)}
 
-    context: dict[str, Any] = {"values": _values(params), "chosen": None, "result": None, "error": None, "named": {},
-                               "empty": False}  # fmt: skip
+    context: dict[str, Any] = {
+        "values": _values(params),
+        "chosen": None,
+        "result": None,
+        "error": None,
+        "named": {},
+        "empty": False,
+    }
     status_code = 200
     try:
         context.update(await run_in_threadpool(place if request.method == "POST" else look))
@@ -131,10 +141,17 @@ async def calls(request: Request) -> Response:
         await hand_over_async(services, Decided(campaign=result.outbound_ids))
         log.info("staff %s placed %s calls (%s skipped)", user.id, len(result.called), len(result.skipped))
     options = await run_in_threadpool(_options, services, where)
-    return page(request, "calls.html", user, status_code=status_code, options=options,
-                categories=list(ResidentCategory), skip_words=SKIP_WORDS,
-                calls_per_second=services.settings.calls_per_second,
-                **context)  # fmt: skip
+    return page(
+        request,
+        "calls.html",
+        user,
+        status_code=status_code,
+        options=options,
+        categories=list(ResidentCategory),
+        skip_words=SKIP_WORDS,
+        calls_per_second=services.settings.calls_per_second,
+        **context,
+    )
 
 
 # ── Notices ────────────────────────────────────────────────────────────────────────────────────────────────
@@ -160,9 +177,17 @@ def _form_fields(form: FormData) -> dict[str, str]:
 def _preview(services: Services, where: Any, fields: dict[str, str]) -> notices.NoticePreview:
     kind, target = _choice(fields["target"])
     with services.readonly() as session:
-        return notices.preview(session, where, target_kind=kind, target=target, channels=fields["channels"],
-                               body=fields["body"], now=services.clock(), rules=services.intake.checkin,
-                               **_rates(services))  # fmt: skip
+        return notices.preview(
+            session,
+            where,
+            target_kind=kind,
+            target=target,
+            channels=fields["channels"],
+            body=fields["body"],
+            now=services.clock(),
+            rules=services.intake.checkin,
+            **_rates(services),
+        )
 
 
 async def _form_page(
@@ -180,8 +205,18 @@ async def _form_page(
     targets = await run_in_threadpool(load)
     context.setdefault("preview", None)
     context.setdefault("error", None)
-    return page(request, "notices.html", user, status_code=status_code, mode="new", targets=targets, fields=fields,
-                channels=notices.CHANNELS, body_limit=notices.BODY_LIMIT, **context)  # fmt: skip
+    return page(
+        request,
+        "notices.html",
+        user,
+        status_code=status_code,
+        mode="new",
+        targets=targets,
+        fields=fields,
+        channels=notices.CHANNELS,
+        body_limit=notices.BODY_LIMIT,
+        **context,
+    )
 
 
 @staff_only()
@@ -226,10 +261,18 @@ async def notice_new(request: Request) -> Response:
     def send() -> tuple[int, list[int]]:
         with services.sessions.begin() as session:
             notice, outbound = notices.send_notice(
-                session, actor=user, where=where, target_kind=kind, target=target, channels=fields["channels"],
-                body=fields["body"], now=services.clock(), rules=services.intake.checkin,
-                request_key=fields["request_key"], **_rates(services),
-            )  # fmt: skip
+                session,
+                actor=user,
+                where=where,
+                target_kind=kind,
+                target=target,
+                channels=fields["channels"],
+                body=fields["body"],
+                now=services.clock(),
+                rules=services.intake.checkin,
+                request_key=fields["request_key"],
+                **_rates(services),
+            )
             return notice.id, outbound
 
     try:

@@ -157,8 +157,12 @@ def _charts(t: Words, report: DailyReport, trend: list[TrendDay]) -> dict[str, A
         items=[(_bucket_label(t, b), b.count) for b in report.accept_histogram],
         colour="#9bb5de",
     )
-    return {"chart_coverage": coverage, "legend_coverage": legend(series), "chart_categories": categories,
-            "chart_accept": waits}  # fmt: skip
+    return {
+        "chart_coverage": coverage,
+        "legend_coverage": legend(series),
+        "chart_categories": categories,
+        "chart_accept": waits,
+    }
 
 
 def _number(value: float | None) -> str:
@@ -185,8 +189,14 @@ async def reports_page(request: Request) -> Response:
     services: Services = request.app.state.services
     user: StaffUser = request.state.user
     t = Words(language_of(request, user))
-    base: dict[str, Any] = {"numeral": _number, "standings": STANDINGS, "categories": CATEGORIES,
-                            "checkin_statuses": CHECKIN_STATUSES, "error": None, "missing": False}  # fmt: skip
+    base: dict[str, Any] = {
+        "numeral": _number,
+        "standings": STANDINGS,
+        "categories": CATEGORIES,
+        "checkin_statuses": CHECKIN_STATUSES,
+        "error": None,
+        "missing": False,
+    }
     try:
         choice = _choice(request, services)
     except BadInput as bad:
@@ -212,9 +222,15 @@ async def reports_page(request: Request) -> Response:
         context |= {"missing": True, "report": None, "communities": [], "scope": ""}
         return page(request, "reports.html", user, status_code=404, **context)
     return page(
-        request, "reports.html", user, **context, **data, **_charts(t, data["report"], data["trend"]),
-        prev_day=choice.day - timedelta(days=1), next_day=choice.day + timedelta(days=1),
-    )  # fmt: skip
+        request,
+        "reports.html",
+        user,
+        **context,
+        **data,
+        **_charts(t, data["report"], data["trend"]),
+        prev_day=choice.day - timedelta(days=1),
+        next_day=choice.day + timedelta(days=1),
+    )
 
 
 @staff_only()
@@ -243,8 +259,9 @@ async def reports_csv(request: Request) -> Response:
         return Response(t("reports_not_found"), status_code=404, media_type="text/plain; charset=utf-8")
     first = choice.day - timedelta(days=choice.days - 1)
     name = f"report-{choice.day}.csv" if choice.days == 1 else f"report-{first}-to-{choice.day}.csv"
-    return Response(body, media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
+    return Response(
+        body, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
 
 
 ROUTES: list[BaseRoute] = [

@@ -17,7 +17,7 @@ from dispatch.exceptions import InvalidAction, NotFound
 from dispatch.models import StaffUser, TaskCategory
 from dispatch.register.places import grids_in_scope
 from dispatch.staff_accounts import household_scope
-from dispatch.tasks import staff_actions as task_actions
+from dispatch.tasks import staff_actions
 from dispatch.tasks.staff_views import TASK_PAGE, TaskFilter, list_tasks, task_detail, task_statuses
 from hotline.console.auth import staff_only
 from hotline.console.params import as_id
@@ -27,8 +27,19 @@ from hotline.handover import Decided, hand_over_async
 from hotline.services import Services
 from hotline.voicemail_audio import audio_response, open_voicemail
 
-EVENT_KINDS = ("created", "offered", "accepted", "done", "declined", "note", "escalated", "flagged", "assigned",
-               "cancelled", "triaged")  # fmt: skip
+EVENT_KINDS = (
+    "created",
+    "offered",
+    "accepted",
+    "done",
+    "declined",
+    "note",
+    "escalated",
+    "flagged",
+    "assigned",
+    "cancelled",
+    "triaged",
+)
 
 
 _int = as_id
@@ -66,13 +77,23 @@ async def task_list(request: Request) -> Response:
                 "tasks": list_tasks(session, where, filters, limit=TASK_PAGE, offset=offset),
                 "to_triage": list_tasks(session, where, TaskFilter(status="open", category=TaskCategory.OTHER)),
                 "grids": _grids(session, user),
-                "liaisons": [(li.id, li.name) for li in task_actions.liaisons_in_scope(session, where)],
+                "liaisons": [(li.id, li.name) for li in staff_actions.liaisons_in_scope(session, where)],
             }
 
     data = await run_in_threadpool(load)
-    return page(request, "tasks.html", user, filters=filters, offset=offset, page_size=TASK_PAGE,
-                statuses=task_statuses(), categories=list(TaskCategory),
-                triage_categories=task_actions.TRIAGE_CATEGORIES, catalog=services.catalog, **data)  # fmt: skip
+    return page(
+        request,
+        "tasks.html",
+        user,
+        filters=filters,
+        offset=offset,
+        page_size=TASK_PAGE,
+        statuses=task_statuses(),
+        categories=list(TaskCategory),
+        triage_categories=staff_actions.TRIAGE_CATEGORIES,
+        catalog=services.catalog,
+        **data,
+    )
 
 
 async def _detail_page(request: Request, task_id: int, *, error: str | None = None, status_code: int = 200) -> Response:
@@ -87,15 +108,24 @@ async def _detail_page(request: Request, task_id: int, *, error: str | None = No
             except NotFound:
                 return None
             audit.record(session, user, "view", "task", task_id, at=services.clock())
-            liaisons = [(li.id, li.name) for li in task_actions.liaisons_in_scope(session, where)]
+            liaisons = [(li.id, li.name) for li in staff_actions.liaisons_in_scope(session, where)]
             return {"detail": detail, "liaisons": liaisons}
 
     data = await run_in_threadpool(load)
     if data is None:
         return page(request, "not_found.html", user, status_code=404)
-    return page(request, "task.html", user, error=error, done=request.query_params.get("done"),
-                triage_categories=task_actions.TRIAGE_CATEGORIES, event_kinds=EVENT_KINDS,
-                catalog=services.catalog, status_code=status_code, **data)  # fmt: skip
+    return page(
+        request,
+        "task.html",
+        user,
+        error=error,
+        done=request.query_params.get("done"),
+        triage_categories=staff_actions.TRIAGE_CATEGORIES,
+        event_kinds=EVENT_KINDS,
+        catalog=services.catalog,
+        status_code=status_code,
+        **data,
+    )
 
 
 @staff_only()
@@ -153,36 +183,71 @@ def _assign(session: Session, services: Services, task_id: int, user: StaffUser,
     liaison_id = _int(form.get("liaison_id"))
     if liaison_id is None:
         raise InvalidAction("choose a liaison")
-    return task_actions.assign(session, task_id, liaison_id, actor=user, where=household_scope(user),
-                               now=services.clock(), context=services.intake)  # fmt: skip
+    return staff_actions.assign(
+        session,
+        task_id,
+        liaison_id,
+        actor=user,
+        where=household_scope(user),
+        now=services.clock(),
+        context=services.intake,
+    )
 
 
 def _note(session: Session, services: Services, task_id: int, user: StaffUser, form: dict[str, str]) -> list[int]:
     now = services.clock()
-    task_actions.add_note(session, task_id, form.get("text", ""), actor=user, where=household_scope(user), now=now)
+    staff_actions.add_note(session, task_id, form.get("text", ""), actor=user, where=household_scope(user), now=now)
     return []
 
 
 def _close(session: Session, services: Services, task_id: int, user: StaffUser, form: dict[str, str]) -> list[int]:
-    return task_actions.close(session, task_id, actor=user, where=household_scope(user), now=services.clock(),
-                              context=services.intake, note=form.get("note", ""))  # fmt: skip
+    return staff_actions.close(
+        session,
+        task_id,
+        actor=user,
+        where=household_scope(user),
+        now=services.clock(),
+        context=services.intake,
+        note=form.get("note", ""),
+    )
 
 
 def _cancel(session: Session, services: Services, task_id: int, user: StaffUser, form: dict[str, str]) -> list[int]:
-    return task_actions.cancel(session, task_id, actor=user, where=household_scope(user), now=services.clock(),
-                               context=services.intake, reason=form.get("reason", ""))  # fmt: skip
+    return staff_actions.cancel(
+        session,
+        task_id,
+        actor=user,
+        where=household_scope(user),
+        now=services.clock(),
+        context=services.intake,
+        reason=form.get("reason", ""),
+    )
 
 
 def _triage(session: Session, services: Services, task_id: int, user: StaffUser, form: dict[str, str]) -> list[int]:
-    return task_actions.triage(session, task_id, form.get("category", ""), actor=user, where=household_scope(user),
-                               now=services.clock(), context=services.intake)  # fmt: skip
+    return staff_actions.triage(
+        session,
+        task_id,
+        form.get("category", ""),
+        actor=user,
+        where=household_scope(user),
+        now=services.clock(),
+        context=services.intake,
+    )
 
 
 ROUTES: list[BaseRoute] = [
     Route("/tasks", task_list),
     Route("/tasks/{task_id:id}", task_page),
     Route("/tasks/{task_id:id}/voicemails/{message_id:id}", task_voicemail),
-    *(Route(f"/tasks/{{task_id:id}}/{name}", _action(name, act), methods=["POST"])
-      for name, act in (("assign", _assign), ("note", _note), ("close", _close), ("cancel", _cancel),
-                        ("triage", _triage))),
-]  # fmt: skip
+    *(
+        Route(f"/tasks/{{task_id:id}}/{name}", _action(name, act), methods=["POST"])
+        for name, act in (
+            ("assign", _assign),
+            ("note", _note),
+            ("close", _close),
+            ("cancel", _cancel),
+            ("triage", _triage),
+        )
+    ),
+]

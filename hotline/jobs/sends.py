@@ -10,7 +10,7 @@ from dispatch import outbox, provider_answers
 from dispatch.checkins.answers import cancel_unwanted
 from dispatch.models import utcnow
 from dispatch.phones import mask_phone
-from dispatch.tasks import escalation as ladder
+from dispatch.tasks import escalation
 from hotline.handover import Decided, hand_over
 from hotline.services import Services, current
 from hotline.webhooks import paths
@@ -45,7 +45,7 @@ def deliver_sms(services: Services, outbound_id: int, *, bulk: bool = False) -> 
         sms = outbox.claim_for_sending(session, outbound_id)
         if sms is not None and (
             cancel_unwanted(session, [outbound_id], services.clock(), services.intake.checkin)
-            or ladder.cancel_stale_resend(session, outbound_id, utcnow())
+            or escalation.cancel_stale_resend(session, outbound_id, utcnow())
         ):
             return True  # a check-in answered meanwhile, quiet hours began, or a resent offer's task moved on
     if sms is None:
@@ -82,7 +82,7 @@ def deliver_sms(services: Services, outbound_id: int, *, bulk: bool = False) -> 
         with services.sessions.begin() as session:
             outbox.mark_failed(session, outbound_id, str(exc), exc.code)  # and what its code says about the number
             # A task offer that cannot be sent climbs the ladder now, a check-in SMS moves on to its call now.
-            then = ladder.after_delivery_failure(session, outbound_id, services.clock(), services.intake)
+            then = escalation.after_delivery_failure(session, outbound_id, services.clock(), services.intake)
         meaning = provider_answers.provider_error(exc.code).meaning
         log.error("outbound=%s to=%s refused: %s %s", outbound_id, mask_phone(sms.to_phone), exc, meaning)
         hand_over(services.redis, Decided(sends=then.now, resends=then.later))

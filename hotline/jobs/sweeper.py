@@ -8,7 +8,7 @@ from datetime import timedelta
 from dispatch import outbox
 from dispatch.inbound import prune_receipts, unprocessed_ids
 from dispatch.models import clock_span, utcnow
-from dispatch.tasks import escalation as ladder
+from dispatch.tasks import escalation
 from hotline.handover import Decided, hand_over
 from hotline.services import current
 from workers.queues import (
@@ -46,12 +46,12 @@ def sweep(grace_seconds: int = SWEEP_GRACE_SECONDS) -> dict[str, int]:
     with services.sessions.begin() as session:
         prune_receipts(session, utcnow())
         abandoned = outbox.abandon_stale_claims(session, lease=SEND_LEASE)
-        flagged = ladder.flag_overdue_accepted(session, services.clock(), services.intake)
+        flagged = escalation.flag_overdue_accepted(session, services.clock(), services.intake)
     escalated: list[int] = []
     more = True
     while more:  # a pass per transaction, until fewer than a pass's limit were due
         with services.sessions.begin() as session:
-            climbed = ladder.escalate_due_tasks(session, services.clock(), services.intake)
+            climbed = escalation.escalate_due_tasks(session, services.clock(), services.intake)
         escalated += climbed.outbound
         more = climbed.more
         # The workers send them, all at once; one sweep alone would send them one after another.

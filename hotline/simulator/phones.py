@@ -33,6 +33,7 @@ from dispatch.models import (
 )
 from hotline.services import Services
 from hotline.simulator.twiml import Call, Step
+from hotline.webhooks import paths
 from hotline.webhooks.signatures import SIGNATURE_HEADER
 from workers.gateways.local import LOCAL_ACCOUNT_SID
 
@@ -241,7 +242,7 @@ class Webhooks:
             "SmsStatus": "received",
             "ApiVersion": "2010-04-01",
         }
-        status, _ = await self.post(self.services.settings.callback_url("/twilio/sms"), params)
+        status, _ = await self.post(self.services.settings.callback_url(paths.SMS), params)
         return status
 
     async def drive(self, call: Call, step: Step | None) -> None:

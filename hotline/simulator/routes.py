@@ -23,6 +23,7 @@ from hotline.json_text import unstorable_text
 from hotline.services import Services
 from hotline.simulator import phones
 from hotline.simulator.twiml import Call, CallOver, InvalidTwiml, Step
+from hotline.webhooks import paths
 from workers.gateways.local import LocalGateway
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,7 @@ async def start_call(request: Request) -> Response:
     if phone is None:
         return _bad("pick someone from the list", 404)
     services: Services = request.app.state.services
-    status_url = services.settings.callback_url("/twilio/voice/status")
+    status_url = services.settings.callback_url(paths.VOICE_STATUS)
     call = Call(
         sid=Call.new_sid(),
         from_phone=phone,
@@ -189,7 +190,7 @@ async def start_call(request: Request) -> Response:
         account_sid=phones.ACCOUNT_SID,
         status_url=status_url,
     )
-    return await _drive(request, call, Step(services.settings.callback_url("/twilio/voice"), {}))
+    return await _drive(request, call, Step(services.settings.callback_url(paths.VOICE), {}))
 
 
 @local_only
@@ -266,7 +267,7 @@ async def ringing_call(request: Request) -> Response:
         from_phone=phones.hotline_number(services),
         to_phone=phone,
         account_sid=phones.ACCOUNT_SID,
-        status_url=status_url or services.settings.callback_url("/twilio/voice/status"),
+        status_url=status_url or services.settings.callback_url(paths.VOICE_STATUS),
         direction="outbound-api",
         twiml_url=twiml_url,
     )

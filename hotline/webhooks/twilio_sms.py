@@ -21,7 +21,7 @@ from dispatch.exceptions import InvalidInboundMessage
 from dispatch.inbound import InboundSms
 from dispatch.models import OutboundStatus
 from dispatch.phones import mask_phone
-from dispatch.tasks import escalation as ladder
+from dispatch.tasks import escalation
 from hotline.handover import Decided, hand_over_async
 from hotline.services import Services
 from hotline.webhooks.signatures import SIGNATURE_HEADER
@@ -131,16 +131,16 @@ async def message_status(request: Request) -> Response:
         raise InvalidInboundMessage("ErrorCode", "must be a number")
     error_code = whole_number(raw_code)
 
-    def apply() -> tuple[bool, ladder.AfterFailure]:
+    def apply() -> tuple[bool, escalation.AfterFailure]:
         with services.sessions.begin() as session:
             row = provider_answers.apply_provider_status(
                 session, sid, status, int(outbound_id) if outbound_id else None, error_code
             )
             if row is None or row.status not in (OutboundStatus.FAILED, OutboundStatus.UNDELIVERED):
-                return row is not None, ladder.AfterFailure()
+                return row is not None, escalation.AfterFailure()
             # Never reached the phone: a task offer climbs now, a check-in SMS moves on to its call; throttled: sent
             # again once, later.
-            return True, ladder.after_delivery_failure(session, row.id, services.clock(), services.intake)
+            return True, escalation.after_delivery_failure(session, row.id, services.clock(), services.intake)
 
     known, then = await run_in_threadpool(apply)
     log.info("status report for %s: %s%s", sid, status, "" if known else " (unknown message)")

@@ -130,8 +130,9 @@ class Renderer:
         joiner = "" if language == "zh-CN" else " "  # Chinese runs on; its punctuation gives the pauses
         self.speaker.say(verb, words.fill(joiner.join(p for p in parts if p)), language)
 
-    def put_through(self, response: VoiceResponse, people: tuple[Person, ...], index: int, step: Step,
-                    language: str) -> VoiceResponse:  # fmt: skip
+    def put_through(
+        self, response: VoiceResponse, people: tuple[Person, ...], index: int, step: Step, language: str
+    ) -> VoiceResponse:
         """Ring the `index`th person; when nobody is left, take a voicemail."""
         if index >= len(people):
             return self.voicemail(response, step, language)
