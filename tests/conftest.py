@@ -385,9 +385,14 @@ def make_town(services: Services) -> dict[str, int]:
         register.add_liaison(session, name="李强", phone=BACKUP_PHONE, region="CN")
         for room, (name, phone) in enumerate(PHONES.items(), start=101):
             resident = register.add_resident(
-                session, name=name, phones=[phone], liaison_phone=LIAISON_PHONE, backup_liaison_phone=BACKUP_PHONE,
-                address=register.Address("幸福里社区", "1号楼", "1单元", str(room)), region="CN",
-            )  # fmt: skip
+                session,
+                name=name,
+                phones=[phone],
+                liaison_phone=LIAISON_PHONE,
+                backup_liaison_phone=BACKUP_PHONE,
+                address=register.Address("幸福里社区", "1号楼", "1单元", str(room)),
+                region="CN",
+            )
             household = resident.household
             assert household.community is not None
             household.grid = register.find_or_create_grid(session, household.community, "第1网格")

@@ -124,8 +124,9 @@ def test_the_cli_refuses_a_token_without_its_scope(environ: dict[str, str], serv
     runner = CliRunner()
     clerk = runner.invoke(main, ["tokens", "create", "--name", "x", "--role", "clerk"], env=environ)
     assert clerk.exit_code == 1 and "needs --community" in clerk.output
-    leader = runner.invoke(main, ["tokens", "create", "--name", "x", "--role", "grid_leader", "--grid", "无此网格"],
-                           env=environ)  # fmt: skip
+    leader = runner.invoke(
+        main, ["tokens", "create", "--name", "x", "--role", "grid_leader", "--grid", "无此网格"], env=environ
+    )
     assert leader.exit_code == 1 and "no such grid" in leader.output
     with services.readonly() as session:
         assert session.scalar(select(func.count(ApiToken.id))) == 0
@@ -133,8 +134,13 @@ def test_the_cli_refuses_a_token_without_its_scope(environ: dict[str, str], serv
 
 def test_no_wrong_or_revoked_token_and_no_cookie_gets_in(client: TestClient, services: Services) -> None:
     secret = issue(services)
-    for headers in ({}, bearer("hl_" + "x" * 43), bearer(secret[:-1]), {"Authorization": f"Basic {secret}"},
-                    {"Authorization": secret}):  # fmt: skip
+    for headers in (
+        {},
+        bearer("hl_" + "x" * 43),
+        bearer(secret[:-1]),
+        {"Authorization": f"Basic {secret}"},
+        {"Authorization": secret},
+    ):
         response = client.get(f"{API}/tasks", headers=headers)
         is_error(response, 401)
         assert response.headers["www-authenticate"].startswith("Bearer")
@@ -194,18 +200,31 @@ def test_a_grid_leader_token_cannot_reach_another_grid_by_changing_an_id(
     before = outbound(services)
     missing = is_error(client.get(f"{API}/tasks/99999", headers=other), 404)
     assert is_error(client.get(f"{API}/tasks/{task_id}", headers=other), 404) == missing.replace("99999", str(task_id))
-    for action, body in (("assign", {"liaison_id": liaison_id(services, BACKUP_PHONE)}), ("note", {"text": "x"}),
-                         ("close", {}), ("cancel", {}), ("triage", {"category": "medicine"})):  # fmt: skip
+    for action, body in (
+        ("assign", {"liaison_id": liaison_id(services, BACKUP_PHONE)}),
+        ("note", {"text": "x"}),
+        ("close", {}),
+        ("cancel", {}),
+        ("triage", {"category": "medicine"}),
+    ):
         is_error(client.post(f"{API}/tasks/{task_id}/{action}", json=body, headers=other), 404)
     assert client.get(f"{API}/tasks", headers=other).json()["tasks"] == []
     is_error(client.get(f"{API}/residents/{someone}", headers=other), 404)
     is_error(client.patch(f"{API}/residents/{someone}", json={"name": "改名"}, headers=other), 404)
-    is_error(client.put(f"{API}/residents/{someone}/liaisons", json={"primary_id": None, "backup_id": None},
-                        headers=other), 404)  # fmt: skip
+    is_error(
+        client.put(f"{API}/residents/{someone}/liaisons", json={"primary_id": None, "backup_id": None}, headers=other),
+        404,
+    )
     assert client.get(f"{API}/residents", params={"q": "梁"}, headers=other).json()["residents"] == []
     is_error(client.post(f"{API}/calls", json={"resident_ids": [someone]}, headers=other), 404)
-    is_error(client.post(f"{API}/notices", json={"target_kind": "grid", "target": "幸福里社区/第1网格",
-                                                 "body": "停水通知"}, headers=other), 404)  # fmt: skip
+    is_error(
+        client.post(
+            f"{API}/notices",
+            json={"target_kind": "grid", "target": "幸福里社区/第1网格", "body": "停水通知"},
+            headers=other,
+        ),
+        404,
+    )
     assert outbound(services) == before, "no SMS, call or notice decided"
 
     assert task(services, task_id).status == TaskStatus.OFFERED
@@ -238,8 +257,9 @@ def test_assign_tells_both_liaisons_once_and_a_repeat_is_409_with_no_sms(
     with services.readonly() as session:
         token_id = session.scalars(select(ApiToken.id)).one()
         events = session.execute(select(TaskEvent.kind, TaskEvent.actor).where(TaskEvent.task_id == task_id)).all()
-        audited = session.execute(select(AuditEntry.action, AuditEntry.actor)
-                                  .where(AuditEntry.object_kind == "task")).all()  # fmt: skip
+        audited = session.execute(
+            select(AuditEntry.action, AuditEntry.actor).where(AuditEntry.object_kind == "task")
+        ).all()
     assert ("assigned", f"token:{token_id}") in events
     assert audited == [("assign", f"token:{token_id}")]
 
@@ -267,8 +287,9 @@ def test_note_close_cancel_and_triage_change_the_task_and_decide_the_right_sms(
     assert triaged.status_code == 200, triaged.text
     sorted_task = task(services, other)
     assert (sorted_task.category, sorted_task.priority) == (TaskCategory.UNWELL, TaskPriority.URGENT)
-    assert "already sorted" in is_error(client.post(f"{API}/tasks/{other}/triage", json={"category": "medicine"},
-                                                    headers=headers), 409)  # fmt: skip
+    assert "already sorted" in is_error(
+        client.post(f"{API}/tasks/{other}/triage", json={"category": "medicine"}, headers=headers), 409
+    )
 
     before = len(outbound(services))
     cancelled = client.post(f"{API}/tasks/{other}/cancel", headers=headers)  # no body: the reason is optional
@@ -302,17 +323,33 @@ def test_bad_input_is_a_json_error_never_a_500(client: TestClient, services: Ser
     is_error(client.post(url, headers=headers), 400)
     is_error(client.post(url, content=b"liaison_id=1", headers={**headers, "content-type": "text/plain"}), 415)
     is_error(client.post(url, content=json.dumps({"text": "x" * 70_000}), headers=raw), 413)
-    for body in ({"liaison_id": "2"}, {"liaison_id": True}, {"liaison_id": 2.5}, {"liaison_id": -1}, {},
-                 {"liaison_id": 2, "extra": 1}, {"liaison_id": 10**20}):  # fmt: skip
+    for body in (
+        {"liaison_id": "2"},
+        {"liaison_id": True},
+        {"liaison_id": 2.5},
+        {"liaison_id": -1},
+        {},
+        {"liaison_id": 2, "extra": 1},
+        {"liaison_id": 10**20},
+    ):
         is_error(client.post(url, json=body, headers=headers), 422)
-    assert "groceries" in is_error(client.post(f"{API}/tasks/{task_id}/triage", json={"category": "飞机"},
-                                               headers=headers), 422)  # fmt: skip
+    assert "groceries" in is_error(
+        client.post(f"{API}/tasks/{task_id}/triage", json={"category": "飞机"}, headers=headers), 422
+    )
     is_error(client.post(f"{API}/tasks/{task_id}/note", json={"text": ["x"]}, headers=headers), 422)
     is_error(client.post(f"{API}/tasks/{task_id}/note", json={"text": "a\u0000b"}, headers=headers), 422)
     is_error(client.get(f"{API}/residents", params={"q": "梁\x00"}, headers=headers), 400)
     is_error(client.post(f"{API}/tasks/{task_id}/assign", json={"liaison_id": 99999}, headers=headers), 409)
-    for params in ({"status": "bogus"}, {"limit": "0"}, {"limit": "abc"}, {"offset": "-1"}, {"grid_id": "1e3"},
-                   {"category": "x"}, {"unknown": "1"}, {"limit": "9" * 40}):  # fmt: skip
+    for params in (
+        {"status": "bogus"},
+        {"limit": "0"},
+        {"limit": "abc"},
+        {"offset": "-1"},
+        {"grid_id": "1e3"},
+        {"category": "x"},
+        {"unknown": "1"},
+        {"limit": "9" * 40},
+    ):
         is_error(client.get(f"{API}/tasks", params=params, headers=headers), 400)
     is_error(client.get(f"{API}/tasks", params=[("limit", "1"), ("limit", "2")], headers=headers), 400)
     for day in ("2030-13-01", "yesterday", "0001-01-01", "9999-12-31"):
@@ -345,8 +382,9 @@ def test_residents_are_found_read_with_an_audit_entry_and_edited(
     assert record.json()["resident"]["phones"] == [{"phone": RESIDENT, "landline": False}]
     assert record.json()["resident"]["liaison"]["name"] == "张敏"
 
-    changed = client.patch(f"{API}/residents/{someone}", json={"name": "梁秀英", "categories": ["elderly_alone"]},
-                           headers=headers)  # fmt: skip
+    changed = client.patch(
+        f"{API}/residents/{someone}", json={"name": "梁秀英", "categories": ["elderly_alone"]}, headers=headers
+    )
     assert changed.status_code == 200, changed.text
     assert changed.json()["changed"] == ["name", "categories"] and changed.json()["resident"]["name"] == "梁秀英"
     refused = client.patch(f"{API}/residents/{someone}", json={"phones": ["12"], "risk": "purple"}, headers=headers)
@@ -355,8 +393,9 @@ def test_residents_are_found_read_with_an_audit_entry_and_edited(
     is_error(client.patch(f"{API}/residents/{someone}", json={"name": 5}, headers=headers), 422)
 
     backup, primary = liaison_id(services, BACKUP_PHONE), liaison_id(services, LIAISON_PHONE)
-    swapped = client.put(f"{API}/residents/{someone}/liaisons", json={"primary_id": backup, "backup_id": primary},
-                         headers=headers)  # fmt: skip
+    swapped = client.put(
+        f"{API}/residents/{someone}/liaisons", json={"primary_id": backup, "backup_id": primary}, headers=headers
+    )
     assert swapped.status_code == 200 and swapped.json()["changed"] == ["primary_liaison", "backup_liaison"]
     is_error(client.put(f"{API}/residents/{someone}/liaisons", json={"primary_id": backup}, headers=headers), 422)
 
@@ -373,8 +412,12 @@ def test_residents_are_found_read_with_an_audit_entry_and_edited(
         assert list(own.times) == ["09:00", "15:00"]
         query = select(AuditEntry.action, AuditEntry.detail).where(AuditEntry.object_kind == "resident")
         entries = session.execute(query.order_by(AuditEntry.id)).all()
-    assert entries == [("view", ""), ("edit", "name, categories"), ("edit", "primary_liaison, backup_liaison"),
-                       ("edit", "plan")]  # fmt: skip
+    assert entries == [
+        ("view", ""),
+        ("edit", "name, categories"),
+        ("edit", "primary_liaison, backup_liaison"),
+        ("edit", "plan"),
+    ]
     assert not any("138" in detail for _, detail in entries)
 
 
@@ -385,12 +428,21 @@ def test_a_call_is_decided_for_the_selection_and_a_dry_run_decides_none(
 
     clock.now = at("10:00")
     headers, someone = bearer(issue(services)), resident_id(services)
-    trial = client.post(f"{API}/calls", json={"not_reached_today": True, "category": "elderly_alone",
-                                              "resident_ids": [someone], "dry_run": True}, headers=headers)  # fmt: skip
+    trial = client.post(
+        f"{API}/calls",
+        json={"not_reached_today": True, "category": "elderly_alone", "resident_ids": [someone], "dry_run": True},
+        headers=headers,
+    )
     assert trial.status_code == 200 and trial.json()["selected"] == 0, "nothing due yet, and no category"
     trial = client.post(f"{API}/calls", json={"resident_ids": [someone], "dry_run": True}, headers=headers)
-    assert trial.json() == {"dry_run": True, "selected": 1, "seconds": trial.json()["seconds"],
-                            "resident_ids": [someone], "called": [], "skipped": {}}  # fmt: skip
+    assert trial.json() == {
+        "dry_run": True,
+        "selected": 1,
+        "seconds": trial.json()["seconds"],
+        "resident_ids": [someone],
+        "called": [],
+        "skipped": {},
+    }
     assert outbound(services) == []
     placed = client.post(f"{API}/calls", json={"resident_ids": [someone]}, headers=headers)
     assert placed.status_code == 200 and placed.json()["called"] == [someone]
@@ -432,8 +484,14 @@ def test_a_notice_is_previewed_sent_once_per_request_key_and_followed(
     one = client.get(f"{API}/notices/{notice_id}", headers=headers).json()
     assert one["counts"]["sms"]["total"] == 1
     is_error(client.get(f"{API}/notices/{notice_id + 1}", headers=headers), 404)
-    for bad in ({"target_kind": "street"}, {"body": "  "}, {"channels": "fax"}, {"body": "长" * 301},
-                {"target_kind": "category", "target": "giants"}, {"target": None}):  # fmt: skip
+    for bad in (
+        {"target_kind": "street"},
+        {"body": "  "},
+        {"channels": "fax"},
+        {"body": "长" * 301},
+        {"target_kind": "category", "target": "giants"},
+        {"target": None},
+    ):
         is_error(client.post(f"{API}/notices", json={**notice, **bad}, headers=headers), 422)
     is_error(client.post(f"{API}/notices", json={**notice, "request_key": "short"}, headers=headers), 409)
     clock.now = at("22:30")
@@ -482,8 +540,11 @@ def test_the_openapi_document_matches_the_routes_and_is_public(client: TestClien
 
 def test_the_openapi_document_is_well_formed() -> None:
     assert DOCUMENT["openapi"].startswith("3.1") and DOCUMENT["info"]["title"] and DOCUMENT["info"]["version"]
-    assert DOCUMENT["components"]["securitySchemes"]["bearerAuth"] == {**DOCUMENT["components"]["securitySchemes"][
-        "bearerAuth"], "type": "http", "scheme": "bearer"}  # fmt: skip
+    assert DOCUMENT["components"]["securitySchemes"]["bearerAuth"] == {
+        **DOCUMENT["components"]["securitySchemes"]["bearerAuth"],
+        "type": "http",
+        "scheme": "bearer",
+    }
     schemas = DOCUMENT["components"]["schemas"]
     text = json.dumps(DOCUMENT)
     for name in re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', text):

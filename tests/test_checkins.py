@@ -111,8 +111,9 @@ def test_one_day_of_a_community(client: TestClient, services: Services, clock: C
     by_resident = {t.resident_id: t for t in tasks(services)}
     assert by_resident[town["王大爷"]].category == TaskCategory.MEDICINE
     assert (by_resident[town["刘奶奶"]].category, by_resident[town["刘奶奶"]].priority) == (
-        TaskCategory.UNWELL, TaskPriority.URGENT,
-    )  # fmt: skip
+        TaskCategory.UNWELL,
+        TaskPriority.URGENT,
+    )
     with services.sessions() as session:
         readings = {r.resident_id: r.celsius for r in session.scalars(select(TemperatureReading))}
     assert readings == {town["刘奶奶"]: 38.5, town["陈伯"]: 36.5, town["郑阿婆"]: 36.8}
@@ -169,15 +170,27 @@ def test_one_day_of_a_community(client: TestClient, services: Services, clock: C
     with services.readonly() as session:
         report = coverage(session, DAY, at("15:30"))
     assert report.total.counts == {
-        "due": 8, "fine": 5, "needs": 1, "unwell": 1, "not_reached": 0, "visit_pending": 1, "visited": 0,
+        "due": 8,
+        "fine": 5,
+        "needs": 1,
+        "unwell": 1,
+        "not_reached": 0,
+        "visit_pending": 1,
+        "visited": 0,
         "opted_out": 1,
-    }  # fmt: skip
+    }
     assert round(report.total.known_percent, 1) == 87.5
     standings = {r.name: r.standing for r in report.residents}
     assert standings == {
-        "梁阿姨": "fine", "王大爷": "needs", "刘奶奶": "unwell", "陈伯": "fine", "赵姐": "visit_pending",
-        "孙爷爷": "fine", "吴叔": "fine", "郑阿婆": "fine",
-    }  # fmt: skip
+        "梁阿姨": "fine",
+        "王大爷": "needs",
+        "刘奶奶": "unwell",
+        "陈伯": "fine",
+        "赵姐": "visit_pending",
+        "孙爷爷": "fine",
+        "吴叔": "fine",
+        "郑阿婆": "fine",
+    }
     assert [r.name for r in report.residents[:2]] == ["刘奶奶", "赵姐"]  # not reached and unwell first
     with services.sessions() as session:
         zhao = session.scalars(
@@ -299,8 +312,16 @@ def test_an_observation_plan_ends_by_itself(services: Services, clock: Clock, to
     from dispatch.checkins.plans import set_plan
 
     with services.sessions.begin() as session:
-        set_plan(session, services.intake.checkin, town["梁阿姨"], times=["08:00", "14:00"], actor="test",
-                 starts_on=date(2030, 2, 20), ends_on=date(2030, 3, 5), now=clock.now)  # fmt: skip
+        set_plan(
+            session,
+            services.intake.checkin,
+            town["梁阿姨"],
+            times=["08:00", "14:00"],
+            actor="test",
+            starts_on=date(2030, 2, 20),
+            ends_on=date(2030, 3, 5),
+            now=clock.now,
+        )
     tick(services, clock, "07:30")
     with services.sessions() as session:
         slots = session.scalars(select(Checkin.slot).where(Checkin.resident_id == town["梁阿姨"])).all()

@@ -79,11 +79,16 @@ def test_two_texts_of_one_household_handled_at_once_make_one_task(
     ids = [
         store_inbound_sms(
             services.sessions,
-            InboundSms.parse(message_sid="SM" + uuid.uuid4().hex, from_phone=RESIDENT_PHONE,
-                             to_phone="+8657112345678", body=body, region="CN"),
+            InboundSms.parse(
+                message_sid="SM" + uuid.uuid4().hex,
+                from_phone=RESIDENT_PHONE,
+                to_phone="+8657112345678",
+                body=body,
+                region="CN",
+            ),
         ).message_id
         for body in ("买菜", "还要鸡蛋")
-    ]  # fmt: skip
+    ]
     real_open_task = intake._open_task
     first_inside = threading.Event()
 

@@ -56,15 +56,22 @@ from tests.conftest import (
 TOKEN = "I-Twilio-Idempotency-Token"
 LANDLINE = "+8637166881111"  # a resident checked in by call
 ACCOUNT_SID = "AC" + "1" * 32
-CALL = {"CallSid": "CA" + "f" * 32, "AccountSid": ACCOUNT_SID, "From": RESIDENT_PHONE, "To": HOTLINE_NUMBER,
-        "CallStatus": "in-progress", "Direction": "inbound"}  # fmt: skip
+CALL = {
+    "CallSid": "CA" + "f" * 32,
+    "AccountSid": ACCOUNT_SID,
+    "From": RESIDENT_PHONE,
+    "To": HOTLINE_NUMBER,
+    "CallStatus": "in-progress",
+    "Direction": "inbound",
+}
 
 
 # ── delivering webhooks, once or several times at once ───────────────────────────────────────────────────────
 
 
-async def _post(settings: Settings, services: Services, url: str, params: dict[str, str], times: int,
-                headers: dict[str, str]) -> list[httpx.Response]:  # fmt: skip
+async def _post(
+    settings: Settings, services: Services, url: str, params: dict[str, str], times: int, headers: dict[str, str]
+) -> list[httpx.Response]:
     parts = urlsplit(url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     signed = {SIGNATURE_HEADER: services.signature.sign(parts.path, params, parts.query), **headers}
@@ -73,8 +80,9 @@ async def _post(settings: Settings, services: Services, url: str, params: dict[s
         return list(await asyncio.gather(*(client.post(path, data=params, headers=signed) for _ in range(times))))
 
 
-def deliver(settings: Settings, services: Services, url: str, params: dict[str, str], times: int = 3,
-            **headers: str) -> list[httpx.Response]:  # fmt: skip
+def deliver(
+    settings: Settings, services: Services, url: str, params: dict[str, str], times: int = 3, **headers: str
+) -> list[httpx.Response]:
     """POST one signed webhook `times` times at once. Every copy gets the same answer."""
     answers = asyncio.run(_post(settings, services, url, params, times, headers))
     assert len({(a.status_code, a.text) for a in answers}) == 1, [(a.status_code, a.text) for a in answers]
@@ -89,8 +97,13 @@ class Phone:
 
     @classmethod
     def calling(cls, settings: Settings, services: Services, times: int, sid: str, from_phone: str) -> Phone:
-        call = twiml.Call(sid=sid, from_phone=from_phone, to_phone=HOTLINE_NUMBER, account_sid=ACCOUNT_SID,
-                          status_url=settings.callback_url("/twilio/voice/status"))  # fmt: skip
+        call = twiml.Call(
+            sid=sid,
+            from_phone=from_phone,
+            to_phone=HOTLINE_NUMBER,
+            account_sid=ACCOUNT_SID,
+            status_url=settings.callback_url("/twilio/voice/status"),
+        )
         phone = cls(settings, services, times, call)
         phone.go(twiml.Step(settings.callback_url("/twilio/voice"), {}))
         return phone
@@ -98,9 +111,15 @@ class Phone:
     @classmethod
     def ringing(cls, settings: Settings, services: Services, times: int, entry: LocalOutboxEntry) -> Phone:
         """A call the hotline placed through the local gateway."""
-        call = twiml.Call(sid=entry.sid, from_phone=HOTLINE_NUMBER, to_phone=entry.to_phone, account_sid=ACCOUNT_SID,
-                          status_url=entry.status_callback or "", direction="outbound-api",
-                          twiml_url=entry.body)  # fmt: skip
+        call = twiml.Call(
+            sid=entry.sid,
+            from_phone=HOTLINE_NUMBER,
+            to_phone=entry.to_phone,
+            account_sid=ACCOUNT_SID,
+            status_url=entry.status_callback or "",
+            direction="outbound-api",
+            twiml_url=entry.body,
+        )
         return cls(settings, services, times, call)
 
     def go(self, step: twiml.Step | None) -> Phone:
@@ -154,8 +173,14 @@ def another_database(environ: dict[str, str], tmp_path: Path) -> Iterator[Servic
         yield alone
 
 
-def three_at_once_is_one(environ: dict[str, str], tmp_path: Path, settings: Settings, services: Services,
-                         scenario: Scenario, clock: Clock | None = None) -> dict[str, list[Any]]:  # fmt: skip
+def three_at_once_is_one(
+    environ: dict[str, str],
+    tmp_path: Path,
+    settings: Settings,
+    services: Services,
+    scenario: Scenario,
+    clock: Clock | None = None,
+) -> dict[str, list[Any]]:
     """Play `scenario` with every webhook delivered three times at once, then once in a fresh database; the
     effects must be the same. Returns them."""
     start = clock.now if clock else None
@@ -178,10 +203,14 @@ def _household(services: Services, channel_phone: str = RESIDENT_PHONE) -> None:
         register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
         register.add_liaison(session, name="李强", phone=BACKUP_PHONE, region="CN")
         resident = register.add_resident(
-            session, name="梁阿姨", phones=[channel_phone], liaison_phone=LIAISON_PHONE,
-            backup_liaison_phone=BACKUP_PHONE, address=register.Address("幸福里社区", "3号楼", "2单元", "402"),
+            session,
+            name="梁阿姨",
+            phones=[channel_phone],
+            liaison_phone=LIAISON_PHONE,
+            backup_liaison_phone=BACKUP_PHONE,
+            address=register.Address("幸福里社区", "3号楼", "2单元", "402"),
             region="CN",
-        )  # fmt: skip
+        )
         assert resident.household.community is not None
         resident.household.community.duty_phone = DUTY_PHONE
 
@@ -244,7 +273,9 @@ def test_every_check_in_call_webhook_three_times_at_once_acts_once(
     [checkin] = once["checkins"]
     assert (checkin[2], checkin[4], checkin[7]) == ("fine", 2, "human")  # busy once, then answered "fine"
     assert [e[2] for e in once["checkin_events"] if e[1] == "call_result"] == [
-        "call 1: busy; again at 2030-03-04T01:10+00:00", "call 2: human"]  # fmt: skip
+        "call 1: busy; again at 2030-03-04T01:10+00:00",
+        "call 2: human",
+    ]
 
 
 def _offer_reports(settings: Settings, services: Services, times: int) -> None:
@@ -259,8 +290,13 @@ def _offer_reports(settings: Settings, services: Services, times: int) -> None:
         assert deliver(settings, services, url, report, times)[0].status_code == 204
     run_worker(services)
     # The call that says feedback to a resident on voice only reads: three fetches, one answer, nothing changed.
-    answer = deliver(settings, services, settings.callback_url(f"/twilio/voice/message?o={offer.id}"),
-                     {"CallSid": "CA" + "d" * 32, "CallStatus": "in-progress"}, times)[0]  # fmt: skip
+    answer = deliver(
+        settings,
+        services,
+        settings.callback_url(f"/twilio/voice/message?o={offer.id}"),
+        {"CallSid": "CA" + "d" * 32, "CallStatus": "in-progress"},
+        times,
+    )[0]
     assert answer.status_code == 200 and "<Say" in answer.text
 
 
@@ -345,8 +381,10 @@ def test_an_sms_retried_with_its_token_is_one_message_even_under_another_sid(
     async def at_once() -> list[int]:
         transport = httpx.ASGITransport(app=create_app(settings, services))
         async with httpx.AsyncClient(transport=transport, base_url=settings.public_url) as client:
-            posts = [client.post("/twilio/sms", data=form, headers={SIGNATURE_HEADER: signature, TOKEN: "token-2"})
-                     for form, signature in zip(copies, signed, strict=True)]  # fmt: skip
+            posts = [
+                client.post("/twilio/sms", data=form, headers={SIGNATURE_HEADER: signature, TOKEN: "token-2"})
+                for form, signature in zip(copies, signed, strict=True)
+            ]
             return [answer.status_code for answer in await asyncio.gather(*posts)]
 
     assert asyncio.run(at_once()) == [200, 200, 200]

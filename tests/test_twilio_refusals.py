@@ -83,8 +83,14 @@ def texts_to(services: Services, phone: str) -> list[str]:
 STAFF_TOLD = {21211, 21610, 30005, 30006}  # the number is wrong, opted out or takes no SMS: an audit entry
 
 
-NOT_DELIVERED = [("failed", 21211), ("undelivered", 21610), ("undelivered", 30003), ("undelivered", 30004),
-                 ("undelivered", 30005), ("undelivered", 30006)]  # fmt: skip
+NOT_DELIVERED = [
+    ("failed", 21211),
+    ("undelivered", 21610),
+    ("undelivered", 30003),
+    ("undelivered", 30004),
+    ("undelivered", 30005),
+    ("undelivered", 30006),
+]
 
 
 @pytest.mark.parametrize(("status", "code"), NOT_DELIVERED)
@@ -112,10 +118,18 @@ def test_check_in_sms_not_delivered_moves_on_to_the_call_now(
     clock.now = at("09:00")
     checkin_jobs.checkin_tick()
     run_worker(services)
-    by_resident = {name: rows(services)[f"checkin:{checkin_id}:sms"] for name, checkin_id in _checkins(services).items()
-                   if f"checkin:{checkin_id}:sms" in rows(services)}  # fmt: skip
-    failures = {"梁阿姨": ("undelivered", 30003), "陈伯": ("undelivered", 30004), "吴叔": ("undelivered", 30005),
-                "郑阿婆": ("undelivered", 30006), "赵姐": ("failed", 21211)}  # fmt: skip
+    by_resident = {
+        name: rows(services)[f"checkin:{checkin_id}:sms"]
+        for name, checkin_id in _checkins(services).items()
+        if f"checkin:{checkin_id}:sms" in rows(services)
+    }
+    failures = {
+        "梁阿姨": ("undelivered", 30003),
+        "陈伯": ("undelivered", 30004),
+        "吴叔": ("undelivered", 30005),
+        "郑阿婆": ("undelivered", 30006),
+        "赵姐": ("failed", 21211),
+    }
     clock.now = at("09:05")
     for name, (status, code) in failures.items():
         report(settings, services, by_resident[name], status, code, times=3 if name == "梁阿姨" else 1)
@@ -126,13 +140,17 @@ def test_check_in_sms_not_delivered_moves_on_to_the_call_now(
     with services.sessions() as session:
         landline = session.scalars(select(ResidentPhone.landline).where(ResidentPhone.phone == PHONES["郑阿婆"])).one()
         assert landline  # 30006: never texted again
-        afternoon = session.scalars(select(Checkin.channel).where(Checkin.resident_id == town["郑阿婆"],
-                                                                 Checkin.slot == "15:00")).one()  # fmt: skip
+        afternoon = session.scalars(
+            select(Checkin.channel).where(Checkin.resident_id == town["郑阿婆"], Checkin.slot == "15:00")
+        ).one()
         assert afternoon == "voice"
     with services.sessions.begin() as session:  # whatever decides an SMS to that number now, none is made
         assert outbox.queue_sms(session, dedupe_key="any", to_phone=PHONES["郑阿婆"], body="x") is None
     assert [(kind, object_id) for kind, object_id, _ in problems(services)] == [
-        ("resident", town["吴叔"]), ("resident", town["郑阿婆"]), ("resident", town["赵姐"])]  # fmt: skip
+        ("resident", town["吴叔"]),
+        ("resident", town["郑阿婆"]),
+        ("resident", town["赵姐"]),
+    ]
     clock.now = at("15:00")
     checkin_jobs.checkin_tick()
     run_worker(services)
@@ -260,9 +278,15 @@ class TestAtSending:
     @pytest.fixture
     def environ(self, environ: dict[str, str], standin: TwilioStandIn) -> dict[str, str]:
         """Every test of this module sends through Twilio's REST API (the stand-in); rate limits are tested apart."""
-        return {**environ, "HOTLINE_GATEWAY": "twilio", "TWILIO_ACCOUNT_SID": "AC" + "a" * 32,
-                "TWILIO_API_BASE_URL": standin.base_url, "HOTLINE_SMS_PER_SECOND": "0", "HOTLINE_CPS": "0",
-                "HOTLINE_DUTY_PHONE": "+8637166880000"}  # fmt: skip
+        return {
+            **environ,
+            "HOTLINE_GATEWAY": "twilio",
+            "TWILIO_ACCOUNT_SID": "AC" + "a" * 32,
+            "TWILIO_API_BASE_URL": standin.base_url,
+            "HOTLINE_SMS_PER_SECOND": "0",
+            "HOTLINE_CPS": "0",
+            "HOTLINE_DUTY_PHONE": "+8637166880000",
+        }
 
     def test_an_offer_to_an_invalid_number_fails_for_good_and_climbs_at_once(
         self, settings: Settings, services: Services, standin: TwilioStandIn
@@ -290,10 +314,15 @@ class TestAtSending:
         clock.now = at("09:00")
         checkin_jobs.checkin_tick()
         run_worker(services)
-        sent = {name: rows(services)[f"checkin:{checkin_id}:sms"] for name, checkin_id in _checkins(services).items()
-                if name in refusals or name == "郑阿婆"}  # fmt: skip
+        sent = {
+            name: rows(services)[f"checkin:{checkin_id}:sms"]
+            for name, checkin_id in _checkins(services).items()
+            if name in refusals or name == "郑阿婆"
+        }
         assert {name: (row.status, row.error_code) for name, row in sent.items()} == {
-            **{name: ("failed", code) for name, code in refusals.items()}, "郑阿婆": ("pending", None)}  # fmt: skip
+            **{name: ("failed", code) for name, code in refusals.items()},
+            "郑阿婆": ("pending", None),
+        }
         assert sent["郑阿婆"].error == "twilio 429 code 63018"  # back to pending, its job retried with backoff
         sends.send_sms(sent["郑阿婆"].id)  # its retry
         assert rows(services)[sent["郑阿婆"].dedupe_key].status == "sent" and asked(standin, PHONES["郑阿婆"]) == 2
@@ -307,4 +336,5 @@ class TestAtSending:
             assert (opted_out.rung, [e.kind for e in opted_out.events]) == (0, ["sent"])  # no call, none pretended
         assert [name for name in PHONES if landline[PHONES[name]]] == ["赵姐", "孙爷爷"]
         assert sorted(object_id for _, object_id, _ in problems(services)) == sorted(
-            town[name] for name in ("梁阿姨", "陈伯", "赵姐", "吴叔"))  # fmt: skip
+            town[name] for name in ("梁阿姨", "陈伯", "赵姐", "吴叔")
+        )

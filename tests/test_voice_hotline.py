@@ -230,10 +230,12 @@ def add_directory(services: Services) -> None:
         resident = register.match_sender(session, RESIDENT_PHONE).resident
         assert resident is not None
         community = resident.household.community
-        session.add(DirectoryEntry(community=community, kind=DirectoryKind.HOSPITAL, name="市第一医院",
-                                   phone="+8637166661234"))  # fmt: skip
-        session.add(DirectoryEntry(community=community, kind=DirectoryKind.PHARMACY, name="仁和药店",
-                                   phone="+8637166665678"))  # fmt: skip
+        session.add(
+            DirectoryEntry(community=community, kind=DirectoryKind.HOSPITAL, name="市第一医院", phone="+8637166661234")
+        )
+        session.add(
+            DirectoryEntry(community=community, kind=DirectoryKind.PHARMACY, name="仁和药店", phone="+8637166665678")
+        )
 
 
 @pytest.mark.usefixtures("community")
@@ -255,8 +257,14 @@ def test_directory_is_read_out_and_sent_by_sms(client: TestClient, services: Ser
 def test_a_landline_is_not_offered_the_directory_by_sms(client: TestClient, services: Services) -> None:
     add_directory(services)
     with services.sessions.begin() as session:
-        register.add_resident(session, name="周大爷", phones=["0371-66001122"], liaison_phone=LIAISON_PHONE,
-                              address=register.Address("幸福里社区", "3号楼", "2单元", "403"), region="CN")  # fmt: skip
+        register.add_resident(
+            session,
+            name="周大爷",
+            phones=["0371-66001122"],
+            liaison_phone=LIAISON_PHONE,
+            address=register.Address("幸福里社区", "3号楼", "2单元", "403"),
+            region="CN",
+        )
     flow = CallFlow(client, services, "+8637166001122").call().press("6")
     assert "市第一医院" in flow.last_said and "发短信" not in flow.last_said
     flow.press("1")
@@ -345,8 +353,9 @@ def test_liaison_with_nothing_waiting_is_told_so(client: TestClient, services: S
 def test_english_speaking_resident_hears_english_in_the_english_voice(client: TestClient, services: Services) -> None:
     with services.sessions.begin() as session:
         register.add_liaison(session, name="Zhang Min", phone=LIAISON_PHONE, region="CN")
-        register.add_resident(session, name="Mary", phones=[RESIDENT_PHONE], liaison_phone=LIAISON_PHONE,
-                              region="CN", language="en")  # fmt: skip
+        register.add_resident(
+            session, name="Mary", phones=[RESIDENT_PHONE], liaison_phone=LIAISON_PHONE, region="CN", language="en"
+        )
     response = post_signed(client, services, "/twilio/voice", {"CallSid": "CA" + "e" * 32, "From": RESIDENT_PHONE})
     assert 'language="en-US"' in response.text and 'voice="Polly.Joanna-Neural"' in response.text
     assert "Hello Mary" in response.text and "Your liaison is Zhang Min" in response.text
@@ -368,8 +377,9 @@ def test_unsigned_or_tampered_voice_requests_are_refused(client: TestClient, ser
     params = {"CallSid": "CA" + "a" * 32, "From": RESIDENT_PHONE, "Digits": "2"}
     assert client.post("/twilio/voice", data=params).status_code == 403
     signature = services.signature.sign("/twilio/voice/menu", params, "n=resident_menu&r=0&t=0&k=0")
-    tampered = client.post("/twilio/voice/menu?n=resident_menu&r=0&t=1&k=0", data=params,
-                           headers={"X-Twilio-Signature": signature})  # fmt: skip
+    tampered = client.post(
+        "/twilio/voice/menu?n=resident_menu&r=0&t=1&k=0", data=params, headers={"X-Twilio-Signature": signature}
+    )
     assert tampered.status_code == 403
 
 
