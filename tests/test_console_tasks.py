@@ -18,7 +18,7 @@ from dispatch.models import (
     TaskPriority,
     TaskStatus,
 )
-from dispatch.tasks import staff_actions as task_actions
+from dispatch.tasks import staff_actions
 from hotline.services import Services
 from tests.conftest import BACKUP_PHONE, DUTY_PHONE, LIAISON_PHONE, post_signed, run_worker, sent_to, sms_params
 from tests.console_helpers import make_user, sign_in, task
@@ -207,7 +207,7 @@ def test_a_clerks_import_cannot_name_another_communitys_liaison(
     assert page.status_code == 422 and "not a registered liaison" in page.text
     with services.sessions() as session:
         assert register.find_residents_by_phone(session, "+8613800139999") == []
-        names = [li.name for li in task_actions.liaisons_in_scope(session, household_scope_of_clerk(session))]
+        names = [li.name for li in staff_actions.liaisons_in_scope(session, household_scope_of_clerk(session))]
     assert "和平网格员" not in names
 
 

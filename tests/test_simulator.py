@@ -16,7 +16,7 @@ from twilio.request_validator import RequestValidator
 
 from dispatch.models import Checkin, CheckinStatus, LocalOutboxEntry, TaskCategory, TaskStatus
 from hotline.app import create_app
-from hotline.jobs import checkins as checkin_jobs
+from hotline.jobs import checkins
 from hotline.services import Services
 from hotline.settings import Settings
 from tests.conftest import (
@@ -156,7 +156,7 @@ def test_a_call_follows_the_menu_rings_the_liaison_and_takes_a_message(
 def ringing_at_landline(client: TestClient, services: Services, clock: Clock) -> tuple[str, dict[str, str]]:
     """The 09:00 check-in call to 孙爷爷's landline, ringing in the simulator: his number and the call."""
     clock.now = at("09:00")
-    checkin_jobs.checkin_tick()
+    checkins.checkin_tick()
     run_worker(services)
     landline = PHONES["孙爷爷"]
     [ringing] = client.get("/simulator/api/phone", params={"phone": landline}).json()["ringing"]

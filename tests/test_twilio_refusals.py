@@ -31,8 +31,7 @@ from dispatch.models import (
 from dispatch.phones import mask_phone
 from hotline.app import create_app
 from hotline.embedded_redis import EmbeddedRedis
-from hotline.jobs import checkins as checkin_jobs
-from hotline.jobs import sends, sweeper
+from hotline.jobs import checkins, sends, sweeper
 from hotline.services import Services
 from hotline.settings import Settings, load_settings
 from hotline.webhooks.signatures import SIGNATURE_HEADER
@@ -49,7 +48,7 @@ from tests.conftest import (
     run_worker,
     sms_params,
 )
-from tests.test_twilio_behaviour import CALL, TOKEN, _household, deliver
+from tests.twilio_behaviour_helpers import CALL, TOKEN, deliver, household
 from tests.twilio_standin import TwilioStandIn
 from workers.queues import OUTBOUND
 
@@ -97,7 +96,7 @@ NOT_DELIVERED = [
 def test_an_offer_not_delivered_climbs_at_once_whatever_the_code(
     settings: Settings, services: Services, status: str, code: int
 ) -> None:
-    _household(services)
+    household(services)
     deliver(settings, services, settings.callback_url("/twilio/sms"), sms_params("买菜"), 1)
     run_worker(services)
     report(settings, services, rows(services)["task:1:offer:0"], status, code, times=3)
@@ -116,7 +115,7 @@ def test_check_in_sms_not_delivered_moves_on_to_the_call_now(
     settings: Settings, services: Services, clock: Clock, town: dict[str, int]
 ) -> None:
     clock.now = at("09:00")
-    checkin_jobs.checkin_tick()
+    checkins.checkin_tick()
     run_worker(services)
     by_resident = {
         name: rows(services)[f"checkin:{checkin_id}:sms"]
@@ -152,7 +151,7 @@ def test_check_in_sms_not_delivered_moves_on_to_the_call_now(
         ("resident", town["赵姐"]),
     ]
     clock.now = at("15:00")
-    checkin_jobs.checkin_tick()
+    checkins.checkin_tick()
     run_worker(services)
     assert len(texts_to(services, PHONES["郑阿婆"])) == 1  # the morning's, before Twilio said it was a landline
     assert [e.kind for e in local_outbox(services) if e.to_phone == PHONES["郑阿婆"]].count("call") >= 2
@@ -175,7 +174,7 @@ def _town_ids(services: Services) -> dict[str, int]:
 def test_a_throttled_sms_is_sent_again_once_later_then_climbs_if_that_fails_too(
     settings: Settings, services: Services
 ) -> None:
-    _household(services)
+    household(services)
     deliver(settings, services, settings.callback_url("/twilio/sms"), sms_params("买菜"), 1)
     run_worker(services)
     report(settings, services, rows(services)["task:1:offer:0"], "undelivered", 63018, times=3)
@@ -236,7 +235,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis
     database = {"DATABASE_URL": TEST_DATABASE_URL} if TEST_DATABASE_URL else {}
     environ = make_environ(tmp_path_factory.mktemp("replay"), redis_server.url, **database)
     with fresh_services(load_settings(environ, env_file=None)) as built:
-        _household(built)
+        household(built)
         yield built
 
 
@@ -291,7 +290,7 @@ class TestAtSending:
     def test_an_offer_to_an_invalid_number_fails_for_good_and_climbs_at_once(
         self, settings: Settings, services: Services, standin: TwilioStandIn
     ) -> None:
-        _household(services)
+        household(services)
         standin.fail_for[LIAISON_PHONE] = [(400, 21211)] * 3
         deliver(settings, services, settings.callback_url("/twilio/sms"), sms_params("买菜"), 1)
         run_worker(services)
@@ -312,7 +311,7 @@ class TestAtSending:
             standin.fail_for[PHONES[name]] = [(400, code)]
         standin.fail_for[PHONES["郑阿婆"]] = [(429, 63018)]  # throttled: tried again later
         clock.now = at("09:00")
-        checkin_jobs.checkin_tick()
+        checkins.checkin_tick()
         run_worker(services)
         sent = {
             name: rows(services)[f"checkin:{checkin_id}:sms"]
