@@ -36,15 +36,19 @@ class CallFlow:
     def __init__(self, client: TestClient, services: Services, from_phone: str, to_phone: str = HOTLINE_NUMBER):
         self.client, self.services = client, services
         self.call_state = Call(
-            sid=Call.new_sid(), from_phone=from_phone, to_phone=to_phone, account_sid=ACCOUNT_SID,
+            sid=Call.new_sid(),
+            from_phone=from_phone,
+            to_phone=to_phone,
+            account_sid=ACCOUNT_SID,
             status_url=services.settings.callback_url("/twilio/voice/status"),
-        )  # fmt: skip
+        )
         self.requests = 0
         self.last_request: Step | None = None
 
     @classmethod
-    def placed(cls, client: TestClient, services: Services, sid: str, twiml_url: str, to_phone: str,
-               status_url: str | None) -> CallFlow:  # fmt: skip
+    def placed(
+        cls, client: TestClient, services: Services, sid: str, twiml_url: str, to_phone: str, status_url: str | None
+    ) -> CallFlow:
         """A call the hotline placed through the gateway (a check-in call, CallSid `sid`), ringing at `to_phone`."""
         flow = cls(client, services, from_phone=HOTLINE_NUMBER, to_phone=to_phone)
         call = flow.call_state

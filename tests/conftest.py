@@ -31,7 +31,7 @@ from dispatch.models import Base, LocalOutboxEntry, Resident, ResidentCategory, 
 from hotline import services as services_module
 from hotline.app import create_app
 from hotline.embedded_redis import EmbeddedRedis
-from hotline.jobs import checkins as checkin_jobs
+from hotline.jobs import checkins
 from hotline.jobs.worker import HotlineJob
 from hotline.services import Services
 from hotline.settings import Settings, load_settings
@@ -126,7 +126,7 @@ def whole_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """A check-in batch job yields after a slice of real time and queues the rest a second later. The suite's
     in-process workers run without a scheduler, so on a busy machine the rest would wait for nobody: here a
     batch runs whole, whatever the machine's load."""
-    monkeypatch.setattr(checkin_jobs, "SLICE_SECONDS", 600.0)
+    monkeypatch.setattr(checkins, "SLICE_SECONDS", 600.0)
 
 
 @pytest.fixture(autouse=True)
@@ -367,7 +367,7 @@ class Clock:
 def clock(services: Services) -> Clock:
     held = Clock(at("08:00"))
     services.clock = lambda: held.now
-    checkin_jobs.forget_made_day(services)
+    checkins.forget_made_day(services)
     return held
 
 
@@ -385,9 +385,14 @@ def make_town(services: Services) -> dict[str, int]:
         register.add_liaison(session, name="李强", phone=BACKUP_PHONE, region="CN")
         for room, (name, phone) in enumerate(PHONES.items(), start=101):
             resident = register.add_resident(
-                session, name=name, phones=[phone], liaison_phone=LIAISON_PHONE, backup_liaison_phone=BACKUP_PHONE,
-                address=register.Address("幸福里社区", "1号楼", "1单元", str(room)), region="CN",
-            )  # fmt: skip
+                session,
+                name=name,
+                phones=[phone],
+                liaison_phone=LIAISON_PHONE,
+                backup_liaison_phone=BACKUP_PHONE,
+                address=register.Address("幸福里社区", "1号楼", "1单元", str(room)),
+                region="CN",
+            )
             household = resident.household
             assert household.community is not None
             household.grid = register.find_or_create_grid(session, household.community, "第1网格")

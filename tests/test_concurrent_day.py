@@ -152,19 +152,24 @@ def test_two_schedulers_and_four_workers_send_every_checkin_and_rung_exactly_onc
             ).where(Checkin.local_date == DAY)
         ).all()
         outbound = conn.execute(
-            select(OutboundMessage.id, OutboundMessage.dedupe_key, OutboundMessage.kind, OutboundMessage.status,
-                   OutboundMessage.checkin_id, OutboundMessage.task_id)
-        ).all()  # fmt: skip
+            select(
+                OutboundMessage.id,
+                OutboundMessage.dedupe_key,
+                OutboundMessage.kind,
+                OutboundMessage.status,
+                OutboundMessage.checkin_id,
+                OutboundMessage.task_id,
+            )
+        ).all()
         handed_over = conn.execute(
             select(LocalOutboxEntry.kind, LocalOutboxEntry.body, LocalOutboxEntry.status_callback)
         )
         events = conn.execute(
             select(CheckinEvent.checkin_id, CheckinEvent.kind, CheckinEvent.detail)
-            .join(Checkin).where(Checkin.local_date == DAY)
-        ).all()  # fmt: skip
-        visits = conn.execute(
-            select(Task.id, Task.rung).where(Task.category == TaskCategory.VISIT)
-        ).all()  # fmt: skip
+            .join(Checkin)
+            .where(Checkin.local_date == DAY)
+        ).all()
+        visits = conn.execute(select(Task.id, Task.rung).where(Task.category == TaskCategory.VISIT)).all()
         # Each hand-over names the outbound row it was for: `?o=<id>` in its status callback or TwiML URL.
         received = Counter(_outbound_id(row.status_callback or row.body) for row in handed_over)
 

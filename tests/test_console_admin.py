@@ -193,8 +193,9 @@ def test_switching_to_english_changes_the_words_of_the_next_page(client: TestCli
     assert "任务" not in ivr
     # The picture shows the caller's words in the console's language too.
     assert to_svg(services.voice_script, "en") in ivr
-    back = client.post("/language", data={"language": "zh-CN", "next": "//evil.example", "csrf_token": token},
-                       follow_redirects=False)  # fmt: skip
+    back = client.post(
+        "/language", data={"language": "zh-CN", "next": "//evil.example", "csrf_token": token}, follow_redirects=False
+    )
     assert back.status_code == 303 and back.headers["location"] == "/board"
     assert language_of(services, "admin") == "zh-CN"
 
@@ -267,8 +268,10 @@ def test_no_template_has_words_of_its_own(path: Path) -> None:
 
 def test_the_word_finder_sees_words_in_text_and_in_read_attributes_only() -> None:
     finder = WordFinder()
-    finder.feed('<p class="big card">Hello {}</p><input type="submit" value="Go"><input name="q" placeholder="Find">'
-                '<a href="/x" aria-label="Back" data-x="y">&nbsp;·</a><script>var words = 1;</script>')  # fmt: skip
+    finder.feed(
+        '<p class="big card">Hello {}</p><input type="submit" value="Go"><input name="q" placeholder="Find">'
+        '<a href="/x" aria-label="Back" data-x="y">&nbsp;·</a><script>var words = 1;</script>'
+    )
     assert finder.words == ["Hello", "Go", "Find", "Back"]
 
 

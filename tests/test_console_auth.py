@@ -31,9 +31,11 @@ def test_users_add_stores_an_argon2_hash_and_the_password_signs_in(
     client: TestClient, services: Services, environ: dict[str, str]
 ) -> None:
     result = CliRunner().invoke(
-        main, ["users", "add", "Clerk.Li", "--name", "李文员", "--role", "admin", "--password-stdin"],
-        input=PASSWORD + "\n", env=environ,
-    )  # fmt: skip
+        main,
+        ["users", "add", "Clerk.Li", "--name", "李文员", "--role", "admin", "--password-stdin"],
+        input=PASSWORD + "\n",
+        env=environ,
+    )
     assert result.exit_code == 0, result.output
     with services.readonly() as session:
         user = session.scalars(select(StaffUser)).one()
@@ -49,8 +51,9 @@ def test_users_add_refuses_a_short_password_and_a_clerk_without_a_community(envi
     add = ["users", "add", "a1", "--role", "admin", "--password-stdin"]
     short = runner.invoke(main, add, input="short\n", env=environ)
     assert short.exit_code == 1 and "at least 10 characters" in short.output
-    clerk = runner.invoke(main, ["users", "add", "c1", "--role", "clerk", "--password-stdin"], input=PASSWORD + "\n",
-                          env=environ)  # fmt: skip
+    clerk = runner.invoke(
+        main, ["users", "add", "c1", "--role", "clerk", "--password-stdin"], input=PASSWORD + "\n", env=environ
+    )
     assert clerk.exit_code == 1 and "a clerk needs --community" in clerk.output
 
 
@@ -58,8 +61,9 @@ def test_a_wrong_password_or_unknown_user_gets_one_answer(client: TestClient, se
     make_user(services)
     for username, password in (("admin", "wrong password!"), ("nobody", PASSWORD)):
         form = client.get("/login")
-        response = client.post("/login", data={"username": username, "password": password,
-                                               "csrf_token": csrf_of(form.text)})  # fmt: skip
+        response = client.post(
+            "/login", data={"username": username, "password": password, "csrf_token": csrf_of(form.text)}
+        )
         assert response.status_code == 401 and "用户名或密码不对" in response.text
     assert client.get("/board", follow_redirects=False).headers["location"] == "/login?next=/board"
 
@@ -149,8 +153,11 @@ def test_the_session_cookie_is_signed_httponly_samesite_secure_and_expires(
 ) -> None:
     make_user(services)
     form = client.get("/login")
-    response = client.post("/login", data={"username": "admin", "password": PASSWORD,
-                                           "csrf_token": csrf_of(form.text)}, follow_redirects=False)  # fmt: skip
+    response = client.post(
+        "/login",
+        data={"username": "admin", "password": PASSWORD, "csrf_token": csrf_of(form.text)},
+        follow_redirects=False,
+    )
     cookie = response.headers["set-cookie"].lower()
     assert cookie.startswith(SESSION_COOKIE) and "httponly" in cookie and "samesite=lax" in cookie
     assert "secure" in cookie and "max-age=43200" in cookie
@@ -229,8 +236,11 @@ def test_next_never_redirects_off_the_site(client: TestClient, services: Service
     make_user(services)
     for target in ("https://evil.example", "//evil.example", "/\\evil.example"):
         form = client.get("/login")
-        response = client.post("/login", data={"username": "admin", "password": PASSWORD, "next": target,
-                                               "csrf_token": csrf_of(form.text)}, follow_redirects=False)  # fmt: skip
+        response = client.post(
+            "/login",
+            data={"username": "admin", "password": PASSWORD, "next": target, "csrf_token": csrf_of(form.text)},
+            follow_redirects=False,
+        )
         assert response.headers["location"] == "/board"
         client.cookies.clear()
 
@@ -275,8 +285,9 @@ def test_a_grid_leader_sees_only_their_grid(client: TestClient, services: Servic
         register.add_liaison(session, name="张敏", phone="+8613912345678", region="CN")
         home = register.Address("幸福里社区", "1号楼", "1单元", "101")
         away = register.Address("幸福里社区", "9号楼", "1单元", "101")
-        mine = register.add_resident(session, name="梁阿姨", phones=["13800138000"], liaison_phone="+8613912345678",
-                                     address=home, region="CN")  # fmt: skip
+        mine = register.add_resident(
+            session, name="梁阿姨", phones=["13800138000"], liaison_phone="+8613912345678", address=home, region="CN"
+        )
         other = register.add_resident(session, name="王大爷", phones=["13800138001"], address=away, region="CN")
         assert mine.household.community is not None
         mine.household.grid = register.find_or_create_grid(session, mine.household.community, "第1网格")

@@ -76,8 +76,11 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
 
     def text_as(page: Page, person: dict[str, Any], body: str) -> None:
         """The person texts the hotline, through the simulator's signed webhook call."""
-        answer = page.request.post(demo.base + "/simulator/api/sms", data={"phone": person["phone"], "body": body},
-                                   headers={"X-CSRF-Token": csrf(page)})  # fmt: skip
+        answer = page.request.post(
+            demo.base + "/simulator/api/sms",
+            data={"phone": person["phone"], "body": body},
+            headers={"X-CSRF-Token": csrf(page)},
+        )
         assert answer.ok, answer.text()
 
     with sync_playwright() as playwright:
@@ -135,8 +138,9 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
             # Import a CSV with two bad rows: the page says which rows and why, and nothing is written.
             page.click("header.top nav a[href='/register']")
             page.goto(demo.base + "/register/import")
-            page.set_input_files("#f-file", files=[{"name": "新登记.csv", "mimeType": "text/csv",
-                                                    "buffer": BAD_CSV.encode("utf-8")}])  # fmt: skip
+            page.set_input_files(
+                "#f-file", files=[{"name": "新登记.csv", "mimeType": "text/csv", "buffer": BAD_CSV.encode("utf-8")}]
+            )
             page.click("form.reg-upload button[type=submit]")
             report = page.locator("#import-report")
             expect(report.locator(".error")).to_contain_text("2")

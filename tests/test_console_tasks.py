@@ -18,7 +18,7 @@ from dispatch.models import (
     TaskPriority,
     TaskStatus,
 )
-from dispatch.tasks import staff_actions as task_actions
+from dispatch.tasks import staff_actions
 from hotline.services import Services
 from tests.conftest import BACKUP_PHONE, DUTY_PHONE, LIAISON_PHONE, post_signed, run_worker, sent_to, sms_params
 from tests.console_helpers import make_user, sign_in, task
@@ -73,8 +73,9 @@ def test_the_list_filters_and_an_other_task_is_triaged_once(client: TestClient, 
     assert f"#{groceries.id}<" in only and f"#{other.id}<" not in only.split('id="task-list"')[1]
     assert "没有符合条件的任务" in client.get("/tasks", params={"status": "done"}).text
 
-    answer = client.post(f"/tasks/{other.id}/triage", data={"category": "unwell", "csrf_token": clerk},
-                         follow_redirects=False)  # fmt: skip
+    answer = client.post(
+        f"/tasks/{other.id}/triage", data={"category": "unwell", "csrf_token": clerk}, follow_redirects=False
+    )
     assert answer.status_code == 303 and answer.headers["location"] == f"/tasks/{other.id}?done=triage"
     sorted_task = task(services, other.id)
     assert sorted_task.category == TaskCategory.UNWELL and sorted_task.priority == TaskPriority.URGENT
@@ -102,8 +103,9 @@ def test_reassigning_offers_the_task_to_the_new_liaison_and_tells_the_old_one(
     page = client.get(f"/tasks/{offered.id}").text
     assert 'id="assign-form"' in page and "李强" in page
 
-    moved = client.post(f"/tasks/{offered.id}/assign", data={"liaison_id": backup_id, "csrf_token": clerk},
-                        follow_redirects=False)  # fmt: skip
+    moved = client.post(
+        f"/tasks/{offered.id}/assign", data={"liaison_id": backup_id, "csrf_token": clerk}, follow_redirects=False
+    )
     assert moved.status_code == 303
     run_worker(services)
     now = task(services, offered.id)
@@ -177,8 +179,13 @@ def test_a_grid_leader_cannot_read_or_change_another_grids_task(
 def test_odd_and_huge_ids_are_not_ids_rather_than_errors(client: TestClient, services: Services, clerk: str) -> None:
     """ "²" passes str.isdigit() and a 21-digit number overflows the database: neither may become a 500."""
     offered = ask(client, services, "想买点菜")
-    for url in ("/tasks?grid_id=²&liaison_id=²&offset=²", "/tasks?offset=" + "9" * 21, "/register?page=²",
-                "/calls?resident_id=²&grid=²&building=²:x", "/calls?resident_id=" + "9" * 21):  # fmt: skip
+    for url in (
+        "/tasks?grid_id=²&liaison_id=²&offset=²",
+        "/tasks?offset=" + "9" * 21,
+        "/register?page=²",
+        "/calls?resident_id=²&grid=²&building=²:x",
+        "/calls?resident_id=" + "9" * 21,
+    ):
         assert client.get(url).status_code == 200, url
     for url in ("/tasks/" + "9" * 21, "/register/residents/" + "9" * 21, "/notices/²"):
         assert client.get(url).status_code == 404, url
@@ -200,7 +207,7 @@ def test_a_clerks_import_cannot_name_another_communitys_liaison(
     assert page.status_code == 422 and "not a registered liaison" in page.text
     with services.sessions() as session:
         assert register.find_residents_by_phone(session, "+8613800139999") == []
-        names = [li.name for li in task_actions.liaisons_in_scope(session, household_scope_of_clerk(session))]
+        names = [li.name for li in staff_actions.liaisons_in_scope(session, household_scope_of_clerk(session))]
     assert "和平网格员" not in names
 
 

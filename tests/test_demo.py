@@ -58,8 +58,12 @@ def start_demo(tmp: Path, *options: str) -> Demo:
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "hotline", "demo", "--data-dir", str(data_dir), "--port", str(port), *options],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp,
-        )  # fmt: skip
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=tmp,
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_DEADLINE
     while True:

@@ -61,10 +61,14 @@ def test_the_fast_clock_is_refused_with_twilio_and_needs_its_start(tmp_path: Pat
     started = load_settings({**base, "HOTLINE_CLOCK_START": "1700000000@1900000000"}, env_file=None)
     assert (started.clock_speed, started.clock_start) == (30.0, (1700000000.0, 1900000000.0))
     twilio = {
-        **base, "HOTLINE_CLOCK_START": "1700000000@1900000000", "TWILIO_ACCOUNT_SID": "AC" + "a" * 32,
-        "TWILIO_AUTH_TOKEN": "x" * 32, "TWILIO_FROM_NUMBER": "+8657112345678", "HOTLINE_DUTY_PHONE": "+8657112345679",
+        **base,
+        "HOTLINE_CLOCK_START": "1700000000@1900000000",
+        "TWILIO_ACCOUNT_SID": "AC" + "a" * 32,
+        "TWILIO_AUTH_TOKEN": "x" * 32,
+        "TWILIO_FROM_NUMBER": "+8657112345678",
+        "HOTLINE_DUTY_PHONE": "+8657112345679",
         "HOTLINE_PUBLIC_URL": "https://hotline.example.org",
-    }  # fmt: skip
+    }
     with pytest.raises(SettingsError, match="only with HOTLINE_GATEWAY=local"):
         load_settings(twilio, env_file=None)
     with pytest.raises(SettingsError, match="HOTLINE_CLOCK_SPEED"):

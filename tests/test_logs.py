@@ -37,8 +37,17 @@ EMIT = textwrap.dedent("""
     logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "GET",
                                              "/simulator/13800138006", "1.1", 404)
 """)
-NUMBERS = ["8613800138000", "13800138001", "862087654321", "442071838750", "13800138002", "13800138003",
-           "13800138004", "13800138005", "13800138006"]  # fmt: skip
+NUMBERS = [
+    "8613800138000",
+    "13800138001",
+    "862087654321",
+    "442071838750",
+    "13800138002",
+    "13800138003",
+    "13800138004",
+    "13800138005",
+    "13800138006",
+]
 
 
 def emit(fmt: str) -> str:
@@ -63,7 +72,7 @@ def test_json_lines_parse_and_carry_time_level_logger_message_and_role() -> None
         ("ERROR", "uvicorn.error"),
         ("INFO", "uvicorn.access"),
         ("INFO", "uvicorn.access"),
-    ]  # fmt: skip  (stderr, then uvicorn's access lines from stdout)
+    ]  # (stderr, then uvicorn's access lines from stdout)
     assert records[0]["message"] == "sent to ***8000 and ***8001"
     assert "ValueError: no such number ***8002" in records[2]["exc_info"]
     assert records[3]["to"] == "***8003"
@@ -96,8 +105,14 @@ def test_mask_digits() -> None:
 
 def test_a_worker_writes_json_lines_with_its_role(environ: dict[str, str]) -> None:
     env = {**environ, "HOTLINE_LOG_FORMAT": "json"}
-    done = subprocess.run([sys.executable, "-m", "hotline", "worker", "--burst"], env=env, capture_output=True,
-                          text=True, timeout=120, check=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "hotline", "worker", "--burst"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     lines = (done.stdout + done.stderr).splitlines()
     assert len(lines) >= 3, lines
     records = [json.loads(line) for line in lines]

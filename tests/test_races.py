@@ -11,9 +11,8 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from dispatch.models import Liaison, OutboundMessage, Task, TaskStatus, utcnow
-from dispatch.tasks import escalation as ladder
-from dispatch.tasks import liaison_replies
-from hotline.jobs import checkins as checkin_jobs
+from dispatch.tasks import escalation, liaison_replies
+from hotline.jobs import checkins
 from hotline.services import Services
 from tests.conftest import (
     BACKUP_PHONE,
@@ -44,7 +43,7 @@ def test_the_ladder_moving_a_task_while_its_liaison_takes_it(
     def sweep_in_between(*args: object) -> object:
         # The sweeper commits in its own transaction after the liaison's list was read, before the task is locked.
         with services.sessions.begin() as other:
-            ladder.escalate_due_tasks(other, utcnow() + timedelta(minutes=61), services.intake)
+            escalation.escalate_due_tasks(other, utcnow() + timedelta(minutes=61), services.intake)
         return real_pick(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(liaison_replies, "_pick", sweep_in_between)
@@ -79,11 +78,16 @@ def test_two_texts_of_one_household_handled_at_once_make_one_task(
     ids = [
         store_inbound_sms(
             services.sessions,
-            InboundSms.parse(message_sid="SM" + uuid.uuid4().hex, from_phone=RESIDENT_PHONE,
-                             to_phone="+8657112345678", body=body, region="CN"),
+            InboundSms.parse(
+                message_sid="SM" + uuid.uuid4().hex,
+                from_phone=RESIDENT_PHONE,
+                to_phone="+8657112345678",
+                body=body,
+                region="CN",
+            ),
         ).message_id
         for body in ("买菜", "还要鸡蛋")
-    ]  # fmt: skip
+    ]
     real_open_task = intake._open_task
     first_inside = threading.Event()
 
@@ -123,11 +127,11 @@ def test_a_visit_falling_due_while_the_resident_texts_neither_deadlocks_nor_doub
     import threading
 
     from dispatch import intake
-    from dispatch.checkins import missed_checkin_ladder as checkin_ladder
+    from dispatch.checkins import missed_checkin_ladder
     from dispatch.models import Checkin, InboundMessage
 
     clock.now = at("09:00")
-    checkin_jobs.checkin_tick()
+    checkins.checkin_tick()
     run_worker(services)
     clock.now = at("12:00")  # 赵姐 texts just as her visit falls due; stored, not yet handled
     assert (
@@ -136,7 +140,7 @@ def test_a_visit_falling_due_while_the_resident_texts_neither_deadlocks_nor_doub
     with services.sessions() as session:
         message_id = session.scalar(select(InboundMessage.id).where(InboundMessage.from_phone == PHONES["赵姐"]))
     holding, errors = threading.Event(), []
-    real_advance_visit = checkin_ladder._visit
+    real_advance_visit = missed_checkin_ladder._visit
 
     def hold(*args: object, **kwargs: object) -> list[int]:
         holding.set()  # the tick holds its check-ins (and, now, their households) and has not committed
@@ -154,7 +158,7 @@ def test_a_visit_falling_due_while_the_resident_texts_neither_deadlocks_nor_doub
     def tick() -> None:
         try:
             with services.sessions.begin() as session:
-                checkin_ladder.advance(session, clock.now, services.intake)
+                missed_checkin_ladder.advance(session, clock.now, services.intake)
         except Exception as exc:
             errors.append(f"tick: {type(exc).__name__}: {getattr(exc, 'orig', exc)}")
 
@@ -166,7 +170,7 @@ def test_a_visit_falling_due_while_the_resident_texts_neither_deadlocks_nor_doub
             errors.append(f"intake: {type(exc).__name__}")
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(checkin_ladder, "_visit", hold) if first == "tick" else patch.setattr(
+        patch.setattr(missed_checkin_ladder, "_visit", hold) if first == "tick" else patch.setattr(
             intake, "_open_task", hold_household
         )
         leader, follower = (tick, handle) if first == "tick" else (handle, tick)
@@ -178,7 +182,7 @@ def test_a_visit_falling_due_while_the_resident_texts_neither_deadlocks_nor_doub
         a.join(20)
         b.join(20)
     assert errors == []
-    checkin_jobs.checkin_tick()  # a check-in skipped because intake held its household climbs on the next pass
+    checkins.checkin_tick()  # a check-in skipped because intake held its household climbs on the next pass
     with services.sessions() as session:
         visits = session.scalars(select(Task).where(Task.category == "visit")).all()
         checkin = session.scalars(select(Checkin).where(Checkin.resident_id == town["赵姐"])).one()

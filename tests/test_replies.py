@@ -63,8 +63,14 @@ def test_the_fever_threshold_is_a_setting() -> None:
 
 
 def test_the_digit_menu_is_shared_data_with_labels_in_both_languages() -> None:
-    assert VOCABULARY.digits == {"1": "fine", "2": "groceries", "3": "medicine", "4": "unwell", "5": "rubbish",
-                                 "0": "callback"}  # fmt: skip
+    assert VOCABULARY.digits == {
+        "1": "fine",
+        "2": "groceries",
+        "3": "medicine",
+        "4": "unwell",
+        "5": "rubbish",
+        "0": "callback",
+    }
     assert all(set(labels) == {"zh-CN", "en"} for labels in VOCABULARY.digit_labels.values())
 
 

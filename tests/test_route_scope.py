@@ -84,8 +84,9 @@ def test_a_grid_leader_in_the_console_reaches_only_their_grid(
 ) -> None:
     make_user(services, "leader1", StaffRole.GRID_LEADER, grid=f"{A}/第1网格")
     csrf = sign_in(client, "leader1")
-    checked = check_scope(client, services, world, ("console", "simulator"), "mine", ["grid2", "other"],
-                          **{"X-CSRF-Token": csrf})  # fmt: skip
+    checked = check_scope(
+        client, services, world, ("console", "simulator"), "mine", ["grid2", "other"], **{"X-CSRF-Token": csrf}
+    )
     assert checked == 32  # every console and simulator route but sign-out, CSV import and the audit log
 
 
@@ -94,8 +95,9 @@ def test_a_token_reaches_only_its_community_or_grid(client: TestClient, services
         ("clerk_b", StaffRole.CLERK, "other", ["mine", "grid2"]),
         ("leader", StaffRole.GRID_LEADER, "mine", ["grid2", "other"]),
     ):
-        checked = check_scope(client, services, world, ("api",), inside, outside, role,
-                              Authorization=f"Bearer {world.tokens[token]}")  # fmt: skip
+        checked = check_scope(
+            client, services, world, ("api",), inside, outside, role, Authorization=f"Bearer {world.tokens[token]}"
+        )
         # every API route but the audit log (admins only); a grid leader's, the triage routes (admins, clerks) too
         assert checked == (28 if role == StaffRole.CLERK else 22)
 

@@ -16,7 +16,7 @@ from twilio.request_validator import RequestValidator
 
 from dispatch.models import Checkin, CheckinStatus, LocalOutboxEntry, TaskCategory, TaskStatus
 from hotline.app import create_app
-from hotline.jobs import checkins as checkin_jobs
+from hotline.jobs import checkins
 from hotline.services import Services
 from hotline.settings import Settings
 from tests.conftest import (
@@ -156,7 +156,7 @@ def test_a_call_follows_the_menu_rings_the_liaison_and_takes_a_message(
 def ringing_at_landline(client: TestClient, services: Services, clock: Clock) -> tuple[str, dict[str, str]]:
     """The 09:00 check-in call to 孙爷爷's landline, ringing in the simulator: his number and the call."""
     clock.now = at("09:00")
-    checkin_jobs.checkin_tick()
+    checkins.checkin_tick()
     run_worker(services)
     landline = PHONES["孙爷爷"]
     [ringing] = client.get("/simulator/api/phone", params={"phone": landline}).json()["ringing"]
@@ -203,8 +203,12 @@ def test_the_simulator_is_refused_with_the_twilio_gateway(settings: Settings, se
         assert client.get("/simulator").status_code == 404
         for path in ("/simulator/api/people", "/simulator/api/phone?phone=" + RESIDENT_PHONE):
             assert client.get(path, headers=headers).status_code == 404
-        for path in ("/simulator/api/sms", "/simulator/api/call", "/simulator/api/call/CA1/move",
-                     "/simulator/api/ringing/CA1"):  # fmt: skip
+        for path in (
+            "/simulator/api/sms",
+            "/simulator/api/call",
+            "/simulator/api/call/CA1/move",
+            "/simulator/api/ringing/CA1",
+        ):
             assert client.post(path, json={"phone": RESIDENT_PHONE, "body": "x"}, headers=headers).status_code == 404
         assert "/simulator" not in client.get("/board").text  # not offered in the menu either
 
@@ -234,11 +238,13 @@ def test_a_grid_leader_cannot_text_or_call_as_anyone_outside_their_grid(client: 
         register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
         home = register.Address("幸福里社区", "1号楼", "1单元", "101")
         away = register.Address("幸福里社区", "9号楼", "1单元", "101")
-        mine = register.add_resident(session, name="梁阿姨", phones=[RESIDENT_PHONE], liaison_phone=LIAISON_PHONE,
-                                     address=home, region="CN")  # fmt: skip
+        mine = register.add_resident(
+            session, name="梁阿姨", phones=[RESIDENT_PHONE], liaison_phone=LIAISON_PHONE, address=home, region="CN"
+        )
         # 张敏 also serves a household in grid 2: playing her would show grid 2's errands.
-        other = register.add_resident(session, name="王大爷", phones=["13800138001"], liaison_phone=LIAISON_PHONE,
-                                      address=away, region="CN")  # fmt: skip
+        other = register.add_resident(
+            session, name="王大爷", phones=["13800138001"], liaison_phone=LIAISON_PHONE, address=away, region="CN"
+        )
         assert mine.household.community is not None
         mine.household.grid = register.find_or_create_grid(session, mine.household.community, "第1网格")
         other.household.grid = register.find_or_create_grid(session, mine.household.community, "第2网格")

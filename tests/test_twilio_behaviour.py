@@ -10,18 +10,12 @@ does, in the database and at the gateway.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import re
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 import httpx2 as httpx
 from sqlalchemy import func, select
 
-from dispatch import register
 from dispatch.models import (
     Call,
     Checkin,
@@ -30,167 +24,42 @@ from dispatch.models import (
     LocalOutboxEntry,
     OutboundMessage,
     Task,
-    TaskEvent,
     WebhookReceipt,
 )
-from hotline import services as services_module
 from hotline.app import create_app
-from hotline.jobs import checkins as checkin_jobs
+from hotline.jobs import checkins
 from hotline.services import Services
-from hotline.settings import Settings, load_settings
+from hotline.settings import Settings
 from hotline.simulator import twiml
 from hotline.webhooks.signatures import SIGNATURE_HEADER
 from tests.conftest import (
     BACKUP_PHONE,
-    DUTY_PHONE,
-    HOTLINE_NUMBER,
     LIAISON_PHONE,
     RESIDENT_PHONE,
     Clock,
     at,
-    fresh_services,
     run_worker,
     sms_params,
 )
+from tests.twilio_behaviour_helpers import (
+    CALL,
+    TOKEN,
+    Phone,
+    Scenario,
+    deliver,
+    effects,
+    household,
+    three_at_once_is_one,
+)
 
-TOKEN = "I-Twilio-Idempotency-Token"
 LANDLINE = "+8637166881111"  # a resident checked in by call
-ACCOUNT_SID = "AC" + "1" * 32
-CALL = {"CallSid": "CA" + "f" * 32, "AccountSid": ACCOUNT_SID, "From": RESIDENT_PHONE, "To": HOTLINE_NUMBER,
-        "CallStatus": "in-progress", "Direction": "inbound"}  # fmt: skip
-
-
-# ── delivering webhooks, once or several times at once ───────────────────────────────────────────────────────
-
-
-async def _post(settings: Settings, services: Services, url: str, params: dict[str, str], times: int,
-                headers: dict[str, str]) -> list[httpx.Response]:  # fmt: skip
-    parts = urlsplit(url)
-    path = parts.path + (f"?{parts.query}" if parts.query else "")
-    signed = {SIGNATURE_HEADER: services.signature.sign(parts.path, params, parts.query), **headers}
-    transport = httpx.ASGITransport(app=create_app(settings, services), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url=settings.public_url) as client:
-        return list(await asyncio.gather(*(client.post(path, data=params, headers=signed) for _ in range(times))))
-
-
-def deliver(settings: Settings, services: Services, url: str, params: dict[str, str], times: int = 3,
-            **headers: str) -> list[httpx.Response]:  # fmt: skip
-    """POST one signed webhook `times` times at once. Every copy gets the same answer."""
-    answers = asyncio.run(_post(settings, services, url, params, times, headers))
-    assert len({(a.status_code, a.text) for a in answers}) == 1, [(a.status_code, a.text) for a in answers]
-    return answers
-
-
-class Phone:
-    """One call as Twilio sees it (the simulator's TwiML interpreter); each request is delivered `times` at once."""
-
-    def __init__(self, settings: Settings, services: Services, times: int, call: twiml.Call) -> None:
-        self.settings, self.services, self.times, self.call = settings, services, times, call
-
-    @classmethod
-    def calling(cls, settings: Settings, services: Services, times: int, sid: str, from_phone: str) -> Phone:
-        call = twiml.Call(sid=sid, from_phone=from_phone, to_phone=HOTLINE_NUMBER, account_sid=ACCOUNT_SID,
-                          status_url=settings.callback_url("/twilio/voice/status"))  # fmt: skip
-        phone = cls(settings, services, times, call)
-        phone.go(twiml.Step(settings.callback_url("/twilio/voice"), {}))
-        return phone
-
-    @classmethod
-    def ringing(cls, settings: Settings, services: Services, times: int, entry: LocalOutboxEntry) -> Phone:
-        """A call the hotline placed through the local gateway."""
-        call = twiml.Call(sid=entry.sid, from_phone=HOTLINE_NUMBER, to_phone=entry.to_phone, account_sid=ACCOUNT_SID,
-                          status_url=entry.status_callback or "", direction="outbound-api",
-                          twiml_url=entry.body)  # fmt: skip
-        return cls(settings, services, times, call)
-
-    def go(self, step: twiml.Step | None) -> Phone:
-        while step is not None:
-            [answer, *_] = deliver(self.settings, self.services, step.url, self.call.params(step.fields), self.times)
-            assert answer.status_code in (200, 204), answer.text
-            step = self.call.feed(answer.text) if step.twiml else None
-        return self
-
-
-# ── what the hotline did: everything but ids, SIDs and clock times ───────────────────────────────────────────
-
-
-def effects(services: Services) -> dict[str, list[Any]]:
-    def stable(value: Any) -> Any:  # the SID the gateway gave a placed call, by its order
-        return re.sub(r"CA[0-9a-f]{32}", lambda m: placed.get(m[0], m[0]), value) if isinstance(value, str) else value
-
-    def rows(query: Any) -> list[Any]:
-        return sorted((tuple(stable(v) for v in row) for row in session.execute(query)), key=repr)
-
-    with services.sessions() as session:
-        sids = session.scalars(select(LocalOutboxEntry.sid).order_by(LocalOutboxEntry.id))
-        placed = {sid: f"placed-{n}" for n, sid in enumerate(sids)}
-        return {
-            "calls": rows(select(Call.call_sid, Call.direction, Call.caller_kind, Call.chose, Call.task_made,
-                                 Call.dial_attempts, Call.connected, Call.voicemail, Call.status)),
-            "inbound": rows(select(InboundMessage.provider_sid, InboundMessage.channel, InboundMessage.need,
-                                   InboundMessage.urgent, InboundMessage.body, InboundMessage.outcome)),
-            "tasks": rows(select(Task.category, Task.priority, Task.status, Task.rung, Task.assignee_liaison_id)),
-            "task_events": rows(select(TaskEvent.kind, TaskEvent.actor, TaskEvent.channel, TaskEvent.detail)),
-            "outbound": rows(select(OutboundMessage.dedupe_key, OutboundMessage.to_phone, OutboundMessage.kind,
-                                    OutboundMessage.status, OutboundMessage.call_result, OutboundMessage.attempts)),
-            # what the gateway was asked to send; a call's URL names our row id, which is not an effect
-            "gateway": sorted((e.kind, e.to_phone, re.sub(r"o=\d+", "o=", e.body))
-                              for e in session.scalars(select(LocalOutboxEntry))),
-            "checkins": rows(select(Checkin.resident_id, Checkin.slot, Checkin.status, Checkin.rung,
-                                    Checkin.calls_placed, Checkin.calls_left, Checkin.next_call_at,
-                                    Checkin.last_call_result)),
-            "checkin_events": rows(select(CheckinEvent.checkin_id, CheckinEvent.kind, CheckinEvent.detail)),
-        }  # fmt: skip
-
-
-Scenario = Callable[[Settings, Services, int], None]
-
-
-@contextlib.contextmanager
-def another_database(environ: dict[str, str], tmp_path: Path) -> Iterator[Services]:
-    """Fresh services on an empty database (on PostgreSQL: the same one, emptied), installed for workers."""
-    settings = load_settings({**environ, "HOTLINE_DATA_DIR": str(tmp_path / "once")}, env_file=None)
-    with fresh_services(settings) as alone:
-        yield alone
-
-
-def three_at_once_is_one(environ: dict[str, str], tmp_path: Path, settings: Settings, services: Services,
-                         scenario: Scenario, clock: Clock | None = None) -> dict[str, list[Any]]:  # fmt: skip
-    """Play `scenario` with every webhook delivered three times at once, then once in a fresh database; the
-    effects must be the same. Returns them."""
-    start = clock.now if clock else None
-    scenario(settings, services, 3)
-    thrice = effects(services)
-    with another_database(environ, tmp_path) as alone:
-        if clock is not None and start is not None:
-            clock.now, alone.clock = start, services.clock
-            checkin_jobs.forget_made_day(alone)
-        scenario(alone.settings, alone, 1)
-        once = effects(alone)
-    services_module.install(services)
-    assert thrice == once
-    return once
-
-
-def _household(services: Services, channel_phone: str = RESIDENT_PHONE) -> None:
-    """梁阿姨 with a liaison and a backup, in a community with a duty phone."""
-    with services.sessions.begin() as session:
-        register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
-        register.add_liaison(session, name="李强", phone=BACKUP_PHONE, region="CN")
-        resident = register.add_resident(
-            session, name="梁阿姨", phones=[channel_phone], liaison_phone=LIAISON_PHONE,
-            backup_liaison_phone=BACKUP_PHONE, address=register.Address("幸福里社区", "3号楼", "2单元", "402"),
-            region="CN",
-        )  # fmt: skip
-        assert resident.household.community is not None
-        resident.household.community.duty_phone = DUTY_PHONE
 
 
 # ── 1. every webhook three times at once ─────────────────────────────────────────────────────────────────────
 
 
 def _two_calls(settings: Settings, services: Services, times: int) -> None:
-    _household(services)
+    household(services)
     medicine = Phone.calling(settings, services, times, "CA" + "a" * 32, RESIDENT_PHONE)
     medicine.go(medicine.call.press("3")).go(medicine.call.hang_up())
     nobody = Phone.calling(settings, services, times, "CA" + "b" * 32, RESIDENT_PHONE)
@@ -215,13 +84,13 @@ def test_every_voice_webhook_three_times_at_once_acts_once(
 
 def _check_in_calls(clock: Clock) -> Scenario:
     def scenario(settings: Settings, services: Services, times: int) -> None:
-        _household(services, LANDLINE)  # on a landline: checked in by call
-        checkin_jobs.checkin_tick()
+        household(services, LANDLINE)  # on a landline: checked in by call
+        checkins.checkin_tick()
         run_worker(services)
         busy = Phone.ringing(settings, services, times, _calls(services)[-1])
         busy.go(busy.call.not_picked_up("busy"))
         clock.now += timedelta(minutes=10)
-        checkin_jobs.checkin_tick()
+        checkins.checkin_tick()
         run_worker(services)
         phone = Phone.ringing(settings, services, times, _calls(services)[-1])
         phone.go(phone.call.pick_up()).go(phone.call.press("1")).go(phone.call.hang_up())
@@ -244,11 +113,13 @@ def test_every_check_in_call_webhook_three_times_at_once_acts_once(
     [checkin] = once["checkins"]
     assert (checkin[2], checkin[4], checkin[7]) == ("fine", 2, "human")  # busy once, then answered "fine"
     assert [e[2] for e in once["checkin_events"] if e[1] == "call_result"] == [
-        "call 1: busy; again at 2030-03-04T01:10+00:00", "call 2: human"]  # fmt: skip
+        "call 1: busy; again at 2030-03-04T01:10+00:00",
+        "call 2: human",
+    ]
 
 
 def _offer_reports(settings: Settings, services: Services, times: int) -> None:
-    _household(services)
+    household(services)
     deliver(settings, services, settings.callback_url("/twilio/sms"), sms_params("买药", sid="SM" + "1" * 32), times)
     run_worker(services)
     with services.sessions() as session:
@@ -259,8 +130,13 @@ def _offer_reports(settings: Settings, services: Services, times: int) -> None:
         assert deliver(settings, services, url, report, times)[0].status_code == 204
     run_worker(services)
     # The call that says feedback to a resident on voice only reads: three fetches, one answer, nothing changed.
-    answer = deliver(settings, services, settings.callback_url(f"/twilio/voice/message?o={offer.id}"),
-                     {"CallSid": "CA" + "d" * 32, "CallStatus": "in-progress"}, times)[0]  # fmt: skip
+    answer = deliver(
+        settings,
+        services,
+        settings.callback_url(f"/twilio/voice/message?o={offer.id}"),
+        {"CallSid": "CA" + "d" * 32, "CallStatus": "in-progress"},
+        times,
+    )[0]
     assert answer.status_code == 200 and "<Say" in answer.text
 
 
@@ -281,7 +157,7 @@ def test_status_reports_three_times_at_once_climb_the_ladder_once(
 
 
 def test_call_reports_out_of_order_end_in_the_final_state(settings: Settings, services: Services) -> None:
-    _household(services)
+    household(services)
     phone = Phone.calling(settings, services, 1, "CA" + "e" * 32, RESIDENT_PHONE)
     url = settings.callback_url("/twilio/voice/status")
     for status, seconds in (("completed", "12"), ("ringing", "0"), ("completed", "12"), ("in-progress", "0")):
@@ -298,15 +174,15 @@ def test_call_reports_out_of_order_end_in_the_final_state(settings: Settings, se
 def test_check_in_call_reports_out_of_order_end_in_the_final_state(
     settings: Settings, services: Services, clock: Clock
 ) -> None:
-    _household(services, LANDLINE)
+    household(services, LANDLINE)
     clock.now = at("09:00")
-    checkin_jobs.checkin_tick()
+    checkins.checkin_tick()
     run_worker(services)
     first = Phone.ringing(settings, services, 1, _calls(services)[-1])
     for status in ("ringing", "no-answer", "ringing", "in-progress"):  # a late "ringing" and "in-progress"
         first.go(twiml.Step(first.call.status_url, {"CallStatus": status, "CallDuration": "0"}, twiml=False))
     clock.now = at("09:10")
-    checkin_jobs.checkin_tick()
+    checkins.checkin_tick()
     run_worker(services)
     second = Phone.ringing(settings, services, 1, _calls(services)[-1])
     second.go(second.call.pick_up()).go(second.call.press("1"))
@@ -314,7 +190,7 @@ def test_check_in_call_reports_out_of_order_end_in_the_final_state(
         second.go(twiml.Step(second.call.status_url, {"CallStatus": status, "CallDuration": "20"}, twiml=False))
     run_worker(services)
     clock.now = at("09:30")
-    checkin_jobs.checkin_tick()
+    checkins.checkin_tick()
     run_worker(services)
     assert len(_calls(services)) == 2  # one retry after no-answer, none after the person answered
     with services.sessions() as session:
@@ -333,7 +209,7 @@ def test_check_in_call_reports_out_of_order_end_in_the_final_state(
 def test_an_sms_retried_with_its_token_is_one_message_even_under_another_sid(
     settings: Settings, services: Services
 ) -> None:
-    _household(services)
+    household(services)
     sms = settings.callback_url("/twilio/sms")
     deliver(settings, services, sms, sms_params("买菜", sid="SM" + "a" * 32), 1, **{TOKEN: "token-1"})
     deliver(settings, services, sms, sms_params("买菜", sid="SM" + "b" * 32), 1, **{TOKEN: "token-1"})
@@ -345,8 +221,10 @@ def test_an_sms_retried_with_its_token_is_one_message_even_under_another_sid(
     async def at_once() -> list[int]:
         transport = httpx.ASGITransport(app=create_app(settings, services))
         async with httpx.AsyncClient(transport=transport, base_url=settings.public_url) as client:
-            posts = [client.post("/twilio/sms", data=form, headers={SIGNATURE_HEADER: signature, TOKEN: "token-2"})
-                     for form, signature in zip(copies, signed, strict=True)]  # fmt: skip
+            posts = [
+                client.post("/twilio/sms", data=form, headers={SIGNATURE_HEADER: signature, TOKEN: "token-2"})
+                for form, signature in zip(copies, signed, strict=True)
+            ]
             return [answer.status_code for answer in await asyncio.gather(*posts)]
 
     assert asyncio.run(at_once()) == [200, 200, 200]
@@ -362,7 +240,7 @@ def test_a_voice_webhook_retried_with_its_token_gets_the_first_answer_and_change
 ) -> None:
     from hotline.jobs import sweeper
 
-    _household(services)
+    household(services)
     deliver(settings, services, settings.callback_url("/twilio/sms"), sms_params("买菜"), 1)
     run_worker(services)  # a task waits for 张敏
     liaison = {**CALL, "From": LIAISON_PHONE}

@@ -10,13 +10,13 @@ from hotline.jobs import sends
 from hotline.services import Services
 from hotline.settings import Settings
 from tests.conftest import LIAISON_PHONE, RESIDENT_PHONE, run_worker, sms_params
-from tests.test_twilio_behaviour import _household, deliver
 from tests.test_twilio_refusals import problems, report, rows, texts_to
+from tests.twilio_behaviour_helpers import deliver, household
 
 
 def _offered(settings: Settings, services: Services) -> None:
     """梁阿姨 asks for groceries; the offer goes to her liaison."""
-    _household(services)
+    household(services)
     deliver(settings, services, settings.callback_url("/twilio/sms"), sms_params("买菜"), 1)
     run_worker(services)
     assert len(texts_to(services, LIAISON_PHONE)) == 1

@@ -31,8 +31,7 @@ from dispatch.models import (
 from dispatch.phones import mask_phone
 from hotline.app import create_app
 from hotline.embedded_redis import EmbeddedRedis
-from hotline.jobs import checkins as checkin_jobs
-from hotline.jobs import sends, sweeper
+from hotline.jobs import checkins, sends, sweeper
 from hotline.services import Services
 from hotline.settings import Settings, load_settings
 from hotline.webhooks.signatures import SIGNATURE_HEADER
@@ -49,7 +48,7 @@ from tests.conftest import (
     run_worker,
     sms_params,
 )
-from tests.test_twilio_behaviour import CALL, TOKEN, _household, deliver
+from tests.twilio_behaviour_helpers import CALL, TOKEN, deliver, household
 from tests.twilio_standin import TwilioStandIn
 from workers.queues import OUTBOUND
 
@@ -83,15 +82,21 @@ def texts_to(services: Services, phone: str) -> list[str]:
 STAFF_TOLD = {21211, 21610, 30005, 30006}  # the number is wrong, opted out or takes no SMS: an audit entry
 
 
-NOT_DELIVERED = [("failed", 21211), ("undelivered", 21610), ("undelivered", 30003), ("undelivered", 30004),
-                 ("undelivered", 30005), ("undelivered", 30006)]  # fmt: skip
+NOT_DELIVERED = [
+    ("failed", 21211),
+    ("undelivered", 21610),
+    ("undelivered", 30003),
+    ("undelivered", 30004),
+    ("undelivered", 30005),
+    ("undelivered", 30006),
+]
 
 
 @pytest.mark.parametrize(("status", "code"), NOT_DELIVERED)
 def test_an_offer_not_delivered_climbs_at_once_whatever_the_code(
     settings: Settings, services: Services, status: str, code: int
 ) -> None:
-    _household(services)
+    household(services)
     deliver(settings, services, settings.callback_url("/twilio/sms"), sms_params("买菜"), 1)
     run_worker(services)
     report(settings, services, rows(services)["task:1:offer:0"], status, code, times=3)
@@ -110,12 +115,20 @@ def test_check_in_sms_not_delivered_moves_on_to_the_call_now(
     settings: Settings, services: Services, clock: Clock, town: dict[str, int]
 ) -> None:
     clock.now = at("09:00")
-    checkin_jobs.checkin_tick()
+    checkins.checkin_tick()
     run_worker(services)
-    by_resident = {name: rows(services)[f"checkin:{checkin_id}:sms"] for name, checkin_id in _checkins(services).items()
-                   if f"checkin:{checkin_id}:sms" in rows(services)}  # fmt: skip
-    failures = {"梁阿姨": ("undelivered", 30003), "陈伯": ("undelivered", 30004), "吴叔": ("undelivered", 30005),
-                "郑阿婆": ("undelivered", 30006), "赵姐": ("failed", 21211)}  # fmt: skip
+    by_resident = {
+        name: rows(services)[f"checkin:{checkin_id}:sms"]
+        for name, checkin_id in _checkins(services).items()
+        if f"checkin:{checkin_id}:sms" in rows(services)
+    }
+    failures = {
+        "梁阿姨": ("undelivered", 30003),
+        "陈伯": ("undelivered", 30004),
+        "吴叔": ("undelivered", 30005),
+        "郑阿婆": ("undelivered", 30006),
+        "赵姐": ("failed", 21211),
+    }
     clock.now = at("09:05")
     for name, (status, code) in failures.items():
         report(settings, services, by_resident[name], status, code, times=3 if name == "梁阿姨" else 1)
@@ -126,15 +139,19 @@ def test_check_in_sms_not_delivered_moves_on_to_the_call_now(
     with services.sessions() as session:
         landline = session.scalars(select(ResidentPhone.landline).where(ResidentPhone.phone == PHONES["郑阿婆"])).one()
         assert landline  # 30006: never texted again
-        afternoon = session.scalars(select(Checkin.channel).where(Checkin.resident_id == town["郑阿婆"],
-                                                                 Checkin.slot == "15:00")).one()  # fmt: skip
+        afternoon = session.scalars(
+            select(Checkin.channel).where(Checkin.resident_id == town["郑阿婆"], Checkin.slot == "15:00")
+        ).one()
         assert afternoon == "voice"
     with services.sessions.begin() as session:  # whatever decides an SMS to that number now, none is made
         assert outbox.queue_sms(session, dedupe_key="any", to_phone=PHONES["郑阿婆"], body="x") is None
     assert [(kind, object_id) for kind, object_id, _ in problems(services)] == [
-        ("resident", town["吴叔"]), ("resident", town["郑阿婆"]), ("resident", town["赵姐"])]  # fmt: skip
+        ("resident", town["吴叔"]),
+        ("resident", town["郑阿婆"]),
+        ("resident", town["赵姐"]),
+    ]
     clock.now = at("15:00")
-    checkin_jobs.checkin_tick()
+    checkins.checkin_tick()
     run_worker(services)
     assert len(texts_to(services, PHONES["郑阿婆"])) == 1  # the morning's, before Twilio said it was a landline
     assert [e.kind for e in local_outbox(services) if e.to_phone == PHONES["郑阿婆"]].count("call") >= 2
@@ -157,7 +174,7 @@ def _town_ids(services: Services) -> dict[str, int]:
 def test_a_throttled_sms_is_sent_again_once_later_then_climbs_if_that_fails_too(
     settings: Settings, services: Services
 ) -> None:
-    _household(services)
+    household(services)
     deliver(settings, services, settings.callback_url("/twilio/sms"), sms_params("买菜"), 1)
     run_worker(services)
     report(settings, services, rows(services)["task:1:offer:0"], "undelivered", 63018, times=3)
@@ -218,7 +235,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis
     database = {"DATABASE_URL": TEST_DATABASE_URL} if TEST_DATABASE_URL else {}
     environ = make_environ(tmp_path_factory.mktemp("replay"), redis_server.url, **database)
     with fresh_services(load_settings(environ, env_file=None)) as built:
-        _household(built)
+        household(built)
         yield built
 
 
@@ -260,14 +277,20 @@ class TestAtSending:
     @pytest.fixture
     def environ(self, environ: dict[str, str], standin: TwilioStandIn) -> dict[str, str]:
         """Every test of this module sends through Twilio's REST API (the stand-in); rate limits are tested apart."""
-        return {**environ, "HOTLINE_GATEWAY": "twilio", "TWILIO_ACCOUNT_SID": "AC" + "a" * 32,
-                "TWILIO_API_BASE_URL": standin.base_url, "HOTLINE_SMS_PER_SECOND": "0", "HOTLINE_CPS": "0",
-                "HOTLINE_DUTY_PHONE": "+8637166880000"}  # fmt: skip
+        return {
+            **environ,
+            "HOTLINE_GATEWAY": "twilio",
+            "TWILIO_ACCOUNT_SID": "AC" + "a" * 32,
+            "TWILIO_API_BASE_URL": standin.base_url,
+            "HOTLINE_SMS_PER_SECOND": "0",
+            "HOTLINE_CPS": "0",
+            "HOTLINE_DUTY_PHONE": "+8637166880000",
+        }
 
     def test_an_offer_to_an_invalid_number_fails_for_good_and_climbs_at_once(
         self, settings: Settings, services: Services, standin: TwilioStandIn
     ) -> None:
-        _household(services)
+        household(services)
         standin.fail_for[LIAISON_PHONE] = [(400, 21211)] * 3
         deliver(settings, services, settings.callback_url("/twilio/sms"), sms_params("买菜"), 1)
         run_worker(services)
@@ -288,12 +311,17 @@ class TestAtSending:
             standin.fail_for[PHONES[name]] = [(400, code)]
         standin.fail_for[PHONES["郑阿婆"]] = [(429, 63018)]  # throttled: tried again later
         clock.now = at("09:00")
-        checkin_jobs.checkin_tick()
+        checkins.checkin_tick()
         run_worker(services)
-        sent = {name: rows(services)[f"checkin:{checkin_id}:sms"] for name, checkin_id in _checkins(services).items()
-                if name in refusals or name == "郑阿婆"}  # fmt: skip
+        sent = {
+            name: rows(services)[f"checkin:{checkin_id}:sms"]
+            for name, checkin_id in _checkins(services).items()
+            if name in refusals or name == "郑阿婆"
+        }
         assert {name: (row.status, row.error_code) for name, row in sent.items()} == {
-            **{name: ("failed", code) for name, code in refusals.items()}, "郑阿婆": ("pending", None)}  # fmt: skip
+            **{name: ("failed", code) for name, code in refusals.items()},
+            "郑阿婆": ("pending", None),
+        }
         assert sent["郑阿婆"].error == "twilio 429 code 63018"  # back to pending, its job retried with backoff
         sends.send_sms(sent["郑阿婆"].id)  # its retry
         assert rows(services)[sent["郑阿婆"].dedupe_key].status == "sent" and asked(standin, PHONES["郑阿婆"]) == 2
@@ -307,4 +335,5 @@ class TestAtSending:
             assert (opted_out.rung, [e.kind for e in opted_out.events]) == (0, ["sent"])  # no call, none pretended
         assert [name for name in PHONES if landline[PHONES[name]]] == ["赵姐", "孙爷爷"]
         assert sorted(object_id for _, object_id, _ in problems(services)) == sorted(
-            town[name] for name in ("梁阿姨", "陈伯", "赵姐", "吴叔"))  # fmt: skip
+            town[name] for name in ("梁阿姨", "陈伯", "赵姐", "吴叔")
+        )

@@ -9,15 +9,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from dispatch import register
-from dispatch.models import (
-    Call,
-    DirectoryEntry,
-    DirectoryKind,
-    InboundMessage,
-    TaskCategory,
-    TaskPriority,
-    TaskStatus,
-)
+from dispatch.models import Call, InboundMessage, TaskCategory, TaskPriority, TaskStatus
 from hotline.services import Services
 from tests.callflow import CallFlow
 from tests.conftest import (
@@ -29,21 +21,14 @@ from tests.conftest import (
     post_signed,
     run_worker,
     sent_to,
-    sms_params,
     tasks,
 )
-
-SERVICE_DUTY = "+861066880000"  # HOTLINE_DUTY_PHONE
+from tests.voice_helpers import SERVICE_DUTY, add_directory, the_call
 
 
 @pytest.fixture
 def environ(environ: dict[str, str]) -> dict[str, str]:
     return {**environ, "HOTLINE_DUTY_PHONE": SERVICE_DUTY}
-
-
-def the_call(services: Services, flow: CallFlow) -> Call:
-    with services.sessions() as session:
-        return session.execute(select(Call).where(Call.call_sid == flow.sid)).scalar_one()
 
 
 @pytest.mark.usefixtures("community")
@@ -225,128 +210,12 @@ def test_silence_after_unwell_puts_through_at_once(client: TestClient, services:
     assert flow.dialled == [LIAISON_PHONE]
 
 
-def add_directory(services: Services) -> None:
-    with services.sessions.begin() as session:
-        resident = register.match_sender(session, RESIDENT_PHONE).resident
-        assert resident is not None
-        community = resident.household.community
-        session.add(DirectoryEntry(community=community, kind=DirectoryKind.HOSPITAL, name="市第一医院",
-                                   phone="+8637166661234"))  # fmt: skip
-        session.add(DirectoryEntry(community=community, kind=DirectoryKind.PHARMACY, name="仁和药店",
-                                   phone="+8637166665678"))  # fmt: skip
-
-
-@pytest.mark.usefixtures("community")
-def test_directory_is_read_out_and_sent_by_sms(client: TestClient, services: Services) -> None:
-    add_directory(services)
-    flow = CallFlow(client, services, RESIDENT_PHONE).call().press("6")
-    assert "市第一医院，电话0 3 7 1 6 6 6 6 1 2 3 4" in flow.last_said and "仁和药店" in flow.last_said
-    assert "发短信给您请按1" in flow.last_said
-    flow.press("1")
-    assert "已经用短信发给您了" in " ".join(flow.said)
-    flow.hang_up()
-    run_worker(services)
-    [sms] = sent_to(services, RESIDENT_PHONE)
-    assert "市第一医院 0371 6666 1234" in sms and "仁和药店" in sms
-    assert tasks(services) == []  # they chose something: no call-back
-
-
-@pytest.mark.usefixtures("community")
-def test_a_landline_is_not_offered_the_directory_by_sms(client: TestClient, services: Services) -> None:
-    add_directory(services)
-    with services.sessions.begin() as session:
-        register.add_resident(session, name="周大爷", phones=["0371-66001122"], liaison_phone=LIAISON_PHONE,
-                              address=register.Address("幸福里社区", "3号楼", "2单元", "403"), region="CN")  # fmt: skip
-    flow = CallFlow(client, services, "+8637166001122").call().press("6")
-    assert "市第一医院" in flow.last_said and "发短信" not in flow.last_said
-    flow.press("1")
-    assert "没有这个选项" in " ".join(flow.said[-2:])
-    flow.hang_up()
-    run_worker(services)
-    assert sent_to(services, "+8637166001122") == []
-
-
-@pytest.mark.usefixtures("community")
-def test_unknown_caller_gets_the_general_menu_and_reaches_the_duty_phone(
-    client: TestClient, services: Services
-) -> None:
-    flow = CallFlow(client, services, STRANGER_PHONE).call()
-    assert flow.said[0].startswith("您好，这里是社区热线") and "找社区工作人员请按0" in flow.said[0]
-    flow.press("0")
-    assert flow.dialled == [DUTY_PHONE]  # the only community's duty phone
-    flow.no_answer()
-    flow.leave_message()
-    flow.hang_up()
-    run_worker(services)
-    [task] = tasks(services)
-    assert task.household_id is None and task.category == TaskCategory.CALLBACK
-    assert any(f"#{task.id}" in body for body in sent_to(services, DUTY_PHONE))
-    assert sent_to(services, STRANGER_PHONE) == []  # no SMS to a number we do not know
-
-
-def test_unknown_caller_with_no_community_reaches_the_service_duty_phone(
-    client: TestClient, services: Services
-) -> None:
-    flow = CallFlow(client, services, STRANGER_PHONE).call().press("0")
-    assert flow.dialled == [SERVICE_DUTY]
-
-
-def test_unknown_caller_who_just_hangs_up_makes_no_task(client: TestClient, services: Services) -> None:
-    CallFlow(client, services, STRANGER_PHONE).call().hang_up()
-    run_worker(services)
-    assert tasks(services) == []
-
-
-@pytest.mark.usefixtures("community")
-def test_liaison_hears_waiting_tasks_and_takes_the_oldest(client: TestClient, services: Services) -> None:
-    post_signed(client, services, "/twilio/sms", sms_params("想买点菜"))
-    post_signed(client, services, "/twilio/sms", sms_params("帮我取药"))
-    run_worker(services)
-    first, second = tasks(services)
-
-    flow = CallFlow(client, services, LIAISON_PHONE).call()
-    assert "张敏您好，您有2件待办" in flow.said[0]
-    flow.press("1")
-    assert "第1件，梁阿姨，买菜，3号楼 2单元 402" in flow.last_said and "第2件，梁阿姨，买药" in flow.last_said
-    flow.press("2")
-    assert "已为您接下：梁阿姨，买菜" in " ".join(flow.said[-2:])
-    assert "您有1件待办" in flow.last_said
-    flow.hang_up()
-    run_worker(services)
-
-    by_id = {t.id: t for t in tasks(services)}
-    assert by_id[first.id].status == TaskStatus.ACCEPTED and by_id[second.id].status == TaskStatus.OFFERED
-    assert any(f"#{first.id}" in body and "3号楼" in body for body in sent_to(services, LIAISON_PHONE))
-    assert any("张敏" in body for body in sent_to(services, RESIDENT_PHONE))  # the resident hears it was taken
-
-
-@pytest.mark.usefixtures("community")
-def test_a_retried_accept_takes_nothing_more(client: TestClient, services: Services) -> None:
-    post_signed(client, services, "/twilio/sms", sms_params("想买点菜"))
-    post_signed(client, services, "/twilio/sms", sms_params("帮我取药"))
-    run_worker(services)
-    flow = CallFlow(client, services, LIAISON_PHONE).call()
-    flow.press("2")
-    flow.resend()  # Twilio sends the same request again
-    assert "已为您接下：梁阿姨，买菜" in " ".join(flow.said[-2:])
-    statuses = sorted(t.status for t in tasks(services))
-    assert statuses == [TaskStatus.ACCEPTED, TaskStatus.OFFERED]
-
-
-def test_liaison_with_nothing_waiting_is_told_so(client: TestClient, services: Services, registered: dict) -> None:  # type: ignore[type-arg]
-    flow = CallFlow(client, services, LIAISON_PHONE).call()
-    assert "您有0件待办" in flow.said[0]
-    flow.press("2")
-    assert "现在没有等您接的事" in " ".join(flow.said[-2:])
-    flow.press("0")
-    assert flow.dialled == [SERVICE_DUTY]
-
-
 def test_english_speaking_resident_hears_english_in_the_english_voice(client: TestClient, services: Services) -> None:
     with services.sessions.begin() as session:
         register.add_liaison(session, name="Zhang Min", phone=LIAISON_PHONE, region="CN")
-        register.add_resident(session, name="Mary", phones=[RESIDENT_PHONE], liaison_phone=LIAISON_PHONE,
-                              region="CN", language="en")  # fmt: skip
+        register.add_resident(
+            session, name="Mary", phones=[RESIDENT_PHONE], liaison_phone=LIAISON_PHONE, region="CN", language="en"
+        )
     response = post_signed(client, services, "/twilio/voice", {"CallSid": "CA" + "e" * 32, "From": RESIDENT_PHONE})
     assert 'language="en-US"' in response.text and 'voice="Polly.Joanna-Neural"' in response.text
     assert "Hello Mary" in response.text and "Your liaison is Zhang Min" in response.text
@@ -368,8 +237,9 @@ def test_unsigned_or_tampered_voice_requests_are_refused(client: TestClient, ser
     params = {"CallSid": "CA" + "a" * 32, "From": RESIDENT_PHONE, "Digits": "2"}
     assert client.post("/twilio/voice", data=params).status_code == 403
     signature = services.signature.sign("/twilio/voice/menu", params, "n=resident_menu&r=0&t=0&k=0")
-    tampered = client.post("/twilio/voice/menu?n=resident_menu&r=0&t=1&k=0", data=params,
-                           headers={"X-Twilio-Signature": signature})  # fmt: skip
+    tampered = client.post(
+        "/twilio/voice/menu?n=resident_menu&r=0&t=1&k=0", data=params, headers={"X-Twilio-Signature": signature}
+    )
     assert tampered.status_code == 403
 
 
@@ -410,16 +280,6 @@ def test_a_failure_mid_call_without_a_service_duty_phone_still_reaches_a_person(
     run_worker(services)
     [task] = tasks(services)
     assert (task.category, task.priority) == (TaskCategory.CALLBACK, TaskPriority.URGENT)
-
-
-@pytest.mark.usefixtures("community")
-def test_directory_sms_stays_within_the_hourly_answers_to_one_number(client: TestClient, services: Services) -> None:
-    add_directory(services)
-    services.intake = dataclasses.replace(services.intake, auto_replies_per_number_per_hour=1)
-    for _ in range(2):
-        CallFlow(client, services, RESIDENT_PHONE).call().press("6").press("1").hang_up()
-    run_worker(services)
-    assert len(sent_to(services, RESIDENT_PHONE)) == 1
 
 
 def test_a_missing_call_sid_is_a_clear_error(client: TestClient, services: Services) -> None:

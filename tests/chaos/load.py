@@ -39,12 +39,26 @@ def messages(count: int, residents: int, seed: int = 7) -> list[Sms]:
         body = rng.choice(list(BODIES))
         sid = f"SM{seed:08x}{i:024x}"
         params = {
-            "ToCountry": "CN", "ToState": "", "SmsMessageSid": sid, "NumMedia": "0", "ToCity": "",
-            "FromZip": "", "SmsSid": sid, "FromState": "", "SmsStatus": "received", "FromCity": "",
-            "Body": body, "FromCountry": "CN", "To": HOTLINE_NUMBER, "ToZip": "", "NumSegments": "1",
-            "MessageSid": sid, "AccountSid": ACCOUNT_SID, "From": f"+86{RESIDENT_PHONE_BASE + resident}",
+            "ToCountry": "CN",
+            "ToState": "",
+            "SmsMessageSid": sid,
+            "NumMedia": "0",
+            "ToCity": "",
+            "FromZip": "",
+            "SmsSid": sid,
+            "FromState": "",
+            "SmsStatus": "received",
+            "FromCity": "",
+            "Body": body,
+            "FromCountry": "CN",
+            "To": HOTLINE_NUMBER,
+            "ToZip": "",
+            "NumSegments": "1",
+            "MessageSid": sid,
+            "AccountSid": ACCOUNT_SID,
+            "From": f"+86{RESIDENT_PHONE_BASE + resident}",
             "ApiVersion": "2010-04-01",
-        }  # fmt: skip
+        }
         signature = validator.compute_signature(PUBLIC_URL + "/twilio/sms", params)
         made.append(Sms(sid, resident, body, urlencode(params).encode(), signature))
     return made
