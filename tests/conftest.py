@@ -80,34 +80,8 @@ def make_environ(data_dir: Path, redis_url: str, **overrides: str) -> dict[str, 
     return environ
 
 
-def database_of_this_process(url: str) -> str:
-    """HOTLINE_TEST_DATABASE_URL, or with several test processes (pytest -n), a database of this process's own in
-    the same cluster, since each test empties the whole database (`postgres` → `postgres_gw1`)."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    if not url or not worker:
-        return url
-    parsed = make_url(url)
-    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
-
-
 # Set to a PostgreSQL URL to run the suite on PostgreSQL instead of a SQLite file per test.
-TEST_DATABASE_URL = database_of_this_process(os.environ.get("HOTLINE_TEST_DATABASE_URL", ""))
-
-
-@pytest.fixture(scope="session", autouse=True)
-def database_of_this_process_made() -> None:
-    """The database of this test process, made in the cluster if it is not there yet."""
-    shared = os.environ.get("HOTLINE_TEST_DATABASE_URL", "")
-    if shared == TEST_DATABASE_URL:
-        return
-    name = make_url(TEST_DATABASE_URL).database
-    engine = make_engine(shared)
-    try:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}).first() is None:
-                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    finally:
-        engine.dispose()
+TEST_DATABASE_URL = os.environ.get("HOTLINE_TEST_DATABASE_URL", "")
 
 
 @functools.cache
