@@ -126,22 +126,59 @@ def effects(services: Services) -> dict[str, list[Any]]:
         sids = session.scalars(select(LocalOutboxEntry.sid).order_by(LocalOutboxEntry.id))
         placed = {sid: f"placed-{n}" for n, sid in enumerate(sids)}
         return {
-            "calls": rows(select(Call.call_sid, Call.direction, Call.caller_kind, Call.chose, Call.task_made,
-                                 Call.dial_attempts, Call.connected, Call.voicemail, Call.status)),
-            "inbound": rows(select(InboundMessage.provider_sid, InboundMessage.channel, InboundMessage.need,
-                                   InboundMessage.urgent, InboundMessage.body, InboundMessage.outcome)),
+            "calls": rows(
+                select(
+                    Call.call_sid,
+                    Call.direction,
+                    Call.caller_kind,
+                    Call.chose,
+                    Call.task_made,
+                    Call.dial_attempts,
+                    Call.connected,
+                    Call.voicemail,
+                    Call.status,
+                )
+            ),
+            "inbound": rows(
+                select(
+                    InboundMessage.provider_sid,
+                    InboundMessage.channel,
+                    InboundMessage.need,
+                    InboundMessage.urgent,
+                    InboundMessage.body,
+                    InboundMessage.outcome,
+                )
+            ),
             "tasks": rows(select(Task.category, Task.priority, Task.status, Task.rung, Task.assignee_liaison_id)),
             "task_events": rows(select(TaskEvent.kind, TaskEvent.actor, TaskEvent.channel, TaskEvent.detail)),
-            "outbound": rows(select(OutboundMessage.dedupe_key, OutboundMessage.to_phone, OutboundMessage.kind,
-                                    OutboundMessage.status, OutboundMessage.call_result, OutboundMessage.attempts)),
+            "outbound": rows(
+                select(
+                    OutboundMessage.dedupe_key,
+                    OutboundMessage.to_phone,
+                    OutboundMessage.kind,
+                    OutboundMessage.status,
+                    OutboundMessage.call_result,
+                    OutboundMessage.attempts,
+                )
+            ),
             # what the gateway was asked to send; a call's URL names our row id, which is not an effect
-            "gateway": sorted((e.kind, e.to_phone, re.sub(r"o=\d+", "o=", e.body))
-                              for e in session.scalars(select(LocalOutboxEntry))),
-            "checkins": rows(select(Checkin.resident_id, Checkin.slot, Checkin.status, Checkin.rung,
-                                    Checkin.calls_placed, Checkin.calls_left, Checkin.next_call_at,
-                                    Checkin.last_call_result)),
+            "gateway": sorted(
+                (e.kind, e.to_phone, re.sub(r"o=\d+", "o=", e.body)) for e in session.scalars(select(LocalOutboxEntry))
+            ),
+            "checkins": rows(
+                select(
+                    Checkin.resident_id,
+                    Checkin.slot,
+                    Checkin.status,
+                    Checkin.rung,
+                    Checkin.calls_placed,
+                    Checkin.calls_left,
+                    Checkin.next_call_at,
+                    Checkin.last_call_result,
+                )
+            ),
             "checkin_events": rows(select(CheckinEvent.checkin_id, CheckinEvent.kind, CheckinEvent.detail)),
-        }  # fmt: skip
+        }
 
 
 Scenario = Callable[[Settings, Services, int], None]
