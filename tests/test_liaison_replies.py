@@ -122,7 +122,9 @@ def test_list_note_and_hand_back(client: TestClient, services: Services, registe
     # Handed back, it climbs the ladder at once; this household has no backup, grid or duty phone to reach.
     assert task.status == TaskStatus.ESCALATED and task.assignee_liaison_id is None
     with services.sessions() as session:
-        notes = session.scalars(select(TaskEvent.detail).where(TaskEvent.kind.in_(["note", "declined"]))).all()
+        notes = session.scalars(
+            select(TaskEvent.detail).where(TaskEvent.kind.in_(["note", "declined"])).order_by(TaskEvent.id)
+        ).all()
     assert notes == ["已联系女儿", "今天没空"]
 
 
