@@ -92,7 +92,10 @@ def _names_the_database_under_test(path: Path) -> bool:
 
 def reaches_the_database_under_test(item: pytest.Item) -> bool:
     """Whether a test reaches the database the run was given: through the `environ` fixture (and so `settings`,
-    `services`, `client`, …), or, in a module that names `TEST_DATABASE_URL` or `POSTGRES`, by itself."""
+    `services`, `client`, …), or, in a module that names `TEST_DATABASE_URL` or `POSTGRES`, by itself. A test
+    marked `one_store` is about something else (Redis failing over, this rule), so its SQLite run is enough."""
+    if item.get_closest_marker("one_store"):
+        return False
     return "environ" in getattr(item, "fixturenames", ()) or _names_the_database_under_test(Path(item.path))
 
 

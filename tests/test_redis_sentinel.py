@@ -1,6 +1,7 @@
 """REDIS_URL=redis+sentinel://…: the web app queues, a real `hotline worker` works, and both carry on after a
 failover. Real servers: a master, a replica and a sentinel (quorum 1), started from the suite's redis-server on
-loopback ports picked at run time, always stopped."""
+loopback ports picked at run time, always stopped. Its subject is Redis, so it runs once, on the embedded default's
+SQLite store."""
 
 from __future__ import annotations
 
@@ -34,7 +35,6 @@ from tests.conftest import (
     LIAISON_PHONE,
     PUBLIC_URL,
     RESIDENT_PHONE,
-    TEST_DATABASE_URL,
     fresh_services,
     make_environ,
     post_signed,
@@ -47,6 +47,8 @@ SERVICE = "hotline-test"
 DB = 3  # not 0: the database number in the URL is honoured
 FAILOVER_LIMIT = 60.0  # seconds for each step of a failover (the sentinel switching; the old master demoted)
 START_LIMIT = 60.0  # seconds for a `hotline worker` to start and work its first message, on a busy machine too
+
+pytestmark = pytest.mark.one_store
 
 
 def free_port() -> int:
@@ -266,8 +268,6 @@ def sentinel_environ(tmp_path: Path, sentinel: Sentinel) -> dict[str, str]:
         "HOTLINE_SMS_PER_SECOND": "50",  # sends go through the shared rate limit (limits' Lua scripts, in Redis)
         "HOTLINE_SWEEP_SECONDS": "1",
     }
-    if TEST_DATABASE_URL:
-        overrides["DATABASE_URL"] = TEST_DATABASE_URL
     return make_environ(tmp_path / "var", sentinel.url, **overrides)
 
 
