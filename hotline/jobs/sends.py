@@ -72,6 +72,7 @@ def deliver_sms(services: Services, outbound_id: int, *, bulk: bool = False) -> 
                 sms.to_phone,
                 sms.body,
                 status_callback=settings.callback_url(paths.status_callback_path(outbound_id)),
+                outbound_id=outbound_id,
             )
     except GatewayTemporaryError as exc:
         with services.sessions.begin() as session:

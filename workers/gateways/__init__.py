@@ -15,13 +15,17 @@ class Gateway(Protocol):
 
     name: str
 
-    def send_sms(self, to: str, body: str, *, status_callback: str | None = None) -> str:
+    def send_sms(
+        self, to: str, body: str, *, status_callback: str | None = None, outbound_id: int | None = None
+    ) -> str:
         """Hand one SMS to the network.
 
         Args:
             to: The recipient in E.164.
             body: The text.
-            status_callback: The URL to report delivery to.
+            status_callback: The URL to report delivery to, where the provider takes one per message.
+            outbound_id: Our row's id, for a provider that takes the sender's own message id (a repeat of the same
+                id is then refused, not sent twice) or echoes a context back in its reports.
 
         Returns:
             The provider's id for the message (Twilio's MessageSid).

@@ -48,7 +48,9 @@ class LocalGateway:
             )
         return sid
 
-    def send_sms(self, to: str, body: str, *, status_callback: str | None = None) -> str:
+    def send_sms(
+        self, to: str, body: str, *, status_callback: str | None = None, outbound_id: int | None = None
+    ) -> str:
         """Record the SMS; return a MessageSid-shaped id."""
         return self._record("sms", "SM", to, body, status_callback)
 

@@ -51,7 +51,9 @@ class TwilioGateway:
         self._account_sid, self._auth = account_sid, (account_sid, auth_token)
         self._api_base_url, self._timeout = api_base_url, timeout
 
-    def send_sms(self, to: str, body: str, *, status_callback: str | None = None) -> str:
+    def send_sms(
+        self, to: str, body: str, *, status_callback: str | None = None, outbound_id: int | None = None
+    ) -> str:
         """Create one Message. A messaging service, when set, wins over the from number."""
         sender = (
             {"messaging_service_sid": self._messaging_service_sid}
