@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import time
 from zoneinfo import ZoneInfo
 
+from dispatch.channels import CHANNELS, ChannelAbilities
 from dispatch.checkins.rules import CheckinRules
 from dispatch.resident_replies import ReplyVocabulary
 from dispatch.tasks.liaison_reading import CommandTable
@@ -32,3 +33,4 @@ class DispatchContext:
     duty_phone: str | None = None  # HOTLINE_DUTY_PHONE: for tasks whose community has no duty phone of its own
     done_by: time = time(20, 0)  # local time: a task taken but not done by then, that day, is flagged for staff
     checkin: CheckinRules = field(default_factory=CheckinRules)  # the daily check-in and its ladder
+    calls: ChannelAbilities = CHANNELS["local"]  # the channel that places calls: "none" if there is none

@@ -17,6 +17,7 @@ from redis import Redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from dispatch.channels import CHANNELS
 from dispatch.checkins.rules import CheckinRules
 from dispatch.context import DispatchContext
 from dispatch.db import make_engine, make_read_session_factory, make_session_factory
@@ -200,6 +201,7 @@ class Services:
                 done_by=settings.done_by,
                 region=settings.region,
                 duty_phone=settings.duty_phone,
+                calls=CHANNELS[settings.call_gateway],
                 checkin=CheckinRules(
                     timezone=settings.timezone,
                     times=settings.checkin_times,

@@ -11,6 +11,7 @@ import ipaddress
 
 import phonenumbers
 
+from dispatch.channels import CHANNELS, Ability
 from hotline.checkin_settings import CHECKIN_SETTINGS
 from hotline.settings_reader import (
     BadValue,
@@ -108,6 +109,22 @@ def _twilio_if_credentials(found: Found) -> str:
     return "twilio" if found["twilio_account_sid"] and found["twilio_auth_token"] else "local"
 
 
+def call_gateway(raw: str, found: Found) -> str:
+    """ "none", or the gateway itself if it places calls."""
+    gateway = found["gateway"]
+    if raw == "none":
+        return raw
+    if raw != gateway:
+        raise BadValue(f"must be 'none' or the gateway, {gateway!r}, not {raw!r}")
+    if not CHANNELS[gateway].can(Ability.CHECKIN_CALLS):
+        raise BadValue(f"{gateway!r} places no calls: leave it unset, or 'none'")
+    return raw
+
+
+def _calls_if_the_gateway_places_them(found: Found) -> str:
+    return found["gateway"] if CHANNELS[found["gateway"]].can(Ability.CHECKIN_CALLS) else "none"
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("HOTLINE_DATA_DIR", "data_dir", folder, "./var", "the database, the embedded Redis, the secrets"),
     Setting("DATABASE_URL", "database_url", database_url, _sqlite_in_data_dir, "SQLite (WAL) or PostgreSQL"),
@@ -131,6 +148,13 @@ SETTINGS: tuple[Setting, ...] = (
         one_of(("local", "twilio"), "must be 'local' or 'twilio', not {value!r}"),
         _twilio_if_credentials,
         "local: an outbox, never the network",
+    ),
+    Setting(
+        "HOTLINE_CALL_GATEWAY",
+        "call_gateway",
+        call_gateway,
+        _calls_if_the_gateway_places_them,
+        "none: no automated calls; the ladder's visit comes at the call's time",
     ),
     Setting(
         "HOTLINE_REGION",

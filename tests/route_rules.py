@@ -181,6 +181,7 @@ RULES: dict[str, Rule] = {
     "GET /reports": console("list"),
     "GET /reports.csv": console("list"),
     "GET /ivr": console(),
+    "GET /channels": console(),
     "GET /audit": console("list", roles=ADMIN_ONLY),
     "POST /language": console("", lambda t: {"language": "en"}),
     # The simulator: as the console, and only with the local gateway (`local_only`, 404 with Twilio).

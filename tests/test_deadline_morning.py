@@ -1,6 +1,6 @@
-"""By the deadline, someone is on the way: a simulated morning of 1,000 residents, minute by minute.
+"""By the deadline, someone is on the way: a simulated morning of 500 residents, minute by minute.
 
-The register: 1,000 residents, one household each, a liaison per eight households, each household's backup the
+The register: 500 residents, one household each, a liaison per eight households, each household's backup the
 next liaison, and a grid leader who is a liaison too. The day runs on the test's clock from 08:58 to the 12:00
 deadline, two simulated minutes a step, with the jobs run in-process as the workers and the scheduler would: the
 check-in tick (`checkin_tick`), the sweeper's ladder (`escalate_due_tasks`) and each inbound message's job
@@ -47,7 +47,7 @@ from hotline.jobs.inbound import process_inbound_sms
 from hotline.services import Services
 from tests.conftest import DAY, HOTLINE_NUMBER, Clock, at
 
-RESIDENTS = 1000
+RESIDENTS = 500
 SILENT, UNWELL, SILENT_LIAISONS = 0.05, 0.02, 0.01
 # Minutes from an offer SMS to a liaison's 接N: most within the rung's window, some busy ones well after it
 # (by then it has climbed past them); the grid leader, on duty, answers promptly.

@@ -101,7 +101,18 @@ def hotline(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
-def test_run_takes_an_sms_to_the_liaison_and_stops_cleanly(data_dir: Path) -> None:
+def private_modes(data_dir: Path) -> dict[str, str]:
+    """Every folder and file under `data_dir` (itself included) whose group or others have any bit, with its mode."""
+    paths = [data_dir, *data_dir.rglob("*")]
+    return {str(p.relative_to(data_dir)): oct(p.lstat().st_mode & 0o777) for p in paths if p.lstat().st_mode & 0o077}
+
+
+def test_run_under_umask_000_takes_an_sms_to_the_liaison_keeps_every_file_private_and_stops_cleanly(
+    data_dir: Path,
+) -> None:
+    """A shell with umask 000, and files left 0666 by an older install: `hotline run` tightens them at start, and
+    what it creates (the SQLite -wal and -shm, redis-server's AOF) is 0600 in a 0700 folder. An SMS reaches the
+    liaison, and another still does after redis-server is killed; Ctrl-C stops every process."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_", "REDIS_", "DATABASE_"))}
     env.update(
@@ -111,60 +122,6 @@ def test_run_takes_an_sms_to_the_liaison_and_stops_cleanly(data_dir: Path) -> No
             "HOTLINE_SWEEP_SECONDS": "2",
         }
     )
-
-    assert hotline(env, "liaisons", "add", "--name", "张敏", "--phone", "13912345678").returncode == 0
-    added = hotline(env, "residents", "add", "--name", "梁阿姨", "--phone", "13800138000", "--liaison", "13912345678")
-    assert added.returncode == 0, added.stderr
-
-    log = open(data_dir / "run.log", "wb")  # noqa: SIM115  # closed below, after the process
-    run = subprocess.Popen(
-        [sys.executable, "-m", "hotline", "run", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + DEADLINE
-        wait_until_ready(port, run, data_dir / "run.log", deadline)
-
-        sent = hotline(env, "simulate-sms", "--from", "13800138000", "想买点米和菜")
-        assert sent.returncode == 0, sent.stderr
-        assert sent.stdout.startswith("200 SM")
-        to_liaison = wait_for_liaison_sms(env, 1, deadline)
-        assert "梁阿姨" in to_liaison[0]["body"] and "想买点米和菜" in to_liaison[0]["body"]
-
-        healthy_log = (data_dir / "run.log").read_text()
-        [redis_pid] = [pid for pid in processes_using(data_dir) if b"redis-server" in cmdline(pid)]
-        os.kill(redis_pid, signal.SIGKILL)
-        sent = hotline(env, "simulate-sms", "--from", "13800138000", "还要买药")
-        assert sent.stdout.startswith("200 SM"), sent.stderr  # stored, though Redis is gone
-        to_liaison = wait_for_liaison_sms(env, 2, time.monotonic() + DEADLINE)
-        assert "还要买药" in to_liaison[0]["body"]
-        assert run.poll() is None  # the run carried on
-    finally:
-        run.send_signal(signal.SIGINT)
-        code = run.wait(60)
-        log.close()
-    assert code == 0, (data_dir / "run.log").read_text()
-    assert processes_using(data_dir) == []  # web, worker, scheduler and redis-server all gone
-    assert "Traceback" not in healthy_log, healthy_log
-    run_log = (data_dir / "run.log").read_text()
-    assert "13912345678" not in run_log and "13800138000" not in run_log  # no full number in any log line
-
-
-def private_modes(data_dir: Path) -> dict[str, str]:
-    """Every folder and file under `data_dir` (itself included) whose group or others have any bit, with its mode."""
-    paths = [data_dir, *data_dir.rglob("*")]
-    return {str(p.relative_to(data_dir)): oct(p.lstat().st_mode & 0o777) for p in paths if p.lstat().st_mode & 0o077}
-
-
-def test_run_under_umask_000_keeps_the_data_dir_and_every_file_in_it_to_its_owner(data_dir: Path) -> None:
-    """A shell with umask 000, and files left 0666 by an older install: `hotline run` tightens them at start, and
-    what it creates (the SQLite -wal and -shm, redis-server's AOF) is 0600 in a 0700 folder."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_", "REDIS_", "DATABASE_"))}
-    env.update({"HOTLINE_DATA_DIR": str(data_dir), "HOTLINE_PUBLIC_URL": f"http://127.0.0.1:{port}"})
     old = os.umask(0)
     try:  # an install made before, under umask 000: a 0777 folder, a database others can read (checked below)
         assert hotline(env, "liaisons", "add", "--name", "张敏", "--phone", "13912345678").returncode == 0
@@ -190,16 +147,32 @@ def test_run_under_umask_000_keeps_the_data_dir_and_every_file_in_it_to_its_owne
     try:
         deadline = time.monotonic() + DEADLINE
         wait_until_ready(port, run, log_path, deadline)
+
         sent = hotline(env, "simulate-sms", "--from", "13800138000", "想买点米和菜")
-        assert sent.stdout.startswith("200 SM"), sent.stdout + sent.stderr
-        wait_for_liaison_sms(env, 1, deadline)  # stored, processed, and the liaison's SMS written: WAL and AOF used
+        assert sent.returncode == 0, sent.stderr
+        assert sent.stdout.startswith("200 SM")
+        to_liaison = wait_for_liaison_sms(env, 1, deadline)  # stored, processed, written: WAL and AOF used
+        assert "梁阿姨" in to_liaison[0]["body"] and "想买点米和菜" in to_liaison[0]["body"]
         names = {p.name for p in data_dir.rglob("*")}
         assert {"hotline.sqlite3-wal", "hotline.sqlite3-shm"} <= names, names
         assert any(".aof" in name for name in names), names
         assert private_modes(data_dir) == {}
         assert oct(data_dir.stat().st_mode & 0o777) == "0o700"
+
+        healthy_log = log_path.read_text()
+        [redis_pid] = [pid for pid in processes_using(data_dir) if b"redis-server" in cmdline(pid)]
+        os.kill(redis_pid, signal.SIGKILL)
+        sent = hotline(env, "simulate-sms", "--from", "13800138000", "还要买药")
+        assert sent.stdout.startswith("200 SM"), sent.stderr  # stored, though Redis is gone
+        to_liaison = wait_for_liaison_sms(env, 2, time.monotonic() + DEADLINE)
+        assert "还要买药" in to_liaison[0]["body"]
+        assert run.poll() is None  # the run carried on
     finally:
         run.send_signal(signal.SIGINT)
         code = run.wait(60)
     assert code == 0, log_path.read_text()
+    assert processes_using(data_dir) == []  # web, worker, scheduler and redis-server all gone
     assert private_modes(data_dir) == {}
+    assert "Traceback" not in healthy_log, healthy_log
+    run_log = log_path.read_text()
+    assert "13912345678" not in run_log and "13800138000" not in run_log  # no full number in any log line

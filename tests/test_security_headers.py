@@ -109,6 +109,7 @@ def test_a_page_s_scripts_and_styles_are_files_and_a_data_island_is_only_data(
         "/notices/new",
         "/reports",
         "/ivr",
+        "/channels",
         "/audit",
         "/simulator",
         "/login",

@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from dispatch.channels import Ability
 from dispatch.checkins.rules import call_key
 from dispatch.context import DispatchContext
 from dispatch.models import Checkin, CheckinEvent, CheckinRung, CheckinStatus, OutboundMessage, OutboundStatus
@@ -24,8 +25,14 @@ def zone_quiet(checkin: Checkin, now: datetime, context: DispatchContext) -> boo
 
 
 def place_call(session: Session, checkin: Checkin, now: datetime, context: DispatchContext) -> list[int]:
-    """Place the next check-in call of the current series, unless it is quiet hours or none is left."""
+    """Place the next check-in call of the current series, unless it is quiet hours or none is left. Where no
+    channel places check-in calls, the visit comes now instead, at the call's time."""
     if checkin.calls_left <= 0 or not checkin.phone:
+        return []
+    if not context.calls.can(Ability.CHECKIN_CALLS):
+        checkin.calls_left, checkin.next_call_at = 0, None
+        checkin.visit_at = min(checkin.visit_at, now) if checkin.visit_at else now
+        session.add(CheckinEvent(checkin=checkin, kind="called", at=now, detail="not placed: no calls, a visit now"))
         return []
     if zone_quiet(checkin, now, context):
         checkin.calls_left, checkin.next_call_at = 0, None

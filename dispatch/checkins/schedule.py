@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from dispatch.channels import Ability
 from dispatch.checkins.plans import first_phones, plan_for_day
 from dispatch.checkins.rules import call_key, slot_name
 from dispatch.context import DispatchContext
@@ -141,7 +142,7 @@ class Sent:
     """What one `send_due` batch did."""
 
     outbound_ids: list[int] = field(default_factory=list)  # SMS and calls to hand to the gateway
-    counts: dict[str, int] = field(default_factory=dict)  # sent, called, no_phone, missed_quiet, skipped
+    counts: dict[str, int] = field(default_factory=dict)  # sent, called, visit_now, no_phone, missed_quiet, skipped
 
 
 def send_due(session: Session, now: datetime, context: DispatchContext, limit: int = BATCH) -> Sent:
@@ -166,10 +167,11 @@ def send_due(session: Session, now: datetime, context: DispatchContext, limit: i
         .limit(limit)
         .with_for_update(of=Checkin, skip_locked=True)
     ).all()
-    result = Sent(counts=dict.fromkeys(("sent", "called", "no_phone", "missed_quiet", "skipped"), 0))
+    result = Sent(counts=dict.fromkeys(("sent", "called", "visit_now", "no_phone", "missed_quiet", "skipped"), 0))
     if not due:
         return result
     phones = first_phones(session, [row.resident_id for row in due])
+    calls = context.calls.can(Ability.CHECKIN_CALLS)
     changes, events, outbound = [], [], []
     for row in due:
         zone = rules.zone(row.timezone)
@@ -183,6 +185,10 @@ def send_due(session: Session, now: datetime, context: DispatchContext, limit: i
             reminder, visit = rules.ladder_times(now, zone)
             change.update(status=CheckinStatus.NO_PHONE, sent_at=now, visit_at=visit)
             kind = "no phone: a visit at the deadline"
+        elif row.channel == Channel.VOICE and not calls:
+            # Reached only by a call, and no channel places one: the ladder's visit comes at the call's time.
+            change.update(status=CheckinStatus.SENT, sent_at=now, visit_at=now, phone=phone[0])
+            kind = "no calls: a visit now"
         else:
             reminder, visit = rules.ladder_times(now, zone)
             change.update(status=CheckinStatus.SENT, sent_at=now, reminder_at=reminder, visit_at=visit, phone=phone[0])
@@ -210,6 +216,8 @@ def send_due(session: Session, now: datetime, context: DispatchContext, limit: i
 def _count_key(change: dict[str, object]) -> str:
     status = change["status"]
     if status == CheckinStatus.SENT:
+        if "reminder_at" not in change:
+            return "visit_now"
         return "called" if "calls_placed" in change else "sent"
     return str(status)
 

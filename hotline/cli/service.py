@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 from redis.exceptions import RedisError
 
+from dispatch.channels import CHANNELS, shortfalls
 from hotline.cli.backup import db_backup, db_digest, db_restore
 from hotline.cli.base import (
     embedded_redis,
@@ -137,8 +138,18 @@ def run(host: str, port: int) -> None:
             f"Twilio voice webhooks: {settings.callback_url(paths.VOICE)}  "
             f"status callback {settings.callback_url(paths.VOICE_STATUS)}"
         )
+        for line in shortfall_lines(settings):
+            click.echo(line)
         code = run_children(settings, host, port, server)
     raise SystemExit(code)
+
+
+def shortfall_lines(settings: Settings) -> list[str]:
+    """What this hotline's channels cannot do, and what it does instead, in the staff's language: said at start."""
+    from hotline.console.render import CONSOLE_TEXTS  # with Jinja: only for a start, not for every command
+
+    lost = shortfalls(CHANNELS[settings.gateway], CHANNELS[settings.call_gateway])
+    return [f"! {CONSOLE_TEXTS.render(item.instead, settings.language)}" for item in lost]
 
 
 def run_children(settings: Settings, host: str, port: int, server: EmbeddedRedis | None) -> int:

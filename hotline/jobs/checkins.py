@@ -45,7 +45,7 @@ def checkin_tick() -> dict[str, int]:
     """Make today's check-ins if the plans or the day changed, send those due, and climb the ladder."""
     services = current()
     now = services.clock()
-    counts = {"made": 0, "sent": 0, "called": 0, "no_phone": 0, "missed_quiet": 0, "skipped": 0, "ladder": 0}
+    counts = dict.fromkeys(("made", "sent", "called", "visit_now", "no_phone", "missed_quiet", "skipped", "ladder"), 0)
     counts["made"] = _make_day(services, now)
     while True:
         with services.sessions.begin() as session:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from dispatch import outbox, provider_answers
+from dispatch.channels import Ability
 from dispatch.checkins.answers import cancel_unwanted
 from dispatch.models import utcnow
 from dispatch.phones import mask_phone
@@ -55,12 +56,15 @@ def deliver_sms(services: Services, outbound_id: int, *, bulk: bool = False) -> 
             outbox.release_for_retry(session, outbound_id, "provider rate limit")
         return False
     settings = services.settings
+    kind = sms.kind
+    if kind == "call" and not services.intake.calls.can(Ability.SPOKEN_CALLS):
+        kind = "sms"  # no channel places calls: what the call would say goes as an SMS (a landline's fails)
     try:
-        if sms.kind == "call":  # the call fetches what to say from us, signed like every webhook
+        if kind == "call":  # the call fetches what to say from us, signed like every webhook
             sid = services.gateway.place_call(
                 sms.to_phone, twiml_url=settings.callback_url(paths.message_call_path(outbound_id))
             )
-        elif sms.kind == "checkin":  # the check-in call: the voice menu, and a report of how it ended
+        elif kind == "checkin":  # the check-in call: the voice menu, and a report of how it ended
             sid = services.gateway.place_call(
                 sms.to_phone,
                 twiml_url=settings.callback_url(paths.checkin_call_path(outbound_id)),

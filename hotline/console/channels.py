@@ -1,0 +1,53 @@
+"""`/channels`: the channels the hotline speaks through, what they cannot do and what the hotline does instead,
+and how they are doing (the last message in, the last delivery report, today's failures, what waits to go)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from dispatch.channel_health import channel_health
+from dispatch.channels import CHANNELS, shortfalls
+from hotline.console.auth import staff_only
+from hotline.console.render import page
+from hotline.services import Services
+
+
+def channels_report(services: Services) -> dict[str, Any]:
+    """What the page shows, with times in the hotline's timezone."""
+    settings = services.settings
+    zone = settings.timezone
+    now = services.clock().astimezone(zone)
+    day_start = datetime.combine(now.date(), time(0), zone)
+    with services.readonly() as session:
+        health = channel_health(session, day_start)
+
+    def local(moment: datetime | None) -> str | None:
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else None
+
+    return {
+        "sms_gateway": settings.gateway,
+        "call_gateway": settings.call_gateway,
+        "shortfalls": shortfalls(CHANNELS[settings.gateway], CHANNELS[settings.call_gateway]),
+        "last_inbound": local(health.last_inbound),
+        "last_report": local(health.last_report),
+        "failed_today": health.failed_today,
+        "waiting": health.waiting,
+        "oldest_waiting": local(health.oldest_waiting),
+    }
+
+
+@staff_only()
+async def channels_page(request: Request) -> Response:
+    """Any staff role may read it: a clerk should know that no calls go out before a resident is waiting for one."""
+    services: Services = request.app.state.services
+    report = await run_in_threadpool(channels_report, services)
+    return page(request, "channels.html", request.state.user, **report)
+
+
+ROUTES: list[BaseRoute] = [Route("/channels", channels_page)]
