@@ -197,7 +197,8 @@ def _read(path: Path, catalog_path: Path) -> tuple[TemplateTable | None, list[st
         problems.append("link_replacement must be a text without a link, put where a link in people's words was")
         replacement = ""
     variables = _variables(data.get("variables"), limit, problems)
-    fragments = data.get("fragments", {}).get("keys", [])
+    fragments = data.get("fragments", {})
+    fragments = fragments.get("keys", []) if isinstance(fragments, dict) else None
     mapped = data.get("templates", {})
     if not isinstance(mapped, dict) or not isinstance(fragments, list):
         return None, [*problems, "[templates] must map catalog keys to ids; [fragments] keys must be a list"]
