@@ -80,4 +80,3 @@ TENCENT_SETTINGS: tuple[Setting, ...] = (
         help="the s= of the callback URLs",
     ),
 )
-

@@ -128,7 +128,14 @@ RULES: dict[str, Rule] = {
     "POST /twilio/voice/checkin/status": twilio(lambda t: _call(t, CallStatus="busy"), "o=1"),
     # Tencent Cloud SMS's callbacks: the secret in the URL is the only credential.
     "POST /tencent/sms/reply": tencent(
-        lambda t: {"extend": "", "mobile": t.national, "nationcode": "86", "sign": "社区热线", "text": "我胸口痛", "time": 1}
+        lambda t: {
+            "extend": "",
+            "mobile": t.national,
+            "nationcode": "86",
+            "sign": "社区热线",
+            "text": "我胸口痛",
+            "time": 1,
+        }
     ),
     "POST /tencent/sms/status": tencent(
         lambda t: cast(dict[str, Any], [{"sid": "2019:3", "report_status": "FAIL", "mobile": t.national}])

@@ -105,7 +105,7 @@ def planted(tmp_path: Path, edit: str, texts_edit: str = "") -> Path:
         (
             "variable_limit = 300 => variable_limit = 490",
             "",
-            "the template '社区通知：{1}' can be 509 characters with the sign and the longest values; Tencent allows 500",
+            "the template '社区通知：{1}' can be 509 characters with the sign and the longest values",
         ),
         ("menu = { longest = 40, words = false }\n => ", "", "placeholder menu has no longest length in [variables]"),
         ("variable_limit = 300 => variable_limit = 12", "", "[variables] resident_name can be 30 characters"),

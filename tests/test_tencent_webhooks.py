@@ -44,7 +44,9 @@ def reply(text: str = "想买点菜", mobile: str = RESIDENT_PHONE.removeprefix(
 
 
 def post_json(client: TestClient, url: str, payload: Any) -> Any:
-    return client.post(url, content=json.dumps(payload, ensure_ascii=False).encode(), headers={"Content-Type": "application/json"})
+    return client.post(
+        url, content=json.dumps(payload, ensure_ascii=False).encode(), headers={"Content-Type": "application/json"}
+    )
 
 
 def tasks(services: Services) -> list[Task]:
@@ -116,9 +118,16 @@ def test_a_reply_delivered_twice_is_stored_once(
         assert session.scalar(select(func.count()).select_from(InboundMessage)) == 2
 
 
-def test_without_the_secret_nothing_is_stored(client: TestClient, services: Services, registered: dict[str, int]) -> None:
+def test_without_the_secret_nothing_is_stored(
+    client: TestClient, services: Services, registered: dict[str, int]
+) -> None:
     before = row_counts(services)
-    for url in (Tencent.REPLY, f"{Tencent.REPLY}?s=", f"{Tencent.REPLY}?s={CALLBACK_SECRET[:-1]}x", f"{Tencent.REPLY}?s={CALLBACK_SECRET}x"):
+    for url in (
+        Tencent.REPLY,
+        f"{Tencent.REPLY}?s=",
+        f"{Tencent.REPLY}?s={CALLBACK_SECRET[:-1]}x",
+        f"{Tencent.REPLY}?s={CALLBACK_SECRET}x",
+    ):
         assert post_json(client, url, reply()).status_code == 403, url
     for url in (Tencent.STATUS, f"{Tencent.STATUS}?s=wrong"):
         report = [{"sid": "2019:1", "report_status": "FAIL", "mobile": "13912345678", "nationcode": "86"}]
@@ -151,8 +160,15 @@ def test_a_status_report_marks_delivery(client: TestClient, services: Services, 
     run_worker(services)
     sid = offer(services).provider_sid
     assert sid is not None
-    report = {"user_receive_time": "2030-03-04 09:00:05", "nationcode": "86", "mobile": LIAISON_PHONE[3:],
-              "report_status": "SUCCESS", "errmsg": "DELIVRD", "description": "用户短信送达成功", "sid": sid}
+    report = {
+        "user_receive_time": "2030-03-04 09:00:05",
+        "nationcode": "86",
+        "mobile": LIAISON_PHONE[3:],
+        "report_status": "SUCCESS",
+        "errmsg": "DELIVRD",
+        "description": "用户短信送达成功",
+        "sid": sid,
+    }
     assert post_json(client, STATUS_URL, [report]).json() == OK
     assert offer(services).status == OutboundStatus.DELIVERED
     late = {**report, "report_status": "FAIL", "errmsg": "UNDELIV"}
@@ -165,8 +181,14 @@ def test_a_failed_offer_climbs_as_with_twilio(client: TestClient, services: Serv
     post_json(client, REPLY_URL, reply("买药"))
     run_worker(services)
     first = offer(services)
-    report = {"nationcode": "86", "mobile": LIAISON_PHONE[3:], "report_status": "FAIL", "errmsg": "UNDELIV",
-              "description": "用户短信未送达", "sid": str(first.provider_sid)}
+    report = {
+        "nationcode": "86",
+        "mobile": LIAISON_PHONE[3:],
+        "report_status": "FAIL",
+        "errmsg": "UNDELIV",
+        "description": "用户短信未送达",
+        "sid": str(first.provider_sid),
+    }
     assert post_json(client, STATUS_URL, [report]).json() == OK
     run_worker(services)  # the webhook queued the backup's offer
     [task] = tasks(services)

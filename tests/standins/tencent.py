@@ -129,9 +129,7 @@ def verify(headers: dict[str, str], body: bytes, secret_id: str, secret_key: str
     if datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%d") != date:
         return "AuthFailure.SignatureFailure"
     canonical = "\n".join(["POST", "/", "", canonical_headers, ";".join(signed), hashlib.sha256(body).hexdigest()])
-    to_sign = "\n".join(
-        [algorithm, stamp, f"{date}/{service}/{term}", hashlib.sha256(canonical.encode()).hexdigest()]
-    )
+    to_sign = "\n".join([algorithm, stamp, f"{date}/{service}/{term}", hashlib.sha256(canonical.encode()).hexdigest()])
     key = hmac.new(("TC3" + secret_key).encode(), date.encode(), hashlib.sha256).digest()
     key = hmac.new(key, service.encode(), hashlib.sha256).digest()
     key = hmac.new(key, b"tc3_request", hashlib.sha256).digest()
