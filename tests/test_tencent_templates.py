@@ -11,11 +11,19 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from starlette.testclient import TestClient
 
 from dispatch.exceptions import MessageCatalogError
+from dispatch.models import StaffRole
 from dispatch.sms_templates import TEMPLATES_FILE, TemplateTable, check_templates, template_of
 from dispatch.texts import SMS_TEXTS_FILE, MessageCatalog
+from hotline.app import create_app
 from hotline.cli import main
+from hotline.services import Services
+from hotline.settings import Settings
+from tests.api_helpers import API, bearer, issue, outbound
+from tests.conftest import PUBLIC_URL, Clock, at
+from tests.console_helpers import make_user, sign_in
 from tests.test_tencent_sms import tencent_render
 
 SAMPLES = {
@@ -165,3 +173,39 @@ def test_settings_with_the_tencent_gateway_need_its_key_app_sign_and_callback_se
         assert caught.value.variable == name
     local = load_settings({**environ, "TENCENT_SMS_ENDPOINT": "http://127.0.0.1:9000"}, env_file=None)
     assert replace(local, gateway="local").tencent_sms_endpoint == "http://127.0.0.1:9000"
+
+
+def test_a_notice_that_cannot_fit_the_template_is_refused_at_preview_and_send(
+    settings: Settings, services: Services, community: None, clock: Clock
+) -> None:
+    clock.now = at("10:00")
+    notice = {
+        "target_kind": "community",
+        "target": "幸福里社区",
+        "channels": "sms",
+        "body": "停水安排见 www.example.com",
+    }
+    tencent = replace(settings, gateway="tencent")
+    with TestClient(create_app(tencent, replace(services, settings=tencent)), base_url=PUBLIC_URL) as client:
+        headers = bearer(issue(services, StaffRole.CLERK, community="幸福里社区"))
+        preview = client.post(f"{API}/notices/preview", json=notice, headers=headers).json()
+        assert preview["ok"] is False and [p["code"] for p in preview["problems"]] == ["template_unfit"]
+        sent = client.post(f"{API}/notices", json={**notice, "request_key": "key-0001"}, headers=headers)
+        assert sent.status_code == 409 and "link" in sent.text, sent.text  # as any notice refused
+        assert outbound(services) == []
+        make_user(services, "clerk", StaffRole.CLERK, community="幸福里社区")
+        token = sign_in(client, "clerk")
+        page = client.post(
+            "/notices/preview",
+            data={"target": "community:幸福里社区", "channels": "sms", "body": notice["body"]},
+            headers={"X-CSRF-Token": token, "accept": "application/json"},
+        )
+        assert "只能套用已审核的通知模板：内容不能含网址链接，最多 300 字" in page.json()["html"]
+        fits = client.post(f"{API}/notices/preview", json={**notice, "body": "明天上午停水"}, headers=headers)
+        assert fits.json()["ok"] is True
+        by_call = client.post(f"{API}/notices/preview", json={**notice, "channels": "call"}, headers=headers)
+        assert "template_unfit" not in by_call.text  # a call says the words: no SMS template involved
+    # With another gateway the same notice goes as it is.
+    with TestClient(create_app(settings, services), base_url=PUBLIC_URL) as client:
+        headers = bearer(issue(services, StaffRole.CLERK, community="幸福里社区"))
+        assert client.post(f"{API}/notices/preview", json=notice, headers=headers).json()["ok"] is True
