@@ -174,6 +174,8 @@ def _tencent_needs(found: dict[str, Any]) -> None:
             raise SettingsError(env, "is required when HOTLINE_GATEWAY=tencent")
     if urlsplit(found["public_url"]).scheme != "https":
         raise SettingsError("HOTLINE_PUBLIC_URL", "must be an https:// URL when HOTLINE_GATEWAY=tencent")
+    if found["language"] != "zh-CN":  # liaisons' and staff's texts must be the approved (Chinese) templates
+        raise SettingsError("HOTLINE_LANGUAGE", "must be zh-CN when HOTLINE_GATEWAY=tencent: its templates are Chinese")
 
 
 def _fast_clock(found: dict[str, Any]) -> tuple[float, tuple[float, float] | None]:

@@ -65,6 +65,10 @@ def test_a_notice_goes_as_the_notice_template() -> None:
     assert table.notice_problem("详情见 https://example.com") is not None
     assert table.notice_problem("通" * (table.notice_longest + 1)) is not None
     assert table.match("详情见 https://example.com") is None
+    # A text of no zh-CN key (a resident's English text, the voice hotline's directory) goes as a notice if it fits.
+    english = MessageCatalog.load().render("resident_receipt_no_liaison", "en", resident_name="Ann")
+    found = table.match(english)
+    assert found is not None and found.template is table.notice and found.values == [english]
 
 
 def planted(tmp_path: Path, edit: str, texts_edit: str = "") -> Path:
@@ -167,6 +171,7 @@ def test_settings_with_the_tencent_gateway_need_its_key_app_sign_and_callback_se
         ("TENCENT_SMS_ENDPOINT", "http://sms.tencentcloudapi.com"),
         ("TENCENT_CALLBACK_SECRET", "short"),
         ("HOTLINE_PUBLIC_URL", "http://hotline.example.org"),
+        ("HOTLINE_LANGUAGE", "en"),
     ):
         with pytest.raises(SettingsError) as caught:
             load_settings({**environ, name: value}, env_file=None)
