@@ -29,25 +29,29 @@ from hotline.services import Services
 from hotline.webhooks.twilio_sms import whole_number
 
 log = logging.getLogger(__name__)
-MAX_CALLBACK_BODY = 256 * 1024  # a status push carries at most 100 reports of a few hundred bytes each
+MAX_CALLBACK_BODY = 64 * 1024  # a status push carries at most 100 reports of about 250 bytes each
 MAX_REPORTS = 1000
 _STATUSES = {"SUCCESS": "delivered", "FAIL": "undelivered"}
 _ANSWER = {"result": 0, "errmsg": "OK"}
 
 
 async def _callback_json(request: Request) -> Any:
-    """The request's JSON if it carries our secret, else a 403 (or 413, 400) response."""
+    """The request's JSON if it carries our secret, else a 403 (or 413, 400) response. As with Twilio's webhooks,
+    the body is read within its cap first, then the secret checked, and only then is the JSON read."""
     services: Services = request.app.state.services
-    configured = services.settings.tencent_callback_secret
-    given = request.query_params.get("s", "")
-    if configured is None or not hmac.compare_digest(given.encode(), str(configured).encode()):
-        log.warning("webhook %s refused: %s secret", request.url.path, "wrong" if given else "no")
-        return PlainTextResponse("Callback secret missing or wrong", status_code=403)
+    length = request.headers.get("content-length", "")
+    if length.isascii() and length.isdigit() and int(length) > MAX_CALLBACK_BODY:
+        return PlainTextResponse("Request body too large for a Tencent callback", status_code=413)
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_CALLBACK_BODY:
             return PlainTextResponse("Request body too large for a Tencent callback", status_code=413)
+    configured = services.settings.tencent_callback_secret
+    given = request.query_params.get("s", "")
+    if configured is None or not hmac.compare_digest(given.encode(), str(configured).encode()):
+        log.warning("webhook %s refused: %s secret", request.url.path, "wrong" if given else "no")
+        return PlainTextResponse("Callback secret missing or wrong", status_code=403)
     try:
         return json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
