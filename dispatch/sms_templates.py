@@ -45,10 +45,9 @@ def has_link(text: str) -> bool:
 
 @dataclass(frozen=True)
 class Variable:
-    """What a catalog placeholder holds: its longest value, and whether people's own words go in it."""
+    """A catalog placeholder: its longest value."""
 
     longest: int
-    words: bool  # a resident's or caller's words: links are cut out of them before sending
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,6 @@ class Template:
     id: str
     text: str
     pattern: re.Pattern[str]  # matches the rendered text whole, one group per variable
-    words: tuple[bool, ...]  # per variable: holds people's words
 
 
 @dataclass(frozen=True)
@@ -92,22 +90,19 @@ class TemplateTable:
         return table
 
     def match(self, body: str) -> Match | None:
-        """The template that renders `body` and its variables' values; links cut out of people's words. A text of
-        no catalog key goes as a notice if it fits the notice template; None if nothing can carry it."""
+        """The template that renders `body` and its variables' values, any link in them left out (a resident's words
+        in a task SMS may hold one; a variable may not). A text of no catalog key goes as a notice if it fits the
+        notice template; None if nothing can carry it."""
         for template in self.templates:
             found = template.pattern.fullmatch(body)
             if found is not None:
-                values = [
-                    self.clean_words(value) if words else value
-                    for value, words in zip(found.groups(), template.words, strict=True)
-                ]
-                return Match(template, values)
+                return Match(template, [self.without_links(value) for value in found.groups()])
         if body.strip() and self.notice_problem(body) is None:
             return Match(self.notice, [body])
         return None
 
-    def clean_words(self, value: str) -> str:
-        """People's words with every link replaced: a template variable may not carry one."""
+    def without_links(self, value: str) -> str:
+        """A variable's value with every link replaced: a template variable may not carry one."""
         return _LINK.sub(self.link_replacement, value)
 
     def notice_problem(self, body: str) -> str | None:
@@ -233,19 +228,18 @@ def _whole(value: object, name: str, problems: list[str]) -> int:
 
 def _variables(raw: object, limit: int, problems: list[str]) -> dict[str, Variable]:
     if not isinstance(raw, dict):
-        problems.append("[variables] must give each placeholder its longest value: name = { longest = N, words = … }")
+        problems.append("[variables] must give each placeholder its longest value: name = { longest = N }")
         return {}
     found = {}
     for name, spec in raw.items():
         spec = spec if isinstance(spec, dict) else {}
-        longest, words = spec.get("longest"), spec.get("words")
-        if set(spec) != {"longest", "words"} or not isinstance(words, bool):
-            problems.append(f"[variables] {name} must be {{ longest = N, words = true or false }}")
+        if set(spec) != {"longest"}:
+            problems.append(f"[variables] {name} must be {{ longest = N }}")
             continue
-        longest = _whole(longest, f"[variables] {name} longest", problems)
+        longest = _whole(spec["longest"], f"[variables] {name} longest", problems)
         if longest > limit:
             problems.append(f"[variables] {name} can be {longest} characters; a variable takes at most {limit}")
-        found[name] = Variable(longest, words)
+        found[name] = Variable(longest)
     return found
 
 
@@ -262,8 +256,7 @@ def _catalog_template(
         return None
     longest = [sum(variables[name].longest for name in run) for run in runs]
     problems += [f"[templates] {key}: the template {template!r} {p}" for p in template_rules(template, longest)]
-    words = tuple(any(variables[name].words for name in run) for run in runs)
-    return Template(key, template_id, template, _pattern(text), words)
+    return Template(key, template_id, template, _pattern(text))
 
 
 def _notice(raw: Any, limit: int, problems: list[str]) -> Template | None:
@@ -280,4 +273,4 @@ def _notice(raw: Any, limit: int, problems: list[str]) -> Template | None:
     problems += found
     head, _, tail = text.partition("{1}")
     pattern = re.compile(re.escape(head) + "(.+?)" + re.escape(tail), re.DOTALL)
-    return None if found else Template("notice", template_id, text, pattern, (False,))
+    return None if found else Template("notice", template_id, text, pattern)

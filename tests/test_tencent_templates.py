@@ -110,7 +110,7 @@ def planted(tmp_path: Path, edit: str, texts_edit: str = "") -> Path:
         ('template = "社区通知：{1}" => template = "社区通知：{1}{2}"', "", "has two variables side by side"),
         ('template = "社区通知：{1}" => template = "社区通知 www.example.com {1}"', "", "has a link in its own text"),
         (
-            "body = { longest = 134, words = true } => body = { longest = 480, words = true }",
+            "body = { longest = 134 } => body = { longest = 480 }",
             "",
             "[variables] body can be 480 characters; a variable takes at most 300",
         ),
@@ -119,7 +119,7 @@ def planted(tmp_path: Path, edit: str, texts_edit: str = "") -> Path:
             "",
             "the template '社区通知：{1}' can be 509 characters with the sign and the longest values",
         ),
-        ("menu = { longest = 40, words = false }\n => ", "", "placeholder menu has no longest length in [variables]"),
+        ("menu = { longest = 40 }\n => ", "", "placeholder menu has no longest length in [variables]"),
         ("variable_limit = 300 => variable_limit = 12", "", "[variables] resident_name can be 30 characters"),
     ],
 )
@@ -214,3 +214,14 @@ def test_a_notice_that_cannot_fit_the_template_is_refused_at_preview_and_send(
     with TestClient(create_app(settings, services), base_url=PUBLIC_URL) as client:
         headers = bearer(issue(services, StaffRole.CLERK, community="幸福里社区"))
         assert client.post(f"{API}/notices/preview", json=notice, headers=headers).json()["ok"] is True
+
+
+def test_no_variable_carries_a_link_whatever_the_register_holds() -> None:
+    table = TemplateTable.load()
+    body = MessageCatalog.load().render(
+        "liaison_accepted", "zh-CN", **{**SAMPLES, "address": "3号楼 见 http://t.cn/abc", "resident_name": "x.com"}
+    )
+    found = table.match(body)
+    assert found is not None and found.template.key == "liaison_accepted"
+    assert not any("t.cn" in value or "x.com" in value for value in found.values), found.values
+    assert found.values[2:4] == [table.link_replacement, "3号楼 见 " + table.link_replacement]
