@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ConnectTimeout
 from tencentcloud.common import credential
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
@@ -130,8 +129,7 @@ def _never_left(exc: BaseException) -> bool:
         seen.add(id(item))
         if isinstance(item, NewConnectionError | ConnectTimeoutError | ConnectTimeout):
             return True
-        if isinstance(item, RequestsConnectionError) and "Read timed out" in str(item):
-            return False
         pending.extend([*item.args, getattr(item, "reason", None), item.__cause__, item.__context__])
+    # Without the chain, the SDK's message still names requests' error.
     message = str(getattr(exc, "message", "")) or str(exc)
     return "NewConnectionError" in message or "Failed to resolve" in message or "ConnectTimeout" in message
