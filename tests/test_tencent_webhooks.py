@@ -143,6 +143,7 @@ def test_without_the_secret_nothing_is_stored(
         (REPLY_URL, b"[]", "must be a JSON object"),
         (REPLY_URL, json.dumps({**reply(), "mobile": ""}).encode(), "mobile"),
         (REPLY_URL, json.dumps({**reply(), "time": "soon"}).encode(), "time"),
+        (REPLY_URL, json.dumps({**reply(), "text": None}).encode(), "text"),
         (REPLY_URL, json.dumps({**reply(), "nationcode": "+86"}).encode(), "nationcode"),
         (STATUS_URL, b'{"sid": "1"}', "JSON array"),
         (STATUS_URL, b'[{"report_status": "SUCCESS"}]', "sid"),
@@ -198,3 +199,9 @@ def test_a_failed_offer_climbs_as_with_twilio(client: TestClient, services: Serv
     run_worker(services)
     [task] = tasks(services)
     assert task.rung == 1 and len(sent_to(services, BACKUP_PHONE)) == 1
+
+
+def test_a_blank_reply_is_kept_not_refused(client: TestClient, services: Services, registered: dict[str, int]) -> None:
+    assert post_json(client, REPLY_URL, reply("")).json() == OK  # Tencent would drop it after two retries of a 400
+    with services.sessions() as session:
+        assert session.scalars(select(InboundMessage.body)).all() == [""]

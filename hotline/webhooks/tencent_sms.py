@@ -77,7 +77,10 @@ def reply_message(data: object, region: str) -> InboundSms:
     """
     if not isinstance(data, dict):
         raise InvalidInboundMessage("body", "must be a JSON object")
-    mobile, nationcode, text = _text(data, "mobile"), _text(data, "nationcode"), _text(data, "text")
+    mobile, nationcode = _text(data, "mobile"), _text(data, "nationcode")
+    if not isinstance(data.get("text"), str):  # present, but it may be blank: the message is kept all the same
+        raise InvalidInboundMessage("text", "must be a text and is required")
+    text = data["text"].replace("\x00", "")
     for optional in ("sign", "extend"):
         _text(data, optional, required=False)
     sent_at = data.get("time")
