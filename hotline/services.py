@@ -27,6 +27,7 @@ from dispatch.ivr.script import IvrScript, load_script
 from dispatch.models import utcnow
 from dispatch.models.base import set_clock
 from dispatch.resident_replies import KEYWORDS_FILE, MENU_FILE, ReplyVocabulary
+from dispatch.sms_templates import TemplateTable
 from dispatch.tasks.liaison_reading import COMMANDS_FILE, CommandTable
 from dispatch.texts import SMS_TEXTS_FILE, MessageCatalog
 from hotline.redis_url import connect
@@ -34,6 +35,7 @@ from hotline.settings import Settings, load_settings
 from hotline.webhooks.signatures import TwilioSignatureCheck
 from workers.gateways import Gateway
 from workers.gateways.local import LocalGateway
+from workers.gateways.tencent_sms import TencentSmsGateway
 from workers.gateways.twilio import TwilioGateway
 from workers.throttle import Throttle
 
@@ -116,6 +118,20 @@ def load_checked_script(path: Path, replies: ReplyVocabulary) -> IvrScript:
     return script
 
 
+def sms_templates(settings: Settings) -> TemplateTable | None:
+    """The approved templates every SMS must fit, when the gateway sends only those (Tencent's), else None.
+
+    Raises:
+        MessageCatalogError: the template table cannot be used (what `hotline ivr check` says).
+    """
+    return _template_table() if settings.gateway == "tencent" else None
+
+
+@functools.lru_cache(maxsize=1)
+def _template_table() -> TemplateTable:
+    return TemplateTable.load()
+
+
 def build_gateway(settings: Settings, sessions: sessionmaker[Session]) -> Gateway:
     """The gateway HOTLINE_GATEWAY names."""
     if settings.gateway == "twilio":
@@ -126,6 +142,17 @@ def build_gateway(settings: Settings, sessions: sessionmaker[Session]) -> Gatewa
             from_number=settings.twilio_from_number,
             messaging_service_sid=settings.twilio_messaging_service_sid,
             api_base_url=settings.twilio_api_base_url,
+        )
+    if settings.gateway == "tencent":
+        assert settings.tencent_secret_id and settings.tencent_sms_app_id and settings.tencent_sms_sign_name
+        return TencentSmsGateway(
+            secret_id=settings.tencent_secret_id,
+            secret_key=str(settings.tencent_secret_key),
+            app_id=settings.tencent_sms_app_id,
+            sign_name=settings.tencent_sms_sign_name,
+            region=settings.tencent_region,
+            endpoint=settings.tencent_sms_endpoint,
+            templates=_template_table(),
         )
     return LocalGateway(
         sessions,

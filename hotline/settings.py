@@ -26,7 +26,7 @@ from hotline.exceptions import SettingsError
 from hotline.settings_reader import BadValue, read_table
 from hotline.settings_table import SETTINGS, secret_key
 
-GatewayName = Literal["local", "twilio"]
+GatewayName = Literal["local", "twilio", "tencent"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,14 @@ class Settings:
     # from no one, so a client cannot choose the address the sign-in throttle counts by sending the header itself.
     forwarded_allow_ips: str = ""
     call_gateway: str = "local"  # HOTLINE_CALL_GATEWAY: the gateway that places calls, or "none"
+    # HOTLINE_GATEWAY=tencent: Tencent Cloud SMS (hotline/tencent_settings.py)
+    tencent_secret_id: str | None = None
+    tencent_secret_key: Secret | None = None
+    tencent_sms_app_id: str | None = None
+    tencent_sms_sign_name: str | None = None
+    tencent_region: str = "ap-guangzhou"
+    tencent_sms_endpoint: str = "sms.tencentcloudapi.com"
+    tencent_callback_secret: Secret | None = None  # the s= of the callback URLs Tencent calls
 
     @property
     def embedded_redis(self) -> bool:
@@ -128,6 +136,7 @@ def read_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
 
     found = read_table(SETTINGS, text)
     _twilio_needs(found)
+    _tencent_needs(found)
     found["clock_speed"], found["clock_start"] = _fast_clock(found)
     check_plan(found, found["urgent_accept_minutes"])
     return found
@@ -148,6 +157,26 @@ def _twilio_needs(found: dict[str, Any]) -> None:
     if found["duty_phone"] is None:
         # The voice hotline's last resort: when everything else fails, a caller is put through to this number.
         raise SettingsError("HOTLINE_DUTY_PHONE", "is required when HOTLINE_GATEWAY=twilio")
+
+
+def _tencent_needs(found: dict[str, Any]) -> None:
+    """With the Tencent gateway: the API key, the SMS application, its sign, the callback secret, an https
+    public URL (the secret rides in the callback URLs)."""
+    if found["gateway"] != "tencent":
+        return
+    for env, field in (
+        ("TENCENT_SECRET_ID", "tencent_secret_id"),
+        ("TENCENT_SECRET_KEY", "tencent_secret_key"),
+        ("TENCENT_SMS_APP_ID", "tencent_sms_app_id"),
+        ("TENCENT_SMS_SIGN_NAME", "tencent_sms_sign_name"),
+        ("TENCENT_CALLBACK_SECRET", "tencent_callback_secret"),
+    ):
+        if found[field] is None:
+            raise SettingsError(env, "is required when HOTLINE_GATEWAY=tencent")
+    if urlsplit(found["public_url"]).scheme != "https":
+        raise SettingsError("HOTLINE_PUBLIC_URL", "must be an https:// URL when HOTLINE_GATEWAY=tencent")
+    if found["language"] != "zh-CN":  # liaisons' and staff's texts must be the approved (Chinese) templates
+        raise SettingsError("HOTLINE_LANGUAGE", "must be zh-CN when HOTLINE_GATEWAY=tencent: its templates are Chinese")
 
 
 def _fast_clock(found: dict[str, Any]) -> tuple[float, tuple[float, float] | None]:

@@ -30,6 +30,7 @@ from hotline.settings_reader import (
     timezone,
     whole,
 )
+from hotline.tencent_settings import TENCENT_SETTINGS
 from ivr_scripts import SCRIPTS_DIR
 
 LANGUAGES = ("zh-CN", "en")
@@ -145,7 +146,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "HOTLINE_GATEWAY",
         "gateway",
-        one_of(("local", "twilio"), "must be 'local' or 'twilio', not {value!r}"),
+        one_of(("local", "twilio", "tencent"), "must be 'local', 'twilio' or 'tencent', not {value!r}"),
         _twilio_if_credentials,
         "local: an outbox, never the network",
     ),
@@ -269,4 +270,5 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HOTLINE_IVR_SCRIPT", "ivr_script", existing_file, str(DEFAULT_IVR_SCRIPT), "the voice menu script"),
     *CHECKIN_SETTINGS,
     Setting("TWILIO_API_BASE_URL", "twilio_api_base_url", http_url, TWILIO_API_DEFAULT, "where the REST client sends"),
+    *TENCENT_SETTINGS,
 )

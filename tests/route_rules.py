@@ -15,7 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 from sqlalchemy import select, update
@@ -44,7 +44,8 @@ Body = Callable[["Target"], dict[str, Any]]
 
 @dataclass(frozen=True)
 class Rule:
-    """kind: public, static, twilio, console, simulator, api, or token (a bearer token outside the API: /metrics).
+    """kind: public, static, twilio, tencent (the secret in the URL), console, simulator, api, or token (a bearer
+    token outside the API: /metrics).
     roles: who may pass the guard. names: what a
     request names, so what scope must hold: task, resident, notice, triage, call, phone, target (a selection or a
     notice's target), list (a page or list that must show only what is in scope), or "" (nobody's data)."""
@@ -76,6 +77,11 @@ def api(names: str = "", body: Body | None = None, *, roles: frozenset[StaffRole
 
 def twilio(params: Body, query: str = "") -> Rule:
     return Rule("twilio", frozenset(), "", params, (lambda _: query) if query else None)
+
+
+def tencent(body: Body) -> Rule:
+    """Tencent Cloud SMS's callbacks: JSON, and the callback secret in the query (none here: refused)."""
+    return Rule("tencent", frozenset(), "", body)
 
 
 PUBLIC, STATIC = Rule("public", frozenset()), Rule("static", frozenset())
@@ -120,6 +126,20 @@ RULES: dict[str, Rule] = {
     "POST /twilio/voice/status": twilio(lambda t: _call(t, CallStatus="completed", CallDuration="30")),
     "POST /twilio/voice/checkin": twilio(lambda t: _call(t, AnsweredBy="human", Direction="outbound-api"), "o=1"),
     "POST /twilio/voice/checkin/status": twilio(lambda t: _call(t, CallStatus="busy"), "o=1"),
+    # Tencent Cloud SMS's callbacks: the secret in the URL is the only credential.
+    "POST /tencent/sms/reply": tencent(
+        lambda t: {
+            "extend": "",
+            "mobile": t.national,
+            "nationcode": "86",
+            "sign": "社区热线",
+            "text": "我胸口痛",
+            "time": 1,
+        }
+    ),
+    "POST /tencent/sms/status": tencent(
+        lambda t: cast(dict[str, Any], [{"sid": "2019:3", "report_status": "FAIL", "mobile": t.national}])
+    ),
     # The console: signed-in staff (`staff_only`), CSRF on POST, and everything in the account's scope.
     "POST /logout": console(),
     "GET /board": console("list"),

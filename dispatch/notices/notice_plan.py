@@ -39,6 +39,7 @@ from dispatch.models import (
     utcnow,
 )
 from dispatch.segments import count_segments
+from dispatch.sms_templates import TemplateTable
 
 CHANNELS = ("sms", "call", "both")
 TARGET_KINDS = ("community", "grid", "category")
@@ -49,7 +50,7 @@ BODY_LIMIT = 300  # characters: five SMS segments in Chinese, and about a minute
 class Problem:
     """Why a notice cannot go as it is: a code for the console's words, its fields, and a message in English."""
 
-    code: str  # empty_body, body_too_long, quiet_hours, nobody
+    code: str  # empty_body, body_too_long, template_unfit, quiet_hours, nobody
     message: str
     fields: dict[str, Any] = field(default_factory=dict)
 
@@ -232,7 +233,11 @@ def plan_copies(
     return _Plan({**sms_copies, **calls}, len(sms_copies), reached, skipped, bool(quiet_zones) and channels != "sms")
 
 
-def plan_problems(body: str, plan: _Plan, rules: CheckinRules) -> tuple[Problem, ...]:
+def plan_problems(
+    body: str, plan: _Plan, rules: CheckinRules, channels: str = "sms", templates: TemplateTable | None = None
+) -> tuple[Problem, ...]:
+    """Why the notice cannot go as it is. With `templates` (a gateway that sends approved templates only), its SMS
+    must fit the notice template: refused now, never at send time."""
     found = []
     if not body:
         found.append(Problem("empty_body", "the notice has no text"))
@@ -244,6 +249,9 @@ def plan_problems(body: str, plan: _Plan, rules: CheckinRules) -> tuple[Problem,
                 {"length": len(body), "limit": BODY_LIMIT},
             )
         )
+    unfit = templates.notice_problem(body) if templates is not None and body and channels != "call" else None
+    if unfit is not None and templates is not None:
+        found.append(Problem("template_unfit", unfit, {"limit": templates.notice_longest}))
     if plan.quiet:
         start, end = (t.strftime("%H:%M") for t in rules.quiet_hours)
         found.append(
@@ -271,9 +279,11 @@ def preview(
     calls_per_second: float,
     now: datetime | None = None,
     rules: CheckinRules | None = None,
+    templates: TemplateTable | None = None,
 ) -> NoticePreview:
     """What `send_notice` would do now, without doing it. Problems (an empty or too long text, calls in quiet
-    hours, nobody to reach) are listed, not raised; a target unknown or outside the scope raises as in `send_notice`."""
+    hours, nobody to reach, an SMS that fits no approved template) are listed, not raised; a target unknown or outside
+    the scope raises as in `send_notice`."""
     rules, body = rules or CheckinRules(), body.strip()
     found = find_target(session, where, target_kind, target, channels)
     plan = plan_copies(
@@ -293,5 +303,5 @@ def preview(
         cost.segments,
         sms_per_second,
         calls_per_second,
-        plan_problems(body, plan, rules),
+        plan_problems(body, plan, rules, channels, templates),
     )

@@ -20,6 +20,7 @@ from dispatch.exceptions import InvalidAction
 from dispatch.models import AuditEntry, Notice, StaffRole
 from dispatch.notices.notice_plan import find_target, plan_copies, plan_problems
 from dispatch.outbox import queue_sms
+from dispatch.sms_templates import TemplateTable
 from dispatch.staff_accounts import Principal
 
 _REQUEST_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -60,16 +61,18 @@ def send_notice(
     sms_per_second: float = 0.0,
     calls_per_second: float = 0.0,
     request_key: str | None = None,
+    templates: TemplateTable | None = None,
 ) -> tuple[Notice, list[int]]:
     """Decide every copy of a notice and record it (audit "send") in the caller's transaction. Returns the notice
     and the outbound ids to queue after the commit, SMS first; none if `request_key` (the form's random key, 8-64 of
     A-Z a-z 0-9 _ -) had already sent it. Pass `rules` (the context's `checkin`: quiet hours, timezones) and the
-    configured rates, which tell whether calls would run into quiet hours.
+    configured rates, which tell whether calls would run into quiet hours; and `templates` when the gateway sends
+    approved templates only (Tencent's), which the SMS must fit.
 
     Raises:
         NotFound: the target does not exist or is outside the scope.
-        InvalidAction: a bad channel, kind, category or request key; an empty or too long text; calls in quiet
-            hours; nobody to reach. The message says which.
+        InvalidAction: a bad channel, kind, category or request key; an empty or too long text, or one that fits no
+            approved template; calls in quiet hours; nobody to reach. The message says which.
     """
     rules, body = rules or CheckinRules(), body.strip()
     earlier = _earlier(session, actor, request_key) if request_key is not None else None
@@ -77,7 +80,7 @@ def send_notice(
         return earlier, []
     found = find_target(session, where, target_kind, target, channels)
     plan = plan_copies(session, where, found, channels, now=now, rules=rules, rates=(sms_per_second, calls_per_second))
-    problems = plan_problems(body, plan, rules)
+    problems = plan_problems(body, plan, rules, channels, templates)
     if problems:
         raise InvalidAction("; ".join(p.message for p in problems))
     community_id = found.community_id

@@ -18,6 +18,7 @@ from dispatch.models import ResidentCategory
 from dispatch.staff_accounts import household_scope
 from hotline.api.common import ApiError, Body, Query, json_body, ok, path_id, services_of, token_of, token_only
 from hotline.handover import Decided, hand_over_async
+from hotline.services import sms_templates
 
 CALL_FIELDS = {"resident_ids", "not_reached_today", "grid_id", "community_id", "building", "category", "dry_run"}
 NOTICE_FIELDS = {"target_kind", "target", "channels", "body"}
@@ -134,6 +135,7 @@ async def notice_preview(request: Request) -> Response:
                 calls_per_second=settings.calls_per_second,
                 now=services.clock(),
                 rules=services.intake.checkin,
+                templates=sms_templates(services.settings),
             )
             return found.as_dict()
 
@@ -163,6 +165,7 @@ async def notice_send(request: Request) -> Response:
                 body=fields.body,
                 now=services.clock(),
                 rules=services.intake.checkin,
+                templates=sms_templates(services.settings),
                 sms_per_second=settings.sms_per_second,
                 calls_per_second=settings.calls_per_second,
                 request_key=key,

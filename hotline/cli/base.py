@@ -53,7 +53,7 @@ def domain_errors(func: F) -> F:
 def voice_script_errors(settings: Settings) -> Iterator[None]:
     """Refuse to start with a voice script that would break a call (`Services.build` checks it), naming every
     error, rather than with a traceback."""
-    from dispatch.exceptions import IvrScriptError
+    from dispatch.exceptions import IvrScriptError, MessageCatalogError
 
     try:
         yield
@@ -62,15 +62,21 @@ def voice_script_errors(settings: Settings) -> Iterator[None]:
         for problem in exc.problems:
             click.echo(f"  {problem}", err=True)
         raise SystemExit(2) from None
+    except MessageCatalogError as exc:  # with HOTLINE_GATEWAY=tencent, the template table too
+        click.echo("hotline: the SMS texts or their templates cannot be used:", err=True)
+        for problem in str(exc).splitlines():
+            click.echo(f"  {problem}", err=True)
+        raise SystemExit(2) from None
 
 
 def voice_script_or_exit(settings: Settings) -> None:
     """Check the voice script before starting processes that would each refuse it (`hotline run`)."""
     from dispatch.resident_replies import ReplyVocabulary
-    from hotline.services import load_checked_script
+    from hotline.services import load_checked_script, sms_templates
 
     with voice_script_errors(settings):
         load_checked_script(settings.ivr_script, ReplyVocabulary.load())
+        sms_templates(settings)  # every SMS fits an approved template, where the gateway sends only those
 
 
 @contextlib.contextmanager

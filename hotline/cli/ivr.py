@@ -14,6 +14,7 @@ from dispatch.ivr.script import VOICE_SCRIPT_FILE, load_script
 from dispatch.register.csv_read import Vocabulary
 from dispatch.resident_replies import KEYWORDS_FILE, MENU_FILE, ReplyVocabulary
 from dispatch.script_data import load_versioned_toml
+from dispatch.sms_templates import TEMPLATES_FILE, TemplateTable, check_templates
 from dispatch.tasks.liaison_reading import CommandTable
 from dispatch.texts import MessageCatalog
 from hotline.cli.base import domain_errors, main
@@ -37,6 +38,8 @@ def check_path(path: Path) -> list[Problem]:
         return [Problem(path.name, str(exc))]
     if data.get("kind") == "ivr":
         return check_file(path)
+    if path.name == TEMPLATES_FILE.name:  # checked against the SMS texts beside it
+        return [Problem(path.name, problem) for problem in check_templates(path, path.parent / "sms_texts.toml")]
     loader = DATA_LOADERS.get(path.name)
     if loader is None:
         return [Problem(path.name, 'not a hotline data file: a voice script needs kind = "ivr"', error=False)]
@@ -67,6 +70,16 @@ def ivr_check(paths: tuple[Path, ...]) -> None:
             click.echo(f"{path.name}: ok")
     if failed:
         raise SystemExit(1)
+
+
+@ivr.command("templates")
+@domain_errors
+def ivr_templates() -> None:
+    """Print each Tencent Cloud SMS template to submit for approval: the SMS text's key, its id in
+    tencent_sms_templates.toml, and the template's text with its variables {1}, {2}, …"""
+    table = TemplateTable.load()
+    for template in (*sorted(table.templates, key=lambda t: t.key), table.notice):
+        click.echo(f"{template.key}\t{template.id}\t{template.text}")
 
 
 @ivr.command("graph")

@@ -138,6 +138,11 @@ def run(host: str, port: int) -> None:
             f"Twilio voice webhooks: {settings.callback_url(paths.VOICE)}  "
             f"status callback {settings.callback_url(paths.VOICE_STATUS)}"
         )
+        if settings.gateway == "tencent":  # set in Tencent's SMS console, each with ?s=TENCENT_CALLBACK_SECRET
+            click.echo(
+                f"Tencent SMS callbacks: replies {settings.callback_url(paths.Tencent.REPLY)}?s=<secret>  "
+                f"delivery reports {settings.callback_url(paths.Tencent.STATUS)}?s=<secret>"
+            )
         for line in shortfall_lines(settings):
             click.echo(line)
         code = run_children(settings, host, port, server)

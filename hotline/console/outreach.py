@@ -38,7 +38,7 @@ from hotline.console.auth import staff_only
 from hotline.console.params import as_id
 from hotline.console.render import page
 from hotline.handover import Decided, hand_over_async
-from hotline.services import Services
+from hotline.services import Services, sms_templates
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +186,7 @@ def _preview(services: Services, where: Any, fields: dict[str, str]) -> notices.
             body=fields["body"],
             now=services.clock(),
             rules=services.intake.checkin,
+            templates=sms_templates(services.settings),
             **_rates(services),
         )
 
@@ -270,6 +271,7 @@ async def notice_new(request: Request) -> Response:
                 body=fields["body"],
                 now=services.clock(),
                 rules=services.intake.checkin,
+                templates=sms_templates(services.settings),
                 request_key=fields["request_key"],
                 **_rates(services),
             )

@@ -295,15 +295,19 @@ async def metrics(request: Request) -> Response:
     return Response(body, headers={"Content-Type": content_type})
 
 
+WEBHOOK_PREFIXES = ("/twilio/", "/tencent/")
+
+
 class WebhookTimer:
-    """ASGI middleware: the handling time of each `/twilio/*` request, labelled by the route's path template (never
-    the raw path or its query), into the app's `hotline_webhook_seconds`."""
+    """ASGI middleware: the handling time of each provider's webhook (`/twilio/*`, `/tencent/*`), labelled by the
+    route's path template (never the raw path or its query: Tencent's carries a secret), into the app's
+    `hotline_webhook_seconds`."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/twilio/"):
+        if scope["type"] != "http" or not scope["path"].startswith(WEBHOOK_PREFIXES):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -312,5 +316,5 @@ class WebhookTimer:
         finally:
             template = getattr(scope.get("route"), "path", None)  # set by the router once a route matched
             ops = getattr(scope["app"].state, "ops", None)
-            if isinstance(template, str) and template.startswith("/twilio/") and ops is not None:
+            if isinstance(template, str) and template.startswith(WEBHOOK_PREFIXES) and ops is not None:
                 ops.webhook_seconds.labels(template).observe(time.perf_counter() - started)

@@ -38,3 +38,11 @@ def checkin_call_path(outbound_id: int) -> str:
 def checkin_status_path(outbound_id: int) -> str:
     """Where Twilio reports how a check-in call ended."""
     return _for_outbound(VOICE_CHECKIN_STATUS, outbound_id)
+
+
+class Tencent:
+    """The paths Tencent Cloud SMS calls us on (set in its console), each with `?s=` and TENCENT_CALLBACK_SECRET:
+    Tencent signs no callback, so the secret the URL carries is what tells its calls from anyone's."""
+
+    REPLY = "/tencent/sms/reply"  # a resident's SMS (短信回复)
+    STATUS = "/tencent/sms/status"  # delivery reports on our SMS (短信下发状态), keyed by SerialNo

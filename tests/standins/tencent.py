@@ -1,0 +1,164 @@
+"""A local stand-in of Tencent Cloud SMS's API (SendSms, 2021-01-11), for the real tencentcloud SDK to talk to.
+
+It checks the TC3-HMAC-SHA256 signature as Tencent does (the raw body's hash, the signed headers, the date scope,
+the key derived from the SecretKey; a timestamp more than 5 minutes off is expired) and answers a bad one with
+AuthFailure.SignatureFailure in Tencent's error envelope, with HTTP 200. Every answer's Content-Type is exactly
+`application/json`: the SDK raises a whole-request error only then. It records each SendSms it accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import hashlib
+import hmac
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+# What the next SendSms gets, in order: ("http", 503), ("error", "RequestLimitExceeded"),
+# ("number", "LimitExceeded.PhoneNumberDailyLimit"), ("late", ""): accepted and recorded, answered only after the
+# client has given up; ("empty", ""): accepted and recorded, answered without SendStatusSet.
+Failure = tuple[str, Any]
+
+
+@dataclass
+class SentSms:
+    """One SendSms the stand-in accepted: its JSON body as the SDK sent it, and its headers."""
+
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+    @property
+    def params(self) -> list[str]:
+        return list(self.body.get("TemplateParamSet") or [])
+
+
+@dataclass
+class TencentStandIn:
+    secret_id: str
+    secret_key: str
+    sent: list[SentSms] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # the error codes of the requests it refused
+    fail_next: list[Failure] = field(default_factory=list)
+    endpoint: str = ""  # http://127.0.0.1:<port>
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+    _closing: bool = False
+
+    async def _send_sms(self, request: Request) -> Response:
+        raw = await request.body()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        problem = verify(headers, raw, self.secret_id, self.secret_key)
+        if problem is None and headers.get("x-tc-action") != "SendSms":
+            problem = "InvalidAction"
+        if problem is None and headers.get("x-tc-version") != "2021-01-11":
+            problem = "NoSuchVersion"
+        if problem is not None:
+            self.refused.append(problem)
+            return _error(problem)
+        body = json.loads(raw)
+        how, what = self.fail_next.pop(0) if self.fail_next else ("ok", "")
+        if how == "http":
+            return Response(b"<html>bad gateway</html>", status_code=int(what), media_type="text/html")
+        if how == "error":
+            self.refused.append(str(what))
+            return _error(str(what))
+        self.sent.append(SentSms(body, headers))
+        if how == "late":
+            await self._hang()
+        if how == "empty":
+            return _json({"Response": {"RequestId": str(uuid.uuid4())}})
+        statuses = [_status(phone, body.get("SessionContext", ""), how, str(what)) for phone in body["PhoneNumberSet"]]
+        return _json({"Response": {"SendStatusSet": statuses, "RequestId": str(uuid.uuid4())}})
+
+    async def _hang(self) -> None:
+        """Wait until the stand-in closes (a minute at most): past any client's timeout, however slow the machine."""
+        for _ in range(1200):
+            if self._closing:
+                return
+            await asyncio.sleep(0.05)
+
+    def __enter__(self) -> TencentStandIn:
+        app = Starlette(routes=[Route("/", self._send_sms, methods=["POST"])])
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        for _ in range(1000):  # ten seconds at most
+            if self._server.started:
+                break
+            threading.Event().wait(0.01)
+        assert self._server.started, "the Tencent stand-in did not start"
+        port = self._server.servers[0].sockets[0].getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{port}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._server is not None and self._thread is not None
+        self._closing = True
+        self._server.should_exit = True
+        self._thread.join(10)
+
+
+def verify(headers: dict[str, str], body: bytes, secret_id: str, secret_key: str, max_skew: int = 300) -> str | None:
+    """None if the request is signed with this key as Tencent's TC3-HMAC-SHA256 says, else Tencent's error code.
+    `headers` by lowercase name; `body` the raw bytes as received (the SDK's \\u escapes are part of the hash)."""
+    try:
+        algorithm, rest = headers["authorization"].split(" ", 1)
+        parts = dict(p.strip().split("=", 1) for p in rest.split(","))
+        given_id, date, service, term = parts["Credential"].split("/")
+        signed = parts["SignedHeaders"].split(";")
+        canonical_headers = "".join(f"{name}:{headers[name].strip().lower()}\n" for name in signed)
+        stamp = headers["x-tc-timestamp"]
+        seconds = int(stamp)
+    except (KeyError, ValueError):
+        return "AuthFailure.InvalidAuthorization"
+    if algorithm != "TC3-HMAC-SHA256" or term != "tc3_request" or "content-type" not in signed:
+        return "AuthFailure.InvalidAuthorization"
+    if abs(time.time() - seconds) > max_skew:
+        return "AuthFailure.SignatureExpire"
+    if datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%d") != date:
+        return "AuthFailure.SignatureFailure"
+    canonical = "\n".join(["POST", "/", "", canonical_headers, ";".join(signed), hashlib.sha256(body).hexdigest()])
+    to_sign = "\n".join([algorithm, stamp, f"{date}/{service}/{term}", hashlib.sha256(canonical.encode()).hexdigest()])
+    key = hmac.new(("TC3" + secret_key).encode(), date.encode(), hashlib.sha256).digest()
+    key = hmac.new(key, service.encode(), hashlib.sha256).digest()
+    key = hmac.new(key, b"tc3_request", hashlib.sha256).digest()
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    if given_id != secret_id or service != "sms" or not hmac.compare_digest(signature, parts.get("Signature", "")):
+        return "AuthFailure.SignatureFailure"
+    return None
+
+
+def _status(phone: str, context: str, how: str, code: str) -> dict[str, Any]:
+    if how == "number":  # refused for this number: as observed, no SerialNo and no fee
+        serial, fee, message = "", 0, "stand-in refusal"
+    else:
+        serial, fee, message, code = f"2019:{uuid.uuid4().int % 10**28:028d}", 1, "send success", "Ok"
+    return {
+        "SerialNo": serial,
+        "PhoneNumber": phone,
+        "Fee": fee,
+        "SessionContext": context,
+        "Code": code,
+        "Message": message,
+        "IsoCode": "CN",
+    }
+
+
+def _json(payload: dict[str, Any]) -> Response:
+    # Exactly application/json, no charset: the SDK looks for this exact value before it reads an error.
+    return Response(json.dumps(payload), headers={"Content-Type": "application/json"})
+
+
+def _error(code: str) -> Response:
+    return _json({"Response": {"Error": {"Code": code, "Message": "stand-in"}, "RequestId": str(uuid.uuid4())}})

@@ -1,0 +1,135 @@
+"""Tencent Cloud SMS's gateway: SendSms (API 2021-01-11) through the official SDK, with approved templates only.
+
+This channel sends SMS and nothing else: it places no calls (a refused check-in call moves the ladder on to its
+next rung) and holds no recordings. Its inbound side is in hotline.webhooks.tencent_sms.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from requests.exceptions import ConnectTimeout
+from tencentcloud.common import credential
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+from tencentcloud.common.profile.client_profile import ClientProfile
+from tencentcloud.common.profile.http_profile import HttpProfile
+from tencentcloud.sms.v20210111 import models, sms_client
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+from dispatch.sms_templates import TemplateTable
+from workers.exceptions import (
+    GatewayAmbiguousError,
+    GatewayError,
+    GatewayRejectedError,
+    GatewayTemporaryError,
+    RecordingMissingError,
+)
+from workers.gateways.recordings import RecordingMedia
+
+# The SDK can log its requests (numbers, texts) at DEBUG: keep them out of our logs.
+logging.getLogger("tencentcloud_sdk_common").setLevel(logging.WARNING)
+
+# Throttled or a passing fault at Tencent: certainly not sent, so it is tried again later.
+_TEMPORARY_PREFIXES = ("LimitExceeded.", "RequestLimitExceeded")
+_TEMPORARY = {"InternalError.Timeout", "RequestLimitExceeded"}
+
+
+class TencentSmsGateway:
+    """Sends each SMS as the approved template that renders it (see `dispatch.sms_templates`)."""
+
+    name = "tencent"
+
+    def __init__(
+        self,
+        *,
+        secret_id: str,
+        secret_key: str,
+        app_id: str,
+        sign_name: str,
+        region: str,
+        endpoint: str,
+        templates: TemplateTable,
+        timeout: int = 10,
+    ) -> None:
+        parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+        profile = HttpProfile(protocol=parts.scheme, endpoint=parts.netloc, reqTimeout=timeout)
+        # The SDK's default retryer is its no-op one: a send retried after a read timeout could go twice, and
+        # Tencent has no idempotency key. Temporary failures are retried by the outbox instead.
+        self._client = sms_client.SmsClient(
+            credential.Credential(secret_id, secret_key), region, ClientProfile(httpProfile=profile)
+        )
+        self._app_id, self._sign_name, self._templates = app_id, sign_name, templates
+
+    def send_sms(
+        self, to: str, body: str, *, status_callback: str | None = None, outbound_id: int | None = None
+    ) -> str:
+        """Send `body` as the template that renders it; returns Tencent's SerialNo, which its status reports
+        carry as `sid`. `status_callback` is unused: Tencent reports to the URL set in its console."""
+        found = self._templates.match(body)
+        if found is None:
+            raise GatewayRejectedError("tencent: no approved template renders this text")
+        request = models.SendSmsRequest()
+        request.PhoneNumberSet = [to]
+        request.SmsSdkAppId = self._app_id
+        request.SignName = self._sign_name
+        request.TemplateId = found.template.id
+        request.TemplateParamSet = found.values
+        request.SessionContext = str(outbound_id) if outbound_id is not None else None
+        try:
+            answer = self._client.SendSms(request)
+        except TencentCloudSDKException as exc:
+            raise _translated(exc) from None
+        statuses = answer.SendStatusSet
+        if not statuses:  # an answer without a result for our number: it may have gone
+            raise GatewayAmbiguousError(f"tencent answered without SendStatusSet (request {answer.RequestId})")
+        status = statuses[0]
+        if status.Code == "Ok" and status.SerialNo:
+            return str(status.SerialNo)
+        raise _by_code(str(status.Code), f"tencent refused the number: {status.Code}")
+
+    def place_call(
+        self, to: str, *, twiml_url: str, status_callback: str | None = None, machine_detection: bool = False
+    ) -> str:
+        """This channel places no calls: refused, so a check-in's ladder moves on to its next rung."""
+        raise GatewayRejectedError("tencent SMS places no calls")
+
+    def open_recording(self, recording_url: str) -> RecordingMedia:
+        """This channel records no voicemails."""
+        raise RecordingMissingError("tencent SMS holds no recordings")
+
+
+def _by_code(code: str, detail: str) -> GatewayError:
+    """A Tencent error code as what to do next: throttled → later; anything else → refused for good."""
+    if code in _TEMPORARY or code.startswith(_TEMPORARY_PREFIXES):
+        return GatewayTemporaryError(detail)
+    return GatewayRejectedError(detail)
+
+
+def _translated(exc: TencentCloudSDKException) -> GatewayError:
+    """The SDK's exception as a gateway error. Its message may hold the answer's body: it is not repeated."""
+    code = str(exc.code)
+    if code == "ServerNetworkError":  # an HTTP status other than 200: Tencent's front did not take it
+        return GatewayTemporaryError("tencent answered an HTTP error")
+    if code == "ClientNetworkError":
+        if _never_left(exc):
+            return GatewayTemporaryError("cannot reach tencent")
+        return GatewayAmbiguousError("no answer from tencent (the SMS may have gone)")
+    return _by_code(code, f"tencent refused the request: {code}")
+
+
+def _never_left(exc: BaseException) -> bool:
+    """True if the request failed before a connection was made, so Tencent cannot have seen it."""
+    seen: set[int] = set()
+    pending: list[object] = [exc]
+    while pending:  # the SDK raises inside its `except`, so the requests error is the context
+        item = pending.pop()
+        if id(item) in seen or not isinstance(item, BaseException):
+            continue
+        seen.add(id(item))
+        if isinstance(item, NewConnectionError | ConnectTimeoutError | ConnectTimeout):
+            return True
+        pending.extend([*item.args, getattr(item, "reason", None), item.__cause__, item.__context__])
+    # Without the chain, the SDK's message still names requests' error.
+    message = str(getattr(exc, "message", "")) or str(exc)
+    return "NewConnectionError" in message or "Failed to resolve" in message or "ConnectTimeout" in message
