@@ -20,7 +20,7 @@ from dispatch.exceptions import InvalidInboundMessage
 from dispatch.ivr.script import AUDIO_DIR
 from hotline import api, ops
 from hotline.api.common import http_error as api_http_error
-from hotline.console import admin, outreach, pages, register, reports, tasks, triage
+from hotline.console import admin, channels, outreach, pages, register, reports, tasks, triage
 from hotline.console.auth import session_middleware
 from hotline.console.body_cap import BodyCap
 from hotline.security_headers import SecurityHeaders
@@ -29,6 +29,7 @@ from hotline.settings import Settings
 from hotline.simulator import routes as simulator
 from hotline.simulator.phones import Webhooks
 from hotline.webhooks import paths
+from hotline.webhooks.android_sms import android_events
 from hotline.webhooks.inbound_batcher import InboundBatcher
 from hotline.webhooks.twilio_sms import inbound_sms, message_status
 from hotline.webhooks.twilio_voice import voice_message
@@ -47,6 +48,7 @@ CONSOLE_ROUTES = [
     *outreach.ROUTES,
     *reports.ROUTES,
     *admin.ROUTES,
+    *channels.ROUTES,
     Route("/simulator", simulator.simulator_page),
     Route("/simulator/api/people", simulator.people),
     Route("/simulator/api/phone", simulator.phone_state),
@@ -108,6 +110,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             Route("/metrics", ops.metrics),
             Route(paths.SMS, inbound_sms, methods=["POST"]),
             Route(paths.STATUS, message_status, methods=["POST"]),
+            Route(paths.ANDROID_EVENTS, android_events, methods=["POST"]),
             Route(paths.VOICE_MESSAGE, voice_message, methods=["POST"]),
             Route(paths.VOICE, voice_endpoint(VoiceHotline.entry), methods=["POST"]),
             Route(paths.VOICE_MENU, voice_endpoint(VoiceHotline.menu), methods=["POST"]),

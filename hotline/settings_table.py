@@ -11,6 +11,7 @@ import ipaddress
 
 import phonenumbers
 
+from hotline.android_settings import ANDROID_SETTINGS
 from hotline.checkin_settings import CHECKIN_SETTINGS
 from hotline.settings_reader import (
     BadValue,
@@ -128,9 +129,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "HOTLINE_GATEWAY",
         "gateway",
-        one_of(("local", "twilio"), "must be 'local' or 'twilio', not {value!r}"),
+        one_of(("local", "twilio", "android"), "must be 'local', 'twilio' or 'android', not {value!r}"),
         _twilio_if_credentials,
-        "local: an outbox, never the network",
+        "local: an outbox, never the network; android: SMS through the community's own phones",
     ),
     Setting(
         "HOTLINE_REGION",
@@ -245,4 +246,5 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HOTLINE_IVR_SCRIPT", "ivr_script", existing_file, str(DEFAULT_IVR_SCRIPT), "the voice menu script"),
     *CHECKIN_SETTINGS,
     Setting("TWILIO_API_BASE_URL", "twilio_api_base_url", http_url, TWILIO_API_DEFAULT, "where the REST client sends"),
+    *ANDROID_SETTINGS,
 )

@@ -44,7 +44,8 @@ Body = Callable[["Target"], dict[str, Any]]
 
 @dataclass(frozen=True)
 class Rule:
-    """kind: public, static, twilio, console, simulator, api, or token (a bearer token outside the API: /metrics).
+    """kind: public, static, twilio, android (a phone's signed webhook), console, simulator, api, or token (a bearer
+    token outside the API: /metrics).
     roles: who may pass the guard. names: what a
     request names, so what scope must hold: task, resident, notice, triage, call, phone, target (a selection or a
     notice's target), list (a page or list that must show only what is in scope), or "" (nobody's data)."""
@@ -78,6 +79,11 @@ def twilio(params: Body, query: str = "") -> Rule:
     return Rule("twilio", frozenset(), "", params, (lambda _: query) if query else None)
 
 
+def android(payload: Body) -> Rule:
+    """A webhook of SMS Gateway for Android from the phone "a": its signature is the only credential."""
+    return Rule("android", frozenset(), "", payload, lambda _: "phone=a")
+
+
 PUBLIC, STATIC = Rule("public", frozenset()), Rule("static", frozenset())
 ADMIN_ONLY = frozenset({StaffRole.ADMIN})
 IMPORTERS = frozenset({StaffRole.ADMIN, StaffRole.CLERK})
@@ -109,6 +115,15 @@ RULES: dict[str, Rule] = {
         "o=1",
     ),
     "POST /twilio/voice/message": twilio(lambda t: _call(t), "o=1"),
+    # The Android phones' webhooks: the app's signature (X-Signature, X-Timestamp) is the only credential.
+    "POST /android/events": android(
+        lambda t: {
+            "deviceId": "ffffffffceb0b1db0000018e937c815b",
+            "event": "sms:received",
+            "id": "Ey6ECgOkVVFjz3CL48B8C",
+            "payload": {"messageId": "3e1f9a7c", "message": "我胸口痛，血压高", "sender": t.phone},
+        }
+    ),
     "POST /twilio/voice": twilio(lambda t: _call(t, CallStatus="ringing")),
     "POST /twilio/voice/menu": twilio(lambda t: _call(t, Digits="0"), "n=main&r=0"),
     "POST /twilio/voice/dial": twilio(lambda t: _call(t, DialCallStatus="no-answer"), "i=0"),
@@ -181,6 +196,7 @@ RULES: dict[str, Rule] = {
     "GET /reports": console("list"),
     "GET /reports.csv": console("list"),
     "GET /ivr": console(),
+    "GET /channels": console(),
     "GET /audit": console("list", roles=ADMIN_ONLY),
     "POST /language": console("", lambda t: {"language": "en"}),
     # The simulator: as the console, and only with the local gateway (`local_only`, 404 with Twilio).

@@ -1,6 +1,7 @@
 """The durable store: SQLAlchemy models, one module per area. The database is the truth; Redis only carries work."""
 
 from dispatch.models.base import NAMING_CONVENTION, Base, UTCDateTime, clock_span, utcnow
+from dispatch.models.channels import AndroidPhone
 from dispatch.models.checkins import (
     CHECKIN_WAITING,
     Checkin,
@@ -49,6 +50,7 @@ from dispatch.models.voice_calls import Call
 __all__ = [
     "CHECKIN_WAITING",
     "NAMING_CONVENTION",
+    "AndroidPhone",
     "ApiToken",
     "AuditEntry",
     "Base",
