@@ -56,9 +56,7 @@ def two_phones(environ: dict[str, str], phone_a: AndroidStandIn, phone_b: Androi
         yield built
 
 
-def test_an_sms_goes_through_the_real_client_under_our_row_s_id(
-    one_phone: Services, phone_a: AndroidStandIn
-) -> None:
+def test_an_sms_goes_through_the_real_client_under_our_row_s_id(one_phone: Services, phone_a: AndroidStandIn) -> None:
     row = queue(one_phone, LIAISON_PHONE, "新求助#1 梁阿姨想买菜", "t:1")
     assert deliver_sms(one_phone, row)
     [request] = phone_a.requests

@@ -137,6 +137,10 @@ def run(host: str, port: int) -> None:
             f"Twilio voice webhooks: {settings.callback_url(paths.VOICE)}  "
             f"status callback {settings.callback_url(paths.VOICE_STATUS)}"
         )
+        for phone in settings.android_phones if settings.gateway == "android" else ():
+            click.echo(
+                f"Android phone {phone.name} webhooks: {settings.callback_url(paths.android_events_path(phone.name))}"
+            )
         code = run_children(settings, host, port, server)
     raise SystemExit(code)
 

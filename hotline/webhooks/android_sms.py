@@ -81,7 +81,11 @@ def _envelope(body: bytes) -> tuple[str, dict[str, Any]]:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise InvalidInboundMessage("body", "must be JSON") from None
-    if not isinstance(data, dict) or not isinstance(data.get("event"), str) or not isinstance(data.get("payload"), dict):
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("event"), str)
+        or not isinstance(data.get("payload"), dict)
+    ):
         raise InvalidInboundMessage("body", "must be a webhook: an object with an event and a payload")
     return data["event"], data["payload"]
 
@@ -162,9 +166,7 @@ async def _status(services: Services, phone: str, event: str, payload: dict[str,
             android_phones.mark_heard(session, phone, event, utcnow())
             if outbound_id is None:  # an SMS someone else sent through the phone: not ours
                 return False, escalation.AfterFailure()
-            row = provider_answers.apply_provider_status(
-                session, provider_id(phone, message_id), status, outbound_id
-            )
+            row = provider_answers.apply_provider_status(session, provider_id(phone, message_id), status, outbound_id)
             if row is None or row.status not in (OutboundStatus.FAILED, OutboundStatus.UNDELIVERED):
                 return row is not None, escalation.AfterFailure()
             return True, escalation.after_delivery_failure(session, row.id, services.clock(), services.intake)

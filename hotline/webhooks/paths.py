@@ -1,5 +1,6 @@
-"""The paths Twilio (and the Android phones) call us on: the router serves them, and the callback URLs handed to Twilio are built from them
-(with `Settings.callback_url`). One place, so a callback can never name a path no route serves."""
+"""The paths Twilio (and the Android phones) call us on: the router serves them, and the callback URLs handed to
+Twilio are built from them (with `Settings.callback_url`). One place, so a callback can never name a path no route
+serves."""
 
 from __future__ import annotations
 

@@ -117,9 +117,7 @@ class AndroidStandIn:
         return JSONResponse({"status": "pass", "version": "1.0.0", "releaseId": 1, "checks": {}})
 
     def __enter__(self) -> AndroidStandIn:
-        app = Starlette(
-            routes=[Route("/messages", self._send, methods=["POST"]), Route("/health", self._health)]
-        )
+        app = Starlette(routes=[Route("/messages", self._send, methods=["POST"]), Route("/health", self._health)])
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()

@@ -166,6 +166,12 @@ class AndroidSmsGateway:
         except httpx.TransportError as exc:
             # Sent (or partly sent), then no answer: the phone may have taken it.
             raise GatewayAmbiguousError(f"no answer from phone {phone}: {type(exc).__name__}") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            # A 2xx the client could not read (a state newer than it knows, a body that is not JSON): taken.
+            log.warning(
+                "phone %s took message %s; its answer could not be read (%s)", phone, message_id, type(exc).__name__
+            )
+            return provider_id(phone, message_id), False
         return provider_id(phone, str(state.id or message_id)), False
 
     def _release(self, phone: str, today: date) -> None:
