@@ -107,6 +107,7 @@ def test_each_answer_says_whether_to_try_again(
 def test_an_answer_too_late_is_ambiguous_and_never_sent_again(one_phone: Services, phone_a: AndroidStandIn) -> None:
     gateway = one_phone.gateway
     assert isinstance(gateway, AndroidSmsGateway)
+    assert gateway._http.timeout.read == 10.0  # the client sets no timeout of its own: ours, on every request
     gateway._http.timeout = 1.0  # type: ignore[assignment]  # only the hung send should ever reach it
     row = queue(one_phone, LIAISON_PHONE, "x", "t:1")
     phone_a.hang_next = 1

@@ -17,8 +17,17 @@ from starlette.testclient import TestClient
 from dispatch import register
 from dispatch.models import AndroidPhone, InboundMessage, OutboundMessage, OutboundStatus, Task, utcnow
 from hotline.app import create_app
+from hotline.jobs.sends import deliver_sms
 from hotline.services import Services
-from tests.android_helpers import SIGNING_KEY, android_services, heard_at, post_event
+from tests.android_helpers import (
+    SIGNING_KEY,
+    android_services,
+    heard_at,
+    message_id_of,
+    outbound,
+    post_event,
+    queue,
+)
 from tests.conftest import (
     BACKUP_PHONE,
     LIAISON_PHONE,
@@ -227,3 +236,22 @@ def test_staff_see_each_phone_s_health_and_a_quiet_one_flagged(
     heard_at(android, "a", utcnow() - timedelta(minutes=16))  # quiet longer than ANDROID_QUIET_MINUTES
     assert "长时间没有联系" in client.get("/channels").text
     assert RESIDENT_PHONE not in page.text and phone_a.password not in page.text
+
+
+def test_a_report_from_another_phone_than_the_one_that_sent_is_ignored(
+    environ: dict[str, str], phone_a: AndroidStandIn
+) -> None:
+    with (
+        AndroidStandIn() as phone_b,
+        android_services(environ, {"a": phone_a.setting("a"), "b": phone_b.setting("b")}) as services,
+        TestClient(create_app(services.settings, services), base_url=PUBLIC_URL) as client,
+    ):
+        row = queue(services, LIAISON_PHONE, "新求助", "t:1")
+        assert deliver_sms(services, row)
+        took, other = ("a", "b") if phone_a.sent else ("b", "a")
+        message_id = message_id_of(services, row)
+        failed = report_payload(message_id, LIAISON_PHONE, failedAt="2030-03-04T09:06:00.000+08:00", reason="x")
+        assert post_event(client, other, "sms:failed", failed).status_code == 204
+        assert outbound(services, row).status == OutboundStatus.SENT
+        assert post_event(client, took, "sms:failed", failed).status_code == 204
+        assert outbound(services, row).status == OutboundStatus.FAILED
