@@ -5,6 +5,7 @@ climbs its ladder as Twilio's does; a ping says the phone is alive."""
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -108,7 +109,10 @@ def test_a_signed_sms_becomes_the_same_work_a_twilio_sms_would(
     assert stored[1].from_phone == NEIGHBOUR_PHONE and stored[1].provider_sid.startswith("AG")
 
 
-def test_an_sms_delivered_twice_is_stored_once(client: TestClient, android: Services) -> None:
+def test_an_sms_delivered_twice_is_stored_once(
+    client: TestClient, android: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     payload = received_payload(RESIDENT_PHONE, "我要买药")
     first = post_event(client, "a", "sms:received", payload)
     again = post_event(client, "a", "sms:received", payload)  # the app's retry: a new envelope id and signature
@@ -122,6 +126,10 @@ def test_an_sms_delivered_twice_is_stored_once(client: TestClient, android: Serv
     assert post_event(client, "a", "sms:received", other).status_code == 204
     with android.sessions() as session:
         assert len(session.scalars(select(InboundMessage)).all()) == 2
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "webhook" in logged or "inbound sms" in logged  # the lines were captured…
+    for secret in (RESIDENT_PHONE, RESIDENT_PHONE[3:], LIAISON_PHONE[3:], "我要买", SIGNING_KEY):
+        assert secret not in logged  # …and no number, text or key is in them
 
 
 def test_a_bad_missing_or_old_signature_is_refused_and_stores_nothing(client: TestClient, android: Services) -> None:
@@ -159,6 +167,10 @@ def test_bad_json_and_an_unknown_phone_are_clear_400s(client: TestClient, androi
         headers["X-Signature"] = hmac_signature(SIGNING_KEY, content, headers["X-Timestamp"])
         response = client.post("/android/events?phone=a", content=content, headers=headers)
         assert response.status_code == 400 and response.text.startswith("Bad request: body"), response.text
+    too_large = b'{"event": "sms:received", "payload": {"message": "' + b"x" * 70_000 + b'"}}'
+    _, headers = signed_webhook(SIGNING_KEY, "x", {})
+    headers["X-Signature"] = hmac_signature(SIGNING_KEY, too_large, headers["X-Timestamp"])
+    assert client.post("/android/events?phone=a", content=too_large, headers=headers).status_code == 413
     response = post_event(client, "z", "system:ping", {"health": {"status": "pass"}})
     assert response.status_code == 400 and "ANDROID_PHONES" in response.text
     no_sender = {**received_payload(RESIDENT_PHONE, "x"), "sender": None, "phoneNumber": None}
