@@ -209,3 +209,15 @@ def test_no_calls_and_no_recordings(one_phone: Services, phone_a: AndroidStandIn
     with pytest.raises(RecordingMissingError):
         one_phone.gateway.open_recording("https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1")
     assert phone_a.requests == []
+
+
+def test_in_cloud_mode_the_message_names_its_phone_s_device(environ: dict[str, str]) -> None:
+    with AndroidStandIn(prefix="/3rdparty/v1") as cloud:
+        phones = {"a": cloud.setting("a", device=cloud.device_id), "b": cloud.setting("b", device="not-this-one")}
+        with android_services(environ, phones) as services:
+            rows = [queue(services, RESIDENT_PHONE, f"第{i}条", f"t:{i}") for i in range(2)]
+            assert all(deliver_sms(services, row) for row in rows)
+            statuses = sorted(outbound(services, row).status for row in rows)
+    assert [r.path for r in cloud.requests] == ["/3rdparty/v1/messages"] * 2
+    assert [m["deviceId"] for m in cloud.sent] == [cloud.device_id]  # the server sends through that phone only
+    assert statuses == sorted([OutboundStatus.SENT, OutboundStatus.FAILED])  # an unknown device: refused (400)

@@ -51,6 +51,7 @@ class AndroidStandIn:
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # accepted, by message id
     fail_next: list[int] = field(default_factory=list)  # HTTP statuses to answer the next sends with, in order
     hang_next: int = 0  # take this many sends, but answer only after the client has given up (when it closes)
+    prefix: str = ""  # "/3rdparty/v1": the cloud server's API path, where the message names the device by its id
     base_url: str = ""
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
@@ -117,7 +118,12 @@ class AndroidStandIn:
         return JSONResponse({"status": "pass", "version": "1.0.0", "releaseId": 1, "checks": {}})
 
     def __enter__(self) -> AndroidStandIn:
-        app = Starlette(routes=[Route("/messages", self._send, methods=["POST"]), Route("/health", self._health)])
+        app = Starlette(
+            routes=[
+                Route(self.prefix + "/messages", self._send, methods=["POST"]),
+                Route(self.prefix + "/health", self._health),
+            ]
+        )
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
@@ -140,7 +146,7 @@ class AndroidStandIn:
         """This phone as an entry of ANDROID_PHONES."""
         host = self.base_url.removeprefix("http://")
         extra = "&".join(f"{key}={value}" for key, value in query.items())
-        return f"{name}=http://{LOGIN}:{self.password}@{host}" + (f"?{extra}" if extra else "")
+        return f"{name}=http://{LOGIN}:{self.password}@{host}{self.prefix}" + (f"?{extra}" if extra else "")
 
 
 def hmac_signature(key: str, body: bytes, timestamp: str) -> str:
