@@ -29,6 +29,7 @@ from hotline.settings import Settings
 from hotline.simulator import routes as simulator
 from hotline.simulator.phones import Webhooks
 from hotline.webhooks import paths
+from hotline.webhooks.android_sms import android_events
 from hotline.webhooks.inbound_batcher import InboundBatcher
 from hotline.webhooks.tencent_sms import sms_reply, sms_status
 from hotline.webhooks.twilio_sms import inbound_sms, message_status
@@ -110,6 +111,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             Route("/metrics", ops.metrics),
             Route(paths.SMS, inbound_sms, methods=["POST"]),
             Route(paths.STATUS, message_status, methods=["POST"]),
+            Route(paths.ANDROID_EVENTS, android_events, methods=["POST"]),
             Route(paths.VOICE_MESSAGE, voice_message, methods=["POST"]),
             Route(paths.VOICE, voice_endpoint(VoiceHotline.entry), methods=["POST"]),
             Route(paths.VOICE_MENU, voice_endpoint(VoiceHotline.menu), methods=["POST"]),

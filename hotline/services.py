@@ -34,6 +34,7 @@ from hotline.redis_url import connect
 from hotline.settings import Settings, load_settings
 from hotline.webhooks.signatures import TwilioSignatureCheck
 from workers.gateways import Gateway
+from workers.gateways.android_sms import AndroidSmsGateway
 from workers.gateways.local import LocalGateway
 from workers.gateways.tencent_sms import TencentSmsGateway
 from workers.gateways.twilio import TwilioGateway
@@ -154,6 +155,14 @@ def build_gateway(settings: Settings, sessions: sessionmaker[Session]) -> Gatewa
             endpoint=settings.tencent_sms_endpoint,
             templates=_template_table(),
         )
+    if settings.gateway == "android":
+        return AndroidSmsGateway(
+            sessions,
+            settings.android_phones,
+            daily_limit=settings.android_daily_limit,
+            quiet_after=timedelta(minutes=settings.android_quiet_minutes),
+            timezone=settings.timezone,
+        )
     return LocalGateway(
         sessions,
         from_ref=settings.twilio_from_number or "local",
@@ -255,6 +264,9 @@ class Services:
         """Release connections."""
         self.redis.close()
         self.engine.dispose()
+        close_gateway = getattr(self.gateway, "close", None)  # a gateway with connections of its own (Android's)
+        if close_gateway is not None:
+            close_gateway()
 
 
 _installed: Services | None = None

@@ -25,8 +25,9 @@ from hotline.data_dir import local_secret, prepare_data_dir
 from hotline.exceptions import SettingsError
 from hotline.settings_reader import BadValue, read_table
 from hotline.settings_table import SETTINGS, secret_key
+from workers.gateways.android_sms import AndroidPhoneConfig
 
-GatewayName = Literal["local", "twilio", "tencent"]
+GatewayName = Literal["local", "twilio", "tencent", "android"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,12 @@ class Settings:
     tencent_region: str = "ap-guangzhou"
     tencent_sms_endpoint: str = "sms.tencentcloudapi.com"
     tencent_callback_secret: Secret | None = None  # the s= of the callback URLs Tencent calls
+    # SMS Gateway for Android (HOTLINE_GATEWAY=android): the phones, the key their webhooks are signed with, each
+    # SIM's daily limit, and how long a phone may be quiet before it is given no new work while another can take it.
+    android_phones: tuple[AndroidPhoneConfig, ...] = ()
+    android_signing_key: Secret | None = None
+    android_daily_limit: int = 200
+    android_quiet_minutes: int = 15
 
     @property
     def embedded_redis(self) -> bool:
@@ -137,6 +144,7 @@ def read_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     found = read_table(SETTINGS, text)
     _twilio_needs(found)
     _tencent_needs(found)
+    _android_needs(found)
     found["clock_speed"], found["clock_start"] = _fast_clock(found)
     check_plan(found, found["urgent_accept_minutes"])
     return found
@@ -177,6 +185,20 @@ def _tencent_needs(found: dict[str, Any]) -> None:
         raise SettingsError("HOTLINE_PUBLIC_URL", "must be an https:// URL when HOTLINE_GATEWAY=tencent")
     if found["language"] != "zh-CN":  # liaisons' and staff's texts must be the approved (Chinese) templates
         raise SettingsError("HOTLINE_LANGUAGE", "must be zh-CN when HOTLINE_GATEWAY=tencent: its templates are Chinese")
+
+
+def _android_needs(found: dict[str, Any]) -> None:
+    """With the Android gateway: its phones, the webhooks' signing key, and a public URL the app will post to."""
+    if found["gateway"] != "android":
+        return
+    if not found["android_phones"]:
+        raise SettingsError("ANDROID_PHONES", "is required when HOTLINE_GATEWAY=android")
+    if found["android_signing_key"] is None:
+        raise SettingsError("ANDROID_SIGNING_KEY", "is required when HOTLINE_GATEWAY=android")
+    public = urlsplit(found["public_url"])
+    if public.scheme != "https" and public.hostname != "127.0.0.1":
+        # The app refuses a webhook URL that is neither https:// nor http://127.0.0.1.
+        raise SettingsError("HOTLINE_PUBLIC_URL", "must be an https:// URL when HOTLINE_GATEWAY=android")
 
 
 def _fast_clock(found: dict[str, Any]) -> tuple[float, tuple[float, float] | None]:

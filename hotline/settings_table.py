@@ -12,6 +12,7 @@ import ipaddress
 import phonenumbers
 
 from dispatch.channels import CHANNELS, Ability
+from hotline.android_settings import ANDROID_SETTINGS
 from hotline.checkin_settings import CHECKIN_SETTINGS
 from hotline.settings_reader import (
     BadValue,
@@ -146,9 +147,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "HOTLINE_GATEWAY",
         "gateway",
-        one_of(("local", "twilio", "tencent"), "must be 'local', 'twilio' or 'tencent', not {value!r}"),
+        one_of(
+            ("local", "twilio", "tencent", "android"),
+            "must be 'local', 'twilio', 'tencent' or 'android', not {value!r}",
+        ),
         _twilio_if_credentials,
-        "local: an outbox, never the network",
+        "local: an outbox, never the network; android: SMS through the community's own phones",
     ),
     Setting(
         "HOTLINE_CALL_GATEWAY",
@@ -271,4 +275,5 @@ SETTINGS: tuple[Setting, ...] = (
     *CHECKIN_SETTINGS,
     Setting("TWILIO_API_BASE_URL", "twilio_api_base_url", http_url, TWILIO_API_DEFAULT, "where the REST client sends"),
     *TENCENT_SETTINGS,
+    *ANDROID_SETTINGS,
 )

@@ -44,8 +44,8 @@ Body = Callable[["Target"], dict[str, Any]]
 
 @dataclass(frozen=True)
 class Rule:
-    """kind: public, static, twilio, tencent (the secret in the URL), console, simulator, api, or token (a bearer
-    token outside the API: /metrics).
+    """kind: public, static, twilio, tencent (the secret in the URL), android (a phone's signed webhook), console,
+    simulator, api, or token (a bearer token outside the API: /metrics).
     roles: who may pass the guard. names: what a
     request names, so what scope must hold: task, resident, notice, triage, call, phone, target (a selection or a
     notice's target), list (a page or list that must show only what is in scope), or "" (nobody's data)."""
@@ -84,6 +84,11 @@ def tencent(body: Body) -> Rule:
     return Rule("tencent", frozenset(), "", body)
 
 
+def android(payload: Body) -> Rule:
+    """A webhook of SMS Gateway for Android from the phone "a": its signature is the only credential."""
+    return Rule("android", frozenset(), "", payload, lambda _: "phone=a")
+
+
 PUBLIC, STATIC = Rule("public", frozenset()), Rule("static", frozenset())
 ADMIN_ONLY = frozenset({StaffRole.ADMIN})
 IMPORTERS = frozenset({StaffRole.ADMIN, StaffRole.CLERK})
@@ -115,6 +120,15 @@ RULES: dict[str, Rule] = {
         "o=1",
     ),
     "POST /twilio/voice/message": twilio(lambda t: _call(t), "o=1"),
+    # The Android phones' webhooks: the app's signature (X-Signature, X-Timestamp) is the only credential.
+    "POST /android/events": android(
+        lambda t: {
+            "deviceId": "ffffffffceb0b1db0000018e937c815b",
+            "event": "sms:received",
+            "id": "Ey6ECgOkVVFjz3CL48B8C",
+            "payload": {"messageId": "3e1f9a7c", "message": "我胸口痛，血压高", "sender": t.phone},
+        }
+    ),
     "POST /twilio/voice": twilio(lambda t: _call(t, CallStatus="ringing")),
     "POST /twilio/voice/menu": twilio(lambda t: _call(t, Digits="0"), "n=main&r=0"),
     "POST /twilio/voice/dial": twilio(lambda t: _call(t, DialCallStatus="no-answer"), "i=0"),

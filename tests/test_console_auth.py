@@ -255,7 +255,7 @@ def console_routes(client: TestClient) -> list[tuple[str, set[str], object]]:
                 if route.path in ("/ivr-audio", "/static"):
                     continue
                 walk(list(route.routes), prefix + route.path)
-            elif isinstance(route, Route) and not route.path.startswith(("/twilio", "/tencent")):  # providers
+            elif isinstance(route, Route) and not route.path.startswith(("/twilio", "/tencent", "/android")):
                 found.append((prefix + route.path, set(route.methods or ()), route.endpoint))
 
     walk(list(client.app.routes))  # type: ignore[attr-defined]

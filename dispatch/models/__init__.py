@@ -33,6 +33,7 @@ from dispatch.models.register import (
     ResidentStatus,
     RiskColour,
 )
+from dispatch.models.sms_phones import AndroidPhone
 from dispatch.models.staff_users import StaffRole, StaffUser
 from dispatch.models.tasks import (
     Task,
@@ -49,6 +50,7 @@ from dispatch.models.voice_calls import Call
 __all__ = [
     "CHECKIN_WAITING",
     "NAMING_CONVENTION",
+    "AndroidPhone",
     "ApiToken",
     "AuditEntry",
     "Base",

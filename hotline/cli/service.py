@@ -143,6 +143,10 @@ def run(host: str, port: int) -> None:
                 f"Tencent SMS callbacks: replies {settings.callback_url(paths.Tencent.REPLY)}?s=<secret>  "
                 f"delivery reports {settings.callback_url(paths.Tencent.STATUS)}?s=<secret>"
             )
+        for phone in settings.android_phones if settings.gateway == "android" else ():
+            click.echo(
+                f"Android phone {phone.name} webhooks: {settings.callback_url(paths.android_events_path(phone.name))}"
+            )
         for line in shortfall_lines(settings):
             click.echo(line)
         code = run_children(settings, host, port, server)

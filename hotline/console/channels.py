@@ -1,9 +1,11 @@
 """`/channels`: the channels the hotline speaks through, what they cannot do and what the hotline does instead,
-and how they are doing (the last message in, the last delivery report, today's failures, what waits to go)."""
+and how they are doing (the last message in, the last delivery report, today's failures, what waits to go). With
+SMS Gateway for Android, each phone too: when it was last heard from, what it sent today against its SIM's daily
+limit, and which are quiet (given no new SMS while another phone can take them)."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -11,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from dispatch import android_phones
 from dispatch.channel_health import channel_health
 from dispatch.channels import CHANNELS, shortfalls
 from hotline.console.auth import staff_only
@@ -26,6 +29,16 @@ def channels_report(services: Services) -> dict[str, Any]:
     day_start = datetime.combine(now.date(), time(0), zone)
     with services.readonly() as session:
         health = channel_health(session, day_start)
+        phones = (
+            android_phones.health(
+                session,
+                [(phone.name, phone.daily_limit or settings.android_daily_limit) for phone in settings.android_phones],
+                today=now.date(),
+                quiet_before=now - timedelta(minutes=settings.android_quiet_minutes),
+            )
+            if settings.gateway == "android"
+            else []
+        )
 
     def local(moment: datetime | None) -> str | None:
         return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else None
@@ -39,6 +52,8 @@ def channels_report(services: Services) -> dict[str, Any]:
         "failed_today": health.failed_today,
         "waiting": health.waiting,
         "oldest_waiting": local(health.oldest_waiting),
+        "phones": phones,
+        "quiet_minutes": settings.android_quiet_minutes,
     }
 
 

@@ -1,5 +1,6 @@
-"""The paths Twilio calls us on: the router serves them, and the callback URLs handed to Twilio are built from them
-(with `Settings.callback_url`). One place, so a callback can never name a path no route serves."""
+"""The paths Twilio (and the Android phones) call us on: the router serves them, and the callback URLs handed to
+Twilio are built from them (with `Settings.callback_url`). One place, so a callback can never name a path no route
+serves."""
 
 from __future__ import annotations
 
@@ -13,6 +14,12 @@ VOICE_STATUS = "/twilio/voice/status"  # a call to the hotline ended
 VOICE_MESSAGE = "/twilio/voice/message"  # what an automated call from us says
 VOICE_CHECKIN = "/twilio/voice/checkin"  # a check-in call was answered
 VOICE_CHECKIN_STATUS = "/twilio/voice/checkin/status"  # a check-in call ended
+ANDROID_EVENTS = "/android/events"  # every webhook of SMS Gateway for Android, ?phone=<its name in ANDROID_PHONES>
+
+
+def android_events_path(phone: str) -> str:
+    """Where the phone `phone` posts its webhooks (registered on the phone, one per event)."""
+    return f"{ANDROID_EVENTS}?phone={phone}"
 
 
 def _for_outbound(path: str, outbound_id: int) -> str:
