@@ -10,7 +10,7 @@ liaison, which climbs the task ladder to the duty phone. A tenth of the resident
 have two slots. Then every decision is counted in the database, and every message in the local gateway's outbox,
 which records each hand-over once per send.
 
-Two runs: the morning of 3,000 residents (08:55 to 10:45: every check-in goes), and the whole day, to 08:00 the
+Two runs: the morning of 2,000 residents (08:55 to 10:45: every check-in goes), and the whole day, to 08:00 the
 next morning, of 400 (reminders, calls, visits and the task ladder too: every visit task is offered and climbs
 alone, so its SMS are one job each, about three per resident). `HOTLINE_MORNING_RESIDENTS=N` runs the morning of N
 residents instead (10,000 takes about 100 s on a 2-core machine), and `HOTLINE_DAY_RESIDENTS=N` the whole day of N
@@ -77,7 +77,7 @@ DRAIN_SECONDS = 600  # after the simulated time: the workers must have finished 
 RUNS = (
     [(int(os.environ["HOTLINE_DAY_RESIDENTS"]), "day")]
     if os.environ.get("HOTLINE_DAY_RESIDENTS")
-    else [(int(os.environ.get("HOTLINE_MORNING_RESIDENTS") or 3_000), "morning"), (400, "day")]
+    else [(int(os.environ.get("HOTLINE_MORNING_RESIDENTS") or 2_000), "morning"), (400, "day")]
 )
 
 

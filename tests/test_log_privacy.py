@@ -63,6 +63,9 @@ HEALTH = ["我胸口痛，血压高，头晕", "I have chest pain and my blood p
 LOGGERS_OWN_TIMES = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d|Z)?|\b\d+:\d\d:\d\d\.\d+s?\b")
 HEALTH_WORDS = ["胸口痛", "血压高", "头晕", "chest pain", "blood pressure", "发烧", "38.6"]
 
+# Its subject is what a log line may hold, the same on any store: it runs once, in the SQLite pass.
+pytestmark = pytest.mark.one_store
+
 
 class Capture(logging.Handler):
     """Keeps every record as the line a formatter writes, the traceback included."""
