@@ -85,6 +85,8 @@ def test_the_sdk_signs_each_send_and_the_standin_refuses_a_wrong_key(standin: Te
         (("error", "RequestLimitExceeded"), GatewayTemporaryError, "RequestLimitExceeded"),
         (("error", "InternalError.Timeout"), GatewayTemporaryError, "InternalError.Timeout"),
         (("number", "LimitExceeded.PhoneNumberThirtySecondLimit"), GatewayTemporaryError, "ThirtySecond"),
+        (("number", "LimitExceeded.PhoneNumberDailyLimit"), GatewayRejectedError, "PhoneNumberDailyLimit"),
+        (("error", "LimitExceeded.AppDailyLimit"), GatewayTemporaryError, "AppDailyLimit"),
         (("number", "InvalidParameterValue.IncorrectPhoneNumber"), GatewayRejectedError, "IncorrectPhoneNumber"),
         (("error", "FailedOperation.TemplateIncorrectOrUnapproved"), GatewayRejectedError, "TemplateIncorrect"),
         (("empty", ""), GatewayAmbiguousError, "SendStatusSet"),

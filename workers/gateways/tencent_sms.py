@@ -33,6 +33,9 @@ logging.getLogger("tencentcloud_sdk_common").setLevel(logging.WARNING)
 # Throttled or a passing fault at Tencent: certainly not sent, so it is tried again later.
 _TEMPORARY_PREFIXES = ("LimitExceeded.", "RequestLimitExceeded")
 _TEMPORARY = {"InternalError.Timeout", "RequestLimitExceeded"}
+# This number takes no more SMS from us today (its daily limits, set in Tencent's console): trying again all day
+# would hold the ladder back, so it is refused now, and a task offer climbs to the next person at once.
+_REFUSED_TODAY = {"LimitExceeded.PhoneNumberDailyLimit", "LimitExceeded.PhoneNumberSameContentDailyLimit"}
 
 
 class TencentSmsGateway:
@@ -100,7 +103,10 @@ class TencentSmsGateway:
 
 
 def _by_code(code: str, detail: str) -> GatewayError:
-    """A Tencent error code as what to do next: throttled → later; anything else → refused for good."""
+    """A Tencent error code as what to do next: throttled → later; a number's daily limit, or anything else →
+    refused for good."""
+    if code in _REFUSED_TODAY:
+        return GatewayRejectedError(detail)
     if code in _TEMPORARY or code.startswith(_TEMPORARY_PREFIXES):
         return GatewayTemporaryError(detail)
     return GatewayRejectedError(detail)
