@@ -244,6 +244,7 @@ def test_staff_see_each_phone_s_health_and_a_quiet_one_flagged(
     run_worker(android)  # the offer and the receipt go out through the phone
     page = client.get("/channels")
     assert "长时间没有联系" not in page.text and "正常" in page.text
+    assert page.text.count('<table class="phones">') == 1  # in the page's body only, not in its title or head
     assert re.search(r"<td>2 / 200</td>", page.text), page.text  # sent today, against the SIM's limit
     heard_at(android, "a", utcnow() - timedelta(minutes=16))  # quiet longer than ANDROID_QUIET_MINUTES
     assert "长时间没有联系" in client.get("/channels").text
