@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.standins.loopback import LoopbackServer
 
 
 @dataclass
@@ -40,8 +40,7 @@ class TwilioStandIn:
     recordings: dict[str, bytes] = field(default_factory=dict)  # RecordingSid: its MP3
     credentials: tuple[str, str] | None = None  # (account SID, auth token) recordings need; None: any
     base_url: str = ""
-    _server: uvicorn.Server | None = None
-    _thread: threading.Thread | None = None
+    _loopback: LoopbackServer | None = None
     _closing: bool = False
 
     async def _hang(self) -> None:
@@ -95,20 +94,14 @@ class TwilioStandIn:
                 Route("/2010-04-01/Accounts/{sid}/Recordings/{recording}.{format:str}", self._recording),
             ]
         )
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        while not self._server.started:
-            threading.Event().wait(0.01)
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{port}"
+        self._loopback = LoopbackServer(app, "the Twilio stand-in")
+        self.base_url = self._loopback.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self._server is not None and self._thread is not None
+        assert self._loopback is not None
         self._closing = True
-        self._server.should_exit = True
-        self._thread.join(10)
+        self._loopback.stop()
 
 
 def _basic_auth(request: Request) -> tuple[str, str] | None:

@@ -18,16 +18,16 @@ import hashlib
 import hmac
 import json
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.standins.loopback import LoopbackServer
 
 LOGIN = "sms"  # the app's default local-server user name
 
@@ -53,8 +53,7 @@ class AndroidStandIn:
     hang_next: int = 0  # take this many sends, but answer only after the client has given up (when it closes)
     prefix: str = ""  # "/3rdparty/v1": the cloud server's API path, where the message names the device by its id
     base_url: str = ""
-    _server: uvicorn.Server | None = None
-    _thread: threading.Thread | None = None
+    _loopback: LoopbackServer | None = None
     _closing: bool = False
 
     @property
@@ -124,23 +123,14 @@ class AndroidStandIn:
                 Route(self.prefix + "/health", self._health),
             ]
         )
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        for _ in range(1000):  # ten seconds at most
-            if self._server.started:
-                break
-            threading.Event().wait(0.01)
-        assert self._server.started, "the Android stand-in did not start"
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{port}"
+        self._loopback = LoopbackServer(app, "the Android stand-in")
+        self.base_url = self._loopback.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self._server is not None and self._thread is not None
+        assert self._loopback is not None
         self._closing = True
-        self._server.should_exit = True
-        self._thread.join(10)
+        self._loopback.stop()
 
     def setting(self, name: str, **query: str) -> str:
         """This phone as an entry of ANDROID_PHONES."""

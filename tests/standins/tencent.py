@@ -13,17 +13,17 @@ import datetime
 import hashlib
 import hmac
 import json
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from tests.standins.loopback import LoopbackServer
 
 # What the next SendSms gets, in order: ("http", 503), ("error", "RequestLimitExceeded"),
 # ("number", "LimitExceeded.PhoneNumberDailyLimit"), ("late", ""): accepted and recorded, answered only after the
@@ -51,8 +51,7 @@ class TencentStandIn:
     refused: list[str] = field(default_factory=list)  # the error codes of the requests it refused
     fail_next: list[Failure] = field(default_factory=list)
     endpoint: str = ""  # http://127.0.0.1:<port>
-    _server: uvicorn.Server | None = None
-    _thread: threading.Thread | None = None
+    _loopback: LoopbackServer | None = None
     _closing: bool = False
 
     async def _send_sms(self, request: Request) -> Response:
@@ -90,23 +89,14 @@ class TencentStandIn:
 
     def __enter__(self) -> TencentStandIn:
         app = Starlette(routes=[Route("/", self._send_sms, methods=["POST"])])
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        for _ in range(1000):  # ten seconds at most
-            if self._server.started:
-                break
-            threading.Event().wait(0.01)
-        assert self._server.started, "the Tencent stand-in did not start"
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.endpoint = f"http://127.0.0.1:{port}"
+        self._loopback = LoopbackServer(app, "the Tencent stand-in")
+        self.endpoint = self._loopback.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self._server is not None and self._thread is not None
+        assert self._loopback is not None
         self._closing = True
-        self._server.should_exit = True
-        self._thread.join(10)
+        self._loopback.stop()
 
 
 def verify(headers: dict[str, str], body: bytes, secret_id: str, secret_key: str, max_skew: int = 300) -> str | None:
