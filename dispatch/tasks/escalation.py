@@ -27,7 +27,7 @@ from dispatch.models import (
     TaskStatus,
 )
 from dispatch.outbox import queue_sms
-from dispatch.provider_answers import provider_error
+from dispatch.provider_answers import apply_provider_status, provider_error
 from dispatch.tasks import offers
 from dispatch.tasks.task_texts import task_text
 
@@ -108,6 +108,24 @@ class AfterFailure:
 
     now: list[int] = field(default_factory=list)
     later: list[int] = field(default_factory=list)
+
+
+def after_delivery_report(
+    session: Session,
+    provider_sid: str,
+    provider_status: str,
+    outbound_id: int | None,
+    now: datetime,
+    context: DispatchContext,
+    error_code: int | None = None,
+) -> tuple[bool, AfterFailure]:
+    """Record a provider's report on one of our messages (`provider_answers.apply_provider_status`), and, if it
+    never reached the phone, what follows (`after_delivery_failure`). Returns whether the report was about one of
+    ours, and what to hand over."""
+    row = apply_provider_status(session, provider_sid, provider_status, outbound_id, error_code)
+    if row is None or row.status not in (OutboundStatus.FAILED, OutboundStatus.UNDELIVERED):
+        return row is not None, AfterFailure()
+    return True, after_delivery_failure(session, row.id, now, context)
 
 
 def after_delivery_failure(session: Session, outbound_id: int, now: datetime, context: DispatchContext) -> AfterFailure:

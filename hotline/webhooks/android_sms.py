@@ -25,14 +25,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from dispatch import android_phones, provider_answers
+from dispatch import android_phones
 from dispatch.exceptions import InvalidInboundMessage
 from dispatch.inbound import InboundSms
-from dispatch.models import OutboundStatus, utcnow
+from dispatch.models import utcnow
 from dispatch.phones import mask_phone
 from dispatch.tasks import escalation
 from hotline.handover import Decided, hand_over_async
 from hotline.services import Services
+from hotline.webhooks.capped_body import capped_body
 from workers.gateways.android_sms import PROVIDER_PREFIX, provider_id
 
 log = logging.getLogger(__name__)
@@ -63,18 +64,6 @@ def inbound_sid(phone: str, payload_id: str, sender: str, received_at: str, text
     return PROVIDER_PREFIX + hashlib.sha256(fields.encode()).hexdigest()[:32]
 
 
-async def _body(request: Request) -> bytes | Response:
-    length = request.headers.get("content-length", "")
-    if length.isascii() and length.isdigit() and int(length) > MAX_BODY:
-        return PlainTextResponse("Request body too large for a webhook", status_code=413)
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            return PlainTextResponse("Request body too large for a webhook", status_code=413)
-    return body
-
-
 def _envelope(body: bytes) -> tuple[str, dict[str, Any]]:
     """The webhook's event and payload. Raises InvalidInboundMessage (a 400) for anything else."""
     try:
@@ -103,7 +92,7 @@ async def android_events(request: Request) -> Response:
     """Check the signature, then act on the event (see the module's doc). Answers 204 once acted on."""
     services: Services = request.app.state.services
     settings = services.settings
-    body = await _body(request)
+    body = await capped_body(request, MAX_BODY, "a webhook")
     if isinstance(body, Response):
         return body
     key = settings.android_signing_key
@@ -166,10 +155,9 @@ async def _status(services: Services, phone: str, event: str, payload: dict[str,
             android_phones.mark_heard(session, phone, event, utcnow())
             if outbound_id is None:  # an SMS someone else sent through the phone: not ours
                 return False, escalation.AfterFailure()
-            row = provider_answers.apply_provider_status(session, provider_id(phone, message_id), status, outbound_id)
-            if row is None or row.status not in (OutboundStatus.FAILED, OutboundStatus.UNDELIVERED):
-                return row is not None, escalation.AfterFailure()
-            return True, escalation.after_delivery_failure(session, row.id, services.clock(), services.intake)
+            return escalation.after_delivery_report(
+                session, provider_id(phone, message_id), status, outbound_id, services.clock(), services.intake
+            )
 
     known, then = await run_in_threadpool(apply)
     log.info("android report outbound=%s: %s%s", outbound_id, status, "" if known else " (unknown message)")

@@ -18,14 +18,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from dispatch import provider_answers
 from dispatch.exceptions import InvalidInboundMessage
 from dispatch.inbound import InboundSms
-from dispatch.models import OutboundStatus
 from dispatch.phones import mask_phone
 from dispatch.tasks import escalation
 from hotline.handover import Decided, hand_over_async
 from hotline.services import Services
+from hotline.webhooks.capped_body import capped_body
 from hotline.webhooks.twilio_sms import whole_number
 
 log = logging.getLogger(__name__)
@@ -39,14 +38,9 @@ async def _callback_json(request: Request) -> Any:
     """The request's JSON if it carries our secret, else a 403 (or 413, 400) response. As with Twilio's webhooks,
     the body is read within its cap first, then the secret checked, and only then is the JSON read."""
     services: Services = request.app.state.services
-    length = request.headers.get("content-length", "")
-    if length.isascii() and length.isdigit() and int(length) > MAX_CALLBACK_BODY:
-        return PlainTextResponse("Request body too large for a Tencent callback", status_code=413)
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_CALLBACK_BODY:
-            return PlainTextResponse("Request body too large for a Tencent callback", status_code=413)
+    body = await capped_body(request, MAX_CALLBACK_BODY, "a Tencent callback")
+    if isinstance(body, Response):
+        return body
     configured = services.settings.tencent_callback_secret
     given = request.query_params.get("s", "")
     if configured is None or not hmac.compare_digest(given.encode(), str(configured).encode()):
@@ -147,10 +141,9 @@ async def sms_status(request: Request) -> Response:
 
     def apply(sid: str, status: str, outbound_id: int | None) -> tuple[bool, escalation.AfterFailure]:
         with services.sessions.begin() as session:
-            row = provider_answers.apply_provider_status(session, sid, status, outbound_id)
-            if row is None or row.status not in (OutboundStatus.FAILED, OutboundStatus.UNDELIVERED):
-                return row is not None, escalation.AfterFailure()
-            return True, escalation.after_delivery_failure(session, row.id, services.clock(), services.intake)
+            return escalation.after_delivery_report(
+                session, sid, status, outbound_id, services.clock(), services.intake
+            )
 
     for sid, status, outbound_id in reports:
         known, then = await run_in_threadpool(apply, sid, status, outbound_id)

@@ -16,14 +16,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from twilio.twiml.messaging_response import MessagingResponse
 
-from dispatch import provider_answers
 from dispatch.exceptions import InvalidInboundMessage
 from dispatch.inbound import InboundSms
-from dispatch.models import OutboundStatus
 from dispatch.phones import mask_phone
 from dispatch.tasks import escalation
 from hotline.handover import Decided, hand_over_async
 from hotline.services import Services
+from hotline.webhooks.capped_body import capped_body
 from hotline.webhooks.signatures import SIGNATURE_HEADER
 
 log = logging.getLogger(__name__)
@@ -44,14 +43,9 @@ async def signed_form(request: Request) -> FormData | Response:
     library's `parse_qsl`, a fraction of the cost of a general form parser on this, the busiest path.
     """
     services: Services = request.app.state.services
-    length = request.headers.get("content-length", "")
-    if length.isascii() and length.isdigit() and int(length) > MAX_WEBHOOK_BODY:
-        return PlainTextResponse("Request body too large for a Twilio webhook", status_code=413)
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_WEBHOOK_BODY:
-            return PlainTextResponse("Request body too large for a Twilio webhook", status_code=413)
+    body = await capped_body(request, MAX_WEBHOOK_BODY, "a Twilio webhook")
+    if isinstance(body, Response):
+        return body
     try:
         pairs: list[tuple[str, str | UploadFile]] = list(
             parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
@@ -132,15 +126,18 @@ async def message_status(request: Request) -> Response:
     error_code = whole_number(raw_code)
 
     def apply() -> tuple[bool, escalation.AfterFailure]:
+        # Never reached the phone: a task offer climbs now, a check-in SMS moves on to its call; throttled: sent
+        # again once, later.
         with services.sessions.begin() as session:
-            row = provider_answers.apply_provider_status(
-                session, sid, status, int(outbound_id) if outbound_id else None, error_code
+            return escalation.after_delivery_report(
+                session,
+                sid,
+                status,
+                int(outbound_id) if outbound_id else None,
+                services.clock(),
+                services.intake,
+                error_code,
             )
-            if row is None or row.status not in (OutboundStatus.FAILED, OutboundStatus.UNDELIVERED):
-                return row is not None, escalation.AfterFailure()
-            # Never reached the phone: a task offer climbs now, a check-in SMS moves on to its call; throttled: sent
-            # again once, later.
-            return True, escalation.after_delivery_failure(session, row.id, services.clock(), services.intake)
 
     known, then = await run_in_threadpool(apply)
     log.info("status report for %s: %s%s", sid, status, "" if known else " (unknown message)")
