@@ -1,5 +1,6 @@
 """How the channels are doing, read from the rows: when the last message came in, when a provider last reported
-on a delivery, how many sends failed today, and how many wait to be sent. Staff read it on the channels page."""
+on a delivery, how many sends failed today, and how many wait to be sent, for all of them together and for each
+gateway. Staff read it on the channels page."""
 
 from __future__ import annotations
 
@@ -27,20 +28,23 @@ class ChannelHealth:
     oldest_waiting: datetime | None
 
 
-def channel_health(session: Session, day_start: datetime) -> ChannelHealth:
-    """The figures now, with "today" from `day_start` (the local midnight, in UTC)."""
-    last_inbound = session.scalar(select(func.max(InboundMessage.received_at)))
+def channel_health(session: Session, day_start: datetime, gateway: str | None = None) -> ChannelHealth:
+    """The figures now, with "today" from `day_start` (the local midnight, in UTC): of every gateway together, or
+    of one gateway only. A message waiting that no gateway has been given yet counts for all together only."""
+    inbound = [] if gateway is None else [InboundMessage.gateway == gateway]
+    outbound = [] if gateway is None else [OutboundMessage.gateway == gateway]
+    last_inbound = session.scalar(select(func.max(InboundMessage.received_at)).where(*inbound))
     last_report = session.scalar(
-        select(func.max(OutboundMessage.status_at)).where(OutboundMessage.status.in_(REPORTED))
+        select(func.max(OutboundMessage.status_at)).where(OutboundMessage.status.in_(REPORTED), *outbound)
     )
     failed_today = session.scalar(
         select(func.count(OutboundMessage.id)).where(
-            OutboundMessage.status.in_(FAILED), OutboundMessage.created_at >= day_start
+            OutboundMessage.status.in_(FAILED), OutboundMessage.created_at >= day_start, *outbound
         )
     )
     waiting, oldest = session.execute(
         select(func.count(OutboundMessage.id), func.min(OutboundMessage.created_at)).where(
-            OutboundMessage.status.in_(WAITING)
+            OutboundMessage.status.in_(WAITING), *outbound
         )
     ).one()
     return ChannelHealth(last_inbound, last_report, int(failed_today or 0), int(waiting or 0), oldest)

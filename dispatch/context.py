@@ -34,3 +34,14 @@ class DispatchContext:
     done_by: time = time(20, 0)  # local time: a task taken but not done by then, that day, is flagged for staff
     checkin: CheckinRules = field(default_factory=CheckinRules)  # the daily check-in and its ladder
     calls: ChannelAbilities = CHANNELS["local"]  # the channel that places calls: "none" if there is none
+    sms_gateway: str = "local"  # HOTLINE_GATEWAY: the gateway of SMS where a community chose none of its own
+    sms_choices: frozenset[str] = frozenset({"local"})  # the gateways a community may choose for its SMS
+    call_choices: frozenset[str] = frozenset({"none", "local"})  # … and for its calls
+
+    def sms_for(self, choice: str | None) -> str:
+        """The gateway of a community's SMS: its choice if the hotline is set up with it, else the hotline's."""
+        return choice if choice is not None and choice in self.sms_choices else self.sms_gateway
+
+    def calls_for(self, choice: str | None) -> ChannelAbilities:
+        """The channel of a community's calls: its choice if the hotline is set up with it, else the hotline's."""
+        return CHANNELS[choice] if choice in self.call_choices else self.calls

@@ -39,6 +39,7 @@ class InboundSms:
     to_phone: str
     body: str
     idempotency_token: str | None
+    gateway: str | None = None  # the gateway it came through: twilio, tencent, android, local
 
     @classmethod
     def parse(
@@ -50,6 +51,7 @@ class InboundSms:
         body: str,
         region: str,
         idempotency_token: str | None = None,
+        gateway: str | None = None,
     ) -> InboundSms:
         """Check and normalize a message as the provider gave it.
 
@@ -60,6 +62,7 @@ class InboundSms:
             body: The text, possibly empty (a picture message); cut at Twilio's 1,600 characters.
             region: Region for reading national numbers.
             idempotency_token: Twilio's I-Twilio-Idempotency-Token header, if present.
+            gateway: The gateway it came through.
 
         Raises:
             InvalidInboundMessage: the SID or sender is missing or malformed.
@@ -75,6 +78,7 @@ class InboundSms:
             to_phone=phone_or_raw((to_phone or "").replace("\x00", ""), region),
             body=(body or "").replace("\x00", "")[:MAX_BODY],
             idempotency_token=(idempotency_token or None) and idempotency_token[:128],
+            gateway=gateway,
         )
 
 
@@ -116,6 +120,7 @@ def store_inbound_batch(session: Session, messages: Sequence[InboundSms]) -> lis
             "to_phone": m.to_phone,
             "body": m.body,
             "idempotency_token": m.idempotency_token,
+            "gateway": m.gateway,
             "received_at": utcnow(),
         }
         for m in fresh.values()

@@ -108,6 +108,11 @@ def claim_for_sending(session: Session, outbound_id: int) -> SmsToSend | None:
     return SmsToSend(outbound_id, row.to_phone, row.body, row.kind)
 
 
+def note_gateway(session: Session, outbound_id: int, gateway: str) -> None:
+    """Record the gateway a claimed message is handed to (the channels page counts by it)."""
+    session.execute(update(OutboundMessage).where(OutboundMessage.id == outbound_id).values(gateway=gateway))
+
+
 def claim_many(session: Session, outbound_ids: list[int]) -> list[SmsToSend]:
     """Claim every pending one of `outbound_ids` in one statement (a campaign batch); the others are skipped."""
     rows = session.execute(
@@ -135,7 +140,7 @@ def mark_sent(session: Session, outbound_id: int, provider_sid: str) -> None:
         row.status, row.status_at = OutboundStatus.SENT, now
 
 
-def mark_sent_many(session: Session, sent: list[tuple[int, str]]) -> None:
+def mark_sent_many(session: Session, sent: list[tuple[int, str]], gateway: str) -> None:
     """A gateway accepted a batch: (outbound id, provider SID) each, in one statement. Rows a delivery report
     already moved on are left as they are (that report set the SID)."""
     table = OutboundMessage.__table__
@@ -143,7 +148,7 @@ def mark_sent_many(session: Session, sent: list[tuple[int, str]]) -> None:
     session.connection().execute(
         update(table)  # type: ignore[arg-type]
         .where(table.c.id == bindparam("oid"), table.c.status == OutboundStatus.SENDING)
-        .values(status=OutboundStatus.SENT, provider_sid=bindparam("sid"), sent_at=now, status_at=now),
+        .values(status=OutboundStatus.SENT, provider_sid=bindparam("sid"), sent_at=now, status_at=now, gateway=gateway),
         [{"oid": outbound_id, "sid": sid} for outbound_id, sid in sent],
     )
 

@@ -9,7 +9,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -125,7 +125,7 @@ def sms_templates(settings: Settings) -> TemplateTable | None:
     Raises:
         MessageCatalogError: the template table cannot be used (what `hotline ivr check` says).
     """
-    return _template_table() if settings.gateway == "tencent" else None
+    return _template_table() if "tencent" in settings.gateways else None
 
 
 @functools.lru_cache(maxsize=1)
@@ -133,9 +133,10 @@ def _template_table() -> TemplateTable:
     return TemplateTable.load()
 
 
-def build_gateway(settings: Settings, sessions: sessionmaker[Session]) -> Gateway:
-    """The gateway HOTLINE_GATEWAY names."""
-    if settings.gateway == "twilio":
+def build_gateway(settings: Settings, sessions: sessionmaker[Session], name: str | None = None) -> Gateway:
+    """The gateway `name` names: HOTLINE_GATEWAY's by default, or another of HOTLINE_GATEWAYS."""
+    name = name or settings.gateway
+    if name == "twilio":
         assert settings.twilio_account_sid is not None  # load_settings checked it
         return TwilioGateway(
             account_sid=settings.twilio_account_sid,
@@ -144,7 +145,7 @@ def build_gateway(settings: Settings, sessions: sessionmaker[Session]) -> Gatewa
             messaging_service_sid=settings.twilio_messaging_service_sid,
             api_base_url=settings.twilio_api_base_url,
         )
-    if settings.gateway == "tencent":
+    if name == "tencent":
         assert settings.tencent_secret_id and settings.tencent_sms_app_id and settings.tencent_sms_sign_name
         return TencentSmsGateway(
             secret_id=settings.tencent_secret_id,
@@ -155,7 +156,7 @@ def build_gateway(settings: Settings, sessions: sessionmaker[Session]) -> Gatewa
             endpoint=settings.tencent_sms_endpoint,
             templates=_template_table(),
         )
-    if settings.gateway == "android":
+    if name == "android":
         return AndroidSmsGateway(
             sessions,
             settings.android_phones,
@@ -202,6 +203,8 @@ class Services:
     intake: DispatchContext
     voice_script: IvrScript  # the voice menus, checked: a script that would break a call stops the start
     throttle: Throttle  # the provider's rate, shared by all workers through Redis
+    # HOTLINE_GATEWAYS: the gateways, besides `gateway`, that communities chose for their SMS or calls
+    other_gateways: dict[str, Gateway] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow  # what jobs take as now; tests walk a day with their own
 
     @classmethod
@@ -221,6 +224,7 @@ class Services:
             readonly=make_read_session_factory(engine),
             redis=redis,
             gateway=build_gateway(settings, sessions),
+            other_gateways={name: build_gateway(settings, sessions, name) for name in settings.other_gateways or ()},
             catalog=catalog,
             signature=TwilioSignatureCheck(str(settings.twilio_auth_token), settings.public_url),
             intake=DispatchContext(
@@ -238,6 +242,9 @@ class Services:
                 region=settings.region,
                 duty_phone=settings.duty_phone,
                 calls=CHANNELS[settings.call_gateway],
+                sms_gateway=settings.gateway,
+                sms_choices=frozenset(settings.gateways),
+                call_choices=frozenset(settings.call_gateways),
                 checkin=CheckinRules(
                     timezone=settings.timezone,
                     times=settings.checkin_times,
@@ -260,13 +267,18 @@ class Services:
             ),
         )
 
+    def gateway_named(self, name: str | None) -> Gateway:
+        """The gateway of that name, if the hotline is set up with it; else HOTLINE_GATEWAY's."""
+        return self.other_gateways.get(name or "", self.gateway)
+
     def close(self) -> None:
         """Release connections."""
         self.redis.close()
         self.engine.dispose()
-        close_gateway = getattr(self.gateway, "close", None)  # a gateway with connections of its own (Android's)
-        if close_gateway is not None:
-            close_gateway()
+        for gateway in (self.gateway, *self.other_gateways.values()):
+            close_gateway = getattr(gateway, "close", None)  # a gateway with connections of its own (Android's)
+            if close_gateway is not None:
+                close_gateway()
 
 
 _installed: Services | None = None

@@ -80,6 +80,7 @@ class Settings:
     # from no one, so a client cannot choose the address the sign-in throttle counts by sending the header itself.
     forwarded_allow_ips: str = ""
     call_gateway: str = "local"  # HOTLINE_CALL_GATEWAY: the gateway that places calls, or "none"
+    other_gateways: tuple[str, ...] | None = None  # HOTLINE_GATEWAYS: more that a community may choose
     # HOTLINE_GATEWAY=tencent: Tencent Cloud SMS (hotline/tencent_settings.py)
     tencent_secret_id: str | None = None
     tencent_secret_key: Secret | None = None
@@ -94,6 +95,18 @@ class Settings:
     android_signing_key: Secret | None = None
     android_daily_limit: int = 200
     android_quiet_minutes: int = 15
+
+    @property
+    def gateways(self) -> tuple[str, ...]:
+        """Every gateway the hotline is set up with for SMS: HOTLINE_GATEWAY first, then HOTLINE_GATEWAYS."""
+        return (self.gateway, *(self.other_gateways or ()))
+
+    @property
+    def call_gateways(self) -> tuple[str, ...]:
+        """What a community may choose for its calls: "none", HOTLINE_CALL_GATEWAY, and each gateway that places
+        calls with no settings of its own beyond its SMS ones."""
+        placing = (name for name in self.gateways if name in ("local", "twilio"))
+        return tuple(dict.fromkeys(("none", self.call_gateway, *placing)))
 
     @property
     def embedded_redis(self) -> bool:
@@ -150,9 +163,15 @@ def read_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     return found
 
 
+def _uses(found: dict[str, Any], gateway: str) -> bool:
+    """True if the hotline is set up with `gateway`, for everyone (HOTLINE_GATEWAY) or for the communities that
+    choose it (HOTLINE_GATEWAYS)."""
+    return gateway == found["gateway"] or gateway in (found["other_gateways"] or ())
+
+
 def _twilio_needs(found: dict[str, Any]) -> None:
     """With the Twilio gateway: its credentials, a sender, an https public URL and the duty phone."""
-    if found["gateway"] != "twilio":
+    if not _uses(found, "twilio"):
         return
     if found["twilio_account_sid"] is None:
         raise SettingsError("TWILIO_ACCOUNT_SID", "is required when HOTLINE_GATEWAY=twilio")
@@ -170,7 +189,7 @@ def _twilio_needs(found: dict[str, Any]) -> None:
 def _tencent_needs(found: dict[str, Any]) -> None:
     """With the Tencent gateway: the API key, the SMS application, its sign, the callback secret, an https
     public URL (the secret rides in the callback URLs)."""
-    if found["gateway"] != "tencent":
+    if not _uses(found, "tencent"):
         return
     for env, field in (
         ("TENCENT_SECRET_ID", "tencent_secret_id"),
@@ -189,7 +208,7 @@ def _tencent_needs(found: dict[str, Any]) -> None:
 
 def _android_needs(found: dict[str, Any]) -> None:
     """With the Android gateway: its phones, the webhooks' signing key, and a public URL the app will post to."""
-    if found["gateway"] != "android":
+    if not _uses(found, "android"):
         return
     if not found["android_phones"]:
         raise SettingsError("ANDROID_PHONES", "is required when HOTLINE_GATEWAY=android")

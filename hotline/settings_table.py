@@ -111,15 +111,27 @@ def _twilio_if_credentials(found: Found) -> str:
     return "twilio" if found["twilio_account_sid"] and found["twilio_auth_token"] else "local"
 
 
+GATEWAY_NAMES = ("local", "twilio", "tencent", "android")
+
+
+def other_gateways(raw: str, found: Found) -> tuple[str, ...]:
+    """The gateways, besides HOTLINE_GATEWAY, that a community may choose for its SMS or calls: comma-separated."""
+    names = tuple(dict.fromkeys(name.strip().lower() for name in raw.split(",") if name.strip()))
+    for name in names:
+        if name not in GATEWAY_NAMES:
+            raise BadValue(f"names {name!r}; each must be one of {', '.join(GATEWAY_NAMES)}")
+    return tuple(name for name in names if name != found["gateway"])
+
+
 def call_gateway(raw: str, found: Found) -> str:
-    """ "none", or the gateway itself if it places calls."""
-    gateway = found["gateway"]
+    """ "none", or a gateway the hotline is set up with (HOTLINE_GATEWAY or HOTLINE_GATEWAYS) that places calls."""
     if raw == "none":
         return raw
-    if raw != gateway:
-        raise BadValue(f"must be 'none' or the gateway, {gateway!r}, not {raw!r}")
-    if not CHANNELS[gateway].can(Ability.CHECKIN_CALLS):
-        raise BadValue(f"{gateway!r} places no calls: leave it unset, or 'none'")
+    known = (found["gateway"], *(found["other_gateways"] or ()))
+    if raw not in known:
+        raise BadValue(f"must be 'none' or one of the gateways, {', '.join(known)}, not {raw!r}")
+    if not CHANNELS[raw].can(Ability.CHECKIN_CALLS):
+        raise BadValue(f"{raw!r} places no calls: leave it unset, or 'none'")
     return raw
 
 
@@ -153,6 +165,13 @@ SETTINGS: tuple[Setting, ...] = (
         ),
         _twilio_if_credentials,
         "local: an outbox, never the network; android: SMS through the community's own phones",
+    ),
+    Setting(
+        "HOTLINE_GATEWAYS",
+        "other_gateways",
+        other_gateways,
+        None,
+        "more gateways a community may choose for its SMS or calls, e.g. tencent,android; each needs its settings",
     ),
     Setting(
         "HOTLINE_CALL_GATEWAY",

@@ -29,6 +29,7 @@ class Target:
     voicemail: int = 999_999  # the message on the task that carries its voicemail
     triage: int = 999_999  # a triage item (an unknown number's messages); none unless a test makes one
     triage_voicemail: int = 999_999  # the message on the item that carries a voicemail
+    community: int = 999_999  # a community (its channels: an admin's choice, in nobody's scope)
     words: tuple[str, ...] = ()  # what shows this target: names, numbers, texts
 
     @property
@@ -39,8 +40,9 @@ class Target:
 def fill(key: str, rule: Rule, t: Target) -> tuple[str, str, dict[str, Any] | None]:
     """The method, URL and body of a request by `rule` naming `t`."""
     method, path = key.split(" ", 1)
-    ids = {"task": t.task, "resident": t.resident, "notice": t.notice, "triage": t.triage}
-    path = re.sub(r"\{(task_id|resident_id|notice_id|triage_id)(:id)?\}", lambda m: str(ids[m.group(1)[:-3]]), path)
+    ids = {"task": t.task, "resident": t.resident, "notice": t.notice, "triage": t.triage, "community": t.community}
+    names = r"\{(task_id|resident_id|notice_id|triage_id|community_id)(:id)?\}"
+    path = re.sub(names, lambda m: str(ids[m.group(1)[:-3]]), path)
     path = path.replace("{id}", str(ids.get(rule.names, t.task))).replace("{sid}", t.sid)
     voicemail = t.triage_voicemail if rule.names == "triage" else t.voicemail
     path = re.sub(r"\{message_id(:id)?\}", str(voicemail), path)

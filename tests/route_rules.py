@@ -216,6 +216,7 @@ RULES: dict[str, Rule] = {
     "GET /reports.csv": console("list"),
     "GET /ivr": console(),
     "GET /channels": console(),
+    "POST /channels/communities/{community_id:id}": console("", lambda t: {"sms": "", "calls": ""}, roles=ADMIN_ONLY),
     "GET /audit": console("list", roles=ADMIN_ONLY),
     "POST /language": console("", lambda t: {"language": "en"}),
     # The simulator: as the console, and only with the local gateway (`local_only`, 404 with Twilio).

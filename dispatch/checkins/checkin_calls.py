@@ -29,7 +29,8 @@ def place_call(session: Session, checkin: Checkin, now: datetime, context: Dispa
     channel places check-in calls, the visit comes now instead, at the call's time."""
     if checkin.calls_left <= 0 or not checkin.phone:
         return []
-    if not context.calls.can(Ability.CHECKIN_CALLS):
+    community = checkin.resident.household.community
+    if not context.calls_for(community.call_gateway if community else None).can(Ability.CHECKIN_CALLS):
         checkin.calls_left, checkin.next_call_at = 0, None
         checkin.visit_at = min(checkin.visit_at, now) if checkin.visit_at else now
         session.add(CheckinEvent(checkin=checkin, kind="called", at=now, detail="not placed: no calls, a visit now"))

@@ -158,6 +158,7 @@ def send_due(session: Session, now: datetime, context: DispatchContext, limit: i
             Resident.status,
             Resident.language,
             Community.timezone,
+            Community.call_gateway,
         )
         .join(Resident, Resident.id == Checkin.resident_id)
         .join(Household, Household.id == Resident.household_id)
@@ -171,7 +172,6 @@ def send_due(session: Session, now: datetime, context: DispatchContext, limit: i
     if not due:
         return result
     phones = first_phones(session, [row.resident_id for row in due])
-    calls = context.calls.can(Ability.CHECKIN_CALLS)
     changes, events, outbound = [], [], []
     for row in due:
         zone = rules.zone(row.timezone)
@@ -185,7 +185,7 @@ def send_due(session: Session, now: datetime, context: DispatchContext, limit: i
             reminder, visit = rules.ladder_times(now, zone)
             change.update(status=CheckinStatus.NO_PHONE, sent_at=now, visit_at=visit)
             kind = "no phone: a visit at the deadline"
-        elif row.channel == Channel.VOICE and not calls:
+        elif row.channel == Channel.VOICE and not context.calls_for(row.call_gateway).can(Ability.CHECKIN_CALLS):
             # Reached only by a call, and no channel places one: the ladder's visit comes at the call's time.
             change.update(status=CheckinStatus.SENT, sent_at=now, visit_at=now, phone=phone[0])
             kind = "no calls: a visit now"

@@ -87,6 +87,7 @@ class InboundMessage(Base):
     recording_url: Mapped[str | None] = mapped_column(Text)  # voice: a voicemail, for staff to hear
     # A message from a number not on the register: the triage item staff see it on.
     triage_item_id: Mapped[int | None] = mapped_column(ForeignKey("triage_items.id"), index=True)
+    gateway: Mapped[str | None] = mapped_column(String(16))  # the gateway it came through: twilio, tencent, android
 
     __table_args__ = (
         Index("ix_inbound_messages_unprocessed", "processed_at", "received_at"),
@@ -120,6 +121,7 @@ class OutboundMessage(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    gateway: Mapped[str | None] = mapped_column(String(16))  # the gateway it was handed to, once claimed
 
     __table_args__ = (Index("ix_outbound_messages_status", "status", "created_at"),)
 

@@ -91,6 +91,10 @@ class Community(Base):
     duty_phone: Mapped[str | None] = mapped_column(String(20))
     clerk_name: Mapped[str | None] = mapped_column(String(100))
     clerk_phone: Mapped[str | None] = mapped_column(String(20))
+    # The gateway its SMS and its calls go through (twilio, tencent, android, local; calls also "none"), chosen
+    # among those the hotline is set up with. None: the hotline's own, HOTLINE_GATEWAY and HOTLINE_CALL_GATEWAY.
+    sms_gateway: Mapped[str | None] = mapped_column(String(16))
+    call_gateway: Mapped[str | None] = mapped_column(String(16))
 
     grids: Mapped[list[Grid]] = relationship(back_populates="community", order_by="Grid.name")
     directory: Mapped[list[DirectoryEntry]] = relationship(back_populates="community", order_by="DirectoryEntry.id")

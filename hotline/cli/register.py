@@ -8,10 +8,12 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from dispatch import register
+from dispatch import community_channels, register
+from dispatch.community_channels import CommunityChoice
 from dispatch.models import Channel, Community, DirectoryEntry, DirectoryKind, LiaisonRole
 from dispatch.phones import mask_phone, parse_register_phone
 from hotline.cli.base import domain_errors, main, read_sessions, settings_or_exit, write_sessions
+from hotline.cli.service import shortfall_lines
 
 
 @main.group()
@@ -148,6 +150,38 @@ def communities_add(name: str, duty_phone: str | None, clerk_name: str | None, c
         if clerk_phone:
             community.clerk_phone = parse_register_phone(clerk_phone, settings.region).e164
         click.echo(f"community {community.id} {community.name} duty {mask_phone(community.duty_phone)}")
+
+
+@communities.command("channels")
+@click.option("--name", required=True, help="The community.")
+@click.option("--sms", default=None, help="Its SMS gateway, one of HOTLINE_GATEWAY and HOTLINE_GATEWAYS; 'default'.")
+@click.option("--calls", default=None, help="Its call gateway, or 'none'; 'default': HOTLINE_CALL_GATEWAY.")
+@domain_errors
+def communities_channels(name: str, sms: str | None, calls: str | None) -> None:
+    """Choose the gateways a community's SMS and calls go through, or show them. 'default' goes back to the
+    hotline's own."""
+    settings = settings_or_exit()
+    with write_sessions(settings).begin() as session:
+        community = session.scalar(select(Community).where(Community.name == name))
+        if community is None:
+            raise click.ClickException(f"no community {name!r}")
+        wanted = CommunityChoice(
+            community.sms_gateway if sms is None else (None if sms == "default" else sms),
+            community.call_gateway if calls is None else (None if calls == "default" else calls),
+        )
+        community_channels.choose(
+            session,
+            community.id,
+            wanted,
+            sms_choices=set(settings.gateways),
+            call_choices=set(settings.call_gateways),
+        )
+        click.echo(
+            f"community {community.id} {community.name} sms {community.sms_gateway or f'default ({settings.gateway})'}"
+            f" calls {community.call_gateway or f'default ({settings.call_gateway})'}"
+        )
+        for line in shortfall_lines(settings, community.sms_gateway, community.call_gateway):
+            click.echo(line)
 
 
 @main.group()

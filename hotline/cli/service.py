@@ -153,11 +153,12 @@ def run(host: str, port: int) -> None:
     raise SystemExit(code)
 
 
-def shortfall_lines(settings: Settings) -> list[str]:
-    """What this hotline's channels cannot do, and what it does instead, in the staff's language: said at start."""
+def shortfall_lines(settings: Settings, sms: str | None = None, calls: str | None = None) -> list[str]:
+    """What this hotline's channels (or the `sms` and `calls` gateways a community chose) cannot do, and what it
+    does instead, in the staff's language: said at start, and when a community chooses."""
     from hotline.console.render import CONSOLE_TEXTS  # with Jinja: only for a start, not for every command
 
-    lost = shortfalls(CHANNELS[settings.gateway], CHANNELS[settings.call_gateway])
+    lost = shortfalls(CHANNELS[sms or settings.gateway], CHANNELS[calls or settings.call_gateway])
     return [f"! {CONSOLE_TEXTS.render(item.instead, settings.language)}" for item in lost]
 
 

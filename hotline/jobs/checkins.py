@@ -107,7 +107,13 @@ def send_batch(outbound_ids: list[int], round_: int = 0) -> str:
         kinds = {row.id: row.kind for row in session.execute(listed)}
     remaining = [i for i in outbound_ids if i in kinds]
     while remaining and time.monotonic() < ends:
-        batchable = hasattr(services.gateway, "send_sms_many") and not services.throttle.limited("sms")
+        # Together only where every SMS goes through the one gateway: with communities on gateways of their own,
+        # each goes by its community's choice, one by one.
+        batchable = (
+            not services.other_gateways
+            and hasattr(services.gateway, "send_sms_many")
+            and not services.throttle.limited("sms")
+        )
         if kinds[remaining[0]] == "sms" and batchable:
             chunk = [i for i in remaining[:JOB_BATCH] if kinds[i] == "sms"]
             _send_sms_chunk(services, chunk)
@@ -144,7 +150,8 @@ def _send_sms_chunk(services: Services, ids: list[int]) -> None:
             deliver_sms(services, item.outbound_id, bulk=True)
         return
     with services.sessions.begin() as session:
-        outbox.mark_sent_many(session, [(item.outbound_id, sid) for item, sid in zip(claimed, sids, strict=True)])
+        sent = [(item.outbound_id, sid) for item, sid in zip(claimed, sids, strict=True)]
+        outbox.mark_sent_many(session, sent, services.settings.gateway)
 
 
 def _release(services: Services, outbound_id: int) -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import logging
 
-from dispatch import outbox, provider_answers
+from dispatch import community_channels, outbox, provider_answers
 from dispatch.channels import Ability
 from dispatch.checkins.answers import cancel_unwanted
+from dispatch.community_channels import CommunityChoice
 from dispatch.models import utcnow
 from dispatch.phones import mask_phone
 from dispatch.tasks import escalation
@@ -49,6 +50,9 @@ def deliver_sms(services: Services, outbound_id: int, *, bulk: bool = False) -> 
             or escalation.cancel_stale_resend(session, outbound_id, utcnow())
         ):
             return True  # a check-in answered meanwhile, quiet hours began, or a resent offer's task moved on
+        if sms is not None:
+            kind, gateway_name = _route(services, sms.kind, community_channels.choice_for(session, outbound_id))
+            outbox.note_gateway(session, outbound_id, gateway_name)
     if sms is None:
         return True  # already sent, or another worker has it
     if services.throttle.wait(throttle_kind(sms.kind), bulk=bulk) > 0:
@@ -56,23 +60,23 @@ def deliver_sms(services: Services, outbound_id: int, *, bulk: bool = False) -> 
             outbox.release_for_retry(session, outbound_id, "provider rate limit")
         return False
     settings = services.settings
-    kind = sms.kind
-    if kind == "call" and not services.intake.calls.can(Ability.SPOKEN_CALLS):
-        kind = "sms"  # no channel places calls: what the call would say goes as an SMS (a landline's fails)
+    gateway = services.gateway_named(gateway_name)
     try:
+        if kind == "none":
+            raise GatewayRejectedError("the community's channels place no calls")
         if kind == "call":  # the call fetches what to say from us, signed like every webhook
-            sid = services.gateway.place_call(
+            sid = gateway.place_call(
                 sms.to_phone, twiml_url=settings.callback_url(paths.message_call_path(outbound_id))
             )
         elif kind == "checkin":  # the check-in call: the voice menu, and a report of how it ended
-            sid = services.gateway.place_call(
+            sid = gateway.place_call(
                 sms.to_phone,
                 twiml_url=settings.callback_url(paths.checkin_call_path(outbound_id)),
                 status_callback=settings.callback_url(paths.checkin_status_path(outbound_id)),
                 machine_detection=True,
             )
         else:
-            sid = services.gateway.send_sms(
+            sid = gateway.send_sms(
                 sms.to_phone,
                 sms.body,
                 status_callback=settings.callback_url(paths.status_callback_path(outbound_id)),
@@ -99,5 +103,19 @@ def deliver_sms(services: Services, outbound_id: int, *, bulk: bool = False) -> 
         return True
     with services.sessions.begin() as session:
         outbox.mark_sent(session, outbound_id, sid)
-    log.info("outbound=%s to=%s sent via %s", outbound_id, mask_phone(sms.to_phone), services.gateway.name)
+    log.info("outbound=%s to=%s sent via %s", outbound_id, mask_phone(sms.to_phone), gateway.name)
     return True
+
+
+def _route(services: Services, kind: str, choice: CommunityChoice) -> tuple[str, str]:
+    """How a message goes, and through which gateway, by its recipient's community's choice of channels.
+
+    A spoken call where the community's channels place none goes as an SMS instead (a landline's fails); a
+    check-in call where they place none is "none": refused, so the ladder's next rung comes now.
+    """
+    calls = services.intake.calls_for(choice.calls)
+    if kind == "call" and not calls.can(Ability.SPOKEN_CALLS):
+        kind = "sms"
+    if kind == "checkin" and not calls.can(Ability.CHECKIN_CALLS):
+        return "none", calls.name
+    return kind, calls.name if kind in ("call", "checkin") else services.intake.sms_for(choice.sms)

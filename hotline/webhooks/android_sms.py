@@ -131,6 +131,7 @@ async def _received(request: Request, services: Services, phone: str, payload: d
         to_phone=_text(payload, "recipient"),
         body=text,
         region=services.settings.region,
+        gateway="android",
     )
     stored = await request.app.state.inbound_batcher.store(message)
     await run_in_threadpool(_heard, services, phone, "sms:received")

@@ -91,6 +91,7 @@ def reply_message(data: object, region: str) -> InboundSms:
         to_phone="",
         body=text,
         region=region,
+        gateway="tencent",
     )
 
 

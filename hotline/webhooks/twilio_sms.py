@@ -96,6 +96,8 @@ async def inbound_sms(request: Request) -> Response:
         body=_field(form, "Body"),
         region=services.settings.region,
         idempotency_token=request.headers.get(IDEMPOTENCY_HEADER),
+        # Twilio's form: from Twilio itself, or from the phone simulator when the hotline runs on the local gateway
+        gateway="twilio" if "twilio" in services.settings.gateways else "local",
     )
     stored = await request.app.state.inbound_batcher.store(message)
     log.info(

@@ -1,0 +1,114 @@
+"""Which gateway carries a message: the one its recipient's community chose, for SMS and for calls.
+
+A street office may run communities on different channels: one with its own SIM in an Android phone, another on
+Tencent Cloud SMS. A message goes through its recipient's community's choice. The community is found from what
+the message is about (a check-in, a task) or else from whose number it goes to (a resident, a liaison, a grid
+leader, a clerk). A number no community claims, or a community that chose nothing, gets the hotline's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Set
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from dispatch.exceptions import InvalidAction, NotFound
+from dispatch.models import (
+    Checkin,
+    Community,
+    Grid,
+    Household,
+    Liaison,
+    OutboundMessage,
+    Resident,
+    ResidentPhone,
+    Task,
+)
+
+
+@dataclass(frozen=True)
+class CommunityChoice:
+    """A community's choice of gateways; None where it chose none (the hotline's own then)."""
+
+    sms: str | None = None
+    calls: str | None = None
+
+
+NO_CHOICE = CommunityChoice()
+
+
+def choice_for(session: Session, outbound_id: int) -> CommunityChoice:
+    """The choice of the community an outbound message's recipient belongs to, in one round trip."""
+    message = select(OutboundMessage).where(OutboundMessage.id == outbound_id).subquery()
+    phone = select(message.c.to_phone).scalar_subquery()
+    of_checkin = (
+        select(Household.community_id)
+        .join(Checkin, Checkin.household_id == Household.id)
+        .where(Checkin.id == select(message.c.checkin_id).scalar_subquery())
+    )
+    of_task = (
+        select(Household.community_id)
+        .join(Task, Task.household_id == Household.id)
+        .where(Task.id == select(message.c.task_id).scalar_subquery())
+    )
+    of_resident = (
+        select(Household.community_id)
+        .join(Resident, Resident.household_id == Household.id)
+        .join(ResidentPhone, ResidentPhone.resident_id == Resident.id)
+        .where(ResidentPhone.phone == phone, Household.community_id.is_not(None))
+        .limit(1)
+    )
+    of_liaison = (
+        select(Household.community_id)
+        .join(Liaison, or_(Liaison.id == Household.primary_liaison_id, Liaison.id == Household.backup_liaison_id))
+        .where(Liaison.phone == phone, Household.community_id.is_not(None))
+        .limit(1)
+    )
+    of_leader = select(Grid.community_id).where(Grid.leader_phone == phone).limit(1)
+    of_office = select(Community.id).where(or_(Community.clerk_phone == phone, Community.duty_phone == phone)).limit(1)
+    community_id = func.coalesce(
+        *(query.scalar_subquery() for query in (of_checkin, of_task, of_resident, of_liaison, of_leader, of_office))
+    )
+    row = session.execute(
+        select(Community.sms_gateway, Community.call_gateway).where(Community.id == community_id)
+    ).one_or_none()
+    return CommunityChoice(row.sms_gateway, row.call_gateway) if row else NO_CHOICE
+
+
+@dataclass(frozen=True)
+class CommunityChannels:
+    """One community and its choice, for the channels page."""
+
+    id: int
+    name: str
+    choice: CommunityChoice
+
+
+def all_choices(session: Session) -> list[CommunityChannels]:
+    """Every community with its choice, by name."""
+    rows = session.execute(
+        select(Community.id, Community.name, Community.sms_gateway, Community.call_gateway).order_by(Community.name)
+    )
+    return [CommunityChannels(r.id, r.name, CommunityChoice(r.sms_gateway, r.call_gateway)) for r in rows]
+
+
+def choose(
+    session: Session, community_id: int, choice: CommunityChoice, *, sms_choices: Set[str], call_choices: Set[str]
+) -> Community:
+    """Set a community's gateways, each one the hotline is set up with, or None for the hotline's own.
+
+    Raises:
+        NotFound: no such community.
+        InvalidAction: a gateway the hotline is not set up with (HOTLINE_GATEWAYS), or one that cannot do it.
+    """
+    community = session.get(Community, community_id)
+    if community is None:
+        raise NotFound("community", str(community_id))
+    if choice.sms is not None and choice.sms not in sms_choices:
+        raise InvalidAction(f"SMS gateway {choice.sms!r} is not one of {', '.join(sorted(sms_choices))}")
+    if choice.calls is not None and choice.calls not in call_choices:
+        raise InvalidAction(f"call gateway {choice.calls!r} is not one of {', '.join(sorted(call_choices))}")
+    community.sms_gateway, community.call_gateway = choice.sms, choice.calls
+    return community
