@@ -132,18 +132,19 @@ def run(host: str, port: int) -> None:
     voice_script_or_exit(settings)
     with embedded_redis(settings) as server:
         migrate(settings)
-        click.echo(f"Hotline is running on http://{host}:{port}  (gateway: {settings.gateway})")
+        others = f"; communities may choose {', '.join(settings.other_gateways)}" if settings.other_gateways else ""
+        click.echo(f"Hotline is running on http://{host}:{port}  (gateway: {settings.gateway}{others})")
         click.echo(f"Twilio SMS webhooks: {settings.callback_url(paths.SMS)}  {settings.callback_url(paths.STATUS)}")
         click.echo(
             f"Twilio voice webhooks: {settings.callback_url(paths.VOICE)}  "
             f"status callback {settings.callback_url(paths.VOICE_STATUS)}"
         )
-        if settings.gateway == "tencent":  # set in Tencent's SMS console, each with ?s=TENCENT_CALLBACK_SECRET
+        if "tencent" in settings.gateways:  # set in Tencent's SMS console, each with ?s=TENCENT_CALLBACK_SECRET
             click.echo(
                 f"Tencent SMS callbacks: replies {settings.callback_url(paths.Tencent.REPLY)}?s=<secret>  "
                 f"delivery reports {settings.callback_url(paths.Tencent.STATUS)}?s=<secret>"
             )
-        for phone in settings.android_phones if settings.gateway == "android" else ():
+        for phone in settings.android_phones if "android" in settings.gateways else ():
             click.echo(
                 f"Android phone {phone.name} webhooks: {settings.callback_url(paths.android_events_path(phone.name))}"
             )
