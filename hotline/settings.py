@@ -80,6 +80,7 @@ class Settings:
     # from no one, so a client cannot choose the address the sign-in throttle counts by sending the header itself.
     forwarded_allow_ips: str = ""
     call_gateway: str = "local"  # HOTLINE_CALL_GATEWAY: the gateway that places calls, or "none"
+    local_channel: str = "twilio"  # HOTLINE_LOCAL_CHANNEL: the provider the local gateway stands in for
     # HOTLINE_GATEWAY=tencent: Tencent Cloud SMS (hotline/tencent_settings.py)
     tencent_secret_id: str | None = None
     tencent_secret_key: Secret | None = None
@@ -94,6 +95,11 @@ class Settings:
     android_signing_key: Secret | None = None
     android_daily_limit: int = 200
     android_quiet_minutes: int = 15
+
+    @property
+    def channel(self) -> str:
+        """The channel whose abilities apply: the gateway's, or the provider the local gateway stands in for."""
+        return self.local_channel if self.gateway == "local" else self.gateway
 
     @property
     def embedded_redis(self) -> bool:
@@ -145,6 +151,7 @@ def read_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     _twilio_needs(found)
     _tencent_needs(found)
     _android_needs(found)
+    _local_channel_needs(found)
     found["clock_speed"], found["clock_start"] = _fast_clock(found)
     check_plan(found, found["urgent_accept_minutes"])
     return found
@@ -199,6 +206,24 @@ def _android_needs(found: dict[str, Any]) -> None:
     if public.scheme != "https" and public.hostname != "127.0.0.1":
         # The app refuses a webhook URL that is neither https:// nor http://127.0.0.1.
         raise SettingsError("HOTLINE_PUBLIC_URL", "must be an https:// URL when HOTLINE_GATEWAY=android")
+
+
+def _local_channel_needs(found: dict[str, Any]) -> None:
+    """The local gateway standing in for Tencent or Android: what that provider's callbacks are checked with."""
+    if found["gateway"] != "local":
+        return
+    if found["local_channel"] == "tencent":
+        if found["tencent_callback_secret"] is None:
+            raise SettingsError("TENCENT_CALLBACK_SECRET", "is required when HOTLINE_LOCAL_CHANNEL=tencent")
+        if found["language"] != "zh-CN":
+            raise SettingsError(
+                "HOTLINE_LANGUAGE", "must be zh-CN when HOTLINE_LOCAL_CHANNEL=tencent: its templates are Chinese"
+            )
+    if found["local_channel"] == "android":
+        if len(found["android_phones"]) != 1:
+            raise SettingsError("ANDROID_PHONES", "must name one phone when HOTLINE_LOCAL_CHANNEL=android")
+        if found["android_signing_key"] is None:
+            raise SettingsError("ANDROID_SIGNING_KEY", "is required when HOTLINE_LOCAL_CHANNEL=android")
 
 
 def _fast_clock(found: dict[str, Any]) -> tuple[float, tuple[float, float] | None]:

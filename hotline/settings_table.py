@@ -35,6 +35,7 @@ from hotline.tencent_settings import TENCENT_SETTINGS
 from ivr_scripts import SCRIPTS_DIR
 
 LANGUAGES = ("zh-CN", "en")
+LOCAL_CHANNELS = ("twilio", "tencent", "android")
 TWILIO_API_DEFAULT = "https://api.twilio.com"
 # Twilio <Say> language and voice per language: Amazon Polly's neural Mandarin and English voices.
 DEFAULT_TTS_VOICES = "zh-CN=cmn-CN:Polly.Zhiyu-Neural,en=en-US:Polly.Joanna-Neural"
@@ -111,6 +112,20 @@ def _twilio_if_credentials(found: Found) -> str:
     return "twilio" if found["twilio_account_sid"] and found["twilio_auth_token"] else "local"
 
 
+def local_channel(raw: str, found: Found) -> str:
+    """The provider the local gateway stands in for: its abilities apply, and the simulator speaks as it."""
+    if raw not in LOCAL_CHANNELS:
+        raise BadValue(f"must be one of {', '.join(LOCAL_CHANNELS)}, not {raw!r}")
+    if raw != "twilio" and found["gateway"] != "local":
+        raise BadValue("is only for HOTLINE_GATEWAY=local (the demo); a real gateway is its own channel")
+    return raw
+
+
+def channel_of(found: Found) -> str:
+    """The channel whose abilities apply: the gateway's, or the one the local gateway stands in for."""
+    return str(found["local_channel"] if found["gateway"] == "local" else found["gateway"])
+
+
 def call_gateway(raw: str, found: Found) -> str:
     """ "none", or the gateway itself if it places calls."""
     gateway = found["gateway"]
@@ -118,13 +133,13 @@ def call_gateway(raw: str, found: Found) -> str:
         return raw
     if raw != gateway:
         raise BadValue(f"must be 'none' or the gateway, {gateway!r}, not {raw!r}")
-    if not CHANNELS[gateway].can(Ability.CHECKIN_CALLS):
-        raise BadValue(f"{gateway!r} places no calls: leave it unset, or 'none'")
+    if not CHANNELS[channel_of(found)].can(Ability.CHECKIN_CALLS):
+        raise BadValue(f"{channel_of(found)!r} places no calls: leave it unset, or 'none'")
     return raw
 
 
 def _calls_if_the_gateway_places_them(found: Found) -> str:
-    return found["gateway"] if CHANNELS[found["gateway"]].can(Ability.CHECKIN_CALLS) else "none"
+    return found["gateway"] if CHANNELS[channel_of(found)].can(Ability.CHECKIN_CALLS) else "none"
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -153,6 +168,13 @@ SETTINGS: tuple[Setting, ...] = (
         ),
         _twilio_if_credentials,
         "local: an outbox, never the network; android: SMS through the community's own phones",
+    ),
+    Setting(
+        "HOTLINE_LOCAL_CHANNEL",
+        "local_channel",
+        local_channel,
+        "twilio",
+        "with the local gateway: the provider it stands in for (twilio, tencent, android), as `hotline demo --channel`",
     ),
     Setting(
         "HOTLINE_CALL_GATEWAY",

@@ -157,7 +157,7 @@ def shortfall_lines(settings: Settings) -> list[str]:
     """What this hotline's channels cannot do, and what it does instead, in the staff's language: said at start."""
     from hotline.console.render import CONSOLE_TEXTS  # with Jinja: only for a start, not for every command
 
-    lost = shortfalls(CHANNELS[settings.gateway], CHANNELS[settings.call_gateway])
+    lost = shortfalls(CHANNELS[settings.channel], CHANNELS[settings.call_gateway])
     return [f"! {CONSOLE_TEXTS.render(item.instead, settings.language)}" for item in lost]
 
 

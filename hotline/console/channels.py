@@ -36,7 +36,7 @@ def channels_report(services: Services) -> dict[str, Any]:
                 today=now.date(),
                 quiet_before=now - timedelta(minutes=settings.android_quiet_minutes),
             )
-            if settings.gateway == "android"
+            if settings.channel == "android"
             else []
         )
 
@@ -46,7 +46,7 @@ def channels_report(services: Services) -> dict[str, Any]:
     return {
         "sms_gateway": settings.gateway,
         "call_gateway": settings.call_gateway,
-        "shortfalls": shortfalls(CHANNELS[settings.gateway], CHANNELS[settings.call_gateway]),
+        "shortfalls": shortfalls(CHANNELS[settings.channel], CHANNELS[settings.call_gateway]),
         "last_inbound": local(health.last_inbound),
         "last_report": local(health.last_report),
         "failed_today": health.failed_today,
