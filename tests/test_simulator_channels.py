@@ -19,7 +19,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
-from dispatch.channels import CHANNELS
+from dispatch.channels import CHANNELS, Ability
 from dispatch.models import InboundMessage, LocalOutboxEntry, OutboundMessage, TaskCategory
 from dispatch.sms_templates import TemplateTable
 from hotline.exceptions import SettingsError
@@ -253,7 +253,7 @@ def test_each_channel_has_its_abilities_and_calls_only_where_it_has_a_voice_menu
 ) -> None:
     page = client.get("/simulator").text
     if channel == "twilio":
-        assert settings.call_gateway == "local" and services.intake.calls.can("checkin_calls")  # type: ignore[arg-type]
+        assert settings.call_gateway == "local" and services.intake.calls.can(Ability.CHECKIN_CALLS)
         assert 'id="dial"' in page and 'id="no-voice"' not in page
         return
     assert settings.call_gateway == "none" and services.intake.calls == CHANNELS["none"]

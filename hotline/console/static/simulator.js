@@ -168,17 +168,17 @@
   }
   function newCall() { $("said").innerHTML = ""; shownSaid = 0; }
   if (voice) {
-  $("dial").addEventListener("click", () => { if (phone) { newCall(); act("/simulator/api/call", { phone }); } });
-  $("hangup").addEventListener("click", () => call && act(`/simulator/api/call/${call.sid}/move`, { move: "hang_up" }));
-  document.querySelectorAll("[data-key]").forEach((b) => b.addEventListener("click", () =>
-    call && act(`/simulator/api/call/${call.sid}/move`, { move: "press", digits: b.dataset.key })));
-  document.querySelectorAll("[data-move]").forEach((b) => b.addEventListener("click", () =>
-    call && act(`/simulator/api/call/${call.sid}/move`, { move: b.dataset.move, seconds: 10 })));
-  document.querySelectorAll("[data-ring]").forEach((b) => b.addEventListener("click", () => {
-    if (!ringingSid) return;
-    newCall();
-    act(`/simulator/api/ringing/${ringingSid}`, { phone, action: b.dataset.ring });
-  }));
+    $("dial").addEventListener("click", () => { if (phone) { newCall(); act("/simulator/api/call", { phone }); } });
+    $("hangup").addEventListener("click", () => call && act(`/simulator/api/call/${call.sid}/move`, { move: "hang_up" }));
+    document.querySelectorAll("[data-key]").forEach((b) => b.addEventListener("click", () =>
+      call && act(`/simulator/api/call/${call.sid}/move`, { move: "press", digits: b.dataset.key })));
+    document.querySelectorAll("[data-move]").forEach((b) => b.addEventListener("click", () =>
+      call && act(`/simulator/api/call/${call.sid}/move`, { move: b.dataset.move, seconds: 10 })));
+    document.querySelectorAll("[data-ring]").forEach((b) => b.addEventListener("click", () => {
+      if (!ringingSid) return;
+      newCall();
+      act(`/simulator/api/ringing/${ringingSid}`, { phone, action: b.dataset.ring });
+    }));
   }
 
   $("person").addEventListener("change", (e) => choose(Number(e.target.value)));
