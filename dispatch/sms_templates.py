@@ -38,6 +38,12 @@ _LINK = re.compile(
 )
 
 
+def leading_sign(text: str) -> str | None:
+    """The sign a catalog text starts with, without its 【】, or None."""
+    found = _LEADING_SIGN.match(text)
+    return found.group(0)[1:-1] if found else None
+
+
 def has_link(text: str) -> bool:
     """True if `text` holds anything Tencent would read as a link."""
     return _LINK.search(text) is not None
@@ -66,6 +72,11 @@ class Match:
 
     template: Template
     values: list[str]
+
+    def rendered(self, sign: str) -> str:
+        """What the phone receives: the approved sign in 【】, then the template with its variables filled in."""
+        text = re.sub(r"\{([1-9][0-9]*)\}", lambda found: self.values[int(found.group(1)) - 1], self.template.text)
+        return f"【{sign}】{text}"
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ CONSOLE_ROUTES = [
     Route("/simulator/api/people", simulator.people),
     Route("/simulator/api/phone", simulator.phone_state),
     Route("/simulator/api/sms", simulator.send_sms, methods=["POST"]),
+    Route("/simulator/api/report", simulator.report, methods=["POST"]),
     Route("/simulator/api/call", simulator.start_call, methods=["POST"]),
     Route("/simulator/api/call/{sid}/move", simulator.move, methods=["POST"]),
     Route("/simulator/api/ringing/{sid}", simulator.ringing_call, methods=["POST"]),

@@ -36,6 +36,7 @@ from hotline.webhooks.signatures import TwilioSignatureCheck
 from workers.gateways import Gateway
 from workers.gateways.android_sms import AndroidSmsGateway
 from workers.gateways.local import LocalGateway
+from workers.gateways.local_channels import LocalAndroidGateway, LocalTencentGateway
 from workers.gateways.tencent_sms import TencentSmsGateway
 from workers.gateways.twilio import TwilioGateway
 from workers.throttle import Throttle
@@ -125,7 +126,7 @@ def sms_templates(settings: Settings) -> TemplateTable | None:
     Raises:
         MessageCatalogError: the template table cannot be used (what `hotline ivr check` says).
     """
-    return _template_table() if "tencent" in settings.gateways else None
+    return _template_table() if "tencent" in settings.gateways or settings.channel == "tencent" else None
 
 
 @functools.lru_cache(maxsize=1)
@@ -164,12 +165,22 @@ def build_gateway(settings: Settings, sessions: sessionmaker[Session], name: str
             quiet_after=timedelta(minutes=settings.android_quiet_minutes),
             timezone=settings.timezone,
         )
-    return LocalGateway(
+    local = LocalGateway(
         sessions,
         from_ref=settings.twilio_from_number or "local",
         recordings=settings.data_dir / "recordings",
         api_base_url=settings.twilio_api_base_url,
     )
+    return stand_in(settings, sessions, local)
+
+
+def stand_in(settings: Settings, sessions: sessionmaker[Session], local: LocalGateway) -> Gateway:
+    """The local gateway sending as the provider it stands in for (HOTLINE_LOCAL_CHANNEL); Twilio: itself."""
+    if settings.local_channel == "tencent":
+        return LocalTencentGateway(local, _template_table(), settings.tencent_sms_sign_name)
+    if settings.local_channel == "android":
+        return LocalAndroidGateway(local, sessions, settings.android_phones[0].name)
+    return local
 
 
 @dataclass(frozen=True)

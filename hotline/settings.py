@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from starlette.config import Config
 from starlette.datastructures import Secret
 
+from dispatch.channels import CHANNELS, Ability
 from hotline.checkin_settings import check_plan
 from hotline.data_dir import local_secret, prepare_data_dir
 from hotline.exceptions import SettingsError
@@ -81,6 +82,7 @@ class Settings:
     forwarded_allow_ips: str = ""
     call_gateway: str = "local"  # HOTLINE_CALL_GATEWAY: the gateway that places calls, or "none"
     other_gateways: tuple[str, ...] | None = None  # HOTLINE_GATEWAYS: more that a community may choose
+    local_channel: str = "twilio"  # HOTLINE_LOCAL_CHANNEL: the provider the local gateway stands in for
     # HOTLINE_GATEWAY=tencent: Tencent Cloud SMS (hotline/tencent_settings.py)
     tencent_secret_id: str | None = None
     tencent_secret_key: Secret | None = None
@@ -105,8 +107,21 @@ class Settings:
     def call_gateways(self) -> tuple[str, ...]:
         """What a community may choose for its calls: "none", HOTLINE_CALL_GATEWAY, and each gateway that places
         calls with no settings of its own beyond its SMS ones."""
-        placing = (name for name in self.gateways if name in ("local", "twilio"))
+        placing = [
+            name
+            for name in self.gateways
+            if name in ("local", "twilio") and CHANNELS[self.channel_of(name)].can(Ability.CHECKIN_CALLS)
+        ]
         return tuple(dict.fromkeys(("none", self.call_gateway, *placing)))
+
+    @property
+    def channel(self) -> str:
+        """The channel whose abilities apply: the gateway's, or the provider the local gateway stands in for."""
+        return self.channel_of(self.gateway)
+
+    def channel_of(self, gateway: str) -> str:
+        """The channel whose abilities a gateway has: its own, or for the local one, the provider it stands in for."""
+        return self.local_channel if gateway == "local" else gateway
 
     @property
     def embedded_redis(self) -> bool:
@@ -158,6 +173,7 @@ def read_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     _twilio_needs(found)
     _tencent_needs(found)
     _android_needs(found)
+    _local_channel_needs(found)
     found["clock_speed"], found["clock_start"] = _fast_clock(found)
     check_plan(found, found["urgent_accept_minutes"])
     return found
@@ -218,6 +234,24 @@ def _android_needs(found: dict[str, Any]) -> None:
     if public.scheme != "https" and public.hostname != "127.0.0.1":
         # The app refuses a webhook URL that is neither https:// nor http://127.0.0.1.
         raise SettingsError("HOTLINE_PUBLIC_URL", "must be an https:// URL when HOTLINE_GATEWAY=android")
+
+
+def _local_channel_needs(found: dict[str, Any]) -> None:
+    """The local gateway standing in for Tencent or Android: what that provider's callbacks are checked with."""
+    if found["gateway"] != "local":
+        return
+    if found["local_channel"] == "tencent":
+        if found["tencent_callback_secret"] is None:
+            raise SettingsError("TENCENT_CALLBACK_SECRET", "is required when HOTLINE_LOCAL_CHANNEL=tencent")
+        if found["language"] != "zh-CN":
+            raise SettingsError(
+                "HOTLINE_LANGUAGE", "must be zh-CN when HOTLINE_LOCAL_CHANNEL=tencent: its templates are Chinese"
+            )
+    if found["local_channel"] == "android":
+        if len(found["android_phones"]) != 1:
+            raise SettingsError("ANDROID_PHONES", "must name one phone when HOTLINE_LOCAL_CHANNEL=android")
+        if found["android_signing_key"] is None:
+            raise SettingsError("ANDROID_SIGNING_KEY", "is required when HOTLINE_LOCAL_CHANNEL=android")
 
 
 def _fast_clock(found: dict[str, Any]) -> tuple[float, tuple[float, float] | None]:

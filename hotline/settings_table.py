@@ -35,6 +35,7 @@ from hotline.tencent_settings import TENCENT_SETTINGS
 from ivr_scripts import SCRIPTS_DIR
 
 LANGUAGES = ("zh-CN", "en")
+LOCAL_CHANNELS = ("twilio", "tencent", "android")
 TWILIO_API_DEFAULT = "https://api.twilio.com"
 # Twilio <Say> language and voice per language: Amazon Polly's neural Mandarin and English voices.
 DEFAULT_TTS_VOICES = "zh-CN=cmn-CN:Polly.Zhiyu-Neural,en=en-US:Polly.Joanna-Neural"
@@ -123,6 +124,20 @@ def other_gateways(raw: str, found: Found) -> tuple[str, ...]:
     return tuple(name for name in names if name != found["gateway"])
 
 
+def local_channel(raw: str, found: Found) -> str:
+    """The provider the local gateway stands in for: its abilities apply, and the simulator speaks as it."""
+    if raw not in LOCAL_CHANNELS:
+        raise BadValue(f"must be one of {', '.join(LOCAL_CHANNELS)}, not {raw!r}")
+    if raw != "twilio" and found["gateway"] != "local":
+        raise BadValue("is only for HOTLINE_GATEWAY=local (the demo); a real gateway is its own channel")
+    return raw
+
+
+def channel_of(found: Found) -> str:
+    """The channel whose abilities apply: the gateway's, or the one the local gateway stands in for."""
+    return str(found["local_channel"] if found["gateway"] == "local" else found["gateway"])
+
+
 def call_gateway(raw: str, found: Found) -> str:
     """ "none", or a gateway the hotline is set up with (HOTLINE_GATEWAY or HOTLINE_GATEWAYS) that places calls."""
     if raw == "none":
@@ -130,13 +145,14 @@ def call_gateway(raw: str, found: Found) -> str:
     known = (found["gateway"], *(found["other_gateways"] or ()))
     if raw not in known:
         raise BadValue(f"must be 'none' or one of the gateways, {', '.join(known)}, not {raw!r}")
-    if not CHANNELS[raw].can(Ability.CHECKIN_CALLS):
-        raise BadValue(f"{raw!r} places no calls: leave it unset, or 'none'")
+    channel = found["local_channel"] if raw == "local" else raw
+    if not CHANNELS[channel].can(Ability.CHECKIN_CALLS):
+        raise BadValue(f"{channel!r} places no calls: leave it unset, or 'none'")
     return raw
 
 
 def _calls_if_the_gateway_places_them(found: Found) -> str:
-    return found["gateway"] if CHANNELS[found["gateway"]].can(Ability.CHECKIN_CALLS) else "none"
+    return found["gateway"] if CHANNELS[channel_of(found)].can(Ability.CHECKIN_CALLS) else "none"
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -172,6 +188,13 @@ SETTINGS: tuple[Setting, ...] = (
         other_gateways,
         None,
         "more gateways a community may choose for its SMS or calls, e.g. tencent,android; each needs its settings",
+    ),
+    Setting(
+        "HOTLINE_LOCAL_CHANNEL",
+        "local_channel",
+        local_channel,
+        "twilio",
+        "with the local gateway: the provider it stands in for (twilio, tencent, android), as `hotline demo --channel`",
     ),
     Setting(
         "HOTLINE_CALL_GATEWAY",

@@ -224,6 +224,9 @@ RULES: dict[str, Rule] = {
     "GET /simulator/api/people": simulator("list"),
     "GET /simulator/api/phone": simulator("phone", query=lambda t: f"phone={quote(t.phone)}"),
     "POST /simulator/api/sms": simulator("phone", lambda t: {"phone": t.phone, "body": "我要买药"}),
+    "POST /simulator/api/report": simulator(
+        "phone", lambda t: {"phone": t.phone, "id": "out-1", "status": "delivered"}
+    ),
     "POST /simulator/api/call": simulator("phone", lambda t: {"phone": t.phone}),
     "POST /simulator/api/call/{sid}/move": simulator("call", lambda t: {"move": "press", "digits": "1"}),
     "POST /simulator/api/ringing/{sid}": simulator("phone", lambda t: {"phone": t.phone, "action": "answer"}),

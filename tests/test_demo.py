@@ -193,3 +193,78 @@ def test_the_simulator_in_a_browser_texts_calls_and_reaches_the_board(demo: Demo
         if os.environ.get("UPDATE_SCREENSHOTS"):
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             shutil.copy(tmp_path / name, SCREENSHOTS / name)
+
+
+def test_demo_as_tencent_texts_through_its_reply_callback_and_shows_its_templates(tmp_path: Path) -> None:
+    demo = start_demo(tmp_path, "--channel", "tencent")
+    try:
+        opener = signed_in_opener(demo)
+        page = opener.open(demo.base + "/simulator", timeout=STEP_SECONDS).read().decode()
+        assert 'id="no-voice"' in page and 'id="dial"' not in page  # Tencent SMS carries no calls
+        csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', page)
+        assert csrf
+        people = json.load(opener.open(demo.base + "/simulator/api/people", timeout=STEP_SECONDS))["people"]
+        resident = next(p for p in people if p["kind"] == "resident" and not p["voice"] and not p["shared"])
+        headers = {"X-CSRF-Token": csrf.group(1), "Content-Type": "application/json", "Accept": "application/json"}
+        text = json.dumps({"phone": resident["phone"], "body": "买药"}).encode()
+        request = urllib.request.Request(demo.base + "/simulator/api/sms", data=text, headers=headers)
+        with opener.open(request, timeout=STEP_SECONDS) as response:
+            assert json.load(response) == {"status": 200}  # Tencent's reply callback, answered {"result": 0}
+        query = urllib.parse.urlencode({"phone": resident["phone"]})
+        deadline = time.monotonic() + START_DEADLINE
+        while True:  # the worker takes the SMS and answers the resident, through the receipt's template
+            thread = json.load(opener.open(f"{demo.base}/simulator/api/phone?{query}", timeout=STEP_SECONDS))["thread"]
+            answers = [m for m in thread if m["from"] == "hotline"]
+            if answers:
+                break
+            assert time.monotonic() < deadline, "no answer to the resident:\n" + demo.log.read_text()
+            time.sleep(0.2)
+        assert answers[-1]["body"].startswith("【") and "已转告联络员" in answers[-1]["body"]
+        channels = opener.open(demo.base + "/channels", timeout=STEP_SECONDS).read().decode()
+        assert "不能自动打签到电话" in channels
+        assert (demo.data_dir / "tencent_callback_secret").stat().st_mode & 0o777 == 0o600
+    finally:
+        code = demo.stop()
+    log = demo.log.read_text()
+    assert code == 0 and "Traceback" not in log, log
+    assert "Channel:    tencent" in log
+
+
+@pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed here; scripts/test installs it, and CI always runs this test",
+)
+def test_the_simulator_as_android_in_a_browser_texts_and_reports_delivery(tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    demo = start_demo(tmp_path, "--channel", "android")
+    try:
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            try:
+                context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+                violations = csp_violations(context)
+                page = context.new_page()
+                page.set_default_timeout(STEP_MS)
+                page.goto(demo.base + "/simulator")
+                page.fill("input[name=username]", "demo")
+                page.fill("input[name=password]", demo.password)
+                page.click("button[type=submit]")
+                page.goto(demo.base + "/simulator")
+                expect(page.locator("#no-voice")).to_be_visible()
+                resident = page.locator('#person option[data-kind="resident"][data-voice="false"][data-shared="false"]')
+                expect(resident.first).to_be_attached()
+                page.select_option("#person", resident.first.get_attribute("value"))
+                page.fill("#sms-body", "买药")
+                page.click("#sms-send")
+                receipt = page.locator('.bubble[data-from="hotline"]').last
+                expect(receipt).to_contain_text("已转告联络员")
+                receipt.locator('[data-report="delivered"]').click()  # the phone's sms:delivered webhook
+                expect(page.locator('.bubble[data-from="hotline"]').last).to_contain_text("回执 · 已送达")
+                assert violations == [], violations
+            finally:
+                browser.close()
+    finally:
+        code = demo.stop()
+    log = demo.log.read_text()
+    assert code == 0 and "Traceback" not in log, log

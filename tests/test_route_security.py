@@ -148,7 +148,7 @@ def test_the_simulator_is_refused_with_the_twilio_gateway(settings: Settings, se
     twilio = replace(settings, gateway="twilio")
     with TestClient(create_app(twilio, replace(services, settings=twilio)), base_url=PUBLIC_URL) as client:
         routes = [(key, rule) for key, rule in RULES.items() if rule.kind == "simulator"]
-        assert len(routes) == 7
+        assert len(routes) == 8
         before = row_counts(services)
         for key, rule in routes:  # anonymous, then signed in with and without the CSRF token
             assert send(client, key, rule, world.targets["mine"]).status_code == 404, key
@@ -216,7 +216,7 @@ def test_unsafe_console_requests_without_the_csrf_token_change_nothing(
     csrf = sign_in(client)
     before = row_counts(services)
     unsafe = [(k, r) for k, r in RULES.items() if r.kind in ("console", "simulator") and not k.startswith("GET ")]
-    assert len(unsafe) == 20
+    assert len(unsafe) == 21
     for key, rule in unsafe:
         for headers in ({}, {"X-CSRF-Token": csrf[:-2] + "xx"}, {"X-CSRF-Token": ""}):
             response = send(client, key, rule, world.targets["mine"], **headers)

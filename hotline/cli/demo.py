@@ -17,11 +17,14 @@ from dispatch.models.base import set_clock
 from dispatch.register.demo import generate_demo_register
 from dispatch.staff_accounts import add_user, set_password
 from hotline.cli.base import embedded_redis, main, settings_or_exit, voice_script_or_exit, write_sessions
+from hotline.data_dir import local_secret
 from hotline.private_files import keep_private
+from hotline.settings_table import LOCAL_CHANNELS
 
 MARKER = ".hotline-demo"  # only a folder with this file in it is ever wiped by --reset
 DEMO_USER = "demo"
 DEMO_NUMBER = "+8637166660000"  # the demo hotline's own number: what residents text and call
+ANDROID_PHONE = "demo"  # the simulated Android phone's name: its webhooks post to /android/events?phone=demo
 DAY_STARTS = "08:58"  # with --fast-clock, the simulated day starts two minutes before the 09:00 check-in
 
 
@@ -36,8 +39,31 @@ def _prepare(data_dir: Path, reset: bool) -> None:
     (data_dir / MARKER).write_text("made by hotline demo\n")
 
 
-def _environment(data_dir: Path, host: str, port: int, fast_clock: float | None) -> None:
-    """The demo's settings, over whatever the shell or .env says: embedded Redis and SQLite, the local gateway."""
+def _channel_environment(data_dir: Path, channel: str) -> dict[str, str]:
+    """The settings of the provider the local gateway stands in for: under tencent, the callback secret its URLs
+    carry; under android, one phone and the key its webhooks are signed with. Each secret is made once and kept in
+    the data dir (0600), like the demo's other secrets; nothing is ever sent to the phone's address."""
+    found = {
+        "HOTLINE_LOCAL_CHANNEL": channel,
+        "HOTLINE_CALL_GATEWAY": "",  # the default: the local gateway's calls, or none where the channel has none
+        "TENCENT_CALLBACK_SECRET": "",
+        "TENCENT_SMS_SIGN_NAME": "",  # unset: each text keeps the sign its catalog text starts with
+        "ANDROID_PHONES": "",
+        "ANDROID_SIGNING_KEY": "",
+    }
+    if channel == "tencent":
+        found["TENCENT_CALLBACK_SECRET"] = local_secret(data_dir, "tencent_callback_secret")
+    if channel == "android":
+        found["ANDROID_SIGNING_KEY"] = local_secret(data_dir, "android_signing_key")
+        password = local_secret(data_dir, "android_phone_password")
+        found["ANDROID_PHONES"] = f"{ANDROID_PHONE}=http://sms:{password}@127.0.0.1:8080"
+    return found
+
+
+def _environment(data_dir: Path, host: str, port: int, fast_clock: float | None, channel: str) -> None:
+    """The demo's settings, over whatever the shell or .env says: embedded Redis and SQLite, the local gateway
+    standing in for `channel`."""
+    os.environ.update(_channel_environment(data_dir, channel))
     os.environ.update(
         {
             "HOTLINE_DATA_DIR": str(data_dir),
@@ -87,16 +113,26 @@ def _environment(data_dir: Path, host: str, port: int, fast_clock: float | None)
     help="Run the clock SPEED times faster, from 08:58 today: at 30, the day's check-ins, reminders, "
     "calls and visits play out in minutes.",
 )
+@click.option(
+    "--channel",
+    type=click.Choice(LOCAL_CHANNELS),
+    default="twilio",
+    show_default=True,
+    help="The provider the demo behaves as: what it can do, the texts it sends (tencent: its approved templates), "
+    "and what the simulator posts to which webhook, signed as that provider signs. Nothing leaves this machine.",
+)
 @click.option("--reset", is_flag=True, help="Start again from a fresh demo folder.")
-def demo(data_dir: Path, host: str, port: int, residents: int, fast_clock: float | None, reset: bool) -> None:
+def demo(
+    data_dir: Path, host: str, port: int, residents: int, fast_clock: float | None, channel: str, reset: bool
+) -> None:
     """Start the whole hotline with a generated community, the console and the phone simulator."""
-    from hotline.cli.service import run_children
+    from hotline.cli.service import run_children, shortfall_lines
     from hotline.services import install_clock
 
     data_dir = data_dir.expanduser().resolve()
     _prepare(data_dir, reset)
     keep_private(data_dir)
-    _environment(data_dir, host, port, fast_clock)
+    _environment(data_dir, host, port, fast_clock, channel)
     settings = settings_or_exit()
     voice_script_or_exit(settings)
     password = secrets.token_urlsafe(9)
@@ -129,6 +165,9 @@ def demo(data_dir: Path, host: str, port: int, residents: int, fast_clock: float
         click.echo(f"  Console:    {base}/board")
         click.echo(f"  Simulator:  {base}/simulator")
         click.echo(f"  Sign in:    {DEMO_USER} / {password}")
+        click.echo(f"  Channel:    {channel}")
+        for line in shortfall_lines(settings):
+            click.echo(f"  {line}")
         if fast_clock:
             click.echo(f"  Fast clock: {fast_clock:g}x, the day starts at {DAY_STARTS}")
         click.echo(f"  Data:       {data_dir}   (Ctrl-C stops everything)")

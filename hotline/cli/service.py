@@ -159,7 +159,10 @@ def shortfall_lines(settings: Settings, sms: str | None = None, calls: str | Non
     does instead, in the staff's language: said at start, and when a community chooses."""
     from hotline.console.render import CONSOLE_TEXTS  # with Jinja: only for a start, not for every command
 
-    lost = shortfalls(CHANNELS[sms or settings.gateway], CHANNELS[calls or settings.call_gateway])
+    lost = shortfalls(
+        CHANNELS[settings.channel_of(sms or settings.gateway)],
+        CHANNELS[settings.channel_of(calls or settings.call_gateway)],
+    )
     return [f"! {CONSOLE_TEXTS.render(item.instead, settings.language)}" for item in lost]
 
 

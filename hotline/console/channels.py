@@ -43,7 +43,7 @@ def channels_report(services: Services) -> dict[str, Any]:
                 today=now.date(),
                 quiet_before=now - timedelta(minutes=settings.android_quiet_minutes),
             )
-            if "android" in settings.gateways
+            if "android" in settings.gateways or settings.channel == "android"
             else []
         )
 
@@ -69,13 +69,13 @@ def channels_report(services: Services) -> dict[str, Any]:
                 "sms": sms,
                 "calls": calls,
                 "chosen": community.choice,
-                "shortfalls": shortfalls(CHANNELS[sms], CHANNELS[calls]),
+                "shortfalls": shortfalls(CHANNELS[settings.channel_of(sms)], CHANNELS[settings.channel_of(calls)]),
             }
         )
     return {
         "sms_gateway": settings.gateway,
         "call_gateway": settings.call_gateway,
-        "shortfalls": shortfalls(CHANNELS[settings.gateway], CHANNELS[settings.call_gateway]),
+        "shortfalls": shortfalls(CHANNELS[settings.channel], CHANNELS[settings.call_gateway]),
         **figures(health),
         "gateways": [{"name": name, **figures(found)} for name, found in each.items()],
         "communities": rows,

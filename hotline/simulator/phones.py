@@ -8,13 +8,10 @@ check as Twilio's, with the same fields. There is no unsigned way in.
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx2 as httpx
 from sqlalchemy import ColumnElement, and_, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
@@ -32,13 +29,11 @@ from dispatch.models import (
     ResidentStatus,
 )
 from hotline.services import Services
+from hotline.simulator.providers import Delivered, Poster, provider
 from hotline.simulator.twiml import Call, Step
-from hotline.webhooks import paths
-from hotline.webhooks.signatures import SIGNATURE_HEADER
 from workers.gateways.local import LOCAL_ACCOUNT_SID
 
 ACCOUNT_SID = LOCAL_ACCOUNT_SID  # the local account: requests carry one, as Twilio's do
-LOCAL_HOTLINE_NUMBER = "+8657100000000"  # our number, when TWILIO_FROM_NUMBER is unset
 RINGING_MINUTES = 30  # a placed call not answered within this (simulated) time no longer rings
 CALL_TTL_SECONDS = 3600
 PEOPLE_LIMIT = 500
@@ -72,10 +67,6 @@ def name_of(session: Session, phone: str, duty: str) -> str:
         if found:
             return str(found)
     return phone
-
-
-def hotline_number(services: Services) -> str:
-    return services.settings.twilio_from_number or LOCAL_HOTLINE_NUMBER
 
 
 def people(session: Session, where: ColumnElement[bool], search: str = "") -> list[Person]:
@@ -158,17 +149,18 @@ def thread(session: Session, phone: str) -> list[dict[str, Any]]:
         .limit(THREAD_LIMIT)
     ).all()
     received = session.execute(
-        select(LocalOutboxEntry.id, LocalOutboxEntry.body, LocalOutboxEntry.created_at)
+        select(LocalOutboxEntry.id, LocalOutboxEntry.body, LocalOutboxEntry.created_at, LocalOutboxEntry.status)
         .where(LocalOutboxEntry.to_phone == phone, LocalOutboxEntry.kind == "sms")
         .order_by(LocalOutboxEntry.id.desc())
         .limit(THREAD_LIMIT)
     ).all()
     items = sorted(
-        [(at, f"in-{i}", "me", body) for i, body, at in sent]
-        + [(at, f"out-{i}", "hotline", body) for i, body, at in received]
+        [(at, f"in-{i}", "me", body, None) for i, body, at in sent]
+        + [(at, f"out-{i}", "hotline", body, status) for i, body, at, status in received]
     )
     return [
-        {"id": key, "from": who, "body": body, "at": at.isoformat()} for at, key, who, body in items[-THREAD_LIMIT:]
+        {"id": key, "from": who, "body": body, "at": at.isoformat(), **({"status": status} if status else {})}
+        for at, key, who, body, status in items[-THREAD_LIMIT:]
     ]
 
 
@@ -206,44 +198,44 @@ def settle_placed_call(session: Session, sid: str, phone: str, outcome: str) -> 
     return session.scalar(select(LocalOutboxEntry).where(LocalOutboxEntry.sid == sid))
 
 
-# ── requests to the webhooks, signed as Twilio signs them ─────────────────────────────────────────────────────
+def settle_report(session: Session, outbox_id: int, phone: str, outcome: str | None) -> Delivered | None:
+    """Mark an SMS the hotline sent to `phone` reported (`outcome`: delivered or failed), once: None if it is not
+    one waiting for its report (already reported from another tab, or a double click). `outcome` None puts a
+    reported one back to waiting (its report was not taken)."""
+    done = session.execute(
+        update(LocalOutboxEntry)
+        .where(
+            LocalOutboxEntry.id == outbox_id,
+            LocalOutboxEntry.to_phone == phone,
+            LocalOutboxEntry.kind == "sms",
+            LocalOutboxEntry.status == ("sent" if outcome else LocalOutboxEntry.status),
+        )
+        .values(status=outcome or "sent")
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    entry = session.get(LocalOutboxEntry, outbox_id)
+    return None if entry is None else Delivered(entry.sid, entry.to_phone, entry.status_callback)
 
 
-class Webhooks:
-    """Posts to the app's own webhooks in-process, signed with the hotline's token."""
+# ── requests to the webhooks, signed as the provider signs them ────────────────────────────────────────────
+
+
+class Webhooks(Poster):
+    """Posts to the app's own webhooks in-process as the provider the local gateway stands in for: a phone's SMS,
+    a delivery report, and (Twilio) a call's requests."""
 
     def __init__(self, app: Any, services: Services) -> None:
-        self.services = services
-        self._transport = httpx.ASGITransport(app=app)
-        self._base = services.settings.public_url
-
-    async def post(self, url: str, params: dict[str, str]) -> tuple[int, str]:
-        if not url.startswith(self._base):
-            raise ValueError(f"{url} is not one of our URLs")
-        parts = urlsplit(url)
-        signature = self.services.signature.sign(parts.path, params, parts.query)
-        async with httpx.AsyncClient(transport=self._transport, base_url=self._base) as client:
-            response = await client.post(url, data=params, headers={SIGNATURE_HEADER: signature})
-        return response.status_code, response.text
+        super().__init__(app, services)
+        self._provider = provider(self)
 
     async def send_sms(self, phone: str, body: str) -> int:
-        """The phone texts the hotline: the fields Twilio posts for an inbound SMS."""
-        sid = "SM" + uuid.uuid4().hex
-        params = {
-            "MessageSid": sid,
-            "SmsSid": sid,
-            "SmsMessageSid": sid,
-            "AccountSid": ACCOUNT_SID,
-            "From": phone,
-            "To": hotline_number(self.services),
-            "Body": body,
-            "NumMedia": "0",
-            "NumSegments": "1",
-            "SmsStatus": "received",
-            "ApiVersion": "2010-04-01",
-        }
-        status, _ = await self.post(self.services.settings.callback_url(paths.SMS), params)
-        return status
+        """The phone texts the hotline."""
+        return await self._provider.send_sms(phone, body)
+
+    async def report(self, sms: Delivered, delivered: bool) -> int:
+        """The provider reports whether an SMS the hotline sent reached the phone."""
+        return await self._provider.report(sms, delivered)
 
     async def drive(self, call: Call, step: Step | None) -> None:
         """Make `step` and follow the call until it waits for the phone or ends; report an end as Twilio does."""

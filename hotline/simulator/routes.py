@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from dispatch.channels import CHANNELS, Ability
 from dispatch.models import utcnow
 from dispatch.phones import mask_phone
 from dispatch.staff_accounts import household_scope
@@ -22,6 +23,7 @@ from hotline.exceptions import UnstorableJson
 from hotline.json_text import unstorable_text
 from hotline.services import Services
 from hotline.simulator import phones
+from hotline.simulator.providers import Delivered, hotline_number
 from hotline.simulator.twiml import Call, CallOver, InvalidTwiml, Step
 from hotline.webhooks import paths
 from workers.gateways.local import LocalGateway
@@ -97,15 +99,37 @@ def _view(services: Services, call: Call, language: str) -> dict[str, Any]:
     return view
 
 
+def voice_menu(services: Services) -> bool:
+    """Whether the channel the local gateway stands in for has a voice menu to call (and calls to answer)."""
+    return CHANNELS[services.settings.channel].can(Ability.VOICE_MENU)
+
+
+def no_voice(endpoint: Endpoint) -> Endpoint:
+    """Refuse (409, saying why) a call where the channel has no voice menu: that provider carries no calls."""
+
+    @wraps(endpoint)
+    async def guarded(request: Request) -> Response:
+        services: Services = request.app.state.services
+        if not voice_menu(services):
+            language = language_of(request, request.state.user)
+            return _bad(CONSOLE_TEXTS.render("sim_no_voice", language, channel=services.settings.channel), 409)
+        return await endpoint(request)
+
+    guarded.staff_roles = getattr(endpoint, "staff_roles", ())  # type: ignore[attr-defined]
+    return guarded
+
+
 @local_only
 @staff_only()
 async def simulator_page(request: Request) -> Response:
     user = request.state.user
+    services: Services = request.app.state.services
     language = language_of(request, user)
     words = {
         k: v for k, v in CONSOLE_TEXTS.texts.get(language, CONSOLE_TEXTS.texts["zh-CN"]).items() if k.startswith("sim_")
     }
-    return page(request, "simulator.html", user, words=words)
+    channel = services.settings.channel
+    return page(request, "simulator.html", user, words=words, channel=channel, voice=voice_menu(services))
 
 
 @local_only
@@ -151,7 +175,35 @@ async def send_sms(request: Request) -> Response:
         return _bad(f"write a message of 1 to {MAX_SMS} characters")
     status = await request.app.state.simulator.send_sms(phone, body)
     log.info("simulator: sms from %s answered %s", mask_phone(phone), status)
-    return JSONResponse({"status": status}, status_code=200 if status == 200 else 502)
+    return JSONResponse({"status": status}, status_code=200 if 200 <= status < 300 else 502)
+
+
+@local_only
+@staff_only()
+async def report(request: Request) -> Response:
+    """The provider reports on an SMS the hotline sent this phone: delivered or failed, once."""
+    services: Services = request.app.state.services
+    data = await _body(request)
+    phone = await _playable(request, data.get("phone"))
+    outcome, key = data.get("status"), data.get("id")
+    if phone is None:
+        return _bad("pick someone from the list", 404)
+    number = key.removeprefix("out-") if isinstance(key, str) else ""
+    if outcome not in ("delivered", "failed") or not (number.isascii() and number.isdigit() and len(number) < 19):
+        return _bad("say which SMS (its id, out-N), and delivered or failed")
+
+    def settle(to: str | None) -> Delivered | None:
+        with services.sessions.begin() as session:
+            return phones.settle_report(session, int(number), phone, to)
+
+    sms = await run_in_threadpool(settle, outcome)
+    if sms is None:
+        return _bad("that SMS is not waiting for a report", 409)
+    status = await request.app.state.simulator.report(sms, outcome == "delivered")
+    if not 200 <= status < 300:
+        await run_in_threadpool(settle, None)  # not taken: it may be reported again
+    log.info("simulator: report on sms to %s answered %s", mask_phone(phone), status)
+    return JSONResponse({"status": status}, status_code=200 if 200 <= status < 300 else 502)
 
 
 def _voicemail(services: Services, seconds: int) -> tuple[str, str]:
@@ -176,6 +228,7 @@ async def _drive(request: Request, call: Call, step: Step | None) -> Response:
 
 @local_only
 @staff_only()
+@no_voice
 async def start_call(request: Request) -> Response:
     """The phone dials the hotline."""
     phone = await _playable(request, (await _body(request)).get("phone"))
@@ -186,7 +239,7 @@ async def start_call(request: Request) -> Response:
     call = Call(
         sid=Call.new_sid(),
         from_phone=phone,
-        to_phone=phones.hotline_number(services),
+        to_phone=hotline_number(services),
         account_sid=phones.ACCOUNT_SID,
         status_url=status_url,
     )
@@ -195,6 +248,7 @@ async def start_call(request: Request) -> Response:
 
 @local_only
 @staff_only()
+@no_voice
 async def move(request: Request) -> Response:
     """A move in a call: press, silence, answer, no_answer, record, record_nothing, hang_up."""
     services: Services = request.app.state.services
@@ -242,6 +296,7 @@ async def _move(request: Request, data: dict[str, Any], call: Call | None) -> Re
 
 @local_only
 @staff_only()
+@no_voice
 async def ringing_call(request: Request) -> Response:
     """A call the hotline placed: answer it as the resident, let a machine answer, or let it ring out."""
     services: Services = request.app.state.services
@@ -264,7 +319,7 @@ async def ringing_call(request: Request) -> Response:
     twiml_url, status_url = placed
     call = Call(
         sid=sid,
-        from_phone=phones.hotline_number(services),
+        from_phone=hotline_number(services),
         to_phone=phone,
         account_sid=phones.ACCOUNT_SID,
         status_url=status_url or services.settings.callback_url(paths.VOICE_STATUS),

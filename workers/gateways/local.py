@@ -39,7 +39,10 @@ class LocalGateway:
         self._api_base_url = api_base_url
 
     def _record(self, kind: str, prefix: str, to: str, body: str, status_callback: str | None) -> str:
-        sid = prefix + uuid.uuid4().hex
+        return self.record(kind, prefix + uuid.uuid4().hex, to, body, status_callback)
+
+    def record(self, kind: str, sid: str, to: str, body: str, status_callback: str | None) -> str:
+        """Keep one SMS or call in the outbox under `sid` (a stand-in for another provider chooses the id's shape)."""
         with self._sessions.begin() as session:
             session.add(
                 LocalOutboxEntry(

@@ -1,10 +1,11 @@
-// The phone simulator's page. The server plays Twilio: every move here becomes a signed request to the real
-// webhooks, and the server's own TwiML interpreter says what happened. This script only shows it.
+// The phone simulator's page. The server plays the provider the local gateway stands in for: every move here
+// becomes that provider's signed request to the real webhooks. This script only shows what happened.
 (function () {
   "use strict";
   const words = JSON.parse(document.getElementById("sim-words").textContent);
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const $ = (id) => document.getElementById(id);
+  const voice = Boolean($("dial"));  // no call controls where the channel carries no calls
   let people = [], phone = null, call = null, shownSaid = 0, ringingSid = null, threadKey = "";
 
   async function api(method, url, body) {
@@ -66,7 +67,7 @@
 
   // ── SMS ────────────────────────────────────────────────────────────────────────────────────────────────────
   function showThread(items) {
-    const key = items.map((m) => m.id).join(",");
+    const key = items.map((m) => m.id + ":" + (m.status || "")).join(",");
     if (key === threadKey) return;
     threadKey = key;
     const box = $("thread");
@@ -79,9 +80,34 @@
       const when = document.createElement("small");
       when.textContent = (m.from === "me" ? "" : words.sim_from_hotline + " · ") + new Date(m.at).toLocaleTimeString();
       bubble.append(when, document.createTextNode(m.body));
+      if (m.from === "hotline" && m.status) bubble.appendChild(reportControls(m));
       box.appendChild(bubble);
     }
     box.scrollTop = box.scrollHeight;
+  }
+  // The provider's delivery report on an SMS the hotline sent: the page's player says whether it arrived.
+  function reportControls(m) {
+    const row = document.createElement("div");
+    row.className = "row report";
+    if (m.status !== "sent") {
+      const done = document.createElement("small");
+      done.textContent = words.sim_report + " · " + (words["sim_status_" + m.status] || m.status);
+      row.appendChild(done);
+      return row;
+    }
+    for (const outcome of ["delivered", "failed"]) {
+      const button = document.createElement("button");
+      button.className = "secondary";
+      button.dataset.report = outcome;
+      button.textContent = words["sim_" + outcome];
+      button.addEventListener("click", async () => {
+        try { await api("POST", "/simulator/api/report", { phone, id: m.id, status: outcome }); showError(null); }
+        catch (e) { showError(e); }
+        refresh();
+      });
+      row.appendChild(button);
+    }
+    return row;
   }
   async function refresh() {
     if (!phone) return;
@@ -89,7 +115,7 @@
       const state = await api("GET", "/simulator/api/phone?phone=" + encodeURIComponent(phone));
       showThread(state.thread);
       ringingSid = state.ringing.length && !call ? state.ringing[0].sid : null;
-      $("incoming").hidden = !ringingSid;
+      if (voice) $("incoming").hidden = !ringingSid;
     } catch (e) { /* a moment offline: the next poll tries again */ }
   }
   $("compose").addEventListener("submit", async (event) => {
@@ -141,17 +167,19 @@
     refresh();
   }
   function newCall() { $("said").innerHTML = ""; shownSaid = 0; }
-  $("dial").addEventListener("click", () => { if (phone) { newCall(); act("/simulator/api/call", { phone }); } });
-  $("hangup").addEventListener("click", () => call && act(`/simulator/api/call/${call.sid}/move`, { move: "hang_up" }));
-  document.querySelectorAll("[data-key]").forEach((b) => b.addEventListener("click", () =>
-    call && act(`/simulator/api/call/${call.sid}/move`, { move: "press", digits: b.dataset.key })));
-  document.querySelectorAll("[data-move]").forEach((b) => b.addEventListener("click", () =>
-    call && act(`/simulator/api/call/${call.sid}/move`, { move: b.dataset.move, seconds: 10 })));
-  document.querySelectorAll("[data-ring]").forEach((b) => b.addEventListener("click", () => {
-    if (!ringingSid) return;
-    newCall();
-    act(`/simulator/api/ringing/${ringingSid}`, { phone, action: b.dataset.ring });
-  }));
+  if (voice) {
+    $("dial").addEventListener("click", () => { if (phone) { newCall(); act("/simulator/api/call", { phone }); } });
+    $("hangup").addEventListener("click", () => call && act(`/simulator/api/call/${call.sid}/move`, { move: "hang_up" }));
+    document.querySelectorAll("[data-key]").forEach((b) => b.addEventListener("click", () =>
+      call && act(`/simulator/api/call/${call.sid}/move`, { move: "press", digits: b.dataset.key })));
+    document.querySelectorAll("[data-move]").forEach((b) => b.addEventListener("click", () =>
+      call && act(`/simulator/api/call/${call.sid}/move`, { move: b.dataset.move, seconds: 10 })));
+    document.querySelectorAll("[data-ring]").forEach((b) => b.addEventListener("click", () => {
+      if (!ringingSid) return;
+      newCall();
+      act(`/simulator/api/ringing/${ringingSid}`, { phone, action: b.dataset.ring });
+    }));
+  }
 
   $("person").addEventListener("change", (e) => choose(Number(e.target.value)));
   $("switch").addEventListener("click", () => switchTo($("switch").dataset.phone));
