@@ -9,6 +9,7 @@ import logging
 from dispatch import outbox, provider_answers
 from dispatch.channels import Ability
 from dispatch.checkins.answers import cancel_unwanted
+from dispatch.checkins.template_calls import greeted_name
 from dispatch.models import utcnow
 from dispatch.phones import mask_phone
 from dispatch.tasks import escalation
@@ -20,6 +21,7 @@ from workers.exceptions import (
     GatewayRejectedError,
     GatewayTemporaryError,
 )
+from workers.gateways import TemplateCalls
 from workers.throttle import throttle_kind
 
 log = logging.getLogger(__name__)
@@ -59,13 +61,14 @@ def deliver_sms(services: Services, outbound_id: int, *, bulk: bool = False) -> 
     kind = sms.kind
     if kind == "call" and not services.intake.calls.can(Ability.SPOKEN_CALLS):
         kind = "sms"  # no channel places calls: what the call would say goes as an SMS (a landline's fails)
+    caller = services.call_gateway
     try:
         if kind == "call":  # the call fetches what to say from us, signed like every webhook
-            sid = services.gateway.place_call(
-                sms.to_phone, twiml_url=settings.callback_url(paths.message_call_path(outbound_id))
-            )
+            sid = caller.place_call(sms.to_phone, twiml_url=settings.callback_url(paths.message_call_path(outbound_id)))
+        elif kind == "checkin" and isinstance(caller, TemplateCalls):  # an approved template, greeting by name
+            sid = caller.place_checkin_call(sms.to_phone, name=_greeted(services, outbound_id), outbound_id=outbound_id)
         elif kind == "checkin":  # the check-in call: the voice menu, and a report of how it ended
-            sid = services.gateway.place_call(
+            sid = caller.place_call(
                 sms.to_phone,
                 twiml_url=settings.callback_url(paths.checkin_call_path(outbound_id)),
                 status_callback=settings.callback_url(paths.checkin_status_path(outbound_id)),
@@ -99,5 +102,12 @@ def deliver_sms(services: Services, outbound_id: int, *, bulk: bool = False) -> 
         return True
     with services.sessions.begin() as session:
         outbox.mark_sent(session, outbound_id, sid)
-    log.info("outbound=%s to=%s sent via %s", outbound_id, mask_phone(sms.to_phone), services.gateway.name)
+    via = caller.name if kind in ("call", "checkin") else services.gateway.name
+    log.info("outbound=%s to=%s sent via %s", outbound_id, mask_phone(sms.to_phone), via)
     return True
+
+
+def _greeted(services: Services, outbound_id: int) -> str:
+    """Whom a check-in call greets: the resident of its check-in."""
+    with services.readonly() as session:
+        return greeted_name(session, outbound_id)
