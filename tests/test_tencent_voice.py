@@ -314,3 +314,18 @@ def test_not_answered_climbs_the_same_retries_and_ladder_as_a_twilio_call(
     with services.sessions() as session:
         placed = session.scalar(select(func.count()).where(OutboundMessage.to_phone == QIAN_PHONE))
     assert placed == 5
+
+
+def test_a_key_reported_after_the_end_still_answers_and_stops_the_retry(
+    client: TestClient, services: Services, vms: TencentStandIn, clock: Clock, town: dict[str, int]
+) -> None:
+    tick(services, clock, "09:00")
+    [call_id] = call_ids(services)
+    ended(client, call_id, "0")  # the end came first: no key yet, so another call is due
+    assert checkin_of(services, town[QIAN]).next_call_at == at("09:10")
+    key(client, call_id, "1")
+    run_worker(services)
+    checkin = checkin_of(services, town[QIAN])
+    assert (checkin.status, checkin.last_call_result, checkin.next_call_at) == (CheckinStatus.FINE, "human", None)
+    tick(services, clock, "09:10")
+    assert len(call_ids(services)) == 1
