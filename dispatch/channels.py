@@ -42,8 +42,10 @@ CHANNELS: dict[str, ChannelAbilities] = {
     for channel in (
         ChannelAbilities("local", _EVERYTHING_BUT_MISSED),
         ChannelAbilities("twilio", _EVERYTHING_BUT_MISSED),
-        # Mainland cloud SMS: replies come back by callback; every text goes out through an approved template.
-        ChannelAbilities("tencent", frozenset({Ability.TWO_WAY_SMS, Ability.DELIVERY_REPORTS})),
+        # Mainland cloud SMS: replies come back by callback; every text goes out through an approved template. Its
+        # voice messages place the check-in call (an approved template read aloud, keys reported by callback); they
+        # cannot say a text of their own (an alert goes as an SMS), nor answer calls to the hotline.
+        ChannelAbilities("tencent", frozenset({Ability.TWO_WAY_SMS, Ability.DELIVERY_REPORTS, Ability.CHECKIN_CALLS})),
         # A community's own SIM in an Android phone: any text, both ways, with reports; no automated calls.
         ChannelAbilities("android", frozenset({Ability.TWO_WAY_SMS, Ability.FREE_TEXT, Ability.DELIVERY_REPORTS})),
         ChannelAbilities("none", frozenset()),

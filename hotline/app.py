@@ -32,6 +32,7 @@ from hotline.webhooks import paths
 from hotline.webhooks.android_sms import android_events
 from hotline.webhooks.inbound_batcher import InboundBatcher
 from hotline.webhooks.tencent_sms import sms_reply, sms_status
+from hotline.webhooks.tencent_voice import voice_events
 from hotline.webhooks.twilio_sms import inbound_sms, message_status
 from hotline.webhooks.twilio_voice import voice_message
 from hotline.webhooks.voice_hotline import VoiceHotline, voice_endpoint
@@ -123,6 +124,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             Route(paths.VOICE_CHECKIN_STATUS, voice_endpoint(VoiceHotline.checkin_status), methods=["POST"]),
             Route(paths.Tencent.REPLY, sms_reply, methods=["POST"]),
             Route(paths.Tencent.STATUS, sms_status, methods=["POST"]),
+            Route(paths.Tencent.VOICE, voice_events, methods=["POST"]),
             # Recorded prompts, fetched by Twilio for <Play>: public, like the words they stand in for.
             Mount("/ivr-audio", StaticFiles(directory=AUDIO_DIR, check_dir=False), name="ivr-audio"),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),

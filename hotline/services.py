@@ -30,6 +30,7 @@ from dispatch.resident_replies import KEYWORDS_FILE, MENU_FILE, ReplyVocabulary
 from dispatch.sms_templates import TemplateTable
 from dispatch.tasks.liaison_reading import COMMANDS_FILE, CommandTable
 from dispatch.texts import SMS_TEXTS_FILE, MessageCatalog
+from dispatch.voice_templates import CheckinVoiceTemplate
 from hotline.redis_url import connect
 from hotline.settings import Settings, load_settings
 from hotline.webhooks.signatures import TwilioSignatureCheck
@@ -38,6 +39,7 @@ from workers.gateways.android_sms import AndroidSmsGateway
 from workers.gateways.local import LocalGateway
 from workers.gateways.local_channels import LocalAndroidGateway, LocalTencentGateway
 from workers.gateways.tencent_sms import TencentSmsGateway
+from workers.gateways.tencent_vms import TencentVoiceGateway
 from workers.gateways.twilio import TwilioGateway
 from workers.throttle import Throttle
 
@@ -183,6 +185,27 @@ def stand_in(settings: Settings, sessions: sessionmaker[Session], local: LocalGa
     return local
 
 
+def build_voice_gateway(settings: Settings) -> Gateway | None:
+    """The gateway that places calls when it is not the SMS gateway (HOTLINE_CALL_GATEWAY=tencent: Tencent Cloud's
+    voice messages), else None: the SMS gateway places them.
+
+    Raises:
+        MessageCatalogError: the voice template cannot be used (what `hotline ivr check` says).
+    """
+    if settings.call_gateway != "tencent":
+        return None
+    assert settings.tencent_secret_id and settings.tencent_voice_app_id  # load_settings checked them
+    return TencentVoiceGateway(
+        secret_id=settings.tencent_secret_id,
+        secret_key=str(settings.tencent_secret_key),
+        app_id=settings.tencent_voice_app_id,
+        region=settings.tencent_region,
+        endpoint=settings.tencent_vms_endpoint,
+        template=CheckinVoiceTemplate.load(),
+        play_times=settings.tencent_voice_play_times,
+    )
+
+
 @dataclass(frozen=True)
 class FastClock:
     """The demo's clock: simulated time runs `speed` times faster than real time, from a shared start.
@@ -217,6 +240,17 @@ class Services:
     # HOTLINE_GATEWAYS: the gateways, besides `gateway`, that communities chose for their SMS or calls
     other_gateways: dict[str, Gateway] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow  # what jobs take as now; tests walk a day with their own
+    voice_gateway: Gateway | None = None  # places calls when that is not `gateway` (HOTLINE_CALL_GATEWAY=tencent)
+
+    @property
+    def call_gateway(self) -> Gateway:
+        """The gateway that places calls: the voice gateway if there is one, else the SMS gateway."""
+        return self.voice_gateway or self.gateway
+
+    def call_gateway_named(self, name: str | None) -> Gateway:
+        """The gateway that places a community's calls through the channel `name`: HOTLINE_CALL_GATEWAY's own (the
+        voice gateway, if it has one), else the gateway of that name."""
+        return self.call_gateway if name == self.intake.calls.name else self.gateway_named(name)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -276,6 +310,7 @@ class Services:
                 calls_per_second=settings.calls_per_second,
                 sender=sender,
             ),
+            voice_gateway=build_voice_gateway(settings),
         )
 
     def gateway_named(self, name: str | None) -> Gateway:

@@ -91,6 +91,10 @@ class Settings:
     tencent_region: str = "ap-guangzhou"
     tencent_sms_endpoint: str = "sms.tencentcloudapi.com"
     tencent_callback_secret: Secret | None = None  # the s= of the callback URLs Tencent calls
+    # HOTLINE_CALL_GATEWAY=tencent: the check-in call by Tencent Cloud's voice messages (hotline/tencent_settings.py)
+    tencent_voice_app_id: str | None = None
+    tencent_vms_endpoint: str = "vms.tencentcloudapi.com"
+    tencent_voice_play_times: int = 2
     # SMS Gateway for Android (HOTLINE_GATEWAY=android): the phones, the key their webhooks are signed with, each
     # SIM's daily limit, and how long a phone may be quiet before it is given no new work while another can take it.
     android_phones: tuple[AndroidPhoneConfig, ...] = ()
@@ -172,6 +176,7 @@ def read_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     found = read_table(SETTINGS, text)
     _twilio_needs(found)
     _tencent_needs(found)
+    _tencent_voice_needs(found)
     _android_needs(found)
     _local_channel_needs(found)
     found["clock_speed"], found["clock_start"] = _fast_clock(found)
@@ -220,6 +225,13 @@ def _tencent_needs(found: dict[str, Any]) -> None:
         raise SettingsError("HOTLINE_PUBLIC_URL", "must be an https:// URL when HOTLINE_GATEWAY=tencent")
     if found["language"] != "zh-CN":  # liaisons' and staff's texts must be the approved (Chinese) templates
         raise SettingsError("HOTLINE_LANGUAGE", "must be zh-CN when HOTLINE_GATEWAY=tencent: its templates are Chinese")
+
+
+def _tencent_voice_needs(found: dict[str, Any]) -> None:
+    """With the check-in call through Tencent's voice messages: the voice application (the API key, callback
+    secret and https public URL are Tencent SMS's, already required)."""
+    if found["call_gateway"] == "tencent" and found["tencent_voice_app_id"] is None:
+        raise SettingsError("TENCENT_VOICE_APP_ID", "is required when HOTLINE_CALL_GATEWAY=tencent")
 
 
 def _android_needs(found: dict[str, Any]) -> None:

@@ -151,8 +151,18 @@ def call_gateway(raw: str, found: Found) -> str:
     return raw
 
 
+# Channels whose calls need setting up of their own (Tencent's: a voice application and an approved voice template):
+# they place calls only when HOTLINE_CALL_GATEWAY names them.
+_CALLS_WHEN_ASKED = ("tencent",)
+
+
 def _calls_if_the_gateway_places_them(found: Found) -> str:
-    return found["gateway"] if CHANNELS[channel_of(found)].can(Ability.CHECKIN_CALLS) else "none"
+    channel = channel_of(found)
+    return (
+        found["gateway"]
+        if CHANNELS[channel].can(Ability.CHECKIN_CALLS) and channel not in _CALLS_WHEN_ASKED
+        else "none"
+    )
 
 
 SETTINGS: tuple[Setting, ...] = (

@@ -1,5 +1,7 @@
-"""Tencent Cloud SMS's settings (HOTLINE_GATEWAY=tencent): the API key, the SMS application and its approved sign,
-where the API is, and the secret Tencent's callback URLs carry."""
+"""Tencent Cloud's settings: for SMS (HOTLINE_GATEWAY=tencent) the API key, the SMS application and its approved
+sign, where the API is, and the secret Tencent's callback URLs carry; for the check-in call through its voice
+messages (HOTLINE_CALL_GATEWAY=tencent) the voice application, where that API is, and how often a call says the
+template."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from dispatch.sms_templates import SIGN_LONGEST
 from hotline.settings_reader import BadValue, Found, Setting, matching
 
 TENCENT_SMS_ENDPOINT = "sms.tencentcloudapi.com"
+TENCENT_VMS_ENDPOINT = "vms.tencentcloudapi.com"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -43,6 +46,13 @@ def endpoint(raw: str, found: Found) -> str:
     if parts.scheme == "http" and parts.hostname not in LOOPBACK:
         raise BadValue("may be http:// only to a stand-in on this machine (127.0.0.1, localhost)")
     return raw.rstrip("/")
+
+
+def play_times(raw: str, found: Found) -> int:
+    """How many times Tencent reads the template in one call: 1 to 3, as SendTtsVoice takes it."""
+    if raw not in ("1", "2", "3"):
+        raise BadValue("must be 1, 2 or 3: how many times one call says the check-in")
+    return int(raw)
 
 
 TENCENT_SETTINGS: tuple[Setting, ...] = (
@@ -79,4 +89,12 @@ TENCENT_SETTINGS: tuple[Setting, ...] = (
         secret("must be at least 24 of A-Z a-z 0-9 _ - (it rides in the callback URLs)", r"^[A-Za-z0-9_-]{24,256}\Z"),
         help="the s= of the callback URLs",
     ),
+    Setting(
+        "TENCENT_VOICE_APP_ID",
+        "tencent_voice_app_id",
+        matching(r"^[0-9]{6,20}\Z", "must be the voice application's SdkAppId: digits, such as 1400006666"),
+        help="the voice messages application's SdkAppId (VoiceSdkAppid)",
+    ),
+    Setting("TENCENT_VMS_ENDPOINT", "tencent_vms_endpoint", endpoint, TENCENT_VMS_ENDPOINT, "where SendTtsVoice goes"),
+    Setting("TENCENT_VOICE_PLAY_TIMES", "tencent_voice_play_times", play_times, "2", "times one call says it"),
 )

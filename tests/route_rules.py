@@ -80,7 +80,7 @@ def twilio(params: Body, query: str = "") -> Rule:
 
 
 def tencent(body: Body) -> Rule:
-    """Tencent Cloud SMS's callbacks: JSON, and the callback secret in the query (none here: refused)."""
+    """Tencent Cloud's SMS and voice callbacks: JSON, and the callback secret in the query (none here: refused)."""
     return Rule("tencent", frozenset(), "", body)
 
 
@@ -153,6 +153,9 @@ RULES: dict[str, Rule] = {
     ),
     "POST /tencent/sms/status": tencent(
         lambda t: cast(dict[str, Any], [{"sid": "2019:3", "report_status": "FAIL", "mobile": t.national}])
+    ),
+    "POST /tencent/voice/callback": tencent(
+        lambda t: {"voicekey_callback": {"call_from": "", "callid": "c-1", "keypress": "4", "mobile": t.national}}
     ),
     # The console: signed-in staff (`staff_only`), CSRF on POST, and everything in the account's scope.
     "POST /logout": console(),

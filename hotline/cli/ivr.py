@@ -17,6 +17,7 @@ from dispatch.script_data import load_versioned_toml
 from dispatch.sms_templates import TEMPLATES_FILE, TemplateTable, check_templates
 from dispatch.tasks.liaison_reading import CommandTable
 from dispatch.texts import MessageCatalog
+from dispatch.voice_templates import VOICE_TEMPLATES_FILE, check_voice_templates
 from hotline.cli.base import domain_errors, main
 from ivr_scripts import SCRIPTS_DIR
 
@@ -40,6 +41,8 @@ def check_path(path: Path) -> list[Problem]:
         return check_file(path)
     if path.name == TEMPLATES_FILE.name:  # checked against the SMS texts beside it
         return [Problem(path.name, problem) for problem in check_templates(path, path.parent / "sms_texts.toml")]
+    if path.name == VOICE_TEMPLATES_FILE.name:  # the check-in call's voice template, held to Tencent's rules
+        return [Problem(path.name, problem) for problem in check_voice_templates(path)]
     loader = DATA_LOADERS.get(path.name)
     if loader is None:
         return [Problem(path.name, 'not a hotline data file: a voice script needs kind = "ivr"', error=False)]

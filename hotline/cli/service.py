@@ -144,6 +144,8 @@ def run(host: str, port: int) -> None:
                 f"Tencent SMS callbacks: replies {settings.callback_url(paths.Tencent.REPLY)}?s=<secret>  "
                 f"delivery reports {settings.callback_url(paths.Tencent.STATUS)}?s=<secret>"
             )
+        if settings.call_gateway == "tencent":  # set in Tencent's voice messages console (事件回调配置)
+            click.echo(f"Tencent voice callbacks: {settings.callback_url(paths.Tencent.VOICE)}?s=<secret>")
         for phone in settings.android_phones if "android" in settings.gateways else ():
             click.echo(
                 f"Android phone {phone.name} webhooks: {settings.callback_url(paths.android_events_path(phone.name))}"

@@ -9,6 +9,7 @@ import logging
 from dispatch import community_channels, outbox, provider_answers
 from dispatch.channels import Ability
 from dispatch.checkins.answers import cancel_unwanted
+from dispatch.checkins.template_calls import greeted_name
 from dispatch.community_channels import CommunityChoice
 from dispatch.models import utcnow
 from dispatch.phones import mask_phone
@@ -21,6 +22,7 @@ from workers.exceptions import (
     GatewayRejectedError,
     GatewayTemporaryError,
 )
+from workers.gateways import TemplateCalls
 from workers.throttle import throttle_kind
 
 log = logging.getLogger(__name__)
@@ -60,13 +62,21 @@ def deliver_sms(services: Services, outbound_id: int, *, bulk: bool = False) -> 
             outbox.release_for_retry(session, outbound_id, "provider rate limit")
         return False
     settings = services.settings
-    gateway = services.gateway_named(gateway_name)
+    gateway = (
+        services.call_gateway_named(gateway_name)
+        if kind in ("call", "checkin")
+        else services.gateway_named(gateway_name)
+    )
     try:
         if kind == "none":
             raise GatewayRejectedError("the community's channels place no calls")
         if kind == "call":  # the call fetches what to say from us, signed like every webhook
             sid = gateway.place_call(
                 sms.to_phone, twiml_url=settings.callback_url(paths.message_call_path(outbound_id))
+            )
+        elif kind == "checkin" and isinstance(gateway, TemplateCalls):  # an approved template, greeting by name
+            sid = gateway.place_checkin_call(
+                sms.to_phone, name=_greeted(services, outbound_id), outbound_id=outbound_id
             )
         elif kind == "checkin":  # the check-in call: the voice menu, and a report of how it ended
             sid = gateway.place_call(
@@ -119,3 +129,9 @@ def _route(services: Services, kind: str, choice: CommunityChoice) -> tuple[str,
     if kind == "checkin" and not calls.can(Ability.CHECKIN_CALLS):
         return "none", calls.name
     return kind, calls.name if kind in ("call", "checkin") else services.intake.sms_for(choice.sms)
+
+
+def _greeted(services: Services, outbound_id: int) -> str:
+    """Whom a check-in call greets: the resident of its check-in."""
+    with services.readonly() as session:
+        return greeted_name(session, outbound_id)

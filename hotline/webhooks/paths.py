@@ -53,3 +53,4 @@ class Tencent:
 
     REPLY = "/tencent/sms/reply"  # a resident's SMS (短信回复)
     STATUS = "/tencent/sms/status"  # delivery reports on our SMS (短信下发状态), keyed by SerialNo
+    VOICE = "/tencent/voice/callback"  # the check-in call's key, end and failure reason (语音通知), keyed by callid

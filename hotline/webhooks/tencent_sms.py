@@ -31,10 +31,10 @@ log = logging.getLogger(__name__)
 MAX_CALLBACK_BODY = 64 * 1024  # a status push carries at most 100 reports of about 250 bytes each
 MAX_REPORTS = 1000
 _STATUSES = {"SUCCESS": "delivered", "FAIL": "undelivered"}
-_ANSWER = {"result": 0, "errmsg": "OK"}
+ANSWER = {"result": 0, "errmsg": "OK"}
 
 
-async def _callback_json(request: Request) -> Any:
+async def callback_json(request: Request) -> Any:
     """The request's JSON if it carries our secret, else a 403 (or 413, 400) response. As with Twilio's webhooks,
     the body is read within its cap first, then the secret checked, and only then is the JSON read."""
     services: Services = request.app.state.services
@@ -97,7 +97,7 @@ def reply_message(data: object, region: str) -> InboundSms:
 
 async def sms_reply(request: Request) -> Response:
     """Store a resident's SMS once and queue its processing, as `twilio_sms.inbound_sms` does."""
-    data = await _callback_json(request)
+    data = await callback_json(request)
     if isinstance(data, Response):
         return data
     services: Services = request.app.state.services
@@ -109,7 +109,7 @@ async def sms_reply(request: Request) -> Response:
         mask_phone(message.from_phone),
         "stored" if stored.created else "duplicate",
     )
-    return JSONResponse(_ANSWER)
+    return JSONResponse(ANSWER)
 
 
 def status_reports(data: object) -> list[tuple[str, str, int | None]]:
@@ -134,7 +134,7 @@ def status_reports(data: object) -> list[tuple[str, str, int | None]]:
 async def sms_status(request: Request) -> Response:
     """Record Tencent's delivery reports on our SMS, one transaction each, as `twilio_sms.message_status` does: a
     failure climbs a task offer's ladder, or moves a check-in on to its call."""
-    data = await _callback_json(request)
+    data = await callback_json(request)
     if isinstance(data, Response):
         return data
     services: Services = request.app.state.services
@@ -150,4 +150,4 @@ async def sms_status(request: Request) -> Response:
         known, then = await run_in_threadpool(apply, sid, status, outbound_id)
         log.info("status report (tencent) for %s: %s%s", sid, status, "" if known else " (unknown message)")
         await hand_over_async(services, Decided(sends=then.now, resends=then.later))
-    return JSONResponse(_ANSWER)
+    return JSONResponse(ANSWER)

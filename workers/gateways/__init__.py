@@ -3,7 +3,7 @@ elsewhere."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from workers.gateways.recordings import RecordingMedia
 
@@ -55,4 +55,14 @@ class Gateway(Protocol):
             RecordingMissingError: The provider has no such recording.
             GatewayError: The provider could not be reached, or refused us.
         """
+        ...
+
+
+@runtime_checkable
+class TemplateCalls(Protocol):
+    """A gateway whose check-in call is an approved template read aloud (Tencent Cloud's voice messages), not
+    TwiML fetched from us: it is told whom to greet, and reports keys and the call's end by its own callback."""
+
+    def place_checkin_call(self, to: str, *, name: str, outbound_id: int) -> str:
+        """Place the check-in call to `to`, greeting `name`. Returns the provider's call id."""
         ...

@@ -118,13 +118,13 @@ def _translated(exc: TencentCloudSDKException) -> GatewayError:
     if code == "ServerNetworkError":  # an HTTP status other than 200: Tencent's front did not take it
         return GatewayTemporaryError("tencent answered an HTTP error")
     if code == "ClientNetworkError":
-        if _never_left(exc):
+        if never_left(exc):
             return GatewayTemporaryError("cannot reach tencent")
         return GatewayAmbiguousError("no answer from tencent (the SMS may have gone)")
     return _by_code(code, f"tencent refused the request: {code}")
 
 
-def _never_left(exc: BaseException) -> bool:
+def never_left(exc: BaseException) -> bool:
     """True if the request failed before a connection was made, so Tencent cannot have seen it."""
     seen: set[int] = set()
     pending: list[object] = [exc]

@@ -1,0 +1,103 @@
+"""The approved voice template of the check-in call placed through Tencent Cloud's voice messages (VMS), read from
+`ivr_scripts/tencent_voice_templates.toml` and held to Tencent's rules, so a template that cannot be used is found
+by `hotline ivr check` and at start, never when a call goes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from dispatch.exceptions import MessageCatalogError
+from dispatch.script_data import load_versioned_toml
+from dispatch.sms_templates import has_link
+from ivr_scripts import SCRIPTS_DIR
+
+VOICE_TEMPLATES_FILE = SCRIPTS_DIR / "tencent_voice_templates.toml"
+MOST_SPOKEN = 350  # Tencent's limit: the voice content read aloud, with its variables filled in
+_ID = re.compile(r"^[1-9][0-9]{0,11}\Z")  # Tencent's template ids are numbers
+_BANNED = "【】¥★☞✓※"
+
+
+@dataclass(frozen=True)
+class CheckinVoiceTemplate:
+    """The check-in call's template: its id, its text (the name as {1}), and the longest name it carries."""
+
+    id: str
+    text: str
+    name_longest: int
+
+    def params(self, name: str) -> list[str]:
+        """The template's variables for a resident called `name`: the name, cut to fit (never empty)."""
+        cleaned = " ".join(name.split())[: self.name_longest]
+        return [cleaned or "您"]
+
+    @classmethod
+    def load(cls, path: Path = VOICE_TEMPLATES_FILE) -> CheckinVoiceTemplate:
+        """The checked template.
+
+        Raises:
+            MessageCatalogError: every problem found, one line each.
+        """
+        found, problems = _read(path)
+        if found is None:
+            raise MessageCatalogError("\n".join(f"{path.name}: {p}" for p in problems))
+        return found
+
+
+def check_voice_templates(path: Path = VOICE_TEMPLATES_FILE) -> list[str]:
+    """Every problem of the voice template file, one clear line each: an empty list when it can be used."""
+    return _read(path)[1]
+
+
+def _read(path: Path) -> tuple[CheckinVoiceTemplate | None, list[str]]:
+    try:
+        data = load_versioned_toml(path)
+    except MessageCatalogError as exc:
+        return None, [str(exc)]
+    problems: list[str] = []
+    limit = _whole(data.get("variable_limit"), "variable_limit", problems)
+    checkin = data.get("checkin")
+    if not isinstance(checkin, dict) or not isinstance(checkin.get("template"), str):
+        return None, [*problems, '[checkin] must give the check-in call\'s template: id = "…", template = "{1}…"']
+    template_id, text = checkin.get("id"), checkin["template"]
+    if not isinstance(template_id, str) or not _ID.match(template_id):
+        problems.append(f"[checkin] id {template_id!r} must be Tencent's numeric template id, in quotes")
+    longest = _whole(checkin.get("name_longest"), "[checkin] name_longest", problems)
+    if longest > limit:
+        problems.append(f"[checkin] name_longest is {longest}; a variable takes at most {limit}")
+    problems += [f"[checkin] the template {text!r} {p}" for p in voice_template_rules(text, [longest])]
+    if re.findall(r"\{([0-9]+)\}", text) != ["1"]:
+        problems.append(f"[checkin] the template {text!r} must have one variable, {{1}}: the resident's name")
+    if problems:
+        return None, problems
+    return CheckinVoiceTemplate(str(template_id), text, longest), []
+
+
+def voice_template_rules(text: str, variables: list[int]) -> list[str]:
+    """Where a voice template breaks Tencent's rules, given each variable's longest value."""
+    problems = []
+    constant = re.sub(r"\{[0-9]+\}", "", text)
+    if any(ch in text for ch in _BANNED):
+        problems.append(f"has a character Tencent refuses in a template ({_BANNED})")
+    if re.search(r"\}\{", text):
+        problems.append("has two variables side by side: put text between them")
+    if not constant.strip():
+        problems.append("is only variables: Tencent needs text of its own")
+    numbers = [int(n) for n in re.findall(r"\{([0-9]+)\}", text)]
+    if numbers != list(range(1, len(numbers) + 1)):
+        problems.append("must number its variables {1}, {2}, … in order")
+    if has_link(constant):
+        problems.append("has a link in its own text")
+    total = len(constant) + sum(variables[: len(numbers)])
+    if total > MOST_SPOKEN:
+        problems.append(f"can be {total} characters with the longest values; Tencent reads at most {MOST_SPOKEN}")
+    return problems
+
+
+def _whole(value: object, name: str, problems: list[str]) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        problems.append(f"{name} must be a whole number of characters, as Tencent's console gives it")
+        return 1
+    return value
