@@ -1,4 +1,4 @@
-"""Run every benchmark (B1–B6, B8, B9, then the scale run) and write BENCHMARKS.md: `python -m benchmarks`.
+"""Run every benchmark (B1–B6, B8–B10, then the scale run) and write BENCHMARKS.md: `python -m benchmarks`.
 
 `python -m benchmarks --smoke` runs each one small (under a minute in all), checks that it still runs and counts
 right, and writes nothing unless `--out FILE` is given: CI runs it so the benchmarks cannot rot. Its figures
@@ -16,19 +16,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks import (
+    channel_webhooks,
     checkin_campaign,
     dispatch_latency,
     liaison_reading,
     register_import,
     reply_parsing,
     scale,
-    sms_throughput,
     voice_webhook,
 )
 from benchmarks.common import Finding, machine
 
 FULL: tuple[Callable[[], list[Finding]], ...] = (
-    lambda: sms_throughput.main(100_000, 10, 3),
+    lambda: channel_webhooks.main(100_000, 10, 3),  # B1, then B10 on the same servers
     lambda: dispatch_latency.main(50, 30, 3),
     lambda: checkin_campaign.main(100_000, 2_000),
     lambda: voice_webhook.main(300),
@@ -38,7 +38,7 @@ FULL: tuple[Callable[[], list[Finding]], ...] = (
     lambda: scale.main(100_000, 10, 1),
 )
 SMOKE: tuple[Callable[[], list[Finding]], ...] = (
-    lambda: sms_throughput.main(1_000, 1, 1),
+    lambda: channel_webhooks.main(1_000, 1, 1),
     lambda: dispatch_latency.main(20, 2, 1),
     lambda: checkin_campaign.main(1_000, 50),
     lambda: voice_webhook.main(10),
