@@ -176,9 +176,8 @@ class ChannelWebhooks:
         numbers = Messages()
         args = (str(requests),)
         for channel in CHANNELS:
-            numbers.write(
-                requests, channel, 2000, residents, 0
-            )  # the bare route's first requests; ours never sees them
+            # The bare route's first run: requests that ours never sees.
+            numbers.write(requests, channel, 2000, residents, 0)
             baseline: list[WrkRun] = []
             ours: list[tuple[WrkRun, list[list[str]]]] = []
             for run in range(1, self.runs + 1):
