@@ -20,7 +20,11 @@ async def hello(request: Request) -> PlainTextResponse:
     return PlainTextResponse("hello")
 
 
-app = Starlette(routes=[Route("/", hello), Route("/twilio/sms", hello, methods=["POST"])])
+# The same paths as the webhooks measured against it, so wrk posts the same requests to both.
+app = Starlette(
+    routes=[Route("/", hello)]
+    + [Route(path, hello, methods=["POST"]) for path in ("/twilio/sms", "/tencent/sms/reply", "/android/events")]
+)
 
 if __name__ == "__main__":
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), **uvicorn_options())

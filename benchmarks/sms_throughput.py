@@ -9,6 +9,9 @@ connections for S seconds; baseline and ours take turns, R times, and the median
 Afterwards every ours-run is counted: the inbound messages stored against the requests wrk saw answered 200.
 Only the web server runs (no worker): this measures the webhook, and the queued work waits in Redis.
 
+Once B1 is done with them, the same two servers may measure more webhooks (`AlsoMeasured`: B10, the other
+channels', in benchmarks/channel_webhooks.py), so that every channel is measured against the same bare route.
+
     python -m benchmarks.sms_throughput [RESIDENTS [SECONDS [RUNS]]]
 """
 
@@ -22,9 +25,11 @@ import sys
 import tempfile
 import urllib.parse
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import select
 
@@ -104,7 +109,11 @@ def write_requests(
     return sids
 
 
-def wrk(port: int, prefix: Path, seconds: float) -> WrkRun:
+def wrk(
+    port: int, prefix: Path, seconds: float, script: Path = SCRIPT, script_args: tuple[str, ...] = (PATH,)
+) -> WrkRun:
+    """One wrk run of `seconds` against the port, posting the requests in `prefix.N` with `script` (by default
+    signed_posts.lua, to Twilio's SMS path)."""
     assert WRK is not None
     done = subprocess.run(
         [
@@ -115,11 +124,11 @@ def wrk(port: int, prefix: Path, seconds: float) -> WrkRun:
             "--timeout",
             "5s",
             "-s",
-            str(SCRIPT),
+            str(script),
             f"http://127.0.0.1:{port}",
             "--",
             str(prefix),
-            PATH,
+            *script_args,
         ],
         capture_output=True,
         text=True,
@@ -129,13 +138,29 @@ def wrk(port: int, prefix: Path, seconds: float) -> WrkRun:
     return WrkRun(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def main(residents: int = 100_000, seconds: float = 10, runs: int = 3) -> list[Finding]:
+class AlsoMeasured(Protocol):
+    """More webhooks, measured on B1's two servers once B1 is done with them."""
+
+    env: Mapping[str, str]  # the settings they need, added to the server's
+
+    def measure(self, port: int, bare_port: int, tmp: Path, residents: int) -> None:
+        """Measure, while both servers run: `hotline serve` on `port`, the bare route on `bare_port`."""
+
+    def finish(self, database_url: str) -> tuple[str, list[Finding]]:
+        """Once the servers have stopped: count what was stored; the report's section and summary lines."""
+
+
+def main(
+    residents: int = 100_000, seconds: float = 10, runs: int = 3, also: AlsoMeasured | None = None
+) -> list[Finding]:
     if WRK is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     with tempfile.TemporaryDirectory(prefix="hls-") as tmp:
         data_dir = Path(tmp) / "var"
         port, bare_port = free_port(), free_port()
-        env = clean_env(HOTLINE_DATA_DIR=str(data_dir), HOTLINE_PUBLIC_URL=f"http://127.0.0.1:{port}")
+        env = clean_env(
+            HOTLINE_DATA_DIR=str(data_dir), HOTLINE_PUBLIC_URL=f"http://127.0.0.1:{port}", **(also.env if also else {})
+        )
         hotline(env, "db", "upgrade")
         settings = load_settings(env, env_file=None)
         engine = make_engine(settings.database_url)
@@ -162,6 +187,8 @@ def main(residents: int = 100_000, seconds: float = 10, runs: int = 3) -> list[F
                 sids = write_requests(requests, signer, per_thread, residents, run)
                 ours.append((wrk(port, requests, seconds), sids, run))
             rss_peak = peak_rss_mb(web.pid)
+            if also is not None:
+                also.measure(port, bare_port, Path(tmp), residents)
 
         # Every request answered 200 must be a stored row. Rows may also exist for requests still in flight
         # when wrk stopped (it closes its connections; the server had already stored them): at most `issued - ok`.
@@ -177,6 +204,7 @@ def main(residents: int = 100_000, seconds: float = 10, runs: int = 3) -> list[F
                 unknown = len(stored - sent)
                 counted.append((result, len(stored), max(0, result.ok - len(stored)), unknown))
         engine.dispose()
+        also_section, also_findings = also.finish(settings.database_url) if also is not None else ("", [])
 
     ours_rate = median([r.rate for r, *_ in counted])
     bare_rate = median([r.rate for r in baseline])
@@ -222,7 +250,7 @@ def main(residents: int = 100_000, seconds: float = 10, runs: int = 3) -> list[F
         f"B5 (web): `hotline serve` peak RSS {rss_peak:.0f} MB after these runs ({rss_idle:.0f} MB when started); "
         f"target ≤ 150 MB {verdict(rss_peak <= 150)}.",
     ]
-    print("\n".join(lines))
+    print("\n".join(lines) + (f"\n\n{also_section}" if also_section else ""))
     return [
         Finding(
             "B1",
@@ -240,6 +268,7 @@ def main(residents: int = 100_000, seconds: float = 10, runs: int = 3) -> list[F
             "≤ 150 MB",
             rss_peak <= 150,
         ),
+        *also_findings,
     ]
 
 
