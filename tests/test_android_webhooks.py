@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from dispatch import register
@@ -230,6 +230,24 @@ def test_any_signed_webhook_says_the_phone_is_alive(client: TestClient, android:
     with android.sessions() as session:
         phone = session.get(AndroidPhone, "a")
         assert phone is not None and phone.last_heard_at is not None and phone.last_event == "system:ping"
+
+
+def test_a_burst_of_sms_marks_the_phone_heard_once_and_a_ping_always(client: TestClient, android: Services) -> None:
+    def last_event() -> str | None:
+        with android.sessions() as session:
+            phone = session.get(AndroidPhone, "a")
+            return phone.last_event if phone else None
+
+    assert post_event(client, "a", "sms:received", received_payload(RESIDENT_PHONE, "买菜")).status_code == 204
+    assert last_event() == "sms:received"
+    heard_at(android, "a", utcnow() - timedelta(minutes=1))  # what the next SMS would overwrite, were it marked
+    again = received_payload(RESIDENT_PHONE, "还要买药", message_id="77aa77aa")
+    assert post_event(client, "a", "sms:received", again).status_code == 204
+    assert last_event() == "system:ping"  # the second SMS, seconds later, wrote no mark of its own
+    with android.sessions() as session:
+        assert session.scalar(select(func.count(InboundMessage.id))) == 2  # and was stored all the same
+    assert post_event(client, "a", "sms:sent", report_payload("someone-elses", RESIDENT_PHONE)).status_code == 204
+    assert last_event() == "sms:sent"
 
 
 def test_staff_see_each_phone_s_health_and_a_quiet_one_flagged(

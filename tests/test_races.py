@@ -59,7 +59,9 @@ def test_the_ladder_moving_a_task_while_its_liaison_takes_it(
     taken = [e.body for e in local_outbox(services) if e.to_phone == RESIDENT_PHONE and "接单" in e.body]
     assert len(taken) == 1
     with services.sessions() as session:
-        to_backup = session.scalars(select(OutboundMessage.body).where(OutboundMessage.to_phone == BACKUP_PHONE)).all()
+        to_backup = session.scalars(
+            select(OutboundMessage.body).where(OutboundMessage.to_phone == BACKUP_PHONE).order_by(OutboundMessage.id)
+        ).all()
     assert len(to_backup) == 2 and "不用再办" in to_backup[1]  # the sweep's offer, decided once; then "taken"
 
 

@@ -113,6 +113,24 @@ async def android_events(request: Request) -> Response:
     return Response(status_code=204)
 
 
+# A burst of SMS through one phone marks it heard once in this long, per web process, not once per SMS: each mark is
+# a write transaction of its own, and a morning's replies would queue for the database's write lock behind them.
+# Far below ANDROID_QUIET_MINUTES; pings and delivery reports still mark it every time.
+HEARD_EVERY_SECONDS = 20.0
+
+
+def _due_a_mark(request: Request, phone: str) -> bool:
+    """True if this process has not marked `phone` heard within HEARD_EVERY_SECONDS (and it now counts as marked)."""
+    marks: dict[str, float] | None = getattr(request.app.state, "android_heard", None)
+    if marks is None:
+        marks = request.app.state.android_heard = {}
+    now = time.monotonic()
+    if now - marks.get(phone, -HEARD_EVERY_SECONDS) < HEARD_EVERY_SECONDS:
+        return False
+    marks[phone] = now
+    return True
+
+
 def _heard(services: Services, phone: str, event: str) -> None:
     with services.sessions.begin() as session:
         android_phones.mark_heard(session, phone, event, utcnow())
@@ -134,7 +152,8 @@ async def _received(request: Request, services: Services, phone: str, payload: d
         gateway="android",
     )
     stored = await request.app.state.inbound_batcher.store(message)
-    await run_in_threadpool(_heard, services, phone, "sms:received")
+    if _due_a_mark(request, phone):
+        await run_in_threadpool(_heard, services, phone, "sms:received")
     log.info(
         "inbound sms via phone %s message=%s from=%s %s",
         phone,
