@@ -87,8 +87,9 @@ def messages(count: int, residents: int, seed: int = 7) -> list[Sms]:
         else:
             phone = PHONES[resident % len(PHONES)]
             received = time.strftime("%Y-%m-%dT%H:%M:%S.000+08:00", time.gmtime(SENT_FROM + i + 8 * 3600))
+            message_id = f"{rng.getrandbits(32):08x}"  # the app's: a 32-bit hash
             sms = {
-                "messageId": f"{rng.getrandbits(32):08x}",  # the app's: a 32-bit hash
+                "messageId": message_id,
                 "message": body,
                 "sender": f"+86{mobile}",
                 "recipient": None,
@@ -103,7 +104,7 @@ def messages(count: int, residents: int, seed: int = 7) -> list[Sms]:
                 "webhookId": "hotline-sms-received",
                 "payload": sms,
             }
-            stored = inbound_sid(phone, sms["messageId"], sms["sender"], received, body)  # type: ignore[arg-type]
+            stored = inbound_sid(phone, message_id, f"+86{mobile}", received, body)
             payload = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
             path = f"/android/events?phone={phone}"
             made.append(Sms(key, channel, resident, body, stored, path, payload, {"Content-Type": "application/json"}))

@@ -18,7 +18,6 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.requests import Request
@@ -160,7 +159,7 @@ class Channel:
 
     name: str
     community_id: int
-    standins: list[Any]
+    standins: list[Faulty]
 
     def set_faulty(self, on: bool) -> None:
         for standin in self.standins:
