@@ -1,9 +1,8 @@
 """The processes of one fault run: a real redis-server, `hotline serve`, workers and the scheduler, as separate
-processes that can be killed and started again, and a Twilio stand-in that can be told to misbehave."""
+processes that can be killed and started again, pointed at the providers' stand-ins (`tests.chaos.providers`)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
@@ -13,61 +12,17 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 from redis import Redis
 from rq import Queue
 from sqlalchemy import create_engine, select
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
 from dispatch.models import OutboundMessage
 from hotline.embedded_redis import EmbeddedRedis
-from tests.twilio_standin import TwilioStandIn
+from tests.chaos.providers import PUBLIC_URL
 from workers.queues import INBOUND, OUTBOUND, enqueue_send
-
-ACCOUNT_SID = "AC" + "c" * 32
-AUTH_TOKEN = "chaos-auth-token-0123456789abcdef"
-PUBLIC_URL = "https://hotline.example.org"
-HOTLINE_NUMBER = "+8657112345678"
-GATEWAY_TIMEOUT = 10.0  # the Twilio gateway's own timeout: a "timeout" fault answers later than this
-
-
-@dataclass
-class FaultyTwilio(TwilioStandIn):
-    """Twilio's REST API that, while `faulty`, answers 429 or 500, and one time in six after the client has
-    given up.
-
-    The late answer still creates the message, as Twilio may: the sender cannot know it went. Every message
-    created is counted by our outbound id, read from its StatusCallback URL (`?o=<id>`)."""
-
-    faulty: bool = False
-    accepted: Counter[int] = field(default_factory=Counter)
-    refused: int = 0
-    late: int = 0
-    _turn: int = 0
-
-    async def _create(self, request: Request) -> Response:
-        form = {k: str(v) for k, v in (await request.form()).items()}
-        if self.faulty:
-            self._turn += 1
-            if self._turn % 6 in (1, 3, 5):
-                self.refused += 1
-                return JSONResponse({"code": 20429, "message": "Too Many Requests", "status": 429}, 429)
-            if self._turn % 6 in (2, 4):
-                self.refused += 1
-                return JSONResponse({"code": 20500, "message": "Internal Server Error", "status": 500}, 500)
-            self.late += 1
-            await asyncio.sleep(GATEWAY_TIMEOUT + 1)
-        callback = parse_qs(urlsplit(form.get("StatusCallback", "")).query).get("o", [""])[0]
-        if callback.isdigit():
-            self.accepted[int(callback)] += 1
-        sid = "SM" + uuid.uuid4().hex
-        return JSONResponse({"sid": sid, "status": "queued", "to": form.get("To"), "body": form.get("Body")}, 201)
 
 
 def free_port() -> int:
@@ -120,7 +75,7 @@ class Cluster:
     """Redis, the web server, `workers` workers and one scheduler, restarted whenever they die (Redis: unless it is
     being held down on purpose)."""
 
-    def __init__(self, root: Path, database_url: str, standin_url: str, workers: int) -> None:
+    def __init__(self, root: Path, database_url: str, providers: dict[str, str], workers: int) -> None:
         self.root = root
         self.redis = EmbeddedRedis(root)
         self.port = free_port()
@@ -129,15 +84,11 @@ class Cluster:
             "HOTLINE_DATA_DIR": str(root / "var"),
             "DATABASE_URL": database_url,
             "REDIS_URL": self.redis.url,
-            "HOTLINE_GATEWAY": "twilio",
-            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "TWILIO_FROM_NUMBER": HOTLINE_NUMBER,
-            "TWILIO_API_BASE_URL": standin_url,
+            **providers,
             "HOTLINE_PUBLIC_URL": PUBLIC_URL,
             "HOTLINE_DUTY_PHONE": "+8657187654321",
             "HOTLINE_SECRET_KEY": "chaos-secret-key-0123456789abcdef0123456789",
-            "HOTLINE_SMS_PER_SECOND": "0",  # the stand-in has no rate limit; the run is about faults
+            "HOTLINE_SMS_PER_SECOND": "0",  # the stand-ins have no rate limit; the run is about faults
             "HOTLINE_SWEEP_SECONDS": "2",
         }
         logs = root / "logs"
