@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -137,10 +138,12 @@ def main() -> None:
     sections, findings = [], []
     for run in SMOKE if args.smoke else FULL:
         text = io.StringIO()
+        began = time.monotonic()
         with contextlib.redirect_stdout(text):
             findings += run()
         sections.append(text.getvalue().strip())
         print(sections[-1], end="\n\n", flush=True)
+        print(f"({sections[-1].splitlines()[0]}: {time.monotonic() - began:.1f} s)", file=sys.stderr, flush=True)
     summary = [
         "# Benchmarks" + (" (smoke run: small sizes, figures not comparable)" if args.smoke else ""),
         "",
