@@ -228,10 +228,20 @@ def _tencent_needs(found: dict[str, Any]) -> None:
 
 
 def _tencent_voice_needs(found: dict[str, Any]) -> None:
-    """With the check-in call through Tencent's voice messages: the voice application (the API key, callback
-    secret and https public URL are Tencent SMS's, already required)."""
-    if found["call_gateway"] == "tencent" and found["tencent_voice_app_id"] is None:
-        raise SettingsError("TENCENT_VOICE_APP_ID", "is required when HOTLINE_CALL_GATEWAY=tencent")
+    """With the check-in call through Tencent's voice messages: the API key, the voice application, the callback
+    secret and an https public URL (the secret rides in the callback URL), whichever gateway carries the SMS."""
+    if found["call_gateway"] != "tencent":
+        return
+    for env, field in (
+        ("TENCENT_SECRET_ID", "tencent_secret_id"),
+        ("TENCENT_SECRET_KEY", "tencent_secret_key"),
+        ("TENCENT_VOICE_APP_ID", "tencent_voice_app_id"),
+        ("TENCENT_CALLBACK_SECRET", "tencent_callback_secret"),
+    ):
+        if found[field] is None:
+            raise SettingsError(env, "is required when HOTLINE_CALL_GATEWAY=tencent")
+    if urlsplit(found["public_url"]).scheme != "https":
+        raise SettingsError("HOTLINE_PUBLIC_URL", "must be an https:// URL when HOTLINE_CALL_GATEWAY=tencent")
 
 
 def _android_needs(found: dict[str, Any]) -> None:

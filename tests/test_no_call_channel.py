@@ -92,7 +92,7 @@ def test_the_call_gateway_defaults_to_the_gateway_and_can_be_none(tmp_path: Path
     assert load_settings({**environ, "HOTLINE_CALL_GATEWAY": "none"}, env_file=None).call_gateway == "none"
     with pytest.raises(SettingsError, match="HOTLINE_CALL_GATEWAY") as caught:
         load_settings({**environ, "HOTLINE_CALL_GATEWAY": "twilio"}, env_file=None)
-    assert "'none' or one of the gateways, local" in str(caught.value)
+    assert "'none', 'tencent' or one of the gateways, local" in str(caught.value)
 
 
 def test_each_channel_says_what_it_cannot_do_and_what_happens_instead() -> None:

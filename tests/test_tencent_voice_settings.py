@@ -51,8 +51,30 @@ def test_settings_ask_for_the_voice_application_only_when_calls_go_through_tence
         assert not built.intake.calls.can(Ability.SPOKEN_CALLS)  # an alert call goes as an SMS
     finally:
         built.close()
-    with pytest.raises(SettingsError) as caught:  # only the SMS gateway's channel places its calls
-        load_settings({**environ, "HOTLINE_GATEWAY": "local", "HOTLINE_CALL_GATEWAY": "tencent"}, env_file=None)
+
+    # SMS through a community's own Android phone, the check-in calls through Tencent: no Tencent SMS needed.
+    android = {
+        "HOTLINE_DATA_DIR": str(tmp_path / "var"),
+        "HOTLINE_GATEWAY": "android",
+        "ANDROID_PHONES": "a=http://sms:secret-password@127.0.0.1:9/",
+        "ANDROID_SIGNING_KEY": "a-long-signing-key-for-the-phones",
+        "HOTLINE_PUBLIC_URL": "https://hotline.example.org",
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+        "HOTLINE_CALL_GATEWAY": "tencent",
+        "TENCENT_VOICE_APP_ID": VOICE_APP_ID,
+        "TENCENT_SECRET_ID": environ["TENCENT_SECRET_ID"],
+        "TENCENT_SECRET_KEY": environ["TENCENT_SECRET_KEY"],
+        "TENCENT_CALLBACK_SECRET": environ["TENCENT_CALLBACK_SECRET"],
+    }
+    mixed = load_settings(android, env_file=None)
+    assert (mixed.gateways, mixed.call_gateway, mixed.tencent_sms_app_id) == (("android",), "tencent", None)
+    assert "tencent" in mixed.call_gateways
+    for name in ("TENCENT_SECRET_ID", "TENCENT_CALLBACK_SECRET"):
+        with pytest.raises(SettingsError) as caught:
+            load_settings({k: v for k, v in android.items() if k != name}, env_file=None)
+        assert caught.value.variable == name
+    with pytest.raises(SettingsError) as caught:  # another gateway calls only if it is set up
+        load_settings({**android, "HOTLINE_CALL_GATEWAY": "twilio"}, env_file=None)
     assert caught.value.variable == "HOTLINE_CALL_GATEWAY"
 
 
