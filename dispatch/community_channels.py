@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Set
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from dispatch.exceptions import InvalidAction, NotFound
@@ -39,9 +39,9 @@ class CommunityChoice:
 NO_CHOICE = CommunityChoice()
 
 
-def choice_for(session: Session, outbound_id: int) -> CommunityChoice:
-    """The choice of the community an outbound message's recipient belongs to, in one round trip."""
-    message = select(OutboundMessage).where(OutboundMessage.id == outbound_id).subquery()
+def _choice_query() -> Select[str | None, str | None]:
+    """The query of `choice_for`, built once: its one parameter is the outbound message's id, `oid`."""
+    message = select(OutboundMessage).where(OutboundMessage.id == bindparam("oid")).subquery()
     phone = select(message.c.to_phone).scalar_subquery()
     of_checkin = (
         select(Household.community_id)
@@ -71,9 +71,24 @@ def choice_for(session: Session, outbound_id: int) -> CommunityChoice:
     community_id = func.coalesce(
         *(query.scalar_subquery() for query in (of_checkin, of_task, of_resident, of_liaison, of_leader, of_office))
     )
-    row = session.execute(
-        select(Community.sms_gateway, Community.call_gateway).where(Community.id == community_id)
-    ).one_or_none()
+    return select(Community.sms_gateway, Community.call_gateway).where(Community.id == community_id)
+
+
+_CHOICE = _choice_query()
+_ANY_CHOICE = select(exists().where(or_(Community.sms_gateway.is_not(None), Community.call_gateway.is_not(None))))
+
+
+def any_choice(session: Session) -> bool:
+    """True if some community chose a gateway of its own: else every message takes the hotline's own."""
+    return bool(session.scalar(_ANY_CHOICE))
+
+
+def choice_for(session: Session, outbound_id: int) -> CommunityChoice:
+    """The choice of the community an outbound message's recipient belongs to: nothing to find (one cheap read)
+    while no community chose anything, else one round trip."""
+    if not any_choice(session):
+        return NO_CHOICE
+    row = session.execute(_CHOICE, {"oid": outbound_id}).one_or_none()
     return CommunityChoice(row.sms_gateway, row.call_gateway) if row else NO_CHOICE
 
 
