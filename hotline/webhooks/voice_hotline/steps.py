@@ -25,7 +25,8 @@ from dispatch.models import Call, utcnow
 from dispatch.phones import national_format
 from hotline.services import Services
 from hotline.webhooks.twilio_sms import whole_number
-from hotline.webhooks.voice_hotline.endpoint import Work, form_text
+from hotline.webhooks.voice_hotline.endpoint import form_text
+from hotline.webhooks.voice_hotline.group_commit import StepWriter, Work
 from hotline.webhooks.voice_render import CallWords, Renderer
 
 
@@ -52,6 +53,7 @@ class VoiceHotline:
         # The last duty phone a caller's chain ended in: where a caller goes if a later step fails before the
         # register can be read, when HOTLINE_DUTY_PHONE is not set.
         self.known_duty_phone: str | None = None
+        self.writer = StepWriter(self)  # every step of every call in this process is written through it
 
     # ── the steps of a call ──────────────────────────────────────────────────────────────────────────────────
 
