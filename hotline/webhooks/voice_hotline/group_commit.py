@@ -138,13 +138,16 @@ class StepWriter:
         try:
             with self.voice.services.sessions.begin() as session:
                 for request in requests:
+                    outcome: Outcome | None = None  # None: run it again alone
                     try:
                         with session.begin_nested():
-                            outcomes.append(run_in(self.voice, session, request))
+                            answer = run_in(self.voice, session, request)
+                        outcome = answer  # its savepoint released: it is part of the batch
                     except InvalidInboundMessage as exc:  # bad input: the same alone, no need to run it again
-                        outcomes.append(exc)
+                        outcome = exc
                     except Exception:
-                        outcomes.append(None)
+                        log.warning("voice %s failed in a batch; it runs again alone", request.path, exc_info=True)
+                    outcomes.append(outcome)
         except Exception:
             if len(requests) > 1:
                 log.warning("voice batch of %d steps not committed at once; each runs alone", len(requests))
