@@ -1,4 +1,4 @@
-"""Run every benchmark (B1–B6, B8–B10, then the scale run) and write BENCHMARKS.md: `python -m benchmarks`.
+"""Run every benchmark (B1–B6, B4c, B8–B10, then the scale run) and write BENCHMARKS.md: `python -m benchmarks`.
 
 `python -m benchmarks --smoke` runs each one small (under a minute in all), checks that it still runs and counts
 right, and writes nothing unless `--out FILE` is given: CI runs it so the benchmarks cannot rot. Its figures
@@ -23,6 +23,7 @@ from benchmarks import (
     register_import,
     reply_parsing,
     scale,
+    voice_concurrency,
     voice_webhook,
 )
 from benchmarks.common import Finding, machine
@@ -32,6 +33,7 @@ FULL: tuple[Callable[[], list[Finding]], ...] = (
     lambda: dispatch_latency.main(50, 30, 3),
     lambda: checkin_campaign.main(100_000, 2_000),
     lambda: voice_webhook.main(300),
+    lambda: voice_concurrency.main(257, 5, 3),
     lambda: register_import.main(2000),
     lambda: reply_parsing.main(20),
     lambda: liaison_reading.main(1.0),
@@ -42,6 +44,7 @@ SMOKE: tuple[Callable[[], list[Finding]], ...] = (
     lambda: dispatch_latency.main(20, 2, 1),
     lambda: checkin_campaign.main(1_000, 50),
     lambda: voice_webhook.main(10),
+    lambda: voice_concurrency.main(20, 0.5, 1, None),  # no earlier commit: a few seconds
     lambda: register_import.main(100),
     lambda: reply_parsing.main(1),
     lambda: liaison_reading.main(0.05),

@@ -8,6 +8,7 @@ to the household's liaison, on the ladder. Storing twice is a no-op, so Twilio's
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,12 +23,13 @@ from dispatch.models import (
     DirectoryEntry,
     InboundMessage,
     Liaison,
+    Resident,
     ResidentStatus,
     Task,
     TaskStatus,
 )
 from dispatch.phones import is_home_mobile
-from dispatch.register import find_liaison_by_phone, match_sender, sole_community
+from dispatch.register import SenderMatch, find_residents_by_phone, sole_community
 
 FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 
@@ -59,7 +61,38 @@ class Caller:
     people: tuple[Person, ...] = ()  # whom to put the caller through to, in order
 
 
-def identify_caller(session: Session, phone: str, *, region: str, language: str, duty_phone: str | None) -> Caller:
+@dataclass(frozen=True)
+class Numbers:
+    """What the register holds for a set of numbers, read at once for the steps of many calls: each number's
+    residents (moved-away ones last, then by id) and its liaison."""
+
+    phones: frozenset[str]
+    residents: dict[str, list[Resident]]
+    liaisons: dict[str, Liaison]
+
+
+def look_up_numbers(session: Session, phones: Iterable[str]) -> Numbers:
+    """The register's residents and liaisons of `phones`, in three statements however many numbers."""
+    wanted = frozenset(phones)
+    residents: dict[str, list[Resident]] = {}
+    for resident in find_residents_by_phone(session, sorted(wanted)):
+        for number in {p.phone for p in resident.phones} & wanted:
+            residents.setdefault(number, []).append(resident)
+    liaisons = {
+        liaison.phone: liaison for liaison in session.scalars(select(Liaison).where(Liaison.phone.in_(sorted(wanted))))
+    }
+    return Numbers(wanted, residents, liaisons)
+
+
+def identify_caller(
+    session: Session,
+    phone: str,
+    *,
+    region: str,
+    language: str,
+    duty_phone: str | None,
+    numbers: Numbers | None = None,
+) -> Caller:
     """Look the number up in the register.
 
     Args:
@@ -68,10 +101,14 @@ def identify_caller(session: Session, phone: str, *, region: str, language: str,
         region: HOTLINE_REGION.
         language: The hotline's language, for callers not on the register.
         duty_phone: HOTLINE_DUTY_PHONE: the last resort for anyone.
+        numbers: The register's answer for a set of numbers, read earlier in this transaction
+            (`look_up_numbers`); read now if it does not hold `phone`.
     """
-    match = match_sender(session, phone)
+    if numbers is None or phone not in numbers.phones:
+        numbers = look_up_numbers(session, [phone])
+    match = SenderMatch(_current_first(numbers.residents.get(phone, [])))
     residents = [r for r in match.residents if r.status != ResidentStatus.MOVED_AWAY]
-    liaison = find_liaison_by_phone(session, phone)
+    liaison = numbers.liaisons.get(phone)
     liaison = liaison if liaison is not None and liaison.active else None
     landline = any(p.landline for r in residents for p in r.phones if p.phone == phone)
     can_sms = not landline and is_home_mobile(phone, region)
@@ -124,6 +161,12 @@ def identify_caller(session: Session, phone: str, *, region: str, language: str,
     )
 
 
+def _current_first(residents: list[Resident]) -> list[Resident]:
+    """As `match_sender`: moved-away residents count only if no one else does."""
+    current = [r for r in residents if r.status != ResidentStatus.MOVED_AWAY]
+    return current or residents
+
+
 def _duty(community: Community | None, duty_phone: str | None) -> Person | None:
     phone = (community.duty_phone if community else None) or duty_phone
     return Person("duty", community.clerk_name or "" if community else "", phone) if phone else None
@@ -170,12 +213,34 @@ def count_waiting(session: Session, liaison_id: int) -> int:
     return int(count or 0)
 
 
-def start_call(session: Session, call_sid: str, caller: Caller, to_phone: str, now: datetime) -> Call:
+def calls_by_sid(session: Session, call_sids: Iterable[str]) -> dict[str, Call]:
+    """The rows of these calls that exist, locked for update where the database can: for the steps of many calls,
+    read at once."""
+    wanted = sorted(set(call_sids))
+    return {c.call_sid: c for c in session.scalars(select(Call).where(Call.call_sid.in_(wanted)).with_for_update())}
+
+
+def start_call(
+    session: Session,
+    call_sid: str,
+    caller: Caller,
+    to_phone: str,
+    now: datetime,
+    known: dict[str, Call] | None = None,
+) -> Call:
     """The call's row, made on its first webhook and found (locked for update where the database can) by every
-    later one; a retried webhook finds the same row."""
-    call = session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
-    if call is not None:
-        return call
+    later one; a retried webhook finds the same row.
+
+    `known`: the rows of a set of calls that includes this one, read earlier in this transaction by
+    `calls_by_sid`; a row made here is added to it.
+    """
+    if known is not None:
+        if call_sid in known:
+            return known[call_sid]
+    else:
+        found = session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
+        if found is not None:
+            return found
     call = Call(
         call_sid=call_sid,
         from_phone=caller.phone,
@@ -196,7 +261,9 @@ def start_call(session: Session, call_sid: str, caller: Caller, to_phone: str, n
         with session.begin_nested():
             session.add(call)
     except IntegrityError:  # the same webhook, twice at once: the first row is the record
-        return session.execute(select(Call).where(Call.call_sid == call_sid)).scalar_one()
+        call = session.execute(select(Call).where(Call.call_sid == call_sid)).scalar_one()
+    if known is not None:
+        known[call_sid] = call
     return call
 
 

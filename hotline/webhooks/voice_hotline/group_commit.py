@@ -137,6 +137,7 @@ class StepWriter:
         outcomes: list[Outcome | None] = []
         try:
             with self.voice.services.sessions.begin() as session:
+                self.voice.read_ahead(session, [request.form for request in requests])
                 for request in requests:
                     outcome: Outcome | None = None  # None: run it again alone
                     try:
@@ -144,8 +145,10 @@ class StepWriter:
                             answer = run_in(self.voice, session, request)
                         outcome = answer  # its savepoint released: it is part of the batch
                     except InvalidInboundMessage as exc:  # bad input: the same alone, no need to run it again
+                        self.voice.forget_read_ahead(session)
                         outcome = exc
                     except Exception:
+                        self.voice.forget_read_ahead(session)
                         log.warning("voice %s failed in a batch; it runs again alone", request.path, exc_info=True)
                     outcomes.append(outcome)
         except Exception:
