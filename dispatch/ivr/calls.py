@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -257,13 +257,17 @@ def start_call(
         connected=False,
         voicemail=False,
     )
+    if known is not None:
+        # Read ahead in this transaction: a row made since by another is a duplicate key at the flush, which rolls
+        # back the step's own savepoint (the group commit then runs the step alone, and it finds that row).
+        session.add(call)
+        known[call_sid] = call
+        return call
     try:
         with session.begin_nested():
             session.add(call)
     except IntegrityError:  # the same webhook, twice at once: the first row is the record
-        call = session.execute(select(Call).where(Call.call_sid == call_sid)).scalar_one()
-    if known is not None:
-        known[call_sid] = call
+        return session.execute(select(Call).where(Call.call_sid == call_sid)).scalar_one()
     return call
 
 
@@ -277,8 +281,12 @@ def store_call_need(
     urgent: bool = False,
     recording_url: str | None = None,
     now: datetime,
+    stored: set[str] | None = None,
 ) -> int | None:
     """Store a need made on a call as a voice inbound message, once per call and `what`.
+
+    `stored`: the keys of the needs stored for a set of calls that includes this one, read earlier in this
+    transaction by `needs_of_calls`; a need stored here is added to it.
 
     Returns:
         The new message's id, to queue for intake after the commit; None if it was stored before.
@@ -286,7 +294,10 @@ def store_call_need(
     key = f"{call.call_sid}:{what}"
     if len(key) > 64:  # long node names: a digest, so two needs never share a cut-off key
         key = f"{call.call_sid}:{hashlib.sha256(what.encode()).hexdigest()[:24]}"
-    if session.scalar(select(InboundMessage.id).where(InboundMessage.provider_sid == key)) is not None:
+    if stored is not None:
+        if key in stored:
+            return None
+    elif session.scalar(select(InboundMessage.id).where(InboundMessage.provider_sid == key)) is not None:
         return None
     message = InboundMessage(
         provider_sid=key,
@@ -300,14 +311,30 @@ def store_call_need(
         received_at=now,
         resident_id=call.resident_id,
     )
-    try:
-        with session.begin_nested():
-            session.add(message)
-    except IntegrityError:
-        return None
+    if stored is not None:  # read ahead: as in `start_call`, a duplicate made since fails the step's savepoint
+        session.add(message)
+        session.flush()
+        stored.add(key)
+    else:
+        try:
+            with session.begin_nested():
+                session.add(message)
+        except IntegrityError:
+            return None
     call.chose = True
     call.task_made = call.task_made or what != "missed"
     return message.id
+
+
+def needs_of_calls(session: Session, call_sids: Iterable[str]) -> set[str]:
+    """The keys of the needs stored for these calls (`<CallSid>:<what>`), in one statement: for the steps of many
+    calls, read at once. Each call's keys are a range of the unique index."""
+    ranges = [
+        and_(InboundMessage.provider_sid > f"{sid}:", InboundMessage.provider_sid < f"{sid};") for sid in call_sids
+    ]
+    if not ranges:
+        return set()
+    return set(session.scalars(select(InboundMessage.provider_sid).where(or_(*ranges))))
 
 
 def finish_call(

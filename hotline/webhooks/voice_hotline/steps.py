@@ -24,6 +24,7 @@ from dispatch.ivr.calls import (
     finish_call,
     identify_caller,
     look_up_numbers,
+    needs_of_calls,
     start_call,
 )
 from dispatch.ivr.decide import plan_dial, plan_menu, plan_recorded, task_fields
@@ -37,7 +38,8 @@ from hotline.webhooks.voice_hotline.endpoint import form_text
 from hotline.webhooks.voice_hotline.group_commit import StepWriter, Work
 from hotline.webhooks.voice_render import CallWords, Renderer
 
-READ_AHEAD = "voice_read_ahead"  # Session.info: the register's numbers and the calls' rows, read for a batch
+READ_AHEAD = "voice_read_ahead"  # Session.info: the register's numbers, the calls' rows and their CallSids
+NEEDS_READ = "voice_needs_read"  # Session.info: the needs stored for the batch's calls, once a step asks
 
 
 @dataclass
@@ -145,16 +147,27 @@ class VoiceHotline:
     # ── a batch of steps in one transaction (group_commit) ───────────────────────────────────────────────────
 
     def read_ahead(self, session: Session, forms: list[FormData]) -> None:
-        """Before a batch's steps run in `session`: their callers in the register and their calls' rows, read in
-        a few statements for all of them instead of a few for each."""
+        """Before a batch's steps run in `session`: their callers in the register, their calls' rows and the needs
+        stored for them, read in a few statements for all of them instead of a few for each."""
         sids = {sid for sid in (form_text(form, "CallSid") for form in forms) if sid and len(sid) <= 64}
         numbers = look_up_numbers(session, {self._their_phone(form) for form in forms})
-        session.info[READ_AHEAD] = (numbers, calls_by_sid(session, sids))
+        session.info[READ_AHEAD] = (numbers, calls_by_sid(session, sids), sids)
+
+    def _stored_needs(self, session: Session) -> set[str] | None:
+        """The needs stored for the batch's calls, read once, when a step of the batch first stores one."""
+        ahead = session.info.get(READ_AHEAD)
+        if ahead is None:
+            return None
+        if NEEDS_READ not in session.info:
+            session.info[NEEDS_READ] = needs_of_calls(session, ahead[2])
+        stored: set[str] = session.info[NEEDS_READ]
+        return stored
 
     def forget_read_ahead(self, session: Session) -> None:
         """A step was rolled back to its savepoint: what was read ahead may hold its rows; the rest of the batch
         reads for itself."""
         session.info.pop(READ_AHEAD, None)
+        session.info.pop(NEEDS_READ, None)
 
     # ── helpers ──────────────────────────────────────────────────────────────────────────────────────────────
 
@@ -169,6 +182,7 @@ class VoiceHotline:
             context=self.services.intake,
             now=utcnow(),
             clock=self.services.clock,
+            stored_needs=self._stored_needs(turn.session) if plan.needs else None,
         )
         twiml = self.render.plan(stored.said, plan.then, turn.caller, lambda step: self._words(turn, step))
         return twiml, Work(inbound=stored.inbound, outbound=stored.outbound)
@@ -180,7 +194,7 @@ class VoiceHotline:
         settings = self.services.settings
         # A call the hotline placed (a check-in): the other party is the one called, and they hear the check-in.
         outbound = form_text(form, "Direction").startswith("outbound")
-        numbers, known = session.info.get(READ_AHEAD, (None, None))
+        numbers, known, _ = session.info.get(READ_AHEAD, (None, None, None))
         caller = identify_caller(
             session,
             self._their_phone(form),
