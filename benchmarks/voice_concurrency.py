@@ -225,8 +225,8 @@ def start(stack: ExitStack, tmp: Path, name: str, residents: int, source: Path |
     root = tmp / name
     root.mkdir()
     _, port, env = fresh_install(str(root), residents, HOTLINE_DUTY_PHONE=DUTY)
-    if source is not None:
-        env = {**env, "PYTHONPATH": str(source)}
+    if source is not None:  # its packages first; PYTHONSAFEPATH: not this checkout's, from the working directory
+        env = {**env, "PYTHONPATH": str(source), "PYTHONSAFEPATH": "1"}
     settings = load_settings(env, env_file=None)
     server = Server(name, port, env, TwilioSignatureCheck(str(settings.twilio_auth_token), settings.public_url))
     serve = [sys.executable, "-m", "hotline", "serve", "--port", str(port)]
