@@ -275,12 +275,19 @@ def spread(values: list[float], fmt: str = ",.0f") -> str:
     return f"{median(values):{fmt}} ({min(values):{fmt}}–{max(values):{fmt}})" if values else "–"
 
 
-def report(measured: list[Measured], residents: int, seconds: float, runs: int, before: str | None) -> list[str]:
+def report(
+    measured: list[Measured],
+    residents: int,
+    seconds: float,
+    runs: int,
+    before: str | None,
+    connections: tuple[int, ...],
+) -> list[str]:
     lines = [
         f"### B4c · Voice webhook under concurrency ({datetime.now(UTC):%Y-%m-%d})",
         "",
         f"{residents} registered residents; SQLite and the embedded redis-server; `hotline serve` (one uvicorn "
-        f"process), no worker. wrk: {THREADS} threads, {', '.join(map(str, CONNECTIONS))} connections, "
+        f"process), no worker. wrk: {THREADS} threads, {' and '.join(map(str, connections))} connections, "
         f"{seconds:g} s per run, {runs} runs per step and connections, taking turns.",
         "Each request a different call from a registered resident, signed as Twilio signs: **entry** "
         "(`POST /twilio/voice`, a new CallSid) and **key → task** (the menu's `<Gather>` action with Digits=2 on "
@@ -331,7 +338,13 @@ def findings(measured: list[Measured]) -> list[Finding]:
     return found
 
 
-def main(residents: int = 257, seconds: float = 5, runs: int = 3, before: str | None = BEFORE) -> list[Finding]:
+def main(
+    residents: int = 257,
+    seconds: float = 5,
+    runs: int = 3,
+    before: str | None = BEFORE,
+    connections: tuple[int, ...] = CONNECTIONS,
+) -> list[Finding]:
     if WRK is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     with tempfile.TemporaryDirectory(prefix="hlvc-") as name, ExitStack() as stack:
@@ -351,15 +364,15 @@ def main(residents: int = 257, seconds: float = 5, runs: int = 3, before: str | 
             measure(server, server, "entry", CONNECTIONS[0], prefix, min(1.0, seconds), 0, 2000)
         measure(ours, bare, "entry", CONNECTIONS[0], prefix, min(1.0, seconds), 0, 2000)
         measured = []
-        for connections in CONNECTIONS:
+        for callers in connections:
             for step in STEPS:
-                m = Measured(step, connections)
+                m = Measured(step, callers)
                 for run in range(1, runs + 1):
-                    m.bare.append(measure(ours, bare, step, connections, prefix, seconds, run, 2000))
+                    m.bare.append(measure(ours, bare, step, callers, prefix, seconds, run, 2000))
                     # Enough distinct requests for a server as fast as the bare route, and then some.
                     lines = int(m.bare[-1].rate * seconds * 1.2 / THREADS) + 500
                     for server in reversed(servers):
-                        result = measure(server, server, step, connections, prefix, seconds, run, lines)
+                        result = measure(server, server, step, callers, prefix, seconds, run, lines)
                         (m.ours if server is ours else m.before).append(result)
                 measured.append(m)
         problems = [problem for server in servers for problem in count(server)]
@@ -374,7 +387,7 @@ def main(residents: int = 257, seconds: float = 5, runs: int = 3, before: str | 
         ]
     if problems:
         raise SystemExit("B4c: " + "; ".join(problems))
-    print("\n".join(report(measured, residents, seconds, runs, before)))
+    print("\n".join(report(measured, residents, seconds, runs, before, connections)))
     return findings(measured)
 
 

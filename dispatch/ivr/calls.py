@@ -78,9 +78,8 @@ def look_up_numbers(session: Session, phones: Iterable[str]) -> Numbers:
     for resident in find_residents_by_phone(session, sorted(wanted)):
         for number in {p.phone for p in resident.phones} & wanted:
             residents.setdefault(number, []).append(resident)
-    liaisons = {
-        liaison.phone: liaison for liaison in session.scalars(select(Liaison).where(Liaison.phone.in_(sorted(wanted))))
-    }
+    found = session.scalars(select(Liaison).where(Liaison.phone.in_(sorted(wanted))))
+    liaisons = {liaison.phone: liaison for liaison in found if liaison.phone}
     return Numbers(wanted, residents, liaisons)
 
 
