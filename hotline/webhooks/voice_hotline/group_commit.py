@@ -4,8 +4,10 @@ Each step of a call writes (its `calls` row, needs, SMS, the idempotency receipt
 its own, concurrent callers queue for the write lock (SQLite's busy handler sleeps and polls for it), and more
 callers buy nothing. Here one writer per process takes every step waiting and runs them, in one thread, in one
 transaction: each step inside a savepoint of its own, so a step that fails is rolled back alone and the others
-keep what they did. Steps that arrive while a batch is being written wait for the next one. After the commit,
-the batch's new work goes to Redis in one hand-over, off the writer.
+keep what they did. Before the steps run, the batch reads ahead for all of them at once (`VoiceHotline.read_ahead`:
+the callers in the register, the calls' rows, the needs stored): a few statements per batch instead of a few per
+step. Steps that arrive while a batch is being written wait for the next one. After the commit, the batch's new
+work goes to Redis in one hand-over, off the writer.
 
 Every step keeps its guarantees. Idempotency is by CallSid and the receipt's token, as before; two deliveries of
 one webhook in one batch meet in the same session, so the second finds the first's row and its answer. A step
