@@ -1,16 +1,22 @@
 """The baseline server: a bare Starlette "hello" route, run by uvicorn exactly as `hotline serve` runs the app.
 
-python -m benchmarks.bare_app PORT
+python -m benchmarks.bare_app PORT [TWIML_JSON]
+
+With TWIML_JSON (a file of {path: TwiML}), each of those paths answers a POST with that TwiML, as text/xml: the
+voice benchmark's baseline, a route answering a menu of the same size as the hotline's, touching nothing else.
 """
 
 from __future__ import annotations
 
+import json
 import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from hotline.logs import uvicorn_options
@@ -20,11 +26,20 @@ async def hello(request: Request) -> PlainTextResponse:
     return PlainTextResponse("hello")
 
 
+def answering(twiml: str) -> Callable[[Request], Awaitable[Response]]:
+    async def menu(request: Request) -> Response:
+        return Response(twiml, media_type="text/xml")
+
+    return menu
+
+
 # The same paths as the webhooks measured against it, so wrk posts the same requests to both.
-app = Starlette(
-    routes=[Route("/", hello)]
-    + [Route(path, hello, methods=["POST"]) for path in ("/twilio/sms", "/tencent/sms/reply", "/android/events")]
-)
+routes = [Route("/", hello)] + [
+    Route(path, hello, methods=["POST"]) for path in ("/twilio/sms", "/tencent/sms/reply", "/android/events")
+]
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), **uvicorn_options())
+    if len(sys.argv) > 2:
+        answers: dict[str, str] = json.loads(Path(sys.argv[2]).read_text(encoding="utf-8"))
+        routes += [Route(path, answering(twiml), methods=["POST"]) for path, twiml in answers.items()]
+    uvicorn.run(Starlette(routes=routes), host="127.0.0.1", port=int(sys.argv[1]), **uvicorn_options())

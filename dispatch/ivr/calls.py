@@ -8,10 +8,11 @@ to the household's liaison, on the ladder. Storing twice is a no-op, so Twilio's
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,12 +23,13 @@ from dispatch.models import (
     DirectoryEntry,
     InboundMessage,
     Liaison,
+    Resident,
     ResidentStatus,
     Task,
     TaskStatus,
 )
 from dispatch.phones import is_home_mobile
-from dispatch.register import find_liaison_by_phone, match_sender, sole_community
+from dispatch.register import SenderMatch, find_residents_by_phone, sole_community
 
 FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 
@@ -59,7 +61,37 @@ class Caller:
     people: tuple[Person, ...] = ()  # whom to put the caller through to, in order
 
 
-def identify_caller(session: Session, phone: str, *, region: str, language: str, duty_phone: str | None) -> Caller:
+@dataclass(frozen=True)
+class Numbers:
+    """What the register holds for a set of numbers, read at once for the steps of many calls: each number's
+    residents (moved-away ones last, then by id) and its liaison."""
+
+    phones: frozenset[str]
+    residents: dict[str, list[Resident]]
+    liaisons: dict[str, Liaison]
+
+
+def look_up_numbers(session: Session, phones: Iterable[str]) -> Numbers:
+    """The register's residents and liaisons of `phones`, in three statements however many numbers."""
+    wanted = frozenset(phones)
+    residents: dict[str, list[Resident]] = {}
+    for resident in find_residents_by_phone(session, sorted(wanted)):
+        for number in {p.phone for p in resident.phones} & wanted:
+            residents.setdefault(number, []).append(resident)
+    found = session.scalars(select(Liaison).where(Liaison.phone.in_(sorted(wanted))))
+    liaisons = {liaison.phone: liaison for liaison in found if liaison.phone}
+    return Numbers(wanted, residents, liaisons)
+
+
+def identify_caller(
+    session: Session,
+    phone: str,
+    *,
+    region: str,
+    language: str,
+    duty_phone: str | None,
+    numbers: Numbers | None = None,
+) -> Caller:
     """Look the number up in the register.
 
     Args:
@@ -68,10 +100,14 @@ def identify_caller(session: Session, phone: str, *, region: str, language: str,
         region: HOTLINE_REGION.
         language: The hotline's language, for callers not on the register.
         duty_phone: HOTLINE_DUTY_PHONE: the last resort for anyone.
+        numbers: The register's answer for a set of numbers, read earlier in this transaction
+            (`look_up_numbers`); read now if it does not hold `phone`.
     """
-    match = match_sender(session, phone)
+    if numbers is None or phone not in numbers.phones:
+        numbers = look_up_numbers(session, [phone])
+    match = SenderMatch(_current_first(numbers.residents.get(phone, [])))
     residents = [r for r in match.residents if r.status != ResidentStatus.MOVED_AWAY]
-    liaison = find_liaison_by_phone(session, phone)
+    liaison = numbers.liaisons.get(phone)
     liaison = liaison if liaison is not None and liaison.active else None
     landline = any(p.landline for r in residents for p in r.phones if p.phone == phone)
     can_sms = not landline and is_home_mobile(phone, region)
@@ -124,6 +160,12 @@ def identify_caller(session: Session, phone: str, *, region: str, language: str,
     )
 
 
+def _current_first(residents: list[Resident]) -> list[Resident]:
+    """As `match_sender`: moved-away residents count only if no one else does."""
+    current = [r for r in residents if r.status != ResidentStatus.MOVED_AWAY]
+    return current or residents
+
+
 def _duty(community: Community | None, duty_phone: str | None) -> Person | None:
     phone = (community.duty_phone if community else None) or duty_phone
     return Person("duty", community.clerk_name or "" if community else "", phone) if phone else None
@@ -170,12 +212,34 @@ def count_waiting(session: Session, liaison_id: int) -> int:
     return int(count or 0)
 
 
-def start_call(session: Session, call_sid: str, caller: Caller, to_phone: str, now: datetime) -> Call:
+def calls_by_sid(session: Session, call_sids: Iterable[str]) -> dict[str, Call]:
+    """The rows of these calls that exist, locked for update where the database can: for the steps of many calls,
+    read at once."""
+    wanted = sorted(set(call_sids))
+    return {c.call_sid: c for c in session.scalars(select(Call).where(Call.call_sid.in_(wanted)).with_for_update())}
+
+
+def start_call(
+    session: Session,
+    call_sid: str,
+    caller: Caller,
+    to_phone: str,
+    now: datetime,
+    known: dict[str, Call] | None = None,
+) -> Call:
     """The call's row, made on its first webhook and found (locked for update where the database can) by every
-    later one; a retried webhook finds the same row."""
-    call = session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
-    if call is not None:
-        return call
+    later one; a retried webhook finds the same row.
+
+    `known`: the rows of a set of calls that includes this one, read earlier in this transaction by
+    `calls_by_sid`; a row made here is added to it.
+    """
+    if known is not None:
+        if call_sid in known:
+            return known[call_sid]
+    else:
+        found = session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
+        if found is not None:
+            return found
     call = Call(
         call_sid=call_sid,
         from_phone=caller.phone,
@@ -192,6 +256,12 @@ def start_call(session: Session, call_sid: str, caller: Caller, to_phone: str, n
         connected=False,
         voicemail=False,
     )
+    if known is not None:
+        # Read ahead in this transaction: a row made since by another is a duplicate key at the flush, which rolls
+        # back the step's own savepoint (the group commit then runs the step alone, and it finds that row).
+        session.add(call)
+        known[call_sid] = call
+        return call
     try:
         with session.begin_nested():
             session.add(call)
@@ -210,8 +280,12 @@ def store_call_need(
     urgent: bool = False,
     recording_url: str | None = None,
     now: datetime,
+    stored: set[str] | None = None,
 ) -> int | None:
     """Store a need made on a call as a voice inbound message, once per call and `what`.
+
+    `stored`: the keys of the needs stored for a set of calls that includes this one, read earlier in this
+    transaction by `needs_of_calls`; a need stored here is added to it.
 
     Returns:
         The new message's id, to queue for intake after the commit; None if it was stored before.
@@ -219,7 +293,10 @@ def store_call_need(
     key = f"{call.call_sid}:{what}"
     if len(key) > 64:  # long node names: a digest, so two needs never share a cut-off key
         key = f"{call.call_sid}:{hashlib.sha256(what.encode()).hexdigest()[:24]}"
-    if session.scalar(select(InboundMessage.id).where(InboundMessage.provider_sid == key)) is not None:
+    if stored is not None:
+        if key in stored:
+            return None
+    elif session.scalar(select(InboundMessage.id).where(InboundMessage.provider_sid == key)) is not None:
         return None
     message = InboundMessage(
         provider_sid=key,
@@ -233,14 +310,30 @@ def store_call_need(
         received_at=now,
         resident_id=call.resident_id,
     )
-    try:
-        with session.begin_nested():
-            session.add(message)
-    except IntegrityError:
-        return None
+    if stored is not None:  # read ahead: as in `start_call`, a duplicate made since fails the step's savepoint
+        session.add(message)
+        session.flush()
+        stored.add(key)
+    else:
+        try:
+            with session.begin_nested():
+                session.add(message)
+        except IntegrityError:
+            return None
     call.chose = True
     call.task_made = call.task_made or what != "missed"
     return message.id
+
+
+def needs_of_calls(session: Session, call_sids: Iterable[str]) -> set[str]:
+    """The keys of the needs stored for these calls (`<CallSid>:<what>`), in one statement: for the steps of many
+    calls, read at once. Each call's keys are a range of the unique index."""
+    ranges = [
+        and_(InboundMessage.provider_sid > f"{sid}:", InboundMessage.provider_sid < f"{sid};") for sid in call_sids
+    ]
+    if not ranges:
+        return set()
+    return set(session.scalars(select(InboundMessage.provider_sid).where(or_(*ranges))))
 
 
 def finish_call(

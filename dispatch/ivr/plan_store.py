@@ -45,6 +45,7 @@ def store_plan(
     context: DispatchContext,
     now: datetime,
     clock: Callable[[], datetime],
+    stored_needs: set[str] | None = None,
 ) -> Stored:
     """Apply `plan` to the call's record and store what it decided.
 
@@ -57,6 +58,8 @@ def store_plan(
         context: Catalog and staff language.
         now: When the step happens (the records' time).
         clock: The service clock, for a check-in answer.
+        stored_needs: The needs stored for a set of calls that includes this one, read earlier in this
+            transaction (`dispatch.ivr.calls.needs_of_calls`), if they were.
     """
     call.chose = call.chose or plan.chose
     call.dial_attempts = max(call.dial_attempts, plan.dialled)
@@ -75,6 +78,7 @@ def store_plan(
             urgent=need.urgent,
             recording_url=need.recording_url,
             now=now,
+            stored=stored_needs,
         )
         stored.inbound += [message_id] if message_id else []
     for sms in plan.sms:

@@ -10,13 +10,16 @@
 
     steps       VoiceHotline: each step of a call, inside one transaction: it reads the facts, lets
                 `dispatch.ivr.decide` make the plan, stores it (`dispatch.ivr.plan_store`) and says it as TwiML
-    endpoint    the Starlette endpoint around a step, and the work it hands to Redis after the commit
+    endpoint    the Starlette endpoint around a step: the signature, and valid TwiML whatever fails
+    group_commit  StepWriter: the steps of concurrent calls share one transaction (each in a savepoint) and one
+                hand-over to Redis after the commit
 
 Whatever fails inside, the caller hears valid TwiML: an apology and the duty phone. Needs are stored first and
 queued after the commit, like an SMS; the worker turns them into tasks.
 """
 
-from hotline.webhooks.voice_hotline.endpoint import Work, voice_endpoint
+from hotline.webhooks.voice_hotline.endpoint import voice_endpoint
+from hotline.webhooks.voice_hotline.group_commit import Work
 from hotline.webhooks.voice_hotline.steps import VoiceHotline
 
 __all__ = ["VoiceHotline", "Work", "voice_endpoint"]

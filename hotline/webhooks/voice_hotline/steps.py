@@ -17,7 +17,16 @@ from dispatch.exceptions import InvalidInboundMessage
 from dispatch.inbound import phone_or_raw
 from dispatch.ivr.call_facts import directory_listing, menu_facts, waiting_task_facts
 from dispatch.ivr.call_plan import CallStep, Plan, Press, SayNode, Step
-from dispatch.ivr.calls import Caller, count_waiting, finish_call, identify_caller, start_call
+from dispatch.ivr.calls import (
+    Caller,
+    calls_by_sid,
+    count_waiting,
+    finish_call,
+    identify_caller,
+    look_up_numbers,
+    needs_of_calls,
+    start_call,
+)
 from dispatch.ivr.decide import plan_dial, plan_menu, plan_recorded, task_fields
 from dispatch.ivr.plan_store import store_plan
 from dispatch.ivr.script import IvrScript
@@ -25,8 +34,12 @@ from dispatch.models import Call, utcnow
 from dispatch.phones import national_format
 from hotline.services import Services
 from hotline.webhooks.twilio_sms import whole_number
-from hotline.webhooks.voice_hotline.endpoint import Work, form_text
+from hotline.webhooks.voice_hotline.endpoint import form_text
+from hotline.webhooks.voice_hotline.group_commit import StepWriter, Work
 from hotline.webhooks.voice_render import CallWords, Renderer
+
+READ_AHEAD = "voice_read_ahead"  # Session.info: the register's numbers, the calls' rows and their CallSids
+NEEDS_READ = "voice_needs_read"  # Session.info: the needs stored for the batch's calls, once a step asks
 
 
 @dataclass
@@ -52,6 +65,7 @@ class VoiceHotline:
         # The last duty phone a caller's chain ended in: where a caller goes if a later step fails before the
         # register can be read, when HOTLINE_DUTY_PHONE is not set.
         self.known_duty_phone: str | None = None
+        self.writer = StepWriter(self)  # every step of every call in this process is written through it
 
     # ── the steps of a call ──────────────────────────────────────────────────────────────────────────────────
 
@@ -130,6 +144,31 @@ class VoiceHotline:
         )
         return "", Work(inbound=[missed] if missed else [])
 
+    # ── a batch of steps in one transaction (group_commit) ───────────────────────────────────────────────────
+
+    def read_ahead(self, session: Session, forms: list[FormData]) -> None:
+        """Before a batch's steps run in `session`: their callers in the register, their calls' rows and the needs
+        stored for them, read in a few statements for all of them instead of a few for each."""
+        sids = {sid for sid in (form_text(form, "CallSid") for form in forms) if sid and len(sid) <= 64}
+        numbers = look_up_numbers(session, {self._their_phone(form) for form in forms})
+        session.info[READ_AHEAD] = (numbers, calls_by_sid(session, sids), sids)
+
+    def _stored_needs(self, session: Session) -> set[str] | None:
+        """The needs stored for the batch's calls, read once, when a step of the batch first stores one."""
+        ahead = session.info.get(READ_AHEAD)
+        if ahead is None:
+            return None
+        if NEEDS_READ not in session.info:
+            session.info[NEEDS_READ] = needs_of_calls(session, ahead[2])
+        stored: set[str] = session.info[NEEDS_READ]
+        return stored
+
+    def forget_read_ahead(self, session: Session) -> None:
+        """A step was rolled back to its savepoint: what was read ahead may hold its rows; the rest of the batch
+        reads for itself."""
+        session.info.pop(READ_AHEAD, None)
+        session.info.pop(NEEDS_READ, None)
+
     # ── helpers ──────────────────────────────────────────────────────────────────────────────────────────────
 
     def _carry_out(self, turn: _Turn, plan: Plan) -> tuple[str, Work]:
@@ -143,6 +182,7 @@ class VoiceHotline:
             context=self.services.intake,
             now=utcnow(),
             clock=self.services.clock,
+            stored_needs=self._stored_needs(turn.session) if plan.needs else None,
         )
         twiml = self.render.plan(stored.said, plan.then, turn.caller, lambda step: self._words(turn, step))
         return twiml, Work(inbound=stored.inbound, outbound=stored.outbound)
@@ -154,24 +194,30 @@ class VoiceHotline:
         settings = self.services.settings
         # A call the hotline placed (a check-in): the other party is the one called, and they hear the check-in.
         outbound = form_text(form, "Direction").startswith("outbound")
-        theirs, ours = ("To", "From") if outbound else ("From", "To")
+        numbers, known, _ = session.info.get(READ_AHEAD, (None, None, None))
         caller = identify_caller(
             session,
-            phone_or_raw(form_text(form, theirs), settings.region),
+            self._their_phone(form),
             region=settings.region,
             language=settings.language,
             duty_phone=settings.duty_phone,
+            numbers=numbers,
         )
         if caller.people and caller.people[-1].role == "duty":
             self.known_duty_phone = caller.people[-1].phone
-        to_phone = phone_or_raw(form_text(form, ours), settings.region)
-        call = start_call(session, sid, caller, to_phone, utcnow())
+        to_phone = phone_or_raw(form_text(form, "From" if outbound else "To"), settings.region)
+        call = start_call(session, sid, caller, to_phone, utcnow(), known)
         call.direction = "outbound" if outbound else call.direction
         entry = self.script.entry["checkin" if outbound and caller.kind == "resident" else caller.kind]
         step = Step.parse(query or {}, entry)
         if step.node not in self.script.nodes:
             step = Step(entry)
         return _Turn(session, call, CallStep(sid, caller, step, outbound=call.direction == "outbound"))
+
+    def _their_phone(self, form: FormData) -> str:
+        """The other party's number: the caller's, or on a call the hotline placed (a check-in), the one called."""
+        outbound = form_text(form, "Direction").startswith("outbound")
+        return phone_or_raw(form_text(form, "To" if outbound else "From"), self.services.settings.region)
 
     def _words(self, turn: _Turn, step: Step) -> CallWords:
         session, caller = turn.session, turn.caller

@@ -1,0 +1,176 @@
+"""Group commit for the steps of calls: many callers' webhooks, one transaction and one trip to Redis.
+
+Each step of a call writes (its `calls` row, needs, SMS, the idempotency receipt). Run each in a transaction of
+its own, concurrent callers queue for the write lock (SQLite's busy handler sleeps and polls for it), and more
+callers buy nothing. Here one writer per process takes every step waiting and runs them, in one thread, in one
+transaction: each step inside a savepoint of its own, so a step that fails is rolled back alone and the others
+keep what they did. Before the steps run, the batch reads ahead for all of them at once (`VoiceHotline.read_ahead`:
+the callers in the register, the calls' rows, the needs stored): a few statements per batch instead of a few per
+step. Steps that arrive while a batch is being written wait for the next one. After the commit, the batch's new
+work goes to Redis in one hand-over, off the writer.
+
+Every step keeps its guarantees. Idempotency is by CallSid and the receipt's token, as before; two deliveries of
+one webhook in one batch meet in the same session, so the second finds the first's row and its answer. A step
+that raised inside the batch is run again alone, in its own transaction, exactly as a step ran before: it either
+succeeds then or its error reaches the endpoint, which answers the apology and the duty phone. If the batch's
+commit fails, nothing of it was stored, and every step is run again alone the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+
+from dispatch.exceptions import InvalidInboundMessage
+from dispatch.inbound import claim_webhook, remember_answer
+from hotline.handover import Decided, hand_over
+
+if TYPE_CHECKING:
+    from hotline.webhooks.voice_hotline.steps import VoiceHotline
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Work:
+    """Ids to queue once the transaction has committed."""
+
+    inbound: list[int] = field(default_factory=list)
+    outbound: list[int] = field(default_factory=list)
+
+
+Step = Callable[["VoiceHotline", Session, FormData, dict[str, str]], tuple[str, Work]]
+MAX_BATCH = 64  # steps per transaction: a caller waits for at most this many others' steps
+Answer = tuple[str, Work]
+Outcome = Answer | BaseException
+
+
+class WriterStopped(RuntimeError):
+    """The writer task ended before this step was run (the process is shutting down)."""
+
+
+@dataclass(frozen=True)
+class StepRequest:
+    """One webhook of a call: the step to run and what it was given."""
+
+    step: Step
+    form: FormData
+    query: dict[str, str]
+    path: str
+    token: str  # I-Twilio-Idempotency-Token, "" if none
+
+
+Waiting = tuple[StepRequest, "asyncio.Future[tuple[Outcome, asyncio.Future[None]]]"]
+
+
+def run_in(voice: VoiceHotline, session: Session, request: StepRequest) -> Answer:
+    """One step in `session`'s transaction. With Twilio's idempotency token, a retry of a webhook already answered
+    gets the first answer again and runs nothing: the receipt is claimed in the same transaction as the step's
+    effects."""
+    if request.token:
+        answered = claim_webhook(session, request.token, request.path)
+        if answered is not None:
+            log.info("voice %s: a retry of a webhook already answered; nothing done again", request.path)
+            return answered, Work()
+    twiml, work = request.step(voice, session, request.form, request.query)
+    if request.token:
+        remember_answer(session, request.token, twiml)
+    return twiml, work
+
+
+def run_alone(voice: VoiceHotline, request: StepRequest) -> Answer:
+    """One step in a transaction of its own."""
+    with voice.services.sessions.begin() as session:
+        return run_in(voice, session, request)
+
+
+@dataclass
+class StepWriter:
+    """The one writer of a process's call steps."""
+
+    voice: VoiceHotline
+    _waiting: list[Waiting] = field(default_factory=list)
+    _writer: asyncio.Task[None] | None = None
+
+    async def run(self, request: StepRequest) -> Answer:
+        """Run `request`'s step with whatever else is waiting; returns its TwiML and work once committed and the
+        work handed to Redis (or handing over failed, which the sweeper makes good). Raises what the step raised
+        when run alone."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[Outcome, asyncio.Future[None]]] = loop.create_future()
+        self._waiting.append((request, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_all())
+        outcome, handed = await future
+        await asyncio.shield(handed)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    async def _write_all(self) -> None:
+        batch: list[Waiting] = []
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+                outcomes = await run_in_threadpool(self._commit, [request for request, _ in batch])
+                work = [o[1] for o in outcomes if not isinstance(o, BaseException)]
+                handed = asyncio.ensure_future(run_in_threadpool(self._hand_over, work))
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if not future.done():  # its request may have been cancelled (the caller hung up)
+                        future.set_result((outcome, handed))
+                batch = []
+        finally:
+            # Cancelled or broken: no caller may wait for ever. The endpoint answers them the duty phone.
+            for _, future in batch + self._waiting:
+                if not future.done():
+                    future.set_exception(WriterStopped("voice step writer stopped before running this step"))
+            self._waiting = []
+
+    def _commit(self, requests: list[StepRequest]) -> list[Outcome]:
+        """The batch in one transaction, each step in a savepoint; a step that raised is run again alone. If the
+        commit fails, every step is run again alone."""
+        outcomes: list[Outcome | None] = []
+        try:
+            with self.voice.services.sessions.begin() as session:
+                self.voice.read_ahead(session, [request.form for request in requests])
+                for request in requests:
+                    outcome: Outcome | None = None  # None: run it again alone
+                    try:
+                        with session.begin_nested():
+                            answer = run_in(self.voice, session, request)
+                        outcome = answer  # its savepoint released: it is part of the batch
+                    except InvalidInboundMessage as exc:  # bad input: the same alone, no need to run it again
+                        self.voice.forget_read_ahead(session)
+                        outcome = exc
+                    except Exception:
+                        self.voice.forget_read_ahead(session)
+                        log.warning("voice %s failed in a batch; it runs again alone", request.path, exc_info=True)
+                    outcomes.append(outcome)
+        except Exception:
+            if len(requests) > 1:
+                log.warning("voice batch of %d steps not committed at once; each runs alone", len(requests))
+            outcomes = [None] * len(requests)
+        return [self._alone(request) if o is None else o for request, o in zip(requests, outcomes, strict=True)]
+
+    def _alone(self, request: StepRequest) -> Outcome:
+        try:
+            return run_alone(self.voice, request)
+        except Exception as exc:
+            return exc
+
+    def _hand_over(self, work: list[Work]) -> None:
+        """Queue what the batch's steps stored, in one hand-over."""
+        decided = Decided(inbound=[i for w in work for i in w.inbound], sends=[i for w in work for i in w.outbound])
+        if not decided.inbound and not decided.sends:
+            return
+        try:  # stored and committed: if Redis is down, the sweeper queues them once it is back
+            hand_over(self.voice.services.redis, decided)
+        except Exception:  # the writer must live on, whatever went wrong
+            log.exception("voice steps' work stored but not queued; the sweeper will queue it")
