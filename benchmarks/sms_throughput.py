@@ -176,8 +176,9 @@ def main(
         ):
             rss_idle = peak_rss_mb(web.pid)
             write_requests(requests, signer, 2000, residents, 0)
-            wrk(bare_port, requests, 1)  # warm-up, both servers
-            wrk(port, requests, 1)
+            if runs > 1:  # warm-up, both servers; not in the smoke run's one run
+                wrk(bare_port, requests, 1)
+                wrk(port, requests, 1)
             baseline: list[WrkRun] = []
             ours: list[tuple[WrkRun, list[list[str]], int]] = []
             for run in range(1, runs + 1):
