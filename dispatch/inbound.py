@@ -82,8 +82,16 @@ class InboundSms:
         )
 
 
+# A mainland number already in E.164, as providers send it: normalising it gives it back unchanged whether it is
+# valid (E.164 in, E.164 out) or not (stored as given), so the parse is skipped on the busiest path. ASCII digits
+# only: phonenumbers would turn full-width ones into ASCII.
+_MAINLAND_E164 = re.compile(r"\+86[0-9]{11}\Z")
+
+
 def phone_or_raw(raw: str, region: str) -> str:
     """The number in E.164, or as given (trimmed) if it cannot be read."""
+    if _MAINLAND_E164.match(raw):
+        return raw
     # A sender we cannot parse (a short code, an alphanumeric id) is still stored as given: never drop a message.
     try:
         return normalize_phone(raw, region)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from dispatch import inbound
 from dispatch.exceptions import InvalidPhoneNumber
 from dispatch.phones import mask_phone, national_format, normalize_phone
 
@@ -37,3 +38,24 @@ def test_masking_keeps_only_what_a_log_needs() -> None:
 
 def test_national_format_for_people() -> None:
     assert national_format("+8613800138000") == "138 0013 8000"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "+8613800138000",  # a mobile
+        "+8603712345678",  # not a number: a trunk 0 after the country code
+        "+8612345678901",  # no such mobile range
+        "+8637166881234",  # a landline written as 11 digits after +86
+        "+8613800１38000",  # full-width digits: parsed, never taken as they come
+        "+86138001380000",  # one digit too many
+    ],
+)
+def test_a_number_taken_as_it_comes_is_stored_as_a_parse_would_store_it(raw: str) -> None:
+    parsed = inbound._MAINLAND_E164.match(raw) is None
+    try:
+        slow = normalize_phone(raw, "CN")
+    except InvalidPhoneNumber:
+        slow = raw.strip()[:20]
+    assert inbound.phone_or_raw(raw, "CN") == slow
+    assert parsed == (raw in ("+8613800１38000", "+86138001380000"))  # the others skip the parse
