@@ -329,3 +329,23 @@ def test_a_key_reported_after_the_end_still_answers_and_stops_the_retry(
     assert (checkin.status, checkin.last_call_result, checkin.next_call_at) == (CheckinStatus.FINE, "human", None)
     tick(services, clock, "09:10")
     assert len(call_ids(services)) == 1
+
+
+def test_a_key_on_a_call_whose_id_was_not_recorded_yet_is_still_heard(
+    client: TestClient, services: Services, vms: TencentStandIn, clock: Clock, town: dict[str, int]
+) -> None:
+    tick(services, clock, "09:00")
+    [call_id] = call_ids(services)
+    with services.sessions.begin() as session:  # as the placing left it when Tencent answered too late
+        row = session.scalars(select(OutboundMessage).where(OutboundMessage.provider_sid == call_id)).one()
+        row.provider_sid, row.status, row_id = None, OutboundStatus.UNKNOWN, row.id
+    clock.now = at("09:01")
+    assert key(client, "tencent-called-it", "4").json() == OK  # 身体不舒服: the call took place after all
+    run_worker(services)
+    with services.sessions() as session:
+        adopted = session.get(OutboundMessage, row_id)
+        assert adopted is not None and (adopted.provider_sid, adopted.status) == ("tencent-called-it", "sent")
+    [task] = tasks(services)
+    assert task.resident_id == town[QIAN] and task.priority == TaskPriority.URGENT
+    assert checkin_of(services, town[QIAN]).status == CheckinStatus.UNWELL
+    assert key(client, "another-unknown-call", "1").status_code == 404  # nothing left to take it: stores nothing

@@ -15,7 +15,7 @@ came after the end only changes what it says (and whether a retry is due) once.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,7 +29,7 @@ from dispatch.ivr.calls import identify_caller, start_call
 from dispatch.ivr.decide import plan_menu
 from dispatch.ivr.plan_store import Stored, store_plan
 from dispatch.ivr.script import GOODBYE, IvrScript
-from dispatch.models import CHECKIN_WAITING, Checkin, CheckinEvent, OutboundMessage, OutboundStatus
+from dispatch.models import CHECKIN_WAITING, Checkin, CheckinEvent, OutboundMessage, OutboundStatus, utcnow
 
 # How a call ended (voiceprompt_callback's result) as the call statuses `record_call_result` knows.
 ENDINGS = {"0": "completed", "1": "no-answer", "2": "failed"}
@@ -163,6 +163,37 @@ def call_failed(session: Session, call_sid: str, code: int, now: datetime, rules
         checkin.next_call_at = None  # no call again to a number that cannot take one
     session.add(CheckinEvent(checkin=checkin, kind="call_result", at=now, detail=detail))
     return result
+
+
+ADOPT_WITHIN = timedelta(hours=1)  # a call's callbacks come within minutes of placing it
+
+
+def adopt_call(session: Session, call_sid: str, phone: str) -> bool:
+    """A callback for a call id not stored yet: the call was placed, but the worker has not recorded its id (it is
+    about to, or the placing answered too late and the row was left in doubt). The newest check-in call through
+    Tencent to that number still without an id, claimed within the hour, takes it, so a key pressed on it is not
+    lost. Returns True if one did. (The window is in real time, as the sends' claims are stamped.)"""
+    now = utcnow()
+    row = session.scalar(
+        select(OutboundMessage)
+        .where(
+            OutboundMessage.kind == "checkin",
+            OutboundMessage.to_phone == phone,
+            OutboundMessage.provider_sid.is_(None),
+            OutboundMessage.gateway == "tencent",
+            OutboundMessage.status.in_((OutboundStatus.SENDING, OutboundStatus.UNKNOWN)),
+            OutboundMessage.claimed_at >= now - ADOPT_WITHIN,
+        )
+        .order_by(OutboundMessage.id.desc())
+        .limit(1)
+        .with_for_update()
+    )
+    if row is None:
+        return False
+    row.provider_sid = call_sid
+    if row.status == OutboundStatus.UNKNOWN:  # in doubt no more: Tencent placed it
+        row.status, row.sent_at, row.status_at, row.error = OutboundStatus.SENT, row.sent_at or now, now, None
+    return True
 
 
 def is_checkin_call(session: Session, call_sid: str) -> bool:

@@ -97,6 +97,9 @@ async def voice_events(request: Request) -> Response:
             return template_calls.call_failed(session, call_id, failure, now, rules) or ""
 
     known = await run_in_threadpool(_known, services, call_id)
+    phone = _phone(fields)
+    if not known and phone:  # placed, but its id not recorded yet: the call to that number takes it
+        known = await run_in_threadpool(_adopt, services, call_id, phone)
     if not known:
         log.warning("voice callback (tencent) %s for an unknown call", kind)
         return JSONResponse(_UNKNOWN, status_code=404)
@@ -110,6 +113,22 @@ async def voice_events(request: Request) -> Response:
 def _known(services: Services, call_id: str) -> bool:
     with services.readonly() as session:
         return template_calls.is_checkin_call(session, call_id)
+
+
+def _adopt(services: Services, call_id: str, phone: str) -> bool:
+    with services.sessions.begin() as session:
+        return template_calls.adopt_call(session, call_id, phone)
+
+
+def _phone(fields: dict[str, Any]) -> str | None:
+    """The called number in E.164, from the callback's nationcode and mobile; None if they are not digits."""
+    nationcode, mobile = fields.get("nationcode"), fields.get("mobile")
+    if not isinstance(nationcode, str) or not isinstance(mobile, str):
+        return None
+    nationcode, mobile = nationcode.strip() or "86", mobile.strip()
+    if not (nationcode.isascii() and nationcode.isdigit() and mobile.isascii() and mobile.isdigit()):
+        return None
+    return f"+{nationcode}{mobile}"
 
 
 def _said(done: Stored | str | None) -> str:
