@@ -244,8 +244,9 @@ class Services:
 
     @property
     def call_gateway(self) -> Gateway:
-        """The gateway that places calls: the voice gateway if there is one, else the SMS gateway."""
-        return self.voice_gateway or self.gateway
+        """The gateway that places calls: the voice gateway if there is one, else HOTLINE_CALL_GATEWAY's (which may
+        be another than the SMS gateway: SMS through an Android phone, calls through Twilio)."""
+        return self.voice_gateway or self.gateway_named(self.settings.call_gateway)
 
     def call_gateway_named(self, name: str | None) -> Gateway:
         """The gateway that places a community's calls through the channel `name`: HOTLINE_CALL_GATEWAY's own (the

@@ -70,7 +70,10 @@ async def _open(
     url = await run_in_threadpool(load)
     where_from = f"{kind} {object_id} message {message_id}"
     try:
-        media = await run_in_threadpool(services.gateway.open_recording, url)
+        # Voicemails are recorded by the voice hotline's provider (Twilio, or the local simulator), whichever gateway
+        # carries the SMS.
+        recorder = services.gateway_named("twilio") if "twilio" in services.settings.gateways else services.gateway
+        media = await run_in_threadpool(recorder.open_recording, url)
     except RecordingRefusedError as exc:
         # A stored URL aimed elsewhere: never fetched. The message names its host only, not its path or secrets.
         log.warning("voicemail refused: %s: %s", where_from, exc)

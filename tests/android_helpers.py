@@ -53,10 +53,10 @@ def post_event(
     return client.post(f"/android/events?phone={phone}", content=body, headers=headers)
 
 
-def queue(services: Services, to: str, body: str, key: str) -> int:
-    """A stored SMS, as the domain decides one: its row id."""
+def queue(services: Services, to: str, body: str, key: str, kind: str = "sms") -> int:
+    """A stored SMS (or a call of `kind`), as the domain decides one: its row id."""
     with services.sessions.begin() as session:
-        row = outbox.queue_sms(session, dedupe_key=key, to_phone=to, body=body)
+        row = outbox.queue_sms(session, dedupe_key=key, to_phone=to, body=body, kind=kind)
         assert row is not None
         session.flush()
         return row.id

@@ -18,11 +18,22 @@ from dispatch.channels import CHANNELS
 from dispatch.models import AuditEntry, Community, InboundMessage, OutboundMessage, StaffRole, Task, TaskCategory
 from hotline.cli import main
 from hotline.exceptions import SettingsError
+from hotline.jobs.sends import deliver_sms
 from hotline.services import Services
 from hotline.settings import Settings, load_settings
-from tests.android_helpers import SIGNING_KEY, post_event
+from tests.android_helpers import SIGNING_KEY, post_event, queue
 from tests.checkin_helpers import tick
-from tests.conftest import LIAISON_PHONE, PHONES, Clock, local_outbox, make_environ, post_signed, run_worker, sms_params
+from tests.conftest import (
+    LIAISON_PHONE,
+    PHONES,
+    Clock,
+    fresh_services,
+    local_outbox,
+    make_environ,
+    post_signed,
+    run_worker,
+    sms_params,
+)
 from tests.console_helpers import make_user, sign_in
 from tests.standins.android import AndroidStandIn, received_payload
 
@@ -149,7 +160,7 @@ def test_an_admin_chooses_a_community_s_channels_on_the_channels_page(
 
     # A gateway the hotline is not set up with: refused, said, and nothing changed.
     refused = client.post(f"/channels/communities/{happy}", data={**form, "sms": "tencent"}, follow_redirects=False)
-    assert refused.status_code == 409 and 'id="channels-error"' in refused.text and "tencent" in refused.text
+    assert refused.status_code == 409 and "热线没有设置“tencent”这个通道" in refused.text
     with services.readonly() as session:
         assert session.get(Community, happy).sms_gateway == "android"  # type: ignore[union-attr]
 
@@ -211,3 +222,26 @@ def test_every_gateway_named_needs_its_settings(tmp_path: Path) -> None:
         load_settings({**environ, "HOTLINE_GATEWAYS": "local,carrier-pigeon"}, env_file=None)
     loaded = load_settings({**environ, "HOTLINE_GATEWAYS": "local, LOCAL"}, env_file=None)
     assert loaded.gateways == ("local",) and loaded.call_gateways == ("none", "local")
+
+
+def test_calls_go_through_the_call_gateway_while_sms_go_through_the_phones(
+    environ: dict[str, str], phone: AndroidStandIn
+) -> None:
+    more = {
+        "HOTLINE_GATEWAY": "android",
+        "HOTLINE_GATEWAYS": "local",
+        "HOTLINE_CALL_GATEWAY": "local",
+        "ANDROID_PHONES": phone.setting("a"),
+        "ANDROID_SIGNING_KEY": SIGNING_KEY,
+    }
+    with fresh_services(load_settings({**environ, **more}, env_file=None)) as services:
+        call, sms = (
+            queue(services, PHONES["孙爷爷"], "", "t:call", kind="call"),
+            queue(services, LIAISON_PHONE, "新求助", "t:sms"),
+        )
+        assert deliver_sms(services, call) and deliver_sms(services, sms)
+        assert [(e.kind, e.to_phone) for e in local_outbox(services)] == [("call", PHONES["孙爷爷"])]
+        assert [r["phoneNumbers"] for r in phone.sent] == [[LIAISON_PHONE]]
+        with services.readonly() as session:
+            gateways = [row.gateway for row in session.scalars(select(OutboundMessage).order_by(OutboundMessage.id))]
+        assert gateways == ["local", "android"]
