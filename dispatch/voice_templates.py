@@ -70,9 +70,32 @@ def _read(path: Path) -> tuple[CheckinVoiceTemplate | None, list[str]]:
     problems += [f"[checkin] the template {text!r} {p}" for p in voice_template_rules(text, [longest])]
     if re.findall(r"\{([0-9]+)\}", text) != ["1"]:
         problems.append(f"[checkin] the template {text!r} must have one variable, {{1}}: the resident's name")
+    problems += [f"[checkin] the template {p}" for p in keys_against_the_menu(text)]
     if problems:
         return None, problems
     return CheckinVoiceTemplate(str(template_id), text, longest), []
+
+
+MENU_DIGITS_FILE = SCRIPTS_DIR / "menu_digits.toml"
+
+
+def keys_against_the_menu(text: str, menu: Path = MENU_DIGITS_FILE) -> list[str]:
+    """Where the keys the template offers ("…请按N") disagree with the check-in menu's digits, which decide what a
+    key means: each offered key must be in menu_digits.toml, its words must hold that digit's short label, and the
+    key for feeling unwell must be offered (a resident on the phone must be able to say so)."""
+    digits = {str(d.get("key")): d for d in load_versioned_toml(menu).get("digit", [])}
+    label = {key: str(dict(d.get("sms", {})).get("zh-CN", "")) for key, d in digits.items()}
+    problems, offered = [], set()
+    for clause, key in re.findall(r"([^，。,.;；！!？?]*)请按([0-9])", text):
+        offered.add(key)
+        if key not in digits:
+            problems.append(f"offers key {key}, which menu_digits.toml does not have")
+        elif not label[key] or label[key] not in clause:
+            problems.append(f"says {clause!r} for key {key}, which is {label[key]!r} in menu_digits.toml")
+    unwell = [key for key, d in digits.items() if d.get("meaning") == "unwell"]
+    if unwell and unwell[0] not in offered:
+        problems.append(f"must offer the key for feeling unwell ({unwell[0]}, {label[unwell[0]]!r})")
+    return problems
 
 
 def voice_template_rules(text: str, variables: list[int]) -> list[str]:

@@ -91,6 +91,13 @@ def test_settings_for_twilio_keep_one_gateway_for_sms_and_calls(services: Servic
         ("name_longest = 12", "name_longest = 20", "a variable takes at most 12"),
         ("需要回电请按0。", "详见 www.example.com", "link"),
         ("{1}您好", "您好", "one variable"),
+        (
+            "身体不舒服请按4",
+            "身体不舒服请按2",
+            "which is '买菜' in menu_digits.toml",
+        ),  # a key's words, another's meaning
+        ("身体不舒服请按4，", "", "must offer the key for feeling unwell"),
+        ("需要回电请按0", "需要回电请按7", "offers key 7"),
     ],
 )
 def test_a_voice_template_that_breaks_tencents_rules_is_found_at_check_time(
