@@ -145,12 +145,14 @@ def template_of(text: str) -> tuple[str, list[list[str]]]:
     return "".join(out), variables
 
 
-def template_rules(text: str, variables: list[int], longest_sign: int = SIGN_LONGEST) -> list[str]:
-    """Where a template text breaks Tencent's rules, given each variable's longest value."""
+def shape_rules(text: str, banned_note: str = "") -> tuple[list[str], str]:
+    """Where a template's shape breaks Tencent's rules, for SMS and voice alike: a refused character, variables side
+    by side, only variables, variables out of order, a link. Returns the problems and the text without its
+    variables (what each kind of template then measures)."""
     problems = []
     constant = re.sub(r"\{[0-9]+\}", "", text)
     if any(ch in text for ch in _BANNED):
-        problems.append(f"has a character Tencent refuses in a template ({_BANNED}; 【】 is for the sign)")
+        problems.append(f"has a character Tencent refuses in a template ({_BANNED}{banned_note})")
     if re.search(r"\}\{", text):
         problems.append("has two variables side by side: put text between them")
     if not constant.strip():
@@ -160,6 +162,12 @@ def template_rules(text: str, variables: list[int], longest_sign: int = SIGN_LON
         problems.append("must number its variables {1}, {2}, … in order")
     if has_link(constant):
         problems.append("has a link in its own text")
+    return problems, constant
+
+
+def template_rules(text: str, variables: list[int], longest_sign: int = SIGN_LONGEST) -> list[str]:
+    """Where a template text breaks Tencent's rules, given each variable's longest value."""
+    problems, constant = shape_rules(text, "; 【】 is for the sign")
     total = longest_sign + 2 + len(constant) + sum(variables)
     if total > MOST_CHARACTERS:
         problems.append(

@@ -11,13 +11,12 @@ from pathlib import Path
 
 from dispatch.exceptions import MessageCatalogError
 from dispatch.script_data import load_versioned_toml
-from dispatch.sms_templates import has_link
+from dispatch.sms_templates import shape_rules
 from ivr_scripts import SCRIPTS_DIR
 
 VOICE_TEMPLATES_FILE = SCRIPTS_DIR / "tencent_voice_templates.toml"
 MOST_SPOKEN = 350  # Tencent's limit: the voice content read aloud, with its variables filled in
 _ID = re.compile(r"^[1-9][0-9]{0,11}\Z")  # Tencent's template ids are numbers
-_BANNED = "【】¥★☞✓※"
 
 
 @dataclass(frozen=True)
@@ -100,20 +99,8 @@ def keys_against_the_menu(text: str, menu: Path = MENU_DIGITS_FILE) -> list[str]
 
 def voice_template_rules(text: str, variables: list[int]) -> list[str]:
     """Where a voice template breaks Tencent's rules, given each variable's longest value."""
-    problems = []
-    constant = re.sub(r"\{[0-9]+\}", "", text)
-    if any(ch in text for ch in _BANNED):
-        problems.append(f"has a character Tencent refuses in a template ({_BANNED})")
-    if re.search(r"\}\{", text):
-        problems.append("has two variables side by side: put text between them")
-    if not constant.strip():
-        problems.append("is only variables: Tencent needs text of its own")
-    numbers = [int(n) for n in re.findall(r"\{([0-9]+)\}", text)]
-    if numbers != list(range(1, len(numbers) + 1)):
-        problems.append("must number its variables {1}, {2}, … in order")
-    if has_link(constant):
-        problems.append("has a link in its own text")
-    total = len(constant) + sum(variables[: len(numbers)])
+    problems, constant = shape_rules(text)
+    total = len(constant) + sum(variables[: len(re.findall(r"\{[0-9]+\}", text))])
     if total > MOST_SPOKEN:
         problems.append(f"can be {total} characters with the longest values; Tencent reads at most {MOST_SPOKEN}")
     return problems

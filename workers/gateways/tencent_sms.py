@@ -6,16 +6,8 @@ next rung) and holds no recordings. Its inbound side is in hotline.webhooks.tenc
 
 from __future__ import annotations
 
-import logging
-from urllib.parse import urlsplit
-
-from requests.exceptions import ConnectTimeout
-from tencentcloud.common import credential
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
-from tencentcloud.common.profile.client_profile import ClientProfile
-from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.sms.v20210111 import models, sms_client
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from dispatch.sms_templates import TemplateTable
 from workers.exceptions import (
@@ -26,9 +18,7 @@ from workers.exceptions import (
     RecordingMissingError,
 )
 from workers.gateways.recordings import RecordingMedia
-
-# The SDK can log its requests (numbers, texts) at DEBUG: keep them out of our logs.
-logging.getLogger("tencentcloud_sdk_common").setLevel(logging.WARNING)
+from workers.gateways.tencent_sdk import client_parts, network_error
 
 # Throttled or a passing fault at Tencent: certainly not sent, so it is tried again later.
 _TEMPORARY_PREFIXES = ("LimitExceeded.", "RequestLimitExceeded")
@@ -55,13 +45,8 @@ class TencentSmsGateway:
         templates: TemplateTable,
         timeout: int = 10,
     ) -> None:
-        parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
-        profile = HttpProfile(protocol=parts.scheme, endpoint=parts.netloc, reqTimeout=timeout)
-        # The SDK's default retryer is its no-op one: a send retried after a read timeout could go twice, and
-        # Tencent has no idempotency key. Temporary failures are retried by the outbox instead.
-        self._client = sms_client.SmsClient(
-            credential.Credential(secret_id, secret_key), region, ClientProfile(httpProfile=profile)
-        )
+        key, profile = client_parts(secret_id, secret_key, endpoint, timeout)
+        self._client = sms_client.SmsClient(key, region, profile)
         self._app_id, self._sign_name, self._templates = app_id, sign_name, templates
 
     def send_sms(
@@ -115,27 +100,4 @@ def _by_code(code: str, detail: str) -> GatewayError:
 def _translated(exc: TencentCloudSDKException) -> GatewayError:
     """The SDK's exception as a gateway error. Its message may hold the answer's body: it is not repeated."""
     code = str(exc.code)
-    if code == "ServerNetworkError":  # an HTTP status other than 200: Tencent's front did not take it
-        return GatewayTemporaryError("tencent answered an HTTP error")
-    if code == "ClientNetworkError":
-        if never_left(exc):
-            return GatewayTemporaryError("cannot reach tencent")
-        return GatewayAmbiguousError("no answer from tencent (the SMS may have gone)")
-    return _by_code(code, f"tencent refused the request: {code}")
-
-
-def never_left(exc: BaseException) -> bool:
-    """True if the request failed before a connection was made, so Tencent cannot have seen it."""
-    seen: set[int] = set()
-    pending: list[object] = [exc]
-    while pending:  # the SDK raises inside its `except`, so the requests error is the context
-        item = pending.pop()
-        if id(item) in seen or not isinstance(item, BaseException):
-            continue
-        seen.add(id(item))
-        if isinstance(item, NewConnectionError | ConnectTimeoutError | ConnectTimeout):
-            return True
-        pending.extend([*item.args, getattr(item, "reason", None), item.__cause__, item.__context__])
-    # Without the chain, the SDK's message still names requests' error.
-    message = str(getattr(exc, "message", "")) or str(exc)
-    return "NewConnectionError" in message or "Failed to resolve" in message or "ConnectTimeout" in message
+    return network_error(exc, "the SMS may have gone") or _by_code(code, f"tencent refused the request: {code}")

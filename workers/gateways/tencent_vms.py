@@ -8,13 +8,7 @@ templates: an automated call with a text of its own (an alert) cannot go this wa
 
 from __future__ import annotations
 
-import logging
-from urllib.parse import urlsplit
-
-from tencentcloud.common import credential
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
-from tencentcloud.common.profile.client_profile import ClientProfile
-from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.vms.v20200902 import models, vms_client
 
 from dispatch.voice_templates import CheckinVoiceTemplate
@@ -26,10 +20,7 @@ from workers.exceptions import (
     RecordingMissingError,
 )
 from workers.gateways.recordings import RecordingMedia
-from workers.gateways.tencent_sms import never_left
-
-# The SDK can log its requests (numbers, names) at DEBUG: keep them out of our logs.
-logging.getLogger("tencentcloud_sdk_common").setLevel(logging.WARNING)
+from workers.gateways.tencent_sdk import client_parts, network_error
 
 # Throttled, or a passing fault before the call was placed: certainly not placed, so it is tried again later.
 _TEMPORARY_PREFIXES = ("RequestLimitExceeded",)
@@ -61,12 +52,8 @@ class TencentVoiceGateway:
         play_times: int = 2,
         timeout: int = 10,
     ) -> None:
-        parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
-        profile = HttpProfile(protocol=parts.scheme, endpoint=parts.netloc, reqTimeout=timeout)
-        # The SDK's no-op retryer: a call retried after a read timeout could ring twice. The outbox retries.
-        self._client = vms_client.VmsClient(
-            credential.Credential(secret_id, secret_key), region, ClientProfile(httpProfile=profile)
-        )
+        key, profile = client_parts(secret_id, secret_key, endpoint, timeout)
+        self._client = vms_client.VmsClient(key, region, profile)
         self._app_id, self._template, self._play_times = app_id, template, play_times
 
     def place_checkin_call(self, to: str, *, name: str, outbound_id: int) -> str:
@@ -108,12 +95,9 @@ class TencentVoiceGateway:
 def _translated(exc: TencentCloudSDKException) -> GatewayError:
     """The SDK's exception as a gateway error. Its message may hold the answer's body: it is not repeated."""
     code = str(exc.code)
-    if code == "ServerNetworkError":  # an HTTP status other than 200: Tencent's front did not take it
-        return GatewayTemporaryError("tencent answered an HTTP error")
-    if code == "ClientNetworkError":
-        if never_left(exc):
-            return GatewayTemporaryError("cannot reach tencent")
-        return GatewayAmbiguousError("no answer from tencent (the call may have been placed)")
+    network = network_error(exc, "the call may have been placed")
+    if network is not None:
+        return network
     detail = f"tencent refused the call: {code}"
     if code in _TEMPORARY or code.startswith(_TEMPORARY_PREFIXES):
         return GatewayTemporaryError(detail)
