@@ -1,5 +1,8 @@
 """The baseline server: a bare Starlette "hello" route, run by uvicorn exactly as `hotline serve` runs the app.
 
+Like the hotline, it writes one log line per request (`RequestLog`, the line uvicorn's access log used to write):
+a server in production logs each request, so that line is part of the limit the webhooks are measured against.
+
 python -m benchmarks.bare_app PORT [TWIML_JSON]
 
 With TWIML_JSON (a file of {path: TwiML}), each of those paths answers a POST with that TwiML, as text/xml: the
@@ -20,6 +23,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from hotline.logs import uvicorn_options
+from hotline.request_log import RequestLog
 
 
 async def hello(request: Request) -> PlainTextResponse:
@@ -42,4 +46,4 @@ if __name__ == "__main__":
     if len(sys.argv) > 2:
         answers: dict[str, str] = json.loads(Path(sys.argv[2]).read_text(encoding="utf-8"))
         routes += [Route(path, answering(twiml), methods=["POST"]) for path, twiml in answers.items()]
-    uvicorn.run(Starlette(routes=routes), host="127.0.0.1", port=int(sys.argv[1]), **uvicorn_options())
+    uvicorn.run(RequestLog(Starlette(routes=routes)), host="127.0.0.1", port=int(sys.argv[1]), **uvicorn_options())

@@ -21,6 +21,7 @@ from dispatch.inbound import InboundSms
 from dispatch.phones import mask_phone
 from dispatch.tasks import escalation
 from hotline.handover import Decided, hand_over_async
+from hotline.request_log import note
 from hotline.services import Services
 from hotline.webhooks.capped_body import capped_body
 from hotline.webhooks.signatures import SIGNATURE_HEADER
@@ -56,8 +57,10 @@ async def signed_form(request: Request) -> FormData | Response:
     for key, value in pairs:
         params.setdefault(key, []).append(str(value))
     signature = request.headers.get(SIGNATURE_HEADER)
-    if not services.signature.is_valid(request.url.path, request.url.query, params, signature):
-        log.warning("webhook %s refused: %s signature", request.url.path, "bad" if signature else "no")
+    # The path and query as sent (what `request.url` would give, without building the whole URL first).
+    path, query = request.scope["path"], request.scope["query_string"].decode()
+    if not services.signature.is_valid(path, query, params, signature):
+        log.warning("webhook %s refused: %s signature", path, "bad" if signature else "no")
         return PlainTextResponse("Twilio signature missing or invalid", status_code=403)
     # A NUL means nothing in any Twilio field, and PostgreSQL cannot store one in text: dropped, once checked.
     return FormData([(key, str(value).replace("\x00", "")) for key, value in pairs])
@@ -100,12 +103,9 @@ async def inbound_sms(request: Request) -> Response:
         gateway="twilio" if "twilio" in services.settings.gateways else "local",
     )
     stored = await request.app.state.inbound_batcher.store(message)
-    log.info(
-        "inbound sms message=%s from=%s %s",
-        stored.message_id,
-        mask_phone(message.from_phone),
-        "stored" if stored.created else "duplicate",
-    )
+    # On the request's one log line (RequestLog), not a line of its own.
+    outcome = "stored" if stored.created else "duplicate"
+    note(request, f"inbound sms message={stored.message_id} from={mask_phone(message.from_phone)} {outcome}")
     # Replies go out through the outbox, never in this response, so a retried webhook cannot reply twice.
     return _twiml(_EMPTY_TWIML)
 
@@ -142,6 +142,6 @@ async def message_status(request: Request) -> Response:
             )
 
     known, then = await run_in_threadpool(apply)
-    log.info("status report for %s: %s%s", sid, status, "" if known else " (unknown message)")
+    note(request, f"status report for {sid}: {status}{'' if known else ' (unknown message)'}")
     await hand_over_async(services, Decided(sends=then.now, resends=then.later))
     return Response(status_code=204)
