@@ -219,7 +219,8 @@ def main(
         f"process) alone, no worker. wrk: {THREADS} threads, {CONNECTIONS} connections, {seconds:g} s per run, "
         f"{runs} runs taking turns with the baseline.",
         "Each request: Twilio's 19 form fields from a registered resident, its own MessageSid, signed as Twilio signs.",
-        'Baseline: a bare Starlette "hello" route on the same uvicorn settings, same machine, same wrk, same bodies.',
+        'Baseline: a bare Starlette "hello" route on the same uvicorn settings and heap settings, writing the same one '
+        "log line per request (`RequestLog`), same machine, same wrk, same bodies.",
         "",
         "| run | baseline req/s | baseline p99 ms | ours req/s | ours p50 ms | ours p99 ms | answered 200 | stored "
         "| lost |",

@@ -6,9 +6,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -118,9 +118,9 @@ def store_inbound_batch(session: Session, messages: Sequence[InboundSms]) -> lis
     insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
     # No conflict target: a clash on either unique index (SID or token) skips the row, also between two rows of
     # this one statement (three copies of one webhook in one batch, each under another SID).
-    statement = (
-        insert(InboundMessage).on_conflict_do_nothing().returning(InboundMessage.provider_sid, InboundMessage.id)
-    )
+    # On the table, not the mapped class: a Core insert, without the ORM's bulk-insert bookkeeping for each row.
+    table = cast(Table, InboundMessage.__table__)
+    statement = insert(table).on_conflict_do_nothing().returning(table.c.provider_sid, table.c.id)
     rows = [
         {
             "provider_sid": m.message_sid,

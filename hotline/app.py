@@ -23,6 +23,7 @@ from hotline.api.common import http_error as api_http_error
 from hotline.console import admin, channels, outreach, pages, register, reports, tasks, triage
 from hotline.console.auth import session_middleware
 from hotline.console.body_cap import BodyCap
+from hotline.request_log import RequestLog
 from hotline.security_headers import SecurityHeaders
 from hotline.services import Services
 from hotline.settings import Settings
@@ -81,10 +82,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 class HotlineApp(Starlette):
     """Starlette with `SecurityHeaders` outside even its own error handler: every answer carries them, the
-    exception handlers' 404s and 405s, and a 500 from a bug too."""
+    exception handlers' 404s and 405s, and a 500 from a bug too; and `RequestLog` outside that, so every request
+    has its one log line, a 500 too."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeaders(super().build_middleware_stack())
+        return RequestLog(SecurityHeaders(super().build_middleware_stack()))
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:

@@ -7,8 +7,12 @@ UTC), `level`, `logger`, `message` and `role` (web, worker, scheduler, superviso
 No log line may hold a full phone number. The code masks numbers where it logs them (`dispatch.phones.mask_phone`);
 every formatter masks the whole line it renders, as the safety net: any digit run that looks like a number (`+` and
 7 to 15 digits, spaced or not, or 11 digits or more, such as a Chinese mobile) becomes `***` and its last four.
-A query string can carry a number too (the simulator's `?phone=`, a search's `?q=`): uvicorn's access lines lose
-theirs (`DropQueryStrings`).
+A query string can carry a number too (the simulator's `?phone=`, a search's `?q=`): the web process's request
+lines never write it (`hotline.request_log`), and uvicorn's access lines, were they turned on, lose theirs
+(`DropQueryStrings`).
+
+`hotline serve` writes one line per request, the app's own (`hotline.request_log.RequestLog`, on the
+`hotline.access` logger, to stdout as uvicorn's access lines were): uvicorn's access log is off.
 """
 
 from __future__ import annotations
@@ -61,6 +65,18 @@ class MaskedJsonFormatter(JsonFormatter):
         return {key: mask_digits(value) if isinstance(value, str) else value for key, value in log_data.items()}
 
 
+class MaskedRequestLine(logging.Formatter):
+    """A request's line (`hotline.request_log`) in text, laid out as uvicorn's access lines are (`INFO:     ` and
+    the message), numbers masked; lighter than uvicorn's formatter, which copies each record: it runs on every
+    request."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{record.levelname}:{' ' * (8 - len(record.levelname))} {record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return mask_digits(line)
+
+
 def json_formatter(role: str) -> logging.Formatter:
     return MaskedJsonFormatter(
         ["levelname", "name", "message"],
@@ -87,6 +103,8 @@ def formatter(fmt: LogFormat, role: str, uvicorn_style: str | None = None) -> lo
         def format(self, record: logging.LogRecord) -> str:
             return mask_digits(super().format(record))
 
+    if uvicorn_style == "request":
+        return MaskedRequestLine()
     if uvicorn_style == "access":
         return MaskedAccess(LOGGING_CONFIG["formatters"]["access"]["fmt"])
     return MaskedDefault(LOGGING_CONFIG["formatters"]["default"]["fmt"])
@@ -99,6 +117,7 @@ def log_config(role: str, fmt: LogFormat = "text", level: str = "INFO") -> dict[
     config["formatters"] = {
         "default": {"()": formatter, "fmt": fmt, "role": role, "uvicorn_style": "default"},
         "access": {"()": formatter, "fmt": fmt, "role": role, "uvicorn_style": "access"},
+        "request": {"()": formatter, "fmt": fmt, "role": role, "uvicorn_style": "request"},
         "root": {"()": formatter, "fmt": fmt, "role": role},
     }
     config["filters"] = {"drop_query_strings": {"()": DropQueryStrings}}
@@ -108,6 +127,13 @@ def log_config(role: str, fmt: LogFormat = "text", level: str = "INFO") -> dict[
         "formatter": "root",
         "stream": "ext://sys.stderr",
     }
+    # One line per request (RequestLog), on stdout as uvicorn's access lines were, in uvicorn's text layout.
+    config["handlers"]["request"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "request",
+        "stream": "ext://sys.stdout",
+    }
+    config["loggers"]["hotline.access"] = {"handlers": ["request"], "level": "INFO", "propagate": False}
     config["root"] = {"handlers": ["root"], "level": level}
     config["loggers"]["alembic"] = {"level": "WARNING"}
     return config
@@ -126,8 +152,15 @@ def uvicorn_log_config(fmt: LogFormat = "text", role: str = "web") -> dict[str, 
 def uvicorn_options(fmt: LogFormat = "text", role: str = "web", forwarded_allow_ips: str = "") -> dict[str, Any]:
     """How `hotline serve` runs uvicorn (the benchmarks run their baseline app the same way).
 
+    uvicorn's access log is off: the app writes one line per request itself, with more in it (`RequestLog`).
     X-Forwarded-For/-Proto are believed only from `forwarded_allow_ips` (the setting, passed on: uvicorn's own
     default would trust 127.0.0.1, that is any local process, and a .env file it never reads), from no one if empty.
     """
     proxy = {"proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips} if forwarded_allow_ips else {}
-    return {"log_level": "info", "proxy_headers": False, **proxy, "log_config": uvicorn_log_config(fmt, role)}
+    return {
+        "log_level": "info",
+        "access_log": False,
+        "proxy_headers": False,
+        **proxy,
+        "log_config": uvicorn_log_config(fmt, role),
+    }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from collections.abc import Callable
@@ -40,6 +39,7 @@ def serve(host: str, port: int) -> None:
     import uvicorn
 
     from hotline.app import create_app
+    from hotline.heap import settle_heap
     from hotline.logs import uvicorn_options
 
     settings = settings_or_exit()
@@ -48,9 +48,7 @@ def serve(host: str, port: int) -> None:
         migrate(settings)
         with voice_script_errors(settings):
             app = create_app(settings)
-        # Everything made while starting (the ORM's mappings, the voice script, the catalogs) lives as long as the
-        # process: keep it out of the garbage collector's scans, which would otherwise walk it again and again.
-        gc.freeze()
+        settle_heap()  # what starting made, out of the collector's scans; fewer collections per request
         options = uvicorn_options(settings.log_format, "web", settings.forwarded_allow_ips)
         uvicorn.run(app, host=host, port=port, **options)
 

@@ -32,6 +32,7 @@ from dispatch.models import utcnow
 from dispatch.phones import mask_phone
 from dispatch.tasks import escalation
 from hotline.handover import Decided, hand_over_async
+from hotline.request_log import note
 from hotline.services import Services
 from hotline.webhooks.capped_body import capped_body
 from workers.gateways.android_sms import PROVIDER_PREFIX, provider_id
@@ -154,13 +155,9 @@ async def _received(request: Request, services: Services, phone: str, payload: d
     stored = await request.app.state.inbound_batcher.store(message)
     if _due_a_mark(request, phone):
         await run_in_threadpool(_heard, services, phone, "sms:received")
-    log.info(
-        "inbound sms via phone %s message=%s from=%s %s",
-        phone,
-        stored.message_id,
-        mask_phone(message.from_phone),
-        "stored" if stored.created else "duplicate",
-    )
+    outcome = "stored" if stored.created else "duplicate"
+    sender = mask_phone(message.from_phone)
+    note(request, f"inbound sms via phone {phone} message={stored.message_id} from={sender} {outcome}")
     return Response(status_code=204)
 
 

