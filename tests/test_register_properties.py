@@ -90,7 +90,8 @@ def registers(draw: st.DrawFn) -> bytes:
     buffer = io.StringIO()
     csv.writer(buffer).writerows([header, *rows])
     codec = draw(st.sampled_from(["utf-8", "utf-8-sig", "gb18030"]))
-    return buffer.getvalue().encode(codec, "surrogatepass" if codec.startswith("utf-8") else "replace")
+    # A lone surrogate cannot be in a UTF-8 or GB18030 file: a spreadsheet saving one writes "?" in its place.
+    return buffer.getvalue().encode(codec, "replace")
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
