@@ -89,6 +89,22 @@ def test_gb18030_that_is_also_valid_utf8_is_read_as_gb18030(sessions: Callable[[
         assert report.ok and residents(session)[0].name == "郑志强"
 
 
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (HEAD.encode() + "甲,13800138000,,,,,,,".encode() + b"\xed\xa0\x80\n", "is neither UTF-8 nor GB18030 text"),
+        (b"\xef\xbb\xbf" + HEAD.encode() + b"\xff\n", "starts as UTF-8 but is not UTF-8 text"),
+    ],
+)
+def test_a_file_in_no_encoding_a_spreadsheet_writes_is_refused_whole(
+    sessions: Callable[[], Session], data: bytes, error: str
+) -> None:
+    with sessions() as session:
+        report = register.import_residents(session, data, region="CN", vocabulary=VOCABULARY)
+        assert [str(e) for e in report.errors] == [f"line 1, (file): {error}"]
+        assert residents(session) == []
+
+
 def test_reimporting_shared_numbers_and_reordered_phones_duplicates_nobody(sessions: Callable[[], Session]) -> None:
     text = HEAD + "甲,13800138000,,,,,,,\n甲,13800138000;13800138001,,,,,,,\n"
     with sessions() as session:
