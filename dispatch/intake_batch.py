@@ -213,7 +213,8 @@ def _without_open_tasks(session: Session, common: list[_Common]) -> tuple[list[_
             Task.household_id.in_(needy), Task.status.in_(TaskStatus.joinable())
         )
     ).all()
-    keep, joining = [], []
+    keep: list[_Common] = []
+    joining: list[InboundMessage] = []
     for case in common:
         resident = case.match.resident
         wanted = {NEED_CATEGORY[n] for n in case.reading.needs}
@@ -223,8 +224,11 @@ def _without_open_tasks(session: Session, common: list[_Common]) -> tuple[list[_
             and (row.resident_id is None or (resident is not None and row.resident_id == resident.id))
             for row in open_tasks
         )
-        (joining if joins else keep).append(case.message if joins else case)  # type: ignore[arg-type]
-    return keep, joining  # type: ignore[return-value]
+        if joins:
+            joining.append(case.message)
+        else:
+            keep.append(case)
+    return keep, joining
 
 
 def _decide(session: Session, common: list[_Common], context: DispatchContext, now: datetime, out: BatchResult) -> None:
@@ -344,8 +348,8 @@ def _answer_checkins(session: Session, answers: dict[int, tuple[CheckinStatus, _
         .with_for_update()
     ).all()
     latest: dict[int, Checkin] = {}
-    for checkin in found:
-        latest.setdefault(checkin.resident_id, checkin)
+    for row in found:
+        latest.setdefault(row.resident_id, row)
     for resident_id, message_id in residents.items():
         checkin = latest.get(resident_id)
         status, case = answers[message_id]

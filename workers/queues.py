@@ -270,7 +270,8 @@ def take_waiting_inbound(redis: Redis, limit: int = INBOUND_BATCH) -> list[int]:
         pipe.lrange(key, 0, limit - 1)
         pipe.ltrim(key, limit, -1)
         waiting, _ = pipe.execute()
-    taken, others = [], []
+    taken: list[str] = []
+    others: list[str] = []
     for job_id in (_text(j) for j in waiting):
         number = job_id.removeprefix("inbound-")
         (taken if number.isdigit() else others).append(job_id)
