@@ -45,7 +45,7 @@ FULL: tuple[Callable[[], list[Finding]], ...] = (
 SMOKE: tuple[Callable[[], list[Finding]], ...] = (
     lambda: channel_webhooks.main(1_000, 1, 1),
     lambda: dispatch_latency.main(20, 2, 1),
-    lambda: drain.main(100, 1, postgres=False),
+    lambda: drain.main(60, 1, postgres=False),
     lambda: checkin_campaign.main(1_000, 50),
     lambda: voice_webhook.main(10),
     lambda: voice_concurrency.main(20, 1, 1, None, (8,)),  # no earlier commit, 8 callers: about 12 s
@@ -156,6 +156,25 @@ MISSES.update(
         ),
         SCALE_MISS,
     )
+)
+
+
+DRAIN_MISS = (
+    "**B7 drain.** The batched path decides in bulk only the common cases: fine replies, temperatures, and new "
+    "needs of a household with an active liaison. In B7's mix about a quarter of the messages still take the "
+    "one-message path inside the batch (urgent and unclear words, liaison replies, unknown numbers), at roughly "
+    "the per-message path's cost less the job and the commit; an estimate from the mix and the CPU figures, not "
+    "profiled, puts most of the batched path's CPU there. What would reach 10×: urgent needs (the duty alert) and "
+    "unclear words (the check-in's deadline) decided in bulk too, and the unknown-number reply in bulk. The SMS "
+    "each message decides are handed to the gateway by their own jobs afterwards, one transaction and one "
+    "gateway call each, as before: the second column pair of the table."
+)
+MISSES.update(
+    {
+        f"drain, {db}: {what}": DRAIN_MISS
+        for db in ("SQLite", "PostgreSQL")
+        for what in ("batched vs per message", "batched")
+    }
 )
 
 
