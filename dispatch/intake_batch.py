@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from dispatch.checkins.answers import _OPEN, _SEVERITY, ANSWER_WINDOW
 from dispatch.context import DispatchContext
-from dispatch.intake import HOUR, NEED_CATEGORY, IntakeResult, process_message
+from dispatch.intake import HOUR, NEED_CATEGORY, process_message
 from dispatch.models import (
     Channel,
     Checkin,
@@ -364,4 +364,4 @@ def _answer_checkins(session: Session, answers: dict[int, tuple[CheckinStatus, _
         session.add(CheckinEvent(checkin=checkin, kind="answered", at=now, detail=f"{status} by {channel}{late}"))
 
 
-__all__ = ["BatchResult", "IntakeResult", "handle_inbound_batch"]
+__all__ = ["BatchResult", "handle_inbound_batch"]
