@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from dispatch.db import insert_skipping_duplicates
 from dispatch.models import (
     Liaison,
     LocalOutboxEntry,
@@ -75,6 +76,65 @@ def queue_sms(
     except IntegrityError:
         return None
     return row
+
+
+def queue_many(session: Session, rows: list[dict[str, object]]) -> list[int]:
+    """`queue_sms` for many SMS at once (each a dict of its keyword arguments): the keys already decided and the
+    numbers that want no automated message read in two statements, the rest inserted in one. A key given twice
+    is decided once.
+
+    Returns:
+        The new rows' ids, in the order given.
+    """
+    keys = [str(row["dedupe_key"]) for row in rows]
+    if not keys:
+        return []
+    taken = set(session.scalars(select(OutboundMessage.dedupe_key).where(OutboundMessage.dedupe_key.in_(keys))))
+    unwanted = _unwanted_many(session, {(str(row["to_phone"]), str(row.get("kind", "sms"))) for row in rows})
+    fresh: dict[str, dict[str, object]] = {}
+    for row in rows:
+        key = str(row["dedupe_key"])
+        if key not in taken and key not in fresh and (row["to_phone"], row.get("kind", "sms")) not in unwanted:
+            fresh[key] = {
+                "task_id": None,
+                "kind": "sms",
+                "language": "zh-CN",
+                "checkin_id": None,
+                "notice_id": None,
+                **row,
+                "created_at": utcnow(),
+            }
+    if not fresh:
+        return []
+    # Skipping a key another transaction decided a moment ago, as `queue_sms`'s savepoint does.
+    statement = insert_skipping_duplicates(session, OutboundMessage).returning(
+        OutboundMessage.id, OutboundMessage.dedupe_key
+    )
+    made = {key: id_ for id_, key in session.execute(statement, list(fresh.values())).all()}
+    return [made[key] for key in fresh if key in made]
+
+
+def _unwanted_many(session: Session, wanted: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """`_unwanted` for many (phone, kind) pairs, in two statements."""
+    phones = sorted({phone for phone, _ in wanted})
+    found: dict[str, list[tuple[ResidentStatus, bool]]] = {}
+    for phone, status, landline in session.execute(
+        select(ResidentPhone.phone, Resident.status, ResidentPhone.landline)
+        .join(Resident, Resident.id == ResidentPhone.resident_id)
+        .where(ResidentPhone.phone.in_(phones))
+    ):
+        found.setdefault(phone, []).append((status, landline))
+    maybe = set()
+    for phone, kind in wanted:
+        rows = found.get(phone, [])
+        opted_out = bool(rows) and all(status == ResidentStatus.OPTED_OUT for status, _ in rows)
+        landline = bool(rows) and kind == "sms" and all(line for _, line in rows)
+        if opted_out or landline:
+            maybe.add((phone, kind))
+    if not maybe:
+        return set()
+    liaisons = set(session.scalars(select(Liaison.phone).where(Liaison.phone.in_(sorted({p for p, _ in maybe})))))
+    return {(phone, kind) for phone, kind in maybe if phone not in liaisons}
 
 
 def _unwanted(session: Session, phone: str, kind: str) -> bool:

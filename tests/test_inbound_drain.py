@@ -1,5 +1,5 @@
 """The drain in batches: an inbound job that finds others waiting behind it handles all their messages in one
-transaction (`dispatch.intake_batch`), with every outcome the one-message path would give."""
+transaction (`dispatch.intake_batch`), through the same rules as one message alone."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def test_two_messages_of_one_household_in_one_batch_make_one_task_per_need(
     ids = store(services, (RESIDENT_PHONE, "想买菜"), (RESIDENT_PHONE, "再买点米"), (RESIDENT_PHONE, "帮我买药"))
     with services.sessions.begin() as session:
         done = handle_inbound_batch(session, ids, services.intake, services.clock())
-    assert done.fast == 0 and done.one_by_one == 3  # one number, three messages: one by one, in order
+    assert len(done.task_ids) == 3 and len(set(done.task_ids)) == 2  # the second joined the first's task
     with services.sessions() as session:
         categories = sorted(str(t.category) for t in session.scalars(select(Task)))
     assert categories == ["groceries", "medicine"]
@@ -105,17 +105,16 @@ def test_two_batches_at_once_make_one_task_per_need(services: Services, register
 def test_a_message_that_fails_the_batch_holds_up_no_other_and_is_not_lost(
     services: Services, registered: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dispatch import intake
+    from dispatch import intake_batch
 
-    real = intake.process_message
+    real = intake_batch.decide
 
     def poisoned(session, message, *args, **kwargs):  # type: ignore[no-untyped-def]
         if message.body == "坏消息":
             raise RuntimeError("injected fault on one message")
         return real(session, message, *args, **kwargs)
 
-    monkeypatch.setattr("dispatch.intake.process_message", poisoned)
-    monkeypatch.setattr("dispatch.intake_batch.process_message", poisoned)
+    monkeypatch.setattr("dispatch.intake_batch.decide", poisoned)
     store(services, (RESIDENT_PHONE, "想买菜"), ("+8613700000009", "坏消息"), ("+8613700000008", "你好"))
     run_worker(services)
     assert counts(services)["unprocessed"] == 1  # the others were handled, one by one
@@ -136,8 +135,7 @@ def test_health_first_in_a_batch_unwell_or_unclear_is_never_fine(
     bodies = ["1", "不舒服", "我很好，就是头有点晕", "发烧38.9"]
     ids = store(services, *zip(phones, bodies, strict=True))
     with services.sessions.begin() as session:
-        done = handle_inbound_batch(session, ids, services.intake, services.clock())
-    assert done.fast == 1  # only "1" is decided in bulk; the rest one by one
+        handle_inbound_batch(session, ids, services.intake, services.clock())
     with services.sessions() as session:
         outcomes = [session.get(InboundMessage, i).outcome for i in ids]  # type: ignore[union-attr]
         tasks = {t.source_message_id: t for t in session.scalars(select(Task))}

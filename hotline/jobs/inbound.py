@@ -13,8 +13,7 @@ from datetime import timedelta
 from rq import get_current_job
 
 from dispatch.exceptions import NotFound
-from dispatch.intake import handle_inbound_message
-from dispatch.intake_batch import handle_inbound_batch
+from dispatch.intake_batch import handle_inbound_batch, handle_inbound_message
 from hotline.handover import Decided, hand_over
 from hotline.jobs.sends import deliver_sms
 from hotline.services import current
@@ -72,14 +71,7 @@ def process_inbound_batch(message_ids: list[int]) -> str:
         return _one_by_one(message_ids)
     hand_over(services.redis, Decided(new_sends=result.outbound_ids))
     handled = sum(outcome is not None for outcome in result.outcomes.values())
-    log.info(
-        "inbound batch messages=%d handled=%d in-bulk=%d one-by-one=%d sms=%d",
-        len(message_ids),
-        handled,
-        result.fast,
-        result.one_by_one,
-        len(result.outbound_ids),
-    )
+    log.info("inbound batch messages=%d handled=%d sms=%d", len(message_ids), handled, len(result.outbound_ids))
     return f"{handled} handled"
 
 
