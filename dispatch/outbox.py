@@ -79,22 +79,20 @@ def queue_sms(
 
 
 def queue_many(session: Session, rows: list[dict[str, object]]) -> list[int]:
-    """`queue_sms` for many SMS at once (each a dict of its keyword arguments): the keys already decided and the
-    numbers that want no automated message read in two statements, the rest inserted in one. A key given twice
-    is decided once.
+    """`queue_sms` for many SMS at once (each a dict of its keyword arguments): the numbers that want no automated
+    message read in one or two statements, the rest inserted in one that skips the keys already decided. A key
+    given twice is decided once.
 
     Returns:
         The new rows' ids, in the order given.
     """
-    keys = [str(row["dedupe_key"]) for row in rows]
-    if not keys:
+    if not rows:
         return []
-    taken = set(session.scalars(select(OutboundMessage.dedupe_key).where(OutboundMessage.dedupe_key.in_(keys))))
     unwanted = _unwanted_many(session, {(str(row["to_phone"]), str(row.get("kind", "sms"))) for row in rows})
     fresh: dict[str, dict[str, object]] = {}
     for row in rows:
         key = str(row["dedupe_key"])
-        if key not in taken and key not in fresh and (row["to_phone"], row.get("kind", "sms")) not in unwanted:
+        if key not in fresh and (row["to_phone"], row.get("kind", "sms")) not in unwanted:
             fresh[key] = {
                 "task_id": None,
                 "kind": "sms",
@@ -106,7 +104,7 @@ def queue_many(session: Session, rows: list[dict[str, object]]) -> list[int]:
             }
     if not fresh:
         return []
-    # Skipping a key another transaction decided a moment ago, as `queue_sms`'s savepoint does.
+    # ON CONFLICT DO NOTHING: a key decided before, or by another transaction a moment ago, is skipped.
     statement = insert_skipping_duplicates(session, OutboundMessage).returning(
         OutboundMessage.id, OutboundMessage.dedupe_key
     )

@@ -13,11 +13,12 @@ from sqlalchemy import func, select
 from dispatch import register
 from dispatch.inbound import InboundSms, store_inbound_batch
 from dispatch.intake_batch import handle_inbound_batch
-from dispatch.models import InboundMessage, OutboundMessage, Task, TaskPriority
+from dispatch.models import CheckinStatus, InboundMessage, OutboundMessage, Task, TaskPriority
 from hotline.handover import Decided, hand_over
 from hotline.jobs import inbound, sweeper
 from hotline.services import Services
-from tests.conftest import HOTLINE_NUMBER, LIAISON_PHONE, RESIDENT_PHONE, local_outbox, run_worker
+from tests.checkin_helpers import checkin_of, tick
+from tests.conftest import HOTLINE_NUMBER, LIAISON_PHONE, PHONES, RESIDENT_PHONE, Clock, at, local_outbox, run_worker
 from workers.queues import INBOUND
 
 NEIGHBOUR_PHONE = "+8613800138001"  # the resident's husband, same household
@@ -142,3 +143,28 @@ def test_health_first_in_a_batch_unwell_or_unclear_is_never_fine(
     assert [str(o) for o in outcomes] == ["fine", "task_created", "task_created", "task_created"]
     assert tasks[ids[1]].priority == TaskPriority.URGENT and tasks[ids[3]].priority == TaskPriority.URGENT
     assert ids[2] in tasks  # words not read whole: a person reads them
+
+
+def test_health_first_in_a_batch_the_check_in_answer_only_grows_more_serious(
+    services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    """One batch: 梁阿姨 says fine, then unwell; 王大爷 sends words nobody can read, then fine. Each check-in
+    keeps the most serious answer, and the unclear words are a task for a person, due by the check-in's deadline."""
+    tick(services, clock, "09:00")
+    clock.now = at("09:10")
+    ids = store(
+        services,
+        (PHONES["梁阿姨"], "1"),
+        (PHONES["王大爷"], "今天天气不错"),
+        (PHONES["梁阿姨"], "不舒服"),
+        (PHONES["王大爷"], "好的"),
+    )
+    with services.sessions.begin() as session:
+        done = handle_inbound_batch(session, ids, services.intake, clock.now)
+    assert [str(done.outcomes[i]) for i in ids] == ["fine", "task_created", "task_created", "fine"]
+    assert checkin_of(services, town["梁阿姨"]).status == CheckinStatus.UNWELL
+    assert checkin_of(services, town["王大爷"]).status == CheckinStatus.NEEDS
+    with services.sessions() as session:
+        made = {t.source_message_id: t for t in session.scalars(select(Task))}
+    assert made[ids[2]].priority == TaskPriority.URGENT
+    assert made[ids[1]].due_by is not None  # someone must have read 王大爷's words by the check-in's deadline

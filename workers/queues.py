@@ -24,6 +24,7 @@ CHECKINS = "hotline-checkins"  # check-in SMS and calls, in batches: behind task
 BATCH = 500  # check-in rows per batch job
 BATCH_PREFIX = "batch-"  # + first-last-count-round: a batch job's id
 INBOUND_BATCH = 500  # inbound messages a running inbound job takes from the queue to handle in one transaction
+SEND_BATCH = 500  # SMS a running send job takes from the queue to claim and hand over together
 MAINTENANCE = "hotline-maintenance"  # the sweeper, the check-in tick and other periodic work
 # In priority order: a worker empties one before the next. The sweeper and the check-in tick come before campaign
 # batches, so a long campaign never holds up escalations, reminders or visits.
@@ -265,7 +266,19 @@ def take_waiting_inbound(redis: Redis, limit: int = INBOUND_BATCH) -> list[int]:
     """Take up to `limit` inbound jobs waiting on the queue, for the running job to handle in its batch: their
     message ids, in queue order. The jobs are gone from Redis; if the taker dies before its commit, the messages
     are still unprocessed in the database and the sweeper queues them again."""
-    key = Queue(INBOUND, connection=redis).key
+    return _take_waiting(redis, INBOUND, "inbound-", limit)
+
+
+def take_waiting_sends(redis: Redis, limit: int = SEND_BATCH) -> list[int]:
+    """Take up to `limit` send jobs waiting on the queue, for the running send job to hand over with its own: their
+    outbound ids, in queue order. If the taker dies before it claims them, the rows are still pending in the
+    database and the sweeper queues them again."""
+    return _take_waiting(redis, OUTBOUND, "send-", limit)
+
+
+def _take_waiting(redis: Redis, queue_name: str, prefix: str, limit: int) -> list[int]:
+    """Take the jobs named `<prefix><id>` among the first `limit` waiting on a queue; others stay, in order."""
+    key = Queue(queue_name, connection=redis).key
     with redis.pipeline(transaction=True) as pipe:
         pipe.lrange(key, 0, limit - 1)
         pipe.ltrim(key, limit, -1)
@@ -273,15 +286,15 @@ def take_waiting_inbound(redis: Redis, limit: int = INBOUND_BATCH) -> list[int]:
     taken: list[str] = []
     others: list[str] = []
     for job_id in (_text(j) for j in waiting):
-        number = job_id.removeprefix("inbound-")
-        (taken if number.isdigit() else others).append(job_id)
+        number = job_id.removeprefix(prefix)
+        (taken if job_id.startswith(prefix) and number.isdigit() else others).append(job_id)
     with redis.pipeline() as pipe:
-        if others:  # not one message's job: back at the head of the queue, as they were
+        if others:  # not one row's job: back at the head of the queue, as they were
             pipe.lpush(key, *reversed(others))
         for job_id in taken:
             pipe.delete(Job.key_for(job_id))
         pipe.execute()
-    return [int(job_id.removeprefix("inbound-")) for job_id in taken]
+    return [int(job_id.removeprefix(prefix)) for job_id in taken]
 
 
 def enqueue_send_many(redis: Redis, outbound_ids: list[int]) -> None:

@@ -70,6 +70,7 @@ def create_task(
         assignee=liaison,
         source_message_id=source_message_id,
         due_by=due_by,
+        rung=0,
         created_at=now,
         updated_at=now,
     )
@@ -100,6 +101,8 @@ def put_in_play_many(
     start on the ladder. Returns the outbound SMS ids decided, the offers first."""
     if not tasks:
         return []
+    for task, _ in tasks:
+        task.offer_deadline = escalation.first_deadline(task, now, context)
     session.flush()  # the tasks have their ids
     offered = [task for task, _ in tasks if task.assignee is not None]
     outbound = queue_many(session, [_offer(session, task, context) for task in offered])

@@ -8,20 +8,17 @@ wave) takes them off the queue and handles all their messages as one batch, in o
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from rq import get_current_job
 
 from dispatch.exceptions import NotFound
 from dispatch.intake_batch import handle_inbound_batch, handle_inbound_message
 from hotline.handover import Decided, hand_over
-from hotline.jobs.sends import deliver_sms
+from hotline.jobs.sends import RETRY_DELAY, deliver_sms
 from hotline.services import current
 from workers.queues import take_waiting_inbound
 
 log = logging.getLogger(__name__)
-
-RETRY_DELAY = timedelta(seconds=5)  # after a rate limit or outage, don't knock again at once
 
 
 class InboundBatchError(RuntimeError):
