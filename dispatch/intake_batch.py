@@ -5,7 +5,7 @@ What the rules (`dispatch.intake.decide`) look at is read for all the messages a
 then decided in the order received, against those facts, which the rules keep up to date (a second message of a
 household finds the task the first one made); what needs the new tasks' ids is written together (`Pending`). One
 message is a batch of one: the same reads, the same rules, the same writes. A liaison's message may act on tasks
-the batch made: those are written before it. Running a batch twice changes nothing: a processed message is
+the batch made for them: those are written and offered before it. Running a batch twice changes nothing: a processed message is
 skipped.
 """
 
@@ -84,8 +84,9 @@ def handle_inbound_batch(
     pending = Pending()
     done: list[tuple[InboundMessage, IntakeResult]] = []
     for message in todo:
-        if message.channel != "voice" and message.from_phone in facts.liaisons:
-            result.outbound_ids += pending.apply(session, context, now)  # a liaison's reply may be about them
+        liaison = facts.liaisons.get(message.from_phone) if message.channel != "voice" else None
+        if liaison is not None and pending.offers_to(liaison):
+            result.outbound_ids += pending.apply(session, context, now)  # the liaison's reply may be about them
         one = decide(session, message, facts, pending, context, now)
         message.processed_at = now
         done.append((message, one))

@@ -138,6 +138,11 @@ class Pending:
     tasks: list[tuple[Task, Community | None]] = field(default_factory=list)
     sms: list[dict[str, object]] = field(default_factory=list)
 
+    def offers_to(self, liaison: Liaison) -> bool:
+        """True if a new task waiting here is to be offered to `liaison` (a new task is offered to its household's
+        liaison alone: no one else can take it or be told of it before it is written)."""
+        return any(task.assignee is liaison for task, _ in self.tasks)
+
     def apply(self, session: Session, context: DispatchContext, now: datetime) -> list[int]:
         """Write them. Returns the outbound SMS decided, each task's offer and alerts before the answers."""
         if not self.tasks and not self.sms:

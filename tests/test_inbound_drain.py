@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from dispatch import register
 from dispatch.inbound import InboundSms, store_inbound_batch
 from dispatch.intake_batch import handle_inbound_batch
-from dispatch.models import CheckinStatus, InboundMessage, OutboundMessage, Task, TaskPriority
+from dispatch.models import CheckinStatus, InboundMessage, OutboundMessage, Task, TaskPriority, TaskStatus
 from hotline.handover import Decided, hand_over
 from hotline.jobs import inbound, sweeper
 from hotline.services import Services
@@ -168,3 +168,13 @@ def test_health_first_in_a_batch_the_check_in_answer_only_grows_more_serious(
         made = {t.source_message_id: t for t in session.scalars(select(Task))}
     assert made[ids[2]].priority == TaskPriority.URGENT
     assert made[ids[1]].due_by is not None  # someone must have read 王大爷's words by the check-in's deadline
+
+
+def test_a_liaison_takes_a_task_made_earlier_in_the_same_batch(services: Services, registered: dict[str, int]) -> None:
+    ids = store(services, ("+8613700000009", "你好"), (RESIDENT_PHONE, "想买菜"), (LIAISON_PHONE, "接"))
+    with services.sessions.begin() as session:
+        done = handle_inbound_batch(session, ids, services.intake, services.clock())
+    assert [str(done.outcomes[i]) for i in ids] == ["unknown_sender", "task_created", "from_liaison"]
+    with services.sessions() as session:
+        (task,) = session.scalars(select(Task))
+    assert task.status == TaskStatus.ACCEPTED  # written and offered before the liaison's reply was read
