@@ -171,6 +171,16 @@ def note_gateway(session: Session, outbound_id: int, gateway: str) -> None:
     session.execute(update(OutboundMessage).where(OutboundMessage.id == outbound_id).values(gateway=gateway))
 
 
+def pending_kinds(session: Session, outbound_ids: list[int]) -> dict[int, str]:
+    """Which of `outbound_ids` are pending (not yet claimed or sent), with their kind (sms, call, checkin)."""
+    rows = session.execute(
+        select(OutboundMessage.id, OutboundMessage.kind).where(
+            OutboundMessage.id.in_(outbound_ids), func.coalesce(OutboundMessage.status, "") == OutboundStatus.PENDING
+        )
+    )
+    return {row.id: row.kind for row in rows}
+
+
 def claim_many(session: Session, outbound_ids: list[int]) -> list[SmsToSend]:
     """Claim every pending one of `outbound_ids` in one statement (a campaign batch); the others are skipped."""
     rows = session.execute(

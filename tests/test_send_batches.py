@@ -57,7 +57,7 @@ def test_the_first_send_job_hands_the_waiting_ones_over_together_and_a_second_ru
     assert sorted(entry.to_phone for entry in local_outbox(services)) == PHONES
     assert set(statuses(services).values()) == {str(OutboundStatus.SENT)}
     # The same jobs again, as a retried job or a sweeper's requeue would run them: nothing is sent.
-    assert sends.send_together(services, ids) == "0 claimed, 0 to try again"
+    assert sends.send_together(services, ids) == "0 together, 0 one by one, 0 to try again"
     hand_over(services.redis, Decided(sends=ids))
     run_worker(services)
     assert len(local_outbox(services)) == 6 and calls == [6]

@@ -130,44 +130,49 @@ def deliver_sms(services: Services, outbound_id: int, *, bulk: bool = False) -> 
 
 
 def send_together(services: Services, outbound_ids: list[int]) -> str:
-    """Claim many stored SMS and calls in one transaction and hand them over, each exactly once: the SMS each
-    gateway can take together (and whose sends have no rate limit) in one call per gateway, recorded in one
+    """Hand many stored SMS and calls over, each exactly once: the SMS each gateway can take together (and whose
+    sends have no rate limit) claimed in one statement and handed over in one call per gateway, recorded in one
     statement; the rest one by one (`deliver_sms`: calls, gateways that take one SMS at a time, rate limits).
     Each goes through its community's gateway (`_route`). One the gateway cannot take yet goes again shortly.
 
     Args:
         outbound_ids: The running job's own row first, then those of the jobs taken from behind it.
     """
+    together: dict[str, list[SmsToSend]] = {}
+    alone: list[int] = []
+    claimed: list[SmsToSend] = []
     with services.sessions.begin() as session:
-        claimed = outbox.claim_many(session, outbound_ids)
-        ids = [item.outbound_id for item in claimed]
-        cancelled = cancel_unwanted(session, ids, services.clock(), services.intake.checkin)
-        cancelled |= escalation.cancel_stale_resends(session, ids, utcnow())
-        choices = community_channels.choices_for(session, ids)
-        together: dict[str, list[SmsToSend]] = {}
-        alone: list[int] = []
-        for item in claimed:
-            if item.outbound_id in cancelled:
-                continue
-            kind, gateway_name = _route(services, item.kind, choices[item.outbound_id])
-            gateway = services.gateway_named(gateway_name) if kind == "sms" else None
-            if hasattr(gateway, "send_sms_many") and not services.throttle.limited("sms"):
-                together.setdefault(gateway_name, []).append(item)
-            else:  # claimed again, and routed, by `deliver_sms`
-                outbox.release_for_retry(session, item.outbound_id, "sent one by one")
-                alone.append(item.outbound_id)
+        # Routed first, claimed after: only the rows handed over together here; `deliver_sms` claims the others.
+        kinds = outbox.pending_kinds(session, outbound_ids)
+        choices = community_channels.choices_for(session, list(kinds))
+        routes = {i: _route(services, kind, choices[i]) for i, kind in kinds.items()}
+        batchable = {i for i, (kind, name) in routes.items() if kind == "sms" and _takes_many(services, name)}
+        alone = [i for i in outbound_ids if i in kinds and i not in batchable]
+        if batchable:
+            claimed = outbox.claim_many(session, sorted(batchable))
+            ids = [item.outbound_id for item in claimed]
+            cancelled = cancel_unwanted(session, ids, services.clock(), services.intake.checkin)
+            cancelled |= escalation.cancel_stale_resends(session, ids, utcnow())
+            for item in claimed:
+                if item.outbound_id not in cancelled:
+                    together.setdefault(routes[item.outbound_id][1], []).append(item)
     for gateway_name, items in together.items():
         alone += _hand_over_together(services, gateway_name, items)
     later = [outbound_id for outbound_id in alone if not deliver_sms(services, outbound_id)]
     log.info(
-        "send batch rows=%d claimed=%d one-by-one=%d later=%d", len(outbound_ids), len(ids), len(alone), len(later)
+        "send batch rows=%d together=%d one-by-one=%d later=%d", len(outbound_ids), len(claimed), len(alone), len(later)
     )
     own, others = outbound_ids[0], [outbound_id for outbound_id in later if outbound_id != outbound_ids[0]]
     if others:
         hand_over(services.redis, Decided(sends=others, delay=RETRY_DELAY))
     if own in later:  # this job's own row: RQ retries the job, as for a send alone
         raise GatewayTemporaryError(f"outbound {own} not accepted yet; will retry")
-    return f"{len(claimed)} claimed, {len(later)} to try again"
+    return f"{len(claimed)} together, {len(alone)} one by one, {len(later)} to try again"
+
+
+def _takes_many(services: Services, gateway_name: str) -> bool:
+    """True if SMS to this gateway may go together: it takes many in one call, and SMS have no rate limit."""
+    return hasattr(services.gateway_named(gateway_name), "send_sms_many") and not services.throttle.limited("sms")
 
 
 def _hand_over_together(services: Services, gateway_name: str, items: list[SmsToSend]) -> list[int]:
