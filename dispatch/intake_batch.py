@@ -5,8 +5,8 @@ What the rules (`dispatch.intake.decide`) look at is read for all the messages a
 then decided in the order received, against those facts, which the rules keep up to date (a second message of a
 household finds the task the first one made); what needs the new tasks' ids is written together (`Pending`). One
 message is a batch of one: the same reads, the same rules, the same writes. A liaison's message may act on tasks
-the batch made for them: those are written and offered before it. Running a batch twice changes nothing: a processed message is
-skipped.
+the batch made for them: those are written and offered before it. Running a batch twice changes nothing: a
+processed message is skipped.
 """
 
 from __future__ import annotations

@@ -61,7 +61,8 @@ class Facts:
         too (as `dispatch.checkins.answers.record_answer` locks one): household before check-in, always.
         """
         phones = sorted({m.from_phone for m in messages})
-        liaisons = {row.phone: row for row in session.scalars(select(Liaison).where(Liaison.phone.in_(phones)))}
+        found = session.scalars(select(Liaison).where(Liaison.phone.in_(phones)))
+        liaisons = {row.phone: row for row in found if row.phone is not None}
         rows = session.execute(
             select(ResidentPhone.phone, Resident)
             .join(Resident, Resident.id == ResidentPhone.resident_id)
