@@ -1,4 +1,4 @@
-"""Run every benchmark (B1–B6, B4c, B8–B10, then the scale run) and write BENCHMARKS.md: `python -m benchmarks`.
+"""Run every benchmark (B1–B10 and B4c, then the scale run) and write BENCHMARKS.md: `python -m benchmarks`.
 
 `python -m benchmarks --smoke` runs each one small (under a minute in all), checks that it still runs and counts
 right, and writes nothing unless `--out FILE` is given: CI runs it so the benchmarks cannot rot. Its figures
@@ -20,6 +20,7 @@ from benchmarks import (
     channel_webhooks,
     checkin_campaign,
     dispatch_latency,
+    drain,
     liaison_reading,
     register_import,
     reply_parsing,
@@ -32,6 +33,7 @@ from benchmarks.common import Finding, machine
 FULL: tuple[Callable[[], list[Finding]], ...] = (
     lambda: channel_webhooks.main(100_000, 10, 3),  # B1, then B10 on the same servers
     lambda: dispatch_latency.main(50, 30, 3),
+    lambda: drain.main(1000, 3),
     lambda: checkin_campaign.main(100_000, 2_000),
     lambda: voice_webhook.main(300),
     lambda: voice_concurrency.main(257, 5, 3),
@@ -43,6 +45,7 @@ FULL: tuple[Callable[[], list[Finding]], ...] = (
 SMOKE: tuple[Callable[[], list[Finding]], ...] = (
     lambda: channel_webhooks.main(1_000, 1, 1),
     lambda: dispatch_latency.main(20, 2, 1),
+    lambda: drain.main(60, 1, postgres=False),
     lambda: checkin_campaign.main(1_000, 50),
     lambda: voice_webhook.main(10),
     lambda: voice_concurrency.main(20, 1, 1, None, (8,)),  # no earlier commit, 8 callers: about 12 s
@@ -153,6 +156,27 @@ MISSES.update(
         ),
         SCALE_MISS,
     )
+)
+
+
+DRAIN_MISS = (
+    "**B7 drain.** On SQLite the batched path spends 2.3 ms of the worker's CPU per message, every SMS handed over:"
+    " one core's worth at about 430 messages a second, where 500 needs 2.0 ms. Where it goes (py-spy, 1,000 "
+    "messages, SQLite, share of the jobs' time): deciding, message by message, about half, of which the liaisons' "
+    "replies (5% of the messages) about 20 points, each running its own statements and flushing what the messages "
+    "before it decided, a resident's rules and the new tasks about 17, unknown numbers' triage items 5, check-in "
+    "answers 3; writing (the ORM flushes of some 4,300 rows: tasks, their events, check-ins and their events, the "
+    "messages; the offers and receipts in one INSERT) about 31; reading the facts 4; queuing a send job per SMS on "
+    "Redis 6; the send jobs themselves 7. What would reach 500: task and check-in events written as Core inserts in"
+    " one statement each, fewer flushes around the liaisons' replies, and the unknown numbers' community read once "
+    "per batch. PostgreSQL, whose server shares the two cores, reaches its target at 2.4 ms."
+)
+MISSES.update(
+    {
+        f"drain, {db}: {what}": DRAIN_MISS
+        for db in ("SQLite", "PostgreSQL")
+        for what in ("batched vs per message", "batched, every SMS handed over")
+    }
 )
 
 

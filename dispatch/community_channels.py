@@ -92,6 +92,13 @@ def choice_for(session: Session, outbound_id: int) -> CommunityChoice:
     return CommunityChoice(row.sms_gateway, row.call_gateway) if row else NO_CHOICE
 
 
+def choices_for(session: Session, outbound_ids: list[int]) -> dict[int, CommunityChoice]:
+    """`choice_for` for many messages: one cheap read while no community chose anything."""
+    if not any_choice(session):
+        return dict.fromkeys(outbound_ids, NO_CHOICE)
+    return {outbound_id: choice_for(session, outbound_id) for outbound_id in outbound_ids}
+
+
 @dataclass(frozen=True)
 class CommunityChannels:
     """One community and its choice, for the channels page."""

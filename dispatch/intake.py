@@ -3,25 +3,27 @@
 The reply parser reads the words. Each need becomes a task for the sender's household, offered to its liaison
 (a need the household already has open is added to that task instead). Unwell or a fever makes the task urgent.
 A temperature is recorded. "Fine" needs nothing. A stop word opts the resident out and asks their liaison to
-call. Anything not understood is a task for a clerk. Running this twice on one message changes nothing.
+call. Anything not understood is a task for a clerk.
+
+These rules live here only, for one message and for many alike: `dispatch.intake_batch` reads what they look at
+for a batch beforehand (`dispatch.intake_facts.Facts`), runs `decide` on each message in turn, and writes what
+waits for the new tasks' ids together (`Pending`); one message is a batch of one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from dispatch.checkins.answers import record_answer, reply_due_by
+from dispatch.checkins.answers import answer, reply_deadline
 from dispatch.context import DispatchContext
-from dispatch.exceptions import NotFound
+from dispatch.intake_facts import HOUR, Facts, Pending
 from dispatch.models import (
     Channel,
     CheckinStatus,
     Community,
-    Household,
     InboundMessage,
     InboundOutcome,
     ResidentStatus,
@@ -29,20 +31,17 @@ from dispatch.models import (
     TaskCategory,
     TaskEvent,
     TaskPriority,
-    TaskStatus,
     TemperatureReading,
-    utcnow,
 )
-from dispatch.outbox import auto_replies_since, queue_sms
+from dispatch.outbox import auto_replies_since
 from dispatch.phones import is_home_mobile
-from dispatch.register import SenderMatch, find_liaison_by_phone, match_sender, sole_community
+from dispatch.register import SenderMatch, sole_community
 from dispatch.resident_replies import Reading, parse_reply
 from dispatch.tasks import escalation
 from dispatch.tasks.liaison_replies import act_on_liaison_message
-from dispatch.tasks.lifecycle import create_task, put_in_play
+from dispatch.tasks.lifecycle import create_task
 from dispatch.triage.items import attach_to_item
 
-HOUR = timedelta(hours=1)
 LIAISON_REPLY_FACTOR = 5  # liaisons get five times a resident's hourly automatic answers
 NEED_CATEGORY = {
     "groceries": TaskCategory.GROCERIES,
@@ -62,68 +61,40 @@ class IntakeResult:
     outcome: InboundOutcome | None  # None: it had been handled before; nothing was done now
     task_ids: list[int] = field(default_factory=list)  # tasks made or added to
     outbound_ids: list[int] = field(default_factory=list)  # SMS decided now, to hand to the gateway
+    tasks: list[Task] = field(default_factory=list)  # tasks made or added to (new ones get their ids on apply)
 
 
-def handle_inbound_message(
-    session: Session, message_id: int, context: DispatchContext, now: datetime | None = None
+def decide(
+    session: Session, message: InboundMessage, facts: Facts, pending: Pending, context: DispatchContext, now: datetime
 ) -> IntakeResult:
-    """Turn one stored inbound SMS into tasks and outbound SMS, exactly once.
-
-    The caller owns the transaction and commits it; the outbound SMS are handed to the gateway after that.
-
-    Args:
-        session: A session inside a transaction.
-        message_id: The stored message.
-        context: Words, texts and settings.
-        now: The current time, for tests.
-
-    Returns:
-        What was done; `outcome` is None if the message had already been handled.
-
-    Raises:
-        NotFound: no message has that id.
-    """
-    now = now or utcnow()
-    # FOR UPDATE serialises two workers on one message on PostgreSQL; SQLite's BEGIN IMMEDIATE already has.
-    message = session.get(InboundMessage, message_id, with_for_update=True)
-    if message is None:
-        raise NotFound("inbound message", str(message_id))
-    if message.processed_at is not None:
-        return IntakeResult(outcome=None)
-    result = process_message(session, message, context, now)
-    message.processed_at = now
-    return result
-
-
-def process_message(
-    session: Session, message: InboundMessage, context: DispatchContext, now: datetime, *, late: bool = False
-) -> IntakeResult:
-    """What one message says and who it is from, acted on (the body of `handle_inbound_message`, which marks the
-    message processed; `dispatch.triage.handover` runs it again, `late`, for a number staff have just registered).
-
-    A `late` message answers only a check-in that was already due when it arrived, never one sent after it."""
-    match = match_sender(session, message.from_phone)
-    liaison = find_liaison_by_phone(session, message.from_phone)
+    """What one message says and who it is from, acted on: the rules, against what was read beforehand. New
+    tasks and automatic answers wait in `pending`, to be written with the batch's."""
+    match = facts.match(message.from_phone)
+    liaison = facts.liaisons.get(message.from_phone)
     # A liaison who is also a resident: a command is a liaison's; anything else is the resident's message.
     if liaison is not None and match.residents and context.commands.read(message.body).verb is None:
         liaison = None
     if message.channel == "voice":
-        result = _from_call(session, message, match, context, now)
+        result = _from_call(session, message, match, facts, pending, context, now)
     elif liaison is not None:
         # A liaison working through a morning's errands sends many commands; a loop would still hit this.
         cap = LIAISON_REPLY_FACTOR * context.auto_replies_per_number_per_hour
         task_ids, outbound_ids = act_on_liaison_message(session, message, liaison, context, now, reply_cap=cap)
-        result = IntakeResult(InboundOutcome.FROM_LIAISON, task_ids=task_ids, outbound_ids=outbound_ids)
+        tasks = [task for task in (session.get(Task, i) for i in task_ids) if task is not None]
+        for task in tasks:
+            facts.note_task(task)
+        result = IntakeResult(InboundOutcome.FROM_LIAISON, outbound_ids=outbound_ids, tasks=tasks)
     elif not match.residents:
-        result = _reply_to_unknown_sender(session, message, context, now)
+        result = _reply_to_unknown_sender(session, message, facts, pending, context, now)
     else:
         reading = parse_reply(message.body, context.replies, context.fever_threshold)
-        result = _from_resident(session, message, match, reading, context, now)
-    answered = _checkin_answer(session, result)
+        result = _from_resident(session, message, match, reading, facts, pending, context, now)
+    answered = _checkin_answer(result)
     if answered is not None and match.household is not None and liaison is None:
         # Any message from a household answers its residents' latest check-in, whatever it says.
-        asked_by = message.received_at if late else now
-        record_answer(session, [r.id for r in match.residents], answered, message.id, message.channel, asked_by)
+        for resident in match.residents:
+            if (checkin := facts.checkins.get(resident.id)) is not None:
+                answer(session, checkin, answered, message.id, message.channel, now)
     message.resident_id = match.resident.id if match.resident else None
     message.outcome = result.outcome
     if result.outcome == InboundOutcome.UNKNOWN_SENDER:
@@ -131,20 +102,24 @@ def process_message(
     return result
 
 
-def _checkin_answer(session: Session, result: IntakeResult) -> CheckinStatus | None:
+def _checkin_answer(result: IntakeResult) -> CheckinStatus | None:
     """What a resident's message says for the check-in: fine, a need, or unwell (an urgent task)."""
     if result.outcome == InboundOutcome.FINE:
         return CheckinStatus.FINE
     if result.outcome not in (InboundOutcome.TASK_CREATED, InboundOutcome.NO_LIAISON, InboundOutcome.OPTED_OUT):
         return None
-    urgent = any(
-        (task := session.get(Task, i)) is not None and task.priority == TaskPriority.URGENT for i in result.task_ids
-    )
+    urgent = any(task.priority == TaskPriority.URGENT for task in result.tasks)
     return CheckinStatus.UNWELL if urgent else CheckinStatus.NEEDS
 
 
 def _from_call(
-    session: Session, message: InboundMessage, match: SenderMatch, context: DispatchContext, now: datetime
+    session: Session,
+    message: InboundMessage,
+    match: SenderMatch,
+    facts: Facts,
+    pending: Pending,
+    context: DispatchContext,
+    now: datetime,
 ) -> IntakeResult:
     """A need chosen on a call (a key, spoken words, a voicemail, a call that ended with nothing chosen). The
     caller has already heard what happens next, so no SMS receipt. A caller not on the register gets a task for
@@ -161,28 +136,32 @@ def _from_call(
         result = IntakeResult(outcome)
         community = match.community if match.residents else sole_community(session)
         for category in needs:
-            _record_need(session, message, match, category, priority, context, now, result, community)
+            _record_need(session, message, match, category, priority, facts, pending, context, now, result, community)
         return result
     return IntakeResult(InboundOutcome.FINE)
 
 
 def _reply_to_unknown_sender(
-    session: Session, message: InboundMessage, context: DispatchContext, now: datetime
+    session: Session, message: InboundMessage, facts: Facts, pending: Pending, context: DispatchContext, now: datetime
 ) -> IntakeResult:
     # One polite reply a day per number: enough to be kind, never a loop with an auto-responder. And few in all:
     # someone pumping SMS through us with made-up senders gets silence once the hourly cap is reached.
     day = now.astimezone(context.timezone).date().isoformat()
     if not is_home_mobile(message.from_phone, context.region):
         return IntakeResult(InboundOutcome.UNKNOWN_SENDER)  # never text a foreign or premium number: SMS pumping
-    if auto_replies_since(session, now - HOUR, prefix="unknown-sender:%") >= context.unknown_replies_per_hour:
+    if facts.unknown_replied is None:
+        facts.unknown_replied = auto_replies_since(session, now - HOUR, prefix="unknown-sender:%")
+    if facts.unknown_replied >= context.unknown_replies_per_hour:
         return IntakeResult(InboundOutcome.UNKNOWN_SENDER)
-    reply = queue_sms(
-        session,
-        dedupe_key=f"unknown-sender:{message.from_phone}:{day}",
-        to_phone=message.from_phone,
-        body=context.catalog.render("unknown_sender_reply", "zh-CN"),
+    facts.unknown_replied += 1
+    pending.sms.append(
+        {
+            "dedupe_key": f"unknown-sender:{message.from_phone}:{day}",
+            "to_phone": message.from_phone,
+            "body": context.catalog.render("unknown_sender_reply", "zh-CN"),
+        }
     )
-    return IntakeResult(InboundOutcome.UNKNOWN_SENDER, outbound_ids=[reply.id] if reply else [])
+    return IntakeResult(InboundOutcome.UNKNOWN_SENDER)
 
 
 def _from_resident(
@@ -190,12 +169,14 @@ def _from_resident(
     message: InboundMessage,
     match: SenderMatch,
     reading: Reading,
+    facts: Facts,
+    pending: Pending,
     context: DispatchContext,
     now: datetime,
 ) -> IntakeResult:
     household = match.household
     if reading.opt_out or reading.opt_in:
-        return _opt(session, message, match, reading, context, now)
+        return _opt(session, message, match, reading, facts, pending, context, now)
     if reading.temperature is not None:
         session.add(
             TemperatureReading(
@@ -213,9 +194,12 @@ def _from_resident(
     priority = TaskPriority.URGENT if reading.urgent else TaskPriority.NORMAL
     result = IntakeResult(InboundOutcome.TASK_CREATED)
     # Words not understood, in reply to a check-in: someone must have read them by the check-in's deadline.
-    due_by = reply_due_by(session, [r.id for r in match.residents], now, context.checkin) if not reading.needs else None
+    due_by = None
+    if not reading.needs:
+        deadlines = [reply_deadline(facts.checkins.get(r.id), now, context.checkin) for r in match.residents]
+        due_by = min((d for d in deadlines if d is not None), default=None)
     for category in needs:
-        _record_need(session, message, match, category, priority, context, now, result, due_by=due_by)
+        _record_need(session, message, match, category, priority, facts, pending, context, now, result, due_by=due_by)
     if household is None:
         result.outcome = InboundOutcome.AMBIGUOUS_SENDER
         receipt_key, fields = "shared_number_receipt", {}
@@ -225,14 +209,15 @@ def _from_resident(
     else:
         receipt_key = "resident_receipt"
         fields = {"resident_name": _names(match), "liaison_name": household.primary_liaison.name}
-    if not _is_landline(match, message.from_phone) and _may_auto_reply(session, message.from_phone, now, context):
-        receipt = queue_sms(
-            session,
-            dedupe_key=f"inbound:{message.id}:receipt",
-            to_phone=message.from_phone,
-            body=context.catalog.render(receipt_key, match.residents[0].language, **fields),
+    if not _is_landline(match, message.from_phone) and _may_auto_reply(message.from_phone, facts, context):
+        facts.replied[message.from_phone] += 1
+        pending.sms.append(
+            {
+                "dedupe_key": f"inbound:{message.id}:receipt",
+                "to_phone": message.from_phone,
+                "body": context.catalog.render(receipt_key, match.residents[0].language, **fields),
+            }
         )
-        result.outbound_ids += [receipt.id] if receipt else []
     return result
 
 
@@ -242,23 +227,28 @@ def _record_need(
     match: SenderMatch,
     category: TaskCategory,
     priority: TaskPriority,
+    facts: Facts,
+    pending: Pending,
     context: DispatchContext,
     now: datetime,
     result: IntakeResult,
     community: Community | None = None,
     due_by: datetime | None = None,
 ) -> None:
-    """One need: added to the household's open task, or a new task offered and put on the escalation.
+    """One need: added to the household's open task, or a new task, to be offered and put on the escalation
+    with the batch's (`pending`).
 
     `community`: whose duty staff a task with no household goes to, if not the sender's. `due_by`: a new task's
     ladder is planned to reach duty staff by then."""
-    task, created, made_urgent = _open_task(session, message, match, category, priority, now)
+    task, created, made_urgent = _open_task(session, message, match, category, priority, facts, now)
     task.due_by = due_by if created else task.due_by
-    result.task_ids.append(task.id)
+    result.tasks.append(task)
     if made_urgent:
+        session.flush()  # the task's id, for the alert
         result.outbound_ids += escalation.became_urgent(session, task, now, context)
     if created:
-        result.outbound_ids += put_in_play(session, task, now, context, community or match.community)
+        pending.tasks.append((task, community or match.community))
+        facts.note_task(task)
 
 
 def _open_task(
@@ -267,9 +257,13 @@ def _open_task(
     match: SenderMatch,
     category: TaskCategory,
     priority: TaskPriority,
+    facts: Facts,
     now: datetime,
 ) -> tuple[Task, bool, bool]:
-    """The household's open task of this kind, with this message added; or a new task.
+    """The household's open task of this kind, with this message added; or a new task (no id yet).
+
+    The household was locked before its open tasks were read (`Facts.read`): two messages handled at once find
+    each other's task, not make two.
 
     Returns:
         The task; True if it is new; True if this message made an open task urgent."""
@@ -278,17 +272,7 @@ def _open_task(
     actor = f"resident:{resident.id}" if resident else f"household:{household.id}" if household else "phone"
     if household is not None and category != TaskCategory.OTHER:
         made_urgent = False
-        # Lock the household first: two messages handled at once must find each other's task, not make two.
-        # FOR NO KEY UPDATE (key_share): it excludes other such locks, yet not the key-share lock a row that
-        # merely refers to the household takes (a new task, a check-in's visit task in another transaction).
-        session.get(Household, household.id, with_for_update={"key_share": True}, populate_existing=True)
-        same = session.scalar(
-            select(Task)
-            .where(Task.household_id == household.id, Task.category == category, Task.status.in_(TaskStatus.joinable()))
-            .where(or_(Task.resident_id.is_(None), Task.resident_id == (resident.id if resident else None)))
-            .order_by(Task.id)
-            .limit(1)
-        )
+        same = facts.open_task(household.id, category, resident.id if resident else None)
         if same is not None:
             same.description = f"{same.description}；{message.body}".strip("；")
             if priority == TaskPriority.URGENT and same.priority != priority:
@@ -317,6 +301,7 @@ def _open_task(
         channel=message.channel,
         now=now,
         source_message_id=message.id,
+        flush=False,
     )
     return task, True, False
 
@@ -326,6 +311,8 @@ def _opt(
     message: InboundMessage,
     match: SenderMatch,
     reading: Reading,
+    facts: Facts,
+    pending: Pending,
     context: DispatchContext,
     now: datetime,
 ) -> IntakeResult:
@@ -338,13 +325,14 @@ def _opt(
     if reading.opt_in:
         return IntakeResult(InboundOutcome.OPTED_IN)
     result = IntakeResult(InboundOutcome.OPTED_OUT)
-    _record_need(session, message, match, TaskCategory.CALLBACK, TaskPriority.NORMAL, context, now, result)
+    callback, normal = TaskCategory.CALLBACK, TaskPriority.NORMAL
+    _record_need(session, message, match, callback, normal, facts, pending, context, now, result)
     return result  # no reply to the resident: Twilio confirms a STOP itself, and we must not text them now
 
 
-def _may_auto_reply(session: Session, phone: str, now: datetime, context: DispatchContext) -> bool:
+def _may_auto_reply(phone: str, facts: Facts, context: DispatchContext) -> bool:
     """At most a few automatic answers per number per hour, whatever the number sends."""
-    return auto_replies_since(session, now - HOUR, phone=phone) < context.auto_replies_per_number_per_hour
+    return facts.replied[phone] < context.auto_replies_per_number_per_hour
 
 
 def _names(match: SenderMatch) -> str:

@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from dispatch.db import insert_skipping_duplicates
 from dispatch.models import (
     Liaison,
     LocalOutboxEntry,
@@ -77,6 +78,63 @@ def queue_sms(
     return row
 
 
+def queue_many(session: Session, rows: list[dict[str, object]]) -> list[int]:
+    """`queue_sms` for many SMS at once (each a dict of its keyword arguments): the numbers that want no automated
+    message read in one or two statements, the rest inserted in one that skips the keys already decided. A key
+    given twice is decided once.
+
+    Returns:
+        The new rows' ids, in the order given.
+    """
+    if not rows:
+        return []
+    unwanted = _unwanted_many(session, {(str(row["to_phone"]), str(row.get("kind", "sms"))) for row in rows})
+    fresh: dict[str, dict[str, object]] = {}
+    for row in rows:
+        key = str(row["dedupe_key"])
+        if key not in fresh and (row["to_phone"], row.get("kind", "sms")) not in unwanted:
+            fresh[key] = {
+                "task_id": None,
+                "kind": "sms",
+                "language": "zh-CN",
+                "checkin_id": None,
+                "notice_id": None,
+                **row,
+                "created_at": utcnow(),
+            }
+    if not fresh:
+        return []
+    # ON CONFLICT DO NOTHING: a key decided before, or by another transaction a moment ago, is skipped.
+    statement = insert_skipping_duplicates(session, OutboundMessage).returning(
+        OutboundMessage.id, OutboundMessage.dedupe_key
+    )
+    made = {key: id_ for id_, key in session.execute(statement, list(fresh.values())).all()}
+    return [made[key] for key in fresh if key in made]
+
+
+def _unwanted_many(session: Session, wanted: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """`_unwanted` for many (phone, kind) pairs, in two statements."""
+    phones = sorted({phone for phone, _ in wanted})
+    found: dict[str, list[tuple[ResidentStatus, bool]]] = {}
+    for phone, status, landline in session.execute(
+        select(ResidentPhone.phone, Resident.status, ResidentPhone.landline)
+        .join(Resident, Resident.id == ResidentPhone.resident_id)
+        .where(ResidentPhone.phone.in_(phones))
+    ):
+        found.setdefault(phone, []).append((status, landline))
+    maybe = set()
+    for phone, kind in wanted:
+        rows = found.get(phone, [])
+        opted_out = bool(rows) and all(status == ResidentStatus.OPTED_OUT for status, _ in rows)
+        landline = bool(rows) and kind == "sms" and all(line for _, line in rows)
+        if opted_out or landline:
+            maybe.add((phone, kind))
+    if not maybe:
+        return set()
+    liaisons = set(session.scalars(select(Liaison.phone).where(Liaison.phone.in_(sorted({p for p, _ in maybe})))))
+    return {(phone, kind) for phone, kind in maybe if phone not in liaisons}
+
+
 def _unwanted(session: Session, phone: str, kind: str) -> bool:
     """True if `phone` belongs to residents only, and to no liaison, and they all opted out or, for an SMS, it is
     a landline to each of them."""
@@ -111,6 +169,16 @@ def claim_for_sending(session: Session, outbound_id: int) -> SmsToSend | None:
 def note_gateway(session: Session, outbound_id: int, gateway: str) -> None:
     """Record the gateway a claimed message is handed to (the channels page counts by it)."""
     session.execute(update(OutboundMessage).where(OutboundMessage.id == outbound_id).values(gateway=gateway))
+
+
+def pending_kinds(session: Session, outbound_ids: list[int]) -> dict[int, str]:
+    """Which of `outbound_ids` are pending (not yet claimed or sent), with their kind (sms, call, checkin)."""
+    rows = session.execute(
+        select(OutboundMessage.id, OutboundMessage.kind).where(
+            OutboundMessage.id.in_(outbound_ids), func.coalesce(OutboundMessage.status, "") == OutboundStatus.PENDING
+        )
+    )
+    return {row.id: row.kind for row in rows}
 
 
 def claim_many(session: Session, outbound_ids: list[int]) -> list[SmsToSend]:

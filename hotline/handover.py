@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from hotline.services import Services
-from workers.queues import enqueue_batches, enqueue_inbound_many, enqueue_send
+from workers.queues import enqueue_batches, enqueue_inbound_many, enqueue_send, enqueue_send_many
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ class Decided:
     delay: timedelta | None = None
     resends: Sequence[int] = ()  # SMS to go again after RESEND_DELAY (a delivery that failed for throttling)
     campaign: Sequence[int] = ()  # check-in SMS and calls, in batches on their own queue behind the others
+    new_sends: Sequence[int] = ()  # SMS and calls stored just now and never queued: one job each, one round trip
 
 
 def hand_over(redis: Redis, decided: Decided) -> bool:
@@ -46,6 +47,8 @@ def hand_over(redis: Redis, decided: Decided) -> bool:
     if decided.inbound:
         steps.append(("inbound", decided.inbound, partial(enqueue_inbound_many, redis, list(decided.inbound))))
     steps += [("outbound", [i], partial(enqueue_send, redis, i, decided.delay)) for i in decided.sends]
+    if decided.new_sends:
+        steps.append(("outbound", decided.new_sends, partial(enqueue_send_many, redis, list(decided.new_sends))))
     steps += [("outbound", [i], partial(enqueue_send, redis, i, RESEND_DELAY)) for i in decided.resends]
     if decided.campaign:
         steps.append(("outbound", decided.campaign, partial(enqueue_batches, redis, list(decided.campaign))))

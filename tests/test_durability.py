@@ -120,7 +120,7 @@ def test_a_send_claimed_by_a_dead_worker_is_marked_unknown_not_resent(
     with services.sessions.begin() as session:
         message_id = session.scalars(select(InboundMessage.id)).one()
     services.redis.flushall()
-    from dispatch.intake import handle_inbound_message
+    from dispatch.intake_batch import handle_inbound_message
 
     with services.sessions.begin() as session:
         result = handle_inbound_message(session, message_id, services.intake)

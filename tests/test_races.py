@@ -74,7 +74,7 @@ def test_two_texts_of_one_household_handled_at_once_make_one_task(
     import time
     import uuid
 
-    from dispatch import intake
+    from dispatch import intake, intake_batch
     from dispatch.inbound import InboundSms, store_inbound_sms
 
     ids = [
@@ -104,7 +104,7 @@ def test_two_texts_of_one_household_handled_at_once_make_one_task(
 
     def worker(message_id: int) -> None:
         with services.sessions.begin() as session:
-            intake.handle_inbound_message(session, message_id, services.intake)
+            intake_batch.handle_inbound_message(session, message_id, services.intake)
 
     a = threading.Thread(target=worker, args=(ids[0],))
     a.start()
@@ -128,7 +128,7 @@ def test_a_visit_falling_due_while_the_resident_texts_neither_deadlocks_nor_doub
         pytest.skip("SQLite serialises writers, so the tick and intake cannot hold locks at once")
     import threading
 
-    from dispatch import intake
+    from dispatch import intake, intake_batch
     from dispatch.checkins import missed_checkin_ladder
     from dispatch.models import Checkin, InboundMessage
 
@@ -167,7 +167,7 @@ def test_a_visit_falling_due_while_the_resident_texts_neither_deadlocks_nor_doub
     def handle() -> None:
         try:
             with services.sessions.begin() as session:
-                intake.handle_inbound_message(session, message_id, services.intake, clock.now)
+                intake_batch.handle_inbound_message(session, message_id, services.intake, clock.now)
         except Exception as exc:
             errors.append(f"intake: {type(exc).__name__}")
 

@@ -51,7 +51,7 @@ def test_a_report_that_beats_the_worker_is_kept(
 
     post_signed(client, services, "/twilio/sms", sms_params())
     services.redis.flushall()  # keep the worker away: this test plays the worker by hand
-    from dispatch.intake import handle_inbound_message
+    from dispatch.intake_batch import handle_inbound_message
 
     with services.sessions.begin() as session:
         message_id = session.scalars(select(OutboundMessage.id)).first()

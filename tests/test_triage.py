@@ -152,7 +152,7 @@ def test_two_messages_of_one_number_handled_at_once_make_one_item(
 
     from sqlalchemy import text as sql
 
-    from dispatch import intake
+    from dispatch import intake, intake_batch
     from dispatch.inbound import InboundSms, store_inbound_sms
 
     ids = [
@@ -182,7 +182,7 @@ def test_two_messages_of_one_number_handled_at_once_make_one_item(
 
     def worker(message_id: int) -> None:
         with services.sessions.begin() as session:
-            intake.handle_inbound_message(session, message_id, services.intake)
+            intake_batch.handle_inbound_message(session, message_id, services.intake)
 
     a = threading.Thread(target=worker, args=(ids[0],))
     a.start()

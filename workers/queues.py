@@ -12,6 +12,7 @@ from redis import Redis
 from rq import Queue, Retry, Worker
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job
+from rq.queue import EnqueueData
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry, clean_registries
 from rq.scheduler import RQScheduler
 
@@ -22,6 +23,8 @@ OUTBOUND = "hotline-outbound"  # SMS and calls to hand to the gateway
 CHECKINS = "hotline-checkins"  # check-in SMS and calls, in batches: behind task and feedback SMS
 BATCH = 500  # check-in rows per batch job
 BATCH_PREFIX = "batch-"  # + first-last-count-round: a batch job's id
+INBOUND_BATCH = 500  # inbound messages a running inbound job takes from the queue to handle in one transaction
+SEND_BATCH = 500  # SMS a running send job takes from the queue to claim and hand over together
 MAINTENANCE = "hotline-maintenance"  # the sweeper, the check-in tick and other periodic work
 # In priority order: a worker empties one before the next. The sweeper and the check-in tick come before campaign
 # batches, so a long campaign never holds up escalations, reminders or visits.
@@ -251,20 +254,55 @@ def enqueue_inbound_many(redis: Redis, message_ids: list[int]) -> None:
     `inbound-<id>` as `enqueue_inbound` names it, so the sweeper finds it waiting and queues nothing twice."""
     queue = Queue(INBOUND, connection=redis)
     with redis.pipeline() as pipe:
-        queue.enqueue_many(
-            [
-                Queue.prepare_data(
-                    PROCESS_INBOUND_JOB,
-                    args=(message_id,),
-                    job_id=f"inbound-{message_id}",
-                    result_ttl=0,
-                    retry=RETRY,
-                    failure_ttl=FAILURE_TTL,
-                )
-                for message_id in message_ids
-            ],
-            pipeline=pipe,
-        )
+        queue.enqueue_many([_prepared(PROCESS_INBOUND_JOB, f"inbound-{i}", i) for i in message_ids], pipeline=pipe)
+        pipe.execute()
+
+
+def _prepared(func: str, job_id: str, arg: object) -> EnqueueData:
+    return Queue.prepare_data(func, args=(arg,), job_id=job_id, result_ttl=0, retry=RETRY, failure_ttl=FAILURE_TTL)
+
+
+def take_waiting_inbound(redis: Redis, limit: int = INBOUND_BATCH) -> list[int]:
+    """Take up to `limit` inbound jobs waiting on the queue, for the running job to handle in its batch: their
+    message ids, in queue order. The jobs are gone from Redis; if the taker dies before its commit, the messages
+    are still unprocessed in the database and the sweeper queues them again."""
+    return _take_waiting(redis, INBOUND, "inbound-", limit)
+
+
+def take_waiting_sends(redis: Redis, limit: int = SEND_BATCH) -> list[int]:
+    """Take up to `limit` send jobs waiting on the queue, for the running send job to hand over with its own: their
+    outbound ids, in queue order. If the taker dies before it claims them, the rows are still pending in the
+    database and the sweeper queues them again."""
+    return _take_waiting(redis, OUTBOUND, "send-", limit)
+
+
+def _take_waiting(redis: Redis, queue_name: str, prefix: str, limit: int) -> list[int]:
+    """Take the jobs named `<prefix><id>` among the first `limit` waiting on a queue; others stay, in order."""
+    key = Queue(queue_name, connection=redis).key
+    with redis.pipeline(transaction=True) as pipe:
+        pipe.lrange(key, 0, limit - 1)
+        pipe.ltrim(key, limit, -1)
+        waiting, _ = pipe.execute()
+    taken: list[str] = []
+    others: list[str] = []
+    for job_id in (_text(j) for j in waiting):
+        number = job_id.removeprefix(prefix)
+        (taken if job_id.startswith(prefix) and number.isdigit() else others).append(job_id)
+    with redis.pipeline() as pipe:
+        if others:  # not one row's job: back at the head of the queue, as they were
+            pipe.lpush(key, *reversed(others))
+        for job_id in taken:
+            pipe.delete(Job.key_for(job_id))
+        pipe.execute()
+    return [int(job_id.removeprefix(prefix)) for job_id in taken]
+
+
+def enqueue_send_many(redis: Redis, outbound_ids: list[int]) -> None:
+    """Queue newly stored outbound rows for the gateway in one Redis round trip, one `send-<id>` job each (as
+    `enqueue_send` names it). Only for rows never queued before: no check for a job already on its way."""
+    queue = Queue(OUTBOUND, connection=redis)
+    with redis.pipeline() as pipe:
+        queue.enqueue_many([_prepared(SEND_JOB, f"send-{i}", i) for i in outbound_ids], pipeline=pipe)
         pipe.execute()
 
 

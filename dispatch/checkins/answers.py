@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,16 +49,52 @@ def record_answer(
     changed = []
     for resident_id in resident_ids:
         checkin = session.scalar(_answered_by(resident_id, now).with_for_update())
-        if checkin is None or _SEVERITY.get(checkin.status, 0) >= _SEVERITY[status]:
-            continue
-        late = " after the visit was asked for" if checkin.visit_task_id else ""
-        checkin.status = status
-        checkin.answered_at = checkin.answered_at or now
-        checkin.answer_message_id = checkin.answer_message_id or message_id
-        checkin.next_call_at = None  # no more retries
-        session.add(CheckinEvent(checkin=checkin, kind="answered", at=now, detail=f"{status} by {channel}{late}"))
-        changed.append(checkin.id)
+        if checkin is not None and answer(session, checkin, status, message_id, channel, now):
+            changed.append(checkin.id)
     return changed
+
+
+def answer(
+    session: Session, checkin: Checkin, status: CheckinStatus, message_id: int | None, channel: str, now: datetime
+) -> bool:
+    """`checkin` answered with `status`, unless it has a more serious answer already. Returns True if changed."""
+    if _SEVERITY.get(checkin.status, 0) >= _SEVERITY[status]:
+        return False
+    late = " after the visit was asked for" if checkin.visit_task_id else ""
+    checkin.status = status
+    checkin.answered_at = checkin.answered_at or now
+    checkin.answer_message_id = checkin.answer_message_id or message_id
+    checkin.next_call_at = None  # no more retries
+    session.add(CheckinEvent(checkin=checkin, kind="answered", at=now, detail=f"{status} by {channel}{late}"))
+    return True
+
+
+def answered_by_many(session: Session, resident_ids: Sequence[int], now: datetime) -> dict[int, Checkin]:
+    """The check-in a message at `now` answers, for each of these residents that has one, locked: in one
+    statement, what `_answered_by` finds for one."""
+    found = session.scalars(
+        select(Checkin)
+        .where(
+            Checkin.resident_id.in_(resident_ids),
+            Checkin.status.in_(_OPEN),
+            Checkin.sent_at.is_not(None) | (Checkin.status == CheckinStatus.MISSED_QUIET),
+            Checkin.due_at > now - ANSWER_WINDOW,
+            Checkin.due_at <= now,
+        )
+        .order_by(Checkin.resident_id, Checkin.due_at.desc(), Checkin.id.desc())
+        .with_for_update()
+    ).all()
+    latest: dict[int, Checkin] = {}
+    for checkin in found:
+        latest.setdefault(checkin.resident_id, checkin)
+    return latest
+
+
+def reply_deadline(checkin: Checkin | None, now: datetime, rules: CheckinRules) -> datetime | None:
+    """By when a person must have read an unclear reply to `checkin`: its deadline, if still ahead."""
+    if checkin is not None and checkin.visit_at is not None and rules.due_by(checkin.visit_at) > now:
+        return rules.due_by(checkin.visit_at)
+    return None
 
 
 def _answered_by(resident_id: int, now: datetime) -> Select[Any]:
@@ -80,12 +116,8 @@ def _answered_by(resident_id: int, now: datetime) -> Select[Any]:
 def reply_due_by(session: Session, resident_ids: Iterable[int], now: datetime, rules: CheckinRules) -> datetime | None:
     """By when a person must have read a reply to a check-in that was not understood: the earliest deadline, still
     ahead, of the check-ins it answers (None: it answers none, or their deadlines have passed)."""
-    deadlines = []
-    for resident_id in resident_ids:
-        checkin = session.scalar(_answered_by(resident_id, now))
-        if checkin is not None and checkin.visit_at is not None and rules.due_by(checkin.visit_at) > now:
-            deadlines.append(rules.due_by(checkin.visit_at))
-    return min(deadlines, default=None)
+    found = (reply_deadline(session.scalar(_answered_by(r, now)), now, rules) for r in resident_ids)
+    return min((d for d in found if d is not None), default=None)
 
 
 def record_pickup(session: Session, outbound_id: int, answered_by: str) -> bool:

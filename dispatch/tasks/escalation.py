@@ -64,11 +64,17 @@ def start(
         return _to_duty_staff_directly(session, task, now, context, community)
     if task.priority == TaskPriority.URGENT:
         outbound += alert_duty_staff(session, task, context)
-    if task.status == TaskStatus.OFFERED:
-        task.offer_deadline = deadline(task, now, context)
+    if (first := first_deadline(task, now, context)) is not None:
+        task.offer_deadline = first
     elif task.household is not None:
         outbound += climb(session, task, now, context, reason="no liaison")
     return outbound
+
+
+def first_deadline(task: Task, now: datetime, context: DispatchContext) -> datetime | None:
+    """When a new task's first offer lapses, if it was offered (None: nobody was offered it). Set before the task
+    is first written, it saves an UPDATE of every new task (`dispatch.tasks.lifecycle.put_in_play_many`)."""
+    return deadline(task, now, context) if task.household is not None and task.status == TaskStatus.OFFERED else None
 
 
 @dataclass
@@ -192,6 +198,16 @@ def cancel_stale_resend(session: Session, outbound_id: int, now: datetime) -> bo
         return False
     sms.status, sms.status_at = OutboundStatus.CANCELLED, now
     return True
+
+
+def cancel_stale_resends(session: Session, outbound_ids: list[int], now: datetime) -> set[int]:
+    """`cancel_stale_resend` for many: the resends among them found in one statement. Returns those cancelled."""
+    resends = session.scalars(
+        select(OutboundMessage.id).where(
+            OutboundMessage.id.in_(outbound_ids), OutboundMessage.dedupe_key.like(f"%{RESEND_SUFFIX}")
+        )
+    )
+    return {outbound_id for outbound_id in resends if cancel_stale_resend(session, outbound_id, now)}
 
 
 def escalate_after_failed_offer(

@@ -27,7 +27,7 @@ from dispatch.models import (
     TaskPriority,
     TaskStatus,
 )
-from dispatch.outbox import queue_sms
+from dispatch.outbox import queue_many, queue_sms
 from dispatch.tasks import escalation, offers
 from dispatch.tasks.task_texts import resident_names, task_text
 from dispatch.texts import MessageCatalog
@@ -47,6 +47,7 @@ def create_task(
     source_message_id: int | None = None,
     due_by: datetime | None = None,
     why: str = "",
+    flush: bool = True,
 ) -> Task:
     """A new task for `household` (None: for staff, a number several households share), assigned to its active
     primary liaison (status offered) or to nobody (status new); its "created" event, by `actor` through `channel`
@@ -55,6 +56,7 @@ def create_task(
     Args:
         source_message_id: The message it was made from, if any: one message makes one task of each category.
         due_by: By when someone must have taken it (the ladder reaches duty staff by then).
+        flush: False: the caller flushes (many new tasks get their ids in one INSERT); till then it has no id.
     """
     liaison = household.primary_liaison if household else None
     liaison = liaison if liaison is not None and liaison.active else None
@@ -68,11 +70,13 @@ def create_task(
         assignee=liaison,
         source_message_id=source_message_id,
         due_by=due_by,
+        rung=0,
         created_at=now,
         updated_at=now,
     )
     session.add(task)
-    session.flush()
+    if flush:
+        session.flush()
     detail = f"{priority}; {why}" if why else str(priority)
     session.add(TaskEvent(task=task, kind="created", actor=actor, channel=channel, at=now, detail=detail))
     if liaison is not None:
@@ -87,22 +91,47 @@ def put_in_play(
 ) -> list[int]:
     """A new task's first offer, if it has a liaison, and its start on the ladder (`community`: whose duty staff
     hear of a task with no household). Returns the outbound SMS ids decided."""
-    outbound = offer(session, task, context) if task.assignee is not None else []
-    return outbound + escalation.start(session, task, now, context, community=community)
+    return put_in_play_many(session, [(task, community)], now, context)
+
+
+def put_in_play_many(
+    session: Session, tasks: list[tuple[Task, Community | None]], now: datetime, context: DispatchContext
+) -> list[int]:
+    """`put_in_play` for many new tasks (with their ids): the first offers queued together, then each task's
+    start on the ladder. Returns the outbound SMS ids decided, the offers first."""
+    if not tasks:
+        return []
+    for task, _ in tasks:
+        task.offer_deadline = escalation.first_deadline(task, now, context)
+    session.flush()  # the tasks have their ids
+    offered = [task for task, _ in tasks if task.assignee is not None]
+    outbound = queue_many(session, [_offer(session, task, context) for task in offered])
+    offers.widen_many(
+        session,
+        [(t, t.assignee.phone, escalation.PRIMARY, t.created_at, t.assignee) for t in offered],  # type: ignore[union-attr, misc]
+    )
+    for task, community in tasks:
+        outbound += escalation.start(session, task, now, context, community=community)
+    return outbound
 
 
 def offer(session: Session, task: Task, context: DispatchContext) -> list[int]:
     """The first offer SMS, to the household's liaison (rung 0 of the ladder, the first of its circle)."""
     assert task.assignee is not None and task.assignee.phone is not None
     offers.widen(session, task, task.assignee.phone, escalation.PRIMARY, task.created_at, task.assignee)
-    offer = queue_sms(
-        session,
-        dedupe_key=f"task:{task.id}:offer:0",
-        to_phone=task.assignee.phone,
-        body=task_text(session, task, "liaison_task_offer", context.catalog, context.staff_language),
-        task_id=task.id,
-    )
+    offer = queue_sms(session, **_offer(session, task, context))  # type: ignore[arg-type]
     return [offer.id] if offer else []
+
+
+def _offer(session: Session, task: Task, context: DispatchContext) -> dict[str, object]:
+    """The first offer SMS of a task with a liaison, as `queue_sms`'s arguments."""
+    assert task.assignee is not None and task.assignee.phone is not None
+    return {
+        "dedupe_key": f"task:{task.id}:offer:0",
+        "to_phone": task.assignee.phone,
+        "body": task_text(session, task, "liaison_task_offer", context.catalog, context.staff_language),
+        "task_id": task.id,
+    }
 
 
 def accept(task: Task, liaison: Liaison, now: datetime) -> None:

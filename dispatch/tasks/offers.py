@@ -33,6 +33,16 @@ def widen(session: Session, task: Task, phone: str, rung: int, now: datetime, li
     session.execute(insert_skipping_duplicates(session, TaskOffer), [row])
 
 
+def widen_many(session: Session, offers: list[tuple[Task, str, int, datetime, Liaison | None]]) -> None:
+    """`widen` for many tasks (task, phone, rung, now, liaison), flushed already, in one statement."""
+    rows = [
+        {"task_id": t.id, "liaison_id": who.id if who else None, "phone": phone, "rung": rung, "offered_at": at}
+        for t, phone, rung, at, who in offers
+    ]
+    if rows:
+        session.execute(insert_skipping_duplicates(session, TaskOffer), rows)
+
+
 def in_circle(liaison_id: int) -> ColumnElement[bool]:
     """A filter on Task: `liaison_id` is in the task's circle."""
     return exists().where(TaskOffer.task_id == Task.id, TaskOffer.liaison_id == liaison_id)

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from dispatch.context import DispatchContext
 from dispatch.exceptions import NotFound
-from dispatch.intake import IntakeResult, process_message
+from dispatch.intake import IntakeResult
+from dispatch.intake_batch import process_message
 from dispatch.models import InboundMessage, InboundOutcome, Task, TaskEvent, utcnow
 from dispatch.register import SenderMatch, match_sender
 

@@ -1,23 +1,40 @@
-"""The RQ job that turns one stored inbound SMS into its task and answers. Idempotent: run twice, the second
-run changes nothing and sends nothing."""
+"""The RQ job that turns stored inbound SMS into their tasks and answers. Idempotent: run twice, the second run
+changes nothing and sends nothing.
+
+Each message has its own job (`inbound-<id>`). A job that a worker runs while others wait behind it (the 09:00
+wave) takes them off the queue and handles all their messages as one batch, in one transaction
+(`dispatch.intake_batch`); alone, it handles its own message as before."""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
-from dispatch.intake import handle_inbound_message
+from rq import get_current_job
+
+from dispatch.exceptions import NotFound
+from dispatch.intake_batch import handle_inbound_batch, handle_inbound_message
 from hotline.handover import Decided, hand_over
-from hotline.jobs.sends import deliver_sms
+from hotline.jobs.sends import RETRY_DELAY, deliver_sms
 from hotline.services import current
+from workers.queues import take_waiting_inbound
 
 log = logging.getLogger(__name__)
 
-RETRY_DELAY = timedelta(seconds=5)  # after a rate limit or outage, don't knock again at once
+
+class InboundBatchError(RuntimeError):
+    """Some messages of a batch could not be handled, even one by one: the job fails, and RQ retries it."""
 
 
 def process_inbound_sms(message_id: int) -> str:
-    """Turn one stored inbound SMS into its task and SMS, then hand the SMS to the gateway."""
+    """Turn one stored inbound SMS into its task and SMS, then hand the SMS to the gateway; in a worker, with
+    the messages of the inbound jobs waiting behind this one, as one batch."""
+    others = take_waiting_inbound(current().redis) if get_current_job() is not None else []
+    if others:
+        return process_inbound_batch([message_id, *others])
+    return _process_one(message_id)
+
+
+def _process_one(message_id: int) -> str:
     services = current()
     with services.sessions.begin() as session:
         result = handle_inbound_message(session, message_id, services.intake, services.clock())
@@ -35,3 +52,36 @@ def process_inbound_sms(message_id: int) -> str:
         if not deliver_sms(services, outbound_id):
             hand_over(services.redis, Decided(sends=[outbound_id], delay=RETRY_DELAY))
     return result.outcome.value
+
+
+def process_inbound_batch(message_ids: list[int]) -> str:
+    """Turn many stored inbound SMS into their tasks and SMS in one transaction, then queue the SMS for the
+    gateway in one go (a job each, queued in one round trip). If the batch fails, each message is handled alone,
+    so one bad message holds up no other; if any still fails, the job fails after the others are done, and RQ
+    (then the sweeper) tries it again."""
+    services = current()
+    try:
+        with services.sessions.begin() as session:
+            result = handle_inbound_batch(session, message_ids, services.intake, services.clock())
+    except Exception:
+        log.exception("inbound batch of %d failed; handling its messages one by one", len(message_ids))
+        return _one_by_one(message_ids)
+    hand_over(services.redis, Decided(new_sends=result.outbound_ids))
+    handled = sum(outcome is not None for outcome in result.outcomes.values())
+    log.info("inbound batch messages=%d handled=%d sms=%d", len(message_ids), handled, len(result.outbound_ids))
+    return f"{handled} handled"
+
+
+def _one_by_one(message_ids: list[int]) -> str:
+    failed = []
+    for message_id in message_ids:
+        try:
+            _process_one(message_id)
+        except NotFound:
+            log.warning("inbound message=%s not stored; skipped", message_id)
+        except Exception:
+            log.exception("inbound message=%s failed on its own", message_id)
+            failed.append(message_id)
+    if failed:
+        raise InboundBatchError(f"inbound messages {failed} not handled; the job will be retried")
+    return f"{len(message_ids)} handled one by one"
