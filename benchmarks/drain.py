@@ -55,6 +55,7 @@ from hotline.settings import load_settings
 from workers.queues import (
     ALL_QUEUES,
     INBOUND,
+    INBOUND_PER_JOB,
     JOB_FUNCTIONS,
     enqueue_inbound_many,
     take_waiting_inbound,
@@ -209,10 +210,11 @@ def drain_once(path: str, count: int, redis: EmbeddedRedis, database_url: str | 
         worker = QuietWorker([INBOUND], connection=services.redis, job_class=HotlineJob)
         import_job_functions()  # as a running worker has them: the clock times the drain, not the first import
         began, cpu = time.perf_counter(), time.process_time()
-        enqueue_inbound_many(services.redis, ids)  # one job per message, as the group commit queues them
-        # Today's path: each job handles its own message only, a batch of one, and hands its SMS to the gateway
-        # itself; it takes none of the jobs waiting behind it.
+        # Today's path: a job per message, each handling its own message only, a batch of one, and handing its SMS
+        # to the gateway itself; it takes none of the jobs waiting behind it. Batched: queued as the web processes'
+        # group commits queue them, a job per 32.
         alone = path == "per message"
+        enqueue_inbound_many(services.redis, ids, per_job=1 if alone else INBOUND_PER_JOB)
         inbound.take_waiting_inbound = (lambda redis: []) if alone else take_waiting_inbound
         sends.take_waiting_sends = (lambda redis: []) if alone else take_waiting_sends
         worker.work(burst=True, logging_level="WARNING")

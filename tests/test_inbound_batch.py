@@ -40,7 +40,7 @@ async def _post_all(settings: Settings, services: Services, forms: list[dict[str
 
 def _queued_ids(services: Services) -> list[int]:
     """Every inbound message id in the jobs waiting on the inbound queue, repeats included."""
-    return [job.args[0] for job in Queue(INBOUND, connection=services.redis).get_jobs()]
+    return [i for job in Queue(INBOUND, connection=services.redis).get_jobs() for i in job.args]
 
 
 def test_webhooks_arriving_together_are_stored_once_each_and_queued_once_each(

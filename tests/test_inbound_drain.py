@@ -19,13 +19,13 @@ from hotline.jobs import inbound, sweeper
 from hotline.services import Services
 from tests.checkin_helpers import checkin_of, tick
 from tests.conftest import HOTLINE_NUMBER, LIAISON_PHONE, PHONES, RESIDENT_PHONE, Clock, at, local_outbox, run_worker
-from workers.queues import INBOUND
+from workers.queues import INBOUND, InFlight, enqueue_inbound_many, take_waiting_inbound
 
 NEIGHBOUR_PHONE = "+8613800138001"  # the resident's husband, same household
 
 
 def store(services: Services, *messages: tuple[str, str]) -> list[int]:
-    """Store SMS (from, body) as the group commit does, and queue one job each."""
+    """Store SMS (from, body) as the group commit does, and queue them as it does: one job for up to 32."""
     sms = [InboundSms(f"SM{uuid.uuid4().hex}", p, HOTLINE_NUMBER, b, None, "twilio") for p, b in messages]
     with services.sessions.begin() as session:
         ids = [stored.message_id for stored in store_inbound_batch(session, sms)]
@@ -48,7 +48,9 @@ def counts(services: Services) -> dict[str, int]:
 def test_the_first_job_takes_the_waiting_ones_and_a_second_run_changes_nothing(
     services: Services, registered: dict[str, int]
 ) -> None:
-    ids = store(services, (RESIDENT_PHONE, "想买菜"), ("+8613700000009", "你好"), (RESIDENT_PHONE, "好的"))
+    # Three commits (three web requests' group commits), so three jobs.
+    ids = [*store(services, (RESIDENT_PHONE, "想买菜")), *store(services, ("+8613700000009", "你好"))]
+    ids += store(services, (RESIDENT_PHONE, "好的"))
     assert Queue(INBOUND, connection=services.redis).count == 3
     run_worker(services)
     assert counts(services) == {"tasks": 1, "outbound": 3, "unprocessed": 0}  # offer, receipt, stranger's reply
@@ -116,7 +118,9 @@ def test_a_message_that_fails_the_batch_holds_up_no_other_and_is_not_lost(
         return real(session, message, *args, **kwargs)
 
     monkeypatch.setattr("dispatch.intake_batch.decide", poisoned)
-    store(services, (RESIDENT_PHONE, "想买菜"), ("+8613700000009", "坏消息"), ("+8613700000008", "你好"))
+    # Three commits, three jobs: the first takes the others, so the bad message's own job is gone from Redis.
+    for sms in ((RESIDENT_PHONE, "想买菜"), ("+8613700000009", "坏消息"), ("+8613700000008", "你好")):
+        store(services, sms)
     run_worker(services)
     assert counts(services)["unprocessed"] == 1  # the others were handled, one by one
     assert counts(services)["tasks"] == 1
@@ -178,3 +182,23 @@ def test_a_liaison_takes_a_task_made_earlier_in_the_same_batch(services: Service
     with services.sessions() as session:
         (task,) = session.scalars(select(Task))
     assert task.status == TaskStatus.ACCEPTED  # written and offered before the liaison's reply was read
+
+
+def test_one_commits_messages_are_one_job_that_the_sweeper_sees_waiting_for_each(
+    services: Services, registered: dict[str, int]
+) -> None:
+    ids = store(services, (RESIDENT_PHONE, "想买菜"), ("+8613700000009", "你好"), (RESIDENT_PHONE, "帮我买药"))
+    assert Queue(INBOUND, connection=services.redis).job_ids == ["inbound-" + "_".join(map(str, ids))]
+    in_flight = InFlight.read(services.redis)
+    assert all(f"inbound-{i}" in in_flight for i in ids)
+    assert sweeper.sweep(grace_seconds=0)["inbound"] == 0  # each message's job is on its way: none queued twice
+    run_worker(services)
+    assert counts(services) == {"tasks": 2, "outbound": 5, "unprocessed": 0}
+
+
+def test_a_job_takes_waiting_jobs_whole_up_to_its_limit(services: Services, registered: dict[str, int]) -> None:
+    enqueue_inbound_many(services.redis, [1, 2, 3], per_job=2)  # inbound-1_2, inbound-3
+    enqueue_inbound_many(services.redis, [4, 5, 6], per_job=3)  # inbound-4_5_6
+    assert take_waiting_inbound(services.redis, limit=4) == [1, 2, 3]  # 4_5_6 would pass the limit: it waits
+    assert Queue(INBOUND, connection=services.redis).job_ids == ["inbound-4_5_6"]
+    assert take_waiting_inbound(services.redis, limit=2) == [4, 5, 6]  # a job is never split; the first is taken

@@ -96,7 +96,7 @@ def count(services: Services, model: type[Call] | type[InboundMessage] | type[We
 
 
 def queued_ids(services: Services) -> list[int]:
-    return [job.args[0] for job in Queue(INBOUND, connection=services.redis).get_jobs()]
+    return [i for job in Queue(INBOUND, connection=services.redis).get_jobs() for i in job.args]
 
 
 def test_callers_arriving_together_each_hear_their_menu_and_have_one_call_row(

@@ -24,6 +24,8 @@ CHECKINS = "hotline-checkins"  # check-in SMS and calls, in batches: behind task
 BATCH = 500  # check-in rows per batch job
 BATCH_PREFIX = "batch-"  # + first-last-count-round: a batch job's id
 INBOUND_BATCH = 500  # inbound messages a running inbound job takes from the queue to handle in one transaction
+INBOUND_PREFIX = "inbound-"  # + the message's id: its job's id
+INBOUND_PER_JOB = 32  # messages stored together (a group commit) queued as one job: `inbound-<id>_<id>_…`
 SEND_BATCH = 500  # SMS a running send job takes from the queue to claim and hand over together
 MAINTENANCE = "hotline-maintenance"  # the sweeper, the check-in tick and other periodic work
 # In priority order: a worker empties one before the next. The sweeper and the check-in tick come before campaign
@@ -80,6 +82,8 @@ class InFlight:
             ids.update(_text(job_id) for job_id in waiting)
             ids.update(_text(entry).split(":", 1)[0] for entry in started)
             ids.update(_text(job_id) for job_id in scheduled)
+        # A job of several messages is on its way for each of them, as if each had its own `inbound-<id>`.
+        ids.update(f"{INBOUND_PREFIX}{i}" for job_id in list(ids) for i in _row_ids(job_id, INBOUND_PREFIX) or ())
         return cls(frozenset(ids))
 
     @classmethod
@@ -244,29 +248,44 @@ def process_alive(pid: int) -> bool:
 
 
 def enqueue_inbound(redis: Redis, message_id: int, in_flight: InFlight | None = None) -> bool:
-    """Queue the processing of one stored inbound message."""
-    job_id = f"inbound-{message_id}"
+    """Queue the processing of one stored inbound message, unless `in_flight` has a job on its way for it (its
+    own, or its group commit's: `InFlight.read` counts a job of several messages as each message's)."""
+    job_id = f"{INBOUND_PREFIX}{message_id}"
+    if in_flight is not None and job_id in in_flight:
+        return False
     return _enqueue_once(redis, INBOUND, PROCESS_INBOUND_JOB, job_id, message_id, in_flight=in_flight)
 
 
-def enqueue_inbound_many(redis: Redis, message_ids: list[int]) -> None:
-    """Queue the processing of newly stored inbound messages in one Redis round trip: one job each, named
-    `inbound-<id>` as `enqueue_inbound` names it, so the sweeper finds it waiting and queues nothing twice."""
+def enqueue_inbound_many(redis: Redis, message_ids: list[int], per_job: int = INBOUND_PER_JOB) -> None:
+    """Queue the processing of newly stored inbound messages in one Redis round trip: a job for up to `per_job` of
+    them, named after its messages (`inbound-<id>`, `inbound-<id>_<id>_…`), so the sweeper finds each message's
+    job waiting and queues nothing twice. At 09:00 a web process stores a few to a few dozen SMS per commit: one
+    job for them costs the web process one job's making instead of one per message."""
     queue = Queue(INBOUND, connection=redis)
+    groups = [message_ids[i : i + per_job] for i in range(0, len(message_ids), per_job)]
+    jobs = [_prepared(PROCESS_INBOUND_JOB, INBOUND_PREFIX + "_".join(map(str, g)), *g) for g in groups]
     with redis.pipeline() as pipe:
-        queue.enqueue_many([_prepared(PROCESS_INBOUND_JOB, f"inbound-{i}", i) for i in message_ids], pipeline=pipe)
+        queue.enqueue_many(jobs, pipeline=pipe)
         pipe.execute()
 
 
-def _prepared(func: str, job_id: str, arg: object) -> EnqueueData:
-    return Queue.prepare_data(func, args=(arg,), job_id=job_id, result_ttl=0, retry=RETRY, failure_ttl=FAILURE_TTL)
+def _prepared(func: str, job_id: str, *args: object) -> EnqueueData:
+    return Queue.prepare_data(func, args=args, job_id=job_id, result_ttl=0, retry=RETRY, failure_ttl=FAILURE_TTL)
+
+
+def _row_ids(job_id: str, prefix: str) -> list[int] | None:
+    """The row ids a job named `<prefix><id>` or `<prefix><id>_<id>_…` is for; None for any other job."""
+    if not job_id.startswith(prefix):
+        return None
+    numbers = job_id.removeprefix(prefix).split("_")
+    return [int(n) for n in numbers] if all(n.isdigit() for n in numbers) else None
 
 
 def take_waiting_inbound(redis: Redis, limit: int = INBOUND_BATCH) -> list[int]:
     """Take up to `limit` inbound jobs waiting on the queue, for the running job to handle in its batch: their
     message ids, in queue order. The jobs are gone from Redis; if the taker dies before its commit, the messages
     are still unprocessed in the database and the sweeper queues them again."""
-    return _take_waiting(redis, INBOUND, "inbound-", limit)
+    return _take_waiting(redis, INBOUND, INBOUND_PREFIX, limit)
 
 
 def take_waiting_sends(redis: Redis, limit: int = SEND_BATCH) -> list[int]:
@@ -277,7 +296,8 @@ def take_waiting_sends(redis: Redis, limit: int = SEND_BATCH) -> list[int]:
 
 
 def _take_waiting(redis: Redis, queue_name: str, prefix: str, limit: int) -> list[int]:
-    """Take the jobs named `<prefix><id>` among the first `limit` waiting on a queue; others stay, in order."""
+    """Take the jobs named after their rows (`<prefix><id>`, `<prefix><id>_<id>_…`) among the first `limit` waiting on
+    a queue, for up to `limit` rows in all; others stay, in order."""
     key = Queue(queue_name, connection=redis).key
     with redis.pipeline(transaction=True) as pipe:
         pipe.lrange(key, 0, limit - 1)
@@ -285,16 +305,21 @@ def _take_waiting(redis: Redis, queue_name: str, prefix: str, limit: int) -> lis
         waiting, _ = pipe.execute()
     taken: list[str] = []
     others: list[str] = []
+    row_ids: list[int] = []
     for job_id in (_text(j) for j in waiting):
-        number = job_id.removeprefix(prefix)
-        (taken if job_id.startswith(prefix) and number.isdigit() else others).append(job_id)
+        ids = _row_ids(job_id, prefix)
+        if ids is None or (taken and len(row_ids) + len(ids) > limit):
+            others.append(job_id)
+        else:
+            taken.append(job_id)
+            row_ids += ids
     with redis.pipeline() as pipe:
         if others:  # not one row's job: back at the head of the queue, as they were
             pipe.lpush(key, *reversed(others))
         for job_id in taken:
             pipe.delete(Job.key_for(job_id))
         pipe.execute()
-    return [int(job_id.removeprefix(prefix)) for job_id in taken]
+    return row_ids
 
 
 def enqueue_send_many(redis: Redis, outbound_ids: list[int]) -> None:

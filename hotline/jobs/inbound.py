@@ -1,9 +1,10 @@
 """The RQ job that turns stored inbound SMS into their tasks and answers. Idempotent: run twice, the second run
 changes nothing and sends nothing.
 
-Each message has its own job (`inbound-<id>`). A job that a worker runs while others wait behind it (the 09:00
+A job is for the messages one commit stored (`inbound-<id>`, or `inbound-<id>_<id>_…` for a web process's group
+commit; the sweeper's are for one message each). A job that a worker runs while others wait behind it (the 09:00
 wave) takes them off the queue and handles all their messages as one batch, in one transaction
-(`dispatch.intake_batch`); alone, it handles its own message as before."""
+(`dispatch.intake_batch`); a job of one message, alone, handles it as before."""
 
 from __future__ import annotations
 
@@ -25,12 +26,12 @@ class InboundBatchError(RuntimeError):
     """Some messages of a batch could not be handled, even one by one: the job fails, and RQ retries it."""
 
 
-def process_inbound_sms(message_id: int) -> str:
-    """Turn one stored inbound SMS into its task and SMS, then hand the SMS to the gateway; in a worker, with
-    the messages of the inbound jobs waiting behind this one, as one batch."""
+def process_inbound_sms(message_id: int, *more: int) -> str:
+    """Turn stored inbound SMS (this job's) into their tasks and SMS, then hand the SMS to the gateway; in a worker,
+    with the messages of the inbound jobs waiting behind this one, as one batch."""
     others = take_waiting_inbound(current().redis) if get_current_job() is not None else []
-    if others:
-        return process_inbound_batch([message_id, *others])
+    if more or others:
+        return process_inbound_batch([message_id, *more, *others])
     return _process_one(message_id)
 
 
