@@ -52,6 +52,10 @@ Answer = tuple[str, Work]
 Outcome = Answer | BaseException
 
 
+class _StepFailed(Exception):
+    """A step raised inside a batch's first transaction: roll it back whole."""
+
+
 class WriterStopped(RuntimeError):
     """The writer task ended before this step was run (the process is shutting down)."""
 
@@ -134,6 +138,41 @@ class StepWriter:
             self._waiting = []
 
     def _commit(self, requests: list[StepRequest]) -> list[Outcome]:
+        """The batch in one transaction; a step that raised is run again alone. First without savepoints, each
+        step's rows flushed together at the commit; if a step raises, that transaction is rolled back whole and the
+        other steps run again in one, each in a savepoint (`_commit_in_savepoints`). If the commit fails, every
+        step is run again alone."""
+        failed: tuple[int, BaseException] | None = None
+        answers: list[Outcome] = []
+        try:
+            with self.voice.services.sessions.begin() as session:
+                self.voice.read_ahead(session, [request.form for request in requests])
+                for i, request in enumerate(requests):
+                    try:
+                        answers.append(run_in(self.voice, session, request))
+                    except Exception as exc:
+                        failed = (i, exc)
+                        raise _StepFailed from exc
+        except _StepFailed:
+            assert failed is not None
+            return self._after_a_failure(requests, *failed)
+        except Exception:
+            log.warning("voice batch of %d steps not committed at once; each runs alone", len(requests))
+            return [self._alone(request) for request in requests]
+        return answers
+
+    def _after_a_failure(self, requests: list[StepRequest], index: int, exc: BaseException) -> list[Outcome]:
+        """The step at `index` raised in the batch's first transaction, which was rolled back: bad input is its
+        answer, anything else runs again alone; the other steps run again together, each in a savepoint."""
+        others = self._commit_in_savepoints(requests[:index] + requests[index + 1 :])
+        if isinstance(exc, InvalidInboundMessage):  # bad input: the same alone, no need to run it again
+            outcome: Outcome = exc
+        else:
+            log.warning("voice %s failed in a batch; it runs again alone", requests[index].path, exc_info=exc)
+            outcome = self._alone(requests[index])
+        return [*others[:index], outcome, *others[index:]]
+
+    def _commit_in_savepoints(self, requests: list[StepRequest]) -> list[Outcome]:
         """The batch in one transaction, each step in a savepoint; a step that raised is run again alone. If the
         commit fails, every step is run again alone."""
         outcomes: list[Outcome | None] = []
