@@ -281,14 +281,18 @@ def store_call_need(
     recording_url: str | None = None,
     now: datetime,
     stored: set[str] | None = None,
+    unflushed: list[InboundMessage] | None = None,
 ) -> int | None:
     """Store a need made on a call as a voice inbound message, once per call and `what`.
 
     `stored`: the keys of the needs stored for a set of calls that includes this one, read earlier in this
     transaction by `needs_of_calls`; a need stored here is added to it.
+    `unflushed` (with `stored`): the new message is added to the session and to this list, not flushed: the
+    transaction's next flush inserts it with the others, and its id is read then.
 
     Returns:
-        The new message's id, to queue for intake after the commit; None if it was stored before.
+        The new message's id, to queue for intake after the commit; None if it was stored before, or left in
+        `unflushed`.
     """
     key = f"{call.call_sid}:{what}"
     if len(key) > 64:  # long node names: a digest, so two needs never share a cut-off key
@@ -312,7 +316,10 @@ def store_call_need(
     )
     if stored is not None:  # read ahead: as in `start_call`, a duplicate made since fails the step's savepoint
         session.add(message)
-        session.flush()
+        if unflushed is None:
+            session.flush()
+        else:
+            unflushed.append(message)
         stored.add(key)
     else:
         try:
@@ -322,7 +329,7 @@ def store_call_need(
             return None
     call.chose = True
     call.task_made = call.task_made or what != "missed"
-    return message.id
+    return message.id if unflushed is None else None
 
 
 def needs_of_calls(session: Session, call_sids: Iterable[str]) -> set[str]:

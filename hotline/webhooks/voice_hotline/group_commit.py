@@ -30,6 +30,7 @@ from starlette.datastructures import FormData
 
 from dispatch.exceptions import InvalidInboundMessage
 from dispatch.inbound import claim_webhook, remember_answer
+from dispatch.models import InboundMessage
 from hotline.handover import Decided, hand_over
 
 if TYPE_CHECKING:
@@ -40,10 +41,18 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Work:
-    """Ids to queue once the transaction has committed."""
+    """Ids to queue once the transaction has committed; needs added but not flushed by the step (their ids are
+    read by `settled`, once the transaction has flushed them)."""
 
     inbound: list[int] = field(default_factory=list)
     outbound: list[int] = field(default_factory=list)
+    unflushed: list[InboundMessage] = field(default_factory=list)
+
+    def settled(self) -> Work:
+        """The work with the ids of its needs flushed since (called after the commit)."""
+        if not self.unflushed:
+            return self
+        return Work(inbound=self.inbound + [m.id for m in self.unflushed], outbound=self.outbound)
 
 
 Step = Callable[["VoiceHotline", Session, FormData, dict[str, str]], tuple[str, Work]]
@@ -92,7 +101,8 @@ def run_in(voice: VoiceHotline, session: Session, request: StepRequest) -> Answe
 def run_alone(voice: VoiceHotline, request: StepRequest) -> Answer:
     """One step in a transaction of its own."""
     with voice.services.sessions.begin() as session:
-        return run_in(voice, session, request)
+        twiml, work = run_in(voice, session, request)
+    return twiml, work.settled()
 
 
 @dataclass
@@ -143,7 +153,7 @@ class StepWriter:
         other steps run again in one, each in a savepoint (`_commit_in_savepoints`). If the commit fails, every
         step is run again alone."""
         failed: tuple[int, BaseException] | None = None
-        answers: list[Outcome] = []
+        answers: list[Answer] = []
         try:
             with self.voice.services.sessions.begin() as session:
                 self.voice.read_ahead(session, [request.form for request in requests])
@@ -159,7 +169,7 @@ class StepWriter:
         except Exception:
             log.warning("voice batch of %d steps not committed at once; each runs alone", len(requests))
             return [self._alone(request) for request in requests]
-        return answers
+        return [(twiml, work.settled()) for twiml, work in answers]
 
     def _after_a_failure(self, requests: list[StepRequest], index: int, exc: BaseException) -> list[Outcome]:
         """The step at `index` raised in the batch's first transaction, which was rolled back: bad input is its
@@ -184,7 +194,7 @@ class StepWriter:
                     try:
                         with session.begin_nested():
                             answer = run_in(self.voice, session, request)
-                        outcome = answer  # its savepoint released: it is part of the batch
+                        outcome = (answer[0], answer[1].settled())  # its savepoint released: part of the batch
                     except InvalidInboundMessage as exc:  # bad input: the same alone, no need to run it again
                         self.voice.forget_read_ahead(session)
                         outcome = exc

@@ -185,7 +185,7 @@ class VoiceHotline:
             stored_needs=self._stored_needs(turn.session) if plan.needs else None,
         )
         twiml = self.render.plan(stored.said, plan.then, turn.caller, lambda step: self._words(turn, step))
-        return twiml, Work(inbound=stored.inbound, outbound=stored.outbound)
+        return twiml, Work(inbound=stored.inbound, outbound=stored.outbound, unflushed=stored.unflushed)
 
     def _turn(self, session: Session, form: FormData, query: dict[str, str] | None) -> _Turn:
         sid = form_text(form, "CallSid")
