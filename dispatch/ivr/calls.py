@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select
@@ -31,6 +32,8 @@ from dispatch.models import (
 from dispatch.phones import is_home_mobile
 from dispatch.register import SenderMatch, find_residents_by_phone, sole_community
 
+# Whether a number can take an SMS, read once per process for each number: phonenumbers' parsing is the cost.
+_can_take_sms = lru_cache(maxsize=4096)(is_home_mobile)
 FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 
 
@@ -110,7 +113,7 @@ def identify_caller(
     liaison = numbers.liaisons.get(phone)
     liaison = liaison if liaison is not None and liaison.active else None
     landline = any(p.landline for r in residents for p in r.phones if p.phone == phone)
-    can_sms = not landline and is_home_mobile(phone, region)
+    can_sms = not landline and _can_take_sms(phone, region)
     if liaison is not None:
         community = liaison.grid.community if liaison.grid else sole_community(session)
         return Caller(

@@ -7,6 +7,7 @@ Each step reads the facts (`dispatch.ivr.call_facts`), lets `dispatch.ivr.decide
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
@@ -38,6 +39,9 @@ from hotline.webhooks.voice_hotline.endpoint import form_text
 from hotline.webhooks.voice_hotline.group_commit import StepWriter, Work
 from hotline.webhooks.voice_render import CallWords, Renderer
 
+# A number as it came, read once per process: the hotline's own numbers (To) come again and again, and numbers
+# that are not canonical mainland E.164 cost phonenumbers' parsing (canonical ones pass through at once).
+_read_phone = lru_cache(maxsize=4096)(phone_or_raw)
 READ_AHEAD = "voice_read_ahead"  # Session.info: the register's numbers, the calls' rows and their CallSids
 NEEDS_READ = "voice_needs_read"  # Session.info: the needs stored for the batch's calls, once a step asks
 
@@ -205,7 +209,7 @@ class VoiceHotline:
         )
         if caller.people and caller.people[-1].role == "duty":
             self.known_duty_phone = caller.people[-1].phone
-        to_phone = phone_or_raw(form_text(form, "From" if outbound else "To"), settings.region)
+        to_phone = _read_phone(form_text(form, "From" if outbound else "To"), settings.region)
         call = start_call(session, sid, caller, to_phone, utcnow(), known)
         call.direction = "outbound" if outbound else call.direction
         entry = self.script.entry["checkin" if outbound and caller.kind == "resident" else caller.kind]
@@ -217,7 +221,7 @@ class VoiceHotline:
     def _their_phone(self, form: FormData) -> str:
         """The other party's number: the caller's, or on a call the hotline placed (a check-in), the one called."""
         outbound = form_text(form, "Direction").startswith("outbound")
-        return phone_or_raw(form_text(form, "To" if outbound else "From"), self.services.settings.region)
+        return _read_phone(form_text(form, "To" if outbound else "From"), self.services.settings.region)
 
     def _words(self, turn: _Turn, step: Step) -> CallWords:
         session, caller = turn.session, turn.caller
