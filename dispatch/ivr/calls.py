@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -338,12 +338,22 @@ def store_call_need(
 def needs_of_calls(session: Session, call_sids: Iterable[str]) -> set[str]:
     """The keys of the needs stored for these calls (`<CallSid>:<what>`), in one statement: for the steps of many
     calls, read at once. Each call's keys are a range of the unique index."""
-    ranges = [
-        and_(InboundMessage.provider_sid > f"{sid}:", InboundMessage.provider_sid < f"{sid};") for sid in call_sids
-    ]
-    if not ranges:
+    sids = sorted(set(call_sids))
+    if not sids:
         return set()
-    return set(session.scalars(select(InboundMessage.provider_sid).where(or_(*ranges))))
+    size = 1 << (len(sids) - 1).bit_length()  # 1, 2, 4, 8 …: a few statements, each built and compiled once
+    params: dict[str, str] = {}
+    for i, sid in enumerate(sids + [sids[-1]] * (size - len(sids))):
+        params[f"lo{i}"], params[f"hi{i}"] = f"{sid}:", f"{sid};"
+    return set(session.scalars(_needs_statement(size), params))
+
+
+@lru_cache(maxsize=16)
+def _needs_statement(size: int) -> Select[tuple[str]]:
+    """The keys of the needs of `size` calls, the ranges given as bind parameters lo0, hi0, lo1 …"""
+    column = InboundMessage.provider_sid
+    ranges = [and_(column > bindparam(f"lo{i}"), column < bindparam(f"hi{i}")) for i in range(size)]
+    return select(column).where(or_(*ranges))
 
 
 def finish_call(
