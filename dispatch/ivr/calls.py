@@ -15,22 +15,24 @@ from datetime import datetime
 
 from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from dispatch.models import (
     Call,
     Channel,
     Community,
     DirectoryEntry,
+    Household,
     InboundMessage,
     Liaison,
     Resident,
+    ResidentPhone,
     ResidentStatus,
     Task,
     TaskStatus,
 )
 from dispatch.phones import is_home_mobile
-from dispatch.register import SenderMatch, find_residents_by_phone, sole_community
+from dispatch.register import SenderMatch, sole_community
 
 # Whether a number can take an SMS, read once per process for each number: phonenumbers' parsing is the cost.
 _can_take_sms = lru_cache(maxsize=4096)(is_home_mobile)
@@ -75,15 +77,33 @@ class Numbers:
 
 
 def look_up_numbers(session: Session, phones: Iterable[str]) -> Numbers:
-    """The register's residents and liaisons of `phones`, in three statements however many numbers."""
+    """The register's residents and liaisons of `phones`, in two statements however many numbers: the residents
+    with their numbers, their household, its community and liaisons joined in (what `identify_caller` reads)."""
     wanted = frozenset(phones)
     residents: dict[str, list[Resident]] = {}
-    for resident in find_residents_by_phone(session, sorted(wanted)):
+    for resident in _residents_of(session, sorted(wanted)):
         for number in {p.phone for p in resident.phones} & wanted:
             residents.setdefault(number, []).append(resident)
     found = session.scalars(select(Liaison).where(Liaison.phone.in_(sorted(wanted))))
     liaisons = {liaison.phone: liaison for liaison in found if liaison.phone}
     return Numbers(wanted, residents, liaisons)
+
+
+def _residents_of(session: Session, phones: list[str]) -> list[Resident]:
+    """As `dispatch.register.find_residents_by_phone` (moved-away residents last, then by id), in one statement."""
+    with_number = select(ResidentPhone.resident_id).where(ResidentPhone.phone.in_(phones))
+    household = joinedload(Resident.household)
+    found = session.scalars(
+        select(Resident)
+        .where(Resident.id.in_(with_number))
+        .options(
+            joinedload(Resident.phones),
+            household.joinedload(Household.community),
+            household.joinedload(Household.primary_liaison),
+            household.joinedload(Household.backup_liaison),
+        )
+    ).unique()
+    return sorted(found, key=lambda r: (r.status == ResidentStatus.MOVED_AWAY, r.id))
 
 
 def identify_caller(
