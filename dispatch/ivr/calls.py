@@ -91,9 +91,17 @@ def look_up_numbers(session: Session, phones: Iterable[str]) -> Numbers:
 
 def _residents_of(session: Session, phones: list[str]) -> list[Resident]:
     """As `dispatch.register.find_residents_by_phone` (moved-away residents last, then by id), in one statement."""
-    with_number = select(ResidentPhone.resident_id).where(ResidentPhone.phone.in_(phones))
+    found = session.scalars(_residents_statement(), {"phones": phones}).unique()
+    return sorted(found, key=lambda r: (r.status == ResidentStatus.MOVED_AWAY, r.id))
+
+
+@lru_cache(maxsize=1)
+def _residents_statement() -> Select[tuple[Resident]]:
+    """Residents with any of the numbers `phones` (a bind parameter), and what `identify_caller` reads of them;
+    built once."""
+    with_number = select(ResidentPhone.resident_id).where(ResidentPhone.phone.in_(bindparam("phones", expanding=True)))
     household = joinedload(Resident.household)
-    found = session.scalars(
+    return (
         select(Resident)
         .where(Resident.id.in_(with_number))
         .options(
@@ -102,8 +110,7 @@ def _residents_of(session: Session, phones: list[str]) -> list[Resident]:
             household.joinedload(Household.primary_liaison),
             household.joinedload(Household.backup_liaison),
         )
-    ).unique()
-    return sorted(found, key=lambda r: (r.status == ResidentStatus.MOVED_AWAY, r.id))
+    )
 
 
 def identify_caller(
