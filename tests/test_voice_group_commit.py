@@ -294,7 +294,9 @@ def test_a_step_that_fails_after_others_stored_needs_leaves_each_of_theirs_store
     form = {"CallStatus": "in-progress", "Digits": "2"}
 
     answers = post_all(
-        settings, services, [(menu_action(e.text), {**call_form(s), **form}, {}) for s, e in zip(sids, entries)]
+        settings,
+        services,
+        [(menu_action(e.text), {**call_form(s), **form}, {}) for s, e in zip(sids, entries, strict=True)],
     )
 
     assert [a.status_code for a in answers] == [200] * len(sids)

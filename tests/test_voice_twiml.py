@@ -19,7 +19,7 @@ from hotline.webhooks.voice_twiml import voice_response
 from tests.conftest import BACKUP_PHONE, LIAISON_PHONE, PHONES
 
 SCRIPT = load_script()
-AWKWARD = 'A & B <"x"> \'y\'\n\t\r 梁阿姨'  # what XML escapes, in text and in attributes
+AWKWARD = "A & B <\"x\"> 'y'\n\t\r 梁阿姨"  # what XML escapes, in text and in attributes
 
 
 def same_twiml(ours: str, twilios: str) -> None:
@@ -97,4 +97,3 @@ def test_the_writer_closes_empty_elements_and_writes_attributes_as_twilio_does()
         response.say("")
         response.hangup()
     same_twiml(str(ours), str(twilios))
-

@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -96,7 +96,7 @@ def _residents_of(session: Session, phones: list[str]) -> list[Resident]:
 
 
 @lru_cache(maxsize=1)
-def _residents_statement() -> Select[tuple[Resident]]:
+def _residents_statement() -> Select[Resident]:
     """Residents with any of the numbers `phones` (a bind parameter), and what `identify_caller` reads of them;
     built once."""
     with_number = select(ResidentPhone.resident_id).where(ResidentPhone.phone.in_(bindparam("phones", expanding=True)))
@@ -376,7 +376,7 @@ def needs_of_calls(session: Session, call_sids: Iterable[str]) -> set[str]:
 
 
 @lru_cache(maxsize=16)
-def _needs_statement(size: int) -> Select[tuple[str]]:
+def _needs_statement(size: int) -> Select[str]:
     """The keys of the needs of `size` calls, the ranges given as bind parameters lo0, hi0, lo1 …"""
     column = InboundMessage.provider_sid
     ranges = [and_(column > bindparam(f"lo{i}"), column < bindparam(f"hi{i}")) for i in range(size)]

@@ -131,9 +131,7 @@ class Renderer:
         joiner = "" if language == "zh-CN" else " "  # Chinese runs on; its punctuation gives the pauses
         self.speaker.say(verb, words.fill(joiner.join(p for p in parts if p)), language)
 
-    def put_through(
-        self, response: Verb, people: tuple[Person, ...], index: int, step: Step, language: str
-    ) -> Verb:
+    def put_through(self, response: Verb, people: tuple[Person, ...], index: int, step: Step, language: str) -> Verb:
         """Ring the `index`th person; when nobody is left, take a voicemail."""
         if index >= len(people):
             return self.voicemail(response, step, language)

@@ -39,13 +39,13 @@ class Verb:
 
     __slots__ = ("attributes", "children", "name", "text")
 
-    def __init__(self, name: str, text: str | None = None, **attributes: object) -> None:
+    def __init__(self, name: str, text: str | None = None, /, **attributes: object) -> None:
         self.name = name
         self.text = text
         self.attributes = {_camel(key): value for key, value in attributes.items() if value is not None}
         self.children: list[Verb] = []
 
-    def _nest(self, name: str, text: str | None = None, **attributes: object) -> Verb:
+    def _nest(self, name: str, text: str | None = None, /, **attributes: object) -> Verb:
         verb = Verb(name, text, **attributes)
         self.children.append(verb)
         return verb
