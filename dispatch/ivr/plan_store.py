@@ -61,7 +61,7 @@ def store_plan(
         now: When the step happens (the records' time).
         clock: The service clock, for a check-in answer.
         stored_needs: The needs stored for a set of calls that includes this one, read earlier in this
-            transaction (`dispatch.ivr.calls.needs_of_calls`), if they were; then new needs are not flushed
+            transaction (`dispatch.ivr.batch_reads.needs_of_calls`), if they were; then new needs are not flushed
             one by one but left in `Stored.unflushed`, for the transaction's next flush.
     """
     call.chose = call.chose or plan.chose

@@ -3,11 +3,13 @@
 Each step of a call writes (its `calls` row, needs, SMS, the idempotency receipt). Run each in a transaction of
 its own, concurrent callers queue for the write lock (SQLite's busy handler sleeps and polls for it), and more
 callers buy nothing. Here one writer per process takes every step waiting and runs them, in one thread, in one
-transaction: each step inside a savepoint of its own, so a step that fails is rolled back alone and the others
-keep what they did. Before the steps run, the batch reads ahead for all of them at once (`VoiceHotline.read_ahead`:
-the callers in the register, the calls' rows, the needs stored): a few statements per batch instead of a few per
-step. Steps that arrive while a batch is being written wait for the next one. After the commit, the batch's new
-work goes to Redis in one hand-over, off the writer.
+transaction. Before the steps run, the batch reads ahead for all of them at once (`VoiceHotline.read_ahead`: the
+callers in the register, the calls' rows, the needs stored): a few statements per batch instead of a few per step.
+The steps run with no savepoint each, their new rows added to the session and flushed together after the last
+(a savepoint per step cost a flush per step). If a step raises, that transaction is rolled back whole: the other
+steps run again together, each in a savepoint of its own, so a step that fails there is rolled back alone and the
+others keep what they did. Steps that arrive while a batch is being written wait for the next one. After the
+commit, the batch's new work goes to Redis in one hand-over, off the writer.
 
 Every step keeps its guarantees. Idempotency is by CallSid and the receipt's token, as before; two deliveries of
 one webhook in one batch meet in the same session, so the second finds the first's row and its answer. A step

@@ -16,16 +16,14 @@ from twilio.twiml.voice_response import VoiceResponse
 from dispatch.checkins.answers import record_call_result, record_pickup
 from dispatch.exceptions import InvalidInboundMessage
 from dispatch.inbound import phone_or_raw
+from dispatch.ivr.batch_reads import calls_by_sid, look_up_numbers, needs_of_calls
 from dispatch.ivr.call_facts import directory_listing, menu_facts, waiting_task_facts
 from dispatch.ivr.call_plan import CallStep, Plan, Press, SayNode, Step
 from dispatch.ivr.calls import (
     Caller,
-    calls_by_sid,
     count_waiting,
     finish_call,
     identify_caller,
-    look_up_numbers,
-    needs_of_calls,
     start_call,
 )
 from dispatch.ivr.decide import plan_dial, plan_menu, plan_recorded, task_fields
