@@ -298,9 +298,10 @@ def main(
                 measured.append(m)
         problems = [problem for server in servers for problem in count(server)]
         problems += [
-            f"{m.step} at {m.connections}: {r.other + r.errors} answers not 200"
+            f"{m.step} at {m.connections}: {name} gave {r.other} answers not 200 and {r.errors} errors (timeouts)"
             for m in measured
-            for r in m.ours + m.before
+            for name, runs in (("ours", m.ours), ("before", m.before))
+            for r in runs
             if r.other or r.errors
         ]
         problems += [

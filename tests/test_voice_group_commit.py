@@ -233,3 +233,78 @@ def test_when_nothing_can_be_committed_every_caller_still_reaches_a_person(
         assert [n.text for n in response.iter("Number")] == [SERVICE_DUTY]
         assert response.find("Record") is not None  # then a voicemail
     assert count(services, Call) == 0
+
+
+def statements(services: Services) -> list[str]:
+    """The SQL statements run from now on, each as its first three words."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        seen.append(" ".join(statement.split()[:3]).upper())
+
+    event.listen(services.engine, "before_cursor_execute", record)
+    return seen
+
+
+def flushes(sql: list[str]) -> int:
+    """How many runs of writes (INSERT, UPDATE) there are between reads."""
+    kinds = [s.split()[0] for s in sql if s.split()[0] in ("SELECT", "INSERT", "UPDATE")]
+    return sum(1 for i, kind in enumerate(kinds) if kind != "SELECT" and (i == 0 or kinds[i - 1] == "SELECT"))
+
+
+def test_a_batch_writes_its_calls_and_needs_in_one_flush_without_a_savepoint_per_step(
+    settings: Settings, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes = batches(monkeypatch)
+    sql = statements(services)
+    sids = [new_sid() for _ in range(16)]
+    entries = post_all(settings, services, [("/twilio/voice", call_form(s), {}) for s in sids])
+    entry_sql, entry_batches = list(sql), len(sizes)
+    sql.clear()
+    form = {"CallStatus": "in-progress", "Digits": "2"}
+    keys = [(menu_action(e.text), {**call_form(s), **form}, {}) for s, e in zip(sids, entries, strict=True)]
+
+    answers = post_all(settings, services, keys)
+
+    key_sql, key_batches = list(sql), len(sizes) - entry_batches
+    assert [a.status_code for a in entries + answers] == [200] * 2 * len(sids)
+    assert count(services, Call) == len(sids) and entry_batches < len(sids) and key_batches < len(sids)
+    assert len(queued_ids(services)) == count(services, InboundMessage) == len(sids)
+    assert not [s for s in entry_sql + key_sql if "SAVEPOINT" in s]
+    assert flushes(entry_sql) <= entry_batches and flushes(key_sql) <= key_batches  # after the batch's reads
+    assert key_sql.count("UPDATE CALLS SET") == key_batches  # the calls' "chose" for the batch at once
+
+
+def test_a_step_that_fails_after_others_stored_needs_leaves_each_of_theirs_stored_and_queued_once(
+    settings: Settings, services: Services, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from hotline.webhooks.voice_hotline import steps
+
+    sids = [new_sid() for _ in range(12)]
+    entries = post_all(settings, services, [("/twilio/voice", call_form(s), {}) for s in sids])
+    broken, facts = sids[7], steps.menu_facts
+
+    def broken_for_one_call(session: Session, script, context, step, press, now):  # type: ignore[no-untyped-def]
+        if step.call_sid == broken:
+            raise RuntimeError("a bug for this call")
+        return facts(session, script, context, step, press, now)
+
+    monkeypatch.setattr(steps, "menu_facts", broken_for_one_call)
+    sizes = batches(monkeypatch)
+    form = {"CallStatus": "in-progress", "Digits": "2"}
+
+    answers = post_all(
+        settings,
+        services,
+        [(menu_action(e.text), {**call_form(s), **form}, {}) for s, e in zip(sids, entries, strict=True)],
+    )
+
+    assert [a.status_code for a in answers] == [200] * len(sids)
+    assert "failed in a batch; it runs again alone" in caplog.text and len(sizes) < len(sids)
+    for sid, answer in zip(sids, answers, strict=True):
+        said = parse_voice_twiml(answer.text)
+        assert ([n.text for n in said.iter("Number")] == [SERVICE_DUTY]) == (sid == broken)  # a person
+    with services.sessions() as session:
+        needs = {m.id: m.provider_sid.split(":")[0] for m in session.scalars(select(InboundMessage))}
+    assert sorted(needs.values()) == sorted(s for s in sids if s != broken)  # one need each, none for the broken
+    assert sorted(queued_ids(services)) == sorted(needs)  # each queued once, by its id

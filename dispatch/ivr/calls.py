@@ -8,14 +8,15 @@ to the household's liaison, on the ladder. Storing twice is a no-op, so Twilio's
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from dispatch.ivr.batch_reads import Numbers, look_up_numbers
 from dispatch.models import (
     Call,
     Channel,
@@ -29,8 +30,10 @@ from dispatch.models import (
     TaskStatus,
 )
 from dispatch.phones import is_home_mobile
-from dispatch.register import SenderMatch, find_residents_by_phone, sole_community
+from dispatch.register import SenderMatch, sole_community
 
+# Whether a number can take an SMS, read once per process for each number: phonenumbers' parsing is the cost.
+_can_take_sms = lru_cache(maxsize=4096)(is_home_mobile)
 FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 
 
@@ -61,28 +64,6 @@ class Caller:
     people: tuple[Person, ...] = ()  # whom to put the caller through to, in order
 
 
-@dataclass(frozen=True)
-class Numbers:
-    """What the register holds for a set of numbers, read at once for the steps of many calls: each number's
-    residents (moved-away ones last, then by id) and its liaison."""
-
-    phones: frozenset[str]
-    residents: dict[str, list[Resident]]
-    liaisons: dict[str, Liaison]
-
-
-def look_up_numbers(session: Session, phones: Iterable[str]) -> Numbers:
-    """The register's residents and liaisons of `phones`, in three statements however many numbers."""
-    wanted = frozenset(phones)
-    residents: dict[str, list[Resident]] = {}
-    for resident in find_residents_by_phone(session, sorted(wanted)):
-        for number in {p.phone for p in resident.phones} & wanted:
-            residents.setdefault(number, []).append(resident)
-    found = session.scalars(select(Liaison).where(Liaison.phone.in_(sorted(wanted))))
-    liaisons = {liaison.phone: liaison for liaison in found if liaison.phone}
-    return Numbers(wanted, residents, liaisons)
-
-
 def identify_caller(
     session: Session,
     phone: str,
@@ -110,7 +91,7 @@ def identify_caller(
     liaison = numbers.liaisons.get(phone)
     liaison = liaison if liaison is not None and liaison.active else None
     landline = any(p.landline for r in residents for p in r.phones if p.phone == phone)
-    can_sms = not landline and is_home_mobile(phone, region)
+    can_sms = not landline and _can_take_sms(phone, region)
     if liaison is not None:
         community = liaison.grid.community if liaison.grid else sole_community(session)
         return Caller(
@@ -212,13 +193,6 @@ def count_waiting(session: Session, liaison_id: int) -> int:
     return int(count or 0)
 
 
-def calls_by_sid(session: Session, call_sids: Iterable[str]) -> dict[str, Call]:
-    """The rows of these calls that exist, locked for update where the database can: for the steps of many calls,
-    read at once."""
-    wanted = sorted(set(call_sids))
-    return {c.call_sid: c for c in session.scalars(select(Call).where(Call.call_sid.in_(wanted)).with_for_update())}
-
-
 def start_call(
     session: Session,
     call_sid: str,
@@ -281,14 +255,18 @@ def store_call_need(
     recording_url: str | None = None,
     now: datetime,
     stored: set[str] | None = None,
+    unflushed: list[InboundMessage] | None = None,
 ) -> int | None:
     """Store a need made on a call as a voice inbound message, once per call and `what`.
 
     `stored`: the keys of the needs stored for a set of calls that includes this one, read earlier in this
     transaction by `needs_of_calls`; a need stored here is added to it.
+    `unflushed` (with `stored`): the new message is added to the session and to this list, not flushed: the
+    transaction's next flush inserts it with the others, and its id is read then.
 
     Returns:
-        The new message's id, to queue for intake after the commit; None if it was stored before.
+        The new message's id, to queue for intake after the commit; None if it was stored before, or left in
+        `unflushed`.
     """
     key = f"{call.call_sid}:{what}"
     if len(key) > 64:  # long node names: a digest, so two needs never share a cut-off key
@@ -312,7 +290,10 @@ def store_call_need(
     )
     if stored is not None:  # read ahead: as in `start_call`, a duplicate made since fails the step's savepoint
         session.add(message)
-        session.flush()
+        if unflushed is None:
+            session.flush()
+        else:
+            unflushed.append(message)
         stored.add(key)
     else:
         try:
@@ -322,18 +303,7 @@ def store_call_need(
             return None
     call.chose = True
     call.task_made = call.task_made or what != "missed"
-    return message.id
-
-
-def needs_of_calls(session: Session, call_sids: Iterable[str]) -> set[str]:
-    """The keys of the needs stored for these calls (`<CallSid>:<what>`), in one statement: for the steps of many
-    calls, read at once. Each call's keys are a range of the unique index."""
-    ranges = [
-        and_(InboundMessage.provider_sid > f"{sid}:", InboundMessage.provider_sid < f"{sid};") for sid in call_sids
-    ]
-    if not ranges:
-        return set()
-    return set(session.scalars(select(InboundMessage.provider_sid).where(or_(*ranges))))
+    return message.id if unflushed is None else None
 
 
 def finish_call(

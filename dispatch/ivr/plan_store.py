@@ -20,7 +20,7 @@ from dispatch.ivr.call_plan import Plan
 from dispatch.ivr.calls import Caller, liaison_of, store_call_need
 from dispatch.ivr.decide import accepted_words
 from dispatch.ivr.script import IvrScript
-from dispatch.models import Call, CheckinStatus
+from dispatch.models import Call, CheckinStatus, InboundMessage
 from dispatch.outbox import queue_sms
 from dispatch.tasks.liaison_replies import accept_oldest
 
@@ -28,11 +28,13 @@ from dispatch.tasks.liaison_replies import accept_oldest
 @dataclass
 class Stored:
     """What carrying out a plan left: the words to say (the plan's, then what a take took), and the ids of the
-    inbound and outbound messages to queue once the transaction has committed."""
+    inbound and outbound messages to queue once the transaction has committed (inbound messages not yet flushed:
+    in `unflushed`, their ids known after the next flush)."""
 
     said: tuple[str, ...] = ()
     inbound: list[int] = field(default_factory=list)
     outbound: list[int] = field(default_factory=list)
+    unflushed: list[InboundMessage] = field(default_factory=list)
 
 
 def store_plan(
@@ -59,7 +61,8 @@ def store_plan(
         now: When the step happens (the records' time).
         clock: The service clock, for a check-in answer.
         stored_needs: The needs stored for a set of calls that includes this one, read earlier in this
-            transaction (`dispatch.ivr.calls.needs_of_calls`), if they were.
+            transaction (`dispatch.ivr.batch_reads.needs_of_calls`), if they were; then new needs are not flushed
+            one by one but left in `Stored.unflushed`, for the transaction's next flush.
     """
     call.chose = call.chose or plan.chose
     call.dial_attempts = max(call.dial_attempts, plan.dialled)
@@ -79,6 +82,7 @@ def store_plan(
             recording_url=need.recording_url,
             now=now,
             stored=stored_needs,
+            unflushed=stored.unflushed if stored_needs is not None else None,
         )
         stored.inbound += [message_id] if message_id else []
     for sms in plan.sms:

@@ -1,4 +1,5 @@
-"""Turning a voice script's nodes into TwiML, with `twilio.twiml.voice_response`; no XML is written by hand.
+"""Turning a voice script's nodes into TwiML, through `voice_twiml` (the calls of `twilio.twiml.voice_response`,
+the same bytes out, without an element tree per response; `response=VoiceResponse` renders with twilio's own).
 
 What a call carries from step to step (`dispatch.ivr.call_plan.Step`: the node, rounds of silence, where "back"
 goes, whether a task was made) travels in the action URL's query. Twilio signs the whole URL, so it cannot be
@@ -10,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from twilio.twiml.voice_response import Gather, VoiceResponse
-
 from dispatch.ivr.call_plan import HangUp, PutThrough, SayNode, Step, TakeVoicemail, Then, offered
 from dispatch.ivr.calls import Caller, Person
 from dispatch.ivr.script import GOODBYE, IvrScript, Node
 from hotline.settings import Settings
 from hotline.webhooks import paths
+from hotline.webhooks.voice_twiml import Verb, voice_response
 
 # Speech recognition languages for <Gather input="speech">, per hotline language.
 SPEECH_LANGUAGE = {"zh-CN": "zh-CN", "en": "en-US"}
@@ -30,13 +30,13 @@ class Speaker:
         self.voices = settings.tts_voices
         self.audio_url = settings.callback_url("/ivr-audio/")
 
-    def say(self, verb: VoiceResponse | Gather, text: str, language: str) -> None:
+    def say(self, verb: Verb, text: str, language: str) -> None:
         """Add <Say> for `text` (nothing for empty text)."""
         if text.strip():
             say_language, voice = self.voices.get(language, self.voices["zh-CN"])
             verb.say(text, language=say_language, voice=voice)
 
-    def play(self, verb: VoiceResponse | Gather, audio: str) -> None:
+    def play(self, verb: Verb, audio: str) -> None:
         """Add <Play> for a recorded prompt: an https URL, or a file in ivr_scripts/audio/."""
         verb.play(audio if audio.startswith("https://") else self.audio_url + audio)
 
@@ -65,10 +65,11 @@ class _Blank(dict[str, str]):
 class Renderer:
     """Builds the TwiML of nodes, put-throughs and voicemail for one script."""
 
-    def __init__(self, script: IvrScript, settings: Settings) -> None:
+    def __init__(self, script: IvrScript, settings: Settings, response: Callable[[], Verb] = voice_response) -> None:
         self.script = script
         self.settings = settings
         self.speaker = Speaker(settings)
+        self.response = response  # a new, empty <Response>
 
     def url(self, path: str, query: str) -> str:
         """An absolute action URL, as Twilio will call it (and as the signature is computed)."""
@@ -76,7 +77,7 @@ class Renderer:
 
     def plan(self, said: tuple[str, ...], then: Then, caller: Caller, words: Callable[[Step], CallWords]) -> str:
         """A step's plan as TwiML: its words, then what follows (a node, a put-through, voicemail, or the end)."""
-        response = VoiceResponse()
+        response = self.response()
         for text in said:
             self.speaker.say(response, text, caller.language)
         if isinstance(then, SayNode):
@@ -89,7 +90,7 @@ class Renderer:
             response.hangup()
         return str(response)
 
-    def node(self, response: VoiceResponse, step: Step, words: CallWords, intro: bool = False) -> VoiceResponse:
+    def node(self, response: Verb, step: Step, words: CallWords, intro: bool = False) -> Verb:
         """Say the node of `step` (and follow message nodes' `next`); a menu ends in a <Gather>."""
         language = words.caller.language
         for _ in range(MAX_CHAINED_MESSAGES):
@@ -106,7 +107,7 @@ class Renderer:
         response.hangup()
         return response
 
-    def _menu(self, response: VoiceResponse, node: Node, step: Step, words: CallWords, intro: bool) -> None:
+    def _menu(self, response: Verb, node: Node, step: Step, words: CallWords, intro: bool) -> None:
         language = words.caller.language
         listen = self.script.speech and any(o.do == "task" for o in node.options)
         gather = response.gather(
@@ -120,7 +121,7 @@ class Renderer:
         )
         self._words(gather, node, words, intro)
 
-    def _words(self, verb: VoiceResponse | Gather, node: Node, words: CallWords, intro: bool) -> None:
+    def _words(self, verb: Verb, node: Node, words: CallWords, intro: bool) -> None:
         language = words.caller.language
         if language in node.audio:
             self.speaker.play(verb, node.audio[language])
@@ -130,9 +131,7 @@ class Renderer:
         joiner = "" if language == "zh-CN" else " "  # Chinese runs on; its punctuation gives the pauses
         self.speaker.say(verb, words.fill(joiner.join(p for p in parts if p)), language)
 
-    def put_through(
-        self, response: VoiceResponse, people: tuple[Person, ...], index: int, step: Step, language: str
-    ) -> VoiceResponse:
+    def put_through(self, response: Verb, people: tuple[Person, ...], index: int, step: Step, language: str) -> Verb:
         """Ring the `index`th person; when nobody is left, take a voicemail."""
         if index >= len(people):
             return self.voicemail(response, step, language)
@@ -146,7 +145,7 @@ class Renderer:
         dial.number(person.phone)
         return response
 
-    def voicemail(self, response: VoiceResponse, step: Step, language: str) -> VoiceResponse:
+    def voicemail(self, response: Verb, step: Step, language: str) -> Verb:
         """Ask for a message and record it; if nothing is recorded, say so and promise a call back."""
         self._record(response, step, language)
         # Reached only when nothing was recorded: the call's status report makes it a call-back task.
@@ -155,7 +154,7 @@ class Renderer:
         response.hangup()
         return response
 
-    def _record(self, response: VoiceResponse, step: Step, language: str) -> None:
+    def _record(self, response: Verb, step: Step, language: str) -> None:
         """Ask for a message after the beep and record it, up to HOTLINE_VOICEMAIL_SECONDS."""
         self.speaker.say(response, self.script.phrase("voicemail_prompt", language), language)
         response.record(
@@ -169,7 +168,7 @@ class Renderer:
     def fallback(self, language: str, duty: str) -> str:
         """What Twilio plays from its own copy (a TwiML Bin at the number's fallback URL) when the hotline cannot
         be reached at all: the apology, the duty phone, the emergency hint. Nothing in it calls back to us."""
-        response = VoiceResponse()
+        response = self.response()
         self.speaker.say(response, self.script.phrase("error_apology", language), language)
         response.dial(timeout=self.settings.dial_timeout_seconds).number(duty)
         self.speaker.say(response, self.script.phrase("error_sorry", language), language)
@@ -179,7 +178,7 @@ class Renderer:
 
     def failure(self, language: str, duty: str | None) -> str:
         """What a caller hears when our code fails: an apology, the duty phone, then a voicemail. Never silence."""
-        response = VoiceResponse()
+        response = self.response()
         if duty:
             self.speaker.say(response, self.script.phrase("error_apology", language), language)
             response.dial(timeout=self.settings.dial_timeout_seconds).number(duty)

@@ -11,8 +11,8 @@
     steps       VoiceHotline: each step of a call, inside one transaction: it reads the facts, lets
                 `dispatch.ivr.decide` make the plan, stores it (`dispatch.ivr.plan_store`) and says it as TwiML
     endpoint    the Starlette endpoint around a step: the signature, and valid TwiML whatever fails
-    group_commit  StepWriter: the steps of concurrent calls share one transaction (each in a savepoint) and one
-                hand-over to Redis after the commit
+    group_commit  StepWriter: the steps of concurrent calls share one transaction (their rows flushed together) and
+                one hand-over to Redis after the commit
 
 Whatever fails inside, the caller hears valid TwiML: an apology and the duty phone. Needs are stored first and
 queued after the commit, like an SMS; the worker turns them into tasks.

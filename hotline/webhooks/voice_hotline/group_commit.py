@@ -3,11 +3,13 @@
 Each step of a call writes (its `calls` row, needs, SMS, the idempotency receipt). Run each in a transaction of
 its own, concurrent callers queue for the write lock (SQLite's busy handler sleeps and polls for it), and more
 callers buy nothing. Here one writer per process takes every step waiting and runs them, in one thread, in one
-transaction: each step inside a savepoint of its own, so a step that fails is rolled back alone and the others
-keep what they did. Before the steps run, the batch reads ahead for all of them at once (`VoiceHotline.read_ahead`:
-the callers in the register, the calls' rows, the needs stored): a few statements per batch instead of a few per
-step. Steps that arrive while a batch is being written wait for the next one. After the commit, the batch's new
-work goes to Redis in one hand-over, off the writer.
+transaction. Before the steps run, the batch reads ahead for all of them at once (`VoiceHotline.read_ahead`: the
+callers in the register, the calls' rows, the needs stored): a few statements per batch instead of a few per step.
+The steps run with no savepoint each, their new rows added to the session and flushed together after the last
+(a savepoint per step cost a flush per step). If a step raises, that transaction is rolled back whole: the other
+steps run again together, each in a savepoint of its own, so a step that fails there is rolled back alone and the
+others keep what they did. Steps that arrive while a batch is being written wait for the next one. After the
+commit, the batch's new work goes to Redis in one hand-over, off the writer.
 
 Every step keeps its guarantees. Idempotency is by CallSid and the receipt's token, as before; two deliveries of
 one webhook in one batch meet in the same session, so the second finds the first's row and its answer. A step
@@ -30,6 +32,7 @@ from starlette.datastructures import FormData
 
 from dispatch.exceptions import InvalidInboundMessage
 from dispatch.inbound import claim_webhook, remember_answer
+from dispatch.models import InboundMessage
 from hotline.handover import Decided, hand_over
 
 if TYPE_CHECKING:
@@ -40,16 +43,28 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Work:
-    """Ids to queue once the transaction has committed."""
+    """Ids to queue once the transaction has committed; needs added but not flushed by the step (their ids are
+    read by `settled`, once the transaction has flushed them)."""
 
     inbound: list[int] = field(default_factory=list)
     outbound: list[int] = field(default_factory=list)
+    unflushed: list[InboundMessage] = field(default_factory=list)
+
+    def settled(self) -> Work:
+        """The work with the ids of its needs flushed since (called after the commit)."""
+        if not self.unflushed:
+            return self
+        return Work(inbound=self.inbound + [m.id for m in self.unflushed], outbound=self.outbound)
 
 
 Step = Callable[["VoiceHotline", Session, FormData, dict[str, str]], tuple[str, Work]]
 MAX_BATCH = 64  # steps per transaction: a caller waits for at most this many others' steps
 Answer = tuple[str, Work]
 Outcome = Answer | BaseException
+
+
+class _StepFailed(Exception):
+    """A step raised inside a batch's first transaction: roll it back whole."""
 
 
 class WriterStopped(RuntimeError):
@@ -88,7 +103,8 @@ def run_in(voice: VoiceHotline, session: Session, request: StepRequest) -> Answe
 def run_alone(voice: VoiceHotline, request: StepRequest) -> Answer:
     """One step in a transaction of its own."""
     with voice.services.sessions.begin() as session:
-        return run_in(voice, session, request)
+        twiml, work = run_in(voice, session, request)
+    return twiml, work.settled()
 
 
 @dataclass
@@ -134,6 +150,41 @@ class StepWriter:
             self._waiting = []
 
     def _commit(self, requests: list[StepRequest]) -> list[Outcome]:
+        """The batch in one transaction; a step that raised is run again alone. First without savepoints, each
+        step's rows flushed together at the commit; if a step raises, that transaction is rolled back whole and the
+        other steps run again in one, each in a savepoint (`_commit_in_savepoints`). If the commit fails, every
+        step is run again alone."""
+        failed: tuple[int, BaseException] | None = None
+        answers: list[Answer] = []
+        try:
+            with self.voice.services.sessions.begin() as session:
+                self.voice.read_ahead(session, [request.form for request in requests])
+                for i, request in enumerate(requests):
+                    try:
+                        answers.append(run_in(self.voice, session, request))
+                    except Exception as exc:
+                        failed = (i, exc)
+                        raise _StepFailed from exc
+        except _StepFailed:
+            assert failed is not None
+            return self._after_a_failure(requests, *failed)
+        except Exception:
+            log.warning("voice batch of %d steps not committed at once; each runs alone", len(requests))
+            return [self._alone(request) for request in requests]
+        return [(twiml, work.settled()) for twiml, work in answers]
+
+    def _after_a_failure(self, requests: list[StepRequest], index: int, exc: BaseException) -> list[Outcome]:
+        """The step at `index` raised in the batch's first transaction, which was rolled back: bad input is its
+        answer, anything else runs again alone; the other steps run again together, each in a savepoint."""
+        others = self._commit_in_savepoints(requests[:index] + requests[index + 1 :])
+        if isinstance(exc, InvalidInboundMessage):  # bad input: the same alone, no need to run it again
+            outcome: Outcome = exc
+        else:
+            log.warning("voice %s failed in a batch; it runs again alone", requests[index].path, exc_info=exc)
+            outcome = self._alone(requests[index])
+        return [*others[:index], outcome, *others[index:]]
+
+    def _commit_in_savepoints(self, requests: list[StepRequest]) -> list[Outcome]:
         """The batch in one transaction, each step in a savepoint; a step that raised is run again alone. If the
         commit fails, every step is run again alone."""
         outcomes: list[Outcome | None] = []
@@ -145,7 +196,7 @@ class StepWriter:
                     try:
                         with session.begin_nested():
                             answer = run_in(self.voice, session, request)
-                        outcome = answer  # its savepoint released: it is part of the batch
+                        outcome = (answer[0], answer[1].settled())  # its savepoint released: part of the batch
                     except InvalidInboundMessage as exc:  # bad input: the same alone, no need to run it again
                         self.voice.forget_read_ahead(session)
                         outcome = exc

@@ -7,6 +7,7 @@ Each step reads the facts (`dispatch.ivr.call_facts`), lets `dispatch.ivr.decide
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
@@ -15,16 +16,14 @@ from twilio.twiml.voice_response import VoiceResponse
 from dispatch.checkins.answers import record_call_result, record_pickup
 from dispatch.exceptions import InvalidInboundMessage
 from dispatch.inbound import phone_or_raw
+from dispatch.ivr.batch_reads import calls_by_sid, look_up_numbers, needs_of_calls
 from dispatch.ivr.call_facts import directory_listing, menu_facts, waiting_task_facts
 from dispatch.ivr.call_plan import CallStep, Plan, Press, SayNode, Step
 from dispatch.ivr.calls import (
     Caller,
-    calls_by_sid,
     count_waiting,
     finish_call,
     identify_caller,
-    look_up_numbers,
-    needs_of_calls,
     start_call,
 )
 from dispatch.ivr.decide import plan_dial, plan_menu, plan_recorded, task_fields
@@ -38,6 +37,9 @@ from hotline.webhooks.voice_hotline.endpoint import form_text
 from hotline.webhooks.voice_hotline.group_commit import StepWriter, Work
 from hotline.webhooks.voice_render import CallWords, Renderer
 
+# A number as it came, read once per process: the hotline's own numbers (To) come again and again, and numbers
+# that are not canonical mainland E.164 cost phonenumbers' parsing (canonical ones pass through at once).
+_read_phone = lru_cache(maxsize=4096)(phone_or_raw)
 READ_AHEAD = "voice_read_ahead"  # Session.info: the register's numbers, the calls' rows and their CallSids
 NEEDS_READ = "voice_needs_read"  # Session.info: the needs stored for the batch's calls, once a step asks
 
@@ -185,7 +187,7 @@ class VoiceHotline:
             stored_needs=self._stored_needs(turn.session) if plan.needs else None,
         )
         twiml = self.render.plan(stored.said, plan.then, turn.caller, lambda step: self._words(turn, step))
-        return twiml, Work(inbound=stored.inbound, outbound=stored.outbound)
+        return twiml, Work(inbound=stored.inbound, outbound=stored.outbound, unflushed=stored.unflushed)
 
     def _turn(self, session: Session, form: FormData, query: dict[str, str] | None) -> _Turn:
         sid = form_text(form, "CallSid")
@@ -205,7 +207,7 @@ class VoiceHotline:
         )
         if caller.people and caller.people[-1].role == "duty":
             self.known_duty_phone = caller.people[-1].phone
-        to_phone = phone_or_raw(form_text(form, "From" if outbound else "To"), settings.region)
+        to_phone = _read_phone(form_text(form, "From" if outbound else "To"), settings.region)
         call = start_call(session, sid, caller, to_phone, utcnow(), known)
         call.direction = "outbound" if outbound else call.direction
         entry = self.script.entry["checkin" if outbound and caller.kind == "resident" else caller.kind]
@@ -217,7 +219,7 @@ class VoiceHotline:
     def _their_phone(self, form: FormData) -> str:
         """The other party's number: the caller's, or on a call the hotline placed (a check-in), the one called."""
         outbound = form_text(form, "Direction").startswith("outbound")
-        return phone_or_raw(form_text(form, "To" if outbound else "From"), self.services.settings.region)
+        return _read_phone(form_text(form, "To" if outbound else "From"), self.services.settings.region)
 
     def _words(self, turn: _Turn, step: Step) -> CallWords:
         session, caller = turn.session, turn.caller
