@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatch.checkins.answers import answer, reply_deadline
@@ -26,6 +27,7 @@ from dispatch.models import (
     Community,
     InboundMessage,
     InboundOutcome,
+    OutboundMessage,
     ResidentStatus,
     Task,
     TaskCategory,
@@ -149,14 +151,18 @@ def _reply_to_unknown_sender(
     day = now.astimezone(context.timezone).date().isoformat()
     if not is_home_mobile(message.from_phone, context.region):
         return IntakeResult(InboundOutcome.UNKNOWN_SENDER)  # never text a foreign or premium number: SMS pumping
+    key = f"unknown-sender:{message.from_phone}:{day}"
+    if key in facts.unknown_keys or session.scalar(select(OutboundMessage.id).where(OutboundMessage.dedupe_key == key)):
+        return IntakeResult(InboundOutcome.UNKNOWN_SENDER)  # answered today already: its repeats spend no reply
     if facts.unknown_replied is None:
         facts.unknown_replied = auto_replies_since(session, now - HOUR, prefix="unknown-sender:%")
     if facts.unknown_replied >= context.unknown_replies_per_hour:
         return IntakeResult(InboundOutcome.UNKNOWN_SENDER)
     facts.unknown_replied += 1
+    facts.unknown_keys.add(key)
     pending.sms.append(
         {
-            "dedupe_key": f"unknown-sender:{message.from_phone}:{day}",
+            "dedupe_key": key,
             "to_phone": message.from_phone,
             "body": context.catalog.render("unknown_sender_reply", "zh-CN"),
         }
@@ -273,6 +279,8 @@ def _open_task(
     if household is not None and category != TaskCategory.OTHER:
         made_urgent = False
         same = facts.open_task(household.id, category, resident.id if resident else None)
+        while same is not None and not facts.joinable(session, same):  # closed meanwhile: it left the facts
+            same = facts.open_task(household.id, category, resident.id if resident else None)
         if same is not None:
             same.description = f"{same.description}；{message.body}".strip("；")
             if priority == TaskPriority.URGENT and same.priority != priority:

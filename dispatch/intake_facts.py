@@ -51,6 +51,8 @@ class Facts:
     checkins: dict[int, Checkin]  # by resident id: the check-in a message from them answers
     replied: Counter[str]  # automatic answers each number had in the last hour
     unknown_replied: int | None = None  # replies to unknown numbers in the last hour (read when first needed)
+    unknown_keys: set[str] = field(default_factory=set)  # today's replies to unknown numbers decided in the batch
+    locked: set[int] = field(default_factory=set)  # open tasks locked by a join in this batch (`joinable`)
 
     @classmethod
     def read(cls, session: Session, messages: Sequence[InboundMessage], now: datetime) -> Facts:
@@ -106,6 +108,21 @@ class Facts:
             if task.category == category and task.resident_id in (None, resident_id):
                 return task
         return None
+
+    def joinable(self, session: Session, task: Task) -> bool:
+        """Whether a message may still join `task`, one of the household's open tasks read for the batch.
+
+        A liaison or staff closing a task lock the task, not its household, so between the batch's read and now
+        it may have been closed: the first join in a batch locks the task and reads it again (autoflushed first,
+        so nothing this batch wrote is lost), and holds it to the commit. A task closed meanwhile leaves the facts.
+        """
+        if task.id is not None and task.id not in self.locked:
+            session.get(Task, task.id, with_for_update=True, populate_existing=True)
+            self.locked.add(task.id)
+        if task.status in TaskStatus.joinable():
+            return True
+        self.note_task(task)
+        return False
 
     def note_task(self, task: Task) -> None:
         """A task made or changed in this batch: joinable from now on, or no longer."""

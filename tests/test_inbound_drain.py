@@ -3,6 +3,7 @@ transaction (`dispatch.intake_batch`), through the same rules as one message alo
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
 
@@ -10,7 +11,7 @@ import pytest
 from rq import Queue
 from sqlalchemy import func, select
 
-from dispatch import register
+from dispatch import intake_facts, register
 from dispatch.inbound import InboundSms, store_inbound_batch
 from dispatch.intake_batch import handle_inbound_batch
 from dispatch.models import CheckinStatus, InboundMessage, OutboundMessage, Task, TaskPriority, TaskStatus
@@ -202,3 +203,46 @@ def test_a_job_takes_waiting_jobs_whole_up_to_its_limit(services: Services, regi
     assert take_waiting_inbound(services.redis, limit=4) == [1, 2, 3]  # 4_5_6 would pass the limit: it waits
     assert Queue(INBOUND, connection=services.redis).job_ids == ["inbound-4_5_6"]
     assert take_waiting_inbound(services.redis, limit=2) == [4, 5, 6]  # a job is never split; the first is taken
+
+
+def test_a_need_never_joins_a_task_closed_after_the_batch_read_it(
+    services: Services, registered: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A liaison closes a task (locking the task, not the household) while a batch that read it as open runs."""
+    if services.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite serialises writers, so a liaison cannot close a task inside a batch's transaction")
+    store(services, (RESIDENT_PHONE, "想买菜"))
+    run_worker(services)
+    with services.sessions() as session:
+        (first,) = session.scalars(select(Task))
+    real_read = intake_facts.Facts.read.__func__  # type: ignore[attr-defined]
+
+    def closed_in_between(cls, session, messages, now):  # type: ignore[no-untyped-def]
+        facts = real_read(cls, session, messages, now)
+        with services.sessions.begin() as other:
+            task = other.get(Task, first.id, with_for_update=True)
+            assert task is not None
+            task.status = TaskStatus.DONE
+        return facts
+
+    monkeypatch.setattr(intake_facts.Facts, "read", classmethod(closed_in_between))
+    ids = store(services, (RESIDENT_PHONE, "还要买点菜"))
+    with services.sessions.begin() as session:
+        done = handle_inbound_batch(session, ids, services.intake, services.clock())
+    with services.sessions() as session:
+        closed = session.get(Task, first.id)
+        made = session.scalars(select(Task).where(Task.id != first.id)).all()
+    assert closed is not None and closed.description == "想买菜"  # nothing joined a closed task
+    assert [t.status for t in made] == [TaskStatus.OFFERED] and done.task_ids == [made[0].id]
+
+
+def test_repeats_from_one_unknown_number_spend_no_other_numbers_reply(
+    services: Services, registered: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(services, "intake", dataclasses.replace(services.intake, unknown_replies_per_hour=2))
+    ids = store(services, *[("+8613700000009", f"你好{i}") for i in range(5)], ("+8613700000008", "你好"))
+    with services.sessions.begin() as session:
+        done = handle_inbound_batch(session, ids, services.intake, services.clock())
+    with services.sessions() as session:
+        replied = session.scalars(select(OutboundMessage.to_phone).where(OutboundMessage.id.in_(done.outbound_ids)))
+        assert sorted(replied) == ["+8613700000008", "+8613700000009"]  # one each: the repeats spent nothing
