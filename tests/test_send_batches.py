@@ -17,7 +17,7 @@ from hotline.jobs import sends
 from hotline.services import Services
 from hotline.settings import Settings, load_settings
 from tests.conftest import fresh_services, local_outbox, run_worker
-from workers.exceptions import GatewayTemporaryError
+from workers.exceptions import GatewayAmbiguousError, GatewayTemporaryError
 from workers.gateways.local import LocalGateway
 from workers.queues import OUTBOUND
 from workers.throttle import Throttle
@@ -94,6 +94,19 @@ def test_a_gateway_that_fails_the_batch_gets_them_one_by_one(
     run_worker(services)
     assert sorted(entry.to_phone for entry in local_outbox(services)) == PHONES
     assert set(statuses(services).values()) == {str(OutboundStatus.SENT)}
+
+
+def test_a_batch_the_gateway_may_have_taken_is_never_sent_again(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unsure(self: LocalGateway, messages: list[tuple[str, str, str | None]]) -> list[str]:
+        raise GatewayAmbiguousError("timed out after the request was sent")
+
+    monkeypatch.setattr(LocalGateway, "send_sms_many", unsure)
+    ids = decide(services)
+    run_worker(services)
+    assert local_outbox(services) == []  # nothing sent one by one behind a batch that may have gone
+    assert statuses(services) == dict.fromkeys(ids, str(OutboundStatus.UNKNOWN))
 
 
 @pytest.fixture

@@ -177,13 +177,21 @@ def _takes_many(services: Services, gateway_name: str) -> bool:
 
 def _hand_over_together(services: Services, gateway_name: str, items: list[SmsToSend]) -> list[int]:
     """Claimed SMS handed to one gateway in one call, their SIDs recorded in one statement. If the gateway
-    fails, they are released, for `deliver_sms` to send one by one (which records each error): returned."""
+    did not take them (down, or refused them), they are released, for `deliver_sms` to send one by one (which
+    records each error): returned. If it may or may not have taken them, none is sent again: each is unknown, as
+    `deliver_sms` leaves an SMS alone."""
     gateway = services.gateway_named(gateway_name)
     callbacks = [services.settings.callback_url(paths.status_callback_path(item.outbound_id)) for item in items]
     try:
         sids = gateway.send_sms_many(  # type: ignore[attr-defined]  # checked by the caller
             [(item.to_phone, item.body, cb) for item, cb in zip(items, callbacks, strict=True)]
         )
+    except GatewayAmbiguousError as exc:
+        with services.sessions.begin() as session:
+            for item in items:
+                outbox.mark_unknown(session, item.outbound_id, str(exc))
+        log.error("batch of %s may or may not have gone: %s", len(items), exc)
+        return []
     except GatewayError as exc:
         log.warning("batch of %s not handed over (%s); sending one by one", len(items), exc)
         with services.sessions.begin() as session:
