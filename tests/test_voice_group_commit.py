@@ -7,8 +7,10 @@ do meet in one batch; Twilio's retries of the same webhook are among them.
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2 as httpx
@@ -308,3 +310,57 @@ def test_a_step_that_fails_after_others_stored_needs_leaves_each_of_theirs_store
         needs = {m.id: m.provider_sid.split(":")[0] for m in session.scalars(select(InboundMessage))}
     assert sorted(needs.values()) == sorted(s for s in sids if s != broken)  # one need each, none for the broken
     assert sorted(queued_ids(services)) == sorted(needs)  # each queued once, by its id
+
+
+Message = MutableMapping[str, Any]
+
+
+def test_callers_are_answered_once_their_batch_commits_and_its_hand_over_to_redis_follows_the_answers(
+    settings: Settings, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sids = [new_sid() for _ in range(6)]
+    entries = post_all(settings, services, [("/twilio/voice", call_form(s), {}) for s in sids])
+    answered = threading.Event()
+    stored_when_answered: list[int] = []  # the needs committed when each caller's answer was sent
+    answered_before_hand_over: list[bool] = []
+    hand_over = group_commit.hand_over
+
+    def after_an_answer(redis, decided):  # type: ignore[no-untyped-def]
+        answered_before_hand_over.append(answered.wait(timeout=5))  # bounded: the old writer never answers first
+        hand_over(redis, decided)
+
+    monkeypatch.setattr(group_commit, "hand_over", after_an_answer)
+
+    def marking(app: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        async def marked(scope: Message, receive: Callable[[], Awaitable[Message]], send: Callable[..., Any]) -> None:
+            async def sending(message: Message) -> None:
+                if message["type"] == "http.response.body" and not message.get("more_body"):
+                    stored_when_answered.append(count(services, InboundMessage))
+                    answered.set()
+                await send(message)
+
+            await app(scope, receive, sending)
+
+        return marked
+
+    async def post_keys() -> list[httpx.Response]:
+        app = marking(create_app(settings, services))
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url=settings.public_url) as client:
+            posts = []
+            for sid, entry in zip(sids, entries, strict=True):
+                target, form = menu_action(entry.text), {**call_form(sid), "CallStatus": "in-progress", "Digits": "2"}
+                url = urlsplit(target)
+                signature = services.signature.sign(url.path, form, url.query)
+                posts.append(client.post(target, data=form, headers={SIGNATURE_HEADER: signature}))
+            return list(await asyncio.gather(*posts))
+
+    answers = asyncio.run(post_keys())
+
+    assert [a.status_code for a in answers] == [200] * len(sids)
+    assert answered_before_hand_over and all(answered_before_hand_over)  # no caller waited for Redis
+    assert len(stored_when_answered) == len(sids)
+    assert all(stored >= n for n, stored in enumerate(stored_when_answered, 1))  # each answered after its commit
+    assert count(services, InboundMessage) == len(sids)
+    assert sorted(queued_ids(services)) == sorted(set(queued_ids(services)))  # the request ended once handed over
+    assert len(queued_ids(services)) == len(sids)

@@ -3,10 +3,12 @@ commit (`group_commit`), valid TwiML whatever happens inside."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from starlette.background import BackgroundTask
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,8 +32,9 @@ def form_text(form: FormData, name: str) -> str:
 
 def voice_endpoint(step: Step) -> Callable:  # type: ignore[type-arg]
     """A Starlette endpoint for one step: signature check, the step run by the process's writer with the other
-    callers' steps waiting (`group_commit.StepWriter`), valid TwiML whatever happens; the writer has handed the
-    stored work to Redis by the time it answers."""
+    callers' steps waiting (`group_commit.StepWriter`), valid TwiML whatever happens. The caller is answered
+    once the step's batch has committed; the request ends when the batch's work has been handed to Redis, after
+    the answer was sent."""
 
     async def endpoint(request: Request) -> Response:
         form = await signed_form(request)
@@ -42,15 +45,22 @@ def voice_endpoint(step: Step) -> Callable:  # type: ignore[type-arg]
         token = request.headers.get(IDEMPOTENCY_HEADER, "")
         query, path = dict(request.query_params), request.url.path
         try:
-            twiml, _ = await voice.writer.run(StepRequest(step, form, query, path, token))
+            (twiml, _), handed = await voice.writer.run(StepRequest(step, form, query, path, token))
         except InvalidInboundMessage:
             raise
         except Exception:
             log.exception("voice %s failed for caller %s", request.url.path, mask_phone(form_text(form, "From")))
             duty = services.settings.duty_phone or voice.known_duty_phone
             return Response(voice.render.failure(services.settings.language, duty), media_type="text/xml")
+        after = None if handed.done() else BackgroundTask(_handed_over, handed)
         if not twiml:
-            return Response(status_code=204)
-        return Response(twiml, media_type="text/xml")
+            return Response(status_code=204, background=after)
+        return Response(twiml, media_type="text/xml", background=after)
 
     return endpoint
+
+
+async def _handed_over(handed: asyncio.Future[None]) -> None:
+    """After the answer is sent: the request ends once its batch's work is in Redis (shielded: the other callers
+    of the batch wait for the same hand-over)."""
+    await asyncio.shield(handed)

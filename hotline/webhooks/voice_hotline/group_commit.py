@@ -9,7 +9,9 @@ The steps run with no savepoint each, their new rows added to the session and fl
 (a savepoint per step cost a flush per step). If a step raises, that transaction is rolled back whole: the other
 steps run again together, each in a savepoint of its own, so a step that fails there is rolled back alone and the
 others keep what they did. Steps that arrive while a batch is being written wait for the next one. After the
-commit, the batch's new work goes to Redis in one hand-over, off the writer.
+commit, the callers are answered at once, and the batch's new work goes to Redis in one hand-over, off the writer
+and after the answers (the endpoint waits for it once its answer is sent): nothing a caller hears depends on it,
+and if Redis loses it, the sweeper queues the stored rows.
 
 Every step keeps its guarantees. Idempotency is by CallSid and the receipt's token, as before; two deliveries of
 one webhook in one batch meet in the same session, so the second finds the first's row and its answer. A step
@@ -115,9 +117,10 @@ class StepWriter:
     _waiting: list[Waiting] = field(default_factory=list)
     _writer: asyncio.Task[None] | None = None
 
-    async def run(self, request: StepRequest) -> Answer:
-        """Run `request`'s step with whatever else is waiting; returns its TwiML and work once committed and the
-        work handed to Redis (or handing over failed, which the sweeper makes good). Raises what the step raised
+    async def run(self, request: StepRequest) -> tuple[Answer, asyncio.Future[None]]:
+        """Run `request`'s step with whatever else is waiting; returns its TwiML and work as soon as the batch has
+        committed, with the batch's hand-over to Redis, which may still be under way (a caller needs only the
+        commit to be answered: if the hand-over fails, the sweeper queues the rows). Raises what the step raised
         when run alone."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[Outcome, asyncio.Future[None]]] = loop.create_future()
@@ -125,10 +128,9 @@ class StepWriter:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_all())
         outcome, handed = await future
-        await asyncio.shield(handed)
         if isinstance(outcome, BaseException):
             raise outcome
-        return outcome
+        return outcome, handed
 
     async def _write_all(self) -> None:
         batch: list[Waiting] = []
@@ -136,8 +138,7 @@ class StepWriter:
             while self._waiting:
                 batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
                 outcomes = await run_in_threadpool(self._commit, [request for request, _ in batch])
-                work = [o[1] for o in outcomes if not isinstance(o, BaseException)]
-                handed = asyncio.ensure_future(run_in_threadpool(self._hand_over, work))
+                handed = self._hand_over_after(outcomes)
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
                     if not future.done():  # its request may have been cancelled (the caller hung up)
                         future.set_result((outcome, handed))
@@ -148,6 +149,16 @@ class StepWriter:
                 if not future.done():
                     future.set_exception(WriterStopped("voice step writer stopped before running this step"))
             self._waiting = []
+
+    def _hand_over_after(self, outcomes: list[Outcome]) -> asyncio.Future[None]:
+        """The committed batch's new work handed to Redis off the event loop, started now and not waited for here:
+        the callers are answered at once. A batch with nothing to queue (a call's entry) needs no thread at all."""
+        work = [o[1] for o in outcomes if not isinstance(o, BaseException)]
+        if not any(w.inbound or w.outbound for w in work):
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+        return asyncio.ensure_future(run_in_threadpool(self._hand_over, work))
 
     def _commit(self, requests: list[StepRequest]) -> list[Outcome]:
         """The batch in one transaction; a step that raised is run again alone. First without savepoints, each
