@@ -2,14 +2,14 @@
 
 N stored messages from N residents (a liaison per eight households, each resident's 09:00 check-in sent half an
 hour before) are drained by one real RQ worker in burst mode, in this process, through all the hotline's queues
-until they are empty: the task offers and receipts handed to the local gateway too. The messages are queued:
-for today's path one `inbound-<id>` job each; for the batched path as the web processes' group commits queue
-them, a job per 32. Twice, on the same data in a fresh database each time: today's path, each job handling its own message, a batch of one through the same code, and handing its SMS
-to the gateway itself (the jobs' functions called with the take of waiting jobs switched off), then the batched
-path: the first inbound job takes the waiting ones and handles up to 500 messages in one transaction, and the
-first send job takes the waiting send jobs and hands their SMS to the gateway together. The job modules are
-imported before the clock starts, as in a running worker. On SQLite, and on a throwaway PostgreSQL cluster when
-`initdb` is on the PATH.
+until they are empty: the task offers and receipts handed to the local gateway too. The messages are queued: for
+today's path one `inbound-<id>` job each; for the batched path as the web processes' group commits queue them, a
+job per 32. Twice, on the same data in a fresh database each time: today's path, each job handling its own message,
+a batch of one through the same code, and handing its SMS to the gateway itself (the jobs' functions called with
+the take of waiting jobs switched off), then the batched path: the first inbound job takes the waiting ones and
+handles up to 500 messages in one transaction, and the first send job takes the waiting send jobs and hands their
+SMS to the gateway together. The job modules are imported before the clock starts, as in a running worker. On
+SQLite, and on a throwaway PostgreSQL cluster when `initdb` is on the PATH.
 
 The mix, as at 09:00: check-in replies ("1", "好", temperatures), needs ("想买菜", "帮我买药", a fever, "不舒服"),
 words nobody can read, a few liaison replies ("接12") and a few unknown numbers. Both paths must leave the same

@@ -289,9 +289,16 @@ class Stack:
             raise errors[0]
 
 
-def served(webs: list[Child], send: Callable[[], Any], timeout: float = 30) -> tuple[Any, list[int]]:
-    """Do one request; return its result and how many access lines each web process wrote meanwhile."""
-    before = [len(access_log(web)) for web in webs]
-    result = send()
-    wait_until(lambda: sum(len(access_log(w)) for w in webs) > sum(before), timeout, "the request's access line")
-    return result, [len(access_log(web)) - n for web, n in zip(webs, before, strict=True)]
+def served(webs: list[Child], send: Callable[[], httpx.Response], timeout: float = 30) -> tuple[Any, list[int]]:
+    """Do one request; return its answer and which web process logged it (1 for that one, 0 for the others),
+    found by the request id the answer carries (`X-Request-ID`) on that process's access line. A process writes
+    the line once the answer is sent, so an earlier request's line may land while this one runs: only this
+    request's own id counts."""
+    answer = send()
+    tag = f" id={answer.headers['x-request-id']}"
+
+    def logged_by() -> list[int]:
+        return [int(tag in (web.log.read_text(errors="replace") if web.log.exists() else "")) for web in webs]
+
+    wait_until(lambda: sum(logged_by()) > 0, timeout, "the request's access line")
+    return answer, logged_by()
