@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatch.checkins.answers import answer, reply_deadline
@@ -27,7 +26,6 @@ from dispatch.models import (
     Community,
     InboundMessage,
     InboundOutcome,
-    OutboundMessage,
     ResidentStatus,
     Task,
     TaskCategory,
@@ -35,7 +33,7 @@ from dispatch.models import (
     TaskPriority,
     TemperatureReading,
 )
-from dispatch.outbox import auto_replies_since
+from dispatch.outbox import auto_replies_since, decided
 from dispatch.phones import is_home_mobile
 from dispatch.register import SenderMatch, sole_community
 from dispatch.resident_replies import Reading, parse_reply
@@ -152,7 +150,7 @@ def _reply_to_unknown_sender(
     if not is_home_mobile(message.from_phone, context.region):
         return IntakeResult(InboundOutcome.UNKNOWN_SENDER)  # never text a foreign or premium number: SMS pumping
     key = f"unknown-sender:{message.from_phone}:{day}"
-    if key in facts.unknown_keys or session.scalar(select(OutboundMessage.id).where(OutboundMessage.dedupe_key == key)):
+    if key in facts.unknown_keys or decided(session, key):
         return IntakeResult(InboundOutcome.UNKNOWN_SENDER)  # answered today already: its repeats spend no reply
     if facts.unknown_replied is None:
         facts.unknown_replied = auto_replies_since(session, now - HOUR, prefix="unknown-sender:%")

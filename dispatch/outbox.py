@@ -55,7 +55,7 @@ def queue_sms(
     Returns:
         The new row, or None when this message was already decided (nothing more to do).
     """
-    if session.scalar(select(OutboundMessage.id).where(OutboundMessage.dedupe_key == dedupe_key)) is not None:
+    if decided(session, dedupe_key):
         return None
     if _unwanted(session, to_phone, kind):
         return None  # they asked for no automated messages (their liaison calls them instead), or a landline
@@ -76,6 +76,11 @@ def queue_sms(
     except IntegrityError:
         return None
     return row
+
+
+def decided(session: Session, dedupe_key: str) -> bool:
+    """True if the message of this key was decided already (queued, sent or refused: any row holds the key)."""
+    return session.scalar(select(OutboundMessage.id).where(OutboundMessage.dedupe_key == dedupe_key)) is not None
 
 
 def queue_many(session: Session, rows: list[dict[str, object]]) -> list[int]:

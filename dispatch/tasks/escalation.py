@@ -26,7 +26,7 @@ from dispatch.models import (
     TaskPriority,
     TaskStatus,
 )
-from dispatch.outbox import queue_sms
+from dispatch.outbox import decided, queue_sms
 from dispatch.provider_answers import apply_provider_status, provider_error
 from dispatch.tasks import offers
 from dispatch.tasks.task_texts import task_text
@@ -161,7 +161,7 @@ def after_delivery_failure(session: Session, outbound_id: int, now: datetime, co
         if resend is not None:
             result.later.append(resend.id)
             return result
-        if session.scalar(select(OutboundMessage.id).where(OutboundMessage.dedupe_key == resend_key)) is not None:
+        if decided(session, resend_key):
             return result  # decided before: a repeated report
         # Refused as unwanted (the number became a landline, or its residents opted out): as for a lasting failure.
     result.now += escalate_after_failed_offer(session, outbound_id, now, context)
