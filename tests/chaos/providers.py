@@ -48,28 +48,43 @@ def fault(turn: int) -> str:
 
 
 @dataclass
-class FaultyTwilio(TwilioStandIn):
-    """Twilio's REST API. Every message created is counted by our outbound id, read from its StatusCallback URL
-    (`?o=<id>`)."""
+class Faults:
+    """A stand-in's fault bookkeeping: while `faulty`, each request takes the next fault in turn, counted as a refusal
+    or a late answer."""
 
     faulty: bool = False
-    created: Counter[int] = field(default_factory=Counter)
     refusals: int = 0
     late: int = 0
     _turn: int = 0
 
+    def next_fault(self) -> str | None:
+        """The fault this request gets ("throttled", "error", "late"), or None when the provider behaves."""
+        if not self.faulty:
+            return None
+        self._turn += 1
+        how = fault(self._turn)
+        if how == "late":
+            self.late += 1
+        else:
+            self.refusals += 1
+        return how
+
+
+@dataclass
+class FaultyTwilio(Faults, TwilioStandIn):
+    """Twilio's REST API. Every message created is counted by our outbound id, read from its StatusCallback URL
+    (`?o=<id>`)."""
+
+    created: Counter[int] = field(default_factory=Counter)
+
     async def _create(self, request: Request) -> Response:
         form = {k: str(v) for k, v in (await request.form()).items()}
-        if self.faulty:
-            self._turn += 1
-            how = fault(self._turn)
-            if how == "throttled":
-                self.refusals += 1
-                return JSONResponse({"code": 20429, "message": "Too Many Requests", "status": 429}, 429)
-            if how == "error":
-                self.refusals += 1
-                return JSONResponse({"code": 20500, "message": "Internal Server Error", "status": 500}, 500)
-            self.late += 1
+        how = self.next_fault()
+        if how == "throttled":
+            return JSONResponse({"code": 20429, "message": "Too Many Requests", "status": 429}, 429)
+        if how == "error":
+            return JSONResponse({"code": 20500, "message": "Internal Server Error", "status": 500}, 500)
+        if how == "late":
             await asyncio.sleep(GATEWAY_TIMEOUT + 1)
         callback = parse_qs(urlsplit(form.get("StatusCallback", "")).query).get("o", [""])[0]
         if callback.isdigit():
@@ -83,29 +98,19 @@ class FaultyTwilio(TwilioStandIn):
 
 
 @dataclass
-class FaultyTencent(TencentStandIn):
+class FaultyTencent(Faults, TencentStandIn):
     """Tencent Cloud SMS's SendSms (checking the SDK's TC3 signature). Every SMS it took is counted by our outbound
     id, read from the SessionContext the gateway sets."""
 
-    faulty: bool = False
-    refusals: int = 0
-    late: int = 0
-    _turn: int = 0
-
     async def _send_sms(self, request: Request) -> Response:
         await request.body()  # read first: the stand-in then reads it from Starlette's cache, at once
-        if self.faulty:
-            self._turn += 1
-            how = fault(self._turn)
-            if how == "throttled":
-                self.refusals += 1
-                self.fail_next.insert(0, ("error", "RequestLimitExceeded"))
-            elif how == "error":
-                self.refusals += 1
-                self.fail_next.insert(0, ("http", 502 if self._turn % 6 == 2 else 503))
-            else:  # taken and recorded, answered only after the SDK has given up
-                self.late += 1
-                self.fail_next.insert(0, ("late", ""))
+        how = self.next_fault()
+        if how == "throttled":
+            self.fail_next.insert(0, ("error", "RequestLimitExceeded"))
+        elif how == "error":
+            self.fail_next.insert(0, ("http", 502 if self._turn % 6 == 2 else 503))
+        elif how == "late":  # taken and recorded, answered only after the SDK has given up
+            self.fail_next.insert(0, ("late", ""))
         return await super()._send_sms(request)
 
     @property
@@ -115,29 +120,19 @@ class FaultyTencent(TencentStandIn):
 
 
 @dataclass
-class FaultyPhone(AndroidStandIn):
+class FaultyPhone(Faults, AndroidStandIn):
     """One phone's local server (checking the client's Basic auth; a message id it has already is a 409). Every
     SMS it took is counted by our outbound id, read from the message id the gateway gives it (`hl<id>-…`)."""
 
-    faulty: bool = False
-    refusals: int = 0
-    late: int = 0
-    _turn: int = 0
-
     async def _send(self, request: Request) -> Response:
         await request.body()  # read first: the stand-in then reads it from Starlette's cache, at once
-        if self.faulty:
-            self._turn += 1
-            how = fault(self._turn)
-            if how == "throttled":
-                self.refusals += 1
-                self.fail_next.insert(0, 503)  # the app's answer when its queue is full
-            elif how == "error":
-                self.refusals += 1
-                self.fail_next.insert(0, 500)
-            else:  # taken and recorded, answered only after the client has given up
-                self.late += 1
-                self.hang_next = 1
+        how = self.next_fault()
+        if how == "throttled":
+            self.fail_next.insert(0, 503)  # the app's answer when its queue is full
+        elif how == "error":
+            self.fail_next.insert(0, 500)
+        elif how == "late":  # taken and recorded, answered only after the client has given up
+            self.hang_next = 1
         try:
             return await super()._send(request)
         finally:
