@@ -140,8 +140,8 @@ SCALE_MISS = (
     "four workers, two schedulers and wrk share the cores, so its p99 is the queue in front of busy processes. "
     "The campaign's time follows the machine: 39.7 s on 2026-11-23, 67.4 s on 2026-12-06 with its in-process "
     "baseline 1.5× slower in the same run too (31.4 s against 21.2 s); B3's code measured in turns with the code of "
-    "2026-11-22 at 20,000 residents is 5–8% slower (5.2 s against 4.8–5.0 s, not profiled), "
-    "the rest is the machine. The drain runs in batches (B7): 41.0 s for 10,402 messages "
+    "2026-11-22 at 20,000 residents is within the noise (5–8% slower in two pairs, 25% faster in a "
+    "third under cProfile): the slowdown is the machine's. The drain runs in batches (B7): 41.0 s for 10,402 messages "
     "on 2026-12-06, against 269.6 s for 5,540 one message per job."
 )
 MISSES.update(
