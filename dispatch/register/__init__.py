@@ -8,7 +8,7 @@ from dispatch.register.coverage import (
     deactivate_liaison,
     describe_address,
 )
-from dispatch.register.csv_export import export_liaisons, export_residents
+from dispatch.register.csv_export import FileFormat, export_liaisons, export_residents
 from dispatch.register.csv_import import ImportReport, import_residents
 from dispatch.register.csv_liaisons import import_liaisons
 from dispatch.register.csv_read import RowError, Vocabulary
@@ -41,6 +41,7 @@ __all__ = [
     "Deactivation",
     "EditRefused",
     "FieldProblem",
+    "FileFormat",
     "ImportReport",
     "ResidentHistory",
     "ResidentRow",

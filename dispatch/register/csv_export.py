@@ -1,10 +1,11 @@
-"""Exporting the register as CSV, in the format `csv_import` reads, in UTF-8 with BOM for Excel."""
+"""Exporting the register in the format `csv_import` reads: CSV in UTF-8 with BOM for Excel, or an .xlsx workbook."""
 
 from __future__ import annotations
 
 import csv
 import io
 from collections.abc import Iterable
+from typing import Literal
 
 import phonenumbers
 from sqlalchemy import ColumnElement, func, select, true
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from dispatch.models import Grid, Household, Liaison, Resident
 from dispatch.phones import national_format
 from dispatch.register.csv_read import Vocabulary, escape_cell
+from dispatch.register.xlsx import write_sheet
 
 
 def _phone_cell(phone: str | None, region: str) -> str:
@@ -25,7 +27,12 @@ def _phone_cell(phone: str | None, region: str) -> str:
     return "".join(ch for ch in national_format(phone) if ch.isdigit())
 
 
-def _write(header: list[str], rows: Iterable[list[str]]) -> bytes:
+FileFormat = Literal["csv", "xlsx"]
+
+
+def _write(header: list[str], rows: Iterable[list[str]], fmt: FileFormat, sheet: str) -> bytes:
+    if fmt == "xlsx":
+        return write_sheet(sheet, header, rows)
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header)
@@ -41,9 +48,11 @@ def export_residents(
     region: str = "CN",
     *,
     where: ColumnElement[bool] | None = None,
+    fmt: FileFormat = "csv",
 ) -> bytes:
-    """The register of residents in the import format. `language` 0 writes Chinese, 1 English. `where`, a filter
-    on Household (a staff member's scope), narrows it; None exports everyone."""
+    """The register of residents in the import format, as CSV or an .xlsx workbook (`fmt`). `language` 0 writes
+    Chinese, 1 English. `where`, a filter on Household (a staff member's scope), narrows it; None exports
+    everyone."""
     keys = list(vocabulary.tables["residents"])
     residents = session.scalars(
         select(Resident)
@@ -84,11 +93,14 @@ def export_residents(
         }
         return [by_key[key] for key in keys]
 
-    return _write([vocabulary.header("residents", k, language) for k in keys], (cells(r) for r in residents))
+    header = [vocabulary.header("residents", k, language) for k in keys]
+    return _write(header, (cells(r) for r in residents), fmt, vocabulary.sheet("residents", language))
 
 
-def export_liaisons(session: Session, vocabulary: Vocabulary, language: int = 0, region: str = "CN") -> bytes:
-    """Every liaison in the import format."""
+def export_liaisons(
+    session: Session, vocabulary: Vocabulary, language: int = 0, region: str = "CN", *, fmt: FileFormat = "csv"
+) -> bytes:
+    """Every liaison in the import format, as CSV or an .xlsx workbook (`fmt`)."""
     keys = list(vocabulary.tables["liaisons"])
     liaisons = session.scalars(
         select(Liaison).options(selectinload(Liaison.grid).selectinload(Grid.community)).order_by(Liaison.id)
@@ -106,7 +118,8 @@ def export_liaisons(session: Session, vocabulary: Vocabulary, language: int = 0,
         }
         return [by_key[key] for key in keys]
 
-    return _write([vocabulary.header("liaisons", k, language) for k in keys], (cells(x) for x in liaisons))
+    header = [vocabulary.header("liaisons", k, language) for k in keys]
+    return _write(header, (cells(x) for x in liaisons), fmt, vocabulary.sheet("liaisons", language))
 
 
 def count_residents(session: Session, where: ColumnElement[bool]) -> int:

@@ -1,4 +1,4 @@
-"""Reading a register CSV (花名册): encoding, headers in Chinese or English, and every cell checked.
+"""Reading a register file (花名册), CSV or .xlsx: encoding, headers in Chinese or English, and every cell checked.
 
 Nothing here touches the database. Each problem is a `RowError` naming the line and the column as written in
 the file, so an office can fix its spreadsheet.
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from dispatch.exceptions import InvalidPhoneNumber, MessageCatalogError
 from dispatch.phones import Phone, normalize_phone, parse_register_phone
+from dispatch.register.xlsx import WorkbookError, is_xlsx, read_sheet
 from dispatch.script_data import load_versioned_toml
 from ivr_scripts import SCRIPTS_DIR
 
@@ -55,6 +56,7 @@ class Vocabulary:
 
     tables: Mapping[str, Mapping[str, list[str]]]
     values: Mapping[str, Mapping[str, list[str]]]
+    sheets: Mapping[str, list[str]]
 
     @classmethod
     def load(cls, path: Path = COLUMNS_FILE) -> Vocabulary:
@@ -66,15 +68,22 @@ class Vocabulary:
         data = load_versioned_toml(path, SUPPORTED_VERSIONS)
         values = data.get("values", {})
         tables = {name: data[name] for name in ("residents", "liaisons")}
-        for group in [*tables.values(), *values.values()]:
+        sheets = data.get("sheets", {})
+        if set(sheets) != set(tables):
+            raise MessageCatalogError(f"{path.name}: [sheets] needs a name for each of {', '.join(tables)}")
+        for group in [*tables.values(), *values.values(), sheets]:
             for key, spellings in group.items():
                 if not isinstance(spellings, list) or len(spellings) < 2:
                     raise MessageCatalogError(f"{path.name}: {key} needs a Chinese and an English spelling")
-        return cls(tables=tables, values=values)
+        return cls(tables=tables, values=values, sheets=sheets)
 
     def header(self, table: str, key: str, language: int) -> str:
         """The header for column `key` in `table`: language 0 is Chinese, 1 English."""
         return self.tables[table][key][language]
+
+    def sheet(self, table: str, language: int) -> str:
+        """The sheet's name for `table` in an .xlsx export: language 0 is Chinese, 1 English."""
+        return self.sheets[table][language]
 
     def header_keys(self, table: str) -> dict[str, str]:
         """Every accepted spelling of every header of `table`, normalised, to its column key."""
@@ -165,20 +174,16 @@ class Row:
 
 
 def read_rows(data: bytes, vocabulary: Vocabulary, table: str, required: tuple[str, ...]) -> Iterator[Row]:
-    """The rows of a register file, with headers mapped to column keys.
+    """The rows of a register file, CSV or an .xlsx workbook's first sheet, with headers mapped to column keys.
 
     Raises:
         CsvFileError: undecodable, no header row, unknown or repeated columns, or required columns missing.
     """
-    text = decode(data)
-    # strict: an unclosed quote is an error, not the rest of the file swallowed into one cell.
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    records = _workbook_records(data) if is_xlsx(data) else _csv_records(data)
     try:
-        header = next(reader)
+        header_line, header = next(records)
     except StopIteration:
         raise CsvFileError([RowError(1, "(file)", "is empty")]) from None
-    except csv.Error as exc:
-        raise CsvFileError([RowError(1, "(file)", f"is not valid CSV: {exc}")]) from None
     known = vocabulary.header_keys(table)
     errors: list[RowError] = []
     keys: list[str | None] = []
@@ -186,35 +191,50 @@ def read_rows(data: bytes, vocabulary: Vocabulary, table: str, required: tuple[s
     for raw in header:
         key = known.get(_norm(raw))
         if key is None and _norm(raw):
-            errors.append(RowError(1, raw, "is not a column we know"))
+            errors.append(RowError(header_line, raw, "is not a column we know"))
         elif key is not None and key in written:
-            errors.append(RowError(1, raw, f"repeats the column {written[key]}"))
+            errors.append(RowError(header_line, raw, f"repeats the column {written[key]}"))
         elif key is not None:
             written[key] = raw.strip()
         keys.append(key)
     for key in required:
         if key not in written:
             spellings = vocabulary.tables[table][key]
-            errors.append(RowError(1, spellings[0], f"column missing (also accepted: {', '.join(spellings[1:])})"))
+            message = f"column missing (also accepted: {', '.join(spellings[1:])})"
+            errors.append(RowError(header_line, spellings[0], message))
     if errors:
         raise CsvFileError(errors)
     # Messages name a column as the file wrote it, or in Chinese when the file has no such column.
     names = {key: spellings[0] for key, spellings in vocabulary.tables[table].items()} | written
+    for line, cells in records:
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) > len(keys) and any(c.strip() for c in cells[len(keys) :]):
+            yield Row(line, {}, names, f"has {len(cells)} cells but the header has {len(keys)} columns")
+            continue
+        values = {k: unescape_cell(c.strip()) for k, c in zip(keys, cells, strict=False) if k is not None and c.strip()}
+        cell_problem = _cell_problem(values, names)
+        yield Row(line, {} if cell_problem else values, names, cell_problem)
+
+
+def _csv_records(data: bytes) -> Iterator[tuple[int, list[str]]]:
+    """A CSV file's records, each with the line it ends on."""
+    text = decode(data)
+    # strict: an unclosed quote is an error, not the rest of the file swallowed into one cell.
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         for cells in reader:
-            if not any(c.strip() for c in cells):
-                continue
-            if len(cells) > len(keys) and any(c.strip() for c in cells[len(keys) :]):
-                problem = f"has {len(cells)} cells but the header has {len(keys)} columns"
-                yield Row(reader.line_num, {}, names, problem)
-                continue
-            values = {
-                k: unescape_cell(c.strip()) for k, c in zip(keys, cells, strict=False) if k is not None and c.strip()
-            }
-            cell_problem = _cell_problem(values, names)
-            yield Row(reader.line_num, {} if cell_problem else values, names, cell_problem)
+            yield reader.line_num, cells
     except csv.Error as exc:
-        raise CsvFileError([RowError(reader.line_num, "(file)", f"is not valid CSV: {exc}")]) from None
+        raise CsvFileError([RowError(max(reader.line_num, 1), "(file)", f"is not valid CSV: {exc}")]) from None
+
+
+def _workbook_records(data: bytes) -> Iterator[tuple[int, list[str]]]:
+    """A workbook's first sheet's rows, each with its row number as Excel shows it."""
+    try:
+        yield from read_sheet(data)
+    except WorkbookError as exc:
+        raise CsvFileError([RowError(1, "(file)", str(exc))]) from None
 
 
 def split_list(cell: str | None) -> list[str]:

@@ -250,7 +250,8 @@ TABLES = click.Choice(["residents", "liaisons"])
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Check the file and show what would change; change nothing.")
 def import_(table: str, file: Path, dry_run: bool) -> None:
-    """Import a register CSV (UTF-8, UTF-8 with BOM or GB18030; Chinese or English headers).
+    """Import a register file: CSV (UTF-8, UTF-8 with BOM or GB18030) or an .xlsx workbook's first sheet;
+    Chinese or English headers.
 
     Every row is checked first. If any is bad, nothing is imported and each bad row is listed.
     """
@@ -286,12 +287,14 @@ def import_(table: str, file: Path, dry_run: bool) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--headers", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
 def export(table: str, file: Path, headers: str) -> None:
-    """Write the register as CSV in UTF-8 with BOM (Excel opens it), in the format `hotline import` reads."""
+    """Write the register in the format `hotline import` reads: an .xlsx workbook when FILE ends in .xlsx,
+    otherwise CSV in UTF-8 with BOM (Excel opens it)."""
     settings = settings_or_exit()
     vocabulary = register.Vocabulary.load()
     exporter = register.export_residents if table == "residents" else register.export_liaisons
+    fmt: register.FileFormat = "xlsx" if file.suffix.lower() == ".xlsx" else "csv"
     with read_sessions(settings)() as session:
-        file.write_bytes(exporter(session, vocabulary, 0 if headers == "zh" else 1, settings.region))
+        file.write_bytes(exporter(session, vocabulary, 0 if headers == "zh" else 1, settings.region, fmt=fmt))
     click.echo(f"wrote {file}")
 
 

@@ -257,4 +257,5 @@ ROUTES: list[BaseRoute] = [
     Route("/register/residents/{resident_id:id}/edit", edit, methods=["GET", "POST"]),
     Route("/register/import", import_csv, methods=["GET", "POST"]),
     Route("/register/export.csv", export_csv),
+    Route("/register/export.xlsx", export_csv),
 ]

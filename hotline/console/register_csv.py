@@ -15,7 +15,7 @@ from starlette.types import Message
 
 from dispatch import audit
 from dispatch.models import StaffRole
-from dispatch.register.csv_export import count_residents, export_residents
+from dispatch.register.csv_export import FileFormat, count_residents, export_residents
 from dispatch.register.csv_import import ImportReport, import_residents
 from dispatch.register.csv_read import Vocabulary
 from dispatch.register.places import community_name
@@ -26,6 +26,10 @@ from hotline.services import Services
 
 UPLOAD_LIMIT = 5 * 1024 * 1024  # a register of 200,000 residents is smaller than this
 UPLOAD_SLACK = 64 * 1024  # the form's own fields and boundaries around the file
+MEDIA_TYPES: dict[FileFormat, str] = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 
 
 @functools.cache
@@ -95,8 +99,8 @@ async def _too_large(request: Request) -> Response:
 @_capped(UPLOAD_LIMIT + UPLOAD_SLACK)
 @staff_only(StaffRole.ADMIN, StaffRole.CLERK)
 async def import_csv(request: Request) -> Response:
-    """GET: the form. POST: a residents CSV (UTF-8 or GB18030), every row checked, then all imported or none;
-    the errors row by row, or the counts. A clerk imports into their own community only."""
+    """GET: the form. POST: a residents CSV (UTF-8 or GB18030) or .xlsx workbook, every row checked, then all
+    imported or none; the errors row by row, or the counts. A clerk imports into their own community only."""
     services, user = _services(request), request.state.user
     context: dict[str, Any] = {"report": None, "error": None, "limit_mb": UPLOAD_LIMIT // (1024 * 1024)}
     if request.method == "GET":
@@ -146,15 +150,16 @@ async def import_csv(request: Request) -> Response:
 
 @staff_only()
 async def export_csv(request: Request) -> Response:
-    """The residents in scope as the CLI exports them (`?headers=en` for English headers), so the file imports
-    back. Recorded in the audit log."""
+    """The residents in scope as the CLI exports them, as CSV or, at `/register/export.xlsx`, a workbook
+    (`?headers=en` for English headers), so the file imports back. Recorded in the audit log."""
     services, user = _services(request), request.state.user
+    fmt: FileFormat = "xlsx" if request.url.path.endswith(".xlsx") else "csv"
     language = 1 if request.query_params.get("headers") == "en" else 0
     where, now = household_scope(user), services.clock()
 
     def run() -> bytes:
         with services.readonly() as session:
-            data = export_residents(session, _vocabulary(), language, services.settings.region, where=where)
+            data = export_residents(session, _vocabulary(), language, services.settings.region, where=where, fmt=fmt)
             count = count_residents(session, where)
         with services.sessions.begin() as session:
             audit.record(session, user, "export", "register", None, f"{count or 0} residents", at=now)
@@ -164,9 +169,9 @@ async def export_csv(request: Request) -> Response:
     day = now.astimezone(services.settings.timezone).strftime("%Y%m%d")
     return Response(
         data,
-        media_type="text/csv; charset=utf-8",
+        media_type=MEDIA_TYPES[fmt],
         headers={
-            "Content-Disposition": f'attachment; filename="register-{day}.csv"',
+            "Content-Disposition": f'attachment; filename="register-{day}.{fmt}"',
             "Cache-Control": "no-store",
         },
     )
