@@ -26,6 +26,8 @@ from typing import Any, Literal
 from pythonjsonlogger.json import JsonFormatter
 from uvicorn.config import LOGGING_CONFIG
 
+from hotline.request_log import current_request_id
+
 LogFormat = Literal["text", "json"]
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Not inside a word (a SID): `+` (or its URL encoding `%2B`) and 7 to 15 digits, spaces or dashes allowed between
@@ -38,6 +40,25 @@ PHONE_LIKE = re.compile(
 def mask_digits(text: str) -> str:
     """Every phone-number-like digit run in `text` as `***` and its last four digits."""
     return PHONE_LIKE.sub(lambda m: "***" + re.sub(r"[^0-9]", "", m.group(0))[-4:], text)
+
+
+class RequestId(logging.Filter):
+    """Give a record made while a request is answered that request's id (`request_id`), as its one line has:
+    text lines end in `id=…`, JSON lines carry the field."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request_id = current_request_id.get()
+        if request_id is not None and getattr(record, "request_id", None) is None:
+            record.request_id = request_id
+        return True
+
+
+def _with_request_id(line: str, record: logging.LogRecord) -> str:
+    request_id = getattr(record, "request_id", None)
+    if request_id is None:
+        return line
+    first, newline, rest = line.partition("\n")  # after the message, before a traceback
+    return f"{first} id={request_id}{newline}{rest}"
 
 
 class DropQueryStrings(logging.Filter):
@@ -54,7 +75,7 @@ class MaskedTextFormatter(logging.Formatter):
     """The text format, with numbers masked in the whole line: a traceback too."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return mask_digits(super().format(record))
+        return mask_digits(_with_request_id(super().format(record), record))
 
 
 class MaskedJsonFormatter(JsonFormatter):
@@ -101,7 +122,7 @@ def formatter(fmt: LogFormat, role: str, uvicorn_style: str | None = None) -> lo
 
     class MaskedDefault(DefaultFormatter):  # uvicorn's "Exception in ASGI application" and its traceback
         def format(self, record: logging.LogRecord) -> str:
-            return mask_digits(super().format(record))
+            return mask_digits(_with_request_id(super().format(record), record))
 
     if uvicorn_style == "request":
         return MaskedRequestLine()
@@ -120,12 +141,14 @@ def log_config(role: str, fmt: LogFormat = "text", level: str = "INFO") -> dict[
         "request": {"()": formatter, "fmt": fmt, "role": role, "uvicorn_style": "request"},
         "root": {"()": formatter, "fmt": fmt, "role": role},
     }
-    config["filters"] = {"drop_query_strings": {"()": DropQueryStrings}}
+    config["filters"] = {"drop_query_strings": {"()": DropQueryStrings}, "request_id": {"()": RequestId}}
     config["handlers"]["access"]["filters"] = ["drop_query_strings"]
+    config["handlers"]["default"]["filters"] = ["request_id"]
     config["handlers"]["root"] = {
         "class": "logging.StreamHandler",
         "formatter": "root",
         "stream": "ext://sys.stderr",
+        "filters": ["request_id"],
     }
     # One line per request (RequestLog), on stdout as uvicorn's access lines were, in uvicorn's text layout.
     config["handlers"]["request"] = {

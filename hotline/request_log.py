@@ -19,6 +19,8 @@ import itertools
 import logging
 import os
 import time
+from collections.abc import Callable
+from contextvars import ContextVar
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -30,6 +32,11 @@ REQUEST_ID_HEADER = b"x-request-id"
 # Unique across processes and restarts: a random prefix per process, then a counter.
 _PREFIX = os.urandom(3).hex()
 _COUNTER = itertools.count(1)
+# The id of the request being answered, for every other log line and error report made while answering it
+# (`hotline.logs`, `hotline.error_reports`); threads the request hands work to see it too.
+current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
+# Called with each request's id as it begins (`hotline.error_reports` puts it on the request's error reports).
+on_request: list[Callable[[str], None]] = []
 
 
 def next_request_id() -> str:
@@ -66,9 +73,13 @@ class RequestLog:
                 }
             await send(message)
 
+        token = current_request_id.set(request_id)
+        for listener in on_request:
+            listener(request_id)
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            current_request_id.reset(token)
             if log.isEnabledFor(logging.INFO):
                 self._write(scope, path, status, time.perf_counter() - started, request_id)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 
 import phonenumbers
+from starlette.datastructures import Secret
 
 from dispatch.channels import CHANNELS, Ability
 from hotline.android_settings import ANDROID_SETTINGS
@@ -74,6 +75,18 @@ def secret_key(raw: str, found: Found) -> str:
     if len(raw) < 32:
         raise BadValue("must be at least 32 characters (python3 -c 'import secrets; print(secrets.token_hex(32))')")
     return raw
+
+
+def sentry_dsn(raw: str, found: Found) -> Secret:
+    """Where error reports go: a Sentry DSN (https://KEY@HOST/PROJECT), kept as a secret (its key lets anyone
+    send reports)."""
+    from sentry_sdk.utils import BadDsn, Dsn
+
+    try:
+        Dsn(raw)
+    except BadDsn:
+        raise BadValue("must be a Sentry DSN such as https://KEY@o1.ingest.sentry.io/PROJECT") from None
+    return Secret(raw)
 
 
 def trusted_proxies(raw: str, found: Found) -> str:
@@ -242,6 +255,7 @@ SETTINGS: tuple[Setting, ...] = (
         "text",
         "log lines as text or JSON lines",
     ),
+    Setting("SENTRY_DSN", "sentry_dsn", sentry_dsn, None, "unset: no error reports leave the machine"),
     Setting(
         "HOTLINE_READY_QUEUE_LIMIT",
         "ready_queue_limit",

@@ -11,6 +11,7 @@ import click
 from redis.exceptions import RedisError
 
 from dispatch.channels import CHANNELS, shortfalls
+from hotline import error_reports
 from hotline.cli.backup import db_backup, db_digest, db_restore
 from hotline.cli.base import (
     embedded_redis,
@@ -44,6 +45,7 @@ def serve(host: str, port: int) -> None:
 
     settings = settings_or_exit()
     configure_logging("web", settings.log_format)  # while starting; uvicorn applies the same configuration
+    error_reports.start(settings, "web")  # if SENTRY_DSN is set
     with embedded_redis(settings):
         migrate(settings)
         with voice_script_errors(settings):
@@ -63,6 +65,7 @@ def worker(burst: bool) -> None:
 
     settings = settings_or_exit()
     configure_logging("worker", settings.log_format)
+    error_reports.start(settings, "worker")  # if SENTRY_DSN is set
     with embedded_redis(settings):
         with voice_script_errors(settings):
             services = services_module.Services.build(settings)
@@ -90,6 +93,7 @@ def scheduler() -> None:
 
     settings = settings_or_exit()
     configure_logging("scheduler", settings.log_format)
+    error_reports.start(settings, "scheduler")  # if SENTRY_DSN is set
     with embedded_redis(settings):
         redis = connect_redis(settings)
         stopping: list[int] = []
