@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from dispatch.db import make_engine
 from dispatch.models import Resident
+from tests import axe
 from tests.browser import CHROMIUM, csp_violations, launch_chromium
 from tests.test_demo import SCREENSHOTS, STEP_MS, Demo, start_demo
 
@@ -57,8 +58,35 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
         running.stop()
 
 
+# Every console page a clerk or an admin reads, checked by axe-core at the end of the day (those with an id are
+# found on the way).
+PAGES = (
+    "/board",
+    "/tasks",
+    "/triage",
+    "/register",
+    "/register/import",
+    "/calls",
+    "/notices",
+    "/notices/new",
+    "/reports",
+    "/audit",
+    "/channels",
+    "/ivr",
+    "/simulator",
+)
+
+
 def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
     from playwright.sync_api import Page, expect, sync_playwright
+
+    assert axe.available() or not os.environ.get("CI"), f"axe-core is missing at {axe.AXE_JS}: run scripts/test"
+    severe: list[str] = []
+
+    def check_accessibility(page: Page) -> None:
+        if axe.available():
+            severe.extend(axe.severe_violations(page))
+        severe.extend(axe.low_contrast_fields(page))
 
     expect.set_options(timeout=STEP_MS)
     # The community is registered at the simulated day's start (08:58), however long start-up took: a second of
@@ -94,6 +122,7 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
             # Sign in, and see the board fill with the residents nobody has reached yet.
             page.goto(demo.base + "/board")
             expect(page).to_have_url(re.compile(r"/login"))
+            check_accessibility(page)
             page.fill("input[name=username]", "demo")
             page.fill("input[name=password]", demo.password)
             page.click("form.login button[type=submit]")
@@ -102,6 +131,22 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
             # machine: the board shows them once it has.
             reload_until(page, lambda: page.locator(".attention li.not_reached").count() > 0)
             expect(page.locator(".attention li.not_reached").first).to_be_visible()
+
+            # The board's auto-refresh keeps the keyboard's place: a link focused in it is focused again after the
+            # board is swapped for a fresh one (the old part marked, waited for until it is gone). It can be paused.
+            page.locator("#board a").first.focus()
+            focused = page.evaluate("() => document.activeElement.getAttribute('href')")
+            page.evaluate("() => { document.querySelector('#board > *').dataset.old = '1'; }")
+            swapped = "() => !document.querySelector('#board > [data-old]')"
+            page.wait_for_function(swapped, timeout=CATCH_UP_SECONDS * 1000)
+            assert page.evaluate("() => document.activeElement.getAttribute('href')") == focused
+            pause = page.locator("#board-refresh")
+            pause.click()
+            expect(pause).to_have_attribute("aria-pressed", "true")
+            expect(pause).to_have_text("继续自动刷新")
+            expect(page.locator("#board-refresh-note")).to_contain_text("已暂停")
+            pause.click()
+            expect(pause).to_have_attribute("aria-pressed", "false")
 
             # Two residents ask for things: medicine, and something the hotline cannot sort.
             people = page.request.get(demo.base + "/simulator/api/people").json()["people"]
@@ -125,6 +170,7 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
             page.goto(demo.base + "/tasks?category=medicine")
             page.locator("#task-list tr", has_text=residents[0]["name"]).locator("a").first.click()
             expect(page.locator("h1")).to_contain_text("买药")
+            task_page = page.url
             assign = page.locator("#assign-form select[name=liaison_id]")
             current = assign.input_value()
             other = next(o for o in assign.locator("option").all() if o.get_attribute("value") != current)
@@ -146,6 +192,7 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
             expect(report.locator(".error")).to_contain_text("2")
             expect(report.locator("table.reg-errors tbody tr")).to_have_count(2)
             expect(report.locator("table.reg-errors tbody tr").first).to_contain_text("2")
+            check_accessibility(page)  # the import's report of problems
             page.goto(demo.base + "/register?q=钱奶奶")
             expect(page.locator("main a", has_text="钱奶奶")).to_have_count(0)
 
@@ -175,6 +222,15 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
             small.goto(demo.base + "/reports")
             small.screenshot(path=str(tmp_path / "console-report-phone.png"), full_page=False)
             phone.close()
+
+            # Every page of the console, by axe-core: no serious or critical accessibility violation.
+            page.goto(demo.base + "/register?q=" + residents[0]["name"])
+            resident_page = page.locator("main a[href^='/register/residents/']").first.get_attribute("href")
+            assert resident_page
+            for path in (*PAGES, task_page, resident_page, resident_page + "/edit"):
+                page.goto(path if path.startswith("http") else demo.base + path)
+                check_accessibility(page)
+            assert severe == [], "\n".join(severe)
 
             # Sign out: the console is closed again.
             page.click("form.signout button[type=submit]")
