@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from hotline.exceptions import SettingsError
@@ -28,14 +29,15 @@ def prepare_data_dir(data_dir: Path) -> None:
         raise SettingsError("HOTLINE_DATA_DIR", f"{data_dir} is not writable")
 
 
-def local_secret(data_dir: Path, name: str) -> str:
+def local_secret(data_dir: Path, name: str, make: Callable[[], str] = lambda: secrets.token_hex(16)) -> str:
     """A per-installation secret kept in data_dir: the local webhook token, so signature checks stay on without
-    Twilio, and the session key. Made once (0600); every process on this machine reads the same one."""
+    Twilio, the session key, the demo's password. Made once by `make` (0600); every process on this machine reads
+    the same one."""
     path = data_dir / name
     if path.is_file():
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_hex(16)
+    token = make()
     # Write aside, then link into place: two processes starting at once must agree on one whole token.
     tmp = data_dir / f".{name}.{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

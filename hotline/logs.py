@@ -156,7 +156,10 @@ def log_config(role: str, fmt: LogFormat = "text", level: str = "INFO") -> dict[
         "formatter": "request",
         "stream": "ext://sys.stdout",
     }
-    config["loggers"]["hotline.access"] = {"handlers": ["request"], "level": "INFO", "propagate": False}
+    # One line per request at INFO: HOTLINE_LOG_LEVEL=WARNING (the demo's default) leaves them out.
+    config["loggers"]["hotline.access"] = {"handlers": ["request"], "level": level, "propagate": False}
+    for name in ("uvicorn", "uvicorn.error"):
+        config["loggers"][name]["level"] = level
     config["root"] = {"handlers": ["root"], "level": level}
     config["loggers"]["alembic"] = {"level": "WARNING"}
     return config
@@ -167,12 +170,14 @@ def configure_logging(role: str, fmt: LogFormat = "text", level: str = "INFO") -
     logging.config.dictConfig(log_config(role, fmt, level))
 
 
-def uvicorn_log_config(fmt: LogFormat = "text", role: str = "web") -> dict[str, Any]:
+def uvicorn_log_config(fmt: LogFormat = "text", role: str = "web", level: str = "INFO") -> dict[str, Any]:
     """uvicorn's own logging configuration, with DropQueryStrings on the access log and numbers masked."""
-    return log_config(role, fmt)
+    return log_config(role, fmt, level)
 
 
-def uvicorn_options(fmt: LogFormat = "text", role: str = "web", forwarded_allow_ips: str = "") -> dict[str, Any]:
+def uvicorn_options(
+    fmt: LogFormat = "text", role: str = "web", forwarded_allow_ips: str = "", level: str = "INFO"
+) -> dict[str, Any]:
     """How `hotline serve` runs uvicorn (the benchmarks run their baseline app the same way).
 
     uvicorn's access log is off: the app writes one line per request itself, with more in it (`RequestLog`).
@@ -181,9 +186,9 @@ def uvicorn_options(fmt: LogFormat = "text", role: str = "web", forwarded_allow_
     """
     proxy = {"proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips} if forwarded_allow_ips else {}
     return {
-        "log_level": "info",
+        "log_level": level.lower(),
         "access_log": False,
         "proxy_headers": False,
         **proxy,
-        "log_config": uvicorn_log_config(fmt, role),
+        "log_config": uvicorn_log_config(fmt, role, level),
     }

@@ -75,6 +75,7 @@ class Settings:
     clock_speed: float = 1.0  # the demo's fast clock: simulated seconds per real second (local gateway only)
     clock_start: tuple[float, float] | None = None  # (real epoch, simulated epoch) the fast clock counts from
     log_format: Literal["text", "json"] = "text"  # every process's log lines: text, or JSON lines
+    log_level: str = "INFO"  # HOTLINE_LOG_LEVEL: the least a line must matter to be written (the demo: WARNING)
     sentry_dsn: Secret | None = None  # SENTRY_DSN: where error reports go (hotline/error_reports.py); None: nowhere
     ready_queue_limit: int = 10000  # /readyz answers 503 with more jobs than this waiting in all queues together
     ready_inbound_seconds: int = 120  # /readyz answers 503 while a message stored this long ago is unprocessed

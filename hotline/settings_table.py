@@ -36,6 +36,8 @@ from hotline.tencent_settings import TENCENT_SETTINGS
 from ivr_scripts import SCRIPTS_DIR
 
 LANGUAGES = ("zh-CN", "en")
+DEFAULT_DATA_DIR = "./var"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOCAL_CHANNELS = ("twilio", "tencent", "android")
 TWILIO_API_DEFAULT = "https://api.twilio.com"
 # Twilio <Say> language and voice per language: Amazon Polly's neural Mandarin and English voices.
@@ -181,7 +183,7 @@ def _calls_if_the_gateway_places_them(found: Found) -> str:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("HOTLINE_DATA_DIR", "data_dir", folder, "./var", "the database, the embedded Redis, the secrets"),
+    Setting("HOTLINE_DATA_DIR", "data_dir", folder, DEFAULT_DATA_DIR, "the database, the embedded Redis, the secrets"),
     Setting("DATABASE_URL", "database_url", database_url, _sqlite_in_data_dir, "SQLite (WAL) or PostgreSQL"),
     Setting("REDIS_URL", "redis_url", redis_url, None, "unset: the embedded redis-server in the data dir"),
     Setting(
@@ -254,6 +256,15 @@ SETTINGS: tuple[Setting, ...] = (
         one_of(("text", "json"), "must be 'text' or 'json', not {value!r}", str.lower),
         "text",
         "log lines as text or JSON lines",
+    ),
+    Setting(
+        "HOTLINE_LOG_LEVEL",
+        "log_level",
+        one_of(
+            ("DEBUG", "INFO", "WARNING", "ERROR"), "must be DEBUG, INFO, WARNING or ERROR, not {value!r}", str.upper
+        ),
+        "INFO",
+        "the least a log line must matter to be written",
     ),
     Setting("SENTRY_DSN", "sentry_dsn", sentry_dsn, None, "unset: no error reports leave the machine"),
     Setting(

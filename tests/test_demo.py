@@ -50,9 +50,9 @@ class Demo:
         return self.process.wait(60)
 
 
-def start_demo(tmp: Path, *options: str) -> Demo:
+def start_demo(tmp: Path, *options: str, data_dir: Path | None = None) -> Demo:
     port = free_port()
-    data_dir = tmp / "demo"
+    data_dir = data_dir or tmp / "demo"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_", "REDIS_", "DATABASE_"))}
     log = tmp / "demo.log"
     with open(log, "wb") as out:
@@ -124,6 +124,42 @@ def test_demo_starts_on_a_fresh_folder_answers_and_stops_cleanly(tmp_path: Path)
     assert processes_using(demo.data_dir) == []  # web, worker, scheduler and redis-server all gone
     assert "Traceback" not in log, log
     assert "幸福里社区" in log and "grids" in log
+
+
+def hotline_beside(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A `hotline` command run in the demo's folder with no settings of its own, as a person would in a second
+    terminal."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_", "REDIS_", "DATABASE_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "hotline", *args], env=env, cwd=tmp, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_a_command_beside_the_demo_uses_its_data_and_the_password_is_kept(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var" / "demo"  # the demo's own default, under the folder it was started in
+    demo = start_demo(tmp_path, "--residents", "20", data_dir=data_dir)
+    try:
+        people = json.loads(signed_in_opener(demo).open(demo.base + "/simulator/api/people").read())["people"]
+        resident = next(p for p in people if p["kind"] == "resident" and not p["voice"])
+        sent = hotline_beside(tmp_path, "simulate-sms", "--from", resident["phone"], "帮我买药")
+        assert sent.returncode == 0, sent.stdout + sent.stderr  # before, a "signature" 403 from a second database
+        assert "using the running demo's data in var/demo" in sent.stderr
+        inbox = hotline_beside(tmp_path, "inbox")
+        assert inbox.returncode == 0 and "帮我买药" in inbox.stdout, inbox.stdout + inbox.stderr
+        assert not (tmp_path / "var" / "hotline.sqlite3").exists()  # no second database
+    finally:
+        assert demo.stop() == 0, demo.log.read_text()
+    assert not (data_dir / "demo.running").exists()
+    stopped = hotline_beside(tmp_path, "outbox")
+    assert "the demo is not running (HOTLINE_DATA_DIR=var/demo uses it)" in stopped.stderr, stopped.stderr
+    kept = data_dir / "demo_password"
+    assert kept.read_text() == demo.password and kept.stat().st_mode & 0o777 == 0o600
+    again = start_demo(tmp_path, "--residents", "20", data_dir=data_dir)
+    try:
+        assert again.password == demo.password  # printed again, and it still signs in
+        signed_in_opener(again)
+    finally:
+        assert again.stop() == 0
 
 
 @pytest.mark.skipif(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -14,9 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch.db import make_engine, make_read_session_factory, make_session_factory, upgrade
 from dispatch.exceptions import DispatchError
+from hotline.cli.running_demo import demo_environment
 from hotline.embedded_redis import EmbeddedRedis
 from hotline.exceptions import EmbeddedRedisError, SettingsError
-from hotline.settings import Settings, load_settings
+from hotline.settings import Settings, load_settings, read_settings
+from hotline.settings_table import DEFAULT_DATA_DIR
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("hotline")
@@ -27,9 +31,15 @@ def setup_logging(level: int = logging.INFO) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-def settings_or_exit() -> Settings:
+def settings_or_exit(*, beside_demo: bool = True) -> Settings:
+    """The checked settings, or one line naming the bad variable and exit 2. Unless `beside_demo` is False (the
+    commands that run the service), a command given no data dir of its own, started where a demo runs, uses the
+    demo's settings and says so (`hotline.cli.running_demo`)."""
     try:
-        return load_settings()
+        environ: dict[str, str] = dict(os.environ)
+        if beside_demo and Path(read_settings()["data_dir"]) == Path(DEFAULT_DATA_DIR).resolve():
+            environ.update(demo_environment(environ, Path(DEFAULT_DATA_DIR)) or {})
+        return load_settings(environ)
     except SettingsError as exc:
         # One line that names the variable, and a clean exit: no traceback for a configuration mistake.
         click.echo(f"hotline: configuration error: {exc}", err=True)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
+import threading
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,15 +20,28 @@ from dispatch.models.base import set_clock
 from dispatch.register.demo import generate_demo_register
 from dispatch.staff_accounts import add_user, set_password
 from hotline.cli.base import embedded_redis, main, settings_or_exit, voice_script_or_exit, write_sessions
+from hotline.cli.running_demo import DEMO_DIR, MARKER, RUNNING_FILE, announce_running_demo
 from hotline.data_dir import local_secret
 from hotline.private_files import keep_private
 from hotline.settings_table import LOCAL_CHANNELS
 
-MARKER = ".hotline-demo"  # only a folder with this file in it is ever wiped by --reset
+KEPT_SIGN_IN = "demo_password"  # the file in the demo folder that keeps the demo account's password
 DEMO_USER = "demo"
 DEMO_NUMBER = "+8637166660000"  # the demo hotline's own number: what residents text and call
 ANDROID_PHONE = "demo"  # the simulated Android phone's name: its webhooks post to /android/events?phone=demo
 DAY_STARTS = "08:58"  # with --fast-clock, the simulated day starts two minutes before the 09:00 check-in
+
+
+def _say_when_up(base: str, lines: list[str]) -> None:
+    """Print `lines` once the web server answers /healthz (or after a minute, whatever it answers)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2):  # noqa: S310  # our own http URL
+                break
+        except OSError:
+            time.sleep(0.2)
+    click.echo("\n".join(lines))
 
 
 def _prepare(data_dir: Path, reset: bool) -> None:
@@ -60,11 +76,11 @@ def _channel_environment(data_dir: Path, channel: str) -> dict[str, str]:
     return found
 
 
-def _environment(data_dir: Path, host: str, port: int, fast_clock: float | None, channel: str) -> None:
+def _environment(data_dir: Path, host: str, port: int, fast_clock: float | None, channel: str) -> dict[str, str]:
     """The demo's settings, over whatever the shell or .env says: embedded Redis and SQLite, the local gateway
-    standing in for `channel`."""
-    os.environ.update(_channel_environment(data_dir, channel))
-    os.environ.update(
+    standing in for `channel`. Returns them, for a command run beside the demo to use too."""
+    chosen = _channel_environment(data_dir, channel)
+    chosen.update(
         {
             "HOTLINE_DATA_DIR": str(data_dir),
             "HOTLINE_GATEWAY": "local",
@@ -75,24 +91,29 @@ def _environment(data_dir: Path, host: str, port: int, fast_clock: float | None,
             "TWILIO_ACCOUNT_SID": "",
             "TWILIO_AUTH_TOKEN": "",
             "TWILIO_MESSAGING_SERVICE_SID": "",
+            # Quiet: warnings and errors only, unless the shell asks for more (HOTLINE_LOG_LEVEL=INFO).
+            "HOTLINE_LOG_LEVEL": os.environ.get("HOTLINE_LOG_LEVEL") or "WARNING",
         }
     )
+    os.environ.update(chosen)
     if fast_clock:
         from hotline.settings import load_settings
 
         zone = load_settings().timezone
         today = datetime.now(zone).date()
         start = datetime.combine(today, datetime.strptime(DAY_STARTS, "%H:%M").time(), zone)
-        os.environ["HOTLINE_CLOCK_SPEED"] = str(fast_clock)
-        os.environ["HOTLINE_CLOCK_START"] = f"{time.time()}@{start.timestamp()}"
-        os.environ["HOTLINE_SWEEP_SECONDS"] = "3"
+        chosen["HOTLINE_CLOCK_SPEED"] = str(fast_clock)
+        chosen["HOTLINE_CLOCK_START"] = f"{time.time()}@{start.timestamp()}"
+        chosen["HOTLINE_SWEEP_SECONDS"] = "3"
+        os.environ.update(chosen)
+    return chosen
 
 
 @main.command()
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
-    default=Path("var/demo"),
+    default=DEMO_DIR,
     show_default=True,
     help="Where the demo keeps its database and Redis; made if new.",
 )
@@ -132,10 +153,12 @@ def demo(
     data_dir = data_dir.expanduser().resolve()
     _prepare(data_dir, reset)
     keep_private(data_dir)
-    _environment(data_dir, host, port, fast_clock, channel)
+    chosen = _environment(data_dir, host, port, fast_clock, channel)
     settings = settings_or_exit()
+    logging.getLogger().setLevel(settings.log_level)  # this process's own lines too
     voice_script_or_exit(settings)
-    password = secrets.token_urlsafe(9)
+    # Kept in the demo folder (0600) and printed again at each start: a restart does not sign anyone out of it.
+    password = local_secret(data_dir, KEPT_SIGN_IN, make=lambda: secrets.token_urlsafe(9))
     # The community is registered on the demo's clock, not the real one: at 10:00 real time it would otherwise be
     # "registered" after the simulated 09:00 check-in, and that slot would never be made. With a fast clock, it is
     # registered at the simulated day's start itself: the seconds start-up takes on a busy machine are minutes on
@@ -158,19 +181,26 @@ def demo(
                     session, username=DEMO_USER, display_name="演示管理员", password=password, role=StaffRole.ADMIN
                 )
             else:
-                set_password(session, DEMO_USER, password)  # a new one each start: the old one was never kept
+                set_password(session, DEMO_USER, password)  # the kept one, whatever it was changed to since
         install_clock(settings)
         base = settings.public_url
-        click.echo("")
-        click.echo(f"  Console:    {base}/board")
-        click.echo(f"  Simulator:  {base}/simulator")
-        click.echo(f"  Sign in:    {DEMO_USER} / {password}")
-        click.echo(f"  Channel:    {channel}")
-        for line in shortfall_lines(settings):
-            click.echo(f"  {line}")
-        if fast_clock:
-            click.echo(f"  Fast clock: {fast_clock:g}x, the day starts at {DAY_STARTS}")
-        click.echo(f"  Data:       {data_dir}   (Ctrl-C stops everything)")
-        click.echo("", nl=True)
-        code = run_children(settings, host, port, server)
+        lines = [
+            "",
+            f"  Data:       {data_dir}",
+            f"  Channel:    {channel}",
+            *(f"  {line}" for line in shortfall_lines(settings)),
+            *([f"  Fast clock: {fast_clock:g}x, the day starts at {DAY_STARTS}"] if fast_clock else []),
+            f"  Console:    {base}/board",
+            f"  Simulator:  {base}/simulator",
+            f"  Sign in:    {DEMO_USER} / {password}   (Ctrl-C stops everything)",
+            "",
+        ]
+        # Last, once the web server answers: what a person needs is the final thing on the screen, not buried under
+        # the processes' start-up lines.
+        threading.Thread(target=_say_when_up, args=(base, lines), daemon=True).start()
+        announce_running_demo(data_dir, base, chosen)
+        try:
+            code = run_children(settings, host, port, server)
+        finally:
+            (data_dir / RUNNING_FILE).unlink(missing_ok=True)
     raise SystemExit(code)

@@ -43,15 +43,17 @@ def serve(host: str, port: int) -> None:
     from hotline.heap import settle_heap
     from hotline.logs import uvicorn_options
 
-    settings = settings_or_exit()
-    configure_logging("web", settings.log_format)  # while starting; uvicorn applies the same configuration
+    settings = settings_or_exit(beside_demo=False)
+    configure_logging(
+        "web", settings.log_format, settings.log_level
+    )  # while starting; uvicorn applies the same configuration
     error_reports.start(settings, "web")  # if SENTRY_DSN is set
     with embedded_redis(settings):
         migrate(settings)
         with voice_script_errors(settings):
             app = create_app(settings)
         settle_heap()  # what starting made, out of the collector's scans; fewer collections per request
-        options = uvicorn_options(settings.log_format, "web", settings.forwarded_allow_ips)
+        options = uvicorn_options(settings.log_format, "web", settings.forwarded_allow_ips, settings.log_level)
         uvicorn.run(app, host=host, port=port, **options)
 
 
@@ -63,8 +65,8 @@ def worker(burst: bool) -> None:
     from hotline.jobs.worker import build_worker
     from workers.queues import register_worker_home
 
-    settings = settings_or_exit()
-    configure_logging("worker", settings.log_format)
+    settings = settings_or_exit(beside_demo=False)
+    configure_logging("worker", settings.log_format, settings.log_level)
     error_reports.start(settings, "worker")  # if SENTRY_DSN is set
     with embedded_redis(settings):
         with voice_script_errors(settings):
@@ -74,7 +76,7 @@ def worker(burst: bool) -> None:
             # Jobs run in this process (see build_worker); `hotline run` restarts a worker that dies.
             rq_worker = build_worker(services.redis)
             register_worker_home(services.redis, rq_worker.name)  # so a sweep here can tell if it dies
-            rq_worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+            rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
         finally:
             services_module.install(None)
             services.close()
@@ -91,8 +93,8 @@ def scheduler() -> None:
     from hotline.services import connect_redis
     from workers.queues import MAINTENANCE
 
-    settings = settings_or_exit()
-    configure_logging("scheduler", settings.log_format)
+    settings = settings_or_exit(beside_demo=False)
+    configure_logging("scheduler", settings.log_format, settings.log_level)
     error_reports.start(settings, "scheduler")  # if SENTRY_DSN is set
     with embedded_redis(settings):
         redis = connect_redis(settings)
@@ -128,8 +130,10 @@ def scheduler() -> None:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 def run(host: str, port: int) -> None:
     """Run everything on one machine: Redis (if embedded), the web server, a worker and the scheduler."""
-    settings = settings_or_exit()
-    configure_logging("supervisor", settings.log_format)  # the children set up their own, from the same settings
+    settings = settings_or_exit(beside_demo=False)
+    configure_logging(
+        "supervisor", settings.log_format, settings.log_level
+    )  # the children set up their own, from the same settings
     keep_private(settings.data_dir)
     voice_script_or_exit(settings)
     with embedded_redis(settings) as server:
