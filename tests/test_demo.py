@@ -21,7 +21,9 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -202,8 +204,24 @@ def test_the_simulator_in_a_browser_texts_calls_and_reaches_the_board(demo: Demo
             page.click("#sms-send")
             expect(page.locator('.bubble[data-from="hotline"]').last).to_contain_text(f"已接单#{task_id.group(1)}")
 
-            page.select_option("#person", resident_value)  # back to the resident
+            # The liaison is named with their role in words, and the way back names the resident.
+            expect(page.locator("#who")).not_to_contain_text("volunteer")
+            expect(page.locator("#who")).not_to_contain_text("grid_worker")
+            resident_name = page.locator(f'#person option[value="{resident_value}"]').inner_text().split(" · ")[0]
+            expect(page.locator("#switch")).to_have_text(f"← 回到 {resident_name}")
+            page.click("#switch")  # back to the resident
+            expect(page.locator("#person")).to_have_value(resident_value)
             expect(page.locator('.bubble[data-from="hotline"]').last).to_contain_text("接单，会尽快联系您")
+            # Times on the hotline's clock (Asia/Shanghai), 24-hour: the resident's own last SMS was sent just now.
+            stamp = page.locator('.bubble[data-from="hotline"] small').last.inner_text()
+            shown = re.search(r"(\d{2}):(\d{2}):(\d{2})", stamp)
+            assert shown and "上午" not in stamp and "下午" not in stamp, stamp
+            now = datetime.now(ZoneInfo("Asia/Shanghai"))
+            minutes = int(shown.group(1)) * 60 + int(shown.group(2))
+            assert (
+                min(abs(minutes - (now.hour * 60 + now.minute)), 1440 - abs(minutes - (now.hour * 60 + now.minute)))
+                <= 5
+            )
             page.screenshot(path=str(tmp_path / "simulator-sms.png"), full_page=True)
 
             landline = page.locator('#person option[data-kind="resident"][data-voice="true"][data-shared="false"]')

@@ -48,7 +48,8 @@ class Person:
     kind: str  # liaison, resident
     name: str
     phone: str
-    detail: str  # a liaison's grid and role; a resident's address
+    detail: str  # a liaison's grid; a resident's address
+    role: str = ""  # a liaison's role (LiaisonRole), which the page names in words
     voice: bool = False  # a resident on voice (a landline, say): reached by calls
     liaison: str | None = None  # a resident's liaison, for "switch to them"
     liaison_phone: str | None = None
@@ -94,7 +95,7 @@ def people(session: Session, where: ColumnElement[bool], search: str = "") -> li
         query = query.where(or_(Resident.name.like(like), ResidentPhone.phone.like(like)))
         liaisons = liaisons.where(or_(Liaison.name.like(like), Liaison.phone.like(like)))
     found = [
-        Person("liaison", name, str(phone), " · ".join(p for p in (grid, role) if p))
+        Person("liaison", name, str(phone), grid or "", role=str(role) if role else "")
         for name, phone, role, grid in session.execute(liaisons)
     ]
     residents: dict[str, Person] = {}

@@ -129,7 +129,15 @@ async def simulator_page(request: Request) -> Response:
         k: v for k, v in CONSOLE_TEXTS.texts.get(language, CONSOLE_TEXTS.texts["zh-CN"]).items() if k.startswith("sim_")
     }
     channel = services.settings.channel
-    return page(request, "simulator.html", user, words=words, channel=channel, voice=voice_menu(services))
+    return page(
+        request,
+        "simulator.html",
+        user,
+        words=words,
+        channel=channel,
+        voice=voice_menu(services),
+        timezone=services.settings.timezone.key,
+    )
 
 
 @local_only

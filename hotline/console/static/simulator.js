@@ -45,25 +45,38 @@
     }
     if (phone) select.value = String(people.findIndex((p) => p.phone === phone));
   }
-  function choose(index) {
+  // Where the player came from: switching from a resident to their liaison offers the way back.
+  let cameFrom = null;
+  function choose(index, from) {
     const person = people[index];
     if (!person) return;
+    cameFrom = from && from.phone !== person.phone ? from : null;
     phone = person.phone; threadKey = ""; ringingSid = null;
-    $("who").textContent = `${person.name} · ${person.detail}`;
+    const role = person.role ? words["sim_role_" + person.role] || "" : "";
+    $("who").textContent = [person.name, person.detail, role].filter(Boolean).join(" · ");
     const sw = $("switch");
     if (person.liaison_phone) {
       sw.hidden = false;
       sw.textContent = fill(words.sim_their_liaison, { name: person.liaison }) + " → " + words.sim_switch;
       sw.dataset.phone = person.liaison_phone;
+    } else if (cameFrom) {
+      sw.hidden = false;
+      sw.textContent = "← " + fill(words.sim_back_to, { name: cameFrom.name });
+      sw.dataset.phone = cameFrom.phone;
     } else sw.hidden = true;
     $("thread").innerHTML = "";
     refresh();
   }
   async function switchTo(target) {
+    const from = people.find((p) => p.phone === phone);
     if (!people.some((p) => p.phone === target)) { $("search").value = ""; await loadPeople(); }
     const index = people.findIndex((p) => p.phone === target);
-    if (index >= 0) { $("person").value = String(index); choose(index); }
+    if (index >= 0) { $("person").value = String(index); choose(index, from && { phone: from.phone, name: from.name }); }
   }
+  // A time as the hotline's people read it: in the hotline's timezone, on a 24-hour clock.
+  const zone = document.getElementById("intro").dataset.timezone || undefined;
+  const clock = (at) => new Date(at).toLocaleTimeString(document.documentElement.lang || "zh-CN",
+    { timeZone: zone, hour12: false, hour: "2-digit", minute: "2-digit", second: "2-digit" });
 
   // ── SMS ────────────────────────────────────────────────────────────────────────────────────────────────────
   function showThread(items) {
@@ -78,7 +91,7 @@
       bubble.className = "bubble " + (m.from === "me" ? "out" : "in");
       bubble.dataset.from = m.from;
       const when = document.createElement("small");
-      when.textContent = (m.from === "me" ? "" : words.sim_from_hotline + " · ") + new Date(m.at).toLocaleTimeString();
+      when.textContent = (m.from === "me" ? "" : words.sim_from_hotline + " · ") + clock(m.at);
       bubble.append(when, document.createTextNode(m.body));
       if (m.from === "hotline" && m.status) bubble.appendChild(reportControls(m));
       box.appendChild(bubble);
