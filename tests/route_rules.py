@@ -194,6 +194,9 @@ RULES: dict[str, Rule] = {
             "primary_liaison": str(t.liaison),
         },
     ),
+    "POST /register/residents/{resident_id:id}/tasks": console(
+        "resident", lambda t: {"category": "groceries", "words": "邻居来电：帮买米", "request_key": uuid.uuid4().hex}
+    ),
     "GET /register/import": console(roles=IMPORTERS),
     "POST /register/import": console(roles=IMPORTERS),
     "GET /register/export.csv": console("list"),
@@ -237,6 +240,9 @@ RULES: dict[str, Rule] = {
     # The JSON API: a live bearer token (`token_only`) of the route's roles, and its scope.
     "GET /api/v1/board": api("list"),
     "GET /api/v1/tasks": api("list"),
+    "POST /api/v1/tasks": api(
+        "resident", lambda t: {"resident_id": t.resident, "category": "groceries", "words": "邻居来电：帮买米"}
+    ),
     "GET /api/v1/tasks/{id}": api("task"),
     "GET /api/v1/tasks/{id}/voicemails/{message_id}": api("task"),
     "POST /api/v1/tasks/{id}/assign": api("task", lambda t: {"liaison_id": t.liaison}),

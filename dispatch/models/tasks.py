@@ -114,6 +114,9 @@ class Task(Base):
     flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # A task staff made: the key of the form or API request that made it, so the same request twice (a double
+    # click, a client's retry) makes it once. None for tasks made from a resident's message or call.
+    request_key: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     household: Mapped[Household | None] = relationship()
     resident: Mapped[Resident | None] = relationship()

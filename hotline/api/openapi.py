@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 from dispatch.models import ResidentCategory, TaskCategory
 from dispatch.notices import BODY_LIMIT, CHANNELS, TARGET_KINDS
 from dispatch.tasks.staff_actions import NOTE_LIMIT, TRIAGE_CATEGORIES
+from dispatch.tasks.staff_made import KEY_LIMIT, WORDS_LIMIT
 from dispatch.tasks.staff_views import task_statuses
 from hotline.api.openapi_json import array, obj, ref, some
 from hotline.api.openapi_operations import (
@@ -48,6 +49,38 @@ NOTICE = some(
     body={**text_up_to(BODY_LIMIT), "minLength": 1},
 )
 
+
+def made_task_operation() -> Json:
+    """POST /tasks: a 201 for a new task, a 200 for the same Idempotency-Key again."""
+    operation = op(
+        "Make a task for a resident (a call to the office), offered to their liaison like any other.",
+        "tasks",
+        ref("TaskActionResult"),
+        params=(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "minLength": 1, "maxLength": KEY_LIMIT, "pattern": "^[!-~]+$"},
+                "description": "The request's own key: the same key again makes no second task (answered 200).",
+            },
+        ),
+        body=some(
+            ["resident_id", "category", "words"],
+            resident_id=BODY_ID,
+            category={"enum": list(TaskCategory)},
+            words={**text_up_to(WORDS_LIMIT), "minLength": 1, "pattern": "\\S"},
+            urgent={"type": "boolean", "default": False},
+        ),
+        errors="400 404 409",
+        description="Health first: an unwell task is urgent whatever `urgent` says. Answers 201 with the new task; "
+        "the same Idempotency-Key again answers 200 with the task it made and sends nothing.",
+    )
+    operation["responses"]["201"] = {**operation["responses"]["200"], "description": "Made."}
+    operation["responses"]["200"] = {**operation["responses"]["200"], "description": "Made before, by this key."}
+    return operation
+
+
 PATHS: Json = {
     "/board": {"get": op("Today's board: coverage per grid, who to look at first, open tasks.", "board", ref("Board"))},
     "/tasks": {
@@ -64,7 +97,8 @@ PATHS: Json = {
                 query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}, "Page size."),
                 query("offset", OFFSET, "Rows to skip."),
             ),
-        )
+        ),
+        "post": made_task_operation(),
     },
     "/tasks/{id}": {
         "get": op(

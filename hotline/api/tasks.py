@@ -6,6 +6,7 @@ recorded under the token's name, then queues the SMS it decided after the commit
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -22,7 +23,7 @@ from dispatch.board import open_tasks
 from dispatch.checkins.report import Coverage, coverage
 from dispatch.models import ApiToken, TaskCategory
 from dispatch.staff_accounts import household_scope
-from dispatch.tasks import staff_actions
+from dispatch.tasks import staff_actions, staff_made
 from dispatch.tasks.staff_views import TaskFilter, list_tasks, task_detail, task_statuses
 from dispatch.triage.items import triage_scope
 from dispatch.triage.views import open_items
@@ -45,6 +46,7 @@ from hotline.services import Services
 from hotline.voicemail_audio import audio_response, open_voicemail
 
 PAGE_LIMIT = 500
+IDEMPOTENCY_KEY = "Idempotency-Key"
 ATTENTION = ("not_reached", "unwell", "visit_pending")
 
 
@@ -105,6 +107,48 @@ async def tasks(request: Request) -> Response:
             return [row.as_dict() for row in rows]
 
     return ok({"tasks": await run_in_threadpool(load), "limit": limit, "offset": offset})
+
+
+@token_only()
+async def make(request: Request) -> Response:
+    """POST /tasks: a task staff make for a resident (a call to the office), offered to the liaison like any other.
+    The `Idempotency-Key` header is required: the same key again answers 200 with the task it made, sending nothing;
+    a new task is a 201."""
+    Query(request, set())
+    key = request.headers.get(IDEMPOTENCY_KEY, "")
+    if not re.fullmatch(f"[!-~]{{1,{staff_made.KEY_LIMIT}}}", key):
+        raise ApiError(
+            400, f"send an {IDEMPOTENCY_KEY} header of 1 to {staff_made.KEY_LIMIT} printable ASCII characters, no space"
+        )
+    body = await json_body(request, {"resident_id", "category", "words", "urgent"})
+    resident_id = body.integer("resident_id", required=True)
+    category = body.choice("category", list(TaskCategory), required=True)
+    words = body.text("words", required=True, limit=staff_made.WORDS_LIMIT)
+    assert resident_id is not None and category is not None and words is not None
+    urgent = body.flag("urgent")
+    services, token = services_of(request), token_of(request)
+
+    def run() -> tuple[staff_made.Made, dict[str, Any]]:
+        with services.sessions.begin() as session:
+            made = staff_made.make_task(
+                session,
+                resident_id,
+                category,
+                words,
+                urgent=urgent,
+                request_key=key,
+                actor=token,
+                channel="api",
+                where=household_scope(token),
+                now=services.clock(),
+                context=services.intake,
+            )
+            detail = task_detail(session, made.task_id, household_scope(token)).as_dict()
+            return made, with_links(services, detail)
+
+    made, detail = await run_in_threadpool(run)
+    await hand_over_async(services, Decided(sends=made.outbound))
+    return ok({"task": detail, "messages_decided": len(made.outbound)}, 201 if made.created else 200)
 
 
 @token_only()
@@ -254,6 +298,7 @@ def _triage(session: Session, services: Services, task_id: int, token: ApiToken,
 ROUTES: list[BaseRoute] = [
     Route("/board", board),
     Route("/tasks", tasks),
+    Route("/tasks", make, methods=["POST"]),
     Route("/tasks/{id}", task),
     Route("/tasks/{id}/voicemails/{message_id}", task_voicemail),
     Route("/tasks/{id}/assign", _action("assign", {"liaison_id"}, _assign), methods=["POST"]),

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -12,7 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from dispatch import audit
 from dispatch.checkins.plans import plan_of
-from dispatch.exceptions import NotFound
+from dispatch.exceptions import InvalidAction, NotFound
 from dispatch.models import (
     Channel,
     CheckinPlan,
@@ -21,6 +22,7 @@ from dispatch.models import (
     RiskColour,
     StaffRole,
     StaffUser,
+    TaskCategory,
 )
 from dispatch.phones import national_format
 from dispatch.register.edit import (
@@ -36,12 +38,14 @@ from dispatch.register.history import HISTORY_DAYS, details, resident_history, r
 from dispatch.register.household_liaisons import assignable_liaisons, set_liaisons
 from dispatch.register.search import MAX_QUERY, SEARCH_PAGE, search_residents, standings_today
 from dispatch.staff_accounts import household_scope
+from dispatch.tasks.staff_made import WORDS_LIMIT, Made, make_task
 from hotline.console.auth import staff_only
 from hotline.console.params import as_id
 from hotline.console.register_csv import UPLOAD_LIMIT as UPLOAD_LIMIT  # re-exported: the limits were read here
 from hotline.console.register_csv import UPLOAD_SLACK as UPLOAD_SLACK
 from hotline.console.register_csv import export_csv, import_csv
 from hotline.console.render import CONSOLE_TEXTS, page
+from hotline.handover import Decided, hand_over_async
 from hotline.services import Services
 
 PLAN_FIELDS = ("plan_mode", "plan_times", "plan_channel", "plan_ends_on", "primary_liaison", "backup_liaison")
@@ -106,8 +110,15 @@ async def search(request: Request) -> Response:
 async def resident(request: Request) -> Response:
     """One resident: details with their numbers in full, household, liaisons, plan, and the last 14 days. The view
     is recorded in the audit log."""
+    return await resident_page(request, request.path_params["resident_id"])
+
+
+async def resident_page(
+    request: Request, resident_id: int, *, status_code: int = 200, task_error: str = ""
+) -> Response:
+    """The resident's page (see `resident`), with a fresh key for its make-a-task form and, after a refused one, the
+    reason why."""
     services, user = _services(request), request.state.user
-    resident_id: int = request.path_params["resident_id"]
     now = services.clock()
 
     def load() -> Any:
@@ -124,6 +135,7 @@ async def resident(request: Request) -> Response:
         request,
         "resident.html",
         user,
+        status_code=status_code,
         history=history,
         national=national_format,
         days=HISTORY_DAYS,
@@ -131,6 +143,10 @@ async def resident(request: Request) -> Response:
         catalog=services.catalog,
         outcomes=OUTCOMES,
         fever=services.settings.fever_threshold,
+        request_key=secrets.token_urlsafe(16),
+        task_categories=list(TaskCategory),
+        words_limit=WORDS_LIMIT,
+        task_error=task_error,
     )
 
 
@@ -251,10 +267,46 @@ async def edit(request: Request) -> Response:
     )
 
 
+@staff_only()
+async def make_task_for_resident(request: Request) -> Response:
+    """POST: a task for this resident, as a neighbour or relative phoned it in (`dispatch.tasks.staff_made`). The
+    form carries a key of its own, so a double click or a resubmitted form makes one task. Made, or found made: to
+    the task's page. Refused: this resident's page again, saying why."""
+    services, user = _services(request), request.state.user
+    resident_id: int = request.path_params["resident_id"]
+    form = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
+
+    def run() -> Made:
+        with services.sessions.begin() as session:
+            return make_task(
+                session,
+                resident_id,
+                form.get("category", ""),
+                form.get("words", ""),
+                urgent=form.get("urgent") == "1",
+                request_key=form.get("request_key", ""),
+                actor=user,
+                channel="console",
+                where=household_scope(user),
+                now=services.clock(),
+                context=services.intake,
+            )
+
+    try:
+        made = await run_in_threadpool(run)
+    except NotFound:
+        return _missing(request, user)
+    except InvalidAction as exc:
+        return await resident_page(request, resident_id, status_code=422, task_error=str(exc))
+    await hand_over_async(services, Decided(sends=made.outbound))
+    return RedirectResponse(f"/tasks/{made.task_id}?done=made", status_code=303)
+
+
 ROUTES: list[BaseRoute] = [
     Route("/register", search),
     Route("/register/residents/{resident_id:id}", resident),
     Route("/register/residents/{resident_id:id}/edit", edit, methods=["GET", "POST"]),
+    Route("/register/residents/{resident_id:id}/tasks", make_task_for_resident, methods=["POST"]),
     Route("/register/import", import_csv, methods=["GET", "POST"]),
     Route("/register/export.csv", export_csv),
     Route("/register/export.xlsx", export_csv),

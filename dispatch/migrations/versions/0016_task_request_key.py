@@ -1,0 +1,28 @@
+"""Tasks staff make: the key of the request that made one, unique, so a request repeated makes it once.
+
+Revision ID: 0016
+Revises: 0015
+Create Date: 2026-12-07
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0016"
+down_revision = "0015"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("tasks") as batch:
+        batch.add_column(sa.Column("request_key", sa.String(length=64), nullable=True))
+        batch.create_unique_constraint("uq_tasks_request_key", ["request_key"])
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("tasks") as batch:
+        batch.drop_constraint("uq_tasks_request_key", type_="unique")
+        batch.drop_column("request_key")
