@@ -83,7 +83,8 @@ def decide(
             facts.note_task(task)
         result = IntakeResult(InboundOutcome.FROM_LIAISON, outbound_ids=outbound_ids, tasks=tasks)
     elif not match.residents:
-        result = _reply_to_unknown_sender(session, message, facts, pending, context, now)
+        with session.no_autoflush:  # it reads replies to unknown numbers, which only `pending` writes, not yet due
+            result = _reply_to_unknown_sender(session, message, facts, pending, context, now)
     else:
         reading = parse_reply(message.body, context.replies, context.fever_threshold)
         result = _from_resident(session, message, match, reading, facts, pending, context, now)
@@ -96,7 +97,11 @@ def decide(
     message.resident_id = match.resident.id if match.resident else None
     message.outcome = result.outcome
     if result.outcome == InboundOutcome.UNKNOWN_SENDER:
-        attach_to_item(session, message, now)  # staff see it on their board, to link, register or close
+        # Staff see it on their board, to link, register or close. No flush is due: it reads the communities, which
+        # a batch never writes, and the number's item, read afresh and locked (an earlier message of the number in
+        # the batch only set the item's time, which is set again).
+        with session.no_autoflush:
+            attach_to_item(session, message, now)
     return result
 
 
