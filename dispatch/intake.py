@@ -29,9 +29,7 @@ from dispatch.models import (
     ResidentStatus,
     Task,
     TaskCategory,
-    TaskEvent,
     TaskPriority,
-    TemperatureReading,
 )
 from dispatch.outbox import auto_replies_since, decided
 from dispatch.phones import is_home_mobile
@@ -39,7 +37,7 @@ from dispatch.register import SenderMatch, sole_community
 from dispatch.resident_replies import Reading, parse_reply
 from dispatch.tasks import escalation
 from dispatch.tasks.liaison_replies import act_on_liaison_message
-from dispatch.tasks.lifecycle import create_task
+from dispatch.tasks.lifecycle import create_task, event_row
 from dispatch.triage.items import attach_to_item
 
 LIAISON_REPLY_FACTOR = 5  # liaisons get five times a resident's hourly automatic answers
@@ -85,7 +83,8 @@ def decide(
             facts.note_task(task)
         result = IntakeResult(InboundOutcome.FROM_LIAISON, outbound_ids=outbound_ids, tasks=tasks)
     elif not match.residents:
-        result = _reply_to_unknown_sender(session, message, facts, pending, context, now)
+        with session.no_autoflush:  # it reads replies to unknown numbers, which only `pending` writes, not yet due
+            result = _reply_to_unknown_sender(session, message, facts, pending, context, now)
     else:
         reading = parse_reply(message.body, context.replies, context.fever_threshold)
         result = _from_resident(session, message, match, reading, facts, pending, context, now)
@@ -94,11 +93,15 @@ def decide(
         # Any message from a household answers its residents' latest check-in, whatever it says.
         for resident in match.residents:
             if (checkin := facts.checkins.get(resident.id)) is not None:
-                answer(session, checkin, answered, message.id, message.channel, now)
+                answer(session, checkin, answered, message.id, message.channel, now, pending.checkin_events)
     message.resident_id = match.resident.id if match.resident else None
     message.outcome = result.outcome
     if result.outcome == InboundOutcome.UNKNOWN_SENDER:
-        attach_to_item(session, message, now)  # staff see it on their board, to link, register or close
+        # Staff see it on their board, to link, register or close. No flush is due: it reads the communities, which
+        # a batch never writes, and the number's item, read afresh and locked (an earlier message of the number in
+        # the batch only set the item's time, which is set again).
+        with session.no_autoflush:
+            attach_to_item(session, message, now)
     return result
 
 
@@ -182,14 +185,14 @@ def _from_resident(
     if reading.opt_out or reading.opt_in:
         return _opt(session, message, match, reading, facts, pending, context, now)
     if reading.temperature is not None:
-        session.add(
-            TemperatureReading(
-                resident_id=match.resident.id if match.resident else None,
-                household_id=household.id if household else None,
-                message_id=message.id,
-                celsius=reading.temperature,
-                at=now,
-            )
+        pending.readings.append(
+            {
+                "resident_id": match.resident.id if match.resident else None,
+                "household_id": household.id if household else None,
+                "message_id": message.id,
+                "celsius": reading.temperature,
+                "at": now,
+            }
         )
     if reading.understood and not reading.needs:
         return IntakeResult(InboundOutcome.FINE)
@@ -244,11 +247,11 @@ def _record_need(
 
     `community`: whose duty staff a task with no household goes to, if not the sender's. `due_by`: a new task's
     ladder is planned to reach duty staff by then."""
-    task, created, made_urgent = _open_task(session, message, match, category, priority, facts, now)
+    task, created, made_urgent = _open_task(session, message, match, category, priority, facts, pending, now)
     task.due_by = due_by if created else task.due_by
     result.tasks.append(task)
     if made_urgent:
-        session.flush()  # the task's id, for the alert
+        pending.write_events(session)  # flushed: the task's id, for the alert
         result.outbound_ids += escalation.became_urgent(session, task, now, context)
     if created:
         pending.tasks.append((task, community or match.community))
@@ -262,6 +265,7 @@ def _open_task(
     category: TaskCategory,
     priority: TaskPriority,
     facts: Facts,
+    pending: Pending,
     now: datetime,
 ) -> tuple[Task, bool, bool]:
     """The household's open task of this kind, with this message added; or a new task (no id yet).
@@ -285,16 +289,7 @@ def _open_task(
                 same.priority = priority
                 made_urgent = True
             same.updated_at = now
-            session.add(
-                TaskEvent(
-                    task=same,
-                    kind="added",
-                    actor=actor,
-                    channel=message.channel,
-                    at=now,
-                    detail=f"message:{message.id}",
-                )
-            )
+            pending.task_events.append((same, event_row("added", actor, message.channel, now, f"message:{message.id}")))
             return same, False, made_urgent
     task = create_task(
         session,
@@ -308,6 +303,7 @@ def _open_task(
         now=now,
         source_message_id=message.id,
         flush=False,
+        events=pending.task_events,
     )
     return task, True, False
 

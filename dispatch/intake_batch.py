@@ -87,6 +87,8 @@ def handle_inbound_batch(
         liaison = facts.liaisons.get(message.from_phone) if message.channel != "voice" else None
         if liaison is not None and pending.offers_to(liaison):
             result.outbound_ids += pending.apply(session, context, now)  # the liaison's reply may be about them
+        elif liaison is not None:
+            pending.write_events(session)  # the events of tasks it may change, before its own
         one = decide(session, message, facts, pending, context, now)
         message.processed_at = now
         done.append((message, one))

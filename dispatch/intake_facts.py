@@ -15,13 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from dispatch.checkins.answers import answered_by_many
 from dispatch.context import DispatchContext
 from dispatch.models import (
     Checkin,
+    CheckinEvent,
     Community,
     Household,
     InboundMessage,
@@ -33,10 +34,11 @@ from dispatch.models import (
     Task,
     TaskCategory,
     TaskStatus,
+    TemperatureReading,
 )
 from dispatch.outbox import AUTO_REPLY_KEYS, queue_many
 from dispatch.register import SenderMatch
-from dispatch.tasks.lifecycle import put_in_play_many
+from dispatch.tasks.lifecycle import LaterEvent, put_in_play_many, write_events
 
 HOUR = timedelta(hours=1)
 
@@ -151,21 +153,34 @@ def _auto_replies(session: Session, phones: list[str], now: datetime) -> Counter
 @dataclass
 class Pending:
     """Writes decided for a batch that wait for one another: new tasks to put in play once they have their ids
-    (one INSERT for all of them), and automatic answers, queued together."""
+    (one INSERT for all of them), automatic answers, queued together, and rows nothing reads back (the tasks'
+    and check-ins' events, temperatures), each table's in one statement."""
 
     tasks: list[tuple[Task, Community | None]] = field(default_factory=list)
     sms: list[dict[str, object]] = field(default_factory=list)
+    task_events: list[LaterEvent] = field(default_factory=list)
+    checkin_events: list[dict[str, object]] = field(default_factory=list)
+    readings: list[dict[str, object]] = field(default_factory=list)
 
     def offers_to(self, liaison: Liaison) -> bool:
         """True if a new task waiting here is to be offered to `liaison` (a new task is offered to its household's
         liaison alone: no one else can take it or be told of it before it is written)."""
         return any(task.assignee is liaison for task, _ in self.tasks)
 
+    def write_events(self, session: Session) -> None:
+        """Write the task events waiting, before something else writes one (the audit trail stays in order)."""
+        write_events(session, self.task_events)
+
     def apply(self, session: Session, context: DispatchContext, now: datetime) -> list[int]:
         """Write them. Returns the outbound SMS decided, each task's offer and alerts before the answers."""
-        if not self.tasks and not self.sms:
+        if not (self.tasks or self.sms or self.task_events or self.checkin_events or self.readings):
             return []
         session.flush()  # the new tasks' ids
+        write_events(session, self.task_events)  # before the ladder's, which follow them
+        for model, rows in ((CheckinEvent, self.checkin_events), (TemperatureReading, self.readings)):
+            if rows:
+                session.execute(insert(model), rows)
+                rows.clear()
         outbound = put_in_play_many(session, self.tasks, now, context)
         outbound += queue_many(session, self.sms)
         self.tasks, self.sms = [], []

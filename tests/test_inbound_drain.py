@@ -14,7 +14,15 @@ from sqlalchemy import func, select
 from dispatch import intake_facts, register
 from dispatch.inbound import InboundSms, store_inbound_batch
 from dispatch.intake_batch import handle_inbound_batch
-from dispatch.models import CheckinStatus, InboundMessage, OutboundMessage, Task, TaskPriority, TaskStatus
+from dispatch.models import (
+    CheckinStatus,
+    InboundMessage,
+    OutboundMessage,
+    Task,
+    TaskEvent,
+    TaskPriority,
+    TaskStatus,
+)
 from hotline.handover import Decided, hand_over
 from hotline.jobs import inbound, sweeper
 from hotline.services import Services
@@ -183,6 +191,30 @@ def test_a_liaison_takes_a_task_made_earlier_in_the_same_batch(services: Service
     with services.sessions() as session:
         (task,) = session.scalars(select(Task))
     assert task.status == TaskStatus.ACCEPTED  # written and offered before the liaison's reply was read
+    assert events_of(services, task.id) == ["created", "offered", "accepted"]
+
+
+def test_a_batchs_task_events_keep_their_order_around_a_liaisons_reply(
+    services: Services, registered: dict[str, int]
+) -> None:
+    """The batch writes its task events together, but never after a liaison's reply that came later: more words
+    join the open task before the liaison takes it, and its history says so in that order."""
+    store(services, (RESIDENT_PHONE, "想买菜"))
+    run_worker(services)
+    ids = store(services, (RESIDENT_PHONE, "再买点米"), (LIAISON_PHONE, "接"))
+    with services.sessions.begin() as session:
+        done = handle_inbound_batch(session, ids, services.intake, services.clock())
+    assert [str(done.outcomes[i]) for i in ids] == ["task_created", "from_liaison"]
+    with services.sessions() as session:
+        (task,) = session.scalars(select(Task))
+    assert task.status == TaskStatus.ACCEPTED
+    assert events_of(services, task.id) == ["created", "offered", "added", "accepted"]
+
+
+def events_of(services: Services, task_id: int) -> list[str]:
+    """A task's history, in the order written."""
+    with services.sessions() as session:
+        return list(session.scalars(select(TaskEvent.kind).where(TaskEvent.task_id == task_id).order_by(TaskEvent.id)))
 
 
 def test_one_commits_messages_are_one_job_that_the_sweeper_sees_waiting_for_each(

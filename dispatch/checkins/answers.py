@@ -55,9 +55,18 @@ def record_answer(
 
 
 def answer(
-    session: Session, checkin: Checkin, status: CheckinStatus, message_id: int | None, channel: str, now: datetime
+    session: Session,
+    checkin: Checkin,
+    status: CheckinStatus,
+    message_id: int | None,
+    channel: str,
+    now: datetime,
+    events: list[dict[str, object]] | None = None,
 ) -> bool:
-    """`checkin` answered with `status`, unless it has a more serious answer already. Returns True if changed."""
+    """`checkin` answered with `status`, unless it has a more serious answer already. Returns True if changed.
+
+    `events`: where its "answered" event waits, as a row, to be written with others' in one statement; None:
+    added to the session."""
     if _SEVERITY.get(checkin.status, 0) >= _SEVERITY[status]:
         return False
     late = " after the visit was asked for" if checkin.visit_task_id else ""
@@ -65,7 +74,11 @@ def answer(
     checkin.answered_at = checkin.answered_at or now
     checkin.answer_message_id = checkin.answer_message_id or message_id
     checkin.next_call_at = None  # no more retries
-    session.add(CheckinEvent(checkin=checkin, kind="answered", at=now, detail=f"{status} by {channel}{late}"))
+    event = {"kind": "answered", "at": now, "detail": f"{status} by {channel}{late}"}
+    if events is None:
+        session.add(CheckinEvent(checkin=checkin, **event))
+    else:
+        events.append({"checkin_id": checkin.id, **event})
     return True
 
 

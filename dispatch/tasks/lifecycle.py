@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from dispatch.context import DispatchContext
@@ -32,6 +33,8 @@ from dispatch.tasks import escalation, offers
 from dispatch.tasks.task_texts import resident_names, task_text
 from dispatch.texts import MessageCatalog
 
+LaterEvent = tuple[Task, dict[str, object]]  # an event of a task, to be written once the task has its id
+
 
 def create_task(
     session: Session,
@@ -48,6 +51,7 @@ def create_task(
     due_by: datetime | None = None,
     why: str = "",
     flush: bool = True,
+    events: list[LaterEvent] | None = None,
 ) -> Task:
     """A new task for `household` (None: for staff, a number several households share), assigned to its active
     primary liaison (status offered) or to nobody (status new); its "created" event, by `actor` through `channel`
@@ -57,6 +61,7 @@ def create_task(
         source_message_id: The message it was made from, if any: one message makes one task of each category.
         due_by: By when someone must have taken it (the ladder reaches duty staff by then).
         flush: False: the caller flushes (many new tasks get their ids in one INSERT); till then it has no id.
+        events: Where its events wait to be written with others' (`write_events`); None: added to the session.
     """
     liaison = household.primary_liaison if household else None
     liaison = liaison if liaison is not None and liaison.active else None
@@ -78,12 +83,29 @@ def create_task(
     if flush:
         session.flush()
     detail = f"{priority}; {why}" if why else str(priority)
-    session.add(TaskEvent(task=task, kind="created", actor=actor, channel=channel, at=now, detail=detail))
+    later = [(task, event_row("created", actor, channel, now, detail))]
     if liaison is not None:
-        session.add(
-            TaskEvent(task=task, kind="offered", actor="system", channel="sms", at=now, detail=f"liaison:{liaison.id}")
-        )
+        later.append((task, event_row("offered", "system", "sms", now, f"liaison:{liaison.id}")))
+    if events is None:
+        session.add_all(TaskEvent(task=task, **row) for _, row in later)
+    else:
+        events += later
     return task
+
+
+def event_row(kind: str, actor: str, channel: str, at: datetime, detail: str) -> dict[str, object]:
+    """A task event's columns, but for its task's id (a `LaterEvent`'s second half)."""
+    return {"kind": kind, "actor": actor, "channel": channel, "at": at, "detail": detail}
+
+
+def write_events(session: Session, events: list[LaterEvent]) -> None:
+    """Write these events in one statement, in order (their tasks flushed first, for their ids), and empty the
+    list. The audit trail keeps its order as long as nothing else writes an event of these tasks meanwhile."""
+    if not events:
+        return
+    session.flush()
+    session.execute(insert(TaskEvent), [{"task_id": task.id, **row} for task, row in events])
+    events.clear()
 
 
 def put_in_play(
