@@ -157,16 +157,15 @@ MISSES.update(
 
 
 DRAIN_MISS = (
-    "**B7 drain.** On SQLite the batched path spends 2.3 ms of the worker's CPU per message, every SMS handed over:"
-    " one core's worth at about 430 messages a second, where 500 needs 2.0 ms. Where it goes (py-spy, 1,000 "
-    "messages, SQLite, share of the jobs' time): deciding, message by message, about half, of which the liaisons' "
-    "replies (5% of the messages) about 20 points, each running its own statements and flushing what the messages "
-    "before it decided, a resident's rules and the new tasks about 17, unknown numbers' triage items 5, check-in "
-    "answers 3; writing (the ORM flushes of some 4,300 rows: tasks, their events, check-ins and their events, the "
-    "messages; the offers and receipts in one INSERT) about 31; reading the facts 4; queuing a send job per SMS on "
-    "Redis 6; the send jobs themselves 7. What would reach 500: task and check-in events written as Core inserts in"
-    " one statement each, fewer flushes around the liaisons' replies, and the unknown numbers' community read once "
-    "per batch. PostgreSQL, whose server shares the two cores, reaches its target at 2.4 ms."
+    "**B7 drain.** The batched path's cost is the worker's CPU: 1.5–1.7 ms per message on SQLite, 2.2–2.6 ms on "
+    "PostgreSQL (2026-12-07), every SMS handed over, after a batch's task events, check-in events and temperatures "
+    "went into one INSERT per table (1,939 statements per 500 messages became 910) and an unknown number's message "
+    "stopped flushing. The rate then follows the machine: with another process on a core the worker waits for one "
+    "(1.7 ms of CPU took 2.7 ms of wall time per message in the slow runs), so a run on a busy machine misses where a "
+    "quiet one passes (SQLite 652, 611 and 368 messages a second in three runs of the same code; PostgreSQL, whose "
+    "server shares the cores, 314, 306 and 277). What is left, by profile: new tasks still one INSERT each on SQLite "
+    "(the ORM needs their ids back), each liaison's reply flushing what came before it, and an unknown number's "
+    "community read per message."
 )
 MISSES.update(
     {
