@@ -167,6 +167,7 @@ RULES: dict[str, Rule] = {
     "POST /tasks/{task_id:id}/note": console("task", lambda t: {"text": "门口放着"}),
     "POST /tasks/{task_id:id}/close": console("task", lambda t: {"note": "办好了"}),
     "POST /tasks/{task_id:id}/cancel": console("task", lambda t: {"reason": "不用了"}),
+    "POST /tasks/{task_id:id}/reopen": console("task", lambda t: {"reason": "药买错了"}),
     "POST /tasks/{task_id:id}/triage": console("task", lambda t: {"category": "medicine"}),
     # Triage of unknown numbers: admins and clerks (an item belongs to a community, not a grid).
     "GET /triage": console("list", roles=TRIAGERS),
@@ -249,6 +250,7 @@ RULES: dict[str, Rule] = {
     "POST /api/v1/tasks/{id}/note": api("task", lambda t: {"text": "门口放着"}),
     "POST /api/v1/tasks/{id}/close": api("task", lambda t: {"note": "办好了"}),
     "POST /api/v1/tasks/{id}/cancel": api("task", lambda t: {"reason": "不用了"}),
+    "POST /api/v1/tasks/{id}/reopen": api("task", lambda t: {"reason": "药买错了"}),
     "POST /api/v1/tasks/{id}/triage": api("task", lambda t: {"category": "medicine"}),
     "GET /api/v1/liaisons": api("list"),
     "GET /api/v1/triage": api("list", roles=TRIAGERS),

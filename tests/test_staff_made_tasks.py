@@ -173,3 +173,33 @@ def test_the_same_key_at_the_same_moment_makes_one_task(services: Services, peop
             now=services.clock(),
             context=services.intake,
         )
+
+
+def test_a_done_task_that_was_not_done_after_all_is_reopened_and_offered_again(
+    client: TestClient, services: Services, people: dict[str, int]
+) -> None:
+    headers = bearer(issue(services, StaffRole.CLERK, community="幸福里社区"))
+    body = {"resident_id": people["梁阿姨"], "category": "medicine", "words": "降压药"}
+    task_id = client.post(f"{API}/tasks", json=body, headers={**headers, "Idempotency-Key": "k1"}).json()["task"]["id"]
+    early = client.post(f"{API}/tasks/{task_id}/reopen", json={}, headers=headers)
+    assert early.status_code == 409 and "only a done task" in early.json()["error"]
+    assert client.post(f"{API}/tasks/{task_id}/close", json={"note": "送到了"}, headers=headers).status_code == 200
+    run_worker(services)
+    offers_before = [b for b in sent_to(services, ZHANG) if f"#{task_id}" in b]
+    token = as_user(client, "clerk")
+    assert "重新打开并派给联络员" in client.get(f"/tasks/{task_id}").text
+    reopened = client.post(
+        f"/tasks/{task_id}/reopen", data={"csrf_token": token, "reason": "药买错了"}, follow_redirects=False
+    )
+    assert reopened.status_code == 303 and reopened.headers["location"] == f"/tasks/{task_id}?done=reopen"
+    again = client.post(f"/tasks/{task_id}/reopen", data={"csrf_token": token}, follow_redirects=False)
+    assert again.status_code == 409  # reopened once: now it is open
+    run_worker(services)
+    [task] = tasks(services)
+    assert (task.status, task.rung, task.assignee_liaison_id) == (TaskStatus.OFFERED, 0, people["张敏"])
+    offers_after = [b for b in sent_to(services, ZHANG) if f"#{task_id}" in b]
+    assert len(offers_after) == len(offers_before) + 1 and "降压药" in offers_after[-1]
+    with services.readonly() as session:
+        kinds = list(session.scalars(select(TaskEvent.kind).where(TaskEvent.task_id == task_id).order_by(TaskEvent.id)))
+        assert kinds[-1] == "reopened" and kinds.count("reopened") == 1
+    assert "重新打开" in client.get(f"/tasks/{task_id}").text

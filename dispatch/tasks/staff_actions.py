@@ -1,5 +1,5 @@
-"""What staff do to a task from the console or the API: assign or reassign it, add a note, close it, cancel it,
-or triage an "other" task (分流) by choosing its category.
+"""What staff do to a task from the console or the API: assign or reassign it, add a note, close it, reopen it
+when it was not done after all, cancel it, or triage an "other" task (分流) by choosing its category.
 
 Each action locks the task, checks it is in the staff member's scope (`where`, from `household_scope`) and in a
 state the action makes sense for, records a TaskEvent under the staff member's name and an audit entry, and
@@ -185,6 +185,51 @@ def close(
     _event(session, task, "done", actor, now, note.strip()[:NOTE_LIMIT])
     audit.record(session, actor, "close", "task", task.id, at=now)
     return lifecycle.tell_resident(session, task, "done", task.assignee, context.catalog) if task.assignee else []
+
+
+def reopen(
+    session: Session,
+    task_id: int,
+    *,
+    actor: Principal,
+    where: ColumnElement[bool],
+    now: datetime,
+    context: DispatchContext,
+    reason: str = "",
+) -> list[int]:
+    """A done task that was not done after all (the resident calls back: the wrong medicine) is offered again from
+    the first rung: to the liaison who did it if still active with a phone, else to the household's liaison, else
+    up the ladder. An urgent one tells the duty staff again.
+
+    Raises:
+        NotFound: the task is not in scope.
+        InvalidAction: the task is not done (an open task needs no reopening; a cancelled one, a new task).
+    """
+    task = scoped_task(session, task_id, where, lock=True)
+    if task.status != TaskStatus.DONE:
+        raise InvalidAction(f"task #{task.id} is {task.status}; only a done task can be reopened")
+    household = task.household
+    primary = household.primary_liaison if household is not None else None
+    liaison = next(
+        (li for li in (task.assignee, primary) if li is not None and li.active and li.phone is not None), None
+    )
+    task.rung, task.accepted_at, task.flagged_at = escalation.PRIMARY, None, None
+    task.assignee, task.status = liaison, TaskStatus.OFFERED if liaison else TaskStatus.NEW
+    event = _event(session, task, "reopened", actor, now, reason.strip()[:NOTE_LIMIT])
+    session.flush()
+    audit.record(session, actor, "reopen", "task", task.id, at=now)
+    outbound: list[int] = []
+    if liaison is not None and liaison.phone is not None:
+        offers.widen(session, task, liaison.phone, escalation.PRIMARY, now, liaison)
+        sms = queue_sms(
+            session,
+            dedupe_key=f"task:{task.id}:reopen:{event.id}",
+            to_phone=liaison.phone,
+            body=task_text(session, task, "liaison_task_offer", context.catalog, context.staff_language),
+            task_id=task.id,
+        )
+        outbound += [sms.id] if sms else []
+    return outbound + escalation.start(session, task, now, context)
 
 
 def cancel(

@@ -135,6 +135,11 @@ PATHS: Json = {
     "/tasks/{id}/cancel": task_action(
         "Cancel the task; the liaison who had it is told.", some([], reason=text_up_to(NOTE_LIMIT)), required=False
     ),
+    "/tasks/{id}/reopen": task_action(
+        "Reopen a done task that was not done after all: offered again from the first rung.",
+        some([], reason=text_up_to(NOTE_LIMIT)),
+        required=False,
+    ),
     "/tasks/{id}/triage": task_action(
         '分流: give an open "other" task its category (unwell makes it urgent).',
         obj(category={"enum": list(TRIAGE_CATEGORIES)}),

@@ -268,6 +268,19 @@ def _close(session: Session, services: Services, task_id: int, token: ApiToken, 
     )
 
 
+def _reopen(session: Session, services: Services, task_id: int, token: ApiToken, body: Body) -> list[int]:
+    reason = body.text("reason", limit=staff_actions.NOTE_LIMIT) or ""
+    return staff_actions.reopen(
+        session,
+        task_id,
+        actor=token,
+        where=household_scope(token),
+        now=services.clock(),
+        context=services.intake,
+        reason=reason,
+    )
+
+
 def _cancel(session: Session, services: Services, task_id: int, token: ApiToken, body: Body) -> list[int]:
     reason = body.text("reason", limit=staff_actions.NOTE_LIMIT) or ""
     return staff_actions.cancel(
@@ -305,6 +318,7 @@ ROUTES: list[BaseRoute] = [
     Route("/tasks/{id}/note", _action("note", {"text"}, _note), methods=["POST"]),
     Route("/tasks/{id}/close", _action("close", {"note"}, _close, optional=True), methods=["POST"]),
     Route("/tasks/{id}/cancel", _action("cancel", {"reason"}, _cancel, optional=True), methods=["POST"]),
+    Route("/tasks/{id}/reopen", _action("reopen", {"reason"}, _reopen, optional=True), methods=["POST"]),
     Route("/tasks/{id}/triage", _action("triage", {"category"}, _triage), methods=["POST"]),
     Route("/liaisons", liaisons),
 ]

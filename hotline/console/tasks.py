@@ -38,6 +38,7 @@ EVENT_KINDS = (
     "flagged",
     "assigned",
     "cancelled",
+    "reopened",
     "triaged",
 )
 
@@ -212,6 +213,18 @@ def _close(session: Session, services: Services, task_id: int, user: StaffUser, 
     )
 
 
+def _reopen(session: Session, services: Services, task_id: int, user: StaffUser, form: dict[str, str]) -> list[int]:
+    return staff_actions.reopen(
+        session,
+        task_id,
+        actor=user,
+        where=household_scope(user),
+        now=services.clock(),
+        context=services.intake,
+        reason=form.get("reason", ""),
+    )
+
+
 def _cancel(session: Session, services: Services, task_id: int, user: StaffUser, form: dict[str, str]) -> list[int]:
     return staff_actions.cancel(
         session,
@@ -246,6 +259,7 @@ ROUTES: list[BaseRoute] = [
             ("assign", _assign),
             ("note", _note),
             ("close", _close),
+            ("reopen", _reopen),
             ("cancel", _cancel),
             ("triage", _triage),
         )
