@@ -92,6 +92,7 @@ class InboundMessage(Base):
     __table_args__ = (
         Index("ix_inbound_messages_unprocessed", "processed_at", "received_at"),
         Index("ix_inbound_messages_idempotency_token", "idempotency_token", unique=True),
+        Index("ix_inbound_messages_from_phone", "from_phone", "received_at"),  # a resident's SMS thread
     )
 
 
@@ -123,7 +124,10 @@ class OutboundMessage(Base):
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     gateway: Mapped[str | None] = mapped_column(String(16))  # the gateway it was handed to, once claimed
 
-    __table_args__ = (Index("ix_outbound_messages_status", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_outbound_messages_status", "status", "created_at"),
+        Index("ix_outbound_messages_to_phone", "to_phone", "created_at"),  # a resident's SMS thread
+    )
 
 
 class WebhookReceipt(Base):

@@ -37,6 +37,7 @@ from dispatch.register.edit import (
 from dispatch.register.history import HISTORY_DAYS, details, resident_history, resident_in_scope
 from dispatch.register.household_liaisons import assignable_liaisons, set_liaisons
 from dispatch.register.search import MAX_QUERY, SEARCH_PAGE, search_residents, standings_today
+from dispatch.register.sms_thread import sms_thread
 from dispatch.staff_accounts import household_scope
 from dispatch.tasks.staff_made import WORDS_LIMIT, Made, make_task
 from hotline.console.auth import staff_only
@@ -124,11 +125,12 @@ async def resident_page(
     def load() -> Any:
         with services.sessions.begin() as session:
             history = resident_history(session, resident_id, household_scope(user), now, rules=services.intake.checkin)
+            thread = sms_thread(session, [p.phone for p in history.resident.phones], history.since)
             audit.record(session, user, "view", "resident", resident_id, at=now)
-        return history
+        return history, thread
 
     try:
-        history = await run_in_threadpool(load)
+        history, thread = await run_in_threadpool(load)
     except NotFound:
         return _missing(request, user)
     return page(
@@ -137,6 +139,7 @@ async def resident_page(
         user,
         status_code=status_code,
         history=history,
+        thread=thread,
         national=national_format,
         days=HISTORY_DAYS,
         saved=request.query_params.get("saved") == "1",
