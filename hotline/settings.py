@@ -160,6 +160,12 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     return Settings(**{**found, "twilio_auth_token": Secret(auth_token), "secret_key": Secret(session_key)})
 
 
+def given_anywhere(environ: Mapping[str, str], names: tuple[str, ...], env_file: str | Path = ".env") -> bool:
+    """Whether any of `names` is set (not blank) in `environ` or in the dotenv file, as `read_settings` reads them."""
+    in_file = Config(env_file).file_values if Path(env_file).is_file() else {}
+    return any((environ.get(name) or in_file.get(name) or "").strip() for name in names)
+
+
 def read_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> dict[str, Any]:
     """Every setting read and checked, touching no file: the `Settings` fields by name, with the secrets left to
     the data dir (the local auth token and the session key) None.

@@ -6,12 +6,13 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from openpyxl import Workbook, load_workbook
-from sqlalchemy import select
+from sqlalchemy import select, true
 from starlette.testclient import TestClient
 
 from dispatch import register
@@ -19,7 +20,7 @@ from dispatch.models import Resident
 from dispatch.register.xlsx import MAX_UNPACKED, read_sheet
 from hotline.cli import main as cli
 from hotline.services import Services
-from tests.console_register_helpers import as_user, audit_entries, make_people
+from tests.console_register_helpers import ADMIN, as_user, audit_entries, make_people
 
 VOCABULARY = register.Vocabulary.load()
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -174,3 +175,49 @@ def test_the_command_line_writes_a_workbook_by_its_name_and_reads_it_back(
     assert {cells[1] for _, cells in list(read_sheet(data))[1:]} == {"梁阿姨", "王大爷", "赵奶奶"}
     read = runner.invoke(cli, ["import", "residents", path], catch_exceptions=False)
     assert read.exit_code == 0 and "0 new, 0 updated, 3 unchanged" in read.output, read.output
+
+
+def damaged(data: bytes, member: str, change: Callable[[bytes], bytes]) -> bytes:
+    """The workbook with one member of its zip changed."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            target.writestr(item, change(content) if item.filename == member else content)
+    return out.getvalue()
+
+
+def test_a_damaged_workbook_is_a_clear_error_on_the_page_not_a_500(client: TestClient, services: Services) -> None:
+    make_people(services)
+    token = as_user(client, "clerk")
+    good = office_workbook(["姓名", "电话"], ["孙爷爷", "13900000011"], ["周阿姨", "13900000012"])
+    truncated = damaged(good, "xl/worksheets/sheet1.xml", lambda xml: xml[: len(xml) // 2])
+    answer = client.post("/register/import", data={"csrf_token": token}, files={"file": ("a.xlsx", truncated, XLSX)})
+    assert answer.status_code == 422 and "its sheet cannot be read" in answer.text
+    assert "孙爷爷" not in names(services)
+
+
+def test_rows_past_a_stale_dimension_are_read(services: Services) -> None:
+    data = office_workbook(
+        ["姓名", "电话"], ["孙爷爷", "13900000011"], ["周阿姨", "13900000012"], ["吴叔", "13900000013"]
+    )
+    stale = damaged(
+        data, "xl/worksheets/sheet1.xml", lambda xml: re.sub(rb'<dimension ref="[^"]+"', b'<dimension ref="A1:B2"', xml)
+    )
+    assert b'ref="A1:B2"' in zipfile.ZipFile(io.BytesIO(stale)).read("xl/worksheets/sheet1.xml")
+    assert [cells[0] for _, cells in read_sheet(stale)] == ["姓名", "孙爷爷", "周阿姨", "吴叔"]
+
+
+def test_a_control_character_is_refused_on_edit_and_never_breaks_the_export(services: Services) -> None:
+    people = make_people(services)
+    with services.sessions.begin() as session:
+        with pytest.raises(register.EditRefused) as refused:
+            register.update_resident(
+                session, people["梁阿姨"], {"notes": "楼下\x0b左手边"}, actor=ADMIN, where=true(), region="CN"
+            )
+        assert [p.field for p in refused.value.problems] == ["notes"]
+        session.get(Resident, people["梁阿姨"]).notes = "楼下\x0b左手边"  # as a register edited before the check
+    with services.readonly() as session:
+        data = register.export_residents(session, VOCABULARY, fmt="xlsx")
+    notes = {cells[1]: cells[-1] for _, cells in list(read_sheet(data))[1:]}
+    assert notes["梁阿姨"] == "楼下左手边"

@@ -115,13 +115,22 @@ def test_the_api_makes_a_task_once_per_idempotency_key(
     assert again.status_code == 200 and again.json()["task"]["id"] == made["task"]["id"]
     assert again.json()["messages_decided"] == 0
     other = client.post(f"{API}/tasks", json={**body, "resident_id": people["王大爷"]}, headers=key)
-    assert other.status_code == 409 and "another resident" in other.json()["error"]
+    assert other.status_code == 422 and "another request" in other.json()["error"]  # never read as the first
+    unwell = client.post(f"{API}/tasks", json={**body, "category": "unwell", "words": "胸口闷"}, headers=key)
+    assert unwell.status_code == 422
+    # Keys are each sender's own: another token's "k1" is its own request.
+    another = bearer(issue(services, StaffRole.CLERK, community="幸福里社区"))
+    theirs = client.post(f"{API}/tasks", json=body, headers={**another, "Idempotency-Key": key["Idempotency-Key"]})
+    assert theirs.status_code == 201 and theirs.json()["task"]["id"] != made["task"]["id"]
     outside = client.post(
         f"{API}/tasks", json={**body, "resident_id": people["赵奶奶"]}, headers={**headers, "Idempotency-Key": "k2"}
     )
     assert outside.status_code == 404
     run_worker(services)
-    assert len(tasks(services)) == 1 and len([b for b in sent_to(services, ZHANG) if "买米" in b]) == 1
+    made_ids = [t.id for t in tasks(services)]
+    assert len(made_ids) == 2  # the first token's, once however often sent, and the other token's
+    offers = [b for b in sent_to(services, ZHANG) if "买米" in b]
+    assert sorted(re.search(r"#(\d+)", b).group(1) for b in offers) == [str(i) for i in made_ids]  # type: ignore[union-attr]
 
 
 def test_the_same_key_at_the_same_moment_makes_one_task(services: Services, people: dict[str, int]) -> None:
@@ -203,3 +212,26 @@ def test_a_done_task_that_was_not_done_after_all_is_reopened_and_offered_again(
         kinds = list(session.scalars(select(TaskEvent.kind).where(TaskEvent.task_id == task_id).order_by(TaskEvent.id)))
         assert kinds[-1] == "reopened" and kinds.count("reopened") == 1
     assert "重新打开" in client.get(f"/tasks/{task_id}").text
+
+
+def test_a_form_brought_back_by_the_back_button_and_filled_in_again_is_not_read_as_the_first(
+    client: TestClient, services: Services, people: dict[str, int]
+) -> None:
+    token = as_user(client, "clerk")
+    url = f"/register/residents/{people['梁阿姨']}"
+    page = client.get(url)
+    assert page.headers["cache-control"] == "no-store"  # the browser is told not to bring it back
+    key = form_key(page.text)
+    first = {"csrf_token": token, "request_key": key, "category": "groceries", "words": "邻居来电：买米"}
+    assert client.post(f"{url}/tasks", data=first, follow_redirects=False).status_code == 303
+    second = {**first, "category": "unwell", "words": "女儿来电：胸口闷"}  # the same key: a page brought back
+    refused = client.post(f"{url}/tasks", data=second, follow_redirects=False)
+    assert refused.status_code == 422 and "这张表已经建过任务" in refused.text
+    fresh = form_key(refused.text)
+    assert fresh != key
+    made = client.post(f"{url}/tasks", data={**second, "request_key": fresh}, follow_redirects=False)
+    assert made.status_code == 303
+    assert sorted((t.category, t.priority) for t in tasks(services)) == [
+        ("groceries", TaskPriority.NORMAL),
+        ("unwell", TaskPriority.URGENT),
+    ]

@@ -114,9 +114,11 @@ class Task(Base):
     flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-    # A task staff made: the key of the form or API request that made it, so the same request twice (a double
-    # click, a client's retry) makes it once. None for tasks made from a resident's message or call.
+    # A task staff made: the key of the form or API request that made it (a hash of who sent it and their key), so
+    # the same request twice (a double click, a client's retry) makes it once; and a hash of what that request
+    # asked, so the same key with another request is refused. None for tasks made from a message or a call.
     request_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    request_fingerprint: Mapped[str | None] = mapped_column(String(64))
 
     household: Mapped[Household | None] = relationship()
     resident: Mapped[Resident | None] = relationship()

@@ -115,7 +115,9 @@ MAX_CELL = {
     "room": 40,
 }
 MAX_ANY_CELL = 2000
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# What no register cell may hold: control characters (a NUL, a vertical tab pasted from Word), which neither the
+# database nor a workbook takes.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def decode(data: bytes) -> str:
@@ -297,7 +299,7 @@ def _cell_problem(values: dict[str, str], headers: dict[str, str]) -> str | None
         limit = MAX_CELL.get(key, MAX_ANY_CELL)
         if len(value) > limit:
             return f"{headers.get(key, key)} is longer than {limit} characters"
-        if _CONTROL.search(value):
+        if CONTROL_CHARACTERS.search(value):
             return f"{headers.get(key, key)} contains control characters"
     return None
 

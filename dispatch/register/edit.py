@@ -32,6 +32,7 @@ from dispatch.models import (
     RiskColour,
 )
 from dispatch.phones import Phone, national_format, normalize_phone, parse_register_phone
+from dispatch.register.csv_read import CONTROL_CHARACTERS
 from dispatch.register.history import resident_in_scope
 
 EDITABLE = (
@@ -163,6 +164,10 @@ def _check(
         if len(notes) > MAX_NOTES:
             bad("notes", "too_long", f"is longer than {MAX_NOTES} characters")
         clean["notes"] = notes.strip()
+    for field in ("name", "emergency_contact_name", "notes"):
+        typed = clean.get(field)
+        if isinstance(typed, str) and CONTROL_CHARACTERS.search(typed):
+            bad(field, "control", "contains control characters (pasted from another program?): type it again")
     if not problems:
         _check_together(session, resident, clean, bad)
     return clean, problems

@@ -12,9 +12,11 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING
+from xml.etree.ElementTree import ParseError
 
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils.exceptions import InvalidFileException
 
 if TYPE_CHECKING:
@@ -52,7 +54,16 @@ def read_sheet(data: bytes) -> Iterator[tuple[int, list[str]]]:
         sheet = book.worksheets[0] if book.worksheets else None
         if sheet is None:
             raise WorkbookError("has no sheet")
-        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+        sheet.reset_dimensions()  # read every row there is, not only those a stale <dimension> claims
+        # The sheet's XML is read as the rows are: damage shows here, not when the workbook opened.
+        rows = enumerate(sheet.iter_rows(values_only=True), start=1)
+        while True:
+            try:
+                number, values = next(rows)
+            except StopIteration:
+                return
+            except (ParseError, IndexError, ValueError, KeyError, TypeError, zipfile.BadZipFile, OSError) as exc:
+                raise WorkbookError(f"is damaged: its sheet cannot be read ({type(exc).__name__})") from None
             cells = [_text(value) for value in values]
             while cells and not cells[-1]:
                 cells.pop()
@@ -102,6 +113,8 @@ def _text(value: object) -> str:
 
 
 def _text_cell(sheet: WriteOnlyWorksheet, text: str) -> Cell:
-    cell = WriteOnlyCell(sheet, value=text)
+    # A control character no workbook may hold (a register edited before they were refused) is left out, rather
+    # than the whole export failing on one cell.
+    cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", text))
     cell.data_type = "s"  # text, even when it starts with "=": a workbook we write holds no formula
     return cell

@@ -2,11 +2,14 @@
 
 It goes the way a resident's own request goes: offered to the household's liaison by SMS, on the ladder if nobody
 takes it. Health first: an "unwell" task is urgent whatever the form said. The request that made it carries a key
-(the form's, or the API's Idempotency-Key): the same key again finds the task it made, and sends nothing.
+(the form's, or the API's Idempotency-Key), the sender's own: the same key with the same request finds the task it
+made and sends nothing; the same key with another request (a form brought back by the browser's Back button and
+filled in again) is refused, never read as the first.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,6 +38,14 @@ class Made:
     outbound: list[int]
 
 
+class RequestKeyReused(InvalidAction):
+    """The key was sent before with another request: the earlier request's task stands, this one is not made."""
+
+    def __init__(self, task_id: int) -> None:
+        self.task_id = task_id
+        super().__init__(f"this request key already made task #{task_id} with another request; use a new key")
+
+
 def make_task(
     session: Session,
     resident_id: int,
@@ -55,27 +66,31 @@ def make_task(
         category: One of TaskCategory.
         words: What is needed, as the caller said it (1 to WORDS_LIMIT characters).
         urgent: Staff judge it urgent; an "unwell" task is urgent anyway.
-        request_key: The request's own key (1 to KEY_LIMIT characters): the same key makes one task.
+        request_key: The request's own key (1 to KEY_LIMIT characters), the sender's own: the same key with the same
+            request makes one task.
         channel: Where staff made it: "console" or "api".
 
     Raises:
         NotFound: the resident is not in scope.
-        InvalidAction: an unknown category, no words or too many, a bad key, or a key used for another resident.
+        RequestKeyReused: the sender used this key before for another request.
+        InvalidAction: an unknown category, no words or too many, or a bad key.
     """
     key = request_key.strip()
     if not key or len(key) > KEY_LIMIT:
         raise InvalidAction(f"a request key needs 1 to {KEY_LIMIT} characters")
-    made = _made_by(session, key, resident_id)
-    if made is not None:
-        return made
+    resident = resident_in_scope(session, resident_id, where)  # first: a key tells nothing outside the scope
     if category not in tuple(TaskCategory):
         raise InvalidAction(f"category must be one of: {', '.join(TaskCategory)}")
     words = words.strip()
     if not words or len(words) > WORDS_LIMIT or "\x00" in words:
         raise InvalidAction(f"say what is needed, in 1 to {WORDS_LIMIT} characters")
-    resident = resident_in_scope(session, resident_id, where)
-    household = resident.household
     urgent = urgent or category == TaskCategory.UNWELL
+    stored_key = _digest(actor.audit_ref, key)
+    fingerprint = _digest(str(resident.id), category, words, str(urgent))
+    made = _made_by(session, stored_key, fingerprint)
+    if made is not None:
+        return made
+    household = resident.household
     try:
         with session.begin_nested():
             task = lifecycle.create_task(
@@ -90,10 +105,10 @@ def make_task(
                 now=now,
                 why="made by staff",
             )
-            task.request_key = key
+            task.request_key, task.request_fingerprint = stored_key, fingerprint
             session.flush()
-    except IntegrityError:  # the same request, made at the same moment by another process: its task stands
-        made = _made_by(session, key, resident_id)
+    except IntegrityError:  # the same key, sent at the same moment to another process: its task stands
+        made = _made_by(session, stored_key, fingerprint)
         assert made is not None
         return made
     outbound = lifecycle.put_in_play(session, task, now, context, household.community if household else None)
@@ -101,11 +116,15 @@ def make_task(
     return Made(task.id, True, outbound)
 
 
-def _made_by(session: Session, key: str, resident_id: int) -> Made | None:
-    """The task an earlier request with this key made, if any."""
-    found = session.execute(select(Task.id, Task.resident_id).where(Task.request_key == key)).first()
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def _made_by(session: Session, stored_key: str, fingerprint: str) -> Made | None:
+    """The task an earlier request with this key made, if it asked the same; refused if it asked something else."""
+    found = session.execute(select(Task.id, Task.request_fingerprint).where(Task.request_key == stored_key)).first()
     if found is None:
         return None
-    if found.resident_id != resident_id:
-        raise InvalidAction("this request key was used for another resident's task")
+    if found.request_fingerprint != fingerprint:
+        raise RequestKeyReused(found.id)
     return Made(found.id, False, [])

@@ -74,7 +74,8 @@ def made_task_operation() -> Json:
         ),
         errors="400 404 409",
         description="Health first: an unwell task is urgent whatever `urgent` says. Answers 201 with the new task; "
-        "the same Idempotency-Key again answers 200 with the task it made and sends nothing.",
+        "the same Idempotency-Key (this token's) with the same request answers 200 with the task it made and sends "
+        "nothing; with another request, 422.",
     )
     operation["responses"]["201"] = {**operation["responses"]["200"], "description": "Made."}
     operation["responses"]["200"] = {**operation["responses"]["200"], "description": "Made before, by this key."}

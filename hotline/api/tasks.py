@@ -146,7 +146,10 @@ async def make(request: Request) -> Response:
             detail = task_detail(session, made.task_id, household_scope(token)).as_dict()
             return made, with_links(services, detail)
 
-    made, detail = await run_in_threadpool(run)
+    try:
+        made, detail = await run_in_threadpool(run)
+    except staff_made.RequestKeyReused as exc:  # the IETF draft's answer to a key reused for another request
+        raise ApiError(422, str(exc)) from None
     await hand_over_async(services, Decided(sends=made.outbound))
     return ok({"task": detail, "messages_decided": len(made.outbound)}, 201 if made.created else 200)
 

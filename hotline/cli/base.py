@@ -19,7 +19,7 @@ from dispatch.exceptions import DispatchError
 from hotline.cli.running_demo import demo_environment
 from hotline.embedded_redis import EmbeddedRedis
 from hotline.exceptions import EmbeddedRedisError, SettingsError
-from hotline.settings import Settings, load_settings, read_settings
+from hotline.settings import Settings, given_anywhere, load_settings
 from hotline.settings_table import DEFAULT_DATA_DIR
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,7 +37,7 @@ def settings_or_exit(*, beside_demo: bool = True) -> Settings:
     demo's settings and says so (`hotline.cli.running_demo`)."""
     try:
         environ: dict[str, str] = dict(os.environ)
-        if beside_demo and Path(read_settings()["data_dir"]) == Path(DEFAULT_DATA_DIR).resolve():
+        if beside_demo and not given_anywhere(environ, ("HOTLINE_DATA_DIR", "DATABASE_URL", "REDIS_URL")):
             environ.update(demo_environment(environ, Path(DEFAULT_DATA_DIR)) or {})
         return load_settings(environ)
     except SettingsError as exc:

@@ -31,9 +31,9 @@ def announce_running_demo(data_dir: Path, url: str, environment: Mapping[str, st
 
 
 def demo_environment(environ: Mapping[str, str], default_dir: Path) -> dict[str, str] | None:
-    """The settings of the demo running from this folder, for a command given no data dir of its own; None if it
-    was given one, or no demo runs here. Says on stderr what it found."""
-    if environ.get("HOTLINE_DATA_DIR") or not DEMO_DIR.joinpath(MARKER).is_file():
+    """The settings of the demo running from this folder, for a command given no data dir, database or Redis of its
+    own (the caller checks the environment and .env); None if no demo runs here. Says on stderr what it found."""
+    if not DEMO_DIR.joinpath(MARKER).is_file():
         return None
     record = _running(DEMO_DIR / RUNNING_FILE)
     if record is None:

@@ -39,13 +39,13 @@ from dispatch.register.household_liaisons import assignable_liaisons, set_liaiso
 from dispatch.register.search import MAX_QUERY, SEARCH_PAGE, search_residents, standings_today
 from dispatch.register.sms_thread import sms_thread
 from dispatch.staff_accounts import household_scope
-from dispatch.tasks.staff_made import WORDS_LIMIT, Made, make_task
+from dispatch.tasks.staff_made import WORDS_LIMIT, Made, RequestKeyReused, make_task
 from hotline.console.auth import staff_only
 from hotline.console.params import as_id
 from hotline.console.register_csv import UPLOAD_LIMIT as UPLOAD_LIMIT  # re-exported: the limits were read here
 from hotline.console.register_csv import UPLOAD_SLACK as UPLOAD_SLACK
 from hotline.console.register_csv import export_csv, import_csv
-from hotline.console.render import CONSOLE_TEXTS, page
+from hotline.console.render import CONSOLE_TEXTS, language_of, page
 from hotline.handover import Decided, hand_over_async
 from hotline.services import Services
 
@@ -133,7 +133,7 @@ async def resident_page(
         history, thread = await run_in_threadpool(load)
     except NotFound:
         return _missing(request, user)
-    return page(
+    response = page(
         request,
         "resident.html",
         user,
@@ -151,6 +151,8 @@ async def resident_page(
         words_limit=WORDS_LIMIT,
         task_error=task_error,
     )
+    response.headers["Cache-Control"] = "no-store"  # its form's key is for one request: never brought back by Back
+    return response
 
 
 def _form_of(record: Any, plan: CheckinPlan | None, region: str) -> dict[str, Any]:
@@ -299,6 +301,10 @@ async def make_task_for_resident(request: Request) -> Response:
         made = await run_in_threadpool(run)
     except NotFound:
         return _missing(request, user)
+    except RequestKeyReused as exc:  # a form the browser brought back and filled in again: never read as the first
+        language = language_of(request, user)
+        said = CONSOLE_TEXTS.render("register_make_task_reused", language, task_id=exc.task_id)
+        return await resident_page(request, resident_id, status_code=422, task_error=said)
     except InvalidAction as exc:
         return await resident_page(request, resident_id, status_code=422, task_error=str(exc))
     await hand_over_async(services, Decided(sends=made.outbound))

@@ -1,4 +1,5 @@
-"""Tasks staff make: the key of the request that made one, unique, so a request repeated makes it once.
+"""Tasks staff make: the key of the request that made one (unique, per who sent it) and what that request asked,
+so a request repeated makes its task once and a key reused for another request is refused.
 
 Revision ID: 0016
 Revises: 0015
@@ -19,10 +20,12 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("tasks") as batch:
         batch.add_column(sa.Column("request_key", sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column("request_fingerprint", sa.String(length=64), nullable=True))
         batch.create_unique_constraint("uq_tasks_request_key", ["request_key"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("tasks") as batch:
         batch.drop_constraint("uq_tasks_request_key", type_="unique")
+        batch.drop_column("request_fingerprint")
         batch.drop_column("request_key")
