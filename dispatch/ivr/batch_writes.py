@@ -12,9 +12,10 @@ a default, gets its default.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Insert, Select, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from dispatch.models import Call, InboundMessage
@@ -47,15 +48,24 @@ def write_batch(session: Session) -> None:
             row = _values(record)
             by_columns.setdefault(tuple(sorted(row)), []).append(row)
         for rows in by_columns.values():
-            connection.execute(insert(model), rows)
+            connection.execute(_insert(model), rows)
     needs = {m.provider_sid: m for m in records if isinstance(m, InboundMessage)}
     if needs:
-        table = InboundMessage.__table__
-        ids = select(table.c.provider_sid, table.c.id).where(
-            table.c.provider_sid.in_(bindparam("keys", expanding=True))
-        )
-        for key, id_ in connection.execute(ids, {"keys": sorted(needs)}):
+        for key, id_ in connection.execute(_ids_of_needs(), {"keys": sorted(needs)}):
             needs[key].id = id_
+
+
+@lru_cache(maxsize=2)
+def _insert(model: type[Call] | type[InboundMessage]) -> Insert:
+    """An INSERT into `model`'s table; built once."""
+    return insert(model)
+
+
+@lru_cache(maxsize=1)
+def _ids_of_needs() -> Select[Any]:
+    """The keys and ids of the needs of the keys `keys` (an expanding bind parameter); built once."""
+    table = InboundMessage.__table__
+    return select(table.c.provider_sid, table.c.id).where(table.c.provider_sid.in_(bindparam("keys", expanding=True)))
 
 
 def _values(record: Call | InboundMessage) -> dict[str, Any]:
