@@ -17,6 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dispatch.ivr.batch_reads import Numbers, look_up_numbers
+from dispatch.ivr.batch_writes import keep_for_batch
+from dispatch.ivr.register_rows import CommunityRow, ResidentOfNumber
 from dispatch.models import (
     Call,
     Channel,
@@ -24,13 +26,12 @@ from dispatch.models import (
     DirectoryEntry,
     InboundMessage,
     Liaison,
-    Resident,
     ResidentStatus,
     Task,
     TaskStatus,
 )
 from dispatch.phones import is_home_mobile
-from dispatch.register import SenderMatch, sole_community
+from dispatch.register import sole_community
 
 # Whether a number can take an SMS, read once per process for each number: phonenumbers' parsing is the cost.
 _can_take_sms = lru_cache(maxsize=4096)(is_home_mobile)
@@ -86,11 +87,11 @@ def identify_caller(
     """
     if numbers is None or phone not in numbers.phones:
         numbers = look_up_numbers(session, [phone])
-    match = SenderMatch(_current_first(numbers.residents.get(phone, [])))
-    residents = [r for r in match.residents if r.status != ResidentStatus.MOVED_AWAY]
+    matched = _current_first(numbers.residents.get(phone, []))
+    residents = [r for r in matched if r.status != ResidentStatus.MOVED_AWAY]
     liaison = numbers.liaisons.get(phone)
     liaison = liaison if liaison is not None and liaison.active else None
-    landline = any(p.landline for r in residents for p in r.phones if p.phone == phone)
+    landline = any(r.landline for r in residents)
     can_sms = not landline and _can_take_sms(phone, region)
     if liaison is not None:
         community = liaison.grid.community if liaison.grid else sole_community(session)
@@ -115,8 +116,9 @@ def identify_caller(
             can_sms=can_sms,
             people=_chain([_duty(community, duty_phone)], phone),
         )
-    household = match.household
-    community = match.community
+    # As `dispatch.register.SenderMatch`: the one household (and community) all matching residents live in.
+    household = matched[0].household if len({r.household.id for r in matched}) == 1 else None
+    home = matched[0].household.community if len({r.household.community_id for r in matched}) == 1 else None
     primary = household.primary_liaison if household else None
     primary = primary if primary is not None and primary.active else None
     backup = household.backup_liaison if household else None
@@ -124,7 +126,7 @@ def identify_caller(
     people = [
         Person("liaison", primary.name, primary.phone) if primary and primary.phone else None,
         Person("backup", backup.name, backup.phone) if backup and backup.phone else None,
-        _duty(community, duty_phone),
+        _duty(home, duty_phone),
     ]
     return Caller(
         kind="resident",
@@ -134,20 +136,20 @@ def identify_caller(
         liaison_name=primary.name if primary else None,
         resident_id=residents[0].id if len(residents) == 1 else None,
         household_id=household.id if household else None,
-        community_id=community.id if community else None,
+        community_id=home.id if home else None,
         is_resident=True,
         can_sms=can_sms and not all(r.channel == Channel.VOICE for r in residents),
         people=_chain(people, phone),
     )
 
 
-def _current_first(residents: list[Resident]) -> list[Resident]:
+def _current_first(residents: list[ResidentOfNumber]) -> list[ResidentOfNumber]:
     """As `match_sender`: moved-away residents count only if no one else does."""
     current = [r for r in residents if r.status != ResidentStatus.MOVED_AWAY]
     return current or residents
 
 
-def _duty(community: Community | None, duty_phone: str | None) -> Person | None:
+def _duty(community: Community | CommunityRow | None, duty_phone: str | None) -> Person | None:
     phone = (community.duty_phone if community else None) or duty_phone
     return Person("duty", community.clerk_name or "" if community else "", phone) if phone else None
 
@@ -231,9 +233,10 @@ def start_call(
         voicemail=False,
     )
     if known is not None:
-        # Read ahead in this transaction: a row made since by another is a duplicate key at the flush, which rolls
-        # back the step's own savepoint (the group commit then runs the step alone, and it finds that row).
-        session.add(call)
+        # Read ahead in this transaction: inserted with the batch's other new calls (`batch_writes`). A row made
+        # since by another is a duplicate key then, which rolls the batch back (the group commit then runs the
+        # steps again, and they find that row).
+        keep_for_batch(session, call)
         known[call_sid] = call
         return call
     try:
@@ -261,8 +264,8 @@ def store_call_need(
 
     `stored`: the keys of the needs stored for a set of calls that includes this one, read earlier in this
     transaction by `needs_of_calls`; a need stored here is added to it.
-    `unflushed` (with `stored`): the new message is added to the session and to this list, not flushed: the
-    transaction's next flush inserts it with the others, and its id is read then.
+    `unflushed` (with `stored`): the new message is not added to the session but kept for the batch's INSERT
+    (`batch_writes.write_batch`) and added to this list; its id is set when the batch writes it.
 
     Returns:
         The new message's id, to queue for intake after the commit; None if it was stored before, or left in
@@ -288,11 +291,12 @@ def store_call_need(
         received_at=now,
         resident_id=call.resident_id,
     )
-    if stored is not None:  # read ahead: as in `start_call`, a duplicate made since fails the step's savepoint
-        session.add(message)
+    if stored is not None:  # read ahead: as in `start_call`, a duplicate made since fails the batch's INSERT
         if unflushed is None:
+            session.add(message)
             session.flush()
         else:
+            keep_for_batch(session, message)
             unflushed.append(message)
         stored.add(key)
     else:

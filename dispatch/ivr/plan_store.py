@@ -28,8 +28,8 @@ from dispatch.tasks.liaison_replies import accept_oldest
 @dataclass
 class Stored:
     """What carrying out a plan left: the words to say (the plan's, then what a take took), and the ids of the
-    inbound and outbound messages to queue once the transaction has committed (inbound messages not yet flushed:
-    in `unflushed`, their ids known after the next flush)."""
+    inbound and outbound messages to queue once the transaction has committed (inbound messages not yet written:
+    in `unflushed`, their ids known once the batch has written them, `dispatch.ivr.batch_writes`)."""
 
     said: tuple[str, ...] = ()
     inbound: list[int] = field(default_factory=list)
@@ -62,7 +62,7 @@ def store_plan(
         clock: The service clock, for a check-in answer.
         stored_needs: The needs stored for a set of calls that includes this one, read earlier in this
             transaction (`dispatch.ivr.batch_reads.needs_of_calls`), if they were; then new needs are not flushed
-            one by one but left in `Stored.unflushed`, for the transaction's next flush.
+            one by one but left in `Stored.unflushed`, for the batch's INSERT (`dispatch.ivr.batch_writes`).
     """
     call.chose = call.chose or plan.chose
     call.dial_attempts = max(call.dial_attempts, plan.dialled)

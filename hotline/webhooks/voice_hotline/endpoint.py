@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
 
 from starlette.background import BackgroundTask
 from starlette.datastructures import FormData
@@ -43,13 +44,15 @@ def voice_endpoint(step: Step) -> Callable:  # type: ignore[type-arg]
         voice: VoiceHotline = request.app.state.voice
         services = voice.services
         token = request.headers.get(IDEMPOTENCY_HEADER, "")
-        query, path = dict(request.query_params), request.url.path
+        # As `dict(request.query_params)` and `request.url.path`, without building those objects on every step.
+        query = dict(parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True))
+        path = request.scope["path"]
         try:
             (twiml, _), handed = await voice.writer.run(StepRequest(step, form, query, path, token))
         except InvalidInboundMessage:
             raise
         except Exception:
-            log.exception("voice %s failed for caller %s", request.url.path, mask_phone(form_text(form, "From")))
+            log.exception("voice %s failed for caller %s", path, mask_phone(form_text(form, "From")))
             duty = services.settings.duty_phone or voice.known_duty_phone
             return Response(voice.render.failure(services.settings.language, duty), media_type="text/xml")
         after = None if handed.done() else BackgroundTask(_handed_over, handed)

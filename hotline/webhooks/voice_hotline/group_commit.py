@@ -5,10 +5,12 @@ its own, concurrent callers queue for the write lock (SQLite's busy handler slee
 callers buy nothing. Here one writer per process takes every step waiting and runs them, in one thread, in one
 transaction. Before the steps run, the batch reads ahead for all of them at once (`VoiceHotline.read_ahead`: the
 callers in the register, the calls' rows, the needs stored): a few statements per batch instead of a few per step.
-The steps run with no savepoint each, their new rows added to the session and flushed together after the last
-(a savepoint per step cost a flush per step). If a step raises, that transaction is rolled back whole: the other
-steps run again together, each in a savepoint of its own, so a step that fails there is rolled back alone and the
-others keep what they did. Steps that arrive while a batch is being written wait for the next one. After the
+The steps run with no savepoint each; the new calls and needs they make are inserted after the last, one
+executemany INSERT per table (`dispatch.ivr.batch_writes`; the ORM would insert them one at a time), and the
+changes to calls already stored are flushed together at the commit (a savepoint per step cost a flush per step).
+If a step raises, that transaction is rolled back whole: the other steps run again together, each in a savepoint
+of its own with its new rows inserted in it, so a step that fails there is rolled back alone and the others keep
+what they did. Steps that arrive while a batch is being written wait for the next one. After the
 commit, the callers are answered at once, and the batch's new work goes to Redis in one hand-over, off the writer
 and after the answers (the endpoint waits for it once its answer is sent): nothing a caller hears depends on it,
 and if Redis loses it, the sweeper queues the stored rows.
@@ -34,6 +36,7 @@ from starlette.datastructures import FormData
 
 from dispatch.exceptions import InvalidInboundMessage
 from dispatch.inbound import claim_webhook, remember_answer
+from dispatch.ivr.batch_writes import write_batch
 from dispatch.models import InboundMessage
 from hotline.handover import Decided, hand_over
 
@@ -45,15 +48,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Work:
-    """Ids to queue once the transaction has committed; needs added but not flushed by the step (their ids are
-    read by `settled`, once the transaction has flushed them)."""
+    """Ids to queue once the transaction has committed; needs the step kept for the batch's INSERT (their ids are
+    read by `settled`, once the batch has written them)."""
 
     inbound: list[int] = field(default_factory=list)
     outbound: list[int] = field(default_factory=list)
     unflushed: list[InboundMessage] = field(default_factory=list)
 
     def settled(self) -> Work:
-        """The work with the ids of its needs flushed since (called after the commit)."""
+        """The work with the ids of its needs written since (called after the commit)."""
         if not self.unflushed:
             return self
         return Work(inbound=self.inbound + [m.id for m in self.unflushed], outbound=self.outbound)
@@ -161,10 +164,10 @@ class StepWriter:
         return asyncio.ensure_future(run_in_threadpool(self._hand_over, work))
 
     def _commit(self, requests: list[StepRequest]) -> list[Outcome]:
-        """The batch in one transaction; a step that raised is run again alone. First without savepoints, each
-        step's rows flushed together at the commit; if a step raises, that transaction is rolled back whole and the
-        other steps run again in one, each in a savepoint (`_commit_in_savepoints`). If the commit fails, every
-        step is run again alone."""
+        """The batch in one transaction; a step that raised is run again alone. First without savepoints, the
+        steps' new rows written together after the last step; if a step raises, that transaction is rolled back
+        whole and the other steps run again in one, each in a savepoint (`_commit_in_savepoints`). If the batch's
+        INSERT or the commit fails, every step is run again alone."""
         failed: tuple[int, BaseException] | None = None
         answers: list[Answer] = []
         try:
@@ -176,6 +179,7 @@ class StepWriter:
                     except Exception as exc:
                         failed = (i, exc)
                         raise _StepFailed from exc
+                write_batch(session)
         except _StepFailed:
             assert failed is not None
             return self._after_a_failure(requests, *failed)
@@ -207,6 +211,7 @@ class StepWriter:
                     try:
                         with session.begin_nested():
                             answer = run_in(self.voice, session, request)
+                            write_batch(session)
                         outcome = (answer[0], answer[1].settled())  # its savepoint released: part of the batch
                     except InvalidInboundMessage as exc:  # bad input: the same alone, no need to run it again
                         self.voice.forget_read_ahead(session)

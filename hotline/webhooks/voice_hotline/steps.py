@@ -17,6 +17,7 @@ from dispatch.checkins.answers import record_call_result, record_pickup
 from dispatch.exceptions import InvalidInboundMessage
 from dispatch.inbound import phone_or_raw
 from dispatch.ivr.batch_reads import calls_by_sid, look_up_numbers, needs_of_calls
+from dispatch.ivr.batch_writes import forget_batch
 from dispatch.ivr.call_facts import directory_listing, menu_facts, waiting_task_facts
 from dispatch.ivr.call_plan import CallStep, Plan, Press, SayNode, Step
 from dispatch.ivr.calls import (
@@ -153,7 +154,9 @@ class VoiceHotline:
         stored for them, read in a few statements for all of them instead of a few for each."""
         sids = {sid for sid in (form_text(form, "CallSid") for form in forms) if sid and len(sid) <= 64}
         numbers = look_up_numbers(session, {self._their_phone(form) for form in forms})
-        session.info[READ_AHEAD] = (numbers, calls_by_sid(session, sids), sids)
+        # Twilio's first webhook of a call says "ringing": a batch of only those is of new calls, usually.
+        ringing = all(form_text(form, "CallStatus") == "ringing" for form in forms)
+        session.info[READ_AHEAD] = (numbers, calls_by_sid(session, sids, new_calls=ringing), sids)
 
     def _stored_needs(self, session: Session) -> set[str] | None:
         """The needs stored for the batch's calls, read once, when a step of the batch first stores one."""
@@ -166,10 +169,11 @@ class VoiceHotline:
         return stored
 
     def forget_read_ahead(self, session: Session) -> None:
-        """A step was rolled back to its savepoint: what was read ahead may hold its rows; the rest of the batch
-        reads for itself."""
+        """A step was rolled back to its savepoint: what was read ahead may hold its rows, and the records it kept
+        for the batch's INSERT are not to be written; the rest of the batch reads for itself."""
         session.info.pop(READ_AHEAD, None)
         session.info.pop(NEEDS_READ, None)
+        forget_batch(session)
 
     # ── helpers ──────────────────────────────────────────────────────────────────────────────────────────────
 
