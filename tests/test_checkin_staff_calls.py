@@ -37,6 +37,9 @@ def test_staff_call_the_unreached_from_the_command_line(
     env = {
         **environ,
         "HOTLINE_CHECKIN_TIMES": f"{slot:%H:%M}",
+        # The observation times too (nobody here is under observation): their default 09:00 and 15:00 would, a few
+        # minutes after either, fall just before this deadline and leave it no room.
+        "HOTLINE_OBSERVATION_TIMES": f"{slot:%H:%M}",
         "HOTLINE_CHECKIN_DEADLINE": f"{slot:%H:%M}",  # whatever the hour, the slot's own ladder is its deadline
         "HOTLINE_QUIET_HOURS": f"{local + timedelta(hours=2):%H:%M}-{local + timedelta(hours=3):%H:%M}",
     }
