@@ -223,9 +223,11 @@ def start(stack: ExitStack, tmp: Path, name: str, residents: int, source: Path |
     """A data dir of its own with the register, and its `hotline serve` (from `source`, if given)."""
     root = tmp / name
     root.mkdir()
-    _, port, env = fresh_install(str(root), residents, HOTLINE_DUTY_PHONE=DUTY)
-    if source is not None:  # its packages first; PYTHONSAFEPATH: not this checkout's, from the working directory
-        env = {**env, "PYTHONPATH": str(source), "PYTHONSAFEPATH": "1"}
+    # An earlier commit's server runs its own code from the start, register and migrations included: a database
+    # migrated by today's code is at a revision it does not know, and it would refuse to serve it. Its packages
+    # first; PYTHONSAFEPATH: not this checkout's, from the working directory.
+    earlier = {"PYTHONPATH": str(source), "PYTHONSAFEPATH": "1"} if source is not None else {}
+    _, port, env = fresh_install(str(root), residents, HOTLINE_DUTY_PHONE=DUTY, **earlier)
     settings = load_settings(env, env_file=None)
     server = Server(name, port, env, TwilioSignatureCheck(str(settings.twilio_auth_token), settings.public_url))
     serve = [sys.executable, "-m", "hotline", "serve", "--port", str(port)]
