@@ -115,12 +115,12 @@ async def make(request: Request) -> Response:
     The `Idempotency-Key` header is required: the same key again answers 200 with the task it made, sending nothing;
     a new task is a 201."""
     Query(request, set())
+    body = await json_body(request, {"resident_id", "category", "words", "urgent"})  # its size and text first
     key = request.headers.get(IDEMPOTENCY_KEY, "")
     if not re.fullmatch(f"[!-~]{{1,{staff_made.KEY_LIMIT}}}", key):
         raise ApiError(
             400, f"send an {IDEMPOTENCY_KEY} header of 1 to {staff_made.KEY_LIMIT} printable ASCII characters, no space"
         )
-    body = await json_body(request, {"resident_id", "category", "words", "urgent"})
     resident_id = body.integer("resident_id", required=True)
     category = body.choice("category", list(TaskCategory), required=True)
     words = body.text("words", required=True, limit=staff_made.WORDS_LIMIT)
