@@ -21,7 +21,6 @@ import contextlib
 import multiprocessing
 import resource
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,8 +34,9 @@ from rq import Queue, SimpleWorker, Worker
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import delete, func, select, update
 
-from benchmarks.common import Finding, clean_env, peak_rss_mb, verdict
+from benchmarks.common import Finding, verdict
 from benchmarks.register_fixture import generate_register
+from benchmarks.worker_memory import worker_process_peak
 from dispatch.checkins.schedule import BATCH, make_checkins, send_due
 from dispatch.db import upgrade
 from dispatch.models import (
@@ -216,55 +216,6 @@ def _back_to_pending(services: Services) -> None:
         session.execute(delete(LocalOutboxEntry))
 
 
-def _high_water_mb(pid: int) -> float:
-    """A running process's peak resident set so far (VmHWM), in MB; 0 once it has exited."""
-    try:
-        return peak_rss_mb(pid)
-    except (OSError, SystemExit):  # gone, or a zombie with no memory left to report
-        return 0.0
-
-
-def worker_process_peak(services: Services, now: datetime) -> tuple[float, float]:
-    """Hand the day's check-ins to the gateway again, this time with `hotline worker --burst` processes, as a
-    deployment runs them (its clock pinned to `now` by the demo's clock setting). Returns the seconds it took and
-    the largest peak RSS (MB) of those worker processes."""
-    _back_to_pending(services)
-    with services.readonly() as session:
-        ids = list(session.scalars(select(OutboundMessage.id).order_by(OutboundMessage.id)))
-    enqueue_batches(services.redis, ids)
-    settings = services.settings
-    env = clean_env(
-        HOTLINE_DATA_DIR=str(settings.data_dir),
-        HOTLINE_GATEWAY="local",
-        REDIS_URL=str(settings.redis_url),
-        HOTLINE_PUBLIC_URL=settings.public_url,
-        HOTLINE_CLOCK_SPEED="1.000001",
-        HOTLINE_CLOCK_START=f"{time.time()}@{now.timestamp()}",
-    )
-    scheduled = ScheduledJobRegistry(queue=Queue(CHECKINS, connection=services.redis))  # type: ignore[no-untyped-call]
-    started, deadline, peak = time.perf_counter(), time.monotonic() + TIMEOUT, 0.0
-    while True:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "hotline", "worker", "--burst"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        # The worker's own high-water mark (VmHWM), read while it runs: not its rusage, whose ru_maxrss starts at
-        # this process's own peak (exec carries the forking process's high-water mark over), so in a full run,
-        # after the other benchmarks, it measured this process rather than the worker.
-        while worker.poll() is None:
-            peak = max(peak, _high_water_mb(worker.pid))
-            time.sleep(0.02)
-        if worker.returncode:
-            raise SystemExit(f"hotline worker --burst ended with {worker.returncode}")
-        if not scheduled.count:
-            return time.perf_counter() - started, peak
-        if time.monotonic() > deadline:
-            raise SystemExit("check-in batches still scheduled after the timeout")
-        time.sleep(0.2)
-
-
 def _campaign_now() -> datetime:
     """Today 09:05 in Asia/Shanghai, as an aware UTC datetime: after the 09:00 slot, outside quiet hours."""
     return datetime.combine(datetime.now(ZONE).date(), clock_time(9, 5), ZONE).astimezone(UTC)
@@ -304,6 +255,7 @@ def main(residents: int = 100_000, naive: int = 2_000, workers: int = WORKERS) -
                 workers_peak = _peak_mb(resource.RUSAGE_CHILDREN) if workers > 1 else None
                 outbox, sent = _counts(services)
                 assert (outbox, sent) == (residents, residents), (outbox, sent)
+                _back_to_pending(services)
                 worker_s, worker_peak = worker_process_peak(services, now)
                 assert _counts(services) == (residents, residents), _counts(services)
 
