@@ -81,6 +81,30 @@ def _holders(session: Session, task: Task) -> list[Liaison]:
     return list(found.values())
 
 
+def _offer_again(
+    session: Session,
+    task: Task,
+    liaison: Liaison,
+    action: str,
+    event: TaskEvent,
+    now: datetime,
+    context: DispatchContext,
+) -> list[int]:
+    """Staff put the task in `liaison`'s hands (`action` "assign" or "reopen", recorded as `event`): they join its
+    circle at its rung and get the offer SMS, once per event."""
+    assert liaison.phone is not None
+    offers.widen(session, task, liaison.phone, task.rung, now, liaison)
+    session.flush()  # the event's id, for the SMS's key
+    sms = queue_sms(
+        session,
+        dedupe_key=f"task:{task.id}:{action}:{event.id}",
+        to_phone=liaison.phone,
+        body=task_text(session, task, "liaison_task_offer", context.catalog, context.staff_language),
+        task_id=task.id,
+    )
+    return [sms.id] if sms else []
+
+
 def _tell_liaison(
     session: Session, task: Task, liaison: Liaison | None, key: str, context: DispatchContext
 ) -> list[int]:
@@ -132,18 +156,9 @@ def assign(
     ]
     task.assignee, task.status, task.accepted_at = liaison, TaskStatus.OFFERED, None
     task.offer_deadline = escalation.deadline(task, now, context)
-    offers.widen(session, task, liaison.phone, task.rung, now, liaison)
     event = _event(session, task, "assigned", actor, now, f"liaison:{liaison.id}")
-    session.flush()
-    sms = queue_sms(
-        session,
-        dedupe_key=f"task:{task.id}:assign:{event.id}",
-        to_phone=liaison.phone,
-        body=task_text(session, task, "liaison_task_offer", context.catalog, context.staff_language),
-        task_id=task.id,
-    )
     audit.record(session, actor, "assign", "task", task.id, f"liaison:{liaison.id}", at=now)
-    return [*outbound, *([sms.id] if sms else [])]
+    return [*outbound, *_offer_again(session, task, liaison, "assign", event, now, context)]
 
 
 def add_note(
@@ -216,19 +231,8 @@ def reopen(
     task.rung, task.accepted_at, task.flagged_at = escalation.PRIMARY, None, None
     task.assignee, task.status = liaison, TaskStatus.OFFERED if liaison else TaskStatus.NEW
     event = _event(session, task, "reopened", actor, now, reason.strip()[:NOTE_LIMIT])
-    session.flush()
     audit.record(session, actor, "reopen", "task", task.id, at=now)
-    outbound: list[int] = []
-    if liaison is not None and liaison.phone is not None:
-        offers.widen(session, task, liaison.phone, escalation.PRIMARY, now, liaison)
-        sms = queue_sms(
-            session,
-            dedupe_key=f"task:{task.id}:reopen:{event.id}",
-            to_phone=liaison.phone,
-            body=task_text(session, task, "liaison_task_offer", context.catalog, context.staff_language),
-            task_id=task.id,
-        )
-        outbound += [sms.id] if sms else []
+    outbound = _offer_again(session, task, liaison, "reopen", event, now, context) if liaison else []
     return outbound + escalation.start(session, task, now, context)
 
 
