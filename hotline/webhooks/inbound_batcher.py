@@ -21,11 +21,10 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from starlette.concurrency import run_in_threadpool
-
 from dispatch.inbound import InboundSms, StoredInbound, store_inbound_batch
 from hotline.handover import Decided, hand_over
 from hotline.services import Services
+from hotline.webhooks.thread_lane import ThreadLane
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 500  # messages per transaction
@@ -43,6 +42,9 @@ class InboundBatcher:
         default_factory=list
     )
     _writer: asyncio.Task[None] | None = None
+    # The batches' transactions, one at a time, in a thread of their own; their queueing in Redis beside them.
+    _writes: ThreadLane = field(default_factory=lambda: ThreadLane("sms-writer"))
+    _queueing: ThreadLane = field(default_factory=lambda: ThreadLane("sms-queue", threads=4))
 
     async def store(self, message: InboundSms) -> StoredInbound:
         """Store `message` with whatever else is waiting; returns once it is committed and its processing queued
@@ -63,9 +65,9 @@ class InboundBatcher:
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-                outcomes = await run_in_threadpool(self._commit, [message for message, _ in batch])
+                outcomes = await self._writes.run(self._commit, [message for message, _ in batch])
                 new = [o.message_id for o in outcomes if isinstance(o, StoredInbound) and o.created]
-                queued = asyncio.ensure_future(run_in_threadpool(self._queue, new))
+                queued = self._queueing.run(self._queue, new)
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
                     if not future.done():  # its request may have been cancelled (the client went away)
                         future.set_result((outcome, queued))

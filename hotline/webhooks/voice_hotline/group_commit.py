@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from dispatch.exceptions import InvalidInboundMessage
@@ -39,6 +38,7 @@ from dispatch.inbound import claim_webhook, remember_answer
 from dispatch.ivr.batch_writes import write_batch
 from dispatch.models import InboundMessage
 from hotline.handover import Decided, hand_over
+from hotline.webhooks.thread_lane import ThreadLane
 
 if TYPE_CHECKING:
     from hotline.webhooks.voice_hotline.steps import VoiceHotline
@@ -119,6 +119,9 @@ class StepWriter:
     voice: VoiceHotline
     _waiting: list[Waiting] = field(default_factory=list)
     _writer: asyncio.Task[None] | None = None
+    # The batches' transactions, one at a time, in a thread of their own; their hand-overs to Redis beside them.
+    _writes: ThreadLane = field(default_factory=lambda: ThreadLane("voice-writer"))
+    _hand_overs: ThreadLane = field(default_factory=lambda: ThreadLane("voice-handover", threads=4))
 
     async def run(self, request: StepRequest) -> tuple[Answer, asyncio.Future[None]]:
         """Run `request`'s step with whatever else is waiting; returns its TwiML and work as soon as the batch has
@@ -140,7 +143,7 @@ class StepWriter:
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-                outcomes = await run_in_threadpool(self._commit, [request for request, _ in batch])
+                outcomes = await self._writes.run(self._commit, [request for request, _ in batch])
                 handed = self._hand_over_after(outcomes)
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
                     if not future.done():  # its request may have been cancelled (the caller hung up)
@@ -161,7 +164,7 @@ class StepWriter:
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             done.set_result(None)
             return done
-        return asyncio.ensure_future(run_in_threadpool(self._hand_over, work))
+        return self._hand_overs.run(self._hand_over, work)
 
     def _commit(self, requests: list[StepRequest]) -> list[Outcome]:
         """The batch in one transaction; a step that raised is run again alone. First without savepoints, the
