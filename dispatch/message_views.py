@@ -44,6 +44,7 @@ class Person:
     role: Literal["resident", "liaison", "unknown"]
     name: str = ""
     resident_id: int | None = None  # a resident's page to open
+    triage_id: int | None = None  # an unknown number's triage item, for staff who triage
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def list_messages(
             .limit(size + 1)
             .offset(offset)
         ).all()
-        people = people_by_phone(session, [row.from_phone for row in rows], where)
+        people = people_by_phone(session, [row.from_phone for row in rows], where, triage_where)
         lines = [MessageLine(r.id, r.received_at, r.from_phone, r.body, people[r.from_phone]) for r in rows]
     else:
         failed = OutboundMessage.status.in_(FAILED) if box == "failed" else true()
@@ -167,7 +168,7 @@ def list_messages(
             .limit(size + 1)
             .offset(offset)
         ).all()
-        people = people_by_phone(session, [row.to_phone for row in found], where)
+        people = people_by_phone(session, [row.to_phone for row in found], where, triage_where)
         lines = [
             MessageLine(
                 r.id, r.created_at, r.to_phone, r.body, people[r.to_phone], str(r.status), r.error_code, r.task_id
@@ -177,8 +178,11 @@ def list_messages(
     return MessagePage(lines[:size], len(lines) > size)
 
 
-def people_by_phone(session: Session, phones: list[str], where: ColumnElement[bool]) -> dict[str, Person]:
-    """Who each number is: a resident in scope (the first on the register, by id), else a liaison, else unknown."""
+def people_by_phone(
+    session: Session, phones: list[str], where: ColumnElement[bool], triage_where: ColumnElement[bool]
+) -> dict[str, Person]:
+    """Who each number is: a resident in scope (the first on the register, by id), else a liaison, else unknown
+    (with its newest triage item in `triage_where`, if any)."""
     wanted = sorted(set(phones))
     found: dict[str, Person] = {}
     for phone, name, resident_id in session.execute(
@@ -191,4 +195,12 @@ def people_by_phone(session: Session, phones: list[str], where: ColumnElement[bo
         found.setdefault(phone, Person("resident", name, resident_id))
     for liaison_phone, name in session.execute(select(Liaison.phone, Liaison.name).where(Liaison.phone.in_(wanted))):
         found.setdefault(str(liaison_phone), Person("liaison", name))
+    unknown = [phone for phone in wanted if phone not in found]
+    items = session.execute(
+        select(TriageItem.phone, TriageItem.id)
+        .where(TriageItem.phone.in_(unknown), triage_where)
+        .order_by(TriageItem.id.desc())
+    )
+    for phone, item_id in items:
+        found.setdefault(phone, Person("unknown", triage_id=item_id))
     return {phone: found.get(phone, Person("unknown")) for phone in wanted}

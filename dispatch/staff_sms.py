@@ -139,7 +139,8 @@ def send_staff_sms(
     )
     if (sent or 0) >= per_hour:
         raise StaffSmsRefused("over_cap", f"at most {per_hour} SMS an hour from one member of staff", limit=per_hour)
-    row = queue_sms(session, dedupe_key=key, to_phone=chosen.phone, body=body, language=resident.language)
+    language = resident.language if chosen.kind == "resident" else "zh-CN"
+    row = queue_sms(session, dedupe_key=key, to_phone=chosen.phone, body=body, language=language)
     if row is None:  # a number that wants no messages (opted out or a landline for every resident on it)
         raise StaffSmsRefused("unwanted", "this number takes no SMS from the hotline")
     row.created_at = now

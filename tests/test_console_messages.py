@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from starlette.testclient import TestClient
 
-from dispatch.models import Community, InboundMessage, OutboundMessage, utcnow
+from dispatch import register
+from dispatch.models import Community, InboundMessage, OutboundMessage, TriageItem, utcnow
+from dispatch.staff_sms import StaffSmsRefused, send_staff_sms
 from hotline.services import Services
 from tests.conftest import local_outbox, post_signed, run_worker, sent_to, sms_params
-from tests.console_register_helpers import as_user, audit_entries, make_people
+from tests.console_register_helpers import ADMIN, Principal, as_user, audit_entries, make_people
 
 LIANG, DAYE, ZHAO = "+8613800138000", "+8613800138001", "+8613800138002"
 ZHANG, LI = "+8613912345678", "+8613912345679"
@@ -196,3 +200,59 @@ def test_a_refused_sms_says_why_in_words_and_sends_nothing(client: TestClient, s
     with services.readonly() as session:
         assert session.scalar(select(func.count()).select_from(OutboundMessage)) == 3
     assert len(local_outbox(services)) == 3
+
+
+def test_two_sends_at_once_decide_one_sms_for_one_key_and_keep_the_cap(services: Services) -> None:
+    """Two requests of one member of staff at the same moment: serialised, so the same key sends once and two keys
+    cannot both slip under a cap of one."""
+    people = make_people(services)
+
+    def send(key: str, actor: Principal) -> str:
+        barrier.wait()
+        try:
+            with services.sessions.begin() as session:
+                sent = send_staff_sms(
+                    session,
+                    people["梁阿姨"],
+                    "resident",
+                    "您好",
+                    request_key=key,
+                    actor=actor,
+                    where=true(),
+                    now=utcnow(),
+                    per_hour=1,
+                )
+            return "sent" if sent.created else "found"
+        except StaffSmsRefused as exc:
+            return exc.code
+
+    other = replace(ADMIN, audit_ref="staff:98")
+    for keys, actor, expected in (
+        (("same-key-1", "same-key-1"), ADMIN, ["found", "sent"]),  # a double click: one SMS
+        (("other-key-2", "other-key-3"), other, ["over_cap", "sent"]),  # two forms at once, a cap of one
+    ):
+        barrier = threading.Barrier(2)
+        with ThreadPoolExecutor(2) as pool:
+            assert sorted(pool.map(send, keys, (actor, actor))) == expected
+    with services.readonly() as session:
+        assert session.scalar(select(func.count()).select_from(OutboundMessage)) == 2
+
+
+def test_an_unknown_number_shows_to_its_communitys_clerk_with_its_triage_item(
+    client: TestClient, services: Services
+) -> None:
+    make_people(services)
+    with services.sessions.begin() as session:
+        register.find_or_create_community(session, "幸福里社区").duty_phone = "+8657100000001"
+    stranger = {**sms_params("我是梁阿姨的女儿", from_phone="+8613700000101"), "To": "+8657100000001"}
+    assert post_signed(client, services, "/twilio/sms", stranger).status_code == 200
+    run_worker(services)
+    with services.readonly() as session:
+        item = session.scalar(select(TriageItem.id).where(TriageItem.phone == "+8613700000101"))
+    as_user(client, "clerk")
+    lines = rows(client.get("/messages").text)
+    assert len(lines) == 1 and "未登记号码" in lines[0] and f'href="/triage/{item}"' in lines[0]
+    assert "137****0101" in lines[0] and "我是梁阿姨的女儿" in lines[0]
+    assert any(f'href="/triage/{item}"' in line for line in rows(client.get("/messages/sent").text))  # the reply
+    as_user(client, "leader1")  # grid leaders do not triage unknown numbers
+    assert "我是梁阿姨的女儿" not in client.get("/messages").text
