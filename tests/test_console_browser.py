@@ -235,6 +235,15 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
                 check_accessibility(page)
             assert severe == [], "\n".join(severe)
 
+            # A clerk texts a resident from their page: the page says it went to the gateway; the SMS view lists it.
+            page.goto(demo.base + resident_page)
+            page.select_option("#sms-to", "resident")
+            page.fill("#sms-body", "您好，社区明天上午来送药。")
+            page.click("#send-sms button[type=submit]")
+            expect(page.locator("#send-sms [role=status]")).to_contain_text("短信已交给网关")
+            page.goto(demo.base + "/messages/sent")
+            expect(page.locator("#message-list")).to_contain_text("您好，社区明天上午来送药。")
+
             # Sign out: the console is closed again.
             page.click("form.signout button[type=submit]")
             expect(page).to_have_url(demo.base + "/login")
