@@ -93,7 +93,14 @@ async def send_sms(request: Request) -> Response:
     except StaffSmsRefused as exc:
         said = CONSOLE_TEXTS.render(f"messages_refused_{exc.code}", language_of(request, user), **exc.values)
         status = 429 if exc.code == "over_cap" else 422
-        return await resident_page(request, resident_id, status_code=status, sms_error=said, sms_body=form.get("body"))
+        return await resident_page(
+            request,
+            resident_id,
+            status_code=status,
+            sms_error=said,
+            sms_body=form.get("body"),
+            sms_chosen=form.get("to"),
+        )
     await hand_over_async(services, Decided(sends=sent.outbound))
     return RedirectResponse(f"/register/residents/{resident_id}?sms={sent.recipient.kind}#send-sms", status_code=303)
 

@@ -124,9 +124,10 @@ async def resident_page(
     task_error: str = "",
     sms_error: str = "",
     sms_body: str | None = None,
+    sms_chosen: str | None = None,
 ) -> Response:
     """The resident's page (see `resident`), with a fresh key for its make-a-task and send-an-SMS forms and, after
-    a refused one, the reason why (and the SMS's words, to correct)."""
+    a refused one, the reason why (and the SMS's words and recipient, to correct)."""
     services, user = _services(request), request.state.user
     now = services.clock()
 
@@ -165,6 +166,7 @@ async def resident_page(
         sms_key=secrets.token_urlsafe(16),
         sms_error=sms_error,
         sms_body=sms_body or "",
+        sms_chosen=sms_chosen or "",
         sms_sent=request.query_params.get("sms", ""),
     )
     response.headers["Cache-Control"] = "no-store"  # its form's key is for one request: never brought back by Back
