@@ -79,6 +79,7 @@ class Settings:
     sentry_dsn: Secret | None = None  # SENTRY_DSN: where error reports go (hotline/error_reports.py); None: nowhere
     ready_queue_limit: int = 10000  # /readyz answers 503 with more jobs than this waiting in all queues together
     ready_inbound_seconds: int = 120  # /readyz answers 503 while a message stored this long ago is unprocessed
+    staff_sms_per_hour: int = 20  # the most SMS one member of staff sends from residents' pages in any hour
     # The reverse proxy's addresses, comma-separated: only from these are X-Forwarded-For/-Proto believed. Empty:
     # from no one, so a client cannot choose the address the sign-in throttle counts by sending the header itself.
     forwarded_allow_ips: str = ""

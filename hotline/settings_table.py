@@ -281,6 +281,13 @@ SETTINGS: tuple[Setting, ...] = (
         "120",
         "/readyz fails while a message this old is unprocessed",
     ),
+    Setting(
+        "HOTLINE_STAFF_SMS_PER_HOUR",
+        "staff_sms_per_hour",
+        whole(1, 1000, "SMS an hour"),
+        "20",
+        "most SMS one member of staff sends by hand in an hour",
+    ),
     Setting("FORWARDED_ALLOW_IPS", "forwarded_allow_ips", trusted_proxies, "", "proxies whose X-Forwarded-* is read"),
     Setting("HOTLINE_TIMEZONE", "timezone", timezone, "Asia/Shanghai", "the community's IANA timezone"),
     Setting(

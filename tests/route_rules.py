@@ -198,6 +198,12 @@ RULES: dict[str, Rule] = {
     "POST /register/residents/{resident_id:id}/tasks": console(
         "resident", lambda t: {"category": "groceries", "words": "邻居来电：帮买米", "request_key": uuid.uuid4().hex}
     ),
+    "POST /register/residents/{resident_id:id}/sms": console(
+        "resident", lambda t: {"to": "resident", "body": "请给社区回个电话", "request_key": uuid.uuid4().hex}
+    ),
+    "GET /messages": console("list"),
+    "GET /messages/sent": console("list"),
+    "GET /messages/failed": console("list"),
     "GET /register/import": console(roles=IMPORTERS),
     "POST /register/import": console(roles=IMPORTERS),
     "GET /register/export.csv": console("list"),

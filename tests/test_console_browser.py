@@ -67,6 +67,9 @@ PAGES = (
     "/register",
     "/register/import",
     "/calls",
+    "/messages",
+    "/messages/sent",
+    "/messages/failed",
     "/notices",
     "/notices/new",
     "/reports",
@@ -231,6 +234,15 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
                 page.goto(path if path.startswith("http") else demo.base + path)
                 check_accessibility(page)
             assert severe == [], "\n".join(severe)
+
+            # A clerk texts a resident from their page: the page says it went to the gateway; the SMS view lists it.
+            page.goto(demo.base + resident_page)
+            page.select_option("#sms-to", "resident")
+            page.fill("#sms-body", "您好，社区明天上午来送药。")
+            page.click("#send-sms button[type=submit]")
+            expect(page.locator("#send-sms [role=status]")).to_contain_text("短信已交给网关")
+            page.goto(demo.base + "/messages/sent")
+            expect(page.locator("#message-list")).to_contain_text("您好，社区明天上午来送药。")
 
             # Sign out: the console is closed again.
             page.click("form.signout button[type=submit]")

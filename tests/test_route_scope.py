@@ -92,7 +92,7 @@ def test_a_grid_leader_in_the_console_reaches_only_their_grid(
     checked = check_scope(
         client, services, world, ("console", "simulator"), "mine", ["grid2", "other"], **{"X-CSRF-Token": csrf}
     )
-    assert checked == 37  # every console and simulator route but sign-out, CSV import and the audit log
+    assert checked == 41  # every console and simulator route but sign-out, CSV import and the audit log
 
 
 def test_a_token_reaches_only_its_community_or_grid(client: TestClient, services: Services, world: World) -> None:
@@ -123,7 +123,7 @@ def test_a_clerk_in_the_console_reaches_only_their_community(
         ("POST /register/import",),
         **{"X-CSRF-Token": csrf},
     )
-    assert checked == 45  # every console and simulator route but sign-out, the audit log and an upload
+    assert checked == 49  # every console and simulator route but sign-out, the audit log and an upload
 
 
 def test_the_api_refuses_a_missing_wrong_or_revoked_token_on_every_route(

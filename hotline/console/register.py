@@ -39,6 +39,8 @@ from dispatch.register.household_liaisons import assignable_liaisons, set_liaiso
 from dispatch.register.search import MAX_QUERY, SEARCH_PAGE, search_residents, standings_today
 from dispatch.register.sms_thread import sms_thread
 from dispatch.staff_accounts import household_scope
+from dispatch.staff_sms import BODY_LIMIT as SMS_LIMIT
+from dispatch.staff_sms import recipients
 from dispatch.tasks.staff_made import WORDS_LIMIT, Made, RequestKeyReused, make_task
 from hotline.console.auth import staff_only
 from hotline.console.params import as_id
@@ -115,10 +117,17 @@ async def resident(request: Request) -> Response:
 
 
 async def resident_page(
-    request: Request, resident_id: int, *, status_code: int = 200, task_error: str = ""
+    request: Request,
+    resident_id: int,
+    *,
+    status_code: int = 200,
+    task_error: str = "",
+    sms_error: str = "",
+    sms_body: str | None = None,
+    sms_chosen: str | None = None,
 ) -> Response:
-    """The resident's page (see `resident`), with a fresh key for its make-a-task form and, after a refused one, the
-    reason why."""
+    """The resident's page (see `resident`), with a fresh key for its make-a-task and send-an-SMS forms and, after
+    a refused one, the reason why (and the SMS's words and recipient, to correct)."""
     services, user = _services(request), request.state.user
     now = services.clock()
 
@@ -126,11 +135,12 @@ async def resident_page(
         with services.sessions.begin() as session:
             history = resident_history(session, resident_id, household_scope(user), now, rules=services.intake.checkin)
             thread = sms_thread(session, [p.phone for p in history.resident.phones], history.since)
+            people = recipients(resident_in_scope(session, resident_id, household_scope(user)))
             audit.record(session, user, "view", "resident", resident_id, at=now)
-        return history, thread
+        return history, thread, people
 
     try:
-        history, thread = await run_in_threadpool(load)
+        history, thread, people = await run_in_threadpool(load)
     except NotFound:
         return _missing(request, user)
     response = page(
@@ -150,6 +160,14 @@ async def resident_page(
         task_categories=list(TaskCategory),
         words_limit=WORDS_LIMIT,
         task_error=task_error,
+        sms_to=people,
+        sms_limit=SMS_LIMIT,
+        sms_cap=services.settings.staff_sms_per_hour,
+        sms_key=secrets.token_urlsafe(16),
+        sms_error=sms_error,
+        sms_body=sms_body or "",
+        sms_chosen=sms_chosen or "",
+        sms_sent=request.query_params.get("sms", ""),
     )
     response.headers["Cache-Control"] = "no-store"  # its form's key is for one request: never brought back by Back
     return response
