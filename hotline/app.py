@@ -20,7 +20,7 @@ from dispatch.exceptions import InvalidInboundMessage
 from dispatch.ivr.script import AUDIO_DIR
 from hotline import api, ops
 from hotline.api.common import http_error as api_http_error
-from hotline.console import admin, channels, outreach, pages, people, register, reports, staff, tasks, triage
+from hotline.console import admin, channels, outreach, pages, people, places, register, reports, staff, tasks, triage
 from hotline.console.auth import session_middleware
 from hotline.console.body_cap import BodyCap
 from hotline.request_log import RequestLog
@@ -54,6 +54,7 @@ CONSOLE_ROUTES = [
     *channels.ROUTES,
     *people.ROUTES,
     *staff.ROUTES,
+    *places.ROUTES,
     Route("/simulator", simulator.simulator_page),
     Route("/simulator/api/people", simulator.people),
     Route("/simulator/api/phone", simulator.phone_state),

@@ -242,6 +242,20 @@ RULES: dict[str, Rule] = {
         roles=ADMIN_ONLY,
     ),
     "POST /people/tokens/{token_id:id}/revoke": console(roles=ADMIN_ONLY),
+    "GET /people/places": console("list", roles=ADMIN_ONLY),
+    "POST /people/places/communities": console("", lambda t: {"name": "探针社区"}, roles=ADMIN_ONLY),
+    "POST /people/places/communities/{community_id:id}": console("", lambda t: {"name": "改名"}, roles=ADMIN_ONLY),
+    "POST /people/places/communities/{community_id:id}/grids": console(
+        "", lambda t: {"name": "探针网格"}, roles=ADMIN_ONLY
+    ),
+    "POST /people/places/grids/{grid_id:id}": console("", lambda t: {"name": "改名"}, roles=ADMIN_ONLY),
+    "POST /people/places/communities/{community_id:id}/directory": console(
+        "", lambda t: {"kind": "pharmacy", "name": "探针药店", "phone": "057100000099"}, roles=ADMIN_ONLY
+    ),
+    "POST /people/places/directory/{entry_id:id}": console(
+        "", lambda t: {"kind": "pharmacy", "name": "探针药店", "phone": "057100000099"}, roles=ADMIN_ONLY
+    ),
+    "POST /people/places/directory/{entry_id:id}/remove": console(roles=ADMIN_ONLY),
     "GET /people/liaisons": console("list", roles=IMPORTERS),
     "POST /people/liaisons": console(
         "target", lambda t: {"name": "探针联络员", "phone": "13900000077", "grid": str(t.grid_id)}, roles=IMPORTERS

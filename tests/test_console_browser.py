@@ -77,6 +77,7 @@ PAGES = (
     "/people/liaisons",
     "/people/staff",
     "/people/tokens",
+    "/people/places",
 )
 
 
