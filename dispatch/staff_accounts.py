@@ -111,6 +111,14 @@ def _grid(session: Session, name: str) -> tuple[int, int]:
     return found[0][0], found[0][1]
 
 
+def password_matches(user: StaffUser, password: str) -> bool:
+    """True if `password` is this account's (a repeated request is told from a new one by it)."""
+    try:
+        return bool(_HASHER.verify(user.password_hash, password))
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def set_password(session: Session, username: str, password: str) -> None:
     """Give an account a new password.
 

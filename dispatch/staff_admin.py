@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,7 +20,7 @@ from dispatch import audit
 from dispatch.audit import Actor
 from dispatch.exceptions import InvalidStaffUser, NotFound
 from dispatch.models import ApiToken, Community, Grid, StaffRole, StaffUser
-from dispatch.staff_accounts import _HASHER, add_user, staff_scope
+from dispatch.staff_accounts import add_user, password_matches, staff_scope
 from dispatch.tokens import create_token, made_for_request, revoke_token
 
 
@@ -71,13 +70,6 @@ def _role(value: str) -> StaffRole:
         raise InvalidStaffUser(f"role must be one of: {', '.join(StaffRole)}", "role", "unknown") from None
 
 
-def _same_password(user: StaffUser, password: str) -> bool:
-    try:
-        return bool(_HASHER.verify(user.password_hash, password))
-    except (VerificationError, InvalidHashError):
-        return False
-
-
 def add_staff(session: Session, actor: Actor, form: StaffForm) -> tuple[StaffUser, bool]:
     """Add an account; True if it is new, False if the very same one was added already (a second click).
 
@@ -92,7 +84,7 @@ def add_staff(session: Session, actor: Actor, form: StaffForm) -> tuple[StaffUse
     if existing is not None and existing.active and existing.role == role:
         scope = staff_scope(session, role, community, grid)
         same = existing.display_name == (form.display_name.strip() or username)
-        if same and (existing.community_id, existing.grid_id) == scope and _same_password(existing, form.password):
+        if same and (existing.community_id, existing.grid_id) == scope and password_matches(existing, form.password):
             return existing, False
     language = form.language if form.language in ("zh-CN", "en") else "zh-CN"
     user = add_user(

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 from dispatch import audit
 from dispatch.audit import Actor
 from dispatch.exceptions import InvalidPhoneNumber, NotFound
-from dispatch.models import AuditEntry, Community, Grid, Household, Liaison, LiaisonRole, StaffRole
+from dispatch.models import AuditEntry, Community, Grid, Household, Liaison, LiaisonRole, ResidentStatus, StaffRole
 from dispatch.phones import parse_register_phone
 from dispatch.register.coverage import Deactivation, deactivate_liaison, plan_deactivation
 from dispatch.register.edit import MAX_NAME, EditRefused, FieldProblem
@@ -226,5 +226,5 @@ def deactivate_managed_liaison(
 
 def household_names(household: Household) -> str:
     """The household as staff know it: its residents' names (who have not moved away first)."""
-    residents = sorted(household.residents, key=lambda r: (r.status == "moved_away", r.id))
+    residents = sorted(household.residents, key=lambda r: (r.status == ResidentStatus.MOVED_AWAY, r.id))
     return "、".join(r.name for r in residents) or "-"
