@@ -1,10 +1,11 @@
 """Staff keeping the liaisons in the console: the list, adding one, changing a name, number or grid, and stopping
 one after seeing which households pass to their backups and which are left with no one.
 
-Admins manage every liaison; a clerk those of their own community: placed in one of its grids, or of no grid and
-serving its households alone. Grid leaders manage none. A liaison outside the caller's reach is `NotFound`, like
-one that does not exist. Every change is checked whole before anything is written (`EditRefused` names each bad
-field), records one audit entry ("liaison"), and a repeat of the same request changes nothing.
+Admins manage every liaison; a clerk those of their own community: placed in one of its grids or, of no grid,
+serving one of its households, and in either case serving no household elsewhere. Grid leaders manage none. A
+liaison outside the caller's reach is `NotFound`, like one that does not exist. Every change is checked whole
+before anything is written (`EditRefused` names each bad field), records one audit entry ("liaison"), and a
+repeat of the same request changes nothing.
 """
 
 from __future__ import annotations
