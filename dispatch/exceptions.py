@@ -61,7 +61,13 @@ class InvalidPlan(DispatchError):
 
 
 class InvalidStaffUser(DispatchError):
-    """A staff account cannot be made or changed as asked; the message says why, for the admin."""
+    """A staff account or API token cannot be made or changed as asked; the message says why, for the admin on
+    the command line, and `field` and `code` name it for a console page to put in words."""
+
+    def __init__(self, message: str, field: str = "", code: str = "invalid") -> None:
+        self.field = field
+        self.code = code
+        super().__init__(message)
 
 
 class InvalidAction(DispatchError):

@@ -55,11 +55,13 @@ def add_user(
     """
     username = username.strip().lower()
     if not _USERNAME.match(username):
-        raise InvalidStaffUser("username: 2-64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit")
+        raise InvalidStaffUser(
+            "username: 2-64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit", "username", "bad_username"
+        )
     if len(password) < MIN_PASSWORD:
-        raise InvalidStaffUser(f"password: at least {MIN_PASSWORD} characters")
+        raise InvalidStaffUser(f"password: at least {MIN_PASSWORD} characters", "password", "short_password")
     if session.scalar(select(StaffUser.id).where(StaffUser.username == username)) is not None:
-        raise InvalidStaffUser(f"username {username!r} is taken")
+        raise InvalidStaffUser(f"username {username!r} is taken", "username", "username_taken")
     user = StaffUser(
         username=username,
         display_name=display_name.strip() or username,
@@ -67,20 +69,34 @@ def add_user(
         role=role,
         language=language,
     )
-    if role is StaffRole.CLERK:
-        if community is None:
-            raise InvalidStaffUser("a clerk needs --community")
-        found = session.scalar(select(Community).where(Community.name == community))
-        if found is None:
-            raise InvalidStaffUser(f"no community named {community!r}")
-        user.community_id = found.id
-    elif role is StaffRole.GRID_LEADER:
-        if grid is None:
-            raise InvalidStaffUser("a grid leader needs --grid")
-        user.grid_id, user.community_id = _grid(session, grid)
+    user.community_id, user.grid_id = staff_scope(session, role, community, grid)
     session.add(user)
     session.flush()
     return user
+
+
+def staff_scope(
+    session: Session, role: StaffRole, community: str | None, grid: str | None
+) -> tuple[int | None, int | None]:
+    """The (community id, grid id) of an account of `role`: a clerk's community by name, a grid leader's grid
+    ("community/grid" or a grid name) and its community; an admin's none.
+
+    Raises:
+        InvalidStaffUser: a clerk without a known community, a grid leader without a known grid.
+    """
+    if role is StaffRole.CLERK:
+        if not community:
+            raise InvalidStaffUser("a clerk needs --community", "community", "required")
+        found = session.scalar(select(Community).where(Community.name == community))
+        if found is None:
+            raise InvalidStaffUser(f"no community named {community!r}", "community", "unknown")
+        return found.id, None
+    if role is StaffRole.GRID_LEADER:
+        if not grid:
+            raise InvalidStaffUser("a grid leader needs --grid", "grid", "required")
+        grid_id, community_id = _grid(session, grid)
+        return community_id, grid_id
+    return None, None
 
 
 def _grid(session: Session, name: str) -> tuple[int, int]:
@@ -90,8 +106,17 @@ def _grid(session: Session, name: str) -> tuple[int, int]:
         query = query.join(Community).where(Community.name == community_name)
     found = session.execute(query).all()
     if len(found) != 1:
-        raise InvalidStaffUser(f"grid {name!r}: {'no such grid' if not found else 'ambiguous, use community/grid'}")
+        problem = "no such grid" if not found else "ambiguous, use community/grid"
+        raise InvalidStaffUser(f"grid {name!r}: {problem}", "grid", "unknown" if not found else "ambiguous")
     return found[0][0], found[0][1]
+
+
+def password_matches(user: StaffUser, password: str) -> bool:
+    """True if `password` is this account's (a repeated request is told from a new one by it)."""
+    try:
+        return bool(_HASHER.verify(user.password_hash, password))
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def set_password(session: Session, username: str, password: str) -> None:
@@ -101,10 +126,10 @@ def set_password(session: Session, username: str, password: str) -> None:
         InvalidStaffUser: no such account, or the password is too short.
     """
     if len(password) < MIN_PASSWORD:
-        raise InvalidStaffUser(f"password: at least {MIN_PASSWORD} characters")
+        raise InvalidStaffUser(f"password: at least {MIN_PASSWORD} characters", "password", "short_password")
     user = session.scalar(select(StaffUser).where(StaffUser.username == username.strip().lower()))
     if user is None:
-        raise InvalidStaffUser(f"no account {username!r}")
+        raise InvalidStaffUser(f"no account {username!r}", "username", "unknown")
     user.password_hash = hash_password(password)
 
 

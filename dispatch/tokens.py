@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from dispatch import audit
 from dispatch.exceptions import InvalidAction, InvalidStaffUser, NotFound
-from dispatch.models import ApiToken, Community, StaffRole, utcnow
+from dispatch.models import ApiToken, AuditEntry, Community, StaffRole, utcnow
 from dispatch.staff_accounts import _grid
 
 SECRET_PREFIX = "hl_"  # noqa: S105  # what every secret starts with, not a secret
@@ -61,10 +61,13 @@ def create_token(
     grid: str | None = None,
     lifetime: timedelta | None = None,
     now: datetime | None = None,
+    actor: audit.Actor = CLI,
+    request_key: str = "",
 ) -> tuple[ApiToken, str]:
     """Issue a token. A clerk's token needs a community (by name), a grid leader's a grid ("community/grid" or a
     grid name), as for staff accounts; an admin's takes neither. With a `lifetime` it expires that long after
-    `now`; without one, never.
+    `now`; without one, never. The audit entry names `actor` (the command line unless given) and the console
+    form's `request_key` if any (`made_for_request` finds the token by it).
 
     Returns:
         The stored token and its secret. The secret is not stored anywhere: show it once.
@@ -75,27 +78,33 @@ def create_token(
     """
     now = now or utcnow()
     if lifetime is not None and not timedelta(0) < lifetime <= MAX_LIFETIME:
-        raise InvalidStaffUser(f"a token's lifetime is more than 0 and at most {MAX_LIFETIME.days} days")
+        raise InvalidStaffUser(
+            f"a token's lifetime is more than 0 and at most {MAX_LIFETIME.days} days", "lifetime", "bad_lifetime"
+        )
     name = name.strip()
     if not name or len(name) > NAME_LIMIT:
-        raise InvalidStaffUser(f"a token needs a name of 1 to {NAME_LIMIT} characters")
+        raise InvalidStaffUser(f"a token needs a name of 1 to {NAME_LIMIT} characters", "name", "bad_name")
     try:
         role = StaffRole(role)
     except ValueError:
-        raise InvalidStaffUser(f"role must be one of: {', '.join(StaffRole)}") from None
+        raise InvalidStaffUser(f"role must be one of: {', '.join(StaffRole)}", "role", "unknown") from None
     community_id = grid_id = None
     if role is StaffRole.CLERK:
         if community is None or grid is not None:
-            raise InvalidStaffUser("a clerk's token needs --community and no --grid")
+            raise InvalidStaffUser("a clerk's token needs --community and no --grid", "community", "required")
         community_id = session.scalar(select(Community.id).where(Community.name == community))
         if community_id is None:
-            raise InvalidStaffUser(f"no community named {community!r}")
+            raise InvalidStaffUser(f"no community named {community!r}", "community", "unknown")
     elif role is StaffRole.GRID_LEADER:
         if grid is None or community is not None:
-            raise InvalidStaffUser("a grid leader's token needs --grid (a name, or community/grid) and no --community")
+            raise InvalidStaffUser(
+                "a grid leader's token needs --grid (a name, or community/grid) and no --community", "grid", "required"
+            )
         grid_id, community_id = _grid(session, grid)
     elif community is not None or grid is not None:
-        raise InvalidStaffUser("an admin's token sees everything: give it no --community or --grid")
+        raise InvalidStaffUser(
+            "an admin's token sees everything: give it no --community or --grid", "community", "needless"
+        )
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         name=name,
@@ -109,8 +118,21 @@ def create_token(
     )
     session.add(token)
     session.flush()
-    audit.record(session, CLI, "create", "token", token.id, f"role:{role.value}", at=now)
+    detail = f"role:{role.value}" + (f" request:{request_key}" if request_key else "")
+    audit.record(session, actor, "create", "token", token.id, detail, at=now)
     return token, secret
+
+
+def made_for_request(session: Session, request_key: str) -> ApiToken | None:
+    """The token a console form with this key already made (a second click or a resubmitted form), if any."""
+    if not request_key:
+        return None
+    made = select(AuditEntry.object_id).where(
+        AuditEntry.action == "create",
+        AuditEntry.object_kind == "token",
+        AuditEntry.detail.endswith(f" request:{request_key}"),
+    )
+    return session.scalar(select(ApiToken).where(ApiToken.id.in_(made)))
 
 
 def verify_token(session: Session, secret: str, now: datetime | None = None) -> ApiToken | None:
@@ -168,7 +190,9 @@ def find_token(session: Session, token_id_or_prefix: int | str) -> ApiToken:
     return matches[0]
 
 
-def revoke_token(session: Session, token_id_or_prefix: int | str, now: datetime | None = None) -> ApiToken:
+def revoke_token(
+    session: Session, token_id_or_prefix: int | str, now: datetime | None = None, actor: audit.Actor = CLI
+) -> ApiToken:
     """Revoke a token: from now on it is refused like an unknown one. The row stays, for the audit log.
 
     Raises:
@@ -179,7 +203,7 @@ def revoke_token(session: Session, token_id_or_prefix: int | str, now: datetime 
     if token.revoked_at is not None:
         raise InvalidAction(f"token {token.id} ({token.prefix}) was revoked already")
     token.revoked_at = now or utcnow()
-    audit.record(session, CLI, "revoke", "token", token.id, at=now)
+    audit.record(session, actor, "revoke", "token", token.id, at=now)
     return token
 
 

@@ -20,7 +20,20 @@ from dispatch.exceptions import InvalidInboundMessage
 from dispatch.ivr.script import AUDIO_DIR
 from hotline import api, ops
 from hotline.api.common import http_error as api_http_error
-from hotline.console import admin, channels, messages, outreach, pages, register, reports, tasks, triage
+from hotline.console import (
+    admin,
+    channels,
+    messages,
+    outreach,
+    pages,
+    people,
+    places,
+    register,
+    reports,
+    staff,
+    tasks,
+    triage,
+)
 from hotline.console.auth import session_middleware
 from hotline.console.body_cap import BodyCap
 from hotline.request_log import RequestLog
@@ -53,6 +66,9 @@ CONSOLE_ROUTES = [
     *reports.ROUTES,
     *admin.ROUTES,
     *channels.ROUTES,
+    *people.ROUTES,
+    *staff.ROUTES,
+    *places.ROUTES,
     Route("/simulator", simulator.simulator_page),
     Route("/simulator/api/people", simulator.people),
     Route("/simulator/api/phone", simulator.phone_state),

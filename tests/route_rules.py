@@ -233,6 +233,45 @@ RULES: dict[str, Rule] = {
     "POST /channels/communities/{community_id:id}": console("", lambda t: {"sms": "", "calls": ""}, roles=ADMIN_ONLY),
     "GET /audit": console("list", roles=ADMIN_ONLY),
     "POST /language": console("", lambda t: {"language": "en"}),
+    # The register's people: liaisons (admins, and a clerk their own community's), staff accounts and tokens
+    # (admins). The liaisons' routes come last of the console's: their probes edit and stop the target's liaison.
+    "GET /people/staff": console("list", roles=ADMIN_ONLY),
+    "POST /people/staff": console(
+        "", lambda t: {"username": "probe", "password": "probe password", "scope": "admin"}, roles=ADMIN_ONLY
+    ),
+    "POST /people/staff/{staff_id:id}/role": console("", lambda t: {"scope": "admin"}, roles=ADMIN_ONLY),
+    "POST /people/staff/{staff_id:id}/deactivate": console(roles=ADMIN_ONLY),
+    "GET /people/tokens": console("list", roles=ADMIN_ONLY),
+    "POST /people/tokens": console(
+        "",
+        lambda t: {"name": "probe", "scope": "admin", "lifetime": "30", "request_key": "probe-request-key-1"},
+        roles=ADMIN_ONLY,
+    ),
+    "POST /people/tokens/{token_id:id}/revoke": console(roles=ADMIN_ONLY),
+    "GET /people/places": console("list", roles=ADMIN_ONLY),
+    "POST /people/places/communities": console("", lambda t: {"name": "探针社区"}, roles=ADMIN_ONLY),
+    "POST /people/places/communities/{community_id:id}": console("", lambda t: {"name": "改名"}, roles=ADMIN_ONLY),
+    "POST /people/places/communities/{community_id:id}/grids": console(
+        "", lambda t: {"name": "探针网格"}, roles=ADMIN_ONLY
+    ),
+    "POST /people/places/grids/{grid_id:id}": console("", lambda t: {"name": "改名"}, roles=ADMIN_ONLY),
+    "POST /people/places/communities/{community_id:id}/directory": console(
+        "", lambda t: {"kind": "pharmacy", "name": "探针药店", "phone": "057100000099"}, roles=ADMIN_ONLY
+    ),
+    "POST /people/places/directory/{entry_id:id}": console(
+        "", lambda t: {"kind": "pharmacy", "name": "探针药店", "phone": "057100000099"}, roles=ADMIN_ONLY
+    ),
+    "POST /people/places/directory/{entry_id:id}/remove": console(roles=ADMIN_ONLY),
+    "GET /people/liaisons": console("list", roles=IMPORTERS),
+    "POST /people/liaisons": console(
+        "target", lambda t: {"name": "探针联络员", "phone": "13900000077", "grid": str(t.grid_id)}, roles=IMPORTERS
+    ),
+    "GET /people/liaisons/{liaison_id:id}/edit": console("liaison", roles=IMPORTERS),
+    "POST /people/liaisons/{liaison_id:id}/edit": console(
+        "liaison", lambda t: {"name": "改过的联络员", "phone": "13900000078", "grid": str(t.grid_id)}, roles=IMPORTERS
+    ),
+    "GET /people/liaisons/{liaison_id:id}/deactivate": console("liaison", roles=IMPORTERS),
+    "POST /people/liaisons/{liaison_id:id}/deactivate": console("liaison", roles=IMPORTERS),
     # The simulator: as the console, and only with the local gateway (`local_only`, 404 with Twilio).
     "GET /simulator": simulator(),
     "GET /simulator/api/people": simulator("list"),
@@ -392,7 +431,8 @@ def build_world(client: TestClient, services: Services) -> World:
             resident = register.find_residents_by_phone(session, phone)[0]
             task = session.scalar(select(Task.id).where(Task.resident_id == resident.id))
             found_liaison = register.find_liaison_by_phone(session, liaison_phone)
-        assert task is not None and found_liaison is not None
+            grid_id = resident.household.grid_id
+        assert task is not None and found_liaison is not None and grid_id is not None
         voicemail = leave_voicemail(services, task)
         with services.readonly() as session:
             triage = session.scalar(select(TriageItem.id).where(TriageItem.phone == UNKNOWN[key]))
@@ -416,6 +456,7 @@ def build_world(client: TestClient, services: Services) -> World:
             phone=phone,
             liaison=found_liaison.id,
             grid=grid,
+            grid_id=grid_id,
             sid=call.sid,
             voicemail=voicemail,
             triage=triage,

@@ -77,6 +77,10 @@ PAGES = (
     "/channels",
     "/ivr",
     "/simulator",
+    "/people/liaisons",
+    "/people/staff",
+    "/people/tokens",
+    "/people/places",
 )
 
 
@@ -230,7 +234,11 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
             page.goto(demo.base + "/register?q=" + residents[0]["name"])
             resident_page = page.locator("main a[href^='/register/residents/']").first.get_attribute("href")
             assert resident_page
-            for path in (*PAGES, task_page, resident_page, resident_page + "/edit"):
+            page.goto(demo.base + "/people/liaisons")
+            stop_liaison = page.locator("a[href$='/deactivate']").first.get_attribute("href")
+            assert stop_liaison  # the page that shows what stopping a liaison would do, before it is done
+            liaison_pages = (stop_liaison, stop_liaison.replace("/deactivate", "/edit"))
+            for path in (*PAGES, task_page, resident_page, resident_page + "/edit", *liaison_pages):
                 page.goto(path if path.startswith("http") else demo.base + path)
                 check_accessibility(page)
             assert severe == [], "\n".join(severe)

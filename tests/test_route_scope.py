@@ -16,7 +16,13 @@ from hotline.services import Services
 from tests.console_helpers import make_user, sign_in
 from tests.route_rules import RULES, A, Rule, Target, World, build_world, random_secret, row_counts, send
 
-ONE_THING = ("task", "resident", "notice", "triage")  # a path naming one of these: outside is 404, exactly as missing
+ONE_THING = (
+    "task",
+    "resident",
+    "notice",
+    "triage",
+    "liaison",
+)  # a path naming one of these: outside is 404, exactly as missing
 
 
 @pytest.fixture
@@ -92,7 +98,7 @@ def test_a_grid_leader_in_the_console_reaches_only_their_grid(
     checked = check_scope(
         client, services, world, ("console", "simulator"), "mine", ["grid2", "other"], **{"X-CSRF-Token": csrf}
     )
-    assert checked == 41  # every console and simulator route but sign-out, CSV import and the audit log
+    assert checked == 41  # every console and simulator route but sign-out, CSV import, the audit log and people
 
 
 def test_a_token_reaches_only_its_community_or_grid(client: TestClient, services: Services, world: World) -> None:
@@ -123,7 +129,7 @@ def test_a_clerk_in_the_console_reaches_only_their_community(
         ("POST /register/import",),
         **{"X-CSRF-Token": csrf},
     )
-    assert checked == 49  # every console and simulator route but sign-out, the audit log and an upload
+    assert checked == 55  # every console and simulator route but sign-out, an upload and the admins' own
 
 
 def test_the_api_refuses_a_missing_wrong_or_revoked_token_on_every_route(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.orm import Session, selectinload
 
 from dispatch.models import Household, Liaison, Resident, ResidentStatus
@@ -28,12 +28,14 @@ class CoverageReport:
         return bool(self.households_without_liaison or self.overloaded or self.liaisons_without_phone)
 
 
-def _living_households(session: Session) -> list[Household]:
-    """Households with at least one resident who has not moved away: the ones that need a liaison."""
+def _living_households(session: Session, where: ColumnElement[bool] | None = None) -> list[Household]:
+    """Households with at least one resident who has not moved away (the ones that need a liaison), within
+    `where` (a filter on Household) if given."""
     return list(
         session.scalars(
             select(Household)
             .where(Household.residents.any(Resident.status != ResidentStatus.MOVED_AWAY))
+            .where(true() if where is None else where)
             .options(
                 selectinload(Household.residents),
                 selectinload(Household.primary_liaison),
@@ -60,9 +62,9 @@ def coverage_report(session: Session, max_load: int = DEFAULT_MAX_LOAD) -> Cover
     load: Counter[int] = Counter()
     for household in households:
         primary = household.primary_liaison
-        if primary is None or not primary.active:
+        if not is_covered(household):
             report.households_without_liaison.append(household)
-        else:
+        elif primary is not None:
             load[primary.id] += 1
         backup = household.backup_liaison
         if backup is None or not backup.active:
@@ -77,6 +79,16 @@ def coverage_report(session: Session, max_load: int = DEFAULT_MAX_LOAD) -> Cover
     return report
 
 
+def is_covered(household: Household) -> bool:
+    """True if the household has an active primary liaison: someone who is offered its errands."""
+    return household.primary_liaison is not None and household.primary_liaison.active
+
+
+def households_without_liaison(session: Session, where: ColumnElement[bool]) -> list[Household]:
+    """The living households within `where` that no active liaison serves, as `coverage_report` counts them."""
+    return [household for household in _living_households(session, where) if not is_covered(household)]
+
+
 @dataclass
 class Deactivation:
     """What stopping a liaison did to their households."""
@@ -86,21 +98,32 @@ class Deactivation:
     backup_removed: list[Household] = field(default_factory=list)
 
 
-def deactivate_liaison(session: Session, liaison: Liaison) -> Deactivation:
-    """Stop a liaison. Their households pass to the backup; those without one are reported, never left silent."""
+def plan_deactivation(session: Session, liaison: Liaison) -> Deactivation:
+    """What stopping `liaison` would do, without doing it: the households passing to their active backup, those
+    left with no one, and those losing `liaison` as their backup. `deactivate_liaison` does exactly this."""
     result = Deactivation()
-    liaison.active = False
-    for household in session.scalars(select(Household).where(Household.primary_liaison_id == liaison.id)):
+    primary_of = select(Household).where(Household.primary_liaison_id == liaison.id).order_by(Household.id)
+    for household in session.scalars(primary_of):
         backup = household.backup_liaison
-        if backup is not None and backup.active:
-            household.primary_liaison, household.backup_liaison = backup, None
+        if backup is not None and backup.active and backup.id != liaison.id:
             result.moved_to_backup.append(household)
         else:
-            household.primary_liaison = None
             result.uncovered.append(household)
-    for household in session.scalars(select(Household).where(Household.backup_liaison_id == liaison.id)):
+    backup_of = select(Household).where(Household.backup_liaison_id == liaison.id).order_by(Household.id)
+    result.backup_removed.extend(session.scalars(backup_of))
+    return result
+
+
+def deactivate_liaison(session: Session, liaison: Liaison) -> Deactivation:
+    """Stop a liaison. Their households pass to the backup; those without one are reported, never left silent."""
+    result = plan_deactivation(session, liaison)
+    liaison.active = False
+    for household in result.moved_to_backup:
+        household.primary_liaison, household.backup_liaison = household.backup_liaison, None
+    for household in result.uncovered:
+        household.primary_liaison = None
+    for household in result.backup_removed:
         household.backup_liaison = None
-        result.backup_removed.append(household)
     session.flush()
     return result
 

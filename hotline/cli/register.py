@@ -12,6 +12,7 @@ from dispatch import community_channels, register
 from dispatch.community_channels import CommunityChoice
 from dispatch.models import Channel, Community, DirectoryEntry, DirectoryKind, LiaisonRole
 from dispatch.phones import mask_phone, parse_register_phone
+from dispatch.register.places_admin import add_directory_entry
 from hotline.cli.base import domain_errors, main, read_sessions, settings_or_exit, write_sessions
 from hotline.cli.service import shortfall_lines
 
@@ -222,14 +223,9 @@ def directory_add(community: str, kind: str, name: str, phone: str) -> None:
     """Add a directory entry to a community."""
     settings = settings_or_exit()
     with write_sessions(settings).begin() as session:
-        entry = DirectoryEntry(
-            community=register.find_or_create_community(session, community),
-            kind=DirectoryKind(kind),
-            name=name,
-            phone=parse_register_phone(phone, settings.region).e164,
+        entry, _ = add_directory_entry(
+            session, register.find_or_create_community(session, community), kind, name, phone, settings.region
         )
-        session.add(entry)
-        session.flush()
         click.echo(f"directory {entry.id} {community} {kind} {name}")
 
 

@@ -37,7 +37,19 @@ from ivr_scripts import SCRIPTS_DIR
 
 CONSOLE_LANGUAGES = ("zh-CN", "en")
 # Kinds of object the console records, offered in the filter (others recorded later still show and filter).
-AUDIT_KINDS = ("resident", "task", "notice", "call", "register")
+AUDIT_KINDS = (
+    "resident",
+    "task",
+    "notice",
+    "call",
+    "register",
+    "liaison",
+    "staff",
+    "token",
+    "community",
+    "grid",
+    "directory",
+)
 # Where each kind of object has its own page.
 OBJECT_PAGES = {"resident": "/register/residents/{id}", "task": "/tasks/{id}", "notice": "/notices/{id}"}
 _KIND = re.compile(r"^[a-z_]{1,16}$")
