@@ -31,7 +31,8 @@ from dispatch.register.xlsx import is_xlsx, read_sheet
 from dispatch.staff_accounts import add_user
 from dispatch.tasks import escalation
 from hotline.services import Services
-from tests.conftest import post_signed, run_worker, sms_params
+from tests.checkin_helpers import reply, tick
+from tests.conftest import LIAISON_PHONE, Clock, post_signed, run_worker, sms_params
 from tests.console_helpers import PASSWORD, sign_in
 from tests.route_rules import PEOPLE, RULES, World, build_world, fill
 
@@ -243,3 +244,50 @@ def test_no_page_a_clerk_reads_shows_internals(client: TestClient, services: Ser
         if (shown := internals(text, words, only_underscored=True))
     }
     assert not found, f"pages in English show internals: {found}"
+
+
+def test_a_day_of_check_ins_reads_in_words(
+    client: TestClient, services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    """Check-ins of every outcome, a landline's call, visits for those who never answered (made by the hotline),
+    and a task left undone past the day: the board, the reports, every task and every resident in words."""
+    with services.sessions.begin() as session:
+        add_user(session, username="liu", display_name="刘文员", password=PASSWORD, role=StaffRole.ADMIN)
+    tick(services, clock, "08:00")
+    tick(services, clock, "09:00")
+    for hhmm, name, body in (("09:05", "梁阿姨", "1"), ("09:06", "王大爷", "买药"), ("09:07", "刘奶奶", "发烧38.5度")):
+        reply(client, services, clock, hhmm, name, body)
+    tick(services, clock, "11:00")
+    tick(services, clock, "12:00")
+    reply(client, services, clock, "12:20", "陈伯", "36.5")
+    with services.readonly() as session:
+        medicine = session.scalar(select(Task.id).where(Task.resident_id == town["王大爷"]))
+    reply_from_liaison = sms_params(f"接{medicine}", from_phone=LIAISON_PHONE)
+    assert post_signed(client, services, "/twilio/sms", reply_from_liaison).status_code == 200
+    run_worker(services)
+    tick(services, clock, "20:00")
+    with services.sessions.begin() as session:  # the sweeper, after the done-by time and the offers' deadlines
+        escalation.flag_overdue_accepted(session, clock.now, services.intake)
+        escalation.escalate_due_tasks(session, clock.now, services.intake)
+    run_worker(services)
+    sign_in(client, "liu")
+    words = raw_words(services)
+    with services.readonly() as session:
+        kinds = set(session.scalars(select(TaskEvent.kind).distinct()))
+        urls = {f"/tasks/{task_id}" for task_id in session.scalars(select(Task.id))}
+    assert {"created", "offered", "accepted", "flagged"} <= kinds, kinds
+    urls |= {f"/register/residents/{resident_id}" for resident_id in town.values()}
+    urls |= {
+        key[4:] for key, rule in RULES.items() if key.startswith("GET ") and rule.kind == "console" and not rule.names
+    }
+    urls |= {"/board", "/tasks", "/reports", "/reports.csv", "/register", "/register/export.csv", "/calls", "/audit"}
+    urls -= SCRIPT_PAGES
+    urls = {url for url in urls if "{" not in url and not url.startswith("/simulator")}
+    found = {}
+    for url in sorted(urls):
+        answer = client.get(url)
+        assert answer.status_code == 200, (url, answer.status_code)
+        text = readable(answer.content, answer.headers.get("content-type", ""))
+        if text is not None and (shown := internals(text, words)):
+            found[url] = shown
+    assert not found, f"pages in zh-CN show internals: {found}"
