@@ -7,6 +7,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from html.parser import HTMLParser
 
@@ -30,9 +31,13 @@ from dispatch.models import (
 from dispatch.register.xlsx import is_xlsx, read_sheet
 from dispatch.staff_accounts import add_user
 from dispatch.tasks import escalation
+from dispatch.tasks.event_reading import CLIMB_REASONS, Actor, read_detail
+from dispatch.tasks.staff_views import HistoryItem
+from hotline.console.history_words import history_lines
+from hotline.console.render import CONSOLE_TEXTS
 from hotline.services import Services
 from tests.checkin_helpers import reply, tick
-from tests.conftest import LIAISON_PHONE, Clock, post_signed, run_worker, sms_params
+from tests.conftest import LIAISON_PHONE, Clock, at, post_signed, run_worker, sms_params
 from tests.console_helpers import PASSWORD, sign_in
 from tests.route_rules import PEOPLE, RULES, World, build_world, fill
 
@@ -291,3 +296,46 @@ def test_a_day_of_check_ins_reads_in_words(
         if text is not None and (shown := internals(text, words)):
             found[url] = shown
     assert not found, f"pages in zh-CN show internals: {found}"
+
+
+SAMPLE_DETAILS = {  # each kind's detail as the code writes it
+    "created": ["normal", "urgent; made by staff", "urgent; checkin:7 no answer"],
+    "added": ["message:12", "checkin:7 no answer"],
+    "offered": ["liaison:1"],
+    "assigned": ["liaison:1"],
+    "linked": ["resident:1", "household:4"],
+    "escalated": [
+        *(f"rung:{rung} {reason}" for rung, reason in enumerate(CLIMB_REASONS, start=1)),
+        "rung:3 not taken in time; nobody to reach",
+        "rung:3 no household; nobody to reach",
+    ],
+    "flagged": ["她说明天再说", "not done by 2030-03-04T20:00+08:00"],
+    "triaged": ["other→medicine"],
+}
+
+
+@pytest.mark.parametrize("language", ["zh-CN", "en"])
+def test_every_event_kind_and_reason_reads_as_a_sentence(language: str, services: Services) -> None:
+    """Every kind in TaskEventKind, by every kind of actor, with each detail the code writes (every reason to
+    climb), is a sentence in both languages that names no internal."""
+    words = raw_words(services)
+
+    def t(key: str, **fields: object) -> str:
+        return CONSOLE_TEXTS.render(key, language, **fields)
+
+    def category(value: str) -> str:
+        return services.catalog.render(f"category_{value}", language)
+
+    actors = [Actor("resident", "梁阿姨"), Actor("liaison", "张敏"), Actor("staff", "刘文员"), Actor("token", "街道")]
+    actors += [Actor(role) for role in ("hotline", "caller", "command_line", "someone", "household")]
+    for kind in TaskEventKind:
+        for detail in SAMPLE_DETAILS.get(kind, ["办好了"]):
+            facts, ref = read_detail(kind, detail)
+            facts = replace(facts, person=Actor("liaison", "李强")) if ref else facts
+            for who in actors:
+                item = HistoryItem(at("12:00"), "event", kind, "x", "sms", detail, actor=who, facts=facts)
+                [line] = history_lines([item], t, category, lambda m: m.strftime("%m-%d %H:%M"))
+                shown = internals(line.sentence, words, only_underscored=language == "en")
+                assert not shown and line.sentence != kind, (kind, detail, line.sentence, shown)
+                if who.name:
+                    assert who.name in line.sentence or kind not in ("accepted", "done", "note", "cancelled")
