@@ -152,17 +152,15 @@ def name_phones(session: Session, phones: set[str]) -> dict[str, Actor]:
     _add(
         names,
         "duty_phone",
-        session.execute(select(Community.duty_phone, Community.name).where(Community.duty_phone.in_(phones))).tuples(),
+        session.execute(select(Community.duty_phone, Community.name).where(Community.duty_phone.in_(phones))).all(),
     )
     _add(
         names,
         "grid_leader",
-        session.execute(select(Grid.leader_phone, Grid.leader_name).where(Grid.leader_phone.in_(phones))).tuples(),
+        session.execute(select(Grid.leader_phone, Grid.leader_name).where(Grid.leader_phone.in_(phones))).all(),
     )
-    _add(names, "resident", session.execute(residents.where(ResidentPhone.phone.in_(phones))).tuples())
-    _add(
-        names, "liaison", session.execute(select(Liaison.phone, Liaison.name).where(Liaison.phone.in_(phones))).tuples()
-    )
+    _add(names, "resident", session.execute(residents.where(ResidentPhone.phone.in_(phones))).all())
+    _add(names, "liaison", session.execute(select(Liaison.phone, Liaison.name).where(Liaison.phone.in_(phones))).all())
     return {phone: names.get(phone, Actor("number")) for phone in phones}
 
 

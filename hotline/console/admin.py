@@ -27,6 +27,7 @@ from dispatch.ivr.graph import arrows, to_svg
 from dispatch.ivr.script import LANGUAGES, load_script
 from dispatch.models import AuditEntry, StaffRole, StaffUser
 from dispatch.staff_accounts import set_console_language
+from dispatch.tokens import CLI
 from hotline.cli.ivr import check_path
 from hotline.console.auth import staff_only
 from hotline.console.detail_words import detail_in_words, people_named, value_words
@@ -208,6 +209,8 @@ async def audit_page(request: Request) -> Response:
 
     words, people = value_words(t, services.catalog, language), data.pop("people")
     context["in_words"] = lambda detail: detail_in_words(detail, t, people, words)
+    # Tokens made or revoked from the command line are recorded under its English name ("command line").
+    context["actor_words"] = lambda ref, name: t("history_actor_command_line") if ref == CLI.audit_ref else name
     return page(request, "audit.html", user, query=query, bad=False, **context, **data)
 
 
