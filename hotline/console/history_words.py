@@ -46,7 +46,8 @@ def _line(item: HistoryItem, t: Words, category: Callable[[str], str], when: Cal
             status=_choice(t, "history_message_status_", status, "unknown")
             + (t("history_message_error", code=code.rstrip(")")) if code else ""),
         )
-        return HistoryLine(item.at, words, _choice(t, "history_channel_", "sms"), item.detail)
+        by = "sms" if item.channel == "sms" else "voice"  # an outbound row's kind: sms, call or checkin (a call)
+        return HistoryLine(item.at, words, _choice(t, "history_channel_", by), item.detail)
     if item.kind == "inbound":
         who = t("history_to", who=actor(t, item.actor), phone=item.phone)
         outcome = _choice(t, "history_outcome_", item.what, "other")
