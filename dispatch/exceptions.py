@@ -72,4 +72,10 @@ class InvalidStaffUser(DispatchError):
 
 class InvalidAction(DispatchError):
     """Staff asked for something that cannot be done to this object in its state (e.g. closing a cancelled task),
-    or gave a bad value. The message says what and why, in words staff can act on."""
+    or gave a bad value. The message says what and why, in words staff can act on. `key` and `fields`, when given,
+    name the console's own sentence for it (`refused_<key>`), so a page says it in the staff member's language."""
+
+    def __init__(self, message: str, key: str = "", **fields: object) -> None:
+        super().__init__(message)
+        self.key = key
+        self.fields = fields

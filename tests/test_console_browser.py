@@ -171,7 +171,7 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
             triage.locator("select[name=category]").select_option("groceries")
             triage.locator("button[type=submit]").click()
             expect(page.locator(".card.ok")).to_contain_text("已分流")
-            expect(page.locator("#history")).to_contain_text("分流")
+            expect(page.locator("#history")).to_contain_text("把任务分为“买菜”")
 
             # Open the medicine task and give it to another liaison.
             page.goto(demo.base + "/tasks?category=medicine")
@@ -186,7 +186,7 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
             page.click("#assign-form button[type=submit]")
             expect(page.locator(".card.ok")).to_contain_text("已改派")
             expect(page.locator("dl.facts")).to_contain_text(other_name)
-            expect(page.locator("#history")).to_contain_text("工作人员派单")
+            expect(page.locator("#history")).to_contain_text(f"把任务派给联络员{other_name}")
 
             # Import a CSV with two bad rows: the page says which rows and why, and nothing is written.
             page.click("header.top nav a[href='/register']")

@@ -85,7 +85,7 @@ def test_the_list_filters_and_an_other_task_is_triaged_once(client: TestClient, 
     assert any(f"#{other.id}" in body for body in sent_to(services, DUTY_PHONE)), "urgent: duty staff told at once"
 
     again = client.post(f"/tasks/{other.id}/triage", data={"category": "groceries", "csrf_token": clerk})
-    assert again.status_code == 409 and "already sorted" in again.text
+    assert again.status_code == 409 and "这件任务已经分为“身体不适”" in again.text
     assert task(services, other.id).category == TaskCategory.UNWELL
     refused = client.post(f"/tasks/{groceries.id}/triage", data={"category": "nonsense", "csrf_token": clerk})
     assert refused.status_code == 409 and task(services, groceries.id).category == TaskCategory.GROCERIES
@@ -148,12 +148,13 @@ def test_note_close_and_cancel_are_recorded_and_closed_tasks_refuse_more(
     assert audit_actions(services, first.id) == ["note", "view", "view", "close", "view"]  # the refused note too
 
     history = client.get(f"/tasks/{first.id}").text
-    assert "已电话联系" in history and "clerk1 (staff:" in history and "想买点菜" in history
+    assert "已电话联系" in history and "工作人员clerk1写了备注" in history and "工作人员clerk1办结了任务" in history
+    assert "想买点菜" in history and "staff:" not in history
     assert 'id="assign-form"' not in history, "a closed task offers no actions"
     assert audit_actions(services, first.id)[-1] == "view"
     for action in ("close", "cancel"):
         refused = client.post(f"/tasks/{second.id}/{action}", data={"csrf_token": clerk})
-        assert refused.status_code == 409 and "cancelled" in refused.text
+        assert refused.status_code == 409 and "已经是“已取消”，不能再这样处理" in refused.text
     assert task(services, second.id).status == TaskStatus.CANCELLED
 
 

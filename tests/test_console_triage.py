@@ -20,6 +20,7 @@ from dispatch.models import (
     TriageItem,
     TriageStatus,
 )
+from dispatch.phones import national_format
 from dispatch.tokens import create_token
 from hotline.services import Services
 from tests.callflow import CallFlow
@@ -94,7 +95,8 @@ def test_linking_goes_through_a_confirmation_page_then_hands_the_messages_over(
     make_user(services, "clerk1", StaffRole.CLERK, community=HOME)
     csrf = sign_in(client, "clerk1")
     page = client.get(f"/triage/{item_id}?q=梁")
-    assert page.status_code == 200 and STRANGER_PHONE in page.text  # in full on the item's page, to call back
+    # In full on the item's page, to call back, as people dial it
+    assert page.status_code == 200 and national_format(STRANGER_PHONE) in page.text and STRANGER_PHONE not in page.text
     assert "我是梁阿姨的女儿，我妈想买点菜" in page.text
     resident = resident_id(services)
     assert f"/triage/{item_id}/link?resident_id={resident}" in page.text
@@ -127,7 +129,7 @@ def test_linking_goes_through_a_confirmation_page_then_hands_the_messages_over(
     done = client.get(f"/triage/{item_id}?done=link").text
     assert "已认领" in done and f'href="/tasks/{task.id}"' in done and "triage-register" not in done
     again = client.post(f"/triage/{item_id}/link", data=form)
-    assert again.status_code == 409 and "linked already" in again.text
+    assert again.status_code == 409 and "已经是“已认领到居民”，不能再这样处理" in again.text
     with services.sessions() as session:
         assert len(session.scalars(select(Task)).all()) == 2
 
@@ -138,7 +140,9 @@ def test_registering_a_new_resident_and_closing_from_the_page(
     make_user(services, "clerk1", StaffRole.CLERK, community=HOME)
     csrf = sign_in(client, "clerk1")
     page = client.get(f"/triage/{item_id}").text
-    assert f'action="/triage/{item_id}/register"' in page and f'value="{STRANGER_PHONE}" readonly' in page
+    assert (
+        f'action="/triage/{item_id}/register"' in page and f'value="{national_format(STRANGER_PHONE)}" readonly' in page
+    )
     liaison = re.search(r'<option value="(\d+)">张敏</option>', page)
     assert liaison is not None
     refused = client.post(f"/triage/{item_id}/register", data={"name": " ", "csrf_token": csrf})

@@ -76,11 +76,11 @@ def test_an_unwell_task_is_urgent_unasked_and_bad_input_writes_nothing(
     empty = client.post(
         url, data={"csrf_token": token, "request_key": form_key(page), "category": "groceries", "words": "  "}
     )
-    assert empty.status_code == 422 and "say what is needed" in empty.text
+    assert empty.status_code == 422 and "请写下需要做什么" in empty.text
     unknown = client.post(
         url, data={"csrf_token": token, "request_key": form_key(page), "category": "x", "words": "米"}
     )
-    assert unknown.status_code == 422 and "category must be one of" in unknown.text
+    assert unknown.status_code == 422 and "请从列出的类别中选一个" in unknown.text
     assert tasks(services) == []
     form = {"csrf_token": token, "request_key": form_key(page), "category": "unwell", "words": "女儿来电：妈妈说胸口闷"}
     assert client.post(url, data=form, follow_redirects=False).status_code == 303

@@ -87,6 +87,25 @@ class TaskPriority(enum.StrEnum):
     NORMAL = "normal"
 
 
+class TaskEventKind(enum.StrEnum):
+    """What happened to a task: the `kind` of each of its events (the column stays a string)."""
+
+    CREATED = "created"  # made: from a message, a call, a check-in nobody answered, or by staff
+    ADDED = "added"  # another message or missed check-in of the household joined it
+    OFFERED = "offered"  # sent to the household's liaison
+    ACCEPTED = "accepted"  # a liaison took it
+    DONE = "done"  # finished, by a liaison or staff
+    DECLINED = "declined"  # a liaison handed it back
+    NOTE = "note"  # a note, by a liaison or staff
+    ESCALATED = "escalated"  # climbed a rung of the ladder
+    FLAGGED = "flagged"  # for staff to look at: words a liaison's reply left unclear, or not done in time
+    ASSIGNED = "assigned"  # staff put it in a liaison's hands
+    CANCELLED = "cancelled"  # staff cancelled it
+    REOPENED = "reopened"  # staff opened a done task again
+    TRIAGED = "triaged"  # staff gave an "other" task its category
+    LINKED = "linked"  # a call's task became a household's once its number was put on the register
+
+
 class Task(Base):
     """One need of one resident."""
 
@@ -136,7 +155,7 @@ class TaskEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(32))  # created, offered, …
+    kind: Mapped[str] = mapped_column(String(32))  # a TaskEventKind
     actor: Mapped[str] = mapped_column(String(64))  # "resident:12", "liaison:3", "system"
     channel: Mapped[str] = mapped_column(String(16))  # sms, voice, console, system
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -61,7 +61,12 @@ def liaisons_in_scope(session: Session, where: ColumnElement[bool]) -> list[Liai
 
 def _open(task: Task, action: str) -> None:
     if task.status not in TaskStatus.open():
-        raise InvalidAction(f"task #{task.id} is {task.status}; it cannot be {action}")
+        raise InvalidAction(
+            f"task #{task.id} is {task.status}; it cannot be {action}",
+            "task_closed",
+            task_id=task.id,
+            status=task.status,
+        )
 
 
 def _event(session: Session, task: Task, kind: str, actor: Principal, now: datetime, detail: str = "") -> TaskEvent:
@@ -145,9 +150,11 @@ def assign(
     _open(task, "assigned")
     liaison = next((li for li in liaisons_in_scope(session, where) if li.id == liaison_id), None)
     if liaison is None or liaison.phone is None:
-        raise InvalidAction(f"liaison {liaison_id} is not an active liaison with a phone in your part of the register")
+        raise InvalidAction(
+            f"liaison {liaison_id} is not an active liaison with a phone in your part of the register", "liaison"
+        )
     if task.assignee_liaison_id == liaison.id:
-        raise InvalidAction(f"task #{task.id} is already with {liaison.name}")
+        raise InvalidAction(f"task #{task.id} is already with {liaison.name}", "already_with", name=liaison.name)
     outbound = [
         sms
         for li in _holders(session, task)
@@ -172,7 +179,7 @@ def add_note(
     """
     text = text.strip()
     if not text or len(text) > NOTE_LIMIT:
-        raise InvalidAction(f"a note needs 1 to {NOTE_LIMIT} characters")
+        raise InvalidAction(f"a note needs 1 to {NOTE_LIMIT} characters", "note_length", limit=NOTE_LIMIT)
     task = scoped_task(session, task_id, where, lock=True)
     _event(session, task, "note", actor, now, text)
     audit.record(session, actor, "note", "task", task.id, at=now)
@@ -222,7 +229,9 @@ def reopen(
     """
     task = scoped_task(session, task_id, where, lock=True)
     if task.status != TaskStatus.DONE:
-        raise InvalidAction(f"task #{task.id} is {task.status}; only a done task can be reopened")
+        raise InvalidAction(
+            f"task #{task.id} is {task.status}; only a done task can be reopened", "reopen", status=task.status
+        )
     household = task.household
     primary = household.primary_liaison if household is not None else None
     liaison = next(
@@ -284,17 +293,22 @@ def triage(
             made a task of that category.
     """
     if category not in TRIAGE_CATEGORIES:
-        raise InvalidAction(f"category must be one of: {', '.join(TRIAGE_CATEGORIES)}")
+        raise InvalidAction(f"category must be one of: {', '.join(TRIAGE_CATEGORIES)}", "category")
     task = scoped_task(session, task_id, where, lock=True)
     _open(task, "triaged")
     if task.category != TaskCategory.OTHER:
-        raise InvalidAction(f"task #{task.id} is already sorted as {task.category}")
+        raise InvalidAction(f"task #{task.id} is already sorted as {task.category}", "sorted", category=task.category)
     if task.source_message_id is not None:
         twin = session.scalar(
             select(Task.id).where(Task.source_message_id == task.source_message_id, Task.category == category)
         )
         if twin is not None:
-            raise InvalidAction(f"the same message already made {category} task #{twin}; cancel this one instead")
+            raise InvalidAction(
+                f"the same message already made {category} task #{twin}; cancel this one instead",
+                "twin",
+                category=category,
+                twin=twin,
+            )
     task.category = TaskCategory(category)
     _event(session, task, "triaged", actor, now, f"other→{category}")
     audit.record(session, actor, "triage", "task", task.id, f"other→{category}", at=now)

@@ -77,13 +77,13 @@ def make_task(
     """
     key = request_key.strip()
     if not key or len(key) > KEY_LIMIT:
-        raise InvalidAction(f"a request key needs 1 to {KEY_LIMIT} characters")
+        raise InvalidAction(f"a request key needs 1 to {KEY_LIMIT} characters", "request_key")
     resident = resident_in_scope(session, resident_id, where)  # first: a key tells nothing outside the scope
     if category not in tuple(TaskCategory):
-        raise InvalidAction(f"category must be one of: {', '.join(TaskCategory)}")
+        raise InvalidAction(f"category must be one of: {', '.join(TaskCategory)}", "category")
     words = words.strip()
     if not words or len(words) > WORDS_LIMIT or "\x00" in words:
-        raise InvalidAction(f"say what is needed, in 1 to {WORDS_LIMIT} characters")
+        raise InvalidAction(f"say what is needed, in 1 to {WORDS_LIMIT} characters", "words_length", limit=WORDS_LIMIT)
     urgent = urgent or category == TaskCategory.UNWELL
     stored_key = _digest(actor.audit_ref, key)
     fingerprint = _digest(str(resident.id), category, words, str(urgent))

@@ -18,10 +18,10 @@ from dispatch.models import (
     Liaison,
     OutboundMessage,
     Resident,
-    StaffUser,
     Task,
     TaskStatus,
 )
+from dispatch.tasks.event_reading import Actor, EventFacts, name_actors, name_phones, phone_words, read_detail
 from dispatch.tasks.staff_actions import scoped_task
 from dispatch.voicemails import Voicemail, task_voicemails
 
@@ -67,9 +67,14 @@ class HistoryItem:
     who: str  # an actor ("liaison:3", "staff:1", "system") or a phone number (staff see numbers)
     channel: str
     detail: str
+    # For words (the console): who, by role and name; what the event's detail says; a number in national format.
+    actor: Actor = field(default_factory=lambda: Actor("someone"))
+    facts: EventFacts = field(default_factory=EventFacts)
+    phone: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "at": self.at.isoformat()}
+        fields = ("at", "kind", "what", "who", "channel", "detail")
+        return {**{name: getattr(self, name) for name in fields}, "at": self.at.isoformat()}
 
 
 @dataclass(frozen=True)
@@ -182,8 +187,7 @@ def task_detail(session: Session, task_id: int, where: ColumnElement[bool]) -> T
                     HistoryItem(call.started_at, "call", call.status or "in progress", call.from_phone, "voice", detail)
                 )
     history.sort(key=lambda item: item.at)
-    names = actor_names(session, {item.who for item in history if item.kind == "event"})
-    history = [replace(item, who=names.get(item.who, item.who)) if item.kind == "event" else item for item in history]
+    history = _in_words(session, history)
     resident = task.resident.name if task.resident else None
     grid = task.household.grid.name if task.household and task.household.grid else None
     return TaskDetail(
@@ -199,25 +203,28 @@ def task_detail(session: Session, task_id: int, where: ColumnElement[bool]) -> T
     )
 
 
-def actor_names(session: Session, refs: set[str]) -> dict[str, str]:
-    """Names for actor references in task events ("liaison:3" → 张敏); unknown references stay as they are.
-    One query per kind of actor, however many events there are."""
-    ids: dict[str, set[int]] = {}
-    for ref in refs:
-        kind, _, key = ref.partition(":")
-        if key.isascii() and key.isdigit():
-            ids.setdefault(kind, set()).add(int(key))
-    columns = {
-        "liaison": (Liaison.id, Liaison.name),
-        "resident": (Resident.id, Resident.name),
-        "staff": (StaffUser.id, StaffUser.display_name),
-    }
-    names = {}
-    for kind, (id_column, name_column) in columns.items():
-        if kind in ids:
-            for found_id, name in session.execute(select(id_column, name_column).where(id_column.in_(ids[kind]))):
-                names[f"{kind}:{found_id}"] = f"{name} ({kind}:{found_id})"
-    return names
+def _in_words(session: Session, history: list[HistoryItem]) -> list[HistoryItem]:
+    """Each item with its actor named (an event's by its reference, a message's or call's by its number), and an
+    event's detail read into facts."""
+    read = {id(item): read_detail(item.what, item.detail) for item in history if item.kind == "event"}
+    refs = {item.who for item in history if item.kind == "event"} | {ref for _, ref in read.values() if ref}
+    actors = name_actors(session, refs)
+    numbers = name_phones(session, {item.who for item in history if item.kind != "event"})
+    named = names_of(actors)
+    words = []
+    for item in history:
+        if item.kind == "event":
+            facts, ref = read[id(item)]
+            facts = replace(facts, person=actors[ref]) if ref else facts
+            words.append(replace(item, who=named.get(item.who, item.who), actor=actors[item.who], facts=facts))
+        else:
+            words.append(replace(item, actor=numbers[item.who], phone=phone_words(item.who)))
+    return words
+
+
+def names_of(actors: dict[str, Actor]) -> dict[str, str]:
+    """The API's names for references: "张敏 (liaison:3)", as it has always given them."""
+    return {ref: f"{actor.name} ({ref})" for ref, actor in actors.items() if actor.name}
 
 
 def task_statuses() -> list[str]:

@@ -90,7 +90,11 @@ def ensure_open(item: TriageItem, action: str) -> None:
         InvalidAction: the item is linked, registered or closed.
     """
     if item.status != TriageStatus.OPEN:
-        raise InvalidAction(f"triage item #{item.id} is {item.status} already; it cannot be {action}")
+        raise InvalidAction(
+            f"triage item #{item.id} is {item.status} already; it cannot be {action}",
+            "triage_closed",
+            triage_status=item.status,
+        )
 
 
 def finish(item: TriageItem, status: TriageStatus, actor: Principal, now: datetime) -> None:

@@ -27,8 +27,10 @@ from dispatch.ivr.graph import arrows, to_svg
 from dispatch.ivr.script import LANGUAGES, load_script
 from dispatch.models import AuditEntry, StaffRole, StaffUser
 from dispatch.staff_accounts import set_console_language
+from dispatch.tokens import CLI
 from hotline.cli.ivr import check_path
 from hotline.console.auth import staff_only
+from hotline.console.detail_words import detail_in_words, people_named, value_words
 from hotline.console.pages import _safe_next
 from hotline.console.params import as_id
 from hotline.console.render import CONSOLE_TEXTS, page
@@ -182,10 +184,11 @@ def audit_page_data(services: Services, query: AuditQuery) -> dict[str, Any]:
             before_id=query.before_id,
             limit=audit.AUDIT_PAGE + 1,
         )
+        shown: list[AuditEntry] = found[: audit.AUDIT_PAGE]
+        people = people_named(session, (entry.detail for entry in shown))
         session.expunge_all()
-    shown: list[AuditEntry] = found[: audit.AUDIT_PAGE]
     older = query.url(before=shown[-1].id) if len(found) > audit.AUDIT_PAGE else None
-    return {"entries": shown, "older": older, "actors": actors(services)}
+    return {"entries": shown, "older": older, "actors": actors(services), "people": people}
 
 
 def object_page(kind: str, object_id: int | None) -> str | None:
@@ -211,6 +214,15 @@ async def audit_page(request: Request) -> Response:
         context.update(entries=[], older=None, actors=await run_in_threadpool(actors, services))
         return page(request, "audit.html", user, status_code=400, query=AuditQuery(), bad=True, **context)
     data = await run_in_threadpool(audit_page_data, services, query)
+    language = user.language
+
+    def t(key: str, **fields: object) -> str:
+        return CONSOLE_TEXTS.render(key, language, **fields)
+
+    words, people = value_words(t, services.catalog, language), data.pop("people")
+    context["in_words"] = lambda detail: detail_in_words(detail, t, people, words)
+    # Tokens made or revoked from the command line are recorded under its English name ("command line").
+    context["actor_words"] = lambda ref, name: t("history_actor_command_line") if ref == CLI.audit_ref else name
     return page(request, "audit.html", user, query=query, bad=False, **context, **data)
 
 

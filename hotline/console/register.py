@@ -44,6 +44,7 @@ from dispatch.staff_sms import recipients
 from dispatch.tasks.staff_made import WORDS_LIMIT, Made, RequestKeyReused, make_task
 from hotline.console.auth import staff_only
 from hotline.console.params import as_id
+from hotline.console.refusals import refusal
 from hotline.console.register_csv import UPLOAD_LIMIT as UPLOAD_LIMIT  # re-exported: the limits were read here
 from hotline.console.register_csv import UPLOAD_SLACK as UPLOAD_SLACK
 from hotline.console.register_csv import export_csv, import_csv
@@ -324,7 +325,8 @@ async def make_task_for_resident(request: Request) -> Response:
         said = CONSOLE_TEXTS.render("register_make_task_reused", language, task_id=exc.task_id)
         return await resident_page(request, resident_id, status_code=422, task_error=said)
     except InvalidAction as exc:
-        return await resident_page(request, resident_id, status_code=422, task_error=str(exc))
+        said = refusal(exc, language_of(request, user), services.catalog)
+        return await resident_page(request, resident_id, status_code=422, task_error=said)
     await hand_over_async(services, Decided(sends=made.outbound))
     return RedirectResponse(f"/tasks/{made.task_id}?done=made", status_code=303)
 

@@ -11,6 +11,7 @@ from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
 from dispatch.models import StaffUser
+from dispatch.phones import national_format
 from dispatch.texts import MessageCatalog
 from hotline.console.auth import CSRF_FIELD, csrf_token
 
@@ -18,6 +19,7 @@ HERE = Path(__file__).parent
 # The shared words in texts.toml; each page's own words in texts/<page>.toml.
 CONSOLE_TEXTS = MessageCatalog.load_all([HERE / "texts.toml", *sorted((HERE / "texts").glob("*.toml"))])
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
+TEMPLATES.env.filters["phone"] = national_format  # {{ number|phone }}: as people dial it, never E.164
 
 
 def language_of(request: Request, user: StaffUser | None) -> str:

@@ -20,28 +20,14 @@ from dispatch.staff_accounts import household_scope
 from dispatch.tasks import staff_actions
 from dispatch.tasks.staff_views import TASK_PAGE, TaskFilter, list_tasks, task_detail, task_statuses
 from hotline.console.auth import staff_only
+from hotline.console.history_words import history_lines
 from hotline.console.params import as_id
-from hotline.console.render import page
+from hotline.console.refusals import refusal
+from hotline.console.render import CONSOLE_TEXTS, page
 from hotline.exceptions import VoicemailUnavailable
 from hotline.handover import Decided, hand_over_async
 from hotline.services import Services
 from hotline.voicemail_audio import audio_response, open_voicemail
-
-EVENT_KINDS = (
-    "created",
-    "offered",
-    "accepted",
-    "done",
-    "declined",
-    "note",
-    "escalated",
-    "flagged",
-    "assigned",
-    "cancelled",
-    "reopened",
-    "triaged",
-)
-
 
 _int = as_id
 
@@ -115,6 +101,17 @@ async def _detail_page(request: Request, task_id: int, *, error: str | None = No
     data = await run_in_threadpool(load)
     if data is None:
         return page(request, "not_found.html", user, status_code=404)
+    language, zone = user.language, services.settings.timezone
+
+    def t(key: str, **fields: object) -> str:
+        return CONSOLE_TEXTS.render(key, language, **fields)
+
+    lines = history_lines(
+        data["detail"].history,
+        t,
+        lambda category: services.catalog.render(f"category_{category}", language),
+        lambda moment: moment.astimezone(zone).strftime("%m-%d %H:%M"),
+    )
     return page(
         request,
         "task.html",
@@ -122,7 +119,7 @@ async def _detail_page(request: Request, task_id: int, *, error: str | None = No
         error=error,
         done=request.query_params.get("done"),
         triage_categories=staff_actions.TRIAGE_CATEGORIES,
-        event_kinds=EVENT_KINDS,
+        history=lines,
         catalog=services.catalog,
         status_code=status_code,
         **data,
@@ -172,7 +169,9 @@ def _action(name: str, act: Action) -> Callable[[Request], Any]:
         except NotFound:
             return page(request, "not_found.html", user, status_code=404)
         except InvalidAction as exc:
-            return await _detail_page(request, task_id, error=str(exc), status_code=409)
+            return await _detail_page(
+                request, task_id, error=refusal(exc, user.language, services.catalog), status_code=409
+            )
         await hand_over_async(services, Decided(sends=outbound))
         return RedirectResponse(f"/tasks/{task_id}?done={name}", status_code=303)
 
@@ -183,7 +182,7 @@ def _action(name: str, act: Action) -> Callable[[Request], Any]:
 def _assign(session: Session, services: Services, task_id: int, user: StaffUser, form: dict[str, str]) -> list[int]:
     liaison_id = _int(form.get("liaison_id"))
     if liaison_id is None:
-        raise InvalidAction("choose a liaison")
+        raise InvalidAction("choose a liaison", "choose_liaison")
     return staff_actions.assign(
         session,
         task_id,

@@ -25,6 +25,7 @@ from dispatch.triage.items import triage_scope
 from dispatch.triage.views import PAGE, item_detail, list_items, statuses
 from hotline.console.auth import staff_only
 from hotline.console.params import as_id
+from hotline.console.refusals import refusal
 from hotline.console.render import page
 from hotline.exceptions import VoicemailUnavailable
 from hotline.handover import Decided, hand_over_async
@@ -125,7 +126,7 @@ async def triage_link_confirm(request: Request) -> Response:
     except NotFound:
         return page(request, "not_found.html", user, status_code=404)
     except InvalidAction as exc:
-        return await _item_page(request, item_id, error=str(exc), status_code=409)
+        return await _item_page(request, item_id, error=refusal(exc, user.language, services.catalog), status_code=409)
     return page(request, "triage_link.html", user, preview=preview)
 
 
@@ -178,7 +179,9 @@ def _action(name: str, act: Action) -> Callable[[Request], Any]:
         except NotFound:
             return page(request, "not_found.html", user, status_code=404)
         except InvalidAction as exc:
-            return await _item_page(request, item_id, error=str(exc), status_code=409)
+            return await _item_page(
+                request, item_id, error=refusal(exc, user.language, services.catalog), status_code=409
+            )
         await hand_over_async(services, Decided(sends=done.outbound_ids))
         return RedirectResponse(f"/triage/{item_id}?done={name}", status_code=303)
 
@@ -189,7 +192,7 @@ def _action(name: str, act: Action) -> Callable[[Request], Any]:
 def _link(session: Session, services: Services, item_id: int, user: StaffUser, form: dict[str, str]) -> actions.Handled:
     resident_id = as_id(form.get("resident_id"))
     if resident_id is None:
-        raise InvalidAction("choose a resident")
+        raise InvalidAction("choose a resident", "choose_resident")
     return actions.link_resident(
         session,
         item_id,
