@@ -123,7 +123,7 @@ def test_a_clerk_in_the_console_reaches_only_their_community(
         ("POST /register/import",),
         **{"X-CSRF-Token": csrf},
     )
-    assert checked == 45  # every console and simulator route but sign-out, the audit log and an upload
+    assert checked == 46  # every console and simulator route but sign-out, the audit log and an upload
 
 
 def test_the_api_refuses_a_missing_wrong_or_revoked_token_on_every_route(
