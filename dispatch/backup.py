@@ -43,6 +43,7 @@ from dispatch.backup_common import (
     table_counts,
 )
 from dispatch.db import make_engine, upgrade
+from dispatch.progress import QUIET, Progress
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PG_DUMP_MAGIC = b"PGDMP"
@@ -63,27 +64,29 @@ def sqlite_path(url: str) -> Path:
 # ── Dispatch on the store ───────────────────────────────────────────────────────────────────────────────────
 
 
-def backup(url: str, target: Path) -> BackupInfo:
-    """Write a consistent backup of the database at `url` to the new file `target`, while the service runs."""
+def backup(url: str, target: Path, progress: Progress = QUIET) -> BackupInfo:
+    """Write a consistent backup of the database at `url` to the new file `target`, while the service runs.
+    `progress` is told its steps (the stage "backup")."""
     target = new_backup_path(target)
     if is_sqlite(url):
-        return _backup_sqlite(sqlite_path(url), target)
-    return backup_pg.backup(url, target)
+        return _backup_sqlite(sqlite_path(url), target, progress)
+    return backup_pg.backup(url, target, progress)
 
 
-def restore(url: str, source: Path, *, force: bool = False) -> Restored:
+def restore(url: str, source: Path, *, force: bool = False, progress: Progress = QUIET) -> Restored:
     """Replace the database at `url` with the backup `source`, then migrate it to the code's schema.
 
     Raises BackupError, and changes nothing, for a missing, corrupt or foreign file, a backup of a newer schema,
-    a database holding rows (unless `force`), or (SQLite) a database still open elsewhere."""
+    a database holding rows (unless `force`), or (SQLite) a database still open elsewhere. `progress` is told its
+    steps (the stage "restore")."""
     source, magic = existing_backup(source)
     if is_sqlite(url):
         if magic.startswith(PG_DUMP_MAGIC):
             raise BackupError(f"{source} is a PostgreSQL backup (pg_dump); this database is SQLite")
-        return _restore_sqlite(sqlite_path(url), source, force=force)
+        return _restore_sqlite(sqlite_path(url), source, force=force, progress=progress)
     if magic.startswith(SQLITE_MAGIC):
         raise BackupError(f"{source} is a SQLite backup; this database is PostgreSQL")
-    return backup_pg.restore(url, source, force=force)
+    return backup_pg.restore(url, source, force=force, progress=progress)
 
 
 # ── SQLite ──────────────────────────────────────────────────────────────────────────────────────────────────
@@ -120,9 +123,10 @@ def _copy_sqlite(source: sqlite3.Connection, destination: Path) -> None:
         copy.close()
 
 
-def _backup_sqlite(database: Path, target: Path) -> BackupInfo:
+def _backup_sqlite(database: Path, target: Path, progress: Progress) -> BackupInfo:
     if not database.is_file():
         raise BackupError(f"no database at {database}")
+    progress.stage("backup", 3)
     with partial_file(target) as partial:
         live = _open_existing(database)
         try:
@@ -131,10 +135,13 @@ def _backup_sqlite(database: Path, target: Path) -> BackupInfo:
             raise BackupError(f"cannot read the database {database}: {exc}") from None
         finally:
             live.close()
+        progress.advance()
         revision, counts = _describe_file(partial)
         if revision is None:
             raise BackupError(f"{database} has no hotline schema: nothing to back up")
+        progress.advance()
         publish(partial, target)
+        progress.advance()
     return BackupInfo(target, target.stat().st_size, revision, counts)
 
 
@@ -185,7 +192,8 @@ def _held_alone(database: Path) -> Iterator[None]:
         conn.close()
 
 
-def _restore_sqlite(database: Path, source: Path, *, force: bool) -> Restored:
+def _restore_sqlite(database: Path, source: Path, *, force: bool, progress: Progress) -> Restored:
+    progress.stage("restore", 4)
     backup_revision = _check_sqlite_backup(source)
     database = database.absolute()
     if database.exists() and not force:
@@ -194,6 +202,7 @@ def _restore_sqlite(database: Path, source: Path, *, force: bool) -> Restored:
         except DBAPIError as exc:
             raise BackupError(f"cannot read the database {database} ({exc.orig}); add --force to replace it") from None
         refuse_if_not_empty(counts, f"the database {database}")
+    progress.advance()
     database.parent.mkdir(parents=True, exist_ok=True)
     with partial_file(database) as partial:
         backup_conn = _open_existing(source, read_only=True)
@@ -201,6 +210,7 @@ def _restore_sqlite(database: Path, source: Path, *, force: bool) -> Restored:
             _copy_sqlite(backup_conn, partial)
         finally:
             backup_conn.close()
+        progress.advance()
         engine = make_engine(f"sqlite:///{partial}", poolclass=NullPool)
         try:
             upgrade(engine)  # an older backup is brought to the code's schema before it replaces anything
@@ -209,11 +219,13 @@ def _restore_sqlite(database: Path, source: Path, *, force: bool) -> Restored:
         finally:
             engine.dispose()
         _single_file(partial)
+        progress.advance()
         same_owner_and_mode(partial, database)
         with _held_alone(database):
             publish(partial, database, overwrite=True)
             for leftover in ("-wal", "-shm", "-journal"):
                 database.with_name(database.name + leftover).unlink(missing_ok=True)
+        progress.advance()
     return Restored(backup_revision, revision, counts)
 
 

@@ -32,6 +32,7 @@ from dispatch.backup_common import (
 )
 from dispatch.db import make_engine, upgrade
 from dispatch.db_digest import hotline_tables, snapshot
+from dispatch.progress import QUIET, Progress
 
 # URL parts and libpq connection parameters (as query parameters) → libpq's environment variables.
 LIBPQ_ENV = {
@@ -106,9 +107,10 @@ def _engine(url: str) -> Engine:
 # ── Backup ──────────────────────────────────────────────────────────────────────────────────────────────────
 
 
-def backup(url: str, target: Path) -> BackupInfo:
+def backup(url: str, target: Path, progress: Progress = QUIET) -> BackupInfo:
     """pg_dump of one exported snapshot; the revision and row counts come from that same snapshot."""
     pg_dump = tool("pg_dump")
+    progress.stage("backup", 3)
     environ = libpq_environment(url)
     engine = _engine(url)
     try:
@@ -117,12 +119,15 @@ def backup(url: str, target: Path) -> BackupInfo:
             revision, counts = revision_of(conn), table_counts(conn)
             if revision is None:
                 raise BackupError(f"the database {describe(url)} has no hotline schema: nothing to back up")
+            progress.advance()
             with partial_file(target) as partial:
                 argv = [pg_dump, "--format=custom", "--no-password", f"--snapshot={snapshot_id}", f"--file={partial}"]
                 done = run(argv, environ)
                 if done.returncode != 0:
                     raise BackupError(f"pg_dump failed: {last_lines(done.stderr)}")
+                progress.advance()
                 publish(partial, target)
+                progress.advance()
     finally:
         engine.dispose()
     return BackupInfo(target, target.stat().st_size, revision, counts)
@@ -143,13 +148,15 @@ def dump_revision(pg_restore: str, source: Path) -> str | None:
     return None
 
 
-def restore(url: str, source: Path, *, force: bool) -> Restored:
+def restore(url: str, source: Path, *, force: bool, progress: Progress = QUIET) -> Restored:
     pg_restore, psql = tool("pg_restore"), tool("psql")
+    progress.stage("restore", 4)
     environ = libpq_environment(url)
     listed = run([pg_restore, "--list", str(source)])
     if listed.returncode != 0:
         raise BackupError(f"{source} is not a usable pg_dump backup: {last_lines(listed.stderr)}")
     backup_revision = check_revision(dump_revision(pg_restore, source), source)
+    progress.advance()
     engine = _engine(url)
     try:
         with engine.connect() as conn:
@@ -162,10 +169,14 @@ def restore(url: str, source: Path, *, force: bool) -> Restored:
         # and that points at the backup's tables would otherwise stop pg_restore's own DROPs.
         known = {table.name for table in hotline_tables()}
         drops = [f"{quote(schema or 'public')}.{quote(name)}" for name in sorted(known & {*counts, "alembic_version"})]
+        progress.advance()
         _restore_in_one_transaction(pg_restore, psql, source, environ, drops)
+        progress.advance()
         upgrade(engine)  # an older backup is brought to the code's schema
         with engine.connect() as conn:
-            return Restored(backup_revision, revision_of(conn), table_counts(conn))
+            restored = Restored(backup_revision, revision_of(conn), table_counts(conn))
+        progress.advance()
+        return restored
     finally:
         engine.dispose()
 

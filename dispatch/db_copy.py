@@ -32,6 +32,7 @@ from dispatch.db import MIGRATIONS, READ_ONLY, engine_url, make_engine, upgrade
 from dispatch.db_digest import Digests, combined_digest, snapshot, table_digests
 from dispatch.exceptions import DispatchError
 from dispatch.models import Base
+from dispatch.progress import QUIET, Progress
 
 BATCH = 5000  # rows read, and inserted, at a time
 STORES = ("sqlite", "postgresql")
@@ -165,7 +166,7 @@ def copy_rows(writer: Connection, table: Table, rows: Sequence[Row[tuple[object,
     writer.execute(table.insert(), [dict(zip(keys, row, strict=True)) for row in rows])
 
 
-def copy_table(reader: Connection, writer: Connection, table: Table, batch: int) -> int:
+def copy_table(reader: Connection, writer: Connection, table: Table, batch: int, progress: Progress = QUIET) -> int:
     """Stream a table from the source in key order, `batch` rows at a time, into the target; the rows copied."""
     query = select(*table.columns).order_by(*table.primary_key.columns)
     copied = 0
@@ -175,6 +176,7 @@ def copy_table(reader: Connection, writer: Connection, table: Table, batch: int)
         except DBAPIError as exc:
             raise CopyError(f"the target refused a row of {table.name}: {first_line(exc)}") from None
         copied += len(rows)
+        progress.advance(len(rows))
     return copied
 
 
@@ -211,18 +213,20 @@ def copy_database(
     *,
     batch: int | None = None,
     on_table: Callable[[str, int], None] | None = None,
+    progress: Progress = QUIET,
 ) -> Copied:
     """Copy every row of the database at `source_url` into the empty database at `target_url`, in one target
     transaction that commits only if both databases then digest the same. Raises CopyError, with the target
     holding none of the copy, for anything else. `batch`: rows at a time (BATCH). `on_table(name, rows)` is told of
-    each table as it is copied."""
+    each table as it is copied; `progress`, of the rows copied (the stage "tables_copied") and the tables digested
+    ("digests")."""
     source_url = database_url(source_url, "source (DATABASE_URL)")
     target_url = database_url(target_url, "target (--to)")
     with opened(source_url, "source database") as source, opened(target_url, "target database") as target:
         try:
             _refuse_unsafe(source, target, source_url, target_url)
             prepare_target(target, target_url)
-            counts, digests = _copy(source, target, source_url, target_url, batch or BATCH, on_table)
+            counts, digests = _copy(source, target, source_url, target_url, batch or BATCH, on_table, progress)
         except DBAPIError as exc:  # a database that cannot be read, say; the target's transaction rolled back
             raise CopyError(f"the copy failed: {first_line(exc)}; nothing of it was committed") from None
     return Copied(describe(source_url), describe(target_url), code_head(), counts, combined_digest(digests))
@@ -246,18 +250,24 @@ def _copy(
     target_url: str,
     batch: int,
     on_table: Callable[[str, int], None] | None,
+    progress: Progress,
 ) -> tuple[dict[str, int], Digests]:
     tables = Base.metadata.sorted_tables
     with snapshot(source) as reader, target.begin() as writer:
         source_revision(reader, source_url)  # in the snapshot copied, too
         refuse_if_occupied(writer, target_url)  # and nobody filled the target meanwhile
         counts = {}
+        progress.stage("tables_copied", None if progress is QUIET else sum(rows_held(reader).values()))
         for table in tables:
-            counts[table.name] = copy_table(reader, writer, table, batch)
+            counts[table.name] = copy_table(reader, writer, table, batch, progress)
             if on_table is not None:
                 on_table(table.name, counts[table.name])
         reset_sequences(writer, tables)
-        expected, found = table_digests(reader), table_digests(writer)
+        progress.stage("digests", 2)
+        expected = table_digests(reader)
+        progress.advance()
+        found = table_digests(writer)
+        progress.advance()
         names = differing(expected, found)
         if names:  # raising here rolls the target's transaction back
             raise CopyError(

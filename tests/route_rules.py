@@ -206,6 +206,7 @@ RULES: dict[str, Rule] = {
     "GET /messages/failed": console("list"),
     "GET /register/import": console(roles=IMPORTERS),
     "POST /register/import": console(roles=IMPORTERS),
+    "GET /register/import/progress": console(roles=IMPORTERS),
     "GET /register/export.csv": console("list"),
     "GET /register/export.xlsx": console("list"),
     "GET /calls": console("target", query=lambda t: f"resident_id={t.resident}"),

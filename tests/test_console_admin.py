@@ -14,10 +14,11 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from dispatch import audit
-from dispatch.ivr.graph import to_svg
+from dispatch.ivr.graph import arrows, title
 from dispatch.ivr.script import VOICE_SCRIPT_FILE
 from dispatch.models import AuditEntry, StaffRole, StaffUser
 from hotline.app import create_app
+from hotline.call_tree import call_tree_svg, graph_words
 from hotline.console.render import CONSOLE_TEXTS, HERE
 from hotline.services import Services
 from hotline.settings import load_settings
@@ -39,6 +40,11 @@ def language_of(services: Services, username: str) -> str:
     return staff(services, username).language
 
 
+def picture(services: Services, language: str) -> str:
+    """The call tree as the page draws it (Graphviz lays out the same DOT the same way every time)."""
+    return call_tree_svg(services.voice_script, language, CONSOLE_TEXTS)
+
+
 # ── /ivr ─────────────────────────────────────────────────────────────────────────────────────────────────────
 
 
@@ -53,13 +59,38 @@ def test_every_role_sees_the_running_call_tree_and_an_all_good_check(
     assert response.status_code == 200
     svg = re.search(r"<svg .*?</svg>", response.text, re.S)
     assert svg is not None, "the call tree is drawn inline"
-    for node in services.voice_script.nodes:
-        assert f">{node}</text>" in svg.group(0)
+    for node in services.voice_script.nodes.values():
+        assert f">{title(node, 'zh-CN')}</text>" in svg.group(0)
     assert "全部正常" in response.text
     for name in ("voice_hotline.toml", "sms_texts.toml", "menu_digits.toml"):
         assert f"<code>{name}</code>" in response.text
     assert "在服务启动后被修改过" not in response.text
-    assert to_svg(services.voice_script, "zh-CN") in response.text
+    assert picture(services, "zh-CN") in response.text
+
+
+def test_without_graphviz_the_page_says_so_and_lists_the_whole_menu(
+    client: TestClient, services: Services, community: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_user(services, "someone", StaffRole.CLERK, community="幸福里社区")
+    sign_in(client, "someone")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no dot on the way
+    response = client.get("/ivr")
+    assert response.status_code == 200 and "<svg" not in response.text
+    assert "这台服务器没有安装 Graphviz" in response.text and "apt-get install graphviz" in response.text
+    listed = re.search(r'<div class="ivr-outline"[^>]*>(.*?)</div>', response.text, re.S)
+    assert listed is not None
+    outline = listed.group(1)
+    assert re.search(r"<li>\s*<b>居民来电</b>\s*<ul>\s*<li>\s*<b>居民菜单</b>", outline), "a nested list"
+    for node in services.voice_script.nodes.values():
+        assert f"<b>{title(node, 'zh-CN')}</b>" in outline
+    words = graph_words(CONSOLE_TEXTS, "zh-CN")
+    for arrow in arrows(services.voice_script, "zh-CN", words):
+        assert all(key in outline for key in arrow.keys)
+    assert "全部正常" in response.text  # the rest of the page is as before
+    (tmp_path / "dot").write_text("#!/bin/sh\nexit 3\n", encoding="utf-8")
+    (tmp_path / "dot").chmod(0o755)
+    broken = client.get("/ivr")
+    assert broken.status_code == 200 and "这次没能画出菜单图" in broken.text and "<b>居民菜单</b>" in broken.text
 
 
 ODD_NODE = """
@@ -102,7 +133,7 @@ def test_a_script_file_broken_since_the_start_shows_its_errors(odd_script: tuple
     assert "resident callers go to node &#39;nowhere&#39;, which does not exist" in page
     assert re.search(r"<code>odd_hotline.toml</code>\s*<span class=\"bad\">1 个错误", page)
     # The picture is still the script the service runs.
-    assert to_svg(services.voice_script, "zh-CN") in page
+    assert picture(services, "zh-CN") in page
 
 
 # ── /audit ───────────────────────────────────────────────────────────────────────────────────────────────────
@@ -192,7 +223,7 @@ def test_switching_to_english_changes_the_words_of_the_next_page(client: TestCli
     assert '<html lang="en">' in ivr and '<a href="/tasks">Tasks</a>' in ivr and "All good" in ivr
     assert "任务" not in ivr
     # The picture shows the caller's words in the console's language too.
-    assert to_svg(services.voice_script, "en") in ivr
+    assert picture(services, "en") in ivr
     back = client.post(
         "/language", data={"language": "zh-CN", "next": "//evil.example", "csrf_token": token}, follow_redirects=False
     )

@@ -194,9 +194,18 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
             page.set_input_files(
                 "#f-file", files=[{"name": "新登记.csv", "mimeType": "text/csv", "buffer": BAD_CSV.encode("utf-8")}]
             )
+            page.evaluate(  # note the token the page's own script gives the upload (its listener runs first)
+                """document.querySelector("form.reg-upload").addEventListener("submit", function (event) {
+                    sessionStorage.setItem("token", event.target.elements.progress.value); })"""
+            )
             page.click("form.reg-upload button[type=submit]")
             report = page.locator("#import-report")
             expect(report.locator(".error")).to_contain_text("2")
+            # The import kept its counts under that token while it ran: both rows checked, none written.
+            token = page.evaluate('sessionStorage.getItem("token")')
+            assert re.fullmatch(r"[0-9a-f]{32}", token or ""), f"the upload had no progress token: {token!r}"
+            counted = page.request.get(f"{demo.base}/register/import/progress?token={token}").json()
+            assert (counted["stage"], counted["done"], counted["total"]) == ("rows_checked", 2, 2), counted
             expect(report.locator("table.reg-errors tbody tr")).to_have_count(2)
             expect(report.locator("table.reg-errors tbody tr").first).to_contain_text("2")
             check_accessibility(page)  # the import's report of problems

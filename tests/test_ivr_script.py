@@ -1,4 +1,5 @@
-"""Voice scripts as data: loading, `hotline ivr check` on shipped and planted-broken scripts, the graph, audio."""
+"""Voice scripts as data: loading, `hotline ivr check` on shipped and planted-broken scripts, audio (the call tree's
+picture: tests/test_ivr_picture.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from starlette.testclient import TestClient
 
 from dispatch.exceptions import IvrScriptError
 from dispatch.ivr.check import check_file, speaking_seconds
-from dispatch.ivr.graph import to_dot, to_svg
 from dispatch.ivr.script import VOICE_SCRIPT_FILE, load_script
 from dispatch.resident_replies import ReplyVocabulary
 from hotline.app import create_app
@@ -139,18 +139,6 @@ def test_the_service_refuses_a_script_that_would_break_calls(tmp_path: Path, set
     runner = CliRunner(env={"HOTLINE_DATA_DIR": str(tmp_path / "var"), "HOTLINE_IVR_SCRIPT": str(broken)})
     result = runner.invoke(main, ["worker", "--burst"])
     assert result.exit_code == 2 and "resident callers go to node 'start'" in result.output
-
-
-def test_graph_draws_every_node_and_key() -> None:
-    script = load_script()
-    dot = to_dot(script)
-    assert dot.startswith("digraph ivr {") and '"resident_menu" -> "unwell" [label="4 身体不舒服按4"];' in dot
-    assert '"resident_menu" -> "☎ 转接 / a person" [label="0"];' in dot
-    svg = to_svg(script)
-    for name in script.nodes:
-        assert f">{name}</text>" in svg
-    result = CliRunner().invoke(main, ["ivr", "graph", "--format", "dot", "--language", "en"])
-    assert result.exit_code == 0 and '"resident_menu" -> "goodbye" [label="2 For groceries, press 2"];' in result.output
 
 
 def test_a_recorded_prompt_is_played_instead_of_spoken(tmp_path: Path, settings: Settings, services: Services) -> None:

@@ -33,6 +33,7 @@ from dispatch.models import (
     ResidentCategory,
     ResidentStatus,
 )
+from dispatch.progress import QUIET, Progress, counted
 from dispatch.staff_accounts import Principal
 
 
@@ -98,12 +99,18 @@ def select_residents(
 
 
 def call_residents(
-    session: Session, resident_ids: list[int], now: datetime, context: DispatchContext, actor: str
+    session: Session,
+    resident_ids: list[int],
+    now: datetime,
+    context: DispatchContext,
+    actor: str,
+    progress: Progress = QUIET,
 ) -> StaffCalls:
-    """Decide a check-in call to each resident. Residents without a number, or in quiet hours, are skipped."""
+    """Decide a check-in call to each resident. Residents without a number, or in quiet hours, are skipped.
+    `progress` is told of each resident decided (the stage "calls")."""
     rules, result = context.checkin, StaffCalls()
     phones = first_phones(session, resident_ids)
-    for resident_id in resident_ids:
+    for resident_id in counted(progress, "calls", resident_ids):
         resident = session.get(Resident, resident_id)
         if resident is None or resident.status != ResidentStatus.ACTIVE:
             result.skipped[resident_id] = "not active"

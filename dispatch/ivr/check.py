@@ -179,10 +179,15 @@ def _check_node(script: IvrScript, node: Node, names: set[str], digits: ReplyVoc
 
 def _check_words(script: IvrScript, node: Node, where: str) -> list[Problem]:
     problems = []
-    texts = {"prompt": node.prompt, "intro": node.intro, **{f"key {o.digit}": o.say for o in node.options}}
+    texts = {
+        "prompt": node.prompt,
+        "intro": node.intro,
+        "title": node.title,
+        **{f"key {o.digit}": o.say for o in node.options},
+    }
     for label, text in texts.items():
         if label != "prompt" and not text:
-            continue  # an intro is optional, and an option need not be announced
+            continue  # an intro and a title are optional, and an option need not be announced
         for language in LANGUAGES:
             if language not in text:
                 problems.append(Problem(where, f"{label} has no {language} text"))

@@ -1,105 +1,172 @@
-"""`hotline ivr graph`: the call tree as staff can read it, in Graphviz DOT or a self-contained SVG.
+"""The call tree as staff read it: Graphviz DOT for its picture, and the same tree as an outline of nested items.
 
-Each box is a node with the first words callers hear; each arrow is a key. Putting through and voicemail are
-drawn as their own boxes, so "how does a caller reach a person from here?" can be answered by looking.
+Each box is a node, titled as staff call it (its `title`) with the first words callers hear; each arrow is the
+keys that lead there. Putting through, voicemail and the end of the call are boxes of their own, so "how does a
+caller reach a person from here?" can be answered by looking. Graphviz's `dot` lays the picture out (run by
+`hotline/call_tree.py`; this module only writes its input). `outline` is the tree for a reader without the
+picture: a screen reader, or a server without Graphviz.
+
+The fixed words (who is calling, a person, voicemail, the end of the call, how a key is written) are the
+caller's, from its catalog: `GraphWords`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from xml.sax.saxutils import escape
+from html import escape
 
 from dispatch.ivr.check import edges
 from dispatch.ivr.script import IvrScript, Node
 
-SPECIAL = {"person": "☎ 转接 / a person", "voicemail": "✉ 留言 / voicemail", "end": "再见 / end of call"}
-BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 230, 56, 90, 26, 20
+FONT = "Noto Sans CJK SC"  # Debian's fonts-noto-cjk; Graphviz measures the labels with it, browsers draw with it
+SUMMARY_CHARS = 18
+SPECIALS = ("person", "voicemail", "end")
+
+
+@dataclass(frozen=True)
+class GraphWords:
+    """The picture's own words, in one language."""
+
+    callers: Mapping[str, str]  # caller kind ("resident", "checkin", …) → who is calling
+    person: str
+    voicemail: str
+    end: str
+    key: str  # how a key is written: "{digit}" and "{words}" (what the menu says of it)
+    name: str  # the picture's name (the SVG's title)
 
 
 @dataclass(frozen=True)
 class Arrow:
-    """One way from a box to another."""
+    """The keys that lead from one box to another (none: the call goes on by itself)."""
 
-    source: str
+    source: str  # a node's name, "caller:<kind>", or "special:<person|voicemail|end>"
     target: str
-    label: str
+    keys: tuple[str, ...]
 
 
-def _summary(node: Node, language: str) -> str:
+def title(node: Node, language: str) -> str:
+    """What staff call `node` in `language`: its title, else its zh-CN title, else its name in the script."""
+    return node.title.get(language) or node.title.get("zh-CN") or node.name
+
+
+def summary(node: Node, language: str) -> str:
+    """The first words callers hear at `node`, cut short."""
     words = node.intro.get(language) or node.prompt.get(language) or ""
-    return words if len(words) <= 18 else words[:17] + "…"
+    return words if len(words) <= SUMMARY_CHARS else words[: SUMMARY_CHARS - 1] + "…"
 
 
-def arrows(script: IvrScript, language: str = "zh-CN") -> list[Arrow]:
-    """Every arrow of the tree: entries, keys, putting through, voicemail and the end of the call."""
-    found = [Arrow(f"{kind} caller", node, "") for kind, node in script.entry.items()]
+def _key(node: Node, digit: str, language: str, words: GraphWords) -> str:
+    option = node.option(digit)
+    said = option.say.get(language, "").rstrip("，。、,.; ") if option else ""
+    return words.key.format(digit=digit, words=said) if said else digit
+
+
+def arrows(script: IvrScript, language: str, words: GraphWords) -> list[Arrow]:
+    """Every arrow of the tree, in the script's order; the keys from one box to the same other box share one."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for kind, name in script.entry.items():
+        found.setdefault((f"caller:{kind}", name), [])
     for node in script.nodes.values():
         for label, target in edges(script, node):
-            option = node.option(label)
-            words = option.say.get(language, "").rstrip("，。,. ") if option else ""
-            found.append(Arrow(node.name, target, f"{label} {words}".strip() if label != "next" else ""))
+            keys = found.setdefault((node.name, target), [])
+            if label not in ("next", "then"):
+                keys.append(_key(node, label, language, words))
         for option in node.options:
             if option.do in ("person", "voicemail"):
-                found.append(Arrow(node.name, SPECIAL[option.do], option.digit))
+                found.setdefault((node.name, f"special:{option.do}"), []).append(
+                    _key(node, option.digit, language, words)
+                )
         if node.end:
-            found.append(Arrow(node.name, SPECIAL["end"], ""))
-    return found
+            found.setdefault((node.name, "special:end"), [])
+    return [Arrow(source, target, tuple(keys)) for (source, target), keys in found.items()]
 
 
-def to_dot(script: IvrScript, language: str = "zh-CN") -> str:
-    """The tree in Graphviz DOT (render with `dot -Tsvg`)."""
-    lines = ["digraph ivr {", "  rankdir=LR;", '  node [shape=box, style=rounded, fontname="Noto Sans CJK SC"];']
-    for name, node in script.nodes.items():
-        lines.append(f'  "{name}" [label="{name}\\n{_summary(node, language)}"];')
-    for special in SPECIAL.values():
-        lines.append(f'  "{special}" [shape=ellipse];')
+def box_names(script: IvrScript, language: str, words: GraphWords) -> dict[str, str]:
+    """Each box's words: a node's title, who is calling, or a special; the same title twice gets the node's name."""
+    names = {f"caller:{kind}": words.callers.get(kind, kind) for kind in script.entry}
+    names |= {f"special:{special}": getattr(words, special) for special in SPECIALS}
+    titles = [title(node, language) for node in script.nodes.values()]
+    for node in script.nodes.values():
+        shown = title(node, language)
+        clash = titles.count(shown) > 1 or shown in names.values()
+        names[node.name] = f"{shown} ({node.name})" if clash and shown != node.name else shown
+    return names
+
+
+def _quoted(text: str) -> str:
+    """`text` as a DOT string: a backslash would escape the quote after it, so it is drawn as a look-alike."""
+    flat = " ".join(text.split())
+    return '"' + flat.replace("\\", "＼").replace('"', '\\"') + '"'
+
+
+def _node_label(heading: str, words: str) -> str:
+    """A box's label, as Graphviz's HTML-like text: the title in bold, the first words below it."""
+    label = f"<B>{escape(heading)}</B>"
+    if words:
+        label += f'<BR/><FONT POINT-SIZE="11" COLOR="#333333">{escape(words)}</FONT>'
+    return f"<{label}>"
+
+
+def to_dot(script: IvrScript, language: str, words: GraphWords) -> str:
+    """The tree in Graphviz DOT, left to right from who is calling; render with `dot -Tsvg`.
+
+    Box ids are the boxes' words (Graphviz writes them as each box's SVG title, read out by screen readers).
+    """
+    names = box_names(script, language, words)
+    lines = [
+        f"digraph {_quoted(words.name)} {{",
+        f'  graph [rankdir=LR, fontname="{FONT}", nodesep=0.3, ranksep=0.7, pad=0.2, bgcolor="white"];',
+        f'  node [fontname="{FONT}", fontsize=13, shape=box, style="rounded,filled", fillcolor="#f5f7ff", '
+        'color="#445566", margin="0.14,0.06"];',
+        f'  edge [fontname="{FONT}", fontsize=12, color="#555555", fontcolor="#7a1c1c", arrowsize=0.8];',
+    ]
     for kind in script.entry:
-        lines.append(f'  "{kind} caller" [shape=plaintext];')
-    for arrow in arrows(script, language):
-        label = arrow.label.replace('"', "'")
-        lines.append(f'  "{arrow.source}" -> "{arrow.target}" [label="{label}"];')
+        key = f"caller:{kind}"
+        lines.append(f'  {_quoted(names[key])} [shape=plaintext, style="", label={_node_label(names[key], "")}];')
+    for node in script.nodes.values():
+        lines.append(f"  {_quoted(names[node.name])} [label={_node_label(names[node.name], summary(node, language))}];")
+    for special in SPECIALS:
+        name = names[f"special:{special}"]
+        lines.append(f'  {_quoted(name)} [shape=ellipse, fillcolor="#fff6e0", label={_node_label(name, "")}];')
+    for arrow in arrows(script, language, words):
+        source, target = names.get(arrow.source, arrow.source), names.get(arrow.target, arrow.target)
+        label = "".join(_quoted(key)[1:-1] + "\\l" for key in arrow.keys)
+        attributes = f' [label="{label}"]' if label else ""
+        lines.append(f"  {_quoted(source)} -> {_quoted(target)}{attributes};")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
-def to_svg(script: IvrScript, language: str = "zh-CN") -> str:
-    """The tree as an SVG picture, laid out in columns by how many steps from the start a node is."""
-    found = arrows(script, language)
-    depth: dict[str, int] = {f"{kind} caller": 0 for kind in script.entry}
-    changed = True
-    while changed:  # longest-path layering would loop on cycles; the shortest distance from an entry is enough
-        changed = False
-        for arrow in found:
-            if arrow.source in depth and depth[arrow.source] + 1 < depth.get(arrow.target, 10**6):
-                depth[arrow.target] = depth[arrow.source] + 1
-                changed = True
-    for arrow in found:  # nodes nobody reaches go in a last column, where they stand out
-        depth.setdefault(arrow.source, max(depth.values()) + 1)
-    columns: dict[int, list[str]] = {}
-    for name, level in sorted(depth.items(), key=lambda item: (item[1], item[0])):
-        columns.setdefault(level, []).append(name)
-    position = {}
-    for level, names in columns.items():
-        for row, name in enumerate(names):
-            position[name] = (MARGIN + level * (BOX_W + GAP_X), MARGIN + row * (BOX_H + GAP_Y))
-    width = MARGIN * 2 + len(columns) * (BOX_W + GAP_X)
-    height = MARGIN * 2 + max(len(names) for names in columns.values()) * (BOX_H + GAP_Y)
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-        f'font-size="12"><defs><marker id="a" markerWidth="8" markerHeight="8" refX="8" refY="4" orient="auto">'
-        f'<path d="M0,0 L8,4 L0,8 z"/></marker></defs>'
-    ]
-    for arrow in found:
-        (x1, y1), (x2, y2) = position[arrow.source], position[arrow.target]
-        sx, sy, tx, ty = x1 + BOX_W, y1 + BOX_H / 2, x2, y2 + BOX_H / 2
-        out.append(f'<line x1="{sx}" y1="{sy}" x2="{tx}" y2="{ty}" stroke="#666" marker-end="url(#a)"/>')
-        if arrow.label:
-            out.append(f'<text x="{(sx + tx) / 2}" y="{(sy + ty) / 2 - 3}" fill="#a33">{escape(arrow.label)}</text>')
-    for name, (x, y) in position.items():
-        node = script.nodes.get(name)
-        out.append(f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="8" fill="#f5f7ff" stroke="#446"/>')
-        out.append(f'<text x="{x + 8}" y="{y + 20}" font-weight="bold">{escape(name)}</text>')
-        if node is not None:
-            out.append(f'<text x="{x + 8}" y="{y + 40}">{escape(_summary(node, language))}</text>')
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
+# ── The outline ──────────────────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class OutlineItem:
+    """One box in the outline: the keys that lead to it, its words, and where its own keys lead."""
+
+    keys: tuple[str, ...]
+    name: str
+    words: str = ""
+    seen: bool = False  # shown earlier in the outline; its keys are listed there
+    children: tuple[OutlineItem, ...] = ()
+
+
+def outline(script: IvrScript, language: str, words: GraphWords) -> list[OutlineItem]:
+    """The tree as nested items, one per kind of caller: each box once in full, in the order a caller meets it."""
+    names = box_names(script, language, words)
+    leaving: dict[str, list[Arrow]] = {}
+    for arrow in arrows(script, language, words):
+        leaving.setdefault(arrow.source, []).append(arrow)
+    shown: set[str] = set()
+
+    def item(box: str, keys: tuple[str, ...]) -> OutlineItem:
+        node = script.nodes.get(box)
+        text = summary(node, language) if node is not None else ""
+        if box in shown or box.startswith("special:"):
+            return OutlineItem(keys, names.get(box, box), text, seen=box in shown)
+        shown.add(box)
+        children = tuple(item(arrow.target, arrow.keys) for arrow in leaving.get(box, []))
+        return OutlineItem(keys, names.get(box, box), text, children=children)
+
+    return [item(f"caller:{kind}", ()) for kind in script.entry]

@@ -89,6 +89,7 @@ class Node:
     name: str
     prompt: dict[str, str]
     intro: dict[str, str] = field(default_factory=dict)
+    title: dict[str, str] = field(default_factory=dict)  # what staff call it (the picture's box); not said
     audio: dict[str, str] = field(default_factory=dict)
     options: tuple[Option, ...] = ()
     timeout: int = 6
@@ -217,6 +218,7 @@ def _node(name: str, raw: dict[str, Any], timeout: int, key_of_meaning: dict[str
         name=name,
         prompt=reader.texts(raw, "prompt", where),
         intro=reader.texts(raw, "intro", where),
+        title=reader.texts(raw, "title", where),
         audio=reader.texts(raw, "audio", where),
         options=tuple(options),
         timeout=reader.integer(raw, "timeout", where, timeout, 2, 30),

@@ -27,6 +27,7 @@ from dispatch.models import (
     RiskColour,
 )
 from dispatch.phones import mask_phone
+from dispatch.progress import QUIET, Progress, counted
 from dispatch.register.coverage import Deactivation
 from dispatch.register.csv_read import (
     CsvFileError,
@@ -89,6 +90,7 @@ def import_residents(
     vocabulary: Vocabulary,
     where: ColumnElement[bool] | None = None,
     only_community: str | None = None,
+    progress: Progress = QUIET,
 ) -> ImportReport:
     """Check every row of a residents file, then apply them all, or none if any row is bad.
 
@@ -99,6 +101,7 @@ def import_residents(
         vocabulary: Column headers and values.
         where: A staff member's scope (a filter on Household): a row may update only a resident in it.
         only_community: The one community rows may name (a clerk's); a new resident's blank community is it.
+        progress: Told of the rows checked, then of the rows written (the stages "rows_checked", "rows_written").
 
     Returns:
         The report: errors, or which lines created, updated or left residents unchanged.
@@ -126,7 +129,7 @@ def import_residents(
     plans: list[tuple[Row, Resident | None, dict[str, object]]] = []
     seen: dict[object, int] = {}
     households: dict[tuple[str | None, ...], _HouseholdPlan] = {}
-    for row in rows:
+    for row in counted(progress, "rows_checked", rows):
         if row.problem:
             report.errors.append(RowError(row.line, "(row)", row.problem))
             continue
@@ -162,7 +165,7 @@ def import_residents(
         report.errors.sort(key=lambda e: e.line)
         return report
     places = Places(session)
-    for row, existing, values in plans:
+    for row, existing, values in counted(progress, "rows_written", plans):
         before = _snapshot(existing) if existing else None
         resident = existing or Resident(categories=[], phones=[])
         _apply_resident(resident, values, places, known.liaisons, new=existing is None)  # adds a new one

@@ -6,17 +6,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from dispatch.models import Liaison, LiaisonRole
+from dispatch.progress import QUIET, Progress, counted
 from dispatch.register.coverage import deactivate_liaison
 from dispatch.register.csv_import import ImportReport
 from dispatch.register.csv_read import CsvFileError, RowError, Vocabulary, parse_phones, parse_value, read_rows
 from dispatch.register.import_places import Places
 
 
-def import_liaisons(session: Session, data: bytes, *, region: str, vocabulary: Vocabulary) -> ImportReport:
+def import_liaisons(
+    session: Session, data: bytes, *, region: str, vocabulary: Vocabulary, progress: Progress = QUIET
+) -> ImportReport:
     """Check every row of a liaisons file, then apply them all, or none if any row is bad.
 
     A liaison marked not active (在岗 = 否) is stopped as `deactivate_liaison` does: their households pass to
-    their backups, and those without one are listed in the report.
+    their backups, and those without one are listed in the report. `progress` is told of the rows checked, then
+    written.
     """
     report = ImportReport()
     try:
@@ -29,7 +33,7 @@ def import_liaisons(session: Session, data: bytes, *, region: str, vocabulary: V
     by_phone = {liaison.phone: liaison for liaison in liaisons if liaison.phone}
     plans = []
     seen: dict[object, int] = {}
-    for row in rows:
+    for row in counted(progress, "rows_checked", rows):
         errors: list[RowError] = []
         if row.problem:
             report.errors.append(RowError(row.line, "(row)", row.problem))
@@ -68,7 +72,7 @@ def import_liaisons(session: Session, data: bytes, *, region: str, vocabulary: V
         return report
 
     places = Places(session)
-    for row, existing, phone, role, active in plans:
+    for row, existing, phone, role, active in counted(progress, "rows_written", plans):
         liaison = existing or Liaison(role=LiaisonRole.VOLUNTEER, active=True)
         before = (liaison.name, liaison.phone, liaison.grid_id, liaison.role, liaison.active)
         liaison.name = row.cells["name"]

@@ -29,6 +29,7 @@ from dispatch.models import (
     ResidentPhone,
     RiskColour,
 )
+from dispatch.progress import QUIET, Progress
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾萧田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
 GIVEN = "秀英华玉兰桂芳淑珍凤明国建军志强伟文德福海平金红春梅丽小云霞永刚军民晓燕红霞"
@@ -100,6 +101,7 @@ def generate_demo_register(
     seed: int = 1,
     community_name: str = "幸福里社区",
     households_per_grid: int = HOUSEHOLDS_PER_GRID,
+    progress: Progress = QUIET,
 ) -> DemoSummary:
     """Add a generated community with about `residents` residents to the register.
 
@@ -109,6 +111,7 @@ def generate_demo_register(
         seed: The same seed makes the same community.
         community_name: The community's name; it must not exist yet.
         households_per_grid: How many households make a grid (a small demo wants several grids).
+        progress: Told of each resident made (the stage "demo"); each grid is written as it is made.
 
     Returns:
         Counts of what was made.
@@ -143,6 +146,7 @@ def generate_demo_register(
     session.add_all(grids)
 
     households_in_grid = [household_sizes[i::grid_count] for i in range(grid_count)]
+    progress.stage("demo", residents)
     liaison_total, resident_total, landline_total, household_index = 0, 0, 0, 0
     for grid, sizes in zip(grids, households_in_grid, strict=True):
         liaisons = [
@@ -196,5 +200,7 @@ def generate_demo_register(
                 )
                 resident_total += 1
                 landline_total += landline and phones == [shared]
+        session.flush()
+        progress.advance(sum(sizes))
     session.flush()
     return DemoSummary(community_name, grid_count, liaison_total, len(household_sizes), resident_total, landline_total)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from hotline.cli.base import domain_errors, settings_or_exit
+from hotline.cli.progress import TerminalBars
 
 # The tables `backup` and `restore` name; the others are summed.
 MAIN_TABLES = (
@@ -42,7 +43,9 @@ def db_backup(file: Path) -> None:
     --format=custom` of one snapshot (pg_dump must be on PATH). Either way FILE appears only once complete."""
     from dispatch.backup import backup
 
-    info = backup(settings_or_exit().database_url, file)
+    settings = settings_or_exit()
+    with TerminalBars(settings.language) as bars:
+        info = backup(settings.database_url, file, progress=bars)
     click.echo(f"backup written to {info.path}: {info.size:,} bytes, schema revision {info.revision}")
     click.echo(rows_line(info.counts))
 
@@ -61,8 +64,10 @@ def db_restore(file: Path, force: bool) -> None:
     from dispatch.backup import restore
     from dispatch.backup_common import describe
 
-    url = settings_or_exit().database_url
-    restored = restore(url, file, force=force)
+    settings = settings_or_exit()
+    url = settings.database_url
+    with TerminalBars(settings.language) as bars:
+        restored = restore(url, file, force=force, progress=bars)
     click.echo(f"restored {file} (schema revision {restored.backup_revision}) into {describe(url)}")
     if restored.revision != restored.backup_revision:
         click.echo(f"schema upgraded from revision {restored.backup_revision} to {restored.revision}")

@@ -16,6 +16,7 @@ from dispatch.checkins.report import COLUMNS, coverage
 from dispatch.checkins.staff_calls import Selection, call_residents, select_residents
 from dispatch.models import CheckinPlan, utcnow
 from hotline.cli.base import domain_errors, embedded_redis, main, migrate, settings_or_exit
+from hotline.cli.progress import TerminalBars
 from hotline.services import Services, install
 
 
@@ -133,8 +134,8 @@ def call(
             rate = services.settings.calls_per_second
             pace = f", about {len(chosen) / rate:.0f} s at {rate:g} calls/s" if rate else ""
             click.confirm(f"Call {len(chosen)} residents{pace}?", abort=True)
-        with services.sessions.begin() as session:
-            done = call_residents(session, chosen, now, services.intake, actor="staff:cli")
+        with services.sessions.begin() as session, TerminalBars(services.settings.language) as bars:
+            done = call_residents(session, chosen, now, services.intake, actor="staff:cli", progress=bars)
         hand_over(services.redis, Decided(campaign=done.outbound_ids))
     click.echo(f"calling {len(done.called)}")
     for resident_id, why in sorted(done.skipped.items()):

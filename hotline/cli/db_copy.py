@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from hotline.cli.base import domain_errors, settings_or_exit
+from hotline.cli.progress import TerminalBars
 from hotline.cli.service import db
 
 STOP_FIRST = (
@@ -36,7 +37,9 @@ def db_copy(target: str) -> None:
     from dispatch.db_copy import copy_database
 
     click.echo(STOP_FIRST)
-    copied = copy_database(settings_or_exit().database_url, target)
+    settings = settings_or_exit()
+    with TerminalBars(settings.language) as bars:
+        copied = copy_database(settings.database_url, target, progress=bars)
     width = max(len(name) for name in copied.counts)
     click.echo(f"copied {copied.source} into {copied.target}, schema revision {copied.revision}:")
     for name, rows in copied.counts.items():

@@ -9,7 +9,7 @@ import click
 
 from dispatch.exceptions import DispatchError
 from dispatch.ivr.check import Problem, check_file
-from dispatch.ivr.graph import to_dot, to_svg
+from dispatch.ivr.graph import to_dot
 from dispatch.ivr.script import VOICE_SCRIPT_FILE, load_script
 from dispatch.register.csv_read import Vocabulary
 from dispatch.resident_replies import KEYWORDS_FILE, MENU_FILE, ReplyVocabulary
@@ -92,9 +92,19 @@ def ivr_templates() -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here, not stdout.")
 @domain_errors
 def ivr_graph(path: Path | None, fmt: str, language: str, output: Path | None) -> None:
-    """Draw the call tree of a voice script (default: ivr_scripts/voice_hotline.toml)."""
+    """Draw the call tree of a voice script (default: ivr_scripts/voice_hotline.toml): SVG laid out by Graphviz's
+    dot (Debian: apt-get install graphviz fonts-noto-cjk), or the DOT itself."""
+    from hotline.call_tree import NoPicture, draw_svg, graph_words
+    from hotline.console.render import CONSOLE_TEXTS  # with Jinja: only for this command
+
     script = load_script(path or VOICE_SCRIPT_FILE)
-    picture = to_svg(script, language) if fmt == "svg" else to_dot(script, language)
+    picture = to_dot(script, language, graph_words(CONSOLE_TEXTS, language))
+    if fmt == "svg":
+        try:
+            picture = draw_svg(picture)
+        except NoPicture as exc:
+            key = "ivr_no_dot" if exc.reason == "missing" else "ivr_dot_failed"
+            raise click.ClickException(CONSOLE_TEXTS.render(key, language)) from None
     if output is None:
         click.echo(picture, nl=False)
     else:

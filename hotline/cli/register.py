@@ -14,6 +14,7 @@ from dispatch.models import Channel, Community, DirectoryEntry, DirectoryKind, L
 from dispatch.phones import mask_phone, parse_register_phone
 from dispatch.register.places_admin import add_directory_entry
 from hotline.cli.base import domain_errors, main, read_sessions, settings_or_exit, write_sessions
+from hotline.cli.progress import TerminalBars
 from hotline.cli.service import shortfall_lines
 
 
@@ -255,7 +256,8 @@ def import_(table: str, file: Path, dry_run: bool) -> None:
     vocabulary = register.Vocabulary.load()
     importer = register.import_residents if table == "residents" else register.import_liaisons
     with write_sessions(settings)() as session:
-        report = importer(session, file.read_bytes(), region=settings.region, vocabulary=vocabulary)
+        with TerminalBars(settings.language) as bars:
+            report = importer(session, file.read_bytes(), region=settings.region, vocabulary=vocabulary, progress=bars)
         if not report.ok:
             session.rollback()
             for error in report.errors:
@@ -348,7 +350,10 @@ def demo_data(count: int, seed: int, community: str) -> None:
     with write_sessions(settings).begin() as session:
         if session.scalar(select(Community.id).where(Community.name == community)) is not None:
             raise click.ClickException(f"community {community} already exists; pick another --community")
-        summary = generate_demo_register(session, residents=count, seed=seed, community_name=community)
+        with TerminalBars(settings.language) as bars:
+            summary = generate_demo_register(
+                session, residents=count, seed=seed, community_name=community, progress=bars
+            )
     click.echo(
         f"{summary.community}: {summary.grids} grids, {summary.liaisons} liaisons, {summary.households} households, "
         f"{summary.residents} residents ({summary.landline_residents} on landlines)"

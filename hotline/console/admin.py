@@ -1,8 +1,9 @@
 """The IVR scripts page, the audit log (admins only), and each account's console language.
 
-`/ivr` draws the call tree the service is running (`hotline ivr graph`) and shows what `hotline ivr check` finds,
-both in the running script and in the files on disk, which the next start will read. `/audit` reads the audit
-log, newest first, by object and by actor. `POST /language` sets the signed-in account's console language.
+`/ivr` draws the call tree the service is running (`hotline ivr graph`, laid out by Graphviz; without it, the
+tree as a nested list) and shows what `hotline ivr check` finds, both in the running script and in the files on
+disk, which the next start will read. `/audit` reads the audit log, newest first, by object and by actor.
+`POST /language` sets the signed-in account's console language.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from starlette.routing import BaseRoute, Route
 from dispatch import audit
 from dispatch.exceptions import DispatchError
 from dispatch.ivr.check import Problem, check_script
-from dispatch.ivr.graph import arrows, to_svg
+from dispatch.ivr.graph import outline
 from dispatch.ivr.script import LANGUAGES, load_script
 from dispatch.models import AuditEntry, StaffRole, StaffUser
 from dispatch.staff_accounts import set_console_language
 from dispatch.tokens import CLI
+from hotline.call_tree import NoPicture, call_tree_svg, graph_words
 from hotline.cli.ivr import check_path
 from hotline.console.auth import staff_only
 from hotline.console.detail_words import detail_in_words, people_named, value_words
@@ -102,11 +104,16 @@ def ivr_report(services: Services, language: str) -> dict[str, Any]:
         changed = True
     files = [FileCheck(path.name, check_path(path)) for path in script_files(running_path)]
     running = check_script(script, replies)
+    try:
+        # Graphviz writes every text of the SVG escaped (the script's titles, prompts and key words, given to it
+        # as DOT strings and HTML-like labels escaped by dispatch.ivr.graph); the rest is its own markup.
+        svg, no_picture = Markup(call_tree_svg(script, language, CONSOLE_TEXTS)), ""  # noqa: S704
+    except NoPicture as exc:
+        svg, no_picture = Markup(""), exc.reason
     return {
-        # graph.py escapes every text it takes from the script (node names, prompts, key words); the rest of
-        # the SVG is numbers and fixed markup.
-        "svg": Markup(to_svg(script, language)),  # noqa: S704
-        "arrows": arrows(script, language),
+        "svg": svg,
+        "no_picture": no_picture,
+        "outline": outline(script, language, graph_words(CONSOLE_TEXTS, language)),
         "running": running,
         "files": files,
         "changed": changed,

@@ -47,7 +47,7 @@ from hotline.console.params import as_id
 from hotline.console.refusals import refusal
 from hotline.console.register_csv import UPLOAD_LIMIT as UPLOAD_LIMIT  # re-exported: the limits were read here
 from hotline.console.register_csv import UPLOAD_SLACK as UPLOAD_SLACK
-from hotline.console.register_csv import export_csv, import_csv
+from hotline.console.register_csv import export_csv, import_csv, import_progress
 from hotline.console.render import CONSOLE_TEXTS, language_of, page
 from hotline.handover import Decided, hand_over_async
 from hotline.services import Services
@@ -337,6 +337,7 @@ ROUTES: list[BaseRoute] = [
     Route("/register/residents/{resident_id:id}/edit", edit, methods=["GET", "POST"]),
     Route("/register/residents/{resident_id:id}/tasks", make_task_for_resident, methods=["POST"]),
     Route("/register/import", import_csv, methods=["GET", "POST"]),
+    Route("/register/import/progress", import_progress),
     Route("/register/export.csv", export_csv),
     Route("/register/export.xlsx", export_csv),
 ]

@@ -1,5 +1,6 @@
 """The register as a CSV file: the import with its error report, all rows or none, and the export that
-imports back. The upload is capped before anything reads all of it."""
+imports back. The upload is capped before anything reads all of it. While an import runs, the page asks
+`/register/import/progress` how far it has come (`hotline/console/import_progress.py`)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ from starlette.types import Message
 
 from dispatch import audit
 from dispatch.models import StaffRole
+from dispatch.progress import QUIET, Progress
 from dispatch.register.csv_export import FileFormat, count_residents, export_residents
 from dispatch.register.csv_import import ImportReport, import_residents
 from dispatch.register.csv_read import Vocabulary
 from dispatch.register.places import community_name
 from dispatch.staff_accounts import household_scope
 from hotline.console.auth import Endpoint, current_user, staff_only
-from hotline.console.render import page
+from hotline.console.import_progress import TOKEN, ImportProgress, progress_key, read_progress
+from hotline.console.render import CONSOLE_TEXTS, page
 from hotline.services import Services
 
 UPLOAD_LIMIT = 5 * 1024 * 1024  # a register of 200,000 residents is smaller than this
@@ -114,6 +117,10 @@ async def import_csv(request: Request) -> Response:
         context["error"] = "register_import_no_file"
         return page(request, "register_import.html", user, status_code=400, dry_run=dry_run, **context)
     now = services.clock()
+    token = form.get("progress")
+    progress: Progress = QUIET
+    if isinstance(token, str) and TOKEN.match(token):
+        progress = ImportProgress(services.redis, progress_key(user.id, token))
 
     def run() -> ImportReport | None:
         with services.sessions() as session:
@@ -130,6 +137,7 @@ async def import_csv(request: Request) -> Response:
                 vocabulary=_vocabulary(),
                 where=where,
                 only_community=only,
+                progress=progress,
             )
             if not report.ok or dry_run:
                 session.rollback()
@@ -145,6 +153,25 @@ async def import_csv(request: Request) -> Response:
     context["report"] = report
     return page(
         request, "register_import.html", user, status_code=200 if report.ok else 422, dry_run=dry_run, **context
+    )
+
+
+@staff_only(StaffRole.ADMIN, StaffRole.CLERK)
+async def import_progress(request: Request) -> Response:
+    """How far the signed-in account's import with `?token=` has come: its stage, rows done and of how many, and
+    the same in words. An import this account has not started (yet: the upload may still be on its way) is
+    waiting, stage "", whatever the token."""
+    services, user = _services(request), request.state.user
+    token = request.query_params.get("token", "")
+    found = None
+    if TOKEN.match(token):
+        found = await run_in_threadpool(read_progress, services.redis, progress_key(user.id, token))
+    stage, done, total = found or ("", 0, 0)
+    words = CONSOLE_TEXTS.render(f"progress_{stage}" if stage else "progress_waiting", user.language)
+    if total:
+        words = CONSOLE_TEXTS.render("progress_of", user.language, stage=words, done=done, total=total)
+    return JSONResponse(
+        {"stage": stage, "done": done, "total": total, "words": words}, headers={"Cache-Control": "no-store"}
     )
 
 
