@@ -3,7 +3,8 @@
 `/calls`: choose residents (by id from the register, or: not reached today, a grid, a building, a category, all
 within the staff member's scope), see who that is (GET), then place the calls (POST) and see who was called and
 who was not, and why. `/notices`: the notices in scope with their progress; `/notices/new` writes one, previews
-who it reaches, what it costs and how long it takes, then sends it; `/notices/{id}` follows it as it goes.
+who it reaches, what it costs and how long it takes, then sends it, now or at a time given (the hotline's local
+time, 24-hour); `/notices/{id}` follows it as it goes, and `/notices/{id}/cancel` cancels one before it starts.
 What is decided is queued after the commit, in campaign batches at the configured rate.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -168,14 +170,27 @@ def _rates(services: Services) -> dict[str, float]:
     return {"sms_per_second": settings.sms_per_second, "calls_per_second": settings.calls_per_second}
 
 
+FORM_FIELDS = ("target", "channels", "body", "request_key", "start_date", "start_time")
+
+
 def _form_fields(form: FormData) -> dict[str, str]:
-    fields = {key: str(form.get(key, "")) for key in ("target", "channels", "body", "request_key")}
+    fields = {key: str(form.get(key, "")) for key in FORM_FIELDS}
     fields["channels"] = fields["channels"] or "sms"
     return fields
 
 
+def _starts_at(services: Services, fields: dict[str, str]) -> datetime | None:
+    """The start the form asks for (the hotline's local time, 24-hour), as UTC; None: at once.
+
+    Raises:
+        ValueError: a date without a time, or either not one.
+    """
+    return notices.local_start(fields["start_date"], fields["start_time"], services.settings.timezone)
+
+
 def _preview(services: Services, where: Any, fields: dict[str, str]) -> notices.NoticePreview:
     kind, target = _choice(fields["target"])
+    starts_at = _starts_at(services, fields)
     with services.readonly() as session:
         return notices.preview(
             session,
@@ -187,6 +202,7 @@ def _preview(services: Services, where: Any, fields: dict[str, str]) -> notices.
             now=services.clock(),
             rules=services.intake.checkin,
             templates=sms_templates(services.settings),
+            starts_at=starts_at,
             **_rates(services),
         )
 
@@ -216,6 +232,7 @@ async def _form_page(
         fields=fields,
         channels=notices.CHANNELS,
         body_limit=notices.BODY_LIMIT,
+        quiet=_quiet(services),
         **context,
     )
 
@@ -242,7 +259,7 @@ async def notice_new(request: Request) -> Response:
     user: StaffUser = request.state.user
     where = household_scope(user)
     if request.method == "GET":
-        fields = {"target": "", "channels": "sms", "body": "", "request_key": secrets.token_urlsafe(16)}
+        fields = {**dict.fromkeys(FORM_FIELDS, ""), "channels": "sms", "request_key": secrets.token_urlsafe(16)}
         return await _form_page(request, user, fields)
     form = await request.form()
     fields = _form_fields(form)
@@ -254,9 +271,12 @@ async def notice_new(request: Request) -> Response:
         return page(request, "not_found.html", user, status_code=404)
     except InvalidAction as exc:
         return await _form_page(request, user, fields, 400, error=str(exc))
+    except ValueError:
+        return await _form_page(request, user, fields, 400, start_error=True)
+    starts_at = _starts_at(services, fields)  # read once already, by the preview
     if form.get("step") != "send" or preview.problems:
         status_code = 400 if form.get("step") == "send" else 200  # a refused send; a preview shows its problems
-        return await _form_page(request, user, fields, status_code, preview=preview)
+        return await _form_page(request, user, fields, status_code, preview=preview, starts_at=starts_at)
     kind, target = _choice(fields["target"])
 
     def send() -> tuple[int, list[int]]:
@@ -273,6 +293,7 @@ async def notice_new(request: Request) -> Response:
                 rules=services.intake.checkin,
                 templates=sms_templates(services.settings),
                 request_key=fields["request_key"],
+                starts_at=starts_at,
                 **_rates(services),
             )
             return notice.id, outbound
@@ -282,10 +303,12 @@ async def notice_new(request: Request) -> Response:
     except NotFound:
         return page(request, "not_found.html", user, status_code=404)
     except InvalidAction as exc:
-        return await _form_page(request, user, fields, 400, preview=preview, error=str(exc))
+        return await _form_page(request, user, fields, 400, preview=preview, starts_at=starts_at, error=str(exc))
     if outbound:
         await hand_over_async(services, Decided(campaign=outbound))
         log.info("staff %s sent notice %s: %s copies", user.id, notice_id, len(outbound))
+    elif starts_at is not None:
+        log.info("staff %s scheduled notice %s", user.id, notice_id)
     return RedirectResponse(f"/notices/{notice_id}", status_code=303)
 
 
@@ -301,7 +324,13 @@ async def notice_preview(request: Request) -> Response:
         return JSONResponse({"error": str(exc)}, status_code=404)
     except InvalidAction as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
-    html = page(request, "_notice_preview.html", user, preview=preview, body_limit=notices.BODY_LIMIT)
+    except ValueError:
+        html = page(request, "_notice_start_error.html", user)
+        return JSONResponse({"error": "start", "html": bytes(html.body).decode()}, status_code=400)
+    starts_at = _starts_at(services, fields)
+    html = page(
+        request, "_notice_preview.html", user, preview=preview, body_limit=notices.BODY_LIMIT, starts_at=starts_at
+    )
     return JSONResponse({"preview": preview.as_dict(), "html": bytes(html.body).decode()})
 
 
@@ -323,7 +352,55 @@ async def notice_page(request: Request) -> Response:
     if progress is None:
         return page(request, "not_found.html", user, status_code=404)
     template = "_notice_progress.html" if request.query_params.get("part") else "notice.html"
-    return page(request, template, user, notice=progress, now=services.clock())
+    return page(request, template, user, notice=progress, now=services.clock(), quiet=_quiet(services))
+
+
+def _quiet(services: Services) -> dict[str, str]:
+    start, end = (t.strftime("%H:%M") for t in services.intake.checkin.quiet_hours)
+    return {"start": start, "end": end}
+
+
+@staff_only()
+async def notice_cancel(request: Request) -> Response:
+    """Cancel a scheduled notice before it starts; a second post changes nothing. After its start: refused, the
+    page says it has already started."""
+    services: Services = request.app.state.services
+    user: StaffUser = request.state.user
+    notice_id: int = request.path_params["notice_id"]
+    where = household_scope(user)
+
+    def cancel() -> str:
+        try:
+            with services.sessions.begin() as session:
+                notices.cancel_notice(session, notice_id, actor=user, where=where, now=services.clock())
+        except NotFound:
+            return "missing"
+        except InvalidAction:
+            return "refused"
+        return "cancelled"
+
+    def load() -> notices.NoticeProgress:
+        with services.readonly() as session:
+            return notices.notice_progress(session, notice_id, where)
+
+    outcome = await run_in_threadpool(cancel)
+    if outcome == "missing":
+        return page(request, "not_found.html", user, status_code=404)
+    if outcome == "cancelled":
+        log.info("staff %s cancelled notice %s", user.id, notice_id)
+        return RedirectResponse(f"/notices/{notice_id}", status_code=303)
+    progress = await run_in_threadpool(load)
+    problem = "outreach_cancel_started" if progress.status != "scheduled" else "outreach_cancel_not_yours"
+    return page(
+        request,
+        "notice.html",
+        user,
+        status_code=409,
+        notice=progress,
+        now=services.clock(),
+        quiet=_quiet(services),
+        cancel_error=problem,
+    )
 
 
 ROUTES: list[BaseRoute] = [
@@ -332,4 +409,5 @@ ROUTES: list[BaseRoute] = [
     Route("/notices/new", notice_new, methods=["GET", "POST"]),
     Route("/notices/preview", notice_preview, methods=["POST"]),
     Route("/notices/{notice_id:id}", notice_page),
+    Route("/notices/{notice_id:id}/cancel", notice_cancel, methods=["POST"]),
 ]
