@@ -20,7 +20,7 @@ from dispatch.exceptions import InvalidInboundMessage
 from dispatch.ivr.script import AUDIO_DIR
 from hotline import api, ops
 from hotline.api.common import http_error as api_http_error
-from hotline.console import admin, channels, outreach, pages, register, reports, tasks, triage
+from hotline.console import admin, channels, notices, outreach, pages, register, reports, tasks, triage
 from hotline.console.auth import session_middleware
 from hotline.console.body_cap import BodyCap
 from hotline.request_log import RequestLog
@@ -49,6 +49,7 @@ CONSOLE_ROUTES = [
     *triage.ROUTES,
     *register.ROUTES,
     *outreach.ROUTES,
+    *notices.ROUTES,
     *reports.ROUTES,
     *admin.ROUTES,
     *channels.ROUTES,
