@@ -79,6 +79,17 @@ def test_a_clerk_schedules_a_notice_sees_it_waiting_and_cancels_it(
     listing = client.get("/notices")
     assert "定时，未开始" in listing.text and "14:30" in listing.text
 
+    # A grid leader sees the community's notice but may not cancel it: only its author, the community's clerk or
+    # an admin may.
+    client.cookies.clear()
+    make_user(services, "leader", StaffRole.GRID_LEADER, grid=f"{HOME}/第1网格")
+    leader = sign_in(client, "leader")
+    refused = client.post("/notices/1/cancel", data={"csrf_token": leader})
+    assert refused.status_code == 409 and "只有发通知的人、本社区的工作人员或管理员可以取消" in refused.text
+    assert "状态：定时，未开始" in client.get("/notices/1").text
+    client.cookies.clear()
+    token = sign_in(client, "clerk")
+
     cancelled = client.post("/notices/1/cancel", data={"csrf_token": token}, follow_redirects=False)
     repeated = client.post("/notices/1/cancel", data={"csrf_token": token}, follow_redirects=False)
     assert cancelled.status_code == repeated.status_code == 303
