@@ -227,6 +227,7 @@ RULES: dict[str, Rule] = {
         "target", lambda t: {"target": f"grid:{t.grid}", "channels": "sms", "body": "探针通知"}
     ),
     "GET /notices/{notice_id:id}": console("notice"),
+    "POST /notices/{notice_id:id}/cancel": console("notice", lambda t: {}),
     "GET /reports": console("list"),
     "GET /reports.csv": console("list"),
     "GET /ivr": console(),
@@ -319,6 +320,7 @@ RULES: dict[str, Rule] = {
     ),
     "GET /api/v1/notices": api("list"),
     "GET /api/v1/notices/{id}": api("notice"),
+    "POST /api/v1/notices/{id}/cancel": api("notice"),
     "GET /api/v1/reports/daily": api("list"),
     "GET /api/v1/reports/coverage": api("list"),
     "GET /api/v1/audit": api("list", roles=ADMIN_ONLY),

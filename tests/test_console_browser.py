@@ -14,6 +14,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -238,6 +239,21 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
             small.goto(demo.base + "/reports")
             small.screenshot(path=str(tmp_path / "console-report-phone.png"), full_page=False)
             phone.close()
+
+            # A notice scheduled for tomorrow morning waits, shows its time and status, and is cancelled.
+            tomorrow = (min(registered).astimezone(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=1)).isoformat()
+            page.goto(demo.base + "/notices/new")
+            page.select_option("select[name=target]", index=1)
+            page.fill("textarea[name=body]", "明天上午10点在社区活动室打流感疫苗。")
+            page.fill("input[name=start_date]", tomorrow)
+            page.fill("input[name=start_time]", "10:00")
+            schedule_button = page.locator("button.send")
+            expect(schedule_button).to_contain_text(f"定时发送：{tomorrow} 10:00 开始")
+            schedule_button.click()
+            expect(page.locator("p.status")).to_contain_text("定时，未开始")
+            check_accessibility(page)
+            page.click("text=取消这个通知")
+            expect(page.locator("p.status")).to_contain_text("已取消")
 
             # Every page of the console, by axe-core: no serious or critical accessibility violation.
             page.goto(demo.base + "/register?q=" + residents[0]["name"])

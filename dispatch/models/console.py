@@ -74,3 +74,9 @@ class Notice(Base):
     recipients: Mapped[int] = mapped_column(Integer, default=0)  # messages decided when it was sent
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # "scheduled" (waits for starts_at; no copy decided yet), "started" (its copies decided), or "cancelled".
+    status: Mapped[str] = mapped_column(String(12), default="started", server_default="started")
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the time asked for; None: at once
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when its copies were decided
+
+    __table_args__ = (Index("ix_notices_due", "status", "starts_at"),)

@@ -9,8 +9,8 @@ first, then the calls, at the configured rates (0 is no limit).
 Quiet hours (HOTLINE_QUIET_HOURS, where the resident lives): no automated call rings then, nor starts if the calls
 would still be going when they begin. A notice by "call" or "both" is then refused; one by "sms" leaves out the
 fallback calls (skipped: quiet_hours), so staff see whom to call in the morning. Refused, not held: an old man
-woken at 23:00 by a recorded voice is frightened, not informed; holding needs a schedule the outbox lacks (the
-sweeper hands every pending row over at once); and news at 22:00 may be wrong by 07:00, so staff decide again.
+woken at 23:00 by a recorded voice is frightened, not informed; and news at 22:00 may be wrong by 07:00, so staff
+decide again. A notice may instead be scheduled for a later time outside quiet hours (`notice_schedule`).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ BODY_LIMIT = 300  # characters: five SMS segments in Chinese, and about a minute
 class Problem:
     """Why a notice cannot go as it is: a code for the console's words, its fields, and a message in English."""
 
-    code: str  # empty_body, body_too_long, template_unfit, quiet_hours, nobody
+    code: str  # empty_body, body_too_long, template_unfit, quiet_hours, nobody, start_past, start_quiet
     message: str
     fields: dict[str, Any] = field(default_factory=dict)
 
@@ -267,6 +267,22 @@ def plan_problems(
     return tuple(found)
 
 
+def start_problem(starts_at: datetime, now: datetime, rules: CheckinRules) -> Problem | None:
+    """Why a notice cannot be scheduled for `starts_at` (the hotline's local time, as UTC): a time past (the
+    minute now is still allowed: it starts at the scheduler's next turn), or in quiet hours where the hotline
+    is."""
+    if starts_at < now.replace(second=0, microsecond=0):
+        return Problem("start_past", "the start time has passed; choose a later time")
+    if rules.is_quiet(starts_at, rules.timezone):
+        start, end = (t.strftime("%H:%M") for t in rules.quiet_hours)
+        return Problem(
+            "start_quiet",
+            f"a notice cannot start in quiet hours ({start}-{end}); choose a time from {end} to {start}",
+            {"start": start, "end": end},
+        )
+    return None
+
+
 def preview(
     session: Session,
     where: ColumnElement[bool],
@@ -280,15 +296,18 @@ def preview(
     now: datetime | None = None,
     rules: CheckinRules | None = None,
     templates: TemplateTable | None = None,
+    starts_at: datetime | None = None,
 ) -> NoticePreview:
     """What `send_notice` would do now, without doing it. Problems (an empty or too long text, calls in quiet
-    hours, nobody to reach, an SMS that fits no approved template) are listed, not raised; a target unknown or outside
-    the scope raises as in `send_notice`."""
-    rules, body = rules or CheckinRules(), body.strip()
+    hours, nobody to reach, an SMS that fits no approved template, a start past or in quiet hours) are listed, not
+    raised; a target unknown or outside the scope raises as in `send_notice`. With `starts_at`, as it would go
+    then."""
+    rules, body, now = rules or CheckinRules(), body.strip(), now or utcnow()
     found = find_target(session, where, target_kind, target, channels)
     plan = plan_copies(
-        session, where, found, channels, now=now or utcnow(), rules=rules, rates=(sms_per_second, calls_per_second)
+        session, where, found, channels, now=starts_at or now, rules=rules, rates=(sms_per_second, calls_per_second)
     )
+    late = start_problem(starts_at, now, rules) if starts_at is not None else None
     cost = count_segments(body)
     return NoticePreview(
         found.kind,
@@ -303,5 +322,5 @@ def preview(
         cost.segments,
         sms_per_second,
         calls_per_second,
-        plan_problems(body, plan, rules, channels, templates),
+        (*([late] if late else []), *plan_problems(body, plan, rules, channels, templates)),
     )

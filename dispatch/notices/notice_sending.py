@@ -2,7 +2,8 @@
 
 A re-submitted form sends nothing twice: its random request key is stored in the audit entry of the send, in the
 notice's own transaction; a second send with the key (same actor) returns the first notice. Sends with one key are
-serialised (SQLite's BEGIN IMMEDIATE; a PostgreSQL advisory transaction lock). No new column is needed.
+serialised (SQLite's BEGIN IMMEDIATE; a PostgreSQL advisory transaction lock). A notice scheduled for later is
+stored here with no copy; `decide_copies` makes them when it starts (`notice_schedule`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dispatch import audit
 from dispatch.checkins.rules import CheckinRules
 from dispatch.exceptions import InvalidAction
 from dispatch.models import AuditEntry, Notice, StaffRole
-from dispatch.notices.notice_plan import find_target, plan_copies, plan_problems
+from dispatch.notices.notice_plan import _Plan, find_target, plan_copies, plan_problems, start_problem
 from dispatch.outbox import queue_sms
 from dispatch.sms_templates import TemplateTable
 from dispatch.staff_accounts import Principal
@@ -38,13 +39,38 @@ def _earlier(session: Session, actor: Principal, key: str) -> Notice | None:
         select(AuditEntry.object_id)
         .where(
             AuditEntry.object_kind == "notice",
-            AuditEntry.action == "send",
+            AuditEntry.action.in_(("send", "schedule")),
             AuditEntry.actor == actor.audit_ref,
             AuditEntry.detail.startswith(f"request={key};", autoescape=True),
         )
         .limit(1)
     )
     return session.get(Notice, notice_id) if notice_id is not None else None
+
+
+def decide_copies(session: Session, notice: Notice, plan: _Plan) -> list[int]:
+    """Queue one copy of `notice` per phone and channel of `plan`, SMS first; sets its recipients. Returns the
+    outbound ids to hand over after the commit (a copy already queued is not queued again)."""
+    outbound: list[int] = []
+    for (channel, phone), language in plan.copies.items():
+        row = queue_sms(
+            session,
+            dedupe_key=f"notice:{notice.id}:{channel}:{phone}",
+            to_phone=phone,
+            body=notice.body,
+            kind=channel,
+            language=language,
+        )
+        if row is not None:
+            row.notice_id = notice.id
+            outbound.append(row.id)
+    notice.recipients = len(outbound)
+    return outbound
+
+
+def plan_summary(plan: _Plan) -> str:
+    """What a plan decides, in the audit entry's words (counts only, never a number)."""
+    return f"residents {plan.residents}, sms {plan.sms}, calls {len(plan.copies) - plan.sms}"
 
 
 def send_notice(
@@ -62,6 +88,7 @@ def send_notice(
     calls_per_second: float = 0.0,
     request_key: str | None = None,
     templates: TemplateTable | None = None,
+    starts_at: datetime | None = None,
 ) -> tuple[Notice, list[int]]:
     """Decide every copy of a notice and record it (audit "send") in the caller's transaction. Returns the notice
     and the outbound ids to queue after the commit, SMS first; none if `request_key` (the form's random key, 8-64 of
@@ -69,18 +96,26 @@ def send_notice(
     configured rates, which tell whether calls would run into quiet hours; and `templates` when the gateway sends
     approved templates only (Tencent's), which the SMS must fit.
 
+    With `starts_at` the notice is scheduled, not sent: it is checked as it would go at that time (which must not
+    have passed, nor be in quiet hours), stored "scheduled" with no copy decided (audit "schedule"), and started
+    by `notice_schedule.start_notice` when it is due.
+
     Raises:
         NotFound: the target does not exist or is outside the scope.
         InvalidAction: a bad channel, kind, category or request key; an empty or too long text, or one that fits no
-            approved template; calls in quiet hours; nobody to reach. The message says which.
+            approved template; calls in quiet hours; nobody to reach; a start past or in quiet hours. The message
+            says which.
     """
     rules, body = rules or CheckinRules(), body.strip()
     earlier = _earlier(session, actor, request_key) if request_key is not None else None
     if earlier is not None:
         return earlier, []
     found = find_target(session, where, target_kind, target, channels)
-    plan = plan_copies(session, where, found, channels, now=now, rules=rules, rates=(sms_per_second, calls_per_second))
+    at = starts_at or now
+    plan = plan_copies(session, where, found, channels, now=at, rules=rules, rates=(sms_per_second, calls_per_second))
     problems = plan_problems(body, plan, rules, channels, templates)
+    late = start_problem(starts_at, now, rules) if starts_at is not None else None
+    problems = (late, *problems) if late is not None else problems
     if problems:
         raise InvalidAction("; ".join(p.message for p in problems))
     community_id = found.community_id
@@ -95,26 +130,17 @@ def send_notice(
         recipients=0,
         created_by=actor.audit_ref,
         created_at=now,
+        status="scheduled" if starts_at is not None else "started",
+        starts_at=starts_at,
+        started_at=None if starts_at is not None else now,
     )
     session.add(notice)
     session.flush()
-    outbound: list[int] = []
-    for (channel, phone), language in plan.copies.items():
-        row = queue_sms(
-            session,
-            dedupe_key=f"notice:{notice.id}:{channel}:{phone}",
-            to_phone=phone,
-            body=body,
-            kind=channel,
-            language=language,
-        )
-        if row is not None:
-            row.notice_id = notice.id
-            outbound.append(row.id)
-    notice.recipients = len(outbound)
-    detail = (
-        f"request={request_key or '-'}; {found.kind}={found.name}; {channels}; residents {plan.residents}, "
-        f"sms {plan.sms}, calls {len(plan.copies) - plan.sms}"
-    )
+    if starts_at is not None:
+        detail = f"request={request_key or '-'}; {found.kind}={found.name}; {channels}; starts {starts_at.isoformat()}"
+        audit.record(session, actor, "schedule", "notice", notice.id, detail, at=now)
+        return notice, []
+    outbound = decide_copies(session, notice, plan)
+    detail = f"request={request_key or '-'}; {found.kind}={found.name}; {channels}; {plan_summary(plan)}"
     audit.record(session, actor, "send", "notice", notice.id, detail, at=now)
     return notice, outbound

@@ -19,6 +19,7 @@ from dispatch.models import AuditEntry, Community, Grid, Household, Notice, Outb
 from dispatch.notices.notice_plan import outside_scope
 
 LIST_LIMIT = 100
+STATUSES = ("scheduled", "sending", "sent", "cancelled")  # a notice's, in words on its pages
 STAGES = ("pending", "sent", "delivered", "failed")  # a notice's progress; a call's "sent" is "placed"
 _STAGE = {"sending": "pending", "unknown": "sent", "undelivered": "failed", "cancelled": "failed"}  # others: as named
 
@@ -37,16 +38,35 @@ class NoticeProgress:
     created_at: datetime
     sent_by: str
     counts: dict[str, dict[str, int]]  # "sms" / "call" → stage → copies, and "total"
+    stored_status: str = "started"  # as stored: scheduled, started, cancelled
+    starts_at: datetime | None = None  # the time it was scheduled for; None: sent at once
+    started_at: datetime | None = None
 
     @property
     def done(self) -> bool:
-        return all(c["pending"] == 0 for c in self.counts.values())
+        return self.stored_status != "scheduled" and all(c["pending"] == 0 for c in self.counts.values())
+
+    @property
+    def status(self) -> str:
+        """One of STATUSES: scheduled (waits for its time), sending (copies still pending), sent, cancelled."""
+        if self.stored_status in ("scheduled", "cancelled"):
+            return self.stored_status
+        return "sent" if self.done else "sending"
+
+    @property
+    def cancellable(self) -> bool:
+        return self.stored_status == "scheduled"
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "created_at": self.created_at.isoformat(), "done": self.done}
+        found = {**asdict(self), "created_at": self.created_at.isoformat(), "done": self.done, "status": self.status}
+        found.pop("stored_status")
+        for key in ("starts_at", "started_at"):
+            moment = getattr(self, key)
+            found[key] = moment.isoformat() if moment is not None else None
+        return found
 
 
-def _visible(where: ColumnElement[bool]) -> ColumnElement[bool]:
+def visible_notices(where: ColumnElement[bool]) -> ColumnElement[bool]:
     """Notices the scope may see; see the module's description."""
     in_community = exists(select(Household.id).where(where, Household.community_id == Notice.community_id))
     in_grid = exists(
@@ -80,7 +100,9 @@ def _progress(session: Session, notices: list[Notice]) -> list[NoticeProgress]:
         row.object_id: row.actor_name
         for row in session.execute(
             select(AuditEntry.object_id, AuditEntry.actor_name).where(
-                AuditEntry.object_kind == "notice", AuditEntry.action == "send", AuditEntry.object_id.in_(ids)
+                AuditEntry.object_kind == "notice",
+                AuditEntry.action.in_(("send", "schedule")),
+                AuditEntry.object_id.in_(ids),
             )
         )
     }
@@ -100,6 +122,9 @@ def _progress(session: Session, notices: list[Notice]) -> list[NoticeProgress]:
                 created_at=n.created_at,
                 sent_by=names.get(n.id) or n.created_by,
                 counts=by_channel,
+                stored_status=n.status,
+                starts_at=n.starts_at,
+                started_at=n.started_at,
             )
         )
     return found
@@ -107,7 +132,7 @@ def _progress(session: Session, notices: list[Notice]) -> list[NoticeProgress]:
 
 def notice_progress(session: Session, notice_id: int, where: ColumnElement[bool]) -> NoticeProgress:
     """One notice and how far it is. Raises NotFound if there is no such notice in scope (one answer for both)."""
-    notice = session.scalar(select(Notice).where(Notice.id == notice_id, _visible(where)))
+    notice = session.scalar(select(Notice).where(Notice.id == notice_id, visible_notices(where)))
     if notice is None:
         raise NotFound("notice", str(notice_id))
     return _progress(session, [notice])[0]
@@ -115,5 +140,6 @@ def notice_progress(session: Session, notice_id: int, where: ColumnElement[bool]
 
 def list_notices(session: Session, where: ColumnElement[bool], limit: int = LIST_LIMIT) -> list[NoticeProgress]:
     """The latest notices in scope, newest first, each with its progress."""
-    notices = list(session.scalars(select(Notice).where(_visible(where)).order_by(Notice.id.desc()).limit(limit)))
+    query = select(Notice).where(visible_notices(where)).order_by(Notice.id.desc()).limit(limit)
+    notices = list(session.scalars(query))
     return _progress(session, notices)

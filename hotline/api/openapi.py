@@ -14,11 +14,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from dispatch.models import ResidentCategory, TaskCategory
-from dispatch.notices import BODY_LIMIT, CHANNELS, TARGET_KINDS
 from dispatch.tasks.staff_actions import NOTE_LIMIT, TRIAGE_CATEGORIES
 from dispatch.tasks.staff_made import KEY_LIMIT, WORDS_LIMIT
 from dispatch.tasks.staff_views import task_statuses
 from hotline.api.openapi_json import array, obj, ref, some
+from hotline.api.openapi_notices import notice_paths
 from hotline.api.openapi_operations import (
     AUDIO,
     BODY_ID,
@@ -39,15 +39,6 @@ from hotline.api.openapi_schemas import SCHEMAS
 from hotline.api.openapi_triage import triage_paths
 
 Json = dict[str, Any]
-
-
-NOTICE = some(
-    ["target_kind", "target", "body"],
-    target_kind={"enum": list(TARGET_KINDS)},
-    target={**text_up_to(100), "description": "A community's name, a grid (community/grid), or a category key."},
-    channels={"enum": list(CHANNELS), "default": "sms"},
-    body={**text_up_to(BODY_LIMIT), "minLength": 1},
-)
 
 
 def made_task_operation() -> Json:
@@ -241,44 +232,6 @@ PATHS: Json = {
             ),
         )
     },
-    "/notices/preview": {
-        "post": op(
-            "What sending a notice would do now: whom it reaches, SMS segments, time at the configured rates.",
-            "notices",
-            ref("NoticePreview"),
-            errors="404",
-            body=NOTICE,
-        )
-    },
-    "/notices": {
-        "post": op(
-            "Send a notice (防控信息) by SMS and/or call to a community, grid or category in scope.",
-            "notices",
-            obj(notice=ref("NoticeProgress"), messages_decided=INT),
-            errors="404 409",
-            description="409 when it cannot go now: calls in quiet hours, or nobody to reach. A retry with the "
-            "same request_key answers with the first notice and sends nothing more.",
-            body={
-                **NOTICE,
-                "properties": {
-                    **NOTICE["properties"],
-                    "request_key": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
-                },
-            },
-        ),
-        "get": op(
-            "The latest notices in scope, newest first, each with its progress.",
-            "notices",
-            obj(notices=array(ref("NoticeProgress"))),
-            errors="400",
-            params=(query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 100}, "How many."),),
-        ),
-    },
-    "/notices/{id}": {
-        "get": op(
-            "One notice and how far its copies are.", "notices", ref("NoticeProgress"), params=(ID,), errors="404"
-        )
-    },
     "/reports/daily": {
         "get": op(
             "One local day per community: check-ins, errands by kind, times, escalations.",
@@ -327,6 +280,7 @@ PATHS: Json = {
 
 
 PATHS.update(triage_paths(op, query, ID, BODY_ID, MESSAGE_ID, AUDIO))
+PATHS.update(notice_paths(op, query, ID))
 
 
 def _with_ids(paths: Json) -> Json:

@@ -172,6 +172,9 @@ NOTICE_PROGRESS = obj(
     sent_by=STRING,
     done=BOOL,
     counts={"type": "object", "additionalProperties": STAGES, "description": "sms / call → copies by stage"},
+    status={"enum": ["scheduled", "sending", "sent", "cancelled"]},
+    starts_at=nullable({**TIME, "description": "The time it was scheduled for; null: sent at once."}),
+    started_at=nullable(TIME),
 )
 
 TRIAGE_STATUS = {"enum": [str(s) for s in TriageStatus]}

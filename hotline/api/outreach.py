@@ -4,8 +4,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -21,7 +24,9 @@ from hotline.handover import Decided, hand_over_async
 from hotline.services import sms_templates
 
 CALL_FIELDS = {"resident_ids", "not_reached_today", "grid_id", "community_id", "building", "category", "dry_run"}
-NOTICE_FIELDS = {"target_kind", "target", "channels", "body"}
+NOTICE_FIELDS = {"target_kind", "target", "channels", "body", "starts_at"}
+IDEMPOTENCY_KEY = "Idempotency-Key"
+_LOCAL_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})$")
 
 
 # ── Calls ────────────────────────────────────────────────────────────────────────────────────────────────────
@@ -97,9 +102,26 @@ class NoticeFields:
     target: str
     channels: str
     body: str
+    starts_at: datetime | None = None
 
 
-def _notice_fields(body: Body) -> NoticeFields:
+def _starts_at(body: Body, zone: ZoneInfo) -> datetime | None:
+    """`starts_at`, "YYYY-MM-DDTHH:MM" in the hotline's timezone on a 24-hour clock, as UTC; None: at once."""
+    text = body.text("starts_at", limit=16)
+    if text is None:
+        return None
+    found = _LOCAL_TIME.match(text)
+    try:
+        if found is None:
+            raise ValueError(text)
+        return notices.local_start(found[1], found[2], zone)
+    except ValueError:
+        raise ApiError(
+            422, "starts_at: the hotline's local time as YYYY-MM-DDTHH:MM (24-hour), e.g. 2026-12-08T09:30"
+        ) from None
+
+
+def _notice_fields(body: Body, zone: ZoneInfo) -> NoticeFields:
     """The notice as the domain takes it; kinds, channels and categories checked here, so a typo is a 422."""
     kind = body.choice("target_kind", notices.TARGET_KINDS, required=True)
     target = body.text("target", required=True, limit=100)
@@ -110,16 +132,17 @@ def _notice_fields(body: Body) -> NoticeFields:
         raise ApiError(422, f"target must be a category, one of: {', '.join(ResidentCategory)}")
     if not text.strip():
         raise ApiError(422, "body: the notice has no text")
-    return NoticeFields(kind, target, channels, text)
+    return NoticeFields(kind, target, channels, text, _starts_at(body, zone))
 
 
 @token_only()
 async def notice_preview(request: Request) -> Response:
-    """What sending this notice would do now: whom it reaches, SMS segments, how long at the configured rates,
-    and any problem that would stop it (listed, not refused)."""
+    """What sending this notice would do now (or at `starts_at`): whom it reaches, SMS segments, how long at the
+    configured rates, and any problem that would stop it (listed, not refused)."""
     Query(request, set())
-    fields = _notice_fields(await json_body(request, NOTICE_FIELDS))
+    body = await json_body(request, NOTICE_FIELDS)
     services, token = services_of(request), token_of(request)
+    fields = _notice_fields(body, services.settings.timezone)
     settings = services.settings
 
     def load() -> dict[str, Any]:
@@ -136,6 +159,7 @@ async def notice_preview(request: Request) -> Response:
                 now=services.clock(),
                 rules=services.intake.checkin,
                 templates=sms_templates(services.settings),
+                starts_at=fields.starts_at,
             )
             return found.as_dict()
 
@@ -144,12 +168,14 @@ async def notice_preview(request: Request) -> Response:
 
 @token_only()
 async def notice_send(request: Request) -> Response:
-    """Send a notice. `request_key` (8-64 of A-Z a-z 0-9 _ -) makes a retry safe: a second send with the same key
-    by the same token answers with the first notice and sends nothing more."""
+    """Send a notice, or schedule it for `starts_at`. `request_key` (8-64 of A-Z a-z 0-9 _ -), or without one an
+    `Idempotency-Key` header of that form, makes a retry safe: a second send with the same key by the same token
+    answers with the first notice and sends nothing more."""
     Query(request, set())
     body = await json_body(request, {*NOTICE_FIELDS, "request_key"})
-    fields, key = _notice_fields(body), body.text("request_key", limit=64)
     services, token = services_of(request), token_of(request)
+    fields, key = _notice_fields(body, services.settings.timezone), body.text("request_key", limit=64)
+    key = key if key is not None else request.headers.get(IDEMPOTENCY_KEY)  # the body's key, else the header's
     settings = services.settings
 
     def send() -> tuple[dict[str, Any], list[int]]:
@@ -169,6 +195,7 @@ async def notice_send(request: Request) -> Response:
                 sms_per_second=settings.sms_per_second,
                 calls_per_second=settings.calls_per_second,
                 request_key=key,
+                starts_at=fields.starts_at,
             )
             session.flush()
             return notices.notice_progress(session, notice.id, where).as_dict(), outbound
@@ -207,10 +234,29 @@ async def notice(request: Request) -> Response:
     return ok(await run_in_threadpool(load))
 
 
+@token_only()
+async def notice_cancel(request: Request) -> Response:
+    """Cancel a scheduled notice before it starts. Safe to repeat: a notice cancelled already answers the same, with
+    `cancelled_now` false. One that has started is a 409 ("already started")."""
+    Query(request, set())
+    await json_body(request, set(), optional=True)
+    notice_id = path_id(request, "id", "notice")
+    services, token = services_of(request), token_of(request)
+
+    def cancel() -> dict[str, Any]:
+        where = household_scope(token)
+        with services.sessions.begin() as session:
+            done = notices.cancel_notice(session, notice_id, actor=token, where=where, now=services.clock())
+            return {"notice": notices.notice_progress(session, notice_id, where).as_dict(), "cancelled_now": done}
+
+    return ok(await run_in_threadpool(cancel))
+
+
 ROUTES: list[BaseRoute] = [
     Route("/calls", calls, methods=["POST"]),
     Route("/notices/preview", notice_preview, methods=["POST"]),
     Route("/notices", notice_send, methods=["POST"]),
     Route("/notices", notice_list),
     Route("/notices/{id}", notice),
+    Route("/notices/{id}/cancel", notice_cancel, methods=["POST"]),
 ]

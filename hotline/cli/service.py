@@ -84,11 +84,13 @@ def worker(burst: bool) -> None:
 
 @main.command()
 def scheduler() -> None:
-    """Run the periodic jobs: the sweeper that re-queues work Redis lost, and the check-in tick."""
+    """Run the periodic jobs: the sweeper that re-queues work Redis lost, the check-in tick, and the start of
+    notices scheduled for later."""
     from rq.cron import CronScheduler
     from rq.exceptions import StopRequested
 
     from hotline.jobs.checkins import CHECKIN_TICK_SECONDS, checkin_tick
+    from hotline.jobs.notices import start_due_notices
     from hotline.jobs.sweeper import sweep
     from hotline.services import connect_redis
     from workers.queues import MAINTENANCE
@@ -111,6 +113,7 @@ def scheduler() -> None:
             # A demo's fast clock runs a day in minutes: the tick comes often enough to keep up with it.
             tick = CHECKIN_TICK_SECONDS if settings.clock_speed == 1 else FAST_CLOCK_TICK_SECONDS
             cron.register(checkin_tick, queue_name=MAINTENANCE, interval=tick, result_ttl=0)
+            cron.register(start_due_notices, queue_name=MAINTENANCE, interval=tick, result_ttl=0)
             try:
                 cron.start()  # type: ignore[no-untyped-call]
                 return  # stopped by a signal

@@ -1,26 +1,22 @@
-"""Calls and notices: outbound check-in calls to a selection of residents, and notices (防控信息) by SMS or call.
+"""Calls: outbound check-in calls to a selection of residents. (Notices, the other outreach: `notices`.)
 
 `/calls`: choose residents (by id from the register, or: not reached today, a grid, a building, a category, all
 within the staff member's scope), see who that is (GET), then place the calls (POST) and see who was called and
-who was not, and why. `/notices`: the notices in scope with their progress; `/notices/new` writes one, previews
-who it reaches, what it costs and how long it takes, then sends it; `/notices/{id}` follows it as it goes.
-What is decided is queued after the commit, in campaign batches at the configured rate.
+who was not, and why. What is decided is queued after the commit, in campaign batches at the configured rate.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import Any
 
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData, ImmutableMultiDict
+from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from dispatch import notices
 from dispatch.checkins.staff_calls import (
     ScopeOptions,
     Selection,
@@ -38,7 +34,7 @@ from hotline.console.auth import staff_only
 from hotline.console.params import as_id
 from hotline.console.render import page
 from hotline.handover import Decided, hand_over_async
-from hotline.services import Services, sms_templates
+from hotline.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -154,182 +150,6 @@ async def calls(request: Request) -> Response:
     )
 
 
-# ── Notices ────────────────────────────────────────────────────────────────────────────────────────────────
-
-
-def _choice(value: object) -> tuple[str, str]:
-    """The target select's value, "<kind>:<name>", as (kind, name)."""
-    kind, _, name = str(value or "").partition(":")
-    return kind, name
-
-
-def _rates(services: Services) -> dict[str, float]:
-    settings = services.settings
-    return {"sms_per_second": settings.sms_per_second, "calls_per_second": settings.calls_per_second}
-
-
-def _form_fields(form: FormData) -> dict[str, str]:
-    fields = {key: str(form.get(key, "")) for key in ("target", "channels", "body", "request_key")}
-    fields["channels"] = fields["channels"] or "sms"
-    return fields
-
-
-def _preview(services: Services, where: Any, fields: dict[str, str]) -> notices.NoticePreview:
-    kind, target = _choice(fields["target"])
-    with services.readonly() as session:
-        return notices.preview(
-            session,
-            where,
-            target_kind=kind,
-            target=target,
-            channels=fields["channels"],
-            body=fields["body"],
-            now=services.clock(),
-            rules=services.intake.checkin,
-            templates=sms_templates(services.settings),
-            **_rates(services),
-        )
-
-
-async def _form_page(
-    request: Request, user: StaffUser, fields: dict[str, str], status_code: int = 200, **context: Any
-) -> Response:
-    services: Services = request.app.state.services
-    where = household_scope(user)
-
-    def load() -> dict[str, list[str]]:
-        with services.readonly() as session:
-            options = scope_options(session, where)
-        grids = [f"{community}/{grid}" for _, community, grid in options.grids]
-        return {"community": options.communities, "grid": grids, "category": list(ResidentCategory)}
-
-    targets = await run_in_threadpool(load)
-    context.setdefault("preview", None)
-    context.setdefault("error", None)
-    return page(
-        request,
-        "notices.html",
-        user,
-        status_code=status_code,
-        mode="new",
-        targets=targets,
-        fields=fields,
-        channels=notices.CHANNELS,
-        body_limit=notices.BODY_LIMIT,
-        **context,
-    )
-
-
-@staff_only()
-async def notice_list(request: Request) -> Response:
-    """The notices in scope, newest first, each with its progress."""
-    services: Services = request.app.state.services
-    user: StaffUser = request.state.user
-    where = household_scope(user)
-
-    def load() -> list[notices.NoticeProgress]:
-        with services.readonly() as session:
-            return notices.list_notices(session, where)
-
-    return page(request, "notices.html", user, mode="list", items=await run_in_threadpool(load))
-
-
-@staff_only()
-async def notice_new(request: Request) -> Response:
-    """GET: an empty form with a fresh request key. POST step=preview: the form again, with the preview.
-    POST step=send: send it (a second post with the same request key finds the first notice) and follow it."""
-    services: Services = request.app.state.services
-    user: StaffUser = request.state.user
-    where = household_scope(user)
-    if request.method == "GET":
-        fields = {"target": "", "channels": "sms", "body": "", "request_key": secrets.token_urlsafe(16)}
-        return await _form_page(request, user, fields)
-    form = await request.form()
-    fields = _form_fields(form)
-    if not fields["request_key"]:
-        fields["request_key"] = secrets.token_urlsafe(16)
-    try:
-        preview = await run_in_threadpool(_preview, services, where, fields)
-    except NotFound:
-        return page(request, "not_found.html", user, status_code=404)
-    except InvalidAction as exc:
-        return await _form_page(request, user, fields, 400, error=str(exc))
-    if form.get("step") != "send" or preview.problems:
-        status_code = 400 if form.get("step") == "send" else 200  # a refused send; a preview shows its problems
-        return await _form_page(request, user, fields, status_code, preview=preview)
-    kind, target = _choice(fields["target"])
-
-    def send() -> tuple[int, list[int]]:
-        with services.sessions.begin() as session:
-            notice, outbound = notices.send_notice(
-                session,
-                actor=user,
-                where=where,
-                target_kind=kind,
-                target=target,
-                channels=fields["channels"],
-                body=fields["body"],
-                now=services.clock(),
-                rules=services.intake.checkin,
-                templates=sms_templates(services.settings),
-                request_key=fields["request_key"],
-                **_rates(services),
-            )
-            return notice.id, outbound
-
-    try:
-        notice_id, outbound = await run_in_threadpool(send)
-    except NotFound:
-        return page(request, "not_found.html", user, status_code=404)
-    except InvalidAction as exc:
-        return await _form_page(request, user, fields, 400, preview=preview, error=str(exc))
-    if outbound:
-        await hand_over_async(services, Decided(campaign=outbound))
-        log.info("staff %s sent notice %s: %s copies", user.id, notice_id, len(outbound))
-    return RedirectResponse(f"/notices/{notice_id}", status_code=303)
-
-
-@staff_only()
-async def notice_preview(request: Request) -> Response:
-    """JSON: the preview of the posted form (`preview`, as `NoticePreview.as_dict`) and its HTML for the page."""
-    services: Services = request.app.state.services
-    user: StaffUser = request.state.user
-    fields = _form_fields(await request.form())
-    try:
-        preview = await run_in_threadpool(_preview, services, household_scope(user), fields)
-    except NotFound as exc:
-        return JSONResponse({"error": str(exc)}, status_code=404)
-    except InvalidAction as exc:
-        return JSONResponse({"error": str(exc)}, status_code=400)
-    html = page(request, "_notice_preview.html", user, preview=preview, body_limit=notices.BODY_LIMIT)
-    return JSONResponse({"preview": preview.as_dict(), "html": bytes(html.body).decode()})
-
-
-@staff_only()
-async def notice_page(request: Request) -> Response:
-    """One notice and its progress by channel; `?part=1` is the part the page fetches every few seconds."""
-    services: Services = request.app.state.services
-    user: StaffUser = request.state.user
-    notice_id: int = request.path_params["notice_id"]
-
-    def load() -> notices.NoticeProgress | None:
-        with services.readonly() as session:
-            try:
-                return notices.notice_progress(session, notice_id, household_scope(user))
-            except NotFound:
-                return None
-
-    progress = await run_in_threadpool(load)
-    if progress is None:
-        return page(request, "not_found.html", user, status_code=404)
-    template = "_notice_progress.html" if request.query_params.get("part") else "notice.html"
-    return page(request, template, user, notice=progress, now=services.clock())
-
-
 ROUTES: list[BaseRoute] = [
     Route("/calls", calls, methods=["GET", "POST"]),
-    Route("/notices", notice_list),
-    Route("/notices/new", notice_new, methods=["GET", "POST"]),
-    Route("/notices/preview", notice_preview, methods=["POST"]),
-    Route("/notices/{notice_id:id}", notice_page),
 ]
