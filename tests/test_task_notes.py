@@ -3,11 +3,14 @@ them by SMS (备注12, 看备注12, notes 12) and gets only those, by the outbox
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from starlette.testclient import TestClient
 
-from dispatch.models import OutboundMessage, StaffRole, TaskEvent
+from dispatch.db import make_engine, make_session_factory, upgrade
+from dispatch.models import OutboundMessage, StaffRole, Task, TaskEvent
 from dispatch.tasks.liaison_reading import CommandTable
 from hotline.services import Services
 from tests.api_helpers import API, bearer, issue
@@ -106,3 +109,31 @@ def test_the_api_writes_and_reads_notes_with_who_may_read_them(
     assert all(n["by"] for n in notes)
     liaison_says(client, services, LIAISON_PHONE, f"notes {task.id}")
     assert SHARED in sent_to(services, LIAISON_PHONE)[-1] and PRIVATE not in sent_to(services, LIAISON_PHONE)[-1]
+
+
+def test_the_migration_keeps_every_note_for_staff_only(tmp_path: Path) -> None:
+    """0017 → 0018: notes written before sharing existed stay for staff only; every task starts with no owner."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    upgrade(engine, "0017")
+    now = "2026-12-01 08:00:00"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO tasks (id, category, priority, status, description, rung, created_at, updated_at)"
+                " VALUES (1, 'groceries', 'normal', 'accepted', '买菜', 0, :t, :t)"
+            ),
+            {"t": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO task_events (id, task_id, kind, actor, channel, at, detail)"
+                " VALUES (1, 1, 'note', 'staff:1', 'console', :t, :d)"
+            ),
+            {"t": now, "d": PRIVATE},
+        )
+    upgrade(engine)
+    with make_session_factory(engine)() as session:
+        event = session.scalars(select(TaskEvent)).one()
+        assert (event.detail, event.for_liaison) == (PRIVATE, False)
+        assert session.scalars(select(Task.owner_staff_id)).one() is None
+    engine.dispose()
