@@ -104,6 +104,19 @@ def test_a_clerk_takes_gives_and_releases_a_task_in_words_once_each(
     assert board.split(f'data-task="{groceries.id}"')[1].split("</tr>")[0].count("刘敏") == 1
     assert 'href="/tasks?owner=unassigned"' in client.get("/board").text
 
+    # A take from a page drawn before: refused, the owner kept.
+    late = client.post(
+        f"/tasks/{medicine.id}/owner", data={"staff_id": str(colleague), "csrf_token": clerks}, follow_redirects=False
+    )
+    assert late.status_code == 303 and task(services, medicine.id).owner_staff_id == colleague
+    stale_take = client.post(
+        f"/tasks/{medicine.id}/owner", data={"take": "1", "seen_owner_id": "", "csrf_token": clerks}
+    )
+    assert stale_take.status_code == 409 and "陈芳" in stale_take.text
+    assert task(services, medicine.id).owner_staff_id == colleague
+    client.post(f"/tasks/{medicine.id}/owner", data={"release": "1", "csrf_token": clerks})
+    assert task(services, medicine.id).owner_staff_id is None
+
     # Given to a colleague of the same community; not to a clerk who cannot see it.
     refused = client.post(f"/tasks/{groceries.id}/owner", data={"staff_id": str(stranger), "csrf_token": clerks})
     assert refused.status_code == 409 and task(services, groceries.id).owner_staff_id == me
@@ -115,13 +128,13 @@ def test_a_clerk_takes_gives_and_releases_a_task_in_words_once_each(
 
     # A release from a page that still showed me as the owner does not take it from 陈芳.
     stale = client.post(
-        f"/tasks/{groceries.id}/owner", data={"release": "1", "expected_owner_id": str(me), "csrf_token": clerks}
+        f"/tasks/{groceries.id}/owner", data={"release": "1", "seen_owner_id": str(me), "csrf_token": clerks}
     )
     assert stale.status_code == 409 and "陈芳" in stale.text
     assert task(services, groceries.id).owner_staff_id == colleague
     released = client.post(
         f"/tasks/{groceries.id}/owner",
-        data={"release": "1", "expected_owner_id": str(colleague), "csrf_token": clerks},
+        data={"release": "1", "seen_owner_id": str(colleague), "csrf_token": clerks},
         follow_redirects=False,
     )
     assert released.status_code == 303 and task(services, groceries.id).owner_staff_id is None
@@ -168,6 +181,8 @@ def test_the_api_shows_filters_and_sets_the_owner(client: TestClient, services: 
 
     refused = client.post(f"{API}/tasks/{groceries.id}/owner", json={"staff_id": stranger}, headers=token)
     assert refused.status_code == 409 and task(services, groceries.id).owner_staff_id == colleague
+    stale = {"staff_id": None, "expected_owner_id": None}  # the client saw nobody; 陈芳 has it
+    assert client.post(f"{API}/tasks/{groceries.id}/owner", json=stale, headers=token).status_code == 409
     missing = client.post(f"{API}/tasks/{groceries.id}/owner", json={}, headers=token)
     assert missing.status_code == 422 and task(services, groceries.id).owner_staff_id == colleague
     assert owner(groceries.id, staff_id=None, expected_owner_id=colleague)["owner_id"] is None

@@ -3,12 +3,13 @@
 A staff member takes a task in scope, gives it to another staff member who can see it, or releases it. The owner
 is what "mine" and "unassigned" on the task list read. Each change is a TaskEvent with the owner's name (the
 task's history says it in words) and an audit entry. Asking for what is already so (a double click, a retry)
-changes nothing and records nothing; releasing an owner who has changed meanwhile is refused, so a late click
-never takes the task from a colleague who has just taken it.
+changes nothing and records nothing; a change made from a page that showed another owner than the task has now
+is refused, so a late click never takes the task from a colleague who has just taken it.
 """
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, or_, select
@@ -46,6 +47,13 @@ def possible_owners(session: Session, task_id: int, where: ColumnElement[bool]) 
     return list(session.scalars(query))
 
 
+class _Unchecked(enum.Enum):
+    UNCHECKED = "unchecked"
+
+
+UNCHECKED = _Unchecked.UNCHECKED  # the owner the request saw is not known: no check against it
+
+
 def set_owner(
     session: Session,
     task_id: int,
@@ -54,12 +62,13 @@ def set_owner(
     actor: Principal,
     where: ColumnElement[bool],
     now: datetime,
-    expected_owner_id: int | None = None,
+    seen_owner_id: int | _Unchecked | None = UNCHECKED,
 ) -> bool:
     """Give the task to staff member `owner_id` (the actor's own id: they take it), or release it (None).
 
     Args:
-        expected_owner_id: for a release, the owner the staff member saw; if someone else owns it now, refused.
+        seen_owner_id: the owner the staff member saw on the page (None: nobody). If someone else owns it now, the
+            change is refused: a late click never takes a task from a colleague who has just taken it.
 
     Returns:
         Whether anything changed: False when the task already had that owner (or none, for a release).
@@ -69,25 +78,24 @@ def set_owner(
         InvalidAction: the staff member cannot see the task or is not active, or the owner changed meanwhile.
     """
     task = scoped_task(session, task_id, where, lock=True)
-    if owner_id is None:
-        if task.owner_staff_id is None:
-            return False
-        if expected_owner_id is not None and task.owner_staff_id != expected_owner_id:
-            name = task.owner.display_name if task.owner else str(task.owner_staff_id)
-            raise InvalidAction(f"task #{task.id} is now followed up by {name}; it was not released")
-        event = TaskEvent(task=task, kind="owner_released", detail=task.owner.display_name if task.owner else "")
-        task.owner = None
-        audit.record(session, actor, "release", "task", task.id, at=now)
-    else:
+    owner = None
+    if owner_id is not None:
         owner = session.scalar(select(StaffUser).where(StaffUser.id == owner_id, who_can_see(task.household)))
         if owner is None:
             raise InvalidAction(f"staff member {owner_id} is not an active account that can see task #{task.id}")
-        if task.owner_staff_id == owner.id:
-            return False
+    if task.owner_staff_id == owner_id:
+        return False
+    if seen_owner_id is not UNCHECKED and task.owner_staff_id != seen_owner_id:
+        name = task.owner.display_name if task.owner else "-"
+        raise InvalidAction(f"task #{task.id} is now followed up by {name}; nothing was changed")
+    if owner is None:
+        event = TaskEvent(task=task, kind="owner_released", detail=task.owner.display_name if task.owner else "")
+        audit.record(session, actor, "release", "task", task.id, at=now)
+    else:
         taken = owner.audit_ref == actor.audit_ref
         event = TaskEvent(task=task, kind="owner_taken" if taken else "owner_given", detail=owner.display_name)
-        task.owner = owner
         audit.record(session, actor, "own", "task", task.id, owner.audit_ref, at=now)
+    task.owner = owner
     event.actor, event.channel, event.at = actor.audit_ref, _channel(actor), now
     session.add(event)
     task.updated_at = now

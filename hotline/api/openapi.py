@@ -140,11 +140,11 @@ PATHS: Json = {
         some(
             ["staff_id"],
             staff_id={**BODY_ID, "type": ["integer", "null"]},
-            expected_owner_id=BODY_ID,
+            expected_owner_id={**BODY_ID, "type": ["integer", "null"]},
         ),
         description="The owner must be an active staff account that can see the task. Giving it to its owner, or "
-        "releasing a task nobody owns, changes nothing. A release with expected_owner_id is refused (409) if "
-        "someone else owns it now.",
+        "releasing a task nobody owns, changes nothing. With expected_owner_id (the owner the client saw; null: "
+        "nobody), the change is refused (409) if someone else owns it now.",
     ),
     "/tasks/{id}/close": task_action(
         "Mark the task done; the resident is told if a liaison had it.",

@@ -278,7 +278,7 @@ def _owner(session: Session, services: Services, task_id: int, token: ApiToken, 
         actor=token,
         where=household_scope(token),
         now=services.clock(),
-        expected_owner_id=body.integer("expected_owner_id"),
+        seen_owner_id=body.integer("expected_owner_id") if "expected_owner_id" in body else staff_owner.UNCHECKED,
     )
     return []
 

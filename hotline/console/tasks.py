@@ -232,7 +232,7 @@ def _owner(session: Session, services: Services, task_id: int, user: StaffUser, 
         actor=user,
         where=household_scope(user),
         now=services.clock(),
-        expected_owner_id=_int(form.get("expected_owner_id")),
+        seen_owner_id=_int(form.get("seen_owner_id")) if "seen_owner_id" in form else staff_owner.UNCHECKED,
     )
     return []
 
