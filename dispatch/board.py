@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, aliased
 
-from dispatch.models import Grid, Household, Liaison, Resident, Task, TaskEvent, TaskPriority, TaskStatus
+from dispatch.models import Grid, Household, Liaison, Resident, StaffUser, Task, TaskEvent, TaskPriority, TaskStatus
 
 BOARD_LIMIT = 200
 
@@ -28,6 +28,7 @@ class BoardTask:
     age_minutes: int
     escalated_recently: bool
     flagged: bool = False  # for staff to look at: a liaison's reply about it could not be read, or it is overdue
+    owner: str = "-"  # the staff member following it up, by name
 
 
 def open_tasks(session: Session, now: datetime, where: ColumnElement[bool]) -> list[BoardTask]:
@@ -39,11 +40,14 @@ def open_tasks(session: Session, now: datetime, where: ColumnElement[bool]) -> l
         select(TaskEvent.task_id).where(TaskEvent.kind == "escalated", TaskEvent.at >= hour_ago).scalar_subquery()
     )
     rows = session.execute(
-        select(Task, Resident.name, Grid.name, liaison.name, Task.id.in_(escalated).label("recent"))
+        select(
+            Task, Resident.name, Grid.name, liaison.name, Task.id.in_(escalated).label("recent"), StaffUser.display_name
+        )
         .outerjoin(Household, Household.id == Task.household_id)
         .outerjoin(Resident, Resident.id == Task.resident_id)
         .outerjoin(Grid, Grid.id == Household.grid_id)
         .outerjoin(liaison, liaison.id == Task.assignee_liaison_id)
+        .outerjoin(StaffUser, StaffUser.id == Task.owner_staff_id)
         .where(Task.status.in_(TaskStatus.open()), where)
         .order_by(
             (Task.priority == TaskPriority.URGENT).desc(),
@@ -66,6 +70,7 @@ def open_tasks(session: Session, now: datetime, where: ColumnElement[bool]) -> l
             age_minutes=max(0, int((now - task.created_at).total_seconds() // 60)),
             escalated_recently=bool(recent),
             flagged=task.flagged_at is not None,
+            owner=owner or "-",
         )
-        for task, resident, grid, liaison_name, recent in rows
+        for task, resident, grid, liaison_name, recent, owner in rows
     ]

@@ -12,11 +12,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dispatch.models.base import Base, UTCDateTime, utcnow
 from dispatch.models.register import Household, Liaison, Resident
+from dispatch.models.staff_users import StaffUser
 
 
 class TaskCategory(enum.StrEnum):
@@ -104,6 +106,9 @@ class TaskEventKind(enum.StrEnum):
     REOPENED = "reopened"  # staff opened a done task again
     TRIAGED = "triaged"  # staff gave an "other" task its category
     LINKED = "linked"  # a call's task became a household's once its number was put on the register
+    OWNER_TAKEN = "owner_taken"  # a member of staff took it to follow up
+    OWNER_GIVEN = "owner_given"  # staff gave it to a member of staff to follow up
+    OWNER_RELEASED = "owner_released"  # nobody on the staff follows it up any more
 
 
 class Task(Base):
@@ -138,10 +143,14 @@ class Task(Base):
     # asked, so the same key with another request is refused. None for tasks made from a message or a call.
     request_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     request_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # The staff member following it up ("I'll follow this up"), whoever the liaison is: what a clerk's "mine" and
+    # "unassigned" lists read. None: nobody yet.
+    owner_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), index=True)
 
     household: Mapped[Household | None] = relationship()
     resident: Mapped[Resident | None] = relationship()
     assignee: Mapped[Liaison | None] = relationship()
+    owner: Mapped[StaffUser | None] = relationship()
     events: Mapped[list[TaskEvent]] = relationship(back_populates="task", order_by="TaskEvent.id")
 
     # One message makes at most one task of each kind, however often it is processed.
@@ -160,6 +169,9 @@ class TaskEvent(Base):
     channel: Mapped[str] = mapped_column(String(16))  # sms, voice, console, system
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     detail: Mapped[str] = mapped_column(Text, default="")
+    # A staff note the liaison holding the task may read (they ask by SMS: 备注12). Staff notes are for staff
+    # unless the writer says so: they may hold what a volunteer should not read (a diagnosis, a family quarrel).
+    for_liaison: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     task: Mapped[Task] = relationship(back_populates="events")
 

@@ -68,7 +68,9 @@ class _Refs:
 
 def read_detail(kind: str, detail: str) -> tuple[EventFacts, str]:
     """The facts in an event's stored detail, and the reference it names (a liaison, a resident), if any."""
-    if kind in ("offered", "assigned", "linked") and _REF.fullmatch(detail):
+    if kind in ("offered", "assigned", "linked", "owner_taken", "owner_given", "owner_released") and _REF.fullmatch(
+        detail
+    ):
         return EventFacts(), detail
     if kind == "created":
         priority, _, why = detail.partition("; ")

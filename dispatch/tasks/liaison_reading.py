@@ -295,7 +295,7 @@ def resolve(reading: Reading, in_play: Sequence[tuple[int, str]]) -> Action:
 
 
 COMMANDS_FILE = SCRIPTS_DIR / "liaison_sms_commands.toml"
-VERBS = ("accept", "done", "decline", "note", "list")
+VERBS = ("accept", "done", "decline", "note", "notes", "list")
 
 
 @dataclass(frozen=True)
@@ -346,10 +346,12 @@ class CommandTable:
             if match is None:
                 continue
             number, words = match.groups()
-            if verb in ("accept", "done", "list") and words.strip():
+            if verb in ("accept", "done", "list", "notes") and words.strip():
                 continue  # only a number may follow: "1 2 3" or "接什么" is not a command
             if verb in ("decline", "note") and not number:
                 continue  # "No problem" and "退烧药买到了" hand nothing back: these need the task number
+            if verb == "note" and not words.strip():
+                verb = "notes"  # 备注12 with nothing to note asks for the task's notes
             return Command(verb, int(number) if number else None, words.strip())
         return Command(None)
 

@@ -21,6 +21,7 @@ from dispatch.outbox import auto_replies_since, queue_sms
 from dispatch.register import sole_community
 from dispatch.tasks import escalation, lifecycle, offers
 from dispatch.tasks.liaison_reading import Action, Command, CommandTable
+from dispatch.tasks.task_notes import notes_text
 from dispatch.tasks.task_texts import doorstep_address, resident_names
 from dispatch.texts import MessageCatalog
 
@@ -55,6 +56,7 @@ def handle_liaison_message(
     read = table.understand(message.body, [(t.id, t.status) for t in mine]) if liaison.active else command
     command = _as_command(read, message.body)
     changed: int | None = None
+    about: int | None = None  # the task an answer is about, when it carries the task's own words (its notes)
     outbound: list[int] = []
     answer: str | None
     if isinstance(read, Action) and command.verb is None:
@@ -63,6 +65,10 @@ def handle_liaison_message(
         answer = texts("liaison_help")
     elif command.verb == "list":
         answer = texts("liaison_list", tasks=_listing(mine, texts)) if mine else texts("liaison_list_empty")
+    elif command.verb == "notes":
+        task, answer = _pick(session, command, mine, liaison, texts)
+        if task is not None:
+            answer, about = _notes(session, task, texts)
     else:
         task, answer = _pick(session, command, mine, liaison, texts)
         if task is not None:
@@ -73,7 +79,9 @@ def handle_liaison_message(
         return LiaisonReplyResult(changed, outbound, danger)
     if auto_replies_since(session, now - timedelta(hours=1), phone=message.from_phone) >= reply_cap:
         return LiaisonReplyResult(changed, outbound, danger)  # the task still changed; only the answer is held back
-    reply = queue_sms(session, dedupe_key=f"reply:{message.id}", to_phone=message.from_phone, body=answer)
+    reply = queue_sms(
+        session, dedupe_key=f"reply:{message.id}", to_phone=message.from_phone, body=answer, task_id=about
+    )
     return LiaisonReplyResult(changed, [*outbound, *([reply.id] if reply else [])], danger)
 
 
@@ -191,13 +199,24 @@ def _refer(
     return referred[0].id, texts("liaison_referred", task_id="、".join(str(t.id) for t in referred))
 
 
+def _notes(session: Session, task: Task, texts: _Texts) -> tuple[str, int | None]:
+    """The notes staff left for the liaison on a task they hold (offered to them or taken), and the task the answer
+    is about (so the SMS shows in its history); a task no longer theirs to do gets its state, and no notes."""
+    if task.status not in (TaskStatus.ACCEPTED, *TaskStatus.waiting()):
+        return texts("liaison_already", task_id=task.id, status=texts(f"status_{task.status}")), None
+    return notes_text(session, task, texts.catalog, texts.language), task.id
+
+
 def _pick(
     session: Session, command: Command, mine: list[Task], liaison: Liaison, texts: _Texts
 ) -> tuple[Task | None, str]:
     """The task a command is about, or None and the answer saying why not."""
     task_id = command.task_id
     if task_id is None:
-        candidates = [t for t in mine if (t.status == TaskStatus.ACCEPTED) == (command.verb in ("done", "note"))]
+        if command.verb == "notes":
+            candidates = [t for t in mine if t.assignee_liaison_id == liaison.id]
+        else:
+            candidates = [t for t in mine if (t.status == TaskStatus.ACCEPTED) == (command.verb in ("done", "note"))]
         if not candidates:
             return None, texts("liaison_list_empty")
         if len(candidates) > 1:

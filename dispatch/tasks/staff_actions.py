@@ -169,9 +169,17 @@ def assign(
 
 
 def add_note(
-    session: Session, task_id: int, text: str, *, actor: Principal, where: ColumnElement[bool], now: datetime
+    session: Session,
+    task_id: int,
+    text: str,
+    *,
+    actor: Principal,
+    where: ColumnElement[bool],
+    now: datetime,
+    for_liaison: bool = False,
 ) -> None:
-    """Add a note to the task's history (any state: a note after closing is still worth keeping).
+    """Add a note to the task's history (any state: a note after closing is still worth keeping). With
+    `for_liaison`, the liaison holding the task may read it by SMS (备注12); otherwise it is for staff only.
 
     Raises:
         NotFound: the task is not in scope.
@@ -181,8 +189,11 @@ def add_note(
     if not text or len(text) > NOTE_LIMIT:
         raise InvalidAction(f"a note needs 1 to {NOTE_LIMIT} characters", "note_length", limit=NOTE_LIMIT)
     task = scoped_task(session, task_id, where, lock=True)
-    _event(session, task, "note", actor, now, text)
-    audit.record(session, actor, "note", "task", task.id, at=now)
+    last = task.events[-1] if task.events else None
+    if last is not None and (last.kind, last.actor, last.detail) == ("note", actor.audit_ref, text):
+        return  # the same note again, nothing between: a double click or a retry
+    _event(session, task, "note", actor, now, text).for_liaison = for_liaison
+    audit.record(session, actor, "note", "task", task.id, "for the liaison" if for_liaison else "", at=now)
 
 
 def close(

@@ -18,11 +18,14 @@ from dispatch.models import (
     Liaison,
     OutboundMessage,
     Resident,
+    StaffUser,
     Task,
+    TaskEventKind,
     TaskStatus,
 )
 from dispatch.tasks.event_reading import Actor, EventFacts, name_actors, name_phones, phone_words, read_detail
 from dispatch.tasks.staff_actions import scoped_task
+from dispatch.tasks.staff_owner import owned_by
 from dispatch.voicemails import Voicemail, task_voicemails
 
 TASK_PAGE = 100
@@ -36,6 +39,8 @@ class TaskFilter:
     category: str | None = None
     grid_id: int | None = None
     liaison_id: int | None = None
+    # The staff owner: "unassigned" (nobody follows it up), or a staff member's id ("mine" is the viewer's own).
+    owner: int | str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,8 @@ class TaskRow:
     liaison: str
     created_at: datetime
     updated_at: datetime
+    owner: str = "-"  # the staff member following it up, by name
+    owner_id: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "created_at": self.created_at.isoformat(), "updated_at": self.updated_at.isoformat()}
@@ -78,6 +85,20 @@ class HistoryItem:
 
 
 @dataclass(frozen=True)
+class Note:
+    """A note on a task, by staff or a liaison; `for_liaison`: the liaison holding the task may read it by SMS."""
+
+    at: datetime
+    by: str  # the API's name: "刘文员 (staff:2)"
+    text: str
+    for_liaison: bool
+    actor: Actor = field(default_factory=lambda: Actor("someone"))  # who wrote it, for words (the console's)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(), "by": self.by, "text": self.text, "for_liaison": self.for_liaison}
+
+
+@dataclass(frozen=True)
 class TaskDetail:
     """One task and everything that happened to it."""
 
@@ -89,6 +110,7 @@ class TaskDetail:
     offer_deadline: datetime | None
     accepted_at: datetime | None
     history: list[HistoryItem] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)  # notes on it, oldest first
     voicemails: list[Voicemail] = field(default_factory=list)  # recordings callers left, for staff to hear
 
     @property
@@ -105,6 +127,7 @@ class TaskDetail:
             "offer_deadline": self.offer_deadline.isoformat() if self.offer_deadline else None,
             "accepted_at": self.accepted_at.isoformat() if self.accepted_at else None,
             "history": [item.as_dict() for item in self.history],
+            "notes": [note.as_dict() for note in self.notes],
             "voicemails": [
                 {"message_id": v.message_id, "received_at": v.received_at.isoformat()} for v in self.voicemails
             ],
@@ -117,11 +140,12 @@ def list_tasks(
     """Tasks in scope matching `filters`, urgent and open first, newest first within that."""
     liaison = aliased(Liaison)
     query = (
-        select(Task, Resident.name, Grid.name, liaison.name)
+        select(Task, Resident.name, Grid.name, liaison.name, StaffUser.display_name)
         .outerjoin(Household, Household.id == Task.household_id)
         .outerjoin(Resident, Resident.id == Task.resident_id)
         .outerjoin(Grid, Grid.id == Household.grid_id)
         .outerjoin(liaison, liaison.id == Task.assignee_liaison_id)
+        .outerjoin(StaffUser, StaffUser.id == Task.owner_staff_id)
         .where(where)
     )
     if filters.status == "open":
@@ -134,14 +158,16 @@ def list_tasks(
         query = query.where(Household.grid_id == filters.grid_id)
     if filters.liaison_id is not None:
         query = query.where(Task.assignee_liaison_id == filters.liaison_id)
+    if filters.owner is not None:
+        query = query.where(owned_by(None if filters.owner == "unassigned" else int(filters.owner)))
     query = query.order_by(
         Task.status.in_(TaskStatus.open()).desc(), (Task.priority == "urgent").desc(), Task.id.desc()
     )
     rows = session.execute(query.limit(limit).offset(offset)).all()
-    return [_row(task, resident, grid, name) for task, resident, grid, name in rows]
+    return [_row(task, resident, grid, name, owner) for task, resident, grid, name, owner in rows]
 
 
-def _row(task: Task, resident: str | None, grid: str | None, liaison: str | None) -> TaskRow:
+def _row(task: Task, resident: str | None, grid: str | None, liaison: str | None, owner: str | None) -> TaskRow:
     return TaskRow(
         id=task.id,
         category=task.category,
@@ -153,6 +179,8 @@ def _row(task: Task, resident: str | None, grid: str | None, liaison: str | None
         liaison=liaison or "-",
         created_at=task.created_at,
         updated_at=task.updated_at,
+        owner=owner or "-",
+        owner_id=task.owner_staff_id,
     )
 
 
@@ -188,10 +216,22 @@ def task_detail(session: Session, task_id: int, where: ColumnElement[bool]) -> T
                 )
     history.sort(key=lambda item: item.at)
     history = _in_words(session, history)
+    note_events = [e for e in task.events if e.kind == TaskEventKind.NOTE]
+    note_actors = name_actors(session, {e.actor for e in note_events})
+    note_names = names_of(note_actors)
+    notes = [
+        Note(e.at, note_names.get(e.actor, e.actor), e.detail, e.for_liaison, note_actors[e.actor]) for e in note_events
+    ]
     resident = task.resident.name if task.resident else None
     grid = task.household.grid.name if task.household and task.household.grid else None
     return TaskDetail(
-        task=_row(task, resident, grid, task.assignee.name if task.assignee else None),
+        task=_row(
+            task,
+            resident,
+            grid,
+            task.assignee.name if task.assignee else None,
+            task.owner.display_name if task.owner else None,
+        ),
         description=task.description,
         household_id=task.household_id,
         resident_id=task.resident_id,
@@ -199,6 +239,7 @@ def task_detail(session: Session, task_id: int, where: ColumnElement[bool]) -> T
         offer_deadline=task.offer_deadline,
         accepted_at=task.accepted_at,
         history=history,
+        notes=notes,
         voicemails=task_voicemails(session, task),
     )
 

@@ -86,6 +86,8 @@ PATHS: Json = {
                 query("category", {"enum": list(TaskCategory)}, "One category."),
                 query("grid_id", QUERY_ID, "Tasks of households in this grid."),
                 query("liaison_id", QUERY_ID, "Tasks assigned to this liaison."),
+                query("owner", {"enum": ["unassigned"]}, "Tasks no staff member follows up."),
+                query("owner_id", QUERY_ID, "Tasks this staff member follows up."),
                 query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}, "Page size."),
                 query("offset", OFFSET, "Rows to skip."),
             ),
@@ -118,7 +120,23 @@ PATHS: Json = {
         "Offer the task to a liaison (who takes it by SMS); the liaison who had it is told.",
         obj(liaison_id=BODY_ID),
     ),
-    "/tasks/{id}/note": task_action("Add a note to the task's history.", obj(text=text_up_to(NOTE_LIMIT))),
+    "/tasks/{id}/note": task_action(
+        "Add a note to the task's history; with for_liaison, the liaison holding it may read it by SMS.",
+        some(["text"], text=text_up_to(NOTE_LIMIT), for_liaison={"type": "boolean", "default": False}),
+        description="Staff notes are for staff unless for_liaison is true. The same note again by the same token, "
+        "with nothing between, is not added twice.",
+    ),
+    "/tasks/{id}/owner": task_action(
+        "Give the task a staff owner, the staff member following it up, or release it (staff_id null).",
+        some(
+            ["staff_id"],
+            staff_id={**BODY_ID, "type": ["integer", "null"]},
+            expected_owner_id={**BODY_ID, "type": ["integer", "null"]},
+        ),
+        description="The owner must be an active staff account that can see the task. Giving it to its owner, or "
+        "releasing a task nobody owns, changes nothing. With expected_owner_id (the owner the client saw; null: "
+        "nobody), the change is refused (409) if someone else owns it now.",
+    ),
     "/tasks/{id}/close": task_action(
         "Mark the task done; the resident is told if a liaison had it.",
         some([], note=text_up_to(NOTE_LIMIT)),

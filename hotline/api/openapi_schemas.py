@@ -35,6 +35,14 @@ TASK = obj(
     liaison=STRING,
     created_at=TIME,
     updated_at=TIME,
+    owner={**STRING, "description": "The staff member following it up, by name; - for nobody."},
+    owner_id=nullable(INT),
+)
+NOTE = obj(
+    at=TIME,
+    by=STRING,
+    text=STRING,
+    for_liaison={**BOOL, "description": "The liaison holding the task may read it by SMS (备注12)."},
 )
 HISTORY_ITEM = obj(
     at=TIME,
@@ -55,6 +63,7 @@ TASK_DETAIL = {
             offer_deadline=nullable(TIME),
             accepted_at=nullable(TIME),
             history=array(ref("HistoryItem")),
+            notes=array(ref("Note")),
             voicemails=array(ref("Voicemail")),
         ),
     ]
@@ -91,6 +100,7 @@ BOARD_TASK = obj(
     age_minutes=INT,
     escalated_recently=BOOL,
     flagged=BOOL,
+    owner=STRING,
 )
 BOARD = obj(
     day=DATE,
@@ -240,6 +250,7 @@ SCHEMAS: Json = {
     "AtRisk": AT_RISK,
     "Task": TASK,
     "HistoryItem": HISTORY_ITEM,
+    "Note": NOTE,
     "TaskDetail": TASK_DETAIL,
     "Voicemail": VOICEMAIL,
     "TaskActionResult": obj(task=ref("TaskDetail"), messages_decided=INT),

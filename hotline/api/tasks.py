@@ -23,7 +23,7 @@ from dispatch.board import open_tasks
 from dispatch.checkins.report import Coverage, coverage
 from dispatch.models import ApiToken, TaskCategory
 from dispatch.staff_accounts import household_scope
-from dispatch.tasks import staff_actions, staff_made
+from dispatch.tasks import staff_actions, staff_made, staff_owner
 from dispatch.tasks.staff_views import TaskFilter, list_tasks, task_detail, task_statuses
 from dispatch.triage.items import triage_scope
 from dispatch.triage.views import open_items
@@ -90,12 +90,14 @@ async def board(request: Request) -> Response:
 @token_only()
 async def tasks(request: Request) -> Response:
     """Tasks in scope, filtered, urgent and open first; `limit` and `offset` page through them."""
-    query = Query(request, {"status", "category", "grid_id", "liaison_id", "limit", "offset"})
+    query = Query(request, {"status", "category", "grid_id", "liaison_id", "owner", "owner_id", "limit", "offset"})
+    owner_id = query.integer("owner_id", low=1)
     filters = TaskFilter(
         status=query.choice("status", task_statuses()),
         category=query.choice("category", list(TaskCategory)),
         grid_id=query.integer("grid_id", low=1),
         liaison_id=query.integer("liaison_id", low=1),
+        owner=query.choice("owner", ["unassigned"]) or owner_id,
     )
     limit = query.integer("limit", default=100, low=1, high=PAGE_LIMIT) or 100
     offset = query.integer("offset", default=0) or 0
@@ -254,7 +256,30 @@ def _assign(session: Session, services: Services, task_id: int, token: ApiToken,
 
 def _note(session: Session, services: Services, task_id: int, token: ApiToken, body: Body) -> list[int]:
     text = body.text("text", required=True, limit=staff_actions.NOTE_LIMIT) or ""
-    staff_actions.add_note(session, task_id, text, actor=token, where=household_scope(token), now=services.clock())
+    staff_actions.add_note(
+        session,
+        task_id,
+        text,
+        actor=token,
+        where=household_scope(token),
+        now=services.clock(),
+        for_liaison=body.flag("for_liaison"),
+    )
+    return []
+
+
+def _owner(session: Session, services: Services, task_id: int, token: ApiToken, body: Body) -> list[int]:
+    if "staff_id" not in body:
+        raise ApiError(422, "staff_id is required: a staff member's id, or null to release the task")
+    staff_owner.set_owner(
+        session,
+        task_id,
+        body.integer("staff_id"),
+        actor=token,
+        where=household_scope(token),
+        now=services.clock(),
+        seen_owner_id=body.integer("expected_owner_id") if "expected_owner_id" in body else staff_owner.UNCHECKED,
+    )
     return []
 
 
@@ -318,7 +343,8 @@ ROUTES: list[BaseRoute] = [
     Route("/tasks/{id}", task),
     Route("/tasks/{id}/voicemails/{message_id}", task_voicemail),
     Route("/tasks/{id}/assign", _action("assign", {"liaison_id"}, _assign), methods=["POST"]),
-    Route("/tasks/{id}/note", _action("note", {"text"}, _note), methods=["POST"]),
+    Route("/tasks/{id}/note", _action("note", {"text", "for_liaison"}, _note), methods=["POST"]),
+    Route("/tasks/{id}/owner", _action("owner", {"staff_id", "expected_owner_id"}, _owner), methods=["POST"]),
     Route("/tasks/{id}/close", _action("close", {"note"}, _close, optional=True), methods=["POST"]),
     Route("/tasks/{id}/cancel", _action("cancel", {"reason"}, _cancel, optional=True), methods=["POST"]),
     Route("/tasks/{id}/reopen", _action("reopen", {"reason"}, _reopen, optional=True), methods=["POST"]),

@@ -17,10 +17,10 @@ from dispatch.exceptions import InvalidAction, NotFound
 from dispatch.models import StaffUser, TaskCategory
 from dispatch.register.places import grids_in_scope
 from dispatch.staff_accounts import household_scope
-from dispatch.tasks import staff_actions
+from dispatch.tasks import staff_actions, staff_owner
 from dispatch.tasks.staff_views import TASK_PAGE, TaskFilter, list_tasks, task_detail, task_statuses
 from hotline.console.auth import staff_only
-from hotline.console.history_words import history_lines
+from hotline.console.history_words import actor, history_lines
 from hotline.console.params import as_id
 from hotline.console.refusals import refusal
 from hotline.console.render import CONSOLE_TEXTS, page
@@ -29,20 +29,28 @@ from hotline.handover import Decided, hand_over_async
 from hotline.services import Services
 from hotline.voicemail_audio import audio_response, open_voicemail
 
+OWNER_FILTERS = ("mine", "unassigned")
+
+
 _int = as_id
 
 
-def _filters(request: Request) -> TaskFilter:
-    """The list's filters from the query string; unknown values are ignored rather than refused."""
+def _filters(request: Request, user: StaffUser) -> tuple[TaskFilter, str]:
+    """The list's filters from the query string, and the owner filter as named ("mine", "unassigned" or "");
+    unknown values are ignored rather than refused."""
     params = request.query_params
     status = params.get("status", "open")
     category = params.get("category") or None
-    return TaskFilter(
+    owner = params.get("owner", "")
+    owner = owner if owner in OWNER_FILTERS else ""
+    filters = TaskFilter(
         status=status if status in task_statuses() else None,
         category=category if category in set(TaskCategory) else None,
         grid_id=_int(params.get("grid_id")),
         liaison_id=_int(params.get("liaison_id")),
+        owner=user.id if owner == "mine" else owner or None,
     )
+    return filters, owner
 
 
 def _grids(session: Session, user: StaffUser) -> list[tuple[int, str]]:
@@ -54,7 +62,7 @@ async def task_list(request: Request) -> Response:
     """All tasks in scope, filtered; the open "other" tasks waiting for triage on top."""
     services: Services = request.app.state.services
     user: StaffUser = request.state.user
-    filters = _filters(request)
+    filters, owner = _filters(request, user)
     offset = _int(request.query_params.get("offset")) or 0
     where = household_scope(user)
 
@@ -73,6 +81,8 @@ async def task_list(request: Request) -> Response:
         "tasks.html",
         user,
         filters=filters,
+        owner=owner,
+        owner_filters=OWNER_FILTERS,
         offset=offset,
         page_size=TASK_PAGE,
         statuses=task_statuses(),
@@ -96,7 +106,8 @@ async def _detail_page(request: Request, task_id: int, *, error: str | None = No
                 return None
             audit.record(session, user, "view", "task", task_id, at=services.clock())
             liaisons = [(li.id, li.name) for li in staff_actions.liaisons_in_scope(session, where)]
-            return {"detail": detail, "liaisons": liaisons}
+            owners = [(s.id, s.display_name) for s in staff_owner.possible_owners(session, task_id, where)]
+            return {"detail": detail, "liaisons": liaisons, "owners": owners}
 
     data = await run_in_threadpool(load)
     if data is None:
@@ -120,6 +131,7 @@ async def _detail_page(request: Request, task_id: int, *, error: str | None = No
         done=request.query_params.get("done"),
         triage_categories=staff_actions.TRIAGE_CATEGORIES,
         history=lines,
+        note_by=[actor(t, note.actor) for note in data["detail"].notes],
         catalog=services.catalog,
         status_code=status_code,
         **data,
@@ -195,8 +207,32 @@ def _assign(session: Session, services: Services, task_id: int, user: StaffUser,
 
 
 def _note(session: Session, services: Services, task_id: int, user: StaffUser, form: dict[str, str]) -> list[int]:
-    now = services.clock()
-    staff_actions.add_note(session, task_id, form.get("text", ""), actor=user, where=household_scope(user), now=now)
+    staff_actions.add_note(
+        session,
+        task_id,
+        form.get("text", ""),
+        actor=user,
+        where=household_scope(user),
+        now=services.clock(),
+        for_liaison=form.get("for_liaison") == "1",
+    )
+    return []
+
+
+def _owner(session: Session, services: Services, task_id: int, user: StaffUser, form: dict[str, str]) -> list[int]:
+    """Take the task ("I'll follow this up"), give it to another staff member, or release it (no staff_id)."""
+    staff_id = user.id if form.get("take") else _int(form.get("staff_id"))
+    if staff_id is None and not form.get("release"):
+        raise InvalidAction("choose a staff member")
+    staff_owner.set_owner(
+        session,
+        task_id,
+        staff_id,
+        actor=user,
+        where=household_scope(user),
+        now=services.clock(),
+        seen_owner_id=_int(form.get("seen_owner_id")) if "seen_owner_id" in form else staff_owner.UNCHECKED,
+    )
     return []
 
 
@@ -256,6 +292,7 @@ ROUTES: list[BaseRoute] = [
         Route(f"/tasks/{{task_id:id}}/{name}", _action(name, act), methods=["POST"])
         for name, act in (
             ("assign", _assign),
+            ("owner", _owner),
             ("note", _note),
             ("close", _close),
             ("reopen", _reopen),
