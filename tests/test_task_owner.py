@@ -89,9 +89,13 @@ def test_a_clerk_takes_gives_and_releases_a_task_in_words_once_each(
         f"/tasks/{groceries.id}/owner", data={"take": "1", "csrf_token": clerks}, follow_redirects=False
     )
     assert again.status_code == 303, "a double click is not an error"
-    assert owner_events(services, groceries.id) == [("owner_taken", "刘敏")], "and records nothing more"
+    assert owner_events(services, groceries.id) == [("owner_taken", f"staff:{me}")], "and records nothing more"
     page = client.get(f"/tasks/{groceries.id}").text
-    assert '<dd id="owner-name">刘敏</dd>' in page and "工作人员认领跟进" in page and 'id="take-form"' not in page
+    assert (
+        '<dd id="owner-name">刘敏</dd>' in page
+        and "工作人员刘敏认领跟进这个任务" in page
+        and 'id="take-form"' not in page
+    )
 
     # The list: "mine", "unassigned", each combined with another filter; the board shows the owner too.
     mine = listed(client, owner="mine")
@@ -140,9 +144,9 @@ def test_a_clerk_takes_gives_and_releases_a_task_in_words_once_each(
     assert released.status_code == 303 and task(services, groceries.id).owner_staff_id is None
     client.post(f"/tasks/{groceries.id}/owner", data={"release": "1", "csrf_token": clerks})
     assert owner_events(services, groceries.id) == [
-        ("owner_taken", "刘敏"),
-        ("owner_given", "陈芳"),
-        ("owner_released", "陈芳"),
+        ("owner_taken", f"staff:{me}"),
+        ("owner_given", f"staff:{colleague}"),
+        ("owner_released", f"staff:{colleague}"),
     ]
     assert audits(services, groceries.id) == [
         ("own", f"staff:{me}"),
@@ -150,7 +154,10 @@ def test_a_clerk_takes_gives_and_releases_a_task_in_words_once_each(
         ("release", ""),
     ]
     history = client.get(f"/tasks/{groceries.id}").text.split('id="history"')[1]
-    assert "交给工作人员跟进" in history and "不再跟进" in history and "owner_" not in history
+    assert (
+        "工作人员刘敏把任务交给工作人员陈芳跟进" in history and "工作人员刘敏让工作人员陈芳不再跟进这个任务" in history
+    )
+    assert "owner_" not in history and "staff:" not in history
 
 
 def test_the_api_shows_filters_and_sets_the_owner(client: TestClient, services: Services, clerks: str) -> None:
@@ -167,7 +174,9 @@ def test_the_api_shows_filters_and_sets_the_owner(client: TestClient, services: 
     made = owner(groceries.id, staff_id=colleague)
     assert (made["owner"], made["owner_id"]) == ("陈芳", colleague)
     assert owner(groceries.id, staff_id=colleague)["owner_id"] == colleague
-    assert owner_events(services, groceries.id) == [("owner_given", "陈芳")], "the same request again: nothing more"
+    assert owner_events(services, groceries.id) == [("owner_given", f"staff:{colleague}")], (
+        "the same request again: nothing more"
+    )
 
     def ids(**params: str) -> list[int]:
         answer = client.get(f"{API}/tasks", params=params, headers=token)
