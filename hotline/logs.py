@@ -167,7 +167,14 @@ def log_config(role: str, fmt: LogFormat = "text", level: str = "INFO") -> dict[
 
 def configure_logging(role: str, fmt: LogFormat = "text", level: str = "INFO") -> None:
     """Set up logging for a process that is not uvicorn's (`hotline worker`, `scheduler`, `run`)."""
+    lighter_records()
     logging.config.dictConfig(log_config(role, fmt, level))
+
+
+def lighter_records() -> None:
+    """Records without the process's id and name, which no format here writes: making one is then cheaper, on
+    every request's line (`RequestLog`) too. The thread is kept (tests tell their own client's records by it)."""
+    logging.logProcesses = logging.logMultiprocessing = False
 
 
 def uvicorn_log_config(fmt: LogFormat = "text", role: str = "web", level: str = "INFO") -> dict[str, Any]:
@@ -184,6 +191,7 @@ def uvicorn_options(
     X-Forwarded-For/-Proto are believed only from `forwarded_allow_ips` (the setting, passed on: uvicorn's own
     default would trust 127.0.0.1, that is any local process, and a .env file it never reads), from no one if empty.
     """
+    lighter_records()
     proxy = {"proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips} if forwarded_allow_ips else {}
     return {
         "log_level": level.lower(),
