@@ -48,6 +48,7 @@ class Person:
     name: str = ""
     resident_id: int | None = None  # a resident's page to open
     triage_id: int | None = None  # an unknown number's triage item, for staff who triage
+    liaison_id: int | None = None  # a liaison's details, for staff who manage them
 
 
 @dataclass(frozen=True)
@@ -229,8 +230,9 @@ def people_by_phone(
         .order_by(Resident.id)
     ):
         found.setdefault(phone, Person("resident", name, resident_id))
-    for liaison_phone, name in session.execute(select(Liaison.phone, Liaison.name).where(Liaison.phone.in_(wanted))):
-        found.setdefault(str(liaison_phone), Person("liaison", name))
+    liaisons = select(Liaison.phone, Liaison.name, Liaison.id).where(Liaison.phone.in_(wanted)).order_by(Liaison.id)
+    for liaison_phone, name, liaison_id in session.execute(liaisons):
+        found.setdefault(str(liaison_phone), Person("liaison", name, liaison_id=liaison_id))
     unknown = [phone for phone in wanted if phone not in found]
     items = session.execute(
         select(TriageItem.phone, TriageItem.id)

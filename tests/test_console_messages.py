@@ -297,3 +297,26 @@ def test_a_liaison_who_serves_two_communities_shows_each_only_its_own_errands(
     inbox, sent = client.get("/messages").text, client.get("/messages/sent").text
     assert "好的我这就过去看她" in inbox and f"接{task}" in inbox and "帮我买药" in inbox
     assert "胸口疼" in sent and f"已接单#{task}" in sent
+
+
+def test_a_failed_sms_to_a_liaison_links_to_the_liaisons_details_for_staff_who_manage_them(
+    client: TestClient, services: Services
+) -> None:
+    people = make_people(services)
+    csrf = as_user(client, "clerk")
+    fields = {**send_form(client, people["梁阿姨"]), "to": "liaison", "body": "请今天去看看梁阿姨", "csrf_token": csrf}
+    assert client.post(f"/register/residents/{people['梁阿姨']}/sms", data=fields).status_code == 200
+    run_worker(services)
+    with services.readonly() as session:
+        row_id, sid = session.execute(
+            select(OutboundMessage.id, OutboundMessage.provider_sid).where(OutboundMessage.to_phone == ZHANG)
+        ).one()
+    report = {"MessageSid": str(sid), "MessageStatus": "undelivered", "ErrorCode": "30003"}
+    assert post_signed(client, services, f"/twilio/status?o={row_id}", report).status_code == 204
+    page = f"/people/liaisons/{people['张敏']}/edit"
+    lines = rows(client.get("/messages/failed").text)
+    assert len(lines) == 1 and "张敏" in lines[0] and f'href="{page}">打开联络员资料' in lines[0]
+    assert client.get(page).status_code == 200
+    as_user(client, "leader1")  # a grid leader sees the line, and has no liaison's details to open
+    lines = rows(client.get("/messages/failed").text)
+    assert len(lines) == 1 and "张敏" in lines[0] and "/people/liaisons/" not in lines[0]
