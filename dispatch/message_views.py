@@ -4,8 +4,10 @@ only, newest first, a page at a time, within a staff scope.
 A message is in scope by what it is about, so a liaison who serves two communities never shows one community's
 errands to the other's clerk:
 - an outbound SMS of a task: the task's household is in scope;
+- an inbound SMS of a resident: the resident's household is; of an unknown number: its triage item is;
 - any other SMS: its person is, by number: a resident of a household in scope, a liaison who serves one or belongs
-  to one of its grids, or (clerks and admins) an unknown number on a triage item of the community.
+  to one of its grids, or (clerks and admins) an unknown number on a triage item of the community; and nobody of a
+  household outside the scope has that number (a liaison who also serves elsewhere: admins only).
 Each line names its person as the register does (resident, liaison, or a number not on the register).
 """
 
@@ -15,13 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, CompoundSelect, Select, and_, not_, or_, select, true
+from sqlalchemy.orm import Session, aliased
 
 from dispatch.models import (
     Community,
     Household,
     InboundMessage,
+    InboundOutcome,
     Liaison,
     OutboundMessage,
     OutboundStatus,
@@ -45,6 +48,7 @@ class Person:
     name: str = ""
     resident_id: int | None = None  # a resident's page to open
     triage_id: int | None = None  # an unknown number's triage item, for staff who triage
+    liaison_id: int | None = None  # a liaison's details, for staff who manage them
 
 
 @dataclass(frozen=True)
@@ -97,11 +101,32 @@ def _resident_phones(where: ColumnElement[bool]) -> Select[str]:
     )
 
 
+def _serving(where: ColumnElement[bool], household: type[Household] = Household) -> ColumnElement[bool]:
+    """A filter on Liaison: those who serve (primary or backup) a household of `household` matching `where`."""
+    primaries = select(household.primary_liaison_id).where(where, household.primary_liaison_id.is_not(None))
+    backups = select(household.backup_liaison_id).where(where, household.backup_liaison_id.is_not(None))
+    return or_(Liaison.id.in_(primaries), Liaison.id.in_(backups))
+
+
 def _liaison_phones(where: ColumnElement[bool]) -> Select[str | None]:
     """Liaisons who serve a household in scope or belong to a grid that has one (as tasks can be assigned)."""
-    serving = select(Household.primary_liaison_id).where(where).union(select(Household.backup_liaison_id).where(where))
     grids = select(Household.grid_id).where(where, Household.grid_id.is_not(None))
-    return select(Liaison.phone).where(Liaison.phone.is_not(None), Liaison.id.in_(serving) | Liaison.grid_id.in_(grids))
+    return select(Liaison.phone).where(Liaison.phone.is_not(None), _serving(where) | Liaison.grid_id.in_(grids))
+
+
+def _phones_outside(where: ColumnElement[bool]) -> CompoundSelect[str]:
+    """The numbers of people of a household outside the scope: its residents and the liaisons who serve it (as
+    `managed_liaisons` reads a liaison who also serves elsewhere). Never NULL, so NOT IN reads them safely."""
+    other = aliased(Household)
+    outside = other.id.not_in(select(Household.id).where(where))
+    residents = (
+        select(ResidentPhone.phone)
+        .join(Resident, Resident.id == ResidentPhone.resident_id)
+        .join(other, other.id == Resident.household_id)
+        .where(outside)
+    )
+    liaisons = select(Liaison.phone).where(Liaison.phone.is_not(None), _serving(outside, other))
+    return residents.union(liaisons)
 
 
 def _triage_phones(triage_where: ColumnElement[bool]) -> Select[str]:
@@ -112,17 +137,29 @@ def scope_filters(
     where: ColumnElement[bool], triage_where: ColumnElement[bool], community_id: int | None = None
 ) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     """The filters on InboundMessage and on OutboundMessage for staff with `where` (on Household) and
-    `triage_where` (on TriageItem), narrowed to one community if `community_id`."""
+    `triage_where` (on TriageItem), narrowed to one community if `community_id`.
+
+    An SMS that came in is in scope by its resident (the sender the intake matched), else by its triage item (an
+    unknown number's), else (a liaison's, or one not read yet) by its number. One that went out is in scope by its
+    task, else by its number. A number is in scope when someone in scope has it and nobody outside does: a liaison
+    who also serves a household elsewhere texts about both, and nothing tells which, so only admins see it."""
     if community_id is not None:
         where = and_(where, Household.community_id == community_id)
         triage_where = and_(triage_where, TriageItem.community_id == community_id)
     phones = _resident_phones(where).union(_liaison_phones(where), _triage_phones(triage_where))
-    tasks = select(Task.id).join(Household, Household.id == Task.household_id).where(where)
-    inbound = InboundMessage.from_phone.in_(phones)
-    outbound = or_(
-        OutboundMessage.task_id.in_(tasks),
-        and_(OutboundMessage.task_id.is_(None), OutboundMessage.to_phone.in_(phones)),
+    by_phone = and_(InboundMessage.from_phone.in_(phones), InboundMessage.from_phone.not_in(_phones_outside(where)))
+    to_phone = and_(OutboundMessage.to_phone.in_(phones), OutboundMessage.to_phone.not_in(_phones_outside(where)))
+    residents = select(Resident.id).join(Household, Household.id == Resident.household_id).where(where)
+    items = select(TriageItem.id).where(triage_where)
+    as_liaison = InboundMessage.outcome == InboundOutcome.FROM_LIAISON  # a liaison who is also a resident
+    of_resident = and_(InboundMessage.resident_id.is_not(None), or_(InboundMessage.outcome.is_(None), not_(as_liaison)))
+    inbound = or_(
+        and_(of_resident, InboundMessage.resident_id.in_(residents)),
+        and_(not_(of_resident), InboundMessage.triage_item_id.in_(items)),
+        and_(not_(of_resident), InboundMessage.triage_item_id.is_(None), by_phone),
     )
+    tasks = select(Task.id).outerjoin(Household, Household.id == Task.household_id).where(where)
+    outbound = or_(OutboundMessage.task_id.in_(tasks), and_(OutboundMessage.task_id.is_(None), to_phone))
     return inbound, outbound
 
 
@@ -193,8 +230,9 @@ def people_by_phone(
         .order_by(Resident.id)
     ):
         found.setdefault(phone, Person("resident", name, resident_id))
-    for liaison_phone, name in session.execute(select(Liaison.phone, Liaison.name).where(Liaison.phone.in_(wanted))):
-        found.setdefault(str(liaison_phone), Person("liaison", name))
+    liaisons = select(Liaison.phone, Liaison.name, Liaison.id).where(Liaison.phone.in_(wanted)).order_by(Liaison.id)
+    for liaison_phone, name, liaison_id in session.execute(liaisons):
+        found.setdefault(str(liaison_phone), Person("liaison", name, liaison_id=liaison_id))
     unknown = [phone for phone in wanted if phone not in found]
     items = session.execute(
         select(TriageItem.phone, TriageItem.id)

@@ -16,10 +16,11 @@ from sqlalchemy import func, select, true
 from starlette.testclient import TestClient
 
 from dispatch import register
-from dispatch.models import Community, InboundMessage, OutboundMessage, TriageItem, utcnow
+from dispatch.models import Community, InboundMessage, OutboundMessage, Resident, StaffRole, Task, TriageItem, utcnow
 from dispatch.staff_sms import StaffSmsRefused, send_staff_sms
 from hotline.services import Services
 from tests.conftest import local_outbox, post_signed, run_worker, sent_to, sms_params
+from tests.console_helpers import make_user
 from tests.console_register_helpers import ADMIN, Principal, as_user, audit_entries, make_people
 
 LIANG, DAYE, ZHAO = "+8613800138000", "+8613800138001", "+8613800138002"
@@ -256,3 +257,66 @@ def test_an_unknown_number_shows_to_its_communitys_clerk_with_its_triage_item(
     assert any(f'href="/triage/{item}"' in line for line in rows(client.get("/messages/sent").text))  # the reply
     as_user(client, "leader1")  # grid leaders do not triage unknown numbers
     assert "我是梁阿姨的女儿" not in client.get("/messages").text
+
+
+def test_a_liaison_who_serves_two_communities_shows_each_only_its_own_errands(
+    client: TestClient, services: Services
+) -> None:
+    """张敏 serves 梁阿姨 (幸福里社区, grid 1) and 赵奶奶 (和平社区). What is about 赵奶奶, or could be (张敏's own
+    words with no task), is not shown to 幸福里社区's clerk or grid leader; a task's SMS shows to those who see the
+    task."""
+    people = make_people(services)
+    make_user(services, "clerk_b", StaffRole.CLERK, community="和平社区")
+    with services.sessions.begin() as session:
+        zhao = session.get(Resident, people["赵奶奶"])
+        assert zhao is not None
+        zhao.household.primary_liaison_id = people["张敏"]
+    csrf = as_user(client, "admin")  # an SMS to 张敏 about 赵奶奶, from 赵奶奶's page
+    fields = {**send_form(client, people["赵奶奶"]), "to": "liaison", "body": "她说胸口疼，请去看看"}
+    fields["csrf_token"] = csrf
+    assert client.post(f"/register/residents/{people['赵奶奶']}/sms", data=fields).status_code == 200
+    for phone, body in ((ZHAO, "帮我买药"), (ZHANG, "好的我这就过去看她")):
+        assert post_signed(client, services, "/twilio/sms", sms_params(body, from_phone=phone)).status_code == 200
+        run_worker(services)
+    with services.readonly() as session:
+        task = session.scalar(select(Task.id).join(Resident, Resident.household_id == Task.household_id))
+    assert post_signed(client, services, "/twilio/sms", sms_params(f"接{task}", from_phone=ZHANG)).status_code == 200
+    run_worker(services)
+    assert any(body.startswith(f"已接单#{task}") for body in sent_to(services, ZHANG))
+
+    for user in ("clerk", "leader1"):
+        as_user(client, user)
+        inbox, sent = client.get("/messages").text, client.get("/messages/sent").text
+        assert "好的我这就过去看她" not in inbox and f"接{task}" not in inbox and "帮我买药" not in inbox, user
+        assert "胸口疼" not in sent and f"已接单#{task}" not in sent and "赵奶奶" not in sent, user
+    as_user(client, "clerk_b")  # 赵奶奶's community: her task's SMS, but not 张敏's own words, which may be 梁阿姨's
+    inbox, sent = client.get("/messages").text, client.get("/messages/sent").text
+    assert "帮我买药" in inbox and "好的我这就过去看她" not in inbox
+    assert f"已接单#{task}" in sent and "胸口疼" not in sent
+    as_user(client, "admin")  # everything
+    inbox, sent = client.get("/messages").text, client.get("/messages/sent").text
+    assert "好的我这就过去看她" in inbox and f"接{task}" in inbox and "帮我买药" in inbox
+    assert "胸口疼" in sent and f"已接单#{task}" in sent
+
+
+def test_a_failed_sms_to_a_liaison_links_to_the_liaisons_details_for_staff_who_manage_them(
+    client: TestClient, services: Services
+) -> None:
+    people = make_people(services)
+    csrf = as_user(client, "clerk")
+    fields = {**send_form(client, people["梁阿姨"]), "to": "liaison", "body": "请今天去看看梁阿姨", "csrf_token": csrf}
+    assert client.post(f"/register/residents/{people['梁阿姨']}/sms", data=fields).status_code == 200
+    run_worker(services)
+    with services.readonly() as session:
+        row_id, sid = session.execute(
+            select(OutboundMessage.id, OutboundMessage.provider_sid).where(OutboundMessage.to_phone == ZHANG)
+        ).one()
+    report = {"MessageSid": str(sid), "MessageStatus": "undelivered", "ErrorCode": "30003"}
+    assert post_signed(client, services, f"/twilio/status?o={row_id}", report).status_code == 204
+    page = f"/people/liaisons/{people['张敏']}/edit"
+    lines = rows(client.get("/messages/failed").text)
+    assert len(lines) == 1 and "张敏" in lines[0] and f'href="{page}">打开联络员资料' in lines[0]
+    assert client.get(page).status_code == 200
+    as_user(client, "leader1")  # a grid leader sees the line, and has no liaison's details to open
+    lines = rows(client.get("/messages/failed").text)
+    assert len(lines) == 1 and "张敏" in lines[0] and "/people/liaisons/" not in lines[0]

@@ -182,6 +182,9 @@ def lived_in(client: TestClient, services: Services, world: World) -> str:
     )
     assert made.status_code == 303, made.text[:300]
     run_worker(services)
+    # An SMS to the liaison (the route rules text the resident, and stop the liaison): the audit log names them.
+    to_liaison = {"to": "liaison", "body": "请去看看梁阿姨", "request_key": "k-liaison-1"}
+    _post(client, csrf, f"/register/residents/{world.targets['mine'].resident}/sms", **to_liaison)
     # And every other form of the console once, as the route rules fill it (edits, calls, notices, channels, triage;
     # the task actions are above): what each writes in the audit log is read too.
     for key, rule in RULES.items():
@@ -249,11 +252,17 @@ def test_no_page_a_clerk_reads_shows_internals(client: TestClient, services: Ser
     assert not found, f"pages in zh-CN show internals: {found}"
     # And they say it: a history in sentences naming people by role and name, numbers as people dial them.
     history = seen[f"/tasks/{world.targets['grid2'].task}"]
-    for said in ("居民王大爷提出需求（一般）", "热线用短信把任务派给联络员李强", "工作人员刘文员把任务派给联络员张敏"):
+    # The route rules rename the target's resident and liaison (张敏 is 改过的联络员 by now); people read as named now.
+    for said in (
+        "居民王大爷提出需求（一般）",
+        "热线用短信把任务派给联络员李强",
+        "工作人员刘文员把任务派给联络员改过的联络员",
+    ):
         assert said in history, said
     assert "联络员李强（139 1234 5679）" in history and "没有人按时接单，热线把任务升级给工作人员" in history
     assert "已经是“已取消”" in seen[f"POST /tasks/{world.targets['other'].task}/close"]
     assert "管理员（命令行）" in seen["/audit"] and "command line" not in seen["/audit"]
+    assert "发给居民改过的名字，1 条短信" in seen["/audit"] and "发给联络员改过的联络员，1 条短信" in seen["/audit"]
     _post(client, csrf, "/language", language="en")
     found = {
         url: shown for url, text in pages(client, services, world) if (shown := internals(text, words, english=True))

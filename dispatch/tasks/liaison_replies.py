@@ -56,11 +56,14 @@ def handle_liaison_message(
     read = table.understand(message.body, [(t.id, t.status) for t in mine]) if liaison.active else command
     command = _as_command(read, message.body)
     changed: int | None = None
-    about: int | None = None  # the task an answer is about, when it carries the task's own words (its notes)
+    # The one task an answer is about (its notes, or what was done to it): the SMS shows in its history, and in the
+    # console's lists to those who see the task (a liaison may serve households of several communities).
+    about: int | None = None
     outbound: list[int] = []
     answer: str | None
     if isinstance(read, Action) and command.verb is None:
         changed, answer = _answer_natural(session, read, mine, liaison, texts, message.body, now)
+        about = changed if read.kind == "refer" and len(read.task_ids) == 1 else None
     elif command.verb is None:
         answer = texts("liaison_help")
     elif command.verb == "list":
@@ -73,7 +76,7 @@ def handle_liaison_message(
         task, answer = _pick(session, command, mine, liaison, texts)
         if task is not None:
             answer, outbound = _apply(session, command, task, liaison, texts, catalog, now)
-            changed = task.id
+            changed = about = task.id
     danger = isinstance(read, Action) and read.kind == "urgent_no_task"
     if answer is None:  # thanks and greetings need no answer
         return LiaisonReplyResult(changed, outbound, danger)

@@ -47,6 +47,9 @@ SHAPES = (
     (re.compile(r"(?P<count>\d+) residents"), "detail_exported"),
     (re.compile(r"voicemail message:(?P<id>\d+)"), "detail_voicemail"),
     (re.compile(r"sms=(?P<sms>\S+) calls=(?P<calls>\S+)"), "detail_channels"),
+    # An SMS from staff (dispatch/staff_sms.py): to whom and how long; the form's key and the outbox row are the
+    # code's, not words.
+    (re.compile(r"request=[^;]*; to=(?P<to>[^;]*); segments (?P<segments>\d+); outbound:\d+"), "detail_staff_sms"),
 )
 ACTOR_KINDS = ("resident", "household", "liaison", "staff", "token")
 # Where the console's catalogs word each enum's values.
