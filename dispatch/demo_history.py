@@ -158,7 +158,8 @@ class _History:
         last = now - timedelta(days=days + 1)
         made: date | None = None
         while True:
-            moment = min(filter(None, [self.acts[0][0] if self.acts else None, self.next_due(last)]), default=None)
+            due = self.next_due(last)
+            moment = min(filter(None, [self.acts[0][0] if self.acts else None, due]), default=None)
             if moment is None or moment > now:
                 return
             set_clock(_stopped_at(moment))
@@ -167,7 +168,7 @@ class _History:
                     made = moment.astimezone(self.zone).date()
                     make_checkins(session, moment, self.context)
                 self.run_acts(session, moment)
-                self.tick(session, moment)
+                self.tick(session, moment, ladders=due is not None and due <= moment)
                 self.deliver(session, moment)
             last = moment
 
@@ -191,15 +192,17 @@ class _History:
             found = [session.scalar(query) for query in queries]
         return min(filter(None, found), default=None)
 
-    def tick(self, session: Session, now: datetime) -> None:
-        """The scheduler's and the sweeper's work at `now`."""
+    def tick(self, session: Session, now: datetime, *, ladders: bool) -> None:
+        """The scheduler's and the sweeper's work at `now` (`ladders`: a check-in or an offer is due by now)."""
+        flag_overdue_accepted(session, now, self.context)
+        if not ladders:
+            return
         while sum(send_due(session, now, self.context).counts.values()):
             pass
         while advance(session, now, self.context).more:
             pass
         while escalate_due_tasks(session, now, self.context).more:
             pass
-        flag_overdue_accepted(session, now, self.context)
 
     def run_acts(self, session: Session, now: datetime) -> None:
         while self.acts and self.acts[0][0] <= now:
