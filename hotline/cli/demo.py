@@ -194,9 +194,14 @@ def demo(
             else:
                 set_password(session, DEMO_USER, password)  # the kept one, whatever it was changed to since
         if fresh:  # only on a fresh demo: a restart keeps what happened, and never plays the past again
-            seeded = seed_history(
-                sessions, Services.build(settings).intake, now=now, hotline_phone=DEMO_NUMBER, staff_username=DEMO_USER
-            )
+            click.echo(f"Playing the last {HISTORY_DAYS} days, once ...")
+            services = Services.build(settings)
+            try:
+                seeded = seed_history(
+                    sessions, services.intake, now=now, hotline_phone=DEMO_NUMBER, staff_username=DEMO_USER
+                )
+            finally:
+                services.close()
             if seeded is not None:
                 click.echo(
                     f"Played the last {seeded.days} days: {seeded.checkins} check-ins, {seeded.tasks} tasks, "
