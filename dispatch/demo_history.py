@@ -1,22 +1,16 @@
 """A lived-in past for `hotline demo`: fourteen days of check-ins and errands, and today's up to now.
 
 Nothing here writes a check-in, a task or an SMS row of its own. The clock is set to each moment of the past in
-turn (`set_clock`), and at each the hotline does what its scheduler, sweeper and workers would: the day's check-ins
-made and sent (`make_checkins`, `send_due`), the missed check-in ladder (`advance`), the task ladder
-(`escalate_due_tasks`, `flag_overdue_accepted`), every decided SMS and call handed to the local gateway
-(`claim_many`, `mark_sent_many`, and the local outbox the simulator reads). The people answer as people do
-(`dispatch.demo_people`): residents text back through intake (`store_inbound_batch`, `handle_inbound_batch`) or
-answer the check-in call (`record_call_result`), liaisons reply 接/完/退 by SMS, and staff act in the console's own
-steps (`dispatch.tasks.staff_actions`). So histories, receipts, check-in standings and reports agree, as they would
-after a real fortnight.
-
-A few stories are told on purpose, so that every state a task can stand in is on the board when the demo starts:
-an offer made minutes ago, a task taken yesterday and not done by evening (flagged), an urgent one that climbed to
-duty staff, one handed back, one cancelled, one reopened, and a liaison's alarm with no task to put it on.
-"""
+turn, and at each the hotline does what its scheduler, sweeper and workers would (`make_checkins`, `send_due`,
+`advance`, `escalate_due_tasks`, `flag_overdue_accepted`, every decided SMS and call handed over as the local
+gateway does), while people answer as `dispatch.demo_people` says: residents through intake or the check-in call,
+liaisons by SMS (接/完/退), staff through `dispatch.tasks.staff_actions`. So histories, receipts, check-in
+standings and reports agree, as after a real fortnight. A few stories are told on purpose, so that a task stands
+in each state the board shows, and others went through reopening, handing back and an alarm with no household."""
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import random
@@ -52,6 +46,7 @@ from dispatch.models import (
     ResidentStatus,
     StaffUser,
     Task,
+    TaskOffer,
     TaskPriority,
     TaskStatus,
 )
@@ -62,6 +57,7 @@ from dispatch.tasks import staff_actions
 from dispatch.tasks.escalation import escalate_due_tasks, flag_overdue_accepted
 
 DAYS = 14
+STORIES = 6  # residents whose errands are told on purpose (`tell_stories`)
 STEP = timedelta(minutes=10)  # people's answers fall on ten-minute marks: fewer moments to play, same story
 _OFFER_KEY = re.compile(r"task:(\d+):(offer:\d+|assign:\d+|reopen:\d+)")
 
@@ -70,7 +66,6 @@ _OFFER_KEY = re.compile(r"task:(\d+):(offer:\d+|assign:\d+|reopen:\d+)")
 class HistorySummary:
     """What the made-up past holds."""
 
-    days: int
     checkins: int
     tasks: int
     messages: int
@@ -99,7 +94,6 @@ def seed_history(
         set_clock(None)
     with sessions() as session:
         return HistorySummary(
-            days=days,
             checkins=session.scalar(select(func.count(Checkin.id))) or 0,
             tasks=session.scalar(select(func.count(Task.id))) or 0,
             messages=session.scalar(select(func.count(InboundMessage.id))) or 0,
@@ -130,12 +124,17 @@ class _History:
             active = session.scalars(select(Resident.id).where(Resident.status == ResidentStatus.ACTIVE)).all()
             phones = first_phones(session, list(active))
             texting = set(session.scalars(select(Resident.id).where(Resident.channel == Channel.SMS)))
-            self.texters = [phones[r][0] for r in sorted(phones) if r in texting and not phones[r][1]]
+            texters = [r for r in sorted(phones) if r in texting and not phones[r][1]]
+            # The stories' households are calm otherwise (every check-in fine, nothing asked unprompted): a need
+            # of theirs would take in a story's message, and the story would be told on another task.
+            homes = {row.id: row.household_id for row in session.execute(select(Resident.id, Resident.household_id))}
+            told = {homes[r] for r in texters[-STORIES:]}
+            self.calm = {phone for r, (phone, _) in phones.items() if homes[r] in told}
+            self.texters = [phones[r][0] for r in texters if homes[r] not in told]
+            self.tellers = [phones[r][0] for r in texters[-STORIES:]]
             self.liaisons = {
                 li.phone: li.id for li in session.scalars(select(Liaison).where(Liaison.active)) if li.phone
             }
-
-    # The clock: acts on five-minute marks, and the domain's own due times in between.
 
     def at(self, when: datetime, act: Callable[[Session, datetime], None]) -> None:
         step = STEP.total_seconds()
@@ -174,20 +173,15 @@ class _History:
 
     def next_due(self, after: datetime) -> datetime | None:
         """The earliest time after `after` that the scheduler or the sweeper has something to do."""
-        waiting_task = Task.status.in_(TaskStatus.waiting())
-        queries = [
-            select(func.min(Checkin.due_at)).where(Checkin.status == CheckinStatus.SCHEDULED, Checkin.due_at > after),
-            select(func.min(Checkin.reminder_at)).where(
-                Checkin.status == CheckinStatus.SENT, Checkin.rung == 0, Checkin.reminder_at > after
-            ),
-            select(func.min(Checkin.next_call_at)).where(
-                Checkin.status == CheckinStatus.SENT, Checkin.next_call_at > after
-            ),
-            select(func.min(Checkin.visit_at)).where(
-                Checkin.status.in_(CHECKIN_WAITING), Checkin.rung < 2, Checkin.visit_at > after
-            ),
-            select(func.min(Task.offer_deadline)).where(waiting_task, Task.offer_deadline > after),
+        sent = Checkin.status == CheckinStatus.SENT
+        times = [
+            (Checkin.due_at, Checkin.status == CheckinStatus.SCHEDULED),
+            (Checkin.reminder_at, sent & (Checkin.rung == 0)),
+            (Checkin.next_call_at, sent),
+            (Checkin.visit_at, Checkin.status.in_(CHECKIN_WAITING) & (Checkin.rung < 2)),
+            (Task.offer_deadline, Task.status.in_(TaskStatus.waiting())),
         ]
+        queries = [select(func.min(column)).where(which, column > after) for column, which in times]
         with self.sessions() as session:
             found = [session.scalar(query) for query in queries]
         return min(filter(None, found), default=None)
@@ -207,11 +201,9 @@ class _History:
     def run_acts(self, session: Session, now: datetime) -> None:
         while self.acts and self.acts[0][0] <= now:
             _, _, act = heapq.heappop(self.acts)
-            try:
-                with session.begin_nested():
-                    act(session, now)
-            except DispatchError:
-                pass  # staff acting on a task that moved on meanwhile: the console would have said so
+            # Staff acting on a task that moved on meanwhile: refused, as the console would refuse it.
+            with contextlib.suppress(DispatchError), session.begin_nested():
+                act(session, now)
         if self.inbox:
             sms = [InboundSms(sid, phone, self.hotline_phone, words, None, "local") for sid, phone, words in self.inbox]
             stored = store_inbound_batch(session, sms)
@@ -227,8 +219,6 @@ class _History:
         if story is not None:
             self.stories[sid] = story
         self.at(when, lambda session, now: self.inbox.append((sid, phone, words)))
-
-    # What the gateway was handed, and how people answer it.
 
     def deliver(self, session: Session, now: datetime) -> None:
         """Hand every decided SMS and call to the local gateway, as the workers would, and let people answer."""
@@ -258,7 +248,8 @@ class _History:
         if row.kind == "checkin" and row.checkin_id is not None:
             self.answer_call(row.id, row.checkin_id, row.to_phone, sid, now)
         elif key.startswith("checkin:") and row.checkin_id is not None:
-            fate = self.fates.setdefault(row.checkin_id, people.checkin_fate(self.rng, by_call=False))
+            calm = row.to_phone in self.calm
+            fate = self.fates.setdefault(row.checkin_id, "fine" if calm else people.checkin_fate(self.rng, False))
             reminded = key.endswith(":reminder")
             if (fate in ("fine", "need", "unwell") and not reminded) or (fate == "late" and reminded):
                 when = now + people.minutes(self.rng, 4, 50)
@@ -269,7 +260,7 @@ class _History:
     def answer_call(self, outbound_id: int, checkin_id: int, phone: str, sid: str, now: datetime) -> None:
         """A check-in call rings: answered with the resident's answer, or not answered (a retry, then the visit)."""
         first = checkin_id not in self.fates
-        fate = self.fates.setdefault(checkin_id, people.checkin_fate(self.rng, by_call=True))
+        fate = self.fates.setdefault(checkin_id, "fine" if phone in self.calm else people.checkin_fate(self.rng, True))
         picks_up = fate in ("fine", "need", "unwell") or (fate == "retry" and not first)
         rules = self.context.checkin
 
@@ -366,7 +357,7 @@ class _History:
     def tell_stories(self, now: datetime, today: date) -> None:
         """The tasks told on purpose: every state a task stands in, and the steps between, are in the past."""
         take = people.OfferAnswer  # shorthand
-        pick = iter(self.texters[-12:])
+        pick = iter(self.tellers)
         yesterday = today - timedelta(days=1)
         # Offered minutes ago: nobody has answered yet.
         self.text(now - timedelta(minutes=12), next(pick), "帮我买点菜", people.Story())
@@ -386,7 +377,17 @@ class _History:
         redo.staff.append((timedelta(hours=3), "reopen"))
         self.text(self.local(today - timedelta(days=4), "10:00"), next(pick), "降压药吃完了，帮忙买药", redo)
         # A liaison's alarm with no task to put it on: a task with no household, for duty staff, who close it.
-        self.text(self.local(today - timedelta(days=5), "07:40"), sorted(self.liaisons)[0], people.DANGER_WORDS)
+        self.at(self.local(today - timedelta(days=5), "07:40"), self.alarm)
+
+    def alarm(self, session: Session, now: datetime) -> None:
+        """A liaison with no task in play texts a sign of danger (with one, it would go on that task)."""
+        in_play = Task.status.in_(TaskStatus.open())
+        busy = set(session.scalars(select(Task.assignee_liaison_id).where(in_play)))
+        busy |= set(
+            session.scalars(select(TaskOffer.liaison_id).join(Task, Task.id == TaskOffer.task_id).where(in_play))
+        )
+        phone = next(phone for phone, liaison in sorted(self.liaisons.items()) if liaison not in busy)
+        self.inbox.append((self.sid("SM"), phone, people.DANGER_WORDS))
 
 
 def _stopped_at(moment: datetime) -> Callable[[], datetime]:

@@ -204,7 +204,7 @@ def demo(
                 services.close()
             if seeded is not None:
                 click.echo(
-                    f"Played the last {seeded.days} days: {seeded.checkins} check-ins, {seeded.tasks} tasks, "
+                    f"Played the last {HISTORY_DAYS} days: {seeded.checkins} check-ins, {seeded.tasks} tasks, "
                     f"{seeded.messages} messages in"
                 )
         install_clock(settings)
