@@ -9,14 +9,17 @@ import shutil
 import threading
 import time
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from datetime import time as time_of_day
 from pathlib import Path
 
 import click
 from sqlalchemy import func, select
 
+from dispatch.demo_history import DAYS as HISTORY_DAYS
+from dispatch.demo_history import seed_history
 from dispatch.models import Resident, StaffRole, StaffUser
-from dispatch.models.base import set_clock
+from dispatch.models.base import set_clock, utcnow
 from dispatch.register.demo import generate_demo_register
 from dispatch.staff_accounts import add_user, set_password
 from hotline.cli.base import embedded_redis, main, settings_or_exit, voice_script_or_exit, write_sessions
@@ -30,6 +33,7 @@ DEMO_USER = "demo"
 DEMO_NUMBER = "+8637166660000"  # the demo hotline's own number: what residents text and call
 ANDROID_PHONE = "demo"  # the simulated Android phone's name: its webhooks post to /android/events?phone=demo
 DAY_STARTS = "08:58"  # with --fast-clock, the simulated day starts two minutes before the 09:00 check-in
+REGISTERED_AT = time_of_day(8, 0)  # a fresh demo's community was registered at this time, a fortnight ago
 
 
 def _say_when_up(base: str, lines: list[str]) -> None:
@@ -148,7 +152,7 @@ def demo(
 ) -> None:
     """Start the whole hotline with a generated community, the console and the phone simulator."""
     from hotline.cli.service import run_children, shortfall_lines
-    from hotline.services import install_clock
+    from hotline.services import Services, install_clock
 
     data_dir = data_dir.expanduser().resolve()
     _prepare(data_dir, reset)
@@ -159,18 +163,25 @@ def demo(
     voice_script_or_exit(settings)
     # Kept in the demo folder (0600) and printed again at each start: a restart does not sign anyone out of it.
     password = local_secret(data_dir, KEPT_SIGN_IN, make=lambda: secrets.token_urlsafe(9))
-    # The community is registered on the demo's clock, not the real one: at 10:00 real time it would otherwise be
-    # "registered" after the simulated 09:00 check-in, and that slot would never be made. With a fast clock, it is
-    # registered at the simulated day's start itself: the seconds start-up takes on a busy machine are minutes on
-    # that clock, and residents registered at 09:01 would get no 09:00 check-in.
+    # The clock the demo runs on (with a fast clock, the simulated day's start: registered at 09:01 on that clock,
+    # residents would get no 09:00 check-in), and a fresh demo's community is registered a fortnight before it, so
+    # that the fortnight's made-up past (`seed_history`) has residents to check in on.
+    install_clock(settings)
     if settings.clock_start is not None:
         day_start = datetime.fromtimestamp(settings.clock_start[1], UTC)
         set_clock(lambda: day_start)
-    else:
-        install_clock(settings)
+    now = utcnow()
+    registered = datetime.combine(
+        now.astimezone(settings.timezone).date() - timedelta(days=HISTORY_DAYS + 1), REGISTERED_AT, settings.timezone
+    )
     with embedded_redis(settings) as server:
-        with write_sessions(settings).begin() as session:
-            if not session.scalar(select(func.count(Resident.id))):
+        sessions = write_sessions(settings)
+        with sessions.begin() as session:
+            fresh = not session.scalar(select(func.count(Resident.id)))
+        if fresh:
+            set_clock(lambda: registered)
+        with sessions.begin() as session:
+            if fresh:
                 summary = generate_demo_register(session, residents=residents, seed=1, households_per_grid=30)
                 click.echo(
                     f"Made {summary.community}: {summary.grids} grids, {summary.liaisons} liaisons, "
@@ -182,6 +193,20 @@ def demo(
                 )
             else:
                 set_password(session, DEMO_USER, password)  # the kept one, whatever it was changed to since
+        if fresh:  # only on a fresh demo: a restart keeps what happened, and never plays the past again
+            click.echo(f"Playing the last {HISTORY_DAYS} days, once ...")
+            services = Services.build(settings)
+            try:
+                seeded = seed_history(
+                    sessions, services.intake, now=now, hotline_phone=DEMO_NUMBER, staff_username=DEMO_USER
+                )
+            finally:
+                services.close()
+            if seeded is not None:
+                click.echo(
+                    f"Played the last {HISTORY_DAYS} days: {seeded.checkins} check-ins, {seeded.tasks} tasks, "
+                    f"{seeded.messages} messages in"
+                )
         install_clock(settings)
         base = settings.public_url
         lines = [

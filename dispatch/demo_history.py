@@ -1,0 +1,399 @@
+"""A lived-in past for `hotline demo`: fourteen days of check-ins and errands, and today's up to now.
+
+Nothing here writes a check-in, a task or an SMS row of its own. The clock is set to each moment of the past in
+turn, and at each the hotline does what its scheduler, sweeper and workers would (`make_checkins`, `send_due`,
+`advance`, `escalate_due_tasks`, `flag_overdue_accepted`, every decided SMS and call handed over as the local
+gateway does), while people answer as `dispatch.demo_people` says: residents through intake or the check-in call,
+liaisons by SMS (接/完/退), staff through `dispatch.tasks.staff_actions`. So histories, receipts, check-in
+standings and reports agree, as after a real fortnight. A few stories are told on purpose, so that a task stands
+in each state the board shows, and others went through reopening, handing back and an alarm with no household."""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispatch import demo_people as people
+from dispatch.checkins.answers import record_call_result, record_pickup
+from dispatch.checkins.missed_checkin_ladder import advance
+from dispatch.checkins.plans import first_phones
+from dispatch.checkins.schedule import make_checkins, send_due
+from dispatch.context import DispatchContext
+from dispatch.exceptions import DispatchError
+from dispatch.inbound import InboundSms, store_inbound_batch
+from dispatch.intake_batch import handle_inbound_batch
+from dispatch.ivr.calls import identify_caller, start_call, store_call_need
+from dispatch.models import (
+    CHECKIN_WAITING,
+    Channel,
+    Checkin,
+    CheckinStatus,
+    InboundMessage,
+    Liaison,
+    LocalOutboxEntry,
+    OutboundMessage,
+    OutboundStatus,
+    Resident,
+    ResidentStatus,
+    StaffUser,
+    Task,
+    TaskOffer,
+    TaskPriority,
+    TaskStatus,
+)
+from dispatch.models.base import set_clock
+from dispatch.outbox import claim_many, mark_sent_many
+from dispatch.staff_accounts import household_scope
+from dispatch.tasks import staff_actions
+from dispatch.tasks.escalation import escalate_due_tasks, flag_overdue_accepted
+
+DAYS = 14
+STORIES = 6  # residents whose errands are told on purpose (`tell_stories`)
+STEP = timedelta(minutes=10)  # people's answers fall on ten-minute marks: fewer moments to play, same story
+_OFFER_KEY = re.compile(r"task:(\d+):(offer:\d+|assign:\d+|reopen:\d+)")
+
+
+@dataclass(frozen=True)
+class HistorySummary:
+    """What the made-up past holds."""
+
+    checkins: int
+    tasks: int
+    messages: int
+
+
+def seed_history(
+    sessions: sessionmaker[Session],
+    context: DispatchContext,
+    *,
+    now: datetime,
+    hotline_phone: str,
+    staff_username: str,
+    days: int = DAYS,
+    seed: int = 1,
+) -> HistorySummary | None:
+    """Play the `days` days before `now`'s local day, and that day up to `now`, on the register as it is. Only on a
+    hotline with no check-ins and no tasks yet: returns None, changing nothing, on any other."""
+    with sessions() as session:
+        if session.scalar(select(Checkin.id).limit(1)) or session.scalar(select(Task.id).limit(1)):
+            return None
+    rng = random.Random(seed)  # noqa: S311  # a made-up past, not secrets
+    history = _History(sessions, context, rng, hotline_phone, staff_username)
+    try:
+        history.play(now, days)
+    finally:
+        set_clock(None)
+    with sessions() as session:
+        return HistorySummary(
+            checkins=session.scalar(select(func.count(Checkin.id))) or 0,
+            tasks=session.scalar(select(func.count(Task.id))) or 0,
+            messages=session.scalar(select(func.count(InboundMessage.id))) or 0,
+        )
+
+
+class _History:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        context: DispatchContext,
+        rng: random.Random,
+        hotline_phone: str,
+        staff_username: str,
+    ) -> None:
+        self.sessions, self.context, self.rng = sessions, context, rng
+        self.hotline_phone, self.staff_username = hotline_phone, staff_username
+        self.zone = context.timezone
+        self.acts: list[tuple[datetime, int, Callable[[Session, datetime], None]]] = []
+        self.order = itertools.count()
+        self.inbox: list[tuple[str, str, str]] = []  # (SID, from phone, words) to store and take in at this moment
+        self.sids = itertools.count(1)
+        self.fates: dict[int, str] = {}  # check-in id: how its resident answers
+        self.stories: dict[str, people.Story] = {}  # inbound SID: the story of the task it makes
+        self.story_of: dict[int, people.Story] = {}  # task id: its story
+        self.seen_tasks: set[int] = set()
+        with sessions() as session:
+            active = session.scalars(select(Resident.id).where(Resident.status == ResidentStatus.ACTIVE)).all()
+            phones = first_phones(session, list(active))
+            texting = set(session.scalars(select(Resident.id).where(Resident.channel == Channel.SMS)))
+            texters = [r for r in sorted(phones) if r in texting and not phones[r][1]]
+            # The stories' households are calm otherwise (every check-in fine, nothing asked unprompted): a need
+            # of theirs would take in a story's message, and the story would be told on another task.
+            homes = {row.id: row.household_id for row in session.execute(select(Resident.id, Resident.household_id))}
+            told = {homes[r] for r in texters[-STORIES:]}
+            self.calm = {phone for r, (phone, _) in phones.items() if homes[r] in told}
+            self.texters = [phones[r][0] for r in texters if homes[r] not in told]
+            self.tellers = [phones[r][0] for r in texters[-STORIES:]]
+            self.liaisons = {
+                li.phone: li.id for li in session.scalars(select(Liaison).where(Liaison.active)) if li.phone
+            }
+
+    def at(self, when: datetime, act: Callable[[Session, datetime], None]) -> None:
+        step = STEP.total_seconds()
+        mark = datetime.fromtimestamp(-(-when.timestamp() // step) * step, when.tzinfo)
+        heapq.heappush(self.acts, (mark, next(self.order), act))
+
+    def local(self, day: date, hhmm: str) -> datetime:
+        return datetime.combine(day, time.fromisoformat(hhmm), self.zone)
+
+    def play(self, now: datetime, days: int) -> None:
+        today = now.astimezone(self.zone).date()
+        for back in range(days, -1, -1):
+            day = today - timedelta(days=back)
+            self.at(self.local(day, "00:05"), _nothing)  # the day's check-ins are made
+            self.at(datetime.combine(day, self.context.done_by, self.zone), _nothing)  # tasks not done are flagged
+            for _ in range(self.rng.randint(2, 4) if self.texters else 0):  # residents asking, unprompted
+                when = self.local(day, "08:00") + people.minutes(self.rng, 0, 630)
+                self.text(when, self.rng.choice(self.texters), self.rng.choice(people.NEED_WORDS))
+        self.tell_stories(now, today)
+        last = now - timedelta(days=days + 1)
+        made: date | None = None
+        while True:
+            due = self.next_due(last)
+            moment = min(filter(None, [self.acts[0][0] if self.acts else None, due]), default=None)
+            if moment is None or moment > now:
+                return
+            set_clock(_stopped_at(moment))
+            with self.sessions.begin() as session:
+                if moment.astimezone(self.zone).date() != made:
+                    made = moment.astimezone(self.zone).date()
+                    make_checkins(session, moment, self.context)
+                self.run_acts(session, moment)
+                self.tick(session, moment, ladders=due is not None and due <= moment)
+                self.deliver(session, moment)
+            last = moment
+
+    def next_due(self, after: datetime) -> datetime | None:
+        """The earliest time after `after` that the scheduler or the sweeper has something to do."""
+        sent = Checkin.status == CheckinStatus.SENT
+        times = [
+            (Checkin.due_at, Checkin.status == CheckinStatus.SCHEDULED),
+            (Checkin.reminder_at, sent & (Checkin.rung == 0)),
+            (Checkin.next_call_at, sent),
+            (Checkin.visit_at, Checkin.status.in_(CHECKIN_WAITING) & (Checkin.rung < 2)),
+            (Task.offer_deadline, Task.status.in_(TaskStatus.waiting())),
+        ]
+        queries = [select(func.min(column)).where(which, column > after) for column, which in times]
+        with self.sessions() as session:
+            found = [session.scalar(query) for query in queries]
+        return min(filter(None, found), default=None)
+
+    def tick(self, session: Session, now: datetime, *, ladders: bool) -> None:
+        """The scheduler's and the sweeper's work at `now` (`ladders`: a check-in or an offer is due by now)."""
+        flag_overdue_accepted(session, now, self.context)
+        if not ladders:
+            return
+        while sum(send_due(session, now, self.context).counts.values()):
+            pass
+        while advance(session, now, self.context).more:
+            pass
+        while escalate_due_tasks(session, now, self.context).more:
+            pass
+
+    def run_acts(self, session: Session, now: datetime) -> None:
+        while self.acts and self.acts[0][0] <= now:
+            _, _, act = heapq.heappop(self.acts)
+            # Staff acting on a task that moved on meanwhile: refused, as the console would refuse it.
+            with contextlib.suppress(DispatchError), session.begin_nested():
+                act(session, now)
+        if self.inbox:
+            sms = [InboundSms(sid, phone, self.hotline_phone, words, None, "local") for sid, phone, words in self.inbox]
+            stored = store_inbound_batch(session, sms)
+            handle_inbound_batch(session, [s.message_id for s in stored], self.context, now)
+            self.inbox.clear()
+
+    def sid(self, prefix: str) -> str:
+        return f"{prefix}{0xDE0000 + next(self.sids):032x}"
+
+    def text(self, when: datetime, phone: str, words: str, story: people.Story | None = None) -> None:
+        """Someone texts the hotline at `when` (nobody: nothing)."""
+        sid = self.sid("SM")
+        self.stories.update({sid: story} if story is not None else {})
+        if phone:
+            self.at(when, lambda session, now: self.inbox.append((sid, phone, words)))
+
+    def deliver(self, session: Session, now: datetime) -> None:
+        """Hand every decided SMS and call to the local gateway, as the workers would, and let people answer."""
+        while True:
+            pending = session.scalars(
+                select(OutboundMessage)
+                .where(OutboundMessage.status == OutboundStatus.PENDING)
+                .order_by(OutboundMessage.id)
+            ).all()
+            if not pending:
+                return
+            claim_many(session, [row.id for row in pending])
+            sent = [(row.id, f"{'CA' if row.kind == 'checkin' else 'SM'}{row.id:032x}") for row in pending]
+            mark_sent_many(session, sent, "local")
+            texts = [
+                {"kind": "sms", "sid": sid, "to_phone": row.to_phone, "from_ref": self.hotline_phone, "body": row.body}
+                for row, (_, sid) in zip(pending, sent, strict=True)
+                if row.kind == "sms"
+            ]
+            if texts:
+                session.execute(insert(LocalOutboxEntry), texts)
+            for row, (_, sid) in zip(pending, sent, strict=True):
+                self.answer(session, row, sid, now)
+
+    def answer(self, session: Session, row: OutboundMessage, sid: str, now: datetime) -> None:
+        key = row.dedupe_key
+        if row.kind == "checkin" and row.checkin_id is not None:
+            self.answer_call(row.id, row.checkin_id, row.to_phone, sid, now)
+        elif key.startswith("checkin:") and row.checkin_id is not None:
+            calm = row.to_phone in self.calm
+            fate = self.fates.setdefault(row.checkin_id, "fine" if calm else people.checkin_fate(self.rng, False))
+            reminded = key.endswith(":reminder")
+            if (fate in ("fine", "need", "unwell") and not reminded) or (fate == "late" and reminded):
+                when = now + people.minutes(self.rng, 4, 50)
+                self.text(when, row.to_phone, people.answer_words(self.rng, fate))
+        elif (found := _OFFER_KEY.fullmatch(key)) is not None:
+            self.answer_offer(session, int(found.group(1)), found.group(2), row.to_phone, now)
+
+    def answer_call(self, outbound_id: int, checkin_id: int, phone: str, sid: str, now: datetime) -> None:
+        """A check-in call rings: answered with the resident's answer, or not answered (a retry, then the visit)."""
+        first = checkin_id not in self.fates
+        fate = self.fates.setdefault(checkin_id, "fine" if phone in self.calm else people.checkin_fate(self.rng, True))
+        picks_up = fate in ("fine", "need", "unwell") or (fate == "retry" and not first)
+        rules = self.context.checkin
+
+        def ring(session: Session, at: datetime) -> None:
+            if not picks_up:
+                record_call_result(session, outbound_id, sid, "no-answer", "", at, rules)
+                return
+            record_pickup(session, outbound_id, "human")
+            resident = session.scalar(select(Checkin.resident_id).where(Checkin.id == checkin_id))
+            language = session.scalar(select(Resident.language).where(Resident.id == resident)) or "zh-CN"
+            caller = identify_caller(
+                session, phone, region=self.context.region, language=language, duty_phone=self.context.duty_phone
+            )
+            call = start_call(session, sid, caller, self.hotline_phone, at)
+            words = people.answer_words(self.rng, fate)
+            need = {"need": None, "unwell": "unwell"}.get(fate, "fine")
+            message = store_call_need(session, call, "checkin", need=need or "", body=words, now=at)
+            record_call_result(session, outbound_id, sid, "completed", "human", at, rules, duration=40)
+            if message is not None:
+                handle_inbound_batch(session, [message], self.context, at)
+
+        self.at(now + timedelta(minutes=1), ring)
+
+    def answer_offer(self, session: Session, task_id: int, offer: str, phone: str, now: datetime) -> None:
+        task = session.get(Task, task_id)
+        assert task is not None
+        story = self.story_for(session, task, now)
+        liaison = self.liaisons.get(phone)
+        if liaison is None:  # a grid leader or duty staff, alerted: they act in the console
+            rung = int(offer.split(":")[1])
+            what = "wait" if story is not None else people.staff_answer(self.rng, rung)  # stories: staff leave it
+            what = "close" if task.household is None else what  # nobody's household: staff see to it themselves
+            if what != "wait":
+                self.at(now + people.minutes(self.rng, 5, 35), self.staff(task_id, what))
+            return
+        if story is not None:
+            answer = story.offers.get(offer if offer.startswith("offer") else offer.split(":")[0])
+        elif offer.startswith("assign"):  # staff rang them first: they take it
+            answer = people.OfferAnswer("take", people.minutes(self.rng, 2, 10), people.minutes(self.rng, 30, 90))
+        else:
+            answer = people.offer_answer(self.rng, task.priority == TaskPriority.URGENT)
+        if answer is None or answer.verb == "ignore":
+            return
+        if answer.verb == "decline":
+            self.text(now + answer.after, phone, f"退{task_id} {self.rng.choice(people.DECLINE_WORDS)}")
+            return
+        taken = now + answer.after
+        self.text(taken, phone, f"接{task_id}")
+        if answer.finish_after is not None:
+            self.text(taken + answer.finish_after, phone, f"完{task_id}")
+        elif story is None:  # not done by evening: flagged, and finished the next morning
+            next_morning = self.local(taken.astimezone(self.zone).date() + timedelta(days=1), "09:00")
+            self.text(next_morning + people.minutes(self.rng, 0, 60), phone, f"完{task_id}")
+
+    def story_for(self, session: Session, task: Task, now: datetime) -> people.Story | None:
+        """The story of `task`, if it is one; the first time it is seen, its staff steps are set going."""
+        if task.id in self.seen_tasks:
+            return self.story_of.get(task.id)
+        self.seen_tasks.add(task.id)
+        source = session.get(InboundMessage, task.source_message_id) if task.source_message_id else None
+        story = self.stories.get(source.provider_sid) if source is not None else None
+        if story is not None:
+            self.story_of[task.id] = story
+            for after, what in story.staff:
+                self.at(now + after, self.staff(task.id, what))
+        return story
+
+    def staff(self, task_id: int, what: str) -> Callable[[Session, datetime], None]:
+        """A step staff take in the console on a task (as the demo's own account)."""
+
+        def act(session: Session, now: datetime) -> None:
+            user = session.scalar(select(StaffUser).where(StaffUser.username == self.staff_username))
+            assert user is not None
+            where, ctx = household_scope(user), self.context
+            if what == "cancel":
+                reason = self.rng.choice(people.CANCEL_REASONS)
+                staff_actions.cancel(session, task_id, actor=user, where=where, now=now, context=ctx, reason=reason)
+            elif what == "reopen":
+                reason = self.rng.choice(people.REOPEN_REASONS)
+                staff_actions.reopen(session, task_id, actor=user, where=where, now=now, context=ctx, reason=reason)
+            elif what == "close":
+                note = self.rng.choice(people.STAFF_DONE_NOTES)
+                staff_actions.close(session, task_id, actor=user, where=where, now=now, context=ctx, note=note)
+            else:
+                task = session.get(Task, task_id)
+                assert task is not None and task.household is not None
+                household = task.household
+                choices = [li for li in (household.primary_liaison, household.backup_liaison) if li is not None]
+                liaison = next(li for li in choices if li.id != task.assignee_liaison_id)
+                staff_actions.assign(session, task_id, liaison.id, actor=user, where=where, now=now, context=ctx)
+
+        return act
+
+    def tell_stories(self, now: datetime, today: date) -> None:
+        """The tasks told on purpose: every state a task stands in, and the steps between, are in the past."""
+        take = people.OfferAnswer  # shorthand
+        pick = itertools.cycle(self.tellers or [""])  # a tiny register: fewer tellers, or none
+        yesterday = today - timedelta(days=1)
+        # Offered minutes ago: nobody has answered yet.
+        self.text(now - timedelta(minutes=12), next(pick), "帮我买点菜", people.Story())
+        # Taken yesterday afternoon and still not done: flagged in the evening.
+        unfinished = people.Story({"offer:0": take("take", STEP)})
+        self.text(self.local(yesterday, "15:00"), next(pick), "降压药吃完了，帮忙买药", unfinished)
+        # Urgent, and nobody took it: up the backup liaison, the grid leader and duty staff.
+        self.text(now - timedelta(minutes=100), next(pick), "今天不大舒服", people.Story())
+        # Handed back by the liaison, then taken and done by the backup.
+        handed = people.Story({"offer:0": take("decline", STEP * 3), "offer:1": take("take", STEP * 2, STEP * 9)})
+        self.text(self.local(today - timedelta(days=2), "10:00"), next(pick), "有个快递帮我取一下", handed)
+        # Cancelled by staff: the family saw to it.
+        cancelled = people.Story(staff=[(STEP * 6, "cancel")])
+        self.text(self.local(today - timedelta(days=3), "14:00"), next(pick), "帮我买点菜", cancelled)
+        # Done, then reopened: the wrong medicine; done again.
+        redo = people.Story({"offer:0": take("take", STEP, STEP * 12), "reopen": take("take", STEP, STEP * 8)})
+        redo.staff.append((timedelta(hours=3), "reopen"))
+        self.text(self.local(today - timedelta(days=4), "10:00"), next(pick), "降压药吃完了，帮忙买药", redo)
+        # A liaison's alarm with no task to put it on: a task with no household, for duty staff, who close it.
+        self.at(self.local(today - timedelta(days=5), "07:40"), self.alarm)
+
+    def alarm(self, session: Session, now: datetime) -> None:
+        """A liaison with no task in play texts a sign of danger (with one, it would go on that task)."""
+        in_play = Task.status.in_(TaskStatus.open())
+        busy = set(session.scalars(select(Task.assignee_liaison_id).where(in_play)))
+        busy |= set(
+            session.scalars(select(TaskOffer.liaison_id).join(Task, Task.id == TaskOffer.task_id).where(in_play))
+        )
+        phone = next(phone for phone, liaison in sorted(self.liaisons.items()) if liaison not in busy)
+        self.inbox.append((self.sid("SM"), phone, people.DANGER_WORDS))
+
+
+def _stopped_at(moment: datetime) -> Callable[[], datetime]:
+    """A clock that says `moment`, whatever the time."""
+    return lambda: moment
+
+
+def _nothing(session: Session, now: datetime) -> None:
+    """A moment the clock stops at for the scheduler's sake alone."""

@@ -1,0 +1,201 @@
+"""`hotline demo`'s made-up fortnight (`dispatch.demo_history.seed_history`): played on the generated community through
+the hotline's own steps, it leaves the board, the reports and their charts full for each of the 14 days, a task
+standing in (or gone through) every state the domain has, and nothing more when asked again.
+"""
+
+from __future__ import annotations
+
+import re
+import time as wall
+from collections.abc import Iterator
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from starlette.testclient import TestClient
+
+from dispatch.db import upgrade
+from dispatch.demo_history import DAYS, HistorySummary, seed_history
+from dispatch.models import (
+    Checkin,
+    CheckinStatus,
+    InboundMessage,
+    OutboundMessage,
+    OutboundStatus,
+    StaffRole,
+    Task,
+    TaskEvent,
+    TaskStatus,
+)
+from dispatch.models.base import set_clock
+from dispatch.register.demo import generate_demo_register
+from dispatch.staff_accounts import add_user
+from hotline.services import Services
+from tests.conftest import ZONE, reset_database
+from tests.console_helpers import PASSWORD, sign_in
+
+NOW = datetime(2026, 11, 20, 10, 30, tzinfo=ZONE)  # a morning, after the 09:00 check-in went out
+TODAY = NOW.date()
+DEMO_NUMBER = "+8637166660000"
+RESIDENTS = 120  # as the demo has
+SEED_SECONDS = 180.0  # seconds on a quiet machine; generous for a shared one
+
+
+def make_demo(services: Services, residents: int = RESIDENTS) -> None:
+    """The demo's community and account, registered a fortnight before NOW, as `hotline demo` does."""
+    registered = datetime.combine(TODAY - timedelta(days=DAYS + 1), time(8, 0), ZONE)
+    set_clock(lambda: registered)
+    try:
+        with services.sessions.begin() as session:
+            generate_demo_register(session, residents=residents, seed=1, households_per_grid=30)
+            add_user(session, username="demo", display_name="演示管理员", password=PASSWORD, role=StaffRole.ADMIN)
+    finally:
+        set_clock(None)
+
+
+def seed(services: Services) -> HistorySummary | None:
+    return seed_history(services.sessions, services.intake, now=NOW, hotline_phone=DEMO_NUMBER, staff_username="demo")
+
+
+@pytest.fixture
+def seeded(services: Services) -> Iterator[HistorySummary]:
+    make_demo(services)
+    started = wall.monotonic()
+    summary = seed(services)
+    assert wall.monotonic() - started < SEED_SECONDS
+    assert summary is not None
+    services.clock = lambda: NOW.astimezone(UTC)
+    yield summary
+
+
+def days() -> list[str]:
+    return [(TODAY - timedelta(days=back)).isoformat() for back in range(DAYS, -1, -1)]
+
+
+def every_task_state_stands_on_a_task_or_was_passed_through(services: Services) -> None:
+    with services.readonly() as session:
+        standing = set(session.scalars(select(Task.status).distinct()))
+        kinds = {(kind, detail) for kind, detail in session.execute(select(TaskEvent.kind, TaskEvent.detail))}
+        events = {kind for kind, _ in kinds}
+        flagged = session.scalar(
+            select(func.count(Task.id)).where(Task.status == TaskStatus.ACCEPTED, Task.flagged_at.is_not(None))
+        )
+        no_household = session.scalars(select(Task.id).where(Task.household_id.is_(None))).all()
+    # Two states never stand past the step that makes them: a task made with nobody to offer it to climbs at once
+    # (new), and one handed back climbs at once (declined). Each must have been gone through.
+    gone_through = {TaskStatus.NEW: bool(no_household), TaskStatus.DECLINED: "declined" in events}
+    for status in TaskStatus:
+        assert status in standing or gone_through.get(status), f"no task stands in, or went through, {status}"
+    assert {
+        TaskStatus.OFFERED,
+        TaskStatus.ACCEPTED,
+        TaskStatus.DONE,
+        TaskStatus.ESCALATED,
+        TaskStatus.CANCELLED,
+    } <= standing
+    for rung in (1, 2, 3):  # up each rung of the ladder
+        assert any(kind == "escalated" and detail.startswith(f"rung:{rung} ") for kind, detail in kinds), rung
+    assert {"reopened", "cancelled", "accepted", "done", "flagged"} <= events
+    assert flagged  # taken and not done by the evening: overdue
+
+
+def check_ins_have_a_lived_in_mix_on_each_day_and_every_send_went(services: Services) -> None:
+    with services.readonly() as session:
+        by_day: dict[str, dict[str, int]] = {}
+        for day, status, count in session.execute(
+            select(Checkin.local_date, Checkin.status, func.count(Checkin.id)).group_by(
+                Checkin.local_date, Checkin.status
+            )
+        ):
+            by_day.setdefault(day.isoformat(), {})[status] = count
+        pending = session.scalar(
+            select(func.count(OutboundMessage.id)).where(OutboundMessage.status == OutboundStatus.PENDING)
+        )
+        unprocessed = session.scalar(select(func.count(InboundMessage.id)).where(InboundMessage.processed_at.is_(None)))
+        visits = session.scalar(select(func.count(Checkin.id)).where(Checkin.visit_task_id.is_not(None)))
+        reminded = session.scalar(select(func.count(Checkin.id)).where(Checkin.rung >= 1))
+        unanswered_unvisited = session.scalar(  # a past check-in nobody answered ends in a visit
+            select(func.count(Checkin.id)).where(
+                Checkin.local_date < TODAY, Checkin.status == CheckinStatus.SENT, Checkin.visit_task_id.is_(None)
+            )
+        )
+    assert sorted(by_day) == days()  # 14 days and today
+    for day in days()[:-1]:
+        counts = by_day[day]
+        assert counts.get(CheckinStatus.FINE, 0) > sum(counts.values()) / 2, (day, counts)
+        assert CheckinStatus.SCHEDULED not in counts, (day, counts)
+    everything = {status for counts in by_day.values() for status in counts}
+    assert {CheckinStatus.FINE, CheckinStatus.NEEDS, CheckinStatus.UNWELL} <= everything
+    assert unanswered_unvisited == 0
+    assert visits and reminded  # some were reached only by the reminder, the call or a visit
+    today = by_day[TODAY.isoformat()]
+    assert today.get(CheckinStatus.FINE) and today.get(CheckinStatus.SENT), today  # today's under way at 10:30
+    assert pending == 0 and unprocessed == 0  # nothing left for the workers to send again when the demo starts
+
+
+def a_second_start_adds_nothing(services: Services) -> None:
+    def counts() -> tuple[int, ...]:
+        with services.readonly() as session:
+            return tuple(
+                session.scalar(select(func.count()).select_from(model)) or 0
+                for model in (Checkin, Task, TaskEvent, InboundMessage, OutboundMessage)
+            )
+
+    before = counts()
+    assert seed(services) is None
+    assert counts() == before
+
+
+def the_board_reports_and_charts_show_each_of_the_fourteen_days(client: TestClient) -> None:
+    sign_in(client, "demo")
+    board = client.get("/board").text
+    coverage = re.search(r'<table class="coverage">.*?</table>', board, re.S)
+    assert coverage and re.search(r"<tr><td>[^<]+</td><td>[1-9]", coverage.group(0)), board  # today's check-ins due
+    open_tasks = re.search(r'id="open-tasks".*?</table>', board, re.S)
+    assert open_tasks, board
+    shown = open_tasks.group(0)
+    assert shown.count("data-task=") >= 3 and "已接单" in shown and "flagged" in shown  # taken, and one overdue
+    for day in days():
+        page = client.get("/reports", params={"day": day})
+        assert page.status_code == 200, day
+        assert 'id="no-data"' not in page.text and 'id="checkin-rows"' in page.text, day
+        for chart in ("chart-coverage", "chart-categories", "chart-accept"):
+            assert f'id="{chart}"' in page.text, (day, chart)
+    yesterday = client.get("/reports", params={"day": days()[-2]}).text
+    trend = dict(re.findall(r'<tr><th scope="row">(\d{4}-\d{2}-\d{2})</th><td>(\d+)</td>', yesterday))
+    assert sorted(trend) == days()[:-1] and all(int(due) > 0 for due in trend.values()), trend
+    csv = client.get("/reports.csv", params={"day": days()[-2], "days": "14"})
+    assert csv.status_code == 200 and all(day in csv.text for day in days()[:-1])
+
+
+def test_the_demo_fortnight_fills_the_board_reports_and_charts_and_is_played_once(
+    services: Services, seeded: HistorySummary, client: TestClient
+) -> None:
+    """One fortnight, played once (it takes a while), and looked at from each side."""
+    assert seeded.checkins > DAYS * RESIDENTS * 0.9 and seeded.tasks > DAYS * 2
+    every_task_state_stands_on_a_task_or_was_passed_through(services)
+    check_ins_have_a_lived_in_mix_on_each_day_and_every_send_went(services)
+    the_board_reports_and_charts_show_each_of_the_fourteen_days(client)
+    a_second_start_adds_nothing(services)
+
+
+def test_the_same_seed_plays_the_same_past(services: Services) -> None:
+    def play() -> list[object]:
+        make_demo(services, residents=30)
+        seed_history(
+            services.sessions, services.intake, now=NOW, hotline_phone=DEMO_NUMBER, staff_username="demo", days=3
+        )
+        with services.readonly() as session:
+            tasks = session.scalars(select(Task).order_by(Task.id))
+            heard = select(InboundMessage.from_phone, InboundMessage.body, InboundMessage.received_at)
+            said = session.execute(heard).all()
+            return [
+                *((t.category, t.status, t.rung, [(e.kind, e.at, e.detail) for e in t.events]) for t in tasks),
+                *sorted(tuple(row) for row in said),
+            ]
+
+    first = play()
+    assert len(first) > 20
+    reset_database(services.engine)
+    upgrade(services.engine)
+    assert play() == first
