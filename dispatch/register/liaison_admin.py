@@ -11,12 +11,14 @@ repeat of the same request changes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, false, not_, or_, select, true
 from sqlalchemy.orm import Session, selectinload
 
 from dispatch import audit
 from dispatch.audit import Actor
+from dispatch.context import DispatchContext
 from dispatch.exceptions import InvalidPhoneNumber, NotFound
 from dispatch.models import AuditEntry, Community, Grid, Household, Liaison, LiaisonRole, ResidentStatus, StaffRole
 from dispatch.phones import parse_register_phone
@@ -205,10 +207,17 @@ def preview_deactivation(
 
 
 def deactivate_managed_liaison(
-    session: Session, principal: Principal, actor: Actor, liaison_id: int
+    session: Session,
+    principal: Principal,
+    actor: Actor,
+    liaison_id: int,
+    *,
+    now: datetime,
+    context: DispatchContext,
 ) -> tuple[Liaison, Deactivation | None]:
-    """Stop a liaison: their households pass to their backups, the rest are left uncovered (and shown so).
-    Returns what it did; None if they had been stopped already (a second click), when nothing changes.
+    """Stop a liaison: their households pass to their backups, the rest are left uncovered (and shown so), and
+    their open errands pass on (`deactivate_liaison`; its `outbound` is for the caller to hand over after the
+    commit). Returns what it did; None if they had been stopped already (a second click), when nothing changes.
 
     Raises:
         NotFound: no such liaison within reach.
@@ -219,7 +228,7 @@ def deactivate_managed_liaison(
     liaison = managed_liaison(session, principal, liaison_id)
     if not liaison.active:
         return liaison, None
-    result = deactivate_liaison(session, liaison)
+    result = deactivate_liaison(session, liaison, actor=actor, now=now, context=context)
     detail = f"to backup {len(result.moved_to_backup)}, uncovered {len(result.uncovered)}"
     audit.record(session, actor, "deactivate", "liaison", liaison.id, detail)
     return liaison, result

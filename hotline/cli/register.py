@@ -13,9 +13,12 @@ from dispatch.community_channels import CommunityChoice
 from dispatch.models import Channel, Community, DirectoryEntry, DirectoryKind, LiaisonRole
 from dispatch.phones import mask_phone, parse_register_phone
 from dispatch.register.places_admin import add_directory_entry
+from dispatch.tokens import CLI
 from hotline.cli.base import domain_errors, main, read_sessions, settings_or_exit, write_sessions
+from hotline.cli.checkins import cli_services
 from hotline.cli.progress import TerminalBars
 from hotline.cli.service import shortfall_lines
+from hotline.handover import Decided, hand_over
 
 
 @main.group()
@@ -50,17 +53,25 @@ def liaisons_list() -> None:
 @click.option("--phone", required=True, help="The liaison's phone number.")
 @domain_errors
 def liaisons_deactivate(phone: str) -> None:
-    """Stop a liaison: their households pass to their backups; those without one are listed."""
-    settings = settings_or_exit()
-    with write_sessions(settings).begin() as session:
-        liaison = register.liaison_by_phone_or_fail(session, phone, settings.region)
-        result = register.deactivate_liaison(session, liaison)
-        click.echo(f"liaison {liaison.name} deactivated")
-        for household in result.moved_to_backup:
-            backup = household.primary_liaison.name if household.primary_liaison else "-"
-            click.echo(f"  moved to backup {backup}: {register.describe_address(household)}")
-        for household in result.uncovered:
-            click.echo(f"  UNCOVERED, assign a liaison: {register.describe_address(household)}")
+    """Stop a liaison: their households pass to their backups; those without one are listed. Their open errands
+    are offered to the household's new liaison, or climb the ladder."""
+    with cli_services() as services:
+        with services.sessions.begin() as session:
+            liaison = register.liaison_by_phone_or_fail(session, phone, services.settings.region)
+            result = register.deactivate_liaison(
+                session, liaison, actor=CLI, now=services.clock(), context=services.intake
+            )
+            lines = [f"liaison {liaison.name} deactivated"]
+            for household in result.moved_to_backup:
+                backup = household.primary_liaison.name if household.primary_liaison else "-"
+                lines.append(f"  moved to backup {backup}: {register.describe_address(household)}")
+            for household in result.uncovered:
+                lines.append(f"  UNCOVERED, assign a liaison: {register.describe_address(household)}")
+            for task, to in result.errands:
+                lines.append(f"  task #{task.id} passes to {to.name if to else 'the next rung of the ladder'}")
+        hand_over(services.redis, Decided(sends=result.outbound))
+    for line in lines:
+        click.echo(line)
 
 
 @main.group()
