@@ -3,6 +3,8 @@ primary liaison (the former backup), who is sent the offer SMS once; with nobody
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from click.testing import CliRunner
 from sqlalchemy import select
 from starlette.testclient import TestClient
@@ -93,3 +95,27 @@ def test_stopping_a_liaison_from_the_command_line_passes_a_taken_errand_on_or_up
     up = the_task(services)
     assert up.status == TaskStatus.ESCALATED and up.assignee_liaison_id is None and up.rung == 2
     assert len(sent_to(services, LEADER_PHONE)) == 1
+
+
+def test_a_liaison_marked_not_active_in_an_import_passes_their_errand_on(
+    client: TestClient, services: Services, community: None, environ: dict[str, str], tmp_path: Path
+) -> None:
+    post_signed(client, services, "/twilio/sms", sms_params("买菜"))
+    run_worker(services)
+    task = the_task(services)
+    sheet = tmp_path / "liaisons.csv"
+    sheet.write_text(f"姓名,电话,在岗\n张敏,{LIAISON_PHONE},否\n", encoding="utf-8")
+
+    dry = CliRunner(env=environ).invoke(main, ["import", "liaisons", str(sheet), "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    run_worker(services)
+    assert the_task(services).assignee_liaison_id == liaison_id(services, LIAISON_PHONE)  # a dry run sends nothing
+    assert offers_to(services, BACKUP_PHONE, task.id) == []
+
+    for _ in range(2):  # the same file again changes nothing more
+        result = CliRunner(env=environ).invoke(main, ["import", "liaisons", str(sheet)])
+        assert result.exit_code == 0, result.output
+        run_worker(services)
+    after = the_task(services)
+    assert after.status == TaskStatus.OFFERED and after.assignee_liaison_id == liaison_id(services, BACKUP_PHONE)
+    assert len(offers_to(services, BACKUP_PHONE, task.id)) == 1

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import click
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch import community_channels, register
 from dispatch.community_channels import CommunityChoice
@@ -19,6 +22,7 @@ from hotline.cli.checkins import cli_services
 from hotline.cli.progress import TerminalBars
 from hotline.cli.service import shortfall_lines
 from hotline.handover import Decided, hand_over
+from hotline.settings import Settings
 
 
 @main.group()
@@ -263,10 +267,26 @@ def import_(table: str, file: Path, dry_run: bool) -> None:
 
     Every row is checked first. If any is bad, nothing is imported and each bad row is listed.
     """
-    settings = settings_or_exit()
+    if table == "residents":
+        settings = settings_or_exit()
+        _import_file(settings, register.import_residents, write_sessions(settings), file, dry_run)
+        return
+    with cli_services() as services:  # a liaison marked not active passes their open errands on, by SMS
+        importer = partial(register.import_liaisons, actor=CLI, now=services.clock(), context=services.intake)
+        outbound = _import_file(services.settings, importer, services.sessions, file, dry_run)
+        hand_over(services.redis, Decided(sends=outbound))
+
+
+def _import_file(
+    settings: Settings,
+    importer: Callable[..., register.ImportReport],
+    sessions: sessionmaker[Session],
+    file: Path,
+    dry_run: bool,
+) -> list[int]:
+    """Import `file` with `importer` and say what it did; returns the SMS it decided, once committed."""
     vocabulary = register.Vocabulary.load()
-    importer = register.import_residents if table == "residents" else register.import_liaisons
-    with write_sessions(settings)() as session:
+    with sessions() as session:
         with TerminalBars(settings.language) as bars:
             report = importer(session, file.read_bytes(), region=settings.region, vocabulary=vocabulary, progress=bars)
         if not report.ok:
@@ -284,11 +304,12 @@ def import_(table: str, file: Path, dry_run: bool) -> None:
             for address in uncovered:
                 click.echo(f"  would be UNCOVERED: {address}")
             click.echo(f"dry run: {summary}; nothing was changed")
-            return
+            return []
         session.commit()
         click.echo(f"imported {file.name}: {summary}")
         for address in uncovered:
             click.echo(f"  UNCOVERED, assign a liaison: {address}")
+        return [sms for d in report.deactivations for sms in d.outbound]
 
 
 @main.command("export")
