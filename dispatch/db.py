@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -96,3 +97,12 @@ def insert_skipping_duplicates(session: Session, model: type[Any]) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(model).on_conflict_do_nothing()
     return sqlite.insert(model).on_conflict_do_nothing()
+
+
+def serialise(session: Session, name: str) -> None:
+    """Hold a lock called `name` until the transaction ends, so two requests doing the same thing at once (a
+    double submit) run one after the other and the second finds what the first wrote: a PostgreSQL advisory
+    transaction lock. SQLite's write transactions are serialised already (BEGIN IMMEDIATE)."""
+    if session.get_bind().dialect.name == "postgresql":
+        number = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        session.execute(select(func.pg_advisory_xact_lock(number)))

@@ -37,17 +37,54 @@ def scope_names(session: Session) -> dict[tuple[str, int], str]:
     return names
 
 
-def scope_choices(session: Session) -> tuple[list[str], list[str]]:
-    """What a clerk's community and a grid leader's grid may be, as the forms send them: community names, and
-    "community/grid" for grids."""
-    communities = [c.name for c in session.scalars(select(Community).order_by(Community.name))]
-    grids = [
-        f"{community}/{grid}"
-        for community, grid in session.execute(
-            select(Community.name, Grid.name).join(Grid, Grid.community_id == Community.id).order_by(Community.name)
-        )
-    ]
-    return communities, sorted(grids)
+def scope_choices(session: Session) -> list[tuple[str, str, str]]:
+    """The console's role-and-scope list as (value, role, place shown): "admin", then "clerk:<community id>" for
+    each community, then "grid_leader:<grid id>" for each grid. Values carry ids, not names, so a name with a
+    space or a slash reads back as the very place it names (`read_choice`)."""
+    names = scope_names(session)
+    choices = [("admin", "admin", "")]
+    choices += [(f"clerk:{c.id}", "clerk", c.name) for c in session.scalars(select(Community).order_by(Community.name))]
+    grids = session.scalars(select(Grid).join(Community).order_by(Community.name, Grid.name))
+    choices += [(f"grid_leader:{g.id}", "grid_leader", names[("grid", g.id)]) for g in grids]
+    return choices
+
+
+def choice_of(role: str, community_id: int | None, grid_id: int | None) -> str:
+    """The value of the role-and-scope list an account or token has now (as `scope_choices` makes them)."""
+    if role == StaffRole.CLERK and community_id is not None:
+        return f"clerk:{community_id}"
+    if role == StaffRole.GRID_LEADER and grid_id is not None:
+        return f"grid_leader:{grid_id}"
+    return str(role)
+
+
+def read_choice(session: Session, value: str) -> tuple[str, str, str]:
+    """A value of the role-and-scope list as (role, community name, "community/grid") for `add_staff`,
+    `set_staff_role` and `make_token`.
+
+    Raises:
+        InvalidStaffUser: no role chosen (never read as admin), an unknown role, a clerk without a community or a
+            grid leader without a grid, or a place that does not exist.
+    """
+    role_value, _, place = value.strip().partition(":")
+    if not role_value:
+        raise InvalidStaffUser("choose a role and scope", "scope", "no_role")
+    role = _role(role_value)
+    if role is StaffRole.ADMIN:
+        if place:
+            raise InvalidStaffUser("an admin sees everything: choose no community or grid", "scope", "needless")
+        return role.value, "", ""
+    if not place:
+        raise InvalidStaffUser("a clerk needs a community, a grid leader a grid", "scope", "required")
+    if role is StaffRole.CLERK:
+        community = session.get(Community, int(place)) if place.isdigit() else None
+        if community is None:
+            raise InvalidStaffUser(f"no community {place!r}", "community", "unknown")
+        return role.value, community.name, ""
+    grid = session.get(Grid, int(place)) if place.isdigit() else None
+    if grid is None:
+        raise InvalidStaffUser(f"no grid {place!r}", "grid", "unknown")
+    return role.value, "", f"{grid.community.name}/{grid.name}"
 
 
 @dataclass(frozen=True)
@@ -64,6 +101,8 @@ class StaffForm:
 
 
 def _role(value: str) -> StaffRole:
+    if not value:
+        raise InvalidStaffUser("choose a role and scope", "scope", "no_role")
     try:
         return StaffRole(value)
     except ValueError:

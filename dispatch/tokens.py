@@ -24,6 +24,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from dispatch import audit
+from dispatch.db import serialise
 from dispatch.exceptions import InvalidAction, InvalidStaffUser, NotFound
 from dispatch.models import ApiToken, AuditEntry, Community, StaffRole, utcnow
 from dispatch.staff_accounts import _grid
@@ -124,15 +125,19 @@ def create_token(
 
 
 def made_for_request(session: Session, request_key: str) -> ApiToken | None:
-    """The token a console form with this key already made (a second click or a resubmitted form), if any."""
+    """The token a console form with this key already made (a second click or a resubmitted form), if any. Holds
+    a lock on the key until the commit, so two submits at once make one token: the second waits, then finds it.
+    The key is matched exactly (no LIKE: an `_` or `%` in it is itself)."""
     if not request_key:
         return None
+    serialise(session, f"token-request:{request_key}")
+    details = [f"role:{role.value} request:{request_key}" for role in StaffRole]
     made = select(AuditEntry.object_id).where(
         AuditEntry.action == "create",
         AuditEntry.object_kind == "token",
-        AuditEntry.detail.endswith(f" request:{request_key}"),
+        AuditEntry.detail.in_(details),
     )
-    return session.scalar(select(ApiToken).where(ApiToken.id.in_(made)))
+    return session.scalar(select(ApiToken).where(ApiToken.id.in_(made)).order_by(ApiToken.id).limit(1))
 
 
 def verify_token(session: Session, secret: str, now: datetime | None = None) -> ApiToken | None:

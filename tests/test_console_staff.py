@@ -4,6 +4,7 @@ second click changes nothing."""
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 
 import pytest
 from sqlalchemy import select
@@ -37,6 +38,49 @@ def account(services: Services, username: str) -> StaffUser | None:
         return found
 
 
+class _Select(HTMLParser):
+    """What a browser sends for one <select>: its selected option, else its first enabled one; nothing if the
+    option it shows is disabled. Also every option's value and label."""
+
+    def __init__(self, select_id: str) -> None:
+        super().__init__()
+        self.select_id, self.inside = select_id, False
+        self.options: list[list[object]] = []  # value, selected, disabled, label
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "select":
+            self.inside = found.get("id") == self.select_id
+        elif tag == "option" and self.inside:
+            self.options.append([found.get("value") or "", "selected" in found, "disabled" in found, ""])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select":
+            self.inside = False
+
+    def handle_data(self, data: str) -> None:
+        if self.inside and self.options:
+            self.options[-1][3] = str(self.options[-1][3]) + data
+
+    def sent(self) -> str | None:
+        chosen = [o for o in self.options if o[1]] or [o for o in self.options if not o[2]][:1]
+        return None if not chosen or chosen[-1][2] else str(chosen[-1][0])
+
+
+def select_in(page: str, select_id: str) -> _Select:
+    parser = _Select(select_id)
+    parser.feed(page)
+    assert parser.options, select_id
+    return parser
+
+
+def choice(page: str, label: str) -> str:
+    """The value of the role-and-scope option shown as `label` on the new-account form."""
+    values = [str(o[0]) for o in select_in(page, "f-scope").options if str(o[3]).strip() == label]
+    assert len(values) == 1, (label, values)
+    return values[0]
+
+
 def audit_of(services: Services, kind: str) -> list[tuple[str, int | None, str]]:
     with services.readonly() as session:
         rows = session.scalars(select(AuditEntry).where(AuditEntry.object_kind == kind).order_by(AuditEntry.id))
@@ -47,11 +91,12 @@ def test_an_admin_adds_an_account_once_changes_its_role_and_stops_it(
     client: TestClient, settings: Settings, services: Services, offices: None
 ) -> None:
     csrf = sign_in(client, "admin")
+    listed = client.get("/people/staff").text
     form = {
         "username": "liu",
         "display_name": "刘敏",
         "password": PASSWORD,
-        "scope": f"clerk:{A}",
+        "scope": choice(listed, f"社区工作人员 · {A}"),
         "language": "zh-CN",
         "csrf_token": csrf,
     }
@@ -74,7 +119,7 @@ def test_an_admin_adds_an_account_once_changes_its_role_and_stops_it(
     with TestClient(create_app(settings, services), base_url=PUBLIC_URL) as liu_client:
         sign_in(liu_client, "liu")
         changed = client.post(
-            f"/people/staff/{liu.id}/role", data={"scope": f"grid_leader:{A}/一网格", "csrf_token": csrf}
+            f"/people/staff/{liu.id}/role", data={"scope": choice(listed, f"网格长 · {A} 一网格"), "csrf_token": csrf}
         )
         assert changed.status_code == 200 and "角色已修改" in changed.text
         now = account(services, "liu")
@@ -104,7 +149,8 @@ def test_a_token_is_made_once_its_secret_shown_once_and_revoked(
     form_page = client.get("/people/tokens").text
     key = re.search(r'name="request_key" value="([^"]+)"', form_page)
     assert key
-    form = {"name": "区里的系统", "scope": f"clerk:{A}", "lifetime": "30", "request_key": key.group(1)}
+    scope = choice(form_page, f"社区工作人员 · {A}")
+    form = {"name": "区里的系统", "scope": scope, "lifetime": "30", "request_key": key.group(1)}
     made = client.post("/people/tokens", data={**form, "csrf_token": csrf})
     assert made.status_code == 200 and made.headers["cache-control"] == "no-store"
     secret = re.search(r'id="token-secret" readonly size="50" value="(hl_[^"]+)"', made.text)
@@ -149,3 +195,33 @@ def test_a_clerk_cannot_touch_staff_accounts_or_tokens(client: TestClient, servi
     assert still is not None and still.active and still.role == StaffRole.ADMIN
     assert account(services, "x1") is None and audit_of(services, "staff") == audit_of(services, "token") == []
     assert "/people/staff" not in client.get("/people/liaisons").text
+
+
+def test_no_form_gives_an_admin_unless_one_is_chosen(client: TestClient, services: Services, offices: None) -> None:
+    """The new-account form starts on no role, and sent so it is refused in words; the token form starts on the
+    narrowest scope; a grid leader of a community whose name has a space is shown, and saved, as that."""
+    with services.sessions.begin() as session:
+        register.find_or_create_grid(session, register.find_or_create_community(session, "Peace Garden"), "Grid 1")
+    make_user(services, "zhao", StaffRole.GRID_LEADER, grid="Peace Garden/Grid 1")
+    csrf = sign_in(client, "admin")
+    listed = client.get("/people/staff").text
+    assert select_in(listed, "f-scope").sent() is None  # the disabled "choose" line: the browser sends nothing
+    form = {"username": "sun", "display_name": "孙", "password": PASSWORD, "language": "zh-CN", "csrf_token": csrf}
+    for scope in ({}, {"scope": ""}):
+        refused = client.post("/people/staff", data={**form, **scope})
+        assert refused.status_code == 400 and "还没有选角色和范围" in refused.text, scope
+    assert account(services, "sun") is None
+
+    tokens_page = client.get("/people/tokens").text
+    first = select_in(tokens_page, "f-scope").sent()
+    assert first is not None and first.startswith("grid_leader:"), first
+
+    zhao = account(services, "zhao")
+    assert zhao is not None
+    row = select_in(listed, f"scope-{zhao.id}")
+    sent = row.sent()
+    assert sent is not None and sent != "admin", row.options
+    saved = client.post(f"/people/staff/{zhao.id}/role", data={"scope": sent, "csrf_token": csrf})
+    assert saved.status_code == 200, saved.text
+    after = account(services, "zhao")
+    assert after is not None and after.role == StaffRole.GRID_LEADER and after.grid_id == zhao.grid_id

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.orm import Session, selectinload
 
-from dispatch.models import Household, Liaison, Resident, ResidentStatus
+from dispatch import audit
+from dispatch.context import DispatchContext
+from dispatch.models import Household, Liaison, Resident, ResidentStatus, Task, TaskStatus
+from dispatch.tasks.staff_actions import pass_on_from_stopped
 
 DEFAULT_MAX_LOAD = 10
 
@@ -96,11 +100,33 @@ class Deactivation:
     moved_to_backup: list[Household] = field(default_factory=list)
     uncovered: list[Household] = field(default_factory=list)  # no active backup: staff must assign someone
     backup_removed: list[Household] = field(default_factory=list)
+    # Open tasks offered to or taken by them, and who is offered each next (None: it climbs the ladder).
+    errands: list[tuple[Task, Liaison | None]] = field(default_factory=list)
+    outbound: list[int] = field(default_factory=list)  # SMS decided by the stop, to hand over after the commit
+
+
+def _errands(session: Session, liaison: Liaison, moved: list[Household]) -> list[tuple[Task, Liaison | None]]:
+    """The open tasks offered to or taken by `liaison`, and who they pass to once `moved` households have passed
+    to their backups: the household's primary liaison then, if active with a phone; else nobody (they climb)."""
+    held = select(Task).where(
+        Task.assignee_liaison_id == liaison.id, Task.status.in_((TaskStatus.OFFERED, TaskStatus.ACCEPTED))
+    )
+    moving = {household.id for household in moved}
+    found: list[tuple[Task, Liaison | None]] = []
+    for task in session.scalars(held.order_by(Task.id)):
+        household = task.household
+        to = None
+        if household is not None:
+            to = household.backup_liaison if household.id in moving else household.primary_liaison
+        usable = to is not None and to.active and to.phone is not None and to.id != liaison.id
+        found.append((task, to if usable else None))
+    return found
 
 
 def plan_deactivation(session: Session, liaison: Liaison) -> Deactivation:
     """What stopping `liaison` would do, without doing it: the households passing to their active backup, those
-    left with no one, and those losing `liaison` as their backup. `deactivate_liaison` does exactly this."""
+    left with no one, those losing `liaison` as their backup, and the open errands passing on.
+    `deactivate_liaison` does exactly this."""
     result = Deactivation()
     primary_of = select(Household).where(Household.primary_liaison_id == liaison.id).order_by(Household.id)
     for household in session.scalars(primary_of):
@@ -111,11 +137,23 @@ def plan_deactivation(session: Session, liaison: Liaison) -> Deactivation:
             result.uncovered.append(household)
     backup_of = select(Household).where(Household.backup_liaison_id == liaison.id).order_by(Household.id)
     result.backup_removed.extend(session.scalars(backup_of))
+    result.errands = _errands(session, liaison, result.moved_to_backup)
     return result
 
 
-def deactivate_liaison(session: Session, liaison: Liaison) -> Deactivation:
-    """Stop a liaison. Their households pass to the backup; those without one are reported, never left silent."""
+def deactivate_liaison(
+    session: Session,
+    liaison: Liaison,
+    *,
+    actor: audit.Actor,
+    now: datetime,
+    context: DispatchContext | None,
+) -> Deactivation:
+    """Stop a liaison. Their households pass to the backup; those without one are reported, never left silent.
+    In the same transaction their open errands pass on (`pass_on_from_stopped`): offered to the household's new
+    primary liaison, or up the ladder; the SMS that decides are in `outbound`, for the caller to hand over after
+    the commit. Only a caller that can send nothing gives no `context`: the errands are then listed in `errands`
+    and left as they were."""
     result = plan_deactivation(session, liaison)
     liaison.active = False
     for household in result.moved_to_backup:
@@ -125,6 +163,8 @@ def deactivate_liaison(session: Session, liaison: Liaison) -> Deactivation:
     for household in result.backup_removed:
         household.backup_liaison = None
     session.flush()
+    if context is not None:
+        _, result.outbound = pass_on_from_stopped(session, liaison, actor=actor, now=now, context=context)
     return result
 
 

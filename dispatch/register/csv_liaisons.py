@@ -2,25 +2,39 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from dispatch.models import Liaison, LiaisonRole
+from dispatch.audit import Actor
+from dispatch.context import DispatchContext
+from dispatch.models import Liaison, LiaisonRole, utcnow
 from dispatch.progress import QUIET, Progress, counted
 from dispatch.register.coverage import deactivate_liaison
 from dispatch.register.csv_import import ImportReport
 from dispatch.register.csv_read import CsvFileError, RowError, Vocabulary, parse_phones, parse_value, read_rows
 from dispatch.register.import_places import Places
+from dispatch.tokens import CLI
 
 
 def import_liaisons(
-    session: Session, data: bytes, *, region: str, vocabulary: Vocabulary, progress: Progress = QUIET
+    session: Session,
+    data: bytes,
+    *,
+    region: str,
+    vocabulary: Vocabulary,
+    progress: Progress = QUIET,
+    actor: Actor | None = None,
+    now: datetime | None = None,
+    context: DispatchContext | None = None,
 ) -> ImportReport:
     """Check every row of a liaisons file, then apply them all, or none if any row is bad.
 
     A liaison marked not active (在岗 = 否) is stopped as `deactivate_liaison` does: their households pass to
-    their backups, and those without one are listed in the report. `progress` is told of the rows checked, then
-    written.
+    their backups, and those without one are listed in the report; with a `context` their open errands pass on
+    too, `actor` named in the tasks' history (the SMS in each deactivation's `outbound`, to hand over after the
+    commit). `progress` is told of the rows checked, then written.
     """
     report = ImportReport()
     try:
@@ -89,7 +103,8 @@ def import_liaisons(
             session.flush()
             report.created.append(row.line)
         if active == "no" and liaison.active:
-            report.deactivations.append(deactivate_liaison(session, liaison))
+            stopped = deactivate_liaison(session, liaison, actor=actor or CLI, now=now or utcnow(), context=context)
+            report.deactivations.append(stopped)
         elif active == "yes":
             liaison.active = True
         if existing is not None:

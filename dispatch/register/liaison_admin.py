@@ -11,12 +11,16 @@ repeat of the same request changes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, false, not_, or_, select, true
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from dispatch import audit
 from dispatch.audit import Actor
+from dispatch.context import DispatchContext
+from dispatch.db import serialise
 from dispatch.exceptions import InvalidPhoneNumber, NotFound
 from dispatch.models import AuditEntry, Community, Grid, Household, Liaison, LiaisonRole, ResidentStatus, StaffRole
 from dispatch.phones import parse_register_phone
@@ -139,7 +143,8 @@ def _checked(
 def add_managed_liaison(
     session: Session, principal: Principal, actor: Actor, form: LiaisonForm, region: str
 ) -> Liaison:
-    """Add a liaison. The same name and number again (a second click) finds the one already added.
+    """Add a liaison. The same name and number again (a second click, or two submits at once: they are serialised,
+    and a number another transaction took meanwhile is read again) finds the one already added.
 
     Raises:
         EditRefused: a missing or long name, a bad or taken number, a grid the account may not use.
@@ -148,17 +153,30 @@ def add_managed_liaison(
         e164 = parse_register_phone(form.phone, region).e164 if form.phone.strip() else ""
     except InvalidPhoneNumber:
         e164 = ""
-    same = find_liaison_by_phone(session, e164) if e164 else None
-    if same is not None and same.name == form.name.strip() and same.grid_id == form.grid_id:
-        found = session.scalar(select(Liaison).where(Liaison.id == same.id, managed_liaisons(principal)))
-        if found is not None:
-            return found
+    serialise(session, "liaison-add")  # two adds at once: the second waits, then finds the first
+    found = _same_liaison(session, principal, form, e164)
+    if found is not None:
+        return found
     name, e164, grid = _checked(session, principal, form, region, None)
     liaison = Liaison(name=name, phone=e164, role=form.role, grid=grid)
-    session.add(liaison)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(liaison)
+    except IntegrityError:  # the number was taken since it was checked: a repeat of this add, or refused as taken
+        found = _same_liaison(session, principal, form, e164 or "")
+        if found is not None:
+            return found
+        raise EditRefused([FieldProblem("phone", "phone_taken", "another liaison has this number")]) from None
     audit.record(session, actor, "create", "liaison", liaison.id, "name, phone" + (", grid" if grid else ""))
     return liaison
+
+
+def _same_liaison(session: Session, principal: Principal, form: LiaisonForm, e164: str) -> Liaison | None:
+    """The liaison already added with this name, number and grid, within reach; None if there is none."""
+    same = find_liaison_by_phone(session, e164) if e164 else None
+    if same is None or same.name != form.name.strip() or same.grid_id != form.grid_id:
+        return None
+    return session.scalar(select(Liaison).where(Liaison.id == same.id, managed_liaisons(principal)))
 
 
 def update_managed_liaison(
@@ -205,10 +223,17 @@ def preview_deactivation(
 
 
 def deactivate_managed_liaison(
-    session: Session, principal: Principal, actor: Actor, liaison_id: int
+    session: Session,
+    principal: Principal,
+    actor: Actor,
+    liaison_id: int,
+    *,
+    now: datetime,
+    context: DispatchContext,
 ) -> tuple[Liaison, Deactivation | None]:
-    """Stop a liaison: their households pass to their backups, the rest are left uncovered (and shown so).
-    Returns what it did; None if they had been stopped already (a second click), when nothing changes.
+    """Stop a liaison: their households pass to their backups, the rest are left uncovered (and shown so), and
+    their open errands pass on (`deactivate_liaison`; its `outbound` is for the caller to hand over after the
+    commit). Returns what it did; None if they had been stopped already (a second click), when nothing changes.
 
     Raises:
         NotFound: no such liaison within reach.
@@ -219,7 +244,7 @@ def deactivate_managed_liaison(
     liaison = managed_liaison(session, principal, liaison_id)
     if not liaison.active:
         return liaison, None
-    result = deactivate_liaison(session, liaison)
+    result = deactivate_liaison(session, liaison, actor=actor, now=now, context=context)
     detail = f"to backup {len(result.moved_to_backup)}, uncovered {len(result.uncovered)}"
     audit.record(session, actor, "deactivate", "liaison", liaison.id, detail)
     return liaison, result

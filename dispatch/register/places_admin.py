@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from dispatch import audit
 from dispatch.audit import Actor
+from dispatch.db import serialise
 from dispatch.exceptions import InvalidPhoneNumber, NotFound
 from dispatch.models import Community, DirectoryEntry, DirectoryKind, Grid
 from dispatch.phones import parse_register_phone
@@ -153,6 +154,7 @@ def add_directory_entry(
         EditRefused: an unknown kind, an empty or long name, a missing or bad number.
     """
     chosen, clean, e164 = _entry_values(kind, name, phone, region)
+    serialise(session, f"directory:{community.id}")  # two adds at once: the second waits, then finds the first
     same = session.scalar(
         select(DirectoryEntry).where(
             DirectoryEntry.community_id == community.id,

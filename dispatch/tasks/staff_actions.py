@@ -168,6 +168,45 @@ def assign(
     return [*outbound, *_offer_again(session, task, liaison, "assign", event, now, context)]
 
 
+def pass_on_from_stopped(
+    session: Session, stopped: Liaison, *, actor: audit.Actor, now: datetime, context: DispatchContext
+) -> tuple[list[Task], list[int]]:
+    """A liaison was just stopped and their households passed on (`dispatch.register.coverage`): each open task
+    offered to them or taken by them is offered again, as staff assigning it would, to its household's primary
+    liaison now (their backup until the stop); with nobody there it climbs the ladder at once. Whoever held it
+    is told they need not do it. Returns the tasks and the SMS decided, to hand over after the commit.
+    """
+    held = select(Task).where(
+        Task.assignee_liaison_id == stopped.id, Task.status.in_((TaskStatus.OFFERED, TaskStatus.ACCEPTED))
+    )
+    tasks = list(session.scalars(held.order_by(Task.id).with_for_update()))
+    outbound: list[int] = []
+    for task in tasks:
+        household = task.household
+        primary = household.primary_liaison if household is not None else None
+        if primary is not None and (not primary.active or primary.phone is None or primary.id == stopped.id):
+            primary = None
+        outbound += [
+            sms
+            for li in _holders(session, task)
+            if primary is None or li.id != primary.id
+            for sms in _tell_liaison(session, task, li, "liaison_task_reassigned", context)
+        ]
+        if primary is None:
+            task.assignee, task.accepted_at = None, None
+            outbound += escalation.climb(session, task, now, context, reason="no liaison")
+            continue
+        task.assignee, task.status, task.accepted_at = primary, TaskStatus.OFFERED, None
+        task.offer_deadline = escalation.deadline(task, now, context)
+        task.updated_at = now
+        event = TaskEvent(
+            task=task, kind="assigned", actor=actor.audit_ref, channel="console", at=now, detail=f"liaison:{primary.id}"
+        )
+        session.add(event)
+        outbound += _offer_again(session, task, primary, "assign", event, now, context)
+    return tasks, outbound
+
+
 def add_note(
     session: Session,
     task_id: int,

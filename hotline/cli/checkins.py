@@ -21,7 +21,8 @@ from hotline.services import Services, install
 
 
 @contextlib.contextmanager
-def _services() -> Iterator[Services]:
+def cli_services() -> Iterator[Services]:
+    """The services a command that sends needs: the database migrated, Redis (embedded if so set), the clock."""
     settings = settings_or_exit()
     with embedded_redis(settings):
         migrate(settings)
@@ -49,7 +50,7 @@ def plan() -> None:
 @domain_errors
 def plan_set(resident_id: int, times: str, channel: str | None, starts_on: object, days: int | None, note: str) -> None:
     """Give a resident their own plan, e.g. an observation period: --times 09:00,15:00 --days 14."""
-    with _services() as services, services.sessions.begin() as session:
+    with cli_services() as services, services.sessions.begin() as session:
         rules = services.intake.checkin
         first = starts_on.date() if starts_on else utcnow().astimezone(rules.timezone).date()  # type: ignore[attr-defined]
         ends = first + timedelta(days=days - 1) if days else None
@@ -73,7 +74,7 @@ def plan_set(resident_id: int, times: str, channel: str | None, starts_on: objec
 @domain_errors
 def plan_clear(resident_id: int) -> None:
     """Back to the plan of the resident's categories."""
-    with _services() as services, services.sessions.begin() as session:
+    with cli_services() as services, services.sessions.begin() as session:
         cleared = clear_plan(session, services.intake.checkin, resident_id, services.clock())
     click.echo("plan cleared" if cleared else "the resident had no plan of their own")
 
@@ -94,7 +95,7 @@ def checkins_tick() -> None:
     """Make today's check-ins, send those due and climb the ladder now (the scheduler does this every sweep)."""
     from hotline.jobs.checkins import checkin_tick
 
-    with _services():
+    with cli_services():
         counts = checkin_tick()
     click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
 
@@ -123,7 +124,7 @@ def call(
     selection = Selection(resident_ids, not_reached, community, grid, building, category)
     if selection.empty:
         raise click.UsageError("name residents by id, or choose a set: --not-reached, --grid, --building, …")
-    with _services() as services:
+    with cli_services() as services:
         now = services.clock()
         with services.readonly() as session:
             chosen = select_residents(session, selection, now, services.intake, where=true())  # the whole register
@@ -155,7 +156,7 @@ def report_today(day: object, residents: bool, as_json: bool) -> None:
     """Check-in coverage per community and grid: due, fine, needs, unwell, not reached, visits, opted out."""
     settings = settings_or_exit()
     migrate(settings)
-    with _services() as services, services.readonly() as session:
+    with cli_services() as services, services.readonly() as session:
         now = services.clock()
         when: date = day.date() if day else now.astimezone(settings.timezone).date()  # type: ignore[attr-defined]
         found = coverage(session, when, now)

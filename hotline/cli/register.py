@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import click
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch import community_channels, register
 from dispatch.community_channels import CommunityChoice
 from dispatch.models import Channel, Community, DirectoryEntry, DirectoryKind, LiaisonRole
 from dispatch.phones import mask_phone, parse_register_phone
 from dispatch.register.places_admin import add_directory_entry
+from dispatch.tokens import CLI
 from hotline.cli.base import domain_errors, main, read_sessions, settings_or_exit, write_sessions
+from hotline.cli.checkins import cli_services
 from hotline.cli.progress import TerminalBars
 from hotline.cli.service import shortfall_lines
+from hotline.handover import Decided, hand_over
+from hotline.settings import Settings
 
 
 @main.group()
@@ -50,17 +57,25 @@ def liaisons_list() -> None:
 @click.option("--phone", required=True, help="The liaison's phone number.")
 @domain_errors
 def liaisons_deactivate(phone: str) -> None:
-    """Stop a liaison: their households pass to their backups; those without one are listed."""
-    settings = settings_or_exit()
-    with write_sessions(settings).begin() as session:
-        liaison = register.liaison_by_phone_or_fail(session, phone, settings.region)
-        result = register.deactivate_liaison(session, liaison)
-        click.echo(f"liaison {liaison.name} deactivated")
-        for household in result.moved_to_backup:
-            backup = household.primary_liaison.name if household.primary_liaison else "-"
-            click.echo(f"  moved to backup {backup}: {register.describe_address(household)}")
-        for household in result.uncovered:
-            click.echo(f"  UNCOVERED, assign a liaison: {register.describe_address(household)}")
+    """Stop a liaison: their households pass to their backups; those without one are listed. Their open errands
+    are offered to the household's new liaison, or climb the ladder."""
+    with cli_services() as services:
+        with services.sessions.begin() as session:
+            liaison = register.liaison_by_phone_or_fail(session, phone, services.settings.region)
+            result = register.deactivate_liaison(
+                session, liaison, actor=CLI, now=services.clock(), context=services.intake
+            )
+            lines = [f"liaison {liaison.name} deactivated"]
+            for household in result.moved_to_backup:
+                backup = household.primary_liaison.name if household.primary_liaison else "-"
+                lines.append(f"  moved to backup {backup}: {register.describe_address(household)}")
+            for household in result.uncovered:
+                lines.append(f"  UNCOVERED, assign a liaison: {register.describe_address(household)}")
+            for task, to in result.errands:
+                lines.append(f"  task #{task.id} passes to {to.name if to else 'the next rung of the ladder'}")
+        hand_over(services.redis, Decided(sends=result.outbound))
+    for line in lines:
+        click.echo(line)
 
 
 @main.group()
@@ -252,10 +267,26 @@ def import_(table: str, file: Path, dry_run: bool) -> None:
 
     Every row is checked first. If any is bad, nothing is imported and each bad row is listed.
     """
-    settings = settings_or_exit()
+    if table == "residents":
+        settings = settings_or_exit()
+        _import_file(settings, register.import_residents, write_sessions(settings), file, dry_run)
+        return
+    with cli_services() as services:  # a liaison marked not active passes their open errands on, by SMS
+        importer = partial(register.import_liaisons, actor=CLI, now=services.clock(), context=services.intake)
+        outbound = _import_file(services.settings, importer, services.sessions, file, dry_run)
+        hand_over(services.redis, Decided(sends=outbound))
+
+
+def _import_file(
+    settings: Settings,
+    importer: Callable[..., register.ImportReport],
+    sessions: sessionmaker[Session],
+    file: Path,
+    dry_run: bool,
+) -> list[int]:
+    """Import `file` with `importer` and say what it did; returns the SMS it decided, once committed."""
     vocabulary = register.Vocabulary.load()
-    importer = register.import_residents if table == "residents" else register.import_liaisons
-    with write_sessions(settings)() as session:
+    with sessions() as session:
         with TerminalBars(settings.language) as bars:
             report = importer(session, file.read_bytes(), region=settings.region, vocabulary=vocabulary, progress=bars)
         if not report.ok:
@@ -273,11 +304,12 @@ def import_(table: str, file: Path, dry_run: bool) -> None:
             for address in uncovered:
                 click.echo(f"  would be UNCOVERED: {address}")
             click.echo(f"dry run: {summary}; nothing was changed")
-            return
+            return []
         session.commit()
         click.echo(f"imported {file.name}: {summary}")
         for address in uncovered:
             click.echo(f"  UNCOVERED, assign a liaison: {address}")
+        return [sms for d in report.deactivations for sms in d.outbound]
 
 
 @main.command("export")

@@ -7,6 +7,7 @@ Staff accounts and API tokens are in `hotline.console.staff`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -35,6 +36,7 @@ from dispatch.staff_accounts import household_scope
 from hotline.console.auth import staff_only
 from hotline.console.params import as_id
 from hotline.console.render import page
+from hotline.handover import Decided, hand_over_async
 from hotline.services import Services
 
 KEEPERS = (StaffRole.ADMIN, StaffRole.CLERK)
@@ -171,7 +173,7 @@ async def edit_liaison(request: Request) -> Response:
     return page(request, "liaison_edit.html", user, status_code=400 if errors else 200, errors=errors, **data)
 
 
-def _outcome(result: Deactivation) -> dict[str, Any]:
+def _outcome(result: Deactivation, category: Callable[[str], str]) -> dict[str, Any]:
     """Who passes to whom, who is left with no one, and who loses this liaison as their backup."""
     return {
         "moved": [
@@ -179,6 +181,10 @@ def _outcome(result: Deactivation) -> dict[str, Any]:
         ],
         "uncovered": [_household(h) for h in result.uncovered],
         "backup_removed": [_household(h) for h in result.backup_removed],
+        "errands": [
+            {"id": str(task.id), "category": category(task.category), "to": to.name if to else ""}
+            for task, to in result.errands
+        ],
     }
 
 
@@ -196,28 +202,34 @@ async def deactivate(request: Request) -> Response:
     services, user = _services(request), request.state.user
     liaison_id: int = request.path_params["liaison_id"]
 
+    def category(name: str) -> str:
+        return services.catalog.render(f"category_{name}", user.language)
+
     def preview() -> dict[str, Any]:
         with services.readonly() as session:
             liaison, plan = preview_deactivation(session, user, user, liaison_id)
             return {
                 "liaison": _liaison(liaison),
-                "plan": _outcome(plan),
+                "plan": _outcome(plan, category),
                 "stage": "preview" if liaison.active else "was",
             }
 
     def confirm() -> dict[str, Any]:
         with services.sessions.begin() as session:
-            liaison, result = deactivate_managed_liaison(session, user, user, liaison_id)
+            liaison, result = deactivate_managed_liaison(
+                session, user, user, liaison_id, now=services.clock(), context=services.intake
+            )
             if result is None:
                 return {"liaison": _liaison(liaison), "plan": None, "stage": "was"}
-            outcome = _outcome(result)
+            outcome = _outcome(result, category)
             outcome["moved"] = _moved_after(result)
-            return {"liaison": _liaison(liaison), "plan": outcome, "stage": "done"}
+            return {"liaison": _liaison(liaison), "plan": outcome, "stage": "done", "outbound": result.outbound}
 
     try:
         data = await run_in_threadpool(preview if request.method == "GET" else confirm)
     except NotFound:
         return _missing(request, user)
+    await hand_over_async(services, Decided(sends=data.pop("outbound", [])))
     return page(request, "liaison_deactivate.html", user, **data)
 
 

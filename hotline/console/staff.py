@@ -1,7 +1,10 @@
 """Staff accounts and API tokens in the console, for admins (`dispatch.staff_admin`): add an account, change its
 role and scope, stop it; make a token (its secret shown once) and revoke one.
 
-A role and its scope are chosen together, in one list: "admin", "clerk:<community>", "grid_leader:<community/grid>".
+A role and its scope are chosen together, in one list (`dispatch.staff_admin.scope_choices`): "admin",
+"clerk:<community id>", "grid_leader:<grid id>". The new-account form starts on no choice at all (a disabled
+"choose a role" line), so an admin who does not choose is told to, never given an admin; the token form starts
+on the narrowest scope.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from dispatch.models import StaffRole
 from dispatch.staff_admin import (
     StaffForm,
     add_staff,
+    choice_of,
     deactivate_staff,
     list_staff,
     make_token,
+    read_choice,
     revoke,
     scope_choices,
     scope_names,
@@ -43,29 +48,19 @@ def _services(request: Request) -> Services:
     return services
 
 
-def split_scope(value: str) -> tuple[str, str, str]:
-    """A choice of the role-and-scope list as (role, community, grid)."""
-    role, _, place = value.partition(":")
-    return role, place if role == StaffRole.CLERK else "", place if role == StaffRole.GRID_LEADER else ""
-
-
 def _scope_options(services: Services) -> list[tuple[str, str, str]]:
     """The role-and-scope list: (value, role, place)."""
     with services.readonly() as session:
-        communities, grids = scope_choices(session)
-    options = [("admin", "admin", "")]
-    options += [(f"clerk:{name}", "clerk", name) for name in communities]
-    options += [(f"grid_leader:{name}", "grid_leader", name.replace("/", " ")) for name in grids]
-    return options
+        return scope_choices(session)
 
 
-def _scope_of(names: dict[tuple[str, int], str], role: str, community_id: int | None, grid_id: int | None) -> str:
-    """The value of the role-and-scope list an account or token has now."""
-    if role == StaffRole.CLERK and community_id is not None:
-        return f"clerk:{names.get(('community', community_id), '')}"
-    if role == StaffRole.GRID_LEADER and grid_id is not None:
-        return "grid_leader:" + names.get(("grid", grid_id), "").replace(" ", "/", 1)
-    return str(role)
+def _narrowest(options: list[tuple[str, str, str]]) -> str:
+    """The choice a token form starts on: the first grid, else the first community, else none."""
+    for role in ("grid_leader", "clerk"):
+        for value, option_role, _ in options:
+            if option_role == role:
+                return value
+    return ""
 
 
 def _place(names: dict[tuple[str, int], str], community_id: int | None, grid_id: int | None) -> str:
@@ -84,7 +79,7 @@ def _staff_data(services: Services) -> dict[str, Any]:
                 "username": u.username,
                 "name": u.display_name,
                 "role": u.role,
-                "scope": _scope_of(names, u.role, u.community_id, u.grid_id),
+                "scope": choice_of(u.role, u.community_id, u.grid_id),
                 "place": _place(names, u.community_id, u.grid_id),
                 "active": u.active,
                 "last_login": u.last_login_at,
@@ -96,7 +91,7 @@ def _staff_data(services: Services) -> dict[str, Any]:
 
 async def _staff_page(request: Request, status_code: int = 200, **context: Any) -> Response:
     data = await run_in_threadpool(_staff_data, _services(request))
-    context.setdefault("form", {"username": "", "display_name": "", "scope": "clerk:", "language": "zh-CN"})
+    context.setdefault("form", {"username": "", "display_name": "", "scope": "", "language": "zh-CN"})
     context.setdefault("error", None)
     context.setdefault("row_error", None)
     return page(
@@ -118,19 +113,19 @@ async def staff(request: Request) -> Response:
     services, user = _services(request), request.state.user
     raw = await request.form()
     typed = {key: str(raw.get(key, "")) for key in ("username", "display_name", "scope", "language")}
-    role, community, grid = split_scope(typed["scope"])
-    form = StaffForm(
-        username=typed["username"],
-        display_name=typed["display_name"],
-        password=str(raw.get("password", "")),
-        role=role,
-        community=community,
-        grid=grid,
-        language=typed["language"],
-    )
 
     def add() -> bool:
         with services.sessions.begin() as session:
+            role, community, grid = read_choice(session, typed["scope"])
+            form = StaffForm(
+                username=typed["username"],
+                display_name=typed["display_name"],
+                password=str(raw.get("password", "")),
+                role=role,
+                community=community,
+                grid=grid,
+                language=typed["language"],
+            )
             return add_staff(session, user, form)[1]
 
     try:
@@ -145,10 +140,11 @@ async def staff_role(request: Request) -> Response:
     """POST: a new role and scope for one account."""
     services, user = _services(request), request.state.user
     staff_id: int = request.path_params["staff_id"]
-    role, community, grid = split_scope(str((await request.form()).get("scope", "")))
+    choice = str((await request.form()).get("scope", ""))
 
     def save() -> None:
         with services.sessions.begin() as session:
+            role, community, grid = read_choice(session, choice)
             set_staff_role(session, user, staff_id, role, community, grid)
 
     try:
@@ -203,7 +199,7 @@ def _token_data(services: Services) -> dict[str, Any]:
 
 async def _tokens_page(request: Request, status_code: int = 200, **context: Any) -> Response:
     data = await run_in_threadpool(_token_data, _services(request))
-    context.setdefault("form", {"name": "", "scope": "admin", "lifetime": "90"})
+    context.setdefault("form", {"name": "", "scope": _narrowest(data["options"]), "lifetime": "90"})
     context.setdefault("error", None)
     context.setdefault("made", None)
     response = page(
@@ -235,10 +231,10 @@ async def tokens(request: Request) -> Response:
     if typed["lifetime"] not in LIFETIMES:
         return await _tokens_page(request, 400, form=typed, error=("lifetime", "bad_lifetime"))
     lifetime = None if typed["lifetime"] == "never" else timedelta(days=int(typed["lifetime"]))
-    role, community, grid = split_scope(typed["scope"])
 
     def make() -> dict[str, Any]:
         with services.sessions.begin() as session:
+            role, community, grid = read_choice(session, typed["scope"])
             token, secret = make_token(
                 session,
                 user,
