@@ -14,7 +14,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import select
 
 from dispatch.db import make_engine
+from dispatch.demo_history import DAYS as HISTORY_DAYS
 from dispatch.models import Resident
 from tests import axe
 from tests.browser import CHROMIUM, csp_violations, launch_chromium
@@ -97,13 +98,17 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
         severe.extend(axe.low_contrast_fields(page))
 
     expect.set_options(timeout=STEP_MS)
-    # The community is registered at the simulated day's start (08:58), however long start-up took: a second of
-    # it is a minute on this clock, and a resident registered after 09:00 would get no 09:00 check-in.
+    # The community is registered once, at 08:00 a fortnight and a day ago (before the first played day's 09:00
+    # check-in), however long start-up took: the demo's history (`dispatch.demo_history`) plays the days since.
     engine = make_engine(f"sqlite:///{demo.data_dir / 'hotline.sqlite3'}")
     with engine.connect() as conn:
         registered = set(conn.execute(select(Resident.created_at)).scalars())
     engine.dispose()
-    assert {when.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%H:%M:%S") for when in registered} == {"08:58:00"}
+    shanghai = ZoneInfo("Asia/Shanghai")
+    assert {when.astimezone(shanghai).strftime("%H:%M:%S") for when in registered} == {"08:00:00"}
+    (moment,) = registered
+    days_ago = (datetime.now(shanghai).date() - moment.astimezone(shanghai).date()).days
+    assert days_ago in (HISTORY_DAYS + 1, HISTORY_DAYS + 2)  # + 2: if Shanghai's midnight passed since start-up
 
     def csrf(page: Page) -> str:
         token = page.locator('meta[name="csrf-token"]').get_attribute("content")

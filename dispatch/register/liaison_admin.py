@@ -50,6 +50,13 @@ def managed_liaisons(principal: Principal) -> ColumnElement[bool]:
     return placed & not_(serving(elsewhere))
 
 
+def managed_among(session: Session, principal: Principal, liaison_ids: set[int]) -> set[int]:
+    """Those of `liaison_ids` this account may manage (whose details it may open)."""
+    if not liaison_ids:
+        return set()
+    return set(session.scalars(select(Liaison.id).where(Liaison.id.in_(liaison_ids), managed_liaisons(principal))))
+
+
 def grid_choices(session: Session, principal: Principal) -> list[tuple[int, str]]:
     """The grids this account may place a liaison in, as (id, "community grid"), by name."""
     query = select(Grid.id, Community.name, Grid.name).join(Community).order_by(Community.name, Grid.name)

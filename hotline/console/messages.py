@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -13,9 +12,8 @@ from starlette.routing import BaseRoute, Route
 
 from dispatch.exceptions import NotFound
 from dispatch.message_views import MESSAGES_PAGE, Box, communities_in_scope, list_messages
-from dispatch.models import Liaison
 from dispatch.phones import mask_phone
-from dispatch.register.liaison_admin import managed_liaisons
+from dispatch.register.liaison_admin import managed_among
 from dispatch.staff_accounts import household_scope
 from dispatch.staff_sms import StaffSms, StaffSmsRefused, send_staff_sms
 from dispatch.triage.items import triage_scope
@@ -51,7 +49,7 @@ async def message_box(request: Request) -> Response:
             )
             # The liaisons whose details this account may open (admins, and a clerk their community's).
             named = {line.person.liaison_id for line in found.lines if line.person.liaison_id is not None}
-            managed = set(session.scalars(select(Liaison.id).where(Liaison.id.in_(named), managed_liaisons(user))))
+            managed = managed_among(session, user, named)
         return {"communities": communities, "community": community, "found": found, "managed": managed}
 
     data = await run_in_threadpool(load)

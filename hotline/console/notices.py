@@ -237,6 +237,7 @@ def _quiet(services: Services) -> dict[str, str]:
 async def notice_cancel(request: Request) -> Response:
     """Cancel a scheduled notice before it starts; a second post changes nothing. After its start: refused, the
     page says it has already started."""
+    await request.form()  # nothing in it is needed, but a body over the cap is refused (413) before anything else
     services: Services = request.app.state.services
     user: StaffUser = request.state.user
     notice_id: int = request.path_params["notice_id"]

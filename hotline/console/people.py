@@ -199,6 +199,8 @@ def _moved_after(result: Deactivation) -> list[dict[str, str]]:
 async def deactivate(request: Request) -> Response:
     """GET: what stopping this liaison would do, household by household, and a button to confirm. POST: stop
     them and show what was done; a second click finds them stopped and changes nothing."""
+    if request.method == "POST":
+        await request.form()  # nothing in it is needed, but a body over the cap is refused (413) before anything else
     services, user = _services(request), request.state.user
     liaison_id: int = request.path_params["liaison_id"]
 
