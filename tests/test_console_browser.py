@@ -246,7 +246,8 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
             phone.close()
 
             # A notice scheduled for tomorrow morning waits, shows its time and status, and is cancelled.
-            tomorrow = (min(registered).astimezone(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=1)).isoformat()
+            # The demo's today is the day after the fortnight it played, which began the day after the register.
+            tomorrow = (moment.astimezone(shanghai).date() + timedelta(days=HISTORY_DAYS + 2)).isoformat()
             page.goto(demo.base + "/notices/new")
             page.select_option("select[name=target]", index=1)
             page.fill("textarea[name=body]", "明天上午10点在社区活动室打流感疫苗。")
