@@ -150,7 +150,8 @@ def test_a_clerk_cannot_send_to_or_read_another_community(
 
     token = sign_in(client, "leader")
     refused = send_form(client, token, f"community:{HOME}", "d" * 16)  # more than their grid
-    assert refused.status_code == 400 and "outside your part of the register" in refused.text
+    assert refused.status_code == 400 and f"“{HOME}”有一部分不在您负责的范围内" in refused.text
+    assert "outside your part" not in refused.text, "in the staff member's words, not the domain's English"
     assert send_form(client, token, f"grid:{HOME}/第2网格", "d" * 16).status_code == 404
     assert client.get("/notices/1").status_code == 404
     assert count(services, Notice) == 2

@@ -294,9 +294,9 @@ def scoped_selection(
         communities.add(community.name)
         building_name = building[1]
     if len(communities) > 1:
-        raise InvalidAction("the grid and the building are in different communities")
+        raise InvalidAction("the grid and the building are in different communities", "calls_grid_and_building")
     if category is not None and category not in set(ResidentCategory):
-        raise InvalidAction(f"unknown category {category!r}")
+        raise InvalidAction(f"unknown category {category!r}", "unknown_category", value=category)
     return Selection(
         tuple(sorted(set(resident_ids))),
         not_reached_today,

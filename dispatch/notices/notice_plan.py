@@ -131,11 +131,13 @@ def find_target(session: Session, where: ColumnElement[bool], kind: str, target:
     Raises NotFound if there is no such community or grid in scope (one answer for both); InvalidAction for an
     unknown channel, kind or category, a grid name in several communities, or a target partly outside the scope."""
     if channels not in CHANNELS:
-        raise InvalidAction(f"channels: one of {', '.join(CHANNELS)}")
+        raise InvalidAction(f"channels: one of {', '.join(CHANNELS)}", "notice_channels")
     target = target.strip()
     if kind == "category":
         if target not in set(ResidentCategory):
-            raise InvalidAction(f"unknown category {target!r}; one of {', '.join(ResidentCategory)}")
+            raise InvalidAction(
+                f"unknown category {target!r}; one of {', '.join(ResidentCategory)}", "unknown_category", value=target
+            )
         return _Target(kind, target, None, Household.id.is_not(None))
     if kind == "community":
         query = select(Community.id, Community.name, Community.id).where(Community.name == target)
@@ -144,15 +146,21 @@ def find_target(session: Session, where: ColumnElement[bool], kind: str, target:
         query = select(Grid.id, Grid.name, Grid.community_id).join(Community).where(Grid.name == grid.strip())
         query = query.where(Community.name == community.strip()) if community else query
     else:
-        raise InvalidAction(f"a notice goes to one of: {', '.join(TARGET_KINDS)}")
+        raise InvalidAction(f"a notice goes to one of: {', '.join(TARGET_KINDS)}", "notice_target_kind")
     column = Household.community_id if kind == "community" else Household.grid_id
     found = [row for row in session.execute(query) if _any(session, and_(column == row[0], where))]
     if not found:
         raise NotFound(kind, target)
     if len(found) > 1:
-        raise InvalidAction(f"grid {target!r} is in several communities; write community/grid")
+        raise InvalidAction(
+            f"grid {target!r} is in several communities; write community/grid", "notice_grid_ambiguous", value=target
+        )
     if _any(session, and_(column == found[0][0], outside_scope(where))):
-        raise InvalidAction(f"part of {kind} {target!r} is outside your part of the register; choose your own")
+        raise InvalidAction(
+            f"part of {kind} {target!r} is outside your part of the register; choose your own",
+            "notice_outside_scope",
+            value=target,
+        )
     return _Target(kind, found[0][1], found[0][2], column == found[0][0])
 
 

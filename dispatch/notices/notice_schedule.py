@@ -69,14 +69,16 @@ def cancel_notice(
     if notice is None:
         raise NotFound("notice", str(notice_id))
     if not may_cancel(actor, notice):
-        raise InvalidAction("only its author, the community's clerk or an admin may cancel this notice")
+        raise InvalidAction(
+            "only its author, the community's clerk or an admin may cancel this notice", "notice_cancel_not_yours"
+        )
     if _claim(session, notice_id, "cancelled", now):
         audit.record(session, actor, "cancel", "notice", notice_id, "before it started", at=now)
         return True
     status = session.scalar(select(Notice.status).where(Notice.id == notice_id))
     if status == "cancelled":
         return False
-    raise InvalidAction("already started: a notice can be cancelled only before it starts")
+    raise InvalidAction("already started: a notice can be cancelled only before it starts", "notice_cancel_started")
 
 
 def due_notice_ids(session: Session, now: datetime, limit: int = DUE_LIMIT) -> list[int]:

@@ -25,6 +25,7 @@ from dispatch.exceptions import InvalidAction, NotFound
 from dispatch.models import ResidentCategory, StaffUser
 from dispatch.staff_accounts import household_scope
 from hotline.console.auth import staff_only
+from hotline.console.refusals import refusal
 from hotline.console.render import page
 from hotline.handover import Decided, hand_over_async
 from hotline.services import Services, sms_templates
@@ -143,7 +144,7 @@ async def notice_new(request: Request) -> Response:
     except NotFound:
         return page(request, "not_found.html", user, status_code=404)
     except InvalidAction as exc:
-        return await _form_page(request, user, fields, 400, error=str(exc))
+        return await _form_page(request, user, fields, 400, error=refusal(exc, user.language, services.catalog))
     except ValueError:
         return await _form_page(request, user, fields, 400, start_error=True)
     starts_at = _starts_at(services, fields)  # read once already, by the preview
@@ -176,7 +177,8 @@ async def notice_new(request: Request) -> Response:
     except NotFound:
         return page(request, "not_found.html", user, status_code=404)
     except InvalidAction as exc:
-        return await _form_page(request, user, fields, 400, preview=preview, starts_at=starts_at, error=str(exc))
+        error = refusal(exc, user.language, services.catalog)
+        return await _form_page(request, user, fields, 400, preview=preview, starts_at=starts_at, error=error)
     if outbound:
         await hand_over_async(services, Decided(campaign=outbound))
         log.info("staff %s sent notice %s: %s copies", user.id, notice_id, len(outbound))

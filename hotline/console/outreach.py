@@ -32,6 +32,7 @@ from dispatch.models import ResidentCategory, StaffUser
 from dispatch.staff_accounts import household_scope
 from hotline.console.auth import staff_only
 from hotline.console.params import as_id
+from hotline.console.refusals import refusal
 from hotline.console.render import page
 from hotline.handover import Decided, hand_over_async
 from hotline.services import Services
@@ -129,7 +130,7 @@ async def calls(request: Request) -> Response:
     except NotFound:
         return page(request, "not_found.html", user, status_code=404)
     except InvalidAction as exc:
-        context["error"], status_code = str(exc), 400
+        context["error"], status_code = refusal(exc, user.language, services.catalog), 400
     if context["empty"]:
         status_code = 400
     result: StaffCalls | None = context["result"]
