@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, true, update
 from sqlalchemy.orm import Session
 
 from dispatch.channels import Ability
@@ -49,8 +49,9 @@ def plan_fingerprint(session: Session, now: datetime, context: DispatchContext) 
     return (*residents, *plans, *days)
 
 
-def make_checkins(session: Session, now: datetime, context: DispatchContext) -> int:
-    """Make today's check-ins (today where each resident lives) for every active resident, from their plan.
+def make_checkins(session: Session, now: datetime, context: DispatchContext, resident_id: int | None = None) -> int:
+    """Make today's check-ins (today where each resident lives) for every active resident (or only
+    `resident_id`), from their plan.
 
     Slots from before the resident was registered, or before their own plan was set, are not made.
 
@@ -72,6 +73,7 @@ def make_checkins(session: Session, now: datetime, context: DispatchContext) -> 
             .join(Household, Household.id == Resident.household_id)
             .outerjoin(Community, Community.id == Household.community_id)
             .where(Resident.status == ResidentStatus.ACTIVE, Resident.id > after)
+            .where(Resident.id == resident_id if resident_id is not None else true())
             .order_by(Resident.id)
             .limit(MAKE_CHUNK)
         ).all()

@@ -33,6 +33,7 @@ from dispatch.models.register import (
     ResidentStatus,
     RiskColour,
 )
+from dispatch.models.rings import Ring, RingMode, RingSetting
 from dispatch.models.sms_phones import AndroidPhone
 from dispatch.models.staff_users import StaffRole, StaffUser
 from dispatch.models.tasks import (
@@ -79,6 +80,9 @@ __all__ = [
     "ResidentCategory",
     "ResidentPhone",
     "ResidentStatus",
+    "Ring",
+    "RingMode",
+    "RingSetting",
     "RiskColour",
     "StaffRole",
     "StaffUser",

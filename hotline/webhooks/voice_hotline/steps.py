@@ -14,6 +14,7 @@ from starlette.datastructures import FormData
 from twilio.twiml.voice_response import VoiceResponse
 
 from dispatch.checkins.answers import record_call_result, record_pickup
+from dispatch.checkins.ring import UNANSWERED, count_ring, is_a_ring
 from dispatch.exceptions import InvalidInboundMessage
 from dispatch.inbound import phone_or_raw
 from dispatch.ivr.batch_reads import calls_by_sid, look_up_numbers, needs_of_calls
@@ -75,7 +76,7 @@ class VoiceHotline:
     def entry(self, session: Session, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
         """A call comes in: the caller's menu, greeted by name."""
         turn = self._turn(session, form, None)
-        return self._carry_out(turn, Plan(SayNode(turn.step.step, intro=True)))
+        return self._rejected_ring(turn) or self._carry_out(turn, Plan(SayNode(turn.step.step, intro=True)))
 
     def menu(self, session: Session, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
         """A key, spoken words, or silence at a menu."""
@@ -137,6 +138,9 @@ class VoiceHotline:
         turn = self._turn(session, form, query)
         if turn.call.ended_at is not None:  # its end is recorded: a repeated or late report changes nothing
             return "", Work()
+        ring = self._unanswered_ring(turn, status)
+        if ring is not None:
+            return ring
         missed = finish_call(
             session,
             turn.call,
@@ -174,6 +178,36 @@ class VoiceHotline:
         session.info.pop(READ_AHEAD, None)
         session.info.pop(NEEDS_READ, None)
         forget_batch(session)
+
+    # ── ring to check in (dispatch.checkins.ring) ───────────────────────────────────────────────────────────────
+
+    def _rejected_ring(self, turn: _Turn) -> tuple[str, Work] | None:
+        """A resident in a ring mode rings: rejected unanswered (not billed) and counted; None: not a ring."""
+        caller, call = turn.caller, turn.call
+        if turn.step.outbound or caller.kind != "resident" or caller.resident_id is None:
+            return None
+        now, context = self.services.clock(), self.services.intake
+        if not is_a_ring(turn.session, caller.resident_id, call.call_sid, now, context):
+            return None
+        counted = count_ring(turn.session, caller.resident_id, call.call_sid, "rejected", now, context)
+        call.status, call.ended_at = "rejected", call.ended_at or now  # its status report changes nothing then
+        response = VoiceResponse()
+        response.reject(reason="busy")
+        return str(response), Work(outbound=counted.outbound if counted else [])
+
+    def _unanswered_ring(self, turn: _Turn, status: str) -> tuple[str, Work] | None:
+        """A resident in a ring mode hung up before the hotline answered: counted as a ring; None: not one."""
+        caller, call = turn.caller, turn.call
+        if status not in UNANSWERED or turn.step.outbound or caller.kind != "resident" or caller.resident_id is None:
+            return None
+        if call.chose or call.dial_attempts:
+            return None
+        now = self.services.clock()
+        counted = count_ring(turn.session, caller.resident_id, call.call_sid, "unanswered", now, self.services.intake)
+        if counted is None:
+            return None
+        call.status, call.ended_at = status[:16], call.ended_at or now
+        return "", Work(outbound=counted.outbound)
 
     # ── helpers ──────────────────────────────────────────────────────────────────────────────────────────────
 
