@@ -199,6 +199,7 @@ RULES: dict[str, Rule] = {
     "POST /register/residents/{resident_id:id}/tasks": console(
         "resident", lambda t: {"category": "groceries", "words": "邻居来电：帮买米", "request_key": uuid.uuid4().hex}
     ),
+    "POST /register/residents/{resident_id:id}/ring": console("resident", lambda t: {"mode": "fine"}),
     "POST /register/residents/{resident_id:id}/sms": console(
         "resident", lambda t: {"to": "resident", "body": "请给社区回个电话", "request_key": uuid.uuid4().hex}
     ),

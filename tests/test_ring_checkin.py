@@ -6,13 +6,16 @@ from __future__ import annotations
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from dispatch.checkins.ring import ring_mode as ring_mode_of
 from dispatch.checkins.ring import set_ring_mode
 from dispatch.models import (
+    AuditEntry,
     CheckinEvent,
     CheckinStatus,
     Resident,
     ResidentStatus,
     Ring,
+    RingMode,
     TaskCategory,
     TaskStatus,
 )
@@ -20,6 +23,7 @@ from hotline.services import Services
 from tests.callflow import CallFlow, parse_voice_twiml
 from tests.checkin_helpers import checkin_of, reply, texts_to, tick
 from tests.conftest import LIAISON_PHONE, PHONES, Clock, at, run_worker, sent_to, tasks
+from tests.console_helpers import make_user, sign_in
 
 
 def ring_mode(services: Services, resident_id: int, mode: str) -> None:
@@ -116,6 +120,19 @@ def test_a_ring_never_overrides_unwell_and_the_caller_hears_the_menu(
     assert rings(services) == []
 
 
+def test_a_ring_keeps_a_need_answered_earlier(
+    client: TestClient, services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    ring_mode(services, town["王大爷"], "fine")
+    tick(services, clock, "09:00")
+    reply(client, services, clock, "09:06", "王大爷", "买药")
+    assert rejected(ring(client, services, clock, "09:30", "王大爷"))  # an errand is not urgent: a ring
+    assert checkin_of(services, town["王大爷"]).status == CheckinStatus.NEEDS
+    assert [r.outcome for r in rings(services)] == ["kept"]
+    [task] = tasks(services)
+    assert task.category == TaskCategory.MEDICINE and task.status in TaskStatus.open()
+
+
 def test_a_paused_residents_call_is_a_call(
     client: TestClient, services: Services, clock: Clock, town: dict[str, int]
 ) -> None:
@@ -174,3 +191,29 @@ def test_without_a_ring_mode_a_hang_up_is_a_missed_call(
     assert checkin_of(services, town["梁阿姨"]).status == CheckinStatus.NEEDS  # a call-back need, not "fine"
     assert [t.category for t in tasks(services)] == [TaskCategory.CALLBACK]
     assert rings(services) == []
+
+
+def test_staff_set_the_ring_mode_on_the_residents_page(
+    client: TestClient, services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    make_user(services)
+    csrf = sign_in(client)
+    url = f"/register/residents/{town['梁阿姨']}"
+    page = client.get(url).text
+    assert "响铃报平安" in page and 'value="off" checked' in page and "响铃＝请回电" in page
+    for _ in range(2):  # a double click: one change, one audit entry
+        saved = client.post(f"{url}/ring", data={"mode": "callback", "csrf_token": csrf}, follow_redirects=False)
+        assert saved.status_code == 303 and saved.headers["location"] == f"{url}?ring=saved#ring"
+    refused = client.post(f"{url}/ring", data={"mode": "sometimes", "csrf_token": csrf})
+    assert refused.status_code == 422 and "请选一种响铃的意思" in refused.text
+    with services.sessions() as session:
+        assert ring_mode_of(session, town["梁阿姨"]) == RingMode.CALLBACK
+        edits = session.scalars(select(AuditEntry.detail).where(AuditEntry.action == "edit")).all()
+    assert edits == ["ring_mode_callback"]
+    tick(services, clock, "09:00")
+    assert rejected(ring(client, services, clock, "09:30", "梁阿姨"))
+    page = client.get(url).text
+    assert 'value="callback" checked' in page and "来电未接听：请回电，已派回电任务" in page
+    [task] = tasks(services)
+    history = client.get(f"/tasks/{task.id}").text
+    assert "居民响铃后挂断，约定意思是“请回电”" in history

@@ -129,12 +129,10 @@ def count_ring(
     return counted
 
 
-def rings_of(session: Session, resident_id: int, since: date) -> list[Ring]:
-    """The resident's rings from `since` (a local day) on, newest first."""
+def rings_of(session: Session, resident_id: int, since: datetime) -> list[Ring]:
+    """The resident's rings since `since`, newest first."""
     return list(
-        session.scalars(
-            select(Ring).where(Ring.resident_id == resident_id, Ring.local_date >= since).order_by(Ring.at.desc())
-        )
+        session.scalars(select(Ring).where(Ring.resident_id == resident_id, Ring.at >= since).order_by(Ring.at.desc()))
     )
 
 

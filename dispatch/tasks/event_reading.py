@@ -107,6 +107,8 @@ def _why(why: str) -> tuple[str, str]:
         return "message", ""
     if why == "made by staff":
         return "staff", ""
+    if why == "ring" or why.startswith("ring:"):  # dispatch.checkins.ring: a ring meaning "please call me back"
+        return "ring", ""
     return "", why
 
 

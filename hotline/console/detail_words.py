@@ -14,6 +14,7 @@ from dispatch.models import (
     Channel,
     ResidentCategory,
     ResidentStatus,
+    RingMode,
     RiskColour,
     StaffRole,
     TaskCategory,
@@ -82,6 +83,7 @@ def value_words(t: Words, tasks_catalog: MessageCatalog, language: str) -> dict[
     words = {str(c): tasks_catalog.render(f"category_{c}", language) for c in TaskCategory}
     keys = {member.value: prefix + str(member.value) for prefix, values in WORDED for member in values}
     keys |= {name: f"register_field_{name}" for name in EDITABLE} | FIELDS | {"not_reached": "detail_not_reached"}
+    keys |= {f"ring_mode_{mode}": f"ring_mode_{mode}" for mode in RingMode}  # dispatch.checkins.ring_settings
     for value, key in keys.items():
         try:
             words.setdefault(str(value), t(key))

@@ -75,11 +75,11 @@ def event_sentence(item: HistoryItem, t: Words, category: Callable[[str], str], 
     kind = item.what
     if kind == TaskEventKind.CREATED:
         priority = _choice(t, "history_priority_", facts.priority or "normal")
-        if facts.why in ("checkin", "staff"):
+        if facts.why in ("checkin", "staff", "ring"):
             return t(f"history_created_{facts.why}", who=who, priority=priority)
         return t("history_created", who=who, priority=priority)
     if kind == TaskEventKind.ADDED:
-        return t("history_added_checkin") if facts.why == "checkin" else t("history_added", who=who)
+        return t(f"history_added_{facts.why}") if facts.why in ("checkin", "ring") else t("history_added", who=who)
     if kind == TaskEventKind.ESCALATED:
         reason = _choice(t, "history_reason_", facts.reason, "other")
         rung = t(f"rung_{min(facts.rung or 0, DUTY_STAFF)}")

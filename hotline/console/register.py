@@ -49,6 +49,7 @@ from hotline.console.register_csv import UPLOAD_LIMIT as UPLOAD_LIMIT  # re-expo
 from hotline.console.register_csv import UPLOAD_SLACK as UPLOAD_SLACK
 from hotline.console.register_csv import export_csv, import_csv, import_progress
 from hotline.console.render import CONSOLE_TEXTS, language_of, page
+from hotline.console.ring_section import ring_section
 from hotline.handover import Decided, hand_over_async
 from hotline.services import Services
 
@@ -138,10 +139,11 @@ async def resident_page(
             thread = sms_thread(session, [p.phone for p in history.resident.phones], history.since)
             people = recipients(resident_in_scope(session, resident_id, household_scope(user)))
             audit.record(session, user, "view", "resident", resident_id, at=now)
-        return history, thread, people
+            ring = ring_section(session, request, resident_id, history.since)
+        return history, thread, people, ring
 
     try:
-        history, thread, people = await run_in_threadpool(load)
+        history, thread, people, ring = await run_in_threadpool(load)
     except NotFound:
         return _missing(request, user)
     response = page(
@@ -169,6 +171,7 @@ async def resident_page(
         sms_body=sms_body or "",
         sms_chosen=sms_chosen or "",
         sms_sent=request.query_params.get("sms", ""),
+        ring=ring,
     )
     response.headers["Cache-Control"] = "no-store"  # its form's key is for one request: never brought back by Back
     return response
