@@ -314,6 +314,8 @@ RULES: dict[str, Rule] = {
     "PATCH /api/v1/residents/{id}": api("resident", lambda t: {"notes": "改过"}),
     "PUT /api/v1/residents/{id}/liaisons": api("resident", lambda t: {"primary_id": t.liaison, "backup_id": None}),
     "PUT /api/v1/residents/{id}/plan": api("resident", lambda t: {"own": True, "times": ["10:00"]}),
+    "GET /api/v1/residents/{id}/ring": api("resident"),
+    "PUT /api/v1/residents/{id}/ring": api("resident", lambda t: {"mode": "fine"}),
     "POST /api/v1/calls": api("target", lambda t: {"resident_ids": [t.resident]}),
     "POST /api/v1/notices/preview": api(
         "target", lambda t: {"target_kind": "grid", "target": t.grid, "body": "探针通知"}

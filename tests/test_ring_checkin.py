@@ -20,6 +20,7 @@ from dispatch.models import (
     TaskStatus,
 )
 from hotline.services import Services
+from tests.api_helpers import bearer, issue
 from tests.callflow import CallFlow, parse_voice_twiml
 from tests.checkin_helpers import checkin_of, reply, texts_to, tick
 from tests.conftest import LIAISON_PHONE, PHONES, Clock, at, run_worker, sent_to, tasks
@@ -217,3 +218,21 @@ def test_staff_set_the_ring_mode_on_the_residents_page(
     [task] = tasks(services)
     history = client.get(f"/tasks/{task.id}").text
     assert "居民响铃后挂断，约定意思是“请回电”" in history
+
+
+def test_the_api_reads_and_sets_the_ring_mode(
+    client: TestClient, services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    headers = bearer(issue(services))
+    url = f"/api/v1/residents/{town['梁阿姨']}/ring"
+    assert client.get(url, headers=headers).json() == {"changed": False, "ring_mode": "off", "rings": []}
+    put = client.put(url, json={"mode": "fine"}, headers=headers)
+    assert put.status_code == 200 and put.json()["changed"] is True and put.json()["ring_mode"] == "fine"
+    assert client.put(url, json={"mode": "fine"}, headers=headers).json()["changed"] is False  # a retry
+    assert client.put(url, json={"mode": "sometimes"}, headers=headers).status_code == 422
+    assert client.put(url, json={}, headers=headers).status_code == 422
+    tick(services, clock, "09:00")
+    assert rejected(ring(client, services, clock, "09:30", "梁阿姨"))
+    [counted] = client.get(url, headers=headers).json()["rings"]
+    assert (counted["how"], counted["outcome"]) == ("rejected", "fine")
+    assert counted["checkin_id"] == checkin_of(services, town["梁阿姨"]).id

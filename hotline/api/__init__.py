@@ -20,6 +20,7 @@ from hotline.api.openapi import ROUTES as OPENAPI_ROUTES
 from hotline.api.outreach import ROUTES as OUTREACH_ROUTES
 from hotline.api.register import ROUTES as REGISTER_ROUTES
 from hotline.api.reports import ROUTES as REPORT_ROUTES
+from hotline.api.ring import ROUTES as RING_ROUTES
 from hotline.api.tasks import ROUTES as TASK_ROUTES
 from hotline.api.triage import ROUTES as TRIAGE_ROUTES
 from hotline.console import params as _params  # noqa: F401 -- registers the "id" path convertor
@@ -28,6 +29,7 @@ API_ROUTES: list[BaseRoute] = [
     *TASK_ROUTES,
     *TRIAGE_ROUTES,
     *REGISTER_ROUTES,
+    *RING_ROUTES,
     *OUTREACH_ROUTES,
     *REPORT_ROUTES,
     *ADMIN_ROUTES,

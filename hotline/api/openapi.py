@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from dispatch.checkins.ring_settings import MODES
 from dispatch.models import ResidentCategory, TaskCategory
 from dispatch.tasks.staff_actions import NOTE_LIMIT, TRIAGE_CATEGORIES
 from dispatch.tasks.staff_made import KEY_LIMIT, WORDS_LIMIT
@@ -37,6 +38,7 @@ from hotline.api.openapi_operations import (
 )
 from hotline.api.openapi_schemas import SCHEMAS
 from hotline.api.openapi_triage import triage_paths
+from hotline.api.ring import RING_RESULT
 
 Json = dict[str, Any]
 
@@ -230,6 +232,23 @@ PATHS: Json = {
                 ends_on={"anyOf": [{"type": "string", "format": "date"}, {"const": ""}], "description": "Empty: none."},
             ),
         )
+    },
+    "/residents/{id}/ring": {
+        "get": op(
+            "The resident's ring mode (ring to check in) and the rings counted in the last 14 days.",
+            "register",
+            RING_RESULT,
+            params=(ID,),
+            errors="404",
+        ),
+        "put": op(
+            "Set what a ring means for the resident: off (a call gets the menu), fine or callback.",
+            "register",
+            RING_RESULT,
+            params=(ID,),
+            errors="404",
+            body=obj(mode={"enum": list(MODES)}),
+        ),
     },
     "/calls": {
         "post": op(
