@@ -6,7 +6,7 @@ Each step reads the facts (`dispatch.ivr.call_facts`), lets `dispatch.ivr.decide
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from sqlalchemy.orm import Session
@@ -18,6 +18,7 @@ from dispatch.exceptions import InvalidInboundMessage
 from dispatch.inbound import phone_or_raw
 from dispatch.ivr.batch_reads import calls_by_sid, look_up_numbers, needs_of_calls
 from dispatch.ivr.batch_writes import forget_batch
+from dispatch.ivr.call_copy import next_step_words, with_copy
 from dispatch.ivr.call_facts import directory_listing, menu_facts, waiting_task_facts
 from dispatch.ivr.call_plan import CallStep, Plan, Press, SayNode, Step
 from dispatch.ivr.calls import (
@@ -32,6 +33,7 @@ from dispatch.ivr.plan_store import store_plan
 from dispatch.ivr.script import IvrScript
 from dispatch.models import Call, utcnow
 from dispatch.phones import national_format
+from dispatch.register.hearing_profiles import profile_for_phone
 from hotline.services import Services
 from hotline.webhooks.twilio_sms import whole_number
 from hotline.webhooks.voice_hotline.endpoint import form_text
@@ -178,7 +180,9 @@ class VoiceHotline:
     # ── helpers ──────────────────────────────────────────────────────────────────────────────────────────────
 
     def _carry_out(self, turn: _Turn, plan: Plan) -> tuple[str, Work]:
-        """Store the plan in the step's transaction and say it."""
+        """Store the plan in the step's transaction and say it (with the SMS copy of a call that ends, for a
+        resident whose profile asks for one)."""
+        plan = with_copy(self.script, turn.step, plan)
         stored = store_plan(
             turn.session,
             turn.call,
@@ -209,6 +213,8 @@ class VoiceHotline:
             duty_phone=settings.duty_phone,
             numbers=numbers,
         )
+        if caller.kind == "resident" or caller.is_resident:  # how the call speaks: the resident's profile
+            caller = replace(caller, profile=profile_for_phone(session, caller.phone))
         if caller.people and caller.people[-1].role == "duty":
             self.known_duty_phone = caller.people[-1].phone
         to_phone = _read_phone(form_text(form, "From" if outbound else "To"), settings.region)
@@ -228,10 +234,7 @@ class VoiceHotline:
     def _words(self, turn: _Turn, step: Step) -> CallWords:
         session, caller = turn.session, turn.caller
         language = caller.language
-        next_step = ""
-        if step.task:
-            key = "next_step_liaison" if caller.liaison_name else "next_step_staff"
-            next_step = self.script.phrase(key, language, liaison=caller.liaison_name or "")
+        next_step = next_step_words(self.script, caller, step)
         fields = {"name": caller.name, "liaison": caller.liaison_name or "", "next_step": next_step}
 
         def lookup(key: str) -> str:

@@ -1,0 +1,92 @@
+"""Residents' profiles for hearing and memory (`dispatch.ivr.hearing.Profile`): read for a call, set by staff.
+
+Staff set a resident's switches on their page or through the API; the change is one audit entry ("edit", the
+resident, naming the switches that changed). Setting the same switches again changes nothing and records nothing.
+A resident outside the caller's scope is `NotFound`, as for every edit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
+
+from dispatch import audit
+from dispatch.audit import Actor
+from dispatch.exceptions import InvalidAction
+from dispatch.ivr.hearing import NO_PROFILE, SWITCHES, Profile
+from dispatch.models import Resident, ResidentPhone, ResidentStatus, VoiceProfile
+from dispatch.register.history import resident_in_scope
+
+
+def _profile(row: VoiceProfile | None) -> Profile:
+    if row is None:
+        return NO_PROFILE
+    return Profile(row.slower, row.louder, row.twice, row.short_menus, row.sms_copy)
+
+
+def profile_of(session: Session, resident_id: int) -> Profile:
+    """One resident's profile (no row: every switch off)."""
+    return _profile(session.get(VoiceProfile, resident_id))
+
+
+def profile_for_phone(session: Session, phone: str) -> Profile:
+    """The profile a call to or from `phone` speaks by: the switches of every resident (not moved away) with that
+    number, together (a couple's shared phone speaks as the one who needs more)."""
+    rows = session.scalars(
+        select(VoiceProfile)
+        .join(Resident, Resident.id == VoiceProfile.resident_id)
+        .join(ResidentPhone, ResidentPhone.resident_id == Resident.id)
+        .where(ResidentPhone.phone == phone, Resident.status != ResidentStatus.MOVED_AWAY)
+    ).all()
+    found = NO_PROFILE
+    for row in rows:
+        found = found.merged(_profile(row))
+    return found
+
+
+def read_switches(raw: Mapping[str, object]) -> Profile:
+    """A profile from a form or a JSON body: each switch true or false; a switch left out is off.
+
+    Raises:
+        InvalidAction: a key that is not a switch, or a value that is not true or false (JSON) or "on" (a form).
+    """
+    unknown = sorted(set(raw) - set(SWITCHES))
+    if unknown:
+        raise InvalidAction(f"not a switch of the profile: {', '.join(unknown)} (the switches: {', '.join(SWITCHES)})")
+    values = {}
+    for name in SWITCHES:
+        value = raw.get(name, False)
+        if value in ("on", "true", "1"):
+            value = True
+        if not isinstance(value, bool):
+            raise InvalidAction(f"{name} must be true or false")
+        values[name] = value
+    return Profile(**values)
+
+
+def set_profile(
+    session: Session, resident_id: int, profile: Profile, *, actor: Actor, where: ColumnElement[bool]
+) -> list[str]:
+    """Set a resident's switches. Returns the switches that changed (empty: nothing did, nothing recorded).
+
+    Raises:
+        NotFound: no such resident in `where`.
+    """
+    resident = resident_in_scope(session, resident_id, where)
+    row = session.get(VoiceProfile, resident.id, with_for_update=True)
+    before = asdict(_profile(row))
+    after = asdict(profile)
+    changed = [name for name in SWITCHES if before[name] != after[name]]
+    if not changed:
+        return []
+    if row is None:
+        row = VoiceProfile(resident_id=resident.id)
+        session.add(row)
+    for name in changed:
+        setattr(row, name, after[name])
+    audit.record(session, actor, "edit", "resident", resident.id, "voice profile: " + ", ".join(changed))
+    session.flush()
+    return changed
