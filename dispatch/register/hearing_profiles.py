@@ -7,7 +7,7 @@ A resident outside the caller's scope is `NotFound`, as for every edit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 
 from sqlalchemy import ColumnElement, select
@@ -17,7 +17,7 @@ from dispatch import audit
 from dispatch.audit import Actor
 from dispatch.exceptions import InvalidAction
 from dispatch.ivr.hearing import NO_PROFILE, SWITCHES, Profile
-from dispatch.models import Resident, ResidentPhone, ResidentStatus, VoiceProfile
+from dispatch.models import OutboundMessage, Resident, ResidentPhone, ResidentStatus, VoiceProfile
 from dispatch.register.history import resident_in_scope
 
 
@@ -35,16 +35,32 @@ def profile_of(session: Session, resident_id: int) -> Profile:
 def profile_for_phone(session: Session, phone: str) -> Profile:
     """The profile a call to or from `phone` speaks by: the switches of every resident (not moved away) with that
     number, together (a couple's shared phone speaks as the one who needs more)."""
-    rows = session.scalars(
-        select(VoiceProfile)
-        .join(Resident, Resident.id == VoiceProfile.resident_id)
-        .join(ResidentPhone, ResidentPhone.resident_id == Resident.id)
-        .where(ResidentPhone.phone == phone, Resident.status != ResidentStatus.MOVED_AWAY)
-    ).all()
-    found = NO_PROFILE
-    for row in rows:
-        found = found.merged(_profile(row))
+    return profiles_for_phones(session, [phone]).get(phone, NO_PROFILE)
+
+
+def profiles_for_phones(session: Session, phones: Iterable[str]) -> dict[str, Profile]:
+    """`profile_for_phone` for many numbers in one statement (a batch of call steps); a number left out has no
+    profile. Reads without flushing the session (a batch's rows are written together, later)."""
+    wanted = sorted(set(phones))
+    if not wanted:
+        return {}
+    with session.no_autoflush:
+        rows = session.execute(
+            select(ResidentPhone.phone, VoiceProfile)
+            .join(Resident, Resident.id == ResidentPhone.resident_id)
+            .join(VoiceProfile, VoiceProfile.resident_id == Resident.id)
+            .where(ResidentPhone.phone.in_(wanted), Resident.status != ResidentStatus.MOVED_AWAY)
+        ).all()
+    found: dict[str, Profile] = {}
+    for phone, row in rows:
+        found[phone] = found.get(phone, NO_PROFILE).merged(_profile(row))
     return found
+
+
+def profile_for_outbound(session: Session, outbound_id: int) -> Profile:
+    """The profile of the number an automated call the hotline placed (feedback) goes to."""
+    row = session.get(OutboundMessage, outbound_id)
+    return profile_for_phone(session, row.to_phone) if row is not None else NO_PROFILE
 
 
 def read_switches(raw: Mapping[str, object]) -> Profile:

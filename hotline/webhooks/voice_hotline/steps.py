@@ -29,11 +29,12 @@ from dispatch.ivr.calls import (
     start_call,
 )
 from dispatch.ivr.decide import plan_dial, plan_menu, plan_recorded, task_fields
+from dispatch.ivr.hearing import NO_PROFILE
 from dispatch.ivr.plan_store import store_plan
 from dispatch.ivr.script import IvrScript
 from dispatch.models import Call, utcnow
 from dispatch.phones import national_format
-from dispatch.register.hearing_profiles import profile_for_phone
+from dispatch.register.hearing_profiles import profile_for_phone, profiles_for_phones
 from hotline.services import Services
 from hotline.webhooks.twilio_sms import whole_number
 from hotline.webhooks.voice_hotline.endpoint import form_text
@@ -44,6 +45,7 @@ from hotline.webhooks.voice_render import CallWords, Renderer
 # that are not canonical mainland E.164 cost phonenumbers' parsing (canonical ones pass through at once).
 _read_phone = lru_cache(maxsize=4096)(phone_or_raw)
 READ_AHEAD = "voice_read_ahead"  # Session.info: the register's numbers, the calls' rows and their CallSids
+PROFILES_READ = "voice_profiles_read"  # Session.info: the batch's numbers' profiles for hearing and memory
 NEEDS_READ = "voice_needs_read"  # Session.info: the needs stored for the batch's calls, once a step asks
 
 
@@ -159,6 +161,8 @@ class VoiceHotline:
         # Twilio's first webhook of a call says "ringing": a batch of only those is of new calls, usually.
         ringing = all(form_text(form, "CallStatus") == "ringing" for form in forms)
         session.info[READ_AHEAD] = (numbers, calls_by_sid(session, sids, new_calls=ringing), sids)
+        found = profiles_for_phones(session, numbers.phones)
+        session.info[PROFILES_READ] = {phone: found.get(phone, NO_PROFILE) for phone in numbers.phones}
 
     def _stored_needs(self, session: Session) -> set[str] | None:
         """The needs stored for the batch's calls, read once, when a step of the batch first stores one."""
@@ -174,6 +178,7 @@ class VoiceHotline:
         """A step was rolled back to its savepoint: what was read ahead may hold its rows, and the records it kept
         for the batch's INSERT are not to be written; the rest of the batch reads for itself."""
         session.info.pop(READ_AHEAD, None)
+        session.info.pop(PROFILES_READ, None)
         session.info.pop(NEEDS_READ, None)
         forget_batch(session)
 
@@ -214,7 +219,9 @@ class VoiceHotline:
             numbers=numbers,
         )
         if caller.kind == "resident" or caller.is_resident:  # how the call speaks: the resident's profile
-            caller = replace(caller, profile=profile_for_phone(session, caller.phone))
+            read = session.info.get(PROFILES_READ, {})
+            profile = read[caller.phone] if caller.phone in read else profile_for_phone(session, caller.phone)
+            caller = replace(caller, profile=profile)
         if caller.people and caller.people[-1].role == "duty":
             self.known_duty_phone = caller.people[-1].phone
         to_phone = _read_phone(form_text(form, "From" if outbound else "To"), settings.region)
