@@ -12,18 +12,27 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from dispatch import register
 from dispatch.ivr.call_plan import menu_levels, offered
 from dispatch.ivr.check_profiles import callers
 from dispatch.ivr.hearing import LOUDER_VOLUME, SLOWER_RATE, Profile, every_voice_profile
 from dispatch.ivr.script import load_script
-from dispatch.models import Resident, VoiceProfile
+from dispatch.models import Channel, Resident, Task, VoiceProfile
 from hotline.cli.ivr import check_path
 from hotline.services import Services
 from hotline.webhooks.profile_check import check_profiles
 from tests.callflow import CallFlow
-from tests.conftest import PUBLIC_URL, RESIDENT_PHONE, local_outbox, run_worker, tasks
+from tests.conftest import (
+    LIAISON_PHONE,
+    PUBLIC_URL,
+    RESIDENT_PHONE,
+    local_outbox,
+    post_signed,
+    run_worker,
+    sms_params,
+    tasks,
+)
 from tests.voice_helpers import SERVICE_DUTY
-from tests.voice_helpers import the_call as _the_call  # noqa: F401  (the call's row, when a test wants it)
 
 SCRIPT = Path(__file__).resolve().parent.parent / "ivr_scripts" / "voice_hotline.toml"
 
@@ -208,3 +217,39 @@ def test_ivr_check_names_the_node_and_profile_a_script_breaks_in(tmp_path: Path)
     unknown.write_text(text.replace('[["1", "4"], ["2", "3"], ["5", "0"]]', '[["1", "4"], ["2", "8"], ["5", "0"]]'))
     problems = [str(p) for p in check_path(unknown)]
     assert any("node checkin_menu" in p and "key 8" in p for p in problems), problems
+
+
+def test_a_feedback_call_speaks_by_the_profile_and_its_sms_copy_goes_once(
+    client: TestClient, services: Services
+) -> None:
+    with services.sessions.begin() as session:
+        register.add_liaison(session, name="张敏", phone=LIAISON_PHONE, region="CN")
+        resident = register.add_resident(
+            session,
+            name="王大爷",
+            phones=[RESIDENT_PHONE],
+            liaison_phone=LIAISON_PHONE,
+            region="CN",
+            channel=Channel.VOICE,
+        )
+        session.add(VoiceProfile(resident_id=resident.id, slower=True, twice=True, sms_copy=True))
+    post_signed(client, services, "/twilio/sms", sms_params("买药"))
+    run_worker(services)
+    with services.sessions() as session:
+        task_id = session.scalars(select(Task.id)).one()
+    for _ in range(2):  # the liaison's "take" twice: the feedback is decided once
+        post_signed(client, services, "/twilio/sms", sms_params(f"接{task_id}", from_phone=LIAISON_PHONE))
+        run_worker(services)
+
+    to_him = [e for e in local_outbox(services) if e.to_phone == RESIDENT_PHONE]
+    [call] = [e for e in to_him if e.kind == "call"]
+    [copy] = [e for e in to_him if e.kind == "sms"]
+    assert "张敏" in copy.body
+    url = urlsplit(call.body)
+    params = {"CallSid": "CA" + "1" * 32, "From": "+10000000000", "To": RESIDENT_PHONE, "CallStatus": "in-progress"}
+    answer = post_signed(client, services, f"{url.path}?{url.query}", params)
+    root = ET.fromstring(answer.text)  # noqa: S314 -- our own app's answer
+    spoken = says(root)
+    assert len(spoken) == 2 and [c.tag for c in root] == ["Say", "Pause", "Say"]  # twice, not four times
+    assert all(say.find("prosody") is not None for say in spoken)
+    assert {p.get("rate") for p in root.iter("prosody")} == {SLOWER_RATE} and "张敏" in words(spoken[0])
