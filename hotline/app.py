@@ -34,6 +34,7 @@ from hotline.console import (
     staff,
     tasks,
     triage,
+    voice_profile,
 )
 from hotline.console.auth import session_middleware
 from hotline.console.body_cap import BodyCap
@@ -63,6 +64,7 @@ CONSOLE_ROUTES = [
     *triage.ROUTES,
     *register.ROUTES,
     *messages.ROUTES,
+    *voice_profile.ROUTES,
     *outreach.ROUTES,
     *notices.ROUTES,
     *reports.ROUTES,

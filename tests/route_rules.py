@@ -202,6 +202,7 @@ RULES: dict[str, Rule] = {
     "POST /register/residents/{resident_id:id}/sms": console(
         "resident", lambda t: {"to": "resident", "body": "请给社区回个电话", "request_key": uuid.uuid4().hex}
     ),
+    "POST /register/residents/{resident_id:id}/voice-profile": console("resident", lambda t: {"slower": "on"}),
     "GET /messages": console("list"),
     "GET /messages/sent": console("list"),
     "GET /messages/failed": console("list"),
@@ -313,6 +314,7 @@ RULES: dict[str, Rule] = {
     "PATCH /api/v1/residents/{id}": api("resident", lambda t: {"notes": "改过"}),
     "PUT /api/v1/residents/{id}/liaisons": api("resident", lambda t: {"primary_id": t.liaison, "backup_id": None}),
     "PUT /api/v1/residents/{id}/plan": api("resident", lambda t: {"own": True, "times": ["10:00"]}),
+    "PUT /api/v1/residents/{id}/voice-profile": api("resident", lambda t: {"slower": True}),
     "POST /api/v1/calls": api("target", lambda t: {"resident_ids": [t.resident]}),
     "POST /api/v1/notices/preview": api(
         "target", lambda t: {"target_kind": "grid", "target": t.grid, "body": "探针通知"}

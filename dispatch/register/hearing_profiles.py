@@ -63,11 +63,12 @@ def profile_for_outbound(session: Session, outbound_id: int) -> Profile:
     return profile_for_phone(session, row.to_phone) if row is not None else NO_PROFILE
 
 
-def read_switches(raw: Mapping[str, object]) -> Profile:
-    """A profile from a form or a JSON body: each switch true or false; a switch left out is off.
+def read_switches(raw: Mapping[str, object], *, form: bool = False) -> Profile:
+    """A profile from a JSON body (each switch true or false) or a form (a ticked box is "on"); a switch left out
+    is off.
 
     Raises:
-        InvalidAction: a key that is not a switch, or a value that is not true or false (JSON) or "on" (a form).
+        InvalidAction: a key that is not a switch, or a value that is not true or false.
     """
     unknown = sorted(set(raw) - set(SWITCHES))
     if unknown:
@@ -75,8 +76,8 @@ def read_switches(raw: Mapping[str, object]) -> Profile:
     values = {}
     for name in SWITCHES:
         value = raw.get(name, False)
-        if value in ("on", "true", "1"):
-            value = True
+        if form and value in ("on", ""):
+            value = value == "on"
         if not isinstance(value, bool):
             raise InvalidAction(f"{name} must be true or false")
         values[name] = value
@@ -106,3 +107,14 @@ def set_profile(
     audit.record(session, actor, "edit", "resident", resident.id, "voice profile: " + ", ".join(changed))
     session.flush()
     return changed
+
+
+def profile_page(session: Session, resident_id: int) -> dict[str, object]:
+    """What the resident's page shows of the profile: the switches, and whether their first number takes SMS."""
+    resident = session.get(Resident, resident_id)
+    first = resident.phones[0] if resident is not None and resident.phones else None
+    return {
+        "voice_profile": asdict(profile_of(session, resident_id)),
+        "profile_switches": SWITCHES,
+        "profile_can_sms": first is not None and not first.landline,
+    }

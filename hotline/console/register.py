@@ -34,6 +34,7 @@ from dispatch.register.edit import (
     update_plan,
     update_resident,
 )
+from dispatch.register.hearing_profiles import profile_page
 from dispatch.register.history import HISTORY_DAYS, details, resident_history, resident_in_scope
 from dispatch.register.household_liaisons import assignable_liaisons, set_liaisons
 from dispatch.register.search import MAX_QUERY, SEARCH_PAGE, search_residents, standings_today
@@ -138,10 +139,11 @@ async def resident_page(
             thread = sms_thread(session, [p.phone for p in history.resident.phones], history.since)
             people = recipients(resident_in_scope(session, resident_id, household_scope(user)))
             audit.record(session, user, "view", "resident", resident_id, at=now)
-        return history, thread, people
+            profile = profile_page(session, resident_id)
+        return history, thread, people, profile
 
     try:
-        history, thread, people = await run_in_threadpool(load)
+        history, thread, people, profile = await run_in_threadpool(load)
     except NotFound:
         return _missing(request, user)
     response = page(
@@ -169,6 +171,8 @@ async def resident_page(
         sms_body=sms_body or "",
         sms_chosen=sms_chosen or "",
         sms_sent=request.query_params.get("sms", ""),
+        **profile,
+        profile_saved=request.query_params.get("profile") == "saved",
     )
     response.headers["Cache-Control"] = "no-store"  # its form's key is for one request: never brought back by Back
     return response
