@@ -2,8 +2,9 @@
 
 Sent once per call (dedupe key `call:<CallSid>:copy`), when the call ends on the script's words: the plan's words
 (e.g. "groceries: noted") and the message nodes it ends with (the goodbye and what happens next). Only to a number
-that can take an SMS; a retried webhook decides the same key, so nothing is sent twice. A call that ends with a
-person or a voicemail sends none: what was said there is not the script's.
+that can take an SMS (a resident on voice too: staff ticked the copy because they read); a retried webhook decides
+the same key, so nothing is sent twice. A call that ends with a person or a voicemail sends none: what was said
+there is not the script's.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def with_copy(script: IvrScript, call: CallStep, plan: Plan) -> Plan:
     """`plan` with the SMS copy of what the call said added, if the caller's profile asks for one and the plan
     ends the call on the script's words; else `plan` as it was."""
     caller = call.caller
-    chain = ending(script, plan) if caller.profile.sms_copy and caller.can_sms else None
+    chain = ending(script, plan) if caller.profile.sms_copy and caller.takes_sms else None
     if chain is None:
         return plan
     assert isinstance(plan.then, SayNode)
