@@ -5,22 +5,26 @@ local gateway; the TwiML is read back as XML."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
+from twilio.twiml.voice_response import VoiceResponse
 
 from dispatch import register
-from dispatch.ivr.call_plan import menu_levels, offered
+from dispatch.ivr.call_plan import PutThrough, SayNode, Step, menu_levels, offered
 from dispatch.ivr.check_profiles import callers
 from dispatch.ivr.hearing import LOUDER_VOLUME, SLOWER_RATE, Profile, every_voice_profile
 from dispatch.ivr.script import load_script
 from dispatch.models import Channel, Resident, Task, VoiceProfile
 from hotline.cli.ivr import check_path
 from hotline.services import Services
-from hotline.webhooks.profile_check import check_profiles
+from hotline.webhooks.profile_check import PEOPLE, check_profiles
+from hotline.webhooks.voice_render import CallWords, Renderer
 from tests.callflow import CallFlow
 from tests.conftest import (
     LIAISON_PHONE,
@@ -253,3 +257,31 @@ def test_a_feedback_call_speaks_by_the_profile_and_its_sms_copy_goes_once(
     assert len(spoken) == 2 and [c.tag for c in root] == ["Say", "Pause", "Say"]  # twice, not four times
     assert all(say.find("prosody") is not None for say in spoken)
     assert {p.get("rate") for p in root.iter("prosody")} == {SLOWER_RATE} and "张敏" in words(spoken[0])
+
+
+def fixed(words: CallWords) -> Callable[[Step], CallWords]:
+    return lambda step: words
+
+
+def test_every_profile_writes_the_bytes_twilios_own_builder_writes(services: Services) -> None:
+    """Our TwiML writer's <prosody> and <Pause> are twilio's: every node, level and put-through, in every profile."""
+    script = load_script(SCRIPT)
+    ours, twilios = Renderer(script, services.settings), Renderer(script, services.settings, response=VoiceResponse)
+    compared = 0
+    for profile in every_voice_profile():
+        for language in ("zh-CN", "en"):
+            caller = replace(callers(profile, language)[0], name="梁阿姨", liaison_name="张敏", people=PEOPLE)
+            given = fixed(CallWords(caller, {"name": "梁阿姨", "liaison": "张敏"}, lambda key: ""))
+            for node in script.nodes.values():
+                for level in range(len(menu_levels(node, caller))):
+                    then = SayNode(Step(node.name, level=level), intro=True)
+                    said = ("好的。",)
+                    assert ours.plan(said, then, caller, given) == twilios.plan(said, then, caller, given), (
+                        node.name,
+                        profile.name(),
+                        level,
+                    )
+                    compared += 1
+            through = PutThrough(Step("goodbye"), 0)
+            assert ours.plan((), through, caller, given) == twilios.plan((), through, caller, given)
+    assert compared > 16 * 2 * len(script.nodes)  # short menus add levels
