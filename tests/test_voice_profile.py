@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -18,13 +19,13 @@ from twilio.twiml.voice_response import VoiceResponse
 from dispatch import register
 from dispatch.ivr.call_plan import PutThrough, SayNode, Step, menu_levels, offered
 from dispatch.ivr.check_profiles import callers
-from dispatch.ivr.hearing import LOUDER_VOLUME, SLOWER_RATE, Profile, every_voice_profile
+from dispatch.ivr.hearing import LOUDER_VOLUME, NO_PROFILE, SLOWER_RATE, Profile, every_voice_profile
 from dispatch.ivr.script import load_script
 from dispatch.models import Channel, Resident, Task, VoiceProfile
 from hotline.cli.ivr import check_path
 from hotline.services import Services
 from hotline.webhooks.profile_check import PEOPLE, check_profiles
-from hotline.webhooks.voice_render import CallWords, Renderer
+from hotline.webhooks.voice_render import CallWords, Renderer, Speaker
 from tests.callflow import CallFlow
 from tests.conftest import (
     LIAISON_PHONE,
@@ -285,3 +286,25 @@ def test_every_profile_writes_the_bytes_twilios_own_builder_writes(services: Ser
             through = PutThrough(Step("goodbye"), 0)
             assert ours.plan((), through, caller, given) == twilios.plan((), through, caller, given)
     assert compared > 16 * 2 * len(script.nodes)  # short menus add levels
+
+
+def test_the_rendering_check_names_what_a_profile_broke(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A renderer that forgot a profile's switch, or failed in one, is caught with the node and profile named."""
+    script = load_script(SCRIPT)
+    real_say = Speaker.say
+
+    def forgets_to_repeat(self: Speaker, verb: Any, text: str, language: str, profile: Profile = NO_PROFILE) -> None:
+        real_say(self, verb, text, language, replace(profile, twice=False))
+
+    monkeypatch.setattr(Speaker, "say", forgets_to_repeat)
+    problems = [str(p) for p in check_profiles(script, services.settings)]
+    assert any("node resident_menu" in p and "twice" in p and "not said twice" in p for p in problems), problems[:3]
+
+    def fails_when_slower(self: Speaker, verb: Any, text: str, language: str, profile: Profile = NO_PROFILE) -> None:
+        if profile.slower:
+            raise KeyError("rate")
+        real_say(self, verb, text, language, profile)
+
+    monkeypatch.setattr(Speaker, "say", fails_when_slower)
+    problems = [str(p) for p in check_profiles(script, services.settings)]
+    assert any("node goodbye" in p and "slower" in p and "cannot be said" in p for p in problems), problems[:3]
