@@ -35,6 +35,7 @@ from hotline.console import (
     staff,
     tasks,
     triage,
+    voice_profile,
 )
 from hotline.console.auth import session_middleware
 from hotline.console.body_cap import BodyCap
@@ -65,6 +66,7 @@ CONSOLE_ROUTES = [
     *register.ROUTES,
     *ring.ROUTES,
     *messages.ROUTES,
+    *voice_profile.ROUTES,
     *outreach.ROUTES,
     *notices.ROUTES,
     *reports.ROUTES,

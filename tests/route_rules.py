@@ -203,6 +203,7 @@ RULES: dict[str, Rule] = {
     "POST /register/residents/{resident_id:id}/sms": console(
         "resident", lambda t: {"to": "resident", "body": "请给社区回个电话", "request_key": uuid.uuid4().hex}
     ),
+    "POST /register/residents/{resident_id:id}/voice-profile": console("resident", lambda t: {"slower": "on"}),
     "GET /messages": console("list"),
     "GET /messages/sent": console("list"),
     "GET /messages/failed": console("list"),
@@ -316,6 +317,7 @@ RULES: dict[str, Rule] = {
     "PUT /api/v1/residents/{id}/plan": api("resident", lambda t: {"own": True, "times": ["10:00"]}),
     "GET /api/v1/residents/{id}/ring": api("resident"),
     "PUT /api/v1/residents/{id}/ring": api("resident", lambda t: {"mode": "fine"}),
+    "PUT /api/v1/residents/{id}/voice-profile": api("resident", lambda t: {"slower": True}),
     "POST /api/v1/calls": api("target", lambda t: {"resident_ids": [t.resident]}),
     "POST /api/v1/notices/preview": api(
         "target", lambda t: {"target_kind": "grid", "target": t.grid, "body": "探针通知"}

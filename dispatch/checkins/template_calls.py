@@ -15,6 +15,7 @@ came after the end only changes what it says (and whether a retry is due) once.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from dispatch.checkins.answers import RETRYABLE, record_call_result
 from dispatch.checkins.rules import CheckinRules, call_attempt
 from dispatch.context import DispatchContext
+from dispatch.ivr.call_copy import with_copy
 from dispatch.ivr.call_facts import menu_facts
 from dispatch.ivr.call_plan import CallStep, Need, Plan, Press, PutThrough, SayNode, Step, TakeVoicemail
 from dispatch.ivr.calls import identify_caller, start_call
@@ -30,6 +32,7 @@ from dispatch.ivr.decide import plan_menu
 from dispatch.ivr.plan_store import Stored, store_plan
 from dispatch.ivr.script import GOODBYE, IvrScript
 from dispatch.models import CHECKIN_WAITING, Checkin, CheckinEvent, OutboundMessage, OutboundStatus, utcnow
+from dispatch.register.hearing_profiles import profile_for_phone
 
 # How a call ended (voiceprompt_callback's result) as the call statuses `record_call_result` knows.
 ENDINGS = {"0": "completed", "1": "no-answer", "2": "failed"}
@@ -82,6 +85,7 @@ def key_pressed(
     )
     if caller.kind != "resident":
         return Stored()  # the number is no longer a resident's: nothing to answer
+    caller = replace(caller, profile=profile_for_phone(session, caller.phone))  # for an SMS copy of the call
     call = start_call(session, call_sid, caller, "", now)
     call.direction = "outbound"
     step = CallStep(call_sid, caller, Step(script.entry["checkin"]), outbound=True)
@@ -91,6 +95,7 @@ def key_pressed(
     )
     if not plan.needs:
         return Stored()  # "again", or a key the menu has not: the provider reads the template again by itself
+    plan = with_copy(script, step, plan)
     stored = store_plan(session, call, caller, plan, script=script, context=context, now=now, clock=clock)
     if row.call_result == "hung-up":  # its end came before its key: a person was reached after all
         row.call_result, row.status = "human", OutboundStatus.DELIVERED

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from dispatch.ivr.calls import Caller
+from dispatch.ivr.hearing import short_levels
 from dispatch.ivr.script import Node, Option
 
 CHOICES = ("task", "goto", "sms_directory", "accept_oldest")  # what counts as having chosen something
@@ -30,10 +31,12 @@ class Step:
     back: str = ""  # the node "back" returns to
     task: bool = False  # a task was made on this call: the goodbye says what happens next
     actions: int = 0  # choices acted on so far: a retried request is told apart from a second choice
+    level: int = 0  # the level of a short menu being said (`dispatch.ivr.hearing`)
 
     def query(self, **extra: object) -> str:
         """The query string for an action URL."""
-        params = {"n": self.node, "r": self.rounds, "b": self.back, "t": int(self.task), "k": self.actions, **extra}
+        params = {"n": self.node, "r": self.rounds, "b": self.back, "t": int(self.task), "k": self.actions}
+        params |= {"l": self.level or None, **extra}
         return urlencode({k: v for k, v in params.items() if v not in ("", None)})
 
     @classmethod
@@ -45,6 +48,7 @@ class Step:
             back=params.get("b", ""),
             task=params.get("t") == "1",
             actions=_count(params.get("k", "0")),
+            level=_count(params.get("l", "0")),
         )
 
 
@@ -52,6 +56,14 @@ def offered(node: Node, caller: Caller) -> list[Option]:
     """The node's options this caller may choose."""
     ok = {"sms": caller.can_sms, "resident": caller.is_resident, None: True}
     return [o for o in node.options if ok.get(o.only_if, False)]
+
+
+def menu_levels(node: Node, caller: Caller) -> list[tuple[Option, ...]]:
+    """The levels a menu is said in to this caller: one, unless their profile asks for short menus."""
+    options = offered(node, caller)
+    if not caller.profile.short_menus or not node.is_menu:
+        return [tuple(options)]
+    return short_levels(node, options)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from dispatch.ivr.batch_reads import Numbers, look_up_numbers
 from dispatch.ivr.batch_writes import keep_for_batch
+from dispatch.ivr.hearing import NO_PROFILE, Profile
 from dispatch.ivr.register_rows import CommunityRow, ResidentOfNumber
 from dispatch.models import (
     Call,
@@ -63,6 +64,8 @@ class Caller:
     is_resident: bool = False  # a liaison who is also on the register
     can_sms: bool = False
     people: tuple[Person, ...] = ()  # whom to put the caller through to, in order
+    takes_sms: bool = False  # a resident's number can take an SMS (a mobile), even if they are on voice
+    profile: Profile = NO_PROFILE  # a resident's profile for hearing and memory (`dispatch.hearing_profiles`)
 
 
 def identify_caller(
@@ -139,6 +142,7 @@ def identify_caller(
         community_id=home.id if home else None,
         is_resident=True,
         can_sms=can_sms and not all(r.channel == Channel.VOICE for r in residents),
+        takes_sms=can_sms,
         people=_chain(people, phone),
     )
 

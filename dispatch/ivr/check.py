@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dispatch.exceptions import IvrScriptError
+from dispatch.ivr.check_profiles import check_short_menus
 from dispatch.ivr.script import (
     AUDIO_DIR,
     GOODBYE,
@@ -114,10 +115,16 @@ def check_script(script: IvrScript, digits: ReplyVocabulary) -> list[Problem]:
                 problems.append(Problem(f"phrase {key}", f"({language}) has a control character"))
     for node in script.nodes.values():
         problems += _check_node(script, node, names, digits)
+    problems += _short_menu_problems(script)
     reachable = _reachable(script)
     for name in sorted(names - reachable):
         problems.append(Problem(f"node {name}", "no caller can reach it", error=False))
     return problems
+
+
+def _short_menu_problems(script: IvrScript) -> list[Problem]:
+    """How the menus fare in a resident's short-menu profile (`dispatch.ivr.check_profiles`)."""
+    return [Problem(where, message) for where, message in check_short_menus(script)]
 
 
 def edges(script: IvrScript, node: Node) -> list[tuple[str, str]]:

@@ -26,6 +26,7 @@ from dispatch.ivr.call_plan import (
     TakeOldest,
     TakeVoicemail,
     TaskFacts,
+    menu_levels,
     offered,
 )
 from dispatch.ivr.script import GOODBYE, IvrScript, Option
@@ -53,6 +54,11 @@ def plan_menu(script: IvrScript, context: DispatchContext, call: CallStep, press
     """A key, spoken words, or silence at a menu."""
     step, language = call.step, call.caller.language
     node = script.nodes[step.node]
+    levels = menu_levels(node, call.caller)
+    if press.digits == script.more and len(levels) > 1 and node.option(script.more) is None:
+        # A short menu's "more": its next level (after the last, the first again). Nothing is chosen.
+        following = step.level + 1 if step.level + 1 < len(levels) else 0
+        return Plan(SayNode(replace(step, rounds=0, level=following)))
     option = choose(script, call, press, context)
     silent = not press.digits and not press.speech
     last_round = step.rounds + 1 >= script.rounds
@@ -74,9 +80,9 @@ def _act(
     step, language = call.step, call.caller.language
     node = script.nodes[step.node]
     chose = option.do in CHOICES
-    next_step = replace(step, rounds=0, actions=step.actions + 1)
-    if option.do == "repeat":
-        return Plan(SayNode(next_step), chose=chose)
+    next_step = replace(step, rounds=0, actions=step.actions + 1, level=0)
+    if option.do == "repeat":  # the same level of a short menu
+        return Plan(SayNode(replace(next_step, level=step.level)), chose=chose)
     if option.do == "back":
         target = step.back if step.back in script.nodes else script.entry[call.caller.kind]
         return Plan(SayNode(replace(next_step, node=target, back="")), chose=chose)

@@ -34,6 +34,8 @@ PHRASE_FIELDS = {
     "directory_sms": {"entries"},
     "task_line": {"n", "resident", "category", "address"},
     "accepted": {"resident", "category", "address"},
+    "more_options": {"digit"},
+    "call_copy_sms": {"words"},
 }
 GOODBYE = "goodbye"  # the node a call ends at after a task or a voicemail
 # The phrases the hotline says between menus; each language must have every one.
@@ -61,6 +63,8 @@ PHRASES = (
     "error_apology",
     "error_sorry",
     "emergency_hint",
+    "more_options",
+    "call_copy_sms",
 )
 CALLER_KINDS = ("resident", "liaison", "unknown")
 PERSON_DIGIT, REPEAT_DIGIT = "0", "9"  # in every menu: 0 reaches a person, 9 repeats
@@ -97,6 +101,7 @@ class Node:
     no_input: str = "repeat"
     next: str | None = None  # a message: the node said after it
     end: bool = False  # a message: the call ends after it
+    short: tuple[tuple[str, ...], ...] = ()  # a short menu's levels, by key (`dispatch.ivr.hearing`)
 
     @property
     def is_menu(self) -> bool:
@@ -119,6 +124,7 @@ class IvrScript:
     speech: bool
     phrases: dict[str, dict[str, str]]  # language → key → text
     nodes: dict[str, Node]
+    more: str = "7"  # the key of "more" in a short menu (`dispatch.ivr.hearing`): no split menu may use it
 
     def phrase(self, key: str, language: str, **fields: object) -> str:
         """A phrase in `language` (falling back to zh-CN) with its placeholders filled."""
@@ -153,6 +159,9 @@ def load_script(path: Path = VOICE_SCRIPT_FILE, digits: ReplyVocabulary | None =
     timeout = reader.integer(rules, "timeout", "rules", 6, 2, 30)
     rounds = reader.integer(rules, "rounds", "rules", 2, 1, 3)
     speech = bool(rules.get("speech", False))
+    more = str(rules.get("more", "7"))
+    if more not in KEYS or more in (PERSON_DIGIT, REPEAT_DIGIT):
+        problems.append('rules: more must be one key 1-8, * or #: the key of "more" in a short menu')
     entry = {str(k): str(v) for k, v in reader.table(data, "entry", "script").items()}
     for kind in CALLER_KINDS:
         if kind not in entry:
@@ -174,7 +183,7 @@ def load_script(path: Path = VOICE_SCRIPT_FILE, digits: ReplyVocabulary | None =
         nodes[name] = _node(str(name), raw, timeout, key_of_meaning, reader)
     if problems:
         raise IvrScriptError(path.name, problems)
-    return IvrScript(path, int(data["version"]), entry, rounds, speech, phrases, nodes)
+    return IvrScript(path, int(data["version"]), entry, rounds, speech, phrases, nodes, more)
 
 
 def _node(name: str, raw: dict[str, Any], timeout: int, key_of_meaning: dict[str, str], reader: _Reader) -> Node:
@@ -225,7 +234,18 @@ def _node(name: str, raw: dict[str, Any], timeout: int, key_of_meaning: dict[str
         no_input=no_input,
         next=str(raw["next"]) if "next" in raw else None,
         end=bool(raw.get("end", False)),
+        short=_levels(raw.get("short", []), where, reader),
     )
+
+
+def _levels(raw: object, where: str, reader: _Reader) -> tuple[tuple[str, ...], ...]:
+    """A node's `short`: a list of lists of keys, the order of a short menu's levels."""
+    if not isinstance(raw, list) or not all(
+        isinstance(group, list) and all(isinstance(key, str) for key in group) for group in raw
+    ):
+        reader.problems.append(f'{where}: short must be a list of lists of keys, e.g. [["4", "0"], ["2", "3"]]')
+        return ()
+    return tuple(tuple(group) for group in raw)
 
 
 @dataclass

@@ -48,6 +48,7 @@ from dispatch.models.tasks import (
 )
 from dispatch.models.triage import TriageItem, TriageStatus
 from dispatch.models.voice_calls import Call
+from dispatch.models.voice_profiles import VoiceProfile
 
 __all__ = [
     "CHECKIN_WAITING",
@@ -97,6 +98,7 @@ __all__ = [
     "TriageItem",
     "TriageStatus",
     "UTCDateTime",
+    "VoiceProfile",
     "WebhookReceipt",
     "clock_span",
     "utcnow",

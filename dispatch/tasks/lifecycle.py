@@ -9,9 +9,10 @@ or staff (`dispatch.tasks.staff_actions`) take, finish, hand back or cancel it; 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from dispatch.context import DispatchContext
@@ -27,6 +28,7 @@ from dispatch.models import (
     TaskEvent,
     TaskPriority,
     TaskStatus,
+    VoiceProfile,
 )
 from dispatch.outbox import queue_many, queue_sms
 from dispatch.tasks import escalation, offers
@@ -206,4 +208,22 @@ def tell_resident(session: Session, task: Task, stage: str, liaison: Liaison, ca
         kind="call" if by_voice else "sms",
         language=language,
     )
-    return [sms.id] if sms else []
+    copy = None
+    if by_voice and not landline and source.from_phone in phones and _wants_copy(session, people):
+        # A resident on voice whose profile asks for an SMS copy of what a call said: the same words, once.
+        copy = queue_sms(
+            session,
+            dedupe_key=f"task:{task.id}:feedback:{stage}:copy",
+            to_phone=source.from_phone,
+            body=body,
+            task_id=task.id,
+            language=language,
+        )
+    return [row.id for row in (sms, copy) if row]
+
+
+def _wants_copy(session: Session, people: Sequence[Resident | None]) -> bool:
+    """True if a resident's profile for hearing and memory asks for an SMS copy of the calls to them."""
+    ids = [person.id for person in people if person]
+    wanted = select(VoiceProfile.resident_id).where(VoiceProfile.resident_id.in_(ids), VoiceProfile.sms_copy)
+    return session.scalar(wanted.limit(1)) is not None

@@ -250,6 +250,23 @@ PATHS: Json = {
             body=obj(mode={"enum": list(MODES)}),
         ),
     },
+    "/residents/{id}/voice-profile": {
+        "put": op(
+            "Set the resident's profile for hearing and memory: how the hotline's calls speak to them.",
+            "register",
+            ref("EditResult"),
+            params=(ID,),
+            errors="404",
+            body=some(
+                [],
+                slower={"type": "boolean", "default": False, "description": "Slower speech (SSML prosody rate)."},
+                louder={"type": "boolean", "default": False, "description": "Louder speech (SSML prosody volume)."},
+                twice={"type": "boolean", "default": False, "description": "Every prompt said twice."},
+                short_menus={"type": "boolean", "default": False, "description": "At most three options at a time."},
+                sms_copy={"type": "boolean", "default": False, "description": "An SMS copy of what a call said."},
+            ),
+        )
+    },
     "/calls": {
         "post": op(
             "Place check-in calls now to the residents a selection names (every filter given must hold).",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -15,8 +16,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from dispatch import audit
+from dispatch.exceptions import InvalidAction
+from dispatch.ivr.hearing import SWITCHES
 from dispatch.models import ApiToken, Channel
 from dispatch.register.edit import EDITABLE, EditRefused, update_plan, update_resident
+from dispatch.register.hearing_profiles import profile_of, read_switches, set_profile
 from dispatch.register.history import HISTORY_DAYS, details, resident_history, resident_in_scope
 from dispatch.register.household_liaisons import set_liaisons
 from dispatch.register.search import MAX_QUERY, search_residents
@@ -76,6 +80,7 @@ async def resident(request: Request) -> Response:
             )
             audit.record(session, token, "view", "resident", resident_id, at=now)
             found: dict[str, Any] = plain(history)
+            found["voice_profile"] = asdict(profile_of(session, resident_id))  # how calls speak to them
             return found
 
     return ok(await run_in_threadpool(load))
@@ -118,7 +123,8 @@ def _edit(fields: set[str], act: Edit) -> Callable[..., Any]:
                 session.flush()
                 session.expire_all()  # read the record as it is now, not as it was loaded
                 record = details(resident_in_scope(session, resident_id, household_scope(token)))
-                return {"changed": changed, "resident": plain(record)}
+                profile = asdict(profile_of(session, resident_id))
+                return {"changed": changed, "resident": {**plain(record), "voice_profile": profile}}
 
         return ok(await run_in_threadpool(run))
 
@@ -169,10 +175,20 @@ def _plan(session: Session, services: Services, resident_id: int, token: ApiToke
     return ["plan"] if changed else []
 
 
+def _voice_profile(session: Session, services: Services, resident_id: int, token: ApiToken, body: Body) -> list[str]:
+    """The resident's profile for hearing and memory: every switch given (a switch left out is off)."""
+    try:
+        profile = read_switches(body.data)
+    except InvalidAction as exc:
+        raise ApiError(422, str(exc)) from None
+    return set_profile(session, resident_id, profile, actor=token, where=household_scope(token))
+
+
 ROUTES: list[BaseRoute] = [
     Route("/residents", residents),
     Route("/residents/{id}", resident),
     Route("/residents/{id}", _edit(set(EDITABLE), _update), methods=["PATCH"]),
     Route("/residents/{id}/liaisons", _edit({"primary_id", "backup_id"}, _liaisons), methods=["PUT"]),
     Route("/residents/{id}/plan", _edit({"own", "times", "channel", "ends_on"}, _plan), methods=["PUT"]),
+    Route("/residents/{id}/voice-profile", _edit(set(SWITCHES), _voice_profile), methods=["PUT"]),
 ]

@@ -38,7 +38,13 @@ def check_path(path: Path) -> list[Problem]:
     except DispatchError as exc:
         return [Problem(path.name, str(exc))]
     if data.get("kind") == "ivr":
-        return check_file(path)
+        problems = check_file(path)
+        if any(problem.error for problem in problems):
+            return problems
+        # Every prompt as TwiML in every profile for hearing and memory, with the service's voices if readable.
+        from hotline.webhooks.profile_check import check_profiles, check_settings
+
+        return problems + check_profiles(load_script(path), check_settings())
     if path.name == TEMPLATES_FILE.name:  # checked against the SMS texts beside it
         return [Problem(path.name, problem) for problem in check_templates(path, path.parent / "sms_texts.toml")]
     if path.name == VOICE_TEMPLATES_FILE.name:  # the check-in call's voice template, held to Tencent's rules

@@ -34,6 +34,7 @@ from dispatch.register.edit import (
     update_plan,
     update_resident,
 )
+from dispatch.register.hearing_profiles import profile_page
 from dispatch.register.history import HISTORY_DAYS, details, resident_history, resident_in_scope
 from dispatch.register.household_liaisons import assignable_liaisons, set_liaisons
 from dispatch.register.search import MAX_QUERY, SEARCH_PAGE, search_residents, standings_today
@@ -140,10 +141,11 @@ async def resident_page(
             people = recipients(resident_in_scope(session, resident_id, household_scope(user)))
             audit.record(session, user, "view", "resident", resident_id, at=now)
             ring = ring_section(session, request, resident_id, history.since)
-        return history, thread, people, ring
+            profile = profile_page(session, resident_id)
+        return history, thread, people, ring, profile
 
     try:
-        history, thread, people, ring = await run_in_threadpool(load)
+        history, thread, people, ring, profile = await run_in_threadpool(load)
     except NotFound:
         return _missing(request, user)
     response = page(
@@ -172,6 +174,8 @@ async def resident_page(
         sms_chosen=sms_chosen or "",
         sms_sent=request.query_params.get("sms", ""),
         ring=ring,
+        **profile,
+        profile_saved=request.query_params.get("profile") == "saved",
     )
     response.headers["Cache-Control"] = "no-store"  # its form's key is for one request: never brought back by Back
     return response

@@ -18,7 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 VOICE_VERBS = {"Say", "Play", "Pause", "Gather", "Dial", "Record", "Redirect", "Hangup", "Reject"}
-NESTED = {"Gather": {"Say", "Play", "Pause"}, "Dial": {"Number", "Client", "Sip", "Conference", "Queue"}}
+NESTED = {
+    "Gather": {"Say", "Play", "Pause"},
+    "Dial": {"Number", "Client", "Sip", "Conference", "Queue"},
+    "Say": {"prosody"},  # SSML: a resident's profile for hearing and memory, slower or louder
+}
 WAITS = ("Gather", "Dial", "Record")
 
 
@@ -48,6 +52,9 @@ def parse_voice_twiml(xml: str) -> ET.Element:
         for child in verb:
             if child.tag not in NESTED.get(verb.tag, set()):
                 raise InvalidTwiml(f"<{child.tag}> may not be inside <{verb.tag}>")
+            for grandchild in child:
+                if grandchild.tag not in NESTED.get(child.tag, set()):
+                    raise InvalidTwiml(f"<{grandchild.tag}> may not be inside <{child.tag}>")
     return root
 
 
@@ -219,7 +226,7 @@ class Call:
 
     def _say(self, verb: ET.Element) -> None:
         if verb.tag == "Say":
-            self.said.append(Said(verb.text or "", verb.attrib.get("language", "")))
+            self.said.append(Said("".join(verb.itertext()), verb.attrib.get("language", "")))
         else:
             self.said.append(Said(f"[play {verb.text}]", played=True))
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from dispatch.ivr.call_plan import HangUp, PutThrough, SayNode, Step, TakeVoicemail, Then, offered
+from dispatch.ivr.call_plan import HangUp, PutThrough, SayNode, Step, TakeVoicemail, Then, menu_levels, offered
 from dispatch.ivr.calls import Caller, Person
+from dispatch.ivr.hearing import NO_PROFILE, PAUSE_SECONDS, Profile
 from dispatch.ivr.script import GOODBYE, IvrScript, Node
 from hotline.settings import Settings
 from hotline.webhooks import paths
@@ -30,15 +31,28 @@ class Speaker:
         self.voices = settings.tts_voices
         self.audio_url = settings.callback_url("/ivr-audio/")
 
-    def say(self, verb: Verb, text: str, language: str) -> None:
-        """Add <Say> for `text` (nothing for empty text)."""
-        if text.strip():
-            say_language, voice = self.voices.get(language, self.voices["zh-CN"])
-            verb.say(text, language=say_language, voice=voice)
+    def say(self, verb: Verb, text: str, language: str, profile: Profile = NO_PROFILE) -> None:
+        """Add <Say> for `text` (nothing for empty text), slower or louder in SSML <prosody> and said twice with
+        a pause between, as the listener's profile asks."""
+        if not text.strip():
+            return
+        say_language, voice = self.voices.get(language, self.voices["zh-CN"])
+        prosody = profile.prosody()
+        for time in range(2 if profile.twice else 1):
+            if time:
+                verb.pause(length=PAUSE_SECONDS)
+            if prosody:
+                verb.say(None, language=say_language, voice=voice).prosody(text, **prosody)
+            else:
+                verb.say(text, language=say_language, voice=voice)
 
-    def play(self, verb: Verb, audio: str) -> None:
-        """Add <Play> for a recorded prompt: an https URL, or a file in ivr_scripts/audio/."""
-        verb.play(audio if audio.startswith("https://") else self.audio_url + audio)
+    def play(self, verb: Verb, audio: str, profile: Profile = NO_PROFILE) -> None:
+        """Add <Play> for a recorded prompt: an https URL, or a file in ivr_scripts/audio/ (twice, with a pause,
+        if the listener's profile asks)."""
+        for time in range(2 if profile.twice else 1):
+            if time:
+                verb.pause(length=PAUSE_SECONDS)
+            verb.play(audio if audio.startswith("https://") else self.audio_url + audio)
 
 
 @dataclass
@@ -79,13 +93,13 @@ class Renderer:
         """A step's plan as TwiML: its words, then what follows (a node, a put-through, voicemail, or the end)."""
         response = self.response()
         for text in said:
-            self.speaker.say(response, text, caller.language)
+            self.speaker.say(response, text, caller.language, caller.profile)
         if isinstance(then, SayNode):
             self.node(response, then.step, words(then.step), then.intro)
         elif isinstance(then, PutThrough):
-            self.put_through(response, caller.people, then.index, then.step, caller.language)
+            self.put_through(response, caller.people, then.index, then.step, caller.language, caller.profile)
         elif isinstance(then, TakeVoicemail):
-            self.voicemail(response, then.step, caller.language)
+            self.voicemail(response, then.step, caller.language, caller.profile)
         elif isinstance(then, HangUp):
             response.hangup()
         return str(response)
@@ -103,7 +117,7 @@ class Renderer:
                 response.hangup()
                 return response
             step, intro = replace(step, node=node.next, rounds=0), True
-        self.speaker.say(response, self.script.phrase("next_step_staff", language), language)
+        self.speaker.say(response, self.script.phrase("next_step_staff", language), language, words.caller.profile)
         response.hangup()
         return response
 
@@ -112,32 +126,58 @@ class Renderer:
         listen = self.script.speech and any(o.do == "task" for o in node.options)
         gather = response.gather(
             input="dtmf speech" if listen else "dtmf",
-            action=self.url(paths.VOICE_MENU, replace(step, node=node.name).query()),
+            action=self.url(
+                paths.VOICE_MENU, replace(step, node=node.name, level=self._level(node, step, words)).query()
+            ),
             action_on_empty_result=True,
             timeout=node.timeout,
             num_digits=1,
             language=SPEECH_LANGUAGE.get(language, "zh-CN") if listen else None,
             speech_timeout="auto" if listen else None,
         )
-        self._words(gather, node, words, intro)
+        self._words(gather, node, words, intro, step)
 
-    def _words(self, verb: Verb, node: Node, words: CallWords, intro: bool) -> None:
-        language = words.caller.language
-        if language in node.audio:
-            self.speaker.play(verb, node.audio[language])
+    def _level(self, node: Node, step: Step, words: CallWords) -> int:
+        """The level of a short menu said at `step` (a level past the last, from an older URL: the last)."""
+        return min(step.level, len(menu_levels(node, words.caller)) - 1) if node.is_menu else 0
+
+    def _words(self, verb: Verb, node: Node, words: CallWords, intro: bool, step: Step | None = None) -> None:
+        caller = words.caller
+        language, profile = caller.language, caller.profile
+        levels = menu_levels(node, caller)
+        if language in node.audio and len(levels) == 1:  # a recording cannot be split into a short menu's levels
+            self.speaker.play(verb, node.audio[language], profile)
             return
-        parts = [node.intro.get(language, "")] if intro else []
-        parts += [node.prompt.get(language, ""), *(o.say.get(language, "") for o in offered(node, words.caller))]
+        level = self._level(node, step, words) if step is not None else 0
+        parts = [node.intro.get(language, "")] if intro and level == 0 else []
+        parts += [node.prompt.get(language, "")] if level == 0 else []
+        if not profile.short_menus or not node.is_menu:
+            parts += [o.say.get(language, "") for o in offered(node, caller)]
+        else:
+            said = [o.say.get(language, "") for o in levels[level]]
+            if level + 1 < len(levels):
+                said.append(self.script.phrase("more_options", language, digit=self.script.more))
+            elif said and said[-1].endswith("，"):
+                said[-1] = said[-1][:-1] + "。"  # the level's last words end the sentence
+            parts += said
         joiner = "" if language == "zh-CN" else " "  # Chinese runs on; its punctuation gives the pauses
-        self.speaker.say(verb, words.fill(joiner.join(p for p in parts if p)), language)
+        self.speaker.say(verb, words.fill(joiner.join(p for p in parts if p)), language, profile)
 
-    def put_through(self, response: Verb, people: tuple[Person, ...], index: int, step: Step, language: str) -> Verb:
+    def put_through(
+        self,
+        response: Verb,
+        people: tuple[Person, ...],
+        index: int,
+        step: Step,
+        language: str,
+        profile: Profile = NO_PROFILE,
+    ) -> Verb:
         """Ring the `index`th person; when nobody is left, take a voicemail."""
         if index >= len(people):
-            return self.voicemail(response, step, language)
+            return self.voicemail(response, step, language, profile)
         person = people[index]
         who = self.script.phrase(f"person_{person.role}", language, name=person.name)
-        self.speaker.say(response, self.script.phrase("putting_through", language, person=who), language)
+        self.speaker.say(response, self.script.phrase("putting_through", language, person=who), language, profile)
         dial = response.dial(
             action=self.url(paths.VOICE_DIAL, step.query(i=index)),
             timeout=self.settings.dial_timeout_seconds,
@@ -145,18 +185,18 @@ class Renderer:
         dial.number(person.phone)
         return response
 
-    def voicemail(self, response: Verb, step: Step, language: str) -> Verb:
+    def voicemail(self, response: Verb, step: Step, language: str, profile: Profile = NO_PROFILE) -> Verb:
         """Ask for a message and record it; if nothing is recorded, say so and promise a call back."""
-        self._record(response, step, language)
+        self._record(response, step, language, profile)
         # Reached only when nothing was recorded: the call's status report makes it a call-back task.
         empty = self.script.phrase("voicemail_empty", language) + self.script.phrase("next_step_staff", language)
-        self.speaker.say(response, empty, language)
+        self.speaker.say(response, empty, language, profile)
         response.hangup()
         return response
 
-    def _record(self, response: Verb, step: Step, language: str) -> None:
+    def _record(self, response: Verb, step: Step, language: str, profile: Profile = NO_PROFILE) -> None:
         """Ask for a message after the beep and record it, up to HOTLINE_VOICEMAIL_SECONDS."""
-        self.speaker.say(response, self.script.phrase("voicemail_prompt", language), language)
+        self.speaker.say(response, self.script.phrase("voicemail_prompt", language), language, profile)
         response.record(
             action=self.url(paths.VOICE_RECORDED, step.query()),
             max_length=self.settings.voicemail_seconds,

@@ -50,7 +50,7 @@ class Verb:
         self.children.append(verb)
         return verb
 
-    def say(self, message: str, **attributes: object) -> Verb:
+    def say(self, message: str | None, **attributes: object) -> Verb:
         return self._nest("Say", message, **attributes)
 
     def play(self, url: str, **attributes: object) -> Verb:
@@ -67,6 +67,13 @@ class Verb:
 
     def record(self, **attributes: object) -> Verb:
         return self._nest("Record", **attributes)
+
+    def pause(self, **attributes: object) -> Verb:
+        return self._nest("Pause", **attributes)
+
+    def prosody(self, words: str, **attributes: object) -> Verb:
+        """SSML <prosody> inside <Say>: rate and volume (a resident's profile, `dispatch.ivr.hearing`)."""
+        return self._nest("prosody", words, **attributes)
 
     def hangup(self) -> Verb:
         return self._nest("Hangup")

@@ -6,7 +6,7 @@ Each step reads the facts (`dispatch.ivr.call_facts`), lets `dispatch.ivr.decide
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from sqlalchemy.orm import Session
@@ -19,6 +19,7 @@ from dispatch.exceptions import InvalidInboundMessage
 from dispatch.inbound import phone_or_raw
 from dispatch.ivr.batch_reads import calls_by_sid, look_up_numbers, needs_of_calls
 from dispatch.ivr.batch_writes import forget_batch
+from dispatch.ivr.call_copy import next_step_words, with_copy
 from dispatch.ivr.call_facts import directory_listing, menu_facts, waiting_task_facts
 from dispatch.ivr.call_plan import CallStep, Plan, Press, SayNode, Step
 from dispatch.ivr.calls import (
@@ -29,10 +30,12 @@ from dispatch.ivr.calls import (
     start_call,
 )
 from dispatch.ivr.decide import plan_dial, plan_menu, plan_recorded, task_fields
+from dispatch.ivr.hearing import NO_PROFILE
 from dispatch.ivr.plan_store import store_plan
 from dispatch.ivr.script import IvrScript
 from dispatch.models import Call, utcnow
 from dispatch.phones import national_format
+from dispatch.register.hearing_profiles import profile_for_phone, profiles_for_phones
 from hotline.services import Services
 from hotline.webhooks.twilio_sms import whole_number
 from hotline.webhooks.voice_hotline.endpoint import form_text
@@ -43,6 +46,7 @@ from hotline.webhooks.voice_render import CallWords, Renderer
 # that are not canonical mainland E.164 cost phonenumbers' parsing (canonical ones pass through at once).
 _read_phone = lru_cache(maxsize=4096)(phone_or_raw)
 READ_AHEAD = "voice_read_ahead"  # Session.info: the register's numbers, the calls' rows and their CallSids
+PROFILES_READ = "voice_profiles_read"  # Session.info: the batch's numbers' profiles for hearing and memory
 NEEDS_READ = "voice_needs_read"  # Session.info: the needs stored for the batch's calls, once a step asks
 
 
@@ -161,6 +165,8 @@ class VoiceHotline:
         # Twilio's first webhook of a call says "ringing": a batch of only those is of new calls, usually.
         ringing = all(form_text(form, "CallStatus") == "ringing" for form in forms)
         session.info[READ_AHEAD] = (numbers, calls_by_sid(session, sids, new_calls=ringing), sids)
+        found = profiles_for_phones(session, numbers.phones)
+        session.info[PROFILES_READ] = {phone: found.get(phone, NO_PROFILE) for phone in numbers.phones}
 
     def _stored_needs(self, session: Session) -> set[str] | None:
         """The needs stored for the batch's calls, read once, when a step of the batch first stores one."""
@@ -176,6 +182,7 @@ class VoiceHotline:
         """A step was rolled back to its savepoint: what was read ahead may hold its rows, and the records it kept
         for the batch's INSERT are not to be written; the rest of the batch reads for itself."""
         session.info.pop(READ_AHEAD, None)
+        session.info.pop(PROFILES_READ, None)
         session.info.pop(NEEDS_READ, None)
         forget_batch(session)
 
@@ -212,7 +219,9 @@ class VoiceHotline:
     # ── helpers ──────────────────────────────────────────────────────────────────────────────────────────────
 
     def _carry_out(self, turn: _Turn, plan: Plan) -> tuple[str, Work]:
-        """Store the plan in the step's transaction and say it."""
+        """Store the plan in the step's transaction and say it (with the SMS copy of a call that ends, for a
+        resident whose profile asks for one)."""
+        plan = with_copy(self.script, turn.step, plan)
         stored = store_plan(
             turn.session,
             turn.call,
@@ -243,6 +252,10 @@ class VoiceHotline:
             duty_phone=settings.duty_phone,
             numbers=numbers,
         )
+        if caller.kind == "resident" or caller.is_resident:  # how the call speaks: the resident's profile
+            read = session.info.get(PROFILES_READ, {})
+            profile = read[caller.phone] if caller.phone in read else profile_for_phone(session, caller.phone)
+            caller = replace(caller, profile=profile)
         if caller.people and caller.people[-1].role == "duty":
             self.known_duty_phone = caller.people[-1].phone
         to_phone = _read_phone(form_text(form, "From" if outbound else "To"), settings.region)
@@ -262,10 +275,7 @@ class VoiceHotline:
     def _words(self, turn: _Turn, step: Step) -> CallWords:
         session, caller = turn.session, turn.caller
         language = caller.language
-        next_step = ""
-        if step.task:
-            key = "next_step_liaison" if caller.liaison_name else "next_step_staff"
-            next_step = self.script.phrase(key, language, liaison=caller.liaison_name or "")
+        next_step = next_step_words(self.script, caller, step)
         fields = {"name": caller.name, "liaison": caller.liaison_name or "", "next_step": next_step}
 
         def lookup(key: str) -> str:
