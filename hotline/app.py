@@ -22,6 +22,7 @@ from hotline import api, ops
 from hotline.api.common import http_error as api_http_error
 from hotline.console import (
     admin,
+    away,
     channels,
     messages,
     notices,
@@ -62,6 +63,7 @@ CONSOLE_ROUTES = [
     *tasks.ROUTES,
     *triage.ROUTES,
     *register.ROUTES,
+    *away.ROUTES,
     *messages.ROUTES,
     *outreach.ROUTES,
     *notices.ROUTES,

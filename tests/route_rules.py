@@ -15,6 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any, cast
 from urllib.parse import quote
 
@@ -39,6 +40,13 @@ from tests.route_requests import send as send
 from workers.gateways.local import LocalGateway
 
 ALL_ROLES = frozenset(StaffRole)
+
+
+def away_until() -> str:
+    """A return date a few days ahead, wherever the test runs."""
+    return (date.today() + timedelta(days=5)).isoformat()
+
+
 Body = Callable[["Target"], dict[str, Any]]
 
 
@@ -202,6 +210,10 @@ RULES: dict[str, Rule] = {
     "POST /register/residents/{resident_id:id}/sms": console(
         "resident", lambda t: {"to": "resident", "body": "请给社区回个电话", "request_key": uuid.uuid4().hex}
     ),
+    "POST /register/residents/{resident_id:id}/absence": console(
+        "resident", lambda t: {"reason": "hospital", "return_on": away_until(), "request_key": uuid.uuid4().hex}
+    ),
+    "POST /register/residents/{resident_id:id}/absence/end": console("resident"),
     "GET /messages": console("list"),
     "GET /messages/sent": console("list"),
     "GET /messages/failed": console("list"),
@@ -313,6 +325,8 @@ RULES: dict[str, Rule] = {
     "PATCH /api/v1/residents/{id}": api("resident", lambda t: {"notes": "改过"}),
     "PUT /api/v1/residents/{id}/liaisons": api("resident", lambda t: {"primary_id": t.liaison, "backup_id": None}),
     "PUT /api/v1/residents/{id}/plan": api("resident", lambda t: {"own": True, "times": ["10:00"]}),
+    "POST /api/v1/residents/{id}/absence": api("resident", lambda t: {"reason": "family", "return_on": away_until()}),
+    "POST /api/v1/residents/{id}/absence/end": api("resident"),
     "POST /api/v1/calls": api("target", lambda t: {"resident_ids": [t.resident]}),
     "POST /api/v1/notices/preview": api(
         "target", lambda t: {"target_kind": "grid", "target": t.grid, "body": "探针通知"}

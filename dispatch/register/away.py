@@ -8,10 +8,10 @@ open-ended and unchanged; setting an absence on a paused resident gives that pau
 The return date ends it by itself (`dispatch.checkins.returns`); staff may end it early (no welcome-back call: they
 know the resident is back), and changing the status by hand ends it too.
 
-`tell_family` records staff's choice to tell the care circle of a hospital stay (on by default for hospital); this
-module stores it and tells nobody. Each change records one audit entry ("away", "away_end") in the caller's
-transaction. The request that set an absence carries a key (the form's, or the API's Idempotency-Key): the same
-key finds it again and changes nothing.
+`tell_family` records staff's choice to tell the care circle of a hospital stay (on unless staff turn it off;
+always off for the other reasons); this module stores it and tells nobody. Each change records one audit entry
+("away", "away_end") in the caller's transaction. The request that set an absence carries a key (the form's, or
+the API's Idempotency-Key): the same key finds it again and changes nothing.
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def set_absence(
     if isinstance(checked, list):
         raise EditRefused(checked)
     why, text, day = checked
-    tell = tell_family if tell_family is not None else why == AbsenceReason.HOSPITAL
+    tell = why == AbsenceReason.HOSPITAL and tell_family is not False  # a hospital stay's, on unless said off
     stored = _digest(actor.audit_ref, key)
     found = session.scalar(select(Absence).where(Absence.request_key == stored))
     if found is not None:

@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from dispatch import audit
 from dispatch.models import ApiToken, Channel
+from dispatch.register.away import away_of
 from dispatch.register.edit import EDITABLE, EditRefused, update_plan, update_resident
 from dispatch.register.history import HISTORY_DAYS, details, resident_history, resident_in_scope
 from dispatch.register.household_liaisons import set_liaisons
@@ -76,6 +77,7 @@ async def resident(request: Request) -> Response:
             )
             audit.record(session, token, "view", "resident", resident_id, at=now)
             found: dict[str, Any] = plain(history)
+            found["away"] = plain(away_of(session, resident_id))
             return found
 
     return ok(await run_in_threadpool(load))
