@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import delete, select, true
@@ -230,3 +231,28 @@ def test_the_same_request_twice_sets_one_absence_and_an_opted_out_resident_is_re
     with pytest.raises(InvalidAction) as refused:
         away(services, town["周阿姨"], "2030-03-10", key="k3")
     assert refused.value.key == "away_not_contacted"
+
+
+def test_the_welcome_back_call_keeps_the_quiet_hours_of_the_residents_own_community(
+    services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    """A community in London: its return date and quiet hours are London's, not the hotline's (Shanghai's)."""
+    liang, phone = town["梁阿姨"], PHONES["梁阿姨"]
+    with services.sessions.begin() as session:
+        resident = session.get(Resident, liang)
+        assert resident is not None and resident.household.community is not None
+        resident.household.community.timezone = "Europe/London"
+    london = ZoneInfo("Europe/London")
+    clock.now = datetime(2030, 3, 4, 10, 0, tzinfo=london)
+    absence_id = away(services, liang, "2030-03-06")
+    clock.now = datetime(2030, 3, 5, 23, 30, tzinfo=london)  # 07:30 on the 6th in Shanghai: still the 5th here
+    checkin_jobs.checkin_tick()
+    assert absence(services, absence_id).ended_at is None
+    clock.now = datetime(2030, 3, 6, 6, 59, tzinfo=london)  # 14:59 in Shanghai, but quiet hours in London
+    checkin_jobs.checkin_tick()
+    run_worker(services)
+    assert absence(services, absence_id).return_call == ReturnCall.DUE and calls_to(services, phone) == []
+    clock.now = datetime(2030, 3, 6, 7, 0, tzinfo=london)
+    checkin_jobs.checkin_tick()
+    run_worker(services)
+    assert len(calls_to(services, phone)) == 1
