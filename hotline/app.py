@@ -22,6 +22,7 @@ from hotline import api, ops
 from hotline.api.common import http_error as api_http_error
 from hotline.console import (
     admin,
+    away,
     channels,
     messages,
     notices,
@@ -65,6 +66,7 @@ CONSOLE_ROUTES = [
     *triage.ROUTES,
     *register.ROUTES,
     *ring.ROUTES,
+    *away.ROUTES,
     *messages.ROUTES,
     *voice_profile.ROUTES,
     *outreach.ROUTES,

@@ -15,6 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any, cast
 from urllib.parse import quote
 
@@ -39,6 +40,13 @@ from tests.route_requests import send as send
 from workers.gateways.local import LocalGateway
 
 ALL_ROLES = frozenset(StaffRole)
+
+
+def away_until() -> str:
+    """A return date a few days ahead, wherever the test runs."""
+    return (date.today() + timedelta(days=5)).isoformat()
+
+
 Body = Callable[["Target"], dict[str, Any]]
 
 
@@ -204,6 +212,10 @@ RULES: dict[str, Rule] = {
         "resident", lambda t: {"to": "resident", "body": "请给社区回个电话", "request_key": uuid.uuid4().hex}
     ),
     "POST /register/residents/{resident_id:id}/voice-profile": console("resident", lambda t: {"slower": "on"}),
+    "POST /register/residents/{resident_id:id}/absence": console(
+        "resident", lambda t: {"reason": "hospital", "return_on": away_until(), "request_key": uuid.uuid4().hex}
+    ),
+    "POST /register/residents/{resident_id:id}/absence/end": console("resident"),
     "GET /messages": console("list"),
     "GET /messages/sent": console("list"),
     "GET /messages/failed": console("list"),
@@ -318,6 +330,8 @@ RULES: dict[str, Rule] = {
     "GET /api/v1/residents/{id}/ring": api("resident"),
     "PUT /api/v1/residents/{id}/ring": api("resident", lambda t: {"mode": "fine"}),
     "PUT /api/v1/residents/{id}/voice-profile": api("resident", lambda t: {"slower": True}),
+    "POST /api/v1/residents/{id}/absence": api("resident", lambda t: {"reason": "family", "return_on": away_until()}),
+    "POST /api/v1/residents/{id}/absence/end": api("resident"),
     "POST /api/v1/calls": api("target", lambda t: {"resident_ids": [t.resident]}),
     "POST /api/v1/notices/preview": api(
         "target", lambda t: {"target_kind": "grid", "target": t.grid, "body": "探针通知"}

@@ -1,5 +1,6 @@
 """The durable store: SQLAlchemy models, one module per area. The database is the truth; Redis only carries work."""
 
+from dispatch.models.absences import Absence, AbsenceEnd, AbsenceReason, ReturnCall
 from dispatch.models.base import NAMING_CONVENTION, Base, UTCDateTime, clock_span, utcnow
 from dispatch.models.checkins import (
     CHECKIN_WAITING,
@@ -53,6 +54,9 @@ from dispatch.models.voice_profiles import VoiceProfile
 __all__ = [
     "CHECKIN_WAITING",
     "NAMING_CONVENTION",
+    "Absence",
+    "AbsenceEnd",
+    "AbsenceReason",
     "AndroidPhone",
     "ApiToken",
     "AuditEntry",
@@ -81,6 +85,7 @@ __all__ = [
     "ResidentCategory",
     "ResidentPhone",
     "ResidentStatus",
+    "ReturnCall",
     "Ring",
     "RingMode",
     "RingSetting",

@@ -20,9 +20,11 @@ from sqlalchemy.orm import Session
 from dispatch import audit
 from dispatch.audit import Actor
 from dispatch.checkins.plans import clear_plan, set_plan
+from dispatch.checkins.returns import end_running
 from dispatch.checkins.rules import CheckinRules
 from dispatch.exceptions import InvalidAction, InvalidPhoneNumber, InvalidPlan
 from dispatch.models import (
+    AbsenceEnd,
     Channel,
     CheckinPlan,
     Resident,
@@ -30,6 +32,7 @@ from dispatch.models import (
     ResidentPhone,
     ResidentStatus,
     RiskColour,
+    utcnow,
 )
 from dispatch.phones import Phone, national_format, normalize_phone, parse_register_phone
 from dispatch.register.csv_read import CONTROL_CHARACTERS
@@ -243,6 +246,8 @@ def update_resident(
         if getattr(resident, key) != value:
             setattr(resident, key, value)
             changed.append(key)
+    if "status" in changed and resident.status != ResidentStatus.PAUSED:  # a status by hand ends an absence
+        end_running(session, resident, utcnow(), AbsenceEnd.STATUS, actor.audit_name)
     if changed:
         changed.sort(key=EDITABLE.index)
         audit.record(session, actor, "edit", "resident", resident.id, ", ".join(changed))

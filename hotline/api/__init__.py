@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route, compile_path
 
 from hotline.api.admin import ROUTES as ADMIN_ROUTES
+from hotline.api.away import ROUTES as AWAY_ROUTES
 from hotline.api.common import http_error
 from hotline.api.openapi import ROUTES as OPENAPI_ROUTES
 from hotline.api.outreach import ROUTES as OUTREACH_ROUTES
@@ -30,6 +31,7 @@ API_ROUTES: list[BaseRoute] = [
     *TRIAGE_ROUTES,
     *REGISTER_ROUTES,
     *RING_ROUTES,
+    *AWAY_ROUTES,
     *OUTREACH_ROUTES,
     *REPORT_ROUTES,
     *ADMIN_ROUTES,

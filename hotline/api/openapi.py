@@ -18,6 +18,7 @@ from dispatch.models import ResidentCategory, TaskCategory
 from dispatch.tasks.staff_actions import NOTE_LIMIT, TRIAGE_CATEGORIES
 from dispatch.tasks.staff_made import KEY_LIMIT, WORDS_LIMIT
 from dispatch.tasks.staff_views import task_statuses
+from hotline.api.openapi_away import ABSENCE, AWAY, away_paths
 from hotline.api.openapi_json import array, obj, ref, some
 from hotline.api.openapi_notices import notice_paths
 from hotline.api.openapi_operations import (
@@ -335,6 +336,10 @@ PATHS: Json = {
 
 PATHS.update(triage_paths(op, query, ID, BODY_ID, MESSAGE_ID, AUDIO))
 PATHS.update(notice_paths(op, query, ID))
+PATHS.update(away_paths(op, ID))
+SCHEMAS.update(Absence=ABSENCE, Away=AWAY)
+SCHEMAS["ResidentHistory"]["properties"]["away"] = ref("Away")  # GET /residents/{id} carries the absences
+SCHEMAS["ResidentHistory"]["required"].append("away")
 
 
 def _with_ids(paths: Json) -> Json:

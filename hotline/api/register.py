@@ -19,6 +19,7 @@ from dispatch import audit
 from dispatch.exceptions import InvalidAction
 from dispatch.ivr.hearing import SWITCHES
 from dispatch.models import ApiToken, Channel
+from dispatch.register.away import away_of
 from dispatch.register.edit import EDITABLE, EditRefused, update_plan, update_resident
 from dispatch.register.hearing_profiles import profile_of, read_switches, set_profile
 from dispatch.register.history import HISTORY_DAYS, details, resident_history, resident_in_scope
@@ -81,6 +82,7 @@ async def resident(request: Request) -> Response:
             audit.record(session, token, "view", "resident", resident_id, at=now)
             found: dict[str, Any] = plain(history)
             found["voice_profile"] = asdict(profile_of(session, resident_id))  # how calls speak to them
+            found["away"] = plain(away_of(session, resident_id))
             return found
 
     return ok(await run_in_threadpool(load))

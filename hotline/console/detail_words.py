@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from sqlalchemy.orm import Session
 
 from dispatch.models import (
+    AbsenceReason,
     Channel,
     ResidentCategory,
     ResidentStatus,
@@ -47,6 +48,9 @@ SHAPES = (
     ),
     (re.compile(r"(?P<count>\d+) residents"), "detail_exported"),
     (re.compile(r"voicemail message:(?P<id>\d+)"), "detail_voicemail"),
+    # An absence set or changed, and ended (dispatch/register/away.py).
+    (re.compile(r"(?P<reason>[a-z]+); return_on=(?P<back>\d{4}-\d{2}-\d{2})"), "detail_away"),
+    (re.compile(r"return_on=(?P<back>\d{4}-\d{2}-\d{2})"), "detail_away_end"),
     (re.compile(r"sms=(?P<sms>\S+) calls=(?P<calls>\S+)"), "detail_channels"),
     # An SMS from staff (dispatch/staff_sms.py): to whom and how long; the form's key and the outbox row are the
     # code's, not words.
@@ -62,6 +66,7 @@ WORDED: tuple[tuple[str, type[enum.Enum]], ...] = (
     ("register_cat_", ResidentCategory),
     ("register_risk_", RiskColour),
     ("register_status_", ResidentStatus),
+    ("away_reason_", AbsenceReason),
 )
 # The names of what an edit changed, beside the register's fields.
 FIELDS = {"primary_liaison": "register_liaison", "backup_liaison": "register_backup", "plan": "register_plan"}

@@ -14,6 +14,7 @@ from dispatch.at_risk import at_risk
 from dispatch.board import open_tasks
 from dispatch.checkins.report import coverage
 from dispatch.models import StaffUser
+from dispatch.register.away import away_residents
 from dispatch.staff_accounts import authenticate, end_sessions, household_scope
 from dispatch.triage.items import triage_scope
 from dispatch.triage.views import open_items
@@ -106,9 +107,17 @@ async def board(request: Request) -> Response:
             tasks = open_tasks(session, now, where)
             behind = at_risk(session, today, now, where, services.intake.checkin)
             triage = open_items(session, now, triage_scope(user))
+            away = away_residents(session, where)
         attention = [r for r in report.residents if r.standing in ("not_reached", "unwell", "visit_pending")]
         attention.sort(key=lambda r: (r.standing != "not_reached", r.standing != "unwell", r.grid, r.name))
-        return {"report": report, "attention": attention, "tasks": tasks, "at_risk": behind, "triage": triage}
+        return {
+            "report": report,
+            "attention": attention,
+            "tasks": tasks,
+            "at_risk": behind,
+            "triage": triage,
+            "away": away,
+        }
 
     data = await run_in_threadpool(load)
     local: datetime = now.astimezone(services.settings.timezone)

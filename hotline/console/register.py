@@ -44,6 +44,7 @@ from dispatch.staff_sms import BODY_LIMIT as SMS_LIMIT
 from dispatch.staff_sms import recipients
 from dispatch.tasks.staff_made import WORDS_LIMIT, Made, RequestKeyReused, make_task
 from hotline.console.auth import staff_only
+from hotline.console.away_section import away_context
 from hotline.console.params import as_id
 from hotline.console.refusals import refusal
 from hotline.console.register_csv import UPLOAD_LIMIT as UPLOAD_LIMIT  # re-exported: the limits were read here
@@ -128,6 +129,7 @@ async def resident_page(
     sms_error: str = "",
     sms_body: str | None = None,
     sms_chosen: str | None = None,
+    **extra: Any,
 ) -> Response:
     """The resident's page (see `resident`), with a fresh key for its make-a-task and send-an-SMS forms and, after
     a refused one, the reason why (and the SMS's words and recipient, to correct)."""
@@ -176,6 +178,8 @@ async def resident_page(
         ring=ring,
         **profile,
         profile_saved=request.query_params.get("profile") == "saved",
+        **(await away_context(request, resident_id)),
+        **extra,
     )
     response.headers["Cache-Control"] = "no-store"  # its form's key is for one request: never brought back by Back
     return response

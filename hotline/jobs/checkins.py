@@ -18,6 +18,7 @@ from sqlalchemy import select
 from dispatch import outbox
 from dispatch.checkins.answers import cancel_unwanted
 from dispatch.checkins.missed_checkin_ladder import advance
+from dispatch.checkins.returns import returns_due
 from dispatch.checkins.schedule import BATCH, make_checkins, plan_fingerprint, send_due
 from dispatch.models import OutboundMessage
 from hotline.handover import Decided, hand_over
@@ -46,6 +47,10 @@ def checkin_tick() -> dict[str, int]:
     services = current()
     now = services.clock()
     counts = dict.fromkeys(("made", "sent", "called", "visit_now", "no_phone", "missed_quiet", "skipped", "ladder"), 0)
+    with services.sessions.begin() as session:  # back from an absence: before the day is made, so it is theirs
+        back = returns_due(session, now, services.intake)
+    counts["back"] = back.ended
+    hand_over(services.redis, Decided(campaign=back.calls, sends=back.sends))
     counts["made"] = _make_day(services, now)
     while True:
         with services.sessions.begin() as session:
