@@ -43,6 +43,7 @@ from dispatch.staff_sms import BODY_LIMIT as SMS_LIMIT
 from dispatch.staff_sms import recipients
 from dispatch.tasks.staff_made import WORDS_LIMIT, Made, RequestKeyReused, make_task
 from hotline.console.auth import staff_only
+from hotline.console.medicines import resident_medicines
 from hotline.console.params import as_id
 from hotline.console.refusals import refusal
 from hotline.console.register_csv import UPLOAD_LIMIT as UPLOAD_LIMIT  # re-exported: the limits were read here
@@ -138,10 +139,11 @@ async def resident_page(
             thread = sms_thread(session, [p.phone for p in history.resident.phones], history.since)
             people = recipients(resident_in_scope(session, resident_id, household_scope(user)))
             audit.record(session, user, "view", "resident", resident_id, at=now)
-        return history, thread, people
+            medicines = resident_medicines(session, resident_id, household_scope(user), now, services.intake)
+        return history, thread, people, medicines
 
     try:
-        history, thread, people = await run_in_threadpool(load)
+        history, thread, people, medicines = await run_in_threadpool(load)
     except NotFound:
         return _missing(request, user)
     response = page(
@@ -169,6 +171,7 @@ async def resident_page(
         sms_body=sms_body or "",
         sms_chosen=sms_chosen or "",
         sms_sent=request.query_params.get("sms", ""),
+        **medicines,
     )
     response.headers["Cache-Control"] = "no-store"  # its form's key is for one request: never brought back by Back
     return response
