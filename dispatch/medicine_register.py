@@ -213,7 +213,7 @@ def update_medicine(
     medicine.name, medicine.dose, medicine.days_supply, medicine.lead_days = name, dose, days, lead
     medicine.last_refill, medicine.updated_at = last_refill, now
     medicine.runs_out_on = last_refill + timedelta(days=days) if last_refill is not None else None
-    audit.record(session, actor, "update", "medicine", medicine.id, f"resident:{resident_id}", at=now)
+    audit.record(session, actor, "edit", "medicine", medicine.id, f"resident:{resident_id}", at=now)
     return True
 
 
