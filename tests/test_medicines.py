@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from rq import Queue
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
@@ -22,6 +23,7 @@ from hotline.jobs.medicines import medicine_tick
 from hotline.services import Services
 from tests.conftest import LIAISON_PHONE, RESIDENT_PHONE, Clock, at, post_signed, run_worker, sent_to, sms_params
 from tests.console_helpers import make_user
+from workers.queues import MAINTENANCE
 
 D0 = date(2030, 3, 1)  # the last refill the family gave: 30 days of supply, so it runs out on 31 March
 
@@ -208,3 +210,20 @@ def _calendar(services: Services, admin: StaffUser) -> Any:
         return medicine_calendar(
             session, resident_id(services), household_scope(admin), services.clock(), services.intake
         )
+
+
+def test_the_scheduler_job_runs_in_a_real_worker(
+    services: Services, community: None, clock: Clock, admin: StaffUser
+) -> None:
+    """The job as `hotline scheduler` queues it, by its dotted path, on the maintenance queue."""
+    clock.now = at("10:00", D0)
+    add(services, admin, "降压药", days=7, lead_days=0)  # its own lead: the task on the day it runs out
+    clock.now = at("09:00", D0 + timedelta(days=6))
+    Queue(MAINTENANCE, connection=services.redis).enqueue("hotline.jobs.medicines.medicine_tick")
+    run_worker(services)
+    assert medicine_tasks(services) == []
+    clock.now = at("09:00", D0 + timedelta(days=7))
+    Queue(MAINTENANCE, connection=services.redis).enqueue("hotline.jobs.medicines.medicine_tick")
+    run_worker(services)
+    [task] = medicine_tasks(services)
+    assert any(f"#{task.id}" in body and "降压药" in body for body in sent_to(services, LIAISON_PHONE))
