@@ -37,6 +37,7 @@ class DispatchContext:
     sms_gateway: str = "local"  # HOTLINE_GATEWAY: the gateway of SMS where a community chose none of its own
     sms_choices: frozenset[str] = frozenset({"local"})  # the gateways a community may choose for its SMS
     call_choices: frozenset[str] = frozenset({"none", "local"})  # … and for its calls
+    medicine_lead_days: int = 3  # HOTLINE_MEDICINE_LEAD_DAYS: a medicine task this many days before it runs out
 
     def sms_for(self, choice: str | None) -> str:
         """The gateway of a community's SMS: its choice if the hotline is set up with it, else the hotline's."""

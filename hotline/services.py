@@ -291,6 +291,7 @@ class Services:
                 sms_gateway=settings.gateway,
                 sms_choices=frozenset(settings.gateways),
                 call_choices=frozenset(settings.call_gateways),
+                medicine_lead_days=settings.medicine_lead_days,
                 checkin=CheckinRules(
                     timezone=settings.timezone,
                     times=settings.checkin_times,

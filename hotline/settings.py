@@ -80,6 +80,7 @@ class Settings:
     ready_queue_limit: int = 10000  # /readyz answers 503 with more jobs than this waiting in all queues together
     ready_inbound_seconds: int = 120  # /readyz answers 503 while a message stored this long ago is unprocessed
     staff_sms_per_hour: int = 20  # the most SMS one member of staff sends from residents' pages in any hour
+    medicine_lead_days: int = 3  # a medicine task this many days before the medicine runs out (per medicine too)
     # The reverse proxy's addresses, comma-separated: only from these are X-Forwarded-For/-Proto believed. Empty:
     # from no one, so a client cannot choose the address the sign-in throttle counts by sending the header itself.
     forwarded_allow_ips: str = ""

@@ -288,6 +288,13 @@ SETTINGS: tuple[Setting, ...] = (
         "20",
         "most SMS one member of staff sends by hand in an hour",
     ),
+    Setting(
+        "HOTLINE_MEDICINE_LEAD_DAYS",
+        "medicine_lead_days",
+        whole(0, 30, "days"),
+        "3",
+        "a medicine task this many days before it runs out",
+    ),
     Setting("FORWARDED_ALLOW_IPS", "forwarded_allow_ips", trusted_proxies, "", "proxies whose X-Forwarded-* is read"),
     Setting("HOTLINE_TIMEZONE", "timezone", timezone, "Asia/Shanghai", "the community's IANA timezone"),
     Setting(

@@ -32,6 +32,7 @@ class Target:
     triage_voicemail: int = 999_999  # the message on the item that carries a voicemail
     community: int = 999_999  # a community (its channels: an admin's choice, in nobody's scope)
     grid_id: int = 999_999  # the grid of the target's household (where a new liaison is placed)
+    medicine: int = 999_999  # a medicine of the target resident's
     words: tuple[str, ...] = ()  # what shows this target: names, numbers, texts
 
     @property
@@ -43,8 +44,8 @@ def fill(key: str, rule: Rule, t: Target) -> tuple[str, str, dict[str, Any] | No
     """The method, URL and body of a request by `rule` naming `t`."""
     method, path = key.split(" ", 1)
     ids = {"task": t.task, "resident": t.resident, "notice": t.notice, "triage": t.triage, "community": t.community}
-    ids["liaison"] = t.liaison
-    names = r"\{(task_id|resident_id|notice_id|triage_id|community_id|liaison_id)(:id)?\}"
+    ids["liaison"], ids["medicine"] = t.liaison, t.medicine
+    names = r"\{(task_id|resident_id|notice_id|triage_id|community_id|liaison_id|medicine_id)(:id)?\}"
     path = re.sub(names, lambda m: str(ids[m.group(1)[:-3]]), path)
     path = path.replace("{id}", str(ids.get(rule.names, t.task))).replace("{sid}", t.sid)
     voicemail = t.triage_voicemail if rule.names == "triage" else t.voicemail

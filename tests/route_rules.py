@@ -24,7 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from dispatch import register
-from dispatch.models import InboundMessage, StaffRole, Task, TriageItem
+from dispatch.models import InboundMessage, Medicine, StaffRole, Task, TriageItem
 from dispatch.phones import mask_phone
 from dispatch.tokens import create_token, revoke_token
 from hotline.services import Services
@@ -216,6 +216,15 @@ RULES: dict[str, Rule] = {
         "resident", lambda t: {"reason": "hospital", "return_on": away_until(), "request_key": uuid.uuid4().hex}
     ),
     "POST /register/residents/{resident_id:id}/absence/end": console("resident"),
+    "POST /register/residents/{resident_id:id}/medicines": console(
+        "resident", lambda t: {"name": "降压药", "days_supply": "30", "request_key": uuid.uuid4().hex}
+    ),
+    "GET /register/residents/{resident_id:id}/medicines/{medicine_id:id}": console("resident"),
+    "POST /register/residents/{resident_id:id}/medicines/{medicine_id:id}": console(
+        "resident", lambda t: {"name": "降压药 氨氯地平", "days_supply": "28"}
+    ),
+    "POST /register/residents/{resident_id:id}/medicines/{medicine_id:id}/refill": console("resident", lambda t: {}),
+    "POST /register/residents/{resident_id:id}/medicines/{medicine_id:id}/stop": console("resident"),
     "GET /messages": console("list"),
     "GET /messages/sent": console("list"),
     "GET /messages/failed": console("list"),
@@ -332,6 +341,9 @@ RULES: dict[str, Rule] = {
     "PUT /api/v1/residents/{id}/voice-profile": api("resident", lambda t: {"slower": True}),
     "POST /api/v1/residents/{id}/absence": api("resident", lambda t: {"reason": "family", "return_on": away_until()}),
     "POST /api/v1/residents/{id}/absence/end": api("resident"),
+    "GET /api/v1/residents/{id}/medicines": api("resident"),
+    "POST /api/v1/residents/{id}/medicines": api("resident", lambda t: {"name": "降压药", "days_supply": 30}),
+    "POST /api/v1/residents/{id}/medicines/{medicine_id}/refill": api("resident", lambda t: {}),
     "POST /api/v1/calls": api("target", lambda t: {"resident_ids": [t.resident]}),
     "POST /api/v1/notices/preview": api(
         "target", lambda t: {"target_kind": "grid", "target": t.grid, "body": "探针通知"}
@@ -462,6 +474,11 @@ def build_world(client: TestClient, services: Services) -> World:
             triage = session.scalar(select(TriageItem.id).where(TriageItem.phone == UNKNOWN[key]))
         assert triage is not None
         triage_voicemail = leave_triage_voicemail(services, triage)
+        with services.sessions.begin() as session:  # a medicine of theirs, for the medicine routes to name
+            medicine = Medicine(resident_id=resident.id, name="二甲双胍", days_supply=30)
+            session.add(medicine)
+            session.flush()
+            medicine_id = medicine.id
         words = (
             name,
             liaison,
@@ -485,6 +502,7 @@ def build_world(client: TestClient, services: Services) -> World:
             voicemail=voicemail,
             triage=triage,
             triage_voicemail=triage_voicemail,
+            medicine=medicine_id,
             words=words,
         )
     targets["missing"] = MISSING

@@ -11,6 +11,7 @@ from dispatch.models.checkins import (
     CheckinStatus,
 )
 from dispatch.models.console import ApiToken, AuditEntry, Notice
+from dispatch.models.medicines import Medicine, MedicineTask
 from dispatch.models.messages import (
     InboundMessage,
     InboundOutcome,
@@ -78,6 +79,8 @@ __all__ = [
     "Liaison",
     "LiaisonRole",
     "LocalOutboxEntry",
+    "Medicine",
+    "MedicineTask",
     "Notice",
     "OutboundMessage",
     "OutboundStatus",

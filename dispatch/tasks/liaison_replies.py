@@ -19,7 +19,7 @@ from dispatch.context import DispatchContext
 from dispatch.models import InboundMessage, Liaison, Task, TaskCategory, TaskEvent, TaskPriority, TaskStatus
 from dispatch.outbox import auto_replies_since, queue_sms
 from dispatch.register import sole_community
-from dispatch.tasks import escalation, lifecycle, offers
+from dispatch.tasks import escalation, lifecycle, medicine_refills, offers
 from dispatch.tasks.liaison_reading import Action, Command, CommandTable
 from dispatch.tasks.task_notes import notes_text
 from dispatch.tasks.task_texts import doorstep_address, resident_names
@@ -105,6 +105,8 @@ def act_on_liaison_message(
     handed_back = session.get(Task, done.changed_task_id) if done.changed_task_id else None
     if handed_back is not None and handed_back.status == TaskStatus.DECLINED:
         outbound += escalation.climb(session, handed_back, now, context, reason="handed back")
+    if handed_back is not None and handed_back.status == TaskStatus.DONE:
+        medicine_refills.refilled(session, handed_back, now, context.timezone)  # a medicine task resets its count
     if done.danger_without_task:
         # 老人摔倒了, with no task to put it on: an urgent task with no household, straight to the duty phone
         # of the liaison's community, with the liaison's words. Health first: never only an answer.

@@ -21,7 +21,7 @@ from dispatch.exceptions import InvalidAction, NotFound
 from dispatch.models import Household, Liaison, Task, TaskCategory, TaskEvent, TaskPriority, TaskStatus
 from dispatch.outbox import queue_sms
 from dispatch.staff_accounts import Principal
-from dispatch.tasks import escalation, lifecycle, offers
+from dispatch.tasks import escalation, lifecycle, medicine_refills, offers
 from dispatch.tasks.task_texts import task_text
 
 NOTE_LIMIT = 500
@@ -254,6 +254,7 @@ def close(
     task = scoped_task(session, task_id, where, lock=True)
     _open(task, "closed")
     lifecycle.done(task)
+    medicine_refills.refilled(session, task, now, context.timezone)  # a medicine task resets its count
     _event(session, task, "done", actor, now, note.strip()[:NOTE_LIMIT])
     audit.record(session, actor, "close", "task", task.id, at=now)
     return lifecycle.tell_resident(session, task, "done", task.assignee, context.catalog) if task.assignee else []

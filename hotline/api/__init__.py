@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Match, Mount, Route, compile_path
 from hotline.api.admin import ROUTES as ADMIN_ROUTES
 from hotline.api.away import ROUTES as AWAY_ROUTES
 from hotline.api.common import http_error
+from hotline.api.medicines import ROUTES as MEDICINE_ROUTES
 from hotline.api.openapi import ROUTES as OPENAPI_ROUTES
 from hotline.api.outreach import ROUTES as OUTREACH_ROUTES
 from hotline.api.register import ROUTES as REGISTER_ROUTES
@@ -32,6 +33,7 @@ API_ROUTES: list[BaseRoute] = [
     *REGISTER_ROUTES,
     *RING_ROUTES,
     *AWAY_ROUTES,
+    *MEDICINE_ROUTES,
     *OUTREACH_ROUTES,
     *REPORT_ROUTES,
     *ADMIN_ROUTES,

@@ -90,6 +90,7 @@ def scheduler() -> None:
     from rq.exceptions import StopRequested
 
     from hotline.jobs.checkins import CHECKIN_TICK_SECONDS, checkin_tick
+    from hotline.jobs.medicines import medicine_tick
     from hotline.jobs.notices import start_due_notices
     from hotline.jobs.sweeper import sweep
     from hotline.services import connect_redis
@@ -114,6 +115,7 @@ def scheduler() -> None:
             tick = CHECKIN_TICK_SECONDS if settings.clock_speed == 1 else FAST_CLOCK_TICK_SECONDS
             cron.register(checkin_tick, queue_name=MAINTENANCE, interval=tick, result_ttl=0)
             cron.register(start_due_notices, queue_name=MAINTENANCE, interval=tick, result_ttl=0)
+            cron.register(medicine_tick, queue_name=MAINTENANCE, interval=tick, result_ttl=0)
             try:
                 cron.start()  # type: ignore[no-untyped-call]
                 return  # stopped by a signal

@@ -45,6 +45,7 @@ from dispatch.staff_sms import recipients
 from dispatch.tasks.staff_made import WORDS_LIMIT, Made, RequestKeyReused, make_task
 from hotline.console.auth import staff_only
 from hotline.console.away_section import away_context
+from hotline.console.medicines import resident_medicines
 from hotline.console.params import as_id
 from hotline.console.refusals import refusal
 from hotline.console.register_csv import UPLOAD_LIMIT as UPLOAD_LIMIT  # re-exported: the limits were read here
@@ -144,10 +145,11 @@ async def resident_page(
             audit.record(session, user, "view", "resident", resident_id, at=now)
             ring = ring_section(session, request, resident_id, history.since)
             profile = profile_page(session, resident_id)
-        return history, thread, people, ring, profile
+            medicines = resident_medicines(session, resident_id, household_scope(user), now, services.intake)
+        return history, thread, people, ring, profile, medicines
 
     try:
-        history, thread, people, ring, profile = await run_in_threadpool(load)
+        history, thread, people, ring, profile, medicines = await run_in_threadpool(load)
     except NotFound:
         return _missing(request, user)
     response = page(
@@ -180,6 +182,7 @@ async def resident_page(
         profile_saved=request.query_params.get("profile") == "saved",
         **(await away_context(request, resident_id)),
         **extra,
+        **medicines,
     )
     response.headers["Cache-Control"] = "no-store"  # its form's key is for one request: never brought back by Back
     return response
