@@ -10,6 +10,7 @@ from dispatch.models.checkins import (
     CheckinStatus,
 )
 from dispatch.models.console import ApiToken, AuditEntry, Notice
+from dispatch.models.greetings import LiaisonGreeting
 from dispatch.models.messages import (
     InboundMessage,
     InboundOutcome,
@@ -70,6 +71,7 @@ __all__ = [
     "InboundMessage",
     "InboundOutcome",
     "Liaison",
+    "LiaisonGreeting",
     "LiaisonRole",
     "LocalOutboxEntry",
     "Notice",
