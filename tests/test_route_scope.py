@@ -129,7 +129,7 @@ def test_a_clerk_in_the_console_reaches_only_their_community(
         ("POST /register/import",),
         **{"X-CSRF-Token": csrf},
     )
-    assert checked == 58  # every console and simulator route but sign-out, an upload and the admins' own
+    assert checked == 61  # every console and simulator route but sign-out, an upload and the admins' own
 
 
 def test_the_api_refuses_a_missing_wrong_or_revoked_token_on_every_route(
