@@ -38,7 +38,7 @@ from hotline.console import (
 )
 from hotline.console.auth import session_middleware
 from hotline.console.body_cap import BodyCap
-from hotline.greeting_audio import played_greeting
+from hotline.greeting_audio import GREETING_AUDIO, played_greeting
 from hotline.request_log import RequestLog
 from hotline.security_headers import SecurityHeaders
 from hotline.services import Services
@@ -150,7 +150,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             Route(paths.VOICE_GREETING_RECORDED, voice_endpoint(greeting_recorded), methods=["POST"]),
             Route(paths.VOICE_GREETING_CHOICE, voice_endpoint(greeting_choice), methods=["POST"]),
             # A liaison's recorded greeting, fetched by Twilio for <Play>: a signed link that expires.
-            Route(paths.GREETING_AUDIO + "/{greeting_id:id}", played_greeting),
+            Route(GREETING_AUDIO + "/{greeting_id:id}", played_greeting),
             Route(paths.Tencent.REPLY, sms_reply, methods=["POST"]),
             Route(paths.Tencent.STATUS, sms_status, methods=["POST"]),
             Route(paths.Tencent.VOICE, voice_events, methods=["POST"]),

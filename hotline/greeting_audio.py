@@ -26,10 +26,10 @@ from hotline.exceptions import VoicemailUnavailable
 from hotline.services import Services
 from hotline.settings import Settings
 from hotline.voicemail_audio import audio_response, audited, open_recorded
-from hotline.webhooks import paths
 from workers.gateways.recordings import RecordingMedia
 
 log = logging.getLogger(__name__)
+GREETING_AUDIO = "/voice/greetings"  # /<id>?e=<expiry>&s=<signature>: fetched by Twilio for <Play>
 LINK_SECONDS = 15 * 60  # a check-in call plays its greeting as soon as it is answered
 
 
@@ -41,7 +41,7 @@ def _signature(settings: Settings, greeting_id: int, expiry: int) -> str:
 def greeting_link(settings: Settings, greeting_id: int, now: float) -> str:
     """The signed URL Twilio plays greeting `greeting_id` from, good for LINK_SECONDS from `now` (a timestamp)."""
     expiry = int(now) + LINK_SECONDS
-    path = f"{paths.GREETING_AUDIO}/{greeting_id}?e={expiry}&s={_signature(settings, greeting_id, expiry)}"
+    path = f"{GREETING_AUDIO}/{greeting_id}?e={expiry}&s={_signature(settings, greeting_id, expiry)}"
     return settings.callback_url(path)
 
 

@@ -16,7 +16,6 @@ VOICE_CHECKIN = "/twilio/voice/checkin"  # a check-in call was answered
 VOICE_CHECKIN_STATUS = "/twilio/voice/checkin/status"  # a check-in call ended
 VOICE_GREETING_RECORDED = "/twilio/voice/greeting/recorded"  # a liaison recorded their check-in greeting
 VOICE_GREETING_CHOICE = "/twilio/voice/greeting/choice"  # keep it, record again, or keep the old one
-GREETING_AUDIO = "/voice/greetings"  # /<id>?e=<expiry>&s=<signature>: a greeting's audio, fetched by Twilio
 ANDROID_EVENTS = "/android/events"  # every webhook of SMS Gateway for Android, ?phone=<its name in ANDROID_PHONES>
 
 
