@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from starlette.testclient import TestClient
 
 from dispatch import register
@@ -207,3 +208,22 @@ def test_a_greeting_whose_liaison_stopped_is_not_played(client: TestClient, serv
         assert liaison is not None
         liaison.active = False
     assert played(checkin_call(client, services, RESIDENT_PHONE)) == []
+
+
+@pytest.mark.usefixtures("community")
+def test_the_store_keeps_one_current_greeting_per_liaison_and_one_row_per_recording(services: Services) -> None:
+    with services.sessions() as session:
+        liaison_id = session.scalar(select(Liaison.id).where(Liaison.phone == LIAISON_PHONE))
+    assert liaison_id is not None
+
+    def add(sid: str, url: str, status: str) -> None:
+        with services.sessions.begin() as session:
+            session.add(LiaisonGreeting(liaison_id=liaison_id, call_sid=sid, recording_url=url, status=status))
+
+    add("CA1", "https://a/RE1", "current")
+    with pytest.raises(IntegrityError):
+        add("CA2", "https://a/RE2", "current")  # a second current one: two keeps racing cannot both win
+    with pytest.raises(IntegrityError):
+        add("CA1", "https://a/RE1", "pending")  # the same recording of the same call again
+    add("CA2", "https://a/RE2", "pending")
+    assert greetings(services) == [("current", "https://a/RE1"), ("pending", "https://a/RE2")]
