@@ -53,6 +53,12 @@ def greetings(services: Services) -> list[tuple[str, str]]:
         return [(status, url) for status, url in rows]
 
 
+def kept_times(services: Services) -> list[tuple[object, object]]:
+    with services.sessions() as session:
+        rows = session.execute(select(LiaisonGreeting.kept_at, LiaisonGreeting.ended_at).order_by(LiaisonGreeting.id))
+        return [(kept, ended) for kept, ended in rows]
+
+
 def record(flow: CallFlow, url: str) -> CallFlow:
     """At the liaison menu: 4, then a greeting after the beep."""
     flow.press("4")
@@ -94,8 +100,9 @@ def test_a_liaison_records_hears_and_keeps_a_greeting_that_their_households_chec
 
     flow.press("1")
     assert "您的问候已经保存" in " ".join(flow.said[-2:]) and "听待办请按1" in flow.last_said
+    kept = kept_times(services)
     flow.resend()  # a retried keep changes nothing
-    assert greetings(services) == [("current", url)]
+    assert greetings(services) == [("current", url)] and kept_times(services) == kept
     flow.hang_up()
 
     call = checkin_call(client, services, RESIDENT_PHONE)
@@ -158,7 +165,7 @@ def test_a_caller_who_is_not_a_liaison_never_reaches_the_recording(client: TestC
     path = "/twilio/voice/greeting/recorded?n=liaison_menu"
     signature = services.signature.sign("/twilio/voice/greeting/recorded", params, "n=liaison_menu")
     answer = client.post(path, data=params, headers={SIGNATURE_HEADER: signature})
-    assert answer.status_code == 200 and "<Play" not in answer.text
+    assert answer.status_code == 200 and "<Play" not in answer.text and "医院和药店电话请按1" in answer.text
     assert greetings(services) == []
 
 

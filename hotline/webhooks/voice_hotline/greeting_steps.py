@@ -39,7 +39,11 @@ def greeting_recorded(voice: VoiceHotline, session: Session, form: FormData, que
     words = voice._words(turn, step)
     response = voice_response()
     liaison = turn.caller.liaison_id
-    if liaison is None or not url:
+    if liaison is None:  # not a liaison's call: their own menu
+        entry = Step(voice.script.entry[turn.caller.kind])
+        voice.render.node(response, entry, voice._words(turn, entry))
+        return str(response), Work()
+    if not url:
         voice.render.greeting_back(response, step, words, "greeting_not_recorded")
         return str(response), Work()
     seconds = whole_number(form_text(form, "RecordingDuration"))
@@ -58,7 +62,11 @@ def greeting_choice(voice: VoiceHotline, session: Session, form: FormData, query
     words = voice._words(turn, menu)
     response = voice_response()
     liaison, greeting = turn.caller.liaison_id, whole_number(query.get("g"))
-    if liaison is None or greeting is None:
+    if liaison is None:  # not a liaison's call: their own menu
+        menu = Step(voice.script.entry[turn.caller.kind])
+        voice.render.node(response, menu, voice._words(turn, menu))
+        return str(response), Work()
+    if greeting is None:
         voice.render.node(response, menu, words)
         return str(response), Work()
     now = utcnow()
