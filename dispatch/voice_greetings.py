@@ -127,6 +127,20 @@ def playable_url(session: Session, greeting_id: int) -> str:
     return url
 
 
+def mark_gone(session: Session, greeting_id: int, now: datetime) -> bool:
+    """The provider no longer has the recording (or it is not our account's): a pending or current greeting is
+    marked `gone`, so the next check-in calls greet in text-to-speech. Repeated, it changes nothing.
+
+    Returns:
+        Whether it was marked now.
+    """
+    greeting = session.get(LiaisonGreeting, greeting_id)
+    if greeting is None or greeting.status not in PLAYABLE:
+        return False
+    greeting.status, greeting.ended_at = "gone", now
+    return True
+
+
 def household_greeting(session: Session, household_id: int) -> int | None:
     """The current greeting of the household's liaison (the primary), if they recorded one and are active."""
     return session.scalar(

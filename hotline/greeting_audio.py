@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from dispatch.audit import Actor
 from dispatch.exceptions import NotFound
-from dispatch.voice_greetings import current_url, playable_url
+from dispatch.voice_greetings import current_url, mark_gone, playable_url
 from hotline.exceptions import VoicemailUnavailable
 from hotline.services import Services
 from hotline.settings import Settings
@@ -65,11 +65,20 @@ async def played_greeting(request: Request) -> Response:
         with services.readonly() as session:
             return playable_url(session, greeting_id)
 
+    def forget() -> None:
+        with services.sessions.begin() as session:
+            if mark_gone(session, greeting_id, services.clock()):
+                log.warning("greeting %s is gone at the provider: its check-in calls greet in TTS", greeting_id)
+
     try:
         url = await run_in_threadpool(load)
         media = await open_recorded(services, url, f"greeting {greeting_id}")
-    except (NotFound, VoicemailUnavailable):
-        return Response(status_code=404)  # Twilio goes on with the menu's words
+    except NotFound:
+        return Response(status_code=404)
+    except VoicemailUnavailable as exc:
+        if exc.status == 404:  # gone, or not our account's: the next calls greet in text-to-speech
+            await run_in_threadpool(forget)
+        return Response(status_code=exc.status)
     return audio_response(media)
 
 

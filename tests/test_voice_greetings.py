@@ -234,3 +234,17 @@ def test_the_store_keeps_one_current_greeting_per_liaison_and_one_row_per_record
         add("CA1", "https://a/RE1", "pending")  # the same recording of the same call again
     add("CA2", "https://a/RE2", "pending")
     assert greetings(services) == [("current", "https://a/RE1"), ("pending", "https://a/RE2")]
+
+
+@pytest.mark.usefixtures("community")
+def test_a_greeting_the_provider_no_longer_has_falls_back_to_tts(client: TestClient, services: Services) -> None:
+    flow = CallFlow(client, services, LIAISON_PHONE).call().press("4")
+    flow.leave_message(seconds=4)  # a recording the local gateway does not hold (another account's URL)
+    flow.press("1")
+    call = checkin_call(client, services, RESIDENT_PHONE)
+    [link] = played(call)
+    fetched = urlsplit(link)
+    assert client.get(f"{fetched.path}?{fetched.query}").status_code == 404
+    assert [status for status, _ in greetings(services)] == ["gone"]
+    again = checkin_call(client, services, RESIDENT_PHONE)
+    assert played(again) == [] and "梁阿姨您好" in again.said[0]

@@ -2,7 +2,8 @@
 
 Every recording a liaison makes on the hotline is a row. `pending` while they hear it back; `current` once kept (at
 most one per liaison); `replaced` when a later one is kept, `discarded` when they record again or keep the old one,
-`removed` when staff take it away. The audio stays at the provider, as a voicemail's does.
+`removed` when staff take it away, `gone` when the provider no longer has the audio. The audio stays at the
+provider, as a voicemail's does.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from dispatch.models.base import Base, UTCDateTime, utcnow
 
-GREETING_STATES = ("pending", "current", "replaced", "discarded", "removed")
+GREETING_STATES = ("pending", "current", "replaced", "discarded", "removed", "gone")
 
 
 class LiaisonGreeting(Base):
