@@ -24,6 +24,7 @@ from hotline.console import (
     admin,
     away,
     channels,
+    liaison_greeting,
     medicines,
     messages,
     notices,
@@ -41,6 +42,7 @@ from hotline.console import (
 )
 from hotline.console.auth import session_middleware
 from hotline.console.body_cap import BodyCap
+from hotline.greeting_audio import GREETING_AUDIO, played_greeting
 from hotline.request_log import RequestLog
 from hotline.security_headers import SecurityHeaders
 from hotline.services import Services
@@ -55,6 +57,7 @@ from hotline.webhooks.tencent_voice import voice_events
 from hotline.webhooks.twilio_sms import inbound_sms, message_status
 from hotline.webhooks.twilio_voice import voice_message
 from hotline.webhooks.voice_hotline import VoiceHotline, voice_endpoint
+from hotline.webhooks.voice_hotline.greeting_steps import greeting_choice, greeting_recorded
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "console" / "static"
@@ -77,6 +80,7 @@ CONSOLE_ROUTES = [
     *admin.ROUTES,
     *channels.ROUTES,
     *people.ROUTES,
+    *liaison_greeting.ROUTES,
     *staff.ROUTES,
     *places.ROUTES,
     Route("/simulator", simulator.simulator_page),
@@ -151,6 +155,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             Route(paths.VOICE_STATUS, voice_endpoint(VoiceHotline.status), methods=["POST"]),
             Route(paths.VOICE_CHECKIN, voice_endpoint(VoiceHotline.checkin), methods=["POST"]),
             Route(paths.VOICE_CHECKIN_STATUS, voice_endpoint(VoiceHotline.checkin_status), methods=["POST"]),
+            Route(paths.VOICE_GREETING_RECORDED, voice_endpoint(greeting_recorded), methods=["POST"]),
+            Route(paths.VOICE_GREETING_CHOICE, voice_endpoint(greeting_choice), methods=["POST"]),
+            # A liaison's recorded greeting, fetched by Twilio for <Play>: a signed link that expires.
+            Route(GREETING_AUDIO + "/{greeting_id:id}", played_greeting),
             Route(paths.Tencent.REPLY, sms_reply, methods=["POST"]),
             Route(paths.Tencent.STATUS, sms_status, methods=["POST"]),
             Route(paths.Tencent.VOICE, voice_events, methods=["POST"]),

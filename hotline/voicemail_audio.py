@@ -68,35 +68,48 @@ async def _open(
             return stored_url(session)
 
     url = await run_in_threadpool(load)
-    where_from = f"{kind} {object_id} message {message_id}"
+    media = await open_recorded(services, url, f"{kind} {object_id} message {message_id}")
+    await audited(services, media, actor, kind, object_id, f"voicemail message:{message_id}")
+    return media
+
+
+async def open_recorded(services: Services, url: str, where_from: str) -> RecordingMedia:
+    """Open a recording the voice hotline's provider made (a voicemail, a liaison's greeting) from its stored URL.
+
+    Raises:
+        VoicemailUnavailable: The URL is not our account's (refused, and logged), the recording is gone, or the
+            provider cannot be reached.
+    """
     try:
-        # Voicemails are recorded by the voice hotline's provider (Twilio, or the local simulator), whichever gateway
-        # carries the SMS.
+        # Recorded by the voice hotline's provider (Twilio, or the local simulator), whichever gateway carries the SMS.
         recorder = services.gateway_named("twilio") if "twilio" in services.settings.gateways else services.gateway
-        media = await run_in_threadpool(recorder.open_recording, url)
+        return await run_in_threadpool(recorder.open_recording, url)
     except RecordingRefusedError as exc:
         # A stored URL aimed elsewhere: never fetched. The message names its host only, not its path or secrets.
-        log.warning("voicemail refused: %s: %s", where_from, exc)
+        log.warning("recording refused: %s: %s", where_from, exc)
         raise VoicemailUnavailable(404, "voicemail_refused") from None
     except RecordingMissingError:
-        log.info("voicemail gone at the provider: %s", where_from)
+        log.info("recording gone at the provider: %s", where_from)
         raise VoicemailUnavailable(404, "voicemail_gone") from None
     except (GatewayError, OSError) as exc:
-        log.warning("voicemail not fetched: %s: %s", where_from, exc)
+        log.warning("recording not fetched: %s: %s", where_from, exc)
         raise VoicemailUnavailable(502, "voicemail_unreachable") from None
+
+
+async def audited(
+    services: Services, media: RecordingMedia, actor: Actor, kind: str, object_id: int, detail: str
+) -> None:
+    """Record who listened, in the audit log; the audio is closed if that fails (none leaves without its entry)."""
 
     def record() -> None:
         with services.sessions.begin() as session:
-            audit.record(
-                session, actor, "listen", kind, object_id, detail=f"voicemail message:{message_id}", at=services.clock()
-            )
+            audit.record(session, actor, "listen", kind, object_id, detail=detail, at=services.clock())
 
     try:
         await run_in_threadpool(record)
     except BaseException:
         media.close()  # no audio leaves without its audit entry
         raise
-    return media
 
 
 def audio_response(media: RecordingMedia) -> StreamingResponse:

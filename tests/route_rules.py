@@ -24,7 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from dispatch import register
-from dispatch.models import InboundMessage, Medicine, StaffRole, Task, TriageItem
+from dispatch.models import InboundMessage, LiaisonGreeting, Medicine, StaffRole, Task, TriageItem
 from dispatch.phones import mask_phone
 from dispatch.tokens import create_token, revoke_token
 from hotline.services import Services
@@ -121,6 +121,9 @@ RULES: dict[str, Rule] = {
     "GET /api/v1/openapi.json": PUBLIC,
     "MOUNT /static": STATIC,
     "MOUNT /ivr-audio": STATIC,
+    # A liaison's recorded greeting, fetched by Twilio for <Play>: public, but only with a signed link that expires
+    # (404 without one: tests/test_voice_greetings.py).
+    "GET /voice/greetings/{greeting_id:id}": PUBLIC,
     # Twilio's webhooks: the signature is the only credential.
     "POST /twilio/sms": twilio(lambda t: sms_params("我胸口痛，血压高", from_phone=t.phone)),
     "POST /twilio/status": twilio(
@@ -148,6 +151,13 @@ RULES: dict[str, Rule] = {
     "POST /twilio/voice/status": twilio(lambda t: _call(t, CallStatus="completed", CallDuration="30")),
     "POST /twilio/voice/checkin": twilio(lambda t: _call(t, AnsweredBy="human", Direction="outbound-api"), "o=1"),
     "POST /twilio/voice/checkin/status": twilio(lambda t: _call(t, CallStatus="busy"), "o=1"),
+    "POST /twilio/voice/greeting/recorded": twilio(
+        lambda t: _call(
+            t, RecordingUrl="https://api.twilio.com/RE1", RecordingSid="RE" + "4" * 32, RecordingDuration="9"
+        ),
+        "n=liaison_menu",
+    ),
+    "POST /twilio/voice/greeting/choice": twilio(lambda t: _call(t, Digits="1"), "n=liaison_menu&g=1"),
     # Tencent Cloud SMS's callbacks: the secret in the URL is the only credential.
     "POST /tencent/sms/reply": tencent(
         lambda t: {
@@ -298,6 +308,9 @@ RULES: dict[str, Rule] = {
     ),
     "GET /people/liaisons/{liaison_id:id}/deactivate": console("liaison", roles=IMPORTERS),
     "POST /people/liaisons/{liaison_id:id}/deactivate": console("liaison", roles=IMPORTERS),
+    "GET /people/liaisons/{liaison_id:id}/greeting": console("liaison", roles=IMPORTERS),
+    "GET /people/liaisons/{liaison_id:id}/greeting/audio": console("liaison", roles=IMPORTERS),
+    "POST /people/liaisons/{liaison_id:id}/greeting": console("liaison", roles=IMPORTERS),  # removes it: last
     # The simulator: as the console, and only with the local gateway (`local_only`, 404 with Twilio).
     "GET /simulator": simulator(),
     "GET /simulator/api/people": simulator("list"),
@@ -479,6 +492,7 @@ def build_world(client: TestClient, services: Services) -> World:
             session.add(medicine)
             session.flush()
             medicine_id = medicine.id
+        keep_greeting_of(services, found_liaison.id)
         words = (
             name,
             liaison,
@@ -507,6 +521,17 @@ def build_world(client: TestClient, services: Services) -> World:
         )
     targets["missing"] = MISSING
     return World(targets, tokens)
+
+
+def keep_greeting_of(services: Services, liaison_id: int) -> None:
+    """Give the liaison a current check-in greeting the local gateway keeps, as if they had recorded and kept it."""
+    gateway = services.gateway
+    assert isinstance(gateway, LocalGateway)
+    _, url = gateway.make_recording(1)
+    with services.sessions.begin() as session:
+        session.add(
+            LiaisonGreeting(liaison_id=liaison_id, call_sid=f"CA{liaison_id}", recording_url=url, status="current")
+        )
 
 
 def leave_voicemail(services: Services, task_id: int) -> int:

@@ -268,7 +268,11 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
             page.goto(demo.base + "/people/liaisons")
             stop_liaison = page.locator("a[href$='/deactivate']").first.get_attribute("href")
             assert stop_liaison  # the page that shows what stopping a liaison would do, before it is done
-            liaison_pages = (stop_liaison, stop_liaison.replace("/deactivate", "/edit"))
+            liaison_pages = (
+                stop_liaison,
+                stop_liaison.replace("/deactivate", "/edit"),
+                stop_liaison.replace("/deactivate", "/greeting"),
+            )
             for path in (*PAGES, task_page, resident_page, resident_page + "/edit", *liaison_pages):
                 page.goto(path if path.startswith("http") else demo.base + path)
                 check_accessibility(page)

@@ -39,7 +39,7 @@ from hotline.services import Services
 from tests.checkin_helpers import reply, tick
 from tests.conftest import LIAISON_PHONE, Clock, at, post_signed, run_worker, sms_params
 from tests.console_helpers import PASSWORD, sign_in
-from tests.route_rules import PEOPLE, RULES, World, build_world, fill
+from tests.route_rules import PEOPLE, RULES, World, build_world, fill, keep_greeting_of
 
 ENGLISH_LEAKS = {"normal", "system"}
 ACTOR_REF = re.compile(r"\b[a-z_]{2,}:\d+\b")  # liaison:1, staff:3, rung:2, checkin:7, message:12
@@ -195,6 +195,7 @@ def lived_in(client: TestClient, services: Services, world: World) -> str:
             target = world.targets["other" if key == "POST /people/liaisons/{liaison_id:id}/deactivate" else "mine"]
             _, url, body = fill(key, rule, target)
             client.post(url, data={**(body or {}), "csrf_token": csrf}, follow_redirects=False)
+    keep_greeting_of(services, world.targets["mine"].liaison)  # removed above: recorded again, for its page to play
     run_worker(services)
     return csrf
 

@@ -52,6 +52,8 @@ CALL_STEPS = [
     "/twilio/voice/dial",
     "/twilio/voice/recorded",
     "/twilio/voice/checkin",
+    "/twilio/voice/greeting/recorded",
+    "/twilio/voice/greeting/choice",
 ]
 FIELDS = {
     "/twilio/sms": ["MessageSid", "SmsSid", "AccountSid", "From", "To", "Body", "NumMedia"],
@@ -64,6 +66,8 @@ FIELDS = {
     "/twilio/voice/status": ["CallSid", "From", "To", "Direction", "CallStatus", "CallDuration"],
     "/twilio/voice/checkin": ["CallSid", "From", "To", "Direction", "AnsweredBy"],
     "/twilio/voice/checkin/status": ["CallSid", "From", "To", "CallStatus", "CallDuration", "AnsweredBy"],
+    "/twilio/voice/greeting/recorded": ["CallSid", "From", "To", "RecordingUrl", "RecordingDuration"],
+    "/twilio/voice/greeting/choice": ["CallSid", "From", "To", "Digits"],
 }
 QUERY = {
     "/twilio/status": ["o"],
@@ -73,6 +77,8 @@ QUERY = {
     "/twilio/voice/menu": ["n", "r", "b", "t", "k"],
     "/twilio/voice/dial": ["n", "r", "b", "t", "k", "i"],
     "/twilio/voice/recorded": ["n", "t", "k"],
+    "/twilio/voice/greeting/recorded": ["n", "r", "k"],
+    "/twilio/voice/greeting/choice": ["n", "r", "k", "g"],
 }
 ROUTES = sorted(FIELDS)
 

@@ -214,6 +214,9 @@ WEBHOOKS = {  # path: (query, form, the field to change)
     "/twilio/voice/checkin": ("o=1", {**CALL, "AnsweredBy": "human"}, "AnsweredBy"),
     "/twilio/voice/checkin/status": ("o=1", {**CALL, "CallStatus": "busy"}, "CallStatus"),
     "/twilio/voice/message": ("o=1", CALL, "CallSid"),
+    "/twilio/voice/greeting/recorded": ("n=liaison_menu", {**CALL, "RecordingUrl": "https://api.twilio.com/RE1"},
+                                        "RecordingUrl"),
+    "/twilio/voice/greeting/choice": ("n=liaison_menu&r=0&g=1", {**CALL, "Digits": "1"}, "Digits"),
 }  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from dispatch.ivr.call_plan import (
     Plan,
     Press,
     PutThrough,
+    RecordGreeting,
     SayNode,
     Sms,
     Step,
@@ -175,6 +176,14 @@ def test_a_liaison_takes_the_oldest_task_keyed_by_the_choice() -> None:
     plan = menu(at(LIAISON_CALLER, "liaison_menu", actions=3), "2")
     assert plan.take == TakeOldest(7, f"call:{SID}:accept:3") and plan.say == ()
     assert plan.then == SayNode(Step("liaison_menu", back="liaison_menu", actions=4), intro=True)
+
+
+def test_only_a_liaison_records_a_greeting() -> None:
+    plan = menu(at(LIAISON_CALLER, "liaison_menu", actions=1), "4")
+    assert plan == Plan(RecordGreeting(Step("liaison_menu", actions=2)), chose=True)
+    # The liaison menu reached with no liaison on the line (a stale or odd step): the menu again, no recording.
+    other = menu(at(STRANGER, "liaison_menu", actions=1), "4")
+    assert other.then == SayNode(Step("liaison_menu", actions=2))
 
 
 def test_an_acceptance_found_takes_nothing_more_and_says_what_it_took() -> None:

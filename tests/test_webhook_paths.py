@@ -47,7 +47,7 @@ def test_every_callback_url_handed_to_the_gateway_is_a_route_the_app_serves(
 
 def test_the_router_serves_every_webhook_path_and_no_other(client: TestClient) -> None:
     named = {value for key, value in vars(paths).items() if key.isupper()}
-    assert len(named) == 11  # Twilio's ten, and the Android phones' one
+    assert len(named) == 13  # Twilio's twelve, and the Android phones' one
     assert all(served(client, PUBLIC_URL + path) for path in named)
     webhook_routes = {
         r.path

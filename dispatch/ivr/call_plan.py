@@ -14,7 +14,13 @@ from dispatch.ivr.calls import Caller
 from dispatch.ivr.hearing import short_levels
 from dispatch.ivr.script import Node, Option
 
-CHOICES = ("task", "goto", "sms_directory", "accept_oldest")  # what counts as having chosen something
+CHOICES = (
+    "task",
+    "goto",
+    "sms_directory",
+    "accept_oldest",
+    "record_greeting",
+)  # what counts as having chosen something
 
 
 def _count(text: str | None) -> int:
@@ -172,11 +178,18 @@ class TakeVoicemail:
 
 
 @dataclass(frozen=True)
+class RecordGreeting:
+    """A liaison records their check-in greeting; nothing recorded: back to `step`'s menu."""
+
+    step: Step
+
+
+@dataclass(frozen=True)
 class HangUp:
     """End the call."""
 
 
-Then = SayNode | PutThrough | TakeVoicemail | HangUp
+Then = SayNode | PutThrough | TakeVoicemail | RecordGreeting | HangUp
 
 
 @dataclass(frozen=True)

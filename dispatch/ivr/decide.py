@@ -20,6 +20,7 @@ from dispatch.ivr.call_plan import (
     Plan,
     Press,
     PutThrough,
+    RecordGreeting,
     SayNode,
     Sms,
     Step,
@@ -93,6 +94,9 @@ def _act(
         return replace(put_through(call, 0), chose=chose)
     if option.do == "voicemail":
         return Plan(TakeVoicemail(step), chose=chose)
+    if option.do == "record_greeting":  # only a liaison has households to greet
+        then_node = RecordGreeting(next_step) if call.caller.liaison_id is not None else SayNode(next_step)
+        return Plan(then_node, chose=chose)
     then = replace(next_step, node=option.then or GOODBYE, back=node.name)
     if option.do == "task":
         assert option.need is not None

@@ -19,7 +19,17 @@ from ivr_scripts import SCRIPTS_DIR
 VOICE_SCRIPT_FILE = SCRIPTS_DIR / "voice_hotline.toml"
 AUDIO_DIR = SCRIPTS_DIR / "audio"
 LANGUAGES = ("zh-CN", "en")
-ACTIONS = ("task", "goto", "person", "voicemail", "repeat", "back", "sms_directory", "accept_oldest")
+ACTIONS = (
+    "task",
+    "goto",
+    "person",
+    "voicemail",
+    "repeat",
+    "back",
+    "sms_directory",
+    "accept_oldest",
+    "record_greeting",
+)
 THEN_ACTIONS = ("task", "sms_directory", "accept_oldest")  # actions that go on to `then` (default: goodbye)
 CONDITIONS = ("sms", "resident")
 # The placeholders each phrase may use (the code fills exactly these).
@@ -60,6 +70,12 @@ PHRASES = (
     "task_line",
     "accepted",
     "nothing_to_accept",
+    "greeting_prompt",
+    "greeting_heard",
+    "greeting_choices",
+    "greeting_kept",
+    "greeting_kept_old",
+    "greeting_not_recorded",
     "error_apology",
     "error_sorry",
     "emergency_hint",

@@ -11,6 +11,7 @@ from dispatch.models.checkins import (
     CheckinStatus,
 )
 from dispatch.models.console import ApiToken, AuditEntry, Notice
+from dispatch.models.greetings import LiaisonGreeting
 from dispatch.models.medicines import Medicine, MedicineTask
 from dispatch.models.messages import (
     InboundMessage,
@@ -77,6 +78,7 @@ __all__ = [
     "InboundMessage",
     "InboundOutcome",
     "Liaison",
+    "LiaisonGreeting",
     "LiaisonRole",
     "LocalOutboxEntry",
     "Medicine",

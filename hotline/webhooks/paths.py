@@ -14,6 +14,8 @@ VOICE_STATUS = "/twilio/voice/status"  # a call to the hotline ended
 VOICE_MESSAGE = "/twilio/voice/message"  # what an automated call from us says
 VOICE_CHECKIN = "/twilio/voice/checkin"  # a check-in call was answered
 VOICE_CHECKIN_STATUS = "/twilio/voice/checkin/status"  # a check-in call ended
+VOICE_GREETING_RECORDED = "/twilio/voice/greeting/recorded"  # a liaison recorded their check-in greeting
+VOICE_GREETING_CHOICE = "/twilio/voice/greeting/choice"  # keep it, record again, or keep the old one
 ANDROID_EVENTS = "/android/events"  # every webhook of SMS Gateway for Android, ?phone=<its name in ANDROID_PHONES>
 
 

@@ -11,10 +11,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from dispatch.ivr.call_plan import HangUp, PutThrough, SayNode, Step, TakeVoicemail, Then, menu_levels, offered
+from dispatch.ivr.call_plan import (
+    HangUp,
+    PutThrough,
+    RecordGreeting,
+    SayNode,
+    Step,
+    TakeVoicemail,
+    Then,
+    menu_levels,
+    offered,
+)
 from dispatch.ivr.calls import Caller, Person
 from dispatch.ivr.hearing import NO_PROFILE, PAUSE_SECONDS, Profile
 from dispatch.ivr.script import GOODBYE, IvrScript, Node
+from dispatch.voice_greetings import MAX_SECONDS
 from hotline.settings import Settings
 from hotline.webhooks import paths
 from hotline.webhooks.voice_twiml import Verb, voice_response
@@ -62,6 +73,7 @@ class CallWords:
     caller: Caller
     fields: dict[str, str]
     lookup: Callable[[str], str]  # "directory", "tasks", "task_count" → words, read from the database
+    greeting_audio: str = ""  # a check-in call: the liaison's recorded greeting, played instead of the intro
 
     def fill(self, template: str) -> str:
         """`template` with its placeholders filled."""
@@ -100,6 +112,8 @@ class Renderer:
             self.put_through(response, caller.people, then.index, then.step, caller.language, caller.profile)
         elif isinstance(then, TakeVoicemail):
             self.voicemail(response, then.step, caller.language, caller.profile)
+        elif isinstance(then, RecordGreeting):
+            self.record_greeting(response, then.step, words(then.step))
         elif isinstance(then, HangUp):
             response.hangup()
         return str(response)
@@ -149,6 +163,9 @@ class Renderer:
             self.speaker.play(verb, node.audio[language], profile)
             return
         level = self._level(node, step, words) if step is not None else 0
+        if intro and level == 0 and words.greeting_audio:  # the liaison's own voice greets; the menu follows in TTS
+            self.speaker.play(verb, words.greeting_audio, profile)
+            intro = False
         parts = [node.intro.get(language, "")] if intro and level == 0 else []
         parts += [node.prompt.get(language, "")] if level == 0 else []
         if not profile.short_menus or not node.is_menu:
@@ -204,6 +221,42 @@ class Renderer:
             play_beep=True,
             finish_on_key="#",
         )
+
+    def record_greeting(self, response: Verb, step: Step, words: CallWords) -> Verb:
+        """A liaison records their greeting after the beep, up to MAX_SECONDS, # to finish. Nothing recorded:
+        Twilio goes on past <Record>, back to their menu."""
+        language = words.caller.language
+        self.speaker.say(response, self.script.phrase("greeting_prompt", language), language)
+        response.record(
+            action=self.url(paths.VOICE_GREETING_RECORDED, step.query()),
+            max_length=MAX_SECONDS,
+            timeout=5,
+            play_beep=True,
+            finish_on_key="#",
+        )
+        return self.greeting_back(response, step, words, "greeting_not_recorded")
+
+    def greeting_back(self, response: Verb, step: Step, words: CallWords, said: str) -> Verb:
+        """Say `said` (a phrase), then the liaison's menu again."""
+        language = words.caller.language
+        self.speaker.say(response, self.script.phrase(said, language), language)
+        return self.node(response, replace(step, rounds=0), words)
+
+    def greeting_playback(self, response: Verb, step: Step, words: CallWords, audio: str, greeting_id: int) -> Verb:
+        """The recording played back, then: 1 keep it, 2 record again, 3 keep the old one."""
+        language = words.caller.language
+        if step.rounds == 0:
+            self.speaker.say(response, self.script.phrase("greeting_heard", language), language)
+            self.speaker.play(response, audio)
+        gather = response.gather(
+            input="dtmf",
+            action=self.url(paths.VOICE_GREETING_CHOICE, step.query(g=greeting_id)),
+            action_on_empty_result=True,
+            timeout=self.script.nodes[step.node].timeout,
+            num_digits=1,
+        )
+        self.speaker.say(gather, self.script.phrase("greeting_choices", language), language)
+        return response
 
     def fallback(self, language: str, duty: str) -> str:
         """What Twilio plays from its own copy (a TwiML Bin at the number's fallback URL) when the hotline cannot

@@ -6,6 +6,7 @@ Each step reads the facts (`dispatch.ivr.call_facts`), lets `dispatch.ivr.decide
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -36,6 +37,8 @@ from dispatch.ivr.script import IvrScript
 from dispatch.models import Call, utcnow
 from dispatch.phones import national_format
 from dispatch.register.hearing_profiles import profile_for_phone, profiles_for_phones
+from dispatch.voice_greetings import household_greeting
+from hotline.greeting_audio import greeting_link
 from hotline.services import Services
 from hotline.webhooks.twilio_sms import whole_number
 from hotline.webhooks.voice_hotline.endpoint import form_text
@@ -57,6 +60,7 @@ class _Turn:
     session: Session
     call: Call
     step: CallStep
+    greeting: str = ""  # a check-in call: the signed link of the liaison's recorded greeting, if they have one
 
     @property
     def caller(self) -> Caller:
@@ -113,6 +117,10 @@ class VoiceHotline:
             response.hangup()
             return str(response), Work()
         turn = self._turn(session, form, None)
+        household = turn.caller.household_id
+        if household is not None and turn.step.step.node == self.script.entry.get("checkin"):
+            greeting = household_greeting(session, household)
+            turn.greeting = greeting_link(self.services.settings, greeting, time.time()) if greeting else ""
         return self._carry_out(turn, Plan(SayNode(turn.step.step, intro=True)))
 
     def checkin_status(self, session: Session, form: FormData, query: dict[str, str]) -> tuple[str, Work]:
@@ -297,7 +305,7 @@ class VoiceHotline:
             ]
             return "".join(lines) or self.script.phrase("no_tasks", language)
 
-        return CallWords(caller, fields, lookup)
+        return CallWords(caller, fields, lookup, greeting_audio=turn.greeting)
 
     def _catalog(self, key: str, **fields: object) -> str:
         return self.services.catalog.render(key, self.services.settings.language, **fields)
