@@ -21,6 +21,7 @@ from dispatch.ivr.script import AUDIO_DIR
 from hotline import api, ops
 from hotline.api.common import http_error as api_http_error
 from hotline.console import (
+    access,
     admin,
     channels,
     messages,
@@ -62,6 +63,7 @@ CONSOLE_ROUTES = [
     *tasks.ROUTES,
     *triage.ROUTES,
     *register.ROUTES,
+    *access.ROUTES,
     *messages.ROUTES,
     *outreach.ROUTES,
     *notices.ROUTES,

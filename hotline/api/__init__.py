@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route, compile_path
 
+from hotline.api.access import ROUTES as ACCESS_ROUTES
 from hotline.api.admin import ROUTES as ADMIN_ROUTES
 from hotline.api.common import http_error
 from hotline.api.openapi import ROUTES as OPENAPI_ROUTES
@@ -28,6 +29,7 @@ API_ROUTES: list[BaseRoute] = [
     *TASK_ROUTES,
     *TRIAGE_ROUTES,
     *REGISTER_ROUTES,
+    *ACCESS_ROUTES,
     *OUTREACH_ROUTES,
     *REPORT_ROUTES,
     *ADMIN_ROUTES,

@@ -42,6 +42,7 @@ from dispatch.staff_accounts import household_scope
 from dispatch.staff_sms import BODY_LIMIT as SMS_LIMIT
 from dispatch.staff_sms import recipients
 from dispatch.tasks.staff_made import WORDS_LIMIT, Made, RequestKeyReused, make_task
+from hotline.console.access import access_for_page
 from hotline.console.auth import staff_only
 from hotline.console.params import as_id
 from hotline.console.refusals import refusal
@@ -169,6 +170,7 @@ async def resident_page(
         sms_body=sms_body or "",
         sms_chosen=sms_chosen or "",
         sms_sent=request.query_params.get("sms", ""),
+        access=await run_in_threadpool(access_for_page, services, history.resident.household_id),
     )
     response.headers["Cache-Control"] = "no-store"  # its form's key is for one request: never brought back by Back
     return response
