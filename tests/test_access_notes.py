@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from datetime import timedelta
 
 import pytest
@@ -232,3 +233,23 @@ def test_staff_views_hide_a_door_code_in_either_language() -> None:
     assert hide_door_code(zh) == zh.replace("12 34#", "****")
     assert hide_door_code(en) == en.replace("A-12*", "****")
     assert hide_door_code("#8买菜：梁阿姨 3号楼。原话：门码坏了") == "#8买菜：梁阿姨 3号楼。原话：门码坏了"
+
+
+def test_the_same_notes_saved_twice_at_once_are_written_once(services: Services) -> None:
+    people = make_people(services)
+    start, results, errors = threading.Barrier(2), [], []
+
+    def save() -> None:
+        try:
+            start.wait(10)
+            results.append(set_notes(services, people["梁阿姨"], door_code="4321#", notes="有狗"))
+        except Exception as exc:  # reported below, with the other thread's result
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == [] and sorted(results) == [[], ["door_code", "notes"]], (errors, results)
+    assert len([e for e in audit_entries(services, "edit") if e.detail.startswith("access")]) == 1

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 
 from dispatch import audit
 from dispatch.audit import Actor
+from dispatch.db import insert_skipping_duplicates
 from dispatch.exceptions import InvalidPhoneNumber
-from dispatch.models import HouseholdAccess
+from dispatch.models import HouseholdAccess, utcnow
 from dispatch.phones import normalize_phone
 from dispatch.register.csv_read import CONTROL_CHARACTERS
 from dispatch.register.edit import EditRefused, FieldProblem
@@ -118,12 +119,15 @@ def set_access(
     if problems:
         raise EditRefused(problems)
     row = session.get(HouseholdAccess, resident.household_id, with_for_update=True)
+    if row is None and any(value is not None for value in clean.values()):
+        # The household's first notes: two saves at once (a double click) both get here; one row is made, and each
+        # save then waits for the other's lock on it, the second finding its values already there.
+        blank = {"household_id": resident.household_id, "updated_at": utcnow()}
+        session.execute(insert_skipping_duplicates(session, HouseholdAccess), [blank])
+        row = session.get(HouseholdAccess, resident.household_id, with_for_update=True, populate_existing=True)
     changed = [field for field, value in clean.items() if (getattr(row, field) if row else None) != value]
-    if not changed:
+    if not changed or row is None:
         return []
-    if row is None:
-        row = HouseholdAccess(household_id=resident.household_id)
-        session.add(row)
     for field in changed:
         setattr(row, field, clean[field])
     audit.record(session, actor, "edit", "resident", resident.id, "access: " + ", ".join(changed))
