@@ -16,6 +16,9 @@ MAX_SEGMENTS = 2
 # staff views of sent SMS hide (`hide_door_code`), whatever the code was when the SMS went.
 _DOOR_CODE_SENT = re.compile(r"(门码：|door code: )[0-9A-Za-z#*\- ]*[0-9A-Za-z#*\-]")
 DOOR_CODE_HIDDEN = "****"
+# The texts that offer a task (to a liaison, or to a grid leader or duty staff up the ladder): a visit's carry its
+# household's access notes. (The taker's confirmation, `liaison_accepted`, carries them too.)
+OFFER_KEYS = ("liaison_task_offer", "staff_task_alert")
 VISIT_SEGMENTS = 3  # a visit's text with its access notes: one segment more, so the notes go whole
 
 
@@ -44,11 +47,8 @@ def access_words(session: Session, task: Task, catalog: MessageCatalog, language
         return ""
     parts = []
     if row.key_holder_name or row.key_holder_phone:
-        relation = (
-            catalog.render("access_relation", language, relation=row.key_holder_relation)
-            if (row.key_holder_relation)
-            else ""
-        )
+        relation = row.key_holder_relation or ""
+        relation = catalog.render("access_relation", language, relation=relation) if relation else ""
         phone = national_format(row.key_holder_phone) if row.key_holder_phone else ""
         holder = " ".join(part for part in ((row.key_holder_name or "") + relation, phone) if part)
         parts.append(catalog.render("access_key", language, holder=holder))
@@ -71,7 +71,7 @@ def task_text(session: Session, task: Task, key: str, catalog: MessageCatalog, l
     Every task text puts the resident's words last, so cutting to 2 segments only shortens the words. A visit with
     access notes (`access_words`) may take 3, so its notes go whole.
     """
-    access = access_words(session, task, catalog, language)
+    access = access_words(session, task, catalog, language) if key in OFFER_KEYS else ""
     household = task.household
     source = session.get(InboundMessage, task.source_message_id) if task.source_message_id else None
     phone = source.from_phone if source else (task.resident.phone if task.resident else None)
