@@ -11,10 +11,10 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from starlette.testclient import TestClient
 
-from dispatch.models import AuditEntry, HouseholdAccess, StaffRole, Task, TaskCategory, TaskEvent
+from dispatch.models import AuditEntry, Grid, HouseholdAccess, StaffRole, Task, TaskCategory, TaskEvent
 from dispatch.register.access_notes import set_access
 from dispatch.segments import count_segments
 from dispatch.staff_accounts import household_scope
@@ -24,7 +24,17 @@ from hotline.jobs.sends import deliver_sms
 from hotline.services import Services
 from tests.api_helpers import API, bearer, issue
 from tests.checkin_helpers import reply, texts_to, tick
-from tests.conftest import BACKUP_PHONE, LIAISON_PHONE, PHONES, Clock, post_signed, run_worker, sms_params, tasks
+from tests.conftest import (
+    BACKUP_PHONE,
+    LEADER_PHONE,
+    LIAISON_PHONE,
+    PHONES,
+    Clock,
+    post_signed,
+    run_worker,
+    sms_params,
+    tasks,
+)
 from tests.console_helpers import make_user
 from tests.console_register_helpers import ADMIN, as_user, audit_entries, make_people
 
@@ -78,12 +88,18 @@ def test_unanswered_check_ins_make_visits_whose_sms_carry_their_own_households_n
     assert not [body for body in everything_sent if "门码" in body or "钥匙" in body]  # residents get none
 
     # Up the ladder: nobody took 赵姐's visit in time, so 李强 (the backup) is offered it, with the notes.
+    # Then the grid leader, who is alerted to arrange it, with them too.
     with services.sessions.begin() as session:
-        decided = ladder.escalate_due_tasks(session, clock.now + timedelta(hours=3), services.intake).outbound
-    for outbound_id in decided:
-        deliver_sms(services, outbound_id)
+        session.execute(update(Grid).values(leader_phone=LEADER_PHONE))
+    for hours in (3, 6):
+        with services.sessions.begin() as session:
+            decided = ladder.escalate_due_tasks(session, clock.now + timedelta(hours=hours), services.intake).outbound
+        for outbound_id in decided:
+            deliver_sms(services, outbound_id)
     [backup_offer] = about(services, BACKUP_PHONE, zhao)
     assert ZHAO_ACCESS in backup_offer and WU_CODE not in backup_offer
+    [leader_alert] = about(services, LEADER_PHONE, zhao)
+    assert "无人接单" in leader_alert and ZHAO_ACCESS in leader_alert and WU_CODE not in leader_alert
 
     # 张敏 takes it: his confirmation repeats the notes; 李强 is told it is taken, without them.
     assert post_signed(client, services, "/twilio/sms", sms_params(f"接{zhao.id}", LIAISON_PHONE)).status_code == 200
@@ -141,6 +157,8 @@ def test_staff_set_and_read_the_notes_on_the_residents_page_in_their_scope_only(
     code = re.search(r'<details class="access-code"><summary>显示门码</summary><span lang="en">([^<]*)</span>', shown)
     assert code is not None and code.group(1) == "4321#"  # behind "show", for staff in scope
     assert "李四（邻居）" in shown and "137 0000 0009" in shown and "有狗，先敲门" in shown
+    exported = client.get("/register/export.csv")  # the register's CSV leaves the notes out
+    assert exported.status_code == 200 and "梁阿姨" in exported.text and "4321" not in exported.text
 
     # Bad input: said beside the field, nothing written.
     for field, bad, said in (
