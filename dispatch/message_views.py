@@ -34,6 +34,7 @@ from dispatch.models import (
     TriageItem,
 )
 from dispatch.provider_answers import provider_error
+from dispatch.tasks.task_texts import hide_door_code
 
 MESSAGES_PAGE = 50
 Box = Literal["in", "out", "failed"]
@@ -208,7 +209,14 @@ def list_messages(
         people = people_by_phone(session, [row.to_phone for row in found], where, triage_where)
         lines = [
             MessageLine(
-                r.id, r.created_at, r.to_phone, r.body, people[r.to_phone], str(r.status), r.error_code, r.task_id
+                r.id,
+                r.created_at,
+                r.to_phone,
+                hide_door_code(r.body) if r.task_id else r.body,  # a visit's door code stays on the resident's page
+                people[r.to_phone],
+                str(r.status),
+                r.error_code,
+                r.task_id,
             )
             for r in found
         ]

@@ -21,6 +21,7 @@ from dispatch.ivr.script import AUDIO_DIR
 from hotline import api, ops
 from hotline.api.common import http_error as api_http_error
 from hotline.console import (
+    access,
     admin,
     away,
     channels,
@@ -72,6 +73,7 @@ CONSOLE_ROUTES = [
     *ring.ROUTES,
     *away.ROUTES,
     *medicines.ROUTES,
+    *access.ROUTES,
     *messages.ROUTES,
     *voice_profile.ROUTES,
     *outreach.ROUTES,

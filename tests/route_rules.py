@@ -218,6 +218,10 @@ RULES: dict[str, Rule] = {
         "resident", lambda t: {"category": "groceries", "words": "邻居来电：帮买米", "request_key": uuid.uuid4().hex}
     ),
     "POST /register/residents/{resident_id:id}/ring": console("resident", lambda t: {"mode": "fine"}),
+    "GET /register/residents/{resident_id:id}/access": console("resident"),
+    "POST /register/residents/{resident_id:id}/access": console(
+        "resident", lambda t: {"key_holder_name": "李四", "door_code": "1234#", "notes": "有狗"}
+    ),
     "POST /register/residents/{resident_id:id}/sms": console(
         "resident", lambda t: {"to": "resident", "body": "请给社区回个电话", "request_key": uuid.uuid4().hex}
     ),
@@ -348,6 +352,8 @@ RULES: dict[str, Rule] = {
     "GET /api/v1/residents/{id}": api("resident"),
     "PATCH /api/v1/residents/{id}": api("resident", lambda t: {"notes": "改过"}),
     "PUT /api/v1/residents/{id}/liaisons": api("resident", lambda t: {"primary_id": t.liaison, "backup_id": None}),
+    "GET /api/v1/residents/{id}/access": api("resident"),
+    "PUT /api/v1/residents/{id}/access": api("resident", lambda t: {"door_code": "1234#", "notes": "有狗"}),
     "PUT /api/v1/residents/{id}/plan": api("resident", lambda t: {"own": True, "times": ["10:00"]}),
     "GET /api/v1/residents/{id}/ring": api("resident"),
     "PUT /api/v1/residents/{id}/ring": api("resident", lambda t: {"mode": "fine"}),

@@ -273,7 +273,14 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
                 stop_liaison.replace("/deactivate", "/edit"),
                 stop_liaison.replace("/deactivate", "/greeting"),
             )
-            for path in (*PAGES, task_page, resident_page, resident_page + "/edit", *liaison_pages):
+            for path in (
+                *PAGES,
+                task_page,
+                resident_page,
+                resident_page + "/edit",
+                resident_page + "/access",
+                *liaison_pages,
+            ):
                 page.goto(path if path.startswith("http") else demo.base + path)
                 check_accessibility(page)
             assert severe == [], "\n".join(severe)

@@ -40,6 +40,7 @@ SAMPLES = {
     "count": "2",
     "menu": "1好 2买菜 3买药",
     "notes": "1.单元门坏了，打女儿电话 2.药在门卫",
+    "access": "；钥匙：李四（邻居）137 0000 0009；门码：4321#；注意：有狗",  # a visit's, after the phone
 }
 
 
@@ -220,7 +221,9 @@ def test_a_notice_that_cannot_fit_the_template_is_refused_at_preview_and_send(
 def test_no_variable_carries_a_link_whatever_the_register_holds() -> None:
     table = TemplateTable.load()
     body = MessageCatalog.load().render(
-        "liaison_accepted", "zh-CN", **{**SAMPLES, "address": "3号楼 见 http://t.cn/abc", "resident_name": "x.com"}
+        "liaison_accepted",
+        "zh-CN",
+        **{**SAMPLES, "address": "3号楼 见 http://t.cn/abc", "resident_name": "x.com", "access": ""},
     )
     found = table.match(body)
     assert found is not None and found.template.key == "liaison_accepted"

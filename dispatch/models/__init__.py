@@ -1,6 +1,7 @@
 """The durable store: SQLAlchemy models, one module per area. The database is the truth; Redis only carries work."""
 
 from dispatch.models.absences import Absence, AbsenceEnd, AbsenceReason, ReturnCall
+from dispatch.models.access import HouseholdAccess
 from dispatch.models.base import NAMING_CONVENTION, Base, UTCDateTime, clock_span, utcnow
 from dispatch.models.checkins import (
     CHECKIN_WAITING,
@@ -75,6 +76,7 @@ __all__ = [
     "DirectoryKind",
     "Grid",
     "Household",
+    "HouseholdAccess",
     "InboundMessage",
     "InboundOutcome",
     "Liaison",

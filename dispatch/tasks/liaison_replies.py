@@ -22,7 +22,7 @@ from dispatch.register import sole_community
 from dispatch.tasks import escalation, lifecycle, medicine_refills, offers
 from dispatch.tasks.liaison_reading import Action, Command, CommandTable
 from dispatch.tasks.task_notes import notes_text
-from dispatch.tasks.task_texts import doorstep_address, resident_names
+from dispatch.tasks.task_texts import access_words, doorstep_address, resident_names
 from dispatch.texts import MessageCatalog
 
 ASK_LISTS = 5  # a "which task?" question names at most this many
@@ -283,6 +283,7 @@ def _apply(
             category=texts(f"category_{task.category}"),
             resident_name=resident_names(task),
             address=address,
+            access=access_words(session, task, catalog, texts.language),
         ), feedback
     lifecycle.done(task)
     feedback = lifecycle.tell_resident(session, task, "done", liaison, catalog)

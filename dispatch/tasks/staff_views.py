@@ -26,6 +26,7 @@ from dispatch.models import (
 from dispatch.tasks.event_reading import Actor, EventFacts, name_actors, name_phones, phone_words, read_detail
 from dispatch.tasks.staff_actions import scoped_task
 from dispatch.tasks.staff_owner import owned_by
+from dispatch.tasks.task_texts import hide_door_code
 from dispatch.voicemails import Voicemail, task_voicemails
 
 TASK_PAGE = 100
@@ -194,7 +195,8 @@ def task_detail(session: Session, task_id: int, where: ColumnElement[bool]) -> T
     history = [HistoryItem(e.at, "event", e.kind, e.actor, e.channel, e.detail) for e in task.events]
     for sms in session.scalars(select(OutboundMessage).where(OutboundMessage.task_id == task.id)):
         code = f" ({sms.error_code})" if sms.error_code else ""
-        history.append(HistoryItem(sms.created_at, "outbound", f"{sms.status}{code}", sms.to_phone, sms.kind, sms.body))
+        body = hide_door_code(sms.body)  # the door code stays on the resident's page
+        history.append(HistoryItem(sms.created_at, "outbound", f"{sms.status}{code}", sms.to_phone, sms.kind, body))
     source = session.get(InboundMessage, task.source_message_id) if task.source_message_id else None
     if source is not None:
         history.append(

@@ -6,12 +6,20 @@ import re
 
 from sqlalchemy.orm import Session
 
-from dispatch.models import Household, InboundMessage, Task, TaskPriority
+from dispatch.models import Household, HouseholdAccess, InboundMessage, Task, TaskCategory, TaskPriority
 from dispatch.phones import national_format
 from dispatch.segments import fit_segments
 from dispatch.texts import MessageCatalog
 
 MAX_SEGMENTS = 2
+# A door code as `access_door_code` puts it in a task SMS (ivr_scripts/sms_texts.toml, both languages): what
+# staff views of sent SMS hide (`hide_door_code`), whatever the code was when the SMS went.
+_DOOR_CODE_SENT = re.compile(r"(门码：|door code: )[0-9A-Za-z#*\- ]*[0-9A-Za-z#*\-]")
+DOOR_CODE_HIDDEN = "****"
+# The texts that offer a task (to a liaison, or to a grid leader or duty staff up the ladder): a visit's carry its
+# household's access notes. (The taker's confirmation, `liaison_accepted`, carries them too.)
+OFFER_KEYS = ("liaison_task_offer", "staff_task_alert")
+VISIT_SEGMENTS = 3  # a visit's text with its access notes: one segment more, so the notes go whole
 
 
 def resident_names(task: Task) -> str:
@@ -28,11 +36,42 @@ def doorstep_address(household: Household | None) -> str:
     return " ".join(part for part in (household.building, household.unit, household.room) if part)
 
 
+def access_words(session: Session, task: Task, catalog: MessageCatalog, language: str) -> str:
+    """A visit task's access notes (keyholder, door code, note) of its own household, as the `{access}` part of its
+    offer and of its taker's confirmation; "" for every other task and for a household with none. Only texts whose
+    template has `{access}` show them (never a resident's, the others' "taken", a list, or an urgent alert)."""
+    if task.category != TaskCategory.VISIT or task.household_id is None:
+        return ""
+    row = session.get(HouseholdAccess, task.household_id)
+    if row is None:
+        return ""
+    parts = []
+    if row.key_holder_name or row.key_holder_phone:
+        relation = row.key_holder_relation or ""
+        relation = catalog.render("access_relation", language, relation=relation) if relation else ""
+        phone = national_format(row.key_holder_phone) if row.key_holder_phone else ""
+        holder = " ".join(part for part in ((row.key_holder_name or "") + relation, phone) if part)
+        parts.append(catalog.render("access_key", language, holder=holder))
+    if row.door_code:
+        parts.append(catalog.render("access_door_code", language, door_code=row.door_code))
+    if row.notes:
+        parts.append(catalog.render("access_note", language, note=row.notes))
+    return "".join(parts)
+
+
+def hide_door_code(body: str) -> str:
+    """An SMS as staff views show it (a task's history, the sent SMS): any door code replaced by `****`. Staff in
+    scope read the code on the resident's page."""
+    return _DOOR_CODE_SENT.sub(lambda found: found.group(1) + DOOR_CODE_HIDDEN, body)
+
+
 def task_text(session: Session, task: Task, key: str, catalog: MessageCatalog, language: str, **extra: object) -> str:
     """Text `key` about `task`: number, urgency, kind, who, where, their number and words; at most 2 segments.
 
-    Every task text puts the resident's words last, so cutting to 2 segments only shortens the words.
+    Every task text puts the resident's words last, so cutting to 2 segments only shortens the words. A visit with
+    access notes (`access_words`) may take 3, so its notes go whole.
     """
+    access = access_words(session, task, catalog, language) if key in OFFER_KEYS else ""
     household = task.household
     source = session.get(InboundMessage, task.source_message_id) if task.source_message_id else None
     phone = source.from_phone if source else (task.resident.phone if task.resident else None)
@@ -46,7 +85,8 @@ def task_text(session: Session, task: Task, key: str, catalog: MessageCatalog, l
         address=doorstep_address(household),
         resident_phone=national_format(phone) if phone else "-",
         body=task.description.strip() or "-",
+        access=access,
         **extra,
     )
     # An unknown address leaves a gap in the template; on a small screen every character counts.
-    return fit_segments(re.sub(r" {2,}", " ", text), MAX_SEGMENTS)
+    return fit_segments(re.sub(r" {2,}", " ", text), VISIT_SEGMENTS if access else MAX_SEGMENTS)

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route, compile_path
 
+from hotline.api.access import ROUTES as ACCESS_ROUTES
 from hotline.api.admin import ROUTES as ADMIN_ROUTES
 from hotline.api.away import ROUTES as AWAY_ROUTES
 from hotline.api.common import http_error
@@ -34,6 +35,7 @@ API_ROUTES: list[BaseRoute] = [
     *RING_ROUTES,
     *AWAY_ROUTES,
     *MEDICINE_ROUTES,
+    *ACCESS_ROUTES,
     *OUTREACH_ROUTES,
     *REPORT_ROUTES,
     *ADMIN_ROUTES,

@@ -18,6 +18,7 @@ from dispatch.models import ResidentCategory, TaskCategory
 from dispatch.tasks.staff_actions import NOTE_LIMIT, TRIAGE_CATEGORIES
 from dispatch.tasks.staff_made import KEY_LIMIT, WORDS_LIMIT
 from dispatch.tasks.staff_views import task_statuses
+from hotline.api.openapi_access import access_paths
 from hotline.api.openapi_away import ABSENCE, AWAY, away_paths
 from hotline.api.openapi_json import array, obj, ref, some
 from hotline.api.openapi_medicines import medicine_paths
@@ -342,6 +343,7 @@ SCHEMAS.update(Absence=ABSENCE, Away=AWAY)
 SCHEMAS["ResidentHistory"]["properties"]["away"] = ref("Away")  # GET /residents/{id} carries the absences
 SCHEMAS["ResidentHistory"]["required"].append("away")
 PATHS.update(medicine_paths(op, ID))
+PATHS.update(access_paths(op, ID))
 
 
 def _with_ids(paths: Json) -> Json:

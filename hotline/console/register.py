@@ -43,6 +43,7 @@ from dispatch.staff_accounts import household_scope
 from dispatch.staff_sms import BODY_LIMIT as SMS_LIMIT
 from dispatch.staff_sms import recipients
 from dispatch.tasks.staff_made import WORDS_LIMIT, Made, RequestKeyReused, make_task
+from hotline.console.access import access_for_page
 from hotline.console.auth import staff_only
 from hotline.console.away_section import away_context
 from hotline.console.medicines import resident_medicines
@@ -183,6 +184,7 @@ async def resident_page(
         **(await away_context(request, resident_id)),
         **extra,
         **medicines,
+        access=await run_in_threadpool(access_for_page, services, history.resident.household_id),
     )
     response.headers["Cache-Control"] = "no-store"  # its form's key is for one request: never brought back by Back
     return response
