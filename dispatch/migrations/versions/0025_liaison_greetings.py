@@ -1,7 +1,7 @@
 """A liaison's recorded check-in greeting: every recording kept as history, at most one current per liaison.
 
 Revision ID: 0025
-Revises: 0019
+Revises: 0024
 Create Date: 2026-12-07
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0025"
-down_revision = "0019"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """A household's access notes for visits: who holds a key, the door code, a short note.
 
 Revision ID: 0026
-Revises: 0019
+Revises: 0025
 Create Date: 2026-12-07
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0026"
-down_revision = "0019"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
