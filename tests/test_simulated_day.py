@@ -91,7 +91,7 @@ DAY = date(2026, 12, 1)
 CHECKIN_AT, WINDOW_MINUTES = "10:00", 40
 START = datetime(2026, 12, 1, 9, 58, tzinfo=ZONE)
 DEADLINE = datetime(2026, 12, 1, 12, 0, tzinfo=ZONE)
-DEFAULT_RESIDENTS = 2_000
+DEFAULT_RESIDENTS = 1_000
 RESIDENTS = int(os.environ.get("HOTLINE_SIM_DAY_RESIDENTS") or DEFAULT_RESIDENTS)
 # Simulated seconds per real second: the morning in 63 s; a rung's 10 minutes in 5 s.
 SPEED = float(os.environ.get("HOTLINE_SIM_DAY_SPEED") or 120)
@@ -110,19 +110,23 @@ KNOWN = (CheckinStatus.FINE, CheckinStatus.NEEDS, CheckinStatus.UNWELL)
 
 @dataclass
 class Outcome:
-    """One resident at 12:00: their check-in's status, and their tasks (each with whether it has a taker)."""
+    """One resident at 12:00: their check-in's status ("none" if they have no check-in today), their tasks (each
+    with whether it has a taker), and what was sent under their check-in (dedupe keys, numbers as N:
+    "checkin:N:sms", "checkin:N:reminder")."""
 
     status: str
     visit_taker: str | None = None  # "liaison" or "staff" if the check-in's visit task has one
     has_visit: bool = False
     tasks: list[str | None] = field(default_factory=list)  # each task's taker, None if it has none
+    sent: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
 class Group:
     """A share of the residents: what they answer to the check-in SMS (one of `replies`, some simulated minutes
-    after it arrives; none: they never answer), what must be true of each at 12:00 (`expected`), and any change to
-    the register for them (`prepare`, given their resident ids)."""
+    after it arrives; none: they never answer), what must be true of each at 12:00 (`expected`), any change to
+    the register for them (`prepare`, given their resident ids, before the day starts), and whether their
+    households get tasks (`tasks`: the silent liaisons are chosen among theirs)."""
 
     name: str
     share: float
@@ -130,6 +134,7 @@ class Group:
     expected: Callable[[Outcome], bool]
     minutes: tuple[int, int] = (1, 35)
     prepare: Callable[[Connection, list[int]], None] | None = None
+    tasks: bool = False
 
 
 def _visit_taken(o: Outcome) -> bool:
@@ -140,9 +145,10 @@ def _unwell_held(o: Outcome) -> bool:
     return o.status == CheckinStatus.UNWELL and bool(o.tasks) and all(taker is not None for taker in o.tasks)
 
 
+# Each group a line; the residents left over are `REST`.
 GROUPS = [
-    Group("silent", 0.05, (), _visit_taken),
-    Group("unwell", 0.02, ("我发烧了", "不舒服", "今天不舒服，头晕"), _unwell_held, minutes=(1, 30)),
+    Group("silent", 0.05, (), _visit_taken, tasks=True),
+    Group("unwell", 0.02, ("我发烧了", "不舒服", "今天不舒服，头晕"), _unwell_held, minutes=(1, 30), tasks=True),
 ]
 REST = Group(
     "fine", 0.0, ("1", "好", "我很好", "没事，谢谢"), lambda o: o.status == CheckinStatus.FINE and not o.tasks, (1, 35)
@@ -166,9 +172,6 @@ class Clock:
 
     def now(self) -> datetime:
         return START + timedelta(seconds=(time.time() - self.starts_at) * SPEED)
-
-    def real(self, moment: datetime) -> float:
-        return self.starts_at + (moment - START).total_seconds() / SPEED
 
 
 @dataclass
@@ -249,9 +252,7 @@ def make_register(engine: Engine, rng: random.Random) -> tuple[dict[str, Group],
         liaisons = {row.phone: row.id for row in conn.execute(select(Liaison.phone, Liaison.id))}
         # The silent liaisons: among those with a household that will have a task, so their ladders are climbed;
         # they back each other up, so a task of theirs goes on to the grid leader and then the duty phone.
-        with_tasks = sorted(
-            {row.primary_liaison_id for row in residents if groups[row.phone].name in ("silent", "unwell")}
-        )
+        with_tasks = sorted({row.primary_liaison_id for row in residents if groups[row.phone].tasks})
         silent = sorted(rng.sample(with_tasks, max(2, round(len(liaisons) * SILENT_LIAISONS))))
         conn.execute(update(Household).values(backup_liaison_id=Household.primary_liaison_id % len(liaisons) + 1))
         for i, liaison_id in enumerate(silent):
@@ -325,10 +326,19 @@ def test_by_noon_every_resident_is_known_or_has_a_taker_and_every_untaken_task_r
     with engine.connect() as conn:
         checkins = conn.execute(
             select(
-                Checkin.resident_id, Checkin.status, Checkin.visit_task_id, ResidentPhone.phone, Resident.household_id
+                Resident.id.label("resident_id"),
+                Checkin.id,
+                Checkin.status,
+                Checkin.visit_task_id,
+                ResidentPhone.phone,
+                Resident.household_id,
             )
-            .join(ResidentPhone, ResidentPhone.resident_id == Checkin.resident_id)
-            .join(Resident, Resident.id == Checkin.resident_id)
+            .join(ResidentPhone, ResidentPhone.resident_id == Resident.id)
+            .outerjoin(Checkin, (Checkin.resident_id == Resident.id) & (Checkin.local_date == DAY))
+        ).all()
+        sent_for = conn.execute(
+            select(Checkin.id, OutboundMessage.dedupe_key)
+            .join(OutboundMessage, OutboundMessage.checkin_id == Checkin.id)
             .where(Checkin.local_date == DAY)
         ).all()
         tasks = conn.execute(
@@ -399,8 +409,11 @@ def test_by_noon_every_resident_is_known_or_has_a_taker_and_every_untaken_task_r
         by_household[task.household_id].append(task.id)
     outcomes: dict[str, Outcome] = {}
     households: dict[str, int] = {}
+    sent: dict[int, Counter[str]] = defaultdict(Counter)
+    for checkin_id, key in sent_for:
+        sent[checkin_id][re.sub(r"\d+", "N", key)] += 1
     for row in checkins:
-        outcome = Outcome(str(row.status), has_visit=row.visit_task_id is not None)
+        outcome = Outcome(str(row.status or "none"), has_visit=row.visit_task_id is not None, sent=sent[row.id])
         visit = row.visit_task_id
         if visit is not None and visit in held_at and held_at[visit] <= DEADLINE + ALLOWED:  # someone has it by 12:00
             outcome.visit_taker = takers[visit]
