@@ -18,11 +18,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from dispatch.care_circle import contacts_by_phone
 from dispatch.checkins.answers import answered_by_many
 from dispatch.context import DispatchContext
 from dispatch.models import (
     Checkin,
     CheckinEvent,
+    CircleContact,
     Community,
     Household,
     InboundMessage,
@@ -55,6 +57,7 @@ class Facts:
     unknown_replied: int | None = None  # replies to unknown numbers in the last hour (read when first needed)
     unknown_keys: set[str] = field(default_factory=set)  # today's replies to unknown numbers decided in the batch
     locked: set[int] = field(default_factory=set)  # open tasks locked by a join in this batch (`joinable`)
+    family: dict[str, list[CircleContact]] = field(default_factory=dict)  # by phone: reachable care-circle contacts
 
     @classmethod
     def read(cls, session: Session, messages: Sequence[InboundMessage], now: datetime) -> Facts:
@@ -95,7 +98,9 @@ class Facts:
                 open_tasks.setdefault(task.household_id, []).append(task)  # type: ignore[arg-type]
         resident_ids = sorted({r.id for found in residents.values() for r in found})
         checkins = answered_by_many(session, resident_ids, now) if resident_ids else {}
-        return cls(liaisons, residents, open_tasks, checkins, _auto_replies(session, sorted(residents), now))
+        facts = cls(liaisons, residents, open_tasks, checkins, _auto_replies(session, sorted(residents), now))
+        facts.family = contacts_by_phone(session, [p for p in phones if p not in residents and p not in liaisons])
+        return facts
 
     def match(self, phone: str) -> SenderMatch:
         """`dispatch.register.match_sender`: the residents a message from `phone` may be from; moved-away ones

@@ -1,6 +1,7 @@
 """The durable store: SQLAlchemy models, one module per area. The database is the truth; Redis only carries work."""
 
 from dispatch.models.base import NAMING_CONVENTION, Base, UTCDateTime, clock_span, utcnow
+from dispatch.models.care_circle import CircleContact, ConsentWay
 from dispatch.models.checkins import (
     CHECKIN_WAITING,
     Checkin,
@@ -62,7 +63,9 @@ __all__ = [
     "CheckinPlan",
     "CheckinRung",
     "CheckinStatus",
+    "CircleContact",
     "Community",
+    "ConsentWay",
     "DirectoryEntry",
     "DirectoryKind",
     "Grid",
