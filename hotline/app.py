@@ -23,6 +23,7 @@ from hotline.api.common import http_error as api_http_error
 from hotline.console import (
     admin,
     channels,
+    circle,
     messages,
     notices,
     outreach,
@@ -62,6 +63,7 @@ CONSOLE_ROUTES = [
     *tasks.ROUTES,
     *triage.ROUTES,
     *register.ROUTES,
+    *circle.ROUTES,
     *messages.ROUTES,
     *outreach.ROUTES,
     *notices.ROUTES,

@@ -1,7 +1,6 @@
 """The durable store: SQLAlchemy models, one module per area. The database is the truth; Redis only carries work."""
 
 from dispatch.models.base import NAMING_CONVENTION, Base, UTCDateTime, clock_span, utcnow
-from dispatch.models.care_circle import CircleContact, ConsentWay
 from dispatch.models.checkins import (
     CHECKIN_WAITING,
     Checkin,
@@ -10,6 +9,7 @@ from dispatch.models.checkins import (
     CheckinRung,
     CheckinStatus,
 )
+from dispatch.models.circle_contacts import CircleContact, ConsentWay
 from dispatch.models.console import ApiToken, AuditEntry, Notice
 from dispatch.models.messages import (
     InboundMessage,

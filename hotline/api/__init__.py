@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route, compile_path
 
 from hotline.api.admin import ROUTES as ADMIN_ROUTES
+from hotline.api.circle import ROUTES as CIRCLE_ROUTES
 from hotline.api.common import http_error
 from hotline.api.openapi import ROUTES as OPENAPI_ROUTES
 from hotline.api.outreach import ROUTES as OUTREACH_ROUTES
@@ -28,6 +29,7 @@ API_ROUTES: list[BaseRoute] = [
     *TASK_ROUTES,
     *TRIAGE_ROUTES,
     *REGISTER_ROUTES,
+    *CIRCLE_ROUTES,
     *OUTREACH_ROUTES,
     *REPORT_ROUTES,
     *ADMIN_ROUTES,

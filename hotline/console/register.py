@@ -43,6 +43,7 @@ from dispatch.staff_sms import BODY_LIMIT as SMS_LIMIT
 from dispatch.staff_sms import recipients
 from dispatch.tasks.staff_made import WORDS_LIMIT, Made, RequestKeyReused, make_task
 from hotline.console.auth import staff_only
+from hotline.console.circle import circle_section
 from hotline.console.params import as_id
 from hotline.console.refusals import refusal
 from hotline.console.register_csv import UPLOAD_LIMIT as UPLOAD_LIMIT  # re-exported: the limits were read here
@@ -126,6 +127,7 @@ async def resident_page(
     sms_error: str = "",
     sms_body: str | None = None,
     sms_chosen: str | None = None,
+    circle_error: str = "",
 ) -> Response:
     """The resident's page (see `resident`), with a fresh key for its make-a-task and send-an-SMS forms and, after
     a refused one, the reason why (and the SMS's words and recipient, to correct)."""
@@ -138,10 +140,11 @@ async def resident_page(
             thread = sms_thread(session, [p.phone for p in history.resident.phones], history.since)
             people = recipients(resident_in_scope(session, resident_id, household_scope(user)))
             audit.record(session, user, "view", "resident", resident_id, at=now)
-        return history, thread, people
+            circle = circle_section(session, resident_id, user)
+        return history, thread, people, circle
 
     try:
-        history, thread, people = await run_in_threadpool(load)
+        history, thread, people, circle = await run_in_threadpool(load)
     except NotFound:
         return _missing(request, user)
     response = page(
@@ -169,6 +172,9 @@ async def resident_page(
         sms_body=sms_body or "",
         sms_chosen=sms_chosen or "",
         sms_sent=request.query_params.get("sms", ""),
+        circle_error=circle_error,
+        circle_saved=request.query_params.get("circle") == "saved",
+        **circle,
     )
     response.headers["Cache-Control"] = "no-store"  # its form's key is for one request: never brought back by Back
     return response
