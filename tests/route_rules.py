@@ -23,7 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from dispatch import register
-from dispatch.models import InboundMessage, StaffRole, Task, TriageItem
+from dispatch.models import CircleContact, InboundMessage, StaffRole, Task, TriageItem
 from dispatch.phones import mask_phone
 from dispatch.tokens import create_token, revoke_token
 from hotline.services import Services
@@ -101,6 +101,7 @@ def _call(t: Target, **fields: str) -> dict[str, Any]:
 
 
 NOTICE_KEY = "probe-key-1"
+CONTACT_PHONE = "+8613700000039"  # each resident's family contact (care circle), with no consent recorded
 RULES: dict[str, Rule] = {
     # Deliberately public: the health and readiness checks (machine-facing; no URL, secret or anyone's data),
     # sign-in (CSRF-checked and throttled), the API's description, and static files (the console's CSS and
@@ -202,6 +203,15 @@ RULES: dict[str, Rule] = {
     "POST /register/residents/{resident_id:id}/sms": console(
         "resident", lambda t: {"to": "resident", "body": "请给社区回个电话", "request_key": uuid.uuid4().hex}
     ),
+    "POST /register/residents/{resident_id:id}/circle": console(
+        "resident",
+        lambda t: {"name": "王芳", "relation": "女儿", "phone": "13700000019", "request_key": uuid.uuid4().hex},
+    ),
+    "POST /register/residents/{resident_id:id}/circle/{contact_id:id}": console(
+        "resident", lambda t: {"name": "王芳", "relation": "女儿", "phone": CONTACT_PHONE, "consent_way": "in_person"}
+    ),
+    "POST /register/residents/{resident_id:id}/circle/{contact_id:id}/opt-out": console("resident"),
+    "POST /register/residents/{resident_id:id}/circle/{contact_id:id}/remove": console("resident"),
     "GET /messages": console("list"),
     "GET /messages/sent": console("list"),
     "GET /messages/failed": console("list"),
@@ -313,6 +323,12 @@ RULES: dict[str, Rule] = {
     "PATCH /api/v1/residents/{id}": api("resident", lambda t: {"notes": "改过"}),
     "PUT /api/v1/residents/{id}/liaisons": api("resident", lambda t: {"primary_id": t.liaison, "backup_id": None}),
     "PUT /api/v1/residents/{id}/plan": api("resident", lambda t: {"own": True, "times": ["10:00"]}),
+    "GET /api/v1/residents/{id}/circle": api("resident"),
+    "POST /api/v1/residents/{id}/circle": api(
+        "resident", lambda t: {"name": "王芳", "relation": "女儿", "phone": "13700000029"}
+    ),
+    "POST /api/v1/residents/{id}/circle/{contact}/opt-out": api("resident"),
+    "DELETE /api/v1/residents/{id}/circle/{contact}": api("resident"),
     "POST /api/v1/calls": api("target", lambda t: {"resident_ids": [t.resident]}),
     "POST /api/v1/notices/preview": api(
         "target", lambda t: {"target_kind": "grid", "target": t.grid, "body": "探针通知"}
@@ -443,6 +459,13 @@ def build_world(client: TestClient, services: Services) -> World:
             triage = session.scalar(select(TriageItem.id).where(TriageItem.phone == UNKNOWN[key]))
         assert triage is not None
         triage_voicemail = leave_triage_voicemail(services, triage)
+        with services.sessions.begin() as session:
+            family = CircleContact(
+                resident_id=resident.id, name=f"{name}的女儿", relation="女儿", phone=CONTACT_PHONE, language="zh-CN"
+            )
+            session.add(family)
+            session.flush()
+            contact = family.id
         words = (
             name,
             liaison,
@@ -451,6 +474,7 @@ def build_world(client: TestClient, services: Services) -> World:
             *phone_forms(phone),
             *phone_forms(liaison_phone),
             f"{name}的家属问{key}",
+            f"{name}的女儿",
             *phone_forms(UNKNOWN[key]),
             mask_phone(UNKNOWN[key]),
         )
@@ -466,6 +490,7 @@ def build_world(client: TestClient, services: Services) -> World:
             voicemail=voicemail,
             triage=triage,
             triage_voicemail=triage_voicemail,
+            contact=contact,
             words=words,
         )
     targets["missing"] = MISSING
