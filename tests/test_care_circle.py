@@ -20,6 +20,7 @@ from dispatch.models import (
     CheckinEvent,
     CheckinStatus,
     CircleContact,
+    OutboundMessage,
     Resident,
     TaskCategory,
     TaskPriority,
@@ -146,9 +147,13 @@ def test_the_circle_hears_of_a_missed_deadline_and_of_the_visit_once(
     with services.sessions.begin() as session:
         again = session.get(type(checkin), checkin.id)
         assert again is not None
-        missed_checkin_ladder._visit(session, again, at("12:01"), services.intake)
+        outbound = missed_checkin_ladder._visit(session, again, at("12:01"), services.intake)
+    enqueue_send_many(services.redis, outbound)
     tick(services, clock, "12:02")
     assert len([t for t in texts_to(services, DAUGHTER) if "签到到时仍未回复" in t]) == 1
+    with services.sessions() as session:
+        decided = session.scalars(select(OutboundMessage.body).where(OutboundMessage.to_phone == DAUGHTER)).all()
+    assert len([b for b in decided if "签到到时仍未回复" in b]) == 1
 
     # The liaison takes the visit: the circle hears someone is on the way, once, however often they say so.
     visit = next(t for t in tasks(services) if t.category == TaskCategory.VISIT and t.resident_id == town["赵姐"])
@@ -156,6 +161,10 @@ def test_the_circle_hears_of_a_missed_deadline_and_of_the_visit_once(
     family_says(client, services, clock, "12:06", LIAISON_PHONE, f"接{visit.id}")
     on_the_way = [t for t in texts_to(services, DAUGHTER) if "正前往" in t]
     assert len(on_the_way) == 1 and "张敏" in on_the_way[0] and "赵姐" in on_the_way[0]
+    with services.sessions.begin() as session:  # the hook run again (a retried job): nothing decided twice
+        taken = session.get(type(visit), visit.id)
+        assert taken is not None
+        assert care_circle.tell_on_the_way(session, taken, "张敏", services.catalog) == []
     assert texts_to(services, COUSIN) == []
 
 
