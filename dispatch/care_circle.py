@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from dispatch.exceptions import InvalidAction, InvalidPhoneNumber
 from dispatch.models import Checkin, CircleContact, ConsentWay, Resident, Task, TaskCategory
@@ -298,6 +298,7 @@ def contacts_by_phone(session: Session, phones: Sequence[str]) -> dict[str, list
             CircleContact.removed_at.is_(None),
         )
         .order_by(CircleContact.resident_id, CircleContact.id)
+        .options(selectinload(CircleContact.resident).selectinload(Resident.household))
     )
     found: dict[str, list[CircleContact]] = {}
     for contact in rows:

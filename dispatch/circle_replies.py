@@ -19,21 +19,19 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispatch.checkins.answers import answer, answered_by_many
+from dispatch.checkins.answers import answer
 from dispatch.context import DispatchContext
-from dispatch.intake_facts import Pending
+from dispatch.intake_facts import Facts, Pending
 from dispatch.models import (
     CHECKIN_WAITING,
     CheckinEvent,
     CheckinStatus,
     CircleContact,
-    Household,
     InboundMessage,
     InboundOutcome,
     Task,
     TaskCategory,
     TaskPriority,
-    TaskStatus,
 )
 from dispatch.resident_replies import NEEDS, normalise, parse_reply
 from dispatch.tasks import escalation
@@ -54,23 +52,15 @@ class FamilyReply:
 
 
 def from_family(
-    session: Session,
-    message: InboundMessage,
-    contacts: list[CircleContact],
-    pending: Pending,
-    context: DispatchContext,
-    now: datetime,
+    session: Session, message: InboundMessage, facts: Facts, pending: Pending, context: DispatchContext, now: datetime
 ) -> FamilyReply:
-    """Act on a message from a care-circle number (`contacts`: its reachable contacts, one per circle)."""
+    """Act on a message from a care-circle number: its reachable contacts (one per circle) are in `facts.family`,
+    their residents' households locked and check-ins read (locked) by `Facts.read`, as a resident's are."""
+    contacts = facts.family[message.from_phone]
     reading = parse_reply(message.body, context.replies, context.fever_threshold)
     if reading.opt_out or normalise(message.body).rstrip(" .。!！").upper() in EXTRA_STOP:
         return _opt_out(session, message, pending, context, now)
-    households = sorted({c.resident.household_id for c in contacts})
-    # Household before check-in, as intake locks them: never the other order.
-    session.execute(
-        select(Household.id).where(Household.id.in_(households)).order_by(Household.id).with_for_update(key_share=True)
-    ).all()
-    checkins = answered_by_many(session, sorted({c.resident_id for c in contacts}), now)
+    checkins = facts.checkins
     waiting = [c for c in contacts if c.resident_id in checkins and checkins[c.resident_id].status in _WAITING]
     worried = not reading.fine  # a need, unwell, or words not read whole: a person must look
     if len(waiting) == 1:
@@ -89,8 +79,9 @@ def from_family(
         urgent = reading.urgent or not reading.understood
         for need in needs:
             priority = TaskPriority.URGENT if urgent or need == "unwell" else TaskPriority.NORMAL
-            task = _need(session, message, contact, TaskCategory(need), priority, pending, context, now, result)
+            task = _need(session, message, contact, TaskCategory(need), priority, facts, pending, context, now, result)
             result.tasks.append(task)
+            facts.note_task(task)
         status = CheckinStatus.UNWELL if urgent or "unwell" in needs else CheckinStatus.NEEDS
         key = "circle_answer_task"
     else:
@@ -114,27 +105,20 @@ def _need(
     contact: CircleContact,
     category: TaskCategory,
     priority: TaskPriority,
+    facts: Facts,
     pending: Pending,
     context: DispatchContext,
     now: datetime,
     result: FamilyReply,
 ) -> Task:
-    """The household's open task of this kind (its household is locked), with the message added; or a new one."""
+    """The household's open task of this kind (as intake finds a resident's), with the message added; or a new
+    one."""
     resident = contact.resident
     household = resident.household
     actor, words = f"family:{contact.id}", f"{contact.relation} {contact.name}：{message.body}"
-    same = session.scalar(
-        select(Task)
-        .where(
-            Task.household_id == household.id,
-            Task.category == category,
-            Task.status.in_(TaskStatus.joinable()),
-            (Task.resident_id == resident.id) | Task.resident_id.is_(None),
-        )
-        .order_by(Task.id)
-        .limit(1)
-        .with_for_update()
-    )
+    same = facts.open_task(household.id, category, resident.id)
+    while same is not None and not facts.joinable(session, same):  # closed meanwhile: it left the facts
+        same = facts.open_task(household.id, category, resident.id)
     if same is not None:
         same.description = f"{same.description}；{words}".strip("；")
         same.updated_at = now

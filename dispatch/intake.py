@@ -85,7 +85,7 @@ def decide(
             facts.note_task(task)
         result = IntakeResult(InboundOutcome.FROM_LIAISON, outbound_ids=outbound_ids, tasks=tasks)
     elif not match.residents and message.from_phone in facts.family:  # a care circle's: for its resident
-        family = from_family(session, message, facts.family[message.from_phone], pending, context, now)
+        family = from_family(session, message, facts, pending, context, now)
         result = IntakeResult(family.outcome, outbound_ids=family.outbound_ids, tasks=family.tasks)
     elif not match.residents:
         with session.no_autoflush:  # it reads replies to unknown numbers, which only `pending` writes, not yet due

@@ -84,7 +84,10 @@ class Facts:
         for phone, resident in rows:
             if resident not in residents.setdefault(phone, []):
                 residents[phone].append(resident)
-        households = sorted({r.household_id for found in residents.values() for r in found})
+        # A care circle's number (no resident's, no liaison's): its residents' households and check-ins too.
+        family = contacts_by_phone(session, [p for p in phones if p not in residents and p not in liaisons])
+        theirs = [c.resident for found in family.values() for c in found]
+        households = sorted({r.household_id for found in [*residents.values(), theirs] for r in found})
         open_tasks: dict[int, list[Task]] = {}
         if households:
             session.execute(
@@ -96,10 +99,10 @@ class Facts:
             joinable = select(Task).where(Task.household_id.in_(households), Task.status.in_(TaskStatus.joinable()))
             for task in session.scalars(joinable.order_by(Task.id).execution_options(populate_existing=True)):
                 open_tasks.setdefault(task.household_id, []).append(task)  # type: ignore[arg-type]
-        resident_ids = sorted({r.id for found in residents.values() for r in found})
+        resident_ids = sorted({r.id for found in [*residents.values(), theirs] for r in found})
         checkins = answered_by_many(session, resident_ids, now) if resident_ids else {}
         facts = cls(liaisons, residents, open_tasks, checkins, _auto_replies(session, sorted(residents), now))
-        facts.family = contacts_by_phone(session, [p for p in phones if p not in residents and p not in liaisons])
+        facts.family = family
         return facts
 
     def match(self, phone: str) -> SenderMatch:
