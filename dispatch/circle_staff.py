@@ -135,7 +135,7 @@ def add(
         request_key=request_key,
     )
     if before is None:
-        audit.record(session, actor, "circle", "resident", resident.id, f"add contact {contact.id}", at=now)
+        audit.record(session, actor, "circle_add", "resident", resident.id, _who(contact), at=now)
     return _line(contact), outbound, before is None
 
 
@@ -156,7 +156,7 @@ def update(
     outbound = care_circle.update_contact(
         session, contact, fields, staff_name=actor.audit_name, region=region, now=now, catalog=catalog
     )
-    audit.record(session, actor, "circle", "resident", resident_id, f"edit contact {contact.id}", at=now)
+    audit.record(session, actor, "circle_edit", "resident", resident_id, _who(contact), at=now)
     return _line(contact), outbound
 
 
@@ -172,7 +172,7 @@ def opt_out(
     """The contact asked staff for no more messages."""
     contact = _contact(session, resident_id, contact_id, where)
     if care_circle.opt_out(session, contact, now):
-        audit.record(session, actor, "circle", "resident", resident_id, f"opt out contact {contact.id}", at=now)
+        audit.record(session, actor, "circle_opt_out", "resident", resident_id, _who(contact), at=now)
     return _line(contact)
 
 
@@ -188,7 +188,7 @@ def remove(
     """Take a contact out of a resident's circle (kept on record)."""
     contact = _contact(session, resident_id, contact_id, where)
     if care_circle.remove(session, contact, now):
-        audit.record(session, actor, "circle", "resident", resident_id, f"remove contact {contact.id}", at=now)
+        audit.record(session, actor, "circle_remove", "resident", resident_id, _who(contact), at=now)
 
 
 def _contact(session: Session, resident_id: int, contact_id: int, where: ColumnElement[bool]) -> CircleContact:
@@ -212,6 +212,11 @@ def _line(contact: CircleContact) -> ContactLine:
         contact.consent_at,
         contact.opted_out_at,
     )
+
+
+def _who(contact: CircleContact) -> str:
+    """The contact as an audit entry names them: relation and name, never the number."""
+    return f"{contact.relation} {contact.name}"
 
 
 def _iso(at: datetime | None) -> str | None:

@@ -91,10 +91,8 @@ def test_a_clerk_keeps_the_circle_on_the_residents_page(
     back = client.post(f"{url}/circle", data={**form, "request_key": uuid.uuid4().hex})
     assert back.status_code == 422 and "曾回复退订" in back.text
     assert len(contacts(services)) == 3 and contacts(services)[0].removed_at is not None
-    assert [e.detail for e in audit_entries(services, "circle")][:2] == [
-        f"add contact {contact.id}",
-        f"add contact {contact.id + 1}",
-    ]
+    assert [e.detail for e in audit_entries(services, "circle_add")] == ["女儿 王芳"] * 3
+    assert [e.detail for e in audit_entries(services, "circle_opt_out")] == ["女儿 王芳"]
 
 
 def test_outside_the_scope_the_circle_is_not_there(
