@@ -68,7 +68,7 @@ def from_family(
     elif not waiting and len(contacts) == 1 and worried:
         contact = contacts[0]  # nothing waiting, but a worry about their one resident: still a task
     else:
-        return _to_staff(session, message, contacts, pending, context, now)
+        return _to_staff(session, message, contacts, facts, pending, context, now)
     resident = contact.resident
     message.resident_id = resident.id
     result = FamilyReply()
@@ -88,13 +88,16 @@ def from_family(
         status, key = CheckinStatus.FINE, "circle_answer_fine"
     if checkin is not None and answer(session, checkin, status, message.id, "family", now, pending.checkin_events):
         pending.checkin_events.append({"checkin_id": checkin.id, "kind": "family_answer", "at": now, "detail": who})
-    pending.sms.append(
+    _reply(
+        facts,
+        pending,
+        context,
         {
             "dedupe_key": f"inbound:{message.id}:receipt",
             "to_phone": message.from_phone,
             "body": context.catalog.render(key, contact.language, resident_name=resident.name),
             "language": contact.language,
-        }
+        },
     )
     return result
 
@@ -150,6 +153,7 @@ def _to_staff(
     session: Session,
     message: InboundMessage,
     contacts: list[CircleContact],
+    facts: Facts,
     pending: Pending,
     context: DispatchContext,
     now: datetime,
@@ -158,13 +162,16 @@ def _to_staff(
     family member hears that they will; the reply names no resident."""
     with session.no_autoflush:
         attach_to_item(session, message, now)
-    pending.sms.append(
+    _reply(
+        facts,
+        pending,
+        context,
         {
             "dedupe_key": f"inbound:{message.id}:receipt",
             "to_phone": message.from_phone,
             "body": context.catalog.render("circle_to_staff", contacts[0].language),
             "language": contacts[0].language,
-        }
+        },
     )
     return FamilyReply()
 
@@ -198,3 +205,11 @@ def family_answers(session: Session, checkin_ids: list[int]) -> dict[int, str]:
         .order_by(CheckinEvent.id)
     ).all()
     return {row.checkin_id: row.detail for row in rows}
+
+
+def _reply(facts: Facts, pending: Pending, context: DispatchContext, sms: dict[str, object]) -> None:
+    """An automatic answer to the family number, within the hourly few every number gets (never a reply loop)."""
+    phone = str(sms["to_phone"])
+    if facts.replied[phone] < context.auto_replies_per_number_per_hour:
+        facts.replied[phone] += 1
+        pending.sms.append(sms)

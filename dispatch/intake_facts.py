@@ -101,7 +101,8 @@ class Facts:
                 open_tasks.setdefault(task.household_id, []).append(task)  # type: ignore[arg-type]
         resident_ids = sorted({r.id for found in [*residents.values(), theirs] for r in found})
         checkins = answered_by_many(session, resident_ids, now) if resident_ids else {}
-        facts = cls(liaisons, residents, open_tasks, checkins, _auto_replies(session, sorted(residents), now))
+        replied = _auto_replies(session, sorted({*residents, *family}), now)
+        facts = cls(liaisons, residents, open_tasks, checkins, replied)
         facts.family = family
         return facts
 
