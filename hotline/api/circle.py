@@ -98,8 +98,10 @@ async def opt_out(request: Request) -> Response:
 
 @token_only()
 async def remove(request: Request) -> Response:
-    """DELETE: take the contact out of the circle (kept on record, with any opt-out)."""
+    """DELETE: take the contact out of the circle (kept on record, with any opt-out). It takes no body; one sent is
+    read and checked first, as every route's is."""
     Query(request, set())
+    await json_body(request, set(), optional=True)
     resident_id, contact_id = path_id(request, "id", "resident"), path_id(request, "contact", "contact")
     services, token = services_of(request), token_of(request)
 

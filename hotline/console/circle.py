@@ -126,6 +126,7 @@ async def edit_contact(request: Request) -> Response:
 @staff_only()
 async def opt_out_contact(request: Request) -> Response:
     """POST: the contact asked for no more messages."""
+    await _form(request)  # read first, as every form is: a body over the cap is refused before anything
     resident_id: int = request.path_params["resident_id"]
     contact_id: int = request.path_params["contact_id"]
 
@@ -141,6 +142,7 @@ async def opt_out_contact(request: Request) -> Response:
 @staff_only()
 async def remove_contact(request: Request) -> Response:
     """POST: take the contact out of the circle (kept on record)."""
+    await _form(request)  # read first, as every form is: a body over the cap is refused before anything
     resident_id: int = request.path_params["resident_id"]
     contact_id: int = request.path_params["contact_id"]
 
