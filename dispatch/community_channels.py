@@ -2,8 +2,9 @@
 
 A street office may run communities on different channels: one with its own SIM in an Android phone, another on
 Tencent Cloud SMS. A message goes through its recipient's community's choice. The community is found from what
-the message is about (a check-in, a task) or else from whose number it goes to (a resident, a liaison, a grid
-leader, a clerk). A number no community claims, or a community that chose nothing, gets the hotline's own.
+the message is about (a check-in, a task) or else from whose number it goes to (a resident, a liaison, a
+resident's family contact, a grid leader, a clerk). A number no community claims, or a community that chose
+nothing, gets the hotline's own.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from dispatch.exceptions import InvalidAction, NotFound
 from dispatch.models import (
     Checkin,
+    CircleContact,
     Community,
     Grid,
     Household,
@@ -66,11 +68,17 @@ def _choice_query() -> Select[str | None, str | None]:
         .where(Liaison.phone == phone, Household.community_id.is_not(None))
         .limit(1)
     )
+    of_circle = (  # a resident's family contact: the resident's community
+        select(Household.community_id)
+        .join(Resident, Resident.household_id == Household.id)
+        .join(CircleContact, CircleContact.resident_id == Resident.id)
+        .where(CircleContact.phone == phone, Household.community_id.is_not(None))
+        .limit(1)
+    )
     of_leader = select(Grid.community_id).where(Grid.leader_phone == phone).limit(1)
     of_office = select(Community.id).where(or_(Community.clerk_phone == phone, Community.duty_phone == phone)).limit(1)
-    community_id = func.coalesce(
-        *(query.scalar_subquery() for query in (of_checkin, of_task, of_resident, of_liaison, of_leader, of_office))
-    )
+    found = (of_checkin, of_task, of_resident, of_liaison, of_circle, of_leader, of_office)
+    community_id = func.coalesce(*(query.scalar_subquery() for query in found))
     return select(Community.sms_gateway, Community.call_gateway).where(Community.id == community_id)
 
 

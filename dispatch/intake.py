@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from dispatch.checkins.answers import answer, reply_deadline
+from dispatch.circle_replies import FamilyReply, from_family
 from dispatch.context import DispatchContext
 from dispatch.intake_facts import HOUR, Facts, Pending
 from dispatch.models import (
@@ -68,6 +69,7 @@ def decide(
     """What one message says and who it is from, acted on: the rules, against what was read beforehand. New
     tasks and automatic answers wait in `pending`, to be written with the batch's."""
     match = facts.match(message.from_phone)
+    family: FamilyReply | None = None
     liaison = facts.liaisons.get(message.from_phone)
     # A liaison who is also a resident: a command is a liaison's; anything else is the resident's message.
     if liaison is not None and match.residents and context.commands.read(message.body).verb is None:
@@ -82,6 +84,9 @@ def decide(
         for task in tasks:
             facts.note_task(task)
         result = IntakeResult(InboundOutcome.FROM_LIAISON, outbound_ids=outbound_ids, tasks=tasks)
+    elif not match.residents and message.from_phone in facts.family:  # a care circle's: for its resident
+        family = from_family(session, message, facts, pending, context, now)
+        result = IntakeResult(family.outcome, outbound_ids=family.outbound_ids, tasks=family.tasks)
     elif not match.residents:
         with session.no_autoflush:  # it reads replies to unknown numbers, which only `pending` writes, not yet due
             result = _reply_to_unknown_sender(session, message, facts, pending, context, now)
@@ -94,7 +99,7 @@ def decide(
         for resident in match.residents:
             if (checkin := facts.checkins.get(resident.id)) is not None:
                 answer(session, checkin, answered, message.id, message.channel, now, pending.checkin_events)
-    message.resident_id = match.resident.id if match.resident else None
+    message.resident_id = match.resident.id if match.resident else message.resident_id if family else None
     message.outcome = result.outcome
     if result.outcome == InboundOutcome.UNKNOWN_SENDER:
         # Staff see it on their board, to link, register or close. No flush is due: it reads the communities, which

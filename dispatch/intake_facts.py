@@ -18,11 +18,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from dispatch.care_circle import contacts_by_phone
 from dispatch.checkins.answers import answered_by_many
 from dispatch.context import DispatchContext
 from dispatch.models import (
     Checkin,
     CheckinEvent,
+    CircleContact,
     Community,
     Household,
     InboundMessage,
@@ -55,6 +57,7 @@ class Facts:
     unknown_replied: int | None = None  # replies to unknown numbers in the last hour (read when first needed)
     unknown_keys: set[str] = field(default_factory=set)  # today's replies to unknown numbers decided in the batch
     locked: set[int] = field(default_factory=set)  # open tasks locked by a join in this batch (`joinable`)
+    family: dict[str, list[CircleContact]] = field(default_factory=dict)  # by phone: reachable care-circle contacts
 
     @classmethod
     def read(cls, session: Session, messages: Sequence[InboundMessage], now: datetime) -> Facts:
@@ -81,7 +84,10 @@ class Facts:
         for phone, resident in rows:
             if resident not in residents.setdefault(phone, []):
                 residents[phone].append(resident)
-        households = sorted({r.household_id for found in residents.values() for r in found})
+        # A care circle's number (no resident's, no liaison's): its residents' households and check-ins too.
+        family = contacts_by_phone(session, [p for p in phones if p not in residents and p not in liaisons])
+        theirs = [c.resident for found in family.values() for c in found]
+        households = sorted({r.household_id for found in [*residents.values(), theirs] for r in found})
         open_tasks: dict[int, list[Task]] = {}
         if households:
             session.execute(
@@ -93,9 +99,12 @@ class Facts:
             joinable = select(Task).where(Task.household_id.in_(households), Task.status.in_(TaskStatus.joinable()))
             for task in session.scalars(joinable.order_by(Task.id).execution_options(populate_existing=True)):
                 open_tasks.setdefault(task.household_id, []).append(task)  # type: ignore[arg-type]
-        resident_ids = sorted({r.id for found in residents.values() for r in found})
+        resident_ids = sorted({r.id for found in [*residents.values(), theirs] for r in found})
         checkins = answered_by_many(session, resident_ids, now) if resident_ids else {}
-        return cls(liaisons, residents, open_tasks, checkins, _auto_replies(session, sorted(residents), now))
+        replied = _auto_replies(session, sorted({*residents, *family}), now)
+        facts = cls(liaisons, residents, open_tasks, checkins, replied)
+        facts.family = family
+        return facts
 
     def match(self, phone: str) -> SenderMatch:
         """`dispatch.register.match_sender`: the residents a message from `phone` may be from; moved-away ones

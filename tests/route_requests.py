@@ -31,6 +31,7 @@ class Target:
     triage: int = 999_999  # a triage item (an unknown number's messages); none unless a test makes one
     triage_voicemail: int = 999_999  # the message on the item that carries a voicemail
     community: int = 999_999  # a community (its channels: an admin's choice, in nobody's scope)
+    contact: int = 999_999  # a family contact in the resident's care circle
     grid_id: int = 999_999  # the grid of the target's household (where a new liaison is placed)
     medicine: int = 999_999  # a medicine of the target resident's
     words: tuple[str, ...] = ()  # what shows this target: names, numbers, texts
@@ -48,6 +49,7 @@ def fill(key: str, rule: Rule, t: Target) -> tuple[str, str, dict[str, Any] | No
     names = r"\{(task_id|resident_id|notice_id|triage_id|community_id|liaison_id|medicine_id)(:id)?\}"
     path = re.sub(names, lambda m: str(ids[m.group(1)[:-3]]), path)
     path = path.replace("{id}", str(ids.get(rule.names, t.task))).replace("{sid}", t.sid)
+    path = re.sub(r"\{contact(_id:id)?\}", str(t.contact), path)
     voicemail = t.triage_voicemail if rule.names == "triage" else t.voicemail
     path = re.sub(r"\{message_id(:id)?\}", str(voicemail), path)
     path = re.sub(r"\{[a-z]+_id:id\}", "999999", path)  # what no target names (a staff account, a token): none

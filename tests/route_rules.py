@@ -24,7 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from dispatch import register
-from dispatch.models import InboundMessage, LiaisonGreeting, Medicine, StaffRole, Task, TriageItem
+from dispatch.models import CircleContact, InboundMessage, LiaisonGreeting, Medicine, StaffRole, Task, TriageItem
 from dispatch.phones import mask_phone
 from dispatch.tokens import create_token, revoke_token
 from hotline.services import Services
@@ -109,6 +109,7 @@ def _call(t: Target, **fields: str) -> dict[str, Any]:
 
 
 NOTICE_KEY = "probe-key-1"
+CONTACT_PHONE = "+8613700000039"  # each resident's family contact (care circle), with no consent recorded
 RULES: dict[str, Rule] = {
     # Deliberately public: the health and readiness checks (machine-facing; no URL, secret or anyone's data),
     # sign-in (CSRF-checked and throttled), the API's description, and static files (the console's CSS and
@@ -239,6 +240,15 @@ RULES: dict[str, Rule] = {
     ),
     "POST /register/residents/{resident_id:id}/medicines/{medicine_id:id}/refill": console("resident", lambda t: {}),
     "POST /register/residents/{resident_id:id}/medicines/{medicine_id:id}/stop": console("resident"),
+    "POST /register/residents/{resident_id:id}/circle": console(
+        "resident",
+        lambda t: {"name": "王芳", "relation": "女儿", "phone": "13700000019", "request_key": uuid.uuid4().hex},
+    ),
+    "POST /register/residents/{resident_id:id}/circle/{contact_id:id}": console(
+        "resident", lambda t: {"name": "王芳", "relation": "女儿", "phone": CONTACT_PHONE, "consent_way": "in_person"}
+    ),
+    "POST /register/residents/{resident_id:id}/circle/{contact_id:id}/opt-out": console("resident"),
+    "POST /register/residents/{resident_id:id}/circle/{contact_id:id}/remove": console("resident"),
     "GET /messages": console("list"),
     "GET /messages/sent": console("list"),
     "GET /messages/failed": console("list"),
@@ -363,6 +373,12 @@ RULES: dict[str, Rule] = {
     "GET /api/v1/residents/{id}/medicines": api("resident"),
     "POST /api/v1/residents/{id}/medicines": api("resident", lambda t: {"name": "降压药", "days_supply": 30}),
     "POST /api/v1/residents/{id}/medicines/{medicine_id}/refill": api("resident", lambda t: {}),
+    "GET /api/v1/residents/{id}/circle": api("resident"),
+    "POST /api/v1/residents/{id}/circle": api(
+        "resident", lambda t: {"name": "王芳", "relation": "女儿", "phone": "13700000029"}
+    ),
+    "POST /api/v1/residents/{id}/circle/{contact}/opt-out": api("resident"),
+    "DELETE /api/v1/residents/{id}/circle/{contact}": api("resident"),
     "POST /api/v1/calls": api("target", lambda t: {"resident_ids": [t.resident]}),
     "POST /api/v1/notices/preview": api(
         "target", lambda t: {"target_kind": "grid", "target": t.grid, "body": "探针通知"}
@@ -499,6 +515,13 @@ def build_world(client: TestClient, services: Services) -> World:
             session.flush()
             medicine_id = medicine.id
         keep_greeting_of(services, found_liaison.id)
+        with services.sessions.begin() as session:
+            family = CircleContact(
+                resident_id=resident.id, name=f"{name}的女儿", relation="女儿", phone=CONTACT_PHONE, language="zh-CN"
+            )
+            session.add(family)
+            session.flush()
+            contact = family.id
         words = (
             name,
             liaison,
@@ -507,6 +530,7 @@ def build_world(client: TestClient, services: Services) -> World:
             *phone_forms(phone),
             *phone_forms(liaison_phone),
             f"{name}的家属问{key}",
+            f"{name}的女儿",
             *phone_forms(UNKNOWN[key]),
             mask_phone(UNKNOWN[key]),
         )
@@ -523,6 +547,7 @@ def build_world(client: TestClient, services: Services) -> World:
             triage=triage,
             triage_voicemail=triage_voicemail,
             medicine=medicine_id,
+            contact=contact,
             words=words,
         )
     targets["missing"] = MISSING

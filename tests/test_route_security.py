@@ -217,7 +217,7 @@ def test_unsafe_console_requests_without_the_csrf_token_change_nothing(
     csrf = sign_in(client)
     before = row_counts(services)
     unsafe = [(k, r) for k, r in RULES.items() if r.kind in ("console", "simulator") and not k.startswith("GET ")]
-    assert len(unsafe) == 51
+    assert len(unsafe) == 55
     for key, rule in unsafe:
         for headers in ({}, {"X-CSRF-Token": csrf[:-2] + "xx"}, {"X-CSRF-Token": ""}):
             response = send(client, key, rule, world.targets["mine"], **headers)

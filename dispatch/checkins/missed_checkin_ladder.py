@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dispatch.care_circle import tell_no_answer
 from dispatch.checkins.checkin_calls import call_on_its_way, place_call, zone_quiet
 from dispatch.context import DispatchContext
 from dispatch.models import (
@@ -154,4 +155,4 @@ def _visit(session: Session, checkin: Checkin, now: datetime, context: DispatchC
         outbound += lifecycle.put_in_play(session, task, now, context, household.community)
     checkin.visit_task_id = task.id
     session.add(CheckinEvent(checkin=checkin, kind="visit", at=now, detail=f"task:{task.id}"))
-    return outbound
+    return outbound + tell_no_answer(session, checkin, context.catalog)  # the care circle, once

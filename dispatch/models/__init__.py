@@ -11,6 +11,7 @@ from dispatch.models.checkins import (
     CheckinRung,
     CheckinStatus,
 )
+from dispatch.models.circle_contacts import CircleContact, ConsentWay
 from dispatch.models.console import ApiToken, AuditEntry, Notice
 from dispatch.models.greetings import LiaisonGreeting
 from dispatch.models.medicines import Medicine, MedicineTask
@@ -71,7 +72,9 @@ __all__ = [
     "CheckinPlan",
     "CheckinRung",
     "CheckinStatus",
+    "CircleContact",
     "Community",
+    "ConsentWay",
     "DirectoryEntry",
     "DirectoryKind",
     "Grid",

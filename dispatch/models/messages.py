@@ -38,6 +38,8 @@ class InboundOutcome(enum.StrEnum):
     OPTED_IN = "opted_in"
     # The sender is a liaison: a command about their tasks (take, done, hand back, note, list), always answered.
     FROM_LIAISON = "from_liaison"
+    # The sender is a resident's family contact (care circle): an answer for the resident, an opt-out, or for staff.
+    FROM_FAMILY = "from_family"
 
 
 class OutboundStatus(enum.StrEnum):

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
+from dispatch.care_circle import tell_on_the_way
 from dispatch.context import DispatchContext
 from dispatch.models import InboundMessage, Liaison, Task, TaskCategory, TaskEvent, TaskPriority, TaskStatus
 from dispatch.outbox import auto_replies_since, queue_sms
@@ -276,6 +277,7 @@ def _apply(
         lifecycle.accept(task, liaison, now)
         feedback = lifecycle.tell_resident(session, task, "accepted", liaison, catalog)
         feedback += offers.tell_taken(session, task, liaison, catalog, texts.language)
+        feedback += tell_on_the_way(session, task, liaison.name, catalog)  # a visit's care circles, once
         address = doorstep_address(task.household)
         return texts(
             "liaison_accepted",

@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Match, Mount, Route, compile_path
 from hotline.api.access import ROUTES as ACCESS_ROUTES
 from hotline.api.admin import ROUTES as ADMIN_ROUTES
 from hotline.api.away import ROUTES as AWAY_ROUTES
+from hotline.api.circle import ROUTES as CIRCLE_ROUTES
 from hotline.api.common import http_error
 from hotline.api.medicines import ROUTES as MEDICINE_ROUTES
 from hotline.api.openapi import ROUTES as OPENAPI_ROUTES
@@ -36,6 +37,7 @@ API_ROUTES: list[BaseRoute] = [
     *AWAY_ROUTES,
     *MEDICINE_ROUTES,
     *ACCESS_ROUTES,
+    *CIRCLE_ROUTES,
     *OUTREACH_ROUTES,
     *REPORT_ROUTES,
     *ADMIN_ROUTES,

@@ -20,6 +20,7 @@ from dispatch.tasks.staff_made import KEY_LIMIT, WORDS_LIMIT
 from dispatch.tasks.staff_views import task_statuses
 from hotline.api.openapi_access import access_paths
 from hotline.api.openapi_away import ABSENCE, AWAY, away_paths
+from hotline.api.openapi_circle import circle_paths
 from hotline.api.openapi_json import array, obj, ref, some
 from hotline.api.openapi_medicines import medicine_paths
 from hotline.api.openapi_notices import notice_paths
@@ -344,6 +345,7 @@ SCHEMAS["ResidentHistory"]["properties"]["away"] = ref("Away")  # GET /residents
 SCHEMAS["ResidentHistory"]["required"].append("away")
 PATHS.update(medicine_paths(op, ID))
 PATHS.update(access_paths(op, ID))
+PATHS.update(circle_paths(op, ID))
 
 
 def _with_ids(paths: Json) -> Json:

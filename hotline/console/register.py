@@ -46,6 +46,7 @@ from dispatch.tasks.staff_made import WORDS_LIMIT, Made, RequestKeyReused, make_
 from hotline.console.access import access_for_page
 from hotline.console.auth import staff_only
 from hotline.console.away_section import away_context
+from hotline.console.circle import circle_section
 from hotline.console.medicines import resident_medicines
 from hotline.console.params import as_id
 from hotline.console.refusals import refusal
@@ -131,6 +132,7 @@ async def resident_page(
     sms_error: str = "",
     sms_body: str | None = None,
     sms_chosen: str | None = None,
+    circle_error: str = "",
     **extra: Any,
 ) -> Response:
     """The resident's page (see `resident`), with a fresh key for its make-a-task and send-an-SMS forms and, after
@@ -147,10 +149,11 @@ async def resident_page(
             ring = ring_section(session, request, resident_id, history.since)
             profile = profile_page(session, resident_id)
             medicines = resident_medicines(session, resident_id, household_scope(user), now, services.intake)
-        return history, thread, people, ring, profile, medicines
+            circle = circle_section(session, resident_id, user)
+        return history, thread, people, ring, profile, medicines, circle
 
     try:
-        history, thread, people, ring, profile, medicines = await run_in_threadpool(load)
+        history, thread, people, ring, profile, medicines, circle = await run_in_threadpool(load)
     except NotFound:
         return _missing(request, user)
     response = page(
@@ -185,6 +188,9 @@ async def resident_page(
         **extra,
         **medicines,
         access=await run_in_threadpool(access_for_page, services, history.resident.household_id),
+        circle_error=circle_error,
+        circle_saved=request.query_params.get("circle") == "saved",
+        **circle,
     )
     response.headers["Cache-Control"] = "no-store"  # its form's key is for one request: never brought back by Back
     return response

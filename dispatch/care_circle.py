@@ -1,0 +1,306 @@
+"""A resident's care circle (关怀圈): up to three family contacts staff add with the resident's consent, who are
+told by SMS when the day's check-in is still unanswered at its deadline and when someone is on their way, and who
+may answer the check-in for the resident (`dispatch.circle_replies`).
+
+A contact is messaged only when the resident's consent is recorded (who recorded it, when, how) and they have not
+opted out (退订/STOP/TD, or staff on their word); removed contacts are kept, so an opt-out is never forgotten.
+Every SMS names only the contact's own resident and goes through the outbox under a dedupe key, so a repeated
+step sends nothing twice. `tell_circle` is the one way other features tell a circle something.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from dispatch.exceptions import InvalidAction, InvalidPhoneNumber
+from dispatch.models import Checkin, CircleContact, ConsentWay, Resident, Task, TaskCategory
+from dispatch.outbox import queue_sms
+from dispatch.phones import mask_phone, normalize_phone
+from dispatch.texts import MessageCatalog
+
+if TYPE_CHECKING:
+    from dispatch.context import DispatchContext
+
+MAX_CONTACTS = 3
+LANGUAGES = ("zh-CN", "en")
+NAME_LIMIT, RELATION_LIMIT = 100, 40
+
+
+@dataclass(frozen=True)
+class ContactFields:
+    """What staff give for one contact; `consent_way` empty: the resident's consent is not recorded yet."""
+
+    name: str
+    relation: str
+    phone: str
+    language: str = "zh-CN"
+    consent_way: str = ""
+
+
+def circle_of(session: Session, resident_id: int) -> list[CircleContact]:
+    """The resident's contacts, removed ones left out, in the order added."""
+    query = select(CircleContact).where(CircleContact.resident_id == resident_id, CircleContact.removed_at.is_(None))
+    return list(session.scalars(query.order_by(CircleContact.id)))
+
+
+def reachable_contacts(session: Session, resident_id: int) -> list[CircleContact]:
+    """The contacts that may be messaged: consent recorded, not opted out, not removed."""
+    return [c for c in circle_of(session, resident_id) if c.reachable]
+
+
+def tell_circle(
+    session: Session,
+    resident: Resident,
+    text_key: str,
+    now: datetime,
+    context: DispatchContext,
+    dedupe: str,
+    **params: object,
+) -> int:
+    """Queue one SMS (`text_key` of ivr_scripts/sms_texts.toml, in each contact's language, with `resident_name`,
+    `contact_name`, `relation` and `params` filled in) to each reachable contact of `resident`, once per `dedupe`
+    and contact (key `circle:<dedupe>:<contact id>`). Returns how many were queued now (0 on a repeat)."""
+    return len(queue_for_circle(session, resident, text_key, context.catalog, dedupe, **params))
+
+
+def queue_for_circle(
+    session: Session, resident: Resident, text_key: str, catalog: MessageCatalog, dedupe: str, **params: object
+) -> list[int]:
+    """`tell_circle`, returning the outbound ids queued now, for the caller to hand to the gateway."""
+    outbound = []
+    for contact in reachable_contacts(session, resident.id):
+        body = catalog.render(
+            text_key,
+            contact.language,
+            resident_name=resident.name,
+            contact_name=contact.name,
+            relation=contact.relation,
+            **params,
+        )
+        row = queue_sms(
+            session,
+            dedupe_key=f"circle:{dedupe}:{contact.id}",
+            to_phone=contact.phone,
+            body=body,
+            language=contact.language,
+        )
+        outbound += [row.id] if row else []
+    return outbound
+
+
+def tell_no_answer(session: Session, checkin: Checkin, catalog: MessageCatalog) -> list[int]:
+    """The check-in is still unanswered at its deadline (the ladder's visit rung): the circle is told, once."""
+    return queue_for_circle(session, checkin.resident, "circle_no_answer", catalog, f"checkin:{checkin.id}:no-answer")
+
+
+def tell_on_the_way(session: Session, task: Task, liaison_name: str, catalog: MessageCatalog) -> list[int]:
+    """A liaison took the visit task of an unanswered check-in: each of its residents' circles is told, once."""
+    if task.category != TaskCategory.VISIT:
+        return []
+    checkins = session.scalars(select(Checkin).where(Checkin.visit_task_id == task.id).order_by(Checkin.id)).all()
+    outbound: list[int] = []
+    for checkin in checkins:
+        dedupe = f"checkin:{checkin.id}:on-the-way"
+        outbound += queue_for_circle(
+            session, checkin.resident, "circle_on_the_way", catalog, dedupe, liaison_name=liaison_name
+        )
+    return outbound
+
+
+# ── Staff keep the circle ───────────────────────────────────────────────────────────────────────────────────────
+
+
+def add_contact(
+    session: Session,
+    resident: Resident,
+    fields: ContactFields,
+    *,
+    staff_name: str,
+    region: str,
+    now: datetime,
+    catalog: MessageCatalog,
+    request_key: str | None = None,
+) -> tuple[CircleContact, list[int]]:
+    """Add a contact to `resident`'s circle; with consent recorded, they get one welcome SMS.
+
+    A repeated request (the same `request_key`) finds the contact it made and changes nothing.
+
+    Raises:
+        InvalidAction: a field is missing or bad, the circle is full, the number is in it already, or it opted out
+            of this circle before (its key names the console's sentence).
+    """
+    if request_key:
+        made = session.scalar(select(CircleContact).where(CircleContact.request_key == request_key))
+        if made is not None:
+            if made.resident_id != resident.id:
+                raise InvalidAction("that request key was used for another resident", "request_key")
+            return made, []
+    name, relation, phone, language, way = _checked(fields, region)
+    current = circle_of(session, resident.id)
+    if len(current) >= MAX_CONTACTS:
+        raise InvalidAction(f"a care circle has at most {MAX_CONTACTS} contacts", "circle_full", limit=MAX_CONTACTS)
+    if any(c.phone == phone for c in current):
+        raise InvalidAction("that number is in the circle already", "circle_same_phone")
+    _refuse_opted_out(session, resident.id, phone)
+    contact = CircleContact(
+        resident_id=resident.id,
+        resident=resident,
+        name=name,
+        relation=relation,
+        phone=phone,
+        language=language,
+        request_key=request_key or None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(contact)
+    _consent(contact, way, staff_name, now)
+    session.flush()
+    return contact, welcome(session, contact, catalog)
+
+
+def update_contact(
+    session: Session,
+    contact: CircleContact,
+    fields: ContactFields,
+    *,
+    staff_name: str,
+    region: str,
+    now: datetime,
+    catalog: MessageCatalog,
+) -> list[int]:
+    """Change a contact's name, relation, number, language or consent. Consent recorded now (or a new number
+    with consent) sends the welcome SMS; the same form sent twice changes nothing more.
+
+    Raises:
+        InvalidAction: as `add_contact`, or the contact was removed.
+    """
+    if contact.removed_at is not None:
+        raise InvalidAction("that contact was removed from the circle", "circle_removed")
+    name, relation, phone, language, way = _checked(fields, region)
+    if phone != contact.phone:
+        if any(c.phone == phone for c in circle_of(session, contact.resident_id) if c.id != contact.id):
+            raise InvalidAction("that number is in the circle already", "circle_same_phone")
+        _refuse_opted_out(session, contact.resident_id, phone)
+        if contact.opted_out_at is not None:
+            raise InvalidAction("this contact opted out: add the new number as a new contact", "circle_opted_out")
+    changed = (name, relation, phone, language) != (contact.name, contact.relation, contact.phone, contact.language)
+    contact.name, contact.relation, contact.phone, contact.language = name, relation, phone, language
+    if changed:
+        contact.updated_at = now
+    _consent(contact, way, staff_name, now)
+    session.flush()
+    return welcome(session, contact, catalog)
+
+
+def opt_out(session: Session, contact: CircleContact, now: datetime) -> bool:
+    """The contact wants no more messages (staff on their word). Returns False if they had opted out already."""
+    if contact.opted_out_at is not None:
+        return False
+    contact.opted_out_at, contact.updated_at = now, now
+    return True
+
+
+def remove(session: Session, contact: CircleContact, now: datetime) -> bool:
+    """Take the contact out of the circle (kept on record). Returns False if it was removed already."""
+    if contact.removed_at is not None:
+        return False
+    contact.removed_at, contact.updated_at = now, now
+    return True
+
+
+def contact_of(session: Session, resident_id: int, contact_id: int) -> CircleContact | None:
+    """The contact, if it is in this resident's circle (locked)."""
+    contact = session.get(CircleContact, contact_id, with_for_update=True)
+    return contact if contact is not None and contact.resident_id == resident_id else None
+
+
+def welcome(session: Session, contact: CircleContact, catalog: MessageCatalog) -> list[int]:
+    """The one welcome SMS of a reachable contact at its number: whose circle, and how to opt out."""
+    if not contact.reachable:
+        return []
+    body = catalog.render(
+        "circle_welcome",
+        contact.language,
+        resident_name=contact.resident.name,
+        contact_name=contact.name,
+        relation=contact.relation,
+    )
+    row = queue_sms(
+        session,
+        dedupe_key=f"circle:welcome:{contact.id}:{contact.phone}",
+        to_phone=contact.phone,
+        body=body,
+        language=contact.language,
+    )
+    return [row.id] if row else []
+
+
+def _checked(fields: ContactFields, region: str) -> tuple[str, str, str, str, ConsentWay | None]:
+    name, relation = fields.name.strip(), fields.relation.strip()
+    if not name or len(name) > NAME_LIMIT:
+        raise InvalidAction(f"a contact needs a name of 1 to {NAME_LIMIT} characters", "circle_name", limit=NAME_LIMIT)
+    if not relation or len(relation) > RELATION_LIMIT:
+        raise InvalidAction(
+            f"say how they are related (女儿, 儿子…), 1 to {RELATION_LIMIT} characters",
+            "circle_relation",
+            limit=RELATION_LIMIT,
+        )
+    try:
+        phone = normalize_phone(fields.phone, region)
+    except InvalidPhoneNumber as exc:
+        raise InvalidAction("that phone number cannot be read", "circle_phone") from exc
+    if fields.language not in LANGUAGES:
+        raise InvalidAction("choose a language from the list", "circle_language")
+    way = fields.consent_way.strip()
+    if way and way not in set(ConsentWay):
+        raise InvalidAction("choose how the resident gave consent from the list", "circle_consent")
+    return name, relation, phone, fields.language, ConsentWay(way) if way else None
+
+
+def _consent(contact: CircleContact, way: ConsentWay | None, staff_name: str, now: datetime) -> None:
+    """Record the resident's consent (once: a repeat keeps who recorded it first and when); none given keeps any
+    recorded before."""
+    if way is None or contact.consent_at is not None:
+        return
+    contact.consent_way, contact.consent_by, contact.consent_at = way, staff_name[:100], now
+
+
+def _refuse_opted_out(session: Session, resident_id: int, phone: str) -> None:
+    """A number that opted out of this circle stays out: never added back by staff."""
+    out = session.scalar(
+        select(CircleContact.opted_out_at).where(
+            CircleContact.resident_id == resident_id,
+            CircleContact.phone == phone,
+            CircleContact.opted_out_at.is_not(None),
+        )
+    )
+    if out is not None:
+        raise InvalidAction(f"{mask_phone(phone)} opted out of this circle", "circle_was_opted_out")
+
+
+def contacts_by_phone(session: Session, phones: Sequence[str]) -> dict[str, list[CircleContact]]:
+    """Reachable contacts with these numbers, by number, their residents loaded (for intake)."""
+    if not phones:
+        return {}
+    rows = session.scalars(
+        select(CircleContact)
+        .where(
+            CircleContact.phone.in_(sorted(set(phones))),
+            CircleContact.consent_at.is_not(None),
+            CircleContact.opted_out_at.is_(None),
+            CircleContact.removed_at.is_(None),
+        )
+        .order_by(CircleContact.resident_id, CircleContact.id)
+        .options(selectinload(CircleContact.resident).selectinload(Resident.household))
+    )
+    found: dict[str, list[CircleContact]] = {}
+    for contact in rows:
+        found.setdefault(contact.phone, []).append(contact)
+    return found
