@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from dispatch import audit
 from dispatch.audit import Actor
+from dispatch.care_circle import queue_for_circle
 from dispatch.checkins.returns import end_running
 from dispatch.checkins.rules import CheckinRules
 from dispatch.exceptions import InvalidAction
@@ -45,6 +46,7 @@ from dispatch.models import (
 from dispatch.register.csv_read import CONTROL_CHARACTERS
 from dispatch.register.edit import EditRefused, FieldProblem
 from dispatch.register.history import resident_in_scope
+from dispatch.texts import MessageCatalog
 
 NOTE_LIMIT = 500
 KEY_LIMIT = 64
@@ -101,6 +103,7 @@ class AbsenceSet:
     absence_id: int
     created: bool
     changed: bool
+    sends: tuple[int, ...] = ()  # SMS queued to the care circle (a hospital stay), for the caller to hand over
 
 
 def _digest(*parts: str) -> str:
@@ -155,8 +158,11 @@ def set_absence(
     actor: Actor,
     where: ColumnElement[bool],
     now: datetime,
+    catalog: MessageCatalog | None = None,
 ) -> AbsenceSet:
-    """Set the resident away until `return_on` (a local day after today), or change the running absence.
+    """Set the resident away until `return_on` (a local day after today), or change the running absence. A
+    hospital stay whose `tell_family` is on tells the resident's care circle once (with `catalog`: the SMS are
+    queued, and their ids returned for the caller to hand over after commit).
 
     Raises:
         NotFound: the resident is not in `where`.
@@ -189,7 +195,7 @@ def set_absence(
             return AbsenceSet(running.id, False, False)
         running.reason, running.note, running.return_on, running.tell_family = why, text, day, tell
         audit.record(session, actor, "away", "resident", resident.id, f"{why}; return_on={day}", at=now)
-        return AbsenceSet(running.id, False, True)
+        return AbsenceSet(running.id, False, True, _tell_circle(session, resident, running, catalog))
     absence = Absence(
         resident_id=resident.id,
         reason=why,
@@ -207,7 +213,18 @@ def set_absence(
     _skip_waiting(session, resident.id, now)
     audit.record(session, actor, "away", "resident", resident.id, f"{why}; return_on={day}", at=now)
     session.flush()
-    return AbsenceSet(absence.id, True, True)
+    return AbsenceSet(absence.id, True, True, _tell_circle(session, resident, absence, catalog))
+
+
+def _tell_circle(
+    session: Session, resident: Resident, absence: Absence, catalog: MessageCatalog | None
+) -> tuple[int, ...]:
+    """A hospital stay staff chose to tell the family of: one SMS to each reachable contact of the care circle, once
+    per absence (a changed return date tells nobody again: the dedupe key is the absence's)."""
+    if catalog is None or not absence.tell_family or absence.reason != AbsenceReason.HOSPITAL:
+        return ()
+    dedupe = f"absence:{absence.id}:hospital"
+    return tuple(queue_for_circle(session, resident, "circle_hospital", catalog, dedupe, return_on=absence.return_on))
 
 
 def _skip_waiting(session: Session, resident_id: int, now: datetime) -> None:

@@ -16,6 +16,7 @@ from dispatch.staff_accounts import household_scope
 from hotline.api.common import ApiError, Query, json_body, ok, path_id, plain, services_of, token_of, token_only
 from hotline.api.register import _refusals
 from hotline.api.tasks import IDEMPOTENCY_KEY
+from hotline.handover import Decided, hand_over_async
 
 
 @token_only()
@@ -52,10 +53,12 @@ async def set_away(request: Request) -> Response:
                 actor=token,
                 where=household_scope(token),
                 now=services.clock(),
+                catalog=services.catalog,
             )
             return done, plain(away_of(session, resident_id))
 
     done, away = await run_in_threadpool(run)
+    await hand_over_async(services, Decided(sends=list(done.sends)))  # the care circle, told of a hospital stay
     found = {"away": away, "created": done.created, "changed": done.changed}
     return ok(found, 201 if done.created else 200)
 

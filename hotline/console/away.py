@@ -19,6 +19,7 @@ from hotline.console.auth import staff_only
 from hotline.console.refusals import refusal
 from hotline.console.register import resident_page
 from hotline.console.render import CONSOLE_TEXTS, language_of
+from hotline.handover import Decided, hand_over_async
 from hotline.services import Services
 
 
@@ -44,6 +45,7 @@ async def set_away(request: Request) -> Response:
                 actor=user,
                 where=household_scope(user),
                 now=services.clock(),
+                catalog=services.catalog,
             )
 
     language = language_of(request, user)
@@ -57,6 +59,7 @@ async def set_away(request: Request) -> Response:
     except InvalidAction as exc:
         said = refusal(exc, language, services.catalog)
         return await resident_page(request, resident_id, status_code=422, away_error=said, away_form=form)
+    await hand_over_async(services, Decided(sends=list(done.sends)))  # the care circle, told of a hospital stay
     outcome = "set" if done.created else "changed" if done.changed else "none"
     return RedirectResponse(f"/register/residents/{resident_id}?away={outcome}#away", status_code=303)
 
