@@ -17,8 +17,10 @@ from starlette.testclient import TestClient
 
 from dispatch.medicine_register import MedicineFields, add_medicine, medicine_calendar, record_refill
 from dispatch.models import Medicine, MedicineTask, Resident, StaffUser, Task, TaskCategory, TaskEvent, TaskStatus
+from dispatch.register.away import set_absence
 from dispatch.staff_accounts import household_scope
 from dispatch.tasks import medicine_refills, staff_actions
+from hotline.jobs.checkins import checkin_tick
 from hotline.jobs.medicines import medicine_tick
 from hotline.services import Services
 from tests.conftest import LIAISON_PHONE, RESIDENT_PHONE, Clock, at, post_signed, run_worker, sent_to, sms_params
@@ -227,3 +229,33 @@ def test_the_scheduler_job_runs_in_a_real_worker(
     run_worker(services)
     [task] = medicine_tasks(services)
     assert any(f"#{task.id}" in body and "降压药" in body for body in sent_to(services, LIAISON_PHONE))
+
+
+def test_a_resident_away_gets_no_medicine_task_until_they_are_back(
+    services: Services, community: None, clock: Clock, admin: StaffUser
+) -> None:
+    """In hospital over the lead day: nothing is bought for an empty home. The day they are back (the tick ends the
+    absence), the task is made, once."""
+    clock.now = at("10:00", D0)
+    add(services, admin, "降压药")
+    with services.sessions.begin() as session:
+        set_absence(
+            session,
+            services.intake.checkin,
+            resident_id(services),
+            reason="hospital",
+            note="",
+            return_on=(D0 + timedelta(days=29)).isoformat(),
+            tell_family=False,
+            request_key="away-1",
+            actor=admin,
+            where=household_scope(admin),
+            now=services.clock(),
+        )
+    clock.now = at("09:00", D0 + timedelta(days=27))  # the lead day, away
+    assert medicine_tick() == {"made": 0, "joined": 0}
+    clock.now = at("09:00", D0 + timedelta(days=29))  # back: the check-in tick ends the absence first
+    checkin_tick()
+    assert medicine_tick() == {"made": 1, "joined": 0}
+    assert medicine_tick() == {"made": 0, "joined": 0}
+    assert len(medicine_tasks(services)) == 1

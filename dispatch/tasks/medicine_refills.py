@@ -100,7 +100,7 @@ def make_medicine_tasks(session: Session, now: datetime, context: DispatchContex
             Medicine.stopped_at.is_(None),
             Medicine.runs_out_on.is_not(None),
             Medicine.runs_out_on <= horizon,
-            Resident.status != ResidentStatus.MOVED_AWAY,
+            Resident.status.not_in((ResidentStatus.MOVED_AWAY, ResidentStatus.PAUSED)),  # away: made once back
             ~cycle_done,
             ~covered(),
         )
