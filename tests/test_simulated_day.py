@@ -9,7 +9,11 @@ web server, as Twilio would.
 
 The population is a list of groups (`GROUPS`), each a share of the residents chosen by a seeded generator, with
 what they answer to the check-in SMS and what must be true of each of them at 12:00: 5% never answer (a visit task
-at 11:30, which must have a taker), 2% answer that they are unwell (an urgent task), the rest that they are fine.
+at 11:30, which must have a taker), 2% answer that they are unwell (an urgent task), 1% are away in hospital
+(paused: no check-in is made, nothing is sent, and staff know where they are), 5% have a care circle (a daughter,
+with the resident's consent recorded): half of them never answer, so the family is told once at the deadline and
+once more when a liaison takes the visit, and for the other half the daughter answers for them ("我在妈妈这里，她没
+事"), which is their known status; the rest answer that they are fine.
 1% of the liaisons never answer an offer; they back each other up, and the grid leaders are not liaisons, so their
 tasks climb the whole ladder to the duty phone. The other liaisons take each task offered to them (接<task>) a few
 simulated minutes after the offer arrives.
@@ -49,7 +53,7 @@ import pytest
 from redis import Redis
 from rq import Queue
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
-from sqlalchemy import Connection, Engine, Row, create_engine, func, select, update
+from sqlalchemy import Connection, Engine, Row, create_engine, false, func, insert, select, update
 from twilio.request_validator import RequestValidator
 
 from benchmarks.register_fixture import generate_register
@@ -57,8 +61,12 @@ from dispatch.checkins.rules import CheckinRules
 from dispatch.context import DispatchContext
 from dispatch.db import upgrade
 from dispatch.models import (
+    Absence,
+    AbsenceReason,
     Checkin,
     CheckinStatus,
+    CircleContact,
+    ConsentWay,
     Grid,
     Household,
     Liaison,
@@ -66,6 +74,7 @@ from dispatch.models import (
     OutboundStatus,
     Resident,
     ResidentPhone,
+    ResidentStatus,
     Task,
     TaskEvent,
     TaskPriority,
@@ -108,6 +117,7 @@ LIAISON_MINUTES = (1, 8)  # from an offer SMS to the liaison's 接<task>: within
 DRAIN_SECONDS = 120
 DUTY_PHONE = "+8657187654321"
 KNOWN = (CheckinStatus.FINE, CheckinStatus.NEEDS, CheckinStatus.UNWELL)
+KNOWN_OR_AWAY = (*KNOWN, "away")  # away: staff know where they are (in hospital), and no check-in is made for them
 
 
 @dataclass
@@ -121,6 +131,7 @@ class Outcome:
     has_visit: bool = False
     tasks: list[str | None] = field(default_factory=list)  # each task's taker, None if it has none
     sent: Counter[str] = field(default_factory=Counter)
+    family: Counter[str] = field(default_factory=Counter)  # SMS to their care circle, by kind: no-answer, on-the-way
 
 
 @dataclass(frozen=True)
@@ -137,6 +148,7 @@ class Group:
     minutes: tuple[int, int] = (1, 35)
     prepare: Callable[[Connection, list[int]], None] | None = None
     tasks: bool = False
+    by_family: bool = False  # the reply comes from the resident's care-circle contact, not the resident
 
 
 def _visit_taken(o: Outcome) -> bool:
@@ -147,10 +159,84 @@ def _unwell_held(o: Outcome) -> bool:
     return o.status == CheckinStatus.UNWELL and bool(o.tasks) and all(taker is not None for taker in o.tasks)
 
 
+FAMILY: dict[str, str] = {}  # a resident's phone → their care-circle contact's
+
+
+def _away(conn: Connection, resident_ids: list[int]) -> None:
+    """In hospital since yesterday, back in five days: paused, as staff set it on the resident's page."""
+    conn.execute(
+        insert(Absence),
+        [
+            {
+                "resident_id": rid,
+                "reason": AbsenceReason.HOSPITAL,
+                "note": "",
+                "starts_on": DAY - timedelta(days=1),
+                "return_on": DAY + timedelta(days=5),
+                "tell_family": False,
+                "set_by": "staff:1",
+                "created_at": START.astimezone(UTC) - timedelta(days=1),
+            }
+            for rid in resident_ids
+        ],
+    )
+    conn.execute(update(Resident).where(Resident.id.in_(resident_ids)).values(status=ResidentStatus.PAUSED))
+
+
+def _circle(conn: Connection, resident_ids: list[int]) -> None:
+    """A daughter each, the resident's consent recorded in person."""
+    consented = START.astimezone(UTC) - timedelta(days=3)
+    rows = []
+    for rid, phone in conn.execute(
+        select(ResidentPhone.resident_id, ResidentPhone.phone).where(ResidentPhone.resident_id.in_(resident_ids))
+    ):
+        FAMILY[phone] = f"+86136{rid:08d}"
+        rows.append(
+            {
+                "resident_id": rid,
+                "name": f"女儿{rid}",
+                "relation": "女儿",
+                "phone": FAMILY[phone],
+                "consent_way": ConsentWay.IN_PERSON,
+                "consent_by": "社区 李文",
+                "consent_at": consented,
+                "created_at": consented,
+                "updated_at": consented,
+            }
+        )
+    conn.execute(insert(CircleContact), rows)
+
+
+def _away_kept(o: Outcome) -> bool:
+    return o.status == "away" and not o.tasks and not o.sent
+
+
+def _family_told(o: Outcome) -> bool:
+    """Never answered: the visit has a taker, and the family was told once at the deadline, and once that someone
+    is on the way if a liaison took it."""
+    on_the_way = 1 if o.visit_taker == "liaison" else 0
+    return _visit_taken(o) and o.family["no-answer"] == 1 and o.family["on-the-way"] == on_the_way
+
+
+def _family_answered(o: Outcome) -> bool:
+    return o.status == CheckinStatus.FINE and not o.tasks and o.family["no-answer"] == 0
+
+
 # Each group a line; the residents left over are `REST`.
 GROUPS = [
     Group("silent", 0.05, (), _visit_taken, tasks=True),
     Group("unwell", 0.02, ("我发烧了", "不舒服", "今天不舒服，头晕"), _unwell_held, minutes=(1, 30), tasks=True),
+    Group("away", 0.01, (), _away_kept, prepare=_away),
+    # 5% with a care circle: half never answer (their family is told), half their family answers for them.
+    Group("circle, silent", 0.025, (), _family_told, prepare=_circle, tasks=True),
+    Group(
+        "circle, family answers",
+        0.025,
+        ("我在妈妈这里，她没事", "我在我爸身边，他很好"),
+        _family_answered,
+        prepare=_circle,
+        by_family=True,
+    ),
 ]
 REST = Group(
     "fine", 0.0, ("1", "好", "我很好", "没事，谢谢"), lambda o: o.status == CheckinStatus.FINE and not o.tasks, (1, 35)
@@ -338,6 +424,19 @@ def test_by_noon_every_resident_is_known_or_has_a_taker_and_every_untaken_task_r
             .join(ResidentPhone, ResidentPhone.resident_id == Resident.id)
             .outerjoin(Checkin, (Checkin.resident_id == Resident.id) & (Checkin.local_date == DAY))
         ).all()
+        away = {
+            phone
+            for (phone,) in conn.execute(
+                select(ResidentPhone.phone)
+                .join(Absence, Absence.resident_id == ResidentPhone.resident_id)
+                .where(Absence.ended_at.is_(None))
+            )
+        }
+        family_keys = conn.execute(
+            select(OutboundMessage.to_phone, OutboundMessage.dedupe_key).where(
+                OutboundMessage.to_phone.in_(list(FAMILY.values())) if FAMILY else false()
+            )
+        ).all()
         sent_for = conn.execute(
             select(Checkin.id, OutboundMessage.dedupe_key)
             .join(OutboundMessage, OutboundMessage.checkin_id == Checkin.id)
@@ -412,10 +511,15 @@ def test_by_noon_every_resident_is_known_or_has_a_taker_and_every_untaken_task_r
     outcomes: dict[str, Outcome] = {}
     households: dict[str, int] = {}
     sent: dict[int, Counter[str]] = defaultdict(Counter)
+    told_family: dict[str, Counter[str]] = defaultdict(Counter)  # a family phone → its SMS by kind
+    for phone, key in family_keys:
+        told_family[phone][key.split(":")[3] if key.startswith("circle:checkin:") else key] += 1
     for checkin_id, key in sent_for:
         sent[checkin_id][re.sub(r"\d+", "N", key)] += 1
     for row in checkins:
-        outcome = Outcome(str(row.status or "none"), has_visit=row.visit_task_id is not None, sent=sent[row.id])
+        status = str(row.status or ("away" if row.phone in away else "none"))
+        outcome = Outcome(status, has_visit=row.visit_task_id is not None, sent=sent[row.id])
+        outcome.family = told_family[FAMILY.get(row.phone, "")]
         visit = row.visit_task_id
         if visit is not None and visit in held_at and held_at[visit] <= DEADLINE + ALLOWED:  # someone has it by 12:00
             outcome.visit_taker = takers[visit]
@@ -432,6 +536,8 @@ def test_by_noon_every_resident_is_known_or_has_a_taker_and_every_untaken_task_r
         if outcome.has_visit:
             counts[f"visit taken by {outcome.visit_taker}"] += 1
         counts["tasks"] += len(outcome.tasks)
+        for kind, n in outcome.family.items():
+            counts[f"family told {kind}"] += n
         counts["meets its group's rule"] += groups[phone].expected(outcome)
     tasks_by_id = {task.id: task for task in tasks}
     offered_after = {
@@ -444,7 +550,7 @@ def test_by_noon_every_resident_is_known_or_has_a_taker_and_every_untaken_task_r
     longest_offer = max(offered_after.values(), default=timedelta(0))
     worst = max(lateness, default=(timedelta(0), 0, 0))
     visits_made = [tasks_by_id[row.visit_task_id].created_at for row in checkins if row.visit_task_id is not None]
-    known_or_taken = sum(1 for o in outcomes.values() if o.status in KNOWN or _visit_taken(o))
+    known_or_taken = sum(1 for o in outcomes.values() if o.status in KNOWN_OR_AWAY or _visit_taken(o))
     untaken = [task_id for task_id, taker in takers.items() if taker != "liaison"]
     lines = [
         f"simulated day: {RESIDENTS} residents, {len(liaisons)} liaisons ({len(silent)} silent), {START:%H:%M} to "
@@ -481,7 +587,7 @@ def test_by_noon_every_resident_is_known_or_has_a_taker_and_every_untaken_task_r
         )
     assert len(outcomes) == RESIDENTS
     assert known_or_taken == RESIDENTS, [
-        p for p, o in outcomes.items() if o.status not in KNOWN and not _visit_taken(o)
+        p for p, o in outcomes.items() if o.status not in KNOWN_OR_AWAY and not _visit_taken(o)
     ]
     assert late_to_staff == [], [
         (task_id, f"due {due.astimezone(ZONE):%H:%M:%S}", at and f"{at.astimezone(ZONE):%H:%M:%S}")
@@ -559,7 +665,8 @@ def _run_morning(
                 if group is not None and row.kind == "sms" and row.to_phone not in answered and group.replies:
                     answered.add(row.to_phone)
                     delay = timedelta(minutes=rng.randint(*group.minutes))
-                    phones.send_at(row.sent_at + delay, row.to_phone, rng.choice(group.replies))
+                    sender = FAMILY[row.to_phone] if group.by_family else row.to_phone
+                    phones.send_at(row.sent_at + delay, sender, rng.choice(group.replies))
                 elif (
                     row.to_phone in liaisons
                     and row.to_phone not in silent_phones
