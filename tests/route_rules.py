@@ -373,6 +373,8 @@ RULES: dict[str, Rule] = {
     "GET /api/v1/residents/{id}/medicines": api("resident"),
     "POST /api/v1/residents/{id}/medicines": api("resident", lambda t: {"name": "降压药", "days_supply": 30}),
     "POST /api/v1/residents/{id}/medicines/{medicine_id}/refill": api("resident", lambda t: {}),
+    "GET /api/v1/liaisons/{id}/greeting": api("liaison", roles=IMPORTERS),
+    "DELETE /api/v1/liaisons/{id}/greeting": api("liaison", roles=IMPORTERS),
     "GET /api/v1/residents/{id}/circle": api("resident"),
     "POST /api/v1/residents/{id}/circle": api(
         "resident", lambda t: {"name": "王芳", "relation": "女儿", "phone": "13700000029"}

@@ -16,6 +16,7 @@ from dispatch import register
 from dispatch.models import AuditEntry, Liaison, LiaisonGreeting, StaffRole
 from hotline.services import Services
 from hotline.webhooks.signatures import SIGNATURE_HEADER
+from tests.api_helpers import bearer, issue
 from tests.callflow import CallFlow
 from tests.conftest import BACKUP_PHONE, LIAISON_PHONE, RESIDENT_PHONE, STRANGER_PHONE
 from tests.console_helpers import csrf_of, make_user, sign_in
@@ -248,3 +249,30 @@ def test_a_greeting_the_provider_no_longer_has_falls_back_to_tts(client: TestCli
     assert [status for status, _ in greetings(services)] == ["gone"]
     again = checkin_call(client, services, RESIDENT_PHONE)
     assert played(again) == [] and "梁阿姨您好" in again.said[0]
+
+
+@pytest.mark.usefixtures("community")
+def test_the_api_reads_and_removes_a_greeting_in_scope_only(client: TestClient, services: Services) -> None:
+    record(CallFlow(client, services, LIAISON_PHONE).call(), recording(services)).press("1")
+    with services.sessions.begin() as session:
+        register.find_or_create_community(session, "别的社区")
+        liaison_id = session.scalar(select(Liaison.id).where(Liaison.phone == LIAISON_PHONE))
+    url = f"/api/v1/liaisons/{liaison_id}/greeting"
+    elsewhere = bearer(issue(services, StaffRole.CLERK, community="别的社区"))
+    leader = bearer(issue(services, StaffRole.GRID_LEADER, grid=f"{HOME}/第1网格"))
+    clerk = bearer(issue(services, StaffRole.CLERK, community=HOME))
+    assert client.get(url, headers=elsewhere).status_code == 404
+    assert client.delete(url, headers=elsewhere).status_code == 404
+    assert client.delete(url, headers=leader).status_code == 403
+    assert [status for status, _ in greetings(services)] == ["current"]
+
+    read = client.get(url, headers=clerk)
+    assert read.status_code == 200, read.text
+    body = read.json()
+    assert body["liaison"]["name"] == "张敏" and body["current"]["status"] == "current"
+    assert [g["status"] for g in body["history"]] == ["current"] and "recording_url" not in body["current"]
+    assert client.delete(url, headers=clerk).json() == {"removed": True}
+    assert client.delete(url, headers=clerk).json() == {"removed": False}  # again: nothing changes
+    assert client.get(url, headers=clerk).json()["current"] is None
+    assert [status for status, _ in greetings(services)] == ["removed"]
+    assert played(checkin_call(client, services, RESIDENT_PHONE)) == []  # text-to-speech again

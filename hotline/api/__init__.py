@@ -19,6 +19,7 @@ from hotline.api.admin import ROUTES as ADMIN_ROUTES
 from hotline.api.away import ROUTES as AWAY_ROUTES
 from hotline.api.circle import ROUTES as CIRCLE_ROUTES
 from hotline.api.common import http_error
+from hotline.api.greetings import ROUTES as GREETING_ROUTES
 from hotline.api.medicines import ROUTES as MEDICINE_ROUTES
 from hotline.api.openapi import ROUTES as OPENAPI_ROUTES
 from hotline.api.outreach import ROUTES as OUTREACH_ROUTES
@@ -38,6 +39,7 @@ API_ROUTES: list[BaseRoute] = [
     *MEDICINE_ROUTES,
     *ACCESS_ROUTES,
     *CIRCLE_ROUTES,
+    *GREETING_ROUTES,
     *OUTREACH_ROUTES,
     *REPORT_ROUTES,
     *ADMIN_ROUTES,

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from dispatch.checkins.ring_settings import MODES
 from dispatch.models import ResidentCategory, TaskCategory
+from dispatch.models.greetings import GREETING_STATES
 from dispatch.tasks.staff_actions import NOTE_LIMIT, TRIAGE_CATEGORIES
 from dispatch.tasks.staff_made import KEY_LIMIT, WORDS_LIMIT
 from dispatch.tasks.staff_views import task_statuses
@@ -78,6 +79,17 @@ def made_task_operation() -> Json:
     operation["responses"]["200"] = {**operation["responses"]["200"], "description": "Made before, by this key."}
     return operation
 
+
+WHEN = {"type": ["string", "null"], "format": "date-time"}
+GREETING = obj(
+    id=INT,
+    status={"enum": list(GREETING_STATES)},
+    seconds={"type": ["integer", "null"]},
+    recorded_at={"type": "string", "format": "date-time"},
+    kept_at=WHEN,
+    ended_at=WHEN,
+)
+GREETING_OR_NULL = {**GREETING, "type": ["object", "null"]}
 
 PATHS: Json = {
     "/board": {"get": op("Today's board: coverage per grid, who to look at first, open tasks.", "board", ref("Board"))},
@@ -201,6 +213,22 @@ PATHS: Json = {
             ref("EditResult"),
             params=(ID,),
             body=ref("ResidentChanges"),
+            errors="404",
+        ),
+    },
+    "/liaisons/{id}/greeting": {
+        "get": op(
+            "The liaison's recorded check-in greetings, newest first, and the one their households hear (`current`).",
+            "register",
+            obj(liaison=obj(id=INT, name={"type": "string"}), current=GREETING_OR_NULL, history=array(GREETING)),
+            params=(ID,),
+            errors="404",
+        ),
+        "delete": op(
+            "Take the liaison's current greeting away: their households' check-in calls greet in text-to-speech.",
+            "register",
+            obj(removed={"type": "boolean", "description": "False when there was none: nothing changed."}),
+            params=(ID,),
             errors="404",
         ),
     },
