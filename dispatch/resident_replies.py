@@ -92,6 +92,7 @@ class ReplyVocabulary:
     digit_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # digit → language → label
     sms_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # digit → language → short label
     typo_pattern: re.Pattern[str] | None = None
+    family_table: PhraseTable | None = None  # the phrases with [family_neutral]: for a care-circle message only
     emergency_pattern: re.Pattern[str] | None = None
 
     def mend_typo(self, match: re.Match[str]) -> str:
@@ -141,12 +142,17 @@ class ReplyVocabulary:
         for group, kind in _KINDS.items():
             for text in _words({"w": words.get("softeners", {}).get(group, [])}, keywords.name, "softeners"):
                 _add(kinds, text, kind, keywords.name)
+        family = dict(kinds)
+        for text in _words(words.get("family_neutral", {}), keywords.name, "family_neutral"):
+            _add(family, text, NEUTRAL, keywords.name)
         negations = _words(words.get("negations", {}), keywords.name, "negations")
         for text in negations:
             kinds.setdefault(text, "fine")  # said alone (不要, 暂时不需要), a negation answers "no need"
         choose = _words({"w": words.get("menu", {}).get("choose", [])}, keywords.name, "menu")
         for text in choose:
             kinds.setdefault(text, NEUTRAL)
+        for text in [*negations, *choose]:
+            family.setdefault(text, kinds[text])
         typos = {str(k).lower(): str(v).lower() for k, v in words.get("typos", {}).items()}
         emergency = set(words.get("emergency", {}).get("numbers", []))
         return cls(
@@ -162,6 +168,7 @@ class ReplyVocabulary:
             digit_labels=labels,
             sms_labels=sms_labels,
             typo_pattern=_typo_pattern(typos),
+            family_table=PhraseTable.build(family, frozenset(negations), frozenset(choose)),
             emergency_pattern=re.compile(rf"(?<!\d)(?:{'|'.join(sorted(emergency))})(?!\d)") if emergency else None,
         )
 
@@ -193,7 +200,9 @@ def normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip().lower()
 
 
-def parse_reply(text: str, vocabulary: ReplyVocabulary, fever_threshold: float = DEFAULT_FEVER_THRESHOLD) -> Reading:
+def parse_reply(
+    text: str, vocabulary: ReplyVocabulary, fever_threshold: float = DEFAULT_FEVER_THRESHOLD, *, family: bool = False
+) -> Reading:
     """Read one message from a resident.
 
     Health first: any health word, a fever or an emergency number makes it unwell, whatever else it says; it is
@@ -203,6 +212,8 @@ def parse_reply(text: str, vocabulary: ReplyVocabulary, fever_threshold: float =
         text: The message as received.
         vocabulary: Digits and words.
         fever_threshold: A temperature at or above this is a fever, and so unwell.
+        family: A family member's message (care circle): the [family_neutral] words (妈妈, she) are read too, and
+            a part of the body named is a health sign whatever else it says (妈妈腿好多了 is for a person).
 
     Returns:
         What it says. `understood` is False when it could not be read whole.
@@ -229,9 +240,10 @@ def parse_reply(text: str, vocabulary: ReplyVocabulary, fever_threshold: float =
         else:
             leftover = len(digits)
     else:
-        words = read_phrases(plain, vocabulary.table)
+        table = vocabulary.family_table if family and vocabulary.family_table is not None else vocabulary.table
+        words = read_phrases(plain, table)
         found, leftover = list(words.found), words.leftover
-        if words.body is not None and (leftover or not any(meaning == "fine" for _, meaning in found)):
+        if words.body is not None and (family or leftover or not any(meaning == "fine" for _, meaning in found)):
             found.append((words.body, "unwell"))  # 脚崴了: a part of the body and words not read mean a person calls
         if digits:
             found += _digits_in_words(plain, words.spans, vocabulary)

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from dispatch import care_circle
 from dispatch.care_circle import ContactFields
 from dispatch.checkins import missed_checkin_ladder
-from dispatch.circle_replies import family_answers
+from dispatch.circle_replies import asks, family_answers
 from dispatch.exceptions import InvalidAction
 from dispatch.models import (
     CheckinEvent,
@@ -28,7 +28,7 @@ from dispatch.models import (
 )
 from hotline.services import Services
 from tests.checkin_helpers import checkin_of, texts_to, tick
-from tests.conftest import LIAISON_PHONE, PHONES, Clock, at, post_signed, run_worker, sms_params, tasks
+from tests.conftest import DUTY_PHONE, LIAISON_PHONE, PHONES, Clock, at, post_signed, run_worker, sms_params, tasks
 from workers.queues import enqueue_send_many
 
 DAUGHTER = "+8613700000001"  # 赵姐's daughter: 赵姐 never answers
@@ -225,9 +225,14 @@ def test_a_number_in_one_circle_cannot_answer_for_another_resident_and_several_w
     with services.sessions() as session:
         assert session.scalar(select(TriageItem.phone).where(TriageItem.phone == DAUGHTER)) == DAUGHTER
 
-    # The nephew is in both circles: only 吴叔's check-in waits, so his answer is for 吴叔.
+    # The nephew is in both circles: only 吴叔's check-in waits, but his "平安" may be about 赵姐. Not guessed:
+    # staff read it.
     family_says(client, services, clock, "09:20", NEPHEW, "平安")
-    assert checkin_of(services, town["吴叔"]).status == CheckinStatus.FINE
+    assert checkin_of(services, town["吴叔"]).status == CheckinStatus.SENT
+    with services.sessions() as session:
+        assert session.scalar(select(TriageItem.phone).where(TriageItem.phone == NEPHEW)) == NEPHEW
+    assert any("转给社区工作人员" in t for t in texts_to(services, NEPHEW))
+    assert tasks(services) == []
 
 
 def test_both_waiting_is_for_staff_and_td_opts_out_of_every_circle(
@@ -264,3 +269,75 @@ def test_both_waiting_is_for_staff_and_td_opts_out_of_every_circle(
             catalog=services.catalog,
         )
     assert refused.value.key == "circle_was_opted_out"
+
+
+@pytest.mark.parametrize("body", ["她没事吧？", "妈妈没事吧", "妈妈还好吧？", "is she ok?", "is mum ok?"])
+def test_a_worried_question_from_the_family_is_never_fine_but_an_urgent_task(
+    client: TestClient, services: Services, clock: Clock, town: dict[str, int], body: str
+) -> None:
+    add(services, town["赵姐"], "赵芳", "女儿", DAUGHTER)
+    tick(services, clock, "08:00")
+    tick(services, clock, "09:00")
+    family_says(client, services, clock, "09:30", DAUGHTER, body)
+    assert checkin_of(services, town["赵姐"]).status == CheckinStatus.UNWELL
+    [task] = tasks(services)
+    assert (task.category, task.priority, task.resident_id) == (TaskCategory.UNWELL, TaskPriority.URGENT, town["赵姐"])
+    assert not any("记为平安" in t for t in texts_to(services, DAUGHTER))
+
+
+@pytest.mark.parametrize("body", ["平安", "FINE", "她很好。"])
+def test_a_family_member_stating_the_resident_is_fine_answers_fine(
+    client: TestClient, services: Services, clock: Clock, town: dict[str, int], body: str
+) -> None:
+    add(services, town["赵姐"], "赵芳", "女儿", DAUGHTER)
+    tick(services, clock, "08:00")
+    tick(services, clock, "09:00")
+    family_says(client, services, clock, "09:30", DAUGHTER, body)
+    assert checkin_of(services, town["赵姐"]).status == CheckinStatus.FINE
+    assert tasks(services) == []
+
+
+def set_duty_phone(services: Services, resident_id: int) -> None:
+    with services.sessions.begin() as session:
+        resident = session.get(Resident, resident_id)
+        assert resident is not None and resident.household.community is not None
+        resident.household.community.duty_phone = DUTY_PHONE
+
+
+@pytest.mark.parametrize("body", ["她头晕", "is she ok?", "阿姨在哪"])
+def test_unwell_or_unclear_words_from_a_number_in_several_circles_reach_duty_staff_at_once(
+    client: TestClient, services: Services, clock: Clock, town: dict[str, int], body: str
+) -> None:
+    add(services, town["赵姐"], "阿明", "侄子", NEPHEW)
+    add(services, town["吴叔"], "阿明", "侄子", NEPHEW)
+    set_duty_phone(services, town["赵姐"])
+    tick(services, clock, "08:00")
+    tick(services, clock, "09:00")
+    family_says(client, services, clock, "09:10", NEPHEW, body)
+    [task] = tasks(services)  # whose is not guessed: a task with no household, straight to the duty phone
+    assert (task.category, task.priority, task.household_id, task.status) == ("unwell", "urgent", None, "escalated")
+    assert body in task.description and "赵姐" in task.description and "吴叔" in task.description
+    assert len(texts_to(services, DUTY_PHONE)) == 1
+    assert checkin_of(services, town["赵姐"]).status == CheckinStatus.SENT  # neither check-in is answered
+    assert checkin_of(services, town["吴叔"]).status == CheckinStatus.SENT
+    [reply] = [t for t in texts_to(services, NEPHEW) if "已收到" in t]
+    assert "跟进" in reply and "赵姐" in reply and "吴叔" in reply
+
+
+def test_unwell_words_with_no_check_in_waiting_are_an_urgent_task_for_the_one_resident(
+    client: TestClient, services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    add(services, town["赵姐"], "赵芳", "女儿", DAUGHTER)
+    family_says(client, services, clock, "07:00", DAUGHTER, "妈妈头晕")  # before any check-in is sent
+    [task] = tasks(services)
+    assert (task.category, task.priority, task.resident_id) == (TaskCategory.UNWELL, TaskPriority.URGENT, town["赵姐"])
+    assert any("跟进赵姐" in t for t in texts_to(services, DAUGHTER))
+
+
+def test_a_question_is_told_from_a_statement() -> None:
+    questions = ["她没事吧？", "妈妈没事吧", "妈妈还好吗", "is she ok?", "Is mum OK", "她好不好", "妈妈呢"]
+    questions.append("how is dad")
+    for question in questions:
+        assert asks(question), question
+    for statement in ["我在妈妈这里，她没事", "平安", "FINE", "she is fine", "我是她女儿，她很好。", "mum is ok"]:
+        assert not asks(statement), statement

@@ -108,3 +108,34 @@ def test_a_temperature_leaves_no_digit_for_the_menu() -> None:
     assert parse_reply("37°5", VOCABULARY).needs == ("unwell",)  # not 5, rubbish
     assert parse_reply("体温36度5", VOCABULARY).needs == ()  # not 5, rubbish
     assert parse_reply("36.5 5", VOCABULARY).needs == ("rubbish",)  # a digit apart from it is still a choice
+
+
+RESIDENTS_UNCLEAR = [
+    "好，爷爷头",
+    "平安，妈妈头",
+    "我好，妈妈眼睛",
+    "好，女儿腰",
+    "没事，爸爸腿脚",
+    "fine, with my leg",
+    "fine, her leg",
+    "ok, him",
+]
+
+
+@pytest.mark.parametrize("text", RESIDENTS_UNCLEAR)
+def test_family_words_are_read_only_in_a_family_message_so_a_residents_unclear_reply_is_not_fine(text: str) -> None:
+    assert not parse_reply(text, VOCABULARY).fine  # a resident's own words: 妈妈, 女儿, with, her are not read
+    assert not parse_reply(text, VOCABULARY, family=True).fine  # nor in a family member's: a body part is named
+
+
+@pytest.mark.parametrize(
+    "text", ["妈妈头晕", "妈妈头", "她没事，妈妈腿", "妈妈腿好多了", "mum's leg", "she is fine, her leg"]
+)
+def test_a_family_message_naming_a_part_of_the_body_is_never_fine(text: str) -> None:
+    reading = parse_reply(text, VOCABULARY, family=True)
+    assert not reading.fine and (reading.urgent or not reading.understood)
+
+
+@pytest.mark.parametrize("text", ["我在妈妈这里，她没事", "平安", "FINE", "she is fine", "mum is ok", "爸爸挺好的"])
+def test_a_family_member_saying_the_resident_is_fine_reads_as_fine_with_the_family_words(text: str) -> None:
+    assert parse_reply(text, VOCABULARY, family=True).fine
