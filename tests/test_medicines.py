@@ -207,6 +207,35 @@ def test_a_household_with_an_open_medicine_task_gets_the_medicine_added(
     assert "added" in kinds and links == [task.id]
 
 
+def test_a_medicine_task_already_taken_is_not_added_to_the_medicine_gets_its_own(
+    client: TestClient, services: Services, community: None, clock: Clock, admin: StaffUser
+) -> None:
+    """The liaison took the task for what it named; a medicine added to it silently would be reset by their 完成
+    without being bought. It gets a task of its own, offered to the liaison."""
+    clock.now = at("10:00", D0)
+    add(services, admin, "降压药", days=30)
+    clock.now = at("09:00", D0 + timedelta(days=27))
+    assert medicine_tick() == {"made": 1, "joined": 0}
+    [first] = medicine_tasks(services)
+    assert post_signed(client, services, "/twilio/sms", sms_params(f"接{first.id}", LIAISON_PHONE)).status_code == 200
+    run_worker(services)
+    assert medicine_tasks(services)[0].status == TaskStatus.ACCEPTED
+    clock.now = at("10:00", D0 + timedelta(days=27))
+    later = add(services, admin, "二甲双胍", days=30, refill=D0 + timedelta(days=1))  # its task day is tomorrow
+    clock.now = at("09:00", D0 + timedelta(days=28))
+    assert medicine_tick() == {"made": 1, "joined": 0}
+    assert medicine_tick() == {"made": 0, "joined": 0}
+    taken, own = medicine_tasks(services)
+    assert taken.id == first.id and "二甲双胍" not in taken.description and "二甲双胍" in own.description
+    assert own.status == TaskStatus.OFFERED
+    run_worker(services)
+    assert any(f"#{own.id}" in body and "二甲双胍" in body for body in sent_to(services, LIAISON_PHONE))
+    clock.now = at("15:00", D0 + timedelta(days=28))
+    assert post_signed(client, services, "/twilio/sms", sms_params(f"完成{first.id}", LIAISON_PHONE)).status_code == 200
+    run_worker(services)
+    assert medicine(services, later).last_refill == D0 + timedelta(days=1)  # not bought: not reset
+
+
 def _calendar(services: Services, admin: StaffUser) -> Any:
     with services.sessions() as session:
         return medicine_calendar(

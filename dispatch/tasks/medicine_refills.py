@@ -5,8 +5,9 @@ The scheduler runs `make_medicine_tasks` with the check-in tick. A medicine runs
 days of supply (`Medicine.runs_out_on`); from `lead` days before that day (in the community's timezone, outside
 quiet hours) its household's liaison is offered a medicine task naming it, like any task, on the ladder. Each
 medicine and cycle is covered once (`MedicineTask`, unique on the medicine and the run-out day): a second run, or a
-second scheduler at the same moment, finds the row and makes nothing. A household with a medicine task still open
-(a resident's own "买药", or one made earlier today) gets the medicine added to it instead of a second errand.
+second scheduler at the same moment, finds the row and makes nothing. A household with a medicine task nobody has
+taken yet (a resident's own "买药", or one made earlier today) gets the medicine added to it instead of a second
+errand; a task a liaison has already taken is left as they took it, and the medicine gets a task of its own.
 
 When a medicine task is done (the liaison's reply, or staff closing it) `refilled` sets each medicine it covers to
 refilled that day, once; the next task comes a cycle later. A cancelled task resets nothing.
@@ -127,7 +128,7 @@ def make_medicine_tasks(session: Session, now: datetime, context: DispatchContex
                 .where(
                     Task.household_id == household.id,
                     Task.category == TaskCategory.MEDICINE,
-                    Task.status.in_(TaskStatus.joinable()),
+                    Task.status.in_(TaskStatus.takeable()),  # taken: its liaison is not told of more
                 )
                 .order_by(Task.id)
                 .limit(1)
@@ -197,7 +198,7 @@ def _make(
 
 
 def _join(session: Session, task: Task, resident: Resident, medicines: list[Medicine], now: datetime) -> int:
-    """Add the medicines to the household's open medicine task: named in its words, with an "added" event."""
+    """Add the medicines to the household's untaken medicine task: named in its words, with an "added" event."""
     claimed = _claim(session, task, medicines, now)
     if not claimed:
         return 0
