@@ -165,26 +165,62 @@ def test_closed_by_staff_resets_and_cancelled_does_not(
             session, task.id, actor=admin, where=household_scope(admin), now=clock.now, context=services.intake
         )
     assert medicine(services, pills).last_refill == D0
-    assert medicine_tick()["made"] == 0  # this cycle was covered: cancelled means it needs nothing more
-    clock.now = at("09:00", D0 + timedelta(days=40))
-    assert medicine_tick()["made"] == 0
-    [shown] = _calendar(services, admin).medicines
-    assert shown.state == "out" and shown.runs_out_on == D0 + timedelta(days=30)
     # A refill staff record by hand starts a new cycle; its task, closed by staff, resets the count.
     with services.sessions.begin() as session:
-        day = D0 + timedelta(days=35)
+        day = D0 + timedelta(days=27)
         where = household_scope(admin)
         rid = resident_id(services)
         assert record_refill(session, rid, pills, day, actor=admin, where=where, now=clock.now, context=services.intake)
-    clock.now = at("09:00", D0 + timedelta(days=35 + 27))
+    assert medicine_tick()["made"] == 0
+    clock.now = at("09:00", D0 + timedelta(days=27 + 27))
     assert medicine_tick()["made"] == 1
     second = medicine_tasks(services)[-1]
-    clock.now = at("11:00", D0 + timedelta(days=35 + 29))
+    clock.now = at("11:00", D0 + timedelta(days=27 + 29))
     with services.sessions.begin() as session:
         staff_actions.close(
             session, second.id, actor=admin, where=household_scope(admin), now=clock.now, context=services.intake
         )
-    assert medicine(services, pills).last_refill == D0 + timedelta(days=35 + 29)
+    assert medicine(services, pills).last_refill == D0 + timedelta(days=27 + 29)
+
+
+def test_a_cancelled_medicine_task_makes_one_new_task_so_the_medicine_still_reaches_a_person(
+    services: Services, community: None, clock: Clock, admin: StaffUser
+) -> None:
+    """Cancelled is not bought: the medicine would run out unnoticed. The next tick makes one new task for it (the
+    cycle's row moves to it), and no more however often the job runs; each cancel makes one."""
+    clock.now = at("10:00", D0)
+    pills = add(services, admin, "降压药", days=30)
+    clock.now = at("09:00", D0 + timedelta(days=27))
+    assert medicine_tick()["made"] == 1
+    for cancels in (1, 2):
+        with services.sessions.begin() as session:
+            staff_actions.cancel(
+                session,
+                medicine_tasks(services)[-1].id,
+                actor=admin,
+                where=household_scope(admin),
+                now=clock.now,
+                context=services.intake,
+            )
+        assert medicine(services, pills).last_refill == D0  # cancelled resets nothing
+        clock.now += timedelta(minutes=5)
+        assert medicine_tick() == {"made": 1, "joined": 0}
+        assert medicine_tick() == {"made": 0, "joined": 0}
+        tasks = medicine_tasks(services)
+        assert len(tasks) == 1 + cancels
+        assert [t.status for t in tasks[:-1]] == [TaskStatus.CANCELLED] * cancels
+        assert tasks[-1].status == TaskStatus.OFFERED and "降压药" in tasks[-1].description
+    with services.sessions() as session:
+        links = session.scalars(select(MedicineTask.task_id).where(MedicineTask.medicine_id == pills)).all()
+    assert links == [tasks[-1].id]
+    run_worker(services)
+    assert any(f"#{tasks[-1].id}" in body and "降压药" in body for body in sent_to(services, LIAISON_PHONE))
+    clock.now = at("11:00", D0 + timedelta(days=29))
+    with services.sessions.begin() as session:
+        staff_actions.close(
+            session, tasks[-1].id, actor=admin, where=household_scope(admin), now=clock.now, context=services.intake
+        )
+    assert medicine(services, pills).last_refill == D0 + timedelta(days=29)
 
 
 def test_a_household_with_an_open_medicine_task_gets_the_medicine_added(
