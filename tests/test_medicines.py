@@ -126,6 +126,46 @@ def test_two_schedulers_at_once_make_one_task(
     assert len(sent_to(services, LIAISON_PHONE)) == 1
 
 
+def test_two_schedulers_after_a_cancel_make_one_new_task(
+    services: Services, community: None, clock: Clock, admin: StaffUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both read the cancelled cycle as uncovered; only one moves its row to a new task, the other's is undone."""
+    clock.now = at("10:00", D0)
+    add(services, admin, "二甲双胍")
+    clock.now = at("09:00", D0 + timedelta(days=27))
+    assert medicine_tick()["made"] == 1
+    with services.sessions.begin() as session:
+        staff_actions.cancel(
+            session,
+            medicine_tasks(services)[0].id,
+            actor=admin,
+            where=household_scope(admin),
+            now=clock.now,
+            context=services.intake,
+        )
+    postgres = services.engine.dialect.name == "postgresql"
+    both_read = threading.Barrier(2)
+    real_make = medicine_refills._make
+
+    def make_together(*args: Any, **kwargs: Any) -> Any:
+        if postgres:
+            both_read.wait(timeout=30)  # a bounded wait for the other job to have read the medicine as due too
+        return real_make(*args, **kwargs)
+
+    monkeypatch.setattr(medicine_refills, "_make", make_together)
+    results: list[dict[str, int]] = []
+    jobs = [threading.Thread(target=lambda: results.append(medicine_tick())) for _ in range(2)]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join(timeout=60)
+    assert sorted(r["made"] for r in results) == [0, 1]
+    cancelled, made = medicine_tasks(services)
+    with services.sessions() as session:
+        links = session.scalars(select(MedicineTask.task_id)).all()
+    assert cancelled.status == TaskStatus.CANCELLED and links == [made.id]
+
+
 def test_done_by_the_liaison_resets_the_count_and_the_next_task_comes_a_cycle_later(
     client: TestClient, services: Services, community: None, clock: Clock, admin: StaffUser
 ) -> None:
