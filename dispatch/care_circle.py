@@ -135,6 +135,9 @@ def add_contact(
         InvalidAction: a field is missing or bad, the circle is full, the number is in it already, or it opted out
             of this circle before (its key names the console's sentence).
     """
+    # The resident's row lock: two adds at the same moment run one after the other, so the second sees the first's
+    # contact (its key, its number, the limit) before it checks.
+    session.execute(select(Resident.id).where(Resident.id == resident.id).with_for_update())
     if request_key:
         made = session.scalar(select(CircleContact).where(CircleContact.request_key == request_key))
         if made is not None:

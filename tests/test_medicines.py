@@ -126,6 +126,46 @@ def test_two_schedulers_at_once_make_one_task(
     assert len(sent_to(services, LIAISON_PHONE)) == 1
 
 
+def test_two_schedulers_after_a_cancel_make_one_new_task(
+    services: Services, community: None, clock: Clock, admin: StaffUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both read the cancelled cycle as uncovered; only one moves its row to a new task, the other's is undone."""
+    clock.now = at("10:00", D0)
+    add(services, admin, "二甲双胍")
+    clock.now = at("09:00", D0 + timedelta(days=27))
+    assert medicine_tick()["made"] == 1
+    with services.sessions.begin() as session:
+        staff_actions.cancel(
+            session,
+            medicine_tasks(services)[0].id,
+            actor=admin,
+            where=household_scope(admin),
+            now=clock.now,
+            context=services.intake,
+        )
+    postgres = services.engine.dialect.name == "postgresql"
+    both_read = threading.Barrier(2)
+    real_make = medicine_refills._make
+
+    def make_together(*args: Any, **kwargs: Any) -> Any:
+        if postgres:
+            both_read.wait(timeout=30)  # a bounded wait for the other job to have read the medicine as due too
+        return real_make(*args, **kwargs)
+
+    monkeypatch.setattr(medicine_refills, "_make", make_together)
+    results: list[dict[str, int]] = []
+    jobs = [threading.Thread(target=lambda: results.append(medicine_tick())) for _ in range(2)]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join(timeout=60)
+    assert sorted(r["made"] for r in results) == [0, 1]
+    cancelled, made = medicine_tasks(services)
+    with services.sessions() as session:
+        links = session.scalars(select(MedicineTask.task_id)).all()
+    assert cancelled.status == TaskStatus.CANCELLED and links == [made.id]
+
+
 def test_done_by_the_liaison_resets_the_count_and_the_next_task_comes_a_cycle_later(
     client: TestClient, services: Services, community: None, clock: Clock, admin: StaffUser
 ) -> None:
@@ -165,26 +205,62 @@ def test_closed_by_staff_resets_and_cancelled_does_not(
             session, task.id, actor=admin, where=household_scope(admin), now=clock.now, context=services.intake
         )
     assert medicine(services, pills).last_refill == D0
-    assert medicine_tick()["made"] == 0  # this cycle was covered: cancelled means it needs nothing more
-    clock.now = at("09:00", D0 + timedelta(days=40))
-    assert medicine_tick()["made"] == 0
-    [shown] = _calendar(services, admin).medicines
-    assert shown.state == "out" and shown.runs_out_on == D0 + timedelta(days=30)
     # A refill staff record by hand starts a new cycle; its task, closed by staff, resets the count.
     with services.sessions.begin() as session:
-        day = D0 + timedelta(days=35)
+        day = D0 + timedelta(days=27)
         where = household_scope(admin)
         rid = resident_id(services)
         assert record_refill(session, rid, pills, day, actor=admin, where=where, now=clock.now, context=services.intake)
-    clock.now = at("09:00", D0 + timedelta(days=35 + 27))
+    assert medicine_tick()["made"] == 0
+    clock.now = at("09:00", D0 + timedelta(days=27 + 27))
     assert medicine_tick()["made"] == 1
     second = medicine_tasks(services)[-1]
-    clock.now = at("11:00", D0 + timedelta(days=35 + 29))
+    clock.now = at("11:00", D0 + timedelta(days=27 + 29))
     with services.sessions.begin() as session:
         staff_actions.close(
             session, second.id, actor=admin, where=household_scope(admin), now=clock.now, context=services.intake
         )
-    assert medicine(services, pills).last_refill == D0 + timedelta(days=35 + 29)
+    assert medicine(services, pills).last_refill == D0 + timedelta(days=27 + 29)
+
+
+def test_a_cancelled_medicine_task_makes_one_new_task_so_the_medicine_still_reaches_a_person(
+    services: Services, community: None, clock: Clock, admin: StaffUser
+) -> None:
+    """Cancelled is not bought: the medicine would run out unnoticed. The next tick makes one new task for it (the
+    cycle's row moves to it), and no more however often the job runs; each cancel makes one."""
+    clock.now = at("10:00", D0)
+    pills = add(services, admin, "降压药", days=30)
+    clock.now = at("09:00", D0 + timedelta(days=27))
+    assert medicine_tick()["made"] == 1
+    for cancels in (1, 2):
+        with services.sessions.begin() as session:
+            staff_actions.cancel(
+                session,
+                medicine_tasks(services)[-1].id,
+                actor=admin,
+                where=household_scope(admin),
+                now=clock.now,
+                context=services.intake,
+            )
+        assert medicine(services, pills).last_refill == D0  # cancelled resets nothing
+        clock.now += timedelta(minutes=5)
+        assert medicine_tick() == {"made": 1, "joined": 0}
+        assert medicine_tick() == {"made": 0, "joined": 0}
+        tasks = medicine_tasks(services)
+        assert len(tasks) == 1 + cancels
+        assert [t.status for t in tasks[:-1]] == [TaskStatus.CANCELLED] * cancels
+        assert tasks[-1].status == TaskStatus.OFFERED and "降压药" in tasks[-1].description
+    with services.sessions() as session:
+        links = session.scalars(select(MedicineTask.task_id).where(MedicineTask.medicine_id == pills)).all()
+    assert links == [tasks[-1].id]
+    run_worker(services)
+    assert any(f"#{tasks[-1].id}" in body and "降压药" in body for body in sent_to(services, LIAISON_PHONE))
+    clock.now = at("11:00", D0 + timedelta(days=29))
+    with services.sessions.begin() as session:
+        staff_actions.close(
+            session, tasks[-1].id, actor=admin, where=household_scope(admin), now=clock.now, context=services.intake
+        )
+    assert medicine(services, pills).last_refill == D0 + timedelta(days=29)
 
 
 def test_a_household_with_an_open_medicine_task_gets_the_medicine_added(
@@ -205,6 +281,35 @@ def test_a_household_with_an_open_medicine_task_gets_the_medicine_added(
         kinds = session.scalars(select(TaskEvent.kind).where(TaskEvent.task_id == task.id)).all()
         links = session.scalars(select(MedicineTask.task_id).where(MedicineTask.medicine_id == pills)).all()
     assert "added" in kinds and links == [task.id]
+
+
+def test_a_medicine_task_already_taken_is_not_added_to_the_medicine_gets_its_own(
+    client: TestClient, services: Services, community: None, clock: Clock, admin: StaffUser
+) -> None:
+    """The liaison took the task for what it named; a medicine added to it silently would be reset by their 完成
+    without being bought. It gets a task of its own, offered to the liaison."""
+    clock.now = at("10:00", D0)
+    add(services, admin, "降压药", days=30)
+    clock.now = at("09:00", D0 + timedelta(days=27))
+    assert medicine_tick() == {"made": 1, "joined": 0}
+    [first] = medicine_tasks(services)
+    assert post_signed(client, services, "/twilio/sms", sms_params(f"接{first.id}", LIAISON_PHONE)).status_code == 200
+    run_worker(services)
+    assert medicine_tasks(services)[0].status == TaskStatus.ACCEPTED
+    clock.now = at("10:00", D0 + timedelta(days=27))
+    later = add(services, admin, "二甲双胍", days=30, refill=D0 + timedelta(days=1))  # its task day is tomorrow
+    clock.now = at("09:00", D0 + timedelta(days=28))
+    assert medicine_tick() == {"made": 1, "joined": 0}
+    assert medicine_tick() == {"made": 0, "joined": 0}
+    taken, own = medicine_tasks(services)
+    assert taken.id == first.id and "二甲双胍" not in taken.description and "二甲双胍" in own.description
+    assert own.status == TaskStatus.OFFERED
+    run_worker(services)
+    assert any(f"#{own.id}" in body and "二甲双胍" in body for body in sent_to(services, LIAISON_PHONE))
+    clock.now = at("15:00", D0 + timedelta(days=28))
+    assert post_signed(client, services, "/twilio/sms", sms_params(f"完成{first.id}", LIAISON_PHONE)).status_code == 200
+    run_worker(services)
+    assert medicine(services, later).last_refill == D0 + timedelta(days=1)  # not bought: not reset
 
 
 def _calendar(services: Services, admin: StaffUser) -> Any:

@@ -6,10 +6,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from dispatch.checkins.plans import set_plan
 from dispatch.checkins.ring import ring_mode as ring_mode_of
 from dispatch.checkins.ring import set_ring_mode
 from dispatch.models import (
     AuditEntry,
+    Checkin,
     CheckinEvent,
     CheckinStatus,
     Resident,
@@ -92,6 +94,32 @@ def test_a_ring_before_the_day_is_made_answers_the_check_in_and_no_sms_goes(
     tick(services, clock, "09:00")
     assert texts_to(services, PHONES["梁阿姨"]) == []
     assert len(texts_to(services, PHONES["王大爷"])) == 1  # the others' check-ins went as usual
+
+
+def test_with_two_check_ins_a_day_a_ring_answers_the_due_one_never_the_evening_one(
+    client: TestClient, services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    """Under observation (09:00 and 17:00): the morning ring answers the morning check-in; another ring minutes
+    later changes nothing, and the evening check-in still goes; a ring after 17:00 answers it."""
+    ring_mode(services, town["梁阿姨"], "fine")
+    with services.sessions.begin() as session:
+        set_plan(
+            session, services.intake.checkin, town["梁阿姨"], times=["09:00", "17:00"], actor="test", now=at("08:00")
+        )
+    tick(services, clock, "09:00")
+    assert rejected(ring(client, services, clock, "09:10", "梁阿姨"))
+    assert rejected(ring(client, services, clock, "09:16", "梁阿姨"))
+    with services.sessions() as session:
+        morning, evening = session.scalars(
+            select(Checkin).where(Checkin.resident_id == town["梁阿姨"]).order_by(Checkin.due_at)
+        ).all()
+    assert morning.status == CheckinStatus.FINE and evening.status == CheckinStatus.SCHEDULED
+    assert [r.outcome for r in rings(services)] == ["fine", "already"]
+    tick(services, clock, "17:00")
+    assert len(texts_to(services, PHONES["梁阿姨"])) == 2  # the evening check-in went
+    assert rejected(ring(client, services, clock, "17:20", "梁阿姨"))
+    assert checkin_of(services, town["梁阿姨"], "17:00").status == CheckinStatus.FINE
+    assert [r.outcome for r in rings(services)] == ["fine", "already", "fine"]
 
 
 def test_a_second_call_within_minutes_gets_the_menu(

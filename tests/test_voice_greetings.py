@@ -5,6 +5,7 @@ keeps the recordings; both stores."""
 
 from __future__ import annotations
 
+import dataclasses
 from urllib.parse import urlsplit
 
 import pytest
@@ -16,6 +17,7 @@ from dispatch import register
 from dispatch.models import AuditEntry, Liaison, LiaisonGreeting, StaffRole
 from hotline.services import Services
 from hotline.webhooks.signatures import SIGNATURE_HEADER
+from hotline.webhooks.voice_render import Renderer
 from tests.api_helpers import bearer, issue
 from tests.callflow import CallFlow
 from tests.conftest import BACKUP_PHONE, LIAISON_PHONE, RESIDENT_PHONE, STRANGER_PHONE
@@ -276,3 +278,21 @@ def test_the_api_reads_and_removes_a_greeting_in_scope_only(client: TestClient, 
     assert client.get(url, headers=clerk).json()["current"] is None
     assert [status for status, _ in greetings(services)] == ["removed"]
     assert played(checkin_call(client, services, RESIDENT_PHONE)) == []  # text-to-speech again
+
+
+@pytest.mark.usefixtures("community")
+def test_a_check_in_menu_with_a_recorded_prompt_still_plays_the_liaisons_greeting_first(
+    client: TestClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A community that recorded the check-in menu: the liaison's own voice greets, then the recording."""
+    record(CallFlow(client, services, LIAISON_PHONE).call(), recording(services)).press("1")
+    voice = client.app.state.voice  # type: ignore[attr-defined]
+    name = voice.script.entry["checkin"]
+    menu = dataclasses.replace(voice.script.nodes[name], audio={"zh-CN": "https://example.org/checkin.mp3"})
+    script = dataclasses.replace(voice.script, nodes={**voice.script.nodes, name: menu})
+    monkeypatch.setattr(voice, "script", script)
+    monkeypatch.setattr(voice, "render", Renderer(script, services.settings))
+    call = checkin_call(client, services, RESIDENT_PHONE)
+    [greeting] = played(call)
+    assert call.said[:2] == [f"[play {greeting}]", "[play https://example.org/checkin.mp3]"]
+    call.press("1")

@@ -11,8 +11,10 @@ Health first:
 - a resident who answered unwell today, or whose household has an open urgent task, is not rejected: they may be
   calling about it; and a ring never makes an answer less serious, nor closes any task.
 
-"fine": today's waiting check-in (sent, or with no phone) is answered fine; if none is waiting yet, today's next
-check-in is answered before it is sent (so no SMS or call goes later that day for it). "callback": a call-back task
+"fine": today's waiting check-in (sent, or with no phone) is answered fine; if none is waiting, the check-in due now
+but not sent yet, or before the day's first check-in is due that first one, is answered before it is sent (so no
+SMS or call goes for it). Never a later slot of the day: with check-ins at 09:00 and 17:00, a ring at 09:06 after
+the morning one was answered changes nothing, and the evening check-in still goes. "callback": a call-back task
 for the liaison, one per resident per day (its request key `ring:<resident>:<day>`); later rings join it.
 """
 
@@ -189,21 +191,24 @@ def _answer_today(session: Session, resident: Resident, ring: Ring, now: datetim
         today = _today(session, resident.id, ring.local_date)
     if any(c.status in (CheckinStatus.UNWELL, CheckinStatus.NEEDS) for c in today if c.due_at <= now):
         return Counted("kept")  # never made less serious; the need stands
-    waiting = [c for c in today if c.status in _WAITING and c.due_at <= now]
+    due = [c for c in today if c.due_at <= now]
+    waiting = [c for c in due if c.status in _WAITING]
     if waiting:
         checkin = waiting[-1]
         answer(session, checkin, CheckinStatus.FINE, None, "ring", now)
         ring.checkin_id = checkin.id
         return Counted("fine")
-    scheduled = [c for c in today if c.status == CheckinStatus.SCHEDULED]
-    if scheduled:  # answered before it is due: `send_due` sends only scheduled rows, so nothing goes for it
-        checkin = scheduled[0]
+    # The check-in a ring answers before it is sent: the one due now and not sent yet, or, before the day's first
+    # is due, that first one. Never a later slot: a ring after the morning check-in is not the evening's answer.
+    current = due[-1:] if due else today[:1]
+    if current and current[0].status == CheckinStatus.SCHEDULED:
+        checkin = current[0]  # `send_due` sends only scheduled rows, so nothing goes for it
         checkin.status, checkin.answered_at = CheckinStatus.FINE, now
         session.add(CheckinEvent(checkin=checkin, kind="answered", at=now, detail="fine by ring before it was sent"))
         ring.checkin_id = checkin.id
         return Counted("fine")
-    if any(c.status == CheckinStatus.FINE for c in today):
-        return Counted("already")
+    if due or any(c.status == CheckinStatus.FINE for c in today):
+        return Counted("already")  # today's due check-in is answered already: nothing more changes
     return Counted("no_checkin")
 
 

@@ -93,7 +93,10 @@ def set_profile(
         NotFound: no such resident in `where`.
     """
     resident = resident_in_scope(session, resident_id, where)
-    row = session.get(VoiceProfile, resident.id, with_for_update=True)
+    # The resident's row lock puts a second save at the same moment (a double submit) behind this one: it then
+    # finds the profile row this one made, instead of inserting a second (a lock on a row not made yet holds none).
+    session.execute(select(Resident.id).where(Resident.id == resident.id).with_for_update())
+    row = session.get(VoiceProfile, resident.id, with_for_update=True, populate_existing=True)
     before = asdict(_profile(row))
     after = asdict(profile)
     changed = [name for name in SWITCHES if before[name] != after[name]]

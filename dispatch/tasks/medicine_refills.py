@@ -5,11 +5,14 @@ The scheduler runs `make_medicine_tasks` with the check-in tick. A medicine runs
 days of supply (`Medicine.runs_out_on`); from `lead` days before that day (in the community's timezone, outside
 quiet hours) its household's liaison is offered a medicine task naming it, like any task, on the ladder. Each
 medicine and cycle is covered once (`MedicineTask`, unique on the medicine and the run-out day): a second run, or a
-second scheduler at the same moment, finds the row and makes nothing. A household with a medicine task still open
-(a resident's own "买药", or one made earlier today) gets the medicine added to it instead of a second errand.
+second scheduler at the same moment, finds the row and makes nothing. A household with a medicine task nobody has
+taken yet (a resident's own "买药", or one made earlier today) gets the medicine added to it instead of a second
+errand; a task a liaison has already taken is left as they took it, and the medicine gets a task of its own.
 
 When a medicine task is done (the liaison's reply, or staff closing it) `refilled` sets each medicine it covers to
-refilled that day, once; the next task comes a cycle later. A cancelled task resets nothing.
+refilled that day, once; the next task comes a cycle later. A cancelled task resets nothing and does not cover the
+cycle: a medicine that runs out must reach a person, so the next run makes one new task for it, and the cycle's row
+is moved to that task (one new task per cancel, never a stream of them).
 """
 
 from __future__ import annotations
@@ -89,7 +92,10 @@ def make_medicine_tasks(session: Session, now: datetime, context: DispatchContex
     Cheap when nothing is due: one query over the index on the run-out day."""
     horizon = now.date() + timedelta(days=2 + MAX_LEAD_DAYS)  # any timezone's today, and then the longest lead
     cycle_done = exists().where(
-        MedicineTask.medicine_id == Medicine.id, MedicineTask.runs_out_on == Medicine.runs_out_on
+        MedicineTask.medicine_id == Medicine.id,
+        MedicineTask.runs_out_on == Medicine.runs_out_on,
+        MedicineTask.task_id == Task.id,
+        Task.status != TaskStatus.CANCELLED,  # a cancelled task leaves the cycle uncovered
     )
     rows = session.execute(
         select(Medicine, Resident, Household, Community.timezone)
@@ -127,7 +133,7 @@ def make_medicine_tasks(session: Session, now: datetime, context: DispatchContex
                 .where(
                     Task.household_id == household.id,
                     Task.category == TaskCategory.MEDICINE,
-                    Task.status.in_(TaskStatus.joinable()),
+                    Task.status.in_(TaskStatus.takeable()),  # taken: its liaison is not told of more
                 )
                 .order_by(Task.id)
                 .limit(1)
@@ -150,19 +156,36 @@ def _claim(session: Session, task: Task, medicines: list[Medicine], now: datetim
     """Cover each medicine's current cycle with `task`; those another run covered meanwhile are left out."""
     claimed = []
     for medicine in medicines:
-        assert medicine.runs_out_on is not None
         try:
             with session.begin_nested():
-                session.add(
-                    MedicineTask(
-                        medicine_id=medicine.id, task_id=task.id, runs_out_on=medicine.runs_out_on, made_at=now
-                    )
-                )
-                session.flush()
+                _cover(session, task, medicine, now)
         except IntegrityError:
             continue
         claimed.append(medicine)
     return claimed
+
+
+def _cover(session: Session, task: Task, medicine: Medicine, now: datetime) -> None:
+    """Link `task` to the medicine's current cycle: the cycle's row moves from a cancelled task if it has one (only
+    one run can move it: the update re-checks the task it points to), else a new row. IntegrityError when another
+    task covers the cycle."""
+    assert medicine.runs_out_on is not None
+    cancelled = select(Task.id).where(Task.status == TaskStatus.CANCELLED)
+    moved = session.execute(
+        update(MedicineTask)
+        .where(
+            MedicineTask.medicine_id == medicine.id,
+            MedicineTask.runs_out_on == medicine.runs_out_on,
+            MedicineTask.task_id.in_(cancelled),
+        )
+        .values(task_id=task.id, made_at=now, refilled_on=None)
+        .execution_options(synchronize_session=False)
+    )
+    if not moved.rowcount:  # type: ignore[attr-defined]
+        session.add(
+            MedicineTask(medicine_id=medicine.id, task_id=task.id, runs_out_on=medicine.runs_out_on, made_at=now)
+        )
+    session.flush()
 
 
 def _make(
@@ -184,20 +207,14 @@ def _make(
                 why="medicine runs out",
             )
             for medicine in medicines:
-                assert medicine.runs_out_on is not None
-                session.add(
-                    MedicineTask(
-                        medicine_id=medicine.id, task_id=task.id, runs_out_on=medicine.runs_out_on, made_at=now
-                    )
-                )
-            session.flush()
+                _cover(session, task, medicine, now)
     except IntegrityError:  # another run made it at the same moment: its task stands
         return None
     return task
 
 
 def _join(session: Session, task: Task, resident: Resident, medicines: list[Medicine], now: datetime) -> int:
-    """Add the medicines to the household's open medicine task: named in its words, with an "added" event."""
+    """Add the medicines to the household's untaken medicine task: named in its words, with an "added" event."""
     claimed = _claim(session, task, medicines, now)
     if not claimed:
         return 0

@@ -73,7 +73,7 @@ class CallWords:
     caller: Caller
     fields: dict[str, str]
     lookup: Callable[[str], str]  # "directory", "tasks", "task_count" → words, read from the database
-    greeting_audio: str = ""  # a check-in call: the liaison's recorded greeting, played instead of the intro
+    greeting_audio: str = ""  # a check-in call: the liaison's recorded greeting, played first, instead of the intro
 
     def fill(self, template: str) -> str:
         """`template` with its placeholders filled."""
@@ -159,13 +159,13 @@ class Renderer:
         caller = words.caller
         language, profile = caller.language, caller.profile
         levels = menu_levels(node, caller)
+        level = self._level(node, step, words) if step is not None else 0
+        if intro and level == 0 and words.greeting_audio:  # the liaison's own voice greets; the menu follows
+            self.speaker.play(verb, words.greeting_audio, profile)
+            intro = False
         if language in node.audio and len(levels) == 1:  # a recording cannot be split into a short menu's levels
             self.speaker.play(verb, node.audio[language], profile)
             return
-        level = self._level(node, step, words) if step is not None else 0
-        if intro and level == 0 and words.greeting_audio:  # the liaison's own voice greets; the menu follows in TTS
-            self.speaker.play(verb, words.greeting_audio, profile)
-            intro = False
         parts = [node.intro.get(language, "")] if intro and level == 0 else []
         parts += [node.prompt.get(language, "")] if level == 0 else []
         if not profile.short_menus or not node.is_menu:
