@@ -68,7 +68,7 @@ def test_a_damaged_or_foreign_file_is_refused_and_nothing_changes(
     data = good.read_bytes()
     bad = {
         "garbage": b"not a backup at all\n" * 50,
-        **{f"cut at {p}%": data[: len(data) * p // 100] for p in (5, 50, 75, 97)},
+        **{f"cut at {p}%": data[: len(data) * p // 100] for p in (5, 50, 75, 85, 90, 97)},
     }
     failures = {}
     for name, content in bad.items():
@@ -79,8 +79,11 @@ def test_a_damaged_or_foreign_file_is_refused_and_nothing_changes(
         failures[name] = refused.output
         assert (table_digests(services.engine), schema_of(services.engine)) == before, name
     assert "not a usable" in failures["garbage"]
-    if POSTGRES:  # pg_restore found the cut inside the data, while psql was already replacing tables
-        assert "restore failed, the database is unchanged" in failures["cut at 75%"], failures
+    if POSTGRES:  # a cut inside the data: pg_restore finds it while psql is already replacing tables (where the
+        # data starts depends on the catalog's size, so which cut falls there is not fixed)
+        cuts = [name for name in failures if "cut" in name]
+        assert any("restore failed, the database is unchanged" in failures[name] for name in cuts), failures
+        assert all("not a usable" in failures[name] or "restore failed" in failures[name] for name in cuts), failures
     else:
         assert all("damaged" in text_ or "malformed" in text_ for name, text_ in failures.items() if "cut" in name)
     missing = restore(runner, services, str(tmp_path / "nowhere.backup"), "--force")

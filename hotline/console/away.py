@@ -71,6 +71,7 @@ async def end_away(request: Request) -> Response:
     services: Services = request.app.state.services
     user = request.state.user
     resident_id: int = request.path_params["resident_id"]
+    await request.form()  # read first, as every form is: a body over the cap is refused before anything
 
     def run() -> int | None:
         with services.sessions.begin() as session:

@@ -218,6 +218,7 @@ async def stop(request: Request) -> Response:
     services, user = _services(request), request.state.user
     resident_id: int = request.path_params["resident_id"]
     medicine_id: int = request.path_params["medicine_id"]
+    await _form(request)  # read first, as every form is: a body over the cap is refused before anything
 
     def run() -> bool:
         with services.sessions.begin() as session:
