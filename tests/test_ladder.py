@@ -75,6 +75,20 @@ def test_an_urgent_task_alerts_duty_staff_at_once_and_climbs_after_ten_minutes(
     assert len(escalate_at(services, 11)) == 1 and the_task(services).rung == 1
 
 
+def test_a_late_sweep_does_not_push_the_ladder_back(client: TestClient, services: Services, community: None) -> None:
+    """Each rung's window runs from the deadline that lapsed, not from when the sweep came round: a sweep two
+    minutes late at every rung still brings duty staff in at the ladder's 30 minutes (an urgent task), not 36."""
+    post_signed(client, services, "/twilio/sms", sms_params("胸闷，头晕"))
+    run_worker(services)
+    made = the_task(services).created_at
+    assert len(escalate_at(services, 12)) == 1  # rung 1 due at 10 minutes, climbed at 12
+    assert the_task(services).offer_deadline == made + timedelta(minutes=20)
+    assert len(escalate_at(services, 22)) == 1  # rung 2 due at 20, climbed at 22
+    assert the_task(services).offer_deadline == made + timedelta(minutes=30)
+    assert escalate_at(services, 29.5) == []
+    assert len(escalate_at(services, 30.5)) == 1 and the_task(services).rung == 3  # staff at the ladder's 30
+
+
 def test_a_taken_task_does_not_climb(client: TestClient, services: Services, community: None) -> None:
     post_signed(client, services, "/twilio/sms", sms_params("买菜"))
     run_worker(services)

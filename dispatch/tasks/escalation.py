@@ -223,7 +223,10 @@ def escalate_after_failed_offer(
 
 
 def climb(session: Session, task: Task, now: datetime, context: DispatchContext, reason: str) -> list[int]:
-    """Offer `task` to the next rung that has someone to reach, and record the step."""
+    """Offer `task` to the next rung that has someone to reach, and record the step. The next rung's window runs
+    from the lapsed deadline, not from when the sweep came round to it: a sweep's lag never adds up rung by rung,
+    and a task reaches duty staff within its ladder time."""
+    since = min(now, task.offer_deadline) if task.offer_deadline is not None else now
     for rung in range(task.rung + 1, DUTY_STAFF + 1):
         liaison, phone = _reach(session, task, rung, context)
         if phone is None:
@@ -233,11 +236,11 @@ def climb(session: Session, task: Task, now: datetime, context: DispatchContext,
         detail = f"rung:{rung} {reason}"
         if liaison is not None:  # a liaison can take it by reply
             task.assignee, task.status = liaison, TaskStatus.OFFERED
-            task.offer_deadline = deadline(task, now, context)
+            task.offer_deadline = deadline(task, since, context)
             key = "liaison_task_offer"
         else:  # grid leader or duty staff: told, and they arrange it; a grid leader has a deadline too
             task.assignee, task.status = None, TaskStatus.ESCALATED
-            task.offer_deadline = deadline(task, now, context) if rung < DUTY_STAFF else None
+            task.offer_deadline = deadline(task, since, context) if rung < DUTY_STAFF else None
             key = "staff_task_alert"
         session.add(TaskEvent(task=task, kind="escalated", actor="system", channel="sms", at=now, detail=detail))
         offers.widen(session, task, phone, rung, now, liaison)  # the earlier rungs may still take it
