@@ -188,6 +188,9 @@ def update_contact(
         raise InvalidAction("that contact was removed from the circle", "circle_removed")
     name, relation, phone, language, way = _checked(fields, region)
     if phone != contact.phone:
+        # The resident's row lock, as `add_contact` takes it: a new number and an add of the same number at the
+        # same moment run one after the other, so the second sees the first's number before it checks.
+        session.execute(select(Resident.id).where(Resident.id == contact.resident_id).with_for_update())
         if any(c.phone == phone for c in circle_of(session, contact.resident_id) if c.id != contact.id):
             raise InvalidAction("that number is in the circle already", "circle_same_phone")
         _refuse_opted_out(session, contact.resident_id, phone)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from dispatch import care_circle
 from dispatch.care_circle import ContactFields
@@ -116,3 +117,38 @@ def test_two_care_circle_adds_of_one_number_at_once_add_it_once(services: Servic
     with services.sessions() as session:
         count = session.scalar(select(func.count()).select_from(CircleContact).where(CircleContact.resident_id == rid))
     assert count == 1 and circle(services, rid) == ["+8613700000001"]
+
+
+def test_a_new_number_and_an_add_of_that_number_at_once_put_it_in_the_circle_once(
+    services: Services, community: None
+) -> None:
+    """A contact's number changed while another member of staff adds the same number: one of them is refused. On
+    PostgreSQL the change's UPDATE and the add's INSERT are held until the other reaches its own, unless the
+    resident's row lock puts the second behind the first."""
+    rid = resident_id(services)
+    with services.sessions.begin() as session:
+        contact_id = _add(services, rid, "大女儿", "+8613700000001")(session)
+
+    def renumber(session: Any) -> int:
+        contact = care_circle.contact_of(session, rid, contact_id)
+        assert contact is not None
+        fields = ContactFields("大女儿", "女儿", "+8613700000002", consent_way="in_person")
+        care_circle.update_contact(
+            session, contact, fields, staff_name="社区 李文", region="CN", now=at("08:05"), catalog=services.catalog
+        )
+        return contact_id
+
+    meeting = threading.Barrier(2)
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith(("INSERT INTO circle_contacts ", "UPDATE circle_contacts SET phone")):
+            with suppress(threading.BrokenBarrierError):
+                meeting.wait(timeout=3)
+
+    event.listen(services.engine, "before_cursor_execute", before)
+    try:
+        results, errors = at_once(services, "none", [renumber, _add(services, rid, "二女儿", "+8613700000002")])
+    finally:
+        event.remove(services.engine, "before_cursor_execute", before)
+    assert len(results) == 1 and [getattr(e, "key", None) for e in errors] == ["circle_same_phone"], errors
+    assert sorted(circle(services, rid)).count("+8613700000002") == 1
