@@ -2,7 +2,8 @@
 
 A test walks every route under /api/v1 and checks each (path, method) is documented here, and each documented one
 is a route, so the document cannot drift from the code. The schemas live in `openapi_schemas`, the way one
-operation is described in `openapi_operations`.
+operation is described in `openapi_operations`; the paths of a feature of their own (triage, notices, away,
+medicines, access notes, the care circle, how calls sound) in an `openapi_<feature>` module each.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from dispatch.checkins.ring_settings import MODES
 from dispatch.models import ResidentCategory, TaskCategory
-from dispatch.models.greetings import GREETING_STATES
 from dispatch.tasks.staff_actions import NOTE_LIMIT, TRIAGE_CATEGORIES
 from dispatch.tasks.staff_made import KEY_LIMIT, WORDS_LIMIT
 from dispatch.tasks.staff_views import task_statuses
@@ -43,7 +42,7 @@ from hotline.api.openapi_operations import (
 )
 from hotline.api.openapi_schemas import SCHEMAS
 from hotline.api.openapi_triage import triage_paths
-from hotline.api.ring import RING_RESULT
+from hotline.api.openapi_voice import voice_paths
 
 Json = dict[str, Any]
 
@@ -79,17 +78,6 @@ def made_task_operation() -> Json:
     operation["responses"]["200"] = {**operation["responses"]["200"], "description": "Made before, by this key."}
     return operation
 
-
-WHEN = {"type": ["string", "null"], "format": "date-time"}
-GREETING = obj(
-    id=INT,
-    status={"enum": list(GREETING_STATES)},
-    seconds={"type": ["integer", "null"]},
-    recorded_at={"type": "string", "format": "date-time"},
-    kept_at=WHEN,
-    ended_at=WHEN,
-)
-GREETING_OR_NULL = {**GREETING, "type": ["object", "null"]}
 
 PATHS: Json = {
     "/board": {"get": op("Today's board: coverage per grid, who to look at first, open tasks.", "board", ref("Board"))},
@@ -216,22 +204,6 @@ PATHS: Json = {
             errors="404",
         ),
     },
-    "/liaisons/{id}/greeting": {
-        "get": op(
-            "The liaison's recorded check-in greetings, newest first, and the one their households hear (`current`).",
-            "register",
-            obj(liaison=obj(id=INT, name={"type": "string"}), current=GREETING_OR_NULL, history=array(GREETING)),
-            params=(ID,),
-            errors="404",
-        ),
-        "delete": op(
-            "Take the liaison's current greeting away: their households' check-in calls greet in text-to-speech.",
-            "register",
-            obj(removed={"type": "boolean", "description": "False when there was none: nothing changed."}),
-            params=(ID,),
-            errors="404",
-        ),
-    },
     "/residents/{id}/liaisons": {
         "put": op(
             "Set the primary and backup liaison of the resident's household (null removes one).",
@@ -262,40 +234,6 @@ PATHS: Json = {
                 },
                 channel={"enum": ["sms", "voice"]},
                 ends_on={"anyOf": [{"type": "string", "format": "date"}, {"const": ""}], "description": "Empty: none."},
-            ),
-        )
-    },
-    "/residents/{id}/ring": {
-        "get": op(
-            "The resident's ring mode (ring to check in) and the rings counted in the last 14 days.",
-            "register",
-            RING_RESULT,
-            params=(ID,),
-            errors="404",
-        ),
-        "put": op(
-            "Set what a ring means for the resident: off (a call gets the menu), fine or callback.",
-            "register",
-            RING_RESULT,
-            params=(ID,),
-            errors="404",
-            body=obj(mode={"enum": list(MODES)}),
-        ),
-    },
-    "/residents/{id}/voice-profile": {
-        "put": op(
-            "Set the resident's profile for hearing and memory: how the hotline's calls speak to them.",
-            "register",
-            ref("EditResult"),
-            params=(ID,),
-            errors="404",
-            body=some(
-                [],
-                slower={"type": "boolean", "default": False, "description": "Slower speech (SSML prosody rate)."},
-                louder={"type": "boolean", "default": False, "description": "Louder speech (SSML prosody volume)."},
-                twice={"type": "boolean", "default": False, "description": "Every prompt said twice."},
-                short_menus={"type": "boolean", "default": False, "description": "At most three options at a time."},
-                sms_copy={"type": "boolean", "default": False, "description": "An SMS copy of what a call said."},
             ),
         )
     },
@@ -374,6 +312,7 @@ SCHEMAS["ResidentHistory"]["required"].append("away")
 PATHS.update(medicine_paths(op, ID))
 PATHS.update(access_paths(op, ID))
 PATHS.update(circle_paths(op, ID))
+PATHS.update(voice_paths(op, ID))
 
 
 def _with_ids(paths: Json) -> Json:
