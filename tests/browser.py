@@ -4,7 +4,12 @@ fails on."""
 from __future__ import annotations
 
 import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+import uvicorn
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Headless as root on a machine whose network is closed: without the background-networking flags Chromium keeps
@@ -37,3 +42,23 @@ def csp_violations(context: Any) -> list[str]:
         "console", lambda message: seen.append(message.text) if "Content Security Policy" in message.text else None
     )
     return seen
+
+
+@contextmanager
+def served_in_thread(app: Any, base_url: str, start_seconds: float = 20.0) -> Iterator[str]:
+    """Serve `app` with uvicorn on `base_url`'s port in a thread of this process, until the block ends."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=int(base_url.rsplit(":", 1)[1]), log_level="warning")
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    started = threading.Event()
+    for _ in range(int(start_seconds / 0.05)):
+        if running.started or not thread.is_alive():
+            break
+        started.wait(0.05)
+    assert running.started, "uvicorn did not start"
+    try:
+        yield base_url
+    finally:
+        running.should_exit = True
+        thread.join(10)

@@ -33,7 +33,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from redis import Redis
 from rq import Queue
-from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy import Engine, create_engine, func, select, update
 
 from benchmarks.register_fixture import generate_register
@@ -53,9 +52,9 @@ from dispatch.models import (
 )
 from hotline.embedded_redis import EmbeddedRedis
 from hotline.jobs.checkins import checkin_tick
-from tests.chaos.cluster import Child
+from tests.chaos.cluster import Child, wait_until_drained
 from tests.conftest import HOTLINE_NUMBER, PUBLIC_URL, TEST_AUTH_TOKEN, TEST_DATABASE_URL, reset_database
-from workers.queues import ALL_QUEUES, MAINTENANCE
+from workers.queues import MAINTENANCE
 
 pytestmark = pytest.mark.skipif(
     not TEST_DATABASE_URL,
@@ -134,7 +133,7 @@ def test_two_schedulers_and_four_workers_send_every_checkin_and_rung_exactly_onc
                 maintenance.empty()
         if run == "day":  # a busy machine falls behind a fast clock: the day's last rungs are climbed by later ticks
             _tick_until_visited(engine, redis_server.url)
-        drained_in = _wait_until_drained(engine, redis_server.url)
+        drained_in = wait_until_drained(engine, redis_server.url, DRAIN_SECONDS)
     finally:
         for child in children:
             child.kill(signal.SIGTERM)
@@ -288,24 +287,3 @@ def _tick_until_visited(engine: Engine, redis_url: str) -> None:
 
 def _outbound_id(url: str | None) -> int:
     return int(parse_qs(urlsplit(url or "").query)["o"][0])
-
-
-def _wait_until_drained(engine: Engine, redis_url: str) -> float:
-    """Wait until no job is queued, running or scheduled and no outbound row is waiting to be sent."""
-    began = time.monotonic()
-    with Redis.from_url(redis_url) as redis:
-        queues = [Queue(name, connection=redis) for name in ALL_QUEUES]
-        while time.monotonic() - began < DRAIN_SECONDS:
-            busy = sum(
-                q.count + StartedJobRegistry(queue=q).count + ScheduledJobRegistry(queue=q).count for q in queues
-            )
-            with engine.connect() as conn:
-                waiting = conn.scalar(
-                    select(func.count()).where(
-                        OutboundMessage.status.in_([OutboundStatus.PENDING, OutboundStatus.SENDING])
-                    )
-                )
-            if not busy and not waiting:
-                return time.monotonic() - began
-            time.sleep(0.5)
-    raise AssertionError(f"work still waiting {DRAIN_SECONDS} s after the simulated day")

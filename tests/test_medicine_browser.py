@@ -5,12 +5,10 @@ axe-core checks both pages, and no page breaks the Content-Security-Policy."""
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from dispatch.models import Resident
@@ -18,7 +16,7 @@ from hotline.app import create_app
 from hotline.services import Services
 from hotline.settings import Settings, load_settings
 from tests import axe
-from tests.browser import CHROMIUM, csp_violations, launch_chromium
+from tests.browser import CHROMIUM, csp_violations, launch_chromium, served_in_thread
 from tests.console_helpers import PASSWORD, make_user
 from tests.test_demo import STEP_MS
 from tests.test_e2e_run import free_port
@@ -43,22 +41,8 @@ def settings(environ: dict[str, str], base_url: str) -> Settings:
 
 @pytest.fixture
 def server(settings: Settings, services: Services, base_url: str) -> Iterator[str]:
-    port = int(base_url.rsplit(":", 1)[1])
-    config = uvicorn.Config(create_app(settings, services), host="127.0.0.1", port=port, log_level="warning")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    started = threading.Event()
-    for _ in range(int(START_SECONDS / 0.05)):
-        if running.started or not thread.is_alive():
-            break
-        started.wait(0.05)
-    assert running.started, "uvicorn did not start"
-    try:
-        yield base_url
-    finally:
-        running.should_exit = True
-        thread.join(10)
+    with served_in_thread(create_app(settings, services), base_url, START_SECONDS) as url:
+        yield url
 
 
 @pytest.mark.usefixtures("community")

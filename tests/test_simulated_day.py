@@ -52,7 +52,6 @@ import httpx
 import pytest
 from redis import Redis
 from rq import Queue
-from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy import Connection, Engine, Row, create_engine, false, func, insert, select, update
 from twilio.request_validator import RequestValidator
 
@@ -83,9 +82,9 @@ from dispatch.tasks.escalation import DUTY_STAFF
 from hotline.embedded_redis import EmbeddedRedis
 from hotline.jobs.checkins import checkin_tick
 from hotline.jobs.sweeper import sweep
-from tests.chaos.cluster import Child, free_port
+from tests.chaos.cluster import Child, free_port, wait_until_drained
 from tests.conftest import HOTLINE_NUMBER, PUBLIC_URL, TEST_AUTH_TOKEN, TEST_DATABASE_URL, reset_database
-from workers.queues import ALL_QUEUES, MAINTENANCE
+from workers.queues import MAINTENANCE
 
 pytestmark = pytest.mark.skipif(
     not TEST_DATABASE_URL,
@@ -399,7 +398,7 @@ def test_by_noon_every_resident_is_known_or_has_a_taker_and_every_untaken_task_r
         seen = _run_morning(engine, redis_server.url, clock, phones, groups, liaisons, silent_phones)
         assert all(child.alive() for child in children), f"a process died; see {logs}"
         scheduler.kill(signal.SIGTERM)
-        drained_in = _wait_until_drained(engine, redis_server.url)
+        drained_in = wait_until_drained(engine, redis_server.url, DRAIN_SECONDS)
     finally:
         for _ in posters:
             phones.outbox.put(None)
@@ -683,24 +682,3 @@ def _run_morning(
                 )
             time.sleep(PACE)
     return seen
-
-
-def _wait_until_drained(engine: Engine, redis_url: str) -> float:
-    """Wait until no job is queued, running or scheduled and no outbound row is waiting to be sent."""
-    began = time.monotonic()
-    with Redis.from_url(redis_url) as redis:
-        queues = [Queue(name, connection=redis) for name in ALL_QUEUES]
-        while time.monotonic() - began < DRAIN_SECONDS:
-            busy = sum(
-                q.count + StartedJobRegistry(queue=q).count + ScheduledJobRegistry(queue=q).count for q in queues
-            )
-            with engine.connect() as conn:
-                waiting = conn.scalar(
-                    select(func.count()).where(
-                        OutboundMessage.status.in_([OutboundStatus.PENDING, OutboundStatus.SENDING])
-                    )
-                )
-            if not busy and not waiting:
-                return time.monotonic() - began
-            time.sleep(0.5)
-    raise AssertionError(f"work still waiting {DRAIN_SECONDS} s after the simulated morning")

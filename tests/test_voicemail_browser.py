@@ -5,19 +5,17 @@ answered, a real worker makes the call-back task, and staff open the task and pr
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from dispatch import audit
 from hotline.app import create_app
 from hotline.services import Services
 from hotline.settings import Settings, load_settings
-from tests.browser import CHROMIUM, csp_violations, launch_chromium
+from tests.browser import CHROMIUM, csp_violations, launch_chromium, served_in_thread
 from tests.conftest import RESIDENT_PHONE, run_worker, tasks
 from tests.console_helpers import PASSWORD, make_user
 from tests.test_demo import STEP_MS
@@ -43,22 +41,8 @@ def settings(environ: dict[str, str], base_url: str) -> Settings:
 
 @pytest.fixture
 def server(settings: Settings, services: Services, base_url: str) -> Iterator[str]:
-    port = int(base_url.rsplit(":", 1)[1])
-    config = uvicorn.Config(create_app(settings, services), host="127.0.0.1", port=port, log_level="warning")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    started = threading.Event()
-    for _ in range(int(START_SECONDS / 0.05)):
-        if running.started or not thread.is_alive():
-            break
-        started.wait(0.05)
-    assert running.started, "uvicorn did not start"
-    try:
-        yield base_url
-    finally:
-        running.should_exit = True
-        thread.join(10)
+    with served_in_thread(create_app(settings, services), base_url, START_SECONDS) as url:
+        yield url
 
 
 @pytest.mark.usefixtures("community")

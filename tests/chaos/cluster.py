@@ -17,12 +17,13 @@ from pathlib import Path
 
 from redis import Redis
 from rq import Queue
-from sqlalchemy import create_engine, select
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+from sqlalchemy import Engine, create_engine, func, select
 
-from dispatch.models import OutboundMessage
+from dispatch.models import OutboundMessage, OutboundStatus
 from hotline.embedded_redis import EmbeddedRedis
 from tests.chaos.providers import PUBLIC_URL
-from workers.queues import INBOUND, OUTBOUND, enqueue_send
+from workers.queues import ALL_QUEUES, INBOUND, OUTBOUND, enqueue_send
 
 
 def free_port() -> int:
@@ -223,3 +224,25 @@ class Cluster:
         for child in self.children:
             child.kill(signal.SIGTERM)
         self.redis.stop()
+
+
+def wait_until_drained(engine: Engine, redis_url: str, seconds: float) -> float:
+    """Wait, up to `seconds`, until no job is queued, running or scheduled and no outbound row is waiting to be
+    sent; how long that took."""
+    began = time.monotonic()
+    with Redis.from_url(redis_url) as redis:
+        queues = [Queue(name, connection=redis) for name in ALL_QUEUES]
+        while time.monotonic() - began < seconds:
+            busy = sum(
+                q.count + StartedJobRegistry(queue=q).count + ScheduledJobRegistry(queue=q).count for q in queues
+            )
+            with engine.connect() as conn:
+                waiting = conn.scalar(
+                    select(func.count()).where(
+                        OutboundMessage.status.in_([OutboundStatus.PENDING, OutboundStatus.SENDING])
+                    )
+                )
+            if not busy and not waiting:
+                return time.monotonic() - began
+            time.sleep(0.5)
+    raise AssertionError(f"work still waiting {seconds} s after the simulated time")
