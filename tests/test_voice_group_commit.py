@@ -277,6 +277,20 @@ def test_a_batch_writes_its_calls_and_needs_in_one_flush_without_a_savepoint_per
     assert key_sql.count("UPDATE CALLS SET") == key_batches  # the calls' "chose" for the batch at once
 
 
+def test_a_batch_of_new_calls_reads_who_may_ring_to_check_in_once_not_per_call(
+    settings: Settings, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Residents calling at 09:00 with no ring mode on: whether each call is a ring is read with the batch, not by
+    three statements of its own per call (its CallSid among the rings, the resident, the ring setting)."""
+    sizes = batches(monkeypatch)
+    sql = statements(services)
+    sids = [new_sid() for _ in range(16)]
+    entries = post_all(settings, services, [("/twilio/voice", call_form(s), {}) for s in sids])
+    assert [e.status_code for e in entries] == [200] * len(sids) and len(sizes) < len(sids)
+    assert all(parse_voice_twiml(e.text).find("Gather") is not None for e in entries)  # each hears the menu
+    assert [s for s in sql if s.startswith(("SELECT RINGS.ID", "SELECT RING_SETTINGS.MODE"))] == []
+
+
 def test_a_step_that_fails_after_others_stored_needs_leaves_each_of_theirs_stored_and_queued_once(
     settings: Settings, services: Services, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -20,6 +20,7 @@ for the liaison, one per resident per day (its request key `ring:<resident>:<day
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -36,6 +37,7 @@ from dispatch.models import (
     CheckinEvent,
     CheckinStatus,
     Resident,
+    ResidentPhone,
     ResidentStatus,
     Ring,
     RingMode,
@@ -66,6 +68,21 @@ def ring_mode(session: Session, resident_id: int) -> RingMode:
     """The resident's ring mode (off when staff never set one)."""
     mode = session.scalar(select(RingSetting.mode).where(RingSetting.resident_id == resident_id))
     return RingMode(mode) if mode else RingMode.OFF
+
+
+def ringing_phones(session: Session, phones: Iterable[str]) -> set[str]:
+    """Those of `phones` that belong to a resident with a ring mode on, in one statement (a batch of new calls):
+    a call from any other number is not a ring, and needs no more reading to say so."""
+    wanted = sorted(set(phones))
+    if not wanted:
+        return set()
+    with session.no_autoflush:
+        found = session.scalars(
+            select(ResidentPhone.phone)
+            .join(RingSetting, RingSetting.resident_id == ResidentPhone.resident_id)
+            .where(ResidentPhone.phone.in_(wanted), RingSetting.mode != RingMode.OFF)
+        )
+        return set(found)
 
 
 def set_ring_mode(session: Session, resident_id: int, mode: str, actor: str) -> bool:

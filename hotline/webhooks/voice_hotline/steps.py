@@ -15,7 +15,7 @@ from starlette.datastructures import FormData
 from twilio.twiml.voice_response import VoiceResponse
 
 from dispatch.checkins.answers import record_call_result, record_pickup
-from dispatch.checkins.ring import UNANSWERED, count_ring, is_a_ring
+from dispatch.checkins.ring import UNANSWERED, count_ring, is_a_ring, ringing_phones
 from dispatch.exceptions import InvalidInboundMessage
 from dispatch.inbound import phone_or_raw
 from dispatch.ivr.batch_reads import calls_by_sid, look_up_numbers, needs_of_calls
@@ -50,6 +50,7 @@ from hotline.webhooks.voice_render import CallWords, Renderer
 _read_phone = lru_cache(maxsize=4096)(phone_or_raw)
 READ_AHEAD = "voice_read_ahead"  # Session.info: the register's numbers, the calls' rows and their CallSids
 PROFILES_READ = "voice_profiles_read"  # Session.info: the batch's numbers' profiles for hearing and memory
+RINGS_READ = "voice_rings_read"  # Session.info: a batch of new calls' numbers whose resident has a ring mode on
 NEEDS_READ = "voice_needs_read"  # Session.info: the needs stored for the batch's calls, once a step asks
 
 
@@ -175,6 +176,8 @@ class VoiceHotline:
         session.info[READ_AHEAD] = (numbers, calls_by_sid(session, sids, new_calls=ringing), sids)
         found = profiles_for_phones(session, numbers.phones)
         session.info[PROFILES_READ] = {phone: found.get(phone, NO_PROFILE) for phone in numbers.phones}
+        if ringing:  # new calls: whether each may be a ring to reject, for all of them in one statement
+            session.info[RINGS_READ] = ringing_phones(session, numbers.phones)
 
     def _stored_needs(self, session: Session) -> set[str] | None:
         """The needs stored for the batch's calls, read once, when a step of the batch first stores one."""
@@ -191,6 +194,7 @@ class VoiceHotline:
         for the batch's INSERT are not to be written; the rest of the batch reads for itself."""
         session.info.pop(READ_AHEAD, None)
         session.info.pop(PROFILES_READ, None)
+        session.info.pop(RINGS_READ, None)
         session.info.pop(NEEDS_READ, None)
         forget_batch(session)
 
@@ -201,6 +205,9 @@ class VoiceHotline:
         caller, call = turn.caller, turn.call
         if turn.step.outbound or caller.kind != "resident" or caller.resident_id is None:
             return None
+        ringing = turn.session.info.get(RINGS_READ)
+        if ringing is not None and caller.phone not in ringing:
+            return None  # read with the batch: no ring mode on for this number, so no more to read
         now, context = self.services.clock(), self.services.intake
         if not is_a_ring(turn.session, caller.resident_id, call.call_sid, now, context):
             return None
