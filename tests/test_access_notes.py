@@ -39,7 +39,7 @@ from tests.console_helpers import make_user
 from tests.console_register_helpers import ADMIN, as_user, audit_entries, make_people
 
 ZHAO_NOTES = {"key_holder_name": "李四", "key_holder_relation": "邻居", "key_holder_phone": "13700000009"}
-ZHAO_CODE, WU_CODE, WANG_CODE = "4321#", "8866*", "5150"
+ZHAO_CODE, WU_CODE, WANG_CODE = "4321#", "8866*", "51B50"
 ZHAO_ACCESS = "；钥匙：李四（邻居） 137 0000 0009；门码：4321#；注意：有狗，先敲门"
 
 
@@ -144,7 +144,7 @@ def test_staff_set_and_read_the_notes_on_the_residents_page_in_their_scope_only(
         "key_holder_name": "李四",
         "key_holder_relation": "邻居",
         "key_holder_phone": "137 0000 0009",
-        "door_code": "4321#",
+        "door_code": "K4321#",
         "notes": "有狗，先敲门",
     }
     saved = client.post(f"{liang}/access", data=values, follow_redirects=False)
@@ -152,13 +152,13 @@ def test_staff_set_and_read_the_notes_on_the_residents_page_in_their_scope_only(
     again = client.post(f"{liang}/access", data=values, follow_redirects=False)  # a double click
     assert again.status_code == 303
     edits = [e for e in audit_entries(services, "edit") if e.detail.startswith("access")]
-    assert len(edits) == 1 and "4321" not in edits[0].detail and "李四" not in edits[0].detail
+    assert len(edits) == 1 and "K4321" not in edits[0].detail and "李四" not in edits[0].detail
     shown = client.get(liang).text
     code = re.search(r'<details class="access-code"><summary>显示门码</summary><span lang="en">([^<]*)</span>', shown)
-    assert code is not None and code.group(1) == "4321#"  # behind "show", for staff in scope
+    assert code is not None and code.group(1) == "K4321#"  # behind "show", for staff in scope
     assert "李四（邻居）" in shown and "137 0000 0009" in shown and "有狗，先敲门" in shown
     exported = client.get("/register/export.csv")  # the register's CSV leaves the notes out
-    assert exported.status_code == 200 and "梁阿姨" in exported.text and "4321" not in exported.text
+    assert exported.status_code == 200 and "梁阿姨" in exported.text and "K4321" not in exported.text
 
     # Bad input: said beside the field, nothing written.
     for field, bad, said in (
@@ -172,7 +172,7 @@ def test_staff_set_and_read_the_notes_on_the_residents_page_in_their_scope_only(
         assert refused.status_code == 400 and said in refused.text, (field, bad)
     with services.readonly() as session:
         [row] = session.scalars(select(HouseholdAccess))
-        assert (row.door_code, row.notes, row.key_holder_phone) == ("4321#", "有狗，先敲门", "+8613700000009")
+        assert (row.door_code, row.notes, row.key_holder_phone) == ("K4321#", "有狗，先敲门", "+8613700000009")
 
     # Emptying a field clears it.
     cleared = client.post(f"{liang}/access", data={**values, "door_code": " "}, follow_redirects=False)
@@ -188,7 +188,7 @@ def test_staff_set_and_read_the_notes_on_the_residents_page_in_their_scope_only(
         assert response.status_code == 404 and "李四" not in response.text and "有狗" not in response.text
     with services.readonly() as session:
         assert len(list(session.scalars(select(HouseholdAccess)))) == 1
-    assert "4321" not in caplog.text
+    assert "K4321" not in caplog.text
 
 
 def test_the_api_sets_and_reads_the_notes_in_scope_and_refuses_bad_input(
@@ -200,20 +200,20 @@ def test_the_api_sets_and_reads_the_notes_in_scope_and_refuses_bad_input(
     url = f"{API}/residents/{people['梁阿姨']}/access"
     empty = client.get(url, headers=clerk)
     assert empty.status_code == 200 and set(empty.json()["access"].values()) == {None}
-    body = {"door_code": "4321#", "notes": "有狗", "key_holder_name": "李四", "key_holder_phone": "13700000009"}
+    body = {"door_code": "K4321#", "notes": "有狗", "key_holder_name": "李四", "key_holder_phone": "13700000009"}
     first = client.put(url, json=body, headers=clerk)
     assert first.status_code == 200, first.text
-    assert sorted(first.json()["changed"]) == sorted(body) and first.json()["access"]["door_code"] == "4321#"
+    assert sorted(first.json()["changed"]) == sorted(body) and first.json()["access"]["door_code"] == "K4321#"
     again = client.put(url, json=body, headers=clerk)
     assert again.status_code == 200 and again.json()["changed"] == []
     partly = client.put(url, json={"notes": None}, headers=clerk)  # null clears one; the rest stay
-    assert partly.json()["changed"] == ["notes"] and partly.json()["access"]["door_code"] == "4321#"
+    assert partly.json()["changed"] == ["notes"] and partly.json()["access"]["door_code"] == "K4321#"
     read = client.get(url, headers=clerk).json()["access"]
     assert read == {
         "key_holder_name": "李四",
         "key_holder_relation": None,
         "key_holder_phone": "+8613700000009",
-        "door_code": "4321#",
+        "door_code": "K4321#",
         "notes": None,
     }
     for bad in (
@@ -227,10 +227,10 @@ def test_the_api_sets_and_reads_the_notes_in_scope_and_refuses_bad_input(
     ):
         refused = client.put(url, json=bad, headers=clerk)
         assert refused.status_code == 422, (bad, refused.text)
-        assert "4321" not in refused.text
+        assert "K4321" not in refused.text
     too_long = client.put(url, json={"door_code": "1" * 13}, headers=clerk).json()
     assert too_long["problems"][0]["field"] == "door_code" and "12 characters" in too_long["problems"][0]["message"]
-    assert client.get(url, headers=clerk).json()["access"]["door_code"] == "4321#"  # nothing written
+    assert client.get(url, headers=clerk).json()["access"]["door_code"] == "K4321#"  # nothing written
 
     # Out of scope: another community's clerk, and a resident of another community, are not there.
     peace = bearer(issue(services, StaffRole.CLERK, community="和平社区"))
@@ -241,8 +241,8 @@ def test_the_api_sets_and_reads_the_notes_in_scope_and_refuses_bad_input(
     with services.readonly() as session:
         entries = list(session.scalars(select(AuditEntry).where(AuditEntry.object_id == people["梁阿姨"])))
     assert {(e.action, e.detail) for e in entries} >= {("view", "access")}
-    assert not [e for e in entries if "4321" in e.detail]
-    assert "4321" not in caplog.text
+    assert not [e for e in entries if "K4321" in e.detail]
+    assert "K4321" not in caplog.text
 
 
 def test_staff_views_hide_a_door_code_in_either_language() -> None:
@@ -260,7 +260,7 @@ def test_the_same_notes_saved_twice_at_once_are_written_once(services: Services)
     def save() -> None:
         try:
             start.wait(10)
-            results.append(set_notes(services, people["梁阿姨"], door_code="4321#", notes="有狗"))
+            results.append(set_notes(services, people["梁阿姨"], door_code="K4321#", notes="有狗"))
         except Exception as exc:  # reported below, with the other thread's result
             errors.append(exc)
 
