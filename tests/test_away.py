@@ -13,8 +13,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import delete, select, true
+from starlette.testclient import TestClient
 
 from dispatch import register
+from dispatch.checkins.plans import set_plan
 from dispatch.checkins.returns import BACK_SLOT
 from dispatch.exceptions import InvalidAction
 from dispatch.models import (
@@ -32,8 +34,8 @@ from dispatch.register.away import end_absence, set_absence
 from dispatch.register.edit import EditRefused, update_resident
 from hotline.jobs import checkins as checkin_jobs
 from hotline.services import Services
-from tests.checkin_helpers import calls_to, texts_to
-from tests.conftest import DAY, PHONES, Clock, at, run_worker
+from tests.checkin_helpers import answer_call, calls_to, reply, texts_to
+from tests.conftest import DAY, LIAISON_PHONE, PHONES, Clock, at, run_worker
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,53 @@ def test_away_no_check_in_goes_and_the_return_date_brings_one_welcome_back_call(
     assert slots == {(back, BACK_SLOT), (back, "09:00")}  # the day's own check-in resumes too
     tick(services, clock, "09:00", back)
     assert len(texts_to(services, phone)) == 1  # the 09:00 check-in SMS
+
+
+def test_an_unanswered_welcome_back_call_climbs_to_a_visit_unless_the_days_check_in_covers_it(
+    client: TestClient, services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    """Three residents back today whom the welcome-back call does not reach: one answers the 09:00 check-in (no
+    visit), one answers nothing (one visit, the household's, at the day's visit time), one has no check-in of
+    their own today (the call's own visit, in words saying why)."""
+    liang, chen, wu = town["梁阿姨"], town["陈伯"], town["吴叔"]
+    clock.now = at("07:30", DAY - timedelta(days=1))
+    for number, resident_id in enumerate((liang, chen, wu)):
+        away(services, resident_id, DAY.isoformat(), reason="family", key=f"k{number}")
+    with services.sessions.begin() as session:  # 吴叔 has no daily check-in: the call is all there is today
+        set_plan(session, services.intake.checkin, wu, times=[], actor="test", now=clock.now)
+    for hhmm in ("00:00", "07:00"):
+        tick(services, clock, hhmm)
+    for attempt, hhmm in enumerate(("07:10", "07:20", "07:30", "07:40"), start=1):
+        for name in ("梁阿姨", "陈伯", "吴叔"):
+            placed = calls_to(services, PHONES[name])
+            assert len(placed) == attempt, (name, hhmm)
+            answer_call(client, services, placed[-1]).not_picked_up("no-answer")
+        tick(services, clock, hhmm)
+    assert {name: len(calls_to(services, PHONES[name])) for name in ("梁阿姨", "陈伯", "吴叔")} == dict.fromkeys(
+        ("梁阿姨", "陈伯", "吴叔"), 4
+    )  # the call and its three retries, then no more
+    tick(services, clock, "09:00")
+    reply(client, services, clock, "09:05", "梁阿姨", "平安")
+    for hhmm in ("11:00", "11:29"):
+        tick(services, clock, hhmm)
+    assert [visit_tasks(services, r) for r in (liang, chen, wu)] == [[], [], []]  # not before the day's time
+    for hhmm in ("11:30", "11:31", "12:00"):
+        tick(services, clock, hhmm)
+
+    assert visit_tasks(services, liang) == []  # answered at 09:05: she is home and well
+    [chens] = visit_tasks(services, chen)  # both his check-ins unanswered: one visit for the household
+    [wus] = visit_tasks(services, wu)
+    assert "欢迎回家的电话没有人接" in wus.description and "欢迎回家" not in chens.description
+    with services.sessions() as session:
+        back = {
+            c.resident_id: c
+            for c in session.scalars(select(Checkin).where(Checkin.slot == BACK_SLOT, Checkin.local_date == DAY))
+        }
+        assert back[wu].visit_task_id == wus.id and back[chen].visit_task_id in (None, chens.id)
+        said = [e.detail for e in back[liang].events if e.kind == "visit"]
+        assert len(said) == 1 and said[0].startswith("not needed: check-in") and "answered since" in said[0]
+    texts = [body for body in texts_to(services, LIAISON_PHONE) if "#" in body]
+    assert len([t for t in texts if "吴叔" in t]) == 1 and not [t for t in texts if "梁阿姨" in t]
 
 
 def test_going_away_stops_a_check_in_already_sent_from_climbing(

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from dispatch.care_circle import tell_no_answer
 from dispatch.checkins.checkin_calls import call_on_its_way, place_call, zone_quiet
+from dispatch.checkins.rules import BACK_SLOT
 from dispatch.context import DispatchContext
 from dispatch.models import (
     CHECKIN_WAITING,
@@ -107,9 +108,16 @@ def _visit(session: Session, checkin: Checkin, now: datetime, context: DispatchC
     checkin.rung, checkin.next_call_at, checkin.calls_left = CheckinRung.VISIT, None, 0
     resident = checkin.resident
     household = resident.household
+    if checkin.slot == BACK_SLOT:
+        covered = _covered_by_the_day(session, checkin)
+        if covered is not None:
+            session.add(CheckinEvent(checkin=checkin, kind="visit", at=now, detail=covered))
+            return []
+        body = context.catalog.render("away_back_no_answer", context.staff_language)
+    else:
+        body = context.catalog.render("checkin_visit_body", context.staff_language, slot=checkin.slot)
     # The household's row was locked with the check-in (`_due`): two check-ins of one household climbed at once
     # by two workers cannot both make a visit task: the second is skipped until the first commits, then finds it.
-    body = context.catalog.render("checkin_visit_body", context.staff_language, slot=checkin.slot)
     task = session.scalar(
         select(Task)
         .where(
@@ -156,3 +164,24 @@ def _visit(session: Session, checkin: Checkin, now: datetime, context: DispatchC
     checkin.visit_task_id = task.id
     session.add(CheckinEvent(checkin=checkin, kind="visit", at=now, detail=f"task:{task.id}"))
     return outbound + tell_no_answer(session, checkin, context.catalog)  # the care circle, once
+
+
+def _covered_by_the_day(session: Session, checkin: Checkin) -> str | None:
+    """Why an unanswered welcome-back call needs no visit of its own, or None if it does: the resident answered
+    another of the day's check-ins after it was placed, or one still waits with a visit due no later than its own
+    (climbing in the same pass, whichever comes first: the household's one visit task is shared)."""
+    others = session.execute(
+        select(Checkin.id, Checkin.status, Checkin.answered_at, Checkin.rung, Checkin.visit_at).where(
+            Checkin.resident_id == checkin.resident_id,
+            Checkin.local_date == checkin.local_date,
+            Checkin.id != checkin.id,
+        )
+    ).all()
+    for other in others:
+        if other.answered_at is not None and checkin.sent_at is not None and other.answered_at >= checkin.sent_at:
+            return f"not needed: check-in {other.id} answered since"
+    for other in others:
+        waiting = other.status in CHECKIN_WAITING and other.rung < CheckinRung.VISIT
+        if waiting and other.visit_at is not None and checkin.visit_at and other.visit_at <= checkin.visit_at:
+            return f"not needed: check-in {other.id} climbs its own ladder to a visit as soon"
+    return None

@@ -7,6 +7,11 @@ welcome-back call waits for the first moment outside quiet hours: the absence's 
 its `return_call` moves from due to placed in the same transaction as the call is decided, on a check-in of its
 own (slot "back", unique per resident and day; the call's dedupe key `checkin:<id>:call:1`), so it is placed once.
 A resident without a phone gets a visit task instead. Staff ending an absence early (`end_running`) place no call.
+
+An unanswered welcome-back call climbs the missed check-in ladder's last rung: its visit is due as the day's other
+check-ins' are (`CheckinRules.call_visit_time`). The day's own check-in covers it when there is one: if that is
+answered after the call, or still on its way up its own ladder, the call's check-in needs no visit of its own
+(`dispatch.checkins.missed_checkin_ladder`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from dispatch.checkins.checkin_calls import place_call
 from dispatch.checkins.plans import first_phones
+from dispatch.checkins.rules import BACK_SLOT
 from dispatch.context import DispatchContext
 from dispatch.db import insert_skipping_duplicates
 from dispatch.models import (
@@ -39,7 +45,6 @@ from dispatch.models import (
 from dispatch.tasks import lifecycle
 
 LIMIT = 500
-BACK_SLOT = "back"  # the welcome-back call's check-in slot
 
 
 @dataclass
@@ -146,7 +151,8 @@ def _welcome_back(
         absence.return_call, absence.return_task_id = ReturnCall.VISIT, task.id
         result.visits += 1
         return
-    day = now.astimezone(rules.zone(community.timezone if community else None)).date()
+    zone = rules.zone(community.timezone if community else None)
+    day = now.astimezone(zone).date()
     session.execute(
         insert_skipping_duplicates(session, Checkin),
         [
@@ -161,6 +167,7 @@ def _welcome_back(
                 "due_at": now,
                 "status": CheckinStatus.SENT,
                 "sent_at": now,
+                "visit_at": rules.call_visit_time(now, zone),
                 "rung": 0,
                 "calls_placed": 0,
                 "calls_left": 1 + rules.call_retries,

@@ -67,6 +67,12 @@ class CheckinRules:
         deadline = datetime.combine(local.date(), self.deadline, zone)
         return reminder, max(deadline - self.visit_lead, reminder + self.calls_span)
 
+    def call_visit_time(self, called_at: datetime, zone: ZoneInfo) -> datetime:
+        """When the visit is due for a check-in that starts with a call at `called_at` (no SMS, no window): as the
+        day's other check-ins' visits, `visit_lead` before the deadline, but never before its call's retries."""
+        deadline = datetime.combine(called_at.astimezone(zone).date(), self.deadline, zone)
+        return max(deadline - self.visit_lead, called_at + self.calls_span)
+
     def due_by(self, visit_at: datetime) -> datetime:
         """The deadline of a check-in whose visit is offered at `visit_at`: its ladder has run out by then."""
         return visit_at + self.visit_lead
@@ -112,6 +118,9 @@ def call_key(checkin_id: int, attempt: int) -> str:
 def call_attempt(dedupe_key: str) -> int:
     """Which attempt a check-in call's dedupe key names."""
     return int(dedupe_key.rsplit(":", 1)[1])
+
+
+BACK_SLOT = "back"  # the slot of a welcome-back call's check-in (`dispatch.checkins.returns`)
 
 
 def slot_name(slot: time) -> str:
