@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from starlette.testclient import TestClient
 
 from dispatch.checkins.report import coverage
+from dispatch.checkins.rules import CheckinRules
 from dispatch.models import Checkin, CheckinEvent, CheckinStatus, Resident, ResidentStatus
 from hotline.jobs import checkins
 from hotline.services import Services
@@ -24,13 +25,29 @@ from tests.conftest import DAY, PHONES, ZONE, Clock, at, local_outbox
 def test_a_slot_missed_while_down_goes_late_but_not_in_quiet_hours(
     services: Services, clock: Clock, town: dict[str, int]
 ) -> None:
-    # Down all morning: the first tick at 10:30 sends the 09:00 check-ins late, with the ladder from then.
+    # Down all morning: the first tick at 10:30 sends the 09:00 check-ins late. Their window is shortened so the
+    # reminder's call and its three retries, ten minutes apart, are placed by 11:30, when the visit must be offered
+    # to have a taker by the 12:00 deadline.
     counts = tick(services, clock, "10:30")
     assert counts["sent"] == 7
     checkin = checkin_of(services, town["赵姐"])
     assert checkin.sent_at == at("10:30")
-    # The visit comes once the reminder's call and its three retries, ten minutes apart, have been placed.
-    assert (checkin.reminder_at, checkin.visit_at) == (at("12:30"), at("13:00"))
+    assert (checkin.reminder_at, checkin.visit_at) == (at("11:00"), at("11:30"))
+
+
+@pytest.mark.parametrize(
+    ("sent", "reminder", "visit"),
+    [
+        ("09:00", "11:00", "11:30"),  # on time: the whole window, no slack to spare
+        ("09:04", "11:00", "11:30"),  # the 09:00 wave's last few minutes: still the day's deadline
+        ("10:50", "11:05", "11:35"),  # fifteen minutes to answer at least: the deadline slips by five
+        ("11:20", "13:20", "13:50"),  # after the last reminder that could keep it: a ladder of its own
+        ("15:00", "17:00", "17:30"),  # an afternoon check-in: its own ladder, the whole window
+    ],
+)
+def test_a_check_in_sent_late_keeps_the_days_deadline_while_it_can(sent: str, reminder: str, visit: str) -> None:
+    rules = CheckinRules()
+    assert rules.ladder_times(at(sent), ZONE) == (at(reminder), at(visit))
 
 
 def test_quiet_hours_hold(services: Services, clock: Clock, town: dict[str, int]) -> None:

@@ -11,6 +11,9 @@ from dispatch.models import Channel, ResidentCategory
 # The rungs of the task ladder that each get an acceptance window: the liaison, the backup and the grid leader.
 # Duty staff, the last rung, are alerted when the grid leader's window lapses.
 ACCEPT_RUNGS = 3
+# The least time a resident has to answer a check-in before its reminder and call, when it was sent so late that
+# the whole window would carry its ladder past the day's deadline.
+SHORTEST_WINDOW = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -60,11 +63,19 @@ class CheckinRules:
         """When the reminder and the visit are due for a check-in sent at `sent_at`.
 
         The reminder comes a window after sending. The visit is offered `visit_lead` before the day's deadline, so
-        that it has a taker by then; but never before the reminder's call and its retries have been placed (a late
-        or afternoon slot, whose own deadline is then its visit's time plus `visit_lead`: `due_by`)."""
+        that it has a taker by then; but never before the reminder's call and its retries have been placed (an
+        afternoon slot, whose own deadline is then its visit's time plus `visit_lead`: `due_by`).
+
+        A morning check-in sent late (the 09:00 wave still going out at 09:05, or a service down until 10:30) keeps
+        the day's deadline: its window is shortened so that the reminder's calls end by the visit's time, down to
+        `SHORTEST_WINDOW` after sending. Only one sent later than that (10:45 by default) has its ladder, and so its
+        deadline, pushed past the day's."""
         reminder = sent_at + self.window
         local = sent_at.astimezone(zone)
         deadline = datetime.combine(local.date(), self.deadline, zone)
+        latest = deadline - self.visit_lead - self.calls_span  # the last reminder whose calls end by the visit
+        if sent_at < latest < reminder:
+            reminder = max(latest, sent_at + min(self.window, SHORTEST_WINDOW))
         return reminder, max(deadline - self.visit_lead, reminder + self.calls_span)
 
     def call_visit_time(self, called_at: datetime, zone: ZoneInfo) -> datetime:
