@@ -258,7 +258,7 @@ def contact_of(session: Session, resident_id: int, contact_id: int) -> CircleCon
 def welcome(session: Session, contact: CircleContact, catalog: MessageCatalog) -> list[int]:
     """The one welcome of a reachable contact at its number, in their way: whose circle, and how to opt out. A
     contact told by call is welcomed by call (they may be on a landline, and hear there how to stop), once per
-    number; one told by SMS before and by call now is welcomed again, by call."""
+    number; a contact whose way changes is welcomed once in the new way (each way has its own key)."""
     if not contact.reachable:
         return []
     way = ":call" if contact.tell_by == TellBy.CALL else ""  # SMS keys as they always were
