@@ -1,11 +1,15 @@
 """A resident's care circle (关怀圈): up to three family contacts staff add with the resident's consent, who are
-told by SMS when the day's check-in is still unanswered at its deadline and when someone is on their way, and who
-may answer the check-in for the resident (`dispatch.circle_replies`).
+told, by SMS or by an automated call as each prefers (`tell_by`), when the day's check-in is still unanswered at its
+deadline and when someone is on their way, and who may answer the check-in for the resident by SMS
+(`dispatch.circle_replies`).
 
 A contact is messaged only when the resident's consent is recorded (who recorded it, when, how) and they have not
 opted out (退订/STOP/TD, or staff on their word); removed contacts are kept, so an opt-out is never forgotten.
-Every SMS names only the contact's own resident and goes through the outbox under a dedupe key, so a repeated
-step sends nothing twice. `tell_circle` is the one way other features tell a circle something.
+Every message names only the contact's own resident and goes through the outbox under a dedupe key, so a repeated
+step sends nothing twice. A contact told by call hears the text's spoken sibling (`<key>_call`): no reply to make,
+and to stop they ask the community (no 退订 by voice). Where the community's channels place no spoken calls it goes
+as an SMS of the same words (`hotline.jobs.sends._route`). `tell_circle` is the one way other features tell a
+circle something.
 """
 
 from __future__ import annotations
@@ -19,7 +23,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from dispatch.exceptions import InvalidAction, InvalidPhoneNumber
-from dispatch.models import Checkin, CircleContact, ConsentWay, Resident, Task, TaskCategory
+from dispatch.models import (
+    Checkin,
+    CircleContact,
+    ConsentWay,
+    OutboundMessage,
+    Resident,
+    Task,
+    TaskCategory,
+    TellBy,
+)
 from dispatch.outbox import queue_sms
 from dispatch.phones import mask_phone, normalize_phone
 from dispatch.texts import MessageCatalog
@@ -41,6 +54,7 @@ class ContactFields:
     phone: str
     language: str = "zh-CN"
     consent_way: str = ""
+    tell_by: str = TellBy.SMS
 
 
 def circle_of(session: Session, resident_id: int) -> list[CircleContact]:
@@ -64,8 +78,9 @@ def tell_circle(
     **params: object,
 ) -> int:
     """Queue one SMS (`text_key` of ivr_scripts/sms_texts.toml, in each contact's language, with `resident_name`,
-    `contact_name`, `relation` and `params` filled in) to each reachable contact of `resident`, once per `dedupe`
-    and contact (key `circle:<dedupe>:<contact id>`). Returns how many were queued now (0 on a repeat)."""
+    `contact_name`, `relation` and `params` filled in), or for a contact told by call one call saying `text_key`'s
+    spoken sibling `<text_key>_call`, to each reachable contact of `resident`, once per `dedupe` and contact (key
+    `circle:<dedupe>:<contact id>`). Returns how many were queued now (0 on a repeat)."""
     return len(queue_for_circle(session, resident, text_key, context.catalog, dedupe, **params))
 
 
@@ -75,23 +90,32 @@ def queue_for_circle(
     """`tell_circle`, returning the outbound ids queued now, for the caller to hand to the gateway."""
     outbound = []
     for contact in reachable_contacts(session, resident.id):
-        body = catalog.render(
-            text_key,
-            contact.language,
-            resident_name=resident.name,
-            contact_name=contact.name,
-            relation=contact.relation,
-            **params,
-        )
-        row = queue_sms(
-            session,
-            dedupe_key=f"circle:{dedupe}:{contact.id}",
-            to_phone=contact.phone,
-            body=body,
-            language=contact.language,
-        )
+        row = _queue(session, contact, text_key, catalog, f"circle:{dedupe}:{contact.id}", **params)
         outbound += [row.id] if row else []
     return outbound
+
+
+def _queue(
+    session: Session, contact: CircleContact, text_key: str, catalog: MessageCatalog, dedupe_key: str, **params: object
+) -> OutboundMessage | None:
+    """One message to `contact`, as they are told: an SMS of `text_key`, or a call saying `<text_key>_call`."""
+    by_call = contact.tell_by == TellBy.CALL
+    body = catalog.render(
+        f"{text_key}_call" if by_call else text_key,
+        contact.language,
+        resident_name=contact.resident.name,
+        contact_name=contact.name,
+        relation=contact.relation,
+        **params,
+    )
+    return queue_sms(
+        session,
+        dedupe_key=dedupe_key,
+        to_phone=contact.phone,
+        body=body,
+        kind="call" if by_call else "sms",
+        language=contact.language,
+    )
 
 
 def tell_no_answer(session: Session, checkin: Checkin, catalog: MessageCatalog) -> list[int]:
@@ -127,7 +151,7 @@ def add_contact(
     catalog: MessageCatalog,
     request_key: str | None = None,
 ) -> tuple[CircleContact, list[int]]:
-    """Add a contact to `resident`'s circle; with consent recorded, they get one welcome SMS.
+    """Add a contact to `resident`'s circle; with consent recorded, they get one welcome (SMS or call).
 
     A repeated request (the same `request_key`) finds the contact it made and changes nothing.
 
@@ -144,7 +168,7 @@ def add_contact(
             if made.resident_id != resident.id:
                 raise InvalidAction("that request key was used for another resident", "request_key")
             return made, []
-    name, relation, phone, language, way = _checked(fields, region)
+    name, relation, phone, language, way, tell_by = _checked(fields, region)
     current = circle_of(session, resident.id)
     if len(current) >= MAX_CONTACTS:
         raise InvalidAction(f"a care circle has at most {MAX_CONTACTS} contacts", "circle_full", limit=MAX_CONTACTS)
@@ -158,6 +182,7 @@ def add_contact(
         relation=relation,
         phone=phone,
         language=language,
+        tell_by=tell_by,
         request_key=request_key or None,
         created_at=now,
         updated_at=now,
@@ -178,15 +203,16 @@ def update_contact(
     now: datetime,
     catalog: MessageCatalog,
 ) -> list[int]:
-    """Change a contact's name, relation, number, language or consent. Consent recorded now (or a new number
-    with consent) sends the welcome SMS; the same form sent twice changes nothing more.
+    """Change a contact's name, relation, number, language, way of being told or consent. Consent recorded now
+    (or, with consent, a new number or told by call for the first time) sends the welcome in the contact's way; the
+    same form sent twice changes nothing more.
 
     Raises:
         InvalidAction: as `add_contact`, or the contact was removed.
     """
     if contact.removed_at is not None:
         raise InvalidAction("that contact was removed from the circle", "circle_removed")
-    name, relation, phone, language, way = _checked(fields, region)
+    name, relation, phone, language, way, tell_by = _checked(fields, region)
     if phone != contact.phone:
         # The resident's row lock, as `add_contact` takes it: a new number and an add of the same number at the
         # same moment run one after the other, so the second sees the first's number before it checks.
@@ -196,8 +222,10 @@ def update_contact(
         _refuse_opted_out(session, contact.resident_id, phone)
         if contact.opted_out_at is not None:
             raise InvalidAction("this contact opted out: add the new number as a new contact", "circle_opted_out")
-    changed = (name, relation, phone, language) != (contact.name, contact.relation, contact.phone, contact.language)
+    before = (contact.name, contact.relation, contact.phone, contact.language, contact.tell_by)
+    changed = (name, relation, phone, language, tell_by) != before
     contact.name, contact.relation, contact.phone, contact.language = name, relation, phone, language
+    contact.tell_by = tell_by
     if changed:
         contact.updated_at = now
     _consent(contact, way, staff_name, now)
@@ -228,27 +256,17 @@ def contact_of(session: Session, resident_id: int, contact_id: int) -> CircleCon
 
 
 def welcome(session: Session, contact: CircleContact, catalog: MessageCatalog) -> list[int]:
-    """The one welcome SMS of a reachable contact at its number: whose circle, and how to opt out."""
+    """The one welcome of a reachable contact at its number, in their way: whose circle, and how to opt out. A
+    contact told by call is welcomed by call (they may be on a landline, and hear there how to stop), once per
+    number; a contact whose way changes is welcomed once in the new way (each way has its own key)."""
     if not contact.reachable:
         return []
-    body = catalog.render(
-        "circle_welcome",
-        contact.language,
-        resident_name=contact.resident.name,
-        contact_name=contact.name,
-        relation=contact.relation,
-    )
-    row = queue_sms(
-        session,
-        dedupe_key=f"circle:welcome:{contact.id}:{contact.phone}",
-        to_phone=contact.phone,
-        body=body,
-        language=contact.language,
-    )
+    way = ":call" if contact.tell_by == TellBy.CALL else ""  # SMS keys as they always were
+    row = _queue(session, contact, "circle_welcome", catalog, f"circle:welcome:{contact.id}:{contact.phone}{way}")
     return [row.id] if row else []
 
 
-def _checked(fields: ContactFields, region: str) -> tuple[str, str, str, str, ConsentWay | None]:
+def _checked(fields: ContactFields, region: str) -> tuple[str, str, str, str, ConsentWay | None, TellBy]:
     name, relation = fields.name.strip(), fields.relation.strip()
     if not name or len(name) > NAME_LIMIT:
         raise InvalidAction(f"a contact needs a name of 1 to {NAME_LIMIT} characters", "circle_name", limit=NAME_LIMIT)
@@ -267,7 +285,9 @@ def _checked(fields: ContactFields, region: str) -> tuple[str, str, str, str, Co
     way = fields.consent_way.strip()
     if way and way not in set(ConsentWay):
         raise InvalidAction("choose how the resident gave consent from the list", "circle_consent")
-    return name, relation, phone, fields.language, ConsentWay(way) if way else None
+    if fields.tell_by not in set(TellBy):
+        raise InvalidAction("choose how the contact is told (sms or call) from the list", "circle_tell_by")
+    return name, relation, phone, fields.language, ConsentWay(way) if way else None, TellBy(fields.tell_by)
 
 
 def _consent(contact: CircleContact, way: ConsentWay | None, staff_name: str, now: datetime) -> None:

@@ -31,6 +31,7 @@ class ContactLine:
     phone: str  # E.164
     phone_national: str
     language: str
+    tell_by: str  # sms, call
     consent_way: str | None
     consent_by: str | None
     consent_at: datetime | None
@@ -44,6 +45,7 @@ class ContactLine:
             "relation": self.relation,
             "phone": self.phone,
             "language": self.language,
+            "tell_by": self.tell_by,
             "consent": {"way": self.consent_way, "recorded_by": self.consent_by, "at": _iso(self.consent_at)}
             if self.consent_at
             else None,
@@ -151,7 +153,7 @@ def update(
     catalog: MessageCatalog,
     region: str,
 ) -> tuple[ContactLine, list[int]]:
-    """Change a contact of a resident in scope (its consent, name, relation, number, language)."""
+    """Change a contact of a resident in scope (its consent, name, relation, number, language, way of telling)."""
     contact = _contact(session, resident_id, contact_id, where)
     outbound = care_circle.update_contact(
         session, contact, fields, staff_name=actor.audit_name, region=region, now=now, catalog=catalog
@@ -207,6 +209,7 @@ def _line(contact: CircleContact) -> ContactLine:
         contact.phone,
         national_format(contact.phone),
         contact.language,
+        str(contact.tell_by),
         str(contact.consent_way) if contact.consent_way else None,
         contact.consent_by,
         contact.consent_at,

@@ -37,14 +37,22 @@ COUSIN = "+8613700000003"  # in 赵姐's circle, with no consent recorded
 NEPHEW = "+8613700000004"  # in both circles
 
 
-def add(services: Services, resident_id: int, name: str, relation: str, phone: str, consent: str = "in_person") -> int:
+def add(
+    services: Services,
+    resident_id: int,
+    name: str,
+    relation: str,
+    phone: str,
+    consent: str = "in_person",
+    tell_by: str = "sms",
+) -> int:
     with services.sessions.begin() as session:
         resident = session.get(Resident, resident_id)
         assert resident is not None
         contact, outbound = care_circle.add_contact(
             session,
             resident,
-            ContactFields(name, relation, phone, consent_way=consent),
+            ContactFields(name, relation, phone, consent_way=consent, tell_by=tell_by),
             staff_name="社区 李文",
             region="CN",
             now=at("08:00"),

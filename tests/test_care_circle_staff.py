@@ -77,7 +77,7 @@ def test_a_clerk_keeps_the_circle_on_the_residents_page(
         made = client.post(f"{url}/circle", data={**form, "request_key": fresh, "phone": phone, "consent_way": ""})
         assert made.status_code == 200
     page = client.get(url).text
-    assert "未记录同意：不会发短信" in page and "关怀圈已满" in page and 'id="circle-add"' not in page
+    assert "未记录同意：不会通知" in page and "关怀圈已满" in page and 'id="circle-add"' not in page
     refused = client.post(f"{url}/circle", data={**form, "request_key": uuid.uuid4().hex, "phone": "13700000004"})
     assert refused.status_code == 422 and "关怀圈最多 3 位家属" in refused.text
     assert len(contacts(services)) == 3

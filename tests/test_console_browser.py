@@ -294,16 +294,18 @@ def test_a_clerks_day_in_the_browser(demo: Demo, tmp_path: Path) -> None:
             page.goto(demo.base + "/messages/sent")
             expect(page.locator("#message-list")).to_contain_text("您好，社区明天上午来送药。")
 
-            # A clerk adds the resident's daughter to the care circle with the resident's consent; the section,
-            # with a contact in it, passes axe too.
+            # A clerk adds the resident's daughter to the care circle with the resident's consent, told by call;
+            # the section, with a contact in it, passes axe too.
             page.goto(demo.base + resident_page)
             page.fill("#cc-name", "王芳")
             page.fill("#cc-relation", "女儿")
             page.fill("#cc-phone", "13700000071")
             page.select_option("#cc-consent", "in_person")
+            page.select_option("#cc-tell-by", "call")  # she would rather hear it: told by an automated call
             page.click("#circle-add button[type=submit]")
             expect(page.locator("#circle [role=status]")).to_contain_text("关怀圈已保存")
             expect(page.locator("#circle")).to_contain_text("女儿 王芳")
+            expect(page.locator("#circle")).to_contain_text("会接到电话（自动语音）")
             check_accessibility(page)
             assert severe == [], "\n".join(severe)
 

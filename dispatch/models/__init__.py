@@ -11,7 +11,7 @@ from dispatch.models.checkins import (
     CheckinRung,
     CheckinStatus,
 )
-from dispatch.models.circle_contacts import CircleContact, ConsentWay
+from dispatch.models.circle_contacts import CircleContact, ConsentWay, TellBy
 from dispatch.models.console import ApiToken, AuditEntry, Notice
 from dispatch.models.greetings import LiaisonGreeting
 from dispatch.models.medicines import Medicine, MedicineTask
@@ -109,6 +109,7 @@ __all__ = [
     "TaskOffer",
     "TaskPriority",
     "TaskStatus",
+    "TellBy",
     "TemperatureReading",
     "TriageItem",
     "TriageStatus",

@@ -1,4 +1,5 @@
-"""A resident's care circle (关怀圈): up to three family contacts, each with the resident's recorded consent."""
+"""A resident's care circle (关怀圈): up to three family contacts, each with the resident's recorded consent and
+the way they are told (SMS or a call)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,14 @@ class ConsentWay(enum.StrEnum):
     BY_PHONE = "by_phone"  # 电话
 
 
+class TellBy(enum.StrEnum):
+    """How a contact is told: an SMS, or an automated call that says the same news (for family who prefer to hear
+    it, or who have no mobile)."""
+
+    SMS = "sms"  # 短信
+    CALL = "call"  # 电话
+
+
 class CircleContact(Base):
     """One family contact of a resident. Messaged only with the resident's consent recorded (`consent_at`), and
     never after they opted out (`opted_out_at`). Removed contacts are kept (`removed_at`), for the record and so an
@@ -32,6 +41,7 @@ class CircleContact(Base):
     relation: Mapped[str] = mapped_column(String(40))  # 女儿, 儿子, 侄女 …, as staff wrote it
     phone: Mapped[str] = mapped_column(String(20), index=True)  # E.164
     language: Mapped[str] = mapped_column(String(10), default="zh-CN")
+    tell_by: Mapped[TellBy] = mapped_column(String(8), default=TellBy.SMS, server_default=TellBy.SMS.value)
     consent_way: Mapped[ConsentWay | None] = mapped_column(String(16))  # None: not recorded yet, never messaged
     consent_by: Mapped[str | None] = mapped_column(String(100))  # the member of staff who recorded it, by name
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

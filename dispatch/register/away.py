@@ -219,8 +219,9 @@ def set_absence(
 def _tell_circle(
     session: Session, resident: Resident, absence: Absence, catalog: MessageCatalog | None
 ) -> tuple[int, ...]:
-    """A hospital stay staff chose to tell the family of: one SMS to each reachable contact of the care circle, once
-    per absence (a changed return date tells nobody again: the dedupe key is the absence's)."""
+    """A hospital stay staff chose to tell the family of: one SMS (or call, as the contact is told) to each
+    reachable contact of the care circle, once per absence (a changed return date tells nobody again: the dedupe key
+    is the absence's)."""
     if catalog is None or not absence.tell_family or absence.reason != AbsenceReason.HOSPITAL:
         return ()
     dedupe = f"absence:{absence.id}:hospital"

@@ -13,14 +13,14 @@ from starlette.routing import BaseRoute, Route
 
 from dispatch import circle_staff
 from dispatch.care_circle import LANGUAGES, ContactFields
-from dispatch.models import ConsentWay
+from dispatch.models import ConsentWay, TellBy
 from dispatch.staff_accounts import household_scope
 from hotline.api.common import ApiError, Query, json_body, ok, path_id, services_of, token_of, token_only
 from hotline.handover import Decided, hand_over_async
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
 KEY_LIMIT = 64
-FIELDS = {"name", "relation", "phone", "language", "consent_way"}
+FIELDS = {"name", "relation", "phone", "language", "consent_way", "tell_by"}
 
 
 @token_only()
@@ -40,7 +40,8 @@ async def circle(request: Request) -> Response:
 @token_only()
 async def add(request: Request) -> Response:
     """POST: add a contact. With `consent_way` (in_person, by_phone) the resident's consent is recorded in the
-    token's name and the contact gets one welcome SMS; without it, they are never messaged until it is. The same
+    token's name and the contact gets one welcome, by SMS or, with `tell_by` "call", by an automated call; without
+    it, they are never messaged until it is. The same
     `Idempotency-Key` again answers 200 with the contact it made, sending nothing; a new contact is a 201."""
     Query(request, set())
     body = await json_body(request, FIELDS)
@@ -55,6 +56,7 @@ async def add(request: Request) -> Response:
         phone=body.text("phone", required=True, limit=40) or "",
         language=body.choice("language", LANGUAGES) or "zh-CN",
         consent_way=body.choice("consent_way", tuple(ConsentWay)) or "",
+        tell_by=body.choice("tell_by", tuple(TellBy)) or TellBy.SMS,
     )
     resident_id = path_id(request, "id", "resident")
     services, token = services_of(request), token_of(request)

@@ -7,12 +7,17 @@ from collections.abc import Callable
 from typing import Any
 
 from dispatch.care_circle import LANGUAGES, MAX_CONTACTS
-from dispatch.models import ConsentWay
+from dispatch.models import ConsentWay, TellBy
 from hotline.api.circle import IDEMPOTENCY_KEY, KEY_LIMIT
 from hotline.api.openapi_json import INT, array, obj, some
 
 Json = dict[str, Any]
 WHEN = {"type": ["string", "null"], "format": "date-time"}
+TELL_BY = {
+    "enum": list(TellBy),
+    "description": "How the contact is told: sms, or call (an automated call that says the news twice; it goes as "
+    "an SMS where the community's channels place no spoken calls).",
+}
 
 
 def circle_paths(op: Callable[..., Json], resident_id: Json) -> Json:
@@ -29,6 +34,7 @@ def circle_paths(op: Callable[..., Json], resident_id: Json) -> Json:
         relation={"type": "string"},
         phone={"type": "string", "description": "E.164."},
         language={"enum": list(LANGUAGES)},
+        tell_by=TELL_BY,
         consent=consent,
         opted_out_at=WHEN,
         messaged={"type": "boolean", "description": "Consent recorded and not opted out."},
@@ -60,13 +66,15 @@ def circle_paths(op: Callable[..., Json], resident_id: Json) -> Json:
             relation={**text, "maxLength": 40, "description": "女儿, 儿子…"},
             phone={**text, "maxLength": 40},
             language={"enum": list(LANGUAGES), "default": "zh-CN"},
+            tell_by={**TELL_BY, "default": TellBy.SMS.value},
             consent_way={
                 "enum": list(ConsentWay),
                 "description": "How the resident consented, recorded in the token's name. Left out: not recorded.",
             },
         ),
         errors="400 404 409",
-        description="With consent recorded the contact gets one welcome SMS naming the resident and how to opt out. "
+        description="With consent recorded the contact gets one welcome (SMS, or a call with tell_by call) naming the "
+        "resident and how to opt out. 422: a field of the wrong type or value (named). "
         "409: the circle is full, the number is in it already or opted out of it, or a field is bad.",
     )
     made["responses"]["201"] = {**made["responses"]["200"], "description": "Added."}

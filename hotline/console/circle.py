@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 from dispatch import circle_staff
 from dispatch.care_circle import LANGUAGES, MAX_CONTACTS, ContactFields
 from dispatch.exceptions import InvalidAction, NotFound
-from dispatch.models import ConsentWay, StaffUser
+from dispatch.models import ConsentWay, StaffUser, TellBy
 from dispatch.staff_accounts import household_scope
 from hotline.console.auth import staff_only
 from hotline.console.refusals import refusal
@@ -36,6 +36,7 @@ def circle_section(session: Session, resident_id: int, user: StaffUser) -> dict[
         "circle_key": secrets.token_urlsafe(16),
         "circle_ways": list(ConsentWay),
         "circle_languages": LANGUAGES,
+        "circle_tell_bys": list(TellBy),
         "circle_limit": MAX_CONTACTS,
     }
 
@@ -47,6 +48,7 @@ def _fields(form: dict[str, str]) -> ContactFields:
         phone=form.get("phone", "")[:60],
         language=form.get("language", "zh-CN"),
         consent_way=form.get("consent_way", ""),
+        tell_by=form.get("tell_by", TellBy.SMS)[:20],
     )
 
 
