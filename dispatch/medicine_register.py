@@ -190,6 +190,19 @@ def _medicine(session: Session, resident_id: int, medicine_id: int, where: Colum
     return medicine
 
 
+def medicine_fields(session: Session, resident_id: int, medicine_id: int, where: ColumnElement[bool]) -> MedicineFields:
+    """The medicine's fields as stored, its row locked for the rest of the transaction: what a change naming only
+    some fields (the API's PATCH) starts from, so a change made meanwhile by someone else is not overwritten."""
+    medicine = _medicine(session, resident_id, medicine_id, where)
+    return MedicineFields(
+        name=medicine.name,
+        days_supply=medicine.days_supply,
+        last_refill=medicine.last_refill,
+        dose=medicine.dose,
+        lead_days=medicine.lead_days,
+    )
+
+
 def update_medicine(
     session: Session,
     resident_id: int,

@@ -372,7 +372,9 @@ RULES: dict[str, Rule] = {
     "POST /api/v1/residents/{id}/absence/end": api("resident"),
     "GET /api/v1/residents/{id}/medicines": api("resident"),
     "POST /api/v1/residents/{id}/medicines": api("resident", lambda t: {"name": "降压药", "days_supply": 30}),
+    "PATCH /api/v1/residents/{id}/medicines/{medicine_id}": api("resident", lambda t: {"dose": "每日两片"}),
     "POST /api/v1/residents/{id}/medicines/{medicine_id}/refill": api("resident", lambda t: {}),
+    "POST /api/v1/residents/{id}/medicines/{medicine_id}/stop": api("resident"),  # after the others: it stops it
     "GET /api/v1/liaisons/{id}/greeting": api("liaison", roles=IMPORTERS),
     "DELETE /api/v1/liaisons/{id}/greeting": api("liaison", roles=IMPORTERS),
     "GET /api/v1/residents/{id}/circle": api("resident"),

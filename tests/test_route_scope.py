@@ -110,7 +110,7 @@ def test_a_token_reaches_only_its_community_or_grid(client: TestClient, services
             client, services, world, ("api",), inside, outside, role, Authorization=f"Bearer {world.tokens[token]}"
         )
         # every API route but the audit log (admins only); a grid leader's, the triage routes (admins, clerks) too
-        assert checked == (48 if role == StaffRole.CLERK else 40)
+        assert checked == (50 if role == StaffRole.CLERK else 42)
 
 
 def test_a_clerk_in_the_console_reaches_only_their_community(
@@ -147,7 +147,7 @@ def test_the_api_refuses_a_missing_wrong_or_revoked_token_on_every_route(
         "revoked": {"Authorization": f"Bearer {world.tokens['revoked']}"},
     }
     routes: list[tuple[str, Rule]] = [(k, r) for k, r in RULES.items() if r.kind == "api"]
-    assert len(routes) == 49
+    assert len(routes) == 51
     target: Target = world.targets["mine"]
     for key, rule in routes:
         before = row_counts(services)

@@ -1,8 +1,9 @@
-"""A resident's medicines for API tokens: list them with their run-out and task days, add one, record a refill
-(`dispatch.medicine_register`), within the token's scope."""
+"""A resident's medicines for API tokens: list them with their run-out and task days, add one, change one, record a
+refill, stop one (`dispatch.medicine_register`, the console's own functions), within the token's scope."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import date
 from typing import Any
@@ -20,14 +21,18 @@ from dispatch.medicine_register import (
     MedicineFields,
     MedicineView,
     add_medicine,
+    medicine_fields,
     medicines_of,
     record_refill,
+    stop_medicine,
+    update_medicine,
 )
 from dispatch.staff_accounts import household_scope
-from hotline.api.common import ApiError, Query, json_body, ok, path_id, plain, services_of, token_of, token_only
+from hotline.api.common import ApiError, Body, Query, json_body, ok, path_id, plain, services_of, token_of, token_only
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
 FIELDS = {"name", "dose", "days_supply", "last_refill", "lead_days"}
+CHANGEABLE = ("name", "dose", "days_supply", "lead_days")  # a PATCH's; a refill has its own route
 
 
 def _key(request: Request) -> str:
@@ -40,7 +45,7 @@ def _key(request: Request) -> str:
 
 
 def _refused(exc: InvalidAction) -> ApiError:
-    """Bad input is a 422 naming the field; a stopped medicine refuses a refill (409)."""
+    """Bad input is a 422 naming the field; a stopped medicine refuses a change or a refill (409)."""
     if exc.key == "medicine_stopped":
         return ApiError(409, str(exc))
     field = {"medicine_days": "days_supply", "medicine_lead": "lead_days", "medicine_name": "name"}.get(exc.key or "")
@@ -147,7 +152,86 @@ async def refill(request: Request) -> Response:
     return ok({"medicine": shown, "changed": changed})
 
 
+def _changes(body: Body) -> dict[str, Any]:
+    """The fields a PATCH names, each of its type (the domain checks the values). null: a dose cleared, the
+    hotline's own lead; name and days_supply cannot be null (leave them out to keep them)."""
+    changes: dict[str, Any] = {}
+    for key in ("name", "days_supply"):
+        if key in body and body.data[key] is None:
+            raise ApiError(422, f"{key} cannot be null: leave it out to keep it")
+    if "name" in body:
+        changes["name"] = body.text("name", limit=NAME_LIMIT)
+    if "dose" in body:
+        changes["dose"] = body.text("dose", limit=DOSE_LIMIT) or ""
+    if "days_supply" in body:
+        changes["days_supply"] = body.integer("days_supply")
+    if "lead_days" in body:
+        changes["lead_days"] = body.integer("lead_days", low=0)
+    if not changes:
+        raise ApiError(422, f"name at least one field to change: {', '.join(CHANGEABLE)}")
+    return changes
+
+
+@token_only()
+async def medicine(request: Request) -> Response:
+    """PATCH: change the medicine's name, dose, days_supply or lead_days (those left out stay; lead_days null: the
+    hotline's own). The answer names the fields that changed: none for the same values again, and nothing is
+    recorded. A stopped medicine refuses a change (409)."""
+    Query(request, set())
+    resident_id = path_id(request, "id", "resident")
+    medicine_id = path_id(request, "medicine_id", "medicine")
+    changes = _changes(await json_body(request, set(CHANGEABLE)))
+    services, token = services_of(request), token_of(request)
+
+    def run() -> tuple[list[str], dict[str, Any]]:
+        where, now = household_scope(token), services.clock()
+        with services.sessions.begin() as session:
+            before = medicine_fields(session, resident_id, medicine_id, where)  # the row locked from here
+            changed = update_medicine(
+                session,
+                resident_id,
+                medicine_id,
+                dataclasses.replace(before, **changes),
+                actor=token,
+                where=where,
+                now=now,
+                context=services.intake,
+            )
+            after = medicine_fields(session, resident_id, medicine_id, where)
+            fields = [key for key in CHANGEABLE if getattr(before, key) != getattr(after, key)] if changed else []
+            found = medicines_of(session, resident_id, where, now, services.intake)
+            return fields, _shown(next(m for m in found if m.id == medicine_id))
+
+    try:
+        changed, shown = await run_in_threadpool(run)
+    except InvalidAction as exc:
+        raise _refused(exc) from None
+    return ok({"medicine": shown, "changed": changed})
+
+
+@token_only()
+async def stop(request: Request) -> Response:
+    """POST: stop the medicine: no more tasks for it, kept for the record. Stopped already: `changed` false, and
+    nothing is recorded."""
+    Query(request, set())
+    resident_id = path_id(request, "id", "resident")
+    medicine_id = path_id(request, "medicine_id", "medicine")
+    await json_body(request, set(), optional=True)
+    services, token = services_of(request), token_of(request)
+
+    def run() -> dict[str, Any]:
+        where, now = household_scope(token), services.clock()
+        with services.sessions.begin() as session:
+            changed = stop_medicine(session, resident_id, medicine_id, actor=token, where=where, now=now)
+            found = medicines_of(session, resident_id, where, now, services.intake)
+            return {"medicine": _shown(next(m for m in found if m.id == medicine_id)), "changed": changed}
+
+    return ok(await run_in_threadpool(run))
+
+
 ROUTES: list[BaseRoute] = [
     Route("/residents/{id}/medicines", medicines, methods=["GET", "POST"]),
+    Route("/residents/{id}/medicines/{medicine_id}", medicine, methods=["PATCH"]),
     Route("/residents/{id}/medicines/{medicine_id}/refill", refill, methods=["POST"]),
+    Route("/residents/{id}/medicines/{medicine_id}/stop", stop, methods=["POST"]),
 ]

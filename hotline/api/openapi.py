@@ -22,6 +22,7 @@ from hotline.api.openapi_access import access_paths
 from hotline.api.openapi_away import ABSENCE, AWAY, away_paths
 from hotline.api.openapi_circle import circle_paths
 from hotline.api.openapi_json import array, obj, ref, some
+from hotline.api.openapi_medicines import CHANGES as MEDICINE_CHANGES
 from hotline.api.openapi_medicines import medicine_paths
 from hotline.api.openapi_notices import notice_paths
 from hotline.api.openapi_operations import (
@@ -80,7 +81,13 @@ def made_task_operation() -> Json:
 
 
 PATHS: Json = {
-    "/board": {"get": op("Today's board: coverage per grid, who to look at first, open tasks.", "board", ref("Board"))},
+    "/board": {
+        "get": op(
+            "Today's board: coverage per grid, who to look at first, open tasks, who is away or in hospital.",
+            "board",
+            ref("Board"),
+        )
+    },
     "/tasks": {
         "get": op(
             "Tasks in scope, filtered; urgent and open first.",
@@ -310,6 +317,7 @@ SCHEMAS.update(Absence=ABSENCE, Away=AWAY)
 SCHEMAS["ResidentHistory"]["properties"]["away"] = ref("Away")  # GET /residents/{id} carries the absences
 SCHEMAS["ResidentHistory"]["required"].append("away")
 PATHS.update(medicine_paths(op, ID))
+SCHEMAS["MedicineChanges"] = MEDICINE_CHANGES
 PATHS.update(access_paths(op, ID))
 PATHS.update(circle_paths(op, ID))
 PATHS.update(voice_paths(op, ID))

@@ -1,5 +1,5 @@
-"""The OpenAPI paths of a resident's medicines (`hotline.api.medicines`): listed with their calendar, added, a refill
-recorded. `openapi` adds them to its document, handing over its own `op` and parameters."""
+"""The OpenAPI paths of a resident's medicines (`hotline.api.medicines`): listed with their calendar, added, changed,
+a refill recorded, stopped. `openapi` adds them to its document, handing over its own `op` and parameters."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from dispatch.medicine_register import DOSE_LIMIT, KEY_LIMIT, MAX_DAYS, NAME_LIMIT
 from dispatch.tasks.medicine_refills import MAX_LEAD_DAYS
-from hotline.api.openapi_json import BOOL, DATE, INT, STRING, array, nullable, obj, some
+from hotline.api.openapi_json import BOOL, DATE, INT, STRING, array, nullable, obj, ref, some
 from hotline.api.openapi_operations import DAY, text_up_to
 
 Json = dict[str, Any]
@@ -26,6 +26,21 @@ MEDICINE = obj(
     state={"enum": ["ok", "soon", "out", "no_refill", "stopped"]},
     open_task_id=nullable(INT),
 )
+
+NAME = {**text_up_to(NAME_LIMIT), "minLength": 1, "pattern": "\\S"}
+DAYS = {"type": "integer", "minimum": 1, "maximum": MAX_DAYS}
+LEAD = {"type": "integer", "minimum": 0, "maximum": MAX_LEAD_DAYS}
+CHANGES = {  # a PATCH's body, a schema of its own: null means what it says here, not "left out"
+    **some(
+        [],
+        name=NAME,
+        dose={**nullable(text_up_to(DOSE_LIMIT)), "description": "null or empty clears it."},
+        days_supply=DAYS,
+        lead_days={**nullable(LEAD), "description": "Days before it runs out its task is made; null: the hotline's."},
+    ),
+    "minProperties": 1,
+    "additionalProperties": False,
+}
 
 KEY_HEADER = {
     "name": "Idempotency-Key",
@@ -46,11 +61,11 @@ def medicine_paths(op: Callable[..., Json], resident_id: Json) -> Json:
         errors="400 404",
         body=some(
             ["name", "days_supply"],
-            name={**text_up_to(NAME_LIMIT), "minLength": 1, "pattern": "\\S"},
+            name=NAME,
             dose=text_up_to(DOSE_LIMIT),
-            days_supply={"type": "integer", "minimum": 1, "maximum": MAX_DAYS},
+            days_supply=DAYS,
             last_refill={**DAY, "description": "Local date, not after today."},
-            lead_days={"type": "integer", "minimum": 0, "maximum": MAX_LEAD_DAYS},
+            lead_days=LEAD,
         ),
         description="Answers 201 with the new medicine; the same Idempotency-Key (this token's) answers 200 with "
         "what it added.",
@@ -69,6 +84,18 @@ def medicine_paths(op: Callable[..., Json], resident_id: Json) -> Json:
             ),
             "post": added,
         },
+        "/residents/{id}/medicines/{medicine_id}": {
+            "patch": op(
+                "Change a medicine's name, dose, days of supply or own lead (the fields left out stay).",
+                "register",
+                obj(medicine=MEDICINE, changed=array(STRING)),
+                params=(resident_id, medicine_id),
+                errors="404 409",
+                body=ref("MedicineChanges"),
+                description="changed names the fields that changed: none for the same values again, and nothing is "
+                "recorded. A stopped medicine refuses a change (409): add it again to start it.",
+            )
+        },
         "/residents/{id}/medicines/{medicine_id}/refill": {
             "post": op(
                 "Record a refill (the family brought it): the count starts again from its date.",
@@ -78,6 +105,18 @@ def medicine_paths(op: Callable[..., Json], resident_id: Json) -> Json:
                 errors="400 404 409",
                 body=some([], date={**DAY, "description": "Local date, not after today; absent: today."}),
                 body_required=False,
+            )
+        },
+        "/residents/{id}/medicines/{medicine_id}/stop": {
+            "post": op(
+                "Stop a medicine the resident no longer takes: no more tasks for it; kept for the record.",
+                "register",
+                obj(medicine=MEDICINE, changed=BOOL),
+                params=(resident_id, medicine_id),
+                errors="404",
+                body={"type": "object", "properties": {}},
+                body_required=False,
+                description="Stopped already: changed is false and nothing is recorded.",
             )
         },
     }

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dispatch.checkins.report import COLUMNS
-from dispatch.models import TaskCategory, TaskStatus, TriageStatus
+from dispatch.models import AbsenceReason, TaskCategory, TaskStatus, TriageStatus
 from hotline.api.openapi_json import (
     BOOL,
     COUNTS,
@@ -111,6 +111,17 @@ BOARD = obj(
     open_tasks=array(ref("BoardTask")),
     triage=array(ref("TriageRow")),
     at_risk=array(ref("AtRisk")),
+    away=array(ref("BoardAway")),
+)
+BOARD_AWAY = obj(
+    resident_id=INT,
+    name=STRING,
+    community=STRING,
+    grid=STRING,
+    reason={"enum": [str(r) for r in AbsenceReason]},
+    reason_text={**STRING, "description": "The reason in the hotline's language, as the console's board says it."},
+    starts_on={**DATE, "description": "The resident's local day the absence was set."},
+    return_on={**DATE, "description": "The local day check-ins resume."},
 )
 AT_RISK = obj(
     resident_id=INT,
@@ -248,6 +259,7 @@ SCHEMAS: Json = {
     "ResidentDay": RESIDENT_DAY,
     "BoardTask": BOARD_TASK,
     "AtRisk": AT_RISK,
+    "BoardAway": BOARD_AWAY,
     "Task": TASK,
     "HistoryItem": HISTORY_ITEM,
     "Note": NOTE,

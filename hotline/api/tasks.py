@@ -22,6 +22,7 @@ from dispatch.at_risk import at_risk
 from dispatch.board import open_tasks
 from dispatch.checkins.report import Coverage, coverage
 from dispatch.models import ApiToken, TaskCategory
+from dispatch.register.away import AwayResident, away_residents
 from dispatch.staff_accounts import household_scope
 from dispatch.tasks import staff_actions, staff_made, staff_owner
 from dispatch.tasks.staff_views import TaskFilter, list_tasks, task_detail, task_statuses
@@ -54,9 +55,25 @@ def coverage_row(row: Coverage) -> dict[str, Any]:
     return {"community": row.community, "grid": row.grid, **row.counts, "known_percent": round(row.known_percent, 1)}
 
 
+def away_row(row: AwayResident, language: str) -> dict[str, Any]:
+    """One resident away as the board lists them: the reason as its code and in the console's words; no note (it
+    may say what they are in hospital for), no phone."""
+    return {
+        "resident_id": row.resident_id,
+        "name": row.name,
+        "community": row.community,
+        "grid": row.grid,
+        "reason": row.reason,
+        "reason_text": CONSOLE_TEXTS.render(f"away_reason_{row.reason}", language),
+        "starts_on": row.starts_on.isoformat(),
+        "return_on": row.return_on.isoformat(),
+    }
+
+
 @token_only()
 async def board(request: Request) -> Response:
-    """Today: coverage per grid, who to look at first (not reached, unwell, visit pending), the open tasks."""
+    """Today: coverage per grid, who to look at first (not reached, unwell, visit pending), the open tasks, the open
+    triage items, who is not in hand before the deadline, and who is away or in hospital."""
     Query(request, set())
     services, token = services_of(request), token_of(request)
     now = services.clock()
@@ -69,6 +86,7 @@ async def board(request: Request) -> Response:
             tasks = open_tasks(session, now, where)
             behind = at_risk(session, today, now, where, services.intake.checkin)
             triage = open_items(session, now, triage_scope(token))
+            away = away_residents(session, where)
         attention = [r for r in report.residents if r.standing in ATTENTION]
         attention.sort(key=lambda r: (r.standing != "not_reached", r.standing != "unwell", r.grid, r.name))
         return {
@@ -82,6 +100,7 @@ async def board(request: Request) -> Response:
             "at_risk": [
                 {**asdict(r), "deadline": r.deadline.astimezone(services.settings.timezone).isoformat()} for r in behind
             ],
+            "away": [away_row(row, services.settings.language) for row in away],
         }
 
     return ok(await run_in_threadpool(load))
