@@ -4,7 +4,7 @@ as a ring to the hotline is, where it can be one; otherwise a call-back, since n
 The SIM is not the hotline's voice line: there is no menu to give a caller, and no person was reached. So:
 
 - a registered resident in a ring mode, active, alone on the number: the ring is counted by `count_ring`, as a
-  call to the hotline that ended before it was answered (once per event: its key in place of Twilio's CallSid);
+  call to the hotline that ended before it was answered (once per call: its key in place of Twilio's CallSid);
 - every other call from a registered resident's number is a call-back need, as a hotline call that ended with
   nothing chosen is: ring mode off, a shared number (whose ring would it be?), a paused resident, a second call
   less than `RING_REPEAT` after a ring, a call reported more than `LATE` after it was missed;
@@ -52,7 +52,7 @@ def missed_call(
     context: DispatchContext,
 ) -> Missed:
     """Act on a call from `phone` (E.164) missed on the SIM `sim_phone` at `rang_at`, reported now, once per `key`
-    (at most 64 characters: the event's id with a prefix). See the module's doc."""
+    (at most 64 characters, the same for every report of the call). See the module's doc."""
     if session.scalar(select(Ring.id).where(Ring.call_sid == key)) is not None:
         return Missed("duplicate")
     if session.scalar(select(InboundMessage.id).where(InboundMessage.provider_sid == key)) is not None:

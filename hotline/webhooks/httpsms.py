@@ -7,17 +7,20 @@ object (`id`, `type`, `time`, `data`, …) with `Authorization: Bearer <JWT>`, t
 signing key (`HTTPSMS_SIGNING_KEY`), its audience the webhook's URL, and an expiry ten minutes after it was made.
 A token that is missing, not HS256, badly signed, expired or for another URL is refused (403) and nothing is
 stored. `message.call.missed` (data: `owner`, the SIM's number; `contact`, the caller's; `timestamp`, when it
-rang) is acted on once per event `id`, however often httpSMS sends it; every other event is answered 200 and
-ignored.
+rang) is acted on once per call, however often it comes: httpSMS's server sends an event again under its `id`,
+but the phone, retrying a report the server took, makes the server send a second event with an `id` of its own;
+so a call is known by the SIM, the caller and the time it rang (the phone's call log, to the millisecond). Every
+other event is answered 200 and ignored.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -49,7 +52,7 @@ KNOWN_EVENTS = (  # named in our log line; any other type is logged as "other"
     "phone.heartbeat.offline",
     "phone.heartbeat.online",
 )
-KEY_PREFIX = "httpsms:"  # the ring's key (in place of a CallSid): this and the event's id
+KEY_PREFIX = "httpsms:"  # the ring's key (in place of a CallSid): this and a digest of the call (`call_key`)
 _EVENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,56}\Z")
 
 
@@ -78,6 +81,12 @@ def token_problem(key: str, authorization: str | None, audiences: list[str]) -> 
     except jwt.InvalidTokenError:
         return "bad token"
     return None
+
+
+def call_key(sim: str, caller: str, rang_at: datetime) -> str:
+    """The key a missed call is counted once by: the same for every event that reports it."""
+    call = "\x1f".join((sim, caller, rang_at.astimezone(UTC).isoformat()))
+    return KEY_PREFIX + hashlib.sha256(call.encode()).hexdigest()[:40]
 
 
 @dataclass(frozen=True)
@@ -157,7 +166,7 @@ async def httpsms_events(request: Request) -> Response:
     def apply() -> Missed:
         with services.sessions.begin() as session:
             now = services.clock()
-            key = KEY_PREFIX + missed.event_id
+            key = call_key(sim, caller, missed.rang_at)
             return missed_call(session, key, caller, sim, missed.rang_at, now, services.intake)
 
     done = await run_in_threadpool(apply)
