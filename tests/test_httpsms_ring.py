@@ -23,6 +23,7 @@ from hotline.services import Services
 from hotline.settings import load_settings
 from tests.checkin_helpers import checkin_of, reply, tick
 from tests.conftest import LIAISON_PHONE, PHONES, PUBLIC_URL, Clock, at, run_worker, sent_to, tasks
+from tests.console_helpers import make_user, sign_in
 from tests.route_requests import phone_forms, row_counts
 from tests.standins.httpsms import missed_call_event, other_event, token, webhook
 
@@ -81,6 +82,9 @@ def test_a_missed_call_from_a_fine_mode_resident_answers_the_check_in(
     assert tasks(services) == []
     tick(services, clock, "11:05")
     assert sent_to(services, PHONES["梁阿姨"])[1:] == []  # no reminder: the check-in was answered
+    make_user(services)
+    sign_in(client)
+    assert "打社区手机未接：报平安" in client.get(f"/register/residents/{town['梁阿姨']}").text
 
 
 def test_callback_mode_makes_one_call_back_task_a_day(

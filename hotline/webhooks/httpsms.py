@@ -76,8 +76,10 @@ def token_problem(key: str, authorization: str | None, audiences: list[str]) -> 
         )
     except jwt.ExpiredSignatureError:
         return "expired token"
-    except (jwt.InvalidAudienceError, jwt.MissingRequiredClaimError):
-        return "token for another URL, or without one"
+    except jwt.MissingRequiredClaimError as missing:
+        return f"token without {missing.claim}"
+    except jwt.InvalidAudienceError:
+        return "token for another URL"
     except jwt.InvalidTokenError:
         return "bad token"
     return None
@@ -165,9 +167,8 @@ async def httpsms_events(request: Request) -> Response:
 
     def apply() -> Missed:
         with services.sessions.begin() as session:
-            now = services.clock()
-            key = call_key(sim, caller, missed.rang_at)
-            return missed_call(session, key, caller, sim, missed.rang_at, now, services.intake)
+            once = call_key(sim, caller, missed.rang_at)
+            return missed_call(session, once, caller, sim, missed.rang_at, services.clock(), services.intake)
 
     done = await run_in_threadpool(apply)
     note(request, f"httpsms missed call event={missed.event_id} from={mask_phone(caller)} {done.outcome}")
