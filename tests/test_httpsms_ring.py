@@ -272,10 +272,12 @@ def test_the_log_holds_no_full_number(
     missed(client, services, clock, "09:30", PHONES["梁阿姨"])
     missed(client, services, clock, "09:40", PHONES["王大爷"])
     assert post(client, missed_call_event(PHONES["赵姐"], at("09:45")), bearer=None) == 403
+    expired = token(KEY, URL, now=time.time() - 3600)
+    assert post(client, missed_call_event(PHONES["赵姐"], at("09:46")), expired) == 403
     assert "httpsms missed call" in caplog.text and "httpsms webhook refused" in caplog.text
     for phone in (PHONES["梁阿姨"], PHONES["王大爷"], PHONES["赵姐"]):
         assert not any(form in caplog.text for form in phone_forms(phone)), phone
-    assert KEY not in caplog.text
+    assert KEY not in caplog.text and expired not in caplog.text and "expired token" in caplog.text
 
 
 def test_a_token_of_a_moment_ago_from_a_slow_clock_still_passes(
