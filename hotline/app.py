@@ -53,6 +53,7 @@ from hotline.simulator import routes as simulator
 from hotline.simulator.phones import Webhooks
 from hotline.webhooks import paths
 from hotline.webhooks.android_sms import android_events
+from hotline.webhooks.httpsms import httpsms_events
 from hotline.webhooks.inbound_batcher import InboundBatcher
 from hotline.webhooks.tencent_sms import sms_reply, sms_status
 from hotline.webhooks.tencent_voice import voice_events
@@ -151,6 +152,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             Route(paths.SMS, inbound_sms, methods=["POST"]),
             Route(paths.STATUS, message_status, methods=["POST"]),
             Route(paths.ANDROID_EVENTS, android_events, methods=["POST"]),
+            Route(paths.HTTPSMS_EVENTS, httpsms_events, methods=["POST"]),
             Route(paths.VOICE_MESSAGE, voice_message, methods=["POST"]),
             Route(paths.VOICE, voice_endpoint(VoiceHotline.entry), methods=["POST"]),
             Route(paths.VOICE_MENU, voice_endpoint(VoiceHotline.menu), methods=["POST"]),

@@ -105,6 +105,8 @@ class Settings:
     android_signing_key: Secret | None = None
     android_daily_limit: int = 200
     android_quiet_minutes: int = 15
+    # httpSMS on a community's own SIM: only its missed calls are used, as rings (hotline/webhooks/httpsms.py).
+    httpsms_signing_key: Secret | None = None
 
     @property
     def gateways(self) -> tuple[str, ...]:

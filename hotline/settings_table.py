@@ -15,6 +15,7 @@ from starlette.datastructures import Secret
 from dispatch.channels import CHANNELS, Ability
 from hotline.android_settings import ANDROID_SETTINGS
 from hotline.checkin_settings import CHECKIN_SETTINGS
+from hotline.httpsms_settings import HTTPSMS_SETTINGS
 from hotline.settings_reader import (
     BadValue,
     Found,
@@ -369,4 +370,5 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TWILIO_API_BASE_URL", "twilio_api_base_url", http_url, TWILIO_API_DEFAULT, "where the REST client sends"),
     *TENCENT_SETTINGS,
     *ANDROID_SETTINGS,
+    *HTTPSMS_SETTINGS,
 )

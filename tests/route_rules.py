@@ -52,8 +52,8 @@ Body = Callable[["Target"], dict[str, Any]]
 
 @dataclass(frozen=True)
 class Rule:
-    """kind: public, static, twilio, tencent (the secret in the URL), android (a phone's signed webhook), console,
-    simulator, api, or token (a bearer token outside the API: /metrics).
+    """kind: public, static, twilio, tencent (the secret in the URL), android (a phone's signed webhook), httpsms (a
+    JWT), console, simulator, api, or token (a bearer token outside the API: /metrics).
     roles: who may pass the guard. names: what a
     request names, so what scope must hold: task, resident, notice, triage, call, phone, target (a selection or a
     notice's target), list (a page or list that must show only what is in scope), or "" (nobody's data)."""
@@ -95,6 +95,11 @@ def tencent(body: Body) -> Rule:
 def android(payload: Body) -> Rule:
     """A webhook of SMS Gateway for Android from the phone "a": its signature is the only credential."""
     return Rule("android", frozenset(), "", payload, lambda _: "phone=a")
+
+
+def httpsms(event: Body) -> Rule:
+    """A webhook of httpSMS (a community's own SIM): its JWT (Authorization: Bearer) is the only credential."""
+    return Rule("httpsms", frozenset(), "", event)
 
 
 PUBLIC, STATIC = Rule("public", frozenset()), Rule("static", frozenset())
@@ -139,6 +144,15 @@ RULES: dict[str, Rule] = {
             "event": "sms:received",
             "id": "Ey6ECgOkVVFjz3CL48B8C",
             "payload": {"messageId": "3e1f9a7c", "message": "我胸口痛，血压高", "sender": t.phone},
+        }
+    ),
+    # httpSMS's webhooks (a community's own SIM, for its missed calls): the JWT it signs is the only credential.
+    "POST /httpsms/events": httpsms(
+        lambda t: {
+            "specversion": "1.0",
+            "id": "5f0e8a3c-1b2d-4e6f-8a9b-0c1d2e3f4a5b",
+            "type": "message.call.missed",
+            "data": {"owner": "+8613800009999", "contact": t.phone, "timestamp": "2026-12-07T09:30:00+08:00"},
         }
     ),
     "POST /twilio/voice": twilio(lambda t: _call(t, CallStatus="ringing")),

@@ -247,6 +247,9 @@ def test_next_never_redirects_off_the_site(client: TestClient, services: Service
         client.cookies.clear()
 
 
+WEBHOOK_PREFIXES = ("/twilio", "/tencent", "/android", "/httpsms")
+
+
 def console_routes(client: TestClient) -> list[tuple[str, set[str], object]]:
     """Every route of the app a browser can reach, except the webhooks and static files, walked from the app."""
     found = []
@@ -257,7 +260,7 @@ def console_routes(client: TestClient) -> list[tuple[str, set[str], object]]:
                 if route.path in ("/ivr-audio", "/static"):
                     continue
                 walk(list(route.routes), prefix + route.path)
-            elif isinstance(route, Route) and not route.path.startswith(("/twilio", "/tencent", "/android")):
+            elif isinstance(route, Route) and not route.path.startswith(WEBHOOK_PREFIXES):
                 found.append((prefix + route.path, set(route.methods or ()), route.endpoint))
 
     walk(list(client.app.routes))  # type: ignore[attr-defined]

@@ -47,11 +47,11 @@ def test_every_callback_url_handed_to_the_gateway_is_a_route_the_app_serves(
 
 def test_the_router_serves_every_webhook_path_and_no_other(client: TestClient) -> None:
     named = {value for key, value in vars(paths).items() if key.isupper()}
-    assert len(named) == 13  # Twilio's twelve, and the Android phones' one
+    assert len(named) == 14  # Twilio's twelve, the Android phones' one, and httpSMS's one
     assert all(served(client, PUBLIC_URL + path) for path in named)
     webhook_routes = {
         r.path
         for r in client.app.routes  # type: ignore[attr-defined]
-        if isinstance(r, Route) and r.path.startswith(("/twilio", "/android"))
+        if isinstance(r, Route) and r.path.startswith(("/twilio", "/android", "/httpsms"))
     }
     assert webhook_routes == named

@@ -110,7 +110,7 @@ def is_a_ring(session: Session, resident_id: int, call_sid: str, now: datetime, 
         return False
     if ring_mode(session, resident_id) == RingMode.OFF:
         return False
-    return not _recent_ring(session, resident_id, now) and not _needs_a_person(session, resident, now, context)
+    return not _recent_ring(session, resident_id, now) and not needs_a_person(session, resident, now, context)
 
 
 def count_ring(
@@ -130,7 +130,7 @@ def count_ring(
     mode = ring_mode(session, resident_id)
     if mode == RingMode.OFF or _recent_ring(session, resident_id, now):
         return None
-    if how != "rejected" and _needs_a_person(session, resident, now, context):
+    if how != "rejected" and needs_a_person(session, resident, now, context):
         return None  # the normal path: a resident's call that came to nothing is a call-back task
     today = _local_day(resident, now, context)
     ring = Ring(call_sid=call_sid[:64], resident_id=resident_id, at=now, local_date=today, mode=mode, how=how)
@@ -162,7 +162,7 @@ def _recent_ring(session: Session, resident_id: int, now: datetime) -> bool:
     return found is not None
 
 
-def _needs_a_person(session: Session, resident: Resident, now: datetime, context: DispatchContext) -> bool:
+def needs_a_person(session: Session, resident: Resident, now: datetime, context: DispatchContext) -> bool:
     """Unwell today, or an urgent task open for their household: their call may be about it."""
     today = _local_day(resident, now, context)
     unwell = session.scalar(

@@ -60,7 +60,7 @@ RING_RESULT: Json = obj(
     rings=array(
         obj(
             at=TIME,
-            how={"enum": ["rejected", "unanswered"]},
+            how={"enum": ["rejected", "unanswered", "sim"]},
             outcome={"enum": ["fine", "already", "kept", "no_checkin", "task", "joined"]},
             checkin_id=nullable(INT),
             task_id=nullable(INT),

@@ -161,6 +161,8 @@ def run(host: str, port: int) -> None:
             click.echo(
                 f"Android phone {phone.name} webhooks: {settings.callback_url(paths.android_events_path(phone.name))}"
             )
+        if settings.httpsms_signing_key is not None:  # httpSMS's webhook, only message.call.missed
+            click.echo(f"httpSMS missed-call webhook: {settings.callback_url(paths.HTTPSMS_EVENTS)}")
         for line in shortfall_lines(settings):
             click.echo(line)
         code = run_children(settings, host, port, server)

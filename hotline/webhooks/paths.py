@@ -17,6 +17,7 @@ VOICE_CHECKIN_STATUS = "/twilio/voice/checkin/status"  # a check-in call ended
 VOICE_GREETING_RECORDED = "/twilio/voice/greeting/recorded"  # a liaison recorded their check-in greeting
 VOICE_GREETING_CHOICE = "/twilio/voice/greeting/choice"  # keep it, record again, or keep the old one
 ANDROID_EVENTS = "/android/events"  # every webhook of SMS Gateway for Android, ?phone=<its name in ANDROID_PHONES>
+HTTPSMS_EVENTS = "/httpsms/events"  # httpSMS's webhooks (a community's own SIM): its missed calls are rings
 
 
 def android_events_path(phone: str) -> str:
