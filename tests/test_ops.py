@@ -267,9 +267,10 @@ def test_metrics_count_messages_tasks_climbs_queues_and_webhook_time(client: Tes
     assert value(samples, "hotline_metrics_source_up", source="redis") == 1
     # The webhooks' time, by route template: never the query string (?o=1) or a path nobody routes.
     client.post("/twilio/nowhere?x=1")
+    assert client.post("/httpsms/events", json={}).status_code == 403  # refused, and still timed: every channel's
     _, samples = scrape(client, bearer)
     routes = {dict(labels)["route"] for (name, labels), _ in samples.items() if name == "hotline_webhook_seconds_count"}
-    assert routes == {"/twilio/sms", "/twilio/status"}
+    assert routes == {"/twilio/sms", "/twilio/status", "/httpsms/events"}
     assert value(samples, "hotline_webhook_seconds_count", route="/twilio/sms") == 1
     assert value(samples, "hotline_webhook_seconds_count", route="/twilio/status") == 1
     assert not any(form in text for phone in (RESIDENT_PHONE, LIAISON_PHONE) for form in phone_forms(phone))

@@ -295,11 +295,12 @@ async def metrics(request: Request) -> Response:
     return Response(body, headers={"Content-Type": content_type})
 
 
-WEBHOOK_PREFIXES = ("/twilio/", "/tencent/")
+WEBHOOK_PREFIXES = ("/twilio/", "/tencent/", "/android/", "/httpsms/")
 
 
 class WebhookTimer:
-    """ASGI middleware: the handling time of each provider's webhook (`/twilio/*`, `/tencent/*`), labelled by the
+    """ASGI middleware: the handling time of each provider's webhook (`/twilio/*`, `/tencent/*`, `/android/*`,
+    `/httpsms/*`), labelled by the
     route's path template (never the raw path or its query: Tencent's carries a secret), into the app's
     `hotline_webhook_seconds`."""
 
