@@ -100,6 +100,22 @@ def seed_history(
         )
 
 
+def _texters(session: Session) -> tuple[dict[int, tuple[str, bool]], list[int], dict[int, int]]:
+    """The active residents' first numbers, those who text from a mobile (by id), and everyone's household."""
+    active = session.scalars(select(Resident.id).where(Resident.status == ResidentStatus.ACTIVE)).all()
+    phones = first_phones(session, list(active))
+    texting = set(session.scalars(select(Resident.id).where(Resident.channel == Channel.SMS)))
+    texters = [r for r in sorted(phones) if r in texting and not phones[r][1]]
+    homes = {row.id: row.household_id for row in session.execute(select(Resident.id, Resident.household_id))}
+    return phones, texters, homes
+
+
+def story_households(session: Session) -> set[int]:
+    """The households whose errands the past tells on purpose (`tell_stories`): the demo's care leaves them plain."""
+    _, texters, homes = _texters(session)
+    return {homes[r] for r in texters[-STORIES:]}
+
+
 class _History:
     def __init__(
         self,
@@ -121,13 +137,9 @@ class _History:
         self.story_of: dict[int, people.Story] = {}  # task id: its story
         self.seen_tasks: set[int] = set()
         with sessions() as session:
-            active = session.scalars(select(Resident.id).where(Resident.status == ResidentStatus.ACTIVE)).all()
-            phones = first_phones(session, list(active))
-            texting = set(session.scalars(select(Resident.id).where(Resident.channel == Channel.SMS)))
-            texters = [r for r in sorted(phones) if r in texting and not phones[r][1]]
+            phones, texters, homes = _texters(session)
             # The stories' households are calm otherwise (every check-in fine, nothing asked unprompted): a need
             # of theirs would take in a story's message, and the story would be told on another task.
-            homes = {row.id: row.household_id for row in session.execute(select(Resident.id, Resident.household_id))}
             told = {homes[r] for r in texters[-STORIES:]}
             self.calm = {phone for r, (phone, _) in phones.items() if homes[r] in told}
             self.texters = [phones[r][0] for r in texters if homes[r] not in told]

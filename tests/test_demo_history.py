@@ -12,20 +12,30 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from dispatch.db import upgrade
-from dispatch.demo_history import DAYS, HistorySummary, seed_history
+from dispatch.demo_care import CareSummary, furnish_demo_care
+from dispatch.demo_history import DAYS, HistorySummary, seed_history, story_households
 from dispatch.models import (
+    AuditEntry,
     Checkin,
     CheckinStatus,
+    CircleContact,
+    HouseholdAccess,
     InboundMessage,
+    Medicine,
     OutboundMessage,
     OutboundStatus,
+    Resident,
+    RingMode,
+    RingSetting,
     StaffRole,
     Task,
     TaskEvent,
     TaskStatus,
+    VoiceProfile,
 )
 from dispatch.models.base import set_clock
 from dispatch.register.demo import generate_demo_register
@@ -49,8 +59,13 @@ def make_demo(services: Services, residents: int = RESIDENTS) -> None:
         with services.sessions.begin() as session:
             generate_demo_register(session, residents=residents, seed=1, households_per_grid=30)
             add_user(session, username="demo", display_name="演示管理员", password=PASSWORD, role=StaffRole.ADMIN)
+            furnish(services, session, registered)
     finally:
         set_clock(None)
+
+
+def furnish(services: Services, session: Session, registered: datetime) -> CareSummary | None:
+    return furnish_demo_care(session, services.intake, staff_username="demo", now=registered, today=TODAY)
 
 
 def seed(services: Services) -> HistorySummary | None:
@@ -199,3 +214,79 @@ def test_the_same_seed_plays_the_same_past(services: Services) -> None:
     reset_database(services.engine)
     upgrade(services.engine)
     assert play() == first
+
+
+def care_counts(services: Services) -> dict[str, int]:
+    """What the demo's care holds, counted in the register."""
+    with services.readonly() as session:
+        circles = session.execute(
+            select(CircleContact.resident_id, func.count(CircleContact.id)).group_by(CircleContact.resident_id)
+        ).all()
+        consented = session.scalar(select(func.count(CircleContact.id)).where(CircleContact.consent_at.is_not(None)))
+        modes = dict(
+            session.execute(
+                select(RingSetting.mode, func.count(RingSetting.resident_id)).group_by(RingSetting.mode)
+            ).all()
+        )
+        medicines = session.scalars(select(Medicine)).all()
+        return {
+            "circles": len(circles),
+            "contacts": sum(n for _, n in circles),
+            "largest_circle": max((n for _, n in circles), default=0),
+            "consented": consented or 0,
+            "ring_fine": modes.get(RingMode.FINE, 0),
+            "ring_callback": modes.get(RingMode.CALLBACK, 0),
+            "hearing": session.scalar(select(func.count(VoiceProfile.resident_id))) or 0,
+            "medicine_residents": len({m.resident_id for m in medicines}),
+            "medicines": len(medicines),
+            "due_soon": sum(TODAY <= m.runs_out_on <= TODAY + timedelta(days=6) for m in medicines if m.runs_out_on),
+            "access": session.scalar(select(func.count(HouseholdAccess.household_id))) or 0,
+            "key_holders": session.scalar(
+                select(func.count(HouseholdAccess.household_id)).where(HouseholdAccess.key_holder_phone.is_not(None))
+            )
+            or 0,
+            "dogs": session.scalar(
+                select(func.count(HouseholdAccess.household_id)).where(HouseholdAccess.notes.contains("狗"))
+            )
+            or 0,
+            "audited": session.scalar(select(func.count(AuditEntry.id)).where(AuditEntry.actor_name == "演示管理员"))
+            or 0,
+            "welcomes": session.scalar(
+                select(func.count(OutboundMessage.id)).where(OutboundMessage.dedupe_key.startswith("circle:welcome:"))
+            )
+            or 0,
+        }
+
+
+def test_the_demo_community_has_each_features_care_once(services: Services) -> None:
+    """The care its staff set (circles, ring modes, hearing profiles, medicines, access notes), in the shares a
+    street office would see, through the domain's steps; set again, it adds nothing."""
+    make_demo(services)
+    counts = care_counts(services)
+    assert counts["circles"] == round(RESIDENTS * 0.05) and counts["consented"] == counts["contacts"], counts
+    assert counts["circles"] < counts["contacts"] and counts["largest_circle"] == 2, counts  # some of two
+    assert counts["welcomes"] == counts["contacts"]  # consent recorded: each family member is welcomed once
+    assert counts["ring_fine"] == 3 and counts["ring_callback"] == 1, counts
+    assert counts["hearing"] == round(RESIDENTS * 0.04), counts
+    assert counts["medicine_residents"] == round(RESIDENTS * 0.08), counts
+    assert counts["medicines"] > counts["medicine_residents"] and counts["due_soon"] >= 3, counts
+    assert counts["access"] == round(RESIDENTS * 0.04) == counts["key_holders"] and counts["dogs"], counts
+    assert counts["audited"] >= counts["ring_fine"] + counts["hearing"] + counts["medicines"] + counts["access"]
+    with services.readonly() as session:
+        numbers = [
+            *session.scalars(select(CircleContact.phone)),
+            *session.scalars(select(HouseholdAccess.key_holder_phone)),
+        ]
+        names = [*session.scalars(select(CircleContact.relation)), *session.scalars(select(Medicine.name))]
+        told = story_households(session)
+        plain = select(Resident.household_id).where(
+            Resident.id.in_(select(CircleContact.resident_id).union(select(Medicine.resident_id)))
+        )
+        assert not told & set(session.scalars(plain))  # the past's told stories stay as they are told
+    assert len(set(numbers)) == len(numbers)  # nobody's number twice
+    for number in numbers:  # the demo's own ranges: Chinese mobiles, as the register's are
+        assert number and re.fullmatch(r"\+861(30|35|36|38|39|50|58|86|87|89)\d{8}", number), number
+    assert all(re.search(r"[\u4e00-\u9fff]", name) for name in names), names
+    with services.sessions.begin() as session:
+        assert furnish(services, session, NOW) is None
+    assert care_counts(services) == counts
