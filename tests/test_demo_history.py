@@ -19,16 +19,23 @@ from dispatch.db import upgrade
 from dispatch.demo_care import CareSummary, furnish_demo_care
 from dispatch.demo_history import DAYS, HistorySummary, seed_history, story_households
 from dispatch.models import (
+    Absence,
+    AbsenceReason,
     AuditEntry,
+    Call,
     Checkin,
+    CheckinEvent,
     CheckinStatus,
     CircleContact,
     HouseholdAccess,
     InboundMessage,
     Medicine,
+    MedicineTask,
     OutboundMessage,
     OutboundStatus,
     Resident,
+    ResidentStatus,
+    Ring,
     RingMode,
     RingSetting,
     StaffRole,
@@ -148,12 +155,43 @@ def check_ins_have_a_lived_in_mix_on_each_day_and_every_send_went(services: Serv
     assert pending == 0 and unprocessed == 0  # nothing left for the workers to send again when the demo starts
 
 
+def the_care_has_its_past_too(services: Services, client: TestClient) -> None:
+    """What the register's care made in the fortnight, through the hotline's steps: rings, medicine tasks, family
+    answers, and two residents away now (one in hospital, the circle told), back in a few days."""
+    with services.readonly() as session:
+        rings = dict(session.execute(select(Ring.outcome, func.count(Ring.id)).group_by(Ring.outcome)).all())
+        rejected = session.scalar(select(func.count(Call.id)).where(Call.status == "rejected"))
+        scheduled = session.scalars(select(MedicineTask.task_id)).all()
+        open_medicine = session.scalar(
+            select(func.count(Task.id)).where(Task.id.in_(scheduled), Task.status.in_(TaskStatus.open()))
+        )
+        family = session.scalar(select(func.count(CheckinEvent.id)).where(CheckinEvent.kind == "family_answer"))
+        away = session.scalars(select(Absence).where(Absence.ended_at.is_(None)).order_by(Absence.id)).all()
+        told = session.scalar(
+            select(func.count(OutboundMessage.id)).where(OutboundMessage.dedupe_key.like("circle:absence:%:hospital:%"))
+        )
+        statuses = {
+            absence.resident_id: session.scalar(select(Resident.status).where(Resident.id == absence.resident_id))
+            for absence in away
+        }
+    assert rings.get("fine", 0) > DAYS and rings.get("task"), rings  # most mornings, and a call-back asked for
+    assert rejected == sum(rings.values())  # each ring a call of its own, rejected unanswered
+    assert len(scheduled) >= 3 and open_medicine, (scheduled, open_medicine)  # refills came due; one still open
+    assert family, "no family member answered for a resident"
+    assert sorted(a.reason for a in away) == [AbsenceReason.FAMILY, AbsenceReason.HOSPITAL], away
+    assert all(TODAY - timedelta(days=7) < a.starts_on < TODAY < a.return_on <= TODAY + timedelta(days=5) for a in away)
+    assert told and set(statuses.values()) == {ResidentStatus.PAUSED}, (told, statuses)
+    board = client.get("/board").text
+    away_card = re.search(r'<section class="card" id="away">.*?</section>', board, re.S)
+    assert away_card and away_card.group(0).count("data-resident=") == 2, board
+
+
 def a_second_start_adds_nothing(services: Services) -> None:
     def counts() -> tuple[int, ...]:
         with services.readonly() as session:
             return tuple(
                 session.scalar(select(func.count()).select_from(model)) or 0
-                for model in (Checkin, Task, TaskEvent, InboundMessage, OutboundMessage)
+                for model in (Checkin, Task, TaskEvent, InboundMessage, OutboundMessage, Ring, Absence, CircleContact)
             )
 
     before = counts()
@@ -191,6 +229,7 @@ def test_the_demo_fortnight_fills_the_board_reports_and_charts_and_is_played_onc
     every_task_state_stands_on_a_task_or_was_passed_through(services)
     check_ins_have_a_lived_in_mix_on_each_day_and_every_send_went(services)
     the_board_reports_and_charts_show_each_of_the_fourteen_days(client)
+    the_care_has_its_past_too(services, client)
     a_second_start_adds_nothing(services)
 
 
