@@ -128,7 +128,7 @@ def furnish_demo_care(
         RingSetting.resident_id,
         VoiceProfile.resident_id,
         Medicine.id,
-        HouseholdAccess.updated_at,
+        HouseholdAccess.household_id,
     )
     if any(session.scalar(select(column).limit(1)) is not None for column in kept):
         return None

@@ -71,7 +71,7 @@ DAYS = 14
 STORIES = 6  # residents whose errands are told on purpose (`tell_stories`)
 STEP = timedelta(minutes=10)  # people's answers fall on ten-minute marks: fewer moments to play, same story
 _OFFER_KEY = re.compile(r"task:(\d+):(offer:\d+|assign:\d+|reopen:\d+)")
-_NO_ANSWER_KEY = re.compile(r"circle:checkin:\d+:no-answer:\d+")
+_NO_ANSWER_KEY = re.compile(r"circle:checkin:(\d+):no-answer:\d+")
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,7 @@ class _History:
         self.stories: dict[str, people.Story] = {}  # inbound SID: the story of the task it makes
         self.story_of: dict[int, people.Story] = {}  # task id: its story
         self.seen_tasks: set[int] = set()
+        self.family_told: set[str] = set()  # check-in ids whose unanswered state a care circle was told
         with sessions() as session:
             phones, texters, homes = _texters(session)
             # The stories' households are calm otherwise (every check-in fine, nothing asked unprompted): a need
@@ -297,8 +298,12 @@ class _History:
                 self.text(when, row.to_phone, people.answer_words(self.rng, fate))
         elif (found := _OFFER_KEY.fullmatch(key)) is not None:
             self.answer_offer(session, int(found.group(1)), found.group(2), row.to_phone, now)
-        elif _NO_ANSWER_KEY.fullmatch(key) and self.rng.random() < people.FAMILY_ANSWERS:
-            self.text(now + people.minutes(self.rng, 5, 40), row.to_phone, self.rng.choice(people.FAMILY_FINE_WORDS))
+        elif (found := _NO_ANSWER_KEY.fullmatch(key)) is not None and found.group(1) not in self.family_told:
+            # The circle is told a check-in is still unanswered: for every other one, its first contact answers.
+            self.family_told.add(found.group(1))
+            if (len(self.family_told) - 1) % people.FAMILY_ANSWERS_EVERY == 0:
+                words = self.rng.choice(people.FAMILY_FINE_WORDS)
+                self.text(now + people.minutes(self.rng, 5, 40), row.to_phone, words)
 
     def answer_call(self, outbound_id: int, checkin_id: int, phone: str, sid: str, now: datetime) -> None:
         """A check-in call rings: answered with the resident's answer, or not answered (a retry, then the visit)."""
@@ -406,8 +411,8 @@ class _History:
         to be called back."""
         for resident_id, mode, phone in self.ringers:
             if mode == RingMode.FINE and self.rng.random() < people.RING_FINE_DAYS:
-                when = self.local(day, "07:30") + people.minutes(self.rng, 0, 80)
-            elif mode == RingMode.CALLBACK and self.rng.random() < people.RING_CALLBACK_DAYS:
+                when = self.local(day, "08:20") + people.minutes(self.rng, 0, 30)
+            elif mode == RingMode.CALLBACK and day.toordinal() % people.RING_CALLBACK_EVERY == 0:
                 when = self.local(day, "10:00") + people.minutes(self.rng, 0, 300)
             else:
                 continue
