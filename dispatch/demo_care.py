@@ -216,12 +216,16 @@ class _Care:
         return [r.id for r in fine + callback]
 
     def hearing(self, residents: list[Resident]) -> list[int]:
-        """Profiles for hearing and memory, most for residents called on a landline."""
+        """Profiles for hearing and memory: most for residents called on a landline, one on a mobile with an SMS
+        copy of what a call said."""
         voice = [r for r in residents if r.phones and r.phones[0].landline]
-        chosen = self.pick(voice or residents, HEARING_SHARE)
-        for resident in chosen:
-            mobile = bool(resident.phones) and not resident.phones[0].landline
-            profile = SMS_COPY if mobile else self.rng.choice(HEARING_PROFILES)
+        mobile = [r for r in residents if r.phones and not r.phones[0].landline]
+        wanted = _share(self.total, HEARING_SHARE)
+        chosen = self.rng.sample(voice, min(len(voice), max(wanted - 1, 0)))
+        chosen += self.rng.sample(mobile, min(len(mobile), wanted - len(chosen)))
+        for resident in sorted(chosen, key=lambda r: r.id):
+            texts = not resident.phones[0].landline
+            profile = SMS_COPY if texts else self.rng.choice(HEARING_PROFILES)
             set_profile(self.session, resident.id, profile, actor=self.staff, where=self.where)
         return [r.id for r in chosen]
 

@@ -279,6 +279,11 @@ def care_counts(services: Services) -> dict[str, int]:
             "ring_fine": modes.get(RingMode.FINE, 0),
             "ring_callback": modes.get(RingMode.CALLBACK, 0),
             "hearing": session.scalar(select(func.count(VoiceProfile.resident_id))) or 0,
+            "sms_copy": session.scalar(select(func.count(VoiceProfile.resident_id)).where(VoiceProfile.sms_copy)) or 0,
+            "slower_or_louder": session.scalar(
+                select(func.count(VoiceProfile.resident_id)).where(VoiceProfile.slower | VoiceProfile.louder)
+            )
+            or 0,
             "medicine_residents": len({m.resident_id for m in medicines}),
             "medicines": len(medicines),
             "due_soon": sum(TODAY <= m.runs_out_on <= TODAY + timedelta(days=6) for m in medicines if m.runs_out_on),
@@ -324,7 +329,7 @@ def test_the_demo_community_has_each_features_care_once(services: Services) -> N
     assert counts["circles"] < counts["contacts"] and counts["largest_circle"] == 2, counts  # some of two
     assert counts["welcomes"] == counts["contacts"]  # consent recorded: each family member is welcomed once
     assert counts["ring_fine"] == 3 and counts["ring_callback"] == 1, counts
-    assert counts["hearing"] == round(RESIDENTS * 0.04), counts
+    assert counts["hearing"] == round(RESIDENTS * 0.04) == counts["slower_or_louder"] and counts["sms_copy"] == 1
     assert counts["medicine_residents"] == round(RESIDENTS * 0.08), counts
     assert counts["medicines"] > counts["medicine_residents"] and counts["due_soon"] >= 3, counts
     assert counts["access"] == round(RESIDENTS * 0.04) == counts["key_holders"] and counts["dogs"], counts
