@@ -203,11 +203,11 @@ def demo(
         sessions = write_sessions(settings)
         with sessions.begin() as session:
             fresh = not session.scalar(select(func.count(Resident.id)))
-        if fresh:
-            set_clock(lambda: registered)
         # Only on a fresh demo: the community, the care its staff set, and the past played once. A restart keeps
         # what happened, and never sets the care or plays the past again.
-        services = Services.build(settings) if fresh else None
+        services = Services.build(settings) if fresh else None  # first: it installs the settings' clock
+        if fresh:
+            set_clock(lambda: registered)
         try:
             with sessions.begin() as session:
                 if services is not None:
