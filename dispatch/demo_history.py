@@ -6,7 +6,11 @@ turn, and at each the hotline does what its scheduler, sweeper and workers would
 gateway does), while people answer as `dispatch.demo_people` says: residents through intake or the check-in call,
 liaisons by SMS (接/完/退), staff through `dispatch.tasks.staff_actions`. So histories, receipts, check-in
 standings and reports agree, as after a real fortnight. A few stories are told on purpose, so that a task stands
-in each state the board shows, and others went through reopening, handing back and an alarm with no household."""
+in each state the board shows, and others went through reopening, handing back and an alarm with no household.
+The register's care (`dispatch.demo_care`) has its past too: residents in a ring mode ring (`count_ring`, the call
+rejected as the voice hotline rejects it), the scheduler's medicine tasks are made each morning, a family member
+told of an unanswered check-in sometimes answers for the resident, and staff set two residents away
+(`set_absence`): one in hospital three days ago, one with family six days ago."""
 
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from dispatch import demo_people as people
 from dispatch.checkins.answers import record_call_result, record_pickup
 from dispatch.checkins.missed_checkin_ladder import advance
 from dispatch.checkins.plans import first_phones
+from dispatch.checkins.ring import count_ring, is_a_ring
 from dispatch.checkins.schedule import make_checkins, send_due
 from dispatch.context import DispatchContext
 from dispatch.exceptions import DispatchError
@@ -34,9 +39,11 @@ from dispatch.intake_batch import handle_inbound_batch
 from dispatch.ivr.calls import identify_caller, start_call, store_call_need
 from dispatch.models import (
     CHECKIN_WAITING,
+    AbsenceReason,
     Channel,
     Checkin,
     CheckinStatus,
+    CircleContact,
     InboundMessage,
     Liaison,
     LocalOutboxEntry,
@@ -44,6 +51,8 @@ from dispatch.models import (
     OutboundStatus,
     Resident,
     ResidentStatus,
+    RingMode,
+    RingSetting,
     StaffUser,
     Task,
     TaskOffer,
@@ -52,14 +61,17 @@ from dispatch.models import (
 )
 from dispatch.models.base import set_clock
 from dispatch.outbox import claim_many, mark_sent_many
+from dispatch.register.away import set_absence
 from dispatch.staff_accounts import household_scope
 from dispatch.tasks import staff_actions
 from dispatch.tasks.escalation import escalate_due_tasks, flag_overdue_accepted
+from dispatch.tasks.medicine_refills import make_medicine_tasks
 
 DAYS = 14
 STORIES = 6  # residents whose errands are told on purpose (`tell_stories`)
 STEP = timedelta(minutes=10)  # people's answers fall on ten-minute marks: fewer moments to play, same story
 _OFFER_KEY = re.compile(r"task:(\d+):(offer:\d+|assign:\d+|reopen:\d+)")
+_NO_ANSWER_KEY = re.compile(r"circle:checkin:(\d+):no-answer:\d+")
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,22 @@ def seed_history(
         )
 
 
+def _texters(session: Session) -> tuple[dict[int, tuple[str, bool]], list[int], dict[int, int]]:
+    """The active residents' first numbers, those who text from a mobile (by id), and everyone's household."""
+    active = session.scalars(select(Resident.id).where(Resident.status == ResidentStatus.ACTIVE)).all()
+    phones = first_phones(session, list(active))
+    texting = set(session.scalars(select(Resident.id).where(Resident.channel == Channel.SMS)))
+    texters = [r for r in sorted(phones) if r in texting and not phones[r][1]]
+    homes = {row.id: row.household_id for row in session.execute(select(Resident.id, Resident.household_id))}
+    return phones, texters, homes
+
+
+def story_households(session: Session) -> set[int]:
+    """The households whose errands the past tells on purpose (`tell_stories`): the demo's care leaves them plain."""
+    _, texters, homes = _texters(session)
+    return {homes[r] for r in texters[-STORIES:]}
+
+
 class _History:
     def __init__(
         self,
@@ -120,14 +148,11 @@ class _History:
         self.stories: dict[str, people.Story] = {}  # inbound SID: the story of the task it makes
         self.story_of: dict[int, people.Story] = {}  # task id: its story
         self.seen_tasks: set[int] = set()
+        self.family_told: set[str] = set()  # check-in ids whose unanswered state a care circle was told
         with sessions() as session:
-            active = session.scalars(select(Resident.id).where(Resident.status == ResidentStatus.ACTIVE)).all()
-            phones = first_phones(session, list(active))
-            texting = set(session.scalars(select(Resident.id).where(Resident.channel == Channel.SMS)))
-            texters = [r for r in sorted(phones) if r in texting and not phones[r][1]]
+            phones, texters, homes = _texters(session)
             # The stories' households are calm otherwise (every check-in fine, nothing asked unprompted): a need
             # of theirs would take in a story's message, and the story would be told on another task.
-            homes = {row.id: row.household_id for row in session.execute(select(Resident.id, Resident.household_id))}
             told = {homes[r] for r in texters[-STORIES:]}
             self.calm = {phone for r, (phone, _) in phones.items() if homes[r] in told}
             self.texters = [phones[r][0] for r in texters if homes[r] not in told]
@@ -135,6 +160,20 @@ class _History:
             self.liaisons = {
                 li.phone: li.id for li in session.scalars(select(Liaison).where(Liaison.active)) if li.phone
             }
+            # The register's care (`dispatch.demo_care`): who rings to check in, and who goes away in the past.
+            self.ringers = [
+                (rid, RingMode(mode), phones[rid][0])
+                for rid, mode in session.execute(select(RingSetting.resident_id, RingSetting.mode))
+                if rid in phones
+            ]
+            ringing = {rid for rid, _, _ in self.ringers}
+            circled = sorted(set(session.scalars(select(CircleContact.resident_id))) & set(phones))
+            hospital = [r for r in circled if homes[r] not in told and r not in ringing][:1]
+            plain = [r for r in sorted(phones) if homes[r] not in told and r not in ringing and r not in circled]
+            away = self.rng.sample(plain, 1) if plain and hospital else []
+            self.away = list(zip((AbsenceReason.HOSPITAL, AbsenceReason.FAMILY), hospital + away, strict=False))
+            gone = {phones[r][0] for _, r in self.away}
+            self.texters = [phone for phone in self.texters if phone not in gone]  # asking nothing, away or not
 
     def at(self, when: datetime, act: Callable[[Session, datetime], None]) -> None:
         step = STEP.total_seconds()
@@ -153,7 +192,10 @@ class _History:
             for _ in range(self.rng.randint(2, 4) if self.texters else 0):  # residents asking, unprompted
                 when = self.local(day, "08:00") + people.minutes(self.rng, 0, 630)
                 self.text(when, self.rng.choice(self.texters), self.rng.choice(people.NEED_WORDS))
+            self.at(self.local(day, people.MEDICINE_RUN), self.medicines)
+            self.rings(day)
         self.tell_stories(now, today)
+        self.set_away(today)
         last = now - timedelta(days=days + 1)
         made: date | None = None
         while True:
@@ -256,6 +298,12 @@ class _History:
                 self.text(when, row.to_phone, people.answer_words(self.rng, fate))
         elif (found := _OFFER_KEY.fullmatch(key)) is not None:
             self.answer_offer(session, int(found.group(1)), found.group(2), row.to_phone, now)
+        elif (found := _NO_ANSWER_KEY.fullmatch(key)) is not None and found.group(1) not in self.family_told:
+            # The circle is told a check-in is still unanswered: for every other one, its first contact answers.
+            self.family_told.add(found.group(1))
+            if (len(self.family_told) - 1) % people.FAMILY_ANSWERS_EVERY == 0:
+                words = self.rng.choice(people.FAMILY_FINE_WORDS)
+                self.text(now + people.minutes(self.rng, 5, 40), row.to_phone, words)
 
     def answer_call(self, outbound_id: int, checkin_id: int, phone: str, sid: str, now: datetime) -> None:
         """A check-in call rings: answered with the resident's answer, or not answered (a retry, then the visit)."""
@@ -351,6 +399,73 @@ class _History:
                 choices = [li for li in (household.primary_liaison, household.backup_liaison) if li is not None]
                 liaison = next(li for li in choices if li.id != task.assignee_liaison_id)
                 staff_actions.assign(session, task_id, liaison.id, actor=user, where=where, now=now, context=ctx)
+
+        return act
+
+    def medicines(self, session: Session, now: datetime) -> None:
+        """The scheduler's run of the medicines: a task for each medicine whose refill has come due."""
+        make_medicine_tasks(session, now, self.context)
+
+    def rings(self, day: date) -> None:
+        """Residents in a ring mode ring the hotline: most mornings before the check-in (fine), or now and then
+        to be called back."""
+        for resident_id, mode, phone in self.ringers:
+            if mode == RingMode.FINE and self.rng.random() < people.RING_FINE_DAYS:
+                when = self.local(day, "08:20") + people.minutes(self.rng, 0, 30)
+            elif mode == RingMode.CALLBACK and day.toordinal() % people.RING_CALLBACK_EVERY == 0:
+                when = self.local(day, "10:00") + people.minutes(self.rng, 0, 300)
+            else:
+                continue
+            self.at(when, self.ring(resident_id, phone))
+
+    def ring(self, resident_id: int, phone: str) -> Callable[[Session, datetime], None]:
+        """A ring, as the voice hotline takes it: the call's row, rejected unanswered and counted; a call that
+        would not be a ring (away, unwell today) is not made."""
+
+        def act(session: Session, now: datetime) -> None:
+            sid = self.sid("CA")
+            if not is_a_ring(session, resident_id, sid, now, self.context):
+                return
+            language = session.scalar(select(Resident.language).where(Resident.id == resident_id)) or "zh-CN"
+            caller = identify_caller(
+                session, phone, region=self.context.region, language=language, duty_phone=self.context.duty_phone
+            )
+            call = start_call(session, sid, caller, self.hotline_phone, now)
+            count_ring(session, resident_id, sid, "rejected", now, self.context)
+            call.status, call.ended_at = "rejected", now
+
+        return act
+
+    def set_away(self, today: date) -> None:
+        """Staff set residents away in the past: one in hospital three days ago (their circle told), one gone to
+        family six days ago; both are back in a few days."""
+        for reason, resident_id in self.away:
+            hospital = reason == AbsenceReason.HOSPITAL
+            went = today - timedelta(days=3 if hospital else 6)
+            back = today + timedelta(days=3 if hospital else 4)
+            self.at(self.local(went, "10:40"), self.goes_away(resident_id, reason, back))
+
+    def goes_away(self, resident_id: int, reason: AbsenceReason, back: date) -> Callable[[Session, datetime], None]:
+        """Staff set the resident away until `back` (a hospital stay tells the care circle), as the demo's account."""
+        note = people.HOSPITAL_NOTE if reason == AbsenceReason.HOSPITAL else people.FAMILY_NOTE
+
+        def act(session: Session, now: datetime) -> None:
+            user = session.scalar(select(StaffUser).where(StaffUser.username == self.staff_username))
+            assert user is not None
+            set_absence(
+                session,
+                self.context.checkin,
+                resident_id,
+                reason=reason,
+                note=note,
+                return_on=back,
+                tell_family=True,
+                request_key=f"demo-away:{resident_id}",
+                actor=user,
+                where=household_scope(user),
+                now=now,
+                catalog=self.context.catalog,
+            )
 
         return act
 

@@ -24,6 +24,16 @@ CANCEL_REASONS = ("家属已经买好了", "居民说不用了", "邻居帮忙�
 REOPEN_REASONS = ("药买错了，要再跑一趟", "居民说东西没收到")
 STAFF_DONE_NOTES = ("已电话联系，家属处理", "社区医生已上门")
 DANGER_WORDS = "楼下王奶奶摔倒了，已叫救护车"
+# Family members in a care circle, told a check-in is still unanswered: some answer for the resident.
+FAMILY_FINE_WORDS = ("平安", "我在妈妈这里，她没事")
+FAMILY_ANSWERS_EVERY = 2  # one unanswered check-in in two
+HOSPITAL_NOTE = "市第一人民医院，家属陪护"
+FAMILY_NOTE = "去女儿家住几天"
+# The day's medicine tasks are made with the 09:00 check-in (the scheduler runs it on every tick; once a day is
+# enough, and at a moment the past stops at anyway).
+MEDICINE_RUN = "09:00"
+RING_FINE_DAYS = 0.75  # a resident ringing "I am fine" does so most mornings; on the others, the check-in goes
+RING_CALLBACK_EVERY = 5  # … "call me back", every fifth day
 
 # A resident's answer to one check-in: at once, after the reminder (late), or never (silent: the visit comes).
 CHECKIN_FATES = {"fine": 80, "need": 5, "unwell": 3, "late": 8, "silent": 4}

@@ -127,6 +127,8 @@ def test_demo_starts_on_a_fresh_folder_answers_and_stops_cleanly(tmp_path: Path)
     assert "Traceback" not in log, log
     assert "幸福里社区" in log and "grids" in log
     assert re.search(r"Played the last 14 days: \d+ check-ins, \d+ tasks", log), log
+    care = re.search(r"Set its care: (\d+) care circles \((\d+) family members\), (\d+) ring to check in", log)
+    assert care and int(care.group(1)) == 6 and int(care.group(3)) == 4, log  # 5% and 3% of the 120 residents
 
 
 def hotline_beside(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -161,7 +163,9 @@ def test_a_command_beside_the_demo_uses_its_data_and_the_password_is_kept(tmp_pa
     assert played, demo.log.read_text()
     again = start_demo(tmp_path, "--residents", "20", data_dir=data_dir)
     try:
-        assert "the last 14 days" not in again.log.read_text()  # a restart keeps the past and plays nothing again
+        restarted = again.log.read_text()
+        assert "the last 14 days" not in restarted  # a restart keeps the past and plays nothing again
+        assert "Set its care" not in restarted  # … nor sets the care again
         assert again.password == demo.password  # printed again, and it still signs in
         signed_in_opener(again)
     finally:

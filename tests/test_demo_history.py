@@ -11,21 +11,40 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union
+from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from dispatch.db import upgrade
-from dispatch.demo_history import DAYS, HistorySummary, seed_history
+from dispatch.demo_care import CareSummary, furnish_demo_care
+from dispatch.demo_history import DAYS, HistorySummary, seed_history, story_households
 from dispatch.models import (
+    Absence,
+    AbsenceReason,
+    AuditEntry,
+    Call,
     Checkin,
+    CheckinEvent,
     CheckinStatus,
+    CircleContact,
+    HouseholdAccess,
     InboundMessage,
+    Liaison,
+    Medicine,
+    MedicineTask,
     OutboundMessage,
     OutboundStatus,
+    Resident,
+    ResidentPhone,
+    ResidentStatus,
+    Ring,
+    RingMode,
+    RingSetting,
     StaffRole,
     Task,
     TaskEvent,
     TaskStatus,
+    VoiceProfile,
 )
 from dispatch.models.base import set_clock
 from dispatch.register.demo import generate_demo_register
@@ -49,8 +68,13 @@ def make_demo(services: Services, residents: int = RESIDENTS) -> None:
         with services.sessions.begin() as session:
             generate_demo_register(session, residents=residents, seed=1, households_per_grid=30)
             add_user(session, username="demo", display_name="演示管理员", password=PASSWORD, role=StaffRole.ADMIN)
+            furnish(services, session, registered)
     finally:
         set_clock(None)
+
+
+def furnish(services: Services, session: Session, registered: datetime) -> CareSummary | None:
+    return furnish_demo_care(session, services.intake, staff_username="demo", now=registered, today=TODAY)
 
 
 def seed(services: Services) -> HistorySummary | None:
@@ -133,12 +157,43 @@ def check_ins_have_a_lived_in_mix_on_each_day_and_every_send_went(services: Serv
     assert pending == 0 and unprocessed == 0  # nothing left for the workers to send again when the demo starts
 
 
+def the_care_has_its_past_too(services: Services, client: TestClient) -> None:
+    """What the register's care made in the fortnight, through the hotline's steps: rings, medicine tasks, family
+    answers, and two residents away now (one in hospital, the circle told), back in a few days."""
+    with services.readonly() as session:
+        rings = dict(session.execute(select(Ring.outcome, func.count(Ring.id)).group_by(Ring.outcome)).all())
+        rejected = session.scalar(select(func.count(Call.id)).where(Call.status == "rejected"))
+        scheduled = session.scalars(select(MedicineTask.task_id)).all()
+        open_medicine = session.scalar(
+            select(func.count(Task.id)).where(Task.id.in_(scheduled), Task.status.in_(TaskStatus.open()))
+        )
+        family = session.scalar(select(func.count(CheckinEvent.id)).where(CheckinEvent.kind == "family_answer"))
+        away = session.scalars(select(Absence).where(Absence.ended_at.is_(None)).order_by(Absence.id)).all()
+        told = session.scalar(
+            select(func.count(OutboundMessage.id)).where(OutboundMessage.dedupe_key.like("circle:absence:%:hospital:%"))
+        )
+        statuses = {
+            absence.resident_id: session.scalar(select(Resident.status).where(Resident.id == absence.resident_id))
+            for absence in away
+        }
+    assert rings.get("fine", 0) > DAYS and rings.get("task"), rings  # most mornings, and a call-back asked for
+    assert rejected == sum(rings.values())  # each ring a call of its own, rejected unanswered
+    assert len(scheduled) >= 3 and open_medicine, (scheduled, open_medicine)  # refills came due; one still open
+    assert family, "no family member answered for a resident"
+    assert sorted(a.reason for a in away) == [AbsenceReason.FAMILY, AbsenceReason.HOSPITAL], away
+    assert all(TODAY - timedelta(days=7) < a.starts_on < TODAY < a.return_on <= TODAY + timedelta(days=5) for a in away)
+    assert told and set(statuses.values()) == {ResidentStatus.PAUSED}, (told, statuses)
+    board = client.get("/board").text
+    away_card = re.search(r'<section class="card" id="away">.*?</section>', board, re.S)
+    assert away_card and away_card.group(0).count("data-resident=") == 2, board
+
+
 def a_second_start_adds_nothing(services: Services) -> None:
     def counts() -> tuple[int, ...]:
         with services.readonly() as session:
             return tuple(
                 session.scalar(select(func.count()).select_from(model)) or 0
-                for model in (Checkin, Task, TaskEvent, InboundMessage, OutboundMessage)
+                for model in (Checkin, Task, TaskEvent, InboundMessage, OutboundMessage, Ring, Absence, CircleContact)
             )
 
     before = counts()
@@ -176,6 +231,7 @@ def test_the_demo_fortnight_fills_the_board_reports_and_charts_and_is_played_onc
     every_task_state_stands_on_a_task_or_was_passed_through(services)
     check_ins_have_a_lived_in_mix_on_each_day_and_every_send_went(services)
     the_board_reports_and_charts_show_each_of_the_fourteen_days(client)
+    the_care_has_its_past_too(services, client)
     a_second_start_adds_nothing(services)
 
 
@@ -196,6 +252,100 @@ def test_the_same_seed_plays_the_same_past(services: Services) -> None:
 
     first = play()
     assert len(first) > 20
+    stories_are_left_plain(services)  # a small register: the stories' households are many of its own
     reset_database(services.engine)
     upgrade(services.engine)
     assert play() == first
+
+
+def care_counts(services: Services) -> dict[str, int]:
+    """What the demo's care holds, counted in the register."""
+    with services.readonly() as session:
+        circles = session.execute(
+            select(CircleContact.resident_id, func.count(CircleContact.id)).group_by(CircleContact.resident_id)
+        ).all()
+        consented = session.scalar(select(func.count(CircleContact.id)).where(CircleContact.consent_at.is_not(None)))
+        modes = dict(
+            session.execute(
+                select(RingSetting.mode, func.count(RingSetting.resident_id)).group_by(RingSetting.mode)
+            ).all()
+        )
+        medicines = session.scalars(select(Medicine)).all()
+        return {
+            "circles": len(circles),
+            "contacts": sum(n for _, n in circles),
+            "largest_circle": max((n for _, n in circles), default=0),
+            "consented": consented or 0,
+            "ring_fine": modes.get(RingMode.FINE, 0),
+            "ring_callback": modes.get(RingMode.CALLBACK, 0),
+            "hearing": session.scalar(select(func.count(VoiceProfile.resident_id))) or 0,
+            "sms_copy": session.scalar(select(func.count(VoiceProfile.resident_id)).where(VoiceProfile.sms_copy)) or 0,
+            "slower_or_louder": session.scalar(
+                select(func.count(VoiceProfile.resident_id)).where(VoiceProfile.slower | VoiceProfile.louder)
+            )
+            or 0,
+            "medicine_residents": len({m.resident_id for m in medicines}),
+            "medicines": len(medicines),
+            "due_soon": sum(TODAY <= m.runs_out_on <= TODAY + timedelta(days=6) for m in medicines if m.runs_out_on),
+            "access": session.scalar(select(func.count(HouseholdAccess.household_id))) or 0,
+            "key_holders": session.scalar(
+                select(func.count(HouseholdAccess.household_id)).where(HouseholdAccess.key_holder_phone.is_not(None))
+            )
+            or 0,
+            "dogs": session.scalar(
+                select(func.count(HouseholdAccess.household_id)).where(HouseholdAccess.notes.contains("狗"))
+            )
+            or 0,
+            "audited": session.scalar(select(func.count(AuditEntry.id)).where(AuditEntry.actor_name == "演示管理员"))
+            or 0,
+            "welcomes": session.scalar(
+                select(func.count(OutboundMessage.id)).where(OutboundMessage.dedupe_key.startswith("circle:welcome:"))
+            )
+            or 0,
+        }
+
+
+def stories_are_left_plain(services: Services) -> None:
+    """No care in the households whose errands the past tells on purpose: the stories stay as they are told."""
+    with services.readonly() as session:
+        cared = [
+            select(CircleContact.resident_id),
+            select(RingSetting.resident_id),
+            select(VoiceProfile.resident_id),
+            select(Medicine.resident_id),
+        ]
+        households = select(Resident.household_id).where(Resident.id.in_(union(*cared)))
+        found = {*session.scalars(households), *session.scalars(select(HouseholdAccess.household_id))}
+        told = story_households(session)
+    assert told and found and not told & found, (told, found)
+
+
+def test_the_demo_community_has_each_features_care_once(services: Services) -> None:
+    """The care its staff set (circles, ring modes, hearing profiles, medicines, access notes), in the shares a
+    street office would see, through the domain's steps; set again, it adds nothing."""
+    make_demo(services)
+    counts = care_counts(services)
+    assert counts["circles"] == round(RESIDENTS * 0.05) and counts["consented"] == counts["contacts"], counts
+    assert counts["circles"] < counts["contacts"] and counts["largest_circle"] == 2, counts  # some of two
+    assert counts["welcomes"] == counts["contacts"]  # consent recorded: each family member is welcomed once
+    assert counts["ring_fine"] == 3 and counts["ring_callback"] == 1, counts
+    assert counts["hearing"] == round(RESIDENTS * 0.04) == counts["slower_or_louder"] and counts["sms_copy"] == 1
+    assert counts["medicine_residents"] == round(RESIDENTS * 0.08), counts
+    assert counts["medicines"] > counts["medicine_residents"] and counts["due_soon"] >= 3, counts
+    assert counts["access"] == round(RESIDENTS * 0.04) == counts["key_holders"] and counts["dogs"], counts
+    assert counts["audited"] >= counts["ring_fine"] + counts["hearing"] + counts["medicines"] + counts["access"]
+    with services.readonly() as session:
+        numbers = [
+            *session.scalars(select(CircleContact.phone)),
+            *session.scalars(select(HouseholdAccess.key_holder_phone)),
+        ]
+        names = [*session.scalars(select(CircleContact.relation)), *session.scalars(select(Medicine.name))]
+        registered = {*session.scalars(select(ResidentPhone.phone)), *session.scalars(select(Liaison.phone))}
+    stories_are_left_plain(services)
+    assert len(set(numbers)) == len(numbers) and not registered & set(numbers)  # nobody's number twice
+    for number in numbers:  # the demo's own ranges: Chinese mobiles, as the register's are
+        assert number and re.fullmatch(r"\+861(30|35|36|38|39|50|58|86|87|89)\d{8}", number), number
+    assert all(re.search(r"[\u4e00-\u9fff]", name) for name in names), names
+    with services.sessions.begin() as session:
+        assert furnish(services, session, NOW) is None
+    assert care_counts(services) == counts

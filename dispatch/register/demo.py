@@ -68,7 +68,7 @@ class DemoSummary:
     landline_residents: int
 
 
-class _Numbers:
+class DemoNumbers:
     """Valid, unique Chinese numbers from one random source."""
 
     def __init__(self, rng: random.Random) -> None:
@@ -119,7 +119,7 @@ def generate_demo_register(
     if residents < 1:
         raise ValueError("a demo community needs at least one resident")
     rng = random.Random(seed)  # noqa: S311  # demo data, not secrets
-    numbers = _Numbers(rng)
+    numbers = DemoNumbers(rng)
     # Another community may already hold numbers this seed would draw; liaisons' numbers must stay unique.
     numbers.used.update(p for p in session.scalars(select(Liaison.phone)) if p)
     numbers.used.update(session.scalars(select(ResidentPhone.phone)))

@@ -12,10 +12,13 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from datetime import time as time_of_day
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from dispatch.demo_care import furnish_demo_care
 from dispatch.demo_history import DAYS as HISTORY_DAYS
 from dispatch.demo_history import seed_history
 from dispatch.models import Resident, StaffRole, StaffUser
@@ -27,6 +30,9 @@ from hotline.cli.running_demo import DEMO_DIR, MARKER, RUNNING_FILE, announce_ru
 from hotline.data_dir import local_secret
 from hotline.private_files import keep_private
 from hotline.settings_table import LOCAL_CHANNELS
+
+if TYPE_CHECKING:
+    from hotline.services import Services
 
 KEPT_SIGN_IN = "demo_password"  # the file in the demo folder that keeps the demo account's password
 DEMO_USER = "demo"
@@ -113,6 +119,25 @@ def _environment(data_dir: Path, host: str, port: int, fast_clock: float | None,
     return chosen
 
 
+def _make_community(session: Session, residents: int) -> None:
+    summary = generate_demo_register(session, residents=residents, seed=1, households_per_grid=30)
+    click.echo(
+        f"Made {summary.community}: {summary.grids} grids, {summary.liaisons} liaisons, "
+        f"{summary.residents} residents ({summary.landline_residents} on landlines)"
+    )
+
+
+def _set_care(session: Session, services: Services, *, now: datetime, registered: datetime) -> None:
+    today = now.astimezone(services.intake.timezone).date()
+    care = furnish_demo_care(session, services.intake, staff_username=DEMO_USER, now=registered, today=today)
+    if care is not None:
+        click.echo(
+            f"Set its care: {care.circles} care circles ({care.contacts} family members), {care.rings} ring to "
+            f"check in, {care.hearing} hearing profiles, {care.medicines} on medicines, {care.access} households' "
+            "access notes"
+        )
+
+
 @main.command()
 @click.option(
     "--data-dir",
@@ -178,35 +203,36 @@ def demo(
         sessions = write_sessions(settings)
         with sessions.begin() as session:
             fresh = not session.scalar(select(func.count(Resident.id)))
+        # Only on a fresh demo: the community, the care its staff set, and the past played once. A restart keeps
+        # what happened, and never sets the care or plays the past again.
+        services = Services.build(settings) if fresh else None  # first: it installs the settings' clock
         if fresh:
             set_clock(lambda: registered)
-        with sessions.begin() as session:
-            if fresh:
-                summary = generate_demo_register(session, residents=residents, seed=1, households_per_grid=30)
-                click.echo(
-                    f"Made {summary.community}: {summary.grids} grids, {summary.liaisons} liaisons, "
-                    f"{summary.residents} residents ({summary.landline_residents} on landlines)"
-                )
-            if session.scalar(select(StaffUser.id).where(StaffUser.username == DEMO_USER)) is None:
-                add_user(
-                    session, username=DEMO_USER, display_name="演示管理员", password=password, role=StaffRole.ADMIN
-                )
-            else:
-                set_password(session, DEMO_USER, password)  # the kept one, whatever it was changed to since
-        if fresh:  # only on a fresh demo: a restart keeps what happened, and never plays the past again
-            click.echo(f"Playing the last {HISTORY_DAYS} days, once ...")
-            services = Services.build(settings)
-            try:
+        try:
+            with sessions.begin() as session:
+                if services is not None:
+                    _make_community(session, residents)
+                if session.scalar(select(StaffUser.id).where(StaffUser.username == DEMO_USER)) is None:
+                    add_user(
+                        session, username=DEMO_USER, display_name="演示管理员", password=password, role=StaffRole.ADMIN
+                    )
+                else:
+                    set_password(session, DEMO_USER, password)  # the kept one, whatever it was changed to since
+                if services is not None:  # in the register's transaction, as its staff account
+                    _set_care(session, services, now=now, registered=registered)
+            if services is not None:
+                click.echo(f"Playing the last {HISTORY_DAYS} days, once ...")
                 seeded = seed_history(
                     sessions, services.intake, now=now, hotline_phone=DEMO_NUMBER, staff_username=DEMO_USER
                 )
-            finally:
+                if seeded is not None:
+                    click.echo(
+                        f"Played the last {HISTORY_DAYS} days: {seeded.checkins} check-ins, {seeded.tasks} tasks, "
+                        f"{seeded.messages} messages in"
+                    )
+        finally:
+            if services is not None:
                 services.close()
-            if seeded is not None:
-                click.echo(
-                    f"Played the last {HISTORY_DAYS} days: {seeded.checkins} check-ins, {seeded.tasks} tasks, "
-                    f"{seeded.messages} messages in"
-                )
         install_clock(settings)
         base = settings.public_url
         lines = [
