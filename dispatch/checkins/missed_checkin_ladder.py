@@ -169,9 +169,12 @@ def _visit(session: Session, checkin: Checkin, now: datetime, context: DispatchC
 def _covered_by_the_day(session: Session, checkin: Checkin) -> str | None:
     """Why an unanswered welcome-back call needs no visit of its own, or None if it does: the resident answered
     another of the day's check-ins after it was placed, or one still waits with a visit due no later than its own
-    (climbing in the same pass, whichever comes first: the household's one visit task is shared)."""
+    (climbing in the same pass, whichever comes first: the household's one visit task is shared), or one climbed to
+    its visit already and that task is still open (its circle was told then: not told twice)."""
     others = session.execute(
-        select(Checkin.id, Checkin.status, Checkin.answered_at, Checkin.rung, Checkin.visit_at).where(
+        select(
+            Checkin.id, Checkin.status, Checkin.answered_at, Checkin.rung, Checkin.visit_at, Checkin.visit_task_id
+        ).where(
             Checkin.resident_id == checkin.resident_id,
             Checkin.local_date == checkin.local_date,
             Checkin.id != checkin.id,
@@ -180,6 +183,11 @@ def _covered_by_the_day(session: Session, checkin: Checkin) -> str | None:
     for other in others:
         if other.answered_at is not None and checkin.sent_at is not None and other.answered_at >= checkin.sent_at:
             return f"not needed: check-in {other.id} answered since"
+    for other in others:
+        if other.rung == CheckinRung.VISIT and other.visit_task_id is not None:
+            task = session.get(Task, other.visit_task_id)
+            if task is not None and task.status in TaskStatus.joinable():
+                return f"not needed: check-in {other.id} has its visit asked already (task:{task.id})"
     for other in others:
         waiting = other.status in CHECKIN_WAITING and other.rung < CheckinRung.VISIT
         if waiting and other.visit_at is not None and checkin.visit_at and other.visit_at <= checkin.visit_at:
