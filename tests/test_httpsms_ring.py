@@ -290,3 +290,20 @@ def test_a_token_of_a_moment_ago_from_a_slow_clock_still_passes(
     event = missed_call_event(PHONES["梁阿姨"], clock.now, event_id=str(uuid.uuid4()))
     assert post(client, event, token(KEY, URL, now=time.time() - 630)) == 200  # expired 30 s ago
     assert checkin_of(services, town["梁阿姨"]).status == CheckinStatus.FINE
+
+
+def test_a_time_out_of_range_is_a_400_naming_it_not_a_crash(
+    client: TestClient, services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    """A timestamp that reads as a time but has no instant in UTC (year 1 at +14:00) is refused like any bad one."""
+    ring_mode(services, town["梁阿姨"], "fine")
+    tick(services, clock, "09:00")
+    before = row_counts(services)
+    clock.now = at("09:30")
+    event = missed_call_event(PHONES["梁阿姨"], clock.now)
+    for moment in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        broken = {**event, "data": {**event["data"], "timestamp": moment}}  # type: ignore[dict-item]
+        body, headers = webhook(broken, token(KEY, URL))
+        response = client.post("/httpsms/events", content=body, headers=headers)
+        assert response.status_code == 400 and "data.timestamp" in response.text, (moment, response.text)
+    assert row_counts(services) == before
