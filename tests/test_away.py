@@ -333,3 +333,31 @@ def test_family_hear_once_that_nobody_answered_when_the_call_and_the_check_in_cl
             )
         ).all()
     assert len(told) == 1, told
+
+
+def test_family_hear_once_when_the_call_climbs_first_and_the_late_check_in_joins_its_visit(
+    client: TestClient, services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    """The other order: the hotline down from 07:40 to 10:50 sends 陈伯's 09:00 check-in late, so the welcome-back
+    call's visit comes first (11:30) and the check-in's (11:35) joins it; his daughter still hears once."""
+    chen, daughter = town["陈伯"], "+8613700000009"
+    add_contact(services, chen, "陈小红", "女儿", daughter)
+    clock.now = at("07:30", DAY - timedelta(days=1))
+    away(services, chen, DAY.isoformat(), reason="family")
+    for hhmm in ("00:00", "07:00"):
+        tick(services, clock, hhmm)
+    for hhmm in ("07:10", "07:20", "07:30", "07:40"):
+        answer_call(client, services, calls_to(services, PHONES["陈伯"])[-1]).not_picked_up("no-answer")
+        tick(services, clock, hhmm)
+    for hhmm in ("10:50", "11:05", "11:15", "11:25", "11:30", "11:35", "12:00"):
+        tick(services, clock, hhmm)
+    [visit] = visit_tasks(services, chen)
+    with services.readonly() as session:
+        linked = session.scalars(select(Checkin.slot).where(Checkin.visit_task_id == visit.id)).all()
+        told = session.scalars(
+            select(OutboundMessage.dedupe_key).where(
+                OutboundMessage.to_phone == daughter, OutboundMessage.dedupe_key.contains(":no-answer:")
+            )
+        ).all()
+    assert sorted(linked) == ["09:00", BACK_SLOT]  # both climbed to the one visit
+    assert len(told) == 1, told

@@ -131,7 +131,9 @@ def _visit(session: Session, checkin: Checkin, now: datetime, context: DispatchC
     # Planned backwards: offered `visit_lead` before the check-in's deadline, so every rung has its window by then.
     due_by = context.checkin.due_by(checkin.visit_at or now)
     outbound: list[int] = []
+    told = False  # the circle was told of this visit already (`_told_with_the_call`)
     if task is not None:
+        told = _told_with_the_call(session, checkin, task.id)
         task.due_by = min(task.due_by, due_by) if task.due_by else due_by
         session.add(
             TaskEvent(
@@ -163,7 +165,27 @@ def _visit(session: Session, checkin: Checkin, now: datetime, context: DispatchC
         outbound += lifecycle.put_in_play(session, task, now, context, household.community)
     checkin.visit_task_id = task.id
     session.add(CheckinEvent(checkin=checkin, kind="visit", at=now, detail=f"task:{task.id}"))
+    if told:
+        return outbound
     return outbound + tell_no_answer(session, checkin, context.catalog)  # the care circle, once
+
+
+def _told_with_the_call(session: Session, checkin: Checkin, task_id: int) -> bool:
+    """True if the resident's welcome-back call of the same day climbed to this visit task first (its circle was
+    told then): the day's check-in joining it tells them nothing more, as the call joining the check-in's does not
+    (`_covered_by_the_day`)."""
+    found = session.scalar(
+        select(Checkin.id)
+        .where(
+            Checkin.visit_task_id == task_id,
+            Checkin.resident_id == checkin.resident_id,
+            Checkin.local_date == checkin.local_date,
+            Checkin.slot == BACK_SLOT,
+            Checkin.id != checkin.id,
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 def _covered_by_the_day(session: Session, checkin: Checkin) -> str | None:
