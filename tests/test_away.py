@@ -23,6 +23,7 @@ from dispatch.models import (
     Absence,
     Checkin,
     CheckinStatus,
+    OutboundMessage,
     Resident,
     ResidentPhone,
     ResidentStatus,
@@ -36,6 +37,7 @@ from hotline.jobs import checkins as checkin_jobs
 from hotline.services import Services
 from tests.checkin_helpers import answer_call, calls_to, reply, texts_to
 from tests.conftest import DAY, LIAISON_PHONE, PHONES, Clock, at, run_worker
+from tests.test_care_circle import add as add_contact
 
 
 @dataclass(frozen=True)
@@ -305,3 +307,57 @@ def test_the_welcome_back_call_keeps_the_quiet_hours_of_the_residents_own_commun
     checkin_jobs.checkin_tick()
     run_worker(services)
     assert len(calls_to(services, phone)) == 1
+
+
+def test_family_hear_once_that_nobody_answered_when_the_call_and_the_check_in_climb_together(
+    client: TestClient, services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    """陈伯 is back and answers neither the welcome-back call nor the 09:00 check-in: both climb at 11:30 to the
+    household's one visit task, and his daughter hears once that nobody answered, not once per check-in."""
+    chen, daughter = town["陈伯"], "+8613700000009"
+    add_contact(services, chen, "陈小红", "女儿", daughter)
+    clock.now = at("07:30", DAY - timedelta(days=1))
+    away(services, chen, DAY.isoformat(), reason="family")
+    for hhmm in ("00:00", "07:00"):
+        tick(services, clock, hhmm)
+    for hhmm in ("07:10", "07:20", "07:30", "07:40"):
+        answer_call(client, services, calls_to(services, PHONES["陈伯"])[-1]).not_picked_up("no-answer")
+        tick(services, clock, hhmm)
+    for hhmm in ("09:00", "11:00", "11:30", "11:31", "12:00"):
+        tick(services, clock, hhmm)
+    assert len(visit_tasks(services, chen)) == 1
+    with services.readonly() as session:
+        told = session.scalars(
+            select(OutboundMessage.dedupe_key).where(
+                OutboundMessage.to_phone == daughter, OutboundMessage.dedupe_key.contains(":no-answer:")
+            )
+        ).all()
+    assert len(told) == 1, told
+
+
+def test_family_hear_once_when_the_call_climbs_first_and_the_late_check_in_joins_its_visit(
+    client: TestClient, services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    """The other order: the hotline down from 07:40 to 10:50 sends 陈伯's 09:00 check-in late, so the welcome-back
+    call's visit comes first (11:30) and the check-in's (11:35) joins it; his daughter still hears once."""
+    chen, daughter = town["陈伯"], "+8613700000009"
+    add_contact(services, chen, "陈小红", "女儿", daughter)
+    clock.now = at("07:30", DAY - timedelta(days=1))
+    away(services, chen, DAY.isoformat(), reason="family")
+    for hhmm in ("00:00", "07:00"):
+        tick(services, clock, hhmm)
+    for hhmm in ("07:10", "07:20", "07:30", "07:40"):
+        answer_call(client, services, calls_to(services, PHONES["陈伯"])[-1]).not_picked_up("no-answer")
+        tick(services, clock, hhmm)
+    for hhmm in ("10:50", "11:05", "11:15", "11:25", "11:30", "11:35", "12:00"):
+        tick(services, clock, hhmm)
+    [visit] = visit_tasks(services, chen)
+    with services.readonly() as session:
+        linked = session.scalars(select(Checkin.slot).where(Checkin.visit_task_id == visit.id)).all()
+        told = session.scalars(
+            select(OutboundMessage.dedupe_key).where(
+                OutboundMessage.to_phone == daughter, OutboundMessage.dedupe_key.contains(":no-answer:")
+            )
+        ).all()
+    assert sorted(linked) == ["09:00", BACK_SLOT]  # both climbed to the one visit
+    assert len(told) == 1, told

@@ -9,6 +9,7 @@ import logging
 import time
 import uuid
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -22,7 +23,7 @@ from hotline.exceptions import SettingsError
 from hotline.services import Services
 from hotline.settings import load_settings
 from tests.checkin_helpers import checkin_of, reply, tick
-from tests.conftest import LIAISON_PHONE, PHONES, PUBLIC_URL, Clock, at, run_worker, sent_to, tasks
+from tests.conftest import DAY, LIAISON_PHONE, PHONES, PUBLIC_URL, Clock, at, run_worker, sent_to, tasks
 from tests.console_helpers import make_user, sign_in
 from tests.route_requests import phone_forms, row_counts
 from tests.standins.httpsms import missed_call_event, other_event, token, webhook
@@ -290,3 +291,35 @@ def test_a_token_of_a_moment_ago_from_a_slow_clock_still_passes(
     event = missed_call_event(PHONES["梁阿姨"], clock.now, event_id=str(uuid.uuid4()))
     assert post(client, event, token(KEY, URL, now=time.time() - 630)) == 200  # expired 30 s ago
     assert checkin_of(services, town["梁阿姨"]).status == CheckinStatus.FINE
+
+
+def test_a_time_out_of_range_is_a_400_naming_it_not_a_crash(
+    client: TestClient, services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    """A timestamp that reads as a time but has no instant in UTC (year 1 at +14:00) is refused like any bad one."""
+    ring_mode(services, town["梁阿姨"], "fine")
+    tick(services, clock, "09:00")
+    before = row_counts(services)
+    clock.now = at("09:30")
+    event = missed_call_event(PHONES["梁阿姨"], clock.now)
+    for moment in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        broken = {**event, "data": {**event["data"], "timestamp": moment}}  # type: ignore[dict-item]
+        body, headers = webhook(broken, token(KEY, URL))
+        response = client.post("/httpsms/events", content=body, headers=headers)
+        assert response.status_code == 400 and "data.timestamp" in response.text, (moment, response.text)
+    assert row_counts(services) == before
+
+
+def test_a_call_missed_before_midnight_and_reported_after_is_no_fine_for_the_new_day(
+    client: TestClient, services: Services, clock: Clock, town: dict[str, int]
+) -> None:
+    """梁阿姨 rang the SIM at 23:50; the phone reported it at 00:05. Yesterday's ring says nothing of today: today's
+    check-in still goes, and the call is a call-back, as any call that cannot be a ring."""
+    ring_mode(services, town["梁阿姨"], "fine")
+    clock.now = at("00:05")
+    assert post(client, missed_call_event(PHONES["梁阿姨"], at("23:50", DAY - timedelta(days=1)))) == 200
+    run_worker(services)
+    assert rings(services) == []
+    assert callbacks(services) == [(TaskPriority.NORMAL, TaskStatus.OFFERED)]
+    tick(services, clock, "09:00")
+    assert checkin_of(services, town["梁阿姨"]).status == CheckinStatus.SENT

@@ -131,7 +131,9 @@ def _visit(session: Session, checkin: Checkin, now: datetime, context: DispatchC
     # Planned backwards: offered `visit_lead` before the check-in's deadline, so every rung has its window by then.
     due_by = context.checkin.due_by(checkin.visit_at or now)
     outbound: list[int] = []
+    told = False  # the circle was told of this visit already (`_told_with_the_call`)
     if task is not None:
+        told = _told_with_the_call(session, checkin, task.id)
         task.due_by = min(task.due_by, due_by) if task.due_by else due_by
         session.add(
             TaskEvent(
@@ -163,15 +165,38 @@ def _visit(session: Session, checkin: Checkin, now: datetime, context: DispatchC
         outbound += lifecycle.put_in_play(session, task, now, context, household.community)
     checkin.visit_task_id = task.id
     session.add(CheckinEvent(checkin=checkin, kind="visit", at=now, detail=f"task:{task.id}"))
+    if told:
+        return outbound
     return outbound + tell_no_answer(session, checkin, context.catalog)  # the care circle, once
+
+
+def _told_with_the_call(session: Session, checkin: Checkin, task_id: int) -> bool:
+    """True if the resident's welcome-back call of the same day climbed to this visit task first (its circle was
+    told then): the day's check-in joining it tells them nothing more, as the call joining the check-in's does not
+    (`_covered_by_the_day`)."""
+    found = session.scalar(
+        select(Checkin.id)
+        .where(
+            Checkin.visit_task_id == task_id,
+            Checkin.resident_id == checkin.resident_id,
+            Checkin.local_date == checkin.local_date,
+            Checkin.slot == BACK_SLOT,
+            Checkin.id != checkin.id,
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 def _covered_by_the_day(session: Session, checkin: Checkin) -> str | None:
     """Why an unanswered welcome-back call needs no visit of its own, or None if it does: the resident answered
     another of the day's check-ins after it was placed, or one still waits with a visit due no later than its own
-    (climbing in the same pass, whichever comes first: the household's one visit task is shared)."""
+    (climbing in the same pass, whichever comes first: the household's one visit task is shared), or one climbed to
+    its visit already and that task is still open (its circle was told then: not told twice)."""
     others = session.execute(
-        select(Checkin.id, Checkin.status, Checkin.answered_at, Checkin.rung, Checkin.visit_at).where(
+        select(
+            Checkin.id, Checkin.status, Checkin.answered_at, Checkin.rung, Checkin.visit_at, Checkin.visit_task_id
+        ).where(
             Checkin.resident_id == checkin.resident_id,
             Checkin.local_date == checkin.local_date,
             Checkin.id != checkin.id,
@@ -180,6 +205,11 @@ def _covered_by_the_day(session: Session, checkin: Checkin) -> str | None:
     for other in others:
         if other.answered_at is not None and checkin.sent_at is not None and other.answered_at >= checkin.sent_at:
             return f"not needed: check-in {other.id} answered since"
+    for other in others:
+        if other.rung == CheckinRung.VISIT and other.visit_task_id is not None:
+            task = session.get(Task, other.visit_task_id)
+            if task is not None and task.status in TaskStatus.joinable():
+                return f"not needed: check-in {other.id} has its visit asked already (task:{task.id})"
     for other in others:
         waiting = other.status in CHECKIN_WAITING and other.rung < CheckinRung.VISIT
         if waiting and other.visit_at is not None and checkin.visit_at and other.visit_at <= checkin.visit_at:

@@ -7,7 +7,8 @@ The SIM is not the hotline's voice line: there is no menu to give a caller, and 
   call to the hotline that ended before it was answered (once per call: its key in place of Twilio's CallSid);
 - every other call from a registered resident's number is a call-back need, as a hotline call that ended with
   nothing chosen is: ring mode off, a shared number (whose ring would it be?), a paused resident, a second call
-  less than `RING_REPEAT` after a ring, a call reported more than `LATE` after it was missed;
+  less than `RING_REPEAT` after a ring, a call reported more than `LATE` after it was missed, or on a later day
+  (where the resident lives) than it rang: yesterday's call says nothing of today;
 - health first: a resident who answered unwell today, or whose household has an open urgent task, is never taken
   as fine. The hotline would have given them the menu and a person at once; the SIM cannot, so their missed call
   is an urgent call-back;
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from dispatch.checkins.ring import count_ring, needs_a_person
 from dispatch.context import DispatchContext
-from dispatch.models import InboundMessage, ResidentStatus, Ring
+from dispatch.models import InboundMessage, Resident, ResidentStatus, Ring
 from dispatch.register import match_sender
 
 LATE = timedelta(minutes=30)  # a missed call reported this long after it rang is no ring: a person calls back
@@ -61,7 +62,7 @@ def missed_call(
     if not residents:
         return Missed("unknown")
     resident = residents[0] if len(residents) == 1 else None
-    if resident is not None and now - rang_at <= LATE:
+    if resident is not None and now - rang_at <= LATE and _same_day(resident, rang_at, now, context):
         counted = count_ring(session, resident.id, key, HOW, now, context)
         if counted is not None:
             return Missed(counted.outcome, outbound=counted.outbound)
@@ -85,3 +86,10 @@ def missed_call(
     except IntegrityError:  # the same event, twice at once: the first stored it
         return Missed("duplicate")
     return Missed("urgent_callback" if urgent else "callback", inbound=[message.id])
+
+
+def _same_day(resident: Resident, rang_at: datetime, now: datetime, context: DispatchContext) -> bool:
+    """True if the call rang on the day it is reported, in the resident's community's timezone."""
+    community = resident.household.community
+    zone = context.checkin.zone(community.timezone if community else None)
+    return rang_at.astimezone(zone).date() == now.astimezone(zone).date()

@@ -127,7 +127,9 @@ def _missed_call(event: dict[str, Any]) -> MissedCallEvent:
         raise InvalidInboundMessage("data.owner", "must be the SIM's number")
     try:
         rang_at = datetime.fromisoformat(timestamp) if isinstance(timestamp, str) else None
-    except ValueError:
+        if rang_at is not None and rang_at.tzinfo is not None:
+            rang_at.astimezone(UTC)  # an instant in UTC at all (year 1 at +14:00 has none)
+    except (ValueError, OverflowError):
         rang_at = None
     if rang_at is None or rang_at.tzinfo is None:
         raise InvalidInboundMessage("data.timestamp", "must be a time with its offset (RFC 3339)")
