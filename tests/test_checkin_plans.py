@@ -40,8 +40,10 @@ def test_a_slot_missed_while_down_goes_late_but_not_in_quiet_hours(
     [
         ("09:00", "11:00", "11:30"),  # on time: the whole window, no slack to spare
         ("09:04", "11:00", "11:30"),  # the 09:00 wave's last few minutes: still the day's deadline
+        ("10:00", "11:00", "11:30"),  # a resident's own plan at 10:00: an hour to answer, and the day's deadline
         ("10:50", "11:05", "11:35"),  # fifteen minutes to answer at least: the deadline slips by five
-        ("11:20", "13:20", "13:50"),  # after the last reminder that could keep it: a ladder of its own
+        ("11:20", "11:35", "12:05"),  # past the last reminder that could keep it: late by as much, not by a window
+        ("12:00", "14:00", "14:30"),  # at the deadline: a ladder of its own, the whole window
         ("15:00", "17:00", "17:30"),  # an afternoon check-in: its own ladder, the whole window
     ],
 )

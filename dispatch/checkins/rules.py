@@ -66,15 +66,16 @@ class CheckinRules:
         that it has a taker by then; but never before the reminder's call and its retries have been placed (an
         afternoon slot, whose own deadline is then its visit's time plus `visit_lead`: `due_by`).
 
-        A morning check-in sent late (the 09:00 wave still going out at 09:05, or a service down until 10:30) keeps
-        the day's deadline: its window is shortened so that the reminder's calls end by the visit's time, down to
-        `SHORTEST_WINDOW` after sending. Only one sent later than that (10:45 by default) has its ladder, and so its
-        deadline, pushed past the day's."""
+        A check-in sent before the deadline whose whole window would carry its ladder past it (the 09:00 wave still
+        going out at 09:05, a service down until 10:30, a resident's own plan at 10:00) keeps the day's deadline
+        where it can: its window is shortened so that the reminder's calls end by the visit's time, but never to
+        less than `SHORTEST_WINDOW` after sending. So one sent after 10:45 (by default) is late by as much as it was
+        sent after it, not by a whole window; one sent at or after the deadline has a whole window of its own."""
         reminder = sent_at + self.window
         local = sent_at.astimezone(zone)
         deadline = datetime.combine(local.date(), self.deadline, zone)
         latest = deadline - self.visit_lead - self.calls_span  # the last reminder whose calls end by the visit
-        if sent_at < latest < reminder:
+        if sent_at < deadline and latest < reminder:
             reminder = max(latest, sent_at + min(self.window, SHORTEST_WINDOW))
         return reminder, max(deadline - self.visit_lead, reminder + self.calls_span)
 
