@@ -270,7 +270,7 @@ def measure(label: str, count: int, runs: int, cluster_url: str | None) -> list[
     for kind, what in (("wave", "the visit wave"), ("baseline", "baseline: plain create_task")):
         print(
             f"| {what} | {median(ms[kind]):.2f} ({_runs(ms[kind])}) | {median(cpu[kind]):.2f} | "
-            f"{median(statements[kind]):.1f} |"
+            f"{median(statements[kind]):.2f} |"
         )
     whole = median([p.seconds for p in results["wave"]])
     print(
@@ -289,7 +289,7 @@ def measure(label: str, count: int, runs: int, cluster_url: str | None) -> list[
         Reported(
             "B11",
             f"visit wave, {label}: SQL statements per visit",
-            f"{median(statements['wave']):.1f} (a plain task: {median(statements['baseline']):.1f})",
+            f"{median(statements['wave']):.2f} (a plain task: {median(statements['baseline']):.1f})",
             "",
             True,
         ),
@@ -301,7 +301,7 @@ def _runs(values: list[float], spec: str = ".2f") -> str:
 
 
 def main(count: int = 500, runs: int = 3, postgres: bool = True) -> list[Finding]:
-    print(f"### B11 · The visit wave: {count:,} unanswered check-ins made urgent visits\n")
+    print(f"### B11 · The visit wave: {count:,} unanswered check-ins, urgent visits ({datetime.now(UTC):%Y-%m-%d})\n")
     print(__doc__.split("\n\n")[1] + "\n")
     print(__doc__.split("\n\n")[2] + "\n")
     findings = measure("SQLite", count, runs, None)
