@@ -1,4 +1,4 @@
-"""Run every benchmark (B1–B10 and B4c, then the scale run) and write BENCHMARKS.md: `python -m benchmarks`.
+"""Run every benchmark (B1–B11 and B4c, then the scale run) and write BENCHMARKS.md: `python -m benchmarks`.
 
 `python -m benchmarks --smoke` runs each one small (under a minute in all), checks that it still runs and counts
 right, and writes nothing unless `--out FILE` is given: CI runs it so the benchmarks cannot rot. Its figures
@@ -25,6 +25,7 @@ from benchmarks import (
     register_import,
     reply_parsing,
     scale,
+    visit_wave,
     voice_concurrency,
     voice_webhook,
 )
@@ -35,6 +36,7 @@ FULL: tuple[Callable[[], list[Finding]], ...] = (
     lambda: dispatch_latency.main(50, 30, 3),
     lambda: drain.main(1000, 3),
     lambda: checkin_campaign.main(100_000, 2_000),
+    lambda: visit_wave.main(500, 3),
     lambda: voice_webhook.main(300),
     lambda: voice_concurrency.main(257, 5, 3),
     lambda: register_import.main(2000),
@@ -47,6 +49,7 @@ SMOKE: tuple[Callable[[], list[Finding]], ...] = (
     lambda: dispatch_latency.main(20, 2, 1),
     lambda: drain.main(60, 1, postgres=False),
     lambda: checkin_campaign.main(1_000, 20),  # the naive baseline takes a forked job per SMS: about 18 a second
+    lambda: visit_wave.main(20, 1, postgres=False),
     lambda: voice_webhook.main(10),
     lambda: voice_concurrency.main(20, 1, 1, None, (8,)),  # no earlier commit, 8 callers: about 12 s
     lambda: register_import.main(100),

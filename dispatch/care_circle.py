@@ -27,7 +27,6 @@ from dispatch.models import (
     Checkin,
     CircleContact,
     ConsentWay,
-    OutboundMessage,
     Resident,
     Task,
     TaskCategory,
@@ -89,38 +88,74 @@ def queue_for_circle(
 ) -> list[int]:
     """`tell_circle`, returning the outbound ids queued now, for the caller to hand to the gateway."""
     outbound = []
-    for contact in reachable_contacts(session, resident.id):
-        row = _queue(session, contact, text_key, catalog, f"circle:{dedupe}:{contact.id}", **params)
+    for sms in circle_sms(reachable_contacts(session, resident.id), resident, text_key, catalog, dedupe, **params):
+        row = queue_sms(session, **sms)  # type: ignore[arg-type]
         outbound += [row.id] if row else []
     return outbound
 
 
-def _queue(
-    session: Session, contact: CircleContact, text_key: str, catalog: MessageCatalog, dedupe_key: str, **params: object
-) -> OutboundMessage | None:
-    """One message to `contact`, as they are told: an SMS of `text_key`, or a call saying `<text_key>_call`."""
+def _message(
+    contact: CircleContact,
+    resident: Resident,
+    text_key: str,
+    catalog: MessageCatalog,
+    dedupe_key: str,
+    **params: object,
+) -> dict[str, object]:
+    """One message to `contact`, as they are told, as `queue_sms`'s arguments: an SMS of `text_key`, or a call
+    saying `<text_key>_call`."""
     by_call = contact.tell_by == TellBy.CALL
     body = catalog.render(
         f"{text_key}_call" if by_call else text_key,
         contact.language,
-        resident_name=contact.resident.name,
+        resident_name=resident.name,
         contact_name=contact.name,
         relation=contact.relation,
         **params,
     )
-    return queue_sms(
-        session,
-        dedupe_key=dedupe_key,
-        to_phone=contact.phone,
-        body=body,
-        kind="call" if by_call else "sms",
-        language=contact.language,
-    )
+    return {
+        "dedupe_key": dedupe_key,
+        "to_phone": contact.phone,
+        "body": body,
+        "kind": "call" if by_call else "sms",
+        "language": contact.language,
+    }
 
 
-def tell_no_answer(session: Session, checkin: Checkin, catalog: MessageCatalog) -> list[int]:
-    """The check-in is still unanswered at its deadline (the ladder's visit rung): the circle is told, once."""
-    return queue_for_circle(session, checkin.resident, "circle_no_answer", catalog, f"checkin:{checkin.id}:no-answer")
+def circle_sms(
+    contacts: Sequence[CircleContact],
+    resident: Resident,
+    text_key: str,
+    catalog: MessageCatalog,
+    dedupe: str,
+    **params: object,
+) -> list[dict[str, object]]:
+    """`queue_for_circle`'s messages (an SMS, or a call for a contact told by call) to these reachable contacts of
+    `resident`, as `queue_sms`'s arguments."""
+    return [
+        _message(contact, resident, text_key, catalog, f"circle:{dedupe}:{contact.id}", **params)
+        for contact in contacts
+    ]
+
+
+def reachable_of(session: Session, resident_ids: Sequence[int]) -> dict[int, list[CircleContact]]:
+    """`reachable_contacts` of many residents in one statement: by resident, in the order added."""
+    found: dict[int, list[CircleContact]] = {}
+    if resident_ids:
+        current = CircleContact.resident_id.in_(sorted(set(resident_ids))) & CircleContact.removed_at.is_(None)
+        for contact in session.scalars(select(CircleContact).where(current).order_by(CircleContact.id)):
+            if contact.reachable:
+                found.setdefault(contact.resident_id, []).append(contact)
+    return found
+
+
+def no_answer_sms(
+    checkin: Checkin, contacts: Sequence[CircleContact], catalog: MessageCatalog
+) -> list[dict[str, object]]:
+    """The check-in is still unanswered at its deadline (the ladder's visit rung): the SMS that tell the circle
+    (its resident's reachable `contacts`), once (dedupe `circle:checkin:<id>:no-answer:<contact>`), as
+    `queue_sms`'s arguments; the ladder queues a pass's together."""
+    return circle_sms(contacts, checkin.resident, "circle_no_answer", catalog, f"checkin:{checkin.id}:no-answer")
 
 
 def tell_on_the_way(session: Session, task: Task, liaison_name: str, catalog: MessageCatalog) -> list[int]:
@@ -262,7 +297,8 @@ def welcome(session: Session, contact: CircleContact, catalog: MessageCatalog) -
     if not contact.reachable:
         return []
     way = ":call" if contact.tell_by == TellBy.CALL else ""  # SMS keys as they always were
-    row = _queue(session, contact, "circle_welcome", catalog, f"circle:welcome:{contact.id}:{contact.phone}{way}")
+    key = f"circle:welcome:{contact.id}:{contact.phone}{way}"
+    row = queue_sms(session, **_message(contact, contact.resident, "circle_welcome", catalog, key))  # type: ignore[arg-type]
     return [row.id] if row else []
 
 

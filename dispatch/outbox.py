@@ -113,7 +113,10 @@ def queue_many(session: Session, rows: list[dict[str, object]]) -> list[int]:
     statement = insert_skipping_duplicates(session, OutboundMessage).returning(
         OutboundMessage.id, OutboundMessage.dedupe_key
     )
-    made = {key: id_ for id_, key in session.execute(statement, list(fresh.values())).all()}
+    # render_nulls: a None (a task_id, checkin_id or notice_id, none with a default) is written as NULL rather than
+    # left out, so rows with and without one are one INSERT, not one for each run of alike rows.
+    rows = list(fresh.values())
+    made = {key: id_ for id_, key in session.execute(statement, rows, execution_options={"render_nulls": True}).all()}
     return [made[key] for key in fresh if key in made]
 
 

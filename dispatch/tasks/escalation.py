@@ -315,27 +315,38 @@ def _to_duty_staff_directly(
 def became_urgent(session: Session, task: Task, now: datetime, context: DispatchContext) -> list[int]:
     """An open task just made urgent (an unwell SMS or a voicemail added to it): alert duty staff now, once,
     and bring its offer deadline forward to the urgent one."""
+    hurry(task, now, context)
+    return alert_duty_staff(session, task, context)
+
+
+def hurry(task: Task, now: datetime, context: DispatchContext) -> None:
+    """Bring the offer deadline of a task just made urgent forward to the urgent one (`became_urgent` without its
+    alert, for a caller that queues the alerts of many tasks together: `urgent_alert`)."""
     if task.offer_deadline is not None:
         task.offer_deadline = min(task.offer_deadline, deadline(task, now, context))
-    return alert_duty_staff(session, task, context)
 
 
 def alert_duty_staff(session: Session, task: Task, context: DispatchContext) -> list[int]:
     """Tell the duty phone about an urgent task, once (dedupe key `task:<id>:urgent-alert`)."""
+    alert = urgent_alert(session, task, context)
+    sms = queue_sms(session, **alert) if alert is not None else None  # type: ignore[arg-type]
+    return [sms.id] if sms else []
+
+
+def urgent_alert(session: Session, task: Task, context: DispatchContext) -> dict[str, object] | None:
+    """`alert_duty_staff`'s SMS as `queue_sms`'s arguments (for `queue_many`), or None if there is no duty phone."""
     duty = _duty_phone(task.household.community if task.household else None, context)
     if duty is None:
-        return []
+        return None
     liaison = task.assignee.name if task.assignee else "-"
-    sms = queue_sms(
-        session,
-        dedupe_key=f"task:{task.id}:urgent-alert",
-        to_phone=duty,
-        body=task_text(
+    return {
+        "dedupe_key": f"task:{task.id}:urgent-alert",
+        "to_phone": duty,
+        "body": task_text(
             session, task, "staff_urgent_alert", context.catalog, context.staff_language, liaison_name=liaison
         ),
-        task_id=task.id,
-    )
-    return [sms.id] if sms else []
+        "task_id": task.id,
+    }
 
 
 def flag_overdue_accepted(session: Session, now: datetime, context: DispatchContext) -> list[int]:

@@ -32,7 +32,7 @@ from dispatch.models import (
 )
 from dispatch.outbox import queue_many, queue_sms
 from dispatch.tasks import escalation, offers
-from dispatch.tasks.task_texts import resident_names, task_text
+from dispatch.tasks.task_texts import AccessRows, resident_names, task_text
 from dispatch.texts import MessageCatalog
 
 LaterEvent = tuple[Task, dict[str, object]]  # an event of a task, to be written once the task has its id
@@ -129,7 +129,7 @@ def put_in_play_many(
         task.offer_deadline = escalation.first_deadline(task, now, context)
     session.flush()  # the tasks have their ids
     offered = [task for task, _ in tasks if task.assignee is not None]
-    outbound = queue_many(session, [_offer(session, task, context) for task in offered])
+    outbound = queue_many(session, [offer_sms(session, task, context) for task in offered])
     offers.widen_many(
         session,
         [(t, t.assignee.phone, escalation.PRIMARY, t.created_at, t.assignee) for t in offered],  # type: ignore[union-attr, misc]
@@ -143,17 +143,22 @@ def offer(session: Session, task: Task, context: DispatchContext) -> list[int]:
     """The first offer SMS, to the household's liaison (rung 0 of the ladder, the first of its circle)."""
     assert task.assignee is not None and task.assignee.phone is not None
     offers.widen(session, task, task.assignee.phone, escalation.PRIMARY, task.created_at, task.assignee)
-    offer = queue_sms(session, **_offer(session, task, context))  # type: ignore[arg-type]
+    offer = queue_sms(session, **offer_sms(session, task, context))  # type: ignore[arg-type]
     return [offer.id] if offer else []
 
 
-def _offer(session: Session, task: Task, context: DispatchContext) -> dict[str, object]:
-    """The first offer SMS of a task with a liaison, as `queue_sms`'s arguments."""
+def offer_sms(
+    session: Session, task: Task, context: DispatchContext, access_rows: AccessRows | None = None
+) -> dict[str, object]:
+    """The first offer SMS of a task with a liaison, as `queue_sms`'s arguments (`access_rows`: households' access
+    notes read ahead, `task_texts.read_access`)."""
     assert task.assignee is not None and task.assignee.phone is not None
     return {
         "dedupe_key": f"task:{task.id}:offer:0",
         "to_phone": task.assignee.phone,
-        "body": task_text(session, task, "liaison_task_offer", context.catalog, context.staff_language),
+        "body": task_text(
+            session, task, "liaison_task_offer", context.catalog, context.staff_language, access_rows=access_rows
+        ),
         "task_id": task.id,
     }
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatch.models import Household, HouseholdAccess, InboundMessage, Task, TaskCategory, TaskPriority
@@ -36,13 +38,31 @@ def doorstep_address(household: Household | None) -> str:
     return " ".join(part for part in (household.building, household.unit, household.room) if part)
 
 
-def access_words(session: Session, task: Task, catalog: MessageCatalog, language: str) -> str:
+AccessRows = Mapping[int, HouseholdAccess | None]  # households' access notes read ahead (None: the household has none)
+
+
+def read_access(session: Session, household_ids: Collection[int]) -> dict[int, HouseholdAccess | None]:
+    """The access notes of these households, in one statement, for `task_text`'s `access_rows`."""
+    found: dict[int, HouseholdAccess | None] = dict.fromkeys(household_ids)
+    if found:
+        for row in session.scalars(select(HouseholdAccess).where(HouseholdAccess.household_id.in_(sorted(found)))):
+            found[row.household_id] = row
+    return found
+
+
+def access_words(
+    session: Session, task: Task, catalog: MessageCatalog, language: str, access_rows: AccessRows | None = None
+) -> str:
     """A visit task's access notes (keyholder, door code, note) of its own household, as the `{access}` part of its
     offer and of its taker's confirmation; "" for every other task and for a household with none. Only texts whose
-    template has `{access}` show them (never a resident's, the others' "taken", a list, or an urgent alert)."""
+    template has `{access}` show them (never a resident's, the others' "taken", a list, or an urgent alert).
+    `access_rows`: the notes read ahead (`read_access`), if this household's are among them."""
     if task.category != TaskCategory.VISIT or task.household_id is None:
         return ""
-    row = session.get(HouseholdAccess, task.household_id)
+    if access_rows is not None and task.household_id in access_rows:
+        row = access_rows[task.household_id]
+    else:
+        row = session.get(HouseholdAccess, task.household_id)
     if row is None:
         return ""
     parts = []
@@ -65,13 +85,21 @@ def hide_door_code(body: str) -> str:
     return _DOOR_CODE_SENT.sub(lambda found: found.group(1) + DOOR_CODE_HIDDEN, body)
 
 
-def task_text(session: Session, task: Task, key: str, catalog: MessageCatalog, language: str, **extra: object) -> str:
+def task_text(
+    session: Session,
+    task: Task,
+    key: str,
+    catalog: MessageCatalog,
+    language: str,
+    access_rows: AccessRows | None = None,
+    **extra: object,
+) -> str:
     """Text `key` about `task`: number, urgency, kind, who, where, their number and words; at most 2 segments.
 
     Every task text puts the resident's words last, so cutting to 2 segments only shortens the words. A visit with
-    access notes (`access_words`) may take 3, so its notes go whole.
+    access notes (`access_words`; `access_rows`, if read ahead) may take 3, so its notes go whole.
     """
-    access = access_words(session, task, catalog, language) if key in OFFER_KEYS else ""
+    access = access_words(session, task, catalog, language, access_rows) if key in OFFER_KEYS else ""
     household = task.household
     source = session.get(InboundMessage, task.source_message_id) if task.source_message_id else None
     phone = source.from_phone if source else (task.resident.phone if task.resident else None)
