@@ -1,16 +1,5 @@
-"""A lived-in past for `hotline demo`: fourteen days of check-ins and errands, and today's up to now.
-
-Nothing here writes a check-in, a task or an SMS row of its own. The clock is set to each moment of the past in
-turn, and at each the hotline does what its scheduler, sweeper and workers would (`make_checkins`, `send_due`,
-`advance`, `escalate_due_tasks`, `flag_overdue_accepted`, every decided SMS and call handed over as the local
-gateway does), while people answer as `dispatch.demo_people` says: residents through intake or the check-in call,
-liaisons by SMS (接/完/退), staff through `dispatch.tasks.staff_actions`. So histories, receipts, check-in
-standings and reports agree, as after a real fortnight. A few stories are told on purpose, so that a task stands
-in each state the board shows, and others went through reopening, handing back and an alarm with no household.
-The register's care (`dispatch.demo_care`) has its past too: residents in a ring mode ring (`count_ring`, the call
-rejected as the voice hotline rejects it), the scheduler's medicine tasks are made each morning, a family member
-told of an unanswered check-in sometimes answers for the resident, and staff set two residents away
-(`set_absence`): one in hospital three days ago, one with family six days ago."""
+"""The demo's past, played: the clock set to each moment in turn, the hotline's own steps run at it, and people
+answering as `dispatch.demo_people` says (the package's docstring tells the whole)."""
 
 from __future__ import annotations
 
@@ -29,10 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from dispatch import demo_people as people
 from dispatch.checkins.answers import record_call_result, record_pickup
 from dispatch.checkins.missed_checkin_ladder import advance
-from dispatch.checkins.plans import first_phones
-from dispatch.checkins.ring import count_ring, is_a_ring
 from dispatch.checkins.schedule import make_checkins, send_due
 from dispatch.context import DispatchContext
+from dispatch.demo_history.care_past import medicines, rings, set_away
+from dispatch.demo_history.cast import DAYS, STEP, STORIES, cast_of
+from dispatch.demo_history.stories import tell_stories
 from dispatch.exceptions import DispatchError
 from dispatch.inbound import InboundSms, store_inbound_batch
 from dispatch.intake_batch import handle_inbound_batch
@@ -40,7 +30,6 @@ from dispatch.ivr.calls import identify_caller, start_call, store_call_need
 from dispatch.models import (
     CHECKIN_WAITING,
     AbsenceReason,
-    Channel,
     Checkin,
     CheckinStatus,
     CircleContact,
@@ -50,26 +39,19 @@ from dispatch.models import (
     OutboundMessage,
     OutboundStatus,
     Resident,
-    ResidentStatus,
     RingMode,
     RingSetting,
     StaffUser,
     Task,
-    TaskOffer,
     TaskPriority,
     TaskStatus,
 )
 from dispatch.models.base import set_clock
 from dispatch.outbox import claim_many, mark_sent_many
-from dispatch.register.away import set_absence
 from dispatch.staff_accounts import household_scope
 from dispatch.tasks import staff_actions
 from dispatch.tasks.escalation import escalate_due_tasks, flag_overdue_accepted
-from dispatch.tasks.medicine_refills import make_medicine_tasks
 
-DAYS = 14
-STORIES = 6  # residents whose errands are told on purpose (`tell_stories`)
-STEP = timedelta(minutes=10)  # people's answers fall on ten-minute marks: fewer moments to play, same story
 _OFFER_KEY = re.compile(r"task:(\d+):(offer:\d+|assign:\d+|reopen:\d+)")
 _NO_ANSWER_KEY = re.compile(r"circle:checkin:(\d+):no-answer:\d+")
 
@@ -99,7 +81,7 @@ def seed_history(
         if session.scalar(select(Checkin.id).limit(1)) or session.scalar(select(Task.id).limit(1)):
             return None
     rng = random.Random(seed)  # noqa: S311  # a made-up past, not secrets
-    history = _History(sessions, context, rng, hotline_phone, staff_username)
+    history = History(sessions, context, rng, hotline_phone, staff_username)
     try:
         history.play(now, days)
     finally:
@@ -112,23 +94,9 @@ def seed_history(
         )
 
 
-def _texters(session: Session) -> tuple[dict[int, tuple[str, bool]], list[int], dict[int, int]]:
-    """The active residents' first numbers, those who text from a mobile (by id), and everyone's household."""
-    active = session.scalars(select(Resident.id).where(Resident.status == ResidentStatus.ACTIVE)).all()
-    phones = first_phones(session, list(active))
-    texting = set(session.scalars(select(Resident.id).where(Resident.channel == Channel.SMS)))
-    texters = [r for r in sorted(phones) if r in texting and not phones[r][1]]
-    homes = {row.id: row.household_id for row in session.execute(select(Resident.id, Resident.household_id))}
-    return phones, texters, homes
+class History:
+    """The past as it is played: the acts due at each moment, in order, and what people answer."""
 
-
-def story_households(session: Session) -> set[int]:
-    """The households whose errands the past tells on purpose (`tell_stories`): the demo's care leaves them plain."""
-    _, texters, homes = _texters(session)
-    return {homes[r] for r in texters[-STORIES:]}
-
-
-class _History:
     def __init__(
         self,
         sessions: sessionmaker[Session],
@@ -150,7 +118,7 @@ class _History:
         self.seen_tasks: set[int] = set()
         self.family_told: set[str] = set()  # check-in ids whose unanswered state a care circle was told
         with sessions() as session:
-            phones, texters, homes = _texters(session)
+            phones, texters, homes = cast_of(session)
             # The stories' households are calm otherwise (every check-in fine, nothing asked unprompted): a need
             # of theirs would take in a story's message, and the story would be told on another task.
             told = {homes[r] for r in texters[-STORIES:]}
@@ -192,10 +160,10 @@ class _History:
             for _ in range(self.rng.randint(2, 4) if self.texters else 0):  # residents asking, unprompted
                 when = self.local(day, "08:00") + people.minutes(self.rng, 0, 630)
                 self.text(when, self.rng.choice(self.texters), self.rng.choice(people.NEED_WORDS))
-            self.at(self.local(day, people.MEDICINE_RUN), self.medicines)
-            self.rings(day)
-        self.tell_stories(now, today)
-        self.set_away(today)
+            self.at(self.local(day, people.MEDICINE_RUN), medicines(self.context))
+            rings(self, day)
+        tell_stories(self, now, today)
+        set_away(self, today)
         last = now - timedelta(days=days + 1)
         made: date | None = None
         while True:
@@ -401,108 +369,6 @@ class _History:
                 staff_actions.assign(session, task_id, liaison.id, actor=user, where=where, now=now, context=ctx)
 
         return act
-
-    def medicines(self, session: Session, now: datetime) -> None:
-        """The scheduler's run of the medicines: a task for each medicine whose refill has come due."""
-        make_medicine_tasks(session, now, self.context)
-
-    def rings(self, day: date) -> None:
-        """Residents in a ring mode ring the hotline: most mornings before the check-in (fine), or now and then
-        to be called back."""
-        for resident_id, mode, phone in self.ringers:
-            if mode == RingMode.FINE and self.rng.random() < people.RING_FINE_DAYS:
-                when = self.local(day, "08:20") + people.minutes(self.rng, 0, 30)
-            elif mode == RingMode.CALLBACK and day.toordinal() % people.RING_CALLBACK_EVERY == 0:
-                when = self.local(day, "10:00") + people.minutes(self.rng, 0, 300)
-            else:
-                continue
-            self.at(when, self.ring(resident_id, phone))
-
-    def ring(self, resident_id: int, phone: str) -> Callable[[Session, datetime], None]:
-        """A ring, as the voice hotline takes it: the call's row, rejected unanswered and counted; a call that
-        would not be a ring (away, unwell today) is not made."""
-
-        def act(session: Session, now: datetime) -> None:
-            sid = self.sid("CA")
-            if not is_a_ring(session, resident_id, sid, now, self.context):
-                return
-            language = session.scalar(select(Resident.language).where(Resident.id == resident_id)) or "zh-CN"
-            caller = identify_caller(
-                session, phone, region=self.context.region, language=language, duty_phone=self.context.duty_phone
-            )
-            call = start_call(session, sid, caller, self.hotline_phone, now)
-            count_ring(session, resident_id, sid, "rejected", now, self.context)
-            call.status, call.ended_at = "rejected", now
-
-        return act
-
-    def set_away(self, today: date) -> None:
-        """Staff set residents away in the past: one in hospital three days ago (their circle told), one gone to
-        family six days ago; both are back in a few days."""
-        for reason, resident_id in self.away:
-            hospital = reason == AbsenceReason.HOSPITAL
-            went = today - timedelta(days=3 if hospital else 6)
-            back = today + timedelta(days=3 if hospital else 4)
-            self.at(self.local(went, "10:40"), self.goes_away(resident_id, reason, back))
-
-    def goes_away(self, resident_id: int, reason: AbsenceReason, back: date) -> Callable[[Session, datetime], None]:
-        """Staff set the resident away until `back` (a hospital stay tells the care circle), as the demo's account."""
-        note = people.HOSPITAL_NOTE if reason == AbsenceReason.HOSPITAL else people.FAMILY_NOTE
-
-        def act(session: Session, now: datetime) -> None:
-            user = session.scalar(select(StaffUser).where(StaffUser.username == self.staff_username))
-            assert user is not None
-            set_absence(
-                session,
-                self.context.checkin,
-                resident_id,
-                reason=reason,
-                note=note,
-                return_on=back,
-                tell_family=True,
-                request_key=f"demo-away:{resident_id}",
-                actor=user,
-                where=household_scope(user),
-                now=now,
-                catalog=self.context.catalog,
-            )
-
-        return act
-
-    def tell_stories(self, now: datetime, today: date) -> None:
-        """The tasks told on purpose: every state a task stands in, and the steps between, are in the past."""
-        take = people.OfferAnswer  # shorthand
-        pick = itertools.cycle(self.tellers or [""])  # a tiny register: fewer tellers, or none
-        yesterday = today - timedelta(days=1)
-        # Offered minutes ago: nobody has answered yet.
-        self.text(now - timedelta(minutes=12), next(pick), "帮我买点菜", people.Story())
-        # Taken yesterday afternoon and still not done: flagged in the evening.
-        unfinished = people.Story({"offer:0": take("take", STEP)})
-        self.text(self.local(yesterday, "15:00"), next(pick), "降压药吃完了，帮忙买药", unfinished)
-        # Urgent, and nobody took it: up the backup liaison, the grid leader and duty staff.
-        self.text(now - timedelta(minutes=100), next(pick), "今天不大舒服", people.Story())
-        # Handed back by the liaison, then taken and done by the backup.
-        handed = people.Story({"offer:0": take("decline", STEP * 3), "offer:1": take("take", STEP * 2, STEP * 9)})
-        self.text(self.local(today - timedelta(days=2), "10:00"), next(pick), "有个快递帮我取一下", handed)
-        # Cancelled by staff: the family saw to it.
-        cancelled = people.Story(staff=[(STEP * 6, "cancel")])
-        self.text(self.local(today - timedelta(days=3), "14:00"), next(pick), "帮我买点菜", cancelled)
-        # Done, then reopened: the wrong medicine; done again.
-        redo = people.Story({"offer:0": take("take", STEP, STEP * 12), "reopen": take("take", STEP, STEP * 8)})
-        redo.staff.append((timedelta(hours=3), "reopen"))
-        self.text(self.local(today - timedelta(days=4), "10:00"), next(pick), "降压药吃完了，帮忙买药", redo)
-        # A liaison's alarm with no task to put it on: a task with no household, for duty staff, who close it.
-        self.at(self.local(today - timedelta(days=5), "07:40"), self.alarm)
-
-    def alarm(self, session: Session, now: datetime) -> None:
-        """A liaison with no task in play texts a sign of danger (with one, it would go on that task)."""
-        in_play = Task.status.in_(TaskStatus.open())
-        busy = set(session.scalars(select(Task.assignee_liaison_id).where(in_play)))
-        busy |= set(
-            session.scalars(select(TaskOffer.liaison_id).join(Task, Task.id == TaskOffer.task_id).where(in_play))
-        )
-        phone = next(phone for phone, liaison in sorted(self.liaisons.items()) if liaison not in busy)
-        self.inbox.append((self.sid("SM"), phone, people.DANGER_WORDS))
 
 
 def _stopped_at(moment: datetime) -> Callable[[], datetime]:
